@@ -1,0 +1,1 @@
+"""Calibration protocols and estimators for SIM propagation models."""

@@ -1,0 +1,1 @@
+"""Hardware abstraction: board and VNA interfaces, wire-protocol codecs, transports and drivers."""

@@ -1,0 +1,1 @@
+"""The simulated bench: a "true" SIM with errors and drift, simulated board firmware and VNA."""
