@@ -1,0 +1,198 @@
+"""The Board interface every metasurface board driver implements, and its errors.
+
+The rest of simhw (daemon, calibration, trainers) sees boards only through this interface. A board
+holds a *shadow* pattern (written in pieces) and an *active* pattern (what the meta-atoms show);
+``commit`` latches shadow into active for all layers at once. Slots are stored patterns; a
+sequence steps through slots on host command, on a hardware trigger or on a timer.
+
+Connecting to a board never changes its state: drivers only identify it on open.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from simhw.phase_config import PhaseConfig
+
+__all__ = [
+    "Board", "BoardInfo", "BoardStatus", "SequenceMode", "BoardError", "BoardTimeout", "BoardConnectionError",
+    "BoardResetError", "BoardVerifyError", "BoardCapabilityError", "BoardRefused", "check_config_fits",
+]
+
+
+class BoardError(RuntimeError):
+    """Base of every board error."""
+
+
+class BoardTimeout(BoardError):
+    """The board did not answer in time (after retries)."""
+
+
+class BoardConnectionError(BoardError):
+    """The link to the board is down and could not be re-opened."""
+
+
+class BoardResetError(BoardError):
+    """The board rebooted since it was last seen: its active pattern, slots and sequence are gone."""
+
+
+class BoardVerifyError(BoardError):
+    """Readback after a push does not match what was pushed."""
+
+
+class BoardCapabilityError(BoardError):
+    """The board cannot do what was asked (e.g. trigger sequences on a board without a trigger input)."""
+
+
+class BoardRefused(BoardError):
+    """The board answered with an error (NAK) to a well-formed request."""
+
+    def __init__(self, message: str, code: int | None = None):
+        super().__init__(message)
+        self.code = code
+
+
+class SequenceMode(enum.IntEnum):
+    HOST = 0  # advanced by host command
+    TRIGGER = 1  # advanced by the board's trigger input
+    TIMER = 2  # advanced by the board's own timer
+
+
+@dataclass(frozen=True)
+class BoardInfo:
+    """What identify() reports: enough to check a PhaseConfig fits before anything is written."""
+
+    model: str
+    serial: str
+    firmware: str
+    protocol: str
+    layers: int
+    rows: int
+    cols: int
+    bits: int
+    slots: int
+    max_frame: int = 0
+    boot_id: int = 0
+    capabilities: frozenset = field(default_factory=frozenset)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.layers, self.rows, self.cols)
+
+
+@dataclass(frozen=True)
+class BoardStatus:
+    """Health and state snapshot. Counters the board does not have are None."""
+
+    boot_id: int
+    uptime_s: float | None
+    temperature_c: float | None
+    supply_v: float | None
+    active_crc: int | None
+    latch_count: int | None
+    crc_errors: int | None
+    framing_errors: int | None
+    overruns: int | None
+    seq_state: str
+    seq_position: int
+    seq_steps: int
+    seq_missed: int
+    safe_mode: bool
+    slot_crcs: tuple  # per slot: CRC-32 of the stored pattern, or None if empty
+
+
+def check_config_fits(config: PhaseConfig, info: BoardInfo) -> None:
+    """Raise a clear ValueError if ``config`` cannot be shown by a board described by ``info``."""
+    if not isinstance(config, PhaseConfig):
+        raise TypeError(f"expected a PhaseConfig, got {type(config).__name__}")
+    if config.shape != info.shape:
+        raise ValueError(f"config shape {config.shape} does not match board {info.serial} shape {info.shape} "
+                         "(layers, rows, cols)")
+    if config.bits != info.bits:
+        raise ValueError(f"config has {config.bits}-bit codes, board {info.serial} takes {info.bits}-bit codes")
+
+
+class Board(abc.ABC):
+    """Common interface of metasurface boards (real or simulated, single or composite)."""
+
+    info: BoardInfo
+
+    # -- identity and health
+    @abc.abstractmethod
+    def identify(self) -> BoardInfo: ...
+
+    @abc.abstractmethod
+    def status(self) -> BoardStatus: ...
+
+    @abc.abstractmethod
+    def reset(self) -> BoardInfo:
+        """Reboot the board, wait until it is ready, and return its new identity."""
+
+    # -- patterns
+    @abc.abstractmethod
+    def write(self, config: PhaseConfig) -> None:
+        """Write ``config`` into the shadow buffer (nothing changes on the surface yet)."""
+
+    @abc.abstractmethod
+    def commit(self) -> None:
+        """Latch the shadow buffer into the active pattern of all layers at once."""
+
+    @abc.abstractmethod
+    def read_shadow(self) -> np.ndarray: ...
+
+    @abc.abstractmethod
+    def read_active(self) -> np.ndarray: ...
+
+    def push(self, config: PhaseConfig, verify: bool = True) -> str:
+        """Write, commit and (by default) verify by reading the active pattern back; returns the hash."""
+        check_config_fits(config, self.info)
+        self.write(config)
+        self.commit()
+        if verify:
+            self.verify_active(config)
+        return config.hash
+
+    def verify_active(self, config: PhaseConfig) -> None:
+        """Read the active pattern back; raise BoardVerifyError if it is not ``config``."""
+        active = self.read_active()
+        if not np.array_equal(active, config.codes):
+            bad = int(np.count_nonzero(active != config.codes))
+            raise BoardVerifyError(f"readback after push differs in {bad} atoms (config {config.hash[:12]})")
+
+    # -- slots and sequences
+    @abc.abstractmethod
+    def store_slot(self, slot: int, config: PhaseConfig) -> None: ...
+
+    @abc.abstractmethod
+    def load_slot(self, slot: int) -> None:
+        """Make slot ``slot`` the active pattern."""
+
+    @abc.abstractmethod
+    def define_sequence(self, slots: list[int]) -> None: ...
+
+    @abc.abstractmethod
+    def arm_sequence(self, mode: SequenceMode = SequenceMode.HOST, loop: bool = False, period_s: float = 0.0) -> None: ...
+
+    @abc.abstractmethod
+    def start_sequence(self) -> int: ...
+
+    @abc.abstractmethod
+    def step_sequence(self) -> int:
+        """Advance a host-mode sequence by one slot; returns the new position."""
+
+    @abc.abstractmethod
+    def stop_sequence(self) -> int: ...
+
+    # -- lifetime
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

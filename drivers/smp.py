@@ -1,0 +1,345 @@
+"""SMP, the SIM metasurface board protocol: a sans-I/O codec shared by the driver and the firmware.
+
+Specified in docs/protocol.md; the message table there is checked against :data:`MESSAGES` by a
+test. This module turns bytes into :class:`Message` objects and back and never touches a port.
+
+Frame on the wire: ``COBS(header | body | crc32) 0x00``
+
+    header  = magic "SM" (2 bytes) | version u8 | type u8 | seq u16 LE | length u16 LE
+    crc32   = CRC-32 (ISO-HDLC, zlib) of header + body, u32 LE
+
+All integers are little-endian. Codes are bit-packed, B bits per atom, LSB first (atom i occupies
+bits i*B .. i*B+B-1 of the little-endian bit stream).
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from .cobs import CobsError, cobs_decode, cobs_encode
+
+__all__ = [
+    "MAGIC", "PROTOCOL_VERSION", "HEADER", "MsgType", "NakCode", "EventKind", "SeqMode", "Message",
+    "FrameError", "FrameDecoder", "encode_frame", "decode_payload", "pack_codes", "unpack_codes",
+    "pattern_crc", "MESSAGES", "HelloInfo", "StatusInfo", "SlotInfo", "write_capacity", "NakError",
+]
+
+MAGIC = b"SM"
+PROTOCOL_VERSION = 1
+HEADER = struct.Struct("<2sBBHH")
+CRC = struct.Struct("<I")
+OVERHEAD = HEADER.size + CRC.size
+DEFAULT_MAX_FRAME = 1024  # largest header + body + crc a board accepts
+
+
+class MsgType(enum.IntEnum):
+    HELLO = 0x01
+    WRITE = 0x02
+    COMMIT = 0x03
+    READ = 0x04
+    SLOT_STORE = 0x05
+    SLOT_LOAD = 0x06
+    SEQ_DEFINE = 0x07
+    SEQ_ARM = 0x08
+    SEQ_START = 0x09
+    SEQ_STOP = 0x0A
+    SEQ_STEP = 0x0B
+    STATUS = 0x0C
+    RESET = 0x0D
+    PING = 0x0E
+    WATCHDOG = 0x0F
+    ACK = 0x80
+    NAK = 0x81
+    EVENT = 0xC0
+
+
+REQUEST_TYPES = frozenset(t for t in MsgType if t < 0x80)
+
+
+class NakCode(enum.IntEnum):
+    UNKNOWN_TYPE = 1
+    BAD_LENGTH = 2
+    BAD_ARGUMENT = 3
+    CRC_MISMATCH = 4
+    BUSY = 5
+    BAD_VERSION = 6
+    NO_SUCH_SLOT = 7
+    EMPTY_SLOT = 8
+    SEQ_STATE = 9
+    NOT_A_REQUEST = 10
+
+
+class EventKind(enum.IntEnum):
+    BOOT = 1
+    TRIGGER = 2
+    FAULT = 3
+    WATCHDOG = 4
+    FRAME_ERROR = 5
+
+
+class SeqMode(enum.IntEnum):
+    HOST = 0
+    TRIGGER = 1
+    TIMER = 2
+
+
+class SeqState(enum.IntEnum):
+    IDLE = 0
+    ARMED = 1
+    RUNNING = 2
+
+
+# The message table: (type, direction, request body, ACK body). docs/protocol.md mirrors it.
+MESSAGES = [
+    (MsgType.HELLO, "host->board", "(empty)", "HelloInfo"),
+    (MsgType.WRITE, "host->board", "layer u8, offset u16, count u16, packed codes", "(empty)"),
+    (MsgType.COMMIT, "host->board", "expected shadow crc u32", "active crc u32, latch count u32"),
+    (MsgType.READ, "host->board", "bank u8 (0 shadow, 1 active), layer u8, offset u16, count u16", "packed codes"),
+    (MsgType.SLOT_STORE, "host->board", "slot u16, expected shadow crc u32", "slot crc u32"),
+    (MsgType.SLOT_LOAD, "host->board", "slot u16", "active crc u32, latch count u32"),
+    (MsgType.SEQ_DEFINE, "host->board", "n u16, n x slot u16", "(empty)"),
+    (MsgType.SEQ_ARM, "host->board", "mode u8 (0 host, 1 trigger, 2 timer), loop u8, period us u32", "(empty)"),
+    (MsgType.SEQ_START, "host->board", "(empty)", "position u16, steps u32"),
+    (MsgType.SEQ_STOP, "host->board", "(empty)", "position u16, steps u32"),
+    (MsgType.SEQ_STEP, "host->board", "(empty)", "position u16, steps u32"),
+    (MsgType.STATUS, "host->board", "(empty)", "StatusInfo"),
+    (MsgType.RESET, "host->board", "(empty)", "(empty), then EVENT BOOT"),
+    (MsgType.PING, "host->board", "(empty)", "(empty)"),
+    (MsgType.WATCHDOG, "host->board", "timeout ms u16 (0 = off)", "(empty)"),
+    (MsgType.ACK, "board->host", "reply body, seq echoes the request", "-"),
+    (MsgType.NAK, "board->host", "code u8, detail u16", "-"),
+    (MsgType.EVENT, "board->host", "kind u8, boot id u32, data u32 (own seq counter)", "-"),
+]
+
+
+class FrameError(ValueError):
+    """A frame that cannot be trusted: bad COBS, short, bad magic or CRC. Carries a ``kind``."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+class NakError(RuntimeError):
+    """The board refused a request with a NAK."""
+
+    def __init__(self, request: MsgType, code: int, detail: int = 0):
+        try:
+            name = NakCode(code).name
+        except ValueError:
+            name = f"code {code}"
+        super().__init__(f"board refused {request.name}: {name} (detail {detail})")
+        self.request, self.code, self.detail = request, code, detail
+
+
+@dataclass(frozen=True)
+class Message:
+    type: int
+    seq: int
+    body: bytes = b""
+    version: int = PROTOCOL_VERSION
+
+    @property
+    def is_request(self) -> bool:
+        return self.type in REQUEST_TYPES
+
+
+def encode_frame(msg: Message) -> bytes:
+    """Message -> delimited wire frame."""
+    if not 0 <= msg.seq <= 0xFFFF:
+        raise ValueError(f"seq must be a u16, got {msg.seq}")
+    if len(msg.body) > 0xFFFF:
+        raise ValueError("body longer than 65535 bytes")
+    head = HEADER.pack(MAGIC, msg.version, msg.type, msg.seq, len(msg.body)) + msg.body
+    return cobs_encode(head + CRC.pack(zlib.crc32(head))) + b"\x00"
+
+
+def decode_payload(encoded: bytes) -> Message:
+    """One COBS-encoded frame (delimiter stripped) -> Message, or FrameError."""
+    try:
+        raw = cobs_decode(encoded)
+    except CobsError as exc:
+        raise FrameError("cobs", str(exc)) from None
+    if len(raw) < OVERHEAD:
+        raise FrameError("short", f"frame of {len(raw)} bytes is shorter than header + crc")
+    (crc,) = CRC.unpack_from(raw, len(raw) - CRC.size)
+    if zlib.crc32(raw[:-CRC.size]) != crc:
+        raise FrameError("crc", "frame CRC mismatch")
+    magic, version, mtype, seq, length = HEADER.unpack_from(raw)
+    if magic != MAGIC:
+        raise FrameError("magic", f"bad magic {magic!r}")
+    body = raw[HEADER.size:-CRC.size]
+    if length != len(body):
+        raise FrameError("length", f"header says {length} body bytes, frame has {len(body)}")
+    return Message(mtype, seq, bytes(body), version)
+
+
+class FrameDecoder:
+    """Incremental decoder: feed bytes, get Messages and FrameErrors in arrival order.
+
+    Bytes before the first delimiter after a (re)start are still tried as a frame. Frames longer
+    than ``max_encoded`` are discarded up to the next delimiter and reported as 'overrun'.
+    """
+
+    def __init__(self, max_frame: int = DEFAULT_MAX_FRAME):
+        self.max_encoded = max_frame + max_frame // 254 + 2
+        self._buf = bytearray()
+        self._overrun = False
+
+    def reset(self):
+        self._buf.clear()
+        self._overrun = False
+
+    def feed(self, data: bytes) -> list:
+        out = []
+        start = 0
+        while True:
+            idx = data.find(b"\x00", start)
+            chunk = data[start:] if idx < 0 else data[start:idx]
+            if not self._overrun:
+                self._buf += chunk
+                if len(self._buf) > self.max_encoded:
+                    self._overrun = True
+                    self._buf.clear()
+            if idx < 0:
+                return out
+            if self._overrun:
+                out.append(FrameError("overrun", "frame longer than the maximum frame size"))
+            elif self._buf:
+                try:
+                    out.append(decode_payload(bytes(self._buf)))
+                except FrameError as exc:
+                    out.append(exc)
+            self._buf.clear()
+            self._overrun = False
+            start = idx + 1
+
+
+# ---------------------------------------------------------------------------- codes
+def pack_codes(codes, bits: int) -> bytes:
+    """Bit-pack integer codes, B bits each, LSB first."""
+    c = np.asarray(codes, dtype=np.uint32).reshape(-1)
+    if c.size and int(c.max()) >= (1 << bits):
+        raise ValueError(f"code {int(c.max())} does not fit in {bits} bits")
+    bitplanes = ((c[:, None] >> np.arange(bits, dtype=np.uint32)) & 1).astype(np.uint8)
+    return np.packbits(bitplanes.reshape(-1), bitorder="little").tobytes()
+
+
+def unpack_codes(data: bytes, count: int, bits: int) -> np.ndarray:
+    """Inverse of :func:`pack_codes`: the first ``count`` codes as uint16."""
+    need = (count * bits + 7) // 8
+    if len(data) < need:
+        raise ValueError(f"{len(data)} bytes hold fewer than {count} codes of {bits} bits")
+    flat = np.unpackbits(np.frombuffer(data, np.uint8, need), bitorder="little")[: count * bits]
+    weights = (1 << np.arange(bits, dtype=np.uint32))
+    return (flat.reshape(count, bits).astype(np.uint32) @ weights).astype(np.uint16)
+
+
+def pattern_crc(codes, bits: int) -> int:
+    """CRC-32 of all layers' codes packed in layer-major order (what COMMIT and slots check)."""
+    return zlib.crc32(pack_codes(codes, bits))
+
+
+def write_capacity(max_frame: int, bits: int) -> int:
+    """How many atoms one WRITE frame can carry."""
+    return ((max_frame - OVERHEAD - WRITE_HEAD.size) * 8) // bits
+
+
+# ---------------------------------------------------------------------------- bodies
+WRITE_HEAD = struct.Struct("<BHH")
+READ_REQ = struct.Struct("<BBHH")
+COMMIT_REQ = struct.Struct("<I")
+LATCH_REPLY = struct.Struct("<II")
+SLOT_STORE_REQ = struct.Struct("<HI")
+SLOT_REQ = struct.Struct("<H")
+SEQ_ARM_REQ = struct.Struct("<BBI")
+SEQ_REPLY = struct.Struct("<HI")
+NAK_BODY = struct.Struct("<BH")
+EVENT_BODY = struct.Struct("<BII")
+WATCHDOG_REQ = struct.Struct("<H")
+U16 = struct.Struct("<H")
+U32 = struct.Struct("<I")
+
+
+@dataclass(frozen=True)
+class HelloInfo:
+    protocol: int
+    firmware: str
+    serial: str
+    layers: int
+    rows: int
+    cols: int
+    bits: int
+    max_frame: int
+    slots: int
+    boot_id: int
+
+    _S = struct.Struct("<BBBBHHBHHI16s")
+
+    def pack(self) -> bytes:
+        major, minor = (int(x) for x in self.firmware.split("."))
+        return self._S.pack(self.protocol, major, minor, self.layers, self.rows, self.cols, self.bits,
+                            self.max_frame, self.slots, self.boot_id, self.serial.encode()[:16])
+
+    @classmethod
+    def unpack(cls, body: bytes) -> "HelloInfo":
+        if len(body) != cls._S.size:
+            raise ValueError(f"HELLO reply must be {cls._S.size} bytes, got {len(body)}")
+        p, ma, mi, L, r, c, b, mf, s, boot, ser = cls._S.unpack(body)
+        return cls(p, f"{ma}.{mi}", ser.rstrip(b"\x00").decode("ascii", "replace"), L, r, c, b, mf, s, boot)
+
+
+@dataclass(frozen=True)
+class SlotInfo:
+    valid: bool
+    crc: int
+
+
+@dataclass(frozen=True)
+class StatusInfo:
+    boot_id: int
+    uptime_ms: int
+    temperature_c: float
+    active_crc: int
+    shadow_crc: int
+    latch_count: int
+    crc_errors: int
+    framing_errors: int
+    overruns: int
+    naks: int
+    seq_state: int
+    seq_mode: int
+    seq_position: int
+    seq_steps: int
+    seq_missed: int
+    watchdog_ms: int
+    safe_mode: bool
+    slots: tuple
+
+    _S = struct.Struct("<IIhIIIIIIIBBHIIHBH")
+    _SLOT = struct.Struct("<BI")
+
+    def pack(self) -> bytes:
+        head = self._S.pack(self.boot_id, self.uptime_ms, int(round(self.temperature_c * 100)), self.active_crc,
+                            self.shadow_crc, self.latch_count, self.crc_errors, self.framing_errors, self.overruns,
+                            self.naks, self.seq_state, self.seq_mode, self.seq_position, self.seq_steps,
+                            self.seq_missed, self.watchdog_ms, int(self.safe_mode), len(self.slots))
+        return head + b"".join(self._SLOT.pack(int(s.valid), s.crc) for s in self.slots)
+
+    @classmethod
+    def unpack(cls, body: bytes) -> "StatusInfo":
+        if len(body) < cls._S.size:
+            raise ValueError("STATUS reply too short")
+        v = list(cls._S.unpack_from(body))
+        n = v[-1]
+        if len(body) != cls._S.size + n * cls._SLOT.size:
+            raise ValueError("STATUS reply length does not match its slot count")
+        slots = tuple(SlotInfo(bool(a), b) for a, b in cls._SLOT.iter_unpack(body[cls._S.size:]))
+        v[2] = v[2] / 100.0
+        v[16] = bool(v[16])
+        return cls(*v[:-1], slots)

@@ -1,0 +1,337 @@
+"""Driver for multi-layer SIM boards speaking SMP (docs/protocol.md) over any pyserial URL.
+
+Requests are sent in a window of up to ``window`` outstanding frames. Each request keeps its
+sequence number across retries, and the board answers a repeated sequence number from its reply
+cache without executing it again, so a retry after a lost reply is harmless. A request whose reply
+does not come in time is resent (same bytes) up to ``retries`` times with backoff, then
+:class:`BoardTimeout` is raised. A BOOT event with a new boot id, or a changed boot id in HELLO or
+STATUS, raises :class:`BoardResetError` once: the board lost its patterns and the caller must know.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from simhw.phase_config import PhaseConfig
+
+from . import smp
+from .board import (Board, BoardInfo, BoardRefused, BoardResetError, BoardStatus, BoardTimeout,
+                    SequenceMode, check_config_fits)
+from .smp import EventKind, FrameDecoder, FrameError, Message, MsgType, NakCode
+from .transport import SerialLink
+
+__all__ = ["SMPBoard"]
+
+_SEQ_STATES = {0: "idle", 1: "armed", 2: "running"}
+
+
+@dataclass
+class _Pending:
+    msg: Message
+    frame: bytes
+    deadline: float
+    attempts: int = 1
+    reply: Message | None = None
+
+
+class SMPBoard(Board):
+    """A board speaking SMP. ``url`` is anything ``serial.serial_for_url`` opens."""
+
+    def __init__(self, url: str, baudrate: int = 921600, timeout: float = 0.1, retries: int = 6,
+                 backoff: float = 0.01, window: int = 8, open: bool = True):
+        self.link = SerialLink(url, baudrate)
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.window = window
+        self._decoder = FrameDecoder(65535)
+        self._seq = int(time.monotonic_ns()) & 0xFFFF
+        self._boot_id: int | None = None
+        self._reset_pending: str | None = None
+        self.events: list[Message] = []
+        self.stats = {"retries": 0, "bad_frames": 0, "stale": 0}
+        self.info: BoardInfo | None = None
+        if open:
+            self.open()
+
+    # ------------------------------------------------------------------ plumbing
+    def open(self) -> BoardInfo:
+        self.link.open()
+        self.link.discard_input()
+        return self.identify()
+
+    def close(self) -> None:
+        self.link.close()
+
+    def _next_seq(self) -> int:
+        self._seq = (self._seq + 1) & 0xFFFF
+        return self._seq
+
+    def _reply_time(self, req_len: int, reply_len: int) -> float:
+        return self.timeout + (req_len + reply_len + 8) * self.link.byte_time
+
+    def _handle_event(self, msg: Message) -> None:
+        try:
+            kind, boot_id, data = smp.EVENT_BODY.unpack(msg.body)
+        except Exception:
+            return
+        self.events.append(msg)
+        del self.events[:-64]
+        if kind == EventKind.BOOT:
+            self._note_boot_id(boot_id, "BOOT event")
+
+    def _note_boot_id(self, boot_id: int, where: str) -> None:
+        if self._boot_id is not None and boot_id != self._boot_id:
+            self._reset_pending = (f"board {self.info.serial if self.info else self.link.url} rebooted "
+                                   f"(boot id {self._boot_id:#010x} -> {boot_id:#010x}, seen in {where}): "
+                                   "active pattern, slots and sequence were lost")
+        self._boot_id = boot_id
+
+    def _raise_if_reset(self) -> None:
+        if self._reset_pending:
+            msg, self._reset_pending = self._reset_pending, None
+            raise BoardResetError(msg)
+
+    def transact(self, requests: list[tuple[int, bytes]], reply_size: int = 64) -> list[Message]:
+        """Send requests (type, body) through the window and return their ACKs in order.
+
+        A NAK raises :class:`BoardRefused` (after the whole batch settled, so nothing is left in
+        flight); silence after all retries raises :class:`BoardTimeout`.
+        """
+        with self.link.lock:
+            todo = list(requests)
+            pending: dict[int, _Pending] = {}
+            order: list[_Pending] = []
+            nxt = 0
+            while nxt < len(todo) or any(p.reply is None for p in pending.values()):
+                now = time.monotonic()
+                while nxt < len(todo) and sum(p.reply is None for p in pending.values()) < self.window:
+                    mtype, body = todo[nxt]
+                    msg = Message(mtype, self._next_seq(), body)
+                    frame = smp.encode_frame(msg)
+                    p = _Pending(msg, frame, now + self._reply_time(len(frame), reply_size))
+                    pending[msg.seq] = p
+                    order.append(p)
+                    self.link.write(frame)
+                    nxt += 1
+                data = self.link.read_some()
+                now = time.monotonic()
+                for item in self._decoder.feed(data) if data else ():
+                    if isinstance(item, FrameError):
+                        self.stats["bad_frames"] += 1
+                        continue
+                    if item.type == MsgType.EVENT:
+                        self._handle_event(item)
+                        if item.body[:1] == bytes([EventKind.FRAME_ERROR]):
+                            for p in pending.values():  # a request was corrupted: resend soon
+                                if p.reply is None:
+                                    p.deadline = min(p.deadline, now + 0.002)
+                        continue
+                    p = pending.get(item.seq)
+                    if p is None or p.reply is not None or item.type not in (MsgType.ACK, MsgType.NAK):
+                        self.stats["stale"] += 1
+                        continue
+                    if item.type == MsgType.NAK and _nak_code(item) == NakCode.BUSY:
+                        p.deadline = now + self.backoff * (2 ** p.attempts)
+                        continue
+                    p.reply = item
+                for p in pending.values():
+                    if p.reply is None and now >= p.deadline:
+                        if p.attempts > self.retries:
+                            self._decoder.reset()
+                            raise BoardTimeout(f"no reply to {MsgType(p.msg.type).name} (seq {p.msg.seq}) from "
+                                               f"{self.link.url} after {p.attempts} attempts")
+                        self.stats["retries"] += 1
+                        p.attempts += 1
+                        p.deadline = now + self._reply_time(len(p.frame), reply_size) + self.backoff * p.attempts
+                        self.link.write(p.frame)
+            replies = [p.reply for p in order]
+        for req, rep in zip(order, replies):
+            if rep.type == MsgType.NAK:
+                code = _nak_code(rep)
+                detail = smp.NAK_BODY.unpack(rep.body)[1] if len(rep.body) == smp.NAK_BODY.size else 0
+                self._raise_if_reset()
+                raise BoardRefused(str(smp.NakError(MsgType(req.msg.type), code, detail)), code)
+        return replies
+
+    def request(self, mtype: int, body: bytes = b"", reply_size: int = 64) -> bytes:
+        self._raise_if_reset()
+        reply = self.transact([(mtype, body)], reply_size)[0]
+        self._raise_if_reset()
+        return reply.body
+
+    # ------------------------------------------------------------------ identity and health
+    def identify(self) -> BoardInfo:
+        body = self.transact([(MsgType.HELLO, b"")])[0].body
+        h = smp.HelloInfo.unpack(body)
+        if h.protocol != smp.PROTOCOL_VERSION:
+            raise BoardRefused(f"board speaks SMP version {h.protocol}, this driver speaks {smp.PROTOCOL_VERSION}")
+        self._note_boot_id(h.boot_id, "HELLO")
+        self.info = BoardInfo("SMP SIM board", h.serial, h.firmware, f"SMP/{h.protocol}", h.layers, h.rows, h.cols,
+                              h.bits, h.slots, h.max_frame, h.boot_id,
+                              frozenset({"shadow", "slots", "sequence", "trigger", "timer", "watchdog"}))
+        return self.info
+
+    def status(self) -> BoardStatus:
+        s = smp.StatusInfo.unpack(self.request(MsgType.STATUS, reply_size=80 + 5 * (self.info.slots if self.info else 0)))
+        self._note_boot_id(s.boot_id, "STATUS")
+        self._raise_if_reset()
+        return BoardStatus(s.boot_id, s.uptime_ms / 1000, s.temperature_c, None, s.active_crc, s.latch_count,
+                           s.crc_errors, s.framing_errors, s.overruns, _SEQ_STATES.get(s.seq_state, "?"),
+                           s.seq_position, s.seq_steps, s.seq_missed, s.safe_mode,
+                           tuple(sl.crc if sl.valid else None for sl in s.slots))
+
+    def reset(self, ready_timeout: float = 5.0) -> BoardInfo:
+        self.request(MsgType.RESET)
+        deadline = time.monotonic() + ready_timeout
+        old = self._boot_id
+        while time.monotonic() < deadline:
+            try:
+                info = self.identify()
+            except BoardTimeout:
+                continue
+            if info.boot_id != old:
+                self._reset_pending = None
+                return info
+            time.sleep(0.01)
+        raise BoardTimeout(f"board did not come back within {ready_timeout} s after RESET")
+
+    def set_watchdog(self, timeout_s: float) -> None:
+        """Show the safe pattern if no frame arrives for ``timeout_s`` (0 disables)."""
+        ms = int(round(timeout_s * 1000))
+        if not 0 <= ms <= 0xFFFF:
+            raise ValueError("watchdog timeout must be within 0..65.535 s")
+        self.request(MsgType.WATCHDOG, smp.WATCHDOG_REQ.pack(ms))
+
+    def ping(self) -> None:
+        self.request(MsgType.PING)
+
+    # ------------------------------------------------------------------ patterns
+    def _chunks(self, codes: np.ndarray) -> list[tuple[int, bytes]]:
+        info = self.info
+        cap = smp.write_capacity(info.max_frame, info.bits)
+        flat = codes.reshape(info.layers, -1)
+        reqs = []
+        for layer in range(info.layers):
+            for off in range(0, flat.shape[1], cap):
+                part = flat[layer, off:off + cap]
+                reqs.append((MsgType.WRITE, smp.WRITE_HEAD.pack(layer, off, part.size) + smp.pack_codes(part, info.bits)))
+        return reqs
+
+    def write(self, config: PhaseConfig) -> None:
+        check_config_fits(config, self.info)
+        self._raise_if_reset()
+        self.transact(self._chunks(config.codes), reply_size=16)
+        self._raise_if_reset()
+        self._shadow_crc = smp.pattern_crc(config.codes, self.info.bits)
+
+    def commit(self, expected_crc: int | None = None) -> int:
+        crc = getattr(self, "_shadow_crc", None) if expected_crc is None else expected_crc
+        if crc is None:
+            raise BoardRefused("nothing written since the driver connected: write() before commit()")
+        body = self.request(MsgType.COMMIT, smp.COMMIT_REQ.pack(crc))
+        return smp.LATCH_REPLY.unpack(body)[0]
+
+    def push(self, config: PhaseConfig, verify: bool = True, attempts: int = 3) -> str:
+        """Write, commit with the expected CRC, and verify the active pattern by readback.
+
+        A COMMIT refused for a CRC mismatch (a WRITE got lost or garbled) rewrites the whole shadow.
+        """
+        check_config_fits(config, self.info)
+        for attempt in range(attempts):
+            self.write(config)
+            try:
+                self.commit()
+                break
+            except BoardRefused as exc:
+                if exc.code != NakCode.CRC_MISMATCH or attempt == attempts - 1:
+                    raise
+        if verify:
+            self.verify_active(config)
+        return config.hash
+
+    def _read(self, bank: int) -> np.ndarray:
+        info = self.info
+        cap = smp.write_capacity(info.max_frame, info.bits)
+        n = info.rows * info.cols
+        reqs, spans = [], []
+        for layer in range(info.layers):
+            for off in range(0, n, cap):
+                cnt = min(cap, n - off)
+                reqs.append((MsgType.READ, smp.READ_REQ.pack(bank, layer, off, cnt)))
+                spans.append((layer, off, cnt))
+        self._raise_if_reset()
+        replies = self.transact(reqs, reply_size=info.max_frame)
+        self._raise_if_reset()
+        out = np.empty((info.layers, n), np.uint16)
+        for (layer, off, cnt), rep in zip(spans, replies):
+            out[layer, off:off + cnt] = smp.unpack_codes(rep.body, cnt, info.bits)
+        return out.reshape(info.shape)
+
+    def read_shadow(self) -> np.ndarray:
+        return self._read(0)
+
+    def read_active(self) -> np.ndarray:
+        return self._read(1)
+
+    # ------------------------------------------------------------------ slots and sequences
+    def store_slot(self, slot: int, config: PhaseConfig, skip_if_present: bool = True) -> bool:
+        """Store ``config`` in ``slot``; returns False when the slot already held it (no upload)."""
+        check_config_fits(config, self.info)
+        self._check_slot(slot)
+        crc = smp.pattern_crc(config.codes, self.info.bits)
+        if skip_if_present and self.status().slot_crcs[slot] == crc:
+            return False
+        self.write(config)
+        self.request(MsgType.SLOT_STORE, smp.SLOT_STORE_REQ.pack(slot, crc))
+        return True
+
+    def _check_slot(self, slot: int) -> None:
+        if not 0 <= slot < self.info.slots:
+            raise ValueError(f"slot {slot} out of range: board {self.info.serial} has slots 0..{self.info.slots - 1}")
+
+    def load_slot(self, slot: int) -> None:
+        self._check_slot(slot)
+        self.request(MsgType.SLOT_LOAD, smp.SLOT_REQ.pack(slot))
+
+    def define_sequence(self, slots: list[int]) -> None:
+        slots = [int(s) for s in slots]
+        if not slots:
+            raise ValueError("a sequence needs at least one slot")
+        for s in slots:
+            self._check_slot(s)
+        max_len = (self.info.max_frame - smp.OVERHEAD - 2) // 2
+        if len(slots) > max_len:
+            raise ValueError(f"sequence of {len(slots)} steps exceeds the board's {max_len}")
+        self.request(MsgType.SEQ_DEFINE, smp.U16.pack(len(slots)) + b"".join(smp.U16.pack(s) for s in slots))
+
+    def arm_sequence(self, mode: SequenceMode = SequenceMode.HOST, loop: bool = False, period_s: float = 0.0) -> None:
+        mode = SequenceMode(mode)
+        period_us = int(round(period_s * 1e6))
+        if mode == SequenceMode.TIMER and not 1 <= period_us <= 0xFFFFFFFF:
+            raise ValueError("timer sequences need a period between 1 us and ~71 min")
+        self.request(MsgType.SEQ_ARM, smp.SEQ_ARM_REQ.pack(int(mode), int(loop), period_us))
+
+    def start_sequence(self) -> int:
+        return smp.SEQ_REPLY.unpack(self.request(MsgType.SEQ_START))[0]
+
+    def step_sequence(self) -> int:
+        return smp.SEQ_REPLY.unpack(self.request(MsgType.SEQ_STEP))[0]
+
+    def step_sequence_many(self, count: int) -> list[int]:
+        """Send ``count`` host steps pipelined; returns the position each step reported."""
+        self._raise_if_reset()
+        replies = self.transact([(MsgType.SEQ_STEP, b"")] * count, reply_size=16)
+        self._raise_if_reset()
+        return [smp.SEQ_REPLY.unpack(r.body)[0] for r in replies]
+
+    def stop_sequence(self) -> int:
+        return smp.SEQ_REPLY.unpack(self.request(MsgType.SEQ_STOP))[0]
+
+
+def _nak_code(msg: Message) -> int:
+    return msg.body[0] if msg.body else 0
+

@@ -1,0 +1,106 @@
+"""Byte links to boards: pyserial's ``serial_for_url`` with timeouts, reconnection and one lock.
+
+Any URL pyserial understands works: ``/dev/ttyUSB0``, ``/dev/pts/7``, ``socket://127.0.0.1:5000``,
+``loop://``. The link never interprets bytes; protocol codecs sit above it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import serial
+
+from .board import BoardConnectionError
+
+__all__ = ["SerialLink"]
+
+
+class SerialLink:
+    """A reconnecting byte link. ``lock`` is held by drivers around each whole transaction."""
+
+    def __init__(self, url: str, baudrate: int = 115200, read_timeout: float = 0.002, reconnect_attempts: int = 5,
+                 reconnect_backoff: float = 0.05):
+        self.url = url
+        self.baudrate = baudrate
+        self.read_timeout = read_timeout
+        self.reconnect_attempts = reconnect_attempts
+        self.reconnect_backoff = reconnect_backoff
+        self.lock = threading.RLock()
+        self._port = None
+        self.bytes_out = 0
+        self.bytes_in = 0
+        self.reconnects = 0
+
+    @property
+    def byte_time(self) -> float:
+        """Seconds one byte takes on the wire (8N1: 10 bit times); 0 for non-UART URLs."""
+        return 10.0 / self.baudrate if self.baudrate and not self.url.startswith(("socket://", "loop://")) else 0.0
+
+    def open(self) -> None:
+        try:
+            self._port = serial.serial_for_url(self.url, baudrate=self.baudrate, timeout=self.read_timeout,
+                                               write_timeout=2.0, exclusive=None)
+        except (serial.SerialException, OSError, ValueError) as exc:
+            raise BoardConnectionError(f"cannot open {self.url}: {exc}") from None
+
+    def close(self) -> None:
+        port, self._port = self._port, None
+        if port is not None:
+            try:
+                port.close()
+            except (serial.SerialException, OSError):
+                pass
+
+    @property
+    def is_open(self) -> bool:
+        return self._port is not None and self._port.is_open
+
+    def reconnect(self) -> None:
+        """Close and re-open with backoff; raises BoardConnectionError when every attempt fails."""
+        self.close()
+        last = None
+        for attempt in range(self.reconnect_attempts):
+            time.sleep(self.reconnect_backoff * (2 ** attempt))
+            try:
+                self.open()
+                self.reconnects += 1
+                return
+            except BoardConnectionError as exc:
+                last = exc
+        raise BoardConnectionError(f"link to {self.url} lost and {self.reconnect_attempts} reconnects failed: {last}")
+
+    def _ensure(self):
+        if not self.is_open:
+            self.reconnect()
+        return self._port
+
+    def write(self, data: bytes) -> None:
+        for attempt in range(2):
+            port = self._ensure()
+            try:
+                port.write(data)
+                self.bytes_out += len(data)
+                return
+            except (serial.SerialException, OSError) as exc:
+                if attempt:
+                    raise BoardConnectionError(f"write to {self.url} failed: {exc}") from None
+                self.reconnect()
+
+    def read_some(self) -> bytes:
+        """Whatever arrived, waiting at most ``read_timeout`` for the first byte."""
+        port = self._ensure()
+        try:
+            data = port.read(max(1, port.in_waiting))
+        except (serial.SerialException, OSError) as exc:
+            self.reconnect()
+            raise BoardConnectionError(f"read from {self.url} failed ({exc}); reconnected") from None
+        self.bytes_in += len(data)
+        return data
+
+    def discard_input(self) -> None:
+        port = self._ensure()
+        try:
+            port.reset_input_buffer()
+        except (serial.SerialException, OSError):
+            pass

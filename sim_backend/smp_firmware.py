@@ -1,0 +1,370 @@
+"""Simulated firmware of an SMP multi-layer SIM board (docs/protocol.md).
+
+A state machine fed with bytes and the current time; it never touches a port. An endpoint
+(:mod:`sim_backend.serial_endpoint`) connects it to a pty or a TCP socket and models the wire.
+It models boot delay (requests are ignored while booting, then EVENT BOOT), shift/latch time (a
+trigger arriving while the previous latch is still in progress is a missed step), RAM-only slots,
+the watchdog safe pattern, a reply cache for idempotent retries, and faults the tests inject
+(spontaneous reset, stuck busy). Its active codes are read by the simulated SIM and VNA directly.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import zlib
+from collections import OrderedDict
+
+import numpy as np
+
+from drivers import smp
+from drivers.smp import EventKind, FrameDecoder, FrameError, Message, MsgType, NakCode, SeqMode, SeqState
+
+__all__ = ["SMPFirmware"]
+
+
+class _Nak(Exception):
+    def __init__(self, code: NakCode, detail: int = 0):
+        self.code, self.detail = code, detail
+
+
+class SMPFirmware:
+    """Firmware of one SMP board with ``layers`` x ``rows`` x ``cols`` atoms of ``bits`` bits."""
+
+    def __init__(self, layers: int, rows: int, cols: int, bits: int, *, slots: int = 64, serial: str = "SIMB-0001",
+                 firmware: str = "1.0", max_frame: int = smp.DEFAULT_MAX_FRAME, boot_delay: float = 0.05,
+                 latch_time: float = 20e-6, reply_cache: int = 32, safe_code: int = 0, seed: int | None = None,
+                 clock=time.monotonic):
+        self.layers, self.rows, self.cols, self.bits = layers, rows, cols, bits
+        self.n_atoms = rows * cols
+        self.n_slots = slots
+        self.serial, self.firmware, self.max_frame = serial, firmware, max_frame
+        self.boot_delay, self.latch_time = boot_delay, latch_time
+        self.reply_cache_size = reply_cache
+        self.safe_code = safe_code
+        self.clock = clock
+        self.temperature_c = 35.0
+        self._rng = np.random.default_rng(seed)
+        self._lock = threading.RLock()
+        self.boots = 0
+        self._boot(clock())
+        self.ready_at = clock()  # the first power-up happened before anyone connected
+        self._boot_event_due = False
+
+    # ------------------------------------------------------------------ state
+    def _boot(self, now: float) -> None:
+        shape = (self.layers, self.n_atoms)
+        self.shadow = np.zeros(shape, np.uint16)
+        self.active = np.full(shape, self.safe_code, np.uint16)
+        self.slots: list[np.ndarray | None] = [None] * self.n_slots
+        self.slot_crc = [0] * self.n_slots
+        self.sequence: list[int] = []
+        self.seq_mode = SeqMode.HOST
+        self.seq_loop = False
+        self.seq_period = 0.0
+        self.seq_state = SeqState.IDLE
+        self.seq_pos = 0
+        self.seq_steps = 0
+        self.seq_missed = 0
+        self._next_tick = 0.0
+        self.latch_count = 0
+        self.last_latch = -1.0
+        self.crc_errors = self.framing_errors = self.overruns = self.naks = 0
+        self.watchdog_ms = 0
+        self.safe_mode = True
+        self.last_rx = now
+        self.booted_at = now
+        self.ready_at = now + self.boot_delay
+        self.boot_id = int(self._rng.integers(1, 2**32))
+        self.busy_until = 0.0
+        self._cache: OrderedDict[int, tuple[int, bytes]] = OrderedDict()
+        self._decoder = FrameDecoder(self.max_frame)
+        self._event_seq = 0
+        self._boot_event_due = True
+        self.boots += 1
+
+    def reset(self, now: float | None = None) -> None:
+        """Spontaneous reset (power glitch, brown-out): all RAM state is lost."""
+        with self._lock:
+            self._boot(self.clock() if now is None else now)
+
+    def stick_busy(self, duration: float, now: float | None = None) -> None:
+        """Answer every request with NAK BUSY for ``duration`` seconds."""
+        with self._lock:
+            self.busy_until = (self.clock() if now is None else now) + duration
+
+    def active_codes(self, now: float | None = None) -> np.ndarray:
+        """(layers, rows, cols) codes currently shown by the atoms (what the simulated SIM sees)."""
+        with self._lock:
+            self._advance_timer(self.clock() if now is None else now)
+            return self.active.reshape(self.layers, self.rows, self.cols).copy()
+
+    # ------------------------------------------------------------------ byte interface
+    def receive(self, data: bytes, now: float | None = None) -> bytes:
+        """Bytes from the host -> bytes to the host."""
+        now = self.clock() if now is None else now
+        with self._lock:
+            out = bytearray(self.poll(now))
+            if now < self.ready_at:
+                return bytes(out)  # booting: the UART is not listening yet
+            for item in self._decoder.feed(data):
+                if isinstance(item, FrameError):
+                    if item.kind == "crc":
+                        self.crc_errors += 1
+                    elif item.kind == "overrun":
+                        self.overruns += 1
+                    else:
+                        self.framing_errors += 1
+                    out += self._event(EventKind.FRAME_ERROR, 0)
+                    continue
+                self.last_rx = now
+                out += self._handle(item, now)
+            return bytes(out)
+
+    def poll(self, now: float | None = None) -> bytes:
+        """Timers: boot completion, watchdog, timer-driven sequence steps. Returns bytes to send."""
+        now = self.clock() if now is None else now
+        with self._lock:
+            out = bytearray()
+            if now < self.ready_at:
+                return b""
+            if self._boot_event_due:
+                self._boot_event_due = False
+                self.last_rx = now
+                out += self._event(EventKind.BOOT, 0)
+            if self.watchdog_ms and not self.safe_mode and now - self.last_rx > self.watchdog_ms / 1000:
+                self.active[:] = self.safe_code
+                self.safe_mode = True
+                self.seq_state = SeqState.IDLE
+                out += self._event(EventKind.WATCHDOG, self.watchdog_ms)
+            self._advance_timer(now)
+            return bytes(out)
+
+    def next_deadline(self) -> float | None:
+        with self._lock:
+            times = []
+            if self._boot_event_due:
+                times.append(self.ready_at)
+            if self.watchdog_ms and not self.safe_mode:
+                times.append(self.last_rx + self.watchdog_ms / 1000)
+            return min(times) if times else None
+
+    def trigger(self, now: float | None = None) -> bool:
+        """A pulse on the trigger input. Returns True if it advanced a trigger-mode sequence."""
+        now = self.clock() if now is None else now
+        with self._lock:
+            if self.seq_state != SeqState.RUNNING or self.seq_mode != SeqMode.TRIGGER or now < self.ready_at:
+                return False
+            if now - self.last_latch < self.latch_time:
+                self.seq_missed += 1
+                return False
+            return self._step(now)
+
+    # ------------------------------------------------------------------ internals
+    def _event(self, kind: EventKind, data: int) -> bytes:
+        self._event_seq = (self._event_seq + 1) & 0xFFFF
+        return smp.encode_frame(Message(MsgType.EVENT, self._event_seq, smp.EVENT_BODY.pack(kind, self.boot_id, data)))
+
+    def _latch(self, codes: np.ndarray, now: float) -> None:
+        self.active[:] = codes
+        self.latch_count += 1
+        self.last_latch = now
+        self.safe_mode = False
+
+    def _step(self, now: float) -> bool:
+        nxt = self.seq_pos + 1
+        if nxt >= len(self.sequence):
+            if not self.seq_loop:
+                self.seq_missed += 1  # a step past the end of a one-shot sequence is lost
+                self.seq_state = SeqState.IDLE
+                return False
+            nxt = 0
+        self.seq_pos = nxt
+        self._latch(self.slots[self.sequence[nxt]], now)
+        self.seq_steps += 1
+        return True
+
+    def _advance_timer(self, now: float) -> None:
+        if self.seq_state != SeqState.RUNNING or self.seq_mode != SeqMode.TIMER:
+            return
+        while self.seq_state == SeqState.RUNNING and self._next_tick <= now:
+            self._step(self._next_tick)
+            self._next_tick += self.seq_period
+
+    def _handle(self, msg: Message, now: float) -> bytes:
+        key = zlib.crc32(bytes([msg.type]) + msg.body)
+        cached = self._cache.get(msg.seq)
+        if cached is not None and cached[0] == key:
+            return cached[1]  # a retry: answer again, do not execute again
+        try:
+            if msg.version != smp.PROTOCOL_VERSION:
+                raise _Nak(NakCode.BAD_VERSION, msg.version)
+            if not msg.is_request:
+                raise _Nak(NakCode.NOT_A_REQUEST if msg.type in (MsgType.ACK, MsgType.NAK, MsgType.EVENT)
+                           else NakCode.UNKNOWN_TYPE, msg.type)
+            if now < self.busy_until and msg.type != MsgType.STATUS:
+                self.naks += 1
+                return smp.encode_frame(Message(MsgType.NAK, msg.seq, smp.NAK_BODY.pack(NakCode.BUSY, 0)))
+            handler = getattr(self, f"_do_{MsgType(msg.type).name.lower()}")
+            body = handler(msg.body, now)
+            reply = smp.encode_frame(Message(MsgType.ACK, msg.seq, body))
+        except _Nak as nak:
+            self.naks += 1
+            reply = smp.encode_frame(Message(MsgType.NAK, msg.seq, smp.NAK_BODY.pack(nak.code, nak.detail & 0xFFFF)))
+        self._cache[msg.seq] = (key, reply)
+        self._cache.move_to_end(msg.seq)
+        while len(self._cache) > self.reply_cache_size:
+            self._cache.popitem(last=False)
+        if self._pending_reset:  # the ACK goes out, then the board reboots
+            self._pending_reset = False
+            self._boot(now)
+        return reply
+
+    _pending_reset = False
+
+    @staticmethod
+    def _expect(body: bytes, size: int) -> None:
+        if len(body) != size:
+            raise _Nak(NakCode.BAD_LENGTH, len(body))
+
+    def _check_span(self, layer: int, offset: int, count: int) -> None:
+        if layer >= self.layers or count == 0 or offset + count > self.n_atoms:
+            raise _Nak(NakCode.BAD_ARGUMENT, layer)
+
+    # one method per request type -------------------------------------------------
+    def _do_hello(self, body, now):
+        self._expect(body, 0)
+        return smp.HelloInfo(smp.PROTOCOL_VERSION, self.firmware, self.serial, self.layers, self.rows, self.cols,
+                             self.bits, self.max_frame, self.n_slots, self.boot_id).pack()
+
+    def _do_write(self, body, now):
+        if len(body) < smp.WRITE_HEAD.size:
+            raise _Nak(NakCode.BAD_LENGTH, len(body))
+        layer, offset, count = smp.WRITE_HEAD.unpack_from(body)
+        self._check_span(layer, offset, count)
+        data = body[smp.WRITE_HEAD.size:]
+        self._expect(data, (count * self.bits + 7) // 8)
+        self.shadow[layer, offset:offset + count] = smp.unpack_codes(data, count, self.bits)
+        return b""
+
+    def _do_commit(self, body, now):
+        self._expect(body, smp.COMMIT_REQ.size)
+        (expected,) = smp.COMMIT_REQ.unpack(body)
+        crc = smp.pattern_crc(self.shadow, self.bits)
+        if crc != expected:
+            raise _Nak(NakCode.CRC_MISMATCH)
+        self._latch(self.shadow, now)
+        return smp.LATCH_REPLY.pack(crc, self.latch_count)
+
+    def _do_read(self, body, now):
+        self._expect(body, smp.READ_REQ.size)
+        bank, layer, offset, count = smp.READ_REQ.unpack(body)
+        self._check_span(layer, offset, count)
+        if bank not in (0, 1) or (count * self.bits + 7) // 8 + smp.OVERHEAD > self.max_frame:
+            raise _Nak(NakCode.BAD_ARGUMENT, bank)
+        src = self.shadow if bank == 0 else self.active
+        return smp.pack_codes(src[layer, offset:offset + count], self.bits)
+
+    def _slot_index(self, slot: int) -> int:
+        if slot >= self.n_slots:
+            raise _Nak(NakCode.NO_SUCH_SLOT, slot)
+        return slot
+
+    def _do_slot_store(self, body, now):
+        self._expect(body, smp.SLOT_STORE_REQ.size)
+        slot, expected = smp.SLOT_STORE_REQ.unpack(body)
+        slot = self._slot_index(slot)
+        crc = smp.pattern_crc(self.shadow, self.bits)
+        if crc != expected:
+            raise _Nak(NakCode.CRC_MISMATCH)
+        if self.seq_state == SeqState.RUNNING and slot in self.sequence:
+            raise _Nak(NakCode.SEQ_STATE, slot)
+        self.slots[slot] = self.shadow.copy()
+        self.slot_crc[slot] = crc
+        return smp.U32.pack(crc)
+
+    def _do_slot_load(self, body, now):
+        self._expect(body, smp.SLOT_REQ.size)
+        slot = self._slot_index(smp.SLOT_REQ.unpack(body)[0])
+        if self.slots[slot] is None:
+            raise _Nak(NakCode.EMPTY_SLOT, slot)
+        self._latch(self.slots[slot], now)
+        return smp.LATCH_REPLY.pack(self.slot_crc[slot], self.latch_count)
+
+    def _do_seq_define(self, body, now):
+        if len(body) < 2:
+            raise _Nak(NakCode.BAD_LENGTH, len(body))
+        (n,) = smp.U16.unpack_from(body)
+        self._expect(body, 2 + 2 * n)
+        if n == 0:
+            raise _Nak(NakCode.BAD_ARGUMENT, 0)
+        if self.seq_state != SeqState.IDLE:
+            raise _Nak(NakCode.SEQ_STATE, self.seq_state)
+        seq = [s for (s,) in smp.U16.iter_unpack(body[2:])]
+        for s in seq:
+            if self.slots[self._slot_index(s)] is None:
+                raise _Nak(NakCode.EMPTY_SLOT, s)
+        self.sequence = seq
+        return b""
+
+    def _do_seq_arm(self, body, now):
+        self._expect(body, smp.SEQ_ARM_REQ.size)
+        mode, loop, period_us = smp.SEQ_ARM_REQ.unpack(body)
+        if mode not in (0, 1, 2) or (mode == SeqMode.TIMER and period_us == 0):
+            raise _Nak(NakCode.BAD_ARGUMENT, mode)
+        if not self.sequence or self.seq_state == SeqState.RUNNING:
+            raise _Nak(NakCode.SEQ_STATE, self.seq_state)
+        self.seq_mode, self.seq_loop, self.seq_period = SeqMode(mode), bool(loop), period_us / 1e6
+        self.seq_state = SeqState.ARMED
+        self.seq_pos = 0
+        self.seq_steps = 0
+        self.seq_missed = 0
+        return b""
+
+    def _do_seq_start(self, body, now):
+        self._expect(body, 0)
+        if self.seq_state != SeqState.ARMED:
+            raise _Nak(NakCode.SEQ_STATE, self.seq_state)
+        self.seq_state = SeqState.RUNNING
+        self._latch(self.slots[self.sequence[0]], now)
+        self._next_tick = now + self.seq_period
+        return smp.SEQ_REPLY.pack(self.seq_pos, self.seq_steps)
+
+    def _do_seq_stop(self, body, now):
+        self._expect(body, 0)
+        self._advance_timer(now)
+        self.seq_state = SeqState.IDLE
+        return smp.SEQ_REPLY.pack(self.seq_pos, self.seq_steps)
+
+    def _do_seq_step(self, body, now):
+        self._expect(body, 0)
+        if self.seq_state != SeqState.RUNNING or self.seq_mode != SeqMode.HOST:
+            raise _Nak(NakCode.SEQ_STATE, self.seq_state)
+        if not self._step(now):
+            raise _Nak(NakCode.SEQ_STATE, self.seq_state)
+        return smp.SEQ_REPLY.pack(self.seq_pos, self.seq_steps)
+
+    def _do_status(self, body, now):
+        self._expect(body, 0)
+        self._advance_timer(now)
+        return smp.StatusInfo(
+            self.boot_id, int((now - self.booted_at) * 1000) & 0xFFFFFFFF, self.temperature_c,
+            smp.pattern_crc(self.active, self.bits), smp.pattern_crc(self.shadow, self.bits), self.latch_count,
+            self.crc_errors, self.framing_errors, self.overruns, self.naks, int(self.seq_state), int(self.seq_mode),
+            self.seq_pos, self.seq_steps, self.seq_missed, self.watchdog_ms, self.safe_mode,
+            tuple(smp.SlotInfo(s is not None, c) for s, c in zip(self.slots, self.slot_crc)),
+        ).pack()
+
+    def _do_reset(self, body, now):
+        self._expect(body, 0)
+        self._pending_reset = True
+        return b""
+
+    def _do_ping(self, body, now):
+        self._expect(body, 0)
+        return b""
+
+    def _do_watchdog(self, body, now):
+        self._expect(body, smp.WATCHDOG_REQ.size)
+        (self.watchdog_ms,) = smp.WATCHDOG_REQ.unpack(body)
+        return b""
