@@ -47,6 +47,7 @@ class SMPBoard(Board):
         self.retries = retries
         self.backoff = backoff
         self.window = window
+        self.resend_grace = 0.002
         self._decoder = FrameDecoder(65535)
         self._seq = int(time.monotonic_ns()) & 0xFFFF
         self._boot_id: int | None = None
@@ -95,7 +96,7 @@ class SMPBoard(Board):
             msg, self._reset_pending = self._reset_pending, None
             raise BoardResetError(msg)
 
-    def transact(self, requests: list[tuple[int, bytes]], reply_size: int = 64) -> list[Message]:
+    def transact(self, requests: list[tuple[int, bytes]], reply_size: int = 64, raise_nak: bool = True) -> list[Message]:
         """Send requests (type, body) through the window and return their ACKs in order.
 
         A NAK raises :class:`BoardRefused` (after the whole batch settled, so nothing is left in
@@ -120,15 +121,17 @@ class SMPBoard(Board):
                 data = self.link.read_some()
                 now = time.monotonic()
                 for item in self._decoder.feed(data) if data else ():
-                    if isinstance(item, FrameError):
+                    garbled = isinstance(item, FrameError) or (
+                        item.type == MsgType.EVENT and item.body[:1] == bytes([EventKind.FRAME_ERROR]))
+                    if garbled:  # a request or a reply was corrupted on the wire: resend soon
                         self.stats["bad_frames"] += 1
+                        for p in pending.values():
+                            if p.reply is None:
+                                p.deadline = min(p.deadline, now + self.resend_grace)
+                    if isinstance(item, FrameError):
                         continue
                     if item.type == MsgType.EVENT:
                         self._handle_event(item)
-                        if item.body[:1] == bytes([EventKind.FRAME_ERROR]):
-                            for p in pending.values():  # a request was corrupted: resend soon
-                                if p.reply is None:
-                                    p.deadline = min(p.deadline, now + 0.002)
                         continue
                     p = pending.get(item.seq)
                     if p is None or p.reply is not None or item.type not in (MsgType.ACK, MsgType.NAK):
@@ -150,7 +153,7 @@ class SMPBoard(Board):
                         self.link.write(p.frame)
             replies = [p.reply for p in order]
         for req, rep in zip(order, replies):
-            if rep.type == MsgType.NAK:
+            if rep.type == MsgType.NAK and raise_nak:
                 code = _nak_code(rep)
                 detail = smp.NAK_BODY.unpack(rep.body)[1] if len(rep.body) == smp.NAK_BODY.size else 0
                 self._raise_if_reset()
@@ -292,6 +295,33 @@ class SMPBoard(Board):
     def _check_slot(self, slot: int) -> None:
         if not 0 <= slot < self.info.slots:
             raise ValueError(f"slot {slot} out of range: board {self.info.serial} has slots 0..{self.info.slots - 1}")
+
+    def upload_slots(self, configs: dict[int, PhaseConfig]) -> int:
+        """Store many slots in one pipelined burst (WRITEs then SLOT_STORE per slot); returns bytes sent.
+
+        Each SLOT_STORE carries the CRC of the pattern it expects in the shadow, so a WRITE lost or
+        reordered by a retry makes that store fail with CRC_MISMATCH instead of storing a wrong
+        pattern; such slots are then stored again one at a time.
+        """
+        for slot, cfg in configs.items():
+            self._check_slot(slot)
+            check_config_fits(cfg, self.info)
+        before = self.link.bytes_out
+        reqs, store_idx = [], []
+        for slot, cfg in configs.items():
+            reqs += self._chunks(cfg.codes)
+            store_idx.append((len(reqs), slot))
+            reqs.append((MsgType.SLOT_STORE, smp.SLOT_STORE_REQ.pack(slot, smp.pattern_crc(cfg.codes, self.info.bits))))
+        self._raise_if_reset()
+        replies = self.transact(reqs, reply_size=16, raise_nak=False)
+        self._raise_if_reset()
+        for idx, slot in store_idx:
+            rep = replies[idx]
+            if rep.type == MsgType.NAK:
+                if _nak_code(rep) != NakCode.CRC_MISMATCH:
+                    raise BoardRefused(str(smp.NakError(MsgType.SLOT_STORE, _nak_code(rep))), _nak_code(rep))
+                self.store_slot(slot, configs[slot], skip_if_present=False)
+        return self.link.bytes_out - before
 
     def load_slot(self, slot: int) -> None:
         self._check_slot(slot)

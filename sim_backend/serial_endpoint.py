@@ -11,6 +11,7 @@ A firmware is any object with ``receive(data, now) -> bytes``, ``poll(now) -> by
 
 from __future__ import annotations
 
+import collections
 import errno
 import os
 import select
@@ -70,6 +71,9 @@ class SerialEndpoint:
         self._host, self._port = host, port
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._tx_thread: threading.Thread | None = None
+        self._tx_queue: collections.deque = collections.deque()
+        self._tx_cond = threading.Condition()
         self._rx_clock = 0.0
         self._tx_clock = 0.0
         self.bytes_in = 0
@@ -95,13 +99,16 @@ class SerialEndpoint:
             self._port = self._listener.getsockname()[1]
             self.url = f"socket://{self._host}:{self._port}"
         self._thread = threading.Thread(target=self._run, name=f"sim-board-{self.url}", daemon=True)
+        self._tx_thread = threading.Thread(target=self._run_tx, name=f"sim-board-tx-{self.url}", daemon=True)
         self._thread.start()
+        self._tx_thread.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        for t in (self._thread, self._tx_thread):
+            if t is not None:
+                t.join(timeout=5)
         for fd in (self._master, self._slave):
             if fd is not None:
                 try:
@@ -157,13 +164,29 @@ class SerialEndpoint:
                 self.firmware.reset(now)
                 next_reset = self._draw_reset(now)
             if data:
-                self.bytes_in += len(data)
-                if self.byte_time:
-                    self._rx_clock = max(self._rx_clock, now) + len(data) * self.byte_time
-                    self._sleep_until(self._rx_clock)
-                    now = self._rx_clock
-                self._send(self.firmware.receive(self.faults.apply(data), now))
+                self._deliver(data, now)
             self._send(self.firmware.poll(self.clock()))
+
+    def _deliver(self, data: bytes, now: float) -> None:
+        """Hand received bytes to the firmware at the times they would finish arriving on the wire.
+
+        Each 0x00-terminated piece is delivered when its last byte has arrived (the virtual line
+        clock runs on from the previous piece, so sleep overshoot does not accumulate).
+        """
+        self.bytes_in += len(data)
+        if not self.byte_time:
+            self._send(self.firmware.receive(self.faults.apply(data), now))
+            return
+        start = max(self._rx_clock, now)
+        pos = 0
+        while pos < len(data):
+            idx = data.find(b"\x00", pos)
+            end = len(data) if idx < 0 else idx + 1
+            t = start + end * self.byte_time
+            self._sleep_until(t)
+            self._send(self.firmware.receive(self.faults.apply(data[pos:end]), t))
+            pos = end
+        self._rx_clock = start + len(data) * self.byte_time
 
     def _draw_reset(self, now: float):
         if not self.faults.reset_rate:
@@ -204,21 +227,32 @@ class SerialEndpoint:
             time.sleep(delay)
 
     def _send(self, data: bytes) -> None:
+        """Queue bytes for the transmit thread, which paces them at the line rate."""
         if not data:
             return
         data = self.faults.apply(data)
+        self.bytes_out += len(data)
         if self.byte_time:
             self._tx_clock = max(self._tx_clock, self.clock()) + len(data) * self.byte_time
-            self._sleep_until(self._tx_clock)
         pieces = [data]
         if self.faults.split and len(data) > 1:
             cuts = np.sort(self.faults.rng.choice(np.arange(1, len(data)), size=min(3, len(data) - 1), replace=False))
             pieces = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)])]
-        for i, piece in enumerate(pieces):
-            if i:
-                time.sleep(0.0005)
+        with self._tx_cond:
+            for i, piece in enumerate(pieces):
+                self._tx_queue.append((self._tx_clock + 0.0005 * i * self.faults.split, piece))
+            self._tx_cond.notify()
+
+    def _run_tx(self) -> None:
+        while True:
+            with self._tx_cond:
+                while not self._tx_queue and not self._stop.is_set():
+                    self._tx_cond.wait(0.05)
+                if not self._tx_queue:
+                    return
+                due, piece = self._tx_queue.popleft()
+            self._sleep_until(due)
             self._write(piece)
-        self.bytes_out += len(data)
 
     def _write(self, data: bytes) -> None:
         try:

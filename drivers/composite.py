@@ -1,0 +1,119 @@
+"""A SIM assembled from several boards: layer l of the SIM is driven by one member board.
+
+How a lab builds a SIM from single-layer RIS boards. Members must share rows, cols and bit
+depth; their layer counts add up. Writes go to every member's shadow first, then commits run
+member by member, so the layers switch within one commit round (not atomically across boards:
+boards have no common latch line unless a trigger is wired to all of them).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from simhw.phase_config import PhaseConfig
+
+from .board import Board, BoardCapabilityError, BoardInfo, BoardStatus, SequenceMode, check_config_fits
+
+__all__ = ["CompositeBoard"]
+
+
+class CompositeBoard(Board):
+    def __init__(self, boards: list[Board]):
+        if not boards:
+            raise ValueError("a composite board needs at least one member board")
+        first = boards[0].info
+        for b in boards[1:]:
+            i = b.info
+            if (i.rows, i.cols, i.bits) != (first.rows, first.cols, first.bits):
+                raise ValueError(f"member {i.serial} is {i.rows}x{i.cols} {i.bits}-bit, member {first.serial} is "
+                                 f"{first.rows}x{first.cols} {first.bits}-bit: members must match")
+        self.boards = list(boards)
+        self.info = self._compose()
+
+    def _compose(self) -> BoardInfo:
+        infos = [b.info for b in self.boards]
+        caps = frozenset.intersection(*(i.capabilities for i in infos))
+        return BoardInfo("composite", "+".join(i.serial for i in infos), "/".join(i.firmware for i in infos),
+                         "/".join(sorted({i.protocol for i in infos})), sum(i.layers for i in infos), infos[0].rows,
+                         infos[0].cols, infos[0].bits, min(i.slots for i in infos), 0,
+                         hash(tuple(i.boot_id for i in infos)) & 0xFFFFFFFF, caps)
+
+    def _split(self, config: PhaseConfig) -> list[PhaseConfig]:
+        check_config_fits(config, self.info)
+        parts, start = [], 0
+        for b in self.boards:
+            n = b.info.layers
+            parts.append(PhaseConfig(config.codes[start:start + n], config.bits, name=config.name))
+            start += n
+        return parts
+
+    def identify(self) -> BoardInfo:
+        for b in self.boards:
+            b.identify()
+        self.info = self._compose()
+        return self.info
+
+    def status(self) -> BoardStatus:
+        sts = [b.status() for b in self.boards]
+        first = sts[0]
+
+        def total(name):
+            vals = [getattr(s, name) for s in sts]
+            return None if any(v is None for v in vals) else sum(vals)
+
+        temps = [s.temperature_c for s in sts if s.temperature_c is not None]
+        return BoardStatus(self.info.boot_id, None, max(temps) if temps else None, None, None, total("latch_count"),
+                           total("crc_errors"), total("framing_errors"), total("overruns"), first.seq_state,
+                           first.seq_position, first.seq_steps, sum(s.seq_missed for s in sts),
+                           any(s.safe_mode for s in sts), ())
+
+    def reset(self) -> BoardInfo:
+        for b in self.boards:
+            b.reset()
+        self.info = self._compose()
+        return self.info
+
+    def write(self, config: PhaseConfig) -> None:
+        for b, part in zip(self.boards, self._split(config)):
+            b.write(part)
+
+    def commit(self) -> None:
+        for b in self.boards:
+            b.commit()
+
+    def read_shadow(self) -> np.ndarray:
+        return np.concatenate([b.read_shadow() for b in self.boards])
+
+    def read_active(self) -> np.ndarray:
+        return np.concatenate([b.read_active() for b in self.boards])
+
+    def store_slot(self, slot: int, config: PhaseConfig) -> bool:
+        return any([b.store_slot(slot, part) for b, part in zip(self.boards, self._split(config))])
+
+    def load_slot(self, slot: int) -> None:
+        for b in self.boards:
+            b.load_slot(slot)
+
+    def define_sequence(self, slots: list[int]) -> None:
+        for b in self.boards:
+            b.define_sequence(slots)
+
+    def arm_sequence(self, mode: SequenceMode = SequenceMode.HOST, loop: bool = False, period_s: float = 0.0) -> None:
+        mode = SequenceMode(mode)
+        if mode != SequenceMode.HOST and "trigger" not in self.info.capabilities:
+            raise BoardCapabilityError("not every member board has a trigger input/timer: host-stepped sequences only")
+        for b in self.boards:
+            b.arm_sequence(mode, loop, period_s)
+
+    def start_sequence(self) -> int:
+        return [b.start_sequence() for b in self.boards][0]
+
+    def step_sequence(self) -> int:
+        return [b.step_sequence() for b in self.boards][0]
+
+    def stop_sequence(self) -> int:
+        return [b.stop_sequence() for b in self.boards][0]
+
+    def close(self) -> None:
+        for b in self.boards:
+            b.close()

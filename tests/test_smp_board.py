@@ -1,0 +1,187 @@
+import time
+
+import numpy as np
+import pytest
+
+from drivers.board import BoardRefused, BoardResetError, BoardTimeout, SequenceMode
+from drivers.smp import NakCode, pattern_crc
+from drivers.smp_board import SMPBoard
+from simhw.phase_config import PhaseConfig
+
+from boards_helpers import smp_board
+
+KINDS = ["pty", "tcp"]
+
+
+def cfg(seed, shape=(3, 4, 4), bits=2):
+    return PhaseConfig.random(*shape, bits, seed=seed, name=f"c{seed}")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_identify_write_commit_readback(kind):
+    with smp_board(kind) as (fw, ep, board):
+        info = board.info
+        assert (info.layers, info.rows, info.cols, info.bits, info.slots) == (3, 4, 4, 2, 64)
+        assert info.serial == "SIMB-0001" and info.protocol == "SMP/1" and info.boot_id == fw.boot_id
+        c = cfg(1)
+        board.write(c)
+        np.testing.assert_array_equal(board.read_shadow(), c.codes)
+        assert not np.array_equal(fw.active_codes(), c.codes)  # nothing shown before commit
+        board.commit()
+        np.testing.assert_array_equal(fw.active_codes(), c.codes)
+        np.testing.assert_array_equal(board.read_active(), c.codes)
+        c2 = cfg(2)
+        assert board.push(c2) == c2.hash
+        np.testing.assert_array_equal(fw.active_codes(), c2.codes)
+        st = board.status()
+        assert st.active_crc == pattern_crc(c2.codes, 2) and st.latch_count == 2 and not st.safe_mode
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_connecting_does_not_change_board_state(kind):
+    with smp_board(kind) as (fw, ep, board):
+        c = cfg(3)
+        board.push(c)
+        board.store_slot(5, cfg(4))
+        latches = fw.latch_count
+        board.close()
+        again = SMPBoard(ep.url, timeout=0.1)
+        try:
+            np.testing.assert_array_equal(fw.active_codes(), c.codes)
+            assert fw.latch_count == latches and fw.slots[5] is not None
+            np.testing.assert_array_equal(again.read_active(), c.codes)
+        finally:
+            again.close()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_slots_and_host_sequence(kind):
+    with smp_board(kind) as (fw, ep, board):
+        configs = [cfg(10 + i) for i in range(4)]
+        for i, c in enumerate(configs):
+            assert board.store_slot(i, c) is True
+        assert board.store_slot(2, configs[2]) is False  # CRC in STATUS matches: no re-upload
+        st = board.status()
+        assert st.slot_crcs[:4] == tuple(pattern_crc(c.codes, 2) for c in configs) and st.slot_crcs[4] is None
+        board.load_slot(3)
+        np.testing.assert_array_equal(fw.active_codes(), configs[3].codes)
+        board.define_sequence([0, 2, 1])
+        board.arm_sequence(SequenceMode.HOST, loop=True)
+        assert board.start_sequence() == 0
+        np.testing.assert_array_equal(fw.active_codes(), configs[0].codes)
+        seen = []
+        for expect_pos, slot in [(1, 2), (2, 1), (0, 0), (1, 2)]:
+            assert board.step_sequence() == expect_pos
+            np.testing.assert_array_equal(fw.active_codes(), configs[slot].codes)
+            seen.append(slot)
+        board.stop_sequence()
+        with pytest.raises(BoardRefused, match="SEQ_STATE"):
+            board.step_sequence()
+        with pytest.raises(BoardRefused, match="EMPTY_SLOT"):
+            board.load_slot(7)
+        with pytest.raises(ValueError, match="slot 64 out of range"):
+            board.load_slot(64)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_trigger_and_timer_sequences(kind):
+    with smp_board(kind) as (fw, ep, board):
+        configs = {i: cfg(20 + i) for i in range(3)}
+        board.upload_slots(configs)
+        board.define_sequence([0, 1, 2])
+        board.arm_sequence(SequenceMode.TRIGGER, loop=False)
+        board.start_sequence()
+        assert fw.trigger()
+        np.testing.assert_array_equal(fw.active_codes(), configs[1].codes)
+        assert not fw.trigger(now=fw.last_latch + 1e-6)  # still latching: a missed step
+        assert fw.trigger(now=fw.last_latch + 1e-3)
+        np.testing.assert_array_equal(fw.active_codes(), configs[2].codes)
+        st = board.status()
+        assert (st.seq_position, st.seq_steps, st.seq_missed) == (2, 2, 1)
+        board.stop_sequence()
+        board.arm_sequence(SequenceMode.TIMER, loop=True, period_s=0.001)
+        board.start_sequence()
+        time.sleep(0.05)
+        st = board.status()
+        assert st.seq_state == "running" and 40 <= st.seq_steps <= 80 and st.seq_missed == 0
+        pos = board.stop_sequence()
+        np.testing.assert_array_equal(fw.active_codes(), configs[[0, 1, 2][pos]].codes)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_reset_and_reset_detection(kind):
+    with smp_board(kind) as (fw, ep, board):
+        board.upload_slots({0: cfg(30), 1: cfg(31)})
+        board.define_sequence([0, 1])
+        board.arm_sequence(SequenceMode.HOST, loop=True)
+        board.start_sequence()
+        board.step_sequence()
+        fw.reset()  # spontaneous reset mid-sequence
+        time.sleep(0.05)
+        with pytest.raises(BoardResetError, match="rebooted.*slots and sequence were lost"):
+            board.step_sequence()
+        st = board.status()  # reported once; the board is usable again
+        assert st.seq_state == "idle" and all(c is None for c in st.slot_crcs) and st.safe_mode
+        old = board.info.boot_id
+        info = board.reset()
+        assert info.boot_id != old and fw.boots == 3
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_watchdog_shows_safe_pattern_on_link_loss(kind):
+    with smp_board(kind) as (fw, ep, board):
+        board.push(cfg(40))
+        board.set_watchdog(0.05)
+        board.ping()
+        time.sleep(0.2)
+        assert np.all(fw.active_codes() == 0) and fw.safe_mode
+        assert board.status().safe_mode
+
+
+def test_bad_requests_are_refused_clearly():
+    with smp_board() as (fw, ep, board):
+        with pytest.raises(ValueError, match=r"config shape \(2, 4, 4\) does not match"):
+            board.push(cfg(1, shape=(2, 4, 4)))
+        with pytest.raises(ValueError, match="takes 2-bit codes"):
+            board.push(PhaseConfig.random(3, 4, 4, 3, seed=0))
+        board.write(cfg(1))
+        with pytest.raises(BoardRefused, match="CRC_MISMATCH") as exc:
+            board.commit(expected_crc=123)
+        assert exc.value.code == NakCode.CRC_MISMATCH
+        with pytest.raises(ValueError, match="at least one slot"):
+            board.define_sequence([])
+
+
+def test_busy_board_is_retried_then_times_out():
+    with smp_board(timeout=0.02) as (fw, ep, board):
+        fw.stick_busy(0.05)
+        board.push(cfg(50))  # BUSY NAKs are retried with backoff until the board is free
+        np.testing.assert_array_equal(fw.active_codes(), cfg(50).codes)
+        fw.stick_busy(10.0)
+        board.retries = 2
+        with pytest.raises(BoardTimeout, match="no reply to WRITE"):
+            board.push(cfg(51))
+
+
+def test_silent_board_times_out_and_driver_recovers():
+    with smp_board(timeout=0.02) as (fw, ep, board):
+        board.retries = 1
+        fw.boot_delay = 0.3
+        fw.reset()  # ignores everything while booting
+        with pytest.raises(BoardTimeout):
+            board.ping()
+        time.sleep(0.35)
+        with pytest.raises(BoardResetError):
+            board.ping()
+        board.push(cfg(52))
+        np.testing.assert_array_equal(fw.active_codes(), cfg(52).codes)
+
+
+def test_tcp_reconnects_after_dropped_connection():
+    with smp_board("tcp") as (fw, ep, board):
+        board.push(cfg(60))
+        ep.drop_connection()
+        time.sleep(0.05)
+        board.push(cfg(61))  # the read fails, the link reconnects, the request is retried
+        np.testing.assert_array_equal(fw.active_codes(), cfg(61).codes)
+        assert board.link.reconnects >= 1
