@@ -44,6 +44,7 @@ class SMPFirmware:
         self.safe_code = safe_code
         self.clock = clock
         self.temperature_c = 35.0
+        self.temperature_fn = None  # the simulated bench makes the board's sensor follow the SIM
         self._rng = np.random.default_rng(seed)
         self._lock = threading.RLock()
         self.boots = 0
@@ -348,7 +349,8 @@ class SMPFirmware:
         self._expect(body, 0)
         self._advance_timer(now)
         return smp.StatusInfo(
-            self.boot_id, int((now - self.booted_at) * 1000) & 0xFFFFFFFF, self.temperature_c,
+            self.boot_id, int((now - self.booted_at) * 1000) & 0xFFFFFFFF,
+            self.temperature_fn() if self.temperature_fn else self.temperature_c,
             smp.pattern_crc(self.active, self.bits), smp.pattern_crc(self.shadow, self.bits), self.latch_count,
             self.crc_errors, self.framing_errors, self.overruns, self.naks, int(self.seq_state), int(self.seq_mode),
             self.seq_pos, self.seq_steps, self.seq_missed, self.watchdog_ms, self.safe_mode,

@@ -1,0 +1,147 @@
+"""The whole simulated bench in one call: true SIM, board firmware(s) on ptys/TCP, a SCPI VNA.
+
+    with SimBench(BenchConfig.load("bench.toml")) as bench:
+        print(bench.resources())        # the board URLs and the VNA resource string
+        cfg = bench.resolved_config()   # the same bench file with "sim" replaced by real addresses
+
+The VNA's device under test (:class:`BenchDUT`) reads the boards' active codes directly from the
+firmware objects (not through any driver) and asks the true SIM for the response at that moment.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from simhw.bench_config import BenchConfig
+from simhw.geometry import FabricationErrors
+from simhw.impairments import Impairments, PhaseDependentAmplitude
+
+from .ris_firmware import OpenRISFirmware
+from .serial_endpoint import SerialEndpoint
+from .smp_firmware import SMPFirmware
+from .true_sim import Drift, SimClock, TrueSIM
+from .vna_server import SimVNA, VNALimits, VNAServer
+
+__all__ = ["BenchDUT", "SimBench"]
+
+REFLECTION = 0.1  # |S11| of the test antenna and the receive antennas
+
+
+class BenchDUT:
+    """The SIM between the VNA ports: port 1 = test antenna, ports 2.. = receive antennas."""
+
+    def __init__(self, truth: TrueSIM, firmwares: list, bits: int, ports: int = 4):
+        self.truth = truth
+        self.firmwares = firmwares
+        self.bits = bits
+        self.ports = ports
+        self.n_rx = truth.ideal.output_antennas.count
+
+    def active_codes(self, now: float | None = None) -> np.ndarray:
+        return np.concatenate([fw.active_codes(now) for fw in self.firmwares])
+
+    def _assemble(self, h: np.ndarray) -> np.ndarray:
+        """(F or points, P) responses -> (F, ports, ports) reciprocal S-matrix."""
+        s = np.zeros((h.shape[0], self.ports, self.ports), complex)
+        idx = np.arange(self.ports)
+        s[:, idx, idx] = REFLECTION
+        for p in range(min(self.n_rx, self.ports - 1)):
+            s[:, p + 1, 0] = s[:, 0, p + 1] = h[:, p]
+        return s
+
+    def s_params(self, frequencies) -> np.ndarray:
+        h = self.truth.response(self.active_codes(), self.bits, frequencies)
+        return self._assemble(h)
+
+    def s_params_list(self, frequency: float, points: int, t0: float, t_point: float, before: bool = False):
+        """CW sweep with a trigger pulse to every board after (or before) each point."""
+        codes = []
+        for k in range(points):
+            t = t0 + k * t_point
+            if before:
+                for fw in self.firmwares:
+                    fw.trigger(t)
+            codes.append(self.active_codes(t))
+            if not before:
+                for fw in self.firmwares:
+                    fw.trigger(t + t_point)
+        h = self.truth.response(np.stack(codes), self.bits, [frequency])[:, 0, :]  # (points, P)
+        return self._assemble(h)
+
+
+class SimBench:
+    """Start and stop every simulated device of a bench description."""
+
+    def __init__(self, config: BenchConfig | None = None, clock: SimClock | None = None):
+        self.config = config or BenchConfig()
+        self.clock = clock or SimClock(self.config.simulation.clock_speed)
+        self.endpoints: list[SerialEndpoint] = []
+        self.firmwares: list = []
+        self.vna: SimVNA | None = None
+        self.server: VNAServer | None = None
+        self.truth: TrueSIM | None = None
+        self.dut: BenchDUT | None = None
+
+    # ------------------------------------------------------------------ lifetime
+    def start(self) -> "SimBench":
+        cfg, g, sim = self.config, self.config.geometry, self.config.simulation
+        ideal = g.build(cfg.frequencies())
+        errors = FabricationErrors.paper(ideal.wavelengths[0] if ideal.frequencies.size else 0.0107,
+                                         scale=sim.error_scale)
+        imp = Impairments(coupling=sim.coupling or None, phase_noise=sim.phase_noise or None,
+                          amplitude=PhaseDependentAmplitude() if sim.phase_dependent_amplitude else None)
+        self.truth = TrueSIM(ideal, errors, seed=sim.seed, impairments=imp,
+                             drift=Drift(rate_k_per_hour=sim.drift_k_per_hour), clock=self.clock)
+        if cfg.board.protocol == "smp":
+            self.firmwares = [SMPFirmware(g.layers, g.rows, g.cols, g.bits, seed=sim.seed, serial=f"SIMB-{sim.seed:04d}",
+                                          boot_delay=0.02)]
+        else:
+            self.firmwares = [OpenRISFirmware(serial=f"{sim.seed}{i}", boot_delay=0.02) for i in range(g.layers)]
+        for fw in self.firmwares:
+            if hasattr(fw, "temperature_fn"):
+                fw.temperature_fn = lambda: self.truth.temperature_c() + 10.0
+        try:
+            self.endpoints = [SerialEndpoint(fw, sim.transport).start() for fw in self.firmwares]
+            self.dut = BenchDUT(self.truth, self.firmwares, g.bits)
+            self.vna = SimVNA(self.dut, cfg.vna.family, noise=sim.noise, seed=sim.seed,
+                              limits=VNALimits(f_max=43.5e9 if cfg.vna.family == "rs" else 67e9))
+            self.server = VNAServer(self.vna).start()
+        except Exception:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+        for ep in self.endpoints:
+            ep.stop()
+        self.endpoints = []
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # ------------------------------------------------------------------ addresses
+    @property
+    def board_urls(self) -> list[str]:
+        return [ep.url for ep in self.endpoints]
+
+    @property
+    def vna_resource(self) -> str:
+        return self.server.resource
+
+    def resources(self) -> dict:
+        return {"board": self.board_urls, "vna": self.vna_resource}
+
+    def resolved_config(self) -> BenchConfig:
+        """The bench description with every "sim" resource replaced by the simulated device's address."""
+        cfg = copy.deepcopy(self.config)
+        cfg.board.urls = list(self.board_urls)
+        cfg.vna.resource = self.vna_resource
+        return cfg
