@@ -12,6 +12,7 @@ the session; the next call opens a fresh one (stale replies cannot leak into lat
 from __future__ import annotations
 
 import abc
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -130,6 +131,7 @@ class SCPIVNA(VNA):
             raise VNAError(f"cannot open VNA at {self.resource_name}: {exc}") from None
         self._res.read_termination = "\n"
         self._res.write_termination = "\n"
+        _no_delay(self._res)
         self._res.timeout = int(self.base_timeout * 1000)
         idn = self.query("*IDN?")
         self.model = idn.split(",")[1].strip() if "," in idn else idn
@@ -422,6 +424,15 @@ class RohdeSchwarzZNB(SCPIVNA):
             self.write(self._fmt("single_wait"))
             # *WAI holds the parser until the sweep ends: a query after it returns only then
             self.query("*OPC?", timeout_s=self._sweep_timeout())
+
+
+def _no_delay(resource) -> None:
+    """Disable Nagle on a pyvisa-py SOCKET session: small command writes must not wait for ACKs."""
+    try:
+        sock = resource.visalib.sessions[resource.session].interface
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (AttributeError, KeyError, OSError, TypeError):
+        pass  # another backend or resource type: nothing to tune
 
 
 def open_vna(family: str, resource: str, **kw) -> SCPIVNA:

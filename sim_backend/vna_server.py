@@ -33,8 +33,8 @@ BOLTZMANN_DBM_HZ = -174.0
 
 
 class ScpiError(Exception):
-    def __init__(self, code: int, text: str):
-        self.code, self.text = code, text
+    def __init__(self, code: int, text: str, detail: str = ""):
+        self.code, self.text = code, text + (f"; {detail}" if detail else "")
 
 
 UNDEFINED_HEADER = (-113, "Undefined header")
@@ -220,6 +220,9 @@ class SimVNA:
                             out = handler(m.groups(), split_args(rest))
                         except ScpiError as e:
                             self.push_error((e.code, e.text))
+                            out = None
+                        except Exception as e:  # noqa: BLE001 - a bug must not kill the connection
+                            self.push_error((-300, "Device-specific error"), f"{type(e).__name__}: {e}")
                             out = None
                         if query and out is not None:
                             if header.upper() == "*OPC?" and self.stall_next_opc:
@@ -530,6 +533,8 @@ class VNAServer:
                     data = conn.recv(65536)
                 except socket.timeout:
                     continue
+                if hasattr(socket, "TCP_QUICKACK"):
+                    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
                 if not data:
                     return
                 buf += data
