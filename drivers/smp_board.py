@@ -296,17 +296,21 @@ class SMPBoard(Board):
         if not 0 <= slot < self.info.slots:
             raise ValueError(f"slot {slot} out of range: board {self.info.serial} has slots 0..{self.info.slots - 1}")
 
-    def upload_slots(self, configs: dict[int, PhaseConfig]) -> int:
+    def upload_slots(self, configs: dict[int, PhaseConfig], skip_present: bool = True) -> int:
         """Store many slots in one pipelined burst (WRITEs then SLOT_STORE per slot); returns bytes sent.
 
         Each SLOT_STORE carries the CRC of the pattern it expects in the shadow, so a WRITE lost or
         reordered by a retry makes that store fail with CRC_MISMATCH instead of storing a wrong
-        pattern; such slots are then stored again one at a time.
+        pattern; such slots are then stored again one at a time. With ``skip_present``, slots whose
+        CRC in STATUS already matches are not sent again.
         """
         for slot, cfg in configs.items():
             self._check_slot(slot)
             check_config_fits(cfg, self.info)
         before = self.link.bytes_out
+        if skip_present:
+            present = self.status().slot_crcs
+            configs = {s: c for s, c in configs.items() if present[s] != smp.pattern_crc(c.codes, self.info.bits)}
         reqs, store_idx = [], []
         for slot, cfg in configs.items():
             reqs += self._chunks(cfg.codes)

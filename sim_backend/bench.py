@@ -96,7 +96,7 @@ class SimBench:
                              drift=Drift(rate_k_per_hour=sim.drift_k_per_hour), clock=self.clock)
         if cfg.board.protocol == "smp":
             self.firmwares = [SMPFirmware(g.layers, g.rows, g.cols, g.bits, seed=sim.seed, serial=f"SIMB-{sim.seed:04d}",
-                                          boot_delay=0.02)]
+                                          boot_delay=0.02, slots=256)]
         else:
             self.firmwares = [OpenRISFirmware(serial=f"{sim.seed}{i}", boot_delay=0.02) for i in range(g.layers)]
         for fw in self.firmwares:

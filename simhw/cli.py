@@ -25,7 +25,43 @@ def build_parser() -> argparse.ArgumentParser:
     rnd.add_argument("--bits", type=int, default=1)
     rnd.add_argument("--seed", type=int, default=None)
     rnd.add_argument("--name", default="random")
+    sim = sub.add_parser("sim", help="the simulated bench")
+    sim_sub = sim.add_subparsers(dest="sim_command", metavar="ACTION", required=True)
+    up = sim_sub.add_parser("up", help="start the simulated SIM, board(s) and VNA; print their addresses; "
+                            "run until interrupted (Ctrl-C or SIGTERM)")
+    up.add_argument("--bench", help="bench description (TOML); defaults to a 4-layer 6x6 2-bit SIM")
+    up.add_argument("--write-bench", metavar="PATH",
+                    help="write the bench description with the simulated devices' addresses filled in")
+    up.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     return parser
+
+
+def _cmd_sim(args) -> int:
+    import signal
+    import threading
+
+    from sim_backend.bench import SimBench
+
+    from .bench_config import BenchConfig
+
+    cfg = BenchConfig.load(args.bench) if args.bench else BenchConfig(name="simulated")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with SimBench(cfg) as bench:
+        for i, url in enumerate(bench.board_urls):
+            print(f"board[{i}] {cfg.board.protocol}: {url}")
+        print(f"vna {cfg.vna.family}: {bench.vna_resource}")
+        if args.write_bench:
+            with open(args.write_bench, "w") as fh:
+                fh.write(bench.resolved_config().to_toml())
+            print(f"bench file: {args.write_bench}")
+        print("ready", flush=True)
+        try:
+            stop.wait(args.duration)
+        except KeyboardInterrupt:
+            pass
+    print("stopped", flush=True)
+    return 0
 
 
 def _cmd_config(args) -> int:
@@ -52,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return {"config": _cmd_config}[args.command](args)
+        return {"config": _cmd_config, "sim": _cmd_sim}[args.command](args)
     except (ValueError, OSError) as exc:
         print(f"simhw: error: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,141 @@
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import skrf
+
+from drivers.list_measurement import ListMeasurementError, triggered_list_measurement
+from drivers.smp_board import SMPBoard
+from drivers.vna import open_vna
+from sim_backend.bench import SimBench
+from simhw.bench_config import BenchConfig, BenchConfigError
+from simhw.measurement import Measurement
+from simhw.phase_config import PhaseConfig
+
+
+def quiet_config(**sim):
+    cfg = BenchConfig()
+    cfg.simulation.noise = False
+    for k, v in sim.items():
+        setattr(cfg.simulation, k, v)
+    return cfg
+
+
+def test_triggered_list_measurement_matches_the_model():
+    with SimBench(quiet_config()) as bench, SMPBoard(bench.board_urls[0]) as board, \
+            open_vna("keysight", bench.vna_resource) as vna:
+        configs = [PhaseConfig.random(4, 6, 6, 2, seed=i) for i in range(40)]
+        got, resp = triggered_list_measurement(board, vna, configs, 28e9)
+        assert got == configs and resp.shape == (40,)
+        truth = bench.truth.response(np.stack([c.codes for c in configs]), 2, [28e9])[:, 0, 0]
+        np.testing.assert_allclose(resp, truth, rtol=1e-12)
+        # the VNA is back to a normal sweep afterwards
+        vna.configure(27.5e9, 28.5e9, 5, params=("S21",))
+        assert vna.measure()["S21"].shape == (5,)
+
+
+def test_list_measurement_detects_missed_triggers():
+    with SimBench(quiet_config()) as bench, SMPBoard(bench.board_urls[0]) as board, \
+            open_vna("keysight", bench.vna_resource) as vna:
+        bench.firmwares[0].latch_time = 1.0  # far slower than the VNA's points: triggers are missed
+        with pytest.raises(ListMeasurementError, match="missed"):
+            triggered_list_measurement(board, vna, [PhaseConfig.random(4, 6, 6, 2, seed=i) for i in range(5)], 28e9)
+
+
+@pytest.mark.parametrize("ports", [1, 2])
+def test_touchstone_round_trip_through_scikit_rf(tmp_path, ports):
+    rng = np.random.default_rng(0)
+    f = np.linspace(27e9, 29e9, 7)
+    s = rng.normal(size=(7, ports)) + 1j * rng.normal(size=(7, ports))
+    m = Measurement("abc123", f, s, receive_ports=tuple(range(2, 2 + ports)), settings={"ifbw": 1e3})
+    path = m.to_touchstone(tmp_path / "meas")
+    assert path.endswith(f".s{ports + 1}p")
+    ntwk = skrf.Network(path)
+    np.testing.assert_allclose(ntwk.f, f)
+    for k in range(ports):
+        np.testing.assert_allclose(ntwk.s[:, k + 1, 0], s[:, k], rtol=1e-11)
+        np.testing.assert_allclose(ntwk.s[:, 0, k + 1], s[:, k], rtol=1e-11)
+
+
+def test_measured_sweep_exported_to_touchstone(tmp_path):
+    with SimBench(quiet_config()) as bench, SMPBoard(bench.board_urls[0]) as board, \
+            open_vna("keysight", bench.vna_resource) as vna:
+        cfg = PhaseConfig.random(4, 6, 6, 2, seed=9)
+        board.push(cfg)
+        vna.configure(27.5e9, 28.5e9, 11, params=("S21", "S31"))
+        d = vna.measure()
+        m = Measurement(cfg.hash, vna.frequencies(), np.stack([d["S21"], d["S31"]], -1), receive_ports=(2, 3))
+        ntwk = skrf.Network(m.to_touchstone(tmp_path / "sweep"))
+        np.testing.assert_allclose(ntwk.s[:, 1, 0], d["S21"], rtol=1e-11)
+        np.testing.assert_allclose(ntwk.s[:, 2, 0], d["S31"], rtol=1e-11)
+
+
+def test_bench_file_round_trip_and_errors(tmp_path):
+    cfg = BenchConfig(name="x")
+    path = tmp_path / "b.toml"
+    path.write_text(cfg.to_toml())
+    back = BenchConfig.load(path)
+    assert back.to_dict() == cfg.to_dict()
+    for text, match in [
+        ("[geometry]\nlayers = 0\n", "geometry.layers must be >= 1"),
+        ("[geometry]\nlayerz = 2\n", "unknown key geometry.layerz"),
+        ("[gometry]\n", "unknown section"),
+        ("[sweep]\npoints = 'many'\n", "sweep.points must be int"),
+        ("[vna]\nfamily = 'agilent'\n", "vna.family must be"),
+        ("[board]\nprotocol = 'open-ris'\n", "16x16 1-bit"),
+        ("name = [\n", "not valid TOML"),
+    ]:
+        path.write_text(text)
+        with pytest.raises(BenchConfigError, match=match):
+            BenchConfig.load(path)
+
+
+def test_simulated_bench_with_open_ris_boards_and_tcp():
+    cfg = quiet_config(transport="tcp")
+    cfg.geometry.layers, cfg.geometry.rows, cfg.geometry.cols, cfg.geometry.bits = 2, 16, 16, 1
+    cfg.board.protocol = "open-ris"
+    cfg.board.urls = ["sim", "sim"]
+    from drivers.composite import CompositeBoard
+    from drivers.open_ris import OpenRISBoard
+    with SimBench(cfg) as bench:
+        assert all(u.startswith("socket://127.0.0.1:") for u in bench.board_urls)
+        board = CompositeBoard([OpenRISBoard(u) for u in bench.board_urls])
+        c = PhaseConfig.random(2, 16, 16, 1, seed=2)
+        board.push(c)
+        with open_vna("keysight", bench.vna_resource) as vna:
+            vna.configure(28e9, 28e9, 1, params=("S21",))
+            np.testing.assert_allclose(vna.measure()["S21"], bench.truth.response(c.codes, 1, [28e9])[:, 0], rtol=1e-12)
+        board.close()
+
+
+def test_sim_up_command_starts_and_stops_cleanly(tmp_path):
+    out = tmp_path / "resolved.toml"
+    proc = subprocess.Popen([sys.executable, "-m", "simhw", "sim", "up", "--write-bench", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line.strip())
+            if line.strip() == "ready":
+                break
+        assert lines[-1] == "ready", (lines, proc.stderr.read() if proc.poll() is not None else "")
+        assert lines[0].startswith("board[0] smp: /dev/pts/") and lines[1].startswith("vna keysight: TCPIP0::127.0.0.1::")
+        resolved = BenchConfig.load(out)
+        with SMPBoard(resolved.board.urls[0]) as board, open_vna("keysight", resolved.vna.resource) as vna:
+            board.push(PhaseConfig.random(4, 6, 6, 2, seed=1))
+            vna.configure(27.5e9, 28.5e9, 3, params=("S21",))
+            assert vna.measure()["S21"].shape == (3,)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        assert proc.stdout.read().strip().endswith("stopped")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
