@@ -139,3 +139,24 @@ def test_sim_up_command_starts_and_stops_cleanly(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.parametrize("rate", [0.0, 5.0])
+def test_drift_on_an_accelerated_clock_moves_the_measured_response(rate):
+    cfg = quiet_config(drift_k_per_hour=rate, clock_speed=3600.0)  # one simulated hour per second
+    with SimBench(cfg) as bench, SMPBoard(bench.board_urls[0]) as board, \
+            open_vna("keysight", bench.vna_resource) as vna:
+        board.push(PhaseConfig.random(4, 6, 6, 2, seed=5))
+        vna.configure(28e9, 28e9, 1, params=("S21",))
+        t_before = board.status().temperature_c
+        before = vna.measure()["S21"][0]
+        bench.clock.advance(2 * 3600)  # a clock jump: two more hours
+        time.sleep(0.2)
+        after = vna.measure()["S21"][0]
+        t_after = board.status().temperature_c
+        change = abs(after - before) / abs(before)
+        if rate:
+            assert change > 0.05 and t_after - t_before == pytest.approx(rate * 2.2, abs=1.0)
+            assert bench.truth.delta_t() > 10.0
+        else:
+            assert change == 0.0 and t_after == t_before
