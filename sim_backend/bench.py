@@ -22,7 +22,9 @@ from .ris_firmware import OpenRISFirmware
 from .serial_endpoint import SerialEndpoint
 from .smp_firmware import SMPFirmware
 from .true_sim import Drift, SimClock, TrueSIM
-from .vna_server import SimVNA, VNALimits, VNAServer
+from drivers.vna import VNALimits
+
+from .vna_server import SimVNA, VNAServer
 
 __all__ = ["BenchDUT", "SimBench"]
 
@@ -106,7 +108,7 @@ class SimBench:
             self.endpoints = [SerialEndpoint(fw, sim.transport).start() for fw in self.firmwares]
             self.dut = BenchDUT(self.truth, self.firmwares, g.bits)
             self.vna = SimVNA(self.dut, cfg.vna.family, noise=sim.noise, seed=sim.seed,
-                              limits=VNALimits(f_max=43.5e9 if cfg.vna.family == "rs" else 67e9))
+                              limits=VNALimits(10e6, 43.5e9 if cfg.vna.family == "rs" else 67e9))
             self.server = VNAServer(self.vna).start()
         except Exception:
             self.stop()

@@ -42,31 +42,8 @@ def pattern(spec: str, query: bool = False) -> re.Pattern:
     return re.compile(rx + (r"\?" if query else "") + "$", re.IGNORECASE)
 
 
-def split_message(line: str) -> list[str]:
-    """Split a program message on ';' outside quotes into program units."""
-    units, cur, quote = [], [], None
-    for ch in line:
-        if quote:
-            cur.append(ch)
-            if ch == quote:
-                quote = None
-        elif ch in "'\"":
-            quote = ch
-            cur.append(ch)
-        elif ch == ";":
-            units.append("".join(cur).strip())
-            cur = []
-        else:
-            cur.append(ch)
-    units.append("".join(cur).strip())
-    return [u for u in units if u]
-
-
-def split_args(text: str) -> list[str]:
-    """Comma-separated arguments, quotes respected and kept."""
-    if not text.strip():
-        return []
-    args, cur, quote = [], [], None
+def _split_outside_quotes(text: str, sep: str) -> list[str]:
+    parts, cur, quote = [], [], None
     for ch in text:
         if quote:
             cur.append(ch)
@@ -75,13 +52,23 @@ def split_args(text: str) -> list[str]:
         elif ch in "'\"":
             quote = ch
             cur.append(ch)
-        elif ch == ",":
-            args.append("".join(cur).strip())
+        elif ch == sep:
+            parts.append("".join(cur).strip())
             cur = []
         else:
             cur.append(ch)
-    args.append("".join(cur).strip())
-    return args
+    parts.append("".join(cur).strip())
+    return parts
+
+
+def split_message(line: str) -> list[str]:
+    """Split a program message on ';' outside quotes into program units."""
+    return [u for u in _split_outside_quotes(line, ";") if u]
+
+
+def split_args(text: str) -> list[str]:
+    """Comma-separated arguments, quotes respected and kept."""
+    return _split_outside_quotes(text, ",") if text.strip() else []
 
 
 def unquote(arg: str) -> str:

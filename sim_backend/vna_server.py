@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from drivers.vna import VNALimits
+
 from .scpi import block, fmt_int, fmt_real, pattern, split_args, split_message, unquote
 
 __all__ = ["SimVNA", "VNAServer", "ChannelState", "VNALimits"]
@@ -43,18 +45,6 @@ ILLEGAL_VALUE = (-224, "Illegal parameter value")
 MISSING_PARAMETER = (-109, "Missing parameter")
 SETTINGS_CONFLICT = (-221, "Settings conflict")
 DATA_TYPE = (-104, "Data type error")
-
-
-@dataclass(frozen=True)
-class VNALimits:
-    f_min: float = 10e6
-    f_max: float = 67e9
-    max_points: int = 100001
-    ifbw_min: float = 1.0
-    ifbw_max: float = 15e6
-    power_min: float = -90.0
-    power_max: float = 20.0
-    ports: int = 4
 
 
 @dataclass
@@ -98,7 +88,7 @@ class SimVNA:
         self.dialect = dialect
         self.noise = noise
         self.noise_figure_db = noise_figure_db
-        self.limits = limits or VNALimits()
+        self.limits = limits or VNALimits(10e6, 67e9)
         self.rng = np.random.default_rng(seed)
         self.serial = serial
         self.lock = threading.RLock()
