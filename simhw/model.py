@@ -238,6 +238,49 @@ class SIMModel:
         """Pull a response cotangent ``g_h`` back to (dL/dtheta, dL/damplitude)."""
         return self._backward(self._forward(theta, amplitude, phase_noise), g_h)
 
+    def matrix_vjp(self, theta, g_h, amplitude=None, phase_noise=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Pull a response cotangent back to the propagation matrices of the cascade.
+
+        Returns (dL/dw_in, dL/dw_layers, dL/dw_out) in the complex-gradient convention, shaped like
+        ``cascade.w_in``, ``cascade.w_layers`` and ``cascade.w_out`` (zeros for a matrix the
+        convention leaves out). This is what calibration differentiates through.
+        """
+        fw = self._forward(theta, amplitude, phase_noise)
+        F, B, N, m_in = self.n_freqs, fw.batch, self.n_atoms, self.n_inputs
+        g_h = np.asarray(g_h)
+        if fw.single:
+            g_h = g_h[None]
+        g = np.ascontiguousarray(g_h.transpose(1, 2, 0, 3)).reshape(F, self.n_outputs, B * m_in).astype(self.dtype)
+
+        def u_of(l):  # the field leaving layer l (before coupling), (F, N, B*m_in)
+            x = fw.xs[l]
+            if x is None:
+                u = np.zeros((N, B, N), dtype=self.dtype)
+                u[np.arange(N), :, np.arange(N)] = fw.d[0]
+                return np.broadcast_to(u.reshape(1, N, B * N), (F, N, B * N))
+            return (x * fw.d[l][None, :, :, None]).reshape(F, N, B * m_in)
+
+        c = coupling_matrix(N, self.impairments.coupling, self.impairments.coupling_band).astype(self.dtype) \
+            if self.impairments.coupling else None
+        g_w_out = np.zeros_like(self.cascade.w_out)
+        g_w_layers = np.zeros_like(self.cascade.w_layers)
+        g_w_in = np.zeros_like(self.cascade.w_in)
+        u_last = u_of(self.n_layers - 1)
+        if self._w_out is not None and self.convention != "downlink":
+            gw = np.matmul(g, np.conj(u_last).transpose(0, 2, 1))
+            g_w_out = gw if c is None else gw @ c
+        g_u = g if self._w_out_h is None else np.matmul(self._w_out_h, g)
+        for l in range(self.n_layers - 1, -1, -1):
+            g_x = (g_u.reshape(F, N, B, m_in) * np.conj(fw.d[l])[None, :, :, None])
+            if l > 0:
+                gx2 = g_x.reshape(F, N, B * m_in)
+                gw = np.matmul(gx2, np.conj(u_of(l - 1)).transpose(0, 2, 1))
+                g_w_layers[l - 1] = gw if c is None else gw @ c
+                g_u = np.matmul(self._w_next_h[l - 1], gx2)
+            elif self._w_in is not None:
+                g_w_in = g_x.sum(axis=2)
+        return g_w_in, g_w_layers, g_w_out
+
     def with_impairments(self, impairments: Impairments) -> "SIMModel":
         return SIMModel(self.cascade, impairments, self.convention, self._rng)
 
