@@ -474,13 +474,7 @@ class VNAServer:
 
     def stop(self) -> None:
         self._stop.set()
-        with self._lock:
-            for c in list(self._conns):
-                try:
-                    c.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                c.close()
+        self.drop_all()
         for t in self._threads:
             t.join(timeout=5)
         if self._listener is not None:
