@@ -99,8 +99,8 @@ def _objective(par: PhysicalParameterization, data: CalibrationData):
         g = SIMModel(cascade, convention="uplink").response(data.theta)  # (T, F, P, N)
         h = solve_channel(g, data.y)
         cascade = Cascade(h[..., None], cascade.w_layers, cascade.w_out, cascade.frequencies)
+        resid = np.einsum("tfpn,fn->tfp", g, h) - data.y
         model = SIMModel(cascade)
-        resid = model.response(data.theta)[..., 0] - data.y
         loss = float(np.sum(np.abs(resid) ** 2)) / scale_y
         g_h = (2.0 / scale_y) * resid[..., None]
         _, g_layers, g_out = model.matrix_vjp(data.theta, g_h)

@@ -26,7 +26,7 @@ from simhw.phase_config import PhaseConfig
 
 from .board import (Board, BoardCapabilityError, BoardInfo, BoardRefused, BoardStatus, BoardTimeout, SequenceMode,
                     check_config_fits)
-from .transport import SerialLink
+from .transport import SerialBoardMixin, SerialLink
 
 __all__ = ["OpenRISBoard", "encode_pattern", "decode_pattern", "ROWS", "COLS", "BANNER_END"]
 
@@ -59,7 +59,7 @@ def decode_pattern(hex_digits: str | bytes) -> np.ndarray:
     return np.unpackbits(np.frombuffer(raw, np.uint8), bitorder="big").astype(np.uint16).reshape(ROWS, COLS)
 
 
-class OpenRISBoard(Board):
+class OpenRISBoard(SerialBoardMixin, Board):
     """Driver for one open-source 16x16 1-bit RIS (a single-layer board)."""
 
     def __init__(self, url: str, baudrate: int = 115200, timeout: float = 0.5, retries: int = 2, open: bool = True):
@@ -73,6 +73,7 @@ class OpenRISBoard(Board):
         self._seq_pos = 0
         self._seq_steps = 0
         self._seq_state = "idle"
+        self._loop = False
         self._latches = 0
         self._boot_id = 0
         self.info: BoardInfo | None = None
@@ -80,14 +81,6 @@ class OpenRISBoard(Board):
             self.open()
 
     # ------------------------------------------------------------------ line I/O
-    def open(self) -> BoardInfo:
-        self.link.open()
-        self.link.discard_input()
-        return self.identify()
-
-    def close(self) -> None:
-        self.link.close()
-
     def _readline(self, deadline: float) -> bytes | None:
         while True:
             idx = self._buf.find(b"\n")
@@ -137,7 +130,7 @@ class OpenRISBoard(Board):
         line = self.query(b"?Vext\n", _VEXT_REPLY)
         vext = float(_VEXT_REPLY.match(line).group(1))
         return BoardStatus(self._boot_id, None, None, vext, None, self._latches, None, None, None, self._seq_state,
-                           self._seq_pos, self._seq_steps, 0, False, tuple(None for _ in range(0)))
+                           self._seq_pos, self._seq_steps, 0, False, ())
 
     def reset(self, ready_timeout: float = 5.0) -> BoardInfo:
         with self.link.lock:

@@ -21,7 +21,7 @@ from . import smp
 from .board import (Board, BoardInfo, BoardRefused, BoardResetError, BoardStatus, BoardTimeout,
                     SequenceMode, check_config_fits)
 from .smp import EventKind, FrameDecoder, FrameError, Message, MsgType, NakCode
-from .transport import SerialLink
+from .transport import SerialBoardMixin, SerialLink
 
 __all__ = ["SMPBoard"]
 
@@ -37,7 +37,7 @@ class _Pending:
     reply: Message | None = None
 
 
-class SMPBoard(Board):
+class SMPBoard(SerialBoardMixin, Board):
     """A board speaking SMP. ``url`` is anything ``serial.serial_for_url`` opens."""
 
     def __init__(self, url: str, baudrate: int = 921600, timeout: float = 0.1, retries: int = 6,
@@ -55,18 +55,11 @@ class SMPBoard(Board):
         self.events: list[Message] = []
         self.stats = {"retries": 0, "bad_frames": 0, "stale": 0}
         self.info: BoardInfo | None = None
+        self._shadow_crc: int | None = None  # CRC of the last pattern written, what COMMIT expects
         if open:
             self.open()
 
     # ------------------------------------------------------------------ plumbing
-    def open(self) -> BoardInfo:
-        self.link.open()
-        self.link.discard_input()
-        return self.identify()
-
-    def close(self) -> None:
-        self.link.close()
-
     def _next_seq(self) -> int:
         self._seq = (self._seq + 1) & 0xFFFF
         return self._seq
@@ -232,7 +225,7 @@ class SMPBoard(Board):
         self._shadow_crc = smp.pattern_crc(config.codes, self.info.bits)
 
     def commit(self, expected_crc: int | None = None) -> int:
-        crc = getattr(self, "_shadow_crc", None) if expected_crc is None else expected_crc
+        crc = self._shadow_crc if expected_crc is None else expected_crc
         if crc is None:
             raise BoardRefused("nothing written since the driver connected: write() before commit()")
         body = self.request(MsgType.COMMIT, smp.COMMIT_REQ.pack(crc))

@@ -13,7 +13,7 @@ import serial
 
 from .board import BoardConnectionError
 
-__all__ = ["SerialLink"]
+__all__ = ["SerialLink", "SerialBoardMixin"]
 
 
 class SerialLink:
@@ -108,3 +108,20 @@ class SerialLink:
             port.reset_input_buffer()
         except (serial.SerialException, OSError):
             pass
+
+
+class SerialBoardMixin:
+    """``open``/``close`` for board drivers that talk over a :class:`SerialLink` in ``self.link``.
+
+    Opening discards stale input and identifies the board; it never changes the board's state.
+    """
+
+    link: SerialLink
+
+    def open(self):
+        self.link.open()
+        self.link.discard_input()
+        return self.identify()
+
+    def close(self) -> None:
+        self.link.close()

@@ -146,9 +146,6 @@ class SCPIVNA(VNA):
                 pass
             self._res = None
 
-    def _recover(self) -> None:
-        self.close()
-
     def _ensure(self):
         if self._res is None:
             self.open()
@@ -161,13 +158,13 @@ class SCPIVNA(VNA):
             try:
                 return fn(res, *args, **kw)
             except pyvisa.errors.VisaIOError as exc:
-                self._recover()
+                self.close()
                 if exc.error_code == pyvisa.constants.StatusCode.error_timeout:
                     raise VNATimeout(f"{self.model} at {self.resource_name} did not answer in time "
                                      f"({args[0] if args else ''!r}); the session was reset") from None
                 raise VNAError(f"I/O error with {self.resource_name}: {exc}") from None
             except (OSError, ConnectionError, EOFError) as exc:
-                self._recover()
+                self.close()
                 raise VNAError(f"connection to {self.resource_name} lost ({exc}); it will be reopened") from None
 
     def write(self, cmd: str) -> None:
@@ -198,6 +195,9 @@ class SCPIVNA(VNA):
             self.write(self.SCPI["format_real64"])
         else:
             self.write(self.SCPI["format_ascii"])
+
+    def identify(self) -> str:
+        return self.query("*IDN?")
 
     def errors(self) -> list[str]:
         out = []
@@ -343,9 +343,6 @@ class KeysightPNA(SCPIVNA):
             self.write(self._fmt("feed", n=n, name=name))
         self._params = params
 
-    def identify(self) -> str:
-        return self.query("*IDN?")
-
     def sweep(self) -> None:
         with self.lock:
             self.write(self.SCPI["trigger_source_imm"])
@@ -414,9 +411,6 @@ class RohdeSchwarzZNB(SCPIVNA):
         for p in params:
             self.write(self._fmt("define", name=self._trace_name(p), param=p))
         self._params = params
-
-    def identify(self) -> str:
-        return self.query("*IDN?")
 
     def sweep(self) -> None:
         with self.lock:

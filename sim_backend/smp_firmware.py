@@ -81,6 +81,7 @@ class SMPFirmware:
         self._cache: OrderedDict[int, tuple[int, bytes]] = OrderedDict()
         self._decoder = FrameDecoder(self.max_frame)
         self._event_seq = 0
+        self._pending_reset = False
         self._boot_event_due = True
         self.boots += 1
 
@@ -220,8 +221,6 @@ class SMPFirmware:
             self._pending_reset = False
             self._boot(now)
         return reply
-
-    _pending_reset = False
 
     @staticmethod
     def _expect(body: bytes, size: int) -> None:

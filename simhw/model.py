@@ -167,9 +167,7 @@ class SIMModel:
         xs = []
         if self._w_in is None:
             xs.append(None)
-            u = np.zeros((N, B, N), dtype=self.dtype)
-            u[np.arange(N), :, np.arange(N)] = d[0]
-            u = np.broadcast_to(u.reshape(1, N, B * N), (F, N, B * N))
+            u = self._identity_field(d[0], B)
         else:
             x = np.broadcast_to(self._w_in[:, :, None, :], (F, N, B, m_in))
             xs.append(x)
@@ -181,6 +179,13 @@ class SIMModel:
         h = u if self._w_out is None else np.matmul(self._w_out, u)
         return _Forward(np.ascontiguousarray(h), xs, d, dd_dtheta.transpose(1, 2, 0), dd_da.transpose(1, 2, 0), B,
                         single)
+
+    def _identity_field(self, d0: np.ndarray, batch: int) -> np.ndarray:
+        """Field leaving layer 1 when the input is the identity (uplink G): diag(d0) per config."""
+        N, F = self.n_atoms, self.n_freqs
+        u = np.zeros((N, batch, N), dtype=self.dtype)
+        u[np.arange(N), :, np.arange(N)] = d0
+        return np.broadcast_to(u.reshape(1, N, batch * N), (F, N, batch * N))
 
     def _to_response(self, fw: _Forward) -> np.ndarray:
         F, m_out = fw.h.shape[:2]
@@ -255,9 +260,7 @@ class SIMModel:
         def u_of(l):  # the field leaving layer l (before coupling), (F, N, B*m_in)
             x = fw.xs[l]
             if x is None:
-                u = np.zeros((N, B, N), dtype=self.dtype)
-                u[np.arange(N), :, np.arange(N)] = fw.d[0]
-                return np.broadcast_to(u.reshape(1, N, B * N), (F, N, B * N))
+                return self._identity_field(fw.d[0], B)
             return (x * fw.d[l][None, :, :, None]).reshape(F, N, B * m_in)
 
         c = coupling_matrix(N, self.impairments.coupling, self.impairments.coupling_band).astype(self.dtype) \
