@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from simhw.geometry import SPEED_OF_LIGHT, ErrorDraw, SimGeometry
+from simhw.geometry import SPEED_OF_LIGHT, ErrorDraw, FabricationErrors, SimGeometry
 from simhw.propagation import Cascade, cascade_matrices
+
+from .parameterization import Parameterization
 
 __all__ = ["PhysicalParameterization"]
 
@@ -44,11 +46,13 @@ def _rs_parts(src: np.ndarray, dst: np.ndarray, lam: np.ndarray, area: float):
     return w, grad
 
 
-class PhysicalParameterization:
+class PhysicalParameterization(Parameterization):
     """Maps physical error parameters to a :class:`Cascade` and pulls matrix gradients back to them."""
 
-    def __init__(self, ideal: SimGeometry):
-        self.ideal = ideal
+    name = "physical"
+
+    def __init__(self, ideal: SimGeometry, channel: str = "physical"):
+        super().__init__(ideal, channel)
         self.n_layers = ideal.n_layers
         self.n_params = 3 * ideal.n_layers
         # scales that make each parameter O(1) for the optimiser: lambda/100, lambda/100, 0.1 degree
@@ -56,10 +60,12 @@ class PhysicalParameterization:
         self.scale = np.concatenate([np.full(self.n_layers, lam / 100), np.full(self.n_layers, lam / 100),
                                      np.full(self.n_layers, np.radians(0.1))])
 
+    def prior(self, bounds: FabricationErrors) -> np.ndarray:
+        L = self.n_layers
+        return np.concatenate([np.full(L, bounds.spacing), np.full(L, bounds.offset), np.full(L, bounds.rotation)])
+
     def draw(self, p: np.ndarray) -> ErrorDraw:
-        p = np.asarray(p, float)
-        if p.shape != (self.n_params,):
-            raise ValueError(f"expected {self.n_params} physical parameters, got shape {p.shape}")
+        p = self.check(p)
         L = self.n_layers
         return ErrorDraw(spacing=p[:L], offset=p[L:2 * L], rotation=p[2 * L:])
 

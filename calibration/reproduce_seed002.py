@@ -23,8 +23,10 @@ from simhw.geometry import SPEED_OF_LIGHT, FabricationErrors, SimGeometry
 from simhw.model import SIMModel
 from simhw.propagation import cascade_matrices
 
-from .estimators import CalibrationData, fit_physical, nmse_db
-from .physical import PhysicalParameterization
+from .data import CalibrationData
+from .estimators import fit_gradient
+from .metrics import truth_metrics
+from .parameterization import make_parameterization
 
 
 def main(argv=None):
@@ -34,6 +36,7 @@ def main(argv=None):
     ap.add_argument("--slots", type=int, default=100)
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--iterations", type=int, default=30)
+    ap.add_argument("--parameterization", default="physical")
     a = ap.parse_args(argv)
     f0 = 28e9
     lam = SPEED_OF_LIGHT / f0
@@ -47,21 +50,21 @@ def main(argv=None):
     y0 = SIMModel(ct).response(theta)[..., 0]
     sigma = np.sqrt(np.mean(np.abs(y0) ** 2) / 10 ** (a.snr_db / 10))
     y = y0 + sigma / np.sqrt(2) * (rng.standard_normal(y0.shape) + 1j * rng.standard_normal(y0.shape))
-    par = PhysicalParameterization(ideal)
+    par = make_parameterization(a.parameterization, ideal)
 
-    def row(name, casc, h):
-        per = [nmse_db(casc.w_layers[l], ct.w_layers[l]) for l in range(L - 1)]
-        return [name, *per, nmse_db(casc.w_out, ct.w_out), nmse_db(h, ct.w_in[..., 0]), float(np.mean(per))]
+    def row(name, casc):
+        m = truth_metrics(casc, ct)
+        return [name, *m.layers, m.output, m.channel, m.average]
 
-    rows = [row("stage 0 (ideal)", ci, ci.w_in[..., 0])]
+    rows = [row("stage 0 (ideal)", ci)]
     p = None
     t0 = time.perf_counter()
     for s in range(a.stages):
         data = CalibrationData(theta[: a.slots * (s + 1)], y[: a.slots * (s + 1)], [f0])
-        fit = fit_physical(par, data, start=p, radius=max(50.0 * 0.5**s, 1.0), max_iter=a.iterations)
-        p = fit.params
+        fit = fit_gradient(par, data, start=p, radius=max(50.0 * 0.5**s, 1.0), max_iter=a.iterations)
+        p = fit.x
         if s == 0 or s == a.stages - 1:
-            rows.append(row(f"after stage {s + 1}", fit.cascade, fit.channel))
+            rows.append(row(f"after stage {s + 1}", fit.cascade))
     wall = time.perf_counter() - t0
     print(f"seed 002 case study, pilot SNR {a.snr_db:g} dB, {a.stages} stages x {a.slots} slots, "
           f"physical parameterization, gradient estimator ({wall:.1f} s)")

@@ -1,0 +1,196 @@
+"""Calibration observations and the fit objective (seed 002, sec. III).
+
+In slot t the SIM shows phases theta_t and the receivers see, at every swept frequency,
+
+    y_t = W_out Phi_L(theta_t) W_L ... Phi_1(theta_t) h + n_t        (T, F, P)
+
+:class:`CalibrationData` holds (theta, y, frequencies) and optionally the integer codes and bit
+depth they came from. :class:`Objective` is the normalised squared error between measured and
+modelled responses, ||y_model - y||^2 / ||y||^2 (+ the parameterization's penalty), with the test
+channel eliminated in closed form for each x (variable projection; by the envelope theorem the
+gradient is the partial gradient at the optimal channel).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from simhw.model import SIMModel
+from simhw.propagation import Cascade
+
+from .parameterization import Parameterization
+
+__all__ = ["CalibrationData", "Objective", "Evaluation", "solve_channel", "nmse_db"]
+
+
+def nmse_db(estimate, truth) -> float:
+    """10 log10(||estimate - truth||^2 / ||truth||^2)."""
+    estimate, truth = np.asarray(estimate), np.asarray(truth)
+    return float(10 * np.log10(np.sum(np.abs(estimate - truth) ** 2) / np.sum(np.abs(truth) ** 2)))
+
+
+@dataclass
+class CalibrationData:
+    """Pilot phases (T, L, N), measured responses (T, F, P) and their frequencies (F,).
+
+    ``codes`` (T, L, N) and ``bits`` record the integer configurations when the phases came from
+    a board; ``meta`` is free-form provenance (bench, time, SNR) kept with the data.
+    """
+
+    theta: np.ndarray
+    y: np.ndarray
+    frequencies: np.ndarray
+    codes: np.ndarray | None = None
+    bits: int | None = None
+    meta: dict | None = None
+
+    def __post_init__(self):
+        self.theta = np.asarray(self.theta, float)
+        self.y = np.asarray(self.y, complex)
+        self.frequencies = np.atleast_1d(np.asarray(self.frequencies, float))
+        if self.theta.ndim != 3 or self.y.ndim != 3 or self.y.shape[0] != self.theta.shape[0]:
+            raise ValueError(f"theta must be (T, L, N) and y (T, F, P) with the same T; got {self.theta.shape} "
+                             f"and {self.y.shape}")
+        if self.y.shape[1] != self.frequencies.size:
+            raise ValueError(f"y has {self.y.shape[1]} frequencies, frequencies has {self.frequencies.size}")
+        if not (np.all(np.isfinite(self.theta)) and np.all(np.isfinite(self.y))):
+            bad = np.argwhere(~np.isfinite(self.y).all(axis=(1, 2)) | ~np.isfinite(self.theta).all(axis=(1, 2)))
+            raise ValueError(f"calibration data contain NaN or infinite values (slots {bad.ravel()[:10].tolist()})")
+        self.meta = dict(self.meta or {})
+
+    @classmethod
+    def from_codes(cls, codes, bits: int, y, frequencies, meta: dict | None = None) -> "CalibrationData":
+        codes = np.asarray(codes)
+        codes = codes.reshape(codes.shape[0], codes.shape[1], -1)
+        return cls(codes * (2 * np.pi / (1 << bits)), y, frequencies, codes.astype(np.uint16), bits, meta)
+
+    @property
+    def slots(self) -> int:
+        return self.theta.shape[0]
+
+    def take(self, idx) -> "CalibrationData":
+        return CalibrationData(self.theta[idx], self.y[idx], self.frequencies,
+                               None if self.codes is None else self.codes[idx], self.bits, self.meta)
+
+    def concat(self, other: "CalibrationData") -> "CalibrationData":
+        if not np.array_equal(self.frequencies, other.frequencies) or self.y.shape[1:] != other.y.shape[1:]:
+            raise ValueError("cannot join calibration data taken at different frequencies or ports")
+        codes = None if self.codes is None or other.codes is None else np.concatenate([self.codes, other.codes])
+        return CalibrationData(np.concatenate([self.theta, other.theta]), np.concatenate([self.y, other.y]),
+                               self.frequencies, codes, self.bits, self.meta)
+
+    def check_against(self, par: Parameterization) -> None:
+        """Raise ValueError when the data cannot calibrate ``par`` (geometry mismatch, too few slots)."""
+        L, N = par.ideal.n_layers, par.ideal.n_atoms
+        if self.theta.shape[1:] != (L, N):
+            raise ValueError(f"data carry {self.theta.shape[1]} layers x {self.theta.shape[2]} atoms, the model has "
+                             f"{L} x {N}: mismatched geometry")
+        p = par.ideal.output_antennas.count
+        if self.y.shape[2] != p:
+            raise ValueError(f"data have {self.y.shape[2]} receive ports, the model has {p} output antennas")
+        n_channel = self.frequencies.size * (2 * N if par.channel == "free" else 2)
+        n_unknown = par.n_identified + n_channel
+        if 2 * self.y.size < n_unknown:
+            raise ValueError(f"{self.slots} slots give {2 * self.y.size} real observations for {n_unknown} unknowns "
+                             f"({par.name} model, {par.channel} channel): measure more slots")
+
+    # ------------------------------------------------------------------ files
+    def save(self, path: str | os.PathLike) -> None:
+        """Write an .npz holding every array and the metadata (as JSON)."""
+        arrays = {"theta": self.theta, "y": self.y, "frequencies": self.frequencies,
+                  "meta": np.array(json.dumps(self.meta, default=str))}
+        if self.codes is not None:
+            arrays["codes"] = self.codes
+            arrays["bits"] = np.array(self.bits)
+        tmp = f"{os.fspath(path)}.tmp.npz"
+        np.savez_compressed(tmp, **arrays)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "CalibrationData":
+        with np.load(path, allow_pickle=False) as z:
+            codes = z["codes"] if "codes" in z else None
+            bits = int(z["bits"]) if "bits" in z else None
+            return cls(z["theta"], z["y"], z["frequencies"], codes, bits, json.loads(str(z["meta"])))
+
+
+def solve_channel(g: np.ndarray, y: np.ndarray, ridge: float = 1e-9) -> np.ndarray:
+    """Least-squares test channel h (F, N) from uplink matrices g (T, F, P, N) and data y (T, F, P)."""
+    T, F, P, N = g.shape
+    a = g.transpose(1, 0, 2, 3).reshape(F, T * P, N)
+    b = y.transpose(1, 0, 2).reshape(F, T * P)
+    ah = np.conj(a).transpose(0, 2, 1)
+    gram = ah @ a
+    lam = ridge * np.trace(gram, axis1=1, axis2=2).real[:, None, None] / N
+    return np.linalg.solve(gram + lam * np.eye(N), (ah @ b[..., None]))[..., 0]
+
+
+@dataclass
+class Evaluation:
+    """The objective at one x: loss (normalised squared error + penalty), gradient, fitted cascade."""
+
+    loss: float
+    misfit: float  # normalised squared error alone
+    grad: np.ndarray
+    cascade: Cascade  # with the fitted test channel as w_in (F, N, 1)
+
+    @property
+    def channel(self) -> np.ndarray:
+        return self.cascade.w_in[..., 0]
+
+
+class Objective:
+    """Normalised measured-vs-model error of ``par`` on ``data``, in normalised coordinates z = x / scale."""
+
+    def __init__(self, par: Parameterization, data: CalibrationData):
+        data.check_against(par)
+        self.par, self.data = par, data
+        self.scale_y = float(np.sum(np.abs(data.y) ** 2))
+        if self.scale_y == 0:
+            raise ValueError("all measured responses are zero: is the VNA connected to the SIM?")
+        self.calls = 0
+
+    def evaluate(self, x, gradient: bool = True) -> Evaluation:
+        self.calls += 1
+        par, data = self.par, self.data
+        cascade, vjp = par.cascade_and_vjp(x, data.frequencies)
+        w_in_shape = cascade.w_in.shape
+        if par.channel == "free":
+            g = SIMModel(cascade, convention="uplink").response(data.theta)  # (T, F, P, N)
+            h = solve_channel(g, data.y)
+            pred = np.einsum("tfpn,fn->tfp", g, h)
+            cascade = Cascade(h[..., None], cascade.w_layers, cascade.w_out, cascade.frequencies)
+            gain = None
+        else:
+            cascade = Cascade(cascade.w_in[..., :1], cascade.w_layers, cascade.w_out, cascade.frequencies)
+            u = SIMModel(cascade).response(data.theta)[..., 0]  # (T, F, P)
+            gain = np.einsum("tfp,tfp->f", np.conj(u), data.y) / np.maximum(np.einsum("tfp,tfp->f", np.conj(u), u).real,
+                                                                             1e-300)
+            pred = u * gain[None, :, None]
+        resid = pred - data.y
+        misfit = float(np.sum(np.abs(resid) ** 2)) / self.scale_y
+        pen, g_pen = par.penalty(x)
+        fitted = cascade if gain is None else Cascade(cascade.w_in * gain[:, None, None], cascade.w_layers,
+                                                      cascade.w_out, cascade.frequencies)
+        if not gradient:
+            return Evaluation(misfit + pen, misfit, np.zeros(par.n_params), fitted)
+        g_pred = (2.0 / self.scale_y) * resid
+        if gain is None:
+            g_in, g_layers, g_out = SIMModel(cascade).matrix_vjp(data.theta, g_pred[..., None])
+            g_in = np.zeros(w_in_shape, complex)
+        else:
+            g_in1, g_layers, g_out = SIMModel(cascade).matrix_vjp(data.theta,
+                                                                  (g_pred * np.conj(gain)[None, :, None])[..., None])
+            g_in = np.zeros(w_in_shape, complex)
+            g_in[..., :1] = g_in1
+        grad = vjp(g_in, g_layers, g_out) + g_pen
+        return Evaluation(misfit + pen, misfit, grad, fitted)
+
+    def __call__(self, z) -> tuple[float, np.ndarray]:
+        """Loss and gradient in normalised coordinates (what optimisers see)."""
+        ev = self.evaluate(np.asarray(z) * self.par.scale)
+        return ev.loss, ev.grad * self.par.scale
