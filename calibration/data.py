@@ -24,7 +24,8 @@ from simhw.propagation import Cascade
 
 from .parameterization import Parameterization
 
-__all__ = ["CalibrationData", "Objective", "Evaluation", "solve_channel", "nmse_db"]
+__all__ = ["CalibrationData", "Objective", "Evaluation", "solve_channel", "nmse_db", "level_indices",
+           "applied_phases"]
 
 
 def nmse_db(estimate, truth) -> float:
@@ -129,6 +130,26 @@ def solve_channel(g: np.ndarray, y: np.ndarray, ridge: float = 1e-9) -> np.ndarr
     return np.linalg.solve(gram + lam * np.eye(N), (ah @ b[..., None]))[..., 0]
 
 
+def level_indices(data: CalibrationData, levels: int) -> np.ndarray:
+    """Code level (T, L, N) of every atom in every slot, for a model with a per-level atom response."""
+    if data.codes is not None and data.bits is not None and (1 << data.bits) == levels:
+        return data.codes.astype(np.intp)
+    q = data.theta / (2 * np.pi / levels)
+    k = np.rint(q)
+    if np.max(np.abs(q - k), initial=0.0) > 1e-6:
+        raise ValueError(f"the model has a response per code level ({levels} levels) but the pilot phases are not "
+                         "on that grid: calibrate from board codes")
+    return np.mod(k, levels).astype(np.intp)
+
+
+def applied_phases(theta: np.ndarray, levels: np.ndarray | None, response: np.ndarray | None):
+    """(phases, amplitudes) the atoms actually apply, given each level's response (None: nominal)."""
+    if response is None:
+        return theta, None
+    r = response[levels]
+    return theta + np.angle(r), np.abs(r)
+
+
 @dataclass
 class Evaluation:
     """The objective at one x: loss (normalised squared error + penalty), gradient, fitted cascade."""
@@ -137,6 +158,7 @@ class Evaluation:
     misfit: float  # normalised squared error alone
     grad: np.ndarray
     cascade: Cascade  # with the fitted test channel as w_in (F, N, 1)
+    atom_response: np.ndarray | None = None  # (levels,) when the model fits one
 
     @property
     def channel(self) -> np.ndarray:
@@ -153,21 +175,24 @@ class Objective:
         if self.scale_y == 0:
             raise ValueError("all measured responses are zero: is the VNA connected to the SIM?")
         self.calls = 0
+        self.levels = None if par.levels is None else level_indices(data, par.levels)
 
     def evaluate(self, x, gradient: bool = True) -> Evaluation:
         self.calls += 1
         par, data = self.par, self.data
         cascade, vjp = par.cascade_and_vjp(x, data.frequencies)
         w_in_shape = cascade.w_in.shape
+        response = par.atom_response(x)
+        theta, amp = applied_phases(data.theta, self.levels, response)
         if par.channel == "free":
-            g = SIMModel(cascade, convention="uplink").response(data.theta)  # (T, F, P, N)
+            g = SIMModel(cascade, convention="uplink").response(theta, amp)  # (T, F, P, N)
             h = solve_channel(g, data.y)
             pred = np.einsum("tfpn,fn->tfp", g, h)
             cascade = Cascade(h[..., None], cascade.w_layers, cascade.w_out, cascade.frequencies)
             gain = None
         else:
             cascade = Cascade(cascade.w_in[..., :1], cascade.w_layers, cascade.w_out, cascade.frequencies)
-            u = SIMModel(cascade).response(data.theta)[..., 0]  # (T, F, P)
+            u = SIMModel(cascade).response(theta, amp)[..., 0]  # (T, F, P)
             gain = np.einsum("tfp,tfp->f", np.conj(u), data.y) / np.maximum(np.einsum("tfp,tfp->f", np.conj(u), u).real,
                                                                              1e-300)
             pred = u * gain[None, :, None]
@@ -177,18 +202,51 @@ class Objective:
         fitted = cascade if gain is None else Cascade(cascade.w_in * gain[:, None, None], cascade.w_layers,
                                                       cascade.w_out, cascade.frequencies)
         if not gradient:
-            return Evaluation(misfit + pen, misfit, np.zeros(par.n_params), fitted)
+            return Evaluation(misfit + pen, misfit, np.zeros(par.n_params), fitted, response)
         g_pred = (2.0 / self.scale_y) * resid
-        if gain is None:
-            g_in, g_layers, g_out = SIMModel(cascade).matrix_vjp(data.theta, g_pred[..., None])
-            g_in = np.zeros(w_in_shape, complex)
-        else:
-            g_in1, g_layers, g_out = SIMModel(cascade).matrix_vjp(data.theta,
-                                                                  (g_pred * np.conj(gain)[None, :, None])[..., None])
-            g_in = np.zeros(w_in_shape, complex)
-            g_in[..., :1] = g_in1
-        grad = vjp(g_in, g_layers, g_out) + g_pen
-        return Evaluation(misfit + pen, misfit, grad, fitted)
+        if gain is not None:
+            g_pred = g_pred * np.conj(gain)[None, :, None]
+        grads = SIMModel(cascade).matrix_vjp(theta, g_pred[..., None], amp, phases=response is not None)
+        g_in = np.zeros(w_in_shape, complex)
+        if gain is not None:
+            g_in[..., :1] = grads[0]
+        grad = vjp(g_in, grads[1], grads[2]) + g_pen
+        if response is not None:
+            grad = grad + par.atom_response_vjp(x, self.levels, grads[3], grads[4])
+        return Evaluation(misfit + pen, misfit, grad, fitted, response)
+
+    def misfits(self, xs: np.ndarray, chunk: int = 64) -> np.ndarray:
+        """Normalised squared error (without penalty) of many candidates xs (C, n) at once.
+
+        The candidates' cascades are stacked along the frequency axis so one batched forward pass
+        evaluates them all (what the codebook search spends its time on).
+        """
+        xs = np.atleast_2d(xs)
+        out = np.empty(xs.shape[0])
+        responses = [self.par.atom_response(x) for x in xs[:1]]
+        if responses[0] is not None and not all(np.array_equal(self.par.atom_response(x), responses[0]) for x in xs):
+            raise ValueError("batched evaluation needs candidates that share the atom response table")
+        theta, amp = applied_phases(self.data.theta, self.levels, responses[0])
+        F, T = self.data.frequencies.size, self.data.slots
+        for s in range(0, xs.shape[0], chunk):
+            part = [self.par.cascade(x, self.data.frequencies) for x in xs[s:s + chunk]]
+            C = len(part)
+            stacked = Cascade(np.concatenate([c.w_in[..., :1] for c in part]),
+                              np.concatenate([c.w_layers for c in part], axis=1),
+                              np.concatenate([c.w_out for c in part]), np.tile(self.data.frequencies, C))
+            y = np.broadcast_to(self.data.y[:, None], (T, C, F, self.data.y.shape[2])).reshape(T, C * F, -1)
+            if self.par.channel == "free":
+                g = SIMModel(stacked, convention="uplink").response(theta, amp)
+                pred = np.einsum("tfpn,fn->tfp", g, solve_channel(g, y))
+            else:
+                u = SIMModel(stacked).response(theta, amp)[..., 0]
+                gain = np.einsum("tfp,tfp->f", np.conj(u), y) / np.maximum(np.einsum("tfp,tfp->f", np.conj(u), u).real,
+                                                                            1e-300)
+                pred = u * gain[None, :, None]
+            err = np.sum(np.abs(pred - y) ** 2, axis=(0, 2)).reshape(C, F).sum(axis=1)
+            out[s:s + C] = err / self.scale_y
+        self.calls += xs.shape[0]
+        return out
 
     def __call__(self, z) -> tuple[float, np.ndarray]:
         """Loss and gradient in normalised coordinates (what optimisers see)."""

@@ -15,13 +15,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import minimize
 
-from simhw.model import SIMModel
 from simhw.propagation import Cascade
 
 from .data import CalibrationData, Objective
 from .parameterization import Parameterization
 
-__all__ = ["Fit", "fit_gradient", "ESTIMATORS"]
+__all__ = ["Fit", "fit_gradient", "GradientEstimator", "ESTIMATORS"]
 
 ESTIMATORS = ("gradient", "codebook", "learned")
 
@@ -38,19 +37,18 @@ class Fit:
     evaluations: int
     seconds: float
     history: list = field(default_factory=list)
+    atom_response: np.ndarray | None = None  # (levels,) fitted response per code level, if modelled
 
     @property
     def channel(self) -> np.ndarray:
         return self.cascade.w_in[..., 0]
 
-    def model(self) -> SIMModel:
-        return SIMModel(self.cascade)
 
 
 def finish(objective: Objective, x: np.ndarray, estimator: str, iterations: int, t0: float, history: list) -> Fit:
     ev = objective.evaluate(x, gradient=False)
     return Fit(x, ev.cascade, 10 * np.log10(max(ev.misfit, 1e-300)), estimator, iterations, objective.calls,
-               time.perf_counter() - t0, history)
+               time.perf_counter() - t0, history, ev.atom_response)
 
 
 def fit_gradient(par: Parameterization, data: CalibrationData, start: np.ndarray | None = None,
@@ -70,3 +68,15 @@ def fit_gradient(par: Parameterization, data: CalibrationData, start: np.ndarray
     res = minimize(fun, z0, jac=True, method="L-BFGS-B", bounds=bounds,
                    options={"maxiter": max_iter, "ftol": tol, "gtol": 1e-14})
     return finish(objective, res.x * par.scale, "gradient", int(res.nit), t0, history)
+
+
+class GradientEstimator:
+    """:func:`fit_gradient` with fixed options, behind the ``fit(data, start, radius)`` interface."""
+
+    name = "gradient"
+
+    def __init__(self, par: Parameterization, max_iter: int = 50):
+        self.par, self.max_iter = par, max_iter
+
+    def fit(self, data: CalibrationData, start: np.ndarray | None = None, radius: float | None = None) -> Fit:
+        return fit_gradient(self.par, data, start, radius, self.max_iter)

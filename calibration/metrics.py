@@ -17,7 +17,7 @@ import numpy as np
 from simhw.model import SIMModel
 from simhw.propagation import Cascade
 
-from .data import CalibrationData, nmse_db
+from .data import CalibrationData, applied_phases, level_indices, nmse_db
 
 __all__ = ["TruthMetrics", "truth_metrics", "prediction_nmse_db", "align_gauge"]
 
@@ -50,10 +50,12 @@ def truth_metrics(estimate: Cascade, truth: Cascade, gauge: bool = False) -> Tru
     return TruthMetrics(layers, nmse_db(est.w_out, truth.w_out), nmse_db(est.w_in[..., 0], truth.w_in[..., 0]))
 
 
-def prediction_nmse_db(cascade: Cascade, data: CalibrationData) -> float:
-    """NMSE of the end-to-end responses ``cascade`` predicts for ``data``'s configurations."""
+def prediction_nmse_db(cascade: Cascade, data: CalibrationData, atom_response: np.ndarray | None = None) -> float:
+    """NMSE of the end-to-end responses ``cascade`` (and ``atom_response``) predict for ``data``'s configurations."""
+    levels = None if atom_response is None else level_indices(data, len(atom_response))
+    theta, amp = applied_phases(data.theta, levels, atom_response)
     pred = SIMModel(Cascade(cascade.w_in[..., :1], cascade.w_layers, cascade.w_out,
-                            cascade.frequencies)).response(data.theta)[..., 0]
+                            cascade.frequencies)).response(theta, amp)[..., 0]
     return nmse_db(pred, data.y)
 
 

@@ -5,10 +5,13 @@ Seed 002 (sec. III, V-E) leaves the model form open; three are offered here, pic
 
 ``physical``  per-layer spacing, in-plane offset and rotation (:mod:`calibration.physical`): 3L
               numbers, every matrix computed from positions, so no diagonal-scaling ambiguity.
-``hybrid``    physical plus a small corrective term: a complex transmission gain per atom,
-              exp(u + 1j v), shared across frequencies and pulled towards 1 by a ridge penalty.
-              It absorbs what positions cannot explain (atom-to-atom phase offsets, mean
-              amplitude loss, thermal phase drift).
+``hybrid``    physical plus small corrective terms: a complex transmission gain per atom,
+              exp(u + 1j v), shared across frequencies and pulled towards 1 by a ridge penalty,
+              and (with ``levels`` = 2^bits) the atoms' response to each code level, r_q =
+              exp(a_q + 1j b_q) relative to the nominal exp(1j 2 pi q / 2^bits), r_0 = 1 as the
+              reference. They absorb what positions cannot explain: atom-to-atom phase offsets,
+              thermal phase drift, and the phase-dependent amplitude and phase errors of real
+              atoms (Abeywickrama et al. 2020), which no geometry can mimic.
 ``free``      every interlayer and output matrix free (per frequency), as deviations from the
               ideal matrices. W_{l+1} Phi_l W_l = (W_{l+1} D^-1) Phi_l (D W_l) for any invertible
               diagonal D, so single matrices are only defined up to such D: the ridge penalty
@@ -45,6 +48,7 @@ class Parameterization:
     """Base class: a map x -> Cascade around an ideal geometry, with its vector-Jacobian product."""
 
     name = ""
+    levels: int | None = None  # code levels with a fitted atom response (None: nominal exp(1j theta))
 
     def __init__(self, ideal: SimGeometry, channel: str = "physical"):
         if channel not in CHANNELS:
@@ -80,6 +84,9 @@ class Parameterization:
     def penalty(self, x) -> tuple[float, np.ndarray]:
         return 0.0, np.zeros(self.n_params)
 
+    def atom_response(self, x) -> np.ndarray | None:
+        return None
+
     def prior(self, bounds: FabricationErrors) -> np.ndarray:
         """Half-widths of a box around :meth:`initial` that holds every plausible x."""
         raise NotImplementedError
@@ -93,63 +100,134 @@ def _check_geometry_frequencies(ideal: SimGeometry, frequencies):
 
 
 class HybridParameterization(Parameterization):
-    """Physical parameters followed by per-atom log-gains u (L, N) and phases v (L, N)."""
+    """Physical parameters plus corrective terms, each optional, in this order in x:
+
+    ``atom_gains``     log-gain u (L, N) and phase v (L, N) of every atom (ridge ``ridge``)
+    ``levels``         log-amplitude a_q and phase b_q of code levels 1 .. levels-1 (level 0 = 1)
+    ``coupling_band``  real coupling c_k between atoms k = 1 .. band apart on the flattened index:
+                       C = I + sum_k c_k (S_k + S_k^T), after each layer's response (PHYSICS.md
+                       section 2), shared by all layers (ridge ``ridge``)
+
+    The propagation leaving layer l is W_l C diag(exp(u_l + 1j v_l)).
+    """
 
     name = "hybrid"
 
-    def __init__(self, ideal: SimGeometry, channel: str = "physical", ridge: float = 1e-3):
+    def __init__(self, ideal: SimGeometry, channel: str = "physical", ridge: float = 1e-3, levels: int | None = None,
+                 atom_gains: bool = True, coupling_band: int = 0):
         from .physical import PhysicalParameterization
 
         super().__init__(ideal, channel)
         self.physical = PhysicalParameterization(ideal, channel)
         self.ridge = ridge
+        if levels is not None and not (isinstance(levels, (int, np.integer)) and levels >= 2):
+            raise ValueError(f"levels must be None or an integer >= 2 (2^bits), got {levels!r}")
+        if not (isinstance(coupling_band, (int, np.integer)) and 0 <= coupling_band < ideal.n_atoms):
+            raise ValueError(f"coupling_band must be an integer in [0, {ideal.n_atoms}), got {coupling_band!r}")
+        self.levels = None if levels is None else int(levels)
         L, N = ideal.n_layers, ideal.n_atoms
-        self.n_gain = 2 * L * N
-        self.n_params = self.physical.n_params + self.n_gain
-        self.scale = np.concatenate([self.physical.scale, np.full(self.n_gain, 0.01)])
+        self.n_gain = 2 * L * N if atom_gains else 0
+        self.n_lut = 0 if levels is None else 2 * (self.levels - 1)
+        self.n_coupling = int(coupling_band)
+        n0 = self.physical.n_params
+        self._gain = slice(n0, n0 + self.n_gain)
+        self._lut = slice(self._gain.stop, self._gain.stop + self.n_lut)
+        self._coupling = slice(self._lut.stop, self._lut.stop + self.n_coupling)
+        self.n_params = self._coupling.stop
+        self.scale = np.concatenate([self.physical.scale, np.full(self.n_gain, 0.01), np.full(self.n_lut, 0.1),
+                                     np.full(self.n_coupling, 0.01)])
+        idx = np.arange(N)
+        self._distance = np.abs(idx[:, None] - idx[None, :])
 
     @property
     def n_identified(self) -> int:
-        return self.physical.n_params
+        return self.physical.n_params + self.n_lut
 
     def split(self, x):
         x = self.check(x)
         L, N = self.ideal.n_layers, self.ideal.n_atoms
-        g = x[self.physical.n_params:].reshape(2, L, N)
-        return x[:self.physical.n_params], g[0], g[1]
+        p = x[:self.physical.n_params]
+        if not self.n_gain:
+            return p, np.zeros((L, N)), np.zeros((L, N))
+        g = x[self._gain].reshape(2, L, N)
+        return p, g[0], g[1]
 
     def gains(self, x) -> np.ndarray:
         """(L, N) complex transmission gain of every atom."""
         _, u, v = self.split(x)
         return np.exp(u + 1j * v)
 
+    def coupling(self, x) -> np.ndarray | None:
+        """(N, N) coupling matrix C, or None without the coupling term."""
+        if not self.n_coupling:
+            return None
+        c = np.concatenate([[1.0], self.check(x)[self._coupling]])
+        d = self._distance
+        return np.where(d <= self.n_coupling, c[np.minimum(d, self.n_coupling)], 0.0)
+
+    def atom_response(self, x) -> np.ndarray | None:
+        """(levels,) complex response of each code level relative to nominal (r_0 = 1), or None."""
+        if self.levels is None:
+            return None
+        lut = self.check(x)[self._lut].reshape(2, -1)
+        return np.concatenate([[1.0 + 0j], np.exp(lut[0] + 1j * lut[1])])
+
+    def atom_response_vjp(self, x, levels: np.ndarray, grad_theta: np.ndarray, grad_amp: np.ndarray) -> np.ndarray:
+        """dL/dx of the level table from dL/dtheta and dL/damplitude (B, L, N) at level indices ``levels``."""
+        g = np.zeros(self.n_params)
+        if self.levels is None:
+            return g
+        r = self.atom_response(x)
+        q = levels.ravel()
+        d_phase = np.bincount(q, grad_theta.ravel(), self.levels)
+        d_amp = np.bincount(q, grad_amp.ravel(), self.levels) * np.abs(r)
+        g[self._lut] = np.concatenate([d_amp[1:], d_phase[1:]])
+        return g
+
     def cascade_and_vjp(self, x, frequencies=None):
         p, u, v = self.split(x)
         base, vjp_p = self.physical.cascade_and_vjp(p, frequencies)
-        c = np.exp(u + 1j * v)  # (L, N): gain of layer l's atoms, applied before leaving layer l
-        w_layers = base.w_layers * c[:-1, None, None, :]
-        w_out = base.w_out * c[-1][None, None, :]
-        cascade = Cascade(base.w_in, w_layers, w_out, base.frequencies)
+        cpl = self.coupling(x)
+        g = np.exp(u + 1j * v)  # (L, N): gain of layer l's atoms
+        m_layers = base.w_layers if cpl is None else base.w_layers @ cpl
+        m_out = base.w_out if cpl is None else base.w_out @ cpl
+        cascade = Cascade(base.w_in, m_layers * g[:-1, None, None, :], m_out * g[-1][None, None, :], base.frequencies)
 
         def vjp(g_w_in, g_w_layers, g_w_out):
-            g_p = vjp_p(g_w_in, g_w_layers * np.conj(c[:-1, None, None, :]), g_w_out * np.conj(c[-1]))
-            g_c = np.empty_like(c)
-            g_c[:-1] = np.einsum("lfij,lfij->lj", g_w_layers, np.conj(base.w_layers))
-            g_c[-1] = np.einsum("fij,fij->j", g_w_out, np.conj(base.w_out))
-            t = np.conj(g_c) * c
-            return np.concatenate([g_p, np.real(t).ravel(), -np.imag(t).ravel()])
+            g_ml = g_w_layers * np.conj(g[:-1, None, None, :])
+            g_mo = g_w_out * np.conj(g[-1])
+            out = np.zeros(self.n_params)
+            if cpl is None:
+                out[:self.physical.n_params] = vjp_p(g_w_in, g_ml, g_mo)
+            else:
+                out[:self.physical.n_params] = vjp_p(g_w_in, g_ml @ cpl, g_mo @ cpl)
+                g_c = (np.einsum("lfki,lfkj->ij", np.conj(base.w_layers), g_ml)
+                       + np.einsum("fki,fkj->ij", np.conj(base.w_out), g_mo)).real
+                d = self._distance.ravel()
+                keep = d <= self.n_coupling
+                out[self._coupling] = np.bincount(d[keep], g_c.ravel()[keep], self.n_coupling + 1)[1:]
+            if self.n_gain:
+                g_g = np.empty_like(g)
+                g_g[:-1] = np.einsum("lfij,lfij->lj", g_w_layers, np.conj(m_layers))
+                g_g[-1] = np.einsum("fij,fij->j", g_w_out, np.conj(m_out))
+                t = (np.conj(g_g) * g).ravel()
+                out[self._gain] = np.concatenate([np.real(t), -np.imag(t)])
+            return out
 
         return cascade, vjp
 
     def penalty(self, x):
         x = self.check(x)
         g = np.zeros(self.n_params)
-        tail = x[self.physical.n_params:]
-        g[self.physical.n_params:] = 2 * self.ridge * tail
-        return float(self.ridge * tail @ tail), g
+        value = 0.0
+        for sl in (self._gain, self._coupling):
+            g[sl] = 2 * self.ridge * x[sl]
+            value += float(self.ridge * x[sl] @ x[sl])
+        return value, g
 
     def prior(self, bounds: FabricationErrors) -> np.ndarray:
-        return np.concatenate([self.physical.prior(bounds), np.full(self.n_gain, 0.05)])
+        return np.concatenate([self.physical.prior(bounds), np.full(self.n_gain, 0.05), np.full(self.n_lut, 0.5),
+                               np.full(self.n_coupling, 0.1)])
 
 
 class FreeFormParameterization(Parameterization):

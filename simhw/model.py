@@ -243,12 +243,13 @@ class SIMModel:
         """Pull a response cotangent ``g_h`` back to (dL/dtheta, dL/damplitude)."""
         return self._backward(self._forward(theta, amplitude, phase_noise), g_h)
 
-    def matrix_vjp(self, theta, g_h, amplitude=None, phase_noise=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def matrix_vjp(self, theta, g_h, amplitude=None, phase_noise=None, phases: bool = False) -> tuple:
         """Pull a response cotangent back to the propagation matrices of the cascade.
 
         Returns (dL/dw_in, dL/dw_layers, dL/dw_out) in the complex-gradient convention, shaped like
         ``cascade.w_in``, ``cascade.w_layers`` and ``cascade.w_out`` (zeros for a matrix the
-        convention leaves out). This is what calibration differentiates through.
+        convention leaves out). This is what calibration differentiates through. With
+        ``phases=True`` it also returns dL/dtheta and dL/damplitude (B, L, N) from the same sweep.
         """
         fw = self._forward(theta, amplitude, phase_noise)
         F, B, N, m_in = self.n_freqs, fw.batch, self.n_atoms, self.n_inputs
@@ -273,7 +274,16 @@ class SIMModel:
             gw = np.matmul(g, np.conj(u_last).transpose(0, 2, 1))
             g_w_out = gw if c is None else gw @ c
         g_u = g if self._w_out_h is None else np.matmul(self._w_out_h, g)
+        if phases:
+            grad_theta = np.empty((self.n_layers, N, B))
+            grad_amp = np.empty((self.n_layers, N, B))
         for l in range(self.n_layers - 1, -1, -1):
+            if phases:
+                x = fw.xs[l]
+                g4 = g_u.reshape(F, N, B, m_in)
+                t = np.conj(np.einsum("fnbn->nb", g4)) if x is None else np.einsum("fnbm,fnbm->nb", np.conj(g4), x)
+                grad_theta[l] = np.real(fw.dd_dtheta[l] * t)
+                grad_amp[l] = np.real(fw.dd_da[l] * t)
             g_x = (g_u.reshape(F, N, B, m_in) * np.conj(fw.d[l])[None, :, :, None])
             if l > 0:
                 gx2 = g_x.reshape(F, N, B * m_in)
@@ -282,6 +292,11 @@ class SIMModel:
                 g_u = np.matmul(self._w_next_h[l - 1], gx2)
             elif self._w_in is not None:
                 g_w_in = g_x.sum(axis=2)
+        if phases:
+            gt, ga = grad_theta.transpose(2, 0, 1), grad_amp.transpose(2, 0, 1)
+            if fw.single:
+                gt, ga = gt[0], ga[0]
+            return g_w_in, g_w_layers, g_w_out, gt, ga
         return g_w_in, g_w_layers, g_w_out
 
     def with_impairments(self, impairments: Impairments) -> "SIMModel":

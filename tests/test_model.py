@@ -203,3 +203,18 @@ def test_matrix_gradients_match_central_differences(imp):
             d_im = (loss_with(name, idx, 1j * eps * scale) - loss_with(name, idx, -1j * eps * scale)) / (2 * eps * scale)
             fd = d_re + 1j * d_im
             assert abs(grad[idx] - fd) <= 1e-5 * (abs(fd) + np.abs(grad).max()), (name, idx, grad[idx], fd)
+
+
+def test_matrix_vjp_phase_gradients_equal_vjp():
+    g = SimGeometry.uniform(3, 3, 3, 28e9, 0.008, n_inputs=1, n_outputs=2, frequencies=[27.9e9, 28.1e9])
+    model = SIMModel.from_geometry(g, impairments=Impairments(amplitude=PhaseDependentAmplitude()))
+    rng = np.random.default_rng(5)
+    theta = rng.uniform(0, 2 * np.pi, (4, 3, 9))
+    amp = rng.uniform(0.5, 1.0, (4, 3, 9))
+    g_h = rng.normal(size=(4, 2, 2, 1)) + 1j * rng.normal(size=(4, 2, 2, 1))
+    *mats, gt, ga = model.matrix_vjp(theta, g_h, amp, phases=True)
+    rt, ra = model.vjp(theta, g_h, amp)
+    np.testing.assert_allclose(gt, rt, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(ga, ra, rtol=1e-10, atol=1e-14)
+    for a, b in zip(mats, model.matrix_vjp(theta, g_h, amp)):
+        np.testing.assert_allclose(a, b)

@@ -1,0 +1,153 @@
+"""The calibrated model: what trainers, the daemon's indicators and users load after a calibration.
+
+A :class:`CalibratedModel` is the fitted cascade (test channel included as ``w_in``), the
+parameter vector it came from, the parameterization's name, the ideal geometry's description,
+the metrics of the run that produced it, and a version: :class:`ModelRegistry` numbers models
+1, 2, 3, ... in a directory, never overwrites one, and remembers each model's parent (the model
+the calibration started from). Files are .npz (arrays) with a JSON header, written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from simhw.model import SIMModel
+from simhw.propagation import Cascade
+
+from .data import applied_phases
+from .metrics import prediction_nmse_db
+
+__all__ = ["CalibratedModel", "ModelRegistry"]
+
+FORMAT = 1
+
+
+@dataclass
+class CalibratedModel:
+    cascade: Cascade
+    x: np.ndarray
+    parameterization: str
+    geometry: dict
+    metrics: dict = field(default_factory=dict)
+    version: int | None = None
+    parent: int | None = None
+    created_at: float = field(default_factory=time.time)
+    atom_response: np.ndarray | None = None  # (2^bits,) response per code level relative to nominal
+
+    @property
+    def hash(self) -> str:
+        h = hashlib.sha256()
+        for a in (self.cascade.w_in, self.cascade.w_layers, self.cascade.w_out, self.cascade.frequencies, self.x,
+                  np.zeros(0) if self.atom_response is None else self.atom_response):
+            h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()
+
+    @property
+    def frequencies(self) -> np.ndarray:
+        return self.cascade.frequencies
+
+    def model(self) -> SIMModel:
+        """The cascade as a :class:`SIMModel` (nominal atom response; see :meth:`applied` for the fitted one)."""
+        return SIMModel(self.cascade)
+
+    def applied(self, codes, bits: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """(phases, amplitudes) (T, L, N) the atoms apply for integer codes, with the fitted level response."""
+        codes = np.asarray(codes)
+        codes = codes.reshape(codes.shape[0], self.cascade.n_layers, -1).astype(np.intp)
+        theta = codes * (2 * np.pi / (1 << bits))
+        if self.atom_response is None:
+            return theta, None
+        if len(self.atom_response) != 1 << bits:
+            raise ValueError(f"the model's atom response has {len(self.atom_response)} levels, codes are {bits}-bit")
+        return applied_phases(theta, codes, self.atom_response)
+
+    def predict(self, codes, bits: int) -> np.ndarray:
+        """Predicted responses (T, F, P) of the test antenna to every receiver for integer codes (T, L, N...)."""
+        return self.model().response(*self.applied(codes, bits))[..., 0]
+
+    def prediction_nmse_db(self, data) -> float:
+        """NMSE of this model's predictions against measured :class:`CalibrationData`."""
+        return prediction_nmse_db(self.cascade, data, self.atom_response)
+
+    def header(self) -> dict:
+        return {"format": FORMAT, "version": self.version, "parent": self.parent, "created_at": self.created_at,
+                "parameterization": self.parameterization, "geometry": self.geometry, "metrics": self.metrics,
+                "hash": self.hash}
+
+    def save(self, path: str | os.PathLike) -> Path:
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        extra = {} if self.atom_response is None else {"atom_response": self.atom_response}
+        np.savez_compressed(tmp, w_in=self.cascade.w_in, w_layers=self.cascade.w_layers, w_out=self.cascade.w_out,
+                            frequencies=self.cascade.frequencies, x=self.x, **extra,
+                            header=np.array(json.dumps(self.header(), default=_jsonable)))
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "CalibratedModel":
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                head = json.loads(str(z["header"]))
+                if head.get("format") != FORMAT:
+                    raise ValueError(f"{path}: unsupported calibrated-model format {head.get('format')!r}")
+                cascade = Cascade(z["w_in"], z["w_layers"], z["w_out"], z["frequencies"])
+                m = cls(cascade, z["x"], head["parameterization"], head["geometry"], head["metrics"], head["version"],
+                        head["parent"], head["created_at"], z["atom_response"] if "atom_response" in z else None)
+        except (KeyError, OSError, json.JSONDecodeError) as e:
+            raise ValueError(f"{path} is not a calibrated model file: {e}") from None
+        if m.hash != head["hash"]:
+            raise ValueError(f"{path}: content does not match its recorded hash (corrupt or edited)")
+        return m
+
+
+def _jsonable(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return str(v)
+
+
+class ModelRegistry:
+    """Calibrated models in ``directory`` as model-v0001.npz, model-v0002.npz, ..."""
+
+    pattern = re.compile(r"model-v(\d{4,})\.npz$")
+
+    def __init__(self, directory: str | os.PathLike):
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    def versions(self) -> list[int]:
+        return sorted(int(m.group(1)) for p in self.directory.iterdir() if (m := self.pattern.match(p.name)))
+
+    def path(self, version: int) -> Path:
+        return self.directory / f"model-v{version:04d}.npz"
+
+    def add(self, model: CalibratedModel) -> CalibratedModel:
+        """Store ``model`` under the next version number (set on the model) and return it."""
+        versions = self.versions()
+        model.version = (versions[-1] + 1) if versions else 1
+        path = self.path(model.version)
+        if path.exists():  # another writer took the number in between
+            raise FileExistsError(f"{path} already exists")
+        model.save(path)
+        return model
+
+    def get(self, version: int) -> CalibratedModel:
+        path = self.path(version)
+        if not path.exists():
+            raise KeyError(f"no calibrated model version {version} in {self.directory} (have {self.versions()})")
+        return CalibratedModel.load(path)
+
+    def latest(self) -> CalibratedModel | None:
+        v = self.versions()
+        return self.get(v[-1]) if v else None

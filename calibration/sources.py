@@ -1,0 +1,154 @@
+"""Where pilot measurements come from: the bench through the drivers, or any response function.
+
+A source turns pilot codes (T, L, N) into :class:`CalibrationData`. :class:`BenchSource` pushes
+each configuration to the board and sweeps the VNA (or, at one frequency on hardware that has a
+trigger line, stores the pilots in board slots and measures them all in one triggered list sweep
+per receive port). :class:`FunctionSource` wraps a plain function, e.g. a simulated SIM's
+response, and adds complex Gaussian noise at a given pilot SNR: the model path used by the paper
+reproduction and the benchmarks. Both report progress through an optional callback
+``progress(done, total)``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+
+from drivers.board import Board
+from drivers.list_measurement import triggered_list_measurement
+from simhw.phase_config import PhaseConfig
+
+from .data import CalibrationData
+
+__all__ = ["PilotSource", "BenchSource", "FunctionSource"]
+
+Progress = Callable[[int, int], None]
+
+
+class PilotSource:
+    """Common interface: ``measure(codes) -> CalibrationData``; ``temperature()`` if the board reports one."""
+
+    frequencies: np.ndarray
+    bits: int
+    shape: tuple  # (L, rows, cols)
+
+    def measure(self, codes, progress: Progress | None = None) -> CalibrationData:
+        raise NotImplementedError
+
+    def temperature(self) -> float | None:
+        return None
+
+    def now(self) -> float:
+        return time.time()
+
+    def _check_codes(self, codes) -> np.ndarray:
+        codes = np.asarray(codes)
+        L, R, C = self.shape
+        if codes.ndim != 3 or codes.shape[1:] != (L, R * C):
+            raise ValueError(f"pilot codes must be (T, {L}, {R * C}), got {codes.shape}")
+        if codes.size and (codes.min() < 0 or codes.max() >= (1 << self.bits)):
+            raise ValueError(f"pilot codes must lie in [0, {(1 << self.bits) - 1}] for {self.bits}-bit atoms")
+        return codes.astype(np.uint16)
+
+
+class FunctionSource(PilotSource):
+    """``respond(codes (T, L, N), t) -> (T, F, P)`` plus noise at ``snr_db`` (mean response power / noise)."""
+
+    def __init__(self, respond: Callable, frequencies, bits: int, shape: tuple, snr_db: float | None = None,
+                 seed=None, clock: Callable[[], float] | None = None, temperature: Callable[[], float] | None = None):
+        self.respond = respond
+        self.frequencies = np.atleast_1d(np.asarray(frequencies, float))
+        self.bits, self.shape, self.snr_db = bits, tuple(shape), snr_db
+        self.rng = np.random.default_rng(seed)
+        self.clock = clock or time.time
+        self._temperature = temperature
+
+    def now(self) -> float:
+        return self.clock()
+
+    def temperature(self) -> float | None:
+        return None if self._temperature is None else float(self._temperature())
+
+    def measure(self, codes, progress: Progress | None = None) -> CalibrationData:
+        codes = self._check_codes(codes)
+        t = self.now()
+        y = np.asarray(self.respond(codes, t), complex)
+        if self.snr_db is not None:
+            sigma = np.sqrt(np.mean(np.abs(y) ** 2) / 10 ** (self.snr_db / 10))
+            y = y + sigma / np.sqrt(2) * (self.rng.standard_normal(y.shape) + 1j * self.rng.standard_normal(y.shape))
+        if progress:
+            progress(len(codes), len(codes))
+        return CalibrationData.from_codes(codes, self.bits, y, self.frequencies,
+                                          {"source": "function", "time": t, "snr_db": self.snr_db})
+
+
+class BenchSource(PilotSource):
+    """Measure pilots on a bench: ``board`` (any :class:`Board`) and ``vna`` (any VNA driver).
+
+    VNA port 1 is the test antenna, ports 2 .. P+1 the receive antennas. ``use_list`` allows the
+    triggered list measurement when there is one frequency and the hardware supports it.
+    """
+
+    def __init__(self, board: Board, vna, frequencies, receive_ports: int, ifbw: float | None = None,
+                 power: float | None = None, use_list: bool = True, verify: bool = True,
+                 clock: Callable[[], float] | None = None):
+        self.board, self.vna = board, vna
+        info = board.info
+        self.bits, self.shape = info.bits, info.shape
+        self.frequencies = np.atleast_1d(np.asarray(frequencies, float))
+        if receive_ports < 1:
+            raise ValueError("need at least one receive port")
+        self.params = tuple(f"S{p + 2}1" for p in range(receive_ports))
+        self.ifbw, self.power, self.verify = ifbw, power, verify
+        self.use_list = use_list
+        self.clock = clock or time.time
+
+    def now(self) -> float:
+        return self.clock()
+
+    @property
+    def list_capable(self) -> bool:
+        return (self.use_list and self.frequencies.size == 1 and "trigger" in self.board.info.capabilities
+                and hasattr(self.vna, "list_sweep"))
+
+    def temperature(self) -> float | None:
+        return self.board.status().temperature_c
+
+    def _configs(self, codes) -> list[PhaseConfig]:
+        L, R, C = self.shape
+        return [PhaseConfig(c.reshape(L, R, C), self.bits, name=f"pilot-{i}") for i, c in enumerate(codes)]
+
+    def measure(self, codes, progress: Progress | None = None) -> CalibrationData:
+        codes = self._check_codes(codes)
+        configs = self._configs(codes)
+        T, P = len(configs), len(self.params)
+        y = np.empty((T, self.frequencies.size, P), complex)
+        t0 = self.now()
+        if self.list_capable:
+            chunk = self.board.info.slots
+            for s in range(0, T, chunk):
+                part = configs[s:s + chunk]
+                for p, param in enumerate(self.params):
+                    _, data = triggered_list_measurement(self.board, self.vna, part, float(self.frequencies[0]), param)
+                    y[s:s + len(part), 0, p] = data
+                if progress:
+                    progress(min(s + chunk, T), T)
+            mode = "list"
+        else:
+            f = self.frequencies
+            self.vna.configure(float(f[0]), float(f[-1]), int(f.size), self.ifbw, self.power, self.params)
+            got = self.vna.frequencies()
+            if not np.allclose(got, f, rtol=0, atol=1e-3 * max(1.0, float(np.diff(f).min()) if f.size > 1 else 1.0)):
+                raise ValueError("pilot frequencies must be a linear sweep the VNA can reproduce")
+            for t, cfg in enumerate(configs):
+                self.board.push(cfg, verify=self.verify)
+                data = self.vna.measure()
+                y[t] = np.stack([data[p] for p in self.params], axis=-1)
+                if progress:
+                    progress(t + 1, T)
+            mode = "sweep"
+        return CalibrationData.from_codes(codes, self.bits, y, self.frequencies,
+                                          {"source": "bench", "board": self.board.info.serial, "mode": mode,
+                                           "time": t0, "params": list(self.params)})
