@@ -97,13 +97,13 @@ class CalibratedModel:
         try:
             with np.load(path, allow_pickle=False) as z:
                 head = json.loads(str(z["header"]))
-                if head.get("format") != FORMAT:
-                    raise ValueError(f"{path}: unsupported calibrated-model format {head.get('format')!r}")
                 cascade = Cascade(z["w_in"], z["w_layers"], z["w_out"], z["frequencies"])
                 m = cls(cascade, z["x"], head["parameterization"], head["geometry"], head["metrics"], head["version"],
                         head["parent"], head["created_at"], z["atom_response"] if "atom_response" in z else None)
-        except (KeyError, OSError, json.JSONDecodeError) as e:
+        except (KeyError, OSError, ValueError, json.JSONDecodeError) as e:
             raise ValueError(f"{path} is not a calibrated model file: {e}") from None
+        if head.get("format") != FORMAT:
+            raise ValueError(f"{path}: unsupported calibrated-model format {head.get('format')!r}")
         if m.hash != head["hash"]:
             raise ValueError(f"{path}: content does not match its recorded hash (corrupt or edited)")
         return m
