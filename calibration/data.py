@@ -176,6 +176,15 @@ class Objective:
             raise ValueError("all measured responses are zero: is the VNA connected to the SIM?")
         self.calls = 0
         self.levels = None if par.levels is None else level_indices(data, par.levels)
+        self._layer_cache = None
+
+    def _layers(self, model: SIMModel, response):
+        """Layer responses for the data's phases under ``response`` (cached: pilots do not change in a fit)."""
+        key = None if response is None else response.tobytes()
+        if self._layer_cache is None or self._layer_cache[0] != key:
+            theta, amp = applied_phases(self.data.theta, self.levels, response)
+            self._layer_cache = (key, theta, amp, model.layer_responses(theta, amp))
+        return self._layer_cache[1:]
 
     def evaluate(self, x, gradient: bool = True) -> Evaluation:
         self.calls += 1
@@ -183,37 +192,57 @@ class Objective:
         cascade, vjp = par.cascade_and_vjp(x, data.frequencies)
         w_in_shape = cascade.w_in.shape
         response = par.atom_response(x)
-        theta, amp = applied_phases(data.theta, self.levels, response)
-        if par.channel == "free":
-            g = SIMModel(cascade, convention="uplink").response(theta, amp)  # (T, F, P, N)
-            h = solve_channel(g, data.y)
-            pred = np.einsum("tfpn,fn->tfp", g, h)
-            cascade = Cascade(h[..., None], cascade.w_layers, cascade.w_out, cascade.frequencies)
-            gain = None
-        else:
+        free = par.channel == "free"
+        if not free:
             cascade = Cascade(cascade.w_in[..., :1], cascade.w_layers, cascade.w_out, cascade.frequencies)
-            u = SIMModel(cascade).response(theta, amp)[..., 0]  # (T, F, P)
-            gain = np.einsum("tfp,tfp->f", np.conj(u), data.y) / np.maximum(np.einsum("tfp,tfp->f", np.conj(u), u).real,
-                                                                             1e-300)
-            pred = u * gain[None, :, None]
-        resid = pred - data.y
-        misfit = float(np.sum(np.abs(resid) ** 2)) / self.scale_y
+        model = SIMModel(cascade, convention="uplink" if free else "end-to-end")
+        theta, amp, layers = self._layers(model, response)
+        fitted: dict = {}
+
+        def cotangent(h):  # solves the channel, records the fit, returns dL/dh
+            if free:
+                hch = solve_channel(h, data.y)  # h is the uplink G (T, F, P, N)
+                pred = np.einsum("tfpn,fn->tfp", h, hch)
+                fitted["cascade"] = Cascade(hch[..., None], cascade.w_layers, cascade.w_out, cascade.frequencies)
+            else:
+                u = h[..., 0]
+                gain = np.einsum("tfp,tfp->f", np.conj(u), data.y) / np.maximum(
+                    np.einsum("tfp,tfp->f", np.conj(u), u).real, 1e-300)
+                pred = u * gain[None, :, None]
+                fitted["cascade"] = Cascade(cascade.w_in * gain[:, None, None], cascade.w_layers, cascade.w_out,
+                                            cascade.frequencies)
+            resid = pred - data.y
+            fitted["misfit"] = float(np.sum(np.abs(resid) ** 2)) / self.scale_y
+            g_pred = (2.0 / self.scale_y) * resid
+            if free:
+                return None
+            return (g_pred * np.conj(gain)[None, :, None])[..., None]
+
+        if not gradient or free:
+            h = model._to_response(model._forward(theta, amp, None, layers))
+            cotangent(h)
+            if free and gradient:
+                # the channel is an input of the uplink model: differentiate the end-to-end model at it
+                full = SIMModel(fitted["cascade"])
+                resid_g = (2.0 / self.scale_y) * (np.einsum("tfpn,fn->tfp", h, fitted["cascade"].w_in[..., 0]) - data.y)
+                grads = full.matrix_vjp(theta, resid_g[..., None], amp, phases=response is not None)
+                return self._finish(x, vjp, w_in_shape, response, fitted, grads, zero_in=True)
+            pen, _ = par.penalty(x)
+            return Evaluation(fitted["misfit"] + pen, fitted["misfit"], np.zeros(par.n_params), fitted["cascade"],
+                              response)
+        _, _, *grads = model.response_and_matrix_vjp(theta, cotangent, amp, response is not None, layers)
+        return self._finish(x, vjp, w_in_shape, response, fitted, grads, zero_in=False)
+
+    def _finish(self, x, vjp, w_in_shape, response, fitted, grads, zero_in: bool) -> Evaluation:
+        par = self.par
         pen, g_pen = par.penalty(x)
-        fitted = cascade if gain is None else Cascade(cascade.w_in * gain[:, None, None], cascade.w_layers,
-                                                      cascade.w_out, cascade.frequencies)
-        if not gradient:
-            return Evaluation(misfit + pen, misfit, np.zeros(par.n_params), fitted, response)
-        g_pred = (2.0 / self.scale_y) * resid
-        if gain is not None:
-            g_pred = g_pred * np.conj(gain)[None, :, None]
-        grads = SIMModel(cascade).matrix_vjp(theta, g_pred[..., None], amp, phases=response is not None)
         g_in = np.zeros(w_in_shape, complex)
-        if gain is not None:
+        if not zero_in:
             g_in[..., :1] = grads[0]
         grad = vjp(g_in, grads[1], grads[2]) + g_pen
         if response is not None:
             grad = grad + par.atom_response_vjp(x, self.levels, grads[3], grads[4])
-        return Evaluation(misfit + pen, misfit, grad, fitted, response)
+        return Evaluation(fitted["misfit"] + pen, fitted["misfit"], grad, fitted["cascade"], response)
 
     def misfits(self, xs: np.ndarray, chunk: int = 64) -> np.ndarray:
         """Normalised squared error (without penalty) of many candidates xs (C, n) at once.

@@ -158,9 +158,9 @@ class SIMModel:
         return d, dd_dtheta, dd_da
 
     # ------------------------------------------------------------------ forward / backward
-    def _forward(self, theta, amplitude, phase_noise) -> _Forward:
+    def _forward(self, theta, amplitude, phase_noise, layers=None) -> _Forward:
         theta, single = self._check_theta(theta)
-        d, dd_dtheta, dd_da = self.layer_responses(theta, amplitude, phase_noise)
+        d, dd_dtheta, dd_da = self.layer_responses(theta, amplitude, phase_noise) if layers is None else layers
         d = np.ascontiguousarray(d.transpose(1, 2, 0)).astype(self.dtype, copy=False)  # (L, N, B)
         B, F, N = theta.shape[0], self.n_freqs, self.n_atoms
         m_in = self.n_inputs
@@ -251,7 +251,20 @@ class SIMModel:
         convention leaves out). This is what calibration differentiates through. With
         ``phases=True`` it also returns dL/dtheta and dL/damplitude (B, L, N) from the same sweep.
         """
-        fw = self._forward(theta, amplitude, phase_noise)
+        return self._matrix_backward(self._forward(theta, amplitude, phase_noise), g_h, phases)
+
+    def response_and_matrix_vjp(self, theta, cotangent, amplitude=None, phases: bool = False, layers=None):
+        """One forward pass: h = response, g_h = ``cotangent(h)``, then :meth:`matrix_vjp`'s sweep.
+
+        Returns (h, g_h, gradients...). ``layers`` may carry a precomputed
+        :meth:`layer_responses` result for these phases (a fit re-evaluates fixed pilots often).
+        """
+        fw = self._forward(theta, amplitude, None, layers)
+        h = self._to_response(fw)
+        g_h = cotangent(h)
+        return (h, g_h, *self._matrix_backward(fw, g_h, phases))
+
+    def _matrix_backward(self, fw: _Forward, g_h, phases: bool) -> tuple:
         F, B, N, m_in = self.n_freqs, fw.batch, self.n_atoms, self.n_inputs
         g_h = np.asarray(g_h)
         if fw.single:
