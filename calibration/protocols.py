@@ -125,10 +125,14 @@ class Calibrator:
         self.rng = np.random.default_rng(seed)
         self.bounds = bounds or FabricationErrors.paper(float(par.ideal.wavelengths[0]))
         self.registry, self.truth = registry, truth
+        self.last_data: CalibrationData | None = None  # the pilots of the latest calibration, as measured
+        self.last_heldout: CalibrationData | None = None
         self.max_slots = max_slots
         self.estimator = self._make_estimator(estimator, estimator_options or {})
         L, N = par.ideal.n_layers, par.ideal.n_atoms
-        self.reference_codes = random_pilots(heldout_slots, L, N, source.bits, self.rng)
+        recorded = getattr(source, "reference_codes", None)
+        self.reference_codes = recorded if recorded is not None else random_pilots(heldout_slots, L, N, source.bits,
+                                                                                   self.rng)
         self.model: CalibratedModel | None = registry.latest() if registry is not None else None
         if self.model is not None and self.model.parameterization != par.name:
             self.model = None  # a model of another form cannot seed this one
@@ -154,6 +158,8 @@ class Calibrator:
     # ------------------------------------------------------------------ pieces
     def pilots(self, first: int, count: int) -> np.ndarray:
         """Pilot codes for slots first .. first+count-1 of a calibration."""
+        if hasattr(self.source, "pilots"):  # a recording decides its own pilots
+            return self.source.pilots(first, count)
         fixed = getattr(self.estimator, "pilots", None)
         if fixed is not None:
             if first + count > len(fixed):
@@ -195,6 +201,7 @@ class Calibrator:
                 run = CalibrationRun(protocol, reason, t_start, getattr(self.estimator, "name", "custom"), self.par.name,
                                      prediction_nmse_db(start.cascade, heldout, start.atom_response),
                                      initial_truth=self._truth_dict(start.cascade))
+            self.last_data, self.last_heldout = data, heldout
             fit = self.estimator.fit(data, start=x, radius=radii[s])
             x = fit.x
             report = StageReport(s + 1, data.slots, time.perf_counter() - t0, fit.nmse_db,

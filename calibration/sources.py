@@ -3,7 +3,7 @@
 A source turns pilot codes (T, L, N) into :class:`CalibrationData`. :class:`BenchSource` pushes
 each configuration to the board and sweeps the VNA (or, at one frequency on hardware that has a
 trigger line, stores the pilots in board slots and measures them all in one triggered list sweep
-per receive port). :class:`FunctionSource` wraps a plain function, e.g. a simulated SIM's
+per receive port). :class:`RecordedSource` replays saved data. :class:`FunctionSource` wraps a plain function, e.g. a simulated SIM's
 response, and adds complex Gaussian noise at a given pilot SNR: the model path used by the paper
 reproduction and the benchmarks. Both report progress through an optional callback
 ``progress(done, total)``.
@@ -22,7 +22,7 @@ from simhw.phase_config import PhaseConfig
 
 from .data import CalibrationData
 
-__all__ = ["PilotSource", "BenchSource", "FunctionSource"]
+__all__ = ["PilotSource", "BenchSource", "FunctionSource", "RecordedSource"]
 
 Progress = Callable[[int, int], None]
 
@@ -152,3 +152,37 @@ class BenchSource(PilotSource):
         return CalibrationData.from_codes(codes, self.bits, y, self.frequencies,
                                           {"source": "bench", "board": self.board.info.serial, "mode": mode,
                                            "time": t0, "params": list(self.params)})
+
+
+class RecordedSource(PilotSource):
+    """Replays recorded :class:`CalibrationData` (with codes): the recording decides the pilots.
+
+    The last ``heldout`` slots are the reference configurations; :meth:`pilots` hands out the
+    others in recorded order, and :meth:`measure` looks each requested configuration up.
+    """
+
+    def __init__(self, data: CalibrationData, shape: tuple, heldout: int = 0):
+        if data.codes is None or data.bits is None:
+            raise ValueError("recorded data need their integer codes and bit depth (CalibrationData.from_codes)")
+        if not 0 <= heldout < data.slots:
+            raise ValueError(f"held-out slots must be in [0, {data.slots}), got {heldout}")
+        self.data, self.shape = data, tuple(shape)
+        self.bits, self.frequencies = data.bits, data.frequencies
+        self.n_train = data.slots - heldout
+        self.reference_codes = data.codes[self.n_train:]
+        self._index = {c.tobytes(): i for i, c in enumerate(data.codes.astype(np.uint16))}
+
+    def pilots(self, first: int, count: int) -> np.ndarray:
+        if first + count > self.n_train:
+            raise ValueError(f"the recording has {self.n_train} calibration slots; {first + count} requested")
+        return self.data.codes[first:first + count]
+
+    def measure(self, codes, progress: Progress | None = None) -> CalibrationData:
+        codes = self._check_codes(codes)
+        try:
+            idx = [self._index[c.tobytes()] for c in codes]
+        except KeyError:
+            raise ValueError("a requested configuration is not in the recording") from None
+        if progress:
+            progress(len(idx), len(idx))
+        return self.data.take(np.array(idx, dtype=int))

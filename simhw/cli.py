@@ -33,7 +33,18 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--write-bench", metavar="PATH",
                     help="write the bench description with the simulated devices' addresses filled in")
     up.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    cal = sub.add_parser("calibrate", help="calibrate the SIM (bench, simulated bench or recording); store the "
+                         "versioned model")
+    from calibration.command import add_arguments
+
+    add_arguments(cal)
     return parser
+
+
+def _cmd_calibrate(args) -> int:
+    from calibration.command import run_from_args
+
+    return run_from_args(args)
 
 
 def _cmd_sim(args) -> int:
@@ -88,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return {"config": _cmd_config, "sim": _cmd_sim}[args.command](args)
+        return {"config": _cmd_config, "sim": _cmd_sim, "calibrate": _cmd_calibrate}[args.command](args)
     except (ValueError, OSError) as exc:
         print(f"simhw: error: {exc}", file=sys.stderr)
         return 2
