@@ -10,6 +10,7 @@ the calibration started from). Files are .npz (arrays) with a JSON header, writt
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -85,15 +86,25 @@ class CalibratedModel:
     def save(self, path: str | os.PathLike) -> Path:
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp.npz")
-        extra = {} if self.atom_response is None else {"atom_response": self.atom_response}
-        np.savez_compressed(tmp, w_in=self.cascade.w_in, w_layers=self.cascade.w_layers, w_out=self.cascade.w_out,
-                            frequencies=self.cascade.frequencies, x=self.x, **extra,
-                            header=np.array(json.dumps(self.header(), default=_jsonable)))
+        tmp.write_bytes(self.to_bytes())
         os.replace(tmp, path)
         return path
 
+    def to_bytes(self) -> bytes:
+        """The .npz file content (what :meth:`save` writes), for stores and messages."""
+        buf = io.BytesIO()
+        extra = {} if self.atom_response is None else {"atom_response": self.atom_response}
+        np.savez_compressed(buf, w_in=self.cascade.w_in, w_layers=self.cascade.w_layers, w_out=self.cascade.w_out,
+                            frequencies=self.cascade.frequencies, x=self.x, **extra,
+                            header=np.array(json.dumps(self.header(), default=_jsonable)))
+        return buf.getvalue()
+
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "CalibratedModel":
+    def from_bytes(cls, data: bytes) -> "CalibratedModel":
+        return cls.load(io.BytesIO(data))
+
+    @classmethod
+    def load(cls, path) -> "CalibratedModel":
         try:
             with np.load(path, allow_pickle=False) as z:
                 head = json.loads(str(z["header"]))

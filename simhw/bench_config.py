@@ -120,8 +120,36 @@ class SimulationSection:
     clock_speed: float = 1.0
 
 
+@dataclass
+class CalibrationSection:
+    """What the daemon's scheduler runs (protocols and estimators of the ``calibration`` package)."""
+
+    parameterization: str = "hybrid"
+    estimator: str = "gradient"
+    stages: int = 3
+    slots: int = 60
+    heldout: int = 30
+    period_s: float = 0.0  # periodic calibration every period_s seconds of bench time (0: off)
+    check_every_s: float = 0.0  # state-driven monitoring interval (0: off)
+    residual_db: float = 3.0  # prediction-residual rise that triggers a recalibration
+    power_db: float = 3.0  # received-power change that triggers one
+    temperature_k: float = 0.0  # board-temperature change that triggers one (0: not watched)
+
+
+@dataclass
+class DaemonSection:
+    """Where the bench daemon listens and keeps its store."""
+
+    bind: list = field(default_factory=lambda: ["tcp://127.0.0.1:5555"])
+    publish: str = "tcp://127.0.0.1:5556"
+    store: str = "simhw-store.sqlite"
+    keys: str = ""  # directory of allowed client public keys (CURVE); required for non-loopback binds
+    server_key: str = ""  # the daemon's secret key file (CURVE)
+    heartbeat_s: float = 1.0
+
+
 _SECTIONS = {"geometry": GeometrySection, "sweep": SweepSection, "board": BoardSection, "vna": VNASection,
-             "simulation": SimulationSection}
+             "simulation": SimulationSection, "calibration": CalibrationSection, "daemon": DaemonSection}
 
 
 @dataclass
@@ -132,6 +160,8 @@ class BenchConfig:
     board: BoardSection = field(default_factory=BoardSection)
     vna: VNASection = field(default_factory=VNASection)
     simulation: SimulationSection = field(default_factory=SimulationSection)
+    calibration: CalibrationSection = field(default_factory=CalibrationSection)
+    daemon: DaemonSection = field(default_factory=DaemonSection)
     path: str | None = None
 
     @classmethod
@@ -188,6 +218,18 @@ class BenchConfig:
             raise BenchConfigError("vna.family must be 'keysight' or 'rs'")
         if self.simulation.transport not in ("pty", "tcp"):
             raise BenchConfigError("simulation.transport must be 'pty' or 'tcp'")
+        c = self.calibration
+        if c.parameterization not in ("physical", "hybrid", "free"):
+            raise BenchConfigError("calibration.parameterization must be 'physical', 'hybrid' or 'free'")
+        if c.estimator not in ("gradient", "codebook", "learned"):
+            raise BenchConfigError("calibration.estimator must be 'gradient', 'codebook' or 'learned'")
+        if c.stages < 1 or c.slots < 1 or c.heldout < 1:
+            raise BenchConfigError("calibration.stages, slots and heldout must be >= 1")
+        for key in ("period_s", "check_every_s", "residual_db", "power_db", "temperature_k"):
+            if getattr(c, key) < 0:
+                raise BenchConfigError(f"calibration.{key} must be >= 0")
+        if not self.daemon.bind:
+            raise BenchConfigError("daemon.bind must name at least one endpoint")
 
     @property
     def simulated(self) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+import numpy as np
+
 from . import __version__
 
 
@@ -33,12 +35,105 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--write-bench", metavar="PATH",
                     help="write the bench description with the simulated devices' addresses filled in")
     up.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    dmn = sub.add_parser("daemon", help="run the bench daemon (owns the board and VNA; ZeroMQ requests and telemetry)")
+    dmn.add_argument("--bench", help="bench description (TOML); default: the embedded simulated bench")
+    dmn.add_argument("--bind", action="append", help="request endpoint(s), overriding daemon.bind")
+    dmn.add_argument("--publish", help="telemetry endpoint, overriding daemon.publish")
+    dmn.add_argument("--store", help="SQLite store path, overriding daemon.store")
+    for name, helptext in (("push", "push a phase-configuration file to the bench (acknowledged after readback)"),
+                           ("measure", "measure the current configuration (optionally push one first)"),
+                           ("status", "print the daemon's status"),
+                           ("watch", "print the daemon's telemetry")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--endpoint", default="tcp://127.0.0.1:5555", help="daemon request endpoint")
+        p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a reply")
+        p.add_argument("--server-key", help="daemon public key file (CURVE)")
+        p.add_argument("--client-key", help="this client's secret key file (CURVE)")
+        if name == "push":
+            p.add_argument("config", help="phase-configuration file")
+        if name == "measure":
+            p.add_argument("--config", help="push this phase-configuration file first")
+            p.add_argument("--touchstone", help="also write the measurement as a Touchstone file")
+        if name == "watch":
+            p.add_argument("--publish", default="tcp://127.0.0.1:5556", help="daemon telemetry endpoint")
+            p.add_argument("--count", type=int, default=None, help="stop after this many messages")
+            p.add_argument("--topic", action="append", default=None, help="only these topics")
     cal = sub.add_parser("calibrate", help="calibrate the SIM (bench, simulated bench or recording); store the "
                          "versioned model")
     from calibration.command import add_arguments
 
     add_arguments(cal)
     return parser
+
+
+def _cmd_daemon(args) -> int:
+    from .bench_config import BenchConfig
+    from .control.run import run_daemon, setup_logging
+
+    cfg = BenchConfig.load(args.bench) if args.bench else BenchConfig(name="simulated")
+    if args.bind:
+        cfg.daemon.bind = list(args.bind)
+    if args.publish:
+        cfg.daemon.publish = args.publish
+    if args.store:
+        cfg.daemon.store = args.store
+    setup_logging()
+    curve = None
+    if cfg.daemon.keys or cfg.daemon.server_key:
+        curve = (cfg.daemon.server_key, cfg.daemon.keys)
+
+    def ready(daemon):
+        print(f"ready requests={','.join(cfg.daemon.bind)} telemetry={cfg.daemon.publish} store={cfg.daemon.store}",
+              flush=True)
+
+    return run_daemon(cfg, curve, on_ready=ready)
+
+
+def _client(args):
+    from .control.client import DaemonClient
+
+    curve = (args.server_key, args.client_key) if args.server_key else None
+    return DaemonClient(args.endpoint, timeout=args.timeout, curve=curve)
+
+
+def _cmd_client(args) -> int:
+    import json
+
+    from .control.client import DaemonError, subscribe
+    from .phase_config import PhaseConfig
+
+    try:
+        if args.command == "watch":
+            curve = (args.server_key, args.client_key) if args.server_key else None
+            for topic, data in subscribe(args.publish, args.topic or ("",), timeout=args.timeout, curve=curve,
+                                         limit=args.count):
+                print(topic, json.dumps(data, default=str), flush=True)
+            return 0
+        with _client(args) as c:
+            if args.command == "status":
+                print(json.dumps(c.status(), indent=2, default=str))
+            elif args.command == "push":
+                ack = c.push(PhaseConfig.load(args.config))
+                print(f"acknowledged {ack['hash']} ({'applied' if ack['applied'] else 'already shown'}), "
+                      f"push #{ack['push']}")
+            elif args.command == "measure":
+                if args.config:
+                    f, s, meta = c.push_measure(PhaseConfig.load(args.config))
+                else:
+                    f, s, meta = c.measure()
+                print(f"measurement #{meta['measurement']} of {meta['hash']}: {len(f)} points, {s.shape[1]} port(s)")
+                for fi, row in zip(f, s):
+                    print(f"{fi / 1e9:.6f} GHz  " + "  ".join(f"{abs(v):.4e} {np.angle(v, deg=True):+8.2f}deg"
+                                                           for v in row))
+                if args.touchstone:
+                    from .measurement import Measurement
+
+                    m = Measurement(meta["hash"] or "", f, s, receive_ports=tuple(range(2, 2 + s.shape[1])))
+                    print(f"touchstone: {m.to_touchstone(args.touchstone)}")
+        return 0
+    except DaemonError as e:
+        print(f"simhw: daemon error: {e}", file=sys.stderr)
+        return 3
 
 
 def _cmd_calibrate(args) -> int:
@@ -99,7 +194,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return {"config": _cmd_config, "sim": _cmd_sim, "calibrate": _cmd_calibrate}[args.command](args)
+        return {"config": _cmd_config, "sim": _cmd_sim, "calibrate": _cmd_calibrate, "daemon": _cmd_daemon,
+                "push": _cmd_client, "measure": _cmd_client, "status": _cmd_client,
+                "watch": _cmd_client}[args.command](args)
     except (ValueError, OSError) as exc:
         print(f"simhw: error: {exc}", file=sys.stderr)
         return 2

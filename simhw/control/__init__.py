@@ -1,0 +1,1 @@
+"""The ZeroMQ control plane: message schema, result store, bench daemon, client."""

@@ -1,0 +1,211 @@
+"""Client of the bench daemon: a DEALER socket with timeouts, reconnection and clear errors.
+
+    with DaemonClient("tcp://127.0.0.1:5555") as c:
+        ack = c.push(config)             # acknowledged after the board's readback matched
+        f, s, meta = c.measure()
+        print(c.status())
+
+A request that gets no reply within ``timeout`` raises :class:`DaemonTimeout`; the socket is then
+closed and re-created (a reply that arrives late is never mistaken for the next one, and replies
+are matched by request id anyway). Error replies raise :class:`DaemonError` with the daemon's
+code. :meth:`subscribe` yields telemetry from the PUB socket.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import time
+import uuid
+
+import numpy as np
+import zmq
+
+from simhw.phase_config import PhaseConfig
+
+from . import schema
+
+__all__ = ["DaemonClient", "DaemonError", "DaemonTimeout"]
+
+
+class DaemonError(RuntimeError):
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+class DaemonTimeout(DaemonError):
+    def __init__(self, message: str):
+        super().__init__("timeout", message)
+
+
+class DaemonClient:
+    def __init__(self, endpoint: str, timeout: float = 10.0, curve: tuple | None = None,
+                 context: zmq.Context | None = None, name: str | None = None):
+        """``curve``: (server public key file, client secret key file) to talk to a CURVE daemon."""
+        self.endpoint, self.timeout, self.curve = endpoint, timeout, curve
+        self.ctx = context or zmq.Context.instance()
+        self.name = name or f"{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self._ids = itertools.count()
+        self.sock = None
+        self._connect()
+
+    def _secure(self, sock) -> None:
+        if self.curve is None:
+            return
+        import zmq.auth
+
+        server_public, _ = zmq.auth.load_certificate(self.curve[0])
+        public, secret = zmq.auth.load_certificate(self.curve[1])
+        sock.curve_serverkey, sock.curve_publickey, sock.curve_secretkey = server_public, public, secret
+
+    def _connect(self) -> None:
+        if self.sock is not None:
+            self.sock.close(linger=0)
+        self.sock = self.ctx.socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.SNDHWM, 100_000)
+        self.sock.setsockopt(zmq.RCVHWM, 100_000)
+        self._secure(self.sock)
+        self.sock.connect(self.endpoint)
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close(linger=0)
+            self.sock = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # ------------------------------------------------------------------ requests
+    def next_id(self) -> str:
+        return f"{self.name}-{next(self._ids)}"
+
+    def send(self, op: str, arrays=(), rid: str | None = None, **fields) -> str:
+        rid = rid or self.next_id()
+        self.sock.send_multipart(schema.request(op, rid, arrays, **fields))
+        return rid
+
+    def receive(self, rid: str | None = None, timeout: float | None = None) -> schema.Message:
+        """The reply to ``rid`` (or the next reply); raises DaemonTimeout or DaemonError."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.sock.poll(int(left * 1000)):
+                self._connect()
+                raise DaemonTimeout(f"no reply from {self.endpoint} within {self.timeout:g} s (daemon down or busy)")
+            msg = schema.decode(self.sock.recv_multipart())
+            if rid is not None and msg.id != rid:
+                continue  # a late reply to an abandoned request
+            if not msg.ok:
+                err = msg.header.get("error", {})
+                raise DaemonError(err.get("code", "internal"), err.get("message", ""))
+            return msg
+
+    def request(self, op: str, arrays=(), timeout: float | None = None, **fields) -> schema.Message:
+        return self.receive(self.send(op, arrays, **fields), timeout)
+
+    # ------------------------------------------------------------------ operations
+    def status(self) -> dict:
+        return self.request("status").header["status"]
+
+    def push(self, config: PhaseConfig, timeout: float | None = None) -> dict:
+        h = self.request("push", config=config.to_bytes().decode(), timeout=timeout).header
+        return {k: h[k] for k in ("hash", "applied", "push")}
+
+    def push_many(self, configs: list[PhaseConfig], window: int = 64) -> list[dict]:
+        """Pipelined pushes (up to ``window`` in flight); acks in order."""
+        pending, acks, it = {}, {}, iter(enumerate(configs))
+        order = []
+        for i, cfg in itertools.islice(it, window):
+            rid = self.send("push", config=cfg.to_bytes().decode())
+            pending[rid] = i
+            order.append(rid)
+        while pending:
+            msg = self.receive(None)
+            if msg.id not in pending:
+                continue
+            acks[pending.pop(msg.id)] = {k: msg.header[k] for k in ("hash", "applied", "push")}
+            nxt = next(it, None)
+            if nxt is not None:
+                rid = self.send("push", config=nxt[1].to_bytes().decode())
+                pending[rid] = nxt[0]
+        return [acks[i] for i in range(len(configs))]
+
+    def measure(self) -> tuple[np.ndarray, np.ndarray, dict]:
+        msg = self.request("measure")
+        return msg.arrays[0], msg.arrays[1], {k: msg.header[k] for k in ("measurement", "hash")}
+
+    def push_measure(self, config: PhaseConfig) -> tuple[np.ndarray, np.ndarray, dict]:
+        msg = self.request("push_measure", config=config.to_bytes().decode())
+        return msg.arrays[0], msg.arrays[1], {k: msg.header[k] for k in ("measurement", "hash", "applied", "push")}
+
+    def configs(self, limit: int = 100) -> list[dict]:
+        return self.request("configs", limit=limit).header["configs"]
+
+    def config(self, hash_: str) -> PhaseConfig:
+        return PhaseConfig.from_bytes(self.request("config", hash=hash_).header["config"].encode())
+
+    def pushes(self, limit: int = 100) -> list[dict]:
+        return self.request("pushes", limit=limit).header["pushes"]
+
+    def measurements(self, limit: int = 100) -> list[dict]:
+        return self.request("measurements", limit=limit).header["measurements"]
+
+    def measurement(self, mid: int) -> tuple[np.ndarray, np.ndarray, dict]:
+        msg = self.request("measurement", measurement=mid)
+        return msg.arrays[0], msg.arrays[1], msg.header["measurement"]
+
+    def calibrations(self, limit: int = 100) -> list[dict]:
+        return self.request("calibrations", limit=limit).header["calibrations"]
+
+    def calibration(self, cid: int) -> tuple[dict, bytes | None]:
+        msg = self.request("calibration", calibration=cid)
+        return msg.header["calibration"], (msg.arrays[0].tobytes() if msg.arrays else None)
+
+    def calibrate(self, **params) -> str:
+        return self.request("calibrate", **params).header["job"]
+
+    def cancel(self, job: str) -> None:
+        self.request("cancel", job=job)
+
+    def events(self, kind: str | None = None, limit: int = 100) -> list[dict]:
+        return self.request("events", kind=kind, limit=limit).header["events"]
+
+    def wait_calibration(self, job: str, timeout: float = 120.0) -> dict:
+        """Poll the store until the calibration of ``job`` is done, failed or cancelled."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for row in self.calibrations(limit=50):
+                full, _ = self.calibration(row["id"])
+                if full["params"].get("job") == job and full["status"] != "running":
+                    return full
+            time.sleep(0.1)
+        raise DaemonTimeout(f"calibration {job} did not finish within {timeout:g} s")
+
+
+def subscribe(endpoint: str, topics=("",), timeout: float = 10.0, curve: tuple | None = None,
+              context: zmq.Context | None = None, limit: int | None = None):
+    """Yield (topic, data) telemetry from the daemon's PUB socket until ``timeout`` s pass without any."""
+    ctx = context or zmq.Context.instance()
+    sock = ctx.socket(zmq.SUB)
+    sock.setsockopt(zmq.LINGER, 0)
+    if curve is not None:
+        DaemonClient._secure(type("C", (), {"curve": curve})(), sock)
+    for t in topics:
+        sock.setsockopt(zmq.SUBSCRIBE, t.encode())
+    sock.connect(endpoint)
+    n = 0
+    try:
+        while limit is None or n < limit:
+            if not sock.poll(int(timeout * 1000)):
+                return
+            topic, data = sock.recv_multipart()
+            n += 1
+            yield topic.decode(), json.loads(data)
+    finally:
+        sock.close(linger=0)

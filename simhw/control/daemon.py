@@ -1,0 +1,447 @@
+"""The bench daemon: the one process that owns the board and the VNA.
+
+Sockets: a ROUTER for requests (on every endpoint of ``daemon.bind``, tcp or ipc) and a PUB for
+telemetry (``daemon.publish``). The I/O thread decodes requests with :mod:`simhw.control.schema`,
+answers store queries itself and hands hardware work to one worker thread, so the board sees one
+operation at a time (pushes are serialized) while status queries stay responsive. The worker
+also runs the scheduler between jobs.
+
+Pushes are idempotent by config hash: if the board already shows the pushed pattern (verified
+by readback at the last push) it is not re-applied. A push is acknowledged only after the board's
+readback matched and the push is committed to the store.
+
+Operations (docs/control.md): status, push, measure, push_measure, configs, config, pushes,
+measurements, measurement, calibrations, calibration, calibrate, cancel, events.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import queue
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+import numpy as np
+import zmq
+
+from simhw import __version__
+from simhw.bench_config import BenchConfig
+from simhw.phase_config import PhaseConfig, PhaseConfigError
+
+from . import schema
+from .store import Store
+
+__all__ = ["BenchDaemon", "Cancelled"]
+
+log = logging.getLogger("simhw.daemon")
+
+STORE_OPS = {"status", "configs", "config", "pushes", "measurements", "measurement", "calibrations", "calibration",
+             "events", "cancel", "ping"}
+HARDWARE_OPS = {"push", "measure", "push_measure", "calibrate"}
+OPS = STORE_OPS | HARDWARE_OPS
+
+
+class Cancelled(Exception):
+    """A calibration was cancelled (by request or by shutdown)."""
+
+
+class RequestError(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class Job:
+    ident: list | None  # routing frames of the requester
+    msg: schema.Message | None
+    kind: str
+    params: dict
+
+
+def _loopback(endpoint: str) -> bool:
+    if endpoint.startswith(("ipc://", "inproc://")):
+        return True
+    host = endpoint.split("://", 1)[-1].rsplit(":", 1)[0]
+    return host in ("127.0.0.1", "localhost", "[::1]", "::1")
+
+
+class BenchDaemon:
+    """Serve ``board`` and ``vna`` described by ``config``; results go to ``store``.
+
+    ``clock``: a ``() -> seconds`` callable for the scheduler (a simulated bench's clock in tests).
+    ``curve``: (server secret key file, allowed client keys directory) or None.
+    """
+
+    def __init__(self, config: BenchConfig, board, vna, store: Store, clock=None, curve: tuple | None = None,
+                 context: zmq.Context | None = None):
+        self.config, self.board, self.vna, self.store = config, board, vna, store
+        self.clock = clock or time.time
+        self.ctx = context or zmq.Context.instance()
+        self.curve = curve
+        binds = list(config.daemon.bind) + [config.daemon.publish]
+        if curve is None and not all(_loopback(e) for e in binds):
+            raise ValueError("binding beyond loopback needs CURVE: set daemon.keys and daemon.server_key")
+        self.jobs: queue.Queue = queue.Queue()
+        self.outbox: queue.Queue = queue.Queue()
+        self._stop = threading.Event()
+        self._cancel: set = set()
+        self.active_hash: str | None = None
+        self.running_job: dict | None = None
+        self.started = time.time()
+        self.snapshot_id = store.snapshot(config.to_toml(), f"simhw {__version__}")
+        self.counters = {"requests": 0, "errors": 0, "pushes": 0, "applied": 0, "measurements": 0, "calibrations": 0}
+        self._auth = None
+        self.scheduler = None  # set by attach_scheduler
+        self._params = tuple(f"S{p + 2}1" for p in range(config.geometry.receive_ports))
+        for stale in store.interrupted_calibrations():
+            store.finish_calibration(stale, "interrupted")
+            store.event("calibration_interrupted", {"id": stale})
+        last = store.last_push()
+        if last is not None:
+            self._restore_active(last["hash"])
+
+    def _restore_active(self, hash_: str) -> None:
+        """After a restart the last acknowledged push is trusted only if the board still shows it."""
+        try:
+            cfg = self.store.get_config(hash_)
+            self.board.verify_active(cfg)
+            self.active_hash = hash_
+        except Exception as e:  # the board rebooted or shows something else: the next push re-applies
+            log.info(json.dumps({"event": "active_unknown", "reason": str(e)}))
+            self.active_hash = None
+
+    # ------------------------------------------------------------------ sockets
+    def _secure(self, sock) -> None:
+        if self.curve is None:
+            return
+        import zmq.auth
+
+        secret_file, _ = self.curve
+        public, secret = zmq.auth.load_certificate(secret_file)
+        sock.curve_secretkey = secret
+        sock.curve_publickey = public
+        sock.curve_server = True
+
+    def _start_auth(self) -> None:
+        if self.curve is None:
+            return
+        from zmq.auth.thread import ThreadAuthenticator
+
+        self._auth = ThreadAuthenticator(self.ctx, log=logging.getLogger("simhw.daemon.auth"))
+        self._auth.start()
+        self._auth.configure_curve(domain="*", location=self.curve[1])
+
+    def serve(self, ready: threading.Event | None = None) -> None:
+        """Run until :meth:`stop`; binds, starts the worker, loops over requests and the outbox."""
+        self._start_auth()
+        router = self.ctx.socket(zmq.ROUTER)
+        router.setsockopt(zmq.LINGER, 500)
+        router.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        router.setsockopt(zmq.RCVHWM, 100_000)
+        router.setsockopt(zmq.SNDHWM, 100_000)
+        router.setsockopt(zmq.MAXMSGSIZE, 2 * schema.MAX_ARRAY_BYTES)
+        self._secure(router)
+        pub = self.ctx.socket(zmq.PUB)
+        pub.setsockopt(zmq.LINGER, 0)
+        self._secure(pub)
+        wake_addr = f"inproc://simhw-wake-{uuid.uuid4().hex}"
+        wake_rx = self.ctx.socket(zmq.PULL)
+        wake_rx.bind(wake_addr)
+        self._wake_addr = wake_addr
+        self._wake_local = threading.local()
+        try:
+            for ep in self.config.daemon.bind:
+                router.bind(ep)
+            pub.bind(self.config.daemon.publish)
+            worker = threading.Thread(target=self._worker, name="simhw-worker", daemon=True)
+            worker.start()
+            poller = zmq.Poller()
+            poller.register(router, zmq.POLLIN)
+            poller.register(wake_rx, zmq.POLLIN)
+            log.info(json.dumps({"event": "serving", "bind": self.config.daemon.bind,
+                                 "publish": self.config.daemon.publish, "curve": self.curve is not None}))
+            if ready is not None:
+                ready.set()
+            next_beat = 0.0
+            while not self._stop.is_set():
+                events = dict(poller.poll(50))
+                if router in events:
+                    for _ in range(1000):
+                        try:
+                            frames = router.recv_multipart(zmq.NOBLOCK, copy=True)
+                        except zmq.Again:
+                            break
+                        self._on_request(router, frames)
+                if wake_rx in events:
+                    while True:
+                        try:
+                            wake_rx.recv(zmq.NOBLOCK)
+                        except zmq.Again:
+                            break
+                self._flush(router, pub)
+                if time.monotonic() >= next_beat:
+                    next_beat = time.monotonic() + self.config.daemon.heartbeat_s
+                    self._publish(pub, "heartbeat", self._status())
+            self._cancel.add("*")
+            self.jobs.put(None)
+            worker.join(timeout=30)
+            self._flush(router, pub)
+        finally:
+            router.close()
+            pub.close()
+            wake_rx.close()
+            if self._auth is not None:
+                self._auth.stop()
+            log.info(json.dumps({"event": "stopped"}))
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _wake(self) -> None:
+        sock = getattr(self._wake_local, "sock", None)
+        if sock is None:
+            sock = self._wake_local.sock = self.ctx.socket(zmq.PUSH)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.connect(self._wake_addr)
+        try:
+            sock.send(b"", zmq.NOBLOCK)
+        except zmq.Again:
+            pass
+
+    def _flush(self, router, pub) -> None:
+        while True:
+            try:
+                kind, a, b = self.outbox.get_nowait()
+            except queue.Empty:
+                return
+            if kind == "reply":
+                try:
+                    router.send_multipart([*a, *b], zmq.NOBLOCK)
+                except zmq.ZMQError:
+                    pass  # the client went away; its record is in the store
+            else:
+                self._publish(pub, a, b)
+
+    def _publish(self, pub, topic: str, data: dict) -> None:
+        pub.send_multipart([topic.encode(), json.dumps({"t": time.time(), **data}, default=float).encode()])
+
+    def event(self, topic: str, data: dict) -> None:
+        """Publish on the PUB socket (thread-safe: goes through the outbox)."""
+        self.outbox.put(("pub", topic, data))
+        self._wake()
+
+    def _reply(self, ident: list | None, frames: list) -> None:
+        if ident is None:
+            return
+        self.outbox.put(("reply", ident, frames))
+        self._wake()
+
+    # ------------------------------------------------------------------ requests
+    def _on_request(self, router, frames: list) -> None:
+        self.counters["requests"] += 1
+        route, body = [frames[0]], frames[1:]
+        if body and body[0] == b"":  # a REQ client's empty delimiter goes back with the reply
+            route, body = route + [b""], body[1:]
+        rid = None
+        try:
+            msg = schema.decode(body)
+            rid = msg.id
+            op = msg.op
+            if op not in OPS:
+                raise schema.SchemaError("unknown_op", f"unknown operation {op!r}; known: {sorted(OPS)}")
+            if op in HARDWARE_OPS:
+                self._check_hardware_request(msg)
+                self.jobs.put(Job(route, msg, op, dict(msg.header)))
+                return
+            router.send_multipart([*route, *self._store_op(msg)])
+        except (schema.SchemaError, RequestError) as e:
+            self.counters["errors"] += 1
+            log.info(json.dumps({"event": "request_refused", "code": e.code, "reason": str(e)[:200]}))
+            try:
+                router.send_multipart([*route, *schema.error_reply(rid, e.code, str(e))], zmq.NOBLOCK)
+            except zmq.ZMQError:
+                pass
+        except Exception as e:  # a bug must not take the daemon down
+            self.counters["errors"] += 1
+            log.exception("internal error")
+            router.send_multipart([*route, *schema.error_reply(rid, "internal", f"{type(e).__name__}: {e}")])
+
+    def _check_hardware_request(self, msg: schema.Message) -> None:
+        op, h = msg.op, msg.header
+        if op in ("push", "push_measure"):
+            self._config_of(msg)
+        if op == "calibrate":
+            for key, typ in (("stages", int), ("slots", int)):
+                if key in h and not (isinstance(h[key], typ) and 1 <= h[key] <= 10_000):
+                    raise RequestError("bad_request", f"{key} must be an integer in 1..10000")
+
+    def _config_of(self, msg: schema.Message) -> PhaseConfig:
+        text = msg.header.get("config")
+        if not isinstance(text, str):
+            raise RequestError("bad_request", "push needs 'config': a phase-config file line (PhaseConfig.to_bytes)")
+        try:
+            cfg = PhaseConfig.from_bytes(text.encode())
+        except (PhaseConfigError, ValueError) as e:
+            raise RequestError("bad_request", f"invalid config: {e}") from None
+        info = self.board.info
+        if cfg.shape != info.shape or cfg.bits != info.bits:
+            raise RequestError("bad_request", f"config is {cfg.shape} {cfg.bits}-bit, the board is {info.shape} "
+                                              f"{info.bits}-bit")
+        return cfg
+
+    def _status(self) -> dict:
+        info = self.board.info
+        return {"version": __version__, "schema": schema.SCHEMA_VERSION, "uptime_s": time.time() - self.started,
+                "board": {"serial": info.serial, "model": info.model, "shape": list(info.shape), "bits": info.bits},
+                "active_hash": self.active_hash, "job": self.running_job, "queued": self.jobs.qsize(),
+                "counters": dict(self.counters), "store": self.store.path,
+                "schedule": None if self.scheduler is None else self.scheduler.describe(),
+                "clock": self.clock()}
+
+    def _store_op(self, msg: schema.Message) -> list:
+        op, h, rid, st = msg.op, msg.header, msg.id, self.store
+        limit = h.get("limit", 100)
+        if not (isinstance(limit, int) and 1 <= limit <= 10_000):
+            raise RequestError("bad_request", "limit must be an integer in 1..10000")
+        try:
+            if op in ("status", "ping"):
+                return schema.reply(rid, status=self._status())
+            if op == "configs":
+                return schema.reply(rid, configs=st.list_configs(limit))
+            if op == "config":
+                cfg = st.get_config(str(h.get("hash")))
+                return schema.reply(rid, config=cfg.to_bytes().decode())
+            if op == "pushes":
+                return schema.reply(rid, pushes=st.pushes(limit))
+            if op == "measurements":
+                return schema.reply(rid, measurements=st.list_measurements(limit))
+            if op == "measurement":
+                m = st.get_measurement(_int(h.get("measurement")))
+                return schema.reply(rid, [m["frequencies"], m["s"]], measurement={k: m[k] for k in
+                                                                                  ("id", "hash", "snapshot", "params",
+                                                                                   "created_at")})
+            if op == "calibrations":
+                return schema.reply(rid, calibrations=st.list_calibrations(limit))
+            if op == "calibration":
+                c = st.get_calibration(_int(h.get("calibration")))
+                model = c.pop("model")
+                arrays = [] if model is None else [np.frombuffer(model, np.uint8)]
+                return schema.reply(rid, arrays, calibration=c)
+            if op == "events":
+                kind = h.get("kind")
+                return schema.reply(rid, events=st.events(kind if isinstance(kind, str) else None, limit))
+            if op == "cancel":
+                job = h.get("job")
+                if not isinstance(job, str):
+                    raise RequestError("bad_request", "cancel needs 'job'")
+                self._cancel.add(job)
+                return schema.reply(rid, cancelled=job)
+        except KeyError as e:
+            raise RequestError("not_found", f"no such record: {e}") from None
+        raise RequestError("unknown_op", op)
+
+    # ------------------------------------------------------------------ hardware worker
+    def _worker(self) -> None:
+        while True:
+            try:
+                job = self.jobs.get(timeout=0.05)
+            except queue.Empty:
+                job = False
+            if job is None:
+                return
+            if job:
+                self._run_job(job)
+            elif self.scheduler is not None and not self._stop.is_set():
+                try:
+                    self.scheduler.tick(self)
+                except Cancelled:
+                    pass
+                except Exception as e:
+                    log.exception("scheduler failure")
+                    self.store.event("fault", {"where": "scheduler", "error": str(e)})
+                    self.event("fault", {"where": "scheduler", "error": str(e)})
+
+    def _run_job(self, job: Job) -> None:
+        rid = job.msg.id if job.msg else None
+        try:
+            if job.kind == "push":
+                out = self.do_push(self._config_of(job.msg), rid)
+                self._reply(job.ident, schema.reply(rid, **out))
+            elif job.kind == "measure":
+                mid, f, s = self.do_measure()
+                self._reply(job.ident, schema.reply(rid, [f, s], measurement=mid, hash=self.active_hash))
+            elif job.kind == "push_measure":
+                out = self.do_push(self._config_of(job.msg), rid)
+                mid, f, s = self.do_measure()
+                self._reply(job.ident, schema.reply(rid, [f, s], measurement=mid, **out))
+            elif job.kind == "calibrate":
+                job_id = job.params.get("job") if isinstance(job.params.get("job"), str) else uuid.uuid4().hex[:12]
+                self._reply(job.ident, schema.reply(rid, job=job_id, started=True))
+                self.do_calibrate(job_id, "requested", job.params)
+        except RequestError as e:
+            self._reply(job.ident, schema.error_reply(rid, e.code, str(e)))
+        except Cancelled as e:
+            if job.kind != "calibrate":
+                self._reply(job.ident, schema.error_reply(rid, "cancelled", str(e)))
+        except Exception as e:
+            from drivers.board import BoardVerifyError
+
+            code = "verify_failed" if isinstance(e, BoardVerifyError) else "hardware"
+            log.warning(json.dumps({"event": "job_failed", "op": job.kind, "error": str(e)}))
+            self.store.event("fault", {"op": job.kind, "error": str(e)})
+            self.event("fault", {"op": job.kind, "error": str(e)})
+            if job.ident is not None and not (job.kind == "calibrate"):
+                self._reply(job.ident, schema.error_reply(rid, code, f"{type(e).__name__}: {e}"))
+
+    def do_push(self, cfg: PhaseConfig, rid: str | None = None, client: str | None = None) -> dict:
+        applied = cfg.hash != self.active_hash
+        if applied:
+            self.active_hash = None  # unknown until the readback matches
+            self.board.push(cfg, verify=True)
+            self.active_hash = cfg.hash
+        push_id = self.store.record_push(cfg, client, rid, applied)
+        self.counters["pushes"] += 1
+        self.counters["applied"] += int(applied)
+        self.event("push", {"hash": cfg.hash, "applied": applied, "push": push_id})
+        return {"hash": cfg.hash, "applied": applied, "push": push_id}
+
+    def do_measure(self):
+        f = self.config.frequencies()
+        self.vna.configure(float(f[0]), float(f[-1]), int(f.size), self.config.sweep.ifbw, self.config.sweep.power,
+                           self._params)
+        data = self.vna.measure()
+        s = np.stack([data[p] for p in self._params], axis=-1)
+        freqs = self.vna.frequencies()
+        mid = self.store.put_measurement(self.active_hash, self.snapshot_id, list(self._params), freqs, s)
+        self.counters["measurements"] += 1
+        self.event("measurement", {"measurement": mid, "hash": self.active_hash})
+        return mid, freqs, s
+
+    def do_calibrate(self, job_id: str, reason: str, params: dict, protocol: str = "requested",
+                     calibrator=None) -> dict | None:
+        """Run one calibration job (from a request or the scheduler); store and publish it."""
+        from .jobs import run_calibration
+
+        self.running_job = {"job": job_id, "kind": "calibrate", "reason": reason}
+        try:
+            return run_calibration(self, job_id, reason, params, protocol, calibrator)
+        finally:
+            self.running_job = None
+            self.active_hash = None  # pilots were shown: the board no longer holds the last pushed config
+
+    def check_cancel(self, job_id: str) -> None:
+        if job_id in self._cancel or "*" in self._cancel:
+            self._cancel.discard(job_id)
+            raise Cancelled(f"calibration {job_id} cancelled")
+
+
+def _int(v) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise RequestError("bad_request", f"expected an integer id, got {v!r}")
+    return v

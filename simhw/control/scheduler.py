@@ -1,0 +1,88 @@
+"""The daemon's scheduler: periodic calibration and state-driven monitoring on an injectable clock.
+
+Configured by the bench file's [calibration] section: every ``period_s`` of bench time a periodic
+(multi-stage when ``stages`` > 1) calibration; every ``check_every_s`` a check of the indicators
+(prediction residual of the current model on the reference configurations, received-power change,
+and, when ``temperature_k`` > 0, board temperature) and a state-driven calibration when one
+crosses its threshold. The times of the last runs and checks live in the store, so a restarted
+daemon resumes the schedule where it stopped instead of starting over.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from calibration.indicators import BoardTemperature, PredictionResidual, ReceivedPowerChange
+from calibration.protocols import StateDriven
+
+from .jobs import make_calibrator
+
+__all__ = ["Scheduler"]
+
+STATE_KEY = "scheduler"
+
+
+class Scheduler:
+    def __init__(self, daemon):
+        self.daemon = daemon
+        c = daemon.config.calibration
+        self.period, self.check_every = c.period_s, c.check_every_s
+        self.calibrator = make_calibrator(daemon)
+        indicators = [PredictionResidual(c.residual_db), ReceivedPowerChange(c.power_db)]
+        if c.temperature_k > 0:
+            indicators.append(BoardTemperature(c.temperature_k))
+        self.monitor = StateDriven(self.calibrator, indicators, check_every=max(c.check_every_s, 1e-9),
+                                   clock=daemon.clock)
+        state = daemon.store.get_state(STATE_KEY, {})
+        self.last_periodic = state.get("last_periodic")
+        self.last_check = state.get("last_check")
+        self.monitor.last_check = self.last_check
+        self.runs = state.get("runs", {"periodic": 0, "state-driven": 0})
+
+    def describe(self) -> dict:
+        return {"period_s": self.period, "check_every_s": self.check_every, "last_periodic": self.last_periodic,
+                "last_check": self.last_check, "runs": dict(self.runs),
+                "model": None if self.calibrator.model is None else self.calibrator.model.hash[:16]}
+
+    def _save(self) -> None:
+        self.daemon.store.set_state(STATE_KEY, {"last_periodic": self.last_periodic, "last_check": self.last_check,
+                                                "runs": self.runs})
+
+    def _calibrate(self, kind: str, reason: str) -> None:
+        job = f"{kind}-{uuid.uuid4().hex[:8]}"
+        protocol = "periodic-multi-stage" if kind == "periodic" and self.daemon.config.calibration.stages > 1 else \
+            ("periodic-single-stage" if kind == "periodic" else "state-driven")
+        self.daemon.do_calibrate(job, reason, {}, protocol, self.calibrator)
+        self.runs[kind] = self.runs.get(kind, 0) + 1
+        if self.check_every:
+            self.monitor.rebaseline()
+
+    def tick(self, daemon) -> None:
+        """Run whatever is due now (called by the daemon's worker between jobs)."""
+        now = daemon.clock()
+        if self.period and (self.last_periodic is None or now - self.last_periodic >= self.period):
+            self.last_periodic = now
+            self._save()
+            self._calibrate("periodic", "period")
+            return
+        if not self.check_every:
+            return
+        if self.calibrator.model is None:
+            self.last_check = now
+            self._save()
+            self._calibrate("state-driven", "no calibrated model")
+            return
+        if any(ind.baseline is None for ind in self.monitor.indicators):
+            self.monitor.rebaseline()
+        if self.last_check is not None and now - self.last_check < self.check_every:
+            return
+        readings = self.monitor.check()
+        self.last_check = self.monitor.last_check
+        self._save()
+        payload = {r.name: {"value": r.value, "baseline": r.baseline, "threshold": r.threshold, "crossed": r.crossed}
+                   for r in readings}
+        daemon.store.event("indicators", payload)
+        daemon.event("indicators", payload)
+        crossed = [str(r) for r in readings if r.crossed]
+        if crossed:
+            self._calibrate("state-driven", "; ".join(crossed))

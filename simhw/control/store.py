@@ -1,0 +1,262 @@
+"""The bench's local result store: SQLite in WAL mode, schema versions and migrations.
+
+Tables: ``configs`` (by content hash, codes as a blob, metadata), ``pushes`` (every acknowledged
+push: config, client request id, time), ``measurements`` (frequencies and S-parameters as blobs,
+linked to the config shown and a bench snapshot), ``snapshots`` (bench description and software
+version), ``calibrations`` (protocol, parameters, per-stage metrics, the resulting model as .npz
+bytes, status), ``events``, and ``state`` (key/value: the scheduler's last runs, for resuming).
+
+Every write is one transaction committed with ``synchronous=FULL``: once a method returns, the
+record survives the process being killed. One connection per store object, guarded by a lock, so
+the daemon's threads can share it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from simhw.phase_config import PhaseConfig
+
+__all__ = ["Store", "StoreError", "SCHEMA_VERSION"]
+
+SCHEMA_VERSION = 2
+
+MIGRATIONS = {
+    1: """
+    CREATE TABLE configs (hash TEXT PRIMARY KEY, name TEXT, bits INTEGER NOT NULL, shape TEXT NOT NULL,
+                          codes BLOB NOT NULL, metadata TEXT NOT NULL /* the config file line */, first_seen REAL NOT NULL);
+    CREATE TABLE pushes (id INTEGER PRIMARY KEY AUTOINCREMENT, hash TEXT NOT NULL REFERENCES configs(hash),
+                         client TEXT, request_id TEXT, applied INTEGER NOT NULL, acked_at REAL NOT NULL);
+    CREATE TABLE snapshots (id INTEGER PRIMARY KEY AUTOINCREMENT, bench TEXT NOT NULL, software TEXT NOT NULL,
+                            created_at REAL NOT NULL);
+    CREATE TABLE measurements (id INTEGER PRIMARY KEY AUTOINCREMENT, hash TEXT REFERENCES configs(hash),
+                               snapshot INTEGER REFERENCES snapshots(id), params TEXT NOT NULL,
+                               frequencies BLOB NOT NULL, s BLOB NOT NULL, shape TEXT NOT NULL,
+                               created_at REAL NOT NULL);
+    CREATE TABLE calibrations (id INTEGER PRIMARY KEY AUTOINCREMENT, protocol TEXT NOT NULL, reason TEXT,
+                               params TEXT NOT NULL, status TEXT NOT NULL, stages TEXT, metrics TEXT,
+                               model BLOB, snapshot INTEGER REFERENCES snapshots(id), started_at REAL NOT NULL,
+                               finished_at REAL);
+    CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, t REAL NOT NULL, kind TEXT NOT NULL,
+                         data TEXT NOT NULL);
+    """,
+    2: """
+    CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE INDEX pushes_hash ON pushes(hash);
+    CREATE INDEX events_kind ON events(kind);
+    """,
+}
+
+
+class StoreError(RuntimeError):
+    pass
+
+
+def _blob(a: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(a), allow_pickle=False)
+    return buf.getvalue()
+
+
+def _unblob(b: bytes) -> np.ndarray:
+    return np.load(io.BytesIO(b), allow_pickle=False)
+
+
+class Store:
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    # ------------------------------------------------------------------ schema
+    def _migrate(self) -> None:
+        with self._lock:
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"{self.path} has schema {version}, newer than this simhw's {SCHEMA_VERSION}")
+            for v in range(version + 1, SCHEMA_VERSION + 1):
+                self.db.execute("BEGIN IMMEDIATE")
+                try:
+                    for stmt in MIGRATIONS[v].split(";"):
+                        if stmt.strip():
+                            self.db.execute(stmt)
+                    self.db.execute(f"PRAGMA user_version={v}")
+                    self.db.execute("COMMIT")
+                except Exception:
+                    self.db.execute("ROLLBACK")
+                    raise
+
+    @property
+    def schema_version(self) -> int:
+        return self.db.execute("PRAGMA user_version").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.close()
+
+    def _tx(self, fn):
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                out = fn(self.db)
+                self.db.execute("COMMIT")
+                return out
+            except Exception:
+                self.db.execute("ROLLBACK")
+                raise
+
+    # ------------------------------------------------------------------ configs and pushes
+    def _put_config(self, db, config: PhaseConfig) -> None:
+        db.execute("INSERT OR IGNORE INTO configs VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   (config.hash, config.name, config.bits, json.dumps(list(config.shape)),
+                    _blob(config.codes.astype(np.uint16)), config.to_bytes().decode(), time.time()))
+
+    def put_config(self, config: PhaseConfig) -> str:
+        self._tx(lambda db: self._put_config(db, config))
+        return config.hash
+
+    def record_push(self, config: PhaseConfig, client: str | None, request_id: str | None, applied: bool) -> int:
+        def fn(db):
+            self._put_config(db, config)
+            cur = db.execute("INSERT INTO pushes (hash, client, request_id, applied, acked_at) VALUES (?, ?, ?, ?, ?)",
+                             (config.hash, client, request_id, int(applied), time.time()))
+            return cur.lastrowid
+
+        return self._tx(fn)
+
+    def get_config(self, hash_: str) -> PhaseConfig:
+        row = self.db.execute("SELECT metadata FROM configs WHERE hash = ?", (hash_,)).fetchone()
+        if row is None:
+            raise KeyError(hash_)
+        return PhaseConfig.from_bytes(row[0].encode())
+
+    def list_configs(self, limit: int = 100) -> list[dict]:
+        rows = self.db.execute("SELECT hash, name, bits, shape, first_seen FROM configs ORDER BY first_seen DESC "
+                               "LIMIT ?", (limit,)).fetchall()
+        return [{"hash": h, "name": n, "bits": b, "shape": json.loads(s), "first_seen": t} for h, n, b, s, t in rows]
+
+    def pushes(self, limit: int | None = None) -> list[dict]:
+        q = "SELECT id, hash, client, request_id, applied, acked_at FROM pushes ORDER BY id"
+        rows = self.db.execute(q + ("" if limit is None else f" DESC LIMIT {int(limit)}")).fetchall()
+        return [{"id": i, "hash": h, "client": c, "request_id": r, "applied": bool(a), "acked_at": t}
+                for i, h, c, r, a, t in rows]
+
+    def last_push(self) -> dict | None:
+        row = self.db.execute("SELECT id, hash FROM pushes ORDER BY id DESC LIMIT 1").fetchone()
+        return None if row is None else {"id": row[0], "hash": row[1]}
+
+    def count(self, table: str) -> int:
+        if table not in ("configs", "pushes", "measurements", "calibrations", "events", "snapshots"):
+            raise ValueError(table)
+        return self.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+    # ------------------------------------------------------------------ snapshots and measurements
+    def snapshot(self, bench_toml: str, software: str) -> int:
+        def fn(db):
+            row = db.execute("SELECT id FROM snapshots WHERE bench = ? AND software = ? ORDER BY id DESC LIMIT 1",
+                             (bench_toml, software)).fetchone()
+            if row:
+                return row[0]
+            return db.execute("INSERT INTO snapshots (bench, software, created_at) VALUES (?, ?, ?)",
+                              (bench_toml, software, time.time())).lastrowid
+
+        return self._tx(fn)
+
+    def get_snapshot(self, sid: int) -> dict:
+        row = self.db.execute("SELECT bench, software, created_at FROM snapshots WHERE id = ?", (sid,)).fetchone()
+        if row is None:
+            raise KeyError(sid)
+        return {"id": sid, "bench": row[0], "software": row[1], "created_at": row[2]}
+
+    def put_measurement(self, hash_: str | None, snapshot: int | None, params: list, frequencies, s) -> int:
+        s = np.asarray(s)
+        return self._tx(lambda db: db.execute(
+            "INSERT INTO measurements (hash, snapshot, params, frequencies, s, shape, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)", (hash_, snapshot, json.dumps(list(params)), _blob(np.asarray(frequencies)),
+                                             _blob(s), json.dumps(list(s.shape)), time.time())).lastrowid)
+
+    def get_measurement(self, mid: int) -> dict:
+        row = self.db.execute("SELECT hash, snapshot, params, frequencies, s, created_at FROM measurements WHERE id = ?",
+                              (mid,)).fetchone()
+        if row is None:
+            raise KeyError(mid)
+        return {"id": mid, "hash": row[0], "snapshot": row[1], "params": json.loads(row[2]),
+                "frequencies": _unblob(row[3]), "s": _unblob(row[4]), "created_at": row[5]}
+
+    def list_measurements(self, limit: int = 100) -> list[dict]:
+        rows = self.db.execute("SELECT id, hash, params, shape, created_at FROM measurements ORDER BY id DESC LIMIT ?",
+                               (limit,)).fetchall()
+        return [{"id": i, "hash": h, "params": json.loads(p), "shape": json.loads(s), "created_at": t}
+                for i, h, p, s, t in rows]
+
+    # ------------------------------------------------------------------ calibrations
+    def start_calibration(self, protocol: str, reason: str, params: dict, snapshot: int | None) -> int:
+        return self._tx(lambda db: db.execute(
+            "INSERT INTO calibrations (protocol, reason, params, status, snapshot, started_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (protocol, reason, json.dumps(params), "running", snapshot, time.time())).lastrowid)
+
+    def finish_calibration(self, cid: int, status: str, stages: list | None = None, metrics: dict | None = None,
+                           model: bytes | None = None) -> None:
+        self._tx(lambda db: db.execute(
+            "UPDATE calibrations SET status = ?, stages = ?, metrics = ?, model = ?, finished_at = ? WHERE id = ?",
+            (status, json.dumps(stages, default=float), json.dumps(metrics, default=float), model, time.time(), cid)))
+
+    def get_calibration(self, cid: int) -> dict:
+        row = self.db.execute("SELECT protocol, reason, params, status, stages, metrics, model, snapshot, started_at, "
+                              "finished_at FROM calibrations WHERE id = ?", (cid,)).fetchone()
+        if row is None:
+            raise KeyError(cid)
+        keys = ("protocol", "reason", "params", "status", "stages", "metrics", "model", "snapshot", "started_at",
+                "finished_at")
+        d = dict(zip(keys, row))
+        for k in ("params", "stages", "metrics"):
+            d[k] = json.loads(d[k]) if d[k] else None
+        d["id"] = cid
+        return d
+
+    def list_calibrations(self, limit: int = 100) -> list[dict]:
+        rows = self.db.execute("SELECT id, protocol, reason, status, started_at, finished_at FROM calibrations "
+                               "ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return [{"id": i, "protocol": p, "reason": r, "status": s, "started_at": a, "finished_at": b}
+                for i, p, r, s, a, b in rows]
+
+    def latest_model(self) -> bytes | None:
+        row = self.db.execute("SELECT model FROM calibrations WHERE status = 'done' AND model IS NOT NULL "
+                              "ORDER BY id DESC LIMIT 1").fetchone()
+        return None if row is None else row[0]
+
+    def interrupted_calibrations(self) -> list[int]:
+        return [r[0] for r in self.db.execute("SELECT id FROM calibrations WHERE status = 'running'")]
+
+    # ------------------------------------------------------------------ events and state
+    def event(self, kind: str, data: dict) -> int:
+        return self._tx(lambda db: db.execute("INSERT INTO events (t, kind, data) VALUES (?, ?, ?)",
+                                              (time.time(), kind, json.dumps(data, default=str))).lastrowid)
+
+    def events(self, kind: str | None = None, limit: int = 100) -> list[dict]:
+        q, args = "SELECT id, t, kind, data FROM events", ()
+        if kind:
+            q, args = q + " WHERE kind = ?", (kind,)
+        rows = self.db.execute(q + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
+        return [{"id": i, "t": t, "kind": k, "data": json.loads(d)} for i, t, k, d in rows]
+
+    def set_state(self, key: str, value) -> None:
+        self._tx(lambda db: db.execute("INSERT INTO state VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = "
+                                       "excluded.value", (key, json.dumps(value))))
+
+    def get_state(self, key: str, default=None):
+        row = self.db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return default if row is None else json.loads(row[0])
