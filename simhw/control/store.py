@@ -149,8 +149,11 @@ class Store:
         return [{"hash": h, "name": n, "bits": b, "shape": json.loads(s), "first_seen": t} for h, n, b, s, t in rows]
 
     def pushes(self, limit: int | None = None) -> list[dict]:
-        q = "SELECT id, hash, client, request_id, applied, acked_at FROM pushes ORDER BY id"
-        rows = self.db.execute(q + ("" if limit is None else f" DESC LIMIT {int(limit)}")).fetchall()
+        """The last ``limit`` acknowledged pushes (all if None), oldest first."""
+        q = "SELECT id, hash, client, request_id, applied, acked_at FROM pushes"
+        if limit is not None:
+            q = f"SELECT * FROM ({q} ORDER BY id DESC LIMIT {int(limit)})"
+        rows = self.db.execute(q + " ORDER BY id").fetchall()
         return [{"id": i, "hash": h, "client": c, "request_id": r, "applied": bool(a), "acked_at": t}
                 for i, h, c, r, a, t in rows]
 

@@ -1,0 +1,65 @@
+"""Start a real ``simhw daemon`` process on the simulated bench, on loopback tcp and ipc."""
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from simhw.bench_config import BenchConfig
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bench_file(tmp_path, **calibration) -> tuple:
+    cfg = BenchConfig(name="daemon-test")
+    cfg.sweep.points = 3
+    cfg.simulation.error_scale = 5.0
+    tcp = f"tcp://127.0.0.1:{free_port()}"
+    ipc = f"ipc://{tmp_path}/simhw.ipc"
+    cfg.daemon.bind = [tcp, ipc]
+    cfg.daemon.publish = f"tcp://127.0.0.1:{free_port()}"
+    cfg.daemon.store = str(tmp_path / "store.sqlite")
+    cfg.daemon.heartbeat_s = 0.2
+    cfg.calibration.parameterization = "physical"
+    cfg.calibration.stages, cfg.calibration.slots, cfg.calibration.heldout = 1, 30, 10
+    for k, v in calibration.items():
+        section, key = k.split("__") if "__" in k else ("calibration", k)
+        setattr(getattr(cfg, section), key, v)
+    path = tmp_path / "bench.toml"
+    path.write_text(cfg.to_toml())
+    return path, cfg
+
+
+@contextlib.contextmanager
+def daemon_process(path, timeout: float = 30.0, log=None):
+    """Run ``simhw daemon --bench path`` until the block ends; SIGTERM it and check it exits cleanly."""
+    err = open(log or os.devnull, "ab")
+    proc = subprocess.Popen([sys.executable, "-m", "simhw", "daemon", "--bench", str(path)], stdout=subprocess.PIPE,
+                            stderr=err, text=True)
+    try:
+        deadline = time.monotonic() + timeout
+        line = ""
+        while time.monotonic() < deadline and not line.startswith("ready"):
+            line = proc.stdout.readline()
+            if not line and proc.poll() is not None:
+                raise RuntimeError(f"daemon exited with {proc.returncode} before it was ready")
+        if not line.startswith("ready"):
+            raise RuntimeError("daemon not ready in time")
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        err.close()
+        proc.stdout.close()
