@@ -113,7 +113,7 @@ class HybridParameterization(Parameterization):
 
     name = "hybrid"
 
-    def __init__(self, ideal: SimGeometry, channel: str = "physical", ridge: float = 1e-3, levels: int | None = None,
+    def __init__(self, ideal: SimGeometry, channel: str = "physical", ridge: float = 1e-5, levels: int | None = None,
                  atom_gains: bool = True, coupling_band: int = 0):
         from .physical import PhysicalParameterization
 

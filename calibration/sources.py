@@ -127,6 +127,10 @@ class BenchSource(PilotSource):
         y = np.empty((T, self.frequencies.size, P), complex)
         t0 = self.now()
         if self.list_capable:
+            if self.ifbw is not None:
+                self.vna.ifbw = self.ifbw
+            if self.power is not None:
+                self.vna.power = self.power
             chunk = self.board.info.slots
             for s in range(0, T, chunk):
                 part = configs[s:s + chunk]

@@ -125,6 +125,7 @@ class CalibrationSection:
     """What the daemon's scheduler runs (protocols and estimators of the ``calibration`` package)."""
 
     parameterization: str = "hybrid"
+    atom_gains: bool = False  # hybrid: also fit a complex gain per atom (tracks per-atom thermal phase drift)
     estimator: str = "gradient"
     stages: int = 3
     slots: int = 60

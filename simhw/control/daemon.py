@@ -355,7 +355,9 @@ class BenchDaemon:
                 job = False
             if job is None:
                 return
-            if job:
+            if job and job.kind == "push":
+                self._run_pushes(self._drain_pushes(job))
+            elif job:
                 self._run_job(job)
             elif self.scheduler is not None and not self._stop.is_set():
                 try:
@@ -366,6 +368,62 @@ class BenchDaemon:
                     log.exception("scheduler failure")
                     self.store.event("fault", {"where": "scheduler", "error": str(e)})
                     self.event("fault", {"where": "scheduler", "error": str(e)})
+
+    def _drain_pushes(self, first: Job, limit: int = 256) -> list:
+        """``first`` and the push jobs queued right behind it (group commit); stops at any other job."""
+        batch = [first]
+        while len(batch) < limit:
+            try:
+                nxt = self.jobs.queue[0]  # peek: only consecutive pushes join the batch
+            except IndexError:
+                break
+            if nxt is None or nxt.kind != "push":
+                break
+            batch.append(self.jobs.get_nowait())
+        return batch
+
+    def _run_pushes(self, batch: list) -> None:
+        """Apply and verify each push in order, commit all records in one transaction, then acknowledge."""
+        done, failure = [], None
+        for job in batch:
+            rid = job.msg.id
+            try:
+                cfg = self._config_of(job.msg)
+                applied = cfg.hash != self.active_hash
+                if applied:
+                    self.active_hash = None
+                    self.board.push(cfg, verify=True)
+                    self.active_hash = cfg.hash
+                done.append((job, cfg, applied))
+            except Exception as e:
+                failure = (job, e)
+                break
+        ids = self.store.record_pushes([(cfg, None, job.msg.id, applied) for job, cfg, applied in done]) if done else []
+        for (job, cfg, applied), pid in zip(done, ids):
+            self.counters["pushes"] += 1
+            self.counters["applied"] += int(applied)
+            self._reply(job.ident, schema.reply(job.msg.id, hash=cfg.hash, applied=applied, push=pid))
+            self.event("push", {"hash": cfg.hash, "applied": applied, "push": pid})
+        rest = batch[len(done):]
+        if failure is not None:
+            job, e = failure
+            self._fail(job, e)
+            rest = rest[1:]
+        for job in rest:
+            self._run_pushes([job])
+
+    def _fail(self, job: Job, e: Exception) -> None:
+        from drivers.board import BoardVerifyError
+
+        rid = job.msg.id if job.msg else None
+        if isinstance(e, RequestError):
+            self._reply(job.ident, schema.error_reply(rid, e.code, str(e)))
+            return
+        code = "verify_failed" if isinstance(e, BoardVerifyError) else "hardware"
+        log.warning(json.dumps({"event": "job_failed", "op": job.kind, "error": str(e)}))
+        self.store.event("fault", {"op": job.kind, "error": str(e)})
+        self.event("fault", {"op": job.kind, "error": str(e)})
+        self._reply(job.ident, schema.error_reply(rid, code, f"{type(e).__name__}: {e}"))
 
     def _run_job(self, job: Job) -> None:
         rid = job.msg.id if job.msg else None
@@ -384,20 +442,15 @@ class BenchDaemon:
                 job_id = job.params.get("job") if isinstance(job.params.get("job"), str) else uuid.uuid4().hex[:12]
                 self._reply(job.ident, schema.reply(rid, job=job_id, started=True))
                 self.do_calibrate(job_id, "requested", job.params)
-        except RequestError as e:
-            self._reply(job.ident, schema.error_reply(rid, e.code, str(e)))
         except Cancelled as e:
             if job.kind != "calibrate":
                 self._reply(job.ident, schema.error_reply(rid, "cancelled", str(e)))
         except Exception as e:
-            from drivers.board import BoardVerifyError
-
-            code = "verify_failed" if isinstance(e, BoardVerifyError) else "hardware"
-            log.warning(json.dumps({"event": "job_failed", "op": job.kind, "error": str(e)}))
-            self.store.event("fault", {"op": job.kind, "error": str(e)})
-            self.event("fault", {"op": job.kind, "error": str(e)})
-            if job.ident is not None and not (job.kind == "calibrate"):
-                self._reply(job.ident, schema.error_reply(rid, code, f"{type(e).__name__}: {e}"))
+            if job.kind == "calibrate":  # already acknowledged; the store and telemetry carry the failure
+                self.store.event("fault", {"op": job.kind, "error": str(e)})
+                self.event("fault", {"op": job.kind, "error": str(e)})
+            else:
+                self._fail(job, e)
 
     def do_push(self, cfg: PhaseConfig, rid: str | None = None, client: str | None = None) -> dict:
         applied = cfg.hash != self.active_hash

@@ -25,7 +25,8 @@ def make_calibrator(daemon, params: dict | None = None) -> Calibrator:
     params = params or {}
     name = params.get("parameterization", c.parameterization)
     g = cfg.geometry
-    options = {"levels": 1 << g.bits, "atom_gains": False, "coupling_band": 5} if name == "hybrid" else {}
+    options = {"levels": 1 << g.bits, "atom_gains": bool(params.get("atom_gains", c.atom_gains)), "coupling_band": 5} \
+        if name == "hybrid" else {}
     par = make_parameterization(name, g.build(cfg.frequencies()), **options)
     source = BenchSource(daemon.board, daemon.vna, cfg.frequencies(), g.receive_ports, cfg.sweep.ifbw, cfg.sweep.power,
                          clock=daemon.clock)

@@ -38,6 +38,7 @@ class Scheduler:
         self.last_check = state.get("last_check")
         self.monitor.last_check = self.last_check
         self.runs = state.get("runs", {"periodic": 0, "state-driven": 0})
+        self.busy = False  # inside tick(): checking or calibrating
 
     def describe(self) -> dict:
         return {"period_s": self.period, "check_every_s": self.check_every, "last_periodic": self.last_periodic,
@@ -59,6 +60,13 @@ class Scheduler:
 
     def tick(self, daemon) -> None:
         """Run whatever is due now (called by the daemon's worker between jobs)."""
+        self.busy = True
+        try:
+            self._tick(daemon)
+        finally:
+            self.busy = False
+
+    def _tick(self, daemon) -> None:
         now = daemon.clock()
         if self.period and (self.last_periodic is None or now - self.last_periodic >= self.period):
             self.last_periodic = now

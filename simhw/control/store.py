@@ -137,6 +137,19 @@ class Store:
 
         return self._tx(fn)
 
+    def record_pushes(self, pushes: list) -> list[int]:
+        """Record many acknowledged pushes [(config, client, request_id, applied), ...] in one transaction."""
+        def fn(db):
+            ids = []
+            for config, client, rid, applied in pushes:
+                self._put_config(db, config)
+                ids.append(db.execute("INSERT INTO pushes (hash, client, request_id, applied, acked_at) "
+                                      "VALUES (?, ?, ?, ?, ?)", (config.hash, client, rid, int(applied),
+                                                                time.time())).lastrowid)
+            return ids
+
+        return self._tx(fn)
+
     def get_config(self, hash_: str) -> PhaseConfig:
         row = self.db.execute("SELECT metadata FROM configs WHERE hash = ?", (hash_,)).fetchone()
         if row is None:
