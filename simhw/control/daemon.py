@@ -133,7 +133,7 @@ class BenchDaemon:
             return
         from zmq.auth.thread import ThreadAuthenticator
 
-        self._auth = ThreadAuthenticator(self.ctx, log=logging.getLogger("simhw.daemon.auth"))
+        self._auth = ThreadAuthenticator(self.ctx, log=_AuthLog())
         self._auth.start()
         self._auth.configure_curve(domain="*", location=self.curve[1])
 
@@ -492,6 +492,26 @@ class BenchDaemon:
         if job_id in self._cancel or "*" in self._cancel:
             self._cancel.discard(job_id)
             raise Cancelled(f"calibration {job_id} cancelled")
+
+
+class _AuthLog:
+    """Logger for the ZAP handler: refused clients become structured warnings."""
+
+    def debug(self, msg, *args):
+        text = msg % args if args else msg
+        if "DENIED" in text or "Invalid" in text:
+            log.warning(json.dumps({"event": "auth_denied", "detail": text}))
+
+    def info(self, msg, *args):
+        self.debug(msg, *args)
+
+    def warning(self, msg, *args):
+        log.warning(json.dumps({"event": "auth_warning", "detail": msg % args if args else msg}))
+
+    def error(self, msg, *args):
+        log.error(json.dumps({"event": "auth_error", "detail": msg % args if args else msg}))
+
+    exception = error
 
 
 def _int(v) -> int:
