@@ -348,6 +348,7 @@ class BenchDaemon:
 
     # ------------------------------------------------------------------ hardware worker
     def _worker(self) -> None:
+        last_tick = 0.0
         while True:
             try:
                 job = self.jobs.get(timeout=0.05)
@@ -359,7 +360,10 @@ class BenchDaemon:
                 self._run_pushes(self._drain_pushes(job))
             elif job:
                 self._run_job(job)
-            elif self.scheduler is not None and not self._stop.is_set():
+            # the schedule is looked at when idle, and at least every 0.2 s under a steady stream of jobs
+            if self.scheduler is not None and not self._stop.is_set() and (not job or
+                                                                          time.monotonic() - last_tick > 0.2):
+                last_tick = time.monotonic()
                 try:
                     self.scheduler.tick(self)
                 except Cancelled:
