@@ -25,7 +25,7 @@ from simhw.propagation import Cascade
 from .parameterization import Parameterization
 
 __all__ = ["CalibrationData", "Objective", "Evaluation", "solve_channel", "nmse_db", "level_indices",
-           "applied_phases"]
+           "applied_phases", "stack_cascades"]
 
 
 def nmse_db(estimate, truth) -> float:
@@ -128,6 +128,14 @@ def solve_channel(g: np.ndarray, y: np.ndarray, ridge: float = 1e-9) -> np.ndarr
     gram = ah @ a
     lam = ridge * np.trace(gram, axis1=1, axis2=2).real[:, None, None] / N
     return np.linalg.solve(gram + lam * np.eye(N), (ah @ b[..., None]))[..., 0]
+
+
+def stack_cascades(cascades: list[Cascade]) -> Cascade:
+    """Many cascades as one, stacked along the frequency axis: one batched forward pass evaluates them all."""
+    return Cascade(np.concatenate([c.w_in[..., :1] for c in cascades]),
+                   np.concatenate([c.w_layers for c in cascades], axis=1),
+                   np.concatenate([c.w_out for c in cascades]),
+                   np.concatenate([c.frequencies for c in cascades]))
 
 
 def level_indices(data: CalibrationData, levels: int) -> np.ndarray:
@@ -260,9 +268,7 @@ class Objective:
         for s in range(0, xs.shape[0], chunk):
             part = [self.par.cascade(x, self.data.frequencies) for x in xs[s:s + chunk]]
             C = len(part)
-            stacked = Cascade(np.concatenate([c.w_in[..., :1] for c in part]),
-                              np.concatenate([c.w_layers for c in part], axis=1),
-                              np.concatenate([c.w_out for c in part]), np.tile(self.data.frequencies, C))
+            stacked = stack_cascades(part)
             y = np.broadcast_to(self.data.y[:, None], (T, C, F, self.data.y.shape[2])).reshape(T, C * F, -1)
             if self.par.channel == "free":
                 g = SIMModel(stacked, convention="uplink").response(theta, amp)

@@ -20,9 +20,7 @@ import numpy as np
 
 from simhw.geometry import FabricationErrors
 from simhw.model import SIMModel
-from simhw.propagation import Cascade
-
-from .data import CalibrationData, Objective
+from .data import CalibrationData, Objective, stack_cascades
 from .estimators import Fit, finish
 from .parameterization import Parameterization
 
@@ -62,10 +60,7 @@ class LearnedEstimator:
         for s in range(0, z.shape[0], 64):
             part = [self.physical.cascade(v * self.physical.scale, self.frequencies) for v in z[s:s + 64]]
             C, F = len(part), self.frequencies.size
-            stacked = Cascade(np.concatenate([c.w_in[..., :1] for c in part]),
-                              np.concatenate([c.w_layers for c in part], axis=1),
-                              np.concatenate([c.w_out for c in part]), np.tile(self.frequencies, C))
-            h = SIMModel(stacked).response(theta)[..., 0]  # (T, C*F, P)
+            h = SIMModel(stack_cascades(part)).response(theta)[..., 0]  # (T, C*F, P)
             out.append(h.reshape(h.shape[0], C, F, -1).transpose(1, 0, 2, 3))
         return np.concatenate(out)
 

@@ -29,6 +29,17 @@ from . import schema
 __all__ = ["DaemonClient", "DaemonError", "DaemonTimeout"]
 
 
+def _apply_curve(sock, curve: tuple | None) -> None:
+    """Make ``sock`` a CURVE client: curve = (server public key file, client secret key file)."""
+    if curve is None:
+        return
+    import zmq.auth
+
+    server_public, _ = zmq.auth.load_certificate(curve[0])
+    public, secret = zmq.auth.load_certificate(curve[1])
+    sock.curve_serverkey, sock.curve_publickey, sock.curve_secretkey = server_public, public, secret
+
+
 class DaemonError(RuntimeError):
     def __init__(self, code: str, message: str):
         super().__init__(f"{code}: {message}")
@@ -51,15 +62,6 @@ class DaemonClient:
         self.sock = None
         self._connect()
 
-    def _secure(self, sock) -> None:
-        if self.curve is None:
-            return
-        import zmq.auth
-
-        server_public, _ = zmq.auth.load_certificate(self.curve[0])
-        public, secret = zmq.auth.load_certificate(self.curve[1])
-        sock.curve_serverkey, sock.curve_publickey, sock.curve_secretkey = server_public, public, secret
-
     def _connect(self) -> None:
         if self.sock is not None:
             self.sock.close(linger=0)
@@ -67,7 +69,7 @@ class DaemonClient:
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.SNDHWM, 100_000)
         self.sock.setsockopt(zmq.RCVHWM, 100_000)
-        self._secure(self.sock)
+        _apply_curve(self.sock, self.curve)
         self.sock.connect(self.endpoint)
 
     def close(self) -> None:
@@ -194,8 +196,7 @@ def subscribe(endpoint: str, topics=("",), timeout: float = 10.0, curve: tuple |
     ctx = context or zmq.Context.instance()
     sock = ctx.socket(zmq.SUB)
     sock.setsockopt(zmq.LINGER, 0)
-    if curve is not None:
-        DaemonClient._secure(type("C", (), {"curve": curve})(), sock)
+    _apply_curve(sock, curve)
     for t in topics:
         sock.setsockopt(zmq.SUBSCRIBE, t.encode())
     sock.connect(endpoint)

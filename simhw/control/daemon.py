@@ -432,10 +432,7 @@ class BenchDaemon:
     def _run_job(self, job: Job) -> None:
         rid = job.msg.id if job.msg else None
         try:
-            if job.kind == "push":
-                out = self.do_push(self._config_of(job.msg), rid)
-                self._reply(job.ident, schema.reply(rid, **out))
-            elif job.kind == "measure":
+            if job.kind == "measure":
                 mid, f, s = self.do_measure()
                 self._reply(job.ident, schema.reply(rid, [f, s], measurement=mid, hash=self.active_hash))
             elif job.kind == "push_measure":
