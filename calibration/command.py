@@ -15,10 +15,10 @@ from simhw.bench_config import BenchConfig
 
 from .calibrated import ModelRegistry
 from .data import CalibrationData
-from .parameterization import make_parameterization
+from .parameterization import bench_parameterization
 from .plots import plot_magnitude_maps, plot_stages
 from .progress import ConsoleProgress
-from .protocols import Calibrator, CalibrationRun
+from .protocols import Calibrator
 from .sources import BenchSource, RecordedSource
 
 __all__ = ["add_arguments", "run_from_args", "calibrate_bench"]
@@ -49,8 +49,6 @@ def calibrate_bench(config: BenchConfig, parameterization: str = "hybrid", estim
 
     g = config.geometry
     ideal = g.build(config.frequencies())
-    options = {"levels": 1 << g.bits, "atom_gains": atom_gains, "coupling_band": 5} \
-        if parameterization == "hybrid" else {}
     registry = ModelRegistry(models) if models else None
     with contextlib.ExitStack() as stack:
         truth = None
@@ -70,7 +68,7 @@ def calibrate_bench(config: BenchConfig, parameterization: str = "hybrid", estim
 
             board, vna = stack.enter_context(open_bench(cfg))
             source = BenchSource(board, vna, cfg.frequencies(), g.receive_ports, cfg.sweep.ifbw, cfg.sweep.power)
-        par = make_parameterization(parameterization, ideal, **options)
+        par = bench_parameterization(parameterization, ideal, g.bits, atom_gains)
         cal = Calibrator(par, source, estimator, design=design, heldout_slots=heldout, seed=seed, registry=registry)
         run = cal.calibrate(stages, slots, protocol="periodic-multi-stage" if stages > 1 else "periodic-single-stage",
                             progress=progress)

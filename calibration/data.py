@@ -158,6 +158,11 @@ def applied_phases(theta: np.ndarray, levels: np.ndarray | None, response: np.nd
     return theta + np.angle(r), np.abs(r)
 
 
+def _gain(u: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Least-squares complex gain per frequency fitting predictions u (T, F, P) to data y."""
+    return np.einsum("tfp,tfp->f", np.conj(u), y) / np.maximum(np.einsum("tfp,tfp->f", np.conj(u), u).real, 1e-300)
+
+
 @dataclass
 class Evaluation:
     """The objective at one x: loss (normalised squared error + penalty), gradient, fitted cascade."""
@@ -194,63 +199,47 @@ class Objective:
             self._layer_cache = (key, theta, amp, model.layer_responses(theta, amp))
         return self._layer_cache[1:]
 
+    def _channel(self, cascade: Cascade, theta, amp, layers) -> np.ndarray:
+        """The test channel (F, N, 1) the data imply for ``cascade``: ideal-model channel, or least squares."""
+        if self.par.channel != "free":
+            return cascade.w_in[..., :1]
+        g = SIMModel(cascade, convention="uplink").response(theta, amp, layers=layers)  # (T, F, P, N)
+        return solve_channel(g, np.broadcast_to(self.data.y, g.shape[:3]))[..., None]
+
     def evaluate(self, x, gradient: bool = True) -> Evaluation:
+        """Loss, gradient and fitted cascade at x; the channel and its complex gain are eliminated."""
         self.calls += 1
-        par, data = self.par, self.data
-        cascade, vjp = par.cascade_and_vjp(x, data.frequencies)
-        w_in_shape = cascade.w_in.shape
+        par, y = self.par, self.data.y
+        cascade, vjp = par.cascade_and_vjp(x, self.data.frequencies)
         response = par.atom_response(x)
-        free = par.channel == "free"
-        if not free:
-            cascade = Cascade(cascade.w_in[..., :1], cascade.w_layers, cascade.w_out, cascade.frequencies)
-        model = SIMModel(cascade, convention="uplink" if free else "end-to-end")
-        theta, amp, layers = self._layers(model, response)
+        theta, amp, layers = self._layers(SIMModel(cascade), response)
+        model = SIMModel(Cascade(self._channel(cascade, theta, amp, layers), cascade.w_layers, cascade.w_out,
+                                 cascade.frequencies))
         fitted: dict = {}
 
-        def cotangent(h):  # solves the channel, records the fit, returns dL/dh
-            if free:
-                hch = solve_channel(h, data.y)  # h is the uplink G (T, F, P, N)
-                pred = np.einsum("tfpn,fn->tfp", h, hch)
-                fitted["cascade"] = Cascade(hch[..., None], cascade.w_layers, cascade.w_out, cascade.frequencies)
-            else:
-                u = h[..., 0]
-                gain = np.einsum("tfp,tfp->f", np.conj(u), data.y) / np.maximum(
-                    np.einsum("tfp,tfp->f", np.conj(u), u).real, 1e-300)
-                pred = u * gain[None, :, None]
-                fitted["cascade"] = Cascade(cascade.w_in * gain[:, None, None], cascade.w_layers, cascade.w_out,
-                                            cascade.frequencies)
-            resid = pred - data.y
-            fitted["misfit"] = float(np.sum(np.abs(resid) ** 2)) / self.scale_y
-            g_pred = (2.0 / self.scale_y) * resid
-            if free:
-                return None
-            return (g_pred * np.conj(gain)[None, :, None])[..., None]
+        def cotangent(h):  # fits the gain, records the fit, returns dL/dh
+            gain = _gain(h[..., 0], y)
+            resid = h[..., 0] * gain[None, :, None] - y
+            fitted["gain"], fitted["misfit"] = gain, float(np.sum(np.abs(resid) ** 2)) / self.scale_y
+            return ((2.0 / self.scale_y) * resid * np.conj(gain)[None, :, None])[..., None]
 
-        if not gradient or free:
-            h = model._to_response(model._forward(theta, amp, None, layers))
-            cotangent(h)
-            if free and gradient:
-                # the channel is an input of the uplink model: differentiate the end-to-end model at it
-                full = SIMModel(fitted["cascade"])
-                resid_g = (2.0 / self.scale_y) * (np.einsum("tfpn,fn->tfp", h, fitted["cascade"].w_in[..., 0]) - data.y)
-                grads = full.matrix_vjp(theta, resid_g[..., None], amp, phases=response is not None)
-                return self._finish(x, vjp, w_in_shape, response, fitted, grads, zero_in=True)
-            pen, _ = par.penalty(x)
-            return Evaluation(fitted["misfit"] + pen, fitted["misfit"], np.zeros(par.n_params), fitted["cascade"],
-                              response)
-        _, _, *grads = model.response_and_matrix_vjp(theta, cotangent, amp, response is not None, layers)
-        return self._finish(x, vjp, w_in_shape, response, fitted, grads, zero_in=False)
-
-    def _finish(self, x, vjp, w_in_shape, response, fitted, grads, zero_in: bool) -> Evaluation:
-        par = self.par
+        if gradient:
+            _, _, *grads = model.response_and_matrix_vjp(theta, cotangent, amp, response is not None, layers)
+        else:
+            cotangent(model.response(theta, amp, layers=layers))
+        c = model.cascade
+        fitted_cascade = Cascade(c.w_in * fitted["gain"][:, None, None], c.w_layers, c.w_out, c.frequencies)
         pen, g_pen = par.penalty(x)
-        g_in = np.zeros(w_in_shape, complex)
-        if not zero_in:
+        loss = fitted["misfit"] + pen
+        if not gradient:
+            return Evaluation(loss, fitted["misfit"], np.zeros(par.n_params), fitted_cascade, response)
+        g_in = np.zeros(cascade.w_in.shape, complex)
+        if par.channel != "free":  # a least-squares channel is eliminated: no gradient flows into it
             g_in[..., :1] = grads[0]
         grad = vjp(g_in, grads[1], grads[2]) + g_pen
         if response is not None:
             grad = grad + par.atom_response_vjp(x, self.levels, grads[3], grads[4])
-        return Evaluation(fitted["misfit"] + pen, fitted["misfit"], grad, fitted["cascade"], response)
+        return Evaluation(loss, fitted["misfit"], grad, fitted_cascade, response)
 
     def misfits(self, xs: np.ndarray, chunk: int = 64) -> np.ndarray:
         """Normalised squared error (without penalty) of many candidates xs (C, n) at once.
@@ -275,9 +264,7 @@ class Objective:
                 pred = np.einsum("tfpn,fn->tfp", g, solve_channel(g, y))
             else:
                 u = SIMModel(stacked).response(theta, amp)[..., 0]
-                gain = np.einsum("tfp,tfp->f", np.conj(u), y) / np.maximum(np.einsum("tfp,tfp->f", np.conj(u), u).real,
-                                                                            1e-300)
-                pred = u * gain[None, :, None]
+                pred = u * _gain(u, y)[None, :, None]
             err = np.sum(np.abs(pred - y) ** 2, axis=(0, 2)).reshape(C, F).sum(axis=1)
             out[s:s + C] = err / self.scale_y
         self.calls += xs.shape[0]

@@ -39,7 +39,7 @@ from simhw.geometry import FabricationErrors, SimGeometry
 from simhw.propagation import Cascade, cascade_matrices
 
 __all__ = ["Parameterization", "HybridParameterization", "FreeFormParameterization", "make_parameterization",
-           "PARAMETERIZATIONS"]
+           "bench_parameterization", "PARAMETERIZATIONS"]
 
 CHANNELS = ("physical", "free")
 
@@ -299,3 +299,10 @@ def make_parameterization(name: str, ideal: SimGeometry, channel: str | None = N
 
 
 PARAMETERIZATIONS = ("physical", "hybrid", "free")
+
+
+def bench_parameterization(name: str, ideal: SimGeometry, bits: int, atom_gains: bool = False) -> Parameterization:
+    """The model a bench calibration uses: ``hybrid`` gets a response per code level and coupling up to 5
+    atoms apart (per-atom gains only on request: they need many more pilots)."""
+    options = {"levels": 1 << bits, "atom_gains": atom_gains, "coupling_band": 5} if name == "hybrid" else {}
+    return make_parameterization(name, ideal, **options)

@@ -223,9 +223,12 @@ class SIMModel:
         return grad_theta, grad_amp
 
     # ------------------------------------------------------------------ public API
-    def response(self, theta, amplitude=None, phase_noise=None) -> np.ndarray:
-        """End-to-end response(s) for phase configuration(s) ``theta`` (rad)."""
-        return self._to_response(self._forward(theta, amplitude, phase_noise))
+    def response(self, theta, amplitude=None, phase_noise=None, layers=None) -> np.ndarray:
+        """End-to-end response(s) for phase configuration(s) ``theta`` (rad).
+
+        ``layers``: a precomputed :meth:`layer_responses` result for these phases, if at hand.
+        """
+        return self._to_response(self._forward(theta, amplitude, phase_noise, layers))
 
     def value_and_grad(self, theta, loss: LossFn, amplitude=None, phase_noise=None) -> GradientResult:
         """Evaluate ``loss(H) -> (value, dL/dH)`` and its gradients with respect to phases and amplitudes.

@@ -122,11 +122,8 @@ class DaemonClient:
     def push_many(self, configs: list[PhaseConfig], window: int = 64) -> list[dict]:
         """Pipelined pushes (up to ``window`` in flight); acks in order."""
         pending, acks, it = {}, {}, iter(enumerate(configs))
-        order = []
         for i, cfg in itertools.islice(it, window):
-            rid = self.send("push", config=cfg.to_bytes().decode())
-            pending[rid] = i
-            order.append(rid)
+            pending[self.send("push", config=cfg.to_bytes().decode())] = i
         while pending:
             msg = self.receive(None)
             if msg.id not in pending:

@@ -16,10 +16,8 @@ measurements, measurement, calibrations, calibration, calibrate, cancel, events.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
-import os
 import queue
 import threading
 import time
@@ -34,6 +32,7 @@ from simhw.bench_config import BenchConfig
 from simhw.phase_config import PhaseConfig, PhaseConfigError
 
 from . import schema
+from .schema import RequestError
 from .store import Store
 
 __all__ = ["BenchDaemon", "Cancelled"]
@@ -50,18 +49,13 @@ class Cancelled(Exception):
     """A calibration was cancelled (by request or by shutdown)."""
 
 
-class RequestError(Exception):
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-
-
 @dataclass
 class Job:
     ident: list | None  # routing frames of the requester
     msg: schema.Message | None
     kind: str
     params: dict
+    config: PhaseConfig | None = None  # parsed and checked once, when the request arrived
 
 
 def _loopback(endpoint: str) -> bool:
@@ -256,11 +250,10 @@ class BenchDaemon:
             if op not in OPS:
                 raise schema.SchemaError("unknown_op", f"unknown operation {op!r}; known: {sorted(OPS)}")
             if op in HARDWARE_OPS:
-                self._check_hardware_request(msg)
-                self.jobs.put(Job(route, msg, op, dict(msg.header)))
+                self.jobs.put(Job(route, msg, op, dict(msg.header), self._check_hardware_request(msg)))
                 return
             router.send_multipart([*route, *self._store_op(msg)])
-        except (schema.SchemaError, RequestError) as e:
+        except RequestError as e:
             self.counters["errors"] += 1
             log.info(json.dumps({"event": "request_refused", "code": e.code, "reason": str(e)[:200]}))
             try:
@@ -272,14 +265,14 @@ class BenchDaemon:
             log.exception("internal error")
             router.send_multipart([*route, *schema.error_reply(rid, "internal", f"{type(e).__name__}: {e}")])
 
-    def _check_hardware_request(self, msg: schema.Message) -> None:
+    def _check_hardware_request(self, msg: schema.Message) -> PhaseConfig | None:
+        """Refuse a bad hardware request before it is queued; returns the config a push carries."""
         op, h = msg.op, msg.header
-        if op in ("push", "push_measure"):
-            self._config_of(msg)
         if op == "calibrate":
-            for key, typ in (("stages", int), ("slots", int)):
-                if key in h and not (isinstance(h[key], typ) and 1 <= h[key] <= 10_000):
+            for key in ("stages", "slots"):
+                if key in h and not (isinstance(h[key], int) and 1 <= h[key] <= 10_000):
                     raise RequestError("bad_request", f"{key} must be an integer in 1..10000")
+        return self._config_of(msg) if op in ("push", "push_measure") else None
 
     def _config_of(self, msg: schema.Message) -> PhaseConfig:
         text = msg.header.get("config")
@@ -388,33 +381,43 @@ class BenchDaemon:
 
     def _run_pushes(self, batch: list) -> None:
         """Apply and verify each push in order, commit all records in one transaction, then acknowledge."""
-        done, failure = [], None
-        for job in batch:
-            rid = job.msg.id
-            try:
-                cfg = self._config_of(job.msg)
-                applied = cfg.hash != self.active_hash
-                if applied:
-                    self.active_hash = None
-                    self.board.push(cfg, verify=True)
-                    self.active_hash = cfg.hash
-                done.append((job, cfg, applied))
-            except Exception as e:
-                failure = (job, e)
-                break
-        ids = self.store.record_pushes([(cfg, None, job.msg.id, applied) for job, cfg, applied in done]) if done else []
-        for (job, cfg, applied), pid in zip(done, ids):
+        while batch:
+            done = []
+            for job in batch:
+                try:
+                    done.append((job, self._apply(job.config)))
+                except Exception as e:
+                    self._acknowledge(done)
+                    self._fail(job, e)
+                    break
+            else:
+                self._acknowledge(done)
+            batch = batch[len(done) + 1:]
+
+    def _apply(self, cfg: PhaseConfig) -> bool:
+        """Show ``cfg`` on the board, verified by readback, unless it is already shown; returns whether it was sent."""
+        if cfg.hash == self.active_hash:
+            return False
+        self.active_hash = None  # unknown until the readback matches
+        self.board.push(cfg, verify=True)
+        self.active_hash = cfg.hash
+        return True
+
+    def _acknowledge(self, done: list) -> list[dict]:
+        """Commit [(job, applied), ...] in one transaction, then reply and publish; returns the acks."""
+        if not done:
+            return []
+        ids = self.store.record_pushes([(job.config, None, job.msg.id, applied) for job, applied in done])
+        acks = []
+        for (job, applied), pid in zip(done, ids):
+            ack = {"hash": job.config.hash, "applied": applied, "push": pid}
             self.counters["pushes"] += 1
             self.counters["applied"] += int(applied)
-            self._reply(job.ident, schema.reply(job.msg.id, hash=cfg.hash, applied=applied, push=pid))
-            self.event("push", {"hash": cfg.hash, "applied": applied, "push": pid})
-        rest = batch[len(done):]
-        if failure is not None:
-            job, e = failure
-            self._fail(job, e)
-            rest = rest[1:]
-        for job in rest:
-            self._run_pushes([job])
+            if job.kind == "push":
+                self._reply(job.ident, schema.reply(job.msg.id, **ack))
+            self.event("push", ack)
+            acks.append(ack)
+        return acks
 
     def _fail(self, job: Job, e: Exception) -> None:
         from drivers.board import BoardVerifyError
@@ -436,7 +439,7 @@ class BenchDaemon:
                 mid, f, s = self.do_measure()
                 self._reply(job.ident, schema.reply(rid, [f, s], measurement=mid, hash=self.active_hash))
             elif job.kind == "push_measure":
-                out = self.do_push(self._config_of(job.msg), rid)
+                out = self._acknowledge([(job, self._apply(job.config))])[0]
                 mid, f, s = self.do_measure()
                 self._reply(job.ident, schema.reply(rid, [f, s], measurement=mid, **out))
             elif job.kind == "calibrate":
@@ -452,18 +455,6 @@ class BenchDaemon:
                 self.event("fault", {"op": job.kind, "error": str(e)})
             else:
                 self._fail(job, e)
-
-    def do_push(self, cfg: PhaseConfig, rid: str | None = None, client: str | None = None) -> dict:
-        applied = cfg.hash != self.active_hash
-        if applied:
-            self.active_hash = None  # unknown until the readback matches
-            self.board.push(cfg, verify=True)
-            self.active_hash = cfg.hash
-        push_id = self.store.record_push(cfg, client, rid, applied)
-        self.counters["pushes"] += 1
-        self.counters["applied"] += int(applied)
-        self.event("push", {"hash": cfg.hash, "applied": applied, "push": push_id})
-        return {"hash": cfg.hash, "applied": applied, "push": push_id}
 
     def do_measure(self):
         f = self.config.frequencies()

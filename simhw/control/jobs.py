@@ -12,7 +12,7 @@ import json
 import logging
 
 from calibration.calibrated import CalibratedModel
-from calibration.parameterization import make_parameterization
+from calibration.parameterization import bench_parameterization
 from calibration.protocols import Calibrator
 from calibration.sources import BenchSource
 
@@ -25,9 +25,7 @@ def make_calibrator(daemon, params: dict | None = None) -> Calibrator:
     params = params or {}
     name = params.get("parameterization", c.parameterization)
     g = cfg.geometry
-    options = {"levels": 1 << g.bits, "atom_gains": bool(params.get("atom_gains", c.atom_gains)), "coupling_band": 5} \
-        if name == "hybrid" else {}
-    par = make_parameterization(name, g.build(cfg.frequencies()), **options)
+    par = bench_parameterization(name, g.build(cfg.frequencies()), g.bits, bool(params.get("atom_gains", c.atom_gains)))
     source = BenchSource(daemon.board, daemon.vna, cfg.frequencies(), g.receive_ports, cfg.sweep.ifbw, cfg.sweep.power,
                          clock=daemon.clock)
     cal = Calibrator(par, source, params.get("estimator", c.estimator), heldout_slots=int(params.get("heldout",

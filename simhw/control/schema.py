@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["MAGIC", "SCHEMA_VERSION", "Message", "SchemaError", "encode", "decode", "request", "reply", "error_reply",
+__all__ = ["MAGIC", "SCHEMA_VERSION", "Message", "RequestError", "SchemaError", "encode", "decode", "request", "reply", "error_reply",
            "DTYPES", "MAX_HEADER", "MAX_ARRAY_BYTES", "ERROR_CODES"]
 
 SCHEMA_VERSION = 1
@@ -34,12 +34,16 @@ ERROR_CODES = ("bad_message", "unsupported_version", "unknown_op", "bad_request"
                "verify_failed", "cancelled", "internal", "unauthorized")
 
 
-class SchemaError(ValueError):
-    """A message does not follow the schema; ``code`` is one of ERROR_CODES."""
+class RequestError(ValueError):
+    """A request the daemon refuses; ``code`` (one of ERROR_CODES) goes into the error reply."""
 
     def __init__(self, code: str, message: str):
         super().__init__(message)
         self.code = code
+
+
+class SchemaError(RequestError):
+    """A message does not follow the schema."""
 
 
 @dataclass

@@ -128,15 +128,6 @@ class Store:
         self._tx(lambda db: self._put_config(db, config))
         return config.hash
 
-    def record_push(self, config: PhaseConfig, client: str | None, request_id: str | None, applied: bool) -> int:
-        def fn(db):
-            self._put_config(db, config)
-            cur = db.execute("INSERT INTO pushes (hash, client, request_id, applied, acked_at) VALUES (?, ?, ?, ?, ?)",
-                             (config.hash, client, request_id, int(applied), time.time()))
-            return cur.lastrowid
-
-        return self._tx(fn)
-
     def record_pushes(self, pushes: list) -> list[int]:
         """Record many acknowledged pushes [(config, client, request_id, applied), ...] in one transaction."""
         def fn(db):
