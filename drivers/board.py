@@ -20,7 +20,7 @@ from simhw.phase_config import PhaseConfig
 
 __all__ = [
     "Board", "BoardInfo", "BoardStatus", "SequenceMode", "BoardError", "BoardTimeout", "BoardConnectionError",
-    "BoardResetError", "BoardVerifyError", "BoardCapabilityError", "BoardRefused", "check_config_fits",
+    "BoardResetError", "BoardVerifyError", "BoardCapabilityError", "BoardRefused", "PushBatch", "check_config_fits",
 ]
 
 
@@ -116,6 +116,14 @@ def check_config_fits(config: PhaseConfig, info: BoardInfo) -> None:
         raise ValueError(f"config has {config.bits}-bit codes, board {info.serial} takes {info.bits}-bit codes")
 
 
+@dataclass(frozen=True)
+class PushBatch:
+    """Outcome of :meth:`Board.push_many`: the first ``done`` configs are shown and verified."""
+
+    done: int
+    error: Exception | None
+
+
 class Board(abc.ABC):
     """Common interface of metasurface boards (real or simulated, single or composite)."""
 
@@ -155,6 +163,19 @@ class Board(abc.ABC):
         if verify:
             self.verify_active(config)
         return config.hash
+
+    def push_many(self, configs: list[PhaseConfig]) -> "PushBatch":
+        """Push ``configs`` in order, each verified by readback; stops at the first failure.
+
+        Returns how many were shown and verified, and the error that stopped the batch (or None).
+        Drivers that can pipeline the bytes of consecutive pushes override this.
+        """
+        for i, cfg in enumerate(configs):
+            try:
+                self.push(cfg, verify=True)
+            except Exception as e:  # noqa: BLE001 - handed to the caller with the count
+                return PushBatch(i, e)
+        return PushBatch(len(configs), None)
 
     def verify_active(self, config: PhaseConfig) -> None:
         """Read the active pattern back; raise BoardVerifyError if it is not ``config``."""

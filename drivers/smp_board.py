@@ -19,7 +19,7 @@ from simhw.phase_config import PhaseConfig
 
 from . import smp
 from .board import (Board, BoardInfo, BoardRefused, BoardResetError, BoardStatus, BoardTimeout,
-                    SequenceMode, check_config_fits)
+                    BoardVerifyError, PushBatch, SequenceMode, check_config_fits)
 from .smp import EventKind, FrameDecoder, FrameError, Message, MsgType, NakCode
 from .transport import SerialBoardMixin, SerialLink
 
@@ -41,7 +41,7 @@ class SMPBoard(SerialBoardMixin, Board):
     """A board speaking SMP. ``url`` is anything ``serial.serial_for_url`` opens."""
 
     def __init__(self, url: str, baudrate: int = 921600, timeout: float = 0.1, retries: int = 6,
-                 backoff: float = 0.01, window: int = 8, open: bool = True):
+                 backoff: float = 0.01, window: int = 16, open: bool = True):
         self.link = SerialLink(url, baudrate)
         self.timeout = timeout
         self.retries = retries
@@ -97,20 +97,23 @@ class SMPBoard(SerialBoardMixin, Board):
         """
         with self.link.lock:
             todo = list(requests)
-            pending: dict[int, _Pending] = {}
+            waiting: dict[int, _Pending] = {}  # sent, no reply yet
             order: list[_Pending] = []
             nxt = 0
-            while nxt < len(todo) or any(p.reply is None for p in pending.values()):
+            while nxt < len(todo) or waiting:
                 now = time.monotonic()
-                while nxt < len(todo) and sum(p.reply is None for p in pending.values()) < self.window:
+                burst = bytearray()
+                while nxt < len(todo) and len(waiting) < self.window:
                     mtype, body = todo[nxt]
                     msg = Message(mtype, self._next_seq(), body)
                     frame = smp.encode_frame(msg)
-                    p = _Pending(msg, frame, now + self._reply_time(len(frame), reply_size))
-                    pending[msg.seq] = p
+                    p = _Pending(msg, frame, now + self._reply_time(len(burst) + len(frame), reply_size))
+                    waiting[msg.seq] = p
                     order.append(p)
-                    self.link.write(frame)
+                    burst += frame
                     nxt += 1
+                if burst:
+                    self.link.write(bytes(burst))
                 data = self.link.read_some()
                 now = time.monotonic()
                 for item in self._decoder.feed(data) if data else ():
@@ -118,24 +121,24 @@ class SMPBoard(SerialBoardMixin, Board):
                         item.type == MsgType.EVENT and item.body[:1] == bytes([EventKind.FRAME_ERROR]))
                     if garbled:  # a request or a reply was corrupted on the wire: resend soon
                         self.stats["bad_frames"] += 1
-                        for p in pending.values():
-                            if p.reply is None:
-                                p.deadline = min(p.deadline, now + self.resend_grace)
+                        for p in waiting.values():
+                            p.deadline = min(p.deadline, now + self.resend_grace)
                     if isinstance(item, FrameError):
                         continue
                     if item.type == MsgType.EVENT:
                         self._handle_event(item)
                         continue
-                    p = pending.get(item.seq)
-                    if p is None or p.reply is not None or item.type not in (MsgType.ACK, MsgType.NAK):
+                    p = waiting.get(item.seq)
+                    if p is None or item.type not in (MsgType.ACK, MsgType.NAK):
                         self.stats["stale"] += 1
                         continue
                     if item.type == MsgType.NAK and _nak_code(item) == NakCode.BUSY:
                         p.deadline = now + self.backoff * (2 ** p.attempts)
                         continue
                     p.reply = item
-                for p in pending.values():
-                    if p.reply is None and now >= p.deadline:
+                    del waiting[item.seq]
+                for p in waiting.values():
+                    if now >= p.deadline:
                         if p.attempts > self.retries:
                             self._decoder.reset()
                             raise BoardTimeout(f"no reply to {MsgType(p.msg.type).name} (seq {p.msg.seq}) from "
@@ -206,15 +209,20 @@ class SMPBoard(SerialBoardMixin, Board):
         self.request(MsgType.PING)
 
     # ------------------------------------------------------------------ patterns
-    def _chunks(self, codes: np.ndarray) -> list[tuple[int, bytes]]:
+    def _spans(self) -> list[tuple[int, int, int]]:
+        """(layer, offset, count) of each frame's span; spans run across layers (docs/protocol.md)."""
         info = self.info
         cap = smp.write_capacity(info.max_frame, info.bits)
-        flat = codes.reshape(info.layers, -1)
-        reqs = []
-        for layer in range(info.layers):
-            for off in range(0, flat.shape[1], cap):
-                part = flat[layer, off:off + cap]
-                reqs.append((MsgType.WRITE, smp.WRITE_HEAD.pack(layer, off, part.size) + smp.pack_codes(part, info.bits)))
+        n, total = info.rows * info.cols, info.layers * info.rows * info.cols
+        return [(start // n, start % n, min(cap, total - start)) for start in range(0, total, cap)]
+
+    def _chunks(self, codes: np.ndarray) -> list[tuple[int, bytes]]:
+        flat = codes.reshape(-1)
+        reqs, start = [], 0
+        for layer, off, cnt in self._spans():
+            reqs.append((MsgType.WRITE, smp.WRITE_HEAD.pack(layer, off, cnt) +
+                         smp.pack_codes(flat[start:start + cnt], self.info.bits)))
+            start += cnt
         return reqs
 
     def write(self, config: PhaseConfig) -> None:
@@ -234,9 +242,15 @@ class SMPBoard(SerialBoardMixin, Board):
     def push(self, config: PhaseConfig, verify: bool = True, attempts: int = 3) -> str:
         """Write, commit with the expected CRC, and verify the active pattern by readback.
 
-        A COMMIT refused for a CRC mismatch (a WRITE got lost or garbled) rewrites the whole shadow.
+        With ``verify`` the three steps go out as one pipelined batch (see :meth:`push_many`). A
+        COMMIT refused for a CRC mismatch (a WRITE got lost or garbled) rewrites the whole shadow.
         """
         check_config_fits(config, self.info)
+        if verify:
+            batch = self.push_many([config], attempts=attempts)
+            if batch.error is not None:
+                raise batch.error
+            return config.hash
         for attempt in range(attempts):
             self.write(config)
             try:
@@ -245,27 +259,79 @@ class SMPBoard(SerialBoardMixin, Board):
             except BoardRefused as exc:
                 if exc.code != NakCode.CRC_MISMATCH or attempt == attempts - 1:
                     raise
-        if verify:
-            self.verify_active(config)
         return config.hash
 
+    def _read_requests(self, bank: int) -> tuple[list, list]:
+        spans = self._spans()
+        return [(MsgType.READ, smp.READ_REQ.pack(bank, *span)) for span in spans], spans
+
+    def _decode_read(self, spans: list, replies: list[Message]) -> np.ndarray:
+        parts = [smp.unpack_codes(rep.body, cnt, self.info.bits) for (_, _, cnt), rep in zip(spans, replies)]
+        return np.concatenate(parts).astype(np.uint16).reshape(self.info.shape)
+
+    def push_many(self, configs: list[PhaseConfig], attempts: int = 3) -> PushBatch:
+        """Push ``configs`` in order with the bytes of consecutive pushes pipelined on the link.
+
+        Each push is WRITEs + COMMIT(expected CRC) + READs of the active bank, all in one window;
+        the board executes frames in order, so each push's readback shows what its COMMIT latched.
+        A push counts only if its COMMIT was acknowledged and its readback equals its codes. At the
+        first push that fails, everything after it is discarded and re-sent from there (a resent
+        frame can land out of order; the CRC and the readback catch that), so the board ends on
+        the last verified push. Returns how many were verified and the error that stopped it.
+        """
+        for cfg in configs:
+            check_config_fits(cfg, self.info)
+        reads, spans = self._read_requests(1)
+        done, failures = 0, 0
+        while done < len(configs):
+            todo = configs[done:]
+            reqs, layout = [], []
+            for cfg in todo:
+                writes = self._chunks(cfg.codes)
+                crc = smp.pattern_crc(cfg.codes, self.info.bits)
+                layout.append((len(reqs) + len(writes), len(reqs) + len(writes) + 1))
+                reqs += writes + [(MsgType.COMMIT, smp.COMMIT_REQ.pack(crc))] + reads
+            try:
+                self._raise_if_reset()
+                replies = self.transact(reqs, reply_size=self.info.max_frame, raise_nak=False)
+                self._raise_if_reset()
+            except Exception as e:  # noqa: BLE001 - the caller gets the count and the reason
+                return PushBatch(done, e)
+            last_latch = -1  # latch counts of accepted pushes must rise: a late resent push would show
+            for cfg, (commit_at, read_at) in zip(todo, layout):
+                commit = replies[commit_at]
+                error = None
+                if commit.type == MsgType.NAK:
+                    code = _nak_code(commit)
+                    error = BoardRefused(str(smp.NakError(MsgType.COMMIT, code)), code)
+                else:
+                    back = replies[read_at:read_at + len(reads)]
+                    active = self._decode_read(spans, back) if all(r.type == MsgType.ACK for r in back) else None
+                    latch = smp.LATCH_REPLY.unpack(commit.body)[1]
+                    if active is None or not np.array_equal(active, cfg.codes):
+                        bad = "unreadable" if active is None else f"{np.count_nonzero(active != cfg.codes)} atoms"
+                        error = BoardVerifyError(f"readback after push differs ({bad}, config {cfg.hash[:12]})")
+                    elif latch <= last_latch:  # an earlier push's frames arrived late and latched after this one
+                        error = BoardVerifyError(f"push {cfg.hash[:12]} was latched out of order")
+                    last_latch = max(last_latch, latch)
+                if error is None:
+                    self._shadow_crc = smp.pattern_crc(cfg.codes, self.info.bits)
+                    done += 1
+                    failures = 0
+                    continue
+                failures += 1
+                recoverable = isinstance(error, BoardVerifyError) or error.code == NakCode.CRC_MISMATCH
+                if failures >= attempts or not recoverable:
+                    return PushBatch(done, error)
+                break
+        return PushBatch(done, None)
+
     def _read(self, bank: int) -> np.ndarray:
-        info = self.info
-        cap = smp.write_capacity(info.max_frame, info.bits)
-        n = info.rows * info.cols
-        reqs, spans = [], []
-        for layer in range(info.layers):
-            for off in range(0, n, cap):
-                cnt = min(cap, n - off)
-                reqs.append((MsgType.READ, smp.READ_REQ.pack(bank, layer, off, cnt)))
-                spans.append((layer, off, cnt))
+        reqs, spans = self._read_requests(bank)
         self._raise_if_reset()
-        replies = self.transact(reqs, reply_size=info.max_frame)
+        replies = self.transact(reqs, reply_size=self.info.max_frame)
         self._raise_if_reset()
-        out = np.empty((info.layers, n), np.uint16)
-        for (layer, off, cnt), rep in zip(spans, replies):
-            out[layer, off:off + cnt] = smp.unpack_codes(rep.body, cnt, info.bits)
-        return out.reshape(info.shape)
+        return self._decode_read(spans, replies)
 
     def read_shadow(self) -> np.ndarray:
         return self._read(0)

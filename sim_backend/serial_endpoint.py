@@ -74,6 +74,7 @@ class SerialEndpoint:
         self._tx_thread: threading.Thread | None = None
         self._tx_queue: collections.deque = collections.deque()
         self._tx_cond = threading.Condition()
+        self._tx_inflight = False
         self._rx_clock = 0.0
         self._tx_clock = 0.0
         self.bytes_in = 0
@@ -234,6 +235,12 @@ class SerialEndpoint:
         self.bytes_out += len(data)
         if self.byte_time:
             self._tx_clock = max(self._tx_clock, self.clock()) + len(data) * self.byte_time
+        if not self.byte_time and not self.faults.split:
+            with self._tx_cond:
+                idle = not self._tx_queue and not self._tx_inflight
+            if idle:  # an instant line with nothing queued: write here, no hand-off to the transmitter
+                self._write(data)
+                return
         pieces = [data]
         if self.faults.split and len(data) > 1:
             cuts = np.sort(self.faults.rng.choice(np.arange(1, len(data)), size=min(3, len(data) - 1), replace=False))
@@ -251,8 +258,11 @@ class SerialEndpoint:
                 if not self._tx_queue:
                     return
                 due, piece = self._tx_queue.popleft()
+                self._tx_inflight = True
             self._sleep_until(due)
             self._write(piece)
+            with self._tx_cond:
+                self._tx_inflight = False
 
     def _write(self, data: bytes) -> None:
         try:

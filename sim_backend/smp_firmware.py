@@ -227,9 +227,12 @@ class SMPFirmware:
         if len(body) != size:
             raise _Nak(NakCode.BAD_LENGTH, len(body))
 
-    def _check_span(self, layer: int, offset: int, count: int) -> None:
-        if layer >= self.layers or count == 0 or offset + count > self.n_atoms:
+    def _span(self, layer: int, offset: int, count: int) -> slice:
+        """The span's atoms in the layer-major flattened pattern (it may run on into the next layers)."""
+        start = layer * self.n_atoms + offset
+        if layer >= self.layers or offset >= self.n_atoms or count == 0 or start + count > self.layers * self.n_atoms:
             raise _Nak(NakCode.BAD_ARGUMENT, layer)
+        return slice(start, start + count)
 
     # one method per request type -------------------------------------------------
     def _do_hello(self, body, now):
@@ -241,10 +244,10 @@ class SMPFirmware:
         if len(body) < smp.WRITE_HEAD.size:
             raise _Nak(NakCode.BAD_LENGTH, len(body))
         layer, offset, count = smp.WRITE_HEAD.unpack_from(body)
-        self._check_span(layer, offset, count)
+        span = self._span(layer, offset, count)
         data = body[smp.WRITE_HEAD.size:]
         self._expect(data, (count * self.bits + 7) // 8)
-        self.shadow[layer, offset:offset + count] = smp.unpack_codes(data, count, self.bits)
+        self.shadow.reshape(-1)[span] = smp.unpack_codes(data, count, self.bits)
         return b""
 
     def _do_commit(self, body, now):
@@ -259,11 +262,11 @@ class SMPFirmware:
     def _do_read(self, body, now):
         self._expect(body, smp.READ_REQ.size)
         bank, layer, offset, count = smp.READ_REQ.unpack(body)
-        self._check_span(layer, offset, count)
+        span = self._span(layer, offset, count)
         if bank not in (0, 1) or (count * self.bits + 7) // 8 + smp.OVERHEAD > self.max_frame:
             raise _Nak(NakCode.BAD_ARGUMENT, bank)
         src = self.shadow if bank == 0 else self.active
-        return smp.pack_codes(src[layer, offset:offset + count], self.bits)
+        return smp.pack_codes(src.reshape(-1)[span], self.bits)
 
     def _slot_index(self, slot: int) -> int:
         if slot >= self.n_slots:

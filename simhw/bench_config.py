@@ -147,6 +147,7 @@ class DaemonSection:
     keys: str = ""  # directory of allowed client public keys (CURVE); required for non-loopback binds
     server_key: str = ""  # the daemon's secret key file (CURVE)
     heartbeat_s: float = 1.0
+    durability: str = "process"  # "process": commits survive the daemon being killed; "power": also power loss
 
 
 _SECTIONS = {"geometry": GeometrySection, "sweep": SweepSection, "board": BoardSection, "vna": VNASection,
@@ -231,6 +232,8 @@ class BenchConfig:
                 raise BenchConfigError(f"calibration.{key} must be >= 0")
         if not self.daemon.bind:
             raise BenchConfigError("daemon.bind must name at least one endpoint")
+        if self.daemon.durability not in ("process", "power"):
+            raise BenchConfigError("daemon.durability must be 'process' or 'power'")
 
     @property
     def simulated(self) -> bool:

@@ -35,3 +35,25 @@ def test_pushes_under_byte_faults_are_verified_or_raise(kind, faults):
         assert ok + failed == N_PUSHES
         assert corrupted > 20  # the faults really happened
         assert ok > 0.95 * N_PUSHES  # retries make nearly every push succeed
+
+
+@pytest.mark.parametrize("kind,faults", [
+    ("pty", dict(drop=1e-3)),
+    ("tcp", dict(flip=1e-3, split=True)),
+])
+def test_pipelined_pushes_under_byte_faults_end_on_the_last_verified(kind, faults):
+    with smp_board(kind, layers=2, rows=4, cols=4, bits=2, faults=Faults(seed=12, **faults), timeout=0.01) as (fw, ep, board):
+        rng = np.random.default_rng(4)
+        verified = 0
+        for _ in range(40):
+            batch = [PhaseConfig(rng.integers(0, 4, (2, 4, 4)), 2) for _ in range(25)]
+            result = board.push_many(batch)
+            verified += result.done
+            if result.error is None:
+                assert result.done == len(batch)
+                assert np.array_equal(fw.active_codes(), batch[-1].codes)
+            else:
+                assert isinstance(result.error, BoardError)
+        print(f"{kind} {faults}: {verified} of 1000 pipelined pushes verified, {board.stats['retries']} retries")
+        assert board.stats["retries"] + board.stats["bad_frames"] > 0  # the faults really happened
+        assert verified > 0.95 * 1000

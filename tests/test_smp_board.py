@@ -185,3 +185,47 @@ def test_tcp_reconnects_after_dropped_connection():
         board.push(cfg(61))  # the read fails, the link reconnects, the request is retried
         np.testing.assert_array_equal(fw.active_codes(), cfg(61).codes)
         assert board.link.reconnects >= 1
+
+
+def test_spans_run_across_layers_and_must_end_inside_the_pattern():
+    from drivers import smp
+    from drivers.smp import MsgType
+
+    with smp_board(max_frame=22) as (fw, ep, board):  # 3 x 16 atoms, 2 bits: a frame carries 20 atoms
+        c = cfg(5)
+        assert board._spans() == [(0, 0, 20), (1, 4, 20), (2, 8, 8)]
+        board.push(c)
+        np.testing.assert_array_equal(fw.active_codes(), c.codes)
+        # a span starting in layer 1 at atom 10 covers 6 atoms of layer 1 and 4 of layer 2
+        codes = np.arange(10, dtype=np.uint16) % 4
+        board.transact([(MsgType.WRITE, smp.WRITE_HEAD.pack(1, 10, 10) + smp.pack_codes(codes, 2))])
+        shadow = board.read_shadow().reshape(3, 16)
+        np.testing.assert_array_equal(shadow[1, 10:], codes[:6])
+        np.testing.assert_array_equal(shadow[2, :4], codes[6:])
+        np.testing.assert_array_equal(shadow[0], c.codes.reshape(3, 16)[0])
+        for layer, off, cnt in [(2, 10, 7), (0, 16, 1), (3, 0, 1), (0, 0, 0)]:
+            with pytest.raises(BoardRefused, match="BAD_ARGUMENT"):
+                board.transact([(MsgType.READ, smp.READ_REQ.pack(1, layer, off, cnt))])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_push_many_pipelines_and_verifies_each_push(kind):
+    with smp_board(kind) as (fw, ep, board):
+        configs = [cfg(100 + i) for i in range(200)]
+        latches = fw.latch_count
+        batch = board.push_many(configs)
+        assert batch.done == 200 and batch.error is None
+        assert fw.latch_count - latches == 200  # every push was shown, in order, none skipped
+        np.testing.assert_array_equal(fw.active_codes(), configs[-1].codes)
+
+
+def test_push_many_stops_at_a_refused_push_and_reports_the_count():
+    with smp_board() as (fw, ep, board):
+        configs = [cfg(200 + i) for i in range(6)]
+        batch = board.push_many(configs[:3])
+        assert batch.done == 3
+        fw.stick_busy(5.0)
+        board.retries, board.timeout, board.backoff = 1, 0.01, 0.001
+        batch = board.push_many(configs[3:])
+        assert batch.done == 0 and isinstance(batch.error, BoardTimeout)
+        np.testing.assert_array_equal(fw.active_codes(), configs[2].codes)

@@ -29,6 +29,7 @@ import zmq
 
 from simhw import __version__
 from simhw.bench_config import BenchConfig
+from drivers.board import PushBatch
 from simhw.phase_config import PhaseConfig, PhaseConfigError
 
 from . import schema
@@ -380,18 +381,28 @@ class BenchDaemon:
         return batch
 
     def _run_pushes(self, batch: list) -> None:
-        """Apply and verify each push in order, commit all records in one transaction, then acknowledge."""
+        """Apply and verify each push in order (pipelined on the board link), commit all records in
+        one transaction, then acknowledge; a failed push is answered with its error and the rest go on."""
         while batch:
-            done = []
+            plan, shown = [], self.active_hash
             for job in batch:
-                try:
-                    done.append((job, self._apply(job.config)))
-                except Exception as e:
-                    self._acknowledge(done)
-                    self._fail(job, e)
+                plan.append((job, job.config.hash != shown))  # a re-sent push of what is shown is not re-applied
+                shown = job.config.hash
+            sends = [job.config for job, applied in plan if applied]
+            self.active_hash = None  # unknown until the readbacks match
+            result = self.board.push_many(sends) if sends else PushBatch(0, None)
+            done, sent = [], 0
+            for job, applied in plan:
+                if applied and sent == result.done:
                     break
-            else:
-                self._acknowledge(done)
+                sent += applied
+                done.append((job, applied))
+            if result.error is None:
+                self.active_hash = plan[-1][0].config.hash
+            self._acknowledge(done)
+            if result.error is None:
+                return
+            self._fail(batch[len(done)], result.error)
             batch = batch[len(done) + 1:]
 
     def _apply(self, cfg: PhaseConfig) -> bool:

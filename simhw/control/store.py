@@ -6,9 +6,11 @@ linked to the config shown and a bench snapshot), ``snapshots`` (bench descripti
 version), ``calibrations`` (protocol, parameters, per-stage metrics, the resulting model as .npz
 bytes, status), ``events``, and ``state`` (key/value: the scheduler's last runs, for resuming).
 
-Every write is one transaction committed with ``synchronous=FULL``: once a method returns, the
-record survives the process being killed. One connection per store object, guarded by a lock, so
-the daemon's threads can share it.
+Every write is one transaction. With ``durability="process"`` (the default, ``synchronous=NORMAL``
+in WAL mode) a committed record is in the WAL file before the method returns, so it survives the
+process being killed, and commits cost no fsync; ``durability="power"`` (``synchronous=FULL``)
+fsyncs every commit so a record also survives power loss or an OS crash. One connection per store
+object, guarded by a lock, so the daemon's threads can share it.
 """
 
 from __future__ import annotations
@@ -70,14 +72,16 @@ def _unblob(b: bytes) -> np.ndarray:
 
 
 class Store:
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, durability: str = "process"):
+        if durability not in ("process", "power"):
+            raise ValueError("durability must be 'process' or 'power'")
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA synchronous=" + ("FULL" if durability == "power" else "NORMAL"))
         self.db.execute("PRAGMA foreign_keys=ON")
         self._migrate()
 
