@@ -9,7 +9,7 @@ client here in a third.
 (a) raw pyzmq DEALER/ROUTER echo round trip on loopback tcp to a second process (the floor);
 (b) acknowledged config push through the daemon, the SMP driver and the simulated board:
     p50/p99 latency of sequential pushes of distinct configs;
-(c) pipelined pushes per second from one client (64 in flight), each acknowledged after readback.
+(c) pipelined pushes per second from one client (256 in flight), each acknowledged after readback.
 Targets: push p50 at most 2x the raw round trip; at least 5,000 acknowledged pushes per second.
 """
 
@@ -116,7 +116,7 @@ def pushes(n: int, tmp: Path) -> tuple[np.ndarray, float]:
             c.push(configs[i])
             lat[i] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        acks = c.push_many(configs[n:2 * n], window=64)
+        acks = c.push_many(configs[n:2 * n], window=256)
         rate = len(acks) / (time.perf_counter() - t0)
         if [a["hash"] for a in acks] != [x.hash for x in configs[n:2 * n]]:
             raise RuntimeError("pipelined acknowledgements out of order or missing")

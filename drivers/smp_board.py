@@ -285,10 +285,11 @@ class SMPBoard(SerialBoardMixin, Board):
         done, failures = 0, 0
         while done < len(configs):
             todo = configs[done:]
-            reqs, layout = [], []
+            reqs, layout, crcs = [], [], []
             for cfg in todo:
                 writes = self._chunks(cfg.codes)
                 crc = smp.pattern_crc(cfg.codes, self.info.bits)
+                crcs.append(crc)
                 layout.append((len(reqs) + len(writes), len(reqs) + len(writes) + 1))
                 reqs += writes + [(MsgType.COMMIT, smp.COMMIT_REQ.pack(crc))] + reads
             try:
@@ -298,7 +299,7 @@ class SMPBoard(SerialBoardMixin, Board):
             except Exception as e:  # noqa: BLE001 - the caller gets the count and the reason
                 return PushBatch(done, e)
             last_latch = -1  # latch counts of accepted pushes must rise: a late resent push would show
-            for cfg, (commit_at, read_at) in zip(todo, layout):
+            for cfg, crc, (commit_at, read_at) in zip(todo, crcs, layout):
                 commit = replies[commit_at]
                 error = None
                 if commit.type == MsgType.NAK:
@@ -315,7 +316,7 @@ class SMPBoard(SerialBoardMixin, Board):
                         error = BoardVerifyError(f"push {cfg.hash[:12]} was latched out of order")
                     last_latch = max(last_latch, latch)
                 if error is None:
-                    self._shadow_crc = smp.pattern_crc(cfg.codes, self.info.bits)
+                    self._shadow_crc = crc
                     done += 1
                     failures = 0
                     continue

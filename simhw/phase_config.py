@@ -152,10 +152,14 @@ class PhaseConfig:
     @property
     def hash(self) -> str:
         """SHA-256 hex digest of (bits, shape, codes): stable across machines and metadata."""
-        h = hashlib.sha256(_HASH_DOMAIN)
-        h.update(np.array([self.bits, *self.shape], dtype="<u4").tobytes())
-        h.update(np.ascontiguousarray(self.codes, dtype="<u2").tobytes())
-        return h.hexdigest()
+        cached = self.__dict__.get("_hash")
+        if cached is None:  # the codes are read-only, so the digest never goes stale
+            h = hashlib.sha256(_HASH_DOMAIN)
+            h.update(np.array([self.bits, *self.shape], dtype="<u4").tobytes())
+            h.update(np.ascontiguousarray(self.codes, dtype="<u2").tobytes())
+            cached = h.hexdigest()
+            object.__setattr__(self, "_hash", cached)
+        return cached
 
     def same_pattern(self, other: "PhaseConfig") -> bool:
         return self.bits == other.bits and self.shape == other.shape and np.array_equal(self.codes, other.codes)

@@ -84,6 +84,10 @@ class BenchDaemon:
             raise ValueError("binding beyond loopback needs CURVE: set daemon.keys and daemon.server_key")
         self.jobs: queue.Queue = queue.Queue()
         self.outbox: queue.Queue = queue.Queue()
+        self._hw = threading.Lock()  # held by whoever drives the hardware: the worker, or the loop for pushes
+        self._pending = threading.Event()  # jobs were queued
+        self._woken = False  # a wake-up is on its way to the loop
+        self._loop_thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._cancel: set = set()
         self.active_hash: str | None = None
@@ -161,6 +165,7 @@ class BenchDaemon:
             poller.register(wake_rx, zmq.POLLIN)
             log.info(json.dumps({"event": "serving", "bind": self.config.daemon.bind,
                                  "publish": self.config.daemon.publish, "curve": self.curve is not None}))
+            self._loop_thread = threading.current_thread()
             if ready is not None:
                 ready.set()
             next_beat = 0.0
@@ -173,6 +178,7 @@ class BenchDaemon:
                         except zmq.Again:
                             break
                         self._on_request(router, frames)
+                    self._run_inline()
                 if wake_rx in events:
                     while True:
                         try:
@@ -184,7 +190,7 @@ class BenchDaemon:
                     next_beat = time.monotonic() + self.config.daemon.heartbeat_s
                     self._publish(pub, "heartbeat", self._status())
             self._cancel.add("*")
-            self.jobs.put(None)
+            self._submit(None)
             worker.join(timeout=30)
             self._flush(router, pub)
         finally:
@@ -199,6 +205,10 @@ class BenchDaemon:
         self._stop.set()
 
     def _wake(self) -> None:
+        """Make the loop flush the outbox; one wake-up covers everything queued before the loop runs."""
+        if self._woken or threading.current_thread() is self._loop_thread:
+            return  # the loop flushes after every pass anyway
+        self._woken = True
         sock = getattr(self._wake_local, "sock", None)
         if sock is None:
             sock = self._wake_local.sock = self.ctx.socket(zmq.PUSH)
@@ -210,6 +220,7 @@ class BenchDaemon:
             pass
 
     def _flush(self, router, pub) -> None:
+        self._woken = False  # cleared before draining: anything queued after this wakes the loop again
         while True:
             try:
                 kind, a, b = self.outbox.get_nowait()
@@ -251,7 +262,7 @@ class BenchDaemon:
             if op not in OPS:
                 raise schema.SchemaError("unknown_op", f"unknown operation {op!r}; known: {sorted(OPS)}")
             if op in HARDWARE_OPS:
-                self.jobs.put(Job(route, msg, op, dict(msg.header), self._check_hardware_request(msg)))
+                self._submit(Job(route, msg, op, dict(msg.header), self._check_hardware_request(msg)))
                 return
             router.send_multipart([*route, *self._store_op(msg)])
         except RequestError as e:
@@ -341,42 +352,75 @@ class BenchDaemon:
         raise RequestError("unknown_op", op)
 
     # ------------------------------------------------------------------ hardware worker
+    def _submit(self, job: Job | None) -> None:
+        self.jobs.put(job)
+        if job is None or job.kind != "push":  # pushes are the loop's to run (see _run_inline)
+            self._pending.set()
+
+    def _next_job(self):
+        """The next queued job, None to stop, False if there is none (call with ``_hw`` held)."""
+        try:
+            return self.jobs.get_nowait()
+        except queue.Empty:
+            return False
+
+    def _head_is_push(self) -> bool:
+        try:
+            head = self.jobs.queue[0]
+        except IndexError:
+            return False
+        return head is not None and head.kind == "push"
+
+    def _run_inline(self) -> None:
+        """Pushes at the head of the queue run on the loop's thread when the hardware is idle, so a
+        push costs no hand-off between threads; anything else, or a busy worker, leaves them queued."""
+        if not self._head_is_push():
+            return
+        if not self._hw.acquire(blocking=False):
+            self._pending.set()  # the worker has the hardware: it takes the pushes when done
+            return
+        try:
+            while self._head_is_push():
+                self._run_pushes(self._drain_pushes(self._next_job()))
+        finally:
+            self._hw.release()
+
     def _worker(self) -> None:
         last_tick = 0.0
         while True:
-            try:
-                job = self.jobs.get(timeout=0.05)
-            except queue.Empty:
-                job = False
-            if job is None:
-                return
-            if job and job.kind == "push":
-                self._run_pushes(self._drain_pushes(job))
-            elif job:
-                self._run_job(job)
-            # the schedule is looked at when idle, and at least every 0.2 s under a steady stream of jobs
-            if self.scheduler is not None and not self._stop.is_set() and (not job or
-                                                                          time.monotonic() - last_tick > 0.2):
-                last_tick = time.monotonic()
-                try:
-                    self.scheduler.tick(self)
-                except Cancelled:
-                    pass
-                except Exception as e:
-                    log.exception("scheduler failure")
-                    self.store.event("fault", {"where": "scheduler", "error": str(e)})
-                    self.event("fault", {"where": "scheduler", "error": str(e)})
+            self._pending.wait(0.05)
+            self._pending.clear()  # cleared before looking: a job queued after this sets it again
+            while True:
+                with self._hw:
+                    job = self._next_job()
+                    if job is None:
+                        return
+                    if job and job.kind == "push":
+                        self._run_pushes(self._drain_pushes(job))
+                    elif job:
+                        self._run_job(job)
+                    # the schedule is looked at when idle, and at least every 0.2 s under a steady stream of jobs
+                    if self.scheduler is not None and not self._stop.is_set() and (
+                            not job or time.monotonic() - last_tick > 0.2):
+                        last_tick = time.monotonic()
+                        self._tick_scheduler()
+                if not job:
+                    break
+
+    def _tick_scheduler(self) -> None:
+        try:
+            self.scheduler.tick(self)
+        except Cancelled:
+            pass
+        except Exception as e:
+            log.exception("scheduler failure")
+            self.store.event("fault", {"where": "scheduler", "error": str(e)})
+            self.event("fault", {"where": "scheduler", "error": str(e)})
 
     def _drain_pushes(self, first: Job, limit: int = 256) -> list:
         """``first`` and the push jobs queued right behind it (group commit); stops at any other job."""
         batch = [first]
-        while len(batch) < limit:
-            try:
-                nxt = self.jobs.queue[0]  # peek: only consecutive pushes join the batch
-            except IndexError:
-                break
-            if nxt is None or nxt.kind != "push":
-                break
+        while len(batch) < limit and self._head_is_push():  # only consecutive pushes join the batch
             batch.append(self.jobs.get_nowait())
         return batch
 
@@ -418,7 +462,8 @@ class BenchDaemon:
         """Commit [(job, applied), ...] in one transaction, then reply and publish; returns the acks."""
         if not done:
             return []
-        ids = self.store.record_pushes([(job.config, None, job.msg.id, applied) for job, applied in done])
+        ids = self.store.record_pushes([(job.config, None, job.msg.id, applied, job.msg.header["config"])
+                                        for job, applied in done])
         acks = []
         for (job, applied), pid in zip(done, ids):
             ack = {"hash": job.config.hash, "applied": applied, "push": pid}
@@ -426,8 +471,8 @@ class BenchDaemon:
             self.counters["applied"] += int(applied)
             if job.kind == "push":
                 self._reply(job.ident, schema.reply(job.msg.id, **ack))
-            self.event("push", ack)
             acks.append(ack)
+        self.event("push", {"pushes": acks})
         return acks
 
     def _fail(self, job: Job, e: Exception) -> None:

@@ -123,21 +123,23 @@ class Store:
                 raise
 
     # ------------------------------------------------------------------ configs and pushes
-    def _put_config(self, db, config: PhaseConfig) -> None:
+    def _put_config(self, db, config: PhaseConfig, text: str | None = None) -> None:
+        """``text``: the config's file line as received (PhaseConfig.to_bytes), saves encoding it again."""
         db.execute("INSERT OR IGNORE INTO configs VALUES (?, ?, ?, ?, ?, ?, ?)",
                    (config.hash, config.name, config.bits, json.dumps(list(config.shape)),
-                    _blob(config.codes.astype(np.uint16)), config.to_bytes().decode(), time.time()))
+                    _blob(config.codes.astype(np.uint16)), text or config.to_bytes().decode(), time.time()))
 
     def put_config(self, config: PhaseConfig) -> str:
         self._tx(lambda db: self._put_config(db, config))
         return config.hash
 
     def record_pushes(self, pushes: list) -> list[int]:
-        """Record many acknowledged pushes [(config, client, request_id, applied), ...] in one transaction."""
+        """Record many acknowledged pushes [(config, client, request_id, applied[, text]), ...] in one
+        transaction; ``text`` is the config's file line as received, if at hand."""
         def fn(db):
             ids = []
-            for config, client, rid, applied in pushes:
-                self._put_config(db, config)
+            for config, client, rid, applied, *text in pushes:
+                self._put_config(db, config, *text)
                 ids.append(db.execute("INSERT INTO pushes (hash, client, request_id, applied, acked_at) "
                                       "VALUES (?, ?, ?, ?, ?)", (config.hash, client, rid, int(applied),
                                                                 time.time())).lastrowid)
