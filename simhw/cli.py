@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, helptext in (("push", "push a phase-configuration file to the bench (acknowledged after readback)"),
                            ("measure", "measure the current configuration (optionally push one first)"),
                            ("status", "print the daemon's status"),
-                           ("watch", "print the daemon's telemetry")):
+                           ("watch", "print the daemon's full state, then its telemetry; resynchronise after "
+                                     "losing it")):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("--endpoint", default="tcp://127.0.0.1:5555", help="daemon request endpoint")
         p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a reply")
@@ -57,7 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "watch":
             p.add_argument("--publish", default="tcp://127.0.0.1:5556", help="daemon telemetry endpoint")
             p.add_argument("--count", type=int, default=None, help="stop after this many messages")
-            p.add_argument("--topic", action="append", default=None, help="only these topics")
+            p.add_argument("--duration", type=float, default=float("inf"), help="stop after this many seconds")
+            p.add_argument("--lost-after", type=float, default=3.0,
+                           help="seconds without a heartbeat before the daemon counts as lost")
+            p.add_argument("--topic", action="append", default=None,
+                           help="only these topics (the state and loss notices are always printed)")
     cal = sub.add_parser("calibrate", help="calibrate the SIM (bench, simulated bench or recording); store the "
                          "versioned model")
     from calibration.command import add_arguments
@@ -99,16 +104,22 @@ def _client(args):
 def _cmd_client(args) -> int:
     import json
 
-    from .control.client import DaemonError, subscribe
+    from .control.client import DaemonError, StateWatcher
     from .phase_config import PhaseConfig
 
     try:
         if args.command == "watch":
             curve = (args.server_key, args.client_key) if args.server_key else None
-            for topic, data in subscribe(args.publish, args.topic or ("",), timeout=args.timeout, curve=curve,
-                                         limit=args.count):
-                print(topic, json.dumps(data, default=str), flush=True)
-            return 0
+            watcher = StateWatcher(args.endpoint, args.publish, lost_after=args.lost_after, curve=curve)
+            shown = 0
+            for kind, data in watcher.follow(args.duration):
+                if args.topic and kind not in args.topic and kind not in ("state", "lost"):
+                    continue
+                print(kind, json.dumps(data, default=str), flush=True)
+                shown += 1
+                if args.count is not None and shown >= args.count:
+                    break
+            return 0 if watcher.state is not None else 1
         with _client(args) as c:
             if args.command == "status":
                 print(json.dumps(c.status(), indent=2, default=str))

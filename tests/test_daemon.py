@@ -1,5 +1,6 @@
 """A real bench daemon process on the simulated bench, driven by the client over tcp and ipc."""
 
+import threading
 import time
 
 import numpy as np
@@ -9,7 +10,7 @@ import zmq
 from calibration.calibrated import CalibratedModel
 from daemon_helpers import bench_file, daemon_process
 from simhw.control import schema
-from simhw.control.client import DaemonClient, DaemonError, DaemonTimeout, subscribe
+from simhw.control.client import DaemonClient, DaemonError, DaemonTimeout, StateWatcher, subscribe
 from simhw.control.store import Store
 from simhw.phase_config import PhaseConfig
 
@@ -137,3 +138,51 @@ def test_malformed_messages_get_errors_and_the_daemon_stays_correct(tmp_path):
             st = c.status()
             assert st["active_hash"] == cfg_a.hash and st["counters"]["errors"] >= sent
     assert proc.returncode == 0
+
+
+def test_state_watcher_resynchronises_after_the_daemon_is_killed(tmp_path):
+    path, cfg = bench_file(tmp_path)
+    watcher = StateWatcher(cfg.daemon.bind[0], cfg.daemon.publish, lost_after=1.0)
+    seen, stop = [], threading.Event()
+
+    def follow():
+        for kind, data in watcher.follow(duration=90):
+            seen.append((kind, data))
+            if stop.is_set():
+                return
+
+    def wait_for(pred, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(pred(k, d) for k, d in list(seen)):
+                return True
+            time.sleep(0.05)
+        return False
+
+    x, y = PhaseConfig.random(4, 6, 6, 2, seed=71), PhaseConfig.random(4, 6, 6, 2, seed=72)
+    th = threading.Thread(target=follow, daemon=True)
+    with daemon_process(path) as proc:
+        th.start()
+        assert wait_for(lambda k, d: k == "state")
+        with DaemonClient(cfg.daemon.bind[0]) as c:
+            ack_x = c.push(x)
+        assert wait_for(lambda k, d: k == "push" and d["pushes"][-1]["hash"] == x.hash)
+        proc.kill()
+        proc.wait()
+        assert wait_for(lambda k, d: k == "lost")
+    with daemon_process(path), DaemonClient(cfg.daemon.bind[0]) as c:
+        assert wait_for(lambda k, d: k == "state" and d["last_push"] >= ack_x["push"] and
+                        any(kk == "lost" for kk, _ in seen[:seen.index((k, d))]))
+        ack_y = c.push(y)
+        assert wait_for(lambda k, d: k == "push" and d["pushes"][-1]["hash"] == y.hash)
+    stop.set()
+    th.join(10)
+    assert not th.is_alive()
+    kinds = [k for k, _ in seen]
+    lost = kinds.index("lost")
+    resync = kinds.index("state", lost)  # the full state is read again before any update is passed on
+    assert all(k in ("state", "heartbeat", "lost") for k in kinds[lost:resync])
+    state = seen[resync][1]
+    assert state["last_push"] >= ack_x["push"]  # the restarted daemon's state covers what was acknowledged
+    y_at = next(i for i, (k, d) in enumerate(seen) if k == "push" and d["pushes"][-1]["hash"] == y.hash)
+    assert y_at > resync and ack_y["push"] > ack_x["push"]

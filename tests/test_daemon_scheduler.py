@@ -22,7 +22,7 @@ def scheduled_bench(tmp_path, drift):
     cfg.simulation.drift_k_per_hour = drift
     c = cfg.calibration
     c.parameterization, c.atom_gains = "hybrid", True
-    c.stages, c.slots, c.heldout = 2, 120, 60
+    c.stages, c.slots, c.heldout = 2, 120, 150
     c.period_s, c.check_every_s, c.residual_db, c.power_db = 3 * 3600.0, 1800.0, 3.0, 3.0
     cfg.daemon.bind = [f"ipc://{tmp_path}/d.ipc"]
     cfg.daemon.publish = f"ipc://{tmp_path}/p.ipc"
@@ -77,8 +77,9 @@ def test_drift_triggers_state_driven_recalibration_that_restores_the_model(tmp_p
     for r in runs:
         if r["protocol"] == "state-driven":
             assert "prediction_residual_db" in r["reason"] or "received_power_db" in r["reason"]
-    # each held-out estimate scatters by about +-0.5 dB (60 references at 30 dB SNR): compare the mean
-    assert abs(sum(restored) / len(restored) - post_cal) <= 1.0, (post_cal, restored)
+    print(f"post-calibration held-out NMSE {post_cal:.2f} dB; after each state-driven run: "
+          + ", ".join(f"{r:.2f}" for r in restored))
+    assert all(abs(r - post_cal) <= 1.0 for r in restored), (post_cal, restored)
 
 
 def test_without_drift_only_the_periodic_calibrations_run(tmp_path):

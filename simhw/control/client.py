@@ -8,7 +8,8 @@
 A request that gets no reply within ``timeout`` raises :class:`DaemonTimeout`; the socket is then
 closed and re-created (a reply that arrives late is never mistaken for the next one, and replies
 are matched by request id anyway). Error replies raise :class:`DaemonError` with the daemon's
-code. :meth:`subscribe` yields telemetry from the PUB socket.
+code. :func:`subscribe` yields telemetry from the PUB socket; :class:`StateWatcher` is telemetry you
+can trust across daemon restarts (it reads the full state first and again after losing the daemon).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from simhw.phase_config import PhaseConfig
 
 from . import schema
 
-__all__ = ["DaemonClient", "DaemonError", "DaemonTimeout"]
+__all__ = ["DaemonClient", "DaemonError", "DaemonTimeout", "StateWatcher", "subscribe"]
 
 
 def _apply_curve(sock, curve: tuple | None) -> None:
@@ -207,3 +208,85 @@ def subscribe(endpoint: str, topics=("",), timeout: float = 10.0, curve: tuple |
             yield topic.decode(), json.loads(data)
     finally:
         sock.close(linger=0)
+
+
+class StateWatcher:
+    """Follow the daemon's state: full state first, then updates; resynchronise after losing it.
+
+        for kind, data in StateWatcher(request_ep, publish_ep).follow(duration=60):
+            ...  # kind: "state" (the full status), "lost", or a telemetry topic
+
+    The watcher subscribes, then reads the full state with a ``status`` request, and only then
+    passes on updates; a ``push`` update already covered by that state (push id <= its
+    ``last_push``) is dropped. When no heartbeat arrives for ``lost_after`` seconds it yields
+    ``("lost", ...)``, re-creates both sockets and reads the full state again (retrying until the
+    daemon answers or the duration ends) before trusting any further update.
+    """
+
+    def __init__(self, request_endpoint: str, publish_endpoint: str, lost_after: float = 3.0,
+                 curve: tuple | None = None, context: zmq.Context | None = None):
+        self.request_endpoint, self.publish_endpoint = request_endpoint, publish_endpoint
+        self.lost_after, self.curve = lost_after, curve
+        self.ctx = context or zmq.Context.instance()
+        self.state: dict | None = None
+
+    def _subscribe(self):
+        sock = self.ctx.socket(zmq.SUB)
+        sock.setsockopt(zmq.LINGER, 0)
+        _apply_curve(sock, self.curve)
+        sock.setsockopt(zmq.SUBSCRIBE, b"")
+        sock.connect(self.publish_endpoint)
+        return sock
+
+    def _read_state(self, deadline: float) -> dict | None:
+        with DaemonClient(self.request_endpoint, timeout=min(self.lost_after, 5.0), curve=self.curve,
+                          context=self.ctx) as c:
+            while time.monotonic() < deadline:
+                try:
+                    return c.status()
+                except DaemonTimeout:
+                    continue
+        return None
+
+    def follow(self, duration: float, limit: int | None = None):
+        """Yield (kind, data) for at most ``duration`` seconds (and at most ``limit`` items)."""
+        deadline = time.monotonic() + duration
+        n = 0
+        sub = self._subscribe()
+        try:
+            self.state = self._read_state(deadline)
+            if self.state is None:
+                return
+            yield "state", self.state
+            n += 1
+            last_beat = time.monotonic()
+            while (limit is None or n < limit) and time.monotonic() < deadline:
+                wait = min(deadline, last_beat + self.lost_after) - time.monotonic()
+                if wait > 0 and sub.poll(int(wait * 1000) + 1):
+                    topic, raw = sub.recv_multipart()
+                    topic, data = topic.decode(), json.loads(raw)
+                    last_beat = time.monotonic() if topic == "heartbeat" else last_beat
+                    if topic == "push":
+                        data = {"pushes": [a for a in data["pushes"] if a["push"] > self.state["last_push"]]}
+                        if not data["pushes"]:
+                            continue
+                        self.state["last_push"] = data["pushes"][-1]["push"]
+                        self.state["active_hash"] = data["pushes"][-1]["hash"]
+                    yield topic, data
+                    n += 1
+                    continue
+                if time.monotonic() < last_beat + self.lost_after:
+                    continue
+                yield "lost", {"silent_s": time.monotonic() - last_beat}
+                n += 1
+                sub.close(linger=0)
+                sub = self._subscribe()
+                state = self._read_state(deadline)
+                if state is None:
+                    return
+                self.state = state
+                yield "state", state
+                n += 1
+                last_beat = time.monotonic()
+        finally:
+            sub.close(linger=0)

@@ -102,6 +102,7 @@ class BenchDaemon:
             store.finish_calibration(stale, "interrupted")
             store.event("calibration_interrupted", {"id": stale})
         last = store.last_push()
+        self.last_push_id = 0 if last is None else last["id"]
         if last is not None:
             self._restore_active(last["hash"])
 
@@ -304,7 +305,8 @@ class BenchDaemon:
         info = self.board.info
         return {"version": __version__, "schema": schema.SCHEMA_VERSION, "uptime_s": time.time() - self.started,
                 "board": {"serial": info.serial, "model": info.model, "shape": list(info.shape), "bits": info.bits},
-                "active_hash": self.active_hash, "job": self.running_job, "queued": self.jobs.qsize(),
+                "active_hash": self.active_hash, "last_push": self.last_push_id, "job": self.running_job,
+                "queued": self.jobs.qsize(),
                 "counters": dict(self.counters), "store": self.store.path,
                 "schedule": None if self.scheduler is None else self.scheduler.describe(),
                 "clock": self.clock()}
@@ -472,6 +474,7 @@ class BenchDaemon:
             if job.kind == "push":
                 self._reply(job.ident, schema.reply(job.msg.id, **ack))
             acks.append(ack)
+        self.last_push_id = max(self.last_push_id, ids[-1])
         self.event("push", {"pushes": acks})
         return acks
 
