@@ -1,0 +1,136 @@
+"""Trainers and objectives: analytic gradients against central differences, the papers' trends on
+small instances, hardware-aware quantization, clear errors."""
+
+import numpy as np
+import pytest
+
+from simhw.bench_config import BenchConfig
+from simhw.impairments import quantize_phases
+from simhw.model import SIMModel
+from simhw.training import Focus, MultiUserSeparation, TrainingError, TrainOptions, train
+from simhw.training.evaluation import ser_and_rate
+from simhw.training.scenarios import isac_scenario, select_antennas, separation_scenario
+
+
+def central_difference(objective, theta, samples=None, h=1e-6, picks=12, seed=0, fn=None):
+    rng = np.random.default_rng(seed)
+    fn = fn or (lambda th: objective.loss_and_grad(th, samples)[0])
+    out = []
+    for _ in range(picks):
+        layer, atom = rng.integers(theta.shape[0]), rng.integers(theta.shape[1])
+        tp, tm = theta.copy(), theta.copy()
+        tp[layer, atom] += h
+        tm[layer, atom] -= h
+        out.append(((layer, atom), (fn(tp) - fn(tm)) / (2 * h)))
+    return out
+
+
+def assert_gradient(objective, theta, samples=None, grad=None, fn=None):
+    grad = objective.loss_and_grad(theta, samples)[1] if grad is None else grad
+    for (layer, atom), fd in central_difference(objective, theta, samples, fn=fn):
+        assert grad[layer, atom] == pytest.approx(fd, rel=1e-5, abs=1e-7 * max(1.0, np.max(np.abs(grad))))
+
+
+@pytest.mark.parametrize("aware", [False, True])
+def test_separation_gradient_matches_central_differences(aware):
+    sc = separation_scenario(n_side=4, layers=3, users=3, pilots=16, seed=2, jamming_aware=aware)
+    theta = np.random.default_rng(1).uniform(0, 2 * np.pi, (3, 16))
+    assert_gradient(sc.objective, theta)
+    assert_gradient(sc.objective, theta, samples=np.array([1, 4, 7, 9]))  # a mini-batch of pilots
+
+
+def test_isac_gradients_match_central_differences():
+    sc = isac_scenario(n_side=4, layers=3, users=2, targets=1, seed=3, weights=(0.3, 0.7))
+    obj = sc.objective
+    theta = np.random.default_rng(2).uniform(0, 2 * np.pi, (3, 16))
+    assert_gradient(obj, theta)
+    comps = obj.component_grads(theta)
+    for idx, name in enumerate(obj.components):
+        assert_gradient(obj, theta, grad=comps[name][1], fn=lambda th, n=name: obj.component_grads(th)[n][0])
+    ws, wc = obj.weights
+    assert obj.loss_and_grad(theta)[0] == pytest.approx(ws * comps["sensing"][0] + wc * comps["communication"][0])
+
+
+def test_focus_gradient_matches_central_differences_over_frequencies():
+    cfg = BenchConfig()
+    cfg.geometry.layers, cfg.geometry.rows, cfg.geometry.cols, cfg.geometry.receive_ports = 3, 3, 3, 2
+    model = SIMModel.from_geometry(cfg.geometry.build(np.array([27.5e9, 28e9, 28.5e9])))
+    obj = Focus(model, output=1)
+    theta = np.random.default_rng(4).uniform(0, 2 * np.pi, (3, 9))
+    assert_gradient(obj, theta)
+    assert obj.metrics(theta)["gain_db"] == pytest.approx(-obj.loss_and_grad(theta)[0])
+
+
+def test_constellation_mse_falls_by_orders_of_magnitude_with_more_atoms():
+    opts = TrainOptions(episodes=300, eta0=0.8, beta=0.995, step="raw")
+    mse = {n: train(separation_scenario(n_side=n, seed=0).objective, opts).metrics["constellation_mse"]
+           for n in (5, 7)}  # K = 4, L = 5, N = 25 and 49
+    assert mse[7] < 1e-3 * mse[5], mse
+
+
+def test_jamming_aware_training_beats_agnostic_and_six_bits_approach_continuous():
+    opts = TrainOptions(episodes=300, eta0=0.8, beta=0.995, step="raw")
+    agnostic = separation_scenario(n_side=6, seed=1, with_jammer_channel=True)
+    aware = separation_scenario(n_side=6, seed=1, jamming_aware=True)
+    ra, rw = train(agnostic.objective, opts), train(aware.objective, opts)
+    hj = agnostic.jammer_channel
+    snrs = [10, 20]
+    ser_agnostic = ser_and_rate(agnostic.objective, ra.theta, snrs, jammer_channel=hj)["ser"]
+    ser_aware = ser_and_rate(agnostic.objective, rw.theta, snrs, jammer_channel=hj)["ser"]
+    assert ser_agnostic[1] > 0.01 and ser_aware[1] < 0.1 * ser_agnostic[1], (ser_agnostic, ser_aware)
+    assert rw.metrics["jammer_leakage_db"] < -30
+    ser_bits = {b: ser_and_rate(agnostic.objective, quantize_phases(rw.theta, b), snrs, jammer_channel=hj)["ser"][1]
+                for b in (2, 6)}
+    assert ser_bits[2] > 0.1 and ser_bits[6] <= ser_aware[1] + 0.01, ser_bits
+
+
+def test_isac_weights_trade_sum_rate_against_beam_matching_and_the_beam_hits_the_targets():
+    out = {}
+    for ws in (0.0, 1.0):
+        sc = isac_scenario(n_side=8, layers=3, seed=0, weights=(ws, 1 - ws))
+        r = train(sc.objective, TrainOptions(method="dngd", episodes=40, eta0=0.5, beta=0.95, starts=2,
+                                             weights=(ws, 1 - ws)))
+        out[ws] = r.metrics
+        if ws == 1.0:
+            pat = sc.objective.pattern(r.theta)
+            assert sc.objective.desired[np.argmax(pat)] == 1.0  # the pattern peaks inside a target region
+    assert out[0.0]["sum_rate"] > out[1.0]["sum_rate"] + 3
+    assert out[1.0]["beam_mse"] < out[0.0]["beam_mse"]
+
+
+def test_quantized_result_is_evaluated_and_polish_never_hurts():
+    sc = separation_scenario(n_side=4, layers=3, users=2, seed=5)
+    plain = train(sc.objective, TrainOptions(episodes=100, step="raw", bits=2, polish=False))
+    polished = train(sc.objective, TrainOptions(episodes=100, step="raw", bits=2, polish=True))
+    assert np.array_equal(plain.codes, np.mod(np.rint(plain.theta / (np.pi / 2)), 4))
+    assert plain.loss_quantized > plain.loss  # 2-bit phases cost accuracy
+    assert polished.loss_quantized <= plain.loss_quantized + 1e-12
+    cfg = polished.config((4, 4), name="sep")
+    assert cfg.bits == 2 and cfg.shape == (3, 4, 4) and np.array_equal(cfg.codes.reshape(3, 16), polished.codes)
+
+
+def test_training_is_seeded_and_keeps_the_best_start():
+    sc = separation_scenario(n_side=4, layers=3, users=2, seed=6)
+    o = TrainOptions(episodes=30, starts=3, seed=11, step="raw")
+    a, b = train(sc.objective, o), train(sc.objective, o)
+    assert np.array_equal(a.theta, b.theta) and a.loss == min(a.start_losses)
+    stopped = train(sc.objective, TrainOptions(episodes=500, tol=1e-3, step="raw"))
+    assert stopped.episodes < 500
+
+
+def test_impossible_requests_raise_clear_errors():
+    with pytest.raises(TrainingError, match="5 users need at least 5 BS antennas"):
+        separation_scenario(users=5, bs_antennas=4)
+    sc = separation_scenario(n_side=4, layers=3, users=2, seed=0)
+    o = sc.objective
+    with pytest.raises(TrainingError, match="5 users need 5 BS antennas, the model has 4"):
+        MultiUserSeparation(o.model, np.ones((16, 5)), [0, 1, 2, 3, 4], np.ones((8, 5)))
+    with pytest.raises(TrainingError, match="channels have 9 rows"):
+        MultiUserSeparation(o.model, np.ones((9, 2)), [0, 1], o.pilots)
+    with pytest.raises(TrainingError, match="unknown method"):
+        train(o, TrainOptions(method="adam"))
+    with pytest.raises(TrainingError, match="DNGD needs an objective with two components"):
+        train(o, TrainOptions(method="dngd"))
+    with pytest.raises(TrainingError, match="needs an end-to-end model"):
+        Focus(o.model)
+    assert list(select_antennas(8, 4)) == [0, 2, 5, 7]
