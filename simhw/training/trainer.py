@@ -16,9 +16,10 @@ With ``step="max"`` (default) a gradient step is scaled so its largest phase cha
 ``step="raw"`` applies eta_t times the gradient itself. Several random starts (``starts``); the
 best is kept (DNGD: lowest sensing MSE when the sensing weight dominates, else highest rate).
 
-Hardware-aware: with ``bits`` the phases are quantized to the board's codes and evaluated again;
+Hardware-aware: with ``bits`` every start's phases are quantized to the board's codes;
 ``polish`` then runs a coordinate search over the discrete codes on the same model (each atom in
-turn takes its best level) until a sweep changes nothing. Everything is seeded.
+turn takes its best level) until a sweep changes nothing, and the start whose quantized result
+is best wins (that is what the board shows). Everything is seeded.
 """
 
 from __future__ import annotations
@@ -218,14 +219,16 @@ def train(objective: Objective, options: TrainOptions | None = None, progress=No
     """Train ``objective`` (see the module docstring); ``init``: optional starting phases (L, N)."""
     o = options or TrainOptions()
     o.check(objective)
-    rng = np.random.default_rng(o.seed)
     shape = (objective.n_layers, objective.n_atoms)
+    seeds = np.random.SeedSequence(o.seed).spawn(o.starts + 1)
+    inits = np.random.default_rng(seeds[0]).uniform(0, TWO_PI, (o.starts,) + shape)  # the same for any model
     t0 = time.perf_counter()
     best = None
     start_losses = []
     total_episodes = 0
     for s in range(o.starts):
-        theta = np.array(init, float, copy=True) if (init is not None and s == 0) else rng.uniform(0, TWO_PI, shape)
+        rng = np.random.default_rng(seeds[s + 1])  # mini-batches and polish order of this start
+        theta = np.array(init, float, copy=True) if (init is not None and s == 0) else inits[s].copy()
         if theta.shape != shape:
             raise TrainingError(f"init must have shape {shape}, got {theta.shape}")
         if o.method == "gd":
@@ -234,21 +237,30 @@ def train(objective: Objective, options: TrainOptions | None = None, progress=No
             theta, hist = _run_dngd(objective, theta, o, progress, s)
         total_episodes += len(hist)
         loss = float(objective.loss_batch(theta[None])[0])
-        start_losses.append(loss)
-        if best is None or (_better_dngd(objective, o, theta, best[0]) if o.method == "dngd" else loss < best[1]):
-            best = (theta, loss, hist)
-    theta, loss, hist = best
-    result = TrainResult(theta=theta, loss=loss, history=hist, metrics=objective.metrics(theta),
+        cand = {"theta": theta, "loss": loss, "history": hist}
+        if o.bits is not None:  # hardware-aware: every start is judged by what the board would show
+            codes = quantize_codes(theta, o.bits)
+            changes = 0
+            if o.polish:
+                codes, _, changes = polish_codes(objective, codes, o.bits, rng)
+            th, amp = objective.applied(codes[None], o.bits)
+            cand.update(codes=codes, changes=changes, applied=(th[0], None if amp is None else amp[0]),
+                        loss_q=float(objective.loss_batch(th, amp)[0]))
+        start_losses.append(cand.get("loss_q", loss))
+        if best is None:
+            best = cand
+        elif o.method == "dngd" and o.bits is None:
+            best = cand if _better_dngd(objective, o, theta, best["theta"]) else best
+        elif cand.get("loss_q", loss) < best.get("loss_q", best["loss"]):
+            best = cand
+    theta = best["theta"]
+    result = TrainResult(theta=theta, loss=best["loss"], history=best["history"], metrics=objective.metrics(theta),
                          start_losses=start_losses, episodes=total_episodes, seconds=0.0, options=o,
                          objective=objective.describe())
     if o.bits is not None:
-        codes = quantize_codes(theta, o.bits)
-        if o.polish:
-            codes, _, result.polish_changes = polish_codes(objective, codes, o.bits, rng)
-        th, amp = objective.applied(codes[None], o.bits)
-        result.codes = codes
-        result.loss_quantized = float(objective.loss_batch(th, amp)[0])
-        result.metrics_quantized = objective.metrics(th[0], None if amp is None else amp[0])
+        result.codes, result.polish_changes = best["codes"], best["changes"]
+        result.loss_quantized = best["loss_q"]
+        result.metrics_quantized = objective.metrics(*best["applied"])
     result.seconds = time.perf_counter() - t0
     if progress is not None:
         progress({"kind": "trained", "result": result})
