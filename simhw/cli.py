@@ -68,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     from calibration.command import add_arguments
 
     add_arguments(cal)
+    trn = sub.add_parser("train", help="train a phase configuration (separation, isac, focus), run the "
+                         "hardware-in-the-loop check (hil) or reproduce a paper's trends")
+    from .training.command import add_arguments as add_train_arguments
+
+    add_train_arguments(trn)
     return parser
 
 
@@ -147,6 +152,12 @@ def _cmd_client(args) -> int:
         return 3
 
 
+def _cmd_train(args) -> int:
+    from .training.command import run_from_args
+
+    return run_from_args(args)
+
+
 def _cmd_calibrate(args) -> int:
     from calibration.command import run_from_args
 
@@ -207,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return {"config": _cmd_config, "sim": _cmd_sim, "calibrate": _cmd_calibrate, "daemon": _cmd_daemon,
                 "push": _cmd_client, "measure": _cmd_client, "status": _cmd_client,
-                "watch": _cmd_client}[args.command](args)
+                "watch": _cmd_client, "train": _cmd_train}[args.command](args)
     except (ValueError, OSError) as exc:
         print(f"simhw: error: {exc}", file=sys.stderr)
         return 2
