@@ -140,3 +140,15 @@ def test_impossible_requests_raise_clear_errors():
     with pytest.raises(TrainingError, match="needs an end-to-end model"):
         Focus(o.model)
     assert list(select_antennas(8, 4)) == [0, 2, 5, 7]
+
+
+def test_training_guide_examples_run():
+    import pathlib
+    import re
+
+    doc = pathlib.Path(__file__).resolve().parents[1] / "docs" / "training.md"
+    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(), re.S)
+    ns: dict = {}
+    for block in blocks:
+        exec(compile(block, str(doc), "exec"), ns)
+    assert ns["config"].shape == (5, 6, 6) and ns["config"].bits == 6
