@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,8 +26,8 @@ from simhw.model import SIMModel
 from .channels import correlated_rician, qpsk, reactive_jammer, saleh_valenzuela, steering, user_directions
 from .objectives import Focus, ISACBeamforming, MultiUserSeparation, TrainingError
 
-__all__ = ["separation_scenario", "isac_scenario", "bench_focus", "SeparationScenario", "ISACScenario",
-           "select_antennas"]
+__all__ = ["separation_scenario", "isac_scenario", "bench_focus", "focus_point_model", "SeparationScenario",
+           "ISACScenario", "select_antennas"]
 
 
 def select_antennas(m: int, k: int) -> np.ndarray:
@@ -137,3 +138,14 @@ def isac_scenario(n_side: int = 10, layers: int = 4, users: int = 4, targets: in
 def bench_focus(model: SIMModel, port: int = 0, atom_response=None) -> Focus:
     """Focus the feed's power on receive ``port`` of a bench model (ideal, calibrated or true)."""
     return Focus(model, output=port, input=0, atom_response=atom_response)
+
+
+def focus_point_model(geometry: SimGeometry, point, impairments: Impairments | None = None) -> SIMModel:
+    """An end-to-end model from ``geometry``'s feed to an ideal receiver at ``point`` (x, y, z) in
+    metres beyond the last layer: train :class:`Focus` on it to focus the SIM's output there."""
+    p = np.asarray(point, float)
+    if p.shape != (3,) or p[2] <= geometry.layer_z[-1]:
+        raise TrainingError(f"the focal point must be (x, y, z) with z beyond the last layer "
+                            f"(z > {geometry.layer_z[-1]:.4g} m)")
+    target = AntennaArray.point(tuple(p), geometry.atom_area)
+    return SIMModel.from_geometry(dataclasses.replace(geometry, output_antennas=target), impairments=impairments)
