@@ -27,6 +27,7 @@ __all__ = [
     "MAGIC", "PROTOCOL_VERSION", "HEADER", "MsgType", "NakCode", "EventKind", "SeqMode", "Message",
     "FrameError", "FrameDecoder", "encode_frame", "decode_payload", "pack_codes", "unpack_codes",
     "pattern_crc", "MESSAGES", "HelloInfo", "StatusInfo", "SlotInfo", "write_capacity", "NakError",
+    "random_layer_codes",
 ]
 
 MAGIC = b"SM"
@@ -53,6 +54,7 @@ class MsgType(enum.IntEnum):
     RESET = 0x0D
     PING = 0x0E
     WATCHDOG = 0x0F
+    SEQ_RANDOM = 0x10
     ACK = 0x80
     NAK = 0x81
     EVENT = 0xC0
@@ -111,6 +113,7 @@ MESSAGES = [
     (MsgType.RESET, "host->board", "(empty)", "(empty), then EVENT BOOT"),
     (MsgType.PING, "host->board", "(empty)", "(empty)"),
     (MsgType.WATCHDOG, "host->board", "timeout ms u16 (0 = off)", "(empty)"),
+    (MsgType.SEQ_RANDOM, "host->board", "base slot u16, layer u8, seed u64", "(empty)"),
     (MsgType.ACK, "board->host", "reply body, seq echoes the request", "-"),
     (MsgType.NAK, "board->host", "code u8, detail u16", "-"),
     (MsgType.EVENT, "board->host", "kind u8, boot id u32, data u32 (own seq counter)", "-"),
@@ -262,6 +265,30 @@ SEQ_REPLY = struct.Struct("<HI")
 NAK_BODY = struct.Struct("<BH")
 EVENT_BODY = struct.Struct("<BII")
 WATCHDOG_REQ = struct.Struct("<H")
+SEQ_RANDOM_REQ = struct.Struct("<HBQ")
+
+_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's output function (Steele, Lea and Flood, OOPSLA 2014) on uint64 arrays."""
+    with np.errstate(over="ignore"):
+        z = x + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def random_layer_codes(seed: int, steps, n_atoms: int, bits: int) -> np.ndarray:
+    """Codes of the randomised layer at sequence steps ``steps`` (SEQ_RANDOM): (len(steps), n_atoms).
+
+    code[k, n] = top ``bits`` bits of splitmix64(seed XOR (k * n_atoms + n)) (uint64 arithmetic):
+    a counter-based generator, so the host computes any step's codes without the board sending them.
+    """
+    steps = np.atleast_1d(np.asarray(steps, np.uint64))
+    idx = steps[:, None] * np.uint64(n_atoms) + np.arange(n_atoms, dtype=np.uint64)[None, :]
+    z = _splitmix64(idx ^ np.uint64(int(seed) & 0xFFFFFFFFFFFFFFFF))
+    return (z >> np.uint64(64 - bits)).astype(np.uint16)
 U16 = struct.Struct("<H")
 U32 = struct.Struct("<I")
 

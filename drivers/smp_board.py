@@ -171,7 +171,8 @@ class SMPBoard(SerialBoardMixin, Board):
         self._note_boot_id(h.boot_id, "HELLO")
         self.info = BoardInfo("SMP SIM board", h.serial, h.firmware, f"SMP/{h.protocol}", h.layers, h.rows, h.cols,
                               h.bits, h.slots, h.max_frame, h.boot_id,
-                              frozenset({"shadow", "slots", "sequence", "trigger", "timer", "watchdog"}))
+                              frozenset({"shadow", "slots", "sequence", "trigger", "timer", "watchdog",
+                                         "random_sequence"}))
         return self.info
 
     def status(self) -> BoardStatus:
@@ -401,6 +402,25 @@ class SMPBoard(SerialBoardMixin, Board):
         if len(slots) > max_len:
             raise ValueError(f"sequence of {len(slots)} steps exceeds the board's {max_len}")
         self.request(MsgType.SEQ_DEFINE, smp.U16.pack(len(slots)) + b"".join(smp.U16.pack(s) for s in slots))
+
+    def define_random_sequence(self, base_slot: int, layer: int, seed: int) -> None:
+        """A never-ending sequence: step k shows ``base_slot`` with ``layer`` replaced by
+        ``smp.random_layer_codes(seed, [k], ...)`` (k = 0 at start), so the host knows every step's
+        pattern without sending it."""
+        self._check_slot(base_slot)
+        if not 0 <= layer < self.info.layers:
+            raise ValueError(f"layer {layer} does not exist: the board has {self.info.layers} layers")
+        if not 0 <= seed < 2**64:
+            raise ValueError("seed must fit in 64 bits")
+        self.request(MsgType.SEQ_RANDOM, smp.SEQ_RANDOM_REQ.pack(base_slot, layer, seed))
+
+    def random_sequence_codes(self, base: np.ndarray, layer: int, seed: int, steps) -> np.ndarray:
+        """(len(steps), L, rows, cols) patterns a random sequence shows at ``steps`` (host side)."""
+        info = self.info
+        steps = np.atleast_1d(np.asarray(steps))
+        out = np.repeat(np.asarray(base, np.uint16).reshape(1, info.layers, -1), steps.size, axis=0)
+        out[:, layer] = smp.random_layer_codes(seed, steps, info.rows * info.cols, info.bits)
+        return out.reshape(steps.size, *info.shape)
 
     def arm_sequence(self, mode: SequenceMode = SequenceMode.HOST, loop: bool = False, period_s: float = 0.0) -> None:
         mode = SequenceMode(mode)

@@ -60,6 +60,7 @@ class SMPFirmware:
         self.slots: list[np.ndarray | None] = [None] * self.n_slots
         self.slot_crc = [0] * self.n_slots
         self.sequence: list[int] = []
+        self.seq_random: tuple[int, int] | None = None  # (layer, seed) of a SEQ_RANDOM sequence
         self.seq_mode = SeqMode.HOST
         self.seq_loop = False
         self.seq_period = 0.0
@@ -175,16 +176,28 @@ class SMPFirmware:
 
     def _step(self, now: float) -> bool:
         nxt = self.seq_pos + 1
-        if nxt >= len(self.sequence):
+        if self.seq_random is not None:
+            nxt = 0  # a random sequence has one position and never ends
+        elif nxt >= len(self.sequence):
             if not self.seq_loop:
                 self.seq_missed += 1  # a step past the end of a one-shot sequence is lost
                 self.seq_state = SeqState.IDLE
                 return False
             nxt = 0
         self.seq_pos = nxt
-        self._latch(self.slots[self.sequence[nxt]], now)
+        self._latch(self._sequence_pattern(nxt, self.seq_steps + 1), now)
         self.seq_steps += 1
         return True
+
+    def _sequence_pattern(self, pos: int, step: int) -> np.ndarray:
+        """The pattern a sequence latches at position ``pos``, step ``step`` (0 = the start)."""
+        base = self.slots[self.sequence[pos]]
+        if self.seq_random is None:
+            return base
+        layer, seed = self.seq_random
+        out = base.copy()
+        out[layer] = smp.random_layer_codes(seed, [step], self.n_atoms, self.bits)[0]
+        return out
 
     def _advance_timer(self, now: float) -> None:
         if self.seq_state != SeqState.RUNNING or self.seq_mode != SeqMode.TIMER:
@@ -308,6 +321,23 @@ class SMPFirmware:
             if self.slots[self._slot_index(s)] is None:
                 raise _Nak(NakCode.EMPTY_SLOT, s)
         self.sequence = seq
+        self.seq_random = None
+        return b""
+
+    def _do_seq_random(self, body, now):
+        """A sequence that never ends: every step latches the base slot with ``layer`` re-drawn from
+        the shared counter-based generator (smp.random_layer_codes) at that step."""
+        self._expect(body, smp.SEQ_RANDOM_REQ.size)
+        slot, layer, seed = smp.SEQ_RANDOM_REQ.unpack(body)
+        slot = self._slot_index(slot)
+        if layer >= self.layers:
+            raise _Nak(NakCode.BAD_ARGUMENT, layer)
+        if self.seq_state != SeqState.IDLE:
+            raise _Nak(NakCode.SEQ_STATE, self.seq_state)
+        if self.slots[slot] is None:
+            raise _Nak(NakCode.EMPTY_SLOT, slot)
+        self.sequence = [slot]
+        self.seq_random = (layer, seed)
         return b""
 
     def _do_seq_arm(self, body, now):
@@ -329,7 +359,7 @@ class SMPFirmware:
         if self.seq_state != SeqState.ARMED:
             raise _Nak(NakCode.SEQ_STATE, self.seq_state)
         self.seq_state = SeqState.RUNNING
-        self._latch(self.slots[self.sequence[0]], now)
+        self._latch(self._sequence_pattern(0, 0), now)
         self._next_tick = now + self.seq_period
         return smp.SEQ_REPLY.pack(self.seq_pos, self.seq_steps)
 

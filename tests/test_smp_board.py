@@ -229,3 +229,34 @@ def test_push_many_stops_at_a_refused_push_and_reports_the_count():
         batch = board.push_many(configs[3:])
         assert batch.done == 0 and isinstance(batch.error, BoardTimeout)
         np.testing.assert_array_equal(fw.active_codes(), configs[2].codes)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_random_sequence_shows_the_shared_generator_s_codes(kind):
+    from drivers import smp
+
+    with smp_board(kind) as (fw, ep, board):
+        base = cfg(40)
+        board.store_slot(3, base)
+        board.define_random_sequence(3, layer=1, seed=2**40 + 7)
+        board.arm_sequence(SequenceMode.HOST)
+        board.start_sequence()
+        expected = board.random_sequence_codes(base.codes, 1, 2**40 + 7, np.arange(6))
+        seen = [fw.active_codes()]
+        for _ in range(5):
+            board.step_sequence()
+            seen.append(fw.active_codes())
+        board.stop_sequence()
+        np.testing.assert_array_equal(np.stack(seen), expected)
+        assert not np.array_equal(expected[1, 1], expected[2, 1])  # layer 1 changes at every step
+        np.testing.assert_array_equal(expected[:, [0, 2]], np.repeat(base.codes[None, [0, 2]], 6, axis=0))
+        # the generator is the documented one: spot-check the formula for one atom
+        x = (5 * 16 + 3) ^ (2**40 + 7)
+        z = (x + 0x9E3779B97F4A7C15) % 2**64
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) % 2**64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) % 2**64
+        assert smp.random_layer_codes(2**40 + 7, [5], 16, 2)[0, 3] == (z ^ (z >> 31)) >> 62
+        with pytest.raises(BoardRefused, match="EMPTY_SLOT"):
+            board.define_random_sequence(9, layer=0, seed=1)
+        with pytest.raises(ValueError, match="layer 3 does not exist"):
+            board.define_random_sequence(3, layer=3, seed=1)
