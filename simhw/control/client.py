@@ -144,6 +144,16 @@ class DaemonClient:
         msg = self.request("push_measure", config=config.to_bytes().decode())
         return msg.arrays[0], msg.arrays[1], {k: msg.header[k] for k in ("measurement", "hash", "applied", "push")}
 
+    def st_session(self, base: PhaseConfig, layer: int, seed: int, slots: int, rate_hz: float,
+                   frequency: float | None = None, param: str = "S21", timeout: float | None = None):
+        """Run a randomised space-time session on the bench; returns (responses (slots,), meta)."""
+        fields = {"config": base.to_bytes().decode(), "layer": layer, "seed": seed, "slots": slots,
+                  "rate_hz": rate_hz, "param": param}
+        if frequency is not None:
+            fields["frequency"] = frequency
+        msg = self.request("st_session", timeout=timeout, **fields)
+        return msg.arrays[0], {k: v for k, v in msg.header.items() if k not in ("ok", "id", "arrays")}
+
     def configs(self, limit: int = 100) -> list[dict]:
         return self.request("configs", limit=limit).header["configs"]
 

@@ -42,7 +42,7 @@ log = logging.getLogger("simhw.daemon")
 
 STORE_OPS = {"status", "configs", "config", "pushes", "measurements", "measurement", "calibrations", "calibration",
              "events", "cancel", "ping"}
-HARDWARE_OPS = {"push", "measure", "push_measure", "calibrate"}
+HARDWARE_OPS = {"push", "measure", "push_measure", "calibrate", "st_session"}
 OPS = STORE_OPS | HARDWARE_OPS
 
 
@@ -285,7 +285,14 @@ class BenchDaemon:
             for key in ("stages", "slots"):
                 if key in h and not (isinstance(h[key], int) and 1 <= h[key] <= 10_000):
                     raise RequestError("bad_request", f"{key} must be an integer in 1..10000")
-        return self._config_of(msg) if op in ("push", "push_measure") else None
+        if op == "st_session":
+            for key, lo, hi in (("layer", 0, self.board.info.layers - 1), ("seed", 0, 2**64 - 1),
+                                ("slots", 1, 100_000)):
+                if not (isinstance(h.get(key), int) and lo <= h[key] <= hi):
+                    raise RequestError("bad_request", f"st_session needs '{key}': an integer in {lo}..{hi}")
+            if not (isinstance(h.get("rate_hz"), (int, float)) and h["rate_hz"] > 0):
+                raise RequestError("bad_request", "st_session needs 'rate_hz' > 0")
+        return self._config_of(msg) if op in ("push", "push_measure", "st_session") else None
 
     def _config_of(self, msg: schema.Message) -> PhaseConfig:
         text = msg.header.get("config")
@@ -501,6 +508,12 @@ class BenchDaemon:
                 out = self._acknowledge([(job, self._apply(job.config))])[0]
                 mid, f, s = self.do_measure()
                 self._reply(job.ident, schema.reply(rid, [f, s], measurement=mid, **out))
+            elif job.kind == "st_session":
+                mid, r = self.do_st_session(job.config, job.params)
+                self._reply(job.ident, schema.reply(rid, [r.responses.astype(np.complex128)], measurement=mid,
+                                                    slots=r.slots, steps=r.steps, missed=r.missed, ifbw=r.ifbw,
+                                                    seconds=r.seconds, slot_rate_hz=r.slot_rate_hz,
+                                                    frequency=r.frequency, layer=r.layer, seed=r.seed))
             elif job.kind == "calibrate":
                 job_id = job.params.get("job") if isinstance(job.params.get("job"), str) else uuid.uuid4().hex[:12]
                 self._reply(job.ident, schema.reply(rid, job=job_id, started=True))
@@ -526,6 +539,26 @@ class BenchDaemon:
         self.counters["measurements"] += 1
         self.event("measurement", {"measurement": mid, "hash": self.active_hash})
         return mid, freqs, s
+
+    def do_st_session(self, base: PhaseConfig, params: dict):
+        """A randomised space-time session (simhw.spacetime.session); stores the per-slot responses."""
+        from simhw.spacetime.session import run_st_session
+
+        f = self.config.frequencies()
+        frequency = float(params.get("frequency") or f[f.size // 2])
+        param = str(params.get("param", "S21"))
+        self.active_hash = None  # the board ends on a random slot
+        r = run_st_session(self.board, self.vna, base, int(params["layer"]), int(params["seed"]),
+                           int(params["slots"]), float(params["rate_hz"]), frequency, param)
+        self.store.put_config(base)
+        mid = self.store.put_measurement(base.hash, self.snapshot_id, [param], np.full(r.slots, frequency),
+                                         r.responses[:, None])
+        self.counters["measurements"] += 1
+        info = {"measurement": mid, "hash": base.hash, "slots": r.slots, "missed": r.missed,
+                "slot_rate_hz": r.slot_rate_hz, "seed": r.seed, "layer": r.layer}
+        self.store.event("st_session", info)
+        self.event("st_session", info)
+        return mid, r
 
     def do_calibrate(self, job_id: str, reason: str, params: dict, protocol: str = "requested",
                      calibrator=None) -> dict | None:
