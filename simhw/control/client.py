@@ -226,9 +226,10 @@ class StateWatcher:
         for kind, data in StateWatcher(request_ep, publish_ep).follow(duration=60):
             ...  # kind: "state" (the full status), "lost", or a telemetry topic
 
-    The watcher subscribes, then reads the full state with a ``status`` request, and only then
-    passes on updates; a ``push`` update already covered by that state (push id <= its
-    ``last_push``) is dropped. When no heartbeat arrives for ``lost_after`` seconds it yields
+    The watcher subscribes, waits for a heartbeat (so its subscription is live and no later update
+    can slip past), reads the full state with a ``status`` request, and only then passes on
+    updates; a ``push`` update already covered by that state (push id <= its ``last_push``) is
+    dropped. When no heartbeat arrives for ``lost_after`` seconds it yields
     ``("lost", ...)``, re-creates both sockets and reads the full state again (retrying until the
     daemon answers or the duration ends) before trusting any further update.
     """
@@ -248,10 +249,18 @@ class StateWatcher:
         sock.connect(self.publish_endpoint)
         return sock
 
-    def _read_state(self, deadline: float) -> dict | None:
+    def _read_state(self, sub, deadline: float) -> dict | None:
+        """Wait for a heartbeat on ``sub`` (the subscription is then live, so no later update can be
+        missed), then read the full state; retries until the daemon answers or ``deadline``."""
         with DaemonClient(self.request_endpoint, timeout=min(self.lost_after, 5.0), curve=self.curve,
                           context=self.ctx) as c:
             while time.monotonic() < deadline:
+                wait = min(self.lost_after, deadline - time.monotonic())
+                if not sub.poll(int(max(wait, 0) * 1000) + 1):
+                    continue
+                topic, _ = sub.recv_multipart()
+                if topic != b"heartbeat":
+                    continue
                 try:
                     return c.status()
                 except DaemonTimeout:
@@ -264,7 +273,7 @@ class StateWatcher:
         n = 0
         sub = self._subscribe()
         try:
-            self.state = self._read_state(deadline)
+            self.state = self._read_state(sub, deadline)
             if self.state is None:
                 return
             yield "state", self.state
@@ -291,7 +300,7 @@ class StateWatcher:
                 n += 1
                 sub.close(linger=0)
                 sub = self._subscribe()
-                state = self._read_state(deadline)
+                state = self._read_state(sub, deadline)
                 if state is None:
                     return
                 self.state = state
