@@ -73,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .training.command import add_arguments as add_train_arguments
 
     add_train_arguments(trn)
+    st = sub.add_parser("st", help="randomised space-time SIM: slot-rate sessions on the bench, seed 001's study")
+    from .spacetime.command import add_arguments as add_st_arguments
+
+    add_st_arguments(st)
     return parser
 
 
@@ -152,6 +156,12 @@ def _cmd_client(args) -> int:
         return 3
 
 
+def _cmd_st(args) -> int:
+    from .spacetime.command import run_from_args
+
+    return run_from_args(args)
+
+
 def _cmd_train(args) -> int:
     from .training.command import run_from_args
 
@@ -218,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return {"config": _cmd_config, "sim": _cmd_sim, "calibrate": _cmd_calibrate, "daemon": _cmd_daemon,
                 "push": _cmd_client, "measure": _cmd_client, "status": _cmd_client,
-                "watch": _cmd_client, "train": _cmd_train}[args.command](args)
+                "watch": _cmd_client, "train": _cmd_train, "st": _cmd_st}[args.command](args)
     except (ValueError, OSError) as exc:
         print(f"simhw: error: {exc}", file=sys.stderr)
         return 2
