@@ -94,8 +94,10 @@ class SimBench:
                                          scale=sim.error_scale)
         imp = Impairments(coupling=sim.coupling or None, phase_noise=sim.phase_noise or None,
                           amplitude=PhaseDependentAmplitude() if sim.phase_dependent_amplitude else None)
+        multiport = ({"reflection": sim.reflection, "coupling": sim.port_coupling}
+                     if sim.truth_model == "multiport" else None)
         self.truth = TrueSIM(ideal, errors, seed=sim.seed, impairments=imp,
-                             drift=Drift(rate_k_per_hour=sim.drift_k_per_hour), clock=self.clock)
+                             drift=Drift(rate_k_per_hour=sim.drift_k_per_hour), clock=self.clock, multiport=multiport)
         if cfg.board.protocol == "smp":
             self.firmwares = [SMPFirmware(g.layers, g.rows, g.cols, g.bits, seed=sim.seed, serial=f"SIMB-{sim.seed:04d}",
                                           boot_delay=0.02, slots=256)]

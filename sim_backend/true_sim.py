@@ -71,8 +71,12 @@ class TrueSIM:
 
     def __init__(self, ideal: SimGeometry, errors: FabricationErrors | None = None, seed: int | None = 0,
                  impairments: Impairments | None = None, drift: Drift | None = None, propagation: str = "rs",
-                 clock: SimClock | None = None):
+                 clock: SimClock | None = None, multiport: dict | None = None):
+        """``multiport``: None for the cascade model, or the keyword arguments of
+        :class:`simhw.multiport.MultiportSIM` (``reflection``, ``coupling``, ``cell``) to compute every
+        response with the multiport network model of the same geometry (internal reflections)."""
         self.ideal = ideal
+        self.multiport = multiport
         self.errors = errors or FabricationErrors()
         self.geometry = ideal.with_errors(self.errors, seed=seed)
         self.impairments = impairments or Impairments()
@@ -128,5 +132,19 @@ class TrueSIM:
         batch = codes[None] if single else codes
         theta = batch.reshape(batch.shape[0], self.ideal.n_layers, -1) * (2 * np.pi / (1 << bits))
         theta = theta + self.phase_offset(t)
-        h = self.model(frequencies, t).response(theta)[..., 0]  # (B, F, P): input antenna 0
+        if self.multiport is None:
+            h = self.model(frequencies, t).response(theta)[..., 0]  # (B, F, P): input antenna 0
+        else:
+            h = self._multiport_response(theta, frequencies, t)
         return h[0] if single else h
+
+    def _multiport_response(self, theta: np.ndarray, frequencies, t) -> np.ndarray:
+        from simhw.multiport import MultiportSIM
+
+        cascade = self.model(frequencies, t).cascade
+        nets = [MultiportSIM(cascade, frequency_index=f, **self.multiport) for f in range(cascade.frequencies.size)]
+        out = np.empty((theta.shape[0], len(nets), cascade.w_out.shape[1]), complex)
+        for b, th in enumerate(theta):
+            for f, net in enumerate(nets):
+                out[b, f] = net.outputs(th, np.ones((1, 1)))[:, 0]
+        return out

@@ -118,6 +118,9 @@ class SimulationSection:
     phase_dependent_amplitude: bool = False
     drift_k_per_hour: float = 0.0
     clock_speed: float = 1.0
+    truth_model: str = "cascade"  # or "multiport": the network model with internal reflections
+    reflection: float = 0.0  # multiport: what every internal port reflects
+    port_coupling: float = 0.0  # multiport: alpha of the coupling between ports of one face
 
 
 @dataclass
@@ -218,6 +221,10 @@ class BenchConfig:
             raise BenchConfigError("board.protocol 'open-ris' needs one URL per layer in board.urls")
         if self.vna.family not in ("keysight", "rs"):
             raise BenchConfigError("vna.family must be 'keysight' or 'rs'")
+        if self.simulation.truth_model not in ("cascade", "multiport"):
+            raise BenchConfigError("simulation.truth_model must be 'cascade' or 'multiport'")
+        if not (0 <= self.simulation.reflection < 1 and 0 <= self.simulation.port_coupling < 1):
+            raise BenchConfigError("simulation.reflection and simulation.port_coupling must be in [0, 1)")
         if self.simulation.transport not in ("pty", "tcp"):
             raise BenchConfigError("simulation.transport must be 'pty' or 'tcp'")
         c = self.calibration

@@ -4,7 +4,7 @@
     simhw train isac --out out/isac [--sensing-weight 0.5]
     simhw train focus --bench bench.toml [--model calibrated.npz] [--port 0] [--null] --out out/focus
     simhw train hil [--bench bench.toml] --out out/hil      # train on ideal/calibrated/truth, push, measure
-    simhw train reproduce seed000|seed004 --out out/repro [--quick]
+    simhw train reproduce seed000|seed001|seed003|seed004 --out out/repro [--quick]
 
 Every objective writes ``config.json`` (the PhaseConfig file ``simhw push`` takes, except for
 ``hil`` and ``reproduce``), ``report.json`` (metrics before and after quantization, options,
@@ -30,7 +30,8 @@ OBJECTIVES = ("separation", "isac", "focus", "hil", "reproduce")
 
 def add_arguments(p) -> None:
     p.add_argument("objective", choices=OBJECTIVES, help="what to train")
-    p.add_argument("paper", nargs="?", choices=("seed000", "seed004"), help="reproduce: which paper's trends")
+    p.add_argument("paper", nargs="?", choices=("seed000", "seed001", "seed003", "seed004"),
+                   help="reproduce: which paper's trends")
     p.add_argument("--out", default="out/train", help="directory for config.json, report.json and plots")
     p.add_argument("--episodes", type=int, default=None, help="training episodes (iterations for DNGD)")
     p.add_argument("--starts", type=int, default=None, help="random starts (the best is kept)")
@@ -171,10 +172,19 @@ def run_from_args(a) -> int:
     try:
         if a.objective == "reproduce":
             if a.paper is None:
-                raise TrainingError("reproduce needs a paper: seed000 or seed004")
+                raise TrainingError("reproduce needs a paper: seed000, seed001, seed003 or seed004")
+            quick = ["--quick"] if a.quick else []
+            if a.paper == "seed001":
+                from simhw.spacetime.reproduce import main as reproduce_st
+
+                return reproduce_st(["--out", str(out)] + quick)
+            if a.paper == "seed003":
+                from simhw.multiport.reproduce import main as reproduce_mp
+
+                return reproduce_mp(["--out", str(out)] + quick)
             from .reproduce import main as reproduce
 
-            return reproduce([a.paper, "--out", str(out)] + (["--quick"] if a.quick else []))
+            return reproduce([a.paper, "--out", str(out)] + quick)
         if a.paper is not None:
             raise TrainingError(f"{a.objective} takes no paper argument")
         if a.objective == "hil":
