@@ -569,8 +569,13 @@ class BenchDaemon:
         try:
             return run_calibration(self, job_id, reason, params, protocol, calibrator)
         finally:
-            self.running_job = None
-            self.active_hash = None  # pilots were shown: the board no longer holds the last pushed config
+            self.job_ending()
+
+    def job_ending(self) -> None:
+        """A calibration is over (called before its record is finished, so a client that reads the
+        finished record also sees no job in flight)."""
+        self.running_job = None
+        self.active_hash = None  # pilots were shown: the board no longer holds the last pushed config
 
     def check_cancel(self, job_id: str) -> None:
         if job_id in self._cancel or "*" in self._cancel:

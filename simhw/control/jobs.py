@@ -63,12 +63,14 @@ def run_calibration(daemon, job_id: str, reason: str, params: dict, protocol: st
         from simhw.control.daemon import Cancelled
 
         status = "cancelled" if isinstance(e, Cancelled) else "failed"
+        daemon.job_ending()
         daemon.store.finish_calibration(cid, status, metrics={"error": str(e)})
         daemon.event("calibration", {"job": job_id, "calibration": cid, "state": status, "error": str(e)})
         log.info(json.dumps({"event": "calibration_" + status, "job": job_id, "error": str(e)}))
         raise
     stages_out = [s.__dict__ for s in run.stages]
     metrics = dict(run.model.metrics, improvement_db=run.improvement_db)
+    daemon.job_ending()
     daemon.store.finish_calibration(cid, "done", stages_out, metrics, run.model.to_bytes())
     daemon.counters["calibrations"] += 1
     daemon.event("calibration", {"job": job_id, "calibration": cid, "state": "done",
