@@ -285,7 +285,7 @@ class SMPBoard(SerialBoardMixin, Board):
         reads, spans = self._read_requests(1)
         done, failures = 0, 0
         while done < len(configs):
-            todo = configs[done:]
+            todo = configs[done:done + 1] if failures else configs[done:]  # after a failure, that push alone
             reqs, layout, crcs = [], [], []
             for cfg in todo:
                 writes = self._chunks(cfg.codes)
