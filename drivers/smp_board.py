@@ -276,9 +276,11 @@ class SMPBoard(SerialBoardMixin, Board):
         Each push is WRITEs + COMMIT(expected CRC) + READs of the active bank, all in one window;
         the board executes frames in order, so each push's readback shows what its COMMIT latched.
         A push counts only if its COMMIT was acknowledged and its readback equals its codes. At the
-        first push that fails, everything after it is discarded and re-sent from there (a resent
-        frame can land out of order; the CRC and the readback catch that), so the board ends on
-        the last verified push. Returns how many were verified and the error that stopped it.
+        first push that fails, everything after it is discarded; that push is retried alone, then the
+        rest is pipelined again. A resent frame can land out of order: the COMMIT's CRC catches a
+        mixed shadow, the readback a wrong latch, and the latch counts (which must rise from push to
+        push) a whole push that latched late; so the board ends on the last verified push.
+        Returns how many were verified and the error that stopped it.
         """
         for cfg in configs:
             check_config_fits(cfg, self.info)

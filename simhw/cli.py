@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     from .training.command import add_arguments as add_train_arguments
 
     add_train_arguments(trn)
+    demo = sub.add_parser("demo", help="the whole loop on the embedded simulated bench: measure, calibrate, train, "
+                          "push, verify, drift, recalibrate; writes an HTML report")
+    demo.add_argument("--out", default="out/demo", help="directory for report.html, report.json and the plots")
+    demo.add_argument("--quick", action="store_true", help="fewer slots and episodes (about a minute)")
+    demo.add_argument("--quiet", action="store_true", help="no progress output")
     st = sub.add_parser("st", help="randomised space-time SIM: slot-rate sessions on the bench, seed 001's study")
     from .spacetime.command import add_arguments as add_st_arguments
 
@@ -156,6 +161,12 @@ def _cmd_client(args) -> int:
         return 3
 
 
+def _cmd_demo(args) -> int:
+    from .demo import main as demo
+
+    return demo(["--out", args.out] + (["--quick"] if args.quick else []) + (["--quiet"] if args.quiet else []))
+
+
 def _cmd_st(args) -> int:
     from .spacetime.command import run_from_args
 
@@ -228,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return {"config": _cmd_config, "sim": _cmd_sim, "calibrate": _cmd_calibrate, "daemon": _cmd_daemon,
                 "push": _cmd_client, "measure": _cmd_client, "status": _cmd_client,
-                "watch": _cmd_client, "train": _cmd_train, "st": _cmd_st}[args.command](args)
+                "watch": _cmd_client, "train": _cmd_train, "st": _cmd_st,
+                "demo": _cmd_demo}[args.command](args)
     except (ValueError, OSError) as exc:
         print(f"simhw: error: {exc}", file=sys.stderr)
         return 2

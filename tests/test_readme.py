@@ -19,4 +19,4 @@ def test_readme_python_blocks_run(monkeypatch):
 def test_readme_starts_with_the_commands():
     lines = README.read_text().splitlines()
     cmds = [ln for ln in lines[:12] if ln.startswith(("pip ", "python "))]
-    assert cmds[0].startswith("pip install -e") and "simhw calibrate" in cmds[0] and "pytest" in cmds[1]
+    assert cmds[0].startswith("pip install -e") and "simhw demo" in cmds[0] and "pytest" in cmds[1]

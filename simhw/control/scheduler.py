@@ -39,6 +39,7 @@ class Scheduler:
         self.monitor.last_check = self.last_check
         self.runs = state.get("runs", {"periodic": 0, "state-driven": 0})
         self.busy = False  # inside tick(): checking or calibrating
+        self._model_id = daemon.store.latest_model_id()  # the model the indicators judge
 
     def describe(self) -> dict:
         return {"period_s": self.period, "check_every_s": self.check_every, "last_periodic": self.last_periodic,
@@ -54,8 +55,22 @@ class Scheduler:
         protocol = "periodic-multi-stage" if kind == "periodic" and self.daemon.config.calibration.stages > 1 else \
             ("periodic-single-stage" if kind == "periodic" else "state-driven")
         self.daemon.do_calibrate(job, reason, {}, protocol, self.calibrator)
+        self._model_id = self.daemon.store.latest_model_id()
         self.runs[kind] = self.runs.get(kind, 0) + 1
         if self.check_every:
+            self.monitor.rebaseline()
+
+    def _follow_store(self, daemon) -> None:
+        """A calibration someone requested is the current model too: monitor that one."""
+        latest = daemon.store.latest_model_id()
+        if latest is None or latest == self._model_id:
+            return
+        from calibration.calibrated import CalibratedModel
+
+        model = CalibratedModel.from_bytes(daemon.store.latest_model())
+        self._model_id = latest
+        if model.parameterization == self.calibrator.par.name and model.x.shape == (self.calibrator.par.n_params,):
+            self.calibrator.model = model
             self.monitor.rebaseline()
 
     def tick(self, daemon) -> None:
@@ -75,6 +90,7 @@ class Scheduler:
             return
         if not self.check_every:
             return
+        self._follow_store(daemon)
         if self.calibrator.model is None:
             self.last_check = now
             self._save()
@@ -87,8 +103,8 @@ class Scheduler:
         readings = self.monitor.check()
         self.last_check = self.monitor.last_check
         self._save()
-        payload = {r.name: {"value": r.value, "baseline": r.baseline, "threshold": r.threshold, "crossed": r.crossed}
-                   for r in readings}
+        payload = {r.name: {"value": r.value, "baseline": r.baseline, "threshold": r.threshold, "crossed": r.crossed,
+                            "clock": now} for r in readings}
         daemon.store.event("indicators", payload)
         daemon.event("indicators", payload)
         crossed = [str(r) for r in readings if r.crossed]

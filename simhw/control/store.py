@@ -246,6 +246,12 @@ class Store:
         return [{"id": i, "protocol": p, "reason": r, "status": s, "started_at": a, "finished_at": b}
                 for i, p, r, s, a, b in rows]
 
+    def latest_model_id(self) -> int | None:
+        """Id of the newest finished calibration with a model (cheap: no model bytes are read)."""
+        row = self.db.execute("SELECT id FROM calibrations WHERE status = 'done' AND model IS NOT NULL "
+                              "ORDER BY id DESC LIMIT 1").fetchone()
+        return None if row is None else row[0]
+
     def latest_model(self) -> bytes | None:
         row = self.db.execute("SELECT model FROM calibrations WHERE status = 'done' AND model IS NOT NULL "
                               "ORDER BY id DESC LIMIT 1").fetchone()
