@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .training.command import add_arguments as add_train_arguments
 
     add_train_arguments(trn)
+    keys = sub.add_parser("keys", help="create a CURVE key pair (daemon or client) for encrypted, authenticated links")
+    keys.add_argument("name", help="key name: NAME.key (public) and NAME.key_secret (secret) are written")
+    keys.add_argument("--dir", default="keys", help="directory for the key files")
     demo = sub.add_parser("demo", help="the whole loop on the embedded simulated bench: measure, calibrate, train, "
                           "push, verify, drift, recalibrate; writes an HTML report")
     demo.add_argument("--out", default="out/demo", help="directory for report.html, report.json and the plots")
@@ -161,6 +164,18 @@ def _cmd_client(args) -> int:
         return 3
 
 
+def _cmd_keys(args) -> int:
+    import os
+
+    import zmq.auth
+
+    os.makedirs(args.dir, exist_ok=True)
+    public, secret = zmq.auth.create_certificates(args.dir, args.name)
+    os.chmod(secret, 0o600)
+    print(f"public: {public}\nsecret: {secret}")
+    return 0
+
+
 def _cmd_demo(args) -> int:
     from .demo import main as demo
 
@@ -240,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         return {"config": _cmd_config, "sim": _cmd_sim, "calibrate": _cmd_calibrate, "daemon": _cmd_daemon,
                 "push": _cmd_client, "measure": _cmd_client, "status": _cmd_client,
                 "watch": _cmd_client, "train": _cmd_train, "st": _cmd_st,
-                "demo": _cmd_demo}[args.command](args)
+                "demo": _cmd_demo, "keys": _cmd_keys}[args.command](args)
     except (ValueError, OSError) as exc:
         print(f"simhw: error: {exc}", file=sys.stderr)
         return 2

@@ -29,9 +29,10 @@ OBJECTIVES = ("separation", "isac", "focus", "hil", "reproduce")
 
 
 def add_arguments(p) -> None:
-    p.add_argument("objective", choices=OBJECTIVES, help="what to train")
-    p.add_argument("paper", nargs="?", choices=("seed000", "seed001", "seed003", "seed004"),
-                   help="reproduce: which paper's trends")
+    p.add_argument("objective", choices=OBJECTIVES, metavar="objective",
+                   help="what to train: " + ", ".join(OBJECTIVES))
+    p.add_argument("paper", nargs="?", choices=("seed000", "seed001", "seed003", "seed004"), metavar="paper",
+                   help="reproduce: which paper's trends (seed000, seed001, seed003, seed004)")
     p.add_argument("--out", default="out/train", help="directory for config.json, report.json and plots")
     p.add_argument("--episodes", type=int, default=None, help="training episodes (iterations for DNGD)")
     p.add_argument("--starts", type=int, default=None, help="random starts (the best is kept)")
