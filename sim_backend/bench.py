@@ -18,8 +18,9 @@ from simhw.bench_config import BenchConfig
 from simhw.geometry import FabricationErrors
 from simhw.impairments import Impairments, PhaseDependentAmplitude
 
+from .chaos import Chaos
 from .ris_firmware import OpenRISFirmware
-from .serial_endpoint import SerialEndpoint
+from .serial_endpoint import Faults, SerialEndpoint
 from .smp_firmware import SMPFirmware
 from .true_sim import Drift, SimClock, TrueSIM
 from drivers.vna import VNALimits
@@ -85,6 +86,7 @@ class SimBench:
         self.server: VNAServer | None = None
         self.truth: TrueSIM | None = None
         self.dut: BenchDUT | None = None
+        self.chaos: Chaos | None = None
 
     # ------------------------------------------------------------------ lifetime
     def start(self) -> "SimBench":
@@ -107,17 +109,25 @@ class SimBench:
             if hasattr(fw, "temperature_fn"):
                 fw.temperature_fn = lambda: self.truth.temperature_c() + 10.0
         try:
-            self.endpoints = [SerialEndpoint(fw, sim.transport).start() for fw in self.firmwares]
+            faults = lambda i: Faults(drop=sim.byte_errors / 2, flip=sim.byte_errors / 2,  # noqa: E731
+                                      reset_rate=sim.board_resets_per_hour / 3600.0, seed=sim.seed + 100 + i)
+            self.endpoints = [SerialEndpoint(fw, sim.transport, faults=faults(i)).start()
+                              for i, fw in enumerate(self.firmwares)]
             self.dut = BenchDUT(self.truth, self.firmwares, g.bits)
             self.vna = SimVNA(self.dut, cfg.vna.family, noise=sim.noise, seed=sim.seed,
                               limits=VNALimits(10e6, 43.5e9 if cfg.vna.family == "rs" else 67e9))
             self.server = VNAServer(self.vna).start()
+            self.chaos = Chaos(self, sim.vna_stalls_per_hour, sim.vna_drops_per_hour, sim.clock_jumps_per_hour,
+                               seed=sim.seed + 200).start()
         except Exception:
             self.stop()
             raise
         return self
 
     def stop(self) -> None:
+        if self.chaos is not None:
+            self.chaos.stop()
+            self.chaos = None
         if self.server is not None:
             self.server.stop()
             self.server = None

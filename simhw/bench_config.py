@@ -118,6 +118,11 @@ class SimulationSection:
     phase_dependent_amplitude: bool = False
     drift_k_per_hour: float = 0.0
     clock_speed: float = 1.0
+    byte_errors: float = 0.0  # probability that a byte on the board link is dropped or has a bit flipped
+    board_resets_per_hour: float = 0.0  # spontaneous board resets (all patterns lost)
+    vna_stalls_per_hour: float = 0.0  # the VNA's *OPC? goes silent past the driver's timeout
+    vna_drops_per_hour: float = 0.0  # the VNA closes every connection
+    clock_jumps_per_hour: float = 0.0  # simulated time jumps by -10 min .. +60 min
     truth_model: str = "cascade"  # or "multiport": the network model with internal reflections
     reflection: float = 0.0  # multiport: what every internal port reflects
     port_coupling: float = 0.0  # multiport: alpha of the coupling between ports of one face
@@ -151,6 +156,7 @@ class DaemonSection:
     server_key: str = ""  # the daemon's secret key file (CURVE)
     heartbeat_s: float = 1.0
     durability: str = "process"  # "process": commits survive the daemon being killed; "power": also power loss
+    store_max_mb: float = 0.0  # cap on the store's size (0: none); past it writes fail as on a full disk
 
 
 _SECTIONS = {"geometry": GeometrySection, "sweep": SweepSection, "board": BoardSection, "vna": VNASection,
@@ -221,6 +227,12 @@ class BenchConfig:
             raise BenchConfigError("board.protocol 'open-ris' needs one URL per layer in board.urls")
         if self.vna.family not in ("keysight", "rs"):
             raise BenchConfigError("vna.family must be 'keysight' or 'rs'")
+        for key in ("byte_errors", "board_resets_per_hour", "vna_stalls_per_hour", "vna_drops_per_hour",
+                    "clock_jumps_per_hour"):
+            if getattr(self.simulation, key) < 0:
+                raise BenchConfigError(f"simulation.{key} must be >= 0")
+        if self.simulation.byte_errors >= 0.1:
+            raise BenchConfigError("simulation.byte_errors must be < 0.1")
         if self.simulation.truth_model not in ("cascade", "multiport"):
             raise BenchConfigError("simulation.truth_model must be 'cascade' or 'multiport'")
         if not (0 <= self.simulation.reflection < 1 and 0 <= self.simulation.port_coupling < 1):
@@ -239,6 +251,8 @@ class BenchConfig:
                 raise BenchConfigError(f"calibration.{key} must be >= 0")
         if not self.daemon.bind:
             raise BenchConfigError("daemon.bind must name at least one endpoint")
+        if self.daemon.store_max_mb < 0:
+            raise BenchConfigError("daemon.store_max_mb must be >= 0")
         if self.daemon.durability not in ("process", "power"):
             raise BenchConfigError("daemon.durability must be 'process' or 'power'")
 

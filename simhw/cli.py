@@ -76,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("keys", help="create a CURVE key pair (daemon or client) for encrypted, authenticated links")
     keys.add_argument("name", help="key name: NAME.key (public) and NAME.key_secret (secret) are written")
     keys.add_argument("--dir", default="keys", help="directory for the key files")
+    soak = sub.add_parser("soak", help="run the daemon and the simulated bench under faults in every layer, then "
+                          "audit the store (zero lost or wrong records)")
+    soak.add_argument("--minutes", type=float, default=None, help="run this long (overrides --seconds)")
+    soak.add_argument("--seconds", type=float, default=60.0)
+    soak.add_argument("--out", default="out/soak", help="working directory: store, bench files, daemon.log")
+    soak.add_argument("--seed", type=int, default=0)
+    soak.add_argument("--intense", action="store_true", help="six times the fault rates (for short runs)")
     demo = sub.add_parser("demo", help="the whole loop on the embedded simulated bench: measure, calibrate, train, "
                           "push, verify, drift, recalibrate; writes an HTML report")
     demo.add_argument("--out", default="out/demo", help="directory for report.html, report.json and the plots")
@@ -176,6 +183,15 @@ def _cmd_keys(args) -> int:
     return 0
 
 
+def _cmd_soak(args) -> int:
+    from .soak import main as soak
+
+    argv = ["--seconds", str(args.seconds), "--out", args.out, "--seed", str(args.seed)]
+    if args.minutes is not None:
+        argv += ["--minutes", str(args.minutes)]
+    return soak(argv + (["--intense"] if args.intense else []))
+
+
 def _cmd_demo(args) -> int:
     from .demo import main as demo
 
@@ -255,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         return {"config": _cmd_config, "sim": _cmd_sim, "calibrate": _cmd_calibrate, "daemon": _cmd_daemon,
                 "push": _cmd_client, "measure": _cmd_client, "status": _cmd_client,
                 "watch": _cmd_client, "train": _cmd_train, "st": _cmd_st,
-                "demo": _cmd_demo, "keys": _cmd_keys}[args.command](args)
+                "demo": _cmd_demo, "keys": _cmd_keys, "soak": _cmd_soak}[args.command](args)
     except (ValueError, OSError) as exc:
         print(f"simhw: error: {exc}", file=sys.stderr)
         return 2

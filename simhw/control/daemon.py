@@ -34,7 +34,7 @@ from simhw.phase_config import PhaseConfig, PhaseConfigError
 
 from . import schema
 from .schema import RequestError
-from .store import Store
+from .store import Store, StoreFull
 
 __all__ = ["BenchDaemon", "Cancelled"]
 
@@ -93,14 +93,21 @@ class BenchDaemon:
         self.active_hash: str | None = None
         self.running_job: dict | None = None
         self.started = time.time()
-        self.snapshot_id = store.snapshot(config.to_toml(), f"simhw {__version__}")
+        try:
+            self.snapshot_id = store.snapshot(config.to_toml(), f"simhw {__version__}")
+        except StoreFull as e:  # serve anyway: reads work, and writes answer store_full until there is room
+            log.warning(json.dumps({"event": "store_full_at_start", "error": str(e)}))
+            self.snapshot_id = None
         self.counters = {"requests": 0, "errors": 0, "pushes": 0, "applied": 0, "measurements": 0, "calibrations": 0}
         self._auth = None
         self.scheduler = None  # set by attach_scheduler
         self._params = tuple(f"S{p + 2}1" for p in range(config.geometry.receive_ports))
         for stale in store.interrupted_calibrations():
-            store.finish_calibration(stale, "interrupted")
-            store.event("calibration_interrupted", {"id": stale})
+            try:
+                store.finish_calibration(stale, "interrupted")
+                store.event("calibration_interrupted", {"id": stale})
+            except StoreFull:
+                break
         last = store.last_push()
         self.last_push_id = 0 if last is None else last["id"]
         if last is not None:
@@ -423,7 +430,7 @@ class BenchDaemon:
             pass
         except Exception as e:
             log.exception("scheduler failure")
-            self.store.event("fault", {"where": "scheduler", "error": str(e)})
+            self.store_event("fault", {"where": "scheduler", "error": str(e)})
             self.event("fault", {"where": "scheduler", "error": str(e)})
 
     def _drain_pushes(self, first: Job, limit: int = 256) -> list:
@@ -452,7 +459,12 @@ class BenchDaemon:
                 done.append((job, applied))
             if result.error is None:
                 self.active_hash = plan[-1][0].config.hash
-            self._acknowledge(done)
+            try:
+                self._acknowledge(done)
+            except StoreFull as e:  # shown on the board but not recorded: not acknowledged, and no more applied
+                for job in batch:
+                    self._fail(job, e)
+                return
             if result.error is None:
                 return
             self._fail(batch[len(done)], result.error)
@@ -492,11 +504,19 @@ class BenchDaemon:
         if isinstance(e, RequestError):
             self._reply(job.ident, schema.error_reply(rid, e.code, str(e)))
             return
-        code = "verify_failed" if isinstance(e, BoardVerifyError) else "hardware"
+        code = ("verify_failed" if isinstance(e, BoardVerifyError) else
+                "store_full" if isinstance(e, StoreFull) else "hardware")
         log.warning(json.dumps({"event": "job_failed", "op": job.kind, "error": str(e)}))
-        self.store.event("fault", {"op": job.kind, "error": str(e)})
+        self.store_event("fault", {"op": job.kind, "error": str(e)})
         self.event("fault", {"op": job.kind, "error": str(e)})
         self._reply(job.ident, schema.error_reply(rid, code, f"{type(e).__name__}: {e}"))
+
+    def store_event(self, kind: str, data: dict) -> None:
+        """Record an event; a full store must not turn one failure into another (logged instead)."""
+        try:
+            self.store.event(kind, data)
+        except StoreFull as e:
+            log.warning(json.dumps({"event": "event_not_stored", "kind": kind, "error": str(e)}))
 
     def _run_job(self, job: Job) -> None:
         rid = job.msg.id if job.msg else None
@@ -523,7 +543,7 @@ class BenchDaemon:
                 self._reply(job.ident, schema.error_reply(rid, "cancelled", str(e)))
         except Exception as e:
             if job.kind == "calibrate":  # already acknowledged; the store and telemetry carry the failure
-                self.store.event("fault", {"op": job.kind, "error": str(e)})
+                self.store_event("fault", {"op": job.kind, "error": str(e)})
                 self.event("fault", {"op": job.kind, "error": str(e)})
             else:
                 self._fail(job, e)

@@ -64,7 +64,11 @@ def run_calibration(daemon, job_id: str, reason: str, params: dict, protocol: st
 
         status = "cancelled" if isinstance(e, Cancelled) else "failed"
         daemon.job_ending()
-        daemon.store.finish_calibration(cid, status, metrics={"error": str(e)})
+        try:
+            daemon.store.finish_calibration(cid, status, metrics={"error": str(e)})
+        except Exception as store_error:  # a full store: the run stays 'running' and is marked interrupted at restart
+            log.warning(json.dumps({"event": "calibration_not_finished", "calibration": cid,
+                                    "error": str(store_error)}))
         daemon.event("calibration", {"job": job_id, "calibration": cid, "state": status, "error": str(e)})
         log.info(json.dumps({"event": "calibration_" + status, "job": job_id, "error": str(e)}))
         raise

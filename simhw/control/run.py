@@ -56,7 +56,7 @@ def run_daemon(config: BenchConfig, curve: tuple | None = None, on_ready=None, i
             bench = stack.enter_context(SimBench(config))
             cfg, clock = bench.resolved_config(), bench.clock.now
         board, vna = stack.enter_context(open_bench(cfg))
-        store = Store(config.daemon.store, config.daemon.durability)
+        store = Store(config.daemon.store, config.daemon.durability, config.daemon.store_max_mb)
         stack.callback(store.close)
         daemon = BenchDaemon(cfg, board, vna, store, clock=clock, curve=curve)
         c = config.calibration

@@ -31,7 +31,7 @@ MAX_ARRAY_BYTES = 64 * 1024 * 1024
 MAX_ARRAYS = 16
 DTYPES = {"<u1", "<u2", "<u4", "<i4", "<i8", "<f4", "<f8", "<c8", "<c16"}
 ERROR_CODES = ("bad_message", "unsupported_version", "unknown_op", "bad_request", "not_found", "busy", "hardware",
-               "verify_failed", "cancelled", "internal", "unauthorized")
+               "verify_failed", "cancelled", "internal", "unauthorized", "store_full")
 
 
 class RequestError(ValueError):

@@ -26,7 +26,7 @@ import numpy as np
 
 from simhw.phase_config import PhaseConfig
 
-__all__ = ["Store", "StoreError", "SCHEMA_VERSION"]
+__all__ = ["Store", "StoreError", "StoreFull", "SCHEMA_VERSION"]
 
 SCHEMA_VERSION = 2
 
@@ -71,8 +71,14 @@ def _unblob(b: bytes) -> np.ndarray:
     return np.load(io.BytesIO(b), allow_pickle=False)
 
 
+class StoreFull(RuntimeError):
+    """The disk (or the configured size cap) is full; the write was rolled back entirely."""
+
+
 class Store:
-    def __init__(self, path: str | Path, durability: str = "process"):
+    def __init__(self, path: str | Path, durability: str = "process", max_mb: float = 0.0):
+        """``max_mb`` > 0 caps the database's size; a write past it raises :class:`StoreFull`, as a
+        full disk does."""
         if durability not in ("process", "power"):
             raise ValueError("durability must be 'process' or 'power'")
         self.path = str(path)
@@ -84,6 +90,9 @@ class Store:
         self.db.execute("PRAGMA synchronous=" + ("FULL" if durability == "power" else "NORMAL"))
         self.db.execute("PRAGMA foreign_keys=ON")
         self._migrate()
+        if max_mb > 0:
+            page = self.db.execute("PRAGMA page_size").fetchone()[0]
+            self.db.execute(f"PRAGMA max_page_count={max(int(max_mb * 2**20 / page), 1)}")
 
     # ------------------------------------------------------------------ schema
     def _migrate(self) -> None:
@@ -118,8 +127,12 @@ class Store:
                 out = fn(self.db)
                 self.db.execute("COMMIT")
                 return out
-            except Exception:
-                self.db.execute("ROLLBACK")
+            except Exception as exc:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc):
+                    raise StoreFull(f"the store {self.path} is full (disk, or daemon.store_max_mb): nothing of this "
+                                    "write was kept") from None
                 raise
 
     # ------------------------------------------------------------------ configs and pushes

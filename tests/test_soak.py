@@ -1,0 +1,16 @@
+"""The bounded soak: faults in every layer for 45 s, then the audit finds nothing lost or wrong."""
+
+from simhw.soak import run_soak
+
+
+def test_bounded_soak_loses_nothing(tmp_path):
+    rep = run_soak(45, tmp_path, seed=1, intense=True, say=print)
+    assert rep.integrity == "ok" and not rep.lost and not rep.wrong, (rep.lost[:5], rep.wrong[:5])
+    assert rep.healthy_end and rep.clean_exit
+    # the faults really happened, in every layer
+    assert rep.kills >= 3 and rep.store_full_phases == 1 and rep.errors.get("store_full", 0) >= 1
+    for kind in ("vna_stall", "vna_drop", "clock_jump", "board_reset"):
+        assert rep.chaos.get(kind, 0) >= 1, rep.chaos
+    # and work went on around them: acknowledged before and after the store was full
+    assert rep.after_store_full > 50 and rep.acked_pushes > rep.after_store_full + 50
+    assert rep.acked_measurements > 10 and rep.finished_calibrations >= 1
