@@ -97,3 +97,24 @@ def test_every_option_in_the_command_reference_is_in_the_help():
         assert r.returncode == 0, r.stderr
         for opt in re.findall(r"`([^`]+)`", options):
             assert re.search(rf"(?<![\w-]){re.escape(opt)}(?![\w-])", r.stdout), f"simhw {command}: {opt} not in --help"
+
+
+def _anchor(heading: str) -> str:
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_docs_have_no_broken_links():
+    checked = 0
+    for doc in DOCS:
+        text = doc.read_text()
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+://", target) or target.startswith("mailto:"):
+                continue
+            path, _, anchor = target.partition("#")
+            dest = (doc.parent / path).resolve() if path else doc
+            assert dest.exists(), f"{doc.name}: broken link {target}"
+            if anchor:
+                headings = re.findall(r"^#+ (.*)$", dest.read_text(), re.M)
+                assert anchor in {_anchor(h) for h in headings}, f"{doc.name}: no heading for #{anchor} in {dest.name}"
+            checked += 1
+    assert checked >= 5
