@@ -27,7 +27,7 @@ __all__ = [
     "MAGIC", "PROTOCOL_VERSION", "HEADER", "MsgType", "NakCode", "EventKind", "SeqMode", "Message",
     "FrameError", "FrameDecoder", "encode_frame", "decode_payload", "pack_codes", "unpack_codes",
     "pattern_crc", "MESSAGES", "HelloInfo", "StatusInfo", "SlotInfo", "write_capacity", "NakError",
-    "random_layer_codes",
+    "random_layer_codes", "random_sequence_patterns",
 ]
 
 MAGIC = b"SM"
@@ -289,6 +289,15 @@ def random_layer_codes(seed: int, steps, n_atoms: int, bits: int) -> np.ndarray:
     idx = steps[:, None] * np.uint64(n_atoms) + np.arange(n_atoms, dtype=np.uint64)[None, :]
     z = _splitmix64(idx ^ np.uint64(int(seed) & 0xFFFFFFFFFFFFFFFF))
     return (z >> np.uint64(64 - bits)).astype(np.uint16)
+
+
+def random_sequence_patterns(base, layer: int, seed: int, steps, bits: int) -> np.ndarray:
+    """(len(steps), *base.shape) patterns a SEQ_RANDOM sequence on ``base`` (L, rows, cols) shows."""
+    base = np.asarray(base, np.uint16)
+    steps = np.atleast_1d(np.asarray(steps))
+    out = np.repeat(base.reshape(1, base.shape[0], -1), steps.size, axis=0)
+    out[:, layer] = random_layer_codes(seed, steps, out.shape[2], bits)
+    return out.reshape(steps.size, *base.shape)
 U16 = struct.Struct("<H")
 U32 = struct.Struct("<I")
 

@@ -418,11 +418,8 @@ class SMPBoard(SerialBoardMixin, Board):
 
     def random_sequence_codes(self, base: np.ndarray, layer: int, seed: int, steps) -> np.ndarray:
         """(len(steps), L, rows, cols) patterns a random sequence shows at ``steps`` (host side)."""
-        info = self.info
-        steps = np.atleast_1d(np.asarray(steps))
-        out = np.repeat(np.asarray(base, np.uint16).reshape(1, info.layers, -1), steps.size, axis=0)
-        out[:, layer] = smp.random_layer_codes(seed, steps, info.rows * info.cols, info.bits)
-        return out.reshape(steps.size, *info.shape)
+        return smp.random_sequence_patterns(np.asarray(base).reshape(self.info.shape), layer, seed, steps,
+                                            self.info.bits)
 
     def arm_sequence(self, mode: SequenceMode = SequenceMode.HOST, loop: bool = False, period_s: float = 0.0) -> None:
         mode = SequenceMode(mode)

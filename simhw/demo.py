@@ -23,7 +23,6 @@ import html
 import json
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -77,14 +76,11 @@ def _train(model, levels, bits, shape, episodes, starts, seed, name):
 def run_demo(out: str | Path = "out/demo", quick: bool = False, quiet: bool = False) -> dict:
     """Run the demo; returns the report (also written to ``out``/report.json and report.html)."""
     from calibration.calibrated import CalibratedModel
-    from drivers.bench import open_bench
-    from sim_backend.bench import SimBench
     from sim_backend.true_sim import Drift
     from simhw.bench_config import BenchConfig
     from simhw.control.client import DaemonClient
-    from simhw.control.daemon import BenchDaemon
+    from simhw.control.run import embedded_daemon
     from simhw.control.scheduler import Scheduler
-    from simhw.control.store import Store
     from simhw.model import SIMModel
     from simhw.phase_config import PhaseConfig
 
@@ -111,106 +107,96 @@ def run_demo(out: str | Path = "out/demo", quick: bool = False, quiet: bool = Fa
     report: dict = {"quick": quick, "target_contrast_db": TARGET_CONTRAST_DB}
     t_start = time.perf_counter()
     steps.step("starting the simulated bench and the bench daemon")
-    with SimBench(cfg) as bench, open_bench(bench.resolved_config()) as (board, vna):
-        store = Store(cfg.daemon.store)
-        daemon = BenchDaemon(bench.resolved_config(), board, vna, store, clock=bench.clock.now)
-        ready = threading.Event()
-        th = threading.Thread(target=daemon.serve, args=(ready,), daemon=True)
-        th.start()
-        ready.wait(10)
+    with embedded_daemon(cfg) as (bench, daemon):
+        store, board, vna = daemon.store, daemon.board, daemon.vna
         steps.done(f"board {board.info.serial} {board.info.shape} {board.info.bits}-bit, VNA {vna.identify()[:40]}")
-        try:
-            with DaemonClient(cfg.daemon.bind[0], timeout=600) as client:
-                freqs = cfg.frequencies()
-                steps.step("measuring the SIM under a random configuration")
-                f, s, meta = client.push_measure(PhaseConfig.random(g.layers, g.rows, g.cols, g.bits, seed=7))
-                report["first_measurement"] = {"id": meta["measurement"], **_contrast(s)}
-                steps.done(f"S21, S31 at {len(f)} frequencies: {report['first_measurement']['port_power_db']} dB")
+        with DaemonClient(cfg.daemon.bind[0], timeout=600) as client:
+            freqs = cfg.frequencies()
+            steps.step("measuring the SIM under a random configuration")
+            f, s, meta = client.push_measure(PhaseConfig.random(g.layers, g.rows, g.cols, g.bits, seed=7))
+            report["first_measurement"] = {"id": meta["measurement"], **_contrast(s)}
+            steps.done(f"S21, S31 at {len(f)} frequencies: {report['first_measurement']['port_power_db']} dB")
 
-                steps.step(f"calibrating through the daemon ({stages} stages x {slots} slots, hybrid model)")
-                done = client.wait_calibration(client.calibrate(stages=stages, slots=slots), timeout=1800)
-                record, blob = client.calibration(done["id"])
-                cal = CalibratedModel.from_bytes(blob)
-                report["calibration"] = {"id": done["id"], "metrics": done["metrics"],
-                                         "stages": [st["heldout_nmse_db"] for st in done["stages"]]}
-                m = done["metrics"]
-                steps.done(f"held-out prediction NMSE {m['initial_heldout_nmse_db']:.1f} dB (ideal model) -> "
-                           f"{m['heldout_nmse_db']:.1f} dB")
+            steps.step(f"calibrating through the daemon ({stages} stages x {slots} slots, hybrid model)")
+            done = client.wait_calibration(client.calibrate(stages=stages, slots=slots), timeout=1800)
+            record, blob = client.calibration(done["id"])
+            cal = CalibratedModel.from_bytes(blob)
+            report["calibration"] = {"id": done["id"], "metrics": done["metrics"],
+                                     "stages": [st["heldout_nmse_db"] for st in done["stages"]]}
+            m = done["metrics"]
+            steps.done(f"held-out prediction NMSE {m['initial_heldout_nmse_db']:.1f} dB (ideal model) -> "
+                       f"{m['heldout_nmse_db']:.1f} dB")
 
-                steps.step("training on the calibrated model (port 0 on, null on port 1), pushing, verifying")
-                rows = []
-                ideal_model = SIMModel.from_geometry(g.build(freqs))
-                for name, model, levels in (("ideal", ideal_model, None), ("calibrated", cal.model(), cal.atom_response)):
-                    r, config = _train(model, levels, g.bits, shape, episodes, starts, 0, f"demo-{name}")
-                    f, s, meta = client.push_measure(config)
-                    rows.append({"trained_on": name, "hash": config.hash, "predicted_contrast_db": -r.final_metrics["loss"],
-                                 **_contrast(s), "measurement": meta["measurement"]})
-                report["trained"] = rows
-                calibrated_row = rows[1]
-                report["trained_target_met"] = calibrated_row["contrast_db"] >= TARGET_CONTRAST_DB
-                steps.done(f"measured contrast: ideal-trained {rows[0]['contrast_db']:.1f} dB, calibrated-trained "
-                           f"{calibrated_row['contrast_db']:.1f} dB (target {TARGET_CONTRAST_DB:.0f} dB)")
-                trained_config = PhaseConfig.from_bytes(client.request("config", hash=calibrated_row["hash"])
-                                                        .header["config"].encode())
-
-                steps.step("warming the bench up (drift) while the daemon's scheduler watches the indicators")
-                daemon.scheduler = Scheduler(daemon)
-                sched = daemon.scheduler
-                _settle(sched, bench)
-                t0 = bench.clock.now()
-                rate = 10.0  # K per hour
-                bench.truth.set_drift(Drift(rate_k_per_hour=rate, offset_k=-rate * t0 / 3600.0))
-                checks = 16
-                fired_at = None
-                for i in range(checks):
-                    bench.clock.advance(c.check_every_s)
-                    _settle(sched, bench)
-                    steps.bar(i + 1, checks, f"bench time +{(bench.clock.now() - t0) / 60:.0f} min, "
-                                             f"{bench.truth.delta_t():.1f} K warmer, "
-                                             f"{sched.runs.get('state-driven', 0)} recalibration(s)")
-                    if sched.runs.get("state-driven", 0):
-                        fired_at = bench.clock.now() - t0
-                        break
-                # the bench has warmed up: the temperature stays where it is, the model should hold again
-                bench.truth.set_drift(Drift(rate_k_per_hour=0.0, offset_k=bench.truth.delta_t()))
-                for _ in range(2):
-                    bench.clock.advance(c.check_every_s)
-                    _settle(sched, bench)
-                steps.bar(checks, checks, "warmed up; watching two more checks")
-                cals = store.list_calibrations(50)
-                drift_runs = [store.get_calibration(x["id"]) for x in reversed(cals) if x["protocol"] == "state-driven"]
-                timeline = [{"clock": next(iter(e["data"].values()))["clock"] - t0,
-                             **{k: v["value"] - v["baseline"] for k, v in e["data"].items()},
-                             "crossed": any(v["crossed"] for v in e["data"].values())}
-                            for e in reversed(store.events("indicators", 500))]
-                report["drift"] = {"rate_k_per_hour": rate, "fired_after_s": fired_at,
-                                   "recalibrations": len(drift_runs),
-                                   "reasons": [r["reason"] for r in drift_runs],
-                                   "heldout_nmse_db_after": [r["metrics"].get("heldout_nmse_db") for r in drift_runs],
-                                   "temperature_rise_k": bench.truth.delta_t(), "timeline": timeline}
-                report["recalibration_fired"] = len(drift_runs) > 0
-                report["held_after_recalibration"] = not any(e["crossed"] for e in timeline[-2:])
-                f, s, meta = client.push_measure(trained_config)
-                report["drifted"] = {"hash": trained_config.hash, **_contrast(s)}
-                steps.done(f"recalibration fired after {0 if fired_at is None else fired_at / 60:.0f} min of drift "
-                           f"({report['drift']['reasons'][:1]}); the old configuration now measures "
-                           f"{report['drifted']['contrast_db']:.1f} dB")
-
-                steps.step("re-training on the recalibrated model, pushing, verifying")
-                latest = CalibratedModel.from_bytes(store.latest_model())
-                r, config = _train(latest.model(), latest.atom_response, g.bits, shape, episodes, starts, 1,
-                                   "demo-after-drift")
+            steps.step("training on the calibrated model (port 0 on, null on port 1), pushing, verifying")
+            rows = []
+            ideal_model = SIMModel.from_geometry(g.build(freqs))
+            for name, model, levels in (("ideal", ideal_model, None), ("calibrated", cal.model(), cal.atom_response)):
+                r, config = _train(model, levels, g.bits, shape, episodes, starts, 0, f"demo-{name}")
                 f, s, meta = client.push_measure(config)
-                report["restored"] = {"hash": config.hash, "predicted_contrast_db": -r.final_metrics["loss"],
-                                      **_contrast(s)}
-                report["restored_target_met"] = report["restored"]["contrast_db"] >= TARGET_CONTRAST_DB
-                steps.done(f"measured contrast {report['restored']['contrast_db']:.1f} dB")
-                truth_cascade = bench.truth.model(freqs).cascade
-                ideal_cascade = ideal_model.cascade
-        finally:
-            daemon.stop()
-            th.join(30)
-            store.close()
+                rows.append({"trained_on": name, "hash": config.hash, "predicted_contrast_db": -r.final_metrics["loss"],
+                             **_contrast(s), "measurement": meta["measurement"]})
+            report["trained"] = rows
+            calibrated_row = rows[1]
+            report["trained_target_met"] = calibrated_row["contrast_db"] >= TARGET_CONTRAST_DB
+            steps.done(f"measured contrast: ideal-trained {rows[0]['contrast_db']:.1f} dB, calibrated-trained "
+                       f"{calibrated_row['contrast_db']:.1f} dB (target {TARGET_CONTRAST_DB:.0f} dB)")
+            trained_config = PhaseConfig.from_bytes(client.request("config", hash=calibrated_row["hash"])
+                                                    .header["config"].encode())
+
+            steps.step("warming the bench up (drift) while the daemon's scheduler watches the indicators")
+            daemon.scheduler = Scheduler(daemon)
+            sched = daemon.scheduler
+            _settle(sched, bench)
+            t0 = bench.clock.now()
+            rate = 10.0  # K per hour
+            bench.truth.set_drift(Drift(rate_k_per_hour=rate, offset_k=-rate * t0 / 3600.0))
+            checks = 16
+            fired_at = None
+            for i in range(checks):
+                bench.clock.advance(c.check_every_s)
+                _settle(sched, bench)
+                steps.bar(i + 1, checks, f"bench time +{(bench.clock.now() - t0) / 60:.0f} min, "
+                                         f"{bench.truth.delta_t():.1f} K warmer, "
+                                         f"{sched.runs.get('state-driven', 0)} recalibration(s)")
+                if sched.runs.get("state-driven", 0):
+                    fired_at = bench.clock.now() - t0
+                    break
+            # the bench has warmed up: the temperature stays where it is, the model should hold again
+            bench.truth.set_drift(Drift(rate_k_per_hour=0.0, offset_k=bench.truth.delta_t()))
+            for _ in range(2):
+                bench.clock.advance(c.check_every_s)
+                _settle(sched, bench)
+            steps.bar(checks, checks, "warmed up; watching two more checks")
+            cals = store.list_calibrations(50)
+            drift_runs = [store.get_calibration(x["id"]) for x in reversed(cals) if x["protocol"] == "state-driven"]
+            timeline = [{"clock": next(iter(e["data"].values()))["clock"] - t0,
+                         **{k: v["value"] - v["baseline"] for k, v in e["data"].items()},
+                         "crossed": any(v["crossed"] for v in e["data"].values())}
+                        for e in reversed(store.events("indicators", 500))]
+            report["drift"] = {"rate_k_per_hour": rate, "fired_after_s": fired_at,
+                               "recalibrations": len(drift_runs),
+                               "reasons": [r["reason"] for r in drift_runs],
+                               "heldout_nmse_db_after": [r["metrics"].get("heldout_nmse_db") for r in drift_runs],
+                               "temperature_rise_k": bench.truth.delta_t(), "timeline": timeline}
+            report["recalibration_fired"] = len(drift_runs) > 0
+            report["held_after_recalibration"] = not any(e["crossed"] for e in timeline[-2:])
+            f, s, meta = client.push_measure(trained_config)
+            report["drifted"] = {"hash": trained_config.hash, **_contrast(s)}
+            steps.done(f"recalibration fired after {0 if fired_at is None else fired_at / 60:.0f} min of drift "
+                       f"({report['drift']['reasons'][:1]}); the old configuration now measures "
+                       f"{report['drifted']['contrast_db']:.1f} dB")
+
+            steps.step("re-training on the recalibrated model, pushing, verifying")
+            latest = CalibratedModel.from_bytes(store.latest_model())
+            r, config = _train(latest.model(), latest.atom_response, g.bits, shape, episodes, starts, 1,
+                               "demo-after-drift")
+            f, s, meta = client.push_measure(config)
+            report["restored"] = {"hash": config.hash, "predicted_contrast_db": -r.final_metrics["loss"],
+                                  **_contrast(s)}
+            report["restored_target_met"] = report["restored"]["contrast_db"] >= TARGET_CONTRAST_DB
+            steps.done(f"measured contrast {report['restored']['contrast_db']:.1f} dB")
+            truth_cascade = bench.truth.model(freqs).cascade
+            ideal_cascade = ideal_model.cascade
     report["seconds"] = time.perf_counter() - t_start
     report["calibration_improved"] = (report["calibration"]["metrics"]["heldout_nmse_db"]
                                       < report["calibration"]["metrics"]["initial_heldout_nmse_db"] - 10)

@@ -154,7 +154,7 @@ def _pipelined(client, configs, timeout: float):
             errors.append(msg.header.get("error", {}).get("code", "?"))
     timed_out = bool(pending)
     if timed_out:
-        client._connect()  # late replies must not be taken for the next request's
+        client.reset()  # late replies must not be taken for the next request's
     return acks, errors, timed_out
 
 

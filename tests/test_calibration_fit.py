@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from calibration.data import CalibrationData, Objective, nmse_db, solve_channel
+from calibration.data import CalibrationData, Objective, solve_channel
 from calibration.estimators import fit_gradient
-from calibration.metrics import align_gauge, truth_metrics
-from calibration.parameterization import PARAMETERIZATIONS, make_parameterization
+from calibration.metrics import truth_metrics
+from calibration.parameterization import make_parameterization
 from simhw.geometry import FabricationErrors, SimGeometry
 from simhw.model import SIMModel
 from simhw.propagation import Cascade, cascade_matrices

@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 
 from calibration.physical import PhysicalParameterization
 from simhw.geometry import FabricationErrors, SimGeometry

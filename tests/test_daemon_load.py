@@ -2,7 +2,6 @@
 
 import threading
 
-import numpy as np
 
 from daemon_helpers import bench_file, daemon_process
 from simhw.control.client import DaemonClient

@@ -3,7 +3,6 @@
 import threading
 import time
 
-import pytest
 
 from drivers.bench import open_bench
 from sim_backend.bench import SimBench

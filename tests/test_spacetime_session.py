@@ -1,17 +1,12 @@
 """A randomised space-time session on the simulated bench, through the daemon: 10,000 slots at
 >= 1 kHz, no missed slot, every slot's measured response matching the true SIM's prediction."""
 
-import threading
-
 import numpy as np
 import pytest
 
-from drivers.bench import open_bench
-from sim_backend.bench import SimBench
 from simhw.bench_config import BenchConfig
 from simhw.control.client import DaemonClient, DaemonError
-from simhw.control.daemon import BenchDaemon
-from simhw.control.store import Store
+from simhw.control.run import embedded_daemon
 from simhw.phase_config import PhaseConfig
 
 
@@ -22,24 +17,15 @@ def test_ten_thousand_slots_at_a_kilohertz_through_the_daemon(tmp_path):
     cfg.daemon.publish = f"ipc://{tmp_path}/p.ipc"
     cfg.daemon.store = str(tmp_path / "store.sqlite")
     base = PhaseConfig.random(4, 6, 6, 2, seed=5, name="s-only block")
-    with SimBench(cfg) as bench, open_bench(bench.resolved_config()) as (board, vna):
-        store = Store(cfg.daemon.store)
-        daemon = BenchDaemon(bench.resolved_config(), board, vna, store, clock=bench.clock.now)
-        ready = threading.Event()
-        th = threading.Thread(target=daemon.serve, args=(ready,), daemon=True)
-        th.start()
-        assert ready.wait(10)
-        try:
-            with DaemonClient(cfg.daemon.bind[0], timeout=120) as c:
-                y, meta = c.st_session(base, layer=0, seed=123456789, slots=10_000, rate_hz=1000.0, frequency=28e9)
-                with pytest.raises(DaemonError, match="st_session needs 'slots'"):
-                    c.st_session(base, layer=0, seed=1, slots=0, rate_hz=1000.0)
-                with pytest.raises(DaemonError, match="st_session needs 'layer'"):
-                    c.st_session(base, layer=4, seed=1, slots=10, rate_hz=1000.0)
-                stored = c.measurement(meta["measurement"])
-        finally:
-            daemon.stop()
-            th.join(30)
+    with embedded_daemon(cfg) as (bench, daemon):
+        board = daemon.board
+        with DaemonClient(cfg.daemon.bind[0], timeout=120) as c:
+            y, meta = c.st_session(base, layer=0, seed=123456789, slots=10_000, rate_hz=1000.0, frequency=28e9)
+            with pytest.raises(DaemonError, match="st_session needs 'slots'"):
+                c.st_session(base, layer=0, seed=1, slots=0, rate_hz=1000.0)
+            with pytest.raises(DaemonError, match="st_session needs 'layer'"):
+                c.st_session(base, layer=4, seed=1, slots=10, rate_hz=1000.0)
+            stored = c.measurement(meta["measurement"])
         assert meta["missed"] == 0 and meta["steps"] == 10_000 and y.shape == (10_000,)
         assert 1.0 / (1.0 / meta["ifbw"] + vna_point_overhead(bench)) >= 1000.0  # the sweep's slot rate
         # the host knows every slot's pattern from the shared generator; the model predicts each response
@@ -52,7 +38,6 @@ def test_ten_thousand_slots_at_a_kilohertz_through_the_daemon(tmp_path):
         # slots really differ: the randomised layer moves the response around
         assert np.std(np.abs(y)) > 0.1 * np.mean(np.abs(y))
         np.testing.assert_array_equal(stored[1][:, 0], y)
-        store.close()
 
 
 def vna_point_overhead(bench) -> float:

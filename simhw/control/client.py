@@ -73,6 +73,10 @@ class DaemonClient:
         _apply_curve(self.sock, self.curve)
         self.sock.connect(self.endpoint)
 
+    def reset(self) -> None:
+        """Drop the socket and open a new one: replies still in flight are never read."""
+        self._connect()
+
     def close(self) -> None:
         if self.sock is not None:
             self.sock.close(linger=0)

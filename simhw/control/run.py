@@ -15,7 +15,7 @@ from simhw.bench_config import BenchConfig
 from .daemon import BenchDaemon
 from .store import Store
 
-__all__ = ["run_daemon", "setup_logging"]
+__all__ = ["run_daemon", "setup_logging", "embedded_daemon"]
 
 
 class _JsonFormatter(logging.Formatter):
@@ -70,3 +70,27 @@ def run_daemon(config: BenchConfig, curve: tuple | None = None, on_ready=None, i
             threading.Thread(target=lambda: (ready.wait(), on_ready(daemon)), daemon=True).start()
         daemon.serve(ready)
     return 0
+
+
+@contextlib.contextmanager
+def embedded_daemon(config: BenchConfig):
+    """The simulated bench of ``config`` and a daemon serving it from a thread of this process;
+    yields (bench, daemon), stops both when the block ends. For programs and tests that need the
+    simulated truth next to the daemon (the HIL check, the demo); ``simhw daemon`` is the real thing."""
+    from drivers.bench import open_bench
+    from sim_backend.bench import SimBench
+
+    with SimBench(config) as bench, open_bench(bench.resolved_config()) as (board, vna):
+        store = Store(config.daemon.store, config.daemon.durability, config.daemon.store_max_mb)
+        daemon = BenchDaemon(bench.resolved_config(), board, vna, store, clock=bench.clock.now)
+        ready = threading.Event()
+        thread = threading.Thread(target=daemon.serve, args=(ready,), name="simhw-daemon", daemon=True)
+        thread.start()
+        try:
+            if not ready.wait(30):
+                raise RuntimeError("the embedded daemon did not start")
+            yield bench, daemon
+        finally:
+            daemon.stop()
+            thread.join(30)
+            store.close()

@@ -95,7 +95,6 @@ def localization_scenario(n_side: int = 6, layers: int = 4, angles: int = 3, ran
     thickness = 2 * lam
     area = pitch * pitch
     d_in = lam
-    inp = AntennaArray.linear(1, pitch, 0.0, area)  # replaced below by a 4 x 4 aperture
     aperture = np.stack(np.meshgrid((np.arange(4) - 1.5) * pitch, (np.arange(4) - 1.5) * pitch, indexing="xy"),
                         -1).reshape(-1, 2)
     inp = AntennaArray(np.c_[aperture, np.zeros(16)], area)

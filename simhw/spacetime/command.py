@@ -50,9 +50,8 @@ def run_from_args(a) -> int:
     if a.out:
         from drivers import smp
 
-        codes = np.repeat(base.codes.reshape(1, base.n_layers, -1), a.slots, axis=0)
-        codes[:, a.layer] = smp.random_layer_codes(a.seed, np.arange(a.slots), base.n_atoms, base.bits)
-        np.savez_compressed(a.out, responses=y, codes=codes.reshape(a.slots, *base.shape), **{
+        codes = smp.random_sequence_patterns(base.codes, a.layer, a.seed, np.arange(a.slots), base.bits)
+        np.savez_compressed(a.out, responses=y, codes=codes, **{
             k: v for k, v in meta.items() if isinstance(v, (int, float))})
         print(f"wrote {a.out}")
     return 0 if meta.get("missed", 1) == 0 else 1

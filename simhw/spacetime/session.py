@@ -45,13 +45,11 @@ class STSession:
         """Slots per second of wall time, instrument I/O included (a lower bound on the sweep's rate)."""
         return self.slots / self.seconds
 
-    def codes(self, base: np.ndarray, bits: int, shape: tuple) -> np.ndarray:
-        """(slots, L, rows, cols) codes each slot showed."""
+    def codes(self, base: PhaseConfig) -> np.ndarray:
+        """(slots, L, rows, cols) codes each slot showed on ``base``."""
         from drivers import smp
 
-        out = np.repeat(np.asarray(base, np.uint16).reshape(1, shape[0], -1), self.slots, axis=0)
-        out[:, self.layer] = smp.random_layer_codes(self.seed, np.arange(self.slots), shape[1] * shape[2], bits)
-        return out.reshape(self.slots, *shape)
+        return smp.random_sequence_patterns(base.codes, self.layer, self.seed, np.arange(self.slots), base.bits)
 
 
 def ifbw_for_rate(rate_hz: float, overhead_s: float = 50e-6) -> float:

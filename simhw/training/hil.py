@@ -19,7 +19,6 @@ from __future__ import annotations
 import copy
 import json
 import tempfile
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,11 +97,8 @@ def hil_check(config: BenchConfig | None = None, port: int = 0, null_others: boo
     import time
 
     from calibration.calibrated import CalibratedModel
-    from drivers.bench import open_bench
-    from sim_backend.bench import SimBench
     from simhw.control.client import DaemonClient
-    from simhw.control.daemon import BenchDaemon
-    from simhw.control.store import Store
+    from simhw.control.run import embedded_daemon
     from simhw.model import SIMModel
 
     t0 = time.perf_counter()
@@ -126,47 +122,31 @@ def hil_check(config: BenchConfig | None = None, port: int = 0, null_others: boo
     suppress = tuple(p for p in range(g.receive_ports) if p != port) if null_others else ()
     report = HILReport(port, suppress)
     try:
-        with SimBench(cfg) as bench, open_bench(bench.resolved_config()) as (board, vna):
-            store = Store(cfg.daemon.store)
-            daemon = BenchDaemon(bench.resolved_config(), board, vna, store, clock=bench.clock.now)
-            ready = threading.Event()
-            th = threading.Thread(target=daemon.serve, args=(ready,), daemon=True)
-            th.start()
-            ready.wait(10)
-            try:
-                with DaemonClient(cfg.daemon.bind[0], timeout=60) as c:
-                    say(f"calibrating through the daemon ({stages} x {slots} slots)")
-                    done = c.wait_calibration(c.calibrate(stages=stages, slots=slots), timeout=1800)
-                    if done["status"] != "done":
-                        raise TrainingError(f"calibration {done['status']}: {done.get('metrics')}")
-                    cid = next(r["id"] for r in c.calibrations(limit=50)
-                               if c.calibration(r["id"])[0]["params"].get("job") == done["params"]["job"])
-                    cal = CalibratedModel.from_bytes(c.calibration(cid)[1])
-                    report.calibration = {k: float(v) for k, v in done["metrics"].items()
-                                          if isinstance(v, (int, float))}
-                    models = {"ideal": (SIMModel.from_geometry(g.build(freqs)), None),
-                              "calibrated": (cal.model(), cal.atom_response),
-                              "truth": (bench.truth.model(freqs), None)}
-                    opts = TrainOptions(episodes=episodes, eta0=0.5, beta=0.99, update="joint", starts=starts,
-                                        seed=seed, bits=g.bits, polish=True)
-                    for name, (model, levels) in models.items():
-                        check_model_fits(model.n_layers, model.n_atoms, board.info)
-                        say(f"training on the {name} model")
-                        obj = Focus(model, output=port, suppress=suppress, atom_response=levels)
-                        r = train(obj, opts)
-                        config_ = r.config((g.rows, g.cols), name=f"focus-port{port}-{name}")
-                        f, s, meta = c.push_measure(config_)
-                        measured = measured_objective_db(s, port, suppress, obj.cap_db)
-                        row = {"model": name, "predicted_db": -r.final_metrics["loss"],
-                               "measured_db": measured["objective_db"], "measured": measured,
-                               "predicted": r.final_metrics, "hash": config_.hash,
-                               "measurement": meta["measurement"]}
-                        report.rows.append(row)
-                        say(f"{name:<10} predicted {row['predicted_db']:7.2f} dB, measured {row['measured_db']:7.2f} dB")
-            finally:
-                daemon.stop()
-                th.join(30)
-                store.close()
+        with embedded_daemon(cfg) as (bench, daemon), DaemonClient(cfg.daemon.bind[0], timeout=60) as c:
+            say(f"calibrating through the daemon ({stages} x {slots} slots)")
+            done = c.wait_calibration(c.calibrate(stages=stages, slots=slots), timeout=1800)
+            if done["status"] != "done":
+                raise TrainingError(f"calibration {done['status']}: {done.get('metrics')}")
+            cal = CalibratedModel.from_bytes(c.calibration(done["id"])[1])
+            report.calibration = {k: float(v) for k, v in done["metrics"].items() if isinstance(v, (int, float))}
+            models = {"ideal": (SIMModel.from_geometry(g.build(freqs)), None),
+                      "calibrated": (cal.model(), cal.atom_response),
+                      "truth": (bench.truth.model(freqs), None)}
+            opts = TrainOptions(episodes=episodes, eta0=0.5, beta=0.99, update="joint", starts=starts, seed=seed,
+                                bits=g.bits, polish=True)
+            for name, (model, levels) in models.items():
+                check_model_fits(model.n_layers, model.n_atoms, daemon.board.info)
+                say(f"training on the {name} model")
+                obj = Focus(model, output=port, suppress=suppress, atom_response=levels)
+                r = train(obj, opts)
+                config_ = r.config((g.rows, g.cols), name=f"focus-port{port}-{name}")
+                f, s, meta = c.push_measure(config_)
+                measured = measured_objective_db(s, port, suppress, obj.cap_db)
+                row = {"model": name, "predicted_db": -r.final_metrics["loss"], "measured_db": measured["objective_db"],
+                       "measured": measured, "predicted": r.final_metrics, "hash": config_.hash,
+                       "measurement": meta["measurement"]}
+                report.rows.append(row)
+                say(f"{name:<10} predicted {row['predicted_db']:7.2f} dB, measured {row['measured_db']:7.2f} dB")
     finally:
         tmp.cleanup()
     report.seconds = time.perf_counter() - t0
