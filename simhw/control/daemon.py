@@ -27,9 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 import zmq
 
+from drivers.board import PushBatch
 from simhw import __version__
 from simhw.bench_config import BenchConfig
-from drivers.board import PushBatch
 from simhw.phase_config import PhaseConfig, PhaseConfigError
 
 from . import schema
@@ -100,7 +100,7 @@ class BenchDaemon:
             self.snapshot_id = None
         self.counters = {"requests": 0, "errors": 0, "pushes": 0, "applied": 0, "measurements": 0, "calibrations": 0}
         self._auth = None
-        self.scheduler = None  # set by attach_scheduler
+        self.scheduler = None  # a Scheduler, set by run_daemon (or a program) when the bench file asks for one
         self._params = tuple(f"S{p + 2}1" for p in range(config.geometry.receive_ports))
         for stale in store.interrupted_calibrations():
             try:
