@@ -109,8 +109,10 @@ class SimBench:
             if hasattr(fw, "temperature_fn"):
                 fw.temperature_fn = lambda: self.truth.temperature_c() + 10.0
         try:
+            seeds = np.random.SeedSequence(None if sim.fault_seed < 0 else sim.fault_seed).spawn(len(self.firmwares) + 1)
             faults = lambda i: Faults(drop=sim.byte_errors / 2, flip=sim.byte_errors / 2,  # noqa: E731
-                                      reset_rate=sim.board_resets_per_hour / 3600.0, seed=sim.seed + 100 + i)
+                                      reset_rate=sim.board_resets_per_hour / 3600.0,
+                                      seed=int(seeds[i].generate_state(1)[0]))
             self.endpoints = [SerialEndpoint(fw, sim.transport, faults=faults(i)).start()
                               for i, fw in enumerate(self.firmwares)]
             self.dut = BenchDUT(self.truth, self.firmwares, g.bits)
@@ -118,7 +120,7 @@ class SimBench:
                               limits=VNALimits(10e6, 43.5e9 if cfg.vna.family == "rs" else 67e9))
             self.server = VNAServer(self.vna).start()
             self.chaos = Chaos(self, sim.vna_stalls_per_hour, sim.vna_drops_per_hour, sim.clock_jumps_per_hour,
-                               seed=sim.seed + 200).start()
+                               seed=seeds[-1]).start()
         except Exception:
             self.stop()
             raise

@@ -118,6 +118,7 @@ class SimulationSection:
     phase_dependent_amplitude: bool = False
     drift_k_per_hour: float = 0.0
     clock_speed: float = 1.0
+    fault_seed: int = -1  # seed of the injected faults below; -1: fresh at every start (a restarted bench differs)
     byte_errors: float = 0.0  # probability that a byte on the board link is dropped or has a bit flipped
     board_resets_per_hour: float = 0.0  # spontaneous board resets (all patterns lost)
     vna_stalls_per_hour: float = 0.0  # the VNA's *OPC? goes silent past the driver's timeout

@@ -67,13 +67,13 @@ class SoakReport:
                 f"wrong {len(self.wrong)}, healthy end {self.healthy_end}, clean exit {self.clean_exit}")
 
 
-def _bench(work: Path, faults: bool, intense: bool, store_max_mb: float = 0.0):
+def _bench(work: Path, faults: bool, intense: bool, store_max_mb: float = 0.0, fault_seed: int = -1):
     from simhw.bench_config import BenchConfig
 
     cfg = BenchConfig(name="soak")
     cfg.sweep.points = 3
     s = cfg.simulation
-    s.error_scale, s.clock_speed, s.seed = 5.0, 30.0, 11
+    s.error_scale, s.clock_speed, s.seed, s.fault_seed = 5.0, 30.0, 11, fault_seed
     if faults:
         k = 6.0 if intense else 1.0
         s.byte_errors = 2e-4
@@ -171,14 +171,20 @@ def run_soak(seconds: float = 60.0, out: str | Path = "out/soak", seed: int = 0,
     for f in ("store.sqlite", "store.sqlite-wal", "store.sqlite-shm", "daemon.log"):
         (work / f).unlink(missing_ok=True)
     rng = np.random.default_rng(seed)
-    bench, cfg = _bench(work, True, intense)
+    starts = iter(range(1, 1_000_000))
+    _, cfg = _bench(work, True, intense)
+
+    def faulty(store_max_mb: float = 0.0) -> Path:
+        """The bench file for the next start: the same faults, a different draw of them each time."""
+        return _bench(work, True, intense, store_max_mb, fault_seed=seed * 1_000_000 + next(starts))[0]
+
     rep = SoakReport()
     errors = collections.Counter()
     pushes: dict[int, str] = {}
     measurements: dict[int, tuple] = {}
     calibrations: list[str] = []  # requested jobs; the audit checks every finished run in the store
     daemon = _Daemon(work)
-    daemon.start(bench)
+    daemon.start(faulty())
     t0 = time.monotonic()
     next_kill = t0 + rng.uniform(5, 15)
     store_full_at = t0 + seconds * 0.5
@@ -198,7 +204,7 @@ def run_soak(seconds: float = 60.0, out: str | Path = "out/soak", seed: int = 0,
         if now >= next_kill:
             daemon.kill()
             rep.kills += 1
-            daemon.start(bench)
+            daemon.start(faulty())
             rep.restarts += 1
             next_kill = time.monotonic() + rng.uniform(5, 20)
         if store_full_at is not None and now >= store_full_at:
@@ -206,8 +212,7 @@ def run_soak(seconds: float = 60.0, out: str | Path = "out/soak", seed: int = 0,
             daemon.kill()
             rep.kills += 1
             size = os.path.getsize(cfg.daemon.store) / 2**20
-            capped, _ = _bench(work, True, intense, store_max_mb=size + 0.02)
-            daemon.start(capped)
+            daemon.start(faulty(store_max_mb=size + 0.02))
             rep.restarts += 1
             rep.store_full_phases += 1
             for _ in range(60):  # push until the cap bites (bounded)
@@ -219,7 +224,7 @@ def run_soak(seconds: float = 60.0, out: str | Path = "out/soak", seed: int = 0,
             rep.after_store_full = len(pushes)
             daemon.kill()
             rep.kills += 1
-            daemon.start(bench)  # the operator made room
+            daemon.start(faulty())  # the operator made room
             rep.restarts += 1
             next_kill = time.monotonic() + rng.uniform(5, 20)
             continue
