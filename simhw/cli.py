@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     soak.add_argument("--seconds", type=float, default=60.0)
     soak.add_argument("--out", default="out/soak", help="working directory: store, bench files, daemon.log")
     soak.add_argument("--seed", type=int, default=0)
-    soak.add_argument("--intense", action="store_true", help="six times the fault rates (for short runs)")
+    soak.add_argument("--intense", action="store_true", help="twelve times the fault rates (for short runs)")
     demo = sub.add_parser("demo", help="the whole loop on the embedded simulated bench: measure, calibrate, train, "
                           "push, verify, drift, recalibrate; writes an HTML report")
     demo.add_argument("--out", default="out/demo", help="directory for report.html, report.json and the plots")

@@ -75,7 +75,7 @@ def _bench(work: Path, faults: bool, intense: bool, store_max_mb: float = 0.0, f
     s = cfg.simulation
     s.error_scale, s.clock_speed, s.seed, s.fault_seed = 5.0, 30.0, 11, fault_seed
     if faults:
-        k = 6.0 if intense else 1.0
+        k = 12.0 if intense else 1.0
         s.byte_errors = 2e-4
         s.board_resets_per_hour = 60 * k
         s.vna_stalls_per_hour = 40 * k
@@ -330,7 +330,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--out", default="out/soak", help="working directory: store, bench files, daemon.log")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--intense", action="store_true", help="six times the fault rates (for short runs)")
+    ap.add_argument("--intense", action="store_true", help="twelve times the fault rates (for short runs)")
     a = ap.parse_args(argv)
     seconds = a.minutes * 60 if a.minutes is not None else a.seconds
     rep = run_soak(seconds, a.out, a.seed, a.intense)
