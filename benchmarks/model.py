@@ -10,10 +10,10 @@ is timed with torch autograd on the CPU and numpy/torch speed ratios are printed
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 
+from benchmarks.timing import best_time
 from simhw.geometry import SimGeometry
 from simhw.losses import mse_to_target
 from simhw.model import SIMModel
@@ -23,16 +23,6 @@ CASES = [  # (L, rows, cols, batch)
     (8, 16, 16, 64),
 ]
 N_IN = N_OUT = 4
-
-
-def best_time(fn, repeat):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def torch_times(model: SIMModel, theta: np.ndarray, target: np.ndarray, repeat: int):

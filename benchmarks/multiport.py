@@ -11,10 +11,10 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 
+from benchmarks.timing import best_time
 from simhw.bench_config import BenchConfig
 from simhw.multiport import MultiportSIM
 from simhw.propagation import cascade_matrices
@@ -25,15 +25,6 @@ def model(layers: int, solver: str) -> MultiportSIM:
     g = cfg.geometry
     g.layers, g.rows, g.cols, g.receive_ports = layers, 8, 8, 2
     return MultiportSIM(cascade_matrices(g.build()), reflection=0.1, coupling=0.05, solver=solver)
-
-
-def best_time(fn, repeat: int = 5) -> float:
-    out = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        out = min(out, time.perf_counter() - t0)
-    return out
 
 
 def main() -> None:

@@ -17,17 +17,9 @@ import time
 
 import numpy as np
 
+from benchmarks.timing import best_time
 from simhw.training import TrainOptions, train
 from simhw.training.scenarios import isac_scenario, separation_scenario
-
-
-def timed(fn, repeat: int = 1) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def main(argv=None):
@@ -44,8 +36,8 @@ def main(argv=None):
         print(f"(a) K=4 L=5 N=64, {a.episodes} episodes, {update:<5} updates: {wall:6.2f} s, "
               f"{a.episodes / wall:7.1f} episodes/s, final constellation MSE {r.metrics['constellation_mse']:.2e}")
     theta = np.random.default_rng(0).uniform(0, 2 * np.pi, (5, 64))
-    fwd = timed(lambda: [obj.loss_batch(theta[None]) for _ in range(200)], 3) / 200
-    both = timed(lambda: [obj.loss_and_grad(theta) for _ in range(200)], 3) / 200
+    fwd = best_time(lambda: [obj.loss_batch(theta[None]) for _ in range(200)], 3) / 200
+    both = best_time(lambda: [obj.loss_and_grad(theta) for _ in range(200)], 3) / 200
     print(f"(b) forward {1e6 * fwd:7.1f} us, forward + analytic gradient {1e6 * both:7.1f} us: ratio {both / fwd:.2f}")
     isac = isac_scenario(seed=0)
     t0 = time.perf_counter()

@@ -45,8 +45,7 @@ class TransferMatching(Objective):
             raise TrainingError(f"excitations must be ({model.n_inputs}, K) and targets ({model.n_outputs}, K)")
 
     def loss_batch(self, theta, amplitude=None) -> np.ndarray:
-        theta = np.asarray(theta, float)
-        theta = theta[None] if theta.ndim == 2 else theta
+        theta, _ = self._as_batch(theta)
         return np.array([matching_loss(self.model.outputs(th, self.x), self.d) for th in theta])
 
     def loss_and_grad(self, theta, samples=None) -> tuple[float, np.ndarray]:

@@ -50,6 +50,21 @@ class Objective:
     def n_samples(self) -> int:
         return 1
 
+    def _require(self, convention: str, what: str, single_frequency: bool = True) -> None:
+        """Refuse a model of the wrong convention (or with several frequencies) for objective ``what``."""
+        if self.model.convention != convention:
+            raise TrainingError(f"{what} needs {'an' if convention[0] in 'aeiou' else 'a'} {convention} model "
+                                f"(convention='{convention}')")
+        if single_frequency and self.model.n_freqs != 1:
+            raise TrainingError(f"{what} is trained at one frequency")
+
+    @staticmethod
+    def _as_batch(theta, amplitude=None) -> tuple[np.ndarray, np.ndarray | None]:
+        """(B, L, N) phases, and amplitudes broadcast to them, from one configuration or a batch."""
+        theta = np.asarray(theta, float)
+        theta = theta[None] if theta.ndim == 2 else theta
+        return theta, None if amplitude is None else np.broadcast_to(amplitude, theta.shape)
+
     def applied(self, codes, bits: int) -> tuple[np.ndarray, np.ndarray | None]:
         """(phases, amplitudes) (B, L, N) applied for integer ``codes`` (B, L, N)."""
         codes = np.asarray(codes, np.intp)
@@ -95,10 +110,7 @@ class MultiUserSeparation(Objective):
 
     def __init__(self, model: SIMModel, channels, antennas, pilots, jammer=None, atom_response=None):
         super().__init__(model, atom_response)
-        if model.convention != "uplink":
-            raise TrainingError("multi-user separation needs an uplink model (convention='uplink')")
-        if model.n_freqs != 1:
-            raise TrainingError("multi-user separation is trained at one frequency")
+        self._require("uplink", "multi-user separation")
         self.channels = np.asarray(channels, complex)
         self.pilots = np.asarray(pilots, complex)
         self.antennas = np.asarray(antennas, np.intp)
@@ -136,9 +148,7 @@ class MultiUserSeparation(Objective):
 
     def received(self, theta, amplitude=None, inputs=None) -> np.ndarray:
         """(B, K, U) received symbols at the selected antennas."""
-        theta = np.asarray(theta, float)
-        theta = theta[None] if theta.ndim == 2 else theta
-        amplitude = None if amplitude is None else np.broadcast_to(amplitude, theta.shape)
+        theta, amplitude = self._as_batch(theta, amplitude)
         g = self._select(self.model.response(theta, amplitude))  # (B, K, N)
         return g @ (self.inputs if inputs is None else inputs)
 
@@ -215,10 +225,7 @@ class ISACBeamforming(Objective):
     def __init__(self, model: SIMModel, users, steering, desired, power: float = 1.0, noise: float = 1.0,
                  weights=(0.5, 0.5), atom_response=None):
         super().__init__(model, atom_response)
-        if model.convention != "downlink":
-            raise TrainingError("ISAC beamforming needs a downlink model (convention='downlink')")
-        if model.n_freqs != 1:
-            raise TrainingError("ISAC beamforming is trained at one frequency")
+        self._require("downlink", "ISAC beamforming")
         self.users = np.asarray(users, complex)
         self.steering = np.asarray(steering, complex)
         self.desired = np.asarray(desired, float)
@@ -241,9 +248,7 @@ class ISACBeamforming(Objective):
         return self.users.shape[1]
 
     def _g(self, theta, amplitude=None) -> np.ndarray:
-        theta = np.asarray(theta, float)
-        theta = theta[None] if theta.ndim == 2 else theta
-        amplitude = None if amplitude is None else np.broadcast_to(amplitude, theta.shape)
+        theta, amplitude = self._as_batch(theta, amplitude)
         return self.model.response(theta, amplitude)[:, 0]  # (B, N, M)
 
     def _rate_parts(self, a):
@@ -344,8 +349,7 @@ class Focus(Objective):
             raise TrainingError("cap_db must be > 0")
         self.cap = 10 ** (-cap_db / 10)
         self.cap_db = float(cap_db)
-        if model.convention != "end-to-end":
-            raise TrainingError("focusing needs an end-to-end model (feed to receive antennas)")
+        self._require("end-to-end", "focusing", single_frequency=False)
         for o in (output, *suppress):
             if not 0 <= o < model.n_outputs:
                 raise TrainingError(f"output {o} does not exist: the model has {model.n_outputs} receive antenna(s)")
@@ -363,9 +367,7 @@ class Focus(Objective):
         return target, other
 
     def loss_batch(self, theta, amplitude=None) -> np.ndarray:
-        theta = np.asarray(theta, float)
-        theta = theta[None] if theta.ndim == 2 else theta
-        amplitude = None if amplitude is None else np.broadcast_to(amplitude, theta.shape)
+        theta, amplitude = self._as_batch(theta, amplitude)
         target, other = self._powers(self.model.response(theta, amplitude))
         loss = -10 * np.log10(np.maximum(target, 1e-300))
         if other is not None:
