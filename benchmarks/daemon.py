@@ -98,17 +98,23 @@ def raw_round_trip(n: int) -> np.ndarray:
     return out
 
 
-def pushes(n: int, tmp: Path) -> tuple[np.ndarray, float]:
+def pushes(n: int, tmp: Path, transport: str) -> tuple[np.ndarray, float]:
+    """(b) and (c) with the simulated board embedded in the daemon (``inproc``) or in its own process."""
     cfg = BenchConfig(name="benchmark")
+    cfg.simulation.transport = transport
     cfg.daemon.bind = [f"tcp://127.0.0.1:{free_port()}"]
     cfg.daemon.publish = f"tcp://127.0.0.1:{free_port()}"
-    cfg.daemon.store = str(tmp / "store.sqlite")
+    cfg.daemon.store = str(tmp / f"store-{transport}.sqlite")
     (tmp / "bench.toml").write_text(cfg.to_toml())
     configs = [PhaseConfig.random(4, 6, 6, 2, seed=i) for i in range(2 * n + 1)]
-    with process(["-m", "simhw", "sim", "up", "--bench", str(tmp / "bench.toml"),
-                  "--write-bench", str(tmp / "resolved.toml")]), \
-            process(["-m", "simhw", "daemon", "--bench", str(tmp / "resolved.toml")]), \
-            DaemonClient(cfg.daemon.bind[0], timeout=30) as c:
+    with contextlib.ExitStack() as stack:
+        bench = tmp / "bench.toml"
+        if transport != "inproc":
+            stack.enter_context(process(["-m", "simhw", "sim", "up", "--bench", str(bench),
+                                         "--write-bench", str(tmp / "resolved.toml")]))
+            bench = tmp / "resolved.toml"
+        stack.enter_context(process(["-m", "simhw", "daemon", "--bench", str(bench)]))
+        c = stack.enter_context(DaemonClient(cfg.daemon.bind[0], timeout=30))
         c.push(configs[-1])
         lat = np.empty(n)
         for i in range(n):
@@ -131,14 +137,18 @@ def main(argv=None):
     if a.echo:
         return echo_server(a.echo)
     raw = raw_round_trip(a.n)
+    runs = {}
     with tempfile.TemporaryDirectory() as tmp:
-        lat, rate = pushes(a.n, Path(tmp))
+        for transport in ("inproc", "pty"):
+            runs[transport] = pushes(a.n, Path(tmp), transport)
     p = lambda x, q: 1e6 * np.percentile(x, q)  # noqa: E731
-    print(f"(a) raw pyzmq round trip      p50 {p(raw, 50):8.1f} us   p99 {p(raw, 99):8.1f} us")
-    print(f"(b) acknowledged push          p50 {p(lat, 50):8.1f} us   p99 {p(lat, 99):8.1f} us   "
-          f"{1 / np.mean(lat):6.0f} /s sequential   ratio p50 {np.median(lat) / np.median(raw):.2f}x (target <= 2x)")
-    print(f"(c) pipelined pushes           {rate:8.0f} /s (target >= 5000/s, ratio {rate / 5000:.2f})")
-
+    print(f"(a) raw pyzmq round trip          p50 {p(raw, 50):8.1f} us   p99 {p(raw, 99):8.1f} us")
+    for transport, (lat, rate) in runs.items():
+        where = "board in the daemon (inproc)" if transport == "inproc" else f"board process ({transport})"
+        print(f"(b) push, {where:30s} p50 {p(lat, 50):8.1f} us   p99 {p(lat, 99):8.1f} us   "
+              f"{1 / np.mean(lat):6.0f} /s sequential   ratio p50 {np.median(lat) / np.median(raw):.2f}x "
+              f"(target <= 2x)")
+        print(f"(c) pipelined, {where:25s} {rate:8.0f} /s (target >= 5000/s, ratio {rate / 5000:.2f})")
 
 if __name__ == "__main__":
     main()

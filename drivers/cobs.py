@@ -14,10 +14,12 @@ class CobsError(ValueError):
 
 
 def cobs_encode(data: bytes) -> bytes:
-    """Encode ``data``; the result contains no 0x00 byte (the delimiter is not appended)."""
+    """Encode ``data``; the result contains no 0x00 byte (the delimiter is not appended).
+
+    A frame with k zeros has k+1 zero-free runs; each becomes a code byte (run length + 1) and the
+    run, and a run of 254 or more bytes is cut into 0xFF blocks, which imply no zero."""
     out = bytearray()
-    for block_start, block in _zero_free_runs(data):
-        del block_start
+    for block in bytes(data).split(b"\x00"):
         while len(block) >= 254:
             out.append(0xFF)
             out += block[:254]
@@ -25,18 +27,6 @@ def cobs_encode(data: bytes) -> bytes:
         out.append(len(block) + 1)
         out += block
     return bytes(out)
-
-
-def _zero_free_runs(data: bytes):
-    """Split at zeros: a frame of k zeros has k+1 runs; a 254-byte run needs no implied zero."""
-    start = 0
-    while True:
-        idx = data.find(b"\x00", start)
-        if idx < 0:
-            yield start, data[start:]
-            return
-        yield start, data[start:idx]
-        start = idx + 1
 
 
 def cobs_decode(data: bytes) -> bytes:

@@ -18,6 +18,7 @@ import enum
 import struct
 import zlib
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -140,8 +141,9 @@ class NakError(RuntimeError):
         self.request, self.code, self.detail = request, code, detail
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(NamedTuple):
+    """One SMP message: type, sequence number, body, protocol version."""
+
     type: int
     seq: int
     body: bytes = b""
@@ -226,9 +228,15 @@ class FrameDecoder:
 # ---------------------------------------------------------------------------- codes
 def pack_codes(codes, bits: int) -> bytes:
     """Bit-pack integer codes, B bits each, LSB first."""
-    c = np.asarray(codes, dtype=np.uint32).reshape(-1)
+    c = np.asarray(codes).reshape(-1)
     if c.size and int(c.max()) >= (1 << bits):
         raise ValueError(f"code {int(c.max())} does not fit in {bits} bits")
+    if bits in _WHOLE_BYTE:  # several codes per byte: shift and add, no bit planes
+        per = 8 // bits
+        groups = np.zeros(-(-c.size // per) * per, np.uint8)
+        groups[:c.size] = c
+        return (groups.reshape(-1, per) << _SHIFTS[bits]).sum(axis=1, dtype=np.uint8).tobytes()
+    c = c.astype(np.uint32)
     bitplanes = ((c[:, None] >> np.arange(bits, dtype=np.uint32)) & 1).astype(np.uint8)
     return np.packbits(bitplanes.reshape(-1), bitorder="little").tobytes()
 
@@ -238,9 +246,16 @@ def unpack_codes(data: bytes, count: int, bits: int) -> np.ndarray:
     need = (count * bits + 7) // 8
     if len(data) < need:
         raise ValueError(f"{len(data)} bytes hold fewer than {count} codes of {bits} bits")
-    flat = np.unpackbits(np.frombuffer(data, np.uint8, need), bitorder="little")[: count * bits]
+    raw = np.frombuffer(data, np.uint8, need)
+    if bits in _WHOLE_BYTE:
+        return ((raw[:, None] >> _SHIFTS[bits]) & ((1 << bits) - 1)).reshape(-1)[:count].astype(np.uint16)
+    flat = np.unpackbits(raw, bitorder="little")[: count * bits]
     weights = (1 << np.arange(bits, dtype=np.uint32))
     return (flat.reshape(count, bits).astype(np.uint32) @ weights).astype(np.uint16)
+
+
+_WHOLE_BYTE = (1, 2, 4, 8)
+_SHIFTS = {b: np.arange(0, 8, b, dtype=np.uint8) for b in _WHOLE_BYTE}
 
 
 def pattern_crc(codes, bits: int) -> int:

@@ -11,6 +11,7 @@ STATUS, raises :class:`BoardResetError` once: the board lost its patterns and th
 from __future__ import annotations
 
 import time
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,6 +57,7 @@ class SMPBoard(SerialBoardMixin, Board):
         self.stats = {"retries": 0, "bad_frames": 0, "stale": 0}
         self.info: BoardInfo | None = None
         self._shadow_crc: int | None = None  # CRC of the last pattern written, what COMMIT expects
+        self._span_cache: tuple = (None, [])
         if open:
             self.open()
 
@@ -213,25 +215,38 @@ class SMPBoard(SerialBoardMixin, Board):
     def _spans(self) -> list[tuple[int, int, int]]:
         """(layer, offset, count) of each frame's span; spans run across layers (docs/protocol.md)."""
         info = self.info
-        cap = smp.write_capacity(info.max_frame, info.bits)
-        n, total = info.rows * info.cols, info.layers * info.rows * info.cols
-        return [(start // n, start % n, min(cap, total - start)) for start in range(0, total, cap)]
+        if self._span_cache[0] is not info:
+            cap = smp.write_capacity(info.max_frame, info.bits)
+            n, total = info.rows * info.cols, info.layers * info.rows * info.cols
+            spans = [(start // n, start % n, min(cap, total - start)) for start in range(0, total, cap)]
+            self._span_cache = (info, spans)
+        return self._span_cache[1]
 
-    def _chunks(self, codes: np.ndarray) -> list[tuple[int, bytes]]:
-        flat = codes.reshape(-1)
+    def _writes(self, codes: np.ndarray) -> tuple[list[tuple[int, bytes]], int]:
+        """The WRITE requests that fill the shadow with ``codes``, and the pattern CRC COMMIT expects.
+
+        The pattern is bit-packed once; a span that starts and ends on a byte boundary (or ends
+        the pattern) is a slice of it, any other span is packed on its own."""
+        flat, bits = codes.reshape(-1), self.info.bits
+        packed = smp.pack_codes(flat, bits)
         reqs, start = [], 0
         for layer, off, cnt in self._spans():
-            reqs.append((MsgType.WRITE, smp.WRITE_HEAD.pack(layer, off, cnt) +
-                         smp.pack_codes(flat[start:start + cnt], self.info.bits)))
+            lo, hi = start * bits, (start + cnt) * bits
+            if lo % 8 == 0 and (hi % 8 == 0 or start + cnt == flat.size):
+                data = packed[lo // 8:(hi + 7) // 8]
+            else:
+                data = smp.pack_codes(flat[start:start + cnt], bits)
+            reqs.append((MsgType.WRITE, smp.WRITE_HEAD.pack(layer, off, cnt) + data))
             start += cnt
-        return reqs
+        return reqs, zlib.crc32(packed)
 
     def write(self, config: PhaseConfig) -> None:
         check_config_fits(config, self.info)
         self._raise_if_reset()
-        self.transact(self._chunks(config.codes), reply_size=16)
+        writes, crc = self._writes(config.codes)
+        self.transact(writes, reply_size=16)
         self._raise_if_reset()
-        self._shadow_crc = smp.pattern_crc(config.codes, self.info.bits)
+        self._shadow_crc = crc
 
     def commit(self, expected_crc: int | None = None) -> int:
         crc = self._shadow_crc if expected_crc is None else expected_crc
@@ -290,8 +305,7 @@ class SMPBoard(SerialBoardMixin, Board):
             todo = configs[done:done + 1] if failures else configs[done:]  # after a failure, that push alone
             reqs, layout, crcs = [], [], []
             for cfg in todo:
-                writes = self._chunks(cfg.codes)
-                crc = smp.pattern_crc(cfg.codes, self.info.bits)
+                writes, crc = self._writes(cfg.codes)
                 crcs.append(crc)
                 layout.append((len(reqs) + len(writes), len(reqs) + len(writes) + 1))
                 reqs += writes + [(MsgType.COMMIT, smp.COMMIT_REQ.pack(crc))] + reads
@@ -376,9 +390,10 @@ class SMPBoard(SerialBoardMixin, Board):
             configs = {s: c for s, c in configs.items() if present[s] != smp.pattern_crc(c.codes, self.info.bits)}
         reqs, store_idx = [], []
         for slot, cfg in configs.items():
-            reqs += self._chunks(cfg.codes)
+            writes, crc = self._writes(cfg.codes)
+            reqs += writes
             store_idx.append((len(reqs), slot))
-            reqs.append((MsgType.SLOT_STORE, smp.SLOT_STORE_REQ.pack(slot, smp.pattern_crc(cfg.codes, self.info.bits))))
+            reqs.append((MsgType.SLOT_STORE, smp.SLOT_STORE_REQ.pack(slot, crc)))
         self._raise_if_reset()
         replies = self.transact(reqs, reply_size=16, raise_nak=False)
         self._raise_if_reset()

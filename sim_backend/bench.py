@@ -19,6 +19,7 @@ from simhw.geometry import FabricationErrors
 from simhw.impairments import Impairments, PhaseDependentAmplitude
 
 from .chaos import Chaos
+from .inproc_endpoint import InprocEndpoint
 from .ris_firmware import OpenRISFirmware
 from .serial_endpoint import Faults, SerialEndpoint
 from .smp_firmware import SMPFirmware
@@ -113,7 +114,8 @@ class SimBench:
             faults = lambda i: Faults(drop=sim.byte_errors / 2, flip=sim.byte_errors / 2,  # noqa: E731
                                       reset_rate=sim.board_resets_per_hour / 3600.0,
                                       seed=int(seeds[i].generate_state(1)[0]))
-            self.endpoints = [SerialEndpoint(fw, sim.transport, faults=faults(i)).start()
+            self.endpoints = [(InprocEndpoint(fw, faults(i)) if sim.transport == "inproc" else
+                               SerialEndpoint(fw, sim.transport, faults=faults(i))).start()
                               for i, fw in enumerate(self.firmwares)]
             self.dut = BenchDUT(self.truth, self.firmwares, g.bits)
             self.vna = SimVNA(self.dut, cfg.vna.family, noise=sim.noise, seed=sim.seed,

@@ -47,6 +47,8 @@ class SMPFirmware:
         self.temperature_fn = None  # the simulated bench makes the board's sensor follow the SIM
         self._rng = np.random.default_rng(seed)
         self._lock = threading.RLock()
+        self._handlers = {t: getattr(self, f"_do_{t.name.lower()}") for t in MsgType
+                          if hasattr(self, f"_do_{t.name.lower()}")}
         self.boots = 0
         self._boot(clock())
         self.ready_at = clock()  # the first power-up happened before anyone connected
@@ -220,8 +222,7 @@ class SMPFirmware:
             if now < self.busy_until and msg.type != MsgType.STATUS:
                 self.naks += 1
                 return smp.encode_frame(Message(MsgType.NAK, msg.seq, smp.NAK_BODY.pack(NakCode.BUSY, 0)))
-            handler = getattr(self, f"_do_{MsgType(msg.type).name.lower()}")
-            body = handler(msg.body, now)
+            body = self._handlers[msg.type](msg.body, now)
             reply = smp.encode_frame(Message(MsgType.ACK, msg.seq, body))
         except _Nak as nak:
             self.naks += 1

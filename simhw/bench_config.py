@@ -35,7 +35,7 @@ the embedded simulated device". Unknown keys and bad values are errors naming th
     [simulation]          # only for "sim" resources
     seed = 1
     error_scale = 1.0     # x the fabrication error bounds of seed 002
-    transport = "pty"     # how the simulated board is served: "pty" or "tcp"
+    transport = "pty"     # how the simulated board is served: "pty", "tcp" or "inproc"
     noise = true
     coupling = 0.0
     phase_noise = 0.0
@@ -238,8 +238,8 @@ class BenchConfig:
             raise BenchConfigError("simulation.truth_model must be 'cascade' or 'multiport'")
         if not (0 <= self.simulation.reflection < 1 and 0 <= self.simulation.port_coupling < 1):
             raise BenchConfigError("simulation.reflection and simulation.port_coupling must be in [0, 1)")
-        if self.simulation.transport not in ("pty", "tcp"):
-            raise BenchConfigError("simulation.transport must be 'pty' or 'tcp'")
+        if self.simulation.transport not in ("pty", "tcp", "inproc"):
+            raise BenchConfigError("simulation.transport must be 'pty', 'tcp' or 'inproc'")
         c = self.calibration
         if c.parameterization not in ("physical", "hybrid", "free"):
             raise BenchConfigError("calibration.parameterization must be 'physical', 'hybrid' or 'free'")

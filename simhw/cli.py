@@ -225,6 +225,11 @@ def _cmd_sim(args) -> int:
     from .bench_config import BenchConfig
 
     cfg = BenchConfig.load(args.bench) if args.bench else BenchConfig(name="simulated")
+    if cfg.simulation.transport == "inproc":
+        print("simhw sim up: simulation.transport = 'inproc' serves only the process that starts the bench; "
+              "use 'pty' or 'tcp' here, or run 'simhw daemon --bench' on this file (it embeds the bench)",
+              file=sys.stderr)
+        return 2
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with SimBench(cfg) as bench:

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import skrf
 
+from drivers.board import BoardConnectionError
 from drivers.list_measurement import ListMeasurementError, triggered_list_measurement
 from drivers.smp_board import SMPBoard
 from drivers.vna import open_vna
@@ -139,6 +140,26 @@ def test_sim_up_command_starts_and_stops_cleanly(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_inproc_board_serves_this_process_only(tmp_path):
+    """An embedded board (simulation.transport = "inproc") is a simhw:// port of the process that
+    started the bench: reachable by pyserial there, refused by `simhw sim up`, unknown elsewhere."""
+    cfg = quiet_config(transport="inproc")
+    with SimBench(cfg) as bench:
+        url = bench.board_urls[0]
+        assert url.startswith("simhw://board-")
+        with SMPBoard(url) as board:
+            c = PhaseConfig.random(4, 6, 6, 2, seed=3)
+            board.push(c)
+            np.testing.assert_array_equal(bench.firmwares[0].active_codes(), c.codes)
+    with pytest.raises(BoardConnectionError, match="no simulated board"):
+        SMPBoard(url)  # the bench stopped: its board is gone
+    path = tmp_path / "bench.toml"
+    path.write_text(cfg.to_toml())
+    out = subprocess.run([sys.executable, "-m", "simhw", "sim", "up", "--bench", str(path)], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 2 and "serves only the process that starts the bench" in out.stderr
 
 
 @pytest.mark.parametrize("rate", [0.0, 5.0])

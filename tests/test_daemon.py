@@ -15,9 +15,10 @@ from simhw.control.store import Store
 from simhw.phase_config import PhaseConfig
 
 
-@pytest.mark.parametrize("transport", ["tcp", "ipc"])
-def test_every_request_type(tmp_path, transport):
-    path, cfg = bench_file(tmp_path)
+@pytest.mark.parametrize("transport,board_link", [("tcp", "pty"), ("ipc", "inproc")])
+def test_every_request_type(tmp_path, transport, board_link):
+    """Every request type over tcp and over ipc; the simulated board on a pty, or embedded in the daemon."""
+    path, cfg = bench_file(tmp_path, simulation__transport=board_link)
     endpoint = cfg.daemon.bind[0 if transport == "tcp" else 1]
     with daemon_process(path) as proc, DaemonClient(endpoint, timeout=20) as c:
         st = c.status()

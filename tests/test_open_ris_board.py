@@ -8,7 +8,7 @@ from simhw.phase_config import PhaseConfig
 
 from boards_helpers import ris_board
 
-KINDS = ["pty", "tcp"]
+KINDS = ["pty", "tcp", "inproc"]
 
 
 def ris_cfg(seed, layers=1):

@@ -10,7 +10,7 @@ from simhw.phase_config import PhaseConfig
 
 from boards_helpers import smp_board
 
-KINDS = ["pty", "tcp"]
+KINDS = ["pty", "tcp", "inproc"]
 
 
 def cfg(seed, shape=(3, 4, 4), bits=2):

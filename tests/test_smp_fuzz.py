@@ -1,6 +1,7 @@
 """Property-based fuzzing of the SMP codec and the simulated firmware with random and mutated frames."""
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -111,6 +112,17 @@ def test_cobs_round_trip(data):
     assert cobs_decode(enc) == data
 
 
+@pytest.mark.parametrize("raw, encoded", [
+    ("00", "0101"), ("0000", "010101"), ("11220033", "0311220233"), ("11223344", "0511223344"),
+    ("11000000", "0211010101"), (bytes(range(1, 254)).hex(), "fe" + bytes(range(1, 254)).hex()),
+    ("00" + bytes(range(1, 255)).hex(), "01ff" + bytes(range(1, 255)).hex() + "01"),
+])
+def test_cobs_reference_vectors(raw, encoded):
+    """Cheshire and Baker's encoding on the usual reference frames (delimiter not included)."""
+    assert cobs_encode(bytes.fromhex(raw)).hex() == encoded
+    assert cobs_decode(bytes.fromhex(encoded)).hex() == raw
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=200))
 def test_decoder_never_crashes_on_noise(data):
@@ -122,12 +134,13 @@ def test_decoder_never_crashes_on_noise(data):
         pass
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.integers(0, 15), min_size=1, max_size=300), st.integers(1, 4))
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 2**16 - 1), min_size=1, max_size=300), st.integers(1, 16))
 def test_pack_unpack_codes(codes, bits):
     codes = [c % (1 << bits) for c in codes]
     packed = smp.pack_codes(codes, bits)
-    assert len(packed) == (len(codes) * bits + 7) // 8
+    stream = sum(c << (i * bits) for i, c in enumerate(codes))  # atom i at bits i*B .. i*B+B-1, LSB first
+    assert packed == stream.to_bytes((len(codes) * bits + 7) // 8, "little")
     assert smp.unpack_codes(packed, len(codes), bits).tolist() == codes
 
 

@@ -67,6 +67,17 @@ def _blob(a: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+_npy_heads: dict = {}
+
+
+def _codes_blob(codes: np.ndarray) -> bytes:
+    """A config's codes as .npy bytes (what :func:`_blob` writes), with the header made once per shape."""
+    head = _npy_heads.get(codes.shape)
+    if head is None:
+        head = _npy_heads[codes.shape] = _blob(np.zeros(codes.shape, np.uint16))[:-2 * codes.size]
+    return head + np.ascontiguousarray(codes, dtype="<u2").tobytes()
+
+
 def _unblob(b: bytes) -> np.ndarray:
     return np.load(io.BytesIO(b), allow_pickle=False)
 
@@ -140,7 +151,7 @@ class Store:
         """``text``: the config's file line as received (PhaseConfig.to_bytes), saves encoding it again."""
         db.execute("INSERT OR IGNORE INTO configs VALUES (?, ?, ?, ?, ?, ?, ?)",
                    (config.hash, config.name, config.bits, json.dumps(list(config.shape)),
-                    _blob(config.codes.astype(np.uint16)), text or config.to_bytes().decode(), time.time()))
+                    _codes_blob(config.codes), text or config.to_bytes().decode(), time.time()))
 
     def put_config(self, config: PhaseConfig) -> str:
         self._tx(lambda db: self._put_config(db, config))

@@ -1,0 +1,1 @@
+"""pyserial URL handlers of the simulated bench (pyserial finds ``protocol_<scheme>`` modules here)."""
