@@ -67,13 +67,21 @@ def _check_codes(codes, bits: int) -> np.ndarray:
             raise PhaseConfigError("codes must be whole numbers; use PhaseConfig.from_phases for phases in radians")
     if arr.dtype.kind == "b":
         arr = arr.astype(np.int64)
-    lo, hi = arr.min(), arr.max()
-    if lo < 0 or hi >= (1 << bits):
-        raise PhaseConfigError(f"codes out of range for {bits} bits: found values in [{lo}, {hi}], "
+    hi = arr.max()
+    if hi >= (1 << bits) or (arr.dtype.kind != "u" and arr.min() < 0):
+        raise PhaseConfigError(f"codes out of range for {bits} bits: found values in [{arr.min()}, {hi}], "
                                f"allowed 0..{(1 << bits) - 1}")
+    if arr.dtype == np.uint16 and isinstance(_memory_owner(arr), bytes):
+        return arr  # decoded from a file or a message: immutable already, no copy
     out = arr.astype(np.uint16)
     out.setflags(write=False)
     return out
+
+
+def _memory_owner(arr: np.ndarray):
+    while isinstance(arr, np.ndarray):
+        arr = arr.base
+    return arr
 
 
 @dataclass(frozen=True, eq=False)
@@ -100,7 +108,8 @@ class PhaseConfig:
         if not isinstance(self.extra, dict):
             raise PhaseConfigError("extra must be a dict of JSON-serialisable values")
         try:
-            json.dumps(self.extra, sort_keys=True, allow_nan=False)
+            if self.extra:
+                json.dumps(self.extra, sort_keys=True, allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise PhaseConfigError(f"extra must be JSON-serialisable: {exc}") from None
 

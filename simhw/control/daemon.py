@@ -179,6 +179,13 @@ class BenchDaemon:
             next_beat = 0.0
             while not self._stop.is_set():
                 events = dict(poller.poll(50))
+                self._woken = False  # this pass handles everything queued so far; later wake-ups poll again
+                if wake_rx in events:
+                    while True:
+                        try:
+                            wake_rx.recv(zmq.NOBLOCK)
+                        except zmq.Again:
+                            break
                 if router in events:
                     for _ in range(1000):
                         try:
@@ -186,20 +193,17 @@ class BenchDaemon:
                         except zmq.Again:
                             break
                         self._on_request(router, frames)
-                    self._run_inline()
-                if wake_rx in events:
-                    while True:
-                        try:
-                            wake_rx.recv(zmq.NOBLOCK)
-                        except zmq.Again:
-                            break
+                self._run_inline()
                 self._flush(router, pub)
                 if time.monotonic() >= next_beat:
                     next_beat = time.monotonic() + self.config.daemon.heartbeat_s
                     self._publish(pub, "heartbeat", self._status())
             self._cancel.add("*")
             self._submit(None)
-            worker.join(timeout=30)
+            deadline = time.monotonic() + 30
+            while worker.is_alive() and time.monotonic() < deadline:
+                self._run_inline()  # pushes queued before the stop are still the loop's to run
+                worker.join(timeout=0.05)
             self._flush(router, pub)
         finally:
             router.close()
@@ -228,7 +232,6 @@ class BenchDaemon:
             pass
 
     def _flush(self, router, pub) -> None:
-        self._woken = False  # cleared before draining: anything queued after this wakes the loop again
         while True:
             try:
                 kind, a, b = self.outbox.get_nowait()
@@ -374,7 +377,11 @@ class BenchDaemon:
             self._pending.set()
 
     def _next_job(self):
-        """The next queued job, None to stop, False if there is none (call with ``_hw`` held)."""
+        """The next queued job, None to stop, False if there is none or a push is next (pushes are
+        the loop's to run); call with ``_hw`` held."""
+        if self._head_is_push():
+            self._wake()  # the loop may be asleep in poll: it runs the pushes, then hands the rest back
+            return False
         try:
             return self.jobs.get_nowait()
         except queue.Empty:
@@ -388,18 +395,18 @@ class BenchDaemon:
         return head is not None and head.kind == "push"
 
     def _run_inline(self) -> None:
-        """Pushes at the head of the queue run on the loop's thread when the hardware is idle, so a
-        push costs no hand-off between threads; anything else, or a busy worker, leaves them queued."""
-        if not self._head_is_push():
-            return
-        if not self._hw.acquire(blocking=False):
-            self._pending.set()  # the worker has the hardware: it takes the pushes when done
-            return
+        """Pushes run on the loop's thread, when they are at the head of the queue and the hardware
+        is idle, so a push costs no hand-off between threads and no thread competes with the loop for
+        the interpreter; the worker runs everything else, in queue order."""
+        if not self._head_is_push() or not self._hw.acquire(blocking=False):
+            return  # a busy worker wakes the loop when the pushes are next
         try:
             while self._head_is_push():
-                self._run_pushes(self._drain_pushes(self._next_job()))
+                self._run_pushes(self._drain_pushes(self.jobs.get_nowait()))
         finally:
             self._hw.release()
+        if not self.jobs.empty():
+            self._pending.set()
 
     def _worker(self) -> None:
         last_tick = 0.0
@@ -411,9 +418,7 @@ class BenchDaemon:
                     job = self._next_job()
                     if job is None:
                         return
-                    if job and job.kind == "push":
-                        self._run_pushes(self._drain_pushes(job))
-                    elif job:
+                    if job:
                         self._run_job(job)
                     # the schedule is looked at when idle, and at least every 0.2 s under a steady stream of jobs
                     if self.scheduler is not None and not self._stop.is_set() and (
