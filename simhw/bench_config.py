@@ -158,6 +158,7 @@ class DaemonSection:
     heartbeat_s: float = 1.0
     durability: str = "process"  # "process": commits survive the daemon being killed; "power": also power loss
     store_max_mb: float = 0.0  # cap on the store's size (0: none); past it writes fail as on a full disk
+    busy_poll_us: float = 0.0  # after a request, poll without sleeping this long (lower latency, one busy core)
 
 
 _SECTIONS = {"geometry": GeometrySection, "sweep": SweepSection, "board": BoardSection, "vna": VNASection,
@@ -254,6 +255,8 @@ class BenchConfig:
             raise BenchConfigError("daemon.bind must name at least one endpoint")
         if self.daemon.store_max_mb < 0:
             raise BenchConfigError("daemon.store_max_mb must be >= 0")
+        if not 0 <= self.daemon.busy_poll_us <= 1_000_000:
+            raise BenchConfigError("daemon.busy_poll_us must be within 0..1000000 (1 s)")
         if self.daemon.durability not in ("process", "power"):
             raise BenchConfigError("daemon.durability must be 'process' or 'power'")
 

@@ -88,6 +88,8 @@ def test_bench_file_round_trip_and_errors(tmp_path):
         ("[vna]\nfamily = 'agilent'\n", "vna.family must be"),
         ("[board]\nprotocol = 'open-ris'\n", "16x16 1-bit"),
         ("name = [\n", "not valid TOML"),
+        ("[simulation]\ntransport = 'usb'\n", "'pty', 'tcp' or 'inproc'"),
+        ("[daemon]\nbusy_poll_us = -1\n", "busy_poll_us must be within"),
     ]:
         path.write_text(text)
         with pytest.raises(BenchConfigError, match=match):

@@ -15,10 +15,11 @@ from simhw.control.store import Store
 from simhw.phase_config import PhaseConfig
 
 
-@pytest.mark.parametrize("transport,board_link", [("tcp", "pty"), ("ipc", "inproc")])
-def test_every_request_type(tmp_path, transport, board_link):
-    """Every request type over tcp and over ipc; the simulated board on a pty, or embedded in the daemon."""
-    path, cfg = bench_file(tmp_path, simulation__transport=board_link)
+@pytest.mark.parametrize("transport,board_link,busy_poll_us", [("tcp", "pty", 0), ("ipc", "inproc", 500)])
+def test_every_request_type(tmp_path, transport, board_link, busy_poll_us):
+    """Every request type over tcp and over ipc; the simulated board on a pty, or embedded in the
+    daemon with the loop busy-polling after requests."""
+    path, cfg = bench_file(tmp_path, simulation__transport=board_link, daemon__busy_poll_us=busy_poll_us)
     endpoint = cfg.daemon.bind[0 if transport == "tcp" else 1]
     with daemon_process(path) as proc, DaemonClient(endpoint, timeout=20) as c:
         st = c.status()

@@ -177,8 +177,13 @@ class BenchDaemon:
             if ready is not None:
                 ready.set()
             next_beat = 0.0
+            busy_s, last_request = self.config.daemon.busy_poll_us * 1e-6, -1e9
             while not self._stop.is_set():
-                events = dict(poller.poll(50))
+                events = self._busy_poll(poller, busy_s, last_request) if busy_s else {}
+                if not events:
+                    events = dict(poller.poll(50))
+                if router in events:
+                    last_request = time.perf_counter()
                 self._woken = False  # this pass handles everything queued so far; later wake-ups poll again
                 if wake_rx in events:
                     while True:
@@ -215,6 +220,16 @@ class BenchDaemon:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def _busy_poll(self, poller, busy_s: float, last_request: float) -> dict:
+        """Poll without sleeping until ``busy_s`` after the last request (``daemon.busy_poll_us``):
+        a request that follows soon is taken by a running core, not one woken from idle. Not while
+        the worker runs a job, which needs the interpreter more than the loop does."""
+        while time.perf_counter() - last_request < busy_s and not self._hw.locked() and not self._stop.is_set():
+            events = dict(poller.poll(0))
+            if events:
+                return events
+        return {}
 
     def _wake(self) -> None:
         """Make the loop flush the outbox; one wake-up covers everything queued before the loop runs."""
