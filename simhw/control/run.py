@@ -15,7 +15,7 @@ from simhw.bench_config import BenchConfig
 from .daemon import BenchDaemon
 from .store import Store
 
-__all__ = ["run_daemon", "setup_logging", "embedded_daemon", "settle_gc"]
+__all__ = ["run_daemon", "setup_logging", "embedded_daemon"]
 
 
 class _JsonFormatter(logging.Formatter):
@@ -43,23 +43,6 @@ def setup_logging(level=logging.INFO, stream=None) -> None:
     root.propagate = False
 
 
-def settle_gc(threshold: int = 20_000) -> None:
-    """Tune the garbage collector of a long-running service process once it is set up.
-
-    Everything built so far (imported modules, the bench, the model) is moved out of the
-    collector's sight (:func:`gc.freeze`), and the youngest generation is collected after
-    ``threshold`` allocations instead of 700. Request handling allocates many short-lived
-    containers; with the defaults, collections that traverse the whole heap took about 40 % of a
-    push's time in the daemon. Cycles are still collected, just less often.
-    """
-    import gc
-
-    gc.collect()
-    gc.freeze()
-    _, g1, g2 = gc.get_threshold()
-    gc.set_threshold(threshold, g1, g2)
-
-
 def run_daemon(config: BenchConfig, curve: tuple | None = None, on_ready=None, install_signals: bool = True) -> int:
     from drivers.bench import open_bench
 
@@ -85,8 +68,6 @@ def run_daemon(config: BenchConfig, curve: tuple | None = None, on_ready=None, i
         ready = threading.Event()
         if on_ready is not None:
             threading.Thread(target=lambda: (ready.wait(), on_ready(daemon)), daemon=True).start()
-        if install_signals:  # this process is the daemon's own (not a test or a program embedding it)
-            settle_gc()
         daemon.serve(ready)
     return 0
 
