@@ -2,9 +2,9 @@
 
 Sockets: a ROUTER for requests (on every endpoint of ``daemon.bind``, tcp or ipc) and a PUB for
 telemetry (``daemon.publish``). The I/O thread decodes requests with :mod:`simhw.control.schema`,
-answers store queries itself and hands hardware work to one worker thread, so the board sees one
-operation at a time (pushes are serialized) while status queries stay responsive. The worker
-also runs the scheduler between jobs.
+answers store queries and runs pushes itself, and hands every other hardware job to one worker
+thread; one lock keeps the board to one operation at a time, in arrival order, while status
+queries stay responsive. The worker also runs the scheduler between jobs.
 
 Pushes are idempotent by config hash: if the board already shows the pushed pattern (verified
 by readback at the last push) it is not re-applied. A push is acknowledged only after the board's
