@@ -15,6 +15,9 @@ Targets: push p50 at most 2x the raw round trip; at least 5,000 acknowledged pus
 "inproc"``: ``simhw daemon`` on the simulated bench file, no OS hop to the board), the same with
 ``daemon.busy_poll_us`` set (the loop polls without sleeping after each request), and the board in
 its own process on a pty (``simhw sim up`` beside the daemon).
+
+(d) times the stages of one push's work in a tight loop in one process (no sockets, no sleeping):
+what a push costs on top of a round trip before any scheduling effects.
 """
 
 from __future__ import annotations
@@ -135,6 +138,47 @@ def pushes(n: int, tmp: Path, transport: str, busy_poll_us: float = 0.0) -> tupl
     return lat, rate
 
 
+STAGES = ("decode request", "parse config", "board push + readback", "store commit", "encode reply", "telemetry")
+
+
+def stage_costs(n: int, tmp: Path) -> dict[str, np.ndarray]:
+    """(d) the work of one push, stage by stage, in a tight loop in this process (no sockets, no
+    sleeping): the daemon's decoding, the driver and the embedded simulated board, the store's
+    commit, the reply and the telemetry message. Each sample is one push of a distinct config."""
+    import json
+
+    from drivers.bench import open_bench
+    from sim_backend.bench import SimBench
+    from simhw.control import schema
+    from simhw.control.store import Store
+
+    cfg = BenchConfig(name="benchmark")
+    cfg.simulation.transport = "inproc"
+    configs = [PhaseConfig.random(4, 6, 6, 2, seed=i) for i in range(n)]
+    requests = [schema.request("push", f"c-{i}", config=c.to_bytes().decode()) for i, c in enumerate(configs)]
+    out = np.empty((len(STAGES), n))
+    store = Store(tmp / "stages.sqlite")
+    with SimBench(cfg) as bench, open_bench(bench.resolved_config()) as (board, _):
+        for i in range(n):
+            t = [time.perf_counter()]
+            msg = schema.decode(requests[i])
+            t.append(time.perf_counter())
+            c = PhaseConfig.from_bytes(msg.header["config"].encode())
+            t.append(time.perf_counter())
+            if board.push_many([c]).error is not None:
+                raise RuntimeError("push failed")
+            t.append(time.perf_counter())
+            pid = store.record_pushes([(c, None, msg.id, True, msg.header["config"])])[0]
+            t.append(time.perf_counter())
+            schema.reply(msg.id, hash=c.hash, applied=True, push=pid)
+            t.append(time.perf_counter())
+            json.dumps({"t": time.time(), "pushes": [{"hash": c.hash, "applied": True, "push": pid}]}).encode()
+            t.append(time.perf_counter())
+            out[:, i] = np.diff(t)
+    store.close()
+    return dict(zip(STAGES, out[:, n // 10:]))  # the first tenth warms up
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=2000)
@@ -147,6 +191,7 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         for transport, busy in (("inproc", 0.0), ("inproc", BUSY_POLL_US), ("pty", 0.0)):
             runs[transport, busy] = pushes(a.n, Path(tmp), transport, busy)
+        stages = stage_costs(a.n, Path(tmp))
     p = lambda x, q: 1e6 * np.percentile(x, q)  # noqa: E731
     print(f"(a) raw pyzmq round trip                          p50 {p(raw, 50):7.1f} us   p99 {p(raw, 99):7.1f} us")
     for (transport, busy), (lat, rate) in runs.items():
@@ -155,6 +200,11 @@ def main(argv=None):
         print(f"(b) push, {where:40s} p50 {p(lat, 50):7.1f} us   p99 {p(lat, 99):7.1f} us   "
               f"ratio p50 {np.median(lat) / np.median(raw):.2f}x (target <= 2x)")
         print(f"(c) pipelined, {where:40s} {rate:6.0f} /s (target >= 5000/s, ratio {rate / 5000:.2f})")
+    total = sum(stages.values())
+    print("(d) one push's work in a tight loop, no sockets: " + ", ".join(
+        f"{k} {p(v, 50):.0f}" for k, v in stages.items()) + " us")
+    print(f"    total p50 {p(total, 50):.0f} us = {np.median(total) / np.median(raw):.2f}x the raw round trip "
+          "(a push's latency is the round trip plus this work)")
 
 if __name__ == "__main__":
     main()
