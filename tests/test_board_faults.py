@@ -9,13 +9,14 @@ from simhw.phase_config import PhaseConfig
 from boards_helpers import Faults, smp_board
 
 N_PUSHES = 2000
-
-
-@pytest.mark.parametrize("kind,faults", [
+LINKS = [  # each link with its own faults: bytes lost, bits flipped with replies split, both in process
     ("pty", dict(drop=1e-3)),
     ("tcp", dict(flip=1e-3, split=True)),
     ("inproc", dict(drop=5e-4, flip=5e-4)),
-])
+]
+
+
+@pytest.mark.parametrize("kind,faults", LINKS)
 def test_pushes_under_byte_faults_are_verified_or_raise(kind, faults):
     with smp_board(kind, layers=2, rows=4, cols=4, bits=2, faults=Faults(seed=11, **faults), timeout=0.01) as (fw, ep, board):
         rng = np.random.default_rng(3)
@@ -38,11 +39,7 @@ def test_pushes_under_byte_faults_are_verified_or_raise(kind, faults):
         assert ok > 0.95 * N_PUSHES  # retries make nearly every push succeed
 
 
-@pytest.mark.parametrize("kind,faults", [
-    ("pty", dict(drop=1e-3)),
-    ("tcp", dict(flip=1e-3, split=True)),
-    ("inproc", dict(drop=5e-4, flip=5e-4)),
-])
+@pytest.mark.parametrize("kind,faults", LINKS)
 def test_pipelined_pushes_under_byte_faults_end_on_the_last_verified(kind, faults):
     with smp_board(kind, layers=2, rows=4, cols=4, bits=2, faults=Faults(seed=12, **faults), timeout=0.01) as (fw, ep, board):
         rng = np.random.default_rng(4)
