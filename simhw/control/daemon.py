@@ -435,9 +435,11 @@ class BenchDaemon:
                         return
                     if job:
                         self._run_job(job)
-                    # the schedule is looked at when idle, and at least every 0.2 s under a steady stream of jobs
+                    # the schedule is looked at when idle (pushes waiting for the loop go first), and at
+                    # least every 0.2 s under a steady stream of jobs or pushes
+                    idle = not job and not self._head_is_push()
                     if self.scheduler is not None and not self._stop.is_set() and (
-                            not job or time.monotonic() - last_tick > 0.2):
+                            idle or time.monotonic() - last_tick > 0.2):
                         last_tick = time.monotonic()
                         self._tick_scheduler()
                 if not job:
