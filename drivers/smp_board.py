@@ -57,7 +57,7 @@ class SMPBoard(SerialBoardMixin, Board):
         self.stats = {"retries": 0, "bad_frames": 0, "stale": 0}
         self.info: BoardInfo | None = None
         self._shadow_crc: int | None = None  # CRC of the last pattern written, what COMMIT expects
-        self._span_cache: tuple = (None, [])
+        self._spans: list[tuple[int, int, int]] = []  # (layer, offset, count) of each frame, set by identify()
         if open:
             self.open()
 
@@ -175,6 +175,11 @@ class SMPBoard(SerialBoardMixin, Board):
                               h.bits, h.slots, h.max_frame, h.boot_id,
                               frozenset({"shadow", "slots", "sequence", "trigger", "timer", "watchdog",
                                          "random_sequence"}))
+        cap = smp.write_capacity(h.max_frame, h.bits)
+        total = h.layers * h.rows * h.cols
+        # spans run across layers (docs/protocol.md), so a small SIM's pattern is one frame
+        self._spans = [(start // (h.rows * h.cols), start % (h.rows * h.cols), min(cap, total - start))
+                       for start in range(0, total, cap)]
         return self.info
 
     def status(self) -> BoardStatus:
@@ -212,16 +217,6 @@ class SMPBoard(SerialBoardMixin, Board):
         self.request(MsgType.PING)
 
     # ------------------------------------------------------------------ patterns
-    def _spans(self) -> list[tuple[int, int, int]]:
-        """(layer, offset, count) of each frame's span; spans run across layers (docs/protocol.md)."""
-        info = self.info
-        if self._span_cache[0] is not info:
-            cap = smp.write_capacity(info.max_frame, info.bits)
-            n, total = info.rows * info.cols, info.layers * info.rows * info.cols
-            spans = [(start // n, start % n, min(cap, total - start)) for start in range(0, total, cap)]
-            self._span_cache = (info, spans)
-        return self._span_cache[1]
-
     def _writes(self, codes: np.ndarray) -> tuple[list[tuple[int, bytes]], int]:
         """The WRITE requests that fill the shadow with ``codes``, and the pattern CRC COMMIT expects.
 
@@ -230,7 +225,7 @@ class SMPBoard(SerialBoardMixin, Board):
         flat, bits = codes.reshape(-1), self.info.bits
         packed = smp.pack_codes(flat, bits)
         reqs, start = [], 0
-        for layer, off, cnt in self._spans():
+        for layer, off, cnt in self._spans:
             lo, hi = start * bits, (start + cnt) * bits
             if lo % 8 == 0 and (hi % 8 == 0 or start + cnt == flat.size):
                 data = packed[lo // 8:(hi + 7) // 8]
@@ -278,7 +273,7 @@ class SMPBoard(SerialBoardMixin, Board):
         return config.hash
 
     def _read_requests(self, bank: int) -> tuple[list, list]:
-        spans = self._spans()
+        spans = self._spans
         return [(MsgType.READ, smp.READ_REQ.pack(bank, *span)) for span in spans], spans
 
     def _decode_read(self, spans: list, replies: list[Message]) -> np.ndarray:

@@ -21,7 +21,7 @@ import time
 
 import serial
 
-from .serial_endpoint import Faults
+from .serial_endpoint import Faults, timer_wait
 
 __all__ = ["InprocEndpoint", "lookup"]
 
@@ -40,8 +40,6 @@ def lookup(name: str) -> "InprocEndpoint":
 
 class InprocEndpoint:
     """Runs ``firmware`` behind a ``simhw://`` URL of this process (same interface as SerialEndpoint)."""
-
-    kind = "inproc"
 
     def __init__(self, firmware, faults: Faults | None = None, clock=time.monotonic):
         self.firmware = firmware
@@ -128,17 +126,12 @@ class InprocEndpoint:
 
     # ------------------------------------------------------------------ firmware timers
     def _run(self) -> None:
-        rng = self.faults.rng
-        rate = self.faults.reset_rate
-        next_reset = self.clock() + rng.exponential(1.0 / rate) if rate else None
+        next_reset = self.faults.next_reset(self.clock())
         while not self._stop.is_set():
-            now = self.clock()
-            deadline = self.firmware.next_deadline()
-            wait = 0.02 if deadline is None else min(0.02, max(0.0, deadline - now))
-            if self._stop.wait(wait):
+            if self._stop.wait(timer_wait(self.firmware, self.clock())):
                 return
             now = self.clock()
             if next_reset is not None and now >= next_reset:
                 self.firmware.reset(now)
-                next_reset = now + rng.exponential(1.0 / rate)
+                next_reset = self.faults.next_reset(now)
             self._emit(self.firmware.poll(now))

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Faults", "SerialEndpoint"]
+__all__ = ["Faults", "SerialEndpoint", "timer_wait"]
 
 
 @dataclass
@@ -38,6 +38,10 @@ class Faults:
 
     def __post_init__(self):
         self.rng = np.random.default_rng(self.seed)
+
+    def next_reset(self, now: float) -> float | None:
+        """When the next spontaneous reset happens (exponential waiting time), or None if never."""
+        return now + self.rng.exponential(1.0 / self.reset_rate) if self.reset_rate else None
 
     @property
     def corrupts(self) -> bool:
@@ -54,6 +58,12 @@ class Faults:
         if self.drop:
             arr = arr[self.rng.random(arr.size) >= self.drop]
         return arr.tobytes()
+
+
+def timer_wait(firmware, now: float, longest: float = 0.02) -> float:
+    """How long an endpoint may sleep before the firmware's next timer (boot event, watchdog) is due."""
+    deadline = firmware.next_deadline()
+    return longest if deadline is None else min(longest, max(0.0, deadline - now))
 
 
 class SerialEndpoint:
@@ -139,11 +149,10 @@ class SerialEndpoint:
         return self._master if self.kind == "pty" else self._conn
 
     def _run(self) -> None:
-        next_reset = self._draw_reset(self.clock())
+        next_reset = self.faults.next_reset(self.clock())
         while not self._stop.is_set():
             now = self.clock()
-            deadline = self.firmware.next_deadline()
-            wait = 0.02 if deadline is None else min(0.02, max(0.0, deadline - now))
+            wait = timer_wait(self.firmware, now)
             fds = [self._listener] if self.kind == "tcp" else []
             src = self._source()
             if src is not None:
@@ -163,7 +172,7 @@ class SerialEndpoint:
             now = self.clock()
             if next_reset is not None and now >= next_reset:
                 self.firmware.reset(now)
-                next_reset = self._draw_reset(now)
+                next_reset = self.faults.next_reset(now)
             if data:
                 self._deliver(data, now)
             self._send(self.firmware.poll(self.clock()))
@@ -188,11 +197,6 @@ class SerialEndpoint:
             self._send(self.firmware.receive(self.faults.apply(data[pos:end]), t))
             pos = end
         self._rx_clock = start + len(data) * self.byte_time
-
-    def _draw_reset(self, now: float):
-        if not self.faults.reset_rate:
-            return None
-        return now + self.faults.rng.exponential(1.0 / self.faults.reset_rate)
 
     def _accept(self) -> None:
         try:

@@ -193,7 +193,7 @@ def test_spans_run_across_layers_and_must_end_inside_the_pattern():
 
     with smp_board(max_frame=22) as (fw, ep, board):  # 3 x 16 atoms, 2 bits: a frame carries 20 atoms
         c = cfg(5)
-        assert board._spans() == [(0, 0, 20), (1, 4, 20), (2, 8, 8)]
+        assert board._spans == [(0, 0, 20), (1, 4, 20), (2, 8, 8)]
         board.push(c)
         np.testing.assert_array_equal(fw.active_codes(), c.codes)
         # a span starting in layer 1 at atom 10 covers 6 atoms of layer 1 and 4 of layer 2
@@ -206,6 +206,11 @@ def test_spans_run_across_layers_and_must_end_inside_the_pattern():
         for layer, off, cnt in [(2, 10, 7), (0, 16, 1), (3, 0, 1), (0, 0, 0)]:
             with pytest.raises(BoardRefused, match="BAD_ARGUMENT"):
                 board.transact([(MsgType.READ, smp.READ_REQ.pack(1, layer, off, cnt))])
+    with smp_board(bits=3, max_frame=22) as (fw, ep, board):  # 13 atoms of 3 bits a frame: spans off byte edges
+        assert board._spans == [(0, 0, 13), (0, 13, 13), (1, 10, 13), (2, 7, 9)]
+        c = cfg(6, bits=3)
+        board.push(c)
+        np.testing.assert_array_equal(fw.active_codes(), c.codes)
 
 
 @pytest.mark.parametrize("kind", KINDS)

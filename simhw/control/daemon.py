@@ -417,7 +417,7 @@ class BenchDaemon:
             return  # a busy worker wakes the loop when the pushes are next
         try:
             while self._head_is_push():
-                self._run_pushes(self._drain_pushes(self.jobs.get_nowait()))
+                self._run_pushes(self._take_pushes())
         finally:
             self._hw.release()
         if not self.jobs.empty():
@@ -455,10 +455,10 @@ class BenchDaemon:
             self.store_event("fault", {"where": "scheduler", "error": str(e)})
             self.event("fault", {"where": "scheduler", "error": str(e)})
 
-    def _drain_pushes(self, first: Job, limit: int = 256) -> list:
-        """``first`` and the push jobs queued right behind it (group commit); stops at any other job."""
-        batch = [first]
-        while len(batch) < limit and self._head_is_push():  # only consecutive pushes join the batch
+    def _take_pushes(self, limit: int = 256) -> list:
+        """The push jobs at the head of the queue, up to ``limit`` (one group commit); stops at any other job."""
+        batch = []
+        while len(batch) < limit and self._head_is_push():
             batch.append(self.jobs.get_nowait())
         return batch
 

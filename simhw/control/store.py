@@ -150,7 +150,7 @@ class Store:
     def _put_config(self, db, config: PhaseConfig, text: str | None = None) -> None:
         """``text``: the config's file line as received (PhaseConfig.to_bytes), saves encoding it again."""
         db.execute("INSERT OR IGNORE INTO configs VALUES (?, ?, ?, ?, ?, ?, ?)",
-                   (config.hash, config.name, config.bits, "[" + ", ".join(map(str, config.shape)) + "]",
+                   (config.hash, config.name, config.bits, json.dumps(list(config.shape)),
                     _codes_blob(config.codes), text or config.to_bytes().decode(), time.time()))
 
     def put_config(self, config: PhaseConfig) -> str:
