@@ -21,8 +21,8 @@ from drivers.smp_board import SMPBoard
 from drivers.vna import open_vna
 from sim_backend.bench import SimBench
 from sim_backend.serial_endpoint import SerialEndpoint
-from simhw.bench_config import BenchConfig
-from simhw.phase_config import PhaseConfig
+from simhw.values.bench_config import BenchConfig
+from simhw.values.phase_config import PhaseConfig
 
 
 def main(argv=None):

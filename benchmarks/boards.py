@@ -20,7 +20,7 @@ from drivers.board import SequenceMode
 from drivers.smp_board import SMPBoard
 from sim_backend.serial_endpoint import SerialEndpoint
 from sim_backend.smp_firmware import SMPFirmware
-from simhw.phase_config import PhaseConfig
+from simhw.values.phase_config import PhaseConfig
 
 
 def utilization(baud: int, n_slots: int) -> None:

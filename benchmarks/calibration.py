@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from calibration.reproduce_seed002 import LAMBDA, calibrate_case
-from simhw.geometry import FabricationErrors
+from simhw.physics.geometry import FabricationErrors
 
 LADDER = (10, 20, 30, 50, 75, 100, 150, 200, 300, 500)
 TARGET_DB = 9.25

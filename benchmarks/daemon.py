@@ -35,9 +35,9 @@ from pathlib import Path
 import numpy as np
 import zmq
 
-from simhw.bench_config import BenchConfig
 from simhw.control.client import DaemonClient
-from simhw.phase_config import PhaseConfig
+from simhw.values.bench_config import BenchConfig
+from simhw.values.phase_config import PhaseConfig
 
 BUSY_POLL_US = 500.0  # daemon.busy_poll_us of the third run
 PAYLOAD = [b"simhw/1", b'{"op":"push","id":"x"}' + b" " * 200]

@@ -14,9 +14,9 @@ import argparse
 import numpy as np
 
 from benchmarks.timing import best_time
-from simhw.geometry import SimGeometry
-from simhw.losses import mse_to_target
-from simhw.model import SIMModel
+from simhw.physics.geometry import SimGeometry
+from simhw.physics.losses import mse_to_target
+from simhw.physics.model import SIMModel
 
 CASES = [  # (L, rows, cols, batch)
     (4, 8, 8, 256),

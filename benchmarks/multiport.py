@@ -11,13 +11,12 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from benchmarks.timing import best_time
-from simhw.bench_config import BenchConfig
-from simhw.multiport import MultiportSIM
-from simhw.propagation import cascade_matrices
+from simhw.physics.multiport import MultiportSIM
+from simhw.physics.propagation import cascade_matrices
+from simhw.values.bench_config import BenchConfig
 
 
 def model(layers: int, solver: str) -> MultiportSIM:

@@ -18,8 +18,8 @@ import time
 import numpy as np
 
 from benchmarks.timing import best_time
-from simhw.training import TrainOptions, train
-from simhw.training.scenarios import isac_scenario, separation_scenario
+from simhw.designs.training import TrainOptions, train
+from simhw.designs.training.scenarios import isac_scenario, separation_scenario
 
 
 def main(argv=None):

@@ -20,11 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from simhw.model import SIMModel
-from simhw.propagation import Cascade
-
-from .data import applied_phases
-from .metrics import prediction_nmse_db
+from calibration.data import applied_phases
+from calibration.metrics import prediction_nmse_db
+from simhw.physics.model import SIMModel
+from simhw.physics.propagation import Cascade
 
 __all__ = ["CalibratedModel", "ModelRegistry"]
 

@@ -16,11 +16,10 @@ import time
 
 import numpy as np
 
-from simhw.geometry import FabricationErrors
-
-from .data import CalibrationData, Objective
-from .estimators import Fit, finish
-from .parameterization import Parameterization
+from calibration.data import CalibrationData, Objective
+from calibration.estimators import Fit, finish
+from calibration.parameterization import Parameterization
+from simhw.physics.geometry import FabricationErrors
 
 __all__ = ["CodebookEstimator"]
 

@@ -19,10 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simhw.model import SIMModel
-from simhw.propagation import Cascade
-
-from .parameterization import Parameterization
+from calibration.parameterization import Parameterization
+from simhw.physics.model import SIMModel
+from simhw.physics.propagation import Cascade
 
 __all__ = ["CalibrationData", "Objective", "Evaluation", "solve_channel", "nmse_db", "level_indices",
            "applied_phases", "stack_cascades"]

@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import minimize
 
-from simhw.propagation import Cascade
-
-from .data import CalibrationData, Objective
-from .parameterization import Parameterization
+from calibration.data import CalibrationData, Objective
+from calibration.parameterization import Parameterization
+from simhw.physics.propagation import Cascade
 
 __all__ = ["Fit", "fit_gradient", "GradientEstimator", "ESTIMATORS"]
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data import CalibrationData
+from calibration.data import CalibrationData
 
 __all__ = ["Indicator", "IndicatorReading", "PredictionResidual", "ReceivedPowerChange", "BoardTemperature"]
 

@@ -18,11 +18,11 @@ import time
 
 import numpy as np
 
-from simhw.geometry import FabricationErrors
-from simhw.model import SIMModel
-from .data import CalibrationData, Objective, stack_cascades
-from .estimators import Fit, finish
-from .parameterization import Parameterization
+from calibration.data import CalibrationData, Objective, stack_cascades
+from calibration.estimators import Fit, finish
+from calibration.parameterization import Parameterization
+from simhw.physics.geometry import FabricationErrors
+from simhw.physics.model import SIMModel
 
 __all__ = ["LearnedEstimator"]
 

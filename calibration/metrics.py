@@ -14,10 +14,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from simhw.model import SIMModel
-from simhw.propagation import Cascade
-
-from .data import CalibrationData, applied_phases, level_indices, nmse_db
+from calibration.data import CalibrationData, applied_phases, level_indices, nmse_db
+from simhw.physics.model import SIMModel
+from simhw.physics.propagation import Cascade
 
 __all__ = ["TruthMetrics", "truth_metrics", "prediction_nmse_db", "align_gauge"]
 

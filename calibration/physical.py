@@ -22,10 +22,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from simhw.geometry import SPEED_OF_LIGHT, ErrorDraw, FabricationErrors, SimGeometry
-from simhw.propagation import Cascade, cascade_matrices
-
-from .parameterization import Parameterization
+from calibration.base import Parameterization
+from simhw.physics.geometry import SPEED_OF_LIGHT, ErrorDraw, FabricationErrors, SimGeometry
+from simhw.physics.propagation import Cascade, cascade_matrices
 
 __all__ = ["PhysicalParameterization"]
 

@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from simhw.model import SIMModel
-
-from .parameterization import Parameterization
+from calibration.parameterization import Parameterization
+from simhw.physics.model import SIMModel
 
 __all__ = ["random_pilots", "balanced_pilots", "d_optimal_pilots", "pilot_design", "DESIGNS"]
 

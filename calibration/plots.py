@@ -11,9 +11,8 @@ import os
 
 import numpy as np
 
-from simhw.propagation import Cascade
-
-from .protocols import CalibrationRun
+from calibration.protocols import CalibrationRun
+from simhw.physics.propagation import Cascade
 
 __all__ = ["plot_stages", "plot_magnitude_maps"]
 

@@ -28,16 +28,17 @@ from typing import Callable
 
 import numpy as np
 
-from simhw.geometry import FabricationErrors
-
-from .calibrated import CalibratedModel, ModelRegistry
-from .data import CalibrationData, Objective
-from .estimators import ESTIMATORS, GradientEstimator
-from .indicators import Indicator, IndicatorReading
-from .metrics import prediction_nmse_db, truth_metrics
-from .parameterization import Parameterization
-from .pilots import pilot_design, random_pilots
-from .sources import PilotSource
+from calibration.calibrated import CalibratedModel, ModelRegistry
+from calibration.codebook import CodebookEstimator
+from calibration.data import CalibrationData, Objective
+from calibration.estimators import ESTIMATORS, GradientEstimator
+from calibration.indicators import Indicator, IndicatorReading
+from calibration.learned import LearnedEstimator
+from calibration.metrics import prediction_nmse_db, truth_metrics
+from calibration.parameterization import Parameterization
+from calibration.pilots import pilot_design, random_pilots
+from calibration.sources import PilotSource, RecordedSource
+from simhw.physics.geometry import FabricationErrors
 
 __all__ = ["Calibrator", "StageReport", "CalibrationRun", "PeriodicSingleStage", "PeriodicMultiStage",
            "StateDriven", "radius_schedule"]
@@ -143,12 +144,8 @@ class Calibrator:
         if estimator == "gradient":
             return GradientEstimator(self.par, **options)
         if estimator == "codebook":
-            from .codebook import CodebookEstimator
-
             return CodebookEstimator(self.par, self.bounds, **options)
         if estimator == "learned":
-            from .learned import LearnedEstimator
-
             pilots = random_pilots(self.max_slots, self.par.ideal.n_layers, self.par.ideal.n_atoms, self.source.bits,
                                    self.rng)
             return LearnedEstimator(self.par, self.bounds, pilots, self.source.bits, self.source.frequencies,
@@ -158,10 +155,10 @@ class Calibrator:
     # ------------------------------------------------------------------ pieces
     def pilots(self, first: int, count: int) -> np.ndarray:
         """Pilot codes for slots first .. first+count-1 of a calibration."""
-        if hasattr(self.source, "pilots"):  # a recording decides its own pilots
+        if isinstance(self.source, RecordedSource):  # a recording decides its own pilots
             return self.source.pilots(first, count)
-        fixed = getattr(self.estimator, "pilots", None)
-        if fixed is not None:
+        if isinstance(self.estimator, LearnedEstimator):  # trained for its own pilots
+            fixed = self.estimator.pilots
             if first + count > len(fixed):
                 raise ValueError(f"the {self.estimator.name} estimator was trained for {len(fixed)} pilots; "
                                  f"{first + count} requested")

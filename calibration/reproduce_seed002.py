@@ -23,14 +23,13 @@ import time
 
 import numpy as np
 
-from simhw.geometry import SPEED_OF_LIGHT, FabricationErrors, SimGeometry
-from simhw.model import SIMModel
-from simhw.propagation import cascade_matrices
-
-from .metrics import truth_metrics
-from .parameterization import make_parameterization
-from .protocols import Calibrator, radius_schedule
-from .sources import FunctionSource
+from calibration.metrics import truth_metrics
+from calibration.parameterization import make_parameterization
+from calibration.protocols import Calibrator, radius_schedule
+from calibration.sources import FunctionSource
+from simhw.physics.geometry import SPEED_OF_LIGHT, FabricationErrors, SimGeometry
+from simhw.physics.model import SIMModel
+from simhw.physics.propagation import cascade_matrices
 
 F0 = 28e9
 LAMBDA = SPEED_OF_LIGHT / F0

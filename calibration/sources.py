@@ -16,11 +16,11 @@ from typing import Callable
 
 import numpy as np
 
+from calibration.data import CalibrationData
 from drivers.board import Board
+from drivers.capabilities import ListSweep, SlotStore, TriggerSequencer
 from drivers.list_measurement import triggered_list_measurement
-from simhw.phase_config import PhaseConfig
-
-from .data import CalibrationData
+from simhw.values.phase_config import PhaseConfig
 
 __all__ = ["PilotSource", "BenchSource", "FunctionSource", "RecordedSource"]
 
@@ -110,8 +110,8 @@ class BenchSource(PilotSource):
 
     @property
     def list_capable(self) -> bool:
-        return (self.use_list and self.frequencies.size == 1 and "trigger" in self.board.info.capabilities
-                and hasattr(self.vna, "list_sweep"))
+        return (self.use_list and self.frequencies.size == 1 and isinstance(self.board, TriggerSequencer)
+                and isinstance(self.board, SlotStore) and isinstance(self.vna, ListSweep))
 
     def temperature(self) -> float | None:
         return self.board.status().temperature_c

@@ -12,36 +12,31 @@ from __future__ import annotations
 
 import contextlib
 
-from simhw.bench_config import BenchConfig
-
-from .board import Board
-from .composite import CompositeBoard
-from .open_ris import OpenRISBoard
-from .smp_board import SMPBoard
-from .vna import SCPIVNA, open_vna
+from drivers.board import Board
+from drivers.composite import CompositeBoard
+from drivers.open_ris import OpenRISBoard
+from drivers.smp_board import SMPBoard
+from drivers.vna import SCPIVNA, open_vna
+from simhw.values.bench_config import BenchConfig
 
 __all__ = ["open_board", "open_bench"]
 
 
 def open_board(config: BenchConfig) -> Board:
-    """The SIM's board: one SMP board, or a composite of one open-source RIS board per layer."""
+    """The SIM's board, opened: one SMP board, or a composite of one board per layer."""
     urls = config.board.urls
     if any(u == "sim" for u in urls):
         raise ValueError("board URL 'sim' names a simulated board: start a SimBench and use its resolved_config()")
-    if config.board.protocol == "smp":
-        if len(urls) == 1:
-            return SMPBoard(urls[0], config.board.baudrate)
-        boards = [SMPBoard(u, config.board.baudrate) for u in urls]
-    else:
-        boards = []
-        try:
-            for u in urls:
-                boards.append(OpenRISBoard(u, config.board.baudrate))
-        except Exception:
-            for b in boards:
-                b.close()
-            raise
-    return CompositeBoard(boards)
+    driver = SMPBoard if config.board.protocol == "smp" else OpenRISBoard
+    members = [driver(u, config.board.baudrate) for u in urls]
+    board = members[0] if driver is SMPBoard and len(members) == 1 else CompositeBoard(members)
+    try:
+        board.open()
+    except Exception:
+        for b in members:
+            b.close()
+        raise
+    return board
 
 
 @contextlib.contextmanager

@@ -11,12 +11,12 @@ Connecting to a board never changes its state: drivers only identify it on open.
 from __future__ import annotations
 
 import abc
-import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from simhw.phase_config import PhaseConfig
+from drivers.sequence import SequenceMode
+from simhw.values.phase_config import PhaseConfig
 
 __all__ = [
     "Board", "BoardInfo", "BoardStatus", "SequenceMode", "BoardError", "BoardTimeout", "BoardConnectionError",
@@ -56,12 +56,6 @@ class BoardRefused(BoardError):
         self.code = code
 
 
-class SequenceMode(enum.IntEnum):
-    HOST = 0  # advanced by host command
-    TRIGGER = 1  # advanced by the board's trigger input
-    TIMER = 2  # advanced by the board's own timer
-
-
 @dataclass(frozen=True)
 class BoardInfo:
     """What identify() reports: enough to check a PhaseConfig fits before anything is written."""
@@ -77,7 +71,6 @@ class BoardInfo:
     slots: int
     max_frame: int = 0
     boot_id: int = 0
-    capabilities: frozenset = field(default_factory=frozenset)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -125,9 +118,30 @@ class PushBatch:
 
 
 class Board(abc.ABC):
-    """Common interface of metasurface boards (real or simulated, single or composite)."""
+    """What every metasurface board does (real or simulated, single or composite).
+
+    Optional features (slots, host/trigger/timer sequences, random sequences, pipelined pushes, a
+    watchdog) are the Protocols of :mod:`drivers.capabilities`. Constructing a driver does no I/O:
+    :meth:`open` (or entering its ``with`` block) connects and identifies the board, and a driver
+    used before that opens itself on first use.
+    """
 
     info: BoardInfo
+
+    # -- lifetime
+    @abc.abstractmethod
+    def open(self) -> BoardInfo:
+        """Connect and identify the board; never changes its state."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self):
+        self.open()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
     # -- identity and health
     @abc.abstractmethod
@@ -164,56 +178,9 @@ class Board(abc.ABC):
             self.verify_active(config)
         return config.hash
 
-    def push_many(self, configs: list[PhaseConfig]) -> "PushBatch":
-        """Push ``configs`` in order, each verified by readback; stops at the first failure.
-
-        Returns how many were shown and verified, and the error that stopped the batch (or None).
-        Drivers that can pipeline the bytes of consecutive pushes override this.
-        """
-        for i, cfg in enumerate(configs):
-            try:
-                self.push(cfg, verify=True)
-            except Exception as e:  # noqa: BLE001 - handed to the caller with the count
-                return PushBatch(i, e)
-        return PushBatch(len(configs), None)
-
     def verify_active(self, config: PhaseConfig) -> None:
         """Read the active pattern back; raise BoardVerifyError if it is not ``config``."""
         active = self.read_active()
         if not np.array_equal(active, config.codes):
             bad = int(np.count_nonzero(active != config.codes))
             raise BoardVerifyError(f"readback after push differs in {bad} atoms (config {config.hash[:12]})")
-
-    # -- slots and sequences
-    @abc.abstractmethod
-    def store_slot(self, slot: int, config: PhaseConfig) -> None: ...
-
-    @abc.abstractmethod
-    def load_slot(self, slot: int) -> None:
-        """Make slot ``slot`` the active pattern."""
-
-    @abc.abstractmethod
-    def define_sequence(self, slots: list[int]) -> None: ...
-
-    @abc.abstractmethod
-    def arm_sequence(self, mode: SequenceMode = SequenceMode.HOST, loop: bool = False, period_s: float = 0.0) -> None: ...
-
-    @abc.abstractmethod
-    def start_sequence(self) -> int: ...
-
-    @abc.abstractmethod
-    def step_sequence(self) -> int:
-        """Advance a host-mode sequence by one slot; returns the new position."""
-
-    @abc.abstractmethod
-    def stop_sequence(self) -> int: ...
-
-    # -- lifetime
-    @abc.abstractmethod
-    def close(self) -> None: ...
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()

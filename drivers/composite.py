@@ -10,33 +10,53 @@ from __future__ import annotations
 
 import numpy as np
 
-from simhw.phase_config import PhaseConfig
-
-from .board import Board, BoardCapabilityError, BoardInfo, BoardStatus, SequenceMode, check_config_fits
+from drivers.board import Board, BoardCapabilityError, BoardInfo, BoardStatus, SequenceMode, check_config_fits
+from drivers.capabilities import TimerSequencer, TriggerSequencer, upload_slots
+from simhw.values.phase_config import PhaseConfig
 
 __all__ = ["CompositeBoard"]
 
 
 class CompositeBoard(Board):
+    """Slots and host-stepped sequences over the members; trigger- and timer-stepped ones only when every
+    member has them (then the board is a :class:`TriggeredCompositeBoard`)."""
+
+    def __new__(cls, boards: list[Board]):
+        if cls is CompositeBoard and boards and all(isinstance(b, TriggerSequencer) and isinstance(b, TimerSequencer)
+                                                    for b in boards):
+            cls = TriggeredCompositeBoard
+        return super().__new__(cls)
+
     def __init__(self, boards: list[Board]):
         if not boards:
             raise ValueError("a composite board needs at least one member board")
-        first = boards[0].info
-        for b in boards[1:]:
-            i = b.info
+        self.boards = list(boards)
+        self._info: BoardInfo | None = None
+
+    @property
+    def info(self) -> BoardInfo:
+        """The composite's identity; opens the members on first use."""
+        if self._info is None:
+            self.open()
+        return self._info
+
+    def open(self) -> BoardInfo:
+        """Open every member (those already open stay as they are) and check they make one SIM."""
+        infos = [b.open() for b in self.boards]
+        first = infos[0]
+        for i in infos[1:]:
             if (i.rows, i.cols, i.bits) != (first.rows, first.cols, first.bits):
                 raise ValueError(f"member {i.serial} is {i.rows}x{i.cols} {i.bits}-bit, member {first.serial} is "
                                  f"{first.rows}x{first.cols} {first.bits}-bit: members must match")
-        self.boards = list(boards)
-        self.info = self._compose()
+        self._info = self._compose()
+        return self._info
 
     def _compose(self) -> BoardInfo:
         infos = [b.info for b in self.boards]
-        caps = frozenset.intersection(*(i.capabilities for i in infos))
         return BoardInfo("composite", "+".join(i.serial for i in infos), "/".join(i.firmware for i in infos),
                          "/".join(sorted({i.protocol for i in infos})), sum(i.layers for i in infos), infos[0].rows,
                          infos[0].cols, infos[0].bits, min(i.slots for i in infos), 0,
-                         hash(tuple(i.boot_id for i in infos)) & 0xFFFFFFFF, caps)
+                         hash(tuple(i.boot_id for i in infos)) & 0xFFFFFFFF)
 
     def _split(self, config: PhaseConfig) -> list[PhaseConfig]:
         check_config_fits(config, self.info)
@@ -50,8 +70,8 @@ class CompositeBoard(Board):
     def identify(self) -> BoardInfo:
         for b in self.boards:
             b.identify()
-        self.info = self._compose()
-        return self.info
+        self._info = self._compose()
+        return self._info
 
     def status(self) -> BoardStatus:
         sts = [b.status() for b in self.boards]
@@ -70,8 +90,8 @@ class CompositeBoard(Board):
     def reset(self) -> BoardInfo:
         for b in self.boards:
             b.reset()
-        self.info = self._compose()
-        return self.info
+        self._info = self._compose()
+        return self._info
 
     def write(self, config: PhaseConfig) -> None:
         for b, part in zip(self.boards, self._split(config)):
@@ -90,6 +110,9 @@ class CompositeBoard(Board):
     def store_slot(self, slot: int, config: PhaseConfig) -> bool:
         return any([b.store_slot(slot, part) for b, part in zip(self.boards, self._split(config))])
 
+    def upload_slots(self, configs: dict[int, PhaseConfig]) -> int:
+        return upload_slots(self, configs)
+
     def load_slot(self, slot: int) -> None:
         for b in self.boards:
             b.load_slot(slot)
@@ -100,7 +123,7 @@ class CompositeBoard(Board):
 
     def arm_sequence(self, mode: SequenceMode = SequenceMode.HOST, loop: bool = False, period_s: float = 0.0) -> None:
         mode = SequenceMode(mode)
-        if mode != SequenceMode.HOST and "trigger" not in self.info.capabilities:
+        if mode != SequenceMode.HOST and not isinstance(self, TriggerSequencer):
             raise BoardCapabilityError("not every member board has a trigger input/timer: host-stepped sequences only")
         for b in self.boards:
             b.arm_sequence(mode, loop, period_s)
@@ -117,3 +140,13 @@ class CompositeBoard(Board):
     def close(self) -> None:
         for b in self.boards:
             b.close()
+
+
+class TriggeredCompositeBoard(CompositeBoard):
+    """A composite whose members all step sequences on a trigger input and on a timer."""
+
+    def arm_trigger(self, loop: bool = False) -> None:
+        self.arm_sequence(SequenceMode.TRIGGER, loop)
+
+    def arm_timer(self, period_s: float, loop: bool = False) -> None:
+        self.arm_sequence(SequenceMode.TIMER, loop, period_s)

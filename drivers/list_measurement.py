@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from simhw.phase_config import PhaseConfig
-
-from .board import Board, BoardCapabilityError, BoardError, SequenceMode
+from drivers.board import Board, BoardCapabilityError, BoardError
+from drivers.capabilities import ListSweep, SlotStore, TriggerSequencer
+from simhw.values.phase_config import PhaseConfig
 
 __all__ = ["triggered_list_measurement", "ListMeasurementError"]
 
@@ -23,9 +23,9 @@ class ListMeasurementError(BoardError):
 def triggered_list_measurement(board: Board, vna, configs: list[PhaseConfig], frequency: float,
                                param: str = "S21", first_slot: int = 0) -> tuple[list[PhaseConfig], np.ndarray]:
     """Measure ``param`` at ``frequency`` for every configuration; returns (configs, responses (N,))."""
-    if "trigger" not in board.info.capabilities:
+    if not (isinstance(board, TriggerSequencer) and isinstance(board, SlotStore)):
         raise BoardCapabilityError(f"board {board.info.serial} has no trigger input: use a software loop")
-    if not hasattr(vna, "list_sweep"):
+    if not isinstance(vna, ListSweep):
         raise BoardCapabilityError(f"{type(vna).__name__} has no per-point trigger output support")
     n = len(configs)
     if n == 0:
@@ -33,13 +33,9 @@ def triggered_list_measurement(board: Board, vna, configs: list[PhaseConfig], fr
     if first_slot < 0 or first_slot + n > board.info.slots:
         raise ValueError(f"{n} configurations from slot {first_slot} do not fit the board's {board.info.slots} slots")
     slots = {first_slot + i: c for i, c in enumerate(configs)}
-    if hasattr(board, "upload_slots"):
-        board.upload_slots(slots)
-    else:
-        for s, c in slots.items():
-            board.store_slot(s, c)
+    board.upload_slots(slots)
     board.define_sequence(list(slots))
-    board.arm_sequence(SequenceMode.TRIGGER, loop=True)
+    board.arm_trigger(loop=True)
     board.start_sequence()
     try:
         data = vna.list_sweep(frequency, n, param)

@@ -22,48 +22,21 @@ import time
 
 import numpy as np
 
-from simhw.phase_config import PhaseConfig
-
-from .board import (Board, BoardCapabilityError, BoardInfo, BoardRefused, BoardStatus, BoardTimeout, SequenceMode,
-                    check_config_fits)
-from .transport import SerialBoardMixin, SerialLink
+from drivers.board import (Board, BoardCapabilityError, BoardInfo, BoardRefused, BoardStatus, BoardTimeout,
+                           SequenceMode, check_config_fits)
+from drivers.capabilities import upload_slots
+from drivers.sequence import SequenceState
+from drivers.open_ris_codec import BANNER_END, COLS, PATTERN_REPLY, ROWS, VEXT_REPLY, decode_pattern, encode_pattern
+from drivers.transport import SerialBoardMixin, make_link
+from simhw.values.phase_config import PhaseConfig
 
 __all__ = ["OpenRISBoard", "encode_pattern", "decode_pattern", "ROWS", "COLS", "BANNER_END"]
-
-ROWS = COLS = 16
-BANNER_END = b"#READY!"
-_PATTERN_REPLY = re.compile(rb"^#0X([0-9A-F]{64})$")
-_VEXT_REPLY = re.compile(rb"^#(\d+\.\d\d) V$")
-
-
-def pattern_hex(bits: np.ndarray) -> str:
-    """(16, 16) array of 0/1 -> 64 upper-case hex digits (element 0 = MSB)."""
-    flat = np.asarray(bits, dtype=np.uint8).reshape(-1)
-    if flat.size != ROWS * COLS or np.any(flat > 1):
-        raise ValueError("the open-source RIS takes exactly 256 one-bit elements")
-    return np.packbits(flat, bitorder="big").tobytes().hex().upper()
-
-
-def encode_pattern(bits: np.ndarray) -> bytes:
-    """The set-pattern command for a (16, 16) 0/1 array."""
-    return b"!0X" + pattern_hex(bits).encode("ascii") + b"\n"
-
-
-def decode_pattern(hex_digits: str | bytes) -> np.ndarray:
-    """64 hex digits -> (16, 16) uint16 array of 0/1."""
-    if isinstance(hex_digits, bytes):
-        hex_digits = hex_digits.decode("ascii")
-    raw = bytes.fromhex(hex_digits)
-    if len(raw) != 32:
-        raise ValueError("a pattern is 64 hex digits")
-    return np.unpackbits(np.frombuffer(raw, np.uint8), bitorder="big").astype(np.uint16).reshape(ROWS, COLS)
-
 
 class OpenRISBoard(SerialBoardMixin, Board):
     """Driver for one open-source 16x16 1-bit RIS (a single-layer board)."""
 
-    def __init__(self, url: str, baudrate: int = 115200, timeout: float = 0.5, retries: int = 2, open: bool = True):
-        self.link = SerialLink(url, baudrate)
+    def __init__(self, link, baudrate: int = 115200, timeout: float = 0.5, retries: int = 2):
+        self.link = make_link(link, baudrate)
         self.timeout = timeout
         self.retries = retries
         self._buf = bytearray()
@@ -72,13 +45,10 @@ class OpenRISBoard(SerialBoardMixin, Board):
         self._sequence: list[int] = []
         self._seq_pos = 0
         self._seq_steps = 0
-        self._seq_state = "idle"
+        self._seq_state = SequenceState.IDLE
         self._loop = False
         self._latches = 0
         self._boot_id = 0
-        self.info: BoardInfo | None = None
-        if open:
-            self.open()
 
     # ------------------------------------------------------------------ line I/O
     def _readline(self, deadline: float) -> bytes | None:
@@ -123,13 +93,13 @@ class OpenRISBoard(SerialBoardMixin, Board):
             serial_no = "unknown"
         self.read_active()  # proves the board answers; raises BoardTimeout otherwise
         self.info = BoardInfo("Open source RIS 16x16", serial_no, "1.0", "open-ris-ascii", 1, ROWS, COLS, 1,
-                              0, 0, self._boot_id, frozenset({"host-slots"}))
+                              0, 0, self._boot_id)
         return self.info
 
     def status(self) -> BoardStatus:
-        line = self.query(b"?Vext\n", _VEXT_REPLY)
-        vext = float(_VEXT_REPLY.match(line).group(1))
-        return BoardStatus(self._boot_id, None, None, vext, None, self._latches, None, None, None, self._seq_state,
+        line = self.query(b"?Vext\n", VEXT_REPLY)
+        vext = float(VEXT_REPLY.match(line).group(1))
+        return BoardStatus(self._boot_id, None, None, vext, None, self._latches, None, None, None, self._seq_state.label,
                            self._seq_pos, self._seq_steps, 0, False, ())
 
     def reset(self, ready_timeout: float = 5.0) -> BoardInfo:
@@ -144,7 +114,7 @@ class OpenRISBoard(SerialBoardMixin, Board):
                 if line.strip() == BANNER_END:
                     break
         self._boot_id += 1
-        self._seq_state = "idle"
+        self._seq_state = SequenceState.IDLE
         return self.identify()
 
     def write(self, config: PhaseConfig) -> None:
@@ -159,8 +129,8 @@ class OpenRISBoard(SerialBoardMixin, Board):
         return self._shadow.copy()
 
     def read_active(self) -> np.ndarray:
-        line = self.query(b"?Pattern\n", _PATTERN_REPLY)
-        return decode_pattern(_PATTERN_REPLY.match(line).group(1))[None]
+        line = self.query(b"?Pattern\n", PATTERN_REPLY)
+        return decode_pattern(PATTERN_REPLY.match(line).group(1))[None]
 
     def store_slot(self, slot: int, config: PhaseConfig) -> bool:
         check_config_fits(config, self.info)
@@ -168,6 +138,10 @@ class OpenRISBoard(SerialBoardMixin, Board):
             raise ValueError("slot must be >= 0")
         self._slots[slot] = config.codes.copy()
         return True
+
+    def upload_slots(self, configs: dict[int, PhaseConfig]) -> int:
+        """Store many slots (host-side, one by one); returns how many were stored."""
+        return upload_slots(self, configs)
 
     def load_slot(self, slot: int) -> None:
         if slot not in self._slots:
@@ -180,7 +154,7 @@ class OpenRISBoard(SerialBoardMixin, Board):
         if not slots or missing:
             raise BoardRefused(f"sequence needs stored slots; empty: {missing or 'no slots given'}")
         self._sequence = list(slots)
-        self._seq_state = "idle"
+        self._seq_state = SequenceState.IDLE
 
     def arm_sequence(self, mode: SequenceMode = SequenceMode.HOST, loop: bool = False, period_s: float = 0.0) -> None:
         if SequenceMode(mode) != SequenceMode.HOST:
@@ -188,23 +162,23 @@ class OpenRISBoard(SerialBoardMixin, Board):
         if not self._sequence:
             raise BoardRefused("define a sequence before arming it")
         self._loop = loop
-        self._seq_state = "armed"
+        self._seq_state = SequenceState.ARMED
         self._seq_pos = self._seq_steps = 0
 
     def start_sequence(self) -> int:
-        if self._seq_state != "armed":
+        if self._seq_state != SequenceState.ARMED:
             raise BoardRefused("sequence is not armed")
-        self._seq_state = "running"
+        self._seq_state = SequenceState.RUNNING
         self.load_slot(self._sequence[0])
         return 0
 
     def step_sequence(self) -> int:
-        if self._seq_state != "running":
+        if self._seq_state != SequenceState.RUNNING:
             raise BoardRefused("sequence is not running")
         nxt = self._seq_pos + 1
         if nxt >= len(self._sequence):
             if not self._loop:
-                self._seq_state = "idle"
+                self._seq_state = SequenceState.IDLE
                 raise BoardRefused("sequence ended")
             nxt = 0
         self.load_slot(self._sequence[nxt])
@@ -213,5 +187,5 @@ class OpenRISBoard(SerialBoardMixin, Board):
         return nxt
 
     def stop_sequence(self) -> int:
-        self._seq_state = "idle"
+        self._seq_state = SequenceState.IDLE
         return self._seq_pos

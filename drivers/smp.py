@@ -1,7 +1,9 @@
 """SMP, the SIM metasurface board protocol: a sans-I/O codec shared by the driver and the firmware.
 
 Specified in docs/protocol.md; the message table there is checked against :data:`MESSAGES` by a
-test. This module turns bytes into :class:`Message` objects and back and never touches a port.
+test. This module turns bytes into :class:`Message` objects and back and never touches a port;
+message bodies are the typed classes of :mod:`drivers.smp_messages`, sequencer modes and states
+the enums of :mod:`drivers.sequence`.
 
 Frame on the wire: ``COBS(header | body | crc32) 0x00``
 
@@ -17,17 +19,17 @@ from __future__ import annotations
 import enum
 import struct
 import zlib
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
-from .cobs import CobsError, cobs_decode, cobs_encode
+from drivers.cobs import CobsError, cobs_decode, cobs_encode
+from drivers.smp_messages import Write
 
 __all__ = [
-    "MAGIC", "PROTOCOL_VERSION", "HEADER", "MsgType", "NakCode", "EventKind", "SeqMode", "Message",
+    "MAGIC", "PROTOCOL_VERSION", "HEADER", "MsgType", "NakCode", "EventKind", "Message",
     "FrameError", "FrameDecoder", "encode_frame", "decode_payload", "pack_codes", "unpack_codes",
-    "pattern_crc", "MESSAGES", "HelloInfo", "StatusInfo", "SlotInfo", "write_capacity", "NakError",
+    "pattern_crc", "MESSAGES", "write_capacity", "NakError",
     "random_layer_codes", "random_sequence_patterns",
 ]
 
@@ -83,18 +85,6 @@ class EventKind(enum.IntEnum):
     FAULT = 3
     WATCHDOG = 4
     FRAME_ERROR = 5
-
-
-class SeqMode(enum.IntEnum):
-    HOST = 0
-    TRIGGER = 1
-    TIMER = 2
-
-
-class SeqState(enum.IntEnum):
-    IDLE = 0
-    ARMED = 1
-    RUNNING = 2
 
 
 # The message table: (type, direction, request body, ACK body). docs/protocol.md mirrors it.
@@ -265,23 +255,10 @@ def pattern_crc(codes, bits: int) -> int:
 
 def write_capacity(max_frame: int, bits: int) -> int:
     """How many atoms one WRITE frame can carry."""
-    return ((max_frame - OVERHEAD - WRITE_HEAD.size) * 8) // bits
+    return ((max_frame - OVERHEAD - Write.HEAD.size) * 8) // bits
 
 
-# ---------------------------------------------------------------------------- bodies
-WRITE_HEAD = struct.Struct("<BHH")
-READ_REQ = struct.Struct("<BBHH")
-COMMIT_REQ = struct.Struct("<I")
-LATCH_REPLY = struct.Struct("<II")
-SLOT_STORE_REQ = struct.Struct("<HI")
-SLOT_REQ = struct.Struct("<H")
-SEQ_ARM_REQ = struct.Struct("<BBI")
-SEQ_REPLY = struct.Struct("<HI")
-NAK_BODY = struct.Struct("<BH")
-EVENT_BODY = struct.Struct("<BII")
-WATCHDOG_REQ = struct.Struct("<H")
-SEQ_RANDOM_REQ = struct.Struct("<HBQ")
-
+# ---------------------------------------------------------------------------- random sequences
 _M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
@@ -313,84 +290,3 @@ def random_sequence_patterns(base, layer: int, seed: int, steps, bits: int) -> n
     out = np.repeat(base.reshape(1, base.shape[0], -1), steps.size, axis=0)
     out[:, layer] = random_layer_codes(seed, steps, out.shape[2], bits)
     return out.reshape(steps.size, *base.shape)
-U16 = struct.Struct("<H")
-U32 = struct.Struct("<I")
-
-
-@dataclass(frozen=True)
-class HelloInfo:
-    protocol: int
-    firmware: str
-    serial: str
-    layers: int
-    rows: int
-    cols: int
-    bits: int
-    max_frame: int
-    slots: int
-    boot_id: int
-
-    _S = struct.Struct("<BBBBHHBHHI16s")
-
-    def pack(self) -> bytes:
-        major, minor = (int(x) for x in self.firmware.split("."))
-        return self._S.pack(self.protocol, major, minor, self.layers, self.rows, self.cols, self.bits,
-                            self.max_frame, self.slots, self.boot_id, self.serial.encode()[:16])
-
-    @classmethod
-    def unpack(cls, body: bytes) -> "HelloInfo":
-        if len(body) != cls._S.size:
-            raise ValueError(f"HELLO reply must be {cls._S.size} bytes, got {len(body)}")
-        p, ma, mi, L, r, c, b, mf, s, boot, ser = cls._S.unpack(body)
-        return cls(p, f"{ma}.{mi}", ser.rstrip(b"\x00").decode("ascii", "replace"), L, r, c, b, mf, s, boot)
-
-
-@dataclass(frozen=True)
-class SlotInfo:
-    valid: bool
-    crc: int
-
-
-@dataclass(frozen=True)
-class StatusInfo:
-    boot_id: int
-    uptime_ms: int
-    temperature_c: float
-    active_crc: int
-    shadow_crc: int
-    latch_count: int
-    crc_errors: int
-    framing_errors: int
-    overruns: int
-    naks: int
-    seq_state: int
-    seq_mode: int
-    seq_position: int
-    seq_steps: int
-    seq_missed: int
-    watchdog_ms: int
-    safe_mode: bool
-    slots: tuple
-
-    _S = struct.Struct("<IIhIIIIIIIBBHIIHBH")
-    _SLOT = struct.Struct("<BI")
-
-    def pack(self) -> bytes:
-        head = self._S.pack(self.boot_id, self.uptime_ms, int(round(self.temperature_c * 100)), self.active_crc,
-                            self.shadow_crc, self.latch_count, self.crc_errors, self.framing_errors, self.overruns,
-                            self.naks, self.seq_state, self.seq_mode, self.seq_position, self.seq_steps,
-                            self.seq_missed, self.watchdog_ms, int(self.safe_mode), len(self.slots))
-        return head + b"".join(self._SLOT.pack(int(s.valid), s.crc) for s in self.slots)
-
-    @classmethod
-    def unpack(cls, body: bytes) -> "StatusInfo":
-        if len(body) < cls._S.size:
-            raise ValueError("STATUS reply too short")
-        v = list(cls._S.unpack_from(body))
-        n = v[-1]
-        if len(body) != cls._S.size + n * cls._SLOT.size:
-            raise ValueError("STATUS reply length does not match its slot count")
-        slots = tuple(SlotInfo(bool(a), b) for a, b in cls._SLOT.iter_unpack(body[cls._S.size:]))
-        v[2] = v[2] / 100.0
-        v[16] = bool(v[16])
-        return cls(*v[:-1], slots)

@@ -1,161 +1,94 @@
 """Driver for multi-layer SIM boards speaking SMP (docs/protocol.md) over any pyserial URL.
 
-Requests are sent in a window of up to ``window`` outstanding frames. Each request keeps its
-sequence number across retries, and the board answers a repeated sequence number from its reply
-cache without executing it again, so a retry after a lost reply is harmless. A request whose reply
-does not come in time is resent (same bytes) up to ``retries`` times with backoff, then
-:class:`BoardTimeout` is raised. A BOOT event with a new boot id, or a changed boot id in HELLO or
-STATUS, raises :class:`BoardResetError` once: the board lost its patterns and the caller must know.
+A thin pump between the link and the sans-I/O host engine (:mod:`drivers.smp_host`), which owns
+sequence numbers, the window, retries, BUSY backoff and boot-id tracking. The engine resends a
+request whose reply is late with the same sequence number; the board answers a repeated number
+from its reply cache without executing it again, so a retry after a lost reply is harmless. After
+``retries`` resends :class:`BoardTimeout` is raised. A changed boot id raises
+:class:`BoardResetError` once: the board lost its patterns and the caller must know.
+
+Constructing the driver does no I/O; :meth:`open`, its ``with`` block or the first use opens the
+link and identifies the board. ``link`` may be a pyserial URL or a link object (a test's script),
+and ``clock`` the time source the engine is fed.
 """
 
 from __future__ import annotations
 
 import time
 import zlib
-from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
-from simhw.phase_config import PhaseConfig
-
-from . import smp
-from .board import (Board, BoardInfo, BoardRefused, BoardResetError, BoardStatus, BoardTimeout,
-                    BoardVerifyError, PushBatch, SequenceMode, check_config_fits)
-from .smp import EventKind, FrameDecoder, FrameError, Message, MsgType, NakCode
-from .transport import SerialBoardMixin, SerialLink
+from drivers import smp
+from drivers.board import (Board, BoardInfo, BoardRefused, BoardResetError, BoardStatus, BoardTimeout, BoardVerifyError,
+                           PushBatch, check_config_fits)
+from drivers.sequence import SequenceMode, SequenceState
+from drivers.smp import Message, MsgType, NakCode
+from drivers.smp_host import HostEngine
+from drivers.smp_messages import (BodyError, Commit, HelloInfo, Latch, Nak, Read, SeqArm, SeqDefine, SeqPosition,
+                                  SeqRandom, Slot, SlotStore, StatusInfo, Watchdog, Write)
+from drivers.transport import SerialBoardMixin, make_link
+from simhw.values.phase_config import PhaseConfig
 
 __all__ = ["SMPBoard"]
 
-_SEQ_STATES = {0: "idle", 1: "armed", 2: "running"}
-
-
-@dataclass
-class _Pending:
-    msg: Message
-    frame: bytes
-    deadline: float
-    attempts: int = 1
-    reply: Message | None = None
-
 
 class SMPBoard(SerialBoardMixin, Board):
-    """A board speaking SMP. ``url`` is anything ``serial.serial_for_url`` opens."""
+    """A board speaking SMP. ``link`` is anything ``serial.serial_for_url`` opens, or a link object."""
 
-    def __init__(self, url: str, baudrate: int = 921600, timeout: float = 0.1, retries: int = 6,
-                 backoff: float = 0.01, window: int = 16, open: bool = True):
-        self.link = SerialLink(url, baudrate)
-        self.timeout = timeout
-        self.retries = retries
-        self.backoff = backoff
-        self.window = window
-        self.resend_grace = 0.002
-        self._decoder = FrameDecoder(65535)
-        self._seq = int(time.monotonic_ns()) & 0xFFFF
-        self._boot_id: int | None = None
-        self._reset_pending: str | None = None
-        self.events: list[Message] = []
-        self.stats = {"retries": 0, "bad_frames": 0, "stale": 0}
-        self.info: BoardInfo | None = None
+    def __init__(self, link, baudrate: int = 921600, timeout: float = 0.1, retries: int = 6,
+                 backoff: float = 0.01, window: int = 16, clock: Callable[[], float] = time.monotonic,
+                 first_seq: int | None = None):
+        self.link = make_link(link, baudrate)
+        self.clock = clock
+        self.engine = HostEngine(int(time.monotonic_ns()) if first_seq is None else first_seq, window, timeout,
+                                 retries, backoff, self.link.byte_time, name=getattr(self.link, "url", "board"))
         self._shadow_crc: int | None = None  # CRC of the last pattern written, what COMMIT expects
         self._spans: list[tuple[int, int, int]] = []  # (layer, offset, count) of each frame, set by identify()
-        if open:
-            self.open()
+
+    # the engine's settings, settable on the driver
+    timeout = property(lambda self: self.engine.timeout, lambda self, v: setattr(self.engine, "timeout", v))
+    retries = property(lambda self: self.engine.retries, lambda self, v: setattr(self.engine, "retries", v))
+    backoff = property(lambda self: self.engine.backoff, lambda self, v: setattr(self.engine, "backoff", v))
+    window = property(lambda self: self.engine.window, lambda self, v: setattr(self.engine, "window", v))
+
+    @property
+    def stats(self) -> dict:
+        return self.engine.stats
+
+    @property
+    def events(self) -> list[Message]:
+        return self.engine.events
 
     # ------------------------------------------------------------------ plumbing
-    def _next_seq(self) -> int:
-        self._seq = (self._seq + 1) & 0xFFFF
-        return self._seq
-
-    def _reply_time(self, req_len: int, reply_len: int) -> float:
-        return self.timeout + (req_len + reply_len + 8) * self.link.byte_time
-
-    def _handle_event(self, msg: Message) -> None:
-        try:
-            kind, boot_id, data = smp.EVENT_BODY.unpack(msg.body)
-        except Exception:
-            return
-        self.events.append(msg)
-        del self.events[:-64]
-        if kind == EventKind.BOOT:
-            self._note_boot_id(boot_id, "BOOT event")
-
-    def _note_boot_id(self, boot_id: int, where: str) -> None:
-        if self._boot_id is not None and boot_id != self._boot_id:
-            self._reset_pending = (f"board {self.info.serial if self.info else self.link.url} rebooted "
-                                   f"(boot id {self._boot_id:#010x} -> {boot_id:#010x}, seen in {where}): "
-                                   "active pattern, slots and sequence were lost")
-        self._boot_id = boot_id
-
     def _raise_if_reset(self) -> None:
-        if self._reset_pending:
-            msg, self._reset_pending = self._reset_pending, None
+        msg = self.engine.take_reset()
+        if msg:
             raise BoardResetError(msg)
 
     def transact(self, requests: list[tuple[int, bytes]], reply_size: int = 64, raise_nak: bool = True) -> list[Message]:
-        """Send requests (type, body) through the window and return their ACKs in order.
+        """Send requests (type, body) through the window and return their replies in order.
 
         A NAK raises :class:`BoardRefused` (after the whole batch settled, so nothing is left in
         flight); silence after all retries raises :class:`BoardTimeout`.
         """
+        eng = self.engine
         with self.link.lock:
-            todo = list(requests)
-            waiting: dict[int, _Pending] = {}  # sent, no reply yet
-            order: list[_Pending] = []
-            nxt = 0
-            while nxt < len(todo) or waiting:
-                now = time.monotonic()
-                burst = bytearray()
-                while nxt < len(todo) and len(waiting) < self.window:
-                    mtype, body = todo[nxt]
-                    msg = Message(mtype, self._next_seq(), body)
-                    frame = smp.encode_frame(msg)
-                    p = _Pending(msg, frame, now + self._reply_time(len(burst) + len(frame), reply_size))
-                    waiting[msg.seq] = p
-                    order.append(p)
-                    burst += frame
-                    nxt += 1
-                if burst:
-                    self.link.write(bytes(burst))
+            eng.start(requests, reply_size)
+            while not eng.done:
+                out = eng.data_to_send(self.clock())
+                if out:
+                    self.link.write(out)
                 data = self.link.read_some()
-                now = time.monotonic()
-                for item in self._decoder.feed(data) if data else ():
-                    garbled = isinstance(item, FrameError) or (
-                        item.type == MsgType.EVENT and item.body[:1] == bytes([EventKind.FRAME_ERROR]))
-                    if garbled:  # a request or a reply was corrupted on the wire: resend soon
-                        self.stats["bad_frames"] += 1
-                        for p in waiting.values():
-                            p.deadline = min(p.deadline, now + self.resend_grace)
-                    if isinstance(item, FrameError):
-                        continue
-                    if item.type == MsgType.EVENT:
-                        self._handle_event(item)
-                        continue
-                    p = waiting.get(item.seq)
-                    if p is None or item.type not in (MsgType.ACK, MsgType.NAK):
-                        self.stats["stale"] += 1
-                        continue
-                    if item.type == MsgType.NAK and _nak_code(item) == NakCode.BUSY:
-                        p.deadline = now + self.backoff * (2 ** p.attempts)
-                        continue
-                    p.reply = item
-                    del waiting[item.seq]
-                for p in waiting.values():
-                    if now >= p.deadline:
-                        if p.attempts > self.retries:
-                            self._decoder.reset()
-                            raise BoardTimeout(f"no reply to {MsgType(p.msg.type).name} (seq {p.msg.seq}) from "
-                                               f"{self.link.url} after {p.attempts} attempts")
-                        self.stats["retries"] += 1
-                        p.attempts += 1
-                        p.deadline = now + self._reply_time(len(p.frame), reply_size) + self.backoff * p.attempts
-                        self.link.write(p.frame)
-            replies = [p.reply for p in order]
-        for req, rep in zip(order, replies):
+                eng.receive_data(data, self.clock())
+            replies, sent = eng.replies(), eng.requests()
+        for req, rep in zip(sent, replies):
             if rep.type == MsgType.NAK and raise_nak:
-                code = _nak_code(rep)
-                detail = smp.NAK_BODY.unpack(rep.body)[1] if len(rep.body) == smp.NAK_BODY.size else 0
+                code = Nak.code_of(rep.body)
+                detail = Nak.unpack(rep.body).detail if len(rep.body) == Nak.S.size else 0
                 self._raise_if_reset()
-                raise BoardRefused(str(smp.NakError(MsgType(req.msg.type), code, detail)), code)
+                raise BoardRefused(str(smp.NakError(MsgType(req.type), code, detail)), code)
         return replies
 
     def request(self, mtype: int, body: bytes = b"", reply_size: int = 64) -> bytes:
@@ -164,17 +97,23 @@ class SMPBoard(SerialBoardMixin, Board):
         self._raise_if_reset()
         return reply.body
 
+    def _reply(self, cls, body: bytes):
+        """A reply body unpacked as ``cls``; a body of the wrong layout is the board's error, said clearly."""
+        try:
+            return cls.unpack(body)
+        except BodyError as e:
+            raise BoardRefused(f"malformed reply from {self.engine.name}: {e}") from None
+
     # ------------------------------------------------------------------ identity and health
     def identify(self) -> BoardInfo:
         body = self.transact([(MsgType.HELLO, b"")])[0].body
-        h = smp.HelloInfo.unpack(body)
+        h = self._reply(HelloInfo, body)
         if h.protocol != smp.PROTOCOL_VERSION:
             raise BoardRefused(f"board speaks SMP version {h.protocol}, this driver speaks {smp.PROTOCOL_VERSION}")
-        self._note_boot_id(h.boot_id, "HELLO")
+        self.engine.note_boot_id(h.boot_id, "HELLO")
+        self.engine.name = h.serial or self.engine.name
         self.info = BoardInfo("SMP SIM board", h.serial, h.firmware, f"SMP/{h.protocol}", h.layers, h.rows, h.cols,
-                              h.bits, h.slots, h.max_frame, h.boot_id,
-                              frozenset({"shadow", "slots", "sequence", "trigger", "timer", "watchdog",
-                                         "random_sequence"}))
+                              h.bits, h.slots, h.max_frame, h.boot_id)
         cap = smp.write_capacity(h.max_frame, h.bits)
         total = h.layers * h.rows * h.cols
         # spans run across layers (docs/protocol.md), so a small SIM's pattern is one frame
@@ -183,25 +122,26 @@ class SMPBoard(SerialBoardMixin, Board):
         return self.info
 
     def status(self) -> BoardStatus:
-        s = smp.StatusInfo.unpack(self.request(MsgType.STATUS, reply_size=80 + 5 * (self.info.slots if self.info else 0)))
-        self._note_boot_id(s.boot_id, "STATUS")
+        slots = self._info.slots if self._info else 0
+        s = self._reply(StatusInfo, self.request(MsgType.STATUS, reply_size=80 + 5 * slots))
+        self.engine.note_boot_id(s.boot_id, "STATUS")
         self._raise_if_reset()
         return BoardStatus(s.boot_id, s.uptime_ms / 1000, s.temperature_c, None, s.active_crc, s.latch_count,
-                           s.crc_errors, s.framing_errors, s.overruns, _SEQ_STATES.get(s.seq_state, "?"),
+                           s.crc_errors, s.framing_errors, s.overruns, _state_label(s.seq_state),
                            s.seq_position, s.seq_steps, s.seq_missed, s.safe_mode,
                            tuple(sl.crc if sl.valid else None for sl in s.slots))
 
     def reset(self, ready_timeout: float = 5.0) -> BoardInfo:
         self.request(MsgType.RESET)
         deadline = time.monotonic() + ready_timeout
-        old = self._boot_id
+        old = self.engine.boot_id
         while time.monotonic() < deadline:
             try:
                 info = self.identify()
             except BoardTimeout:
                 continue
             if info.boot_id != old:
-                self._reset_pending = None
+                self.engine.forget_reset()
                 return info
             time.sleep(0.01)
         raise BoardTimeout(f"board did not come back within {ready_timeout} s after RESET")
@@ -211,7 +151,7 @@ class SMPBoard(SerialBoardMixin, Board):
         ms = int(round(timeout_s * 1000))
         if not 0 <= ms <= 0xFFFF:
             raise ValueError("watchdog timeout must be within 0..65.535 s")
-        self.request(MsgType.WATCHDOG, smp.WATCHDOG_REQ.pack(ms))
+        self.request(MsgType.WATCHDOG, Watchdog(ms).pack())
 
     def ping(self) -> None:
         self.request(MsgType.PING)
@@ -231,7 +171,7 @@ class SMPBoard(SerialBoardMixin, Board):
                 data = packed[lo // 8:(hi + 7) // 8]
             else:
                 data = smp.pack_codes(flat[start:start + cnt], bits)
-            reqs.append((MsgType.WRITE, smp.WRITE_HEAD.pack(layer, off, cnt) + data))
+            reqs.append((MsgType.WRITE, Write(layer, off, cnt, data).pack()))
             start += cnt
         return reqs, zlib.crc32(packed)
 
@@ -247,8 +187,8 @@ class SMPBoard(SerialBoardMixin, Board):
         crc = self._shadow_crc if expected_crc is None else expected_crc
         if crc is None:
             raise BoardRefused("nothing written since the driver connected: write() before commit()")
-        body = self.request(MsgType.COMMIT, smp.COMMIT_REQ.pack(crc))
-        return smp.LATCH_REPLY.unpack(body)[0]
+        body = self.request(MsgType.COMMIT, Commit(crc).pack())
+        return self._reply(Latch, body).active_crc
 
     def push(self, config: PhaseConfig, verify: bool = True, attempts: int = 3) -> str:
         """Write, commit with the expected CRC, and verify the active pattern by readback.
@@ -273,8 +213,9 @@ class SMPBoard(SerialBoardMixin, Board):
         return config.hash
 
     def _read_requests(self, bank: int) -> tuple[list, list]:
+        self.open()  # a no-op once open: identifying the board sets the spans
         spans = self._spans
-        return [(MsgType.READ, smp.READ_REQ.pack(bank, *span)) for span in spans], spans
+        return [(MsgType.READ, Read(bank, *span).pack()) for span in spans], spans
 
     def _decode_read(self, spans: list, replies: list[Message]) -> np.ndarray:
         parts = [smp.unpack_codes(rep.body, cnt, self.info.bits) for (_, _, cnt), rep in zip(spans, replies)]
@@ -303,7 +244,7 @@ class SMPBoard(SerialBoardMixin, Board):
                 writes, crc = self._writes(cfg.codes)
                 crcs.append(crc)
                 layout.append((len(reqs) + len(writes), len(reqs) + len(writes) + 1))
-                reqs += writes + [(MsgType.COMMIT, smp.COMMIT_REQ.pack(crc))] + reads
+                reqs += writes + [(MsgType.COMMIT, Commit(crc).pack())] + reads
             try:
                 self._raise_if_reset()
                 replies = self.transact(reqs, reply_size=self.info.max_frame, raise_nak=False)
@@ -315,12 +256,12 @@ class SMPBoard(SerialBoardMixin, Board):
                 commit = replies[commit_at]
                 error = None
                 if commit.type == MsgType.NAK:
-                    code = _nak_code(commit)
+                    code = Nak.code_of(commit.body)
                     error = BoardRefused(str(smp.NakError(MsgType.COMMIT, code)), code)
                 else:
                     back = replies[read_at:read_at + len(reads)]
                     active = self._decode_read(spans, back) if all(r.type == MsgType.ACK for r in back) else None
-                    latch = smp.LATCH_REPLY.unpack(commit.body)[1]
+                    latch = self._reply(Latch, commit.body).latch_count
                     if active is None or not np.array_equal(active, cfg.codes):
                         bad = "unreadable" if active is None else f"{np.count_nonzero(active != cfg.codes)} atoms"
                         error = BoardVerifyError(f"readback after push differs ({bad}, config {cfg.hash[:12]})")
@@ -361,7 +302,7 @@ class SMPBoard(SerialBoardMixin, Board):
         if skip_if_present and self.status().slot_crcs[slot] == crc:
             return False
         self.write(config)
-        self.request(MsgType.SLOT_STORE, smp.SLOT_STORE_REQ.pack(slot, crc))
+        self.request(MsgType.SLOT_STORE, SlotStore(slot, crc).pack())
         return True
 
     def _check_slot(self, slot: int) -> None:
@@ -388,21 +329,22 @@ class SMPBoard(SerialBoardMixin, Board):
             writes, crc = self._writes(cfg.codes)
             reqs += writes
             store_idx.append((len(reqs), slot))
-            reqs.append((MsgType.SLOT_STORE, smp.SLOT_STORE_REQ.pack(slot, crc)))
+            reqs.append((MsgType.SLOT_STORE, SlotStore(slot, crc).pack()))
         self._raise_if_reset()
         replies = self.transact(reqs, reply_size=16, raise_nak=False)
         self._raise_if_reset()
         for idx, slot in store_idx:
             rep = replies[idx]
             if rep.type == MsgType.NAK:
-                if _nak_code(rep) != NakCode.CRC_MISMATCH:
-                    raise BoardRefused(str(smp.NakError(MsgType.SLOT_STORE, _nak_code(rep))), _nak_code(rep))
+                code = Nak.code_of(rep.body)
+                if code != NakCode.CRC_MISMATCH:
+                    raise BoardRefused(str(smp.NakError(MsgType.SLOT_STORE, code)), code)
                 self.store_slot(slot, configs[slot], skip_if_present=False)
         return self.link.bytes_out - before
 
     def load_slot(self, slot: int) -> None:
         self._check_slot(slot)
-        self.request(MsgType.SLOT_LOAD, smp.SLOT_REQ.pack(slot))
+        self.request(MsgType.SLOT_LOAD, Slot(slot).pack())
 
     def define_sequence(self, slots: list[int]) -> None:
         slots = [int(s) for s in slots]
@@ -413,7 +355,7 @@ class SMPBoard(SerialBoardMixin, Board):
         max_len = (self.info.max_frame - smp.OVERHEAD - 2) // 2
         if len(slots) > max_len:
             raise ValueError(f"sequence of {len(slots)} steps exceeds the board's {max_len}")
-        self.request(MsgType.SEQ_DEFINE, smp.U16.pack(len(slots)) + b"".join(smp.U16.pack(s) for s in slots))
+        self.request(MsgType.SEQ_DEFINE, SeqDefine(tuple(slots)).pack())
 
     def define_random_sequence(self, base_slot: int, layer: int, seed: int) -> None:
         """A never-ending sequence: step k shows ``base_slot`` with ``layer`` replaced by
@@ -424,7 +366,7 @@ class SMPBoard(SerialBoardMixin, Board):
             raise ValueError(f"layer {layer} does not exist: the board has {self.info.layers} layers")
         if not 0 <= seed < 2**64:
             raise ValueError("seed must fit in 64 bits")
-        self.request(MsgType.SEQ_RANDOM, smp.SEQ_RANDOM_REQ.pack(base_slot, layer, seed))
+        self.request(MsgType.SEQ_RANDOM, SeqRandom(base_slot, layer, seed).pack())
 
     def random_sequence_codes(self, base: np.ndarray, layer: int, seed: int, steps) -> np.ndarray:
         """(len(steps), L, rows, cols) patterns a random sequence shows at ``steps`` (host side)."""
@@ -436,25 +378,35 @@ class SMPBoard(SerialBoardMixin, Board):
         period_us = int(round(period_s * 1e6))
         if mode == SequenceMode.TIMER and not 1 <= period_us <= 0xFFFFFFFF:
             raise ValueError("timer sequences need a period between 1 us and ~71 min")
-        self.request(MsgType.SEQ_ARM, smp.SEQ_ARM_REQ.pack(int(mode), int(loop), period_us))
+        self.request(MsgType.SEQ_ARM, SeqArm(int(mode), int(loop), period_us).pack())
+
+    def arm_trigger(self, loop: bool = False) -> None:
+        """Arm the defined sequence to step on the board's trigger input (one step per pulse)."""
+        self.arm_sequence(SequenceMode.TRIGGER, loop)
+
+    def arm_timer(self, period_s: float, loop: bool = False) -> None:
+        """Arm the defined sequence to step on the board's timer every ``period_s``."""
+        self.arm_sequence(SequenceMode.TIMER, loop, period_s)
 
     def start_sequence(self) -> int:
-        return smp.SEQ_REPLY.unpack(self.request(MsgType.SEQ_START))[0]
+        return self._reply(SeqPosition, self.request(MsgType.SEQ_START)).position
 
     def step_sequence(self) -> int:
-        return smp.SEQ_REPLY.unpack(self.request(MsgType.SEQ_STEP))[0]
+        return self._reply(SeqPosition, self.request(MsgType.SEQ_STEP)).position
 
     def step_sequence_many(self, count: int) -> list[int]:
         """Send ``count`` host steps pipelined; returns the position each step reported."""
         self._raise_if_reset()
         replies = self.transact([(MsgType.SEQ_STEP, b"")] * count, reply_size=16)
         self._raise_if_reset()
-        return [smp.SEQ_REPLY.unpack(r.body)[0] for r in replies]
+        return [self._reply(SeqPosition, r.body).position for r in replies]
 
     def stop_sequence(self) -> int:
-        return smp.SEQ_REPLY.unpack(self.request(MsgType.SEQ_STOP))[0]
+        return self._reply(SeqPosition, self.request(MsgType.SEQ_STOP)).position
 
 
-def _nak_code(msg: Message) -> int:
-    return msg.body[0] if msg.body else 0
-
+def _state_label(state: int) -> str:
+    try:
+        return SequenceState(state).label
+    except ValueError:
+        return "?"

@@ -11,9 +11,9 @@ import time
 
 import serial
 
-from .board import BoardConnectionError
+from drivers.board import BoardConnectionError
 
-__all__ = ["SerialLink", "SerialBoardMixin"]
+__all__ = ["SerialLink", "SerialBoardMixin", "make_link"]
 
 
 class SerialLink:
@@ -38,6 +38,8 @@ class SerialLink:
         return 10.0 / self.baudrate if self.baudrate and not self.url.startswith(("socket://", "loop://")) else 0.0
 
     def open(self) -> None:
+        if self.is_open:
+            return
         try:
             self._port = serial.serial_for_url(self.url, baudrate=self.baudrate, timeout=self.read_timeout,
                                                write_timeout=2.0, exclusive=None)
@@ -111,17 +113,39 @@ class SerialLink:
 
 
 class SerialBoardMixin:
-    """``open``/``close`` for board drivers that talk over a :class:`SerialLink` in ``self.link``.
-
-    Opening discards stale input and identifies the board; it never changes the board's state.
+    """Lifetime of board drivers that talk over a :class:`SerialLink` (or any object with its methods)
+    in ``self.link``: nothing is opened at construction; :meth:`open` (or the ``with`` block, or the
+    first use of :attr:`info`) opens the link, discards stale input and identifies the board. It never
+    changes the board's state.
     """
 
     link: SerialLink
+    _info = None
+
+    @property
+    def info(self):
+        """The board's identity; opens the driver on first use."""
+        if self._info is None:
+            self.open()
+        return self._info
+
+    @info.setter
+    def info(self, value) -> None:
+        self._info = value
 
     def open(self):
+        """Open the link and identify the board; a no-op (returning the identity) once open."""
+        if self._info is not None and self.link.is_open:
+            return self._info
         self.link.open()
         self.link.discard_input()
         return self.identify()
 
     def close(self) -> None:
         self.link.close()
+        self._info = None
+
+
+def make_link(url_or_link, baudrate: int) -> SerialLink:
+    """A :class:`SerialLink` for a pyserial URL, or the link object given (a test's scripted link)."""
+    return SerialLink(url_or_link, baudrate) if isinstance(url_or_link, str) else url_or_link

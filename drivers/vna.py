@@ -14,10 +14,11 @@ from __future__ import annotations
 import abc
 import socket
 import threading
-from dataclasses import dataclass
 
 import numpy as np
 import pyvisa
+
+from drivers.vna_limits import FAMILY_LIMITS, VNALimits
 
 __all__ = ["VNA", "VNAError", "VNATimeout", "VNALimits", "SCPIVNA", "KeysightPNA", "RohdeSchwarzZNB", "open_vna"]
 
@@ -28,18 +29,6 @@ class VNAError(RuntimeError):
 
 class VNATimeout(VNAError):
     """The instrument did not answer in time; the session was reset."""
-
-
-@dataclass(frozen=True)
-class VNALimits:
-    f_min: float
-    f_max: float
-    max_points: int = 100001
-    ifbw_min: float = 1.0
-    ifbw_max: float = 15e6
-    power_min: float = -90.0
-    power_max: float = 20.0
-    ports: int = 4
 
 
 class VNA(abc.ABC):
@@ -105,9 +94,13 @@ class SCPIVNA(VNA):
     LIMITS = VNALimits(10e6, 67e9)
     family = "scpi"
 
-    def __init__(self, resource: str, channel: int = 1, backend: str = "@py", binary: bool = True,
+    def __init__(self, resource, channel: int = 1, backend: str = "@py", binary: bool = True,
                  timeout_s: float = 5.0, limits: VNALimits | None = None):
-        self.resource_name = resource
+        """``resource``: a VISA resource string (opened with pyvisa's ``backend``), or an open
+        pyvisa-style resource object to talk through (a test's scripted instrument). Nothing is
+        opened here: :meth:`open`, the ``with`` block or the first query does it."""
+        self._given = None if isinstance(resource, str) else resource
+        self.resource_name = resource if isinstance(resource, str) else getattr(resource, "resource_name", "resource")
         self.channel = channel
         self.backend = backend
         self.binary = binary
@@ -115,17 +108,21 @@ class SCPIVNA(VNA):
         self.limits = limits or self.LIMITS
         self.model = self.family
         self.lock = threading.RLock()
-        self._rm = pyvisa.ResourceManager(backend)
+        self._rm = None
         self._res = None
         self._params: tuple[str, ...] = ()
         self._start = self._stop = self._points = self._ifbw = self._power = None
         self._cw = None
-        self.open()
 
     # ------------------------------------------------------------------ session
     def open(self) -> None:
+        """Open the session, read the identity, clear the status and choose the data format."""
         try:
-            self._res = self._rm.open_resource(self.resource_name)
+            if self._given is not None:
+                self._res = self._given
+            else:
+                self._rm = self._rm or pyvisa.ResourceManager(self.backend)
+                self._res = self._rm.open_resource(self.resource_name)
         except (pyvisa.errors.VisaIOError, OSError, ValueError) as exc:
             raise VNAError(f"cannot open VNA at {self.resource_name}: {exc}") from None
         self._res.read_termination = "\n"
@@ -136,6 +133,11 @@ class SCPIVNA(VNA):
         self.model = idn.split(",")[1].strip() if "," in idn else idn
         self.write(self.SCPI["clear"])
         self._set_format()
+
+    def __enter__(self):
+        if self._res is None:
+            self.open()
+        return self
 
     def close(self) -> None:
         if self._res is not None:
@@ -303,7 +305,7 @@ class KeysightPNA(SCPIVNA):
     """Keysight PNA / PNA-X family (N52xx)."""
 
     family = "keysight"
-    LIMITS = VNALimits(10e6, 67e9)
+    LIMITS = FAMILY_LIMITS["keysight"]
     SCPI = {
         "clear": "*CLS",
         "error": "SYST:ERR?",
@@ -382,7 +384,7 @@ class RohdeSchwarzZNB(SCPIVNA):
     """Rohde & Schwarz ZNB / ZNA family."""
 
     family = "rs"
-    LIMITS = VNALimits(10e6, 43.5e9)
+    LIMITS = FAMILY_LIMITS["rs"]
     SCPI = {
         "clear": "*CLS",
         "error": "SYST:ERR?",
@@ -428,10 +430,12 @@ def _no_delay(resource) -> None:
         pass  # another backend or resource type: nothing to tune
 
 
-def open_vna(family: str, resource: str, **kw) -> SCPIVNA:
-    """Open a VNA driver by family name ('keysight' or 'rs')."""
+def open_vna(family: str, resource, **kw) -> SCPIVNA:
+    """The VNA driver of ``family`` ('keysight' or 'rs') for ``resource``, opened."""
     try:
         cls = {"keysight": KeysightPNA, "rs": RohdeSchwarzZNB}[family]
     except KeyError:
         raise ValueError(f"unknown VNA family {family!r}; choose 'keysight' or 'rs'") from None
-    return cls(resource, **kw)
+    vna = cls(resource, **kw)
+    vna.open()
+    return vna

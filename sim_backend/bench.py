@@ -14,19 +14,18 @@ import copy
 
 import numpy as np
 
-from simhw.bench_config import BenchConfig
-from simhw.geometry import FabricationErrors
-from simhw.impairments import Impairments, PhaseDependentAmplitude
-
-from .chaos import Chaos
-from .inproc_endpoint import InprocEndpoint
-from .ris_firmware import OpenRISFirmware
-from .serial_endpoint import Faults, SerialEndpoint
-from .smp_firmware import SMPFirmware
-from .true_sim import Drift, SimClock, TrueSIM
-from drivers.vna import VNALimits
-
-from .vna_server import SimVNA, VNAServer
+from drivers.vna_limits import FAMILY_LIMITS
+from sim_backend.chaos import Chaos
+from sim_backend.inproc_endpoint import InprocEndpoint
+from sim_backend.ris_firmware import OpenRISFirmware
+from sim_backend.serial_endpoint import Faults, SerialEndpoint
+from sim_backend.smp_firmware import SMPFirmware
+from sim_backend.true_sim import Drift, SimClock, TrueSIM
+from sim_backend.vna_server import SimVNA
+from sim_backend.vna_tcp import VNAServer
+from simhw.physics.geometry import FabricationErrors
+from simhw.physics.impairments import Impairments, PhaseDependentAmplitude
+from simhw.values.bench_config import BenchConfig
 
 __all__ = ["BenchDUT", "SimBench"]
 
@@ -107,7 +106,7 @@ class SimBench:
         else:
             self.firmwares = [OpenRISFirmware(serial=f"{sim.seed}{i}", boot_delay=0.02) for i in range(g.layers)]
         for fw in self.firmwares:
-            if hasattr(fw, "temperature_fn"):
+            if isinstance(fw, SMPFirmware):
                 fw.temperature_fn = lambda: self.truth.temperature_c() + 10.0
         try:
             seeds = np.random.SeedSequence(None if sim.fault_seed < 0 else sim.fault_seed).spawn(len(self.firmwares) + 1)
@@ -119,7 +118,7 @@ class SimBench:
                               for i, fw in enumerate(self.firmwares)]
             self.dut = BenchDUT(self.truth, self.firmwares, g.bits)
             self.vna = SimVNA(self.dut, cfg.vna.family, noise=sim.noise, seed=sim.seed,
-                              limits=VNALimits(10e6, 43.5e9 if cfg.vna.family == "rs" else 67e9))
+                              limits=FAMILY_LIMITS[cfg.vna.family])
             self.server = VNAServer(self.vna).start()
             self.chaos = Chaos(self, sim.vna_stalls_per_hour, sim.vna_drops_per_hour, sim.clock_jumps_per_hour,
                                seed=seeds[-1]).start()

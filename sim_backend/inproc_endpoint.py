@@ -21,7 +21,7 @@ import time
 
 import serial
 
-from .serial_endpoint import Faults, timer_wait
+from sim_backend.serial_endpoint import Faults, timer_wait
 
 __all__ = ["InprocEndpoint", "lookup"]
 

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from drivers.open_ris import COLS, ROWS, decode_pattern, pattern_hex
+from drivers.open_ris_codec import COLS, ROWS, decode_pattern, pattern_hex
 
 __all__ = ["OpenRISFirmware"]
 

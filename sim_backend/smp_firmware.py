@@ -14,11 +14,15 @@ import threading
 import time
 import zlib
 from collections import OrderedDict
+from dataclasses import astuple
 
 import numpy as np
 
 from drivers import smp
-from drivers.smp import EventKind, FrameDecoder, FrameError, Message, MsgType, NakCode, SeqMode, SeqState
+from drivers.sequence import SequenceMode, SequenceState
+from drivers.smp import EventKind, FrameDecoder, FrameError, Message, MsgType, NakCode
+from drivers.smp_messages import (BodyError, Commit, Event, HelloInfo, Latch, Nak, Read, SeqArm, SeqDefine, SeqPosition,
+                                  SeqRandom, Slot, SlotCrc, SlotInfo, SlotStore, StatusInfo, Watchdog, Write)
 
 __all__ = ["SMPFirmware"]
 
@@ -47,8 +51,8 @@ class SMPFirmware:
         self.temperature_fn = None  # the simulated bench makes the board's sensor follow the SIM
         self._rng = np.random.default_rng(seed)
         self._lock = threading.RLock()
-        self._handlers = {t: getattr(self, f"_do_{t.name.lower()}") for t in MsgType
-                          if hasattr(self, f"_do_{t.name.lower()}")}
+        handlers = {t: getattr(self, f"_do_{t.name.lower()}", None) for t in MsgType}
+        self._handlers = {t: h for t, h in handlers.items() if h is not None}
         self.boots = 0
         self._boot(clock())
         self.ready_at = clock()  # the first power-up happened before anyone connected
@@ -63,10 +67,10 @@ class SMPFirmware:
         self.slot_crc = [0] * self.n_slots
         self.sequence: list[int] = []
         self.seq_random: tuple[int, int] | None = None  # (layer, seed) of a SEQ_RANDOM sequence
-        self.seq_mode = SeqMode.HOST
+        self.seq_mode = SequenceMode.HOST
         self.seq_loop = False
         self.seq_period = 0.0
-        self.seq_state = SeqState.IDLE
+        self.seq_state = SequenceState.IDLE
         self.seq_pos = 0
         self.seq_steps = 0
         self.seq_missed = 0
@@ -140,7 +144,7 @@ class SMPFirmware:
             if self.watchdog_ms and not self.safe_mode and now - self.last_rx > self.watchdog_ms / 1000:
                 self.active[:] = self.safe_code
                 self.safe_mode = True
-                self.seq_state = SeqState.IDLE
+                self.seq_state = SequenceState.IDLE
                 out += self._event(EventKind.WATCHDOG, self.watchdog_ms)
             self._advance_timer(now)
             return bytes(out)
@@ -158,7 +162,7 @@ class SMPFirmware:
         """A pulse on the trigger input. Returns True if it advanced a trigger-mode sequence."""
         now = self.clock() if now is None else now
         with self._lock:
-            if self.seq_state != SeqState.RUNNING or self.seq_mode != SeqMode.TRIGGER or now < self.ready_at:
+            if self.seq_state != SequenceState.RUNNING or self.seq_mode != SequenceMode.TRIGGER or now < self.ready_at:
                 return False
             if now - self.last_latch < self.latch_time:
                 self.seq_missed += 1
@@ -168,7 +172,7 @@ class SMPFirmware:
     # ------------------------------------------------------------------ internals
     def _event(self, kind: EventKind, data: int) -> bytes:
         self._event_seq = (self._event_seq + 1) & 0xFFFF
-        return smp.encode_frame(Message(MsgType.EVENT, self._event_seq, smp.EVENT_BODY.pack(kind, self.boot_id, data)))
+        return smp.encode_frame(Message(MsgType.EVENT, self._event_seq, Event(kind, self.boot_id, data).pack()))
 
     def _latch(self, codes: np.ndarray, now: float) -> None:
         self.active[:] = codes
@@ -183,7 +187,7 @@ class SMPFirmware:
         elif nxt >= len(self.sequence):
             if not self.seq_loop:
                 self.seq_missed += 1  # a step past the end of a one-shot sequence is lost
-                self.seq_state = SeqState.IDLE
+                self.seq_state = SequenceState.IDLE
                 return False
             nxt = 0
         self.seq_pos = nxt
@@ -202,9 +206,9 @@ class SMPFirmware:
         return out
 
     def _advance_timer(self, now: float) -> None:
-        if self.seq_state != SeqState.RUNNING or self.seq_mode != SeqMode.TIMER:
+        if self.seq_state != SequenceState.RUNNING or self.seq_mode != SequenceMode.TIMER:
             return
-        while self.seq_state == SeqState.RUNNING and self._next_tick <= now:
+        while self.seq_state == SequenceState.RUNNING and self._next_tick <= now:
             self._step(self._next_tick)
             self._next_tick += self.seq_period
 
@@ -221,12 +225,12 @@ class SMPFirmware:
                            else NakCode.UNKNOWN_TYPE, msg.type)
             if now < self.busy_until and msg.type != MsgType.STATUS:
                 self.naks += 1
-                return smp.encode_frame(Message(MsgType.NAK, msg.seq, smp.NAK_BODY.pack(NakCode.BUSY, 0)))
+                return smp.encode_frame(Message(MsgType.NAK, msg.seq, Nak(NakCode.BUSY, 0).pack()))
             body = self._handlers[msg.type](msg.body, now)
             reply = smp.encode_frame(Message(MsgType.ACK, msg.seq, body))
         except _Nak as nak:
             self.naks += 1
-            reply = smp.encode_frame(Message(MsgType.NAK, msg.seq, smp.NAK_BODY.pack(nak.code, nak.detail & 0xFFFF)))
+            reply = smp.encode_frame(Message(MsgType.NAK, msg.seq, Nak(nak.code, nak.detail & 0xFFFF).pack()))
         self._cache[msg.seq] = (key, reply)
         self._cache.move_to_end(msg.seq)
         while len(self._cache) > self.reply_cache_size:
@@ -241,6 +245,14 @@ class SMPFirmware:
         if len(body) != size:
             raise _Nak(NakCode.BAD_LENGTH, len(body))
 
+    @staticmethod
+    def _body(cls, body: bytes):
+        """``body`` unpacked as ``cls`` (drivers.smp_messages); a wrong layout is NAK BAD_LENGTH."""
+        try:
+            return cls.unpack(body)
+        except BodyError:
+            raise _Nak(NakCode.BAD_LENGTH, len(body)) from None
+
     def _span(self, layer: int, offset: int, count: int) -> slice:
         """The span's atoms in the layer-major flattened pattern (it may run on into the next layers)."""
         start = layer * self.n_atoms + offset
@@ -251,31 +263,26 @@ class SMPFirmware:
     # one method per request type -------------------------------------------------
     def _do_hello(self, body, now):
         self._expect(body, 0)
-        return smp.HelloInfo(smp.PROTOCOL_VERSION, self.firmware, self.serial, self.layers, self.rows, self.cols,
-                             self.bits, self.max_frame, self.n_slots, self.boot_id).pack()
+        return HelloInfo(smp.PROTOCOL_VERSION, self.firmware, self.serial, self.layers, self.rows, self.cols,
+                         self.bits, self.max_frame, self.n_slots, self.boot_id).pack()
 
     def _do_write(self, body, now):
-        if len(body) < smp.WRITE_HEAD.size:
-            raise _Nak(NakCode.BAD_LENGTH, len(body))
-        layer, offset, count = smp.WRITE_HEAD.unpack_from(body)
-        span = self._span(layer, offset, count)
-        data = body[smp.WRITE_HEAD.size:]
-        self._expect(data, (count * self.bits + 7) // 8)
-        self.shadow.reshape(-1)[span] = smp.unpack_codes(data, count, self.bits)
+        w = self._body(Write, body)
+        span = self._span(w.layer, w.offset, w.count)
+        self._expect(w.data, (w.count * self.bits + 7) // 8)
+        self.shadow.reshape(-1)[span] = smp.unpack_codes(w.data, w.count, self.bits)
         return b""
 
     def _do_commit(self, body, now):
-        self._expect(body, smp.COMMIT_REQ.size)
-        (expected,) = smp.COMMIT_REQ.unpack(body)
+        expected = self._body(Commit, body).expected_crc
         crc = smp.pattern_crc(self.shadow, self.bits)
         if crc != expected:
             raise _Nak(NakCode.CRC_MISMATCH)
         self._latch(self.shadow, now)
-        return smp.LATCH_REPLY.pack(crc, self.latch_count)
+        return Latch(crc, self.latch_count).pack()
 
     def _do_read(self, body, now):
-        self._expect(body, smp.READ_REQ.size)
-        bank, layer, offset, count = smp.READ_REQ.unpack(body)
+        bank, layer, offset, count = astuple(self._body(Read, body))
         span = self._span(layer, offset, count)
         if bank not in (0, 1) or (count * self.bits + 7) // 8 + smp.OVERHEAD > self.max_frame:
             raise _Nak(NakCode.BAD_ARGUMENT, bank)
@@ -288,36 +295,30 @@ class SMPFirmware:
         return slot
 
     def _do_slot_store(self, body, now):
-        self._expect(body, smp.SLOT_STORE_REQ.size)
-        slot, expected = smp.SLOT_STORE_REQ.unpack(body)
+        slot, expected = astuple(self._body(SlotStore, body))
         slot = self._slot_index(slot)
         crc = smp.pattern_crc(self.shadow, self.bits)
         if crc != expected:
             raise _Nak(NakCode.CRC_MISMATCH)
-        if self.seq_state == SeqState.RUNNING and slot in self.sequence:
+        if self.seq_state == SequenceState.RUNNING and slot in self.sequence:
             raise _Nak(NakCode.SEQ_STATE, slot)
         self.slots[slot] = self.shadow.copy()
         self.slot_crc[slot] = crc
-        return smp.U32.pack(crc)
+        return SlotCrc(crc).pack()
 
     def _do_slot_load(self, body, now):
-        self._expect(body, smp.SLOT_REQ.size)
-        slot = self._slot_index(smp.SLOT_REQ.unpack(body)[0])
+        slot = self._slot_index(self._body(Slot, body).slot)
         if self.slots[slot] is None:
             raise _Nak(NakCode.EMPTY_SLOT, slot)
         self._latch(self.slots[slot], now)
-        return smp.LATCH_REPLY.pack(self.slot_crc[slot], self.latch_count)
+        return Latch(self.slot_crc[slot], self.latch_count).pack()
 
     def _do_seq_define(self, body, now):
-        if len(body) < 2:
-            raise _Nak(NakCode.BAD_LENGTH, len(body))
-        (n,) = smp.U16.unpack_from(body)
-        self._expect(body, 2 + 2 * n)
-        if n == 0:
+        seq = list(self._body(SeqDefine, body).slots)
+        if not seq:
             raise _Nak(NakCode.BAD_ARGUMENT, 0)
-        if self.seq_state != SeqState.IDLE:
+        if self.seq_state != SequenceState.IDLE:
             raise _Nak(NakCode.SEQ_STATE, self.seq_state)
-        seq = [s for (s,) in smp.U16.iter_unpack(body[2:])]
         for s in seq:
             if self.slots[self._slot_index(s)] is None:
                 raise _Nak(NakCode.EMPTY_SLOT, s)
@@ -328,12 +329,11 @@ class SMPFirmware:
     def _do_seq_random(self, body, now):
         """A sequence that never ends: every step latches the base slot with ``layer`` re-drawn from
         the shared counter-based generator (smp.random_layer_codes) at that step."""
-        self._expect(body, smp.SEQ_RANDOM_REQ.size)
-        slot, layer, seed = smp.SEQ_RANDOM_REQ.unpack(body)
+        slot, layer, seed = astuple(self._body(SeqRandom, body))
         slot = self._slot_index(slot)
         if layer >= self.layers:
             raise _Nak(NakCode.BAD_ARGUMENT, layer)
-        if self.seq_state != SeqState.IDLE:
+        if self.seq_state != SequenceState.IDLE:
             raise _Nak(NakCode.SEQ_STATE, self.seq_state)
         if self.slots[slot] is None:
             raise _Nak(NakCode.EMPTY_SLOT, slot)
@@ -342,14 +342,13 @@ class SMPFirmware:
         return b""
 
     def _do_seq_arm(self, body, now):
-        self._expect(body, smp.SEQ_ARM_REQ.size)
-        mode, loop, period_us = smp.SEQ_ARM_REQ.unpack(body)
-        if mode not in (0, 1, 2) or (mode == SeqMode.TIMER and period_us == 0):
+        mode, loop, period_us = astuple(self._body(SeqArm, body))
+        if mode not in (0, 1, 2) or (mode == SequenceMode.TIMER and period_us == 0):
             raise _Nak(NakCode.BAD_ARGUMENT, mode)
-        if not self.sequence or self.seq_state == SeqState.RUNNING:
+        if not self.sequence or self.seq_state == SequenceState.RUNNING:
             raise _Nak(NakCode.SEQ_STATE, self.seq_state)
-        self.seq_mode, self.seq_loop, self.seq_period = SeqMode(mode), bool(loop), period_us / 1e6
-        self.seq_state = SeqState.ARMED
+        self.seq_mode, self.seq_loop, self.seq_period = SequenceMode(mode), bool(loop), period_us / 1e6
+        self.seq_state = SequenceState.ARMED
         self.seq_pos = 0
         self.seq_steps = 0
         self.seq_missed = 0
@@ -357,37 +356,37 @@ class SMPFirmware:
 
     def _do_seq_start(self, body, now):
         self._expect(body, 0)
-        if self.seq_state != SeqState.ARMED:
+        if self.seq_state != SequenceState.ARMED:
             raise _Nak(NakCode.SEQ_STATE, self.seq_state)
-        self.seq_state = SeqState.RUNNING
+        self.seq_state = SequenceState.RUNNING
         self._latch(self._sequence_pattern(0, 0), now)
         self._next_tick = now + self.seq_period
-        return smp.SEQ_REPLY.pack(self.seq_pos, self.seq_steps)
+        return SeqPosition(self.seq_pos, self.seq_steps).pack()
 
     def _do_seq_stop(self, body, now):
         self._expect(body, 0)
         self._advance_timer(now)
-        self.seq_state = SeqState.IDLE
-        return smp.SEQ_REPLY.pack(self.seq_pos, self.seq_steps)
+        self.seq_state = SequenceState.IDLE
+        return SeqPosition(self.seq_pos, self.seq_steps).pack()
 
     def _do_seq_step(self, body, now):
         self._expect(body, 0)
-        if self.seq_state != SeqState.RUNNING or self.seq_mode != SeqMode.HOST:
+        if self.seq_state != SequenceState.RUNNING or self.seq_mode != SequenceMode.HOST:
             raise _Nak(NakCode.SEQ_STATE, self.seq_state)
         if not self._step(now):
             raise _Nak(NakCode.SEQ_STATE, self.seq_state)
-        return smp.SEQ_REPLY.pack(self.seq_pos, self.seq_steps)
+        return SeqPosition(self.seq_pos, self.seq_steps).pack()
 
     def _do_status(self, body, now):
         self._expect(body, 0)
         self._advance_timer(now)
-        return smp.StatusInfo(
+        return StatusInfo(
             self.boot_id, int((now - self.booted_at) * 1000) & 0xFFFFFFFF,
             self.temperature_fn() if self.temperature_fn else self.temperature_c,
             smp.pattern_crc(self.active, self.bits), smp.pattern_crc(self.shadow, self.bits), self.latch_count,
             self.crc_errors, self.framing_errors, self.overruns, self.naks, int(self.seq_state), int(self.seq_mode),
             self.seq_pos, self.seq_steps, self.seq_missed, self.watchdog_ms, self.safe_mode,
-            tuple(smp.SlotInfo(s is not None, c) for s, c in zip(self.slots, self.slot_crc)),
+            tuple(SlotInfo(s is not None, c) for s, c in zip(self.slots, self.slot_crc)),
         ).pack()
 
     def _do_reset(self, body, now):
@@ -400,6 +399,5 @@ class SMPFirmware:
         return b""
 
     def _do_watchdog(self, body, now):
-        self._expect(body, smp.WATCHDOG_REQ.size)
-        (self.watchdog_ms,) = smp.WATCHDOG_REQ.unpack(body)
+        self.watchdog_ms = self._body(Watchdog, body).timeout_ms
         return b""

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simhw.geometry import FabricationErrors, SimGeometry
-from simhw.impairments import Impairments
-from simhw.model import SIMModel
+from simhw.physics.geometry import FabricationErrors, SimGeometry
+from simhw.physics.impairments import Impairments
+from simhw.physics.model import SIMModel
+from simhw.physics.multiport import MultiportSIM
 
 __all__ = ["SimClock", "Drift", "TrueSIM"]
 
@@ -73,7 +74,7 @@ class TrueSIM:
                  impairments: Impairments | None = None, drift: Drift | None = None, propagation: str = "rs",
                  clock: SimClock | None = None, multiport: dict | None = None):
         """``multiport``: None for the cascade model, or the keyword arguments of
-        :class:`simhw.multiport.MultiportSIM` (``reflection``, ``coupling``, ``cell``) to compute every
+        :class:`simhw.physics.multiport.MultiportSIM` (``reflection``, ``coupling``, ``cell``) to compute every
         response with the multiport network model of the same geometry (internal reflections)."""
         self.ideal = ideal
         self.multiport = multiport
@@ -139,8 +140,6 @@ class TrueSIM:
         return h[0] if single else h
 
     def _multiport_response(self, theta: np.ndarray, frequencies, t) -> np.ndarray:
-        from simhw.multiport import MultiportSIM
-
         cascade = self.model(frequencies, t).cascade
         nets = [MultiportSIM(cascade, frequency_index=f, **self.multiport) for f in range(cascade.frequencies.size)]
         out = np.empty((theta.shape[0], len(nets), cascade.w_out.shape[1]), complex)

@@ -1,4 +1,4 @@
-"""A simulated vector network analyzer: a real SCPI server on a TCP socket.
+"""A simulated vector network analyzer: the instrument behind the SCPI server of :mod:`sim_backend.vna_tcp`.
 
 Reached through pyvisa-py as ``TCPIP0::127.0.0.1::<port>::SOCKET``. Speaks a Keysight PNA-style
 dialect (``keysight``) or a Rohde & Schwarz ZNB-style dialect (``rs``), chosen at start, and is
@@ -18,21 +18,27 @@ stored configuration per point (the triggered list measurement).
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from drivers.vna import VNALimits
+from drivers.vna_limits import VNALimits
+from sim_backend.scpi import block, fmt_int, fmt_real, pattern, split_args, split_message, unquote
 
-from .scpi import block, fmt_int, fmt_real, pattern, split_args, split_message, unquote
-
-__all__ = ["SimVNA", "VNAServer", "ChannelState", "VNALimits"]
+__all__ = ["SimVNA", "ChannelState", "VNALimits"]
 
 BOLTZMANN_DBM_HZ = -174.0
 
+
+
+@runtime_checkable
+class TriggeredDUT(Protocol):
+    """A device whose state steps on the VNA's per-point trigger out (the simulated SIM and its board)."""
+
+    def s_params_list(self, frequency: float, points: int, t0: float, t_point: float, before: bool = False): ...
 
 class ScpiError(Exception):
     def __init__(self, code: int, text: str, detail: str = ""):
@@ -138,7 +144,7 @@ class SimVNA:
         freqs = ch.frequencies()
         now = time.monotonic()
         t_point = 1.0 / ch.ifbw + self.point_overhead
-        if ch.sweep_type == "CW" and ch.aux_trigger and ch.aux_interval == "POIN" and hasattr(self.dut, "s_params_list"):
+        if ch.sweep_type == "CW" and ch.aux_trigger and ch.aux_interval == "POIN" and isinstance(self.dut, TriggeredDUT):
             s = self.dut.s_params_list(ch.cw, ch.points, now, t_point, before=ch.aux_position == "BEF")
         else:
             s = self.dut.s_params(np.unique(freqs) if ch.sweep_type == "CW" else freqs)
@@ -442,104 +448,3 @@ class SimVNA:
                     v = v + sigma / np.sqrt(2) * (self.rng.standard_normal(v.shape) + 1j * self.rng.standard_normal(v.shape))
                 rows += [v.real, v.imag]
         return self._values(np.concatenate(rows))
-
-
-class VNAServer:
-    """Serve a :class:`SimVNA` on a TCP port, one thread per client (loopback by default)."""
-
-    def __init__(self, instrument: SimVNA, host: str = "127.0.0.1", port: int = 0):
-        self.instrument = instrument
-        self.host, self.port = host, port
-        self._stop = threading.Event()
-        self._listener: socket.socket | None = None
-        self._threads: list[threading.Thread] = []
-        self._conns: set[socket.socket] = set()
-        self._lock = threading.Lock()
-
-    @property
-    def resource(self) -> str:
-        return f"TCPIP0::{self.host}::{self.port}::SOCKET"
-
-    def start(self) -> "VNAServer":
-        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind((self.host, self.port))
-        self._listener.listen(8)
-        self._listener.settimeout(0.1)
-        self.port = self._listener.getsockname()[1]
-        t = threading.Thread(target=self._accept_loop, name=f"sim-vna-{self.port}", daemon=True)
-        t.start()
-        self._threads.append(t)
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self.drop_all()
-        for t in self._threads:
-            t.join(timeout=5)
-        if self._listener is not None:
-            self._listener.close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    def drop_all(self) -> None:
-        """Close every client connection (a disconnect fault)."""
-        with self._lock:
-            for c in list(self._conns):
-                try:
-                    c.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def _accept_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except (socket.timeout, OSError):
-                continue
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            conn.settimeout(0.1)
-            with self._lock:
-                self._conns.add(conn)
-            t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-            t.start()
-            self._threads = [x for x in self._threads if x.is_alive()] + [t]
-
-    def _serve(self, conn: socket.socket) -> None:
-        buf = bytearray()
-        try:
-            while not self._stop.is_set():
-                try:
-                    data = conn.recv(65536)
-                except socket.timeout:
-                    continue
-                if hasattr(socket, "TCP_QUICKACK"):
-                    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
-                if not data:
-                    return
-                buf += data
-                while b"\n" in buf:
-                    idx = buf.index(b"\n")
-                    line = bytes(buf[:idx]).decode("latin-1").strip("\r")
-                    del buf[:idx + 1]
-                    if self.instrument.drop_next:
-                        self.instrument.drop_next = False
-                        return
-                    replies, stall = self.instrument.execute(line)
-                    if stall:
-                        end = time.monotonic() + stall
-                        while time.monotonic() < end and not self._stop.is_set():
-                            time.sleep(0.01)
-                    for r in replies:
-                        conn.sendall(r + b"\n")
-        except OSError:
-            return
-        finally:
-            with self._lock:
-                self._conns.discard(conn)
-            conn.close()
-

@@ -23,6 +23,7 @@ def smp_board(kind="pty", layers=3, rows=4, cols=4, bits=2, faults=None, baudrat
     fw = SMPFirmware(layers, rows, cols, bits, seed=7, **fw_kw)
     with endpoint(fw, kind, baudrate, faults) as ep:
         board = SMPBoard(ep.url, baudrate=baudrate or 921600, timeout=timeout)
+        board.open()
         try:
             yield fw, ep, board
         finally:
@@ -35,6 +36,7 @@ def ris_board(kind="pty", serial="0", faults=None, **fw_kw):
     fw = OpenRISFirmware(serial=serial, **fw_kw)
     with endpoint(fw, kind, faults=faults) as ep:
         board = OpenRISBoard(ep.url, timeout=0.2)
+        board.open()
         try:
             yield fw, ep, board
         finally:

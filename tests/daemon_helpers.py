@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from simhw.bench_config import BenchConfig
+from simhw.values.bench_config import BenchConfig
 
 
 def free_port() -> int:

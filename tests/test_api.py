@@ -3,7 +3,7 @@
 import numpy as np
 
 import simhw
-from simhw.bench_config import BenchConfig
+from simhw.values.bench_config import BenchConfig
 
 
 def test_open_bench_gives_board_vna_store_and_model(tmp_path):
@@ -23,7 +23,7 @@ def test_open_bench_gives_board_vna_store_and_model(tmp_path):
         np.testing.assert_allclose(np.abs(m.s), np.abs(truth), rtol=0.05)
         assert bench.store.count("pushes") == 1 and bench.store.count("measurements") == 1
         # a calibration stored by the daemon (or anyone) is the bench's model
-        from calibration.command import calibrate_bench
+        from simhw.app.calibrate_command import calibrate_bench
 
     run = calibrate_bench(cfg, "physical", stages=1, slots=30, heldout=10, models=None)[0]
     with simhw.open_bench(path) as bench:

@@ -12,9 +12,9 @@ from drivers.list_measurement import ListMeasurementError, triggered_list_measur
 from drivers.smp_board import SMPBoard
 from drivers.vna import open_vna
 from sim_backend.bench import SimBench
-from simhw.bench_config import BenchConfig, BenchConfigError
-from simhw.measurement import Measurement
-from simhw.phase_config import PhaseConfig
+from simhw.values.bench_config import BenchConfig, BenchConfigError
+from simhw.values.measurement import Measurement
+from simhw.values.phase_config import PhaseConfig
 
 
 def quiet_config(**sim):
@@ -156,7 +156,7 @@ def test_inproc_board_serves_this_process_only(tmp_path):
             board.push(c)
             np.testing.assert_array_equal(bench.firmwares[0].active_codes(), c.codes)
     with pytest.raises(BoardConnectionError, match="no simulated board"):
-        SMPBoard(url)  # the bench stopped: its board is gone
+        SMPBoard(url).open()  # the bench stopped: its board is gone
     path = tmp_path / "bench.toml"
     path.write_text(cfg.to_toml())
     out = subprocess.run([sys.executable, "-m", "simhw", "sim", "up", "--bench", str(path)], capture_output=True,

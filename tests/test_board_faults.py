@@ -2,11 +2,10 @@
 
 import numpy as np
 import pytest
+from boards_helpers import Faults, smp_board
 
 from drivers.board import BoardError
-from simhw.phase_config import PhaseConfig
-
-from boards_helpers import Faults, smp_board
+from simhw.values.phase_config import PhaseConfig
 
 N_PUSHES = 2000
 LINKS = [  # each link with its own faults: bytes lost, bits flipped with replies split, both in process

@@ -9,9 +9,9 @@ from calibration.learned import LearnedEstimator
 from calibration.metrics import truth_metrics
 from calibration.parameterization import make_parameterization
 from calibration.pilots import _jacobian, balanced_pilots, d_optimal_pilots, pilot_design, random_pilots
-from simhw.geometry import FabricationErrors, SimGeometry
-from simhw.model import SIMModel
-from simhw.propagation import cascade_matrices
+from simhw.physics.geometry import FabricationErrors, SimGeometry
+from simhw.physics.model import SIMModel
+from simhw.physics.propagation import cascade_matrices
 
 BOUNDS = FabricationErrors.paper(0.0107, scale=5.0)
 

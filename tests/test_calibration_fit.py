@@ -5,9 +5,9 @@ from calibration.data import CalibrationData, Objective, solve_channel
 from calibration.estimators import fit_gradient
 from calibration.metrics import truth_metrics
 from calibration.parameterization import make_parameterization
-from simhw.geometry import FabricationErrors, SimGeometry
-from simhw.model import SIMModel
-from simhw.propagation import Cascade, cascade_matrices
+from simhw.physics.geometry import FabricationErrors, SimGeometry
+from simhw.physics.model import SIMModel
+from simhw.physics.propagation import Cascade, cascade_matrices
 
 
 def setup(slots=60, seed=0, freqs=None, layers=3, side=3, outputs=3):

@@ -1,10 +1,10 @@
 import numpy as np
 
 from calibration.physical import PhysicalParameterization
-from simhw.geometry import FabricationErrors, SimGeometry
-from simhw.losses import mse_to_target
-from simhw.model import SIMModel
-from simhw.propagation import cascade_matrices
+from simhw.physics.geometry import FabricationErrors, SimGeometry
+from simhw.physics.losses import mse_to_target
+from simhw.physics.model import SIMModel
+from simhw.physics.propagation import cascade_matrices
 
 
 def geometry():

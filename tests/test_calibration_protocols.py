@@ -11,8 +11,8 @@ from calibration.sources import BenchSource, FunctionSource
 from drivers.bench import open_bench
 from sim_backend.bench import SimBench
 from sim_backend.true_sim import Drift, SimClock, TrueSIM
-from simhw.bench_config import BenchConfig
-from simhw.geometry import FabricationErrors, SimGeometry
+from simhw.physics.geometry import FabricationErrors, SimGeometry
+from simhw.values.bench_config import BenchConfig
 
 
 def impaired_bench_config(points=3):

@@ -4,8 +4,8 @@ import numpy as np
 
 from calibration.calibrated import ModelRegistry
 from calibration.data import CalibrationData
-from simhw.bench_config import BenchConfig
-from simhw.cli import main
+from simhw.app.cli import main
+from simhw.values.bench_config import BenchConfig
 
 
 def test_calibrate_the_simulated_bench_store_the_model_plot_and_replay(tmp_path, capsys):

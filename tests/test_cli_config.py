@@ -1,7 +1,7 @@
 import subprocess
 import sys
 
-from simhw.phase_config import PhaseConfig
+from simhw.values.phase_config import PhaseConfig
 
 
 def run(*args):

@@ -6,13 +6,13 @@ import time
 import numpy as np
 import pytest
 import zmq
+from daemon_helpers import bench_file, daemon_process
 
 from calibration.calibrated import CalibratedModel
-from daemon_helpers import bench_file, daemon_process
 from simhw.control import schema
 from simhw.control.client import DaemonClient, DaemonError, DaemonTimeout, StateWatcher, subscribe
 from simhw.control.store import Store
-from simhw.phase_config import PhaseConfig
+from simhw.values.phase_config import PhaseConfig
 
 
 @pytest.mark.parametrize("transport,board_link,busy_poll_us", [("tcp", "pty", 0), ("ipc", "inproc", 500)])

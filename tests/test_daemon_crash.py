@@ -6,11 +6,11 @@ import threading
 import time
 
 import numpy as np
-
 from daemon_helpers import bench_file, daemon_process
+
 from simhw.control.client import DaemonClient, DaemonError
 from simhw.control.store import Store
-from simhw.phase_config import PhaseConfig
+from simhw.values.phase_config import PhaseConfig
 
 
 def pusher(endpoint, acks, stop, seed):

@@ -4,11 +4,11 @@ import json
 
 import pytest
 import zmq.auth
-
 from daemon_helpers import bench_file, daemon_process
+
 from simhw.control.client import DaemonClient, DaemonTimeout
 from simhw.control.store import Store
-from simhw.phase_config import PhaseConfig
+from simhw.values.phase_config import PhaseConfig
 
 
 def test_unknown_client_key_is_refused_and_logged(tmp_path):

@@ -2,11 +2,11 @@
 
 import threading
 
-
 from daemon_helpers import bench_file, daemon_process
+
 from simhw.control.client import DaemonClient
 from simhw.control.store import Store
-from simhw.phase_config import PhaseConfig
+from simhw.values.phase_config import PhaseConfig
 
 
 def test_twenty_clients_times_500_pushes_each_acknowledged_once(tmp_path):

@@ -3,13 +3,12 @@
 import threading
 import time
 
-
 from drivers.bench import open_bench
 from sim_backend.bench import SimBench
-from simhw.bench_config import BenchConfig
 from simhw.control.daemon import BenchDaemon
 from simhw.control.scheduler import Scheduler
 from simhw.control.store import Store
+from simhw.values.bench_config import BenchConfig
 
 
 def scheduled_bench(tmp_path, drift):

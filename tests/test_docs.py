@@ -17,7 +17,7 @@ import tomllib
 
 import pytest
 
-from simhw.bench_config import BenchConfig
+from simhw.values.bench_config import BenchConfig
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -85,9 +85,9 @@ def test_every_option_in_the_command_reference_is_in_the_help():
     section = guide.split("## Command reference", 1)[1].split("\n## ", 1)[0]
     rows = re.findall(r"^\| `simhw ([a-z ]+)` \| (.*) \|$", section, re.M)
     assert len(rows) >= 12
-    import simhw.cli
+    import simhw.app.cli
 
-    top = simhw.cli.build_parser()
+    top = simhw.app.cli.build_parser()
     commands = set(top._subparsers._group_actions[0].choices)
     documented = {r[0].split()[0] for r in rows}
     assert commands == documented, commands ^ documented  # every command is in the reference, and only those

@@ -3,8 +3,8 @@ import math
 import numpy as np
 import pytest
 
-from simhw.geometry import SPEED_OF_LIGHT, AntennaArray, ErrorDraw, FabricationErrors, SimGeometry
-from simhw.propagation import cascade_matrices, radar, rayleigh_sommerfeld
+from simhw.physics.geometry import SPEED_OF_LIGHT, AntennaArray, ErrorDraw, FabricationErrors, SimGeometry
+from simhw.physics.propagation import cascade_matrices, radar, rayleigh_sommerfeld
 
 F0 = 28e9
 LAM = SPEED_OF_LIGHT / F0

@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
-from simhw.geometry import SimGeometry
-from simhw.impairments import Impairments, PhaseDependentAmplitude, coupling_matrix, quantize_phases
-from simhw.losses import mse_to_target, port_power, weighted_linear
-from simhw.model import SIMModel
-from simhw.propagation import cascade_matrices
+from simhw.physics.geometry import SimGeometry
+from simhw.physics.impairments import Impairments, PhaseDependentAmplitude, coupling_matrix, quantize_phases
+from simhw.physics.losses import mse_to_target, port_power, weighted_linear
+from simhw.physics.model import SIMModel
+from simhw.physics.propagation import cascade_matrices
 
 F0 = 28e9
 
@@ -187,7 +187,7 @@ def test_matrix_gradients_match_central_differences(imp):
     loss = mse_to_target(target)
     model = SIMModel(base, IMPAIRMENTS[imp])
     g_in, g_layers, g_out = model.matrix_vjp(theta, loss(model.response(theta))[1])
-    from simhw.propagation import Cascade
+    from simhw.physics.propagation import Cascade
 
     def loss_with(name, idx, delta):
         mats = {"w_in": base.w_in.copy(), "w_layers": base.w_layers.copy(), "w_out": base.w_out.copy()}

@@ -5,12 +5,12 @@ nonlinear cells' gain on the localization example."""
 import numpy as np
 import pytest
 
-from simhw.bench_config import BenchConfig
-from simhw.model import SIMModel
-from simhw.multiport import ConvergenceError, MultiportSIM, RappCell
-from simhw.multiport.localization import localization_scenario
-from simhw.propagation import cascade_matrices
-from simhw.training import TrainOptions, train
+from simhw.designs.multiport.localization import localization_scenario
+from simhw.designs.training import TrainOptions, train
+from simhw.physics.model import SIMModel
+from simhw.physics.multiport import ConvergenceError, MultiportSIM, RappCell
+from simhw.physics.propagation import cascade_matrices
+from simhw.values.bench_config import BenchConfig
 
 
 def small_cascade(layers=3, side=3, ports=2):
@@ -100,7 +100,7 @@ def test_nonlinear_cells_reduce_the_transfer_matching_error():
 def test_the_simulated_bench_can_use_the_multiport_model_as_its_truth():
     from drivers.bench import open_bench
     from sim_backend.bench import SimBench
-    from simhw.phase_config import PhaseConfig
+    from simhw.values.phase_config import PhaseConfig
 
     cfg = BenchConfig(name="multiport-truth")
     cfg.sweep.points = 3

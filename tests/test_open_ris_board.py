@@ -1,12 +1,11 @@
 import numpy as np
 import pytest
+from boards_helpers import ris_board
 
 from drivers.board import BoardCapabilityError, BoardRefused, BoardTimeout, SequenceMode
 from drivers.composite import CompositeBoard
 from drivers.open_ris import OpenRISBoard, decode_pattern, encode_pattern
-from simhw.phase_config import PhaseConfig
-
-from boards_helpers import ris_board
+from simhw.values.phase_config import PhaseConfig
 
 KINDS = ["pty", "tcp", "inproc"]
 
@@ -108,7 +107,7 @@ def test_open_ris_absent_board_is_a_clear_timeout(tmp_path):
     tty.setraw(slave)
     try:
         with pytest.raises(BoardTimeout, match="no reply"):
-            OpenRISBoard(os.ttyname(slave), timeout=0.05, retries=0)
+            OpenRISBoard(os.ttyname(slave), timeout=0.05, retries=0).open()
     finally:
         os.close(master)
         os.close(slave)

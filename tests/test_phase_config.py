@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from simhw.phase_config import PhaseConfig, PhaseConfigError
+from simhw.values.phase_config import PhaseConfig, PhaseConfigError
 
 
 def make(**kw):

@@ -4,6 +4,7 @@ import pathlib
 import re
 
 from drivers import smp
+from drivers.smp_messages import HelloInfo
 
 DOC = pathlib.Path(__file__).resolve().parents[1] / "docs" / "protocol.md"
 
@@ -29,5 +30,5 @@ def test_nak_and_event_tables_match_codec():
 
 
 def test_documented_struct_sizes():
-    assert re.search(r"\*\*HelloInfo\*\* \((\d+) bytes\)", DOC.read_text()).group(1) == str(smp.HelloInfo._S.size)
+    assert re.search(r"\*\*HelloInfo\*\* \((\d+) bytes\)", DOC.read_text()).group(1) == str(HelloInfo.S.size)
     assert smp.HEADER.size == 8

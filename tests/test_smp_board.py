@@ -2,13 +2,13 @@ import time
 
 import numpy as np
 import pytest
+from boards_helpers import smp_board
 
 from drivers.board import BoardRefused, BoardResetError, BoardTimeout, SequenceMode
 from drivers.smp import NakCode, pattern_crc
 from drivers.smp_board import SMPBoard
-from simhw.phase_config import PhaseConfig
-
-from boards_helpers import smp_board
+from drivers.smp_messages import Read, Write
+from simhw.values.phase_config import PhaseConfig
 
 KINDS = ["pty", "tcp", "inproc"]
 
@@ -198,14 +198,14 @@ def test_spans_run_across_layers_and_must_end_inside_the_pattern():
         np.testing.assert_array_equal(fw.active_codes(), c.codes)
         # a span starting in layer 1 at atom 10 covers 6 atoms of layer 1 and 4 of layer 2
         codes = np.arange(10, dtype=np.uint16) % 4
-        board.transact([(MsgType.WRITE, smp.WRITE_HEAD.pack(1, 10, 10) + smp.pack_codes(codes, 2))])
+        board.transact([(MsgType.WRITE, Write(1, 10, 10, smp.pack_codes(codes, 2)).pack())])
         shadow = board.read_shadow().reshape(3, 16)
         np.testing.assert_array_equal(shadow[1, 10:], codes[:6])
         np.testing.assert_array_equal(shadow[2, :4], codes[6:])
         np.testing.assert_array_equal(shadow[0], c.codes.reshape(3, 16)[0])
         for layer, off, cnt in [(2, 10, 7), (0, 16, 1), (3, 0, 1), (0, 0, 0)]:
             with pytest.raises(BoardRefused, match="BAD_ARGUMENT"):
-                board.transact([(MsgType.READ, smp.READ_REQ.pack(1, layer, off, cnt))])
+                board.transact([(MsgType.READ, Read(1, layer, off, cnt).pack())])
     with smp_board(bits=3, max_frame=22) as (fw, ep, board):  # 13 atoms of 3 bits a frame: spans off byte edges
         assert board._spans == [(0, 0, 13), (0, 13, 13), (1, 10, 13), (2, 7, 9)]
         c = cfg(6, bits=3)

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from drivers import smp
 from drivers.cobs import CobsError, cobs_decode, cobs_encode
 from drivers.smp import FrameDecoder, FrameError, Message, MsgType, NakCode
+from drivers.smp_messages import Write
 from sim_backend.smp_firmware import SMPFirmware
 
 FRAMES_PER_EXAMPLE = 100
@@ -30,7 +31,7 @@ def random_message(rng):
         body = rng.integers(0, 256, rng.integers(0, 40)).astype(np.uint8).tobytes()
     elif kind == 1 and mtype == MsgType.WRITE:
         layer, off, cnt = rng.integers(0, 4), rng.integers(0, 20), rng.integers(0, 20)
-        body = smp.WRITE_HEAD.pack(layer, off, cnt) + rng.integers(0, 256, (cnt * 2 + 7) // 8).astype(np.uint8).tobytes()
+        body = Write(layer, off, cnt, rng.integers(0, 256, (cnt * 2 + 7) // 8).astype(np.uint8).tobytes()).pack()
     elif kind == 2:
         body = b""
     else:

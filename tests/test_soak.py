@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from simhw.soak import run_soak
+from simhw.app.soak import run_soak
 
 
 @pytest.mark.soak

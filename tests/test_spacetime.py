@@ -4,8 +4,8 @@ against the baseline, and the randomised downlink's scheduling figures."""
 import numpy as np
 import pytest
 
-from simhw.spacetime.scheduling import Downlink, STDownlink, jain, mimo_benchmark, simulate_st
-from simhw.spacetime.synthesis import dal_block, haar_target, synthesize
+from simhw.designs.spacetime.scheduling import Downlink, STDownlink, jain, mimo_benchmark, simulate_st
+from simhw.designs.spacetime.synthesis import dal_block, haar_target, synthesize
 
 
 def test_block_gradients_match_central_differences():
@@ -73,7 +73,8 @@ def test_st_commands(tmp_path):
     import sys
 
     from daemon_helpers import bench_file, daemon_process
-    from simhw.phase_config import PhaseConfig
+
+    from simhw.values.phase_config import PhaseConfig
 
     r = subprocess.run([sys.executable, "-m", "simhw", "st", "reproduce", "--quick", "--out", str(tmp_path / "rep")],
                        capture_output=True, text=True, timeout=600)

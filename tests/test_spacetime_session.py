@@ -4,10 +4,10 @@
 import numpy as np
 import pytest
 
-from simhw.bench_config import BenchConfig
+from simhw.app.embedded import embedded_daemon
 from simhw.control.client import DaemonClient, DaemonError
-from simhw.control.run import embedded_daemon
-from simhw.phase_config import PhaseConfig
+from simhw.values.bench_config import BenchConfig
+from simhw.values.phase_config import PhaseConfig
 
 
 def test_ten_thousand_slots_at_a_kilohertz_through_the_daemon(tmp_path):

@@ -4,12 +4,12 @@ small instances, hardware-aware quantization, clear errors."""
 import numpy as np
 import pytest
 
-from simhw.bench_config import BenchConfig
-from simhw.impairments import quantize_phases
-from simhw.model import SIMModel
-from simhw.training import Focus, MultiUserSeparation, TrainingError, TrainOptions, train
-from simhw.training.evaluation import ser_and_rate
-from simhw.training.scenarios import isac_scenario, select_antennas, separation_scenario
+from simhw.designs.training import Focus, MultiUserSeparation, TrainingError, TrainOptions, train
+from simhw.designs.training.evaluation import ser_and_rate
+from simhw.designs.training.scenarios import isac_scenario, select_antennas, separation_scenario
+from simhw.physics.impairments import quantize_phases
+from simhw.physics.model import SIMModel
+from simhw.values.bench_config import BenchConfig
 
 
 def central_difference(objective, theta, samples=None, h=1e-6, picks=12, seed=0, fn=None):
@@ -155,7 +155,7 @@ def test_training_guide_examples_run():
 
 
 def test_focusing_on_a_point_concentrates_power_there():
-    from simhw.training.scenarios import focus_point_model
+    from simhw.designs.training.scenarios import focus_point_model
 
     geom = BenchConfig().geometry.build()
     z = geom.layer_z[-1] + 0.02
@@ -172,7 +172,7 @@ def test_focusing_on_a_point_concentrates_power_there():
 
 
 def test_gradients_hold_with_coupling_and_training_on_an_impaired_model_is_robust():
-    from simhw.impairments import Impairments
+    from simhw.physics.impairments import Impairments
 
     imp = Impairments(coupling=0.05)
     sc = separation_scenario(n_side=4, layers=3, users=2, pilots=16, seed=8, impairments=imp)

@@ -7,9 +7,9 @@ import sys
 import numpy as np
 import pytest
 
-from simhw.bench_config import BenchConfig
-from simhw.phase_config import PhaseConfig
-from simhw.training.hil import hil_check
+from simhw.app.hil import hil_check
+from simhw.values.bench_config import BenchConfig
+from simhw.values.phase_config import PhaseConfig
 
 
 def test_config_trained_on_the_calibrated_model_wins_on_the_bench():
@@ -59,7 +59,7 @@ def test_train_refuses_impossible_requests(tmp_path):
     assert r.returncode == 2 and "invalid choice: 'beams'" in r.stderr
     # a calibrated model of a 4-layer 6x6 SIM on a bench file describing a 2-layer 3x3 board
     from calibration.calibrated import CalibratedModel
-    from simhw.propagation import cascade_matrices
+    from simhw.physics.propagation import cascade_matrices
 
     big = BenchConfig(name="big")
     model = CalibratedModel(cascade_matrices(big.geometry.build(big.frequencies())), np.zeros(1), "physical", {})

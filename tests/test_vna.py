@@ -7,8 +7,8 @@ import pytest
 from drivers.smp_board import SMPBoard
 from drivers.vna import KeysightPNA, RohdeSchwarzZNB, VNAError, VNALimits, VNATimeout, open_vna
 from sim_backend.bench import SimBench
-from simhw.bench_config import BenchConfig
-from simhw.phase_config import PhaseConfig
+from simhw.values.bench_config import BenchConfig
+from simhw.values.phase_config import PhaseConfig
 
 FAMILIES = ["keysight", "rs"]
 

@@ -8,6 +8,8 @@ import urllib.parse
 
 from serial.serialutil import PortNotOpenError, SerialBase, SerialException
 
+from sim_backend.inproc_endpoint import lookup
+
 __all__ = ["Serial"]
 
 
@@ -20,8 +22,6 @@ class Serial(SerialBase):
         super().__init__(*args, **kwargs)
 
     def open(self):
-        from sim_backend.inproc_endpoint import lookup
-
         if self.is_open:
             raise SerialException("port is already open")
         parts = urllib.parse.urlsplit(self.port or "")

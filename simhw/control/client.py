@@ -14,18 +14,18 @@ can trust across daemon restarts (it reads the full state first and again after 
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import json
 import os
 import time
 import uuid
 
-import numpy as np
 import zmq
 
-from simhw.phase_config import PhaseConfig
-
-from . import schema
+from simhw.control import schema
+from simhw.control.operations import OPERATIONS, Operation
+from simhw.values.phase_config import PhaseConfig
 
 __all__ = ["DaemonClient", "DaemonError", "DaemonTimeout", "StateWatcher", "subscribe"]
 
@@ -117,13 +117,8 @@ class DaemonClient:
         return self.receive(self.send(op, arrays, **fields), timeout)
 
     # ------------------------------------------------------------------ operations
-    def status(self) -> dict:
-        return self.request("status").header["status"]
-
-    def push(self, config: PhaseConfig, timeout: float | None = None) -> dict:
-        h = self.request("push", config=config.to_bytes().decode(), timeout=timeout).header
-        return {k: h[k] for k in ("hash", "applied", "push")}
-
+    # One method per operation of simhw.control.operations is added below the class; these are the
+    # compound ones.
     def push_many(self, configs: list[PhaseConfig], window: int = 64) -> list[dict]:
         """Pipelined pushes (up to ``window`` in flight); acks in order."""
         pending, acks, it = {}, {}, iter(enumerate(configs))
@@ -140,56 +135,6 @@ class DaemonClient:
                 pending[rid] = nxt[0]
         return [acks[i] for i in range(len(configs))]
 
-    def measure(self) -> tuple[np.ndarray, np.ndarray, dict]:
-        msg = self.request("measure")
-        return msg.arrays[0], msg.arrays[1], {k: msg.header[k] for k in ("measurement", "hash")}
-
-    def push_measure(self, config: PhaseConfig) -> tuple[np.ndarray, np.ndarray, dict]:
-        msg = self.request("push_measure", config=config.to_bytes().decode())
-        return msg.arrays[0], msg.arrays[1], {k: msg.header[k] for k in ("measurement", "hash", "applied", "push")}
-
-    def st_session(self, base: PhaseConfig, layer: int, seed: int, slots: int, rate_hz: float,
-                   frequency: float | None = None, param: str = "S21", timeout: float | None = None):
-        """Run a randomised space-time session on the bench; returns (responses (slots,), meta)."""
-        fields = {"config": base.to_bytes().decode(), "layer": layer, "seed": seed, "slots": slots,
-                  "rate_hz": rate_hz, "param": param}
-        if frequency is not None:
-            fields["frequency"] = frequency
-        msg = self.request("st_session", timeout=timeout, **fields)
-        return msg.arrays[0], {k: v for k, v in msg.header.items() if k not in ("ok", "id", "arrays")}
-
-    def configs(self, limit: int = 100) -> list[dict]:
-        return self.request("configs", limit=limit).header["configs"]
-
-    def config(self, hash_: str) -> PhaseConfig:
-        return PhaseConfig.from_bytes(self.request("config", hash=hash_).header["config"].encode())
-
-    def pushes(self, limit: int = 100) -> list[dict]:
-        return self.request("pushes", limit=limit).header["pushes"]
-
-    def measurements(self, limit: int = 100) -> list[dict]:
-        return self.request("measurements", limit=limit).header["measurements"]
-
-    def measurement(self, mid: int) -> tuple[np.ndarray, np.ndarray, dict]:
-        msg = self.request("measurement", measurement=mid)
-        return msg.arrays[0], msg.arrays[1], msg.header["measurement"]
-
-    def calibrations(self, limit: int = 100) -> list[dict]:
-        return self.request("calibrations", limit=limit).header["calibrations"]
-
-    def calibration(self, cid: int) -> tuple[dict, bytes | None]:
-        msg = self.request("calibration", calibration=cid)
-        return msg.header["calibration"], (msg.arrays[0].tobytes() if msg.arrays else None)
-
-    def calibrate(self, **params) -> str:
-        return self.request("calibrate", **params).header["job"]
-
-    def cancel(self, job: str) -> None:
-        self.request("cancel", job=job)
-
-    def events(self, kind: str | None = None, limit: int = 100) -> list[dict]:
-        return self.request("events", kind=kind, limit=limit).header["events"]
-
     def wait_calibration(self, job: str, timeout: float = 120.0) -> dict:
         """Poll the store until the calibration of ``job`` is done, failed or cancelled."""
         deadline = time.monotonic() + timeout
@@ -201,6 +146,54 @@ class DaemonClient:
             time.sleep(0.1)
         raise DaemonTimeout(f"calibration {job} did not finish within {timeout:g} s")
 
+
+
+def _operation_method(op: Operation):
+    """The client method of ``op``: its parameters in declared order (then ``timeout``), its reply as
+    the declaration's ``result`` says."""
+    params = [inspect.Parameter(p.name, inspect.Parameter.POSITIONAL_OR_KEYWORD if p.required or op.name != "calibrate"
+                                else inspect.Parameter.KEYWORD_ONLY,
+                                default=inspect.Parameter.empty if p.required else p.default)
+              for p in op.params]
+    params.sort(key=lambda q: q.default is not inspect.Parameter.empty)
+    sig = inspect.Signature([inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD), *params,
+                             inspect.Parameter("timeout", inspect.Parameter.KEYWORD_ONLY, default=None)])
+    by_name = {p.name: p for p in op.params}
+
+    def method(self, *args, **kwargs):
+        bound = sig.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        timeout = bound.arguments.pop("timeout")
+        bound.arguments.pop("self")
+        fields = {k: by_name[k].encode(v) for k, v in bound.arguments.items() if v is not None}
+        return _result(op, self.request(op.name, timeout=timeout, **fields))
+
+    method.__name__ = method.__qualname__ = op.name
+    method.__signature__ = sig
+    method.__doc__ = op.doc[:1].upper() + op.doc[1:] + "."
+    return method
+
+
+def _result(op: Operation, msg: schema.Message):
+    h, kind = msg.header, op.result
+    if kind == "field":
+        v = h[op.fields[0]]
+        return op.decode(v) if op.decode else v
+    if kind == "fields":
+        return {k: h[k] for k in op.fields}
+    if kind == "arrays+fields":
+        return (*msg.arrays, {k: h[k] for k in op.fields})
+    if kind == "arrays+field":
+        return (*msg.arrays, h[op.fields[0]])
+    if kind == "arrays+header":
+        return (*msg.arrays, {k: v for k, v in h.items() if k not in ("ok", "id", "arrays")})
+    if kind == "field+blob":
+        return h[op.fields[0]], (msg.arrays[0].tobytes() if msg.arrays else None)
+    return None
+
+
+for _op in OPERATIONS.values():
+    setattr(DaemonClient, _op.name, _operation_method(_op))
 
 def subscribe(endpoint: str, topics=("",), timeout: float = 10.0, curve: tuple | None = None,
               context: zmq.Context | None = None, limit: int | None = None):

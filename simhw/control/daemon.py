@@ -1,17 +1,15 @@
-"""The bench daemon: the one process that owns the board and the VNA.
+"""The bench daemon's serving loop: the one process that owns the board and the VNA.
 
 Sockets: a ROUTER for requests (on every endpoint of ``daemon.bind``, tcp or ipc) and a PUB for
-telemetry (``daemon.publish``). The I/O thread decodes requests with :mod:`simhw.control.schema`,
-answers store queries and runs pushes itself, and hands every other hardware job to one worker
-thread; one lock keeps the board to one operation at a time, in arrival order, while status
-queries stay responsive. The worker also runs the scheduler between jobs.
-
-Pushes are idempotent by config hash: if the board already shows the pushed pattern (verified
-by readback at the last push) it is not re-applied. A push is acknowledged only after the board's
-readback matched and the push is committed to the store.
-
-Operations (docs/control.md): status, push, measure, push_measure, configs, config, pushes,
-measurements, measurement, calibrations, calibration, calibrate, cancel, events.
+telemetry (``daemon.publish``), with CURVE and a ZAP allow-list beyond loopback
+(:mod:`simhw.control.auth`). Each request is decoded with :mod:`simhw.control.schema`, checked
+against its declaration in :mod:`simhw.control.operations` and dispatched to its handler: store
+reads are answered at once (:mod:`simhw.control.queries`); hardware jobs queue for one worker
+thread (:mod:`simhw.control.jobs`), which also runs the scheduler between jobs; pushes at the head
+of the queue run on this loop through the push pipeline (:mod:`simhw.control.pipeline`). One
+lock keeps the board to one operation at a time, in arrival order, while status queries stay
+responsive. A push is acknowledged only after the board's readback matched and the push is
+committed to the store.
 """
 
 from __future__ import annotations
@@ -22,48 +20,29 @@ import queue
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 
 import numpy as np
 import zmq
 
-from drivers.board import PushBatch
-from simhw import __version__
-from simhw.bench_config import BenchConfig
-from simhw.phase_config import PhaseConfig, PhaseConfigError
+from drivers.board import BoardVerifyError
+from simhw.control import jobs, queries, schema  # noqa: F401 - jobs and queries register their handlers
+from simhw.control.auth import is_loopback, secure, start_authenticator
+from simhw.control.calibration_job import Cancelled, run_calibration
+from simhw.control.jobs import Job
+from simhw.control.operations import HANDLERS, OPERATIONS, OPS, operation
+from simhw.control.pipeline import PushPipeline
+from simhw.control.schema import RequestError
+from simhw.control.store import Store, StoreFull
+from simhw.values.bench_config import BenchConfig
+from simhw.version import __version__
 
-from . import schema
-from .schema import RequestError
-from .store import Store, StoreFull
-
-__all__ = ["BenchDaemon", "Cancelled"]
+__all__ = ["BenchDaemon", "Cancelled", "OPS"]
 
 log = logging.getLogger("simhw.daemon")
 
-STORE_OPS = {"status", "configs", "config", "pushes", "measurements", "measurement", "calibrations", "calibration",
-             "events", "cancel", "ping"}
-HARDWARE_OPS = {"push", "measure", "push_measure", "calibrate", "st_session"}
-OPS = STORE_OPS | HARDWARE_OPS
-
-
-class Cancelled(Exception):
-    """A calibration was cancelled (by request or by shutdown)."""
-
-
-@dataclass
-class Job:
-    ident: list | None  # routing frames of the requester
-    msg: schema.Message | None
-    kind: str
-    params: dict
-    config: PhaseConfig | None = None  # parsed and checked once, when the request arrived
-
-
-def _loopback(endpoint: str) -> bool:
-    if endpoint.startswith(("ipc://", "inproc://")):
-        return True
-    host = endpoint.split("://", 1)[-1].rsplit(":", 1)[0]
-    return host in ("127.0.0.1", "localhost", "[::1]", "::1")
+_UNHANDLED = set(OPERATIONS) - set(HANDLERS)  # jobs, queries and pipeline registered theirs on import
+if _UNHANDLED:
+    raise ImportError(f"declared operations without a handler: {sorted(_UNHANDLED)}")
 
 
 class BenchDaemon:
@@ -80,16 +59,18 @@ class BenchDaemon:
         self.ctx = context or zmq.Context.instance()
         self.curve = curve
         binds = list(config.daemon.bind) + [config.daemon.publish]
-        if curve is None and not all(_loopback(e) for e in binds):
+        if curve is None and not all(is_loopback(e) for e in binds):
             raise ValueError("binding beyond loopback needs CURVE: set daemon.keys and daemon.server_key")
         self.jobs: queue.Queue = queue.Queue()
         self.outbox: queue.Queue = queue.Queue()
+        self.pipeline = PushPipeline(self)
         self._hw = threading.Lock()  # held by whoever drives the hardware: the worker, or the loop for pushes
         self._pending = threading.Event()  # jobs were queued
         self._woken = False  # a wake-up is on its way to the loop
         self._loop_thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._cancel: set = set()
+        self._cancel_all = False
         self.active_hash: str | None = None
         self.running_job: dict | None = None
         self.started = time.time()
@@ -124,39 +105,19 @@ class BenchDaemon:
             self.active_hash = None
 
     # ------------------------------------------------------------------ sockets
-    def _secure(self, sock) -> None:
-        if self.curve is None:
-            return
-        import zmq.auth
-
-        secret_file, _ = self.curve
-        public, secret = zmq.auth.load_certificate(secret_file)
-        sock.curve_secretkey = secret
-        sock.curve_publickey = public
-        sock.curve_server = True
-
-    def _start_auth(self) -> None:
-        if self.curve is None:
-            return
-        from zmq.auth.thread import ThreadAuthenticator
-
-        self._auth = ThreadAuthenticator(self.ctx, log=_AuthLog())
-        self._auth.start()
-        self._auth.configure_curve(domain="*", location=self.curve[1])
-
     def serve(self, ready: threading.Event | None = None) -> None:
         """Run until :meth:`stop`; binds, starts the worker, loops over requests and the outbox."""
-        self._start_auth()
+        self._auth = start_authenticator(self.ctx, self.curve)
         router = self.ctx.socket(zmq.ROUTER)
         router.setsockopt(zmq.LINGER, 500)
         router.setsockopt(zmq.ROUTER_HANDOVER, 1)
         router.setsockopt(zmq.RCVHWM, 100_000)
         router.setsockopt(zmq.SNDHWM, 100_000)
         router.setsockopt(zmq.MAXMSGSIZE, 2 * schema.MAX_ARRAY_BYTES)
-        self._secure(router)
+        secure(router, self.curve)
         pub = self.ctx.socket(zmq.PUB)
         pub.setsockopt(zmq.LINGER, 0)
-        self._secure(pub)
+        secure(pub, self.curve)
         wake_addr = f"inproc://simhw-wake-{uuid.uuid4().hex}"
         wake_rx = self.ctx.socket(zmq.PULL)
         wake_rx.bind(wake_addr)
@@ -202,8 +163,8 @@ class BenchDaemon:
                 self._flush(router, pub)
                 if time.monotonic() >= next_beat:
                     next_beat = time.monotonic() + self.config.daemon.heartbeat_s
-                    self._publish(pub, "heartbeat", self._status())
-            self._cancel.add("*")
+                    self._publish(pub, "heartbeat", self.status())
+            self._cancel_all = True
             self._submit(None)
             deadline = time.monotonic() + 30
             while worker.is_alive() and time.monotonic() < deadline:
@@ -268,7 +229,8 @@ class BenchDaemon:
         self.outbox.put(("pub", topic, data))
         self._wake()
 
-    def _reply(self, ident: list | None, frames: list) -> None:
+    def reply(self, ident: list | None, frames: list) -> None:
+        """Send a reply from any thread (through the outbox)."""
         if ident is None:
             return
         self.outbox.put(("reply", ident, frames))
@@ -284,13 +246,15 @@ class BenchDaemon:
         try:
             msg = schema.decode(body)
             rid = msg.id
-            op = msg.op
-            if op not in OPS:
-                raise schema.SchemaError("unknown_op", f"unknown operation {op!r}; known: {sorted(OPS)}")
-            if op in HARDWARE_OPS:
-                self._submit(Job(route, msg, op, dict(msg.header), self._check_hardware_request(msg)))
+            op = operation(msg.op)
+            params = op.check(msg.header, self.board.info)
+            if op.hardware:
+                self._submit(Job(route, msg, op.name, params))
                 return
-            router.send_multipart([*route, *self._store_op(msg)])
+            try:
+                router.send_multipart([*route, *HANDLERS[op.name](self, rid, params)])
+            except KeyError as e:
+                raise RequestError("not_found", f"no such record: {e}") from None
         except RequestError as e:
             self.counters["errors"] += 1
             log.info(json.dumps({"event": "request_refused", "code": e.code, "reason": str(e)[:200]}))
@@ -303,37 +267,7 @@ class BenchDaemon:
             log.exception("internal error")
             router.send_multipart([*route, *schema.error_reply(rid, "internal", f"{type(e).__name__}: {e}")])
 
-    def _check_hardware_request(self, msg: schema.Message) -> PhaseConfig | None:
-        """Refuse a bad hardware request before it is queued; returns the config a push carries."""
-        op, h = msg.op, msg.header
-        if op == "calibrate":
-            for key in ("stages", "slots"):
-                if key in h and not (isinstance(h[key], int) and 1 <= h[key] <= 10_000):
-                    raise RequestError("bad_request", f"{key} must be an integer in 1..10000")
-        if op == "st_session":
-            for key, lo, hi in (("layer", 0, self.board.info.layers - 1), ("seed", 0, 2**64 - 1),
-                                ("slots", 1, 100_000)):
-                if not (isinstance(h.get(key), int) and lo <= h[key] <= hi):
-                    raise RequestError("bad_request", f"st_session needs '{key}': an integer in {lo}..{hi}")
-            if not (isinstance(h.get("rate_hz"), (int, float)) and h["rate_hz"] > 0):
-                raise RequestError("bad_request", "st_session needs 'rate_hz' > 0")
-        return self._config_of(msg) if op in ("push", "push_measure", "st_session") else None
-
-    def _config_of(self, msg: schema.Message) -> PhaseConfig:
-        text = msg.header.get("config")
-        if not isinstance(text, str):
-            raise RequestError("bad_request", "push needs 'config': a phase-config file line (PhaseConfig.to_bytes)")
-        try:
-            cfg = PhaseConfig.from_bytes(text.encode())
-        except (PhaseConfigError, ValueError) as e:
-            raise RequestError("bad_request", f"invalid config: {e}") from None
-        info = self.board.info
-        if cfg.shape != info.shape or cfg.bits != info.bits:
-            raise RequestError("bad_request", f"config is {cfg.shape} {cfg.bits}-bit, the board is {info.shape} "
-                                              f"{info.bits}-bit")
-        return cfg
-
-    def _status(self) -> dict:
+    def status(self) -> dict:
         info = self.board.info
         return {"version": __version__, "schema": schema.SCHEMA_VERSION, "uptime_s": time.time() - self.started,
                 "board": {"serial": info.serial, "model": info.model, "shape": list(info.shape), "bits": info.bits},
@@ -342,48 +276,6 @@ class BenchDaemon:
                 "counters": dict(self.counters), "store": self.store.path,
                 "schedule": None if self.scheduler is None else self.scheduler.describe(),
                 "clock": self.clock()}
-
-    def _store_op(self, msg: schema.Message) -> list:
-        op, h, rid, st = msg.op, msg.header, msg.id, self.store
-        limit = h.get("limit", 100)
-        if not (isinstance(limit, int) and 1 <= limit <= 10_000):
-            raise RequestError("bad_request", "limit must be an integer in 1..10000")
-        try:
-            if op in ("status", "ping"):
-                return schema.reply(rid, status=self._status())
-            if op == "configs":
-                return schema.reply(rid, configs=st.list_configs(limit))
-            if op == "config":
-                cfg = st.get_config(str(h.get("hash")))
-                return schema.reply(rid, config=cfg.to_bytes().decode())
-            if op == "pushes":
-                return schema.reply(rid, pushes=st.pushes(limit))
-            if op == "measurements":
-                return schema.reply(rid, measurements=st.list_measurements(limit))
-            if op == "measurement":
-                m = st.get_measurement(_int(h.get("measurement")))
-                return schema.reply(rid, [m["frequencies"], m["s"]], measurement={k: m[k] for k in
-                                                                                  ("id", "hash", "snapshot", "params",
-                                                                                   "created_at")})
-            if op == "calibrations":
-                return schema.reply(rid, calibrations=st.list_calibrations(limit))
-            if op == "calibration":
-                c = st.get_calibration(_int(h.get("calibration")))
-                model = c.pop("model")
-                arrays = [] if model is None else [np.frombuffer(model, np.uint8)]
-                return schema.reply(rid, arrays, calibration=c)
-            if op == "events":
-                kind = h.get("kind")
-                return schema.reply(rid, events=st.events(kind if isinstance(kind, str) else None, limit))
-            if op == "cancel":
-                job = h.get("job")
-                if not isinstance(job, str):
-                    raise RequestError("bad_request", "cancel needs 'job'")
-                self._cancel.add(job)
-                return schema.reply(rid, cancelled=job)
-        except KeyError as e:
-            raise RequestError("not_found", f"no such record: {e}") from None
-        raise RequestError("unknown_op", op)
 
     # ------------------------------------------------------------------ hardware worker
     def _submit(self, job: Job | None) -> None:
@@ -417,7 +309,7 @@ class BenchDaemon:
             return  # a busy worker wakes the loop when the pushes are next
         try:
             while self._head_is_push():
-                self._run_pushes(self._take_pushes())
+                HANDLERS["push"](self, self._take_pushes())
         finally:
             self._hw.release()
         if not self.jobs.empty():
@@ -462,76 +354,17 @@ class BenchDaemon:
             batch.append(self.jobs.get_nowait())
         return batch
 
-    def _run_pushes(self, batch: list) -> None:
-        """Apply and verify each push in order (pipelined on the board link), commit all records in
-        one transaction, then acknowledge; a failed push is answered with its error and the rest go on."""
-        while batch:
-            plan, shown = [], self.active_hash
-            for job in batch:
-                plan.append((job, job.config.hash != shown))  # a re-sent push of what is shown is not re-applied
-                shown = job.config.hash
-            sends = [job.config for job, applied in plan if applied]
-            self.active_hash = None  # unknown until the readbacks match
-            result = self.board.push_many(sends) if sends else PushBatch(0, None)
-            done, sent = [], 0
-            for job, applied in plan:
-                if applied and sent == result.done:
-                    break
-                sent += applied
-                done.append((job, applied))
-            if result.error is None:
-                self.active_hash = plan[-1][0].config.hash
-            try:
-                self._acknowledge(done)
-            except StoreFull as e:  # shown on the board but not recorded: not acknowledged, and no more applied
-                for job in batch:
-                    self._fail(job, e)
-                return
-            if result.error is None:
-                return
-            self._fail(batch[len(done)], result.error)
-            batch = batch[len(done) + 1:]
-
-    def _apply(self, cfg: PhaseConfig) -> bool:
-        """Show ``cfg`` on the board, verified by readback, unless it is already shown; returns whether it was sent."""
-        if cfg.hash == self.active_hash:
-            return False
-        self.active_hash = None  # unknown until the readback matches
-        self.board.push(cfg, verify=True)
-        self.active_hash = cfg.hash
-        return True
-
-    def _acknowledge(self, done: list) -> list[dict]:
-        """Commit [(job, applied), ...] in one transaction, then reply and publish; returns the acks."""
-        if not done:
-            return []
-        ids = self.store.record_pushes([(job.config, None, job.msg.id, applied, job.msg.header["config"])
-                                        for job, applied in done])
-        acks = []
-        for (job, applied), pid in zip(done, ids):
-            ack = {"hash": job.config.hash, "applied": applied, "push": pid}
-            self.counters["pushes"] += 1
-            self.counters["applied"] += int(applied)
-            if job.kind == "push":
-                self._reply(job.ident, schema.reply(job.msg.id, **ack))
-            acks.append(ack)
-        self.last_push_id = max(self.last_push_id, ids[-1])
-        self.event("push", {"pushes": acks})
-        return acks
-
-    def _fail(self, job: Job, e: Exception) -> None:
-        from drivers.board import BoardVerifyError
-
-        rid = job.msg.id if job.msg else None
+    def fail(self, job: Job, e: Exception) -> None:
+        """Answer ``job`` with the error ``e`` (recorded and published as a fault unless it is the request's)."""
         if isinstance(e, RequestError):
-            self._reply(job.ident, schema.error_reply(rid, e.code, str(e)))
+            self.reply(job.ident, schema.error_reply(job.rid, e.code, str(e)))
             return
         code = ("verify_failed" if isinstance(e, BoardVerifyError) else
                 "store_full" if isinstance(e, StoreFull) else "hardware")
         log.warning(json.dumps({"event": "job_failed", "op": job.kind, "error": str(e)}))
         self.store_event("fault", {"op": job.kind, "error": str(e)})
         self.event("fault", {"op": job.kind, "error": str(e)})
-        self._reply(job.ident, schema.error_reply(rid, code, f"{type(e).__name__}: {e}"))
+        self.reply(job.ident, schema.error_reply(job.rid, code, f"{type(e).__name__}: {e}"))
 
     def store_event(self, kind: str, data: dict) -> None:
         """Record an event; a full store must not turn one failure into another (logged instead)."""
@@ -541,36 +374,20 @@ class BenchDaemon:
             log.warning(json.dumps({"event": "event_not_stored", "kind": kind, "error": str(e)}))
 
     def _run_job(self, job: Job) -> None:
-        rid = job.msg.id if job.msg else None
         try:
-            if job.kind == "measure":
-                mid, f, s = self.do_measure()
-                self._reply(job.ident, schema.reply(rid, [f, s], measurement=mid, hash=self.active_hash))
-            elif job.kind == "push_measure":
-                out = self._acknowledge([(job, self._apply(job.config))])[0]
-                mid, f, s = self.do_measure()
-                self._reply(job.ident, schema.reply(rid, [f, s], measurement=mid, **out))
-            elif job.kind == "st_session":
-                mid, r = self.do_st_session(job.config, job.params)
-                self._reply(job.ident, schema.reply(rid, [r.responses.astype(np.complex128)], measurement=mid,
-                                                    slots=r.slots, steps=r.steps, missed=r.missed, ifbw=r.ifbw,
-                                                    seconds=r.seconds, slot_rate_hz=r.slot_rate_hz,
-                                                    frequency=r.frequency, layer=r.layer, seed=r.seed))
-            elif job.kind == "calibrate":
-                job_id = job.params.get("job") if isinstance(job.params.get("job"), str) else uuid.uuid4().hex[:12]
-                self._reply(job.ident, schema.reply(rid, job=job_id, started=True))
-                self.do_calibrate(job_id, "requested", job.params)
+            HANDLERS[job.kind](self, job)
         except Cancelled as e:
             if job.kind != "calibrate":
-                self._reply(job.ident, schema.error_reply(rid, "cancelled", str(e)))
+                self.reply(job.ident, schema.error_reply(job.rid, "cancelled", str(e)))
         except Exception as e:
             if job.kind == "calibrate":  # already acknowledged; the store and telemetry carry the failure
                 self.store_event("fault", {"op": job.kind, "error": str(e)})
                 self.event("fault", {"op": job.kind, "error": str(e)})
             else:
-                self._fail(job, e)
+                self.fail(job, e)
 
     def do_measure(self):
+        """Sweep as the bench file says and store the measurement, labelled with the active hash."""
         f = self.config.frequencies()
         self.vna.configure(float(f[0]), float(f[-1]), int(f.size), self.config.sweep.ifbw, self.config.sweep.power,
                            self._params)
@@ -582,31 +399,9 @@ class BenchDaemon:
         self.event("measurement", {"measurement": mid, "hash": self.active_hash})
         return mid, freqs, s
 
-    def do_st_session(self, base: PhaseConfig, params: dict):
-        """A randomised space-time session (simhw.spacetime.session); stores the per-slot responses."""
-        from simhw.spacetime.session import run_st_session
-
-        f = self.config.frequencies()
-        frequency = float(params.get("frequency") or f[f.size // 2])
-        param = str(params.get("param", "S21"))
-        self.active_hash = None  # the board ends on a random slot
-        r = run_st_session(self.board, self.vna, base, int(params["layer"]), int(params["seed"]),
-                           int(params["slots"]), float(params["rate_hz"]), frequency, param)
-        self.store.put_config(base)
-        mid = self.store.put_measurement(base.hash, self.snapshot_id, [param], np.full(r.slots, frequency),
-                                         r.responses[:, None])
-        self.counters["measurements"] += 1
-        info = {"measurement": mid, "hash": base.hash, "slots": r.slots, "missed": r.missed,
-                "slot_rate_hz": r.slot_rate_hz, "seed": r.seed, "layer": r.layer}
-        self.store.event("st_session", info)
-        self.event("st_session", info)
-        return mid, r
-
     def do_calibrate(self, job_id: str, reason: str, params: dict, protocol: str = "requested",
                      calibrator=None) -> dict | None:
         """Run one calibration job (from a request or the scheduler); store and publish it."""
-        from .jobs import run_calibration
-
         self.running_job = {"job": job_id, "kind": "calibrate", "reason": reason}
         try:
             return run_calibration(self, job_id, reason, params, protocol, calibrator)
@@ -619,33 +414,10 @@ class BenchDaemon:
         self.running_job = None
         self.active_hash = None  # pilots were shown: the board no longer holds the last pushed config
 
+    def cancel(self, job_id: str) -> None:
+        self._cancel.add(job_id)
+
     def check_cancel(self, job_id: str) -> None:
-        if job_id in self._cancel or "*" in self._cancel:
+        if job_id in self._cancel or self._cancel_all:
             self._cancel.discard(job_id)
             raise Cancelled(f"calibration {job_id} cancelled")
-
-
-class _AuthLog:
-    """Logger for the ZAP handler: refused clients become structured warnings."""
-
-    def debug(self, msg, *args):
-        text = msg % args if args else msg
-        if "DENIED" in text or "Invalid" in text:
-            log.warning(json.dumps({"event": "auth_denied", "detail": text}))
-
-    def info(self, msg, *args):
-        self.debug(msg, *args)
-
-    def warning(self, msg, *args):
-        log.warning(json.dumps({"event": "auth_warning", "detail": msg % args if args else msg}))
-
-    def error(self, msg, *args):
-        log.error(json.dumps({"event": "auth_error", "detail": msg % args if args else msg}))
-
-    exception = error
-
-
-def _int(v) -> int:
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise RequestError("bad_request", f"expected an integer id, got {v!r}")
-    return v

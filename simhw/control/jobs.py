@@ -1,84 +1,92 @@
-"""Calibration jobs inside the daemon: build the calibrator, run, store, publish.
+"""Handlers of the operations that run on the hardware worker, in arrival order, one at a time.
 
-The calibration package does the work (:class:`calibration.protocols.Calibrator` over a
-:class:`calibration.sources.BenchSource` on the daemon's board and VNA); this module only wires
-it to the store (a ``calibrations`` row per run, with a snapshot of the bench description and
-the software version), to telemetry (progress events) and to cancellation.
+Each takes (daemon, job) and replies through ``daemon.reply``; an exception becomes the job's
+error reply (a calibration, acknowledged as started, reports its failure on telemetry and in the
+store instead). The bodies the scheduler shares (measure, calibrate) are the daemon's
+``do_measure`` and ``do_calibrate``.
 """
 
 from __future__ import annotations
 
-import json
-import logging
+import uuid
+from dataclasses import asdict, dataclass, field
 
-from calibration.calibrated import CalibratedModel
-from calibration.parameterization import bench_parameterization
-from calibration.protocols import Calibrator
-from calibration.sources import BenchSource
+import numpy as np
 
-log = logging.getLogger("simhw.daemon")
+from drivers.st_session import run_st_session
+from simhw.control import schema
+from simhw.control.operations import handler
+from simhw.values.phase_config import PhaseConfig
 
-
-def make_calibrator(daemon, params: dict | None = None) -> Calibrator:
-    """A calibrator for the daemon's bench, configured by the bench file's [calibration] (and ``params``)."""
-    cfg, c = daemon.config, daemon.config.calibration
-    params = params or {}
-    name = params.get("parameterization", c.parameterization)
-    g = cfg.geometry
-    par = bench_parameterization(name, g.build(cfg.frequencies()), g.bits, bool(params.get("atom_gains", c.atom_gains)))
-    source = BenchSource(daemon.board, daemon.vna, cfg.frequencies(), g.receive_ports, cfg.sweep.ifbw, cfg.sweep.power,
-                         clock=daemon.clock)
-    cal = Calibrator(par, source, params.get("estimator", c.estimator), heldout_slots=int(params.get("heldout",
-                                                                                                    c.heldout)))
-    model = daemon.store.latest_model()
-    if model is not None:
-        m = CalibratedModel.from_bytes(model)
-        if m.parameterization == par.name and m.x.shape == (par.n_params,):
-            cal.model = m
-    return cal
+__all__ = ["Job", "board_status", "measure", "push_measure", "st_session", "calibrate", "store_st_session"]
 
 
-def run_calibration(daemon, job_id: str, reason: str, params: dict, protocol: str, calibrator=None):
-    c = daemon.config.calibration
-    stages = int(params.get("stages", c.stages))
-    slots = int(params.get("slots", c.slots))
-    cal = calibrator or make_calibrator(daemon, params)
-    record = {"job": job_id, "stages": stages, "slots": slots, "parameterization": cal.par.name,
-              "estimator": getattr(cal.estimator, "name", "custom")}
-    cid = daemon.store.start_calibration(protocol, reason, record, daemon.snapshot_id)
-    daemon.event("calibration", {"job": job_id, "calibration": cid, "state": "started", "reason": reason})
+@dataclass
+class Job:
+    ident: list | None  # routing frames of the requester
+    msg: schema.Message | None
+    kind: str
+    params: dict = field(default_factory=dict)  # checked against the operation's declaration
 
-    def progress(ev: dict) -> None:
-        daemon.check_cancel(job_id)
-        if ev["kind"] == "stage":
-            r = ev["report"]
-            daemon.event("calibration", {"job": job_id, "calibration": cid, "state": "stage", "stage": r.stage,
-                                         "stages": ev["stages"], "heldout_nmse_db": r.heldout_nmse_db})
-        elif ev["kind"] == "measure" and ev["done"] == ev["total"]:
-            daemon.event("calibration", {"job": job_id, "calibration": cid, "state": "measured", "what": ev["what"]})
+    @property
+    def rid(self) -> str | None:
+        return self.msg.id if self.msg else None
 
-    try:
-        run = cal.calibrate(stages, slots, protocol=protocol, reason=reason, progress=progress)
-    except Exception as e:
-        from simhw.control.daemon import Cancelled
+    @property
+    def config(self) -> PhaseConfig | None:
+        return self.params.get("config")
 
-        status = "cancelled" if isinstance(e, Cancelled) else "failed"
-        daemon.job_ending()
-        try:
-            daemon.store.finish_calibration(cid, status, metrics={"error": str(e)})
-        except Exception as store_error:  # a full store: the run stays 'running' and is marked interrupted at restart
-            log.warning(json.dumps({"event": "calibration_not_finished", "calibration": cid,
-                                    "error": str(store_error)}))
-        daemon.event("calibration", {"job": job_id, "calibration": cid, "state": status, "error": str(e)})
-        log.info(json.dumps({"event": "calibration_" + status, "job": job_id, "error": str(e)}))
-        raise
-    stages_out = [s.__dict__ for s in run.stages]
-    metrics = dict(run.model.metrics, improvement_db=run.improvement_db)
-    daemon.job_ending()
-    daemon.store.finish_calibration(cid, "done", stages_out, metrics, run.model.to_bytes())
-    daemon.counters["calibrations"] += 1
-    daemon.event("calibration", {"job": job_id, "calibration": cid, "state": "done",
-                                 "heldout_nmse_db": run.final_heldout_nmse_db, "improvement_db": run.improvement_db})
-    log.info(json.dumps({"event": "calibration_done", "job": job_id, "calibration": cid,
-                         "heldout_nmse_db": run.final_heldout_nmse_db}))
-    return {"calibration": cid, "run": run}
+
+@handler("board_status")
+def board_status(daemon, job: Job) -> None:
+    st = asdict(daemon.board.status())
+    st["slot_crcs"] = list(st["slot_crcs"])
+    daemon.reply(job.ident, schema.reply(job.rid, board_status=st))
+
+
+@handler("measure")
+def measure(daemon, job: Job) -> None:
+    mid, f, s = daemon.do_measure()
+    daemon.reply(job.ident, schema.reply(job.rid, [f, s], measurement=mid, hash=daemon.active_hash))
+
+
+@handler("push_measure")
+def push_measure(daemon, job: Job) -> None:
+    out = daemon.pipeline.acknowledge([(job, daemon.pipeline.apply(job.config))])[0]
+    mid, f, s = daemon.do_measure()
+    daemon.reply(job.ident, schema.reply(job.rid, [f, s], measurement=mid, **out))
+
+
+@handler("st_session")
+def st_session(daemon, job: Job) -> None:
+    mid, r = store_st_session(daemon, job.config, job.params)
+    daemon.reply(job.ident, schema.reply(job.rid, [r.responses.astype(np.complex128)], measurement=mid,
+                                         slots=r.slots, steps=r.steps, missed=r.missed, ifbw=r.ifbw,
+                                         seconds=r.seconds, slot_rate_hz=r.slot_rate_hz, frequency=r.frequency,
+                                         layer=r.layer, seed=r.seed))
+
+
+@handler("calibrate")
+def calibrate(daemon, job: Job) -> None:
+    job_id = job.params.get("job") or uuid.uuid4().hex[:12]
+    daemon.reply(job.ident, schema.reply(job.rid, job=job_id, started=True))
+    daemon.do_calibrate(job_id, "requested", job.params)
+
+
+def store_st_session(daemon, base: PhaseConfig, params: dict):
+    """A randomised space-time session (drivers.st_session); stores the per-slot responses."""
+    f = daemon.config.frequencies()
+    frequency = float(params.get("frequency") or f[f.size // 2])
+    param = str(params.get("param", "S21"))
+    daemon.active_hash = None  # the board ends on a random slot
+    r = run_st_session(daemon.board, daemon.vna, base, int(params["layer"]), int(params["seed"]),
+                       int(params["slots"]), float(params["rate_hz"]), frequency, param)
+    daemon.store.put_config(base)
+    mid = daemon.store.put_measurement(base.hash, daemon.snapshot_id, [param], np.full(r.slots, frequency),
+                                       r.responses[:, None])
+    daemon.counters["measurements"] += 1
+    info = {"measurement": mid, "hash": base.hash, "slots": r.slots, "missed": r.missed,
+            "slot_rate_hz": r.slot_rate_hz, "seed": r.seed, "layer": r.layer}
+    daemon.store.event("st_session", info)
+    daemon.event("st_session", info)
+    return mid, r

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import uuid
 
+from calibration.calibrated import CalibratedModel
 from calibration.indicators import BoardTemperature, PredictionResidual, ReceivedPowerChange
 from calibration.protocols import StateDriven
-
-from .jobs import make_calibrator
+from simhw.control.calibration_job import make_calibrator
 
 __all__ = ["Scheduler"]
 
@@ -65,8 +65,6 @@ class Scheduler:
         latest = daemon.store.latest_model_id()
         if latest is None or latest == self._model_id:
             return
-        from calibration.calibrated import CalibratedModel
-
         model = CalibratedModel.from_bytes(daemon.store.latest_model())
         self._model_id = latest
         if model.parameterization == self.calibrator.par.name and model.x.shape == (self.calibrator.par.n_params,):

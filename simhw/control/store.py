@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simhw.phase_config import PhaseConfig
+from simhw.values.phase_config import PhaseConfig
 
 __all__ = ["Store", "StoreError", "StoreFull", "SCHEMA_VERSION"]
 

@@ -1,0 +1,112 @@
+"""Optional board and VNA capabilities, as ``runtime_checkable`` Protocols.
+
+The core :class:`~drivers.board.Board` is what every board does; what only some boards do is
+found with ``isinstance(board, SlotStore)`` and the like, never with attribute probes or
+capability strings. A driver has a capability when it has the methods; a driver whose members
+decide (:class:`~drivers.composite.CompositeBoard`) is built as the class that has exactly the
+capabilities its members share.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from drivers.board import Board, PushBatch
+from drivers.sequence import SequenceMode
+from simhw.values.phase_config import PhaseConfig
+
+__all__ = ["SlotStore", "HostSequencer", "TriggerSequencer", "TimerSequencer", "RandomSequencer", "PipelinedPush",
+           "Watchdog", "ListSweep", "push_in_order", "upload_slots"]
+
+
+@runtime_checkable
+class SlotStore(Protocol):
+    """Stored patterns: ``store_slot`` uploads one, ``load_slot`` shows it, ``upload_slots`` stores many."""
+
+    def store_slot(self, slot: int, config: PhaseConfig) -> bool: ...
+
+    def load_slot(self, slot: int) -> None: ...
+
+    def upload_slots(self, configs: dict[int, PhaseConfig]) -> int: ...
+
+
+@runtime_checkable
+class HostSequencer(Protocol):
+    """A sequence of slots stepped by host command."""
+
+    def define_sequence(self, slots: list[int]) -> None: ...
+
+    def arm_sequence(self, mode: SequenceMode = SequenceMode.HOST, loop: bool = False,
+                     period_s: float = 0.0) -> None: ...
+
+    def start_sequence(self) -> int: ...
+
+    def step_sequence(self) -> int: ...
+
+    def stop_sequence(self) -> int: ...
+
+
+@runtime_checkable
+class TriggerSequencer(HostSequencer, Protocol):
+    """A sequence stepped by the board's hardware trigger input (one step per pulse)."""
+
+    def arm_trigger(self, loop: bool = False) -> None: ...
+
+
+@runtime_checkable
+class TimerSequencer(HostSequencer, Protocol):
+    """A sequence stepped by the board's own timer."""
+
+    def arm_timer(self, period_s: float, loop: bool = False) -> None: ...
+
+
+@runtime_checkable
+class RandomSequencer(Protocol):
+    """A never-ending sequence re-drawing one layer per step from a generator host and board share."""
+
+    def define_random_sequence(self, base_slot: int, layer: int, seed: int) -> None: ...
+
+    def random_sequence_codes(self, base: np.ndarray, layer: int, seed: int, steps) -> np.ndarray: ...
+
+
+@runtime_checkable
+class PipelinedPush(Protocol):
+    """Consecutive pushes whose bytes overlap on the link, each still verified by readback."""
+
+    def push_many(self, configs: list[PhaseConfig]) -> PushBatch: ...
+
+
+@runtime_checkable
+class Watchdog(Protocol):
+    """A safe pattern shown when the host falls silent."""
+
+    def set_watchdog(self, timeout_s: float) -> None: ...
+
+
+@runtime_checkable
+class ListSweep(Protocol):
+    """A VNA's CW sweep with a trigger pulse out after every point (drivers.list_measurement)."""
+
+    def list_sweep(self, frequency: float, points: int, param: str = "S21") -> np.ndarray: ...
+
+
+def push_in_order(board: Board, configs: list[PhaseConfig]) -> PushBatch:
+    """Push ``configs`` in order, each verified by readback, pipelined where the board can; stops at the
+    first failure and returns how many were shown and verified, and the error that stopped it."""
+    if not configs:
+        return PushBatch(0, None)
+    if isinstance(board, PipelinedPush):
+        return board.push_many(configs)
+    for i, cfg in enumerate(configs):
+        try:
+            board.push(cfg, verify=True)
+        except Exception as e:  # noqa: BLE001 - handed to the caller with the count
+            return PushBatch(i, e)
+    return PushBatch(len(configs), None)
+
+
+def upload_slots(board: SlotStore, configs: dict[int, PhaseConfig]) -> int:
+    """Store ``configs`` slot by slot (for boards with no faster way); returns how many were uploaded."""
+    return sum(bool(board.store_slot(s, c)) for s, c in configs.items())

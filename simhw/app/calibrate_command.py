@@ -1,0 +1,94 @@
+"""``simhw calibrate``: calibrate the SIM of a bench description (or a recording) and store the model.
+
+With "sim" resources in the bench file the embedded simulated bench is started and the
+calibration runs through the real drivers against it; with real addresses it runs on the
+hardware; with ``--data`` it replays a recording made by ``--save-data``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+from calibration.calibrated import ModelRegistry
+from calibration.data import CalibrationData
+from calibration.parameterization import bench_parameterization
+from calibration.plots import plot_magnitude_maps, plot_stages
+from calibration.progress import ConsoleProgress
+from calibration.protocols import Calibrator
+from calibration.sources import BenchSource, RecordedSource
+from drivers.bench import open_bench
+from sim_backend.bench import SimBench  # only the simulated bench needs the backend
+from simhw.physics.propagation import cascade_matrices
+from simhw.values.bench_config import BenchConfig
+
+__all__ = ["add_arguments", "run_from_args", "calibrate_bench"]
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--bench", help="bench description (TOML); default: the embedded simulated 4-layer 6x6 bench")
+    p.add_argument("--data", help="calibrate from a recording (.npz written by --save-data) instead of measuring")
+    p.add_argument("--parameterization", default="hybrid", choices=("physical", "hybrid", "free"))
+    p.add_argument("--atom-gains", action="store_true", help="hybrid: also fit a complex gain per atom")
+    p.add_argument("--estimator", default="gradient", choices=("gradient", "codebook", "learned"))
+    p.add_argument("--design", default="random", choices=("random", "balanced", "d_optimal"))
+    p.add_argument("--stages", type=int, default=3)
+    p.add_argument("--slots", type=int, default=60, help="pilot configurations per stage")
+    p.add_argument("--heldout", type=int, default=30, help="held-out reference configurations")
+    p.add_argument("--models", default="simhw-models", help="directory of versioned calibrated models")
+    p.add_argument("--plots", help="directory for the NMSE-per-stage plot and the magnitude maps")
+    p.add_argument("--save-data", help="write every measured pilot and reference (.npz)")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def calibrate_bench(config: BenchConfig, parameterization: str = "hybrid", estimator: str = "gradient",
+                    stages: int = 3, slots: int = 60, heldout: int = 30, design: str = "random",
+                    models: str | os.PathLike | None = "simhw-models", data: str | None = None,
+                    atom_gains: bool = False, seed: int = 0, progress=None):
+    """Run one calibration; returns (CalibrationRun, truth cascade or None, ideal cascade, calibrator)."""
+    g = config.geometry
+    ideal = g.build(config.frequencies())
+    registry = ModelRegistry(models) if models else None
+    with contextlib.ExitStack() as stack:
+        truth = None
+        if data:
+            recording = CalibrationData.load(data)
+            ideal = g.build(recording.frequencies)
+            source = RecordedSource(recording, (g.layers, g.rows, g.cols), heldout)
+        else:
+            cfg = config
+            if "sim" in config.board.urls or config.vna.resource == "sim":
+                bench = stack.enter_context(SimBench(config))
+                cfg = bench.resolved_config()
+                truth = lambda: bench.truth.model(cfg.frequencies()).cascade  # noqa: E731 (simulation only)
+            board, vna = stack.enter_context(open_bench(cfg))
+            source = BenchSource(board, vna, cfg.frequencies(), g.receive_ports, cfg.sweep.ifbw, cfg.sweep.power)
+        par = bench_parameterization(parameterization, ideal, g.bits, atom_gains)
+        cal = Calibrator(par, source, estimator, design=design, heldout_slots=heldout, seed=seed, registry=registry)
+        run = cal.calibrate(stages, slots, protocol="periodic-multi-stage" if stages > 1 else "periodic-single-stage",
+                            progress=progress)
+        true_cascade = truth() if truth else None
+    return run, true_cascade, cascade_matrices(ideal), cal
+
+
+def run_from_args(args) -> int:
+    config = BenchConfig.load(args.bench) if args.bench else BenchConfig(name="simulated")
+    run, truth, ideal, cal = calibrate_bench(config, args.parameterization, args.estimator, args.stages, args.slots,
+                                             args.heldout, args.design, args.models, args.data, args.atom_gains,
+                                             args.seed, progress=ConsoleProgress())
+    print(run.table())
+    print(f"held-out end-to-end NMSE: {run.initial_heldout_nmse_db:.2f} dB (starting model) -> "
+          f"{run.final_heldout_nmse_db:.2f} dB (improvement {run.improvement_db:.2f} dB)")
+    if cal.registry is not None:
+        print(f"calibrated model v{run.model.version}: {cal.registry.path(run.model.version)}")
+    if args.save_data:
+        cal.last_data.concat(cal.last_heldout).save(args.save_data)
+        print(f"measurements: {args.save_data} ({cal.last_data.slots} pilots + {cal.last_heldout.slots} held-out; "
+              f"replay with --data {args.save_data} --heldout {cal.last_heldout.slots})")
+    if args.plots:
+        out = Path(args.plots)
+        out.mkdir(parents=True, exist_ok=True)
+        print(f"plot: {plot_stages(run, out / 'calibration_stages.png')}")
+        print(f"plot: {plot_magnitude_maps(ideal, run.model.cascade, out / 'magnitude_maps.png', truth=truth)}")
+    return 0

@@ -1,0 +1,86 @@
+"""Calibration jobs inside the daemon: build the calibrator, run, store, publish.
+
+The calibration package does the work (:class:`calibration.protocols.Calibrator` over a
+:class:`calibration.sources.BenchSource` on the daemon's board and VNA); this module only wires
+it to the store (a ``calibrations`` row per run, with a snapshot of the bench description and
+the software version), to telemetry (progress events) and to cancellation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from calibration.calibrated import CalibratedModel
+from calibration.parameterization import bench_parameterization
+from calibration.protocols import Calibrator
+from calibration.sources import BenchSource
+
+log = logging.getLogger("simhw.daemon")
+
+
+class Cancelled(Exception):
+    """A calibration was cancelled (by request or by shutdown)."""
+
+
+def make_calibrator(daemon, params: dict | None = None) -> Calibrator:
+    """A calibrator for the daemon's bench, configured by the bench file's [calibration] (and ``params``)."""
+    cfg, c = daemon.config, daemon.config.calibration
+    params = params or {}
+    name = params.get("parameterization", c.parameterization)
+    g = cfg.geometry
+    par = bench_parameterization(name, g.build(cfg.frequencies()), g.bits, bool(params.get("atom_gains", c.atom_gains)))
+    source = BenchSource(daemon.board, daemon.vna, cfg.frequencies(), g.receive_ports, cfg.sweep.ifbw, cfg.sweep.power,
+                         clock=daemon.clock)
+    cal = Calibrator(par, source, params.get("estimator", c.estimator), heldout_slots=int(params.get("heldout",
+                                                                                                    c.heldout)))
+    model = daemon.store.latest_model()
+    if model is not None:
+        m = CalibratedModel.from_bytes(model)
+        if m.parameterization == par.name and m.x.shape == (par.n_params,):
+            cal.model = m
+    return cal
+
+
+def run_calibration(daemon, job_id: str, reason: str, params: dict, protocol: str, calibrator=None):
+    c = daemon.config.calibration
+    stages = int(params.get("stages", c.stages))
+    slots = int(params.get("slots", c.slots))
+    cal = calibrator or make_calibrator(daemon, params)
+    record = {"job": job_id, "stages": stages, "slots": slots, "parameterization": cal.par.name,
+              "estimator": getattr(cal.estimator, "name", "custom")}
+    cid = daemon.store.start_calibration(protocol, reason, record, daemon.snapshot_id)
+    daemon.event("calibration", {"job": job_id, "calibration": cid, "state": "started", "reason": reason})
+
+    def progress(ev: dict) -> None:
+        daemon.check_cancel(job_id)
+        if ev["kind"] == "stage":
+            r = ev["report"]
+            daemon.event("calibration", {"job": job_id, "calibration": cid, "state": "stage", "stage": r.stage,
+                                         "stages": ev["stages"], "heldout_nmse_db": r.heldout_nmse_db})
+        elif ev["kind"] == "measure" and ev["done"] == ev["total"]:
+            daemon.event("calibration", {"job": job_id, "calibration": cid, "state": "measured", "what": ev["what"]})
+
+    try:
+        run = cal.calibrate(stages, slots, protocol=protocol, reason=reason, progress=progress)
+    except Exception as e:
+        status = "cancelled" if isinstance(e, Cancelled) else "failed"
+        daemon.job_ending()
+        try:
+            daemon.store.finish_calibration(cid, status, metrics={"error": str(e)})
+        except Exception as store_error:  # a full store: the run stays 'running' and is marked interrupted at restart
+            log.warning(json.dumps({"event": "calibration_not_finished", "calibration": cid,
+                                    "error": str(store_error)}))
+        daemon.event("calibration", {"job": job_id, "calibration": cid, "state": status, "error": str(e)})
+        log.info(json.dumps({"event": "calibration_" + status, "job": job_id, "error": str(e)}))
+        raise
+    stages_out = [s.__dict__ for s in run.stages]
+    metrics = dict(run.model.metrics, improvement_db=run.improvement_db)
+    daemon.job_ending()
+    daemon.store.finish_calibration(cid, "done", stages_out, metrics, run.model.to_bytes())
+    daemon.counters["calibrations"] += 1
+    daemon.event("calibration", {"job": job_id, "calibration": cid, "state": "done",
+                                 "heldout_nmse_db": run.final_heldout_nmse_db, "improvement_db": run.improvement_db})
+    log.info(json.dumps({"event": "calibration_done", "job": job_id, "calibration": cid,
+                         "heldout_nmse_db": run.final_heldout_nmse_db}))
+    return {"calibration": cid, "run": run}

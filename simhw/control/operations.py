@@ -1,0 +1,225 @@
+"""Every operation of the bench daemon, declared once (docs/control.md mirrors this table).
+
+An :class:`Operation` says what a request carries (each :class:`Param` with its check and doc),
+where it runs, and what its reply holds. The daemon validates and dispatches from it, the
+:class:`~simhw.control.client.DaemonClient` gets one method per operation from it, and a test
+checks the operation table of docs/control.md against it. Handlers register themselves with
+:func:`handler` (store reads in :mod:`simhw.control.queries`, hardware jobs in
+:mod:`simhw.control.jobs`, pushes in :mod:`simhw.control.pipeline`), so adding an operation is
+one declaration here plus its handler.
+
+``runs``:
+    ``"loop"``      answered at once from the store by the serving loop;
+    ``"job"``       queued for the hardware worker, in arrival order with every other job;
+    ``"pipeline"``  queued like a job, and run by the push pipeline on the serving loop.
+
+``result`` says what the client method returns:
+    ``"field"``           the one reply field ``fields[0]`` (through ``decode`` if given);
+    ``"fields"``          a dict of ``fields``;
+    ``"arrays+fields"``   the reply arrays, then a dict of ``fields``;
+    ``"arrays+field"``    the reply arrays, then the field ``fields[0]``;
+    ``"arrays+header"``   the reply arrays, then the whole header but ``ok``, ``id`` and ``arrays``;
+    ``"field+blob"``      the field ``fields[0]`` and the bytes of the first array (or None);
+    ``"none"``            nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from simhw.control.schema import RequestError
+from simhw.values.phase_config import PhaseConfig, PhaseConfigError
+
+__all__ = ["Param", "Operation", "OPERATIONS", "OPS", "HANDLERS", "handler", "operation"]
+
+KINDS = ("int", "number", "str", "bool", "config")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One request field. ``lo``/``hi`` bound numbers; either may be a function of the board's info."""
+
+    name: str
+    kind: str
+    doc: str
+    required: bool = False
+    default: Any = None
+    lo: float | Callable | None = None
+    hi: float | Callable | None = None
+    positive: bool = False
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown parameter kind {self.kind!r}")
+
+    def check(self, value, info=None):
+        """The value checked and converted; raises RequestError('bad_request') with the reason."""
+        if self.kind == "config":
+            return _config(value, info)
+        if self.kind == "int":
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif self.kind == "number":
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        elif self.kind == "bool":
+            ok = isinstance(value, bool)
+        else:
+            ok = isinstance(value, str)
+        lo = self.lo(info) if callable(self.lo) else self.lo
+        hi = self.hi(info) if callable(self.hi) else self.hi
+        if ok and lo is not None and hi is not None:
+            ok = lo <= value <= hi
+        if ok and self.positive:
+            ok = value > 0
+        if not ok:
+            raise RequestError("bad_request", f"'{self.name}': {self.describe(info)}, got {value!r}")
+        return value
+
+    def describe(self, info=None) -> str:
+        lo = self.lo(info) if callable(self.lo) and info is not None else self.lo
+        hi = self.hi(info) if callable(self.hi) and info is not None else self.hi
+        kind = {"int": "an integer", "number": "a finite number", "bool": "true or false", "str": "a string",
+                "config": "a phase-config file line"}[self.kind]
+        if lo is not None and hi is not None and not callable(lo) and not callable(hi):
+            kind += f" in {lo}..{hi}"
+        return kind + (" > 0" if self.positive else "")
+
+    def encode(self, value):
+        """Client side: the JSON value sent for ``value``."""
+        return value.to_bytes().decode() if self.kind == "config" and isinstance(value, PhaseConfig) else value
+
+
+def _config(text, info) -> PhaseConfig:
+    if not isinstance(text, str):
+        raise RequestError("bad_request", "'config' must be a phase-config file line (PhaseConfig.to_bytes)")
+    try:
+        cfg = PhaseConfig.from_bytes(text.encode())
+    except (PhaseConfigError, ValueError) as e:
+        raise RequestError("bad_request", f"invalid config: {e}") from None
+    if info is not None and (cfg.shape != info.shape or cfg.bits != info.bits):
+        raise RequestError("bad_request", f"config is {cfg.shape} {cfg.bits}-bit, the board is {info.shape} "
+                                          f"{info.bits}-bit")
+    return cfg
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    doc: str
+    runs: str = "loop"
+    params: tuple[Param, ...] = ()
+    fields: tuple[str, ...] = ()  # reply header fields
+    arrays: tuple[str, ...] = ()  # reply array frames, in order
+    result: str = "fields"
+    decode: Callable | None = None  # client side, for result "field"
+
+    @property
+    def hardware(self) -> bool:
+        """Whether it needs the board or the VNA (and so waits its turn behind running jobs)."""
+        return self.runs != "loop"
+
+    def check(self, header: dict, info=None) -> dict:
+        """The request's parameters, checked, with defaults filled in; unknown fields are ignored."""
+        out = {}
+        for p in self.params:
+            if header.get(p.name) is None:
+                if p.required:
+                    raise RequestError("bad_request", f"{self.name} needs '{p.name}': {p.describe(info)}")
+                if p.default is not None:
+                    out[p.name] = p.default
+                continue
+            try:
+                out[p.name] = p.check(header[p.name], info)
+            except RequestError as e:
+                if p.kind == "config":
+                    raise
+                raise RequestError(e.code, f"{self.name} needs {e}") from None
+        return out
+
+
+def _layers(info) -> int:
+    return info.layers - 1
+
+
+LIMIT = Param("limit", "int", "how many records, newest first (pushes: oldest first)", default=100, lo=1, hi=10_000)
+CONFIG = Param("config", "config", "a phase-config file line (PhaseConfig.to_bytes)", required=True)
+PUSH_FIELDS = ("hash", "applied", "push")
+
+_DECLARED = [
+    Operation("status", "the daemon's status: version, schema, board, active hash, job in flight, queue, counters, "
+              "schedule, clock", fields=("status",), result="field"),
+    Operation("ping", "as status", fields=("status",), result="field"),
+    Operation("board_status", "the board's live STATUS, read from the board now (not from a cache)", runs="job",
+              fields=("board_status",), result="field"),
+    Operation("push", "show a configuration on the board, acknowledged after its readback matched and the push "
+              "is stored", runs="pipeline", params=(CONFIG,), fields=PUSH_FIELDS),
+    Operation("measure", "sweep the VNA as the bench file says and store the measurement", runs="job",
+              fields=("measurement", "hash"), arrays=("frequencies (F,)", "S (F, P)"), result="arrays+fields"),
+    Operation("push_measure", "push, then measure", runs="job", params=(CONFIG,),
+              fields=("measurement", "hash", "applied", "push"), arrays=("frequencies (F,)", "S (F, P)"),
+              result="arrays+fields"),
+    Operation("configs", "stored configurations", params=(LIMIT,), fields=("configs",), result="field"),
+    Operation("config", "one stored configuration", params=(Param("hash", "str", "its content hash",
+                                                                   required=True),),
+              fields=("config",), result="field", decode=lambda text: PhaseConfig.from_bytes(text.encode())),
+    Operation("pushes", "acknowledged pushes", params=(LIMIT,), fields=("pushes",), result="field"),
+    Operation("measurements", "stored measurements", params=(LIMIT,), fields=("measurements",), result="field"),
+    Operation("measurement", "one stored measurement with its arrays",
+              params=(Param("measurement", "int", "its store id", required=True),),
+              fields=("measurement",), arrays=("frequencies", "S"), result="arrays+field"),
+    Operation("calibrate", "start a calibration; it goes on after the reply (follow it on telemetry or with "
+              "calibration)", runs="job",
+              params=(Param("stages", "int", "stages (default: the bench file's)", lo=1, hi=10_000),
+                      Param("slots", "int", "pilot configurations per stage", lo=1, hi=10_000),
+                      Param("parameterization", "str", "physical, hybrid or free"),
+                      Param("estimator", "str", "gradient, codebook or learned"),
+                      Param("heldout", "int", "held-out pilot configurations", lo=0, hi=10_000),
+                      Param("atom_gains", "bool", "fit a gain per atom (hybrid)"),
+                      Param("job", "str", "the job id to use (default: a new one)")),
+              fields=("job", "started"), result="field"),
+    Operation("cancel", "cancel a calibration job", params=(Param("job", "str", "the job id", required=True),),
+              fields=("cancelled",), result="none"),
+    Operation("calibrations", "stored calibrations", params=(LIMIT,), fields=("calibrations",), result="field"),
+    Operation("calibration", "one stored calibration with its model",
+              params=(Param("calibration", "int", "its store id", required=True),),
+              fields=("calibration",), arrays=("the model (.npz bytes as <u1)",), result="field+blob"),
+    Operation("events", "stored events", params=(Param("kind", "str", "only events of this kind"), LIMIT),
+              fields=("events",), result="field"),
+    Operation("st_session", "a randomised space-time session: one layer re-drawn every slot, stepped by the "
+              "VNA's per-point trigger", runs="job",
+              params=(Param("config", "config", "the base pattern", required=True),
+                      Param("layer", "int", "the randomised layer", required=True, lo=0, hi=_layers),
+                      Param("seed", "int", "the shared generator's seed", required=True, lo=0, hi=2**64 - 1),
+                      Param("slots", "int", "how many slots", required=True, lo=1, hi=100_000),
+                      Param("rate_hz", "number", "the slot rate", required=True, positive=True),
+                      Param("frequency", "number", "the CW frequency (default: the sweep's centre)", positive=True),
+                      Param("param", "str", "the S-parameter", default="S21")),
+              fields=("measurement", "slots", "steps", "missed", "ifbw", "seconds", "slot_rate_hz", "frequency",
+                      "layer", "seed"), arrays=("per-slot responses (slots,)",), result="arrays+header"),
+]
+
+OPERATIONS: dict[str, Operation] = {op.name: op for op in _DECLARED}
+OPS = frozenset(OPERATIONS)
+HANDLERS: dict[str, Callable] = {}
+
+
+def operation(name: str) -> Operation:
+    try:
+        return OPERATIONS[name]
+    except (KeyError, TypeError):
+        raise RequestError("unknown_op", f"unknown operation {name!r}; known: {sorted(OPS)}") from None
+
+
+def handler(name: str):
+    """Register the function below as the handler of operation ``name`` (declared above)."""
+    if name not in OPERATIONS:
+        raise ValueError(f"{name!r} is not a declared operation")
+
+    def register(fn):
+        if name in HANDLERS:
+            raise ValueError(f"operation {name!r} already has a handler")
+        HANDLERS[name] = fn
+        return fn
+
+    return register

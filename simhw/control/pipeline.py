@@ -1,0 +1,87 @@
+"""The push pipeline: pushes at the head of the queue, applied in order, verified, committed, acknowledged.
+
+Pushes are idempotent by config hash: one whose pattern the board already shows (verified by
+readback at the last push) is not re-applied. Consecutive pushes are pipelined on the board link
+(:class:`~drivers.capabilities.PipelinedPush`, or one by one on a board without it), their
+records are committed in one transaction, and only then is each acknowledged.
+"""
+
+from __future__ import annotations
+
+from drivers.capabilities import push_in_order
+from simhw.control import schema
+from simhw.control.operations import handler
+from simhw.control.store import StoreFull
+from simhw.values.phase_config import PhaseConfig
+
+__all__ = ["PushPipeline"]
+
+
+class PushPipeline:
+    def __init__(self, daemon):
+        self.daemon = daemon
+
+    def run(self, batch: list) -> None:
+        """Apply and verify each push in order, commit all records in one transaction, then acknowledge;
+        a failed push is answered with its error and the rest go on."""
+        d = self.daemon
+        while batch:
+            plan, shown = [], d.active_hash
+            for job in batch:
+                plan.append((job, job.config.hash != shown))  # a re-sent push of what is shown is not re-applied
+                shown = job.config.hash
+            sends = [job.config for job, applied in plan if applied]
+            d.active_hash = None  # unknown until the readbacks match
+            result = push_in_order(d.board, sends)
+            done, sent = [], 0
+            for job, applied in plan:
+                if applied and sent == result.done:
+                    break
+                sent += applied
+                done.append((job, applied))
+            if result.error is None:
+                d.active_hash = plan[-1][0].config.hash
+            try:
+                self.acknowledge(done)
+            except StoreFull as e:  # shown on the board but not recorded: not acknowledged, and no more applied
+                for job in batch:
+                    d.fail(job, e)
+                return
+            if result.error is None:
+                return
+            d.fail(batch[len(done)], result.error)
+            batch = batch[len(done) + 1:]
+
+    def apply(self, cfg: PhaseConfig) -> bool:
+        """Show ``cfg`` on the board, verified by readback, unless it is already shown; returns whether it was sent."""
+        d = self.daemon
+        if cfg.hash == d.active_hash:
+            return False
+        d.active_hash = None  # unknown until the readback matches
+        d.board.push(cfg, verify=True)
+        d.active_hash = cfg.hash
+        return True
+
+    def acknowledge(self, done: list) -> list[dict]:
+        """Commit [(job, applied), ...] in one transaction, then reply and publish; returns the acks."""
+        if not done:
+            return []
+        d = self.daemon
+        ids = d.store.record_pushes([(job.config, None, job.msg.id, applied, job.msg.header["config"])
+                                     for job, applied in done])
+        acks = []
+        for (job, applied), pid in zip(done, ids):
+            ack = {"hash": job.config.hash, "applied": applied, "push": pid}
+            d.counters["pushes"] += 1
+            d.counters["applied"] += int(applied)
+            if job.kind == "push":
+                d.reply(job.ident, schema.reply(job.msg.id, **ack))
+            acks.append(ack)
+        d.last_push_id = max(d.last_push_id, ids[-1])
+        d.event("push", {"pushes": acks})
+        return acks
+
+
+@handler("push")
+def push(daemon, batch: list) -> None:
+    daemon.pipeline.run(batch)

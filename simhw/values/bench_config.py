@@ -1,0 +1,313 @@
+"""The bench description file (TOML): board and VNA resources, SIM geometry, sweep, simulation.
+
+The same file describes a real bench and a simulated one; ``"sim"`` as a resource means "start
+the embedded simulated device". Unknown keys and bad values are errors naming the key::
+
+    name = "lab-bench"
+
+    [geometry]            # the SIM as designed
+    layers = 4
+    rows = 6
+    cols = 6
+    bits = 2
+    frequency = 28e9      # design carrier, Hz (sets the lambda/2 pitch)
+    thickness = 0.01      # T_SIM, m
+    receive_ports = 2     # receive antennas behind the last layer = VNA ports 2..
+    input_distance = 0.05 # test antenna (VNA port 1) to layer 1, m
+    output_distance = 0.005
+
+    [sweep]
+    start = 27.5e9
+    stop = 28.5e9
+    points = 11
+    ifbw = 10e3
+    power = -10.0
+
+    [board]
+    protocol = "smp"      # "smp" or "open-ris" (one URL per layer)
+    urls = ["sim"]        # pyserial URLs, or "sim"
+    baudrate = 921600
+
+    [vna]
+    family = "keysight"   # "keysight" or "rs"
+    resource = "sim"      # a VISA resource string, or "sim"
+
+    [simulation]          # only for "sim" resources
+    seed = 1
+    error_scale = 1.0     # x the fabrication error bounds of seed 002
+    transport = "pty"     # how the simulated board is served: "pty", "tcp" or "inproc"
+    noise = true
+    coupling = 0.0
+    phase_noise = 0.0
+    phase_dependent_amplitude = false
+    drift_k_per_hour = 0.0
+    clock_speed = 1.0
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from simhw.physics.geometry import SPEED_OF_LIGHT, AntennaArray, SimGeometry
+
+__all__ = ["BenchConfig", "GeometrySection", "SweepSection", "BoardSection", "VNASection", "SimulationSection",
+           "BenchConfigError"]
+
+
+class BenchConfigError(ValueError):
+    """The bench description is not valid; the message names the key."""
+
+
+@dataclass
+class GeometrySection:
+    layers: int = 4
+    rows: int = 6
+    cols: int = 6
+    bits: int = 2
+    frequency: float = 28e9
+    thickness: float = 0.01
+    receive_ports: int = 2
+    input_distance: float = 0.05
+    output_distance: float = 0.005
+
+    def build(self, frequencies=None) -> SimGeometry:
+        lam = SPEED_OF_LIGHT / self.frequency
+        area = (lam / 2) ** 2
+        spacing = self.thickness / (self.layers - 1) if self.layers > 1 else self.thickness
+        z_last = self.input_distance + spacing * (self.layers - 1)
+        inp = AntennaArray.point((0.0, 0.0, 0.0), area)
+        out = AntennaArray.linear(self.receive_ports, lam / 2, z_last + self.output_distance, area)
+        return SimGeometry.uniform(self.layers, self.rows, self.cols, self.frequency, self.thickness,
+                                   frequencies=frequencies, input_antennas=inp, output_antennas=out,
+                                   input_distance=self.input_distance, output_distance=self.output_distance)
+
+
+@dataclass
+class SweepSection:
+    start: float = 27.5e9
+    stop: float = 28.5e9
+    points: int = 11
+    ifbw: float = 10e3
+    power: float = -10.0
+
+
+@dataclass
+class BoardSection:
+    protocol: str = "smp"
+    urls: list = field(default_factory=lambda: ["sim"])
+    baudrate: int = 921600
+
+
+@dataclass
+class VNASection:
+    family: str = "keysight"
+    resource: str = "sim"
+
+
+@dataclass
+class SimulationSection:
+    seed: int = 1
+    error_scale: float = 1.0
+    transport: str = "pty"
+    noise: bool = True
+    coupling: float = 0.0
+    phase_noise: float = 0.0
+    phase_dependent_amplitude: bool = False
+    drift_k_per_hour: float = 0.0
+    clock_speed: float = 1.0
+    fault_seed: int = -1  # seed of the injected faults below; -1: fresh at every start (a restarted bench differs)
+    byte_errors: float = 0.0  # probability that a byte on the board link is dropped or has a bit flipped
+    board_resets_per_hour: float = 0.0  # spontaneous board resets (all patterns lost)
+    vna_stalls_per_hour: float = 0.0  # the VNA's *OPC? goes silent past the driver's timeout
+    vna_drops_per_hour: float = 0.0  # the VNA closes every connection
+    clock_jumps_per_hour: float = 0.0  # simulated time jumps by -10 min .. +60 min
+    truth_model: str = "cascade"  # or "multiport": the network model with internal reflections
+    reflection: float = 0.0  # multiport: what every internal port reflects
+    port_coupling: float = 0.0  # multiport: alpha of the coupling between ports of one face
+
+
+@dataclass
+class CalibrationSection:
+    """What the daemon's scheduler runs (protocols and estimators of the ``calibration`` package)."""
+
+    parameterization: str = "hybrid"
+    atom_gains: bool = False  # hybrid: also fit a complex gain per atom (tracks per-atom thermal phase drift)
+    estimator: str = "gradient"
+    stages: int = 3
+    slots: int = 60
+    heldout: int = 30
+    period_s: float = 0.0  # periodic calibration every period_s seconds of bench time (0: off)
+    check_every_s: float = 0.0  # state-driven monitoring interval (0: off)
+    residual_db: float = 3.0  # prediction-residual rise that triggers a recalibration
+    power_db: float = 3.0  # received-power change that triggers one
+    temperature_k: float = 0.0  # board-temperature change that triggers one (0: not watched)
+
+
+@dataclass
+class DaemonSection:
+    """Where the bench daemon listens and keeps its store."""
+
+    bind: list = field(default_factory=lambda: ["tcp://127.0.0.1:5555"])
+    publish: str = "tcp://127.0.0.1:5556"
+    store: str = "simhw-store.sqlite"
+    keys: str = ""  # directory of allowed client public keys (CURVE); required for non-loopback binds
+    server_key: str = ""  # the daemon's secret key file (CURVE)
+    heartbeat_s: float = 1.0
+    durability: str = "process"  # "process": commits survive the daemon being killed; "power": also power loss
+    store_max_mb: float = 0.0  # cap on the store's size (0: none); past it writes fail as on a full disk
+    busy_poll_us: float = 0.0  # after a request, poll without sleeping this long (lower latency, one busy core)
+
+
+_SECTIONS = {"geometry": GeometrySection, "sweep": SweepSection, "board": BoardSection, "vna": VNASection,
+             "simulation": SimulationSection, "calibration": CalibrationSection, "daemon": DaemonSection}
+
+
+@dataclass
+class BenchConfig:
+    name: str = "bench"
+    geometry: GeometrySection = field(default_factory=GeometrySection)
+    sweep: SweepSection = field(default_factory=SweepSection)
+    board: BoardSection = field(default_factory=BoardSection)
+    vna: VNASection = field(default_factory=VNASection)
+    simulation: SimulationSection = field(default_factory=SimulationSection)
+    calibration: CalibrationSection = field(default_factory=CalibrationSection)
+    daemon: DaemonSection = field(default_factory=DaemonSection)
+    path: str | None = None
+
+    @classmethod
+    def from_dict(cls, doc: dict, path: str | None = None) -> "BenchConfig":
+        doc = dict(doc)
+        kwargs = {"name": doc.pop("name", "bench"), "path": path}
+        if not isinstance(kwargs["name"], str):
+            raise BenchConfigError("'name' must be a string")
+        for key, value in doc.items():
+            if key not in _SECTIONS:
+                raise BenchConfigError(f"unknown section [{key}]; known: {sorted(_SECTIONS)} and 'name'")
+            kwargs[key] = _section(key, _SECTIONS[key], value)
+        cfg = cls(**kwargs)
+        cfg.validate()
+        return cfg
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "BenchConfig":
+        try:
+            with open(path, "rb") as fh:
+                doc = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise BenchConfigError(f"{path}: not valid TOML ({exc})") from None
+        return cls.from_dict(doc, os.fspath(path))
+
+    def validate(self) -> None:
+        g, s = self.geometry, self.sweep
+        for key in ("layers", "rows", "cols", "receive_ports"):
+            if getattr(g, key) < 1:
+                raise BenchConfigError(f"geometry.{key} must be >= 1")
+        if not 1 <= g.bits <= 16:
+            raise BenchConfigError("geometry.bits must be in 1..16")
+        if g.receive_ports > 3:
+            raise BenchConfigError("geometry.receive_ports must be <= 3 (a 4-port VNA: port 1 is the test antenna)")
+        for key in ("frequency", "thickness", "input_distance", "output_distance"):
+            if not getattr(g, key) > 0:
+                raise BenchConfigError(f"geometry.{key} must be > 0")
+        if not (0 < s.start <= s.stop):
+            raise BenchConfigError("sweep.start must be > 0 and <= sweep.stop")
+        if s.points < 1:
+            raise BenchConfigError("sweep.points must be >= 1")
+        if s.ifbw <= 0:
+            raise BenchConfigError("sweep.ifbw must be > 0")
+        if self.board.protocol not in ("smp", "open-ris"):
+            raise BenchConfigError("board.protocol must be 'smp' or 'open-ris'")
+        if not self.board.urls:
+            raise BenchConfigError("board.urls must name at least one board")
+        if self.board.protocol == "open-ris" and (g.rows, g.cols, g.bits) != (16, 16, 1):
+            raise BenchConfigError("board.protocol 'open-ris' drives 16x16 1-bit layers: set geometry rows = cols = 16, "
+                                   "bits = 1")
+        if self.board.protocol == "open-ris" and len(self.board.urls) != g.layers:
+            raise BenchConfigError("board.protocol 'open-ris' needs one URL per layer in board.urls")
+        if self.vna.family not in ("keysight", "rs"):
+            raise BenchConfigError("vna.family must be 'keysight' or 'rs'")
+        for key in ("byte_errors", "board_resets_per_hour", "vna_stalls_per_hour", "vna_drops_per_hour",
+                    "clock_jumps_per_hour"):
+            if getattr(self.simulation, key) < 0:
+                raise BenchConfigError(f"simulation.{key} must be >= 0")
+        if self.simulation.byte_errors >= 0.1:
+            raise BenchConfigError("simulation.byte_errors must be < 0.1")
+        if self.simulation.truth_model not in ("cascade", "multiport"):
+            raise BenchConfigError("simulation.truth_model must be 'cascade' or 'multiport'")
+        if not (0 <= self.simulation.reflection < 1 and 0 <= self.simulation.port_coupling < 1):
+            raise BenchConfigError("simulation.reflection and simulation.port_coupling must be in [0, 1)")
+        if self.simulation.transport not in ("pty", "tcp", "inproc"):
+            raise BenchConfigError("simulation.transport must be 'pty', 'tcp' or 'inproc'")
+        c = self.calibration
+        if c.parameterization not in ("physical", "hybrid", "free"):
+            raise BenchConfigError("calibration.parameterization must be 'physical', 'hybrid' or 'free'")
+        if c.estimator not in ("gradient", "codebook", "learned"):
+            raise BenchConfigError("calibration.estimator must be 'gradient', 'codebook' or 'learned'")
+        if c.stages < 1 or c.slots < 1 or c.heldout < 1:
+            raise BenchConfigError("calibration.stages, slots and heldout must be >= 1")
+        for key in ("period_s", "check_every_s", "residual_db", "power_db", "temperature_k"):
+            if getattr(c, key) < 0:
+                raise BenchConfigError(f"calibration.{key} must be >= 0")
+        if not self.daemon.bind:
+            raise BenchConfigError("daemon.bind must name at least one endpoint")
+        if self.daemon.store_max_mb < 0:
+            raise BenchConfigError("daemon.store_max_mb must be >= 0")
+        if not 0 <= self.daemon.busy_poll_us <= 1_000_000:
+            raise BenchConfigError("daemon.busy_poll_us must be within 0..1000000 (1 s)")
+        if self.daemon.durability not in ("process", "power"):
+            raise BenchConfigError("daemon.durability must be 'process' or 'power'")
+
+    @property
+    def simulated(self) -> bool:
+        return self.vna.resource == "sim" or "sim" in self.board.urls
+
+    def frequencies(self):
+        return np.linspace(self.sweep.start, self.sweep.stop, self.sweep.points)
+
+    def to_dict(self) -> dict:
+        out = {"name": self.name}
+        for key in _SECTIONS:
+            out[key] = dataclasses.asdict(getattr(self, key))
+        return out
+
+    def to_toml(self) -> str:
+        lines = [f"name = {_toml_value(self.name)}", ""]
+        for key in _SECTIONS:
+            lines.append(f"[{key}]")
+            for k, v in dataclasses.asdict(getattr(self, key)).items():
+                lines.append(f"{k} = {_toml_value(v)}")
+            lines.append("")
+        return "\n".join(lines)
+
+
+def _section(name: str, cls, value) -> object:
+    if not isinstance(value, dict):
+        raise BenchConfigError(f"[{name}] must be a table")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    defaults = cls()
+    out = {}
+    for k, v in value.items():
+        if k not in fields:
+            raise BenchConfigError(f"unknown key {name}.{k}; known: {sorted(fields)}")
+        want = type(getattr(defaults, k))
+        if want is float and isinstance(v, int) and not isinstance(v, bool):
+            v = float(v)
+        if not isinstance(v, want) or (want is int and isinstance(v, bool)):
+            raise BenchConfigError(f"{name}.{k} must be {want.__name__}, got {type(v).__name__} {v!r}")
+        out[k] = v
+    return cls(**out)
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    return repr(v)

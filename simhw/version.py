@@ -1,0 +1,3 @@
+"""The software version, recorded with every bench snapshot."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,174 @@
+"""The folders are the layers (docs/architecture.md): every module's imports, read with ``ast``.
+
+Function-local imports count like top-level ones, so none can hide a cycle or a broken rule. A
+function-local import of the project's own code is refused outright, except the one lazy name of
+the root package (``simhw.open_bench``, which lives in the application layer).
+"""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PACKAGES = ("simhw", "drivers", "calibration", "sim_backend")
+
+# layer -> the layers its modules may import (its own included)
+LAYERS = {
+    "physics": {"physics"},
+    "values": {"physics", "values"},
+    "designs": {"physics", "values", "designs"},
+    "drivers": {"physics", "values", "drivers"},
+    "calibration": {"physics", "values", "calibration"},
+    "sim_backend": {"physics", "values", "sim_backend"},
+    "control": {"physics", "values", "designs", "drivers", "calibration", "control"},
+    "app": {"physics", "values", "designs", "drivers", "calibration", "control", "sim_backend", "app", "root"},
+    "root": {"physics", "values", "app"},
+}
+# the sans-I/O codecs and instrument facts the simulated hardware shares with the drivers
+CODECS = {"drivers.cobs", "drivers.smp", "drivers.smp_messages", "drivers.sequence", "drivers.open_ris_codec",
+          "drivers.vna_limits"}
+# calibration sees the hardware only through its sources
+EXTRA = {"calibration.sources": {"drivers"}}
+LAZY_ALLOWED = {("simhw", "simhw.app")}
+
+
+def layer_of(module: str) -> str:
+    top, _, rest = module.partition(".")
+    if top == "simhw":
+        if not rest:
+            return "root"
+        head = rest.split(".")[0]
+        return {"physics": "physics", "values": "values", "version": "values", "designs": "designs",
+                "control": "control", "app": "app", "__main__": "app"}[head]
+    return top
+
+
+def module_name(path: pathlib.Path, root: pathlib.Path = ROOT) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def read_modules(root: pathlib.Path = ROOT) -> dict[str, pathlib.Path]:
+    return {module_name(p, root): p for pkg in PACKAGES for p in sorted((root / pkg).rglob("*.py"))}
+
+
+def imports_of(module: str, path: pathlib.Path, known: set[str]) -> list[tuple[str, bool, int]]:
+    """(imported project module, function-local?, line) for every import statement in ``path``."""
+    tree = ast.parse(path.read_text(), str(path))
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    local_lines = {n.lineno for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
+                   for n in ast.walk(f) if isinstance(n, (ast.Import, ast.ImportFrom))}
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module
+            targets = [f"{mod}.{a.name}" if f"{mod}.{a.name}" in known else mod for a in node.names]
+        else:
+            continue
+        for t in targets:
+            if t.split(".")[0] in PACKAGES:
+                while t not in known and "." in t:
+                    t = t.rpartition(".")[0]
+                out.append((t, node.lineno in local_lines, node.lineno))
+    return out
+
+
+def graph(root: pathlib.Path = ROOT):
+    mods = read_modules(root)
+    known = set(mods)
+    return mods, {m: imports_of(m, p, known) for m, p in mods.items()}
+
+
+def violations(root: pathlib.Path = ROOT) -> list[str]:
+    """Every broken rule, as sentences; empty when the layout holds."""
+    mods, edges = graph(root)
+    bad = []
+    for m, imps in edges.items():
+        mine = layer_of(m)
+        for target, local, line in imps:
+            where = f"{mods[m].relative_to(root)}:{line}"
+            theirs = layer_of(target)
+            allowed = theirs in LAYERS[mine] | EXTRA.get(m, set()) or (mine == "sim_backend" and target in CODECS)
+            if not allowed:
+                bad.append(f"{where}: {m} ({mine}) imports {target} ({theirs})")
+            if local and (m, target.rpartition(".")[0] or target) not in LAZY_ALLOWED and (m, target) not in LAZY_ALLOWED:
+                bad.append(f"{where}: {m} imports {target} inside a function")
+    bad += [f"import cycle: {' -> '.join(c)}" for c in cycles({m: {t for t, _, _ in imps if t != m}
+                                                                  for m, imps in edges.items()})]
+    return bad
+
+
+def cycles(adj: dict[str, set[str]]) -> list[list[str]]:
+    """One cycle per strongly connected component with more than one module (Tarjan)."""
+    index, low, stack, on, out = {}, {}, [], set(), []
+    counter = [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in sorted(adj.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp) + [sorted(comp)[0]])
+
+    for v in sorted(adj):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_the_layout_keeps_its_rules():
+    assert violations() == []
+
+
+def test_every_module_has_a_layer():
+    for m in read_modules():
+        assert layer_of(m) in LAYERS, m
+
+
+@pytest.mark.parametrize("where, line, expected", [
+    ("simhw/physics/geometry.py", "from simhw.values.phase_config import PhaseConfig", "(physics) imports"),
+    ("drivers/board.py", "from simhw.control.schema import encode", "(drivers) imports"),
+    ("sim_backend/true_sim.py", "from calibration.calibrated import CalibratedModel", "(sim_backend) imports"),
+    ("calibration/metrics.py", "from drivers.board import Board", "(calibration) imports"),
+    ("simhw/control/store.py", "from sim_backend.bench import SimBench", "(control) imports"),
+    ("simhw/physics/model.py", "def _later():\n    from simhw.physics.losses import port_power\n", "inside a function"),
+    ("simhw/physics/geometry.py", "from simhw.physics.propagation import radar", "import cycle"),
+])
+def test_a_broken_rule_is_caught(tmp_path, where, line, expected):
+    """The checker fails on a copy of the tree with one rule broken."""
+    for pkg in PACKAGES:
+        for p in (ROOT / pkg).rglob("*.py"):
+            dst = tmp_path / p.relative_to(ROOT)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.write_text(p.read_text())
+    assert violations(tmp_path) == []
+    target = tmp_path / where
+    target.write_text(target.read_text() + "\n" + line + "\n")
+    found = violations(tmp_path)
+    assert found and any(expected in v for v in found), found

@@ -1,0 +1,115 @@
+"""The exact conversations of the drivers, asserted string for string and byte for byte (tests/transcript.py)."""
+
+import numpy as np
+import pytest
+import pyvisa.util
+from transcript import ScriptedLink, ScriptError, expected_scpi
+
+from drivers.board import BoardVerifyError
+from drivers.smp import Message, MsgType, encode_frame
+from drivers.smp_board import SMPBoard
+from drivers.vna import KeysightPNA, RohdeSchwarzZNB
+from simhw.values.phase_config import PhaseConfig
+
+S21 = np.array([0.1 + 0.2j, -0.3 + 0.05j, 0.02 - 0.4j])
+S31 = np.array([-0.01 + 0.0j, 0.5 - 0.5j, 0.25 + 0.125j])
+
+
+def block(trace):
+    """The REAL,64 block a VNA sends for a complex trace: re, im interleaved, little-endian (FORM:BORD SWAP)."""
+    return bytes(pyvisa.util.to_ieee_block(np.column_stack([trace.real, trace.imag]).ravel().tolist(), "d", False))
+
+
+OPEN = [("*CLS", None), ("FORM:BORD SWAP", None), ("FORM REAL,64", None)]
+SETTINGS = [("SENS1:SWE:TYPE LIN", None), ("SENS1:FREQ:STAR 27900000000.0", None),
+            ("SENS1:FREQ:STOP 28100000000.0", None), ("SENS1:SWE:POIN 3", None)]
+
+KEYSIGHT = [
+    ("*IDN?", "Keysight Technologies,N5227B,MY1234,A.15.20.07"), *OPEN, *SETTINGS,
+    ("SENS1:BWID 1000.0", None), ("SOUR1:POW -10.0", None),
+    ("CALC1:PAR:DEL:ALL", None),
+    ("CALC1:PAR:EXT 'simhw_CH1_S21',S21", None), ("DISP:WIND1:TRAC1:FEED 'simhw_CH1_S21'", None),
+    ("CALC1:PAR:EXT 'simhw_CH1_S31',S31", None), ("DISP:WIND1:TRAC2:FEED 'simhw_CH1_S31'", None),
+    ("SYST:ERR?", '+0,"No error"'),
+    ("TRIG:SOUR IMM", None), ("SENS1:SWE:MODE SING", None),
+    ("SENS1:SWE:TIME?", "+4.03000000000E-03"), ("*OPC?", "+1"),
+    ("CALC1:PAR:SEL 'simhw_CH1_S21'", None), ("CALC1:DATA? SDATA", block(S21)),
+    ("CALC1:PAR:SEL 'simhw_CH1_S31'", None), ("CALC1:DATA? SDATA", block(S31)),
+]
+
+ROHDE = [
+    ("*IDN?", "Rohde-Schwarz,ZNA43-4Port,1332450044000001,2.70"), *OPEN, *SETTINGS,
+    ("SENS1:BAND 1000.0", None), ("SOUR1:POW -10.0", None),
+    ("CALC1:PAR:DEL:ALL", None),
+    ("CALC1:PAR:SDEF 'simhw_CH1_S21','S21'", None), ("CALC1:PAR:SDEF 'simhw_CH1_S31','S31'", None),
+    ("SYST:ERR?", '0,"No error"'),
+    ("INIT1:CONT OFF", None), ("INIT1:IMM; *WAI", None),
+    ("SENS1:SWE:TIME?", "0.00403"), ("*OPC?", "1"),
+    ("CALC1:PAR:SEL 'simhw_CH1_S21'", None), ("CALC1:DATA? SDAT", block(S21)),
+    ("CALC1:PAR:SEL 'simhw_CH1_S31'", None), ("CALC1:DATA? SDAT", block(S31)),
+]
+
+
+@pytest.mark.parametrize("cls, script, model", [(KeysightPNA, KEYSIGHT, "N5227B"),
+                                                (RohdeSchwarzZNB, ROHDE, "ZNA43-4Port")])
+def test_configure_and_measure_conversation(cls, script, model):
+    with expected_scpi(cls, script) as vna:
+        vna.configure(27.9e9, 28.1e9, 3, ifbw=1e3, power=-10, params=("S21", "S31"))
+        traces = vna.measure()
+        assert vna.model == model
+    np.testing.assert_array_equal(traces["S21"], S21)
+    np.testing.assert_array_equal(traces["S31"], S31)
+
+
+def test_a_conversation_that_differs_is_caught():
+    wrong = [*KEYSIGHT[:5], ("SENS1:FREQ:STAR 27.9e9", None), *KEYSIGHT[6:]]
+    with pytest.raises(ScriptError, match="SENS1:FREQ:STAR 27900000000.0"):
+        with expected_scpi(KeysightPNA, wrong) as vna:
+            vna.configure(27.9e9, 28.1e9, 3, ifbw=1e3, power=-10, params=("S21", "S31"))
+
+
+def test_a_rejected_setting_sends_nothing():
+    with expected_scpi(KeysightPNA, KEYSIGHT[:4]) as vna:
+        vna.open()
+        with pytest.raises(ValueError, match="outside"):
+            vna.configure(1e12, 2e12, 3)
+
+
+# SMP push with readback on a 1-layer 2x2 2-bit board, sequence numbers from 1. Frames are
+# COBS(header | body | crc32) 00; header = "SM" (53 4d), version 01, type, seq u16, length u16.
+SMP_PUSH = [
+    # HELLO seq 1, no body
+    ("06534d01010101010585a2d7d500",
+     # ACK seq 1: HelloInfo protocol 1, firmware 1.0, 1 layer, 2 x 2, 2 bits, max frame 1024, 64 slots,
+     # boot id 0xe5f15431 (a random draw of the board's), serial "T1"
+     "06534d018001022103010103010202020202030440078b4ae5f154310101010101010101010101010105c5b4de7a00"),
+    # WRITE seq 2: layer 0, offset 0, count 4, codes 0,1,2,3 packed LSB first (e4)
+    ("06534d0102020206010101020406e4fdc44dd100"
+     # COMMIT seq 3: the pattern's CRC-32 0x7565c9ec
+     "06534d010303020409ecc965756b418fd400"
+     # READ seq 4: bank 1 (active), layer 0, offset 0, count 4
+     "06534d010404020602010101020405e5e6b83b00",
+     # ACK seq 2 (empty), ACK seq 3 (active crc 0x7565c9ec, latch count 1), ACK seq 4 (e4: the codes back)
+     "06534d0180020101054994e44b0006534d018003020806ecc96575010101059214be3e0006534d018004020106e4db4bacf400"),
+]
+
+
+def test_smp_push_with_readback_conversation():
+    link = ScriptedLink(SMP_PUSH)
+    board = SMPBoard(link, first_seq=0)
+    assert not link.is_open  # constructing the driver does no I/O
+    cfg = PhaseConfig(np.array([[[0, 1], [2, 3]]], np.uint16), 2)
+    with board:
+        assert (board.info.serial, board.info.shape, board.info.bits) == ("T1", (1, 2, 2), 2)
+        assert board.push(cfg) == cfg.hash
+    link.assert_done()
+
+
+def test_smp_readback_that_differs_is_a_verify_error():
+    shows_other = encode_frame(Message(MsgType.ACK, 4, bytes([0xE5]))).hex()  # codes 1,1,2,3 back
+    acks = SMP_PUSH[1][1]
+    link = ScriptedLink([SMP_PUSH[0], (SMP_PUSH[1][0], acks[:acks.index("06534d018004")] + shows_other)])
+    board = SMPBoard(link, first_seq=0)
+    batch = board.push_many([PhaseConfig(np.array([[[0, 1], [2, 3]]], np.uint16), 2)], attempts=1)
+    assert batch.done == 0 and isinstance(batch.error, BoardVerifyError) and "1 atoms" in str(batch.error)
+    link.assert_done()
