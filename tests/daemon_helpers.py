@@ -17,6 +17,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def ipc_bench(tmp_path, name: str) -> BenchConfig:
+    """The embedded simulated bench with the daemon on ipc endpoints and its store in ``tmp_path``."""
+    cfg = BenchConfig(name=name)
+    cfg.daemon.bind = [f"ipc://{tmp_path}/d.ipc"]
+    cfg.daemon.publish = f"ipc://{tmp_path}/p.ipc"
+    cfg.daemon.store = str(tmp_path / "store.sqlite")
+    return cfg
+
+
 def bench_file(tmp_path, **calibration) -> tuple:
     cfg = BenchConfig(name="daemon-test")
     cfg.sweep.points = 3

@@ -2,19 +2,17 @@
 
 import time
 
+from daemon_helpers import ipc_bench
+
 from drivers.smp import pattern_crc
 from simhw.app.embedded import embedded_daemon
 from simhw.control.client import DaemonClient, DaemonError
-from simhw.values.bench_config import BenchConfig
 from simhw.values.phase_config import PhaseConfig
 
 
 def test_board_status_reads_the_board_now(tmp_path):
-    cfg = BenchConfig(name="board-status")
+    cfg = ipc_bench(tmp_path, "board-status")
     cfg.sweep.points = 3
-    cfg.daemon.bind = [f"ipc://{tmp_path}/d.ipc"]
-    cfg.daemon.publish = f"ipc://{tmp_path}/p.ipc"
-    cfg.daemon.store = str(tmp_path / "store.sqlite")
     with embedded_daemon(cfg) as (bench, daemon), DaemonClient(cfg.daemon.bind[0], timeout=10) as c:
         fw = bench.firmwares[0]
         g = cfg.geometry

@@ -3,19 +3,16 @@
 
 import numpy as np
 import pytest
+from daemon_helpers import ipc_bench
 
 from simhw.app.embedded import embedded_daemon
 from simhw.control.client import DaemonClient, DaemonError
-from simhw.values.bench_config import BenchConfig
 from simhw.values.phase_config import PhaseConfig
 
 
 def test_ten_thousand_slots_at_a_kilohertz_through_the_daemon(tmp_path):
-    cfg = BenchConfig(name="st-session")
+    cfg = ipc_bench(tmp_path, "st-session")
     cfg.simulation.error_scale = 10.0
-    cfg.daemon.bind = [f"ipc://{tmp_path}/d.ipc"]
-    cfg.daemon.publish = f"ipc://{tmp_path}/p.ipc"
-    cfg.daemon.store = str(tmp_path / "store.sqlite")
     base = PhaseConfig.random(4, 6, 6, 2, seed=5, name="s-only block")
     with embedded_daemon(cfg) as (bench, daemon):
         board = daemon.board
