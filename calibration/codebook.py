@@ -45,10 +45,11 @@ class CodebookEstimator:
         grid = np.linspace(-1.0, 1.0, points)
         self.codebook = np.array(list(itertools.product(grid, repeat=3)))  # (points^3, 3) unit offsets
 
-    def fit(self, data: CalibrationData, start: np.ndarray | None = None, radius: float | None = None) -> Fit:
+    def fit(self, data: CalibrationData, start: np.ndarray | None = None, radius: float | None = None,
+            iteration=None) -> Fit:
         t0 = time.perf_counter()
         par = self.par
-        objective = Objective(par, data)
+        objective = Objective(par, data, iteration)
         x = par.initial() if start is None else par.check(start).copy()
         half = self.physical.prior(self.bounds)
         if radius is not None:  # a protocol's trust region, in units of the parameter scales

@@ -17,6 +17,8 @@ import json
 import os
 from dataclasses import dataclass
 
+from typing import Callable
+
 import numpy as np
 
 from calibration.parameterization import Parameterization
@@ -180,9 +182,10 @@ class Evaluation:
 class Objective:
     """Normalised measured-vs-model error of ``par`` on ``data``, in normalised coordinates z = x / scale."""
 
-    def __init__(self, par: Parameterization, data: CalibrationData):
+    def __init__(self, par: Parameterization, data: CalibrationData, iteration: Callable[[], None] | None = None):
+        """``iteration``: called before every evaluation (a fit's progress, where cancellation is seen)."""
         data.check_against(par)
-        self.par, self.data = par, data
+        self.par, self.data, self.iteration = par, data, iteration
         self.scale_y = float(np.sum(np.abs(data.y) ** 2))
         if self.scale_y == 0:
             raise ValueError("all measured responses are zero: is the VNA connected to the SIM?")
@@ -208,6 +211,8 @@ class Objective:
     def evaluate(self, x, gradient: bool = True) -> Evaluation:
         """Loss, gradient and fitted cascade at x; the channel and its complex gain are eliminated."""
         self.calls += 1
+        if self.iteration is not None:
+            self.iteration()
         par, y = self.par, self.data.y
         cascade, vjp = par.cascade_and_vjp(x, self.data.frequencies)
         response = par.atom_response(x)
@@ -247,6 +252,8 @@ class Objective:
         evaluates them all (what the codebook search spends its time on).
         """
         xs = np.atleast_2d(xs)
+        if self.iteration is not None:
+            self.iteration()
         out = np.empty(xs.shape[0])
         responses = [self.par.atom_response(x) for x in xs[:1]]
         if responses[0] is not None and not all(np.array_equal(self.par.atom_response(x), responses[0]) for x in xs):

@@ -51,10 +51,11 @@ def finish(objective: Objective, x: np.ndarray, estimator: str, iterations: int,
 
 
 def fit_gradient(par: Parameterization, data: CalibrationData, start: np.ndarray | None = None,
-                 radius: float | None = None, max_iter: int = 100, tol: float = 1e-12) -> Fit:
-    """Fit ``par`` to ``data`` by L-BFGS-B from ``start`` (default: the ideal model)."""
+                 radius: float | None = None, max_iter: int = 100, tol: float = 1e-12, iteration=None) -> Fit:
+    """Fit ``par`` to ``data`` by L-BFGS-B from ``start`` (default: the ideal model); ``iteration`` is
+    called at every evaluation (an exception it raises, a cancellation, ends the fit)."""
     t0 = time.perf_counter()
-    objective = Objective(par, data)
+    objective = Objective(par, data, iteration)
     z0 = (par.initial() if start is None else par.check(start)) / par.scale
     history: list = []
 
@@ -77,5 +78,6 @@ class GradientEstimator:
     def __init__(self, par: Parameterization, max_iter: int = 50):
         self.par, self.max_iter = par, max_iter
 
-    def fit(self, data: CalibrationData, start: np.ndarray | None = None, radius: float | None = None) -> Fit:
-        return fit_gradient(self.par, data, start, radius, self.max_iter)
+    def fit(self, data: CalibrationData, start: np.ndarray | None = None, radius: float | None = None,
+            iteration=None) -> Fit:
+        return fit_gradient(self.par, data, start, radius, self.max_iter, iteration=iteration)

@@ -95,7 +95,8 @@ class LearnedEstimator:
         return (self._features(y[None])[0] - mu_x) @ coef + mu_z
 
     # ------------------------------------------------------------------ estimator interface
-    def fit(self, data: CalibrationData, start: np.ndarray | None = None, radius: float | None = None) -> Fit:
+    def fit(self, data: CalibrationData, start: np.ndarray | None = None, radius: float | None = None,
+            iteration=None) -> Fit:
         t0 = time.perf_counter()
         T = data.slots
         if T > len(self.pilots) or not np.allclose(data.theta, self.theta[:T]):
@@ -103,7 +104,7 @@ class LearnedEstimator:
                              "measure those (LearnedEstimator.pilots) in that order")
         if not np.array_equal(data.frequencies, self.frequencies):
             raise ValueError("the learned estimator was trained at other frequencies")
-        objective = Objective(self.par, data)
+        objective = Objective(self.par, data, iteration)
         z = self._predict(self._pretrained, data.y)
         z = np.clip(z, -self.half, self.half)
         half = self.half

@@ -17,7 +17,8 @@ clock (any ``() -> seconds`` callable: ``time.monotonic``, a simulated clock, a 
                          when one crosses its threshold, then records new baselines.
 
 Progress goes to an optional callback ``progress(event: dict)`` with ``event["kind"]`` in
-``measure``, ``stage``, ``check``, ``done``.
+``measure``, ``iteration`` (every evaluation inside a fit), ``stage``, ``check``, ``done``; an
+exception it raises (a cancellation) ends the run where it is.
 """
 
 from __future__ import annotations
@@ -199,7 +200,7 @@ class Calibrator:
                                      prediction_nmse_db(start.cascade, heldout, start.atom_response),
                                      initial_truth=self._truth_dict(start.cascade))
             self.last_data, self.last_heldout = data, heldout
-            fit = self.estimator.fit(data, start=x, radius=radii[s])
+            fit = self.estimator.fit(data, start=x, radius=radii[s], iteration=_iteration_cb(progress, s + 1))
             x = fit.x
             report = StageReport(s + 1, data.slots, time.perf_counter() - t0, fit.nmse_db,
                                  prediction_nmse_db(fit.cascade, heldout, fit.atom_response), radii[s],
@@ -220,6 +221,12 @@ class Calibrator:
         if progress:
             progress({"kind": "done", "run": run})
         return run
+
+
+def _iteration_cb(progress: Progress | None, stage: int):
+    if progress is None:
+        return None
+    return lambda: progress({"kind": "iteration", "stage": stage})
 
 
 def _measure_cb(progress: Progress | None, what: str):

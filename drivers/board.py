@@ -16,11 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from drivers.sequence import SequenceMode
+from drivers.smp import pattern_crc
 from simhw.values.phase_config import PhaseConfig
 
 __all__ = [
     "Board", "BoardInfo", "BoardStatus", "SequenceMode", "BoardError", "BoardTimeout", "BoardConnectionError",
-    "BoardResetError", "BoardVerifyError", "BoardCapabilityError", "BoardRefused", "PushBatch", "check_config_fits",
+    "BoardResetError", "BoardVerifyError", "BoardCapabilityError", "BoardRefused", "Latched", "PushBatch",
+    "check_config_fits",
 ]
 
 
@@ -110,6 +112,17 @@ def check_config_fits(config: PhaseConfig, info: BoardInfo) -> None:
 
 
 @dataclass(frozen=True)
+class Latched:
+    """What a board reports it shows: the active pattern's CRC-32 (SMP's ``pattern_crc``), the boot id
+    and the latch count (None where the board keeps none). Two reads that differ mean the board
+    changed in between: it rebooted, or latched something else."""
+
+    crc: int
+    boot_id: int
+    latches: int | None
+
+
+@dataclass(frozen=True)
 class PushBatch:
     """Outcome of :meth:`Board.push_many`: the first ``done`` configs are shown and verified."""
 
@@ -177,6 +190,12 @@ class Board(abc.ABC):
         if verify:
             self.verify_active(config)
         return config.hash
+
+    def latched(self) -> Latched:
+        """The board's own report of what it shows now (one STATUS, and a readback where STATUS has no CRC)."""
+        st = self.status()
+        crc = st.active_crc if st.active_crc is not None else pattern_crc(self.read_active(), self.info.bits)
+        return Latched(crc, st.boot_id, st.latch_count)
 
     def verify_active(self, config: PhaseConfig) -> None:
         """Read the active pattern back; raise BoardVerifyError if it is not ``config``."""

@@ -30,6 +30,8 @@ from drivers.open_ris_codec import BANNER_END, COLS, PATTERN_REPLY, ROWS, VEXT_R
 from drivers.transport import SerialBoardMixin, make_link
 from simhw.values.phase_config import PhaseConfig
 
+MAX_LINE = 256  # bytes; the longest reply (#0X + 64 hex digits) is 67
+
 __all__ = ["OpenRISBoard", "encode_pattern", "decode_pattern", "ROWS", "COLS", "BANNER_END"]
 
 class OpenRISBoard(SerialBoardMixin, Board):
@@ -40,6 +42,7 @@ class OpenRISBoard(SerialBoardMixin, Board):
         self.timeout = timeout
         self.retries = retries
         self._buf = bytearray()
+        self.dropped_bytes = 0  # line noise thrown away (longer than any reply, with no line end)
         self._shadow = np.zeros((1, ROWS, COLS), np.uint16)
         self._slots: dict[int, np.ndarray] = {}
         self._sequence: list[int] = []
@@ -61,6 +64,9 @@ class OpenRISBoard(SerialBoardMixin, Board):
             if time.monotonic() >= deadline:
                 return None
             self._buf += self.link.read_some()
+            if len(self._buf) > MAX_LINE and self._buf.find(b"\n") < 0:  # no line is this long: noise
+                self.dropped_bytes += len(self._buf)
+                self._buf.clear()
 
     def query(self, command: bytes, expect: re.Pattern | None = None, timeout: float | None = None) -> bytes:
         """Send one command line and return the first reply line matching ``expect`` (``#...``).

@@ -22,7 +22,7 @@ import numpy as np
 
 from drivers import smp
 from drivers.board import (Board, BoardInfo, BoardRefused, BoardResetError, BoardStatus, BoardTimeout, BoardVerifyError,
-                           PushBatch, check_config_fits)
+                           Latched, PushBatch, check_config_fits)
 from drivers.sequence import SequenceMode, SequenceState
 from drivers.smp import Message, MsgType, NakCode
 from drivers.smp_host import HostEngine
@@ -46,6 +46,7 @@ class SMPBoard(SerialBoardMixin, Board):
                                  retries, backoff, self.link.byte_time, name=getattr(self.link, "url", "board"))
         self._shadow_crc: int | None = None  # CRC of the last pattern written, what COMMIT expects
         self._spans: list[tuple[int, int, int]] = []  # (layer, offset, count) of each frame, set by identify()
+        self.last_latched: Latched | None = None  # what the COMMIT of the last verified push reported
 
     # the engine's settings, settable on the driver
     timeout = property(lambda self: self.engine.timeout, lambda self, v: setattr(self.engine, "timeout", v))
@@ -110,6 +111,9 @@ class SMPBoard(SerialBoardMixin, Board):
         h = self._reply(HelloInfo, body)
         if h.protocol != smp.PROTOCOL_VERSION:
             raise BoardRefused(f"board speaks SMP version {h.protocol}, this driver speaks {smp.PROTOCOL_VERSION}")
+        if not (1 <= h.bits <= 16 and h.layers and h.rows and h.cols) or smp.write_capacity(h.max_frame, h.bits) < 1:
+            raise BoardRefused(f"board {h.serial!r} describes itself impossibly: {h.layers} x {h.rows} x {h.cols} "
+                               f"atoms of {h.bits} bits, frames of at most {h.max_frame} bytes")
         self.engine.note_boot_id(h.boot_id, "HELLO")
         self.engine.name = h.serial or self.engine.name
         self.info = BoardInfo("SMP SIM board", h.serial, h.firmware, f"SMP/{h.protocol}", h.layers, h.rows, h.cols,
@@ -260,8 +264,12 @@ class SMPBoard(SerialBoardMixin, Board):
                     error = BoardRefused(str(smp.NakError(MsgType.COMMIT, code)), code)
                 else:
                     back = replies[read_at:read_at + len(reads)]
-                    active = self._decode_read(spans, back) if all(r.type == MsgType.ACK for r in back) else None
-                    latch = self._reply(Latch, commit.body).latch_count
+                    try:  # a reply that passed the CRC can still have a body of the wrong layout
+                        latched = self._reply(Latch, commit.body)
+                        active = self._decode_read(spans, back) if all(r.type == MsgType.ACK for r in back) else None
+                    except (BoardRefused, ValueError) as e:
+                        return PushBatch(done, BoardRefused(f"malformed reply to push {cfg.hash[:12]}: {e}"))
+                    latch = latched.latch_count
                     if active is None or not np.array_equal(active, cfg.codes):
                         bad = "unreadable" if active is None else f"{np.count_nonzero(active != cfg.codes)} atoms"
                         error = BoardVerifyError(f"readback after push differs ({bad}, config {cfg.hash[:12]})")
@@ -270,6 +278,7 @@ class SMPBoard(SerialBoardMixin, Board):
                     last_latch = max(last_latch, latch)
                 if error is None:
                     self._shadow_crc = crc
+                    self.last_latched = Latched(latched.active_crc, self.engine.boot_id, latch)
                     done += 1
                     failures = 0
                     continue

@@ -55,7 +55,7 @@ class HostEngine:
         self.boot_id: int | None = None
         self._reset: str | None = None
         self.events: list[Message] = []
-        self.stats = {"retries": 0, "bad_frames": 0, "stale": 0}
+        self.stats = {"retries": 0, "bad_frames": 0, "stale": 0, "bad_events": 0}
 
     # ------------------------------------------------------------------ batches
     def start(self, requests: list[tuple[int, bytes]], reply_size: int = 64) -> None:
@@ -152,6 +152,7 @@ class HostEngine:
         try:
             ev = Event.unpack(msg.body)
         except BodyError:
+            self.stats["bad_events"] += 1
             return
         self.events.append(msg)
         del self.events[:-64]

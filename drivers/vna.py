@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import abc
 import socket
+import struct
 import threading
 
 import numpy as np
@@ -167,6 +168,10 @@ class SCPIVNA(VNA):
             except (OSError, ConnectionError, EOFError) as exc:
                 self.close()
                 raise VNAError(f"connection to {self.resource_name} lost ({exc}); it will be reopened") from None
+            except (ValueError, TypeError, IndexError, struct.error) as exc:  # a reply that does not parse
+                self.close()  # what is left of it in the stream must not be read as the next reply
+                raise VNAError(f"{self.model} at {self.resource_name} sent a malformed reply to "
+                               f"{args[0] if args else ''!r} ({exc}); the session was reset") from None
 
     def write(self, cmd: str) -> None:
         self._io(lambda r, c: r.write(c), cmd)
@@ -279,7 +284,18 @@ class SCPIVNA(VNA):
         return np.linspace(self._start, self._stop, self._points)
 
     def sweep_time(self) -> float:
-        return float(self.query(self._fmt("sweep_time_q")))
+        return self.query_number(self._fmt("sweep_time_q"))
+
+    def query_number(self, cmd: str) -> float:
+        """A numeric query; a reply that is not a finite number is a VNAError."""
+        reply = self.query(cmd)
+        try:
+            v = float(reply)
+        except ValueError:
+            raise VNAError(f"{self.model} answered {cmd!r} with {reply!r}, not a number") from None
+        if not np.isfinite(v):
+            raise VNAError(f"{self.model} answered {cmd!r} with {reply!r}")
+        return v
 
     def _trace_name(self, param: str) -> str:
         return f"simhw_CH{self.channel}_{param}"
@@ -297,6 +313,8 @@ class SCPIVNA(VNA):
             raw = self.query_values(self._fmt("data_q"))
             if raw.size != 2 * (self._points or 0):
                 raise VNAError(f"{self.model} returned {raw.size // 2} points for {p}, expected {self._points}")
+            if not np.all(np.isfinite(raw)):
+                raise VNAError(f"{self.model} returned {int(np.sum(~np.isfinite(raw)))} non-finite values for {p}")
             out[p] = raw[0::2] + 1j * raw[1::2]
         return out
 

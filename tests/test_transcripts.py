@@ -113,3 +113,40 @@ def test_smp_readback_that_differs_is_a_verify_error():
     batch = board.push_many([PhaseConfig(np.array([[[0, 1], [2, 3]]], np.uint16), 2)], attempts=1)
     assert batch.done == 0 and isinstance(batch.error, BoardVerifyError) and "1 atoms" in str(batch.error)
     link.assert_done()
+
+
+def lying_block(trace, claimed: int) -> bytes:
+    """A definite-length block whose header claims ``claimed`` data bytes."""
+    data = np.column_stack([trace.real, trace.imag]).ravel().astype("<f8").tobytes()
+    digits = str(claimed).encode()
+    return b"#" + str(len(digits)).encode() + digits + data
+
+
+@pytest.mark.parametrize("reply, match", [
+    (lying_block(S21, 96), "malformed"),  # the header claims more bytes than came
+    (lying_block(S21, 47), "malformed|points"),  # fewer, and not a whole number of values
+    (b"#9" + b"0" * 3, "malformed"),  # a header cut short
+    (block(S21)[:20], "malformed"),  # the data cut short
+    (block(np.array([np.nan + 0j, 0.1 + 0j, 0.2j])), "non-finite"),
+    (block(S21[:2]), "2 points"),  # a trace with a missing point
+])
+def test_malformed_trace_blocks_are_vna_errors(reply, match):
+    from drivers.vna import VNAError
+
+    script = KEYSIGHT[:-3] + [("CALC1:DATA? SDATA", reply)]
+    with pytest.raises(VNAError, match=match):
+        with expected_scpi(KeysightPNA, script) as vna:
+            vna.configure(27.9e9, 28.1e9, 3, ifbw=1e3, power=-10, params=("S21", "S31"))
+            vna.measure()
+
+
+@pytest.mark.parametrize("reply", ["", "garbage", "NaN", "9.9E37 ms"])
+def test_a_sweep_time_that_is_not_a_number_is_a_vna_error(reply):
+    from drivers.vna import VNAError
+
+    at = next(i for i, (cmd, _) in enumerate(KEYSIGHT) if cmd == "SENS1:SWE:TIME?")
+    script = KEYSIGHT[:at] + [("SENS1:SWE:TIME?", reply)]
+    with pytest.raises(VNAError):
+        with expected_scpi(KeysightPNA, script) as vna:
+            vna.configure(27.9e9, 28.1e9, 3, ifbw=1e3, power=-10, params=("S21", "S31"))
+            vna.measure()

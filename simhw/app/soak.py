@@ -242,7 +242,7 @@ def run_soak(seconds: float = 60.0, out: str | Path = "out/soak", seed: int = 0,
                 c = fresh()
                 f, s, meta = client.push_measure(c)
                 pushes[meta["push"]] = c.hash
-                measurements[meta["measurement"]] = (c.hash, s.copy())
+                measurements[meta["measurement"]] = (meta["hash"], s.copy())  # what the board showed, or None
             elif action == "measure":
                 f, s, meta = client.measure()
                 measurements[meta["measurement"]] = (meta["hash"], s.copy())

@@ -46,9 +46,11 @@ def run_calibration(daemon, job_id: str, reason: str, params: dict, protocol: st
     c = daemon.config.calibration
     stages = int(params.get("stages", c.stages))
     slots = int(params.get("slots", c.slots))
-    cal = calibrator or make_calibrator(daemon, params)
-    record = {"job": job_id, "stages": stages, "slots": slots, "parameterization": cal.par.name,
-              "estimator": getattr(cal.estimator, "name", "custom")}
+    if calibrator is not None:
+        names = {"parameterization": calibrator.par.name, "estimator": getattr(calibrator.estimator, "name", "custom")}
+    else:
+        names = {k: params.get(k, getattr(c, k)) for k in ("parameterization", "estimator")}
+    record = {"job": job_id, "stages": stages, "slots": slots, **names}
     cid = daemon.store.start_calibration(protocol, reason, record, daemon.snapshot_id)
     daemon.event("calibration", {"job": job_id, "calibration": cid, "state": "started", "reason": reason})
 
@@ -61,7 +63,8 @@ def run_calibration(daemon, job_id: str, reason: str, params: dict, protocol: st
         elif ev["kind"] == "measure" and ev["done"] == ev["total"]:
             daemon.event("calibration", {"job": job_id, "calibration": cid, "state": "measured", "what": ev["what"]})
 
-    try:
+    try:  # from here on, a failure (building the calibrator included) is a finished record with its reason
+        cal = calibrator or make_calibrator(daemon, params)
         run = cal.calibrate(stages, slots, protocol=protocol, reason=reason, progress=progress)
     except Exception as e:
         status = "cancelled" if isinstance(e, Cancelled) else "failed"

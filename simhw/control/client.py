@@ -27,7 +27,7 @@ from simhw.control import schema
 from simhw.control.operations import OPERATIONS, Operation
 from simhw.values.phase_config import PhaseConfig
 
-__all__ = ["DaemonClient", "DaemonError", "DaemonTimeout", "StateWatcher", "subscribe"]
+__all__ = ["DaemonClient", "DaemonError", "DaemonTimeout", "DaemonBatchError", "StateWatcher", "subscribe"]
 
 
 def _apply_curve(sock, curve: tuple | None) -> None:
@@ -50,6 +50,20 @@ class DaemonError(RuntimeError):
 class DaemonTimeout(DaemonError):
     def __init__(self, message: str):
         super().__init__("timeout", message)
+
+
+class DaemonBatchError(DaemonError):
+    """Some pushes of a batch failed: ``acks`` (in order; None for a failed push) and ``errors`` by index."""
+
+    def __init__(self, acks: list, errors: dict):
+        first = errors[min(errors)]
+        super().__init__(first.code, f"{len(errors)} of {len(acks)} pushes failed; first (#{min(errors)}): {first}")
+        self.acks, self.errors = acks, errors
+
+
+def _error(msg: schema.Message) -> DaemonError:
+    err = msg.header.get("error", {})
+    return DaemonError(err.get("code", "internal"), err.get("message", ""))
 
 
 class DaemonClient:
@@ -97,8 +111,10 @@ class DaemonClient:
         self.sock.send_multipart(schema.request(op, rid, arrays, **fields))
         return rid
 
-    def receive(self, rid: str | None = None, timeout: float | None = None) -> schema.Message:
-        """The reply to ``rid`` (or the next reply); raises DaemonTimeout or DaemonError."""
+    def receive(self, rid: str | None = None, timeout: float | None = None, raise_errors: bool = True
+                ) -> schema.Message:
+        """The reply to ``rid`` (or the next reply); raises DaemonTimeout, and DaemonError for an error
+        reply unless ``raise_errors`` is false."""
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         while True:
             left = deadline - time.monotonic()
@@ -108,9 +124,8 @@ class DaemonClient:
             msg = schema.decode(self.sock.recv_multipart())
             if rid is not None and msg.id != rid:
                 continue  # a late reply to an abandoned request
-            if not msg.ok:
-                err = msg.header.get("error", {})
-                raise DaemonError(err.get("code", "internal"), err.get("message", ""))
+            if not msg.ok and raise_errors:
+                raise _error(msg)
             return msg
 
     def request(self, op: str, arrays=(), timeout: float | None = None, **fields) -> schema.Message:
@@ -120,29 +135,42 @@ class DaemonClient:
     # One method per operation of simhw.control.operations is added below the class; these are the
     # compound ones.
     def push_many(self, configs: list[PhaseConfig], window: int = 64) -> list[dict]:
-        """Pipelined pushes (up to ``window`` in flight); acks in order."""
-        pending, acks, it = {}, {}, iter(enumerate(configs))
+        """Pipelined pushes (up to ``window`` in flight); acks in order.
+
+        Every push is answered before this returns. If any failed, :class:`DaemonBatchError` is raised
+        with the acks of those that succeeded (``acks``, None where a push failed) and the errors."""
+        pending, acks, errors, it = {}, {}, {}, iter(enumerate(configs))
         for i, cfg in itertools.islice(it, window):
             pending[self.send("push", config=cfg.to_bytes().decode())] = i
         while pending:
-            msg = self.receive(None)
+            try:
+                msg = self.receive(None, raise_errors=False)
+            except DaemonTimeout as e:
+                errors.update({i: e for i in pending.values()})
+                break
             if msg.id not in pending:
                 continue
-            acks[pending.pop(msg.id)] = {k: msg.header[k] for k in ("hash", "applied", "push")}
+            i = pending.pop(msg.id)
+            if msg.ok:
+                acks[i] = {k: msg.header[k] for k in ("hash", "applied", "push")}
+            else:
+                errors[i] = _error(msg)
             nxt = next(it, None)
             if nxt is not None:
                 rid = self.send("push", config=nxt[1].to_bytes().decode())
                 pending[rid] = nxt[0]
+        if errors:
+            raise DaemonBatchError([acks.get(i) for i in range(len(configs))], errors)
         return [acks[i] for i in range(len(configs))]
 
     def wait_calibration(self, job: str, timeout: float = 120.0) -> dict:
-        """Poll the store until the calibration of ``job`` is done, failed or cancelled."""
+        """Poll the store's listing until the calibration of ``job`` is done, failed or cancelled; returns
+        its record (without the model: ``calibration(id)`` fetches that)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for row in self.calibrations(limit=50):
-                full, _ = self.calibration(row["id"])
-                if full["params"].get("job") == job and full["status"] != "running":
-                    return full
+                if row["job"] == job and row["status"] != "running":
+                    return self.calibration(row["id"], model=False)[0]
             time.sleep(0.1)
         raise DaemonTimeout(f"calibration {job} did not finish within {timeout:g} s")
 

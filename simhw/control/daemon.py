@@ -24,8 +24,9 @@ import uuid
 import numpy as np
 import zmq
 
-from drivers.board import BoardVerifyError
+from drivers.board import BoardResetError, BoardVerifyError
 from simhw.control import jobs, queries, schema  # noqa: F401 - jobs and queries register their handlers
+from simhw.control.board_state import BoardState
 from simhw.control.auth import is_loopback, secure, start_authenticator
 from simhw.control.calibration_job import Cancelled, run_calibration
 from simhw.control.jobs import Job
@@ -71,7 +72,7 @@ class BenchDaemon:
         self._stop = threading.Event()
         self._cancel: set = set()
         self._cancel_all = False
-        self.active_hash: str | None = None
+        self.shown = BoardState(self)  # what the board was last verified to show, and its latch report
         self.running_job: dict | None = None
         self.started = time.time()
         try:
@@ -82,7 +83,7 @@ class BenchDaemon:
         self.counters = {"requests": 0, "errors": 0, "pushes": 0, "applied": 0, "measurements": 0, "calibrations": 0}
         self._auth = None
         self.scheduler = None  # a Scheduler, set by run_daemon (or a program) when the bench file asks for one
-        self._params = tuple(f"S{p + 2}1" for p in range(config.geometry.receive_ports))
+        self.params = tuple(f"S{p + 2}1" for p in range(config.geometry.receive_ports))  # what a sweep measures
         for stale in store.interrupted_calibrations():
             try:
                 store.finish_calibration(stale, "interrupted")
@@ -99,10 +100,21 @@ class BenchDaemon:
         try:
             cfg = self.store.get_config(hash_)
             self.board.verify_active(cfg)
-            self.active_hash = hash_
+            self.shown.verified(hash_)
         except Exception as e:  # the board rebooted or shows something else: the next push re-applies
             log.info(json.dumps({"event": "active_unknown", "reason": str(e)}))
-            self.active_hash = None
+            self.shown.forget()
+
+    @property
+    def active_hash(self) -> str | None:
+        """The configuration the board was last verified to show (None: not known)."""
+        return self.shown.hash
+
+    @active_hash.setter
+    def active_hash(self, value: None) -> None:
+        if value is not None:
+            raise ValueError("only a verified push sets what the board shows (BoardState.verified)")
+        self.shown.forget()
 
     # ------------------------------------------------------------------ sockets
     def serve(self, ready: threading.Event | None = None) -> None:
@@ -164,12 +176,12 @@ class BenchDaemon:
                 if time.monotonic() >= next_beat:
                     next_beat = time.monotonic() + self.config.daemon.heartbeat_s
                     self._publish(pub, "heartbeat", self.status())
-            self._cancel_all = True
+            self._cancel_all = True  # a calibration sees it at its next fit iteration
             self._submit(None)
-            deadline = time.monotonic() + 30
-            while worker.is_alive() and time.monotonic() < deadline:
-                self._run_inline()  # pushes queued before the stop are still the loop's to run
-                worker.join(timeout=0.05)
+            self._drain(worker, 30)
+            if worker.is_alive():  # a job that does not stop: its record says so before the hardware is closed
+                self._mark_interrupted("the daemon stopped while the job ran")
+                self._drain(worker, 30)
             self._flush(router, pub)
         finally:
             router.close()
@@ -181,6 +193,20 @@ class BenchDaemon:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def _drain(self, worker: threading.Thread, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while worker.is_alive() and time.monotonic() < deadline:
+            self._run_inline()  # pushes queued before the stop are still the loop's to run
+            worker.join(timeout=0.05)
+
+    def _mark_interrupted(self, reason: str) -> None:
+        for cid in self.store.interrupted_calibrations():
+            try:
+                self.store.finish_calibration(cid, "interrupted", metrics={"error": reason})
+                self.store.event("calibration_interrupted", {"id": cid, "reason": reason})
+            except Exception as e:  # noqa: BLE001 - a full store: marked at the next start instead
+                log.warning(json.dumps({"event": "calibration_not_marked", "calibration": cid, "error": str(e)}))
 
     def _busy_poll(self, poller, busy_s: float, last_request: float) -> dict:
         """Poll without sleeping until ``busy_s`` after the last request (``daemon.busy_poll_us``):
@@ -247,7 +273,7 @@ class BenchDaemon:
             msg = schema.decode(body)
             rid = msg.id
             op = operation(msg.op)
-            params = op.check(msg.header, self.board.info)
+            params = op.check(msg.header, self)
             if op.hardware:
                 self._submit(Job(route, msg, op.name, params))
                 return
@@ -309,7 +335,14 @@ class BenchDaemon:
             return  # a busy worker wakes the loop when the pushes are next
         try:
             while self._head_is_push():
-                HANDLERS["push"](self, self._take_pushes())
+                batch = self._take_pushes()
+                try:
+                    HANDLERS["push"](self, batch)
+                except Exception as e:  # no reply and no store error may end the serving loop
+                    log.exception("push pipeline failure")
+                    for job in batch:
+                        if not job.answered:
+                            self.fail(job, e, "internal")
         finally:
             self._hw.release()
         if not self.jobs.empty():
@@ -354,13 +387,16 @@ class BenchDaemon:
             batch.append(self.jobs.get_nowait())
         return batch
 
-    def fail(self, job: Job, e: Exception) -> None:
+    def fail(self, job: Job, e: Exception, code: str | None = None) -> None:
         """Answer ``job`` with the error ``e`` (recorded and published as a fault unless it is the request's)."""
+        job.answered = True
         if isinstance(e, RequestError):
             self.reply(job.ident, schema.error_reply(job.rid, e.code, str(e)))
             return
-        code = ("verify_failed" if isinstance(e, BoardVerifyError) else
-                "store_full" if isinstance(e, StoreFull) else "hardware")
+        if isinstance(e, BoardResetError):
+            self.shown.reset_seen(str(e))
+        code = code or ("verify_failed" if isinstance(e, BoardVerifyError) else
+                        "store_full" if isinstance(e, StoreFull) else "hardware")
         log.warning(json.dumps({"event": "job_failed", "op": job.kind, "error": str(e)}))
         self.store_event("fault", {"op": job.kind, "error": str(e)})
         self.event("fault", {"op": job.kind, "error": str(e)})
@@ -386,18 +422,22 @@ class BenchDaemon:
             else:
                 self.fail(job, e)
 
-    def do_measure(self):
-        """Sweep as the bench file says and store the measurement, labelled with the active hash."""
+    def do_measure(self) -> dict:
+        """Sweep as the bench file says and store the measurement, labelled with what the board reports
+        it showed before and after the sweep (:mod:`simhw.control.board_state`); returns the record's
+        id, frequencies, S, hash and flag."""
+        label, flag, before = self.shown.label()
         f = self.config.frequencies()
         self.vna.configure(float(f[0]), float(f[-1]), int(f.size), self.config.sweep.ifbw, self.config.sweep.power,
-                           self._params)
+                           self.params)
         data = self.vna.measure()
-        s = np.stack([data[p] for p in self._params], axis=-1)
+        s = np.stack([data[p] for p in self.params], axis=-1)
         freqs = self.vna.frequencies()
-        mid = self.store.put_measurement(self.active_hash, self.snapshot_id, list(self._params), freqs, s)
+        label, flag = self.shown.confirm(before, label, flag)
+        mid = self.store.put_measurement(label, self.snapshot_id, list(self.params), freqs, s, flag)
         self.counters["measurements"] += 1
-        self.event("measurement", {"measurement": mid, "hash": self.active_hash})
-        return mid, freqs, s
+        self.event("measurement", {"measurement": mid, "hash": label, "flag": flag})
+        return {"measurement": mid, "frequencies": freqs, "s": s, "hash": label, "flag": flag}
 
     def do_calibrate(self, job_id: str, reason: str, params: dict, protocol: str = "requested",
                      calibrator=None) -> dict | None:
@@ -411,10 +451,18 @@ class BenchDaemon:
     def job_ending(self) -> None:
         """A calibration is over (called before its record is finished, so a client that reads the
         finished record also sees no job in flight)."""
+        if self.running_job is not None:
+            self._cancel.discard(self.running_job["job"])
         self.running_job = None
         self.active_hash = None  # pilots were shown: the board no longer holds the last pushed config
 
     def cancel(self, job_id: str) -> None:
+        """Cancel the running calibration, or a queued one that named its job id; other ids are not_found."""
+        with self.jobs.mutex:
+            queued = {j.params.get("job") for j in self.jobs.queue if j is not None and j.kind == "calibrate"}
+        running = self.running_job["job"] if self.running_job else None
+        if job_id != running and job_id not in queued:
+            raise RequestError("not_found", f"no running or queued calibration has job id {job_id!r}")
         self._cancel.add(job_id)
 
     def check_cancel(self, job_id: str) -> None:

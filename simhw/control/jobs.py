@@ -27,6 +27,7 @@ class Job:
     msg: schema.Message | None
     kind: str
     params: dict = field(default_factory=dict)  # checked against the operation's declaration
+    answered: bool = False  # its reply (or error) has been sent
 
     @property
     def rid(self) -> str | None:
@@ -46,15 +47,17 @@ def board_status(daemon, job: Job) -> None:
 
 @handler("measure")
 def measure(daemon, job: Job) -> None:
-    mid, f, s = daemon.do_measure()
-    daemon.reply(job.ident, schema.reply(job.rid, [f, s], measurement=mid, hash=daemon.active_hash))
+    m = daemon.do_measure()
+    daemon.reply(job.ident, schema.reply(job.rid, [m["frequencies"], m["s"]], measurement=m["measurement"],
+                                         hash=m["hash"], flag=m["flag"]))
 
 
 @handler("push_measure")
 def push_measure(daemon, job: Job) -> None:
     out = daemon.pipeline.acknowledge([(job, daemon.pipeline.apply(job.config))])[0]
-    mid, f, s = daemon.do_measure()
-    daemon.reply(job.ident, schema.reply(job.rid, [f, s], measurement=mid, **out))
+    m = daemon.do_measure()
+    daemon.reply(job.ident, schema.reply(job.rid, [m["frequencies"], m["s"]], measurement=m["measurement"],
+                                         **{**out, "hash": m["hash"]}, flag=m["flag"]))
 
 
 @handler("st_session")
@@ -69,6 +72,7 @@ def st_session(daemon, job: Job) -> None:
 @handler("calibrate")
 def calibrate(daemon, job: Job) -> None:
     job_id = job.params.get("job") or uuid.uuid4().hex[:12]
+    daemon.running_job = {"job": job_id, "kind": "calibrate", "reason": "requested"}  # cancellable from now on
     daemon.reply(job.ident, schema.reply(job.rid, job=job_id, started=True))
     daemon.do_calibrate(job_id, "requested", job.params)
 

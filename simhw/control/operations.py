@@ -29,6 +29,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from calibration.estimators import ESTIMATORS
+from calibration.parameterization import PARAMETERIZATIONS
 from simhw.control.schema import RequestError
 from simhw.values.phase_config import PhaseConfig, PhaseConfigError
 
@@ -39,7 +41,8 @@ KINDS = ("int", "number", "str", "bool", "config")
 
 @dataclass(frozen=True)
 class Param:
-    """One request field. ``lo``/``hi`` bound numbers; either may be a function of the board's info."""
+    """One request field. ``lo``/``hi`` bound numbers and ``choices`` lists the values a string may take;
+    each may be a function of the daemon that checks the request (its board, VNA and bench file)."""
 
     name: str
     kind: str
@@ -49,15 +52,16 @@ class Param:
     lo: float | Callable | None = None
     hi: float | Callable | None = None
     positive: bool = False
+    choices: tuple | Callable | None = None
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"unknown parameter kind {self.kind!r}")
 
-    def check(self, value, info=None):
+    def check(self, value, ctx=None):
         """The value checked and converted; raises RequestError('bad_request') with the reason."""
         if self.kind == "config":
-            return _config(value, info)
+            return _config(value, ctx)
         if self.kind == "int":
             ok = isinstance(value, int) and not isinstance(value, bool)
         elif self.kind == "number":
@@ -66,23 +70,25 @@ class Param:
             ok = isinstance(value, bool)
         else:
             ok = isinstance(value, str)
-        lo = self.lo(info) if callable(self.lo) else self.lo
-        hi = self.hi(info) if callable(self.hi) else self.hi
+        lo, hi, choices = (_at(v, ctx) for v in (self.lo, self.hi, self.choices))
         if ok and lo is not None and hi is not None:
             ok = lo <= value <= hi
         if ok and self.positive:
             ok = value > 0
+        if ok and choices is not None:
+            ok = value in choices
         if not ok:
-            raise RequestError("bad_request", f"'{self.name}': {self.describe(info)}, got {value!r}")
+            raise RequestError("bad_request", f"'{self.name}': {self.describe(ctx)}, got {value!r}")
         return value
 
-    def describe(self, info=None) -> str:
-        lo = self.lo(info) if callable(self.lo) and info is not None else self.lo
-        hi = self.hi(info) if callable(self.hi) and info is not None else self.hi
+    def describe(self, ctx=None) -> str:
+        lo, hi, choices = (_at(v, ctx) for v in (self.lo, self.hi, self.choices))
         kind = {"int": "an integer", "number": "a finite number", "bool": "true or false", "str": "a string",
                 "config": "a phase-config file line"}[self.kind]
         if lo is not None and hi is not None and not callable(lo) and not callable(hi):
             kind += f" in {lo}..{hi}"
+        if choices is not None and not callable(choices):
+            kind += " among " + ", ".join(map(str, choices))
         return kind + (" > 0" if self.positive else "")
 
     def encode(self, value):
@@ -90,13 +96,19 @@ class Param:
         return value.to_bytes().decode() if self.kind == "config" and isinstance(value, PhaseConfig) else value
 
 
-def _config(text, info) -> PhaseConfig:
+def _at(v, ctx):
+    """A bound given as a function of the daemon, evaluated (left as it is without a daemon)."""
+    return v(ctx) if callable(v) and ctx is not None else v
+
+
+def _config(text, ctx) -> PhaseConfig:
     if not isinstance(text, str):
         raise RequestError("bad_request", "'config' must be a phase-config file line (PhaseConfig.to_bytes)")
     try:
         cfg = PhaseConfig.from_bytes(text.encode())
     except (PhaseConfigError, ValueError) as e:
         raise RequestError("bad_request", f"invalid config: {e}") from None
+    info = None if ctx is None else ctx.board.info
     if info is not None and (cfg.shape != info.shape or cfg.bits != info.bits):
         raise RequestError("bad_request", f"config is {cfg.shape} {cfg.bits}-bit, the board is {info.shape} "
                                           f"{info.bits}-bit")
@@ -119,18 +131,18 @@ class Operation:
         """Whether it needs the board or the VNA (and so waits its turn behind running jobs)."""
         return self.runs != "loop"
 
-    def check(self, header: dict, info=None) -> dict:
+    def check(self, header: dict, ctx=None) -> dict:
         """The request's parameters, checked, with defaults filled in; unknown fields are ignored."""
         out = {}
         for p in self.params:
             if header.get(p.name) is None:
                 if p.required:
-                    raise RequestError("bad_request", f"{self.name} needs '{p.name}': {p.describe(info)}")
+                    raise RequestError("bad_request", f"{self.name} needs '{p.name}': {p.describe(ctx)}")
                 if p.default is not None:
                     out[p.name] = p.default
                 continue
             try:
-                out[p.name] = p.check(header[p.name], info)
+                out[p.name] = p.check(header[p.name], ctx)
             except RequestError as e:
                 if p.kind == "config":
                     raise
@@ -138,8 +150,20 @@ class Operation:
         return out
 
 
-def _layers(info) -> int:
-    return info.layers - 1
+def _layers(d) -> int:
+    return d.board.info.layers - 1
+
+
+def _f_min(d) -> float:
+    return d.vna.limits.f_min
+
+
+def _f_max(d) -> float:
+    return d.vna.limits.f_max
+
+
+def _receive_params(d) -> tuple:
+    return d.params
 
 
 LIMIT = Param("limit", "int", "how many records, newest first (pushes: oldest first)", default=100, lo=1, hi=10_000)
@@ -154,10 +178,11 @@ _DECLARED = [
               fields=("board_status",), result="field"),
     Operation("push", "show a configuration on the board, acknowledged after its readback matched and the push "
               "is stored", runs="pipeline", params=(CONFIG,), fields=PUSH_FIELDS),
-    Operation("measure", "sweep the VNA as the bench file says and store the measurement", runs="job",
-              fields=("measurement", "hash"), arrays=("frequencies (F,)", "S (F, P)"), result="arrays+fields"),
+    Operation("measure", "sweep the VNA as the bench file says and store the measurement, labelled with what "
+              "the board reports it showed", runs="job",
+              fields=("measurement", "hash", "flag"), arrays=("frequencies (F,)", "S (F, P)"), result="arrays+fields"),
     Operation("push_measure", "push, then measure", runs="job", params=(CONFIG,),
-              fields=("measurement", "hash", "applied", "push"), arrays=("frequencies (F,)", "S (F, P)"),
+              fields=("measurement", "hash", "applied", "push", "flag"), arrays=("frequencies (F,)", "S (F, P)"),
               result="arrays+fields"),
     Operation("configs", "stored configurations", params=(LIMIT,), fields=("configs",), result="field"),
     Operation("config", "one stored configuration", params=(Param("hash", "str", "its content hash",
@@ -172,8 +197,8 @@ _DECLARED = [
               "calibration)", runs="job",
               params=(Param("stages", "int", "stages (default: the bench file's)", lo=1, hi=10_000),
                       Param("slots", "int", "pilot configurations per stage", lo=1, hi=10_000),
-                      Param("parameterization", "str", "physical, hybrid or free"),
-                      Param("estimator", "str", "gradient, codebook or learned"),
+                      Param("parameterization", "str", "the model to fit", choices=PARAMETERIZATIONS),
+                      Param("estimator", "str", "how to fit it", choices=ESTIMATORS),
                       Param("heldout", "int", "held-out pilot configurations", lo=0, hi=10_000),
                       Param("atom_gains", "bool", "fit a gain per atom (hybrid)"),
                       Param("job", "str", "the job id to use (default: a new one)")),
@@ -182,7 +207,8 @@ _DECLARED = [
               fields=("cancelled",), result="none"),
     Operation("calibrations", "stored calibrations", params=(LIMIT,), fields=("calibrations",), result="field"),
     Operation("calibration", "one stored calibration with its model",
-              params=(Param("calibration", "int", "its store id", required=True),),
+              params=(Param("calibration", "int", "its store id", required=True),
+                      Param("model", "bool", "send the model too", default=True)),
               fields=("calibration",), arrays=("the model (.npz bytes as <u1)",), result="field+blob"),
     Operation("events", "stored events", params=(Param("kind", "str", "only events of this kind"), LIMIT),
               fields=("events",), result="field"),
@@ -193,8 +219,10 @@ _DECLARED = [
                       Param("seed", "int", "the shared generator's seed", required=True, lo=0, hi=2**64 - 1),
                       Param("slots", "int", "how many slots", required=True, lo=1, hi=100_000),
                       Param("rate_hz", "number", "the slot rate", required=True, positive=True),
-                      Param("frequency", "number", "the CW frequency (default: the sweep's centre)", positive=True),
-                      Param("param", "str", "the S-parameter", default="S21")),
+                      Param("frequency", "number", "the CW frequency (default: the sweep's centre)", lo=_f_min,
+                            hi=_f_max),
+                      Param("param", "str", "the S-parameter, of a receive port", default="S21",
+                            choices=_receive_params)),
               fields=("measurement", "slots", "steps", "missed", "ifbw", "seconds", "slot_rate_hz", "frequency",
                       "layer", "seed"), arrays=("per-slot responses (slots,)",), result="arrays+header"),
 ]

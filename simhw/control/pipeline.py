@@ -26,12 +26,15 @@ class PushPipeline:
         a failed push is answered with its error and the rest go on."""
         d = self.daemon
         while batch:
-            plan, shown = [], d.active_hash
+            # a re-sent push of what the board shows is not re-applied, if the board confirms it shows it
+            shown = batch[0].config.hash if d.shown.shows(batch[0].config.hash) else None
+            plan = []
             for job in batch:
-                plan.append((job, job.config.hash != shown))  # a re-sent push of what is shown is not re-applied
+                plan.append((job, job.config.hash != shown))
                 shown = job.config.hash
             sends = [job.config for job, applied in plan if applied]
-            d.active_hash = None  # unknown until the readbacks match
+            if sends:
+                d.shown.forget()  # unknown until the readbacks match
             result = push_in_order(d.board, sends)
             done, sent = [], 0
             for job, applied in plan:
@@ -39,13 +42,13 @@ class PushPipeline:
                     break
                 sent += applied
                 done.append((job, applied))
-            if result.error is None:
-                d.active_hash = plan[-1][0].config.hash
+            if result.error is None and sends:
+                d.shown.verified(plan[-1][0].config.hash)
             try:
                 self.acknowledge(done)
-            except StoreFull as e:  # shown on the board but not recorded: not acknowledged, and no more applied
+            except Exception as e:  # shown on the board but not recorded: not acknowledged, and no more applied
                 for job in batch:
-                    d.fail(job, e)
+                    d.fail(job, e, None if isinstance(e, StoreFull) else "internal")
                 return
             if result.error is None:
                 return
@@ -55,11 +58,11 @@ class PushPipeline:
     def apply(self, cfg: PhaseConfig) -> bool:
         """Show ``cfg`` on the board, verified by readback, unless it is already shown; returns whether it was sent."""
         d = self.daemon
-        if cfg.hash == d.active_hash:
+        if d.shown.shows(cfg.hash):
             return False
-        d.active_hash = None  # unknown until the readback matches
+        d.shown.forget()  # unknown until the readback matches
         d.board.push(cfg, verify=True)
-        d.active_hash = cfg.hash
+        d.shown.verified(cfg.hash)
         return True
 
     def acknowledge(self, done: list) -> list[dict]:
@@ -75,6 +78,7 @@ class PushPipeline:
             d.counters["pushes"] += 1
             d.counters["applied"] += int(applied)
             if job.kind == "push":
+                job.answered = True
                 d.reply(job.ident, schema.reply(job.msg.id, **ack))
             acks.append(ack)
         d.last_push_id = max(d.last_push_id, ids[-1])

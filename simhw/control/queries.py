@@ -34,7 +34,8 @@ def measurement(daemon, rid, p):
 def calibration(daemon, rid, p):
     c = daemon.store.get_calibration(p["calibration"])
     model = c.pop("model")
-    return schema.reply(rid, [] if model is None else [np.frombuffer(model, np.uint8)], calibration=c)
+    arrays = [] if model is None or not p["model"] else [np.frombuffer(model, np.uint8)]
+    return schema.reply(rid, arrays, calibration=c)
 
 
 @handler("events")
@@ -43,7 +44,7 @@ def events(daemon, rid, p):
 
 
 @handler("cancel")
-def cancel(daemon, rid, p):
+def cancel(daemon, rid, p):  # a job id that is not live is not_found
     daemon.cancel(p["job"])
     return schema.reply(rid, cancelled=p["job"])
 

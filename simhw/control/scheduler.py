@@ -96,9 +96,11 @@ class Scheduler:
             return
         if any(ind.baseline is None for ind in self.monitor.indicators):
             self.monitor.rebaseline()
+            daemon.shown.forget()  # the reference configurations were shown
         if self.last_check is not None and now - self.last_check < self.check_every:
             return
         readings = self.monitor.check()
+        daemon.shown.forget()  # the reference configurations were shown
         self.last_check = self.monitor.last_check
         self._save()
         payload = {r.name: {"value": r.value, "baseline": r.baseline, "threshold": r.threshold, "crossed": r.crossed,

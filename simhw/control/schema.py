@@ -17,6 +17,7 @@ accepted; nothing is ever unpickled. See docs/control.md for the operations.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -106,8 +107,8 @@ def decode(frames: list) -> Message:
     if len(raw) > MAX_HEADER:
         raise SchemaError("bad_message", f"header of {len(raw)} bytes exceeds {MAX_HEADER}")
     try:
-        head = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        head = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+    except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as e:
         raise SchemaError("bad_message", f"header is not JSON: {e}") from None
     if not isinstance(head, dict):
         raise SchemaError("bad_message", "header must be a JSON object")
@@ -126,7 +127,7 @@ def decode(frames: list) -> Message:
                 and len(spec["shape"]) <= 8):
             raise SchemaError("bad_message", f"bad array description {spec!r}")
         dt = np.dtype(spec["dtype"])
-        count = int(np.prod(spec["shape"], dtype=np.int64)) if spec["shape"] else 1
+        count = math.prod(spec["shape"])  # Python integers: a huge shape cannot overflow into a small one
         if count * dt.itemsize > MAX_ARRAY_BYTES:
             raise SchemaError("bad_message", f"array of {count * dt.itemsize} bytes exceeds {MAX_ARRAY_BYTES}")
         buf = bytes(frame)
@@ -135,6 +136,10 @@ def decode(frames: list) -> Message:
                                              f"{count * dt.itemsize}")
         arrays.append(np.frombuffer(buf, dtype=dt).reshape(spec["shape"]).copy())
     return Message(head, arrays)
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON (RFC 8259 has no NaN or Infinity)")
 
 
 def request(op: str, rid: str, arrays=(), **fields) -> list[bytes]:

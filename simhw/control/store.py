@@ -28,7 +28,7 @@ from simhw.values.phase_config import PhaseConfig
 
 __all__ = ["Store", "StoreError", "StoreFull", "SCHEMA_VERSION"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 MIGRATIONS = {
     1: """
@@ -53,6 +53,9 @@ MIGRATIONS = {
     CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     CREATE INDEX pushes_hash ON pushes(hash);
     CREATE INDEX events_kind ON events(kind);
+    """,
+    3: """
+    ALTER TABLE measurements ADD COLUMN flag TEXT /* why the label is not a verified push: see board_state */;
     """,
 }
 
@@ -102,13 +105,13 @@ class Store:
         self.db.execute("PRAGMA foreign_keys=ON")
         self._migrate()
         if max_mb > 0:
-            page = self.db.execute("PRAGMA page_size").fetchone()[0]
+            page = self._one("PRAGMA page_size")[0]
             self.db.execute(f"PRAGMA max_page_count={max(int(max_mb * 2**20 / page), 1)}")
 
     # ------------------------------------------------------------------ schema
     def _migrate(self) -> None:
         with self._lock:
-            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            version = self._one("PRAGMA user_version")[0]
             if version > SCHEMA_VERSION:
                 raise StoreError(f"{self.path} has schema {version}, newer than this simhw's {SCHEMA_VERSION}")
             for v in range(version + 1, SCHEMA_VERSION + 1):
@@ -125,11 +128,20 @@ class Store:
 
     @property
     def schema_version(self) -> int:
-        return self.db.execute("PRAGMA user_version").fetchone()[0]
+        return self._one("PRAGMA user_version")[0]
 
     def close(self) -> None:
         with self._lock:
             self.db.close()
+
+    def _one(self, sql: str, args=()):
+        """One row of a read, under the writer's lock: a reader never sees a row a writer then rolls back."""
+        with self._lock:
+            return self.db.execute(sql, args).fetchone()
+
+    def _all(self, sql: str, args=()) -> list:
+        with self._lock:
+            return self.db.execute(sql, args).fetchall()
 
     def _tx(self, fn):
         with self._lock:
@@ -172,14 +184,14 @@ class Store:
         return self._tx(fn)
 
     def get_config(self, hash_: str) -> PhaseConfig:
-        row = self.db.execute("SELECT metadata FROM configs WHERE hash = ?", (hash_,)).fetchone()
+        row = self._one("SELECT metadata FROM configs WHERE hash = ?", (hash_,))
         if row is None:
             raise KeyError(hash_)
         return PhaseConfig.from_bytes(row[0].encode())
 
     def list_configs(self, limit: int = 100) -> list[dict]:
-        rows = self.db.execute("SELECT hash, name, bits, shape, first_seen FROM configs ORDER BY first_seen DESC "
-                               "LIMIT ?", (limit,)).fetchall()
+        rows = self._all("SELECT hash, name, bits, shape, first_seen FROM configs ORDER BY first_seen DESC "
+                               "LIMIT ?", (limit,))
         return [{"hash": h, "name": n, "bits": b, "shape": json.loads(s), "first_seen": t} for h, n, b, s, t in rows]
 
     def pushes(self, limit: int | None = None) -> list[dict]:
@@ -187,18 +199,18 @@ class Store:
         q = "SELECT id, hash, client, request_id, applied, acked_at FROM pushes"
         if limit is not None:
             q = f"SELECT * FROM ({q} ORDER BY id DESC LIMIT {int(limit)})"
-        rows = self.db.execute(q + " ORDER BY id").fetchall()
+        rows = self._all(q + " ORDER BY id")
         return [{"id": i, "hash": h, "client": c, "request_id": r, "applied": bool(a), "acked_at": t}
                 for i, h, c, r, a, t in rows]
 
     def last_push(self) -> dict | None:
-        row = self.db.execute("SELECT id, hash FROM pushes ORDER BY id DESC LIMIT 1").fetchone()
+        row = self._one("SELECT id, hash FROM pushes ORDER BY id DESC LIMIT 1")
         return None if row is None else {"id": row[0], "hash": row[1]}
 
     def count(self, table: str) -> int:
         if table not in ("configs", "pushes", "measurements", "calibrations", "events", "snapshots"):
             raise ValueError(table)
-        return self.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+        return self._one(f"SELECT COUNT(*) FROM {table}")[0]
 
     # ------------------------------------------------------------------ snapshots and measurements
     def snapshot(self, bench_toml: str, software: str) -> int:
@@ -213,31 +225,35 @@ class Store:
         return self._tx(fn)
 
     def get_snapshot(self, sid: int) -> dict:
-        row = self.db.execute("SELECT bench, software, created_at FROM snapshots WHERE id = ?", (sid,)).fetchone()
+        row = self._one("SELECT bench, software, created_at FROM snapshots WHERE id = ?", (sid,))
         if row is None:
             raise KeyError(sid)
         return {"id": sid, "bench": row[0], "software": row[1], "created_at": row[2]}
 
-    def put_measurement(self, hash_: str | None, snapshot: int | None, params: list, frequencies, s) -> int:
+    def put_measurement(self, hash_: str | None, snapshot: int | None, params: list, frequencies, s,
+                        flag: str | None = None) -> int:
+        """``hash_``: the configuration the board showed (None: unknown); ``flag``: why that label is not
+        a verified push, or None."""
         s = np.asarray(s)
         return self._tx(lambda db: db.execute(
-            "INSERT INTO measurements (hash, snapshot, params, frequencies, s, shape, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)", (hash_, snapshot, json.dumps(list(params)), _blob(np.asarray(frequencies)),
-                                             _blob(s), json.dumps(list(s.shape)), time.time())).lastrowid)
+            "INSERT INTO measurements (hash, snapshot, params, frequencies, s, shape, created_at, flag) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (hash_, snapshot, json.dumps(list(params)),
+                                                _blob(np.asarray(frequencies)), _blob(s), json.dumps(list(s.shape)),
+                                                time.time(), flag)).lastrowid)
 
     def get_measurement(self, mid: int) -> dict:
-        row = self.db.execute("SELECT hash, snapshot, params, frequencies, s, created_at FROM measurements WHERE id = ?",
-                              (mid,)).fetchone()
+        row = self._one("SELECT hash, snapshot, params, frequencies, s, created_at, flag FROM measurements "
+                        "WHERE id = ?", (mid,))
         if row is None:
             raise KeyError(mid)
         return {"id": mid, "hash": row[0], "snapshot": row[1], "params": json.loads(row[2]),
-                "frequencies": _unblob(row[3]), "s": _unblob(row[4]), "created_at": row[5]}
+                "frequencies": _unblob(row[3]), "s": _unblob(row[4]), "created_at": row[5], "flag": row[6]}
 
     def list_measurements(self, limit: int = 100) -> list[dict]:
-        rows = self.db.execute("SELECT id, hash, params, shape, created_at FROM measurements ORDER BY id DESC LIMIT ?",
-                               (limit,)).fetchall()
-        return [{"id": i, "hash": h, "params": json.loads(p), "shape": json.loads(s), "created_at": t}
-                for i, h, p, s, t in rows]
+        rows = self._all("SELECT id, hash, params, shape, created_at, flag FROM measurements ORDER BY id DESC LIMIT ?",
+                         (limit,))
+        return [{"id": i, "hash": h, "params": json.loads(p), "shape": json.loads(s), "created_at": t, "flag": fl}
+                for i, h, p, s, t, fl in rows]
 
     # ------------------------------------------------------------------ calibrations
     def start_calibration(self, protocol: str, reason: str, params: dict, snapshot: int | None) -> int:
@@ -252,8 +268,8 @@ class Store:
             (status, json.dumps(stages, default=float), json.dumps(metrics, default=float), model, time.time(), cid)))
 
     def get_calibration(self, cid: int) -> dict:
-        row = self.db.execute("SELECT protocol, reason, params, status, stages, metrics, model, snapshot, started_at, "
-                              "finished_at FROM calibrations WHERE id = ?", (cid,)).fetchone()
+        row = self._one("SELECT protocol, reason, params, status, stages, metrics, model, snapshot, started_at, "
+                              "finished_at FROM calibrations WHERE id = ?", (cid,))
         if row is None:
             raise KeyError(cid)
         keys = ("protocol", "reason", "params", "status", "stages", "metrics", "model", "snapshot", "started_at",
@@ -265,24 +281,24 @@ class Store:
         return d
 
     def list_calibrations(self, limit: int = 100) -> list[dict]:
-        rows = self.db.execute("SELECT id, protocol, reason, status, started_at, finished_at FROM calibrations "
-                               "ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
-        return [{"id": i, "protocol": p, "reason": r, "status": s, "started_at": a, "finished_at": b}
-                for i, p, r, s, a, b in rows]
+        rows = self._all("SELECT id, protocol, reason, status, started_at, finished_at, params FROM calibrations "
+                         "ORDER BY id DESC LIMIT ?", (limit,))
+        return [{"id": i, "protocol": p, "reason": r, "status": s, "started_at": a, "finished_at": b,
+                 "job": json.loads(q).get("job")} for i, p, r, s, a, b, q in rows]
 
     def latest_model_id(self) -> int | None:
         """Id of the newest finished calibration with a model (cheap: no model bytes are read)."""
-        row = self.db.execute("SELECT id FROM calibrations WHERE status = 'done' AND model IS NOT NULL "
-                              "ORDER BY id DESC LIMIT 1").fetchone()
+        row = self._one("SELECT id FROM calibrations WHERE status = 'done' AND model IS NOT NULL "
+                              "ORDER BY id DESC LIMIT 1")
         return None if row is None else row[0]
 
     def latest_model(self) -> bytes | None:
-        row = self.db.execute("SELECT model FROM calibrations WHERE status = 'done' AND model IS NOT NULL "
-                              "ORDER BY id DESC LIMIT 1").fetchone()
+        row = self._one("SELECT model FROM calibrations WHERE status = 'done' AND model IS NOT NULL "
+                              "ORDER BY id DESC LIMIT 1")
         return None if row is None else row[0]
 
     def interrupted_calibrations(self) -> list[int]:
-        return [r[0] for r in self.db.execute("SELECT id FROM calibrations WHERE status = 'running'")]
+        return [r[0] for r in self._all("SELECT id FROM calibrations WHERE status = 'running'")]
 
     # ------------------------------------------------------------------ events and state
     def event(self, kind: str, data: dict) -> int:
@@ -293,7 +309,7 @@ class Store:
         q, args = "SELECT id, t, kind, data FROM events", ()
         if kind:
             q, args = q + " WHERE kind = ?", (kind,)
-        rows = self.db.execute(q + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
+        rows = self._all(q + " ORDER BY id DESC LIMIT ?", (*args, limit))
         return [{"id": i, "t": t, "kind": k, "data": json.loads(d)} for i, t, k, d in rows]
 
     def set_state(self, key: str, value) -> None:
@@ -301,5 +317,5 @@ class Store:
                                        "excluded.value", (key, json.dumps(value))))
 
     def get_state(self, key: str, default=None):
-        row = self.db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        row = self._one("SELECT value FROM state WHERE key = ?", (key,))
         return default if row is None else json.loads(row[0])

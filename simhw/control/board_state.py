@@ -1,0 +1,105 @@
+"""What the board shows, as a fact the daemon checks against the board, not a cache.
+
+The daemon remembers the configuration of its last verified push together with the board's own
+report of what it latched then (:class:`~drivers.board.Latched`: active-pattern CRC, boot id,
+latch count). Before a push is skipped as already shown, and before and after every
+measurement, the board is asked again (one STATUS). A board that rebooted (a BOOT event or a new
+boot id) or latched something else no longer shows that configuration: the memory is cleared,
+the change is stored and published as an event, the next push of any configuration is applied,
+and a measurement taken meanwhile is labelled with what the board really showed, and flagged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict
+
+from drivers.board import BoardResetError, Latched
+from drivers.capabilities import PipelinedPush
+from simhw.values.phase_config import PhaseConfig
+
+__all__ = ["BoardState", "UNEXPECTED", "CHANGED_DURING_SWEEP"]
+
+log = logging.getLogger("simhw.daemon")
+
+UNEXPECTED = "board showed another pattern"  # labelled with what the board read back
+CHANGED_DURING_SWEEP = "board changed during the sweep"  # labelled unknown
+
+
+class BoardState:
+    def __init__(self, daemon):
+        self.daemon = daemon
+        self.hash: str | None = None  # the configuration the board was last verified to show
+        self.latched: Latched | None = None  # what the board reported when it was verified
+        self.changes = 0  # board changes recorded so far
+
+    def forget(self) -> None:
+        self.hash = self.latched = None
+
+    def now(self) -> Latched:
+        """The board's report of what it shows; a reset it reports is recorded and published first."""
+        try:
+            return self.daemon.board.latched()
+        except BoardResetError as e:
+            self.reset_seen(str(e))
+            return self.daemon.board.latched()
+
+    def reset_seen(self, reason: str) -> None:
+        """The board rebooted: nothing it showed before is shown now."""
+        self.changed("board_reset", {"reason": reason})
+
+    def changed(self, kind: str, data: dict) -> None:
+        self.changes += 1
+        if self.hash is not None:
+            data = {**data, "was": self.hash}
+        self.forget()
+        log.warning(json.dumps({"event": kind, **data}, default=str))
+        self.daemon.store_event(kind, data)
+        self.daemon.event(kind, data)
+
+    def verified(self, hash_: str) -> None:
+        """A push of ``hash_`` was just verified by readback: remember it with the board's latch report."""
+        board = self.daemon.board
+        lat = board.last_latched if isinstance(board, PipelinedPush) else None
+        self.hash, self.latched = hash_, lat if lat is not None else self.now()
+
+    def shows(self, hash_: str) -> bool:
+        """Whether the board still shows ``hash_`` (asks the board when that is what it last showed)."""
+        if self.hash != hash_ or self.latched is None:
+            return False
+        now = self.now()
+        if now != self.latched:
+            self._unexpected(now)
+            return False
+        return True
+
+    def _unexpected(self, now: Latched) -> None:
+        kind = "board_reset" if self.latched is not None and now.boot_id != self.latched.boot_id else "board_changed"
+        self.changed(kind, {"expected": asdict(self.latched) if self.latched else None, "board": asdict(now)})
+
+    def label(self) -> tuple[str | None, str | None, Latched]:
+        """(hash, flag, report) for a measurement about to start: the verified configuration if the board
+        still shows it, else the hash of what the board reads back, flagged."""
+        expected, seen = self.hash, self.changes
+        now = self.now()
+        if self.hash is not None and now == self.latched:
+            return self.hash, None, now
+        if expected is not None and self.changes == seen:  # not yet recorded (a reported reset is, by now())
+            self._unexpected(now)
+        board = self.daemon.board
+        shown = PhaseConfig(board.read_active(), board.info.bits, name="board readback")
+        self.daemon.store.put_config(shown)
+        return shown.hash, UNEXPECTED if expected is not None else None, now
+
+    def confirm(self, before: Latched, hash_: str | None, flag: str | None) -> tuple[str | None, str | None]:
+        """After the sweep: a board that changed while it ran makes the label unknown."""
+        seen = self.changes
+        after = self.now()
+        if after == before:
+            return hash_, flag
+        if self.changes == seen:  # not yet recorded (a reset the board reported is, by now())
+            kind = "board_reset" if after.boot_id != before.boot_id else "board_changed"
+            self.changed(kind, {"before": asdict(before), "board": asdict(after), "during": "sweep"})
+        self.forget()
+        return None, CHANGED_DURING_SWEEP

@@ -1,0 +1,104 @@
+"""What the store says is what the board showed: a board reset between push and measure (issue: board state)."""
+
+import threading
+import time
+
+import numpy as np
+from daemon_helpers import ipc_bench
+
+from simhw.app.embedded import embedded_daemon
+from simhw.control.board_state import CHANGED_DURING_SWEEP, UNEXPECTED
+from simhw.control.client import DaemonClient, subscribe
+from simhw.values.phase_config import PhaseConfig
+
+
+def quiet_bench(tmp_path, name):
+    cfg = ipc_bench(tmp_path, name)
+    cfg.sweep.points = 3
+    cfg.simulation.noise = False
+    return cfg
+
+
+class Telemetry:
+    """Topics published by the daemon, collected from a live subscription (it has seen a heartbeat)."""
+
+    def __init__(self, endpoint):
+        self.topics, self.live = [], threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(endpoint,), daemon=True)
+        self.thread.start()
+        assert self.live.wait(10)
+
+    def _run(self, endpoint):
+        for topic, data in subscribe(endpoint, timeout=3.0, limit=500):
+            self.live.set()
+            self.topics.append((topic, data))
+
+    def wait_for(self, topic, timeout=5.0):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            found = [d for t, d in self.topics if t == topic]
+            if found:
+                return found
+            time.sleep(0.02)
+        return []
+
+
+def reboot(fw):
+    """A brown-out: the firmware reboots to its boot pattern; wait past its boot delay."""
+    fw.reset()
+    time.sleep(fw.boot_delay + 0.05)
+
+
+def test_a_reset_between_push_and_measure_is_never_labelled_with_the_push(tmp_path):
+    cfg = quiet_bench(tmp_path, "reset-measure")
+    with embedded_daemon(cfg) as (bench, daemon), DaemonClient(cfg.daemon.bind[0], timeout=20) as c:
+        fw, g = bench.firmwares[0], cfg.geometry
+        a = PhaseConfig.random(g.layers, g.rows, g.cols, bits=g.bits, seed=11)
+        telemetry = Telemetry(cfg.daemon.publish)
+        assert c.push(a)["applied"]
+        f0, s0, m0 = c.measure()
+        assert m0["hash"] == a.hash and m0["flag"] is None
+        reboot(fw)
+        boot_pattern = PhaseConfig(fw.active_codes(), g.bits)
+        assert boot_pattern.hash != a.hash
+        f1, s1, m1 = c.measure()
+        assert m1["hash"] == boot_pattern.hash and m1["flag"] == UNEXPECTED  # what the board really showed
+        assert np.max(np.abs(s1 - s0)) > 1e-3  # and it measured differently
+        stored = c.measurement(m1["measurement"])[2]
+        assert stored["hash"] == boot_pattern.hash
+        resets = c.events("board_reset")
+        assert resets and resets[0]["data"]["was"] == a.hash
+        assert telemetry.wait_for("board_reset")
+        again = c.push(a)
+        assert again["applied"]  # the cache was cleared: pushed again, and verified
+        np.testing.assert_array_equal(fw.active_codes(), a.codes)
+        f2, s2, m2 = c.measure()
+        assert m2["hash"] == a.hash and m2["flag"] is None
+        np.testing.assert_array_equal(s2, s0)  # noise off: the same pattern measures the same
+        np.testing.assert_array_equal(f2, f0)
+
+
+def test_a_reset_between_the_readback_and_the_sweep_of_a_push_measure(tmp_path):
+    cfg = quiet_bench(tmp_path, "reset-push-measure")
+    with embedded_daemon(cfg) as (bench, daemon), DaemonClient(cfg.daemon.bind[0], timeout=20) as c:
+        fw, g = bench.firmwares[0], cfg.geometry
+        a = PhaseConfig.random(g.layers, g.rows, g.cols, bits=g.bits, seed=12)
+        configure, fired = daemon.vna.configure, []
+
+        def configure_after_a_reset(*args, **kw):  # the push was read back; the sweep has not started
+            if not fired:
+                fired.append(True)
+                reboot(fw)
+            return configure(*args, **kw)
+
+        daemon.vna.configure = configure_after_a_reset
+        f, s, meta = c.push_measure(a)
+        assert fired and meta["applied"]
+        assert meta["hash"] is None and meta["flag"] == CHANGED_DURING_SWEEP
+        assert c.measurements(limit=1)[0]["hash"] is None
+        (reset,) = c.events("board_reset")  # recorded once, naming the configuration it undid
+        assert reset["data"]["was"] == a.hash and "rebooted" in reset["data"]["reason"]
+        assert c.push(a)["applied"]
+        np.testing.assert_array_equal(fw.active_codes(), a.codes)
+        _, _, m = c.measure()
+        assert m["hash"] == a.hash and m["flag"] is None
