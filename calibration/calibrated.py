@@ -143,14 +143,25 @@ class ModelRegistry:
         return self.directory / f"model-v{version:04d}.npz"
 
     def add(self, model: CalibratedModel) -> CalibratedModel:
-        """Store ``model`` under the next version number (set on the model) and return it."""
+        """Store ``model`` under the next free version number (set on the model) and return it.
+
+        The number is taken atomically: the file is written in full under a temporary name, then
+        hard-linked to its version's name, which fails if another writer took that number first;
+        the next number is tried then. A reader never sees a half-written version."""
         versions = self.versions()
-        model.version = (versions[-1] + 1) if versions else 1
-        path = self.path(model.version)
-        if path.exists():  # another writer took the number in between
-            raise FileExistsError(f"{path} already exists")
-        model.save(path)
-        return model
+        version = (versions[-1] + 1) if versions else 1
+        for _ in range(10_000):
+            model.version = version
+            tmp = self.directory / f".model-v{version:04d}.{os.getpid()}.{id(model):x}.tmp"
+            tmp.write_bytes(model.to_bytes())
+            try:
+                os.link(tmp, self.path(version))
+                return model
+            except FileExistsError:
+                version = max(version + 1, (self.versions() or [0])[-1] + 1)
+            finally:
+                tmp.unlink(missing_ok=True)
+        raise RuntimeError(f"no free version number in {self.directory}")
 
     def get(self, version: int) -> CalibratedModel:
         path = self.path(version)

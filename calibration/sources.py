@@ -18,7 +18,7 @@ import numpy as np
 
 from calibration.data import CalibrationData
 from drivers.board import Board
-from drivers.capabilities import ListSweep, SlotStore, TriggerSequencer
+from drivers.capabilities import ListSweep, SlotStore, TriggerSequencer, capable
 from drivers.list_measurement import triggered_list_measurement
 from simhw.values.phase_config import PhaseConfig
 
@@ -110,8 +110,8 @@ class BenchSource(PilotSource):
 
     @property
     def list_capable(self) -> bool:
-        return (self.use_list and self.frequencies.size == 1 and isinstance(self.board, TriggerSequencer)
-                and isinstance(self.board, SlotStore) and isinstance(self.vna, ListSweep))
+        return (self.use_list and self.frequencies.size == 1 and capable(self.board, TriggerSequencer)
+                and capable(self.board, SlotStore) and capable(self.vna, ListSweep))
 
     def temperature(self) -> float | None:
         return self.board.status().temperature_c

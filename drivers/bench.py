@@ -27,8 +27,10 @@ def open_board(config: BenchConfig) -> Board:
     urls = config.board.urls
     if any(u == "sim" for u in urls):
         raise ValueError("board URL 'sim' names a simulated board: start a SimBench and use its resolved_config()")
-    driver = SMPBoard if config.board.protocol == "smp" else OpenRISBoard
-    members = [driver(u, config.board.baudrate) for u in urls]
+    b = config.board
+    driver = SMPBoard if b.protocol == "smp" else OpenRISBoard
+    tuning = {k: v for k, v in (("timeout", b.timeout), ("retries", b.retries)) if v > 0 or (k == "retries" and v == 0)}
+    members = [driver(u, b.baudrate, uart_baudrate=b.uart_baudrate, **tuning) for u in urls]
     board = members[0] if driver is SMPBoard and len(members) == 1 else CompositeBoard(members)
     try:
         board.open()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from drivers.features import Feature
 from drivers.sequence import SequenceMode
 from drivers.smp import pattern_crc
 from simhw.values.phase_config import PhaseConfig
@@ -73,6 +74,7 @@ class BoardInfo:
     slots: int
     max_frame: int = 0
     boot_id: int = 0
+    features: Feature = Feature.all()  # what the board reports it can do (drivers.capabilities.capable)
 
     @property
     def shape(self) -> tuple[int, int, int]:

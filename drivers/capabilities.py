@@ -14,10 +14,12 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from drivers.board import Board, PushBatch
+from drivers.features import Feature
 from drivers.sequence import SequenceMode
 from simhw.values.phase_config import PhaseConfig
 
-__all__ = ["SlotStore", "HostSequencer", "TriggerSequencer", "TimerSequencer", "RandomSequencer", "PipelinedPush",
+__all__ = ["capable", "SlotStore", "HostSequencer", "TriggerSequencer", "TimerSequencer", "RandomSequencer",
+           "PipelinedPush",
            "Watchdog", "ListSweep", "push_in_order", "upload_slots"]
 
 
@@ -90,6 +92,22 @@ class ListSweep(Protocol):
     """A VNA's CW sweep with a trigger pulse out after every point (drivers.list_measurement)."""
 
     def list_sweep(self, frequency: float, points: int, param: str = "S21") -> np.ndarray: ...
+
+
+REPORTED = {SlotStore: Feature.SLOTS, HostSequencer: Feature.HOST_SEQUENCE,
+            TriggerSequencer: Feature.TRIGGER | Feature.HOST_SEQUENCE,
+            TimerSequencer: Feature.TIMER | Feature.HOST_SEQUENCE,
+            RandomSequencer: Feature.RANDOM_SEQUENCE, Watchdog: Feature.WATCHDOG}
+
+
+def capable(device, capability) -> bool:
+    """Whether ``device``'s driver has ``capability`` (a Protocol above) and, for a board, the board reports
+    the features it needs (HELLO's capability field; a driver whose board reports nothing says what its
+    class implements)."""
+    if not isinstance(device, capability):
+        return False
+    need = REPORTED.get(capability)
+    return need is None or (device.info.features & need) == need
 
 
 def push_in_order(board: Board, configs: list[PhaseConfig]) -> PushBatch:

@@ -8,6 +8,9 @@ boards have no common latch line unless a trigger is wired to all of them).
 
 from __future__ import annotations
 
+import functools
+import operator
+
 import numpy as np
 
 from drivers.board import Board, BoardCapabilityError, BoardInfo, BoardStatus, SequenceMode, check_config_fits
@@ -56,7 +59,8 @@ class CompositeBoard(Board):
         return BoardInfo("composite", "+".join(i.serial for i in infos), "/".join(i.firmware for i in infos),
                          "/".join(sorted({i.protocol for i in infos})), sum(i.layers for i in infos), infos[0].rows,
                          infos[0].cols, infos[0].bits, min(i.slots for i in infos), 0,
-                         hash(tuple(i.boot_id for i in infos)) & 0xFFFFFFFF)
+                         hash(tuple(i.boot_id for i in infos)) & 0xFFFFFFFF,
+                         functools.reduce(operator.and_, (i.features for i in infos)))
 
     def _split(self, config: PhaseConfig) -> list[PhaseConfig]:
         check_config_fits(config, self.info)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from drivers.board import Board, BoardCapabilityError, BoardError
-from drivers.capabilities import ListSweep, SlotStore, TriggerSequencer
+from drivers.capabilities import ListSweep, SlotStore, TriggerSequencer, capable
 from simhw.values.phase_config import PhaseConfig
 
 __all__ = ["triggered_list_measurement", "ListMeasurementError"]
@@ -23,7 +23,7 @@ class ListMeasurementError(BoardError):
 def triggered_list_measurement(board: Board, vna, configs: list[PhaseConfig], frequency: float,
                                param: str = "S21", first_slot: int = 0) -> tuple[list[PhaseConfig], np.ndarray]:
     """Measure ``param`` at ``frequency`` for every configuration; returns (configs, responses (N,))."""
-    if not (isinstance(board, TriggerSequencer) and isinstance(board, SlotStore)):
+    if not (capable(board, TriggerSequencer) and capable(board, SlotStore)):
         raise BoardCapabilityError(f"board {board.info.serial} has no trigger input: use a software loop")
     if not isinstance(vna, ListSweep):
         raise BoardCapabilityError(f"{type(vna).__name__} has no per-point trigger output support")

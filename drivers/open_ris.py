@@ -25,6 +25,7 @@ import numpy as np
 from drivers.board import (Board, BoardCapabilityError, BoardInfo, BoardRefused, BoardStatus, BoardTimeout,
                            SequenceMode, check_config_fits)
 from drivers.capabilities import upload_slots
+from drivers.features import Feature
 from drivers.sequence import SequenceState
 from drivers.open_ris_codec import BANNER_END, COLS, PATTERN_REPLY, ROWS, VEXT_REPLY, decode_pattern, encode_pattern
 from drivers.transport import SerialBoardMixin, make_link
@@ -37,8 +38,8 @@ __all__ = ["OpenRISBoard", "encode_pattern", "decode_pattern", "ROWS", "COLS", "
 class OpenRISBoard(SerialBoardMixin, Board):
     """Driver for one open-source 16x16 1-bit RIS (a single-layer board)."""
 
-    def __init__(self, link, baudrate: int = 115200, timeout: float = 0.5, retries: int = 2):
-        self.link = make_link(link, baudrate)
+    def __init__(self, link, baudrate: int = 115200, timeout: float = 0.5, retries: int = 2, uart_baudrate: int = 0):
+        self.link = make_link(link, baudrate, uart_baudrate)
         self.timeout = timeout
         self.retries = retries
         self._buf = bytearray()
@@ -99,7 +100,7 @@ class OpenRISBoard(SerialBoardMixin, Board):
             serial_no = "unknown"
         self.read_active()  # proves the board answers; raises BoardTimeout otherwise
         self.info = BoardInfo("Open source RIS 16x16", serial_no, "1.0", "open-ris-ascii", 1, ROWS, COLS, 1,
-                              0, 0, self._boot_id)
+                              0, 0, self._boot_id, Feature.SLOTS | Feature.HOST_SEQUENCE)  # both kept by the host
         return self.info
 
     def status(self) -> BoardStatus:

@@ -34,7 +34,8 @@ __all__ = [
 ]
 
 MAGIC = b"SM"
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
+VERSIONS = (1, 2)  # what this codec speaks: version 1 boards have no capability field
 HEADER = struct.Struct("<2sBBHH")
 CRC = struct.Struct("<I")
 OVERHEAD = HEADER.size + CRC.size
@@ -77,6 +78,7 @@ class NakCode(enum.IntEnum):
     EMPTY_SLOT = 8
     SEQ_STATE = 9
     NOT_A_REQUEST = 10
+    UNSUPPORTED = 11
 
 
 class EventKind(enum.IntEnum):
@@ -89,7 +91,7 @@ class EventKind(enum.IntEnum):
 
 # The message table: (type, direction, request body, ACK body). docs/protocol.md mirrors it.
 MESSAGES = [
-    (MsgType.HELLO, "host->board", "(empty)", "HelloInfo"),
+    (MsgType.HELLO, "host->board", "session u32 (version 1: empty)", "HelloInfo"),
     (MsgType.WRITE, "host->board", "layer u8, offset u16, count u16, packed codes", "(empty)"),
     (MsgType.COMMIT, "host->board", "expected shadow crc u32", "active crc u32, latch count u32"),
     (MsgType.READ, "host->board", "bank u8 (0 shadow, 1 active), layer u8, offset u16, count u16", "packed codes"),

@@ -14,6 +14,7 @@ and ``clock`` the time source the engine is fed.
 
 from __future__ import annotations
 
+import secrets
 import time
 import zlib
 from typing import Callable
@@ -21,12 +22,13 @@ from typing import Callable
 import numpy as np
 
 from drivers import smp
-from drivers.board import (Board, BoardInfo, BoardRefused, BoardResetError, BoardStatus, BoardTimeout, BoardVerifyError,
-                           Latched, PushBatch, check_config_fits)
+from drivers.board import (Board, BoardCapabilityError, BoardInfo, BoardRefused, BoardResetError, BoardStatus,
+                           BoardTimeout, BoardVerifyError, Latched, PushBatch, check_config_fits)
+from drivers.features import Feature
 from drivers.sequence import SequenceMode, SequenceState
 from drivers.smp import Message, MsgType, NakCode
 from drivers.smp_host import HostEngine
-from drivers.smp_messages import (BodyError, Commit, HelloInfo, Latch, Nak, Read, SeqArm, SeqDefine, SeqPosition,
+from drivers.smp_messages import (BodyError, Commit, Hello, HelloInfo, Latch, Nak, Read, SeqArm, SeqDefine, SeqPosition,
                                   SeqRandom, Slot, SlotStore, StatusInfo, Watchdog, Write)
 from drivers.transport import SerialBoardMixin, make_link
 from simhw.values.phase_config import PhaseConfig
@@ -39,14 +41,16 @@ class SMPBoard(SerialBoardMixin, Board):
 
     def __init__(self, link, baudrate: int = 921600, timeout: float = 0.1, retries: int = 6,
                  backoff: float = 0.01, window: int = 16, clock: Callable[[], float] = time.monotonic,
-                 first_seq: int | None = None):
-        self.link = make_link(link, baudrate)
+                 first_seq: int | None = None, session: int | None = None, uart_baudrate: int = 0):
+        self.link = make_link(link, baudrate, uart_baudrate)
         self.clock = clock
         self.engine = HostEngine(int(time.monotonic_ns()) if first_seq is None else first_seq, window, timeout,
                                  retries, backoff, self.link.byte_time, name=getattr(self.link, "url", "board"))
         self._shadow_crc: int | None = None  # CRC of the last pattern written, what COMMIT expects
         self._spans: list[tuple[int, int, int]] = []  # (layer, offset, count) of each frame, set by identify()
         self.last_latched: Latched | None = None  # what the COMMIT of the last verified push reported
+        # this host's session (HELLO): the board answers no request of it from another session's replies
+        self.session = secrets.randbits(32) if session is None else session
 
     # the engine's settings, settable on the driver
     timeout = property(lambda self: self.engine.timeout, lambda self, v: setattr(self.engine, "timeout", v))
@@ -107,17 +111,30 @@ class SMPBoard(SerialBoardMixin, Board):
 
     # ------------------------------------------------------------------ identity and health
     def identify(self) -> BoardInfo:
-        body = self.transact([(MsgType.HELLO, b"")])[0].body
-        h = self._reply(HelloInfo, body)
-        if h.protocol != smp.PROTOCOL_VERSION:
-            raise BoardRefused(f"board speaks SMP version {h.protocol}, this driver speaks {smp.PROTOCOL_VERSION}")
+        """HELLO: who the board is and what it can do. A board of an older SMP version answers NAK
+        BAD_VERSION with its version; the driver then speaks that version (version 1: no capability
+        field, every feature taken as present, no host session)."""
+        for _ in range(2):
+            hello = Hello(self.session).pack() if self.engine.version >= 2 else b""
+            reply = self.transact([(MsgType.HELLO, hello)], raise_nak=False)[0]
+            if reply.type != MsgType.NAK or Nak.code_of(reply.body) != NakCode.BAD_VERSION:
+                break
+            theirs = Nak.unpack(reply.body).detail if len(reply.body) == Nak.S.size else 0
+            if theirs not in smp.VERSIONS or theirs == self.engine.version:
+                raise BoardRefused(f"board speaks SMP version {theirs}, this driver speaks {smp.VERSIONS}")
+            self.engine.version = theirs
+        if reply.type == MsgType.NAK:
+            raise BoardRefused(str(smp.NakError(MsgType.HELLO, Nak.code_of(reply.body))), Nak.code_of(reply.body))
+        h = self._reply(HelloInfo, reply.body)
+        if h.protocol != self.engine.version:
+            raise BoardRefused(f"board answered HELLO of version {self.engine.version} with version {h.protocol}")
         if not (1 <= h.bits <= 16 and h.layers and h.rows and h.cols) or smp.write_capacity(h.max_frame, h.bits) < 1:
             raise BoardRefused(f"board {h.serial!r} describes itself impossibly: {h.layers} x {h.rows} x {h.cols} "
                                f"atoms of {h.bits} bits, frames of at most {h.max_frame} bytes")
         self.engine.note_boot_id(h.boot_id, "HELLO")
         self.engine.name = h.serial or self.engine.name
         self.info = BoardInfo("SMP SIM board", h.serial, h.firmware, f"SMP/{h.protocol}", h.layers, h.rows, h.cols,
-                              h.bits, h.slots, h.max_frame, h.boot_id)
+                              h.bits, h.slots, h.max_frame, h.boot_id, h.features)
         cap = smp.write_capacity(h.max_frame, h.bits)
         total = h.layers * h.rows * h.cols
         # spans run across layers (docs/protocol.md), so a small SIM's pattern is one frame
@@ -150,8 +167,15 @@ class SMPBoard(SerialBoardMixin, Board):
             time.sleep(0.01)
         raise BoardTimeout(f"board did not come back within {ready_timeout} s after RESET")
 
+    def _require(self, feature: Feature) -> None:
+        """The driver uses only what the board reports (HELLO's capability field)."""
+        if not self.info.features & feature:
+            raise BoardCapabilityError(f"board {self.info.serial} reports no {feature.name.lower()} support "
+                                       f"(its features: {self.info.features!r})")
+
     def set_watchdog(self, timeout_s: float) -> None:
         """Show the safe pattern if no frame arrives for ``timeout_s`` (0 disables)."""
+        self._require(Feature.WATCHDOG)
         ms = int(round(timeout_s * 1000))
         if not 0 <= ms <= 0xFFFF:
             raise ValueError("watchdog timeout must be within 0..65.535 s")
@@ -315,6 +339,7 @@ class SMPBoard(SerialBoardMixin, Board):
         return True
 
     def _check_slot(self, slot: int) -> None:
+        self._require(Feature.SLOTS)
         if not 0 <= slot < self.info.slots:
             raise ValueError(f"slot {slot} out of range: board {self.info.serial} has slots 0..{self.info.slots - 1}")
 
@@ -356,6 +381,7 @@ class SMPBoard(SerialBoardMixin, Board):
         self.request(MsgType.SLOT_LOAD, Slot(slot).pack())
 
     def define_sequence(self, slots: list[int]) -> None:
+        self._require(Feature.HOST_SEQUENCE)
         slots = [int(s) for s in slots]
         if not slots:
             raise ValueError("a sequence needs at least one slot")
@@ -370,6 +396,7 @@ class SMPBoard(SerialBoardMixin, Board):
         """A never-ending sequence: step k shows ``base_slot`` with ``layer`` replaced by
         ``smp.random_layer_codes(seed, [k], ...)`` (k = 0 at start), so the host knows every step's
         pattern without sending it."""
+        self._require(Feature.RANDOM_SEQUENCE)
         self._check_slot(base_slot)
         if not 0 <= layer < self.info.layers:
             raise ValueError(f"layer {layer} does not exist: the board has {self.info.layers} layers")
@@ -384,6 +411,8 @@ class SMPBoard(SerialBoardMixin, Board):
 
     def arm_sequence(self, mode: SequenceMode = SequenceMode.HOST, loop: bool = False, period_s: float = 0.0) -> None:
         mode = SequenceMode(mode)
+        self._require({SequenceMode.HOST: Feature.HOST_SEQUENCE, SequenceMode.TRIGGER: Feature.TRIGGER,
+                       SequenceMode.TIMER: Feature.TIMER}[mode])
         period_us = int(round(period_s * 1e6))
         if mode == SequenceMode.TIMER and not 1 <= period_us <= 0xFFFFFFFF:
             raise ValueError("timer sequences need a period between 1 us and ~71 min")

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from drivers.board import BoardTimeout
-from drivers.smp import EventKind, FrameDecoder, FrameError, Message, MsgType, NakCode, encode_frame
+from drivers.smp import PROTOCOL_VERSION, EventKind, FrameDecoder, FrameError, Message, MsgType, NakCode, encode_frame
 from drivers.smp_messages import BodyError, Event, Nak
 
 __all__ = ["HostEngine", "Pending"]
@@ -52,6 +52,7 @@ class HostEngine:
         self._waiting: dict[int, Pending] = {}
         self._order: list[Pending] = []
         self._resend: list[bytes] = []
+        self.version = PROTOCOL_VERSION  # what new frames carry; a version-1 board makes it 1 (SMPBoard.identify)
         self.boot_id: int | None = None
         self._reset: str | None = None
         self.events: list[Message] = []
@@ -94,7 +95,7 @@ class HostEngine:
         out = bytearray()
         while self._next < len(self._todo) and len(self._waiting) < self.window:
             mtype, body = self._todo[self._next]
-            msg = Message(mtype, self.next_seq(), body)
+            msg = Message(mtype, self.next_seq(), body, self.version)
             frame = encode_frame(msg)
             p = Pending(msg, frame, now + self._reply_time(len(out) + len(frame)))
             self._waiting[msg.seq] = p

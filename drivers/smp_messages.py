@@ -12,7 +12,9 @@ import struct
 from dataclasses import astuple, dataclass
 from typing import ClassVar
 
-__all__ = ["BodyError", "Write", "Read", "Commit", "Latch", "SlotStore", "SlotCrc", "Slot", "SeqDefine", "SeqArm",
+from drivers.features import SMP_V1_FEATURES, Feature
+
+__all__ = ["BodyError", "Hello", "Write", "Read", "Commit", "Latch", "SlotStore", "SlotCrc", "Slot", "SeqDefine", "SeqArm",
            "SeqPosition", "SeqRandom", "Watchdog", "Nak", "Event", "HelloInfo", "StatusInfo", "SlotInfo"]
 
 
@@ -204,8 +206,27 @@ class Event(_Fixed):
 
 
 @dataclass(frozen=True)
+class Hello:
+    """HELLO (version 2): the host's session id; a board that sees a new one forgets its reply cache, so a
+    restarted host is never answered from it. Version 1's HELLO has an empty body."""
+
+    session: int
+
+    S: ClassVar[struct.Struct] = struct.Struct("<I")
+
+    def pack(self) -> bytes:
+        return self.S.pack(self.session)
+
+    @classmethod
+    def unpack(cls, body: bytes) -> "Hello":
+        if len(body) != cls.S.size:
+            raise BodyError(f"HELLO body must be {cls.S.size} bytes, got {len(body)}")
+        return cls(*cls.S.unpack(body))
+
+
+@dataclass(frozen=True)
 class HelloInfo:
-    """The ACK of HELLO: who the board is and what it takes."""
+    """The ACK of HELLO: who the board is, what it takes and (version 2) what it can do."""
 
     protocol: int
     firmware: str
@@ -217,20 +238,27 @@ class HelloInfo:
     max_frame: int
     slots: int
     boot_id: int
+    features: Feature = SMP_V1_FEATURES
 
-    S: ClassVar[struct.Struct] = struct.Struct("<BBBBHHBHHI16s")
+    S: ClassVar[struct.Struct] = struct.Struct("<BBBBHHBHHI16s")  # version 1
+    FEATURES: ClassVar[struct.Struct] = struct.Struct("<I")  # version 2 adds the capability bitmap
 
     def pack(self) -> bytes:
         major, minor = (int(x) for x in self.firmware.split("."))
-        return self.S.pack(self.protocol, major, minor, self.layers, self.rows, self.cols, self.bits,
+        head = self.S.pack(self.protocol, major, minor, self.layers, self.rows, self.cols, self.bits,
                            self.max_frame, self.slots, self.boot_id, self.serial.encode()[:16])
+        return head + (self.FEATURES.pack(int(self.features)) if self.protocol >= 2 else b"")
 
     @classmethod
     def unpack(cls, body: bytes) -> "HelloInfo":
-        if len(body) != cls.S.size:
-            raise BodyError(f"HELLO reply must be {cls.S.size} bytes, got {len(body)}")
-        p, ma, mi, L, r, c, b, mf, s, boot, ser = cls.S.unpack(body)
-        return cls(p, f"{ma}.{mi}", ser.rstrip(b"\x00").decode("ascii", "replace"), L, r, c, b, mf, s, boot)
+        version = body[0] if body else None
+        want = cls.S.size if version == 1 else cls.S.size + cls.FEATURES.size
+        if version is None or len(body) != want:
+            raise BodyError(f"HELLO reply of version {version} must be {want} bytes, got {len(body)}")
+        p, ma, mi, L, r, c, b, mf, s, boot, ser = cls.S.unpack_from(body)
+        feats = Feature(cls.FEATURES.unpack_from(body, cls.S.size)[0] & int(Feature.all())) if p >= 2 else \
+            SMP_V1_FEATURES
+        return cls(p, f"{ma}.{mi}", ser.rstrip(b"\x00").decode("ascii", "replace"), L, r, c, b, mf, s, boot, feats)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import numpy as np
 
 from drivers import smp
 from drivers.board import BoardCapabilityError
-from drivers.capabilities import ListSweep, RandomSequencer, SlotStore, TriggerSequencer
+from drivers.capabilities import ListSweep, RandomSequencer, SlotStore, TriggerSequencer, capable
 from simhw.values.phase_config import PhaseConfig
 
 __all__ = ["STSession", "run_st_session", "ifbw_for_rate", "SessionError"]
@@ -65,8 +65,8 @@ def run_st_session(board, vna, base: PhaseConfig, layer: int, seed: int, slots: 
                    frequency: float, param: str = "S21", slot: int | None = None) -> STSession:
     """Run ``slots`` slots of a randomised ``layer`` at ``rate_hz`` or faster (see the module doc)."""
     info = board.info
-    if not (isinstance(board, RandomSequencer) and isinstance(board, TriggerSequencer)
-            and isinstance(board, SlotStore) and isinstance(vna, ListSweep)):
+    if not (capable(board, RandomSequencer) and capable(board, TriggerSequencer)
+            and capable(board, SlotStore) and capable(vna, ListSweep)):
         raise BoardCapabilityError("a space-time session needs a board with SEQ_RANDOM and a VNA with per-point "
                                    "trigger output")
     if slots < 1:

@@ -20,9 +20,11 @@ class SerialLink:
     """A reconnecting byte link. ``lock`` is held by drivers around each whole transaction."""
 
     def __init__(self, url: str, baudrate: int = 115200, read_timeout: float = 0.002, reconnect_attempts: int = 5,
-                 reconnect_backoff: float = 0.05):
+                 reconnect_backoff: float = 0.05, uart_baudrate: int = 0):
+        """``uart_baudrate``: the rate of a UART behind a ``socket://`` bridge, which paces the link."""
         self.url = url
         self.baudrate = baudrate
+        self.uart_baudrate = uart_baudrate
         self.read_timeout = read_timeout
         self.reconnect_attempts = reconnect_attempts
         self.reconnect_backoff = reconnect_backoff
@@ -34,17 +36,22 @@ class SerialLink:
 
     @property
     def byte_time(self) -> float:
-        """Seconds one byte takes on the wire (8N1: 10 bit times); 0 for non-UART URLs."""
-        return 10.0 / self.baudrate if self.baudrate and not self.url.startswith(("socket://", "loop://")) else 0.0
+        """Seconds one byte takes on the wire (8N1: 10 bit times): the port's baud rate, the UART's behind a
+        ``socket://`` bridge, 0 for other links with no UART."""
+        if self.url.startswith("socket://"):
+            return 10.0 / self.uart_baudrate if self.uart_baudrate else 0.0
+        return 10.0 / self.baudrate if self.baudrate and not self.url.startswith("loop://") else 0.0
 
     def open(self) -> None:
         if self.is_open:
             return
         try:
             self._port = serial.serial_for_url(self.url, baudrate=self.baudrate, timeout=self.read_timeout,
-                                               write_timeout=2.0, exclusive=None)
+                                               write_timeout=2.0, exclusive=True if "://" not in self.url else None)
         except (serial.SerialException, OSError, ValueError) as exc:
-            raise BoardConnectionError(f"cannot open {self.url}: {exc}") from None
+            busy = "lock" in str(exc).lower()  # pyserial: "Could not exclusively lock port ..."
+            raise BoardConnectionError(f"cannot open {self.url}: " + (
+                "it is in use by another process (one driver per board)" if busy else str(exc))) from None
 
     def close(self) -> None:
         port, self._port = self._port, None
@@ -146,6 +153,8 @@ class SerialBoardMixin:
         self._info = None
 
 
-def make_link(url_or_link, baudrate: int) -> SerialLink:
+def make_link(url_or_link, baudrate: int, uart_baudrate: int = 0) -> SerialLink:
     """A :class:`SerialLink` for a pyserial URL, or the link object given (a test's scripted link)."""
-    return SerialLink(url_or_link, baudrate) if isinstance(url_or_link, str) else url_or_link
+    if isinstance(url_or_link, str):
+        return SerialLink(url_or_link, baudrate, uart_baudrate=uart_baudrate)
+    return url_or_link

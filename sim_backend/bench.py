@@ -11,9 +11,12 @@ firmware objects (not through any driver) and asks the true SIM for the response
 from __future__ import annotations
 
 import copy
+import json
+import sys
 
 import numpy as np
 
+from drivers.smp import pattern_crc
 from drivers.vna_limits import FAMILY_LIMITS
 from sim_backend.chaos import Chaos
 from sim_backend.inproc_endpoint import InprocEndpoint
@@ -27,7 +30,20 @@ from simhw.physics.geometry import FabricationErrors
 from simhw.physics.impairments import Impairments, PhaseDependentAmplitude
 from simhw.values.bench_config import BenchConfig
 
-__all__ = ["BenchDUT", "SimBench"]
+__all__ = ["BenchDUT", "SimBench", "make_truth"]
+
+
+def make_truth(cfg: BenchConfig, clock: SimClock | None = None) -> TrueSIM:
+    """The simulated SIM a bench file describes (its seed, errors, impairments, drift and truth model)."""
+    g, sim = cfg.geometry, cfg.simulation
+    ideal = g.build(cfg.frequencies())
+    errors = FabricationErrors.paper(ideal.wavelengths[0] if ideal.frequencies.size else 0.0107, scale=sim.error_scale)
+    imp = Impairments(coupling=sim.coupling or None, phase_noise=sim.phase_noise or None,
+                      amplitude=PhaseDependentAmplitude() if sim.phase_dependent_amplitude else None)
+    multiport = ({"reflection": sim.reflection, "coupling": sim.port_coupling}
+                 if sim.truth_model == "multiport" else None)
+    return TrueSIM(ideal, errors, seed=sim.seed, impairments=imp, drift=Drift(rate_k_per_hour=sim.drift_k_per_hour),
+                   clock=clock, multiport=multiport)
 
 REFLECTION = 0.1  # |S11| of the test antenna and the receive antennas
 
@@ -87,19 +103,12 @@ class SimBench:
         self.truth: TrueSIM | None = None
         self.dut: BenchDUT | None = None
         self.chaos: Chaos | None = None
+        self._latch_log = None
 
     # ------------------------------------------------------------------ lifetime
     def start(self) -> "SimBench":
         cfg, g, sim = self.config, self.config.geometry, self.config.simulation
-        ideal = g.build(cfg.frequencies())
-        errors = FabricationErrors.paper(ideal.wavelengths[0] if ideal.frequencies.size else 0.0107,
-                                         scale=sim.error_scale)
-        imp = Impairments(coupling=sim.coupling or None, phase_noise=sim.phase_noise or None,
-                          amplitude=PhaseDependentAmplitude() if sim.phase_dependent_amplitude else None)
-        multiport = ({"reflection": sim.reflection, "coupling": sim.port_coupling}
-                     if sim.truth_model == "multiport" else None)
-        self.truth = TrueSIM(ideal, errors, seed=sim.seed, impairments=imp,
-                             drift=Drift(rate_k_per_hour=sim.drift_k_per_hour), clock=self.clock, multiport=multiport)
+        self.truth = make_truth(cfg, self.clock)
         if cfg.board.protocol == "smp":
             self.firmwares = [SMPFirmware(g.layers, g.rows, g.cols, g.bits, seed=sim.seed, serial=f"SIMB-{sim.seed:04d}",
                                           boot_delay=0.02, slots=256)]
@@ -108,6 +117,10 @@ class SimBench:
         for fw in self.firmwares:
             if isinstance(fw, SMPFirmware):
                 fw.temperature_fn = lambda: self.truth.temperature_c() + 10.0
+        if sim.latch_log:
+            self._latch_log = open(sim.latch_log, "a", buffering=1)
+            for fw in self.firmwares:
+                fw.on_latch = self._log_latch
         try:
             seeds = np.random.SeedSequence(None if sim.fault_seed < 0 else sim.fault_seed).spawn(len(self.firmwares) + 1)
             faults = lambda i: Faults(drop=sim.byte_errors / 2, flip=sim.byte_errors / 2,  # noqa: E731
@@ -127,7 +140,21 @@ class SimBench:
             raise
         return self
 
+    def _log_latch(self, fw, codes) -> None:
+        """One line per latch: boot id, pattern CRC, latch count (simulation.latch_log; audited by the soak)."""
+        self._latch_log.write(f"{fw.boot_id:08x} {pattern_crc(codes, self.config.geometry.bits):08x} "
+                              f"{fw.latch_count}\n")
+
+    def reset_boards(self) -> None:
+        """A brown-out of every simulated board, on request (``simhw daemon`` does it on SIGUSR1)."""
+        for fw in self.firmwares:
+            fw.reset()
+        print(json.dumps({"event": "chaos", "fault": "requested_reset"}), file=sys.stderr, flush=True)
+
     def stop(self) -> None:
+        if self._latch_log is not None:
+            self._latch_log.close()
+            self._latch_log = None
         if self.chaos is not None:
             self.chaos.stop()
             self.chaos = None

@@ -19,12 +19,22 @@ from dataclasses import astuple
 import numpy as np
 
 from drivers import smp
+from drivers.features import SMP_V1_FEATURES, Feature
 from drivers.sequence import SequenceMode, SequenceState
 from drivers.smp import EventKind, FrameDecoder, FrameError, Message, MsgType, NakCode
-from drivers.smp_messages import (BodyError, Commit, Event, HelloInfo, Latch, Nak, Read, SeqArm, SeqDefine, SeqPosition,
-                                  SeqRandom, Slot, SlotCrc, SlotInfo, SlotStore, StatusInfo, Watchdog, Write)
+from drivers.smp_messages import (BodyError, Commit, Event, Hello, HelloInfo, Latch, Nak, Read, SeqArm, SeqDefine,
+                                  SeqPosition, SeqRandom, Slot, SlotCrc, SlotInfo, SlotStore, StatusInfo, Watchdog,
+                                  Write)
 
 __all__ = ["SMPFirmware"]
+
+
+_NEEDS = {MsgType.SLOT_STORE: Feature.SLOTS, MsgType.SLOT_LOAD: Feature.SLOTS,
+          MsgType.SEQ_DEFINE: Feature.HOST_SEQUENCE, MsgType.SEQ_START: Feature.HOST_SEQUENCE,
+          MsgType.SEQ_STOP: Feature.HOST_SEQUENCE, MsgType.SEQ_STEP: Feature.HOST_SEQUENCE,
+          MsgType.SEQ_RANDOM: Feature.RANDOM_SEQUENCE, MsgType.WATCHDOG: Feature.WATCHDOG}
+_MODE_NEEDS = {SequenceMode.HOST: Feature.HOST_SEQUENCE, SequenceMode.TRIGGER: Feature.TRIGGER,
+               SequenceMode.TIMER: Feature.TIMER}
 
 
 class _Nak(Exception):
@@ -38,17 +48,25 @@ class SMPFirmware:
     def __init__(self, layers: int, rows: int, cols: int, bits: int, *, slots: int = 64, serial: str = "SIMB-0001",
                  firmware: str = "1.0", max_frame: int = smp.DEFAULT_MAX_FRAME, boot_delay: float = 0.05,
                  latch_time: float = 20e-6, reply_cache: int = 32, safe_code: int = 0, seed: int | None = None,
-                 clock=time.monotonic):
+                 clock=time.monotonic, protocol: int = smp.PROTOCOL_VERSION, features: Feature = Feature.all()):
+        """``protocol`` 1 is a board of SMP version 1 (no capability field, no host session); ``features``
+        is what a version-2 board reports it can do (requests beyond it are NAK UNSUPPORTED)."""
+        if protocol not in smp.VERSIONS:
+            raise ValueError(f"SMP versions are {smp.VERSIONS}")
         self.layers, self.rows, self.cols, self.bits = layers, rows, cols, bits
         self.n_atoms = rows * cols
         self.n_slots = slots
         self.serial, self.firmware, self.max_frame = serial, firmware, max_frame
+        self.protocol = protocol
+        self.features = Feature(features) if protocol >= 2 else SMP_V1_FEATURES
+        self.session: int | None = None  # the host session the reply cache belongs to
         self.boot_delay, self.latch_time = boot_delay, latch_time
         self.reply_cache_size = reply_cache
         self.safe_code = safe_code
         self.clock = clock
         self.temperature_c = 35.0
         self.temperature_fn = None  # the simulated bench makes the board's sensor follow the SIM
+        self.on_latch = None  # on_latch(firmware, codes) after every latch (the simulated bench's latch log)
         self._rng = np.random.default_rng(seed)
         self._lock = threading.RLock()
         handlers = {t: getattr(self, f"_do_{t.name.lower()}", None) for t in MsgType}
@@ -177,6 +195,8 @@ class SMPFirmware:
     def _latch(self, codes: np.ndarray, now: float) -> None:
         self.active[:] = codes
         self.latch_count += 1
+        if self.on_latch is not None:
+            self.on_latch(self, self.active)
         self.last_latch = now
         self.safe_mode = False
 
@@ -218,14 +238,17 @@ class SMPFirmware:
         if cached is not None and cached[0] == key:
             return cached[1]  # a retry: answer again, do not execute again
         try:
-            if msg.version != smp.PROTOCOL_VERSION:
-                raise _Nak(NakCode.BAD_VERSION, msg.version)
+            if msg.version != self.protocol:
+                raise _Nak(NakCode.BAD_VERSION, self.protocol)  # the detail says which version to speak
             if not msg.is_request:
                 raise _Nak(NakCode.NOT_A_REQUEST if msg.type in (MsgType.ACK, MsgType.NAK, MsgType.EVENT)
                            else NakCode.UNKNOWN_TYPE, msg.type)
             if now < self.busy_until and msg.type != MsgType.STATUS:
                 self.naks += 1
                 return smp.encode_frame(Message(MsgType.NAK, msg.seq, Nak(NakCode.BUSY, 0).pack()))
+            need = _NEEDS.get(msg.type)
+            if need is not None and not self.features & need:
+                raise _Nak(NakCode.UNSUPPORTED, msg.type)
             body = self._handlers[msg.type](msg.body, now)
             reply = smp.encode_frame(Message(MsgType.ACK, msg.seq, body))
         except _Nak as nak:
@@ -262,9 +285,15 @@ class SMPFirmware:
 
     # one method per request type -------------------------------------------------
     def _do_hello(self, body, now):
-        self._expect(body, 0)
-        return HelloInfo(smp.PROTOCOL_VERSION, self.firmware, self.serial, self.layers, self.rows, self.cols,
-                         self.bits, self.max_frame, self.n_slots, self.boot_id).pack()
+        if self.protocol >= 2:
+            session = self._body(Hello, body).session
+            if session != self.session:  # a new host: nothing it sends may be answered from the old one's cache
+                self._cache.clear()
+                self.session = session
+        else:
+            self._expect(body, 0)
+        return HelloInfo(self.protocol, self.firmware, self.serial, self.layers, self.rows, self.cols,
+                         self.bits, self.max_frame, self.n_slots, self.boot_id, self.features).pack()
 
     def _do_write(self, body, now):
         w = self._body(Write, body)
@@ -345,6 +374,8 @@ class SMPFirmware:
         mode, loop, period_us = astuple(self._body(SeqArm, body))
         if mode not in (0, 1, 2) or (mode == SequenceMode.TIMER and period_us == 0):
             raise _Nak(NakCode.BAD_ARGUMENT, mode)
+        if not self.features & _MODE_NEEDS[mode]:
+            raise _Nak(NakCode.UNSUPPORTED, mode)
         if not self.sequence or self.seq_state == SequenceState.RUNNING:
             raise _Nak(NakCode.SEQ_STATE, self.seq_state)
         self.seq_mode, self.seq_loop, self.seq_period = SequenceMode(mode), bool(loop), period_us / 1e6

@@ -2,7 +2,6 @@
 
 import threading
 
-import numpy as np
 import pytest
 from test_transcripts import SMP_PUSH
 from transcript import ScriptedLink
@@ -18,7 +17,7 @@ from drivers.smp_messages import HelloInfo
 def hello_reply(**changes) -> str:
     h = HelloInfo.unpack(_hello_body())
     fields = {**h.__dict__, **changes}
-    return encode_frame(Message(MsgType.ACK, 1, HelloInfo(**fields).pack())).hex()
+    return encode_frame(Message(MsgType.ACK, 1, HelloInfo(**fields).pack(), version=2)).hex()
 
 
 def _hello_body() -> bytes:
@@ -33,7 +32,7 @@ def _hello_body() -> bytes:
 def test_a_board_that_describes_itself_impossibly_is_refused(changes):
     link = ScriptedLink([(SMP_PUSH[0][0], hello_reply(**changes))])
     with pytest.raises(BoardRefused, match="impossibly"):
-        SMPBoard(link, first_seq=0).open()
+        SMPBoard(link, first_seq=0, session=0x5E55).open()
 
 
 def test_malformed_events_are_counted():

@@ -174,3 +174,28 @@ def test_calibrated_model_round_trip_and_versions(tmp_path):
     np.savez(tmp_path / "edited.npz", **raw)
     with pytest.raises(ValueError, match="hash"):
         CalibratedModel.load(tmp_path / "edited.npz")
+
+
+def test_registry_versions_are_taken_atomically_by_concurrent_writers(tmp_path):
+    import copy
+    import threading
+
+    ideal, clock, truth, source = drifting_sim(0.0)
+    cal = Calibrator(make_parameterization("physical", ideal), source, heldout_slots=10)
+    model = cal.calibrate(1, 20).model
+    registry = ModelRegistry(tmp_path / "shared")
+    start = threading.Barrier(6)
+
+    def writer():
+        start.wait()
+        for _ in range(8):
+            ModelRegistry(registry.directory).add(copy.deepcopy(model))
+
+    threads = [threading.Thread(target=writer) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert registry.versions() == list(range(1, 49))  # 48 writes, 48 distinct versions, none overwritten
+    assert {registry.get(v).version for v in registry.versions()} == set(range(1, 49))
+    assert not list(registry.directory.glob(".*.tmp"))

@@ -23,11 +23,11 @@ A = PhaseConfig(np.array([[[0, 1], [2, 3]]], np.uint16), 2)
 
 def test_a_crc_valid_commit_ack_with_a_short_body_is_a_failed_push_not_a_crash():
     acks = SMP_PUSH[1][1]
-    short = encode_frame(Message(MsgType.ACK, 3, b"\x01\x02")).hex()  # 2 bytes where 8 belong
-    a3 = acks.index("06534d018003")
-    a4 = acks.index("06534d018004")
+    short = encode_frame(Message(MsgType.ACK, 3, b"\x01\x02", version=2)).hex()  # 2 bytes where 8 belong
+    a3 = acks.index("06534d028003")
+    a4 = acks.index("06534d028004")
     link = ScriptedLink([SMP_PUSH[0], (SMP_PUSH[1][0], acks[:a3] + short + acks[a4:])])
-    batch = SMPBoard(link, first_seq=0).push_many([A], attempts=1)
+    batch = SMPBoard(link, first_seq=0, session=0x5E55).push_many([A], attempts=1)
     assert batch.done == 0 and isinstance(batch.error, BoardRefused) and "malformed" in str(batch.error)
 
 

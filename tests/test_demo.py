@@ -21,7 +21,10 @@ def test_quick_demo_report(tmp_path):
     assert report["recalibration_fired"] and report["drift"]["recalibrations"] >= 1
     assert "prediction_residual_db" in report["drift"]["reasons"][0]
     assert report["held_after_recalibration"]
-    assert report["restored"]["contrast_db"] >= report["target_contrast_db"] > report["drifted"]["contrast_db"] - 20
+    # drift cost the old configuration contrast (5 dB here), and re-training on the new model won it back
+    drifted, restored = report["drifted"]["contrast_db"], report["restored"]["contrast_db"]
+    assert drifted < calibrated["contrast_db"] - 1 and restored > drifted + 1
+    assert restored >= report["target_contrast_db"]
     html = (tmp_path / "report.html").read_text()
     for img in ("calibration.png", "magnitude_maps.png", "ports.png", "indicators.png"):
         assert f'src="{img}"' in html and (tmp_path / img).stat().st_size > 5000

@@ -28,8 +28,8 @@ LAYERS = {
     "root": {"physics", "values", "app"},
 }
 # the sans-I/O codecs and instrument facts the simulated hardware shares with the drivers
-CODECS = {"drivers.cobs", "drivers.smp", "drivers.smp_messages", "drivers.sequence", "drivers.open_ris_codec",
-          "drivers.vna_limits"}
+CODECS = {"drivers.cobs", "drivers.smp", "drivers.smp_messages", "drivers.sequence", "drivers.features",
+          "drivers.open_ris_codec", "drivers.vna_limits"}
 # calibration sees the hardware only through its sources
 EXTRA = {"calibration.sources": {"drivers"}}
 LAZY_ALLOWED = {("simhw", "simhw.app")}

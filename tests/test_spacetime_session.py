@@ -24,7 +24,7 @@ def test_ten_thousand_slots_at_a_kilohertz_through_the_daemon(tmp_path):
                 c.st_session(base, layer=4, seed=1, slots=10, rate_hz=1000.0)
             stored = c.measurement(meta["measurement"])
         assert meta["missed"] == 0 and meta["steps"] == 10_000 and y.shape == (10_000,)
-        assert 1.0 / (1.0 / meta["ifbw"] + vna_point_overhead(bench)) >= 1000.0  # the sweep's slot rate
+        assert meta["slot_rate_hz"] >= 1000.0  # slots per second of wall time, the VNA's I/O included
         # the host knows every slot's pattern from the shared generator; the model predicts each response
         codes = board.random_sequence_codes(base.codes, 0, 123456789, np.arange(10_000))
         predicted = bench.truth.response(codes, 2, [28e9])[:, 0, 0]
@@ -36,6 +36,3 @@ def test_ten_thousand_slots_at_a_kilohertz_through_the_daemon(tmp_path):
         assert np.std(np.abs(y)) > 0.1 * np.mean(np.abs(y))
         np.testing.assert_array_equal(stored[1][:, 0], y)
 
-
-def vna_point_overhead(bench) -> float:
-    return bench.vna.point_overhead

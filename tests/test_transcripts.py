@@ -75,28 +75,29 @@ def test_a_rejected_setting_sends_nothing():
             vna.configure(1e12, 2e12, 3)
 
 
-# SMP push with readback on a 1-layer 2x2 2-bit board, sequence numbers from 1. Frames are
-# COBS(header | body | crc32) 00; header = "SM" (53 4d), version 01, type, seq u16, length u16.
+# SMP push with readback on a 1-layer 2x2 2-bit board, SMP version 2, sequence numbers from 1, host
+# session 0x00005e55. Frames are COBS(header | body | crc32) 00; header = "SM" (53 4d), version 02, type,
+# seq u16, length u16.
 SMP_PUSH = [
-    # HELLO seq 1, no body
-    ("06534d01010101010585a2d7d500",
-     # ACK seq 1: HelloInfo protocol 1, firmware 1.0, 1 layer, 2 x 2, 2 bits, max frame 1024, 64 slots,
-     # boot id 0xe5f15431 (a random draw of the board's), serial "T1"
-     "06534d018001022103010103010202020202030440078b4ae5f154310101010101010101010101010105c5b4de7a00"),
+    # HELLO seq 1: the host's session id u32
+    ("06534d020101020403555e0105a760a8f300",
+     # ACK seq 1: HelloInfo protocol 2, firmware 1.0, 1 layer, 2 x 2, 2 bits, max frame 1024, 64 slots,
+     # boot id 0xe5f15431 (a random draw of the board's), serial "T1", capabilities 0x7f (all seven)
+     "06534d028001022503020103010202020202030440078b4ae5f1543101010101010101010101010101027f010105155bb74c00"),
     # WRITE seq 2: layer 0, offset 0, count 4, codes 0,1,2,3 packed LSB first (e4)
-    ("06534d0102020206010101020406e4fdc44dd100"
+    ("06534d0202020206010101020406e40d16d3a600"
      # COMMIT seq 3: the pattern's CRC-32 0x7565c9ec
-     "06534d010303020409ecc965756b418fd400"
+     "06534d020303020409ecc9657568fab83f00"
      # READ seq 4: bank 1 (active), layer 0, offset 0, count 4
-     "06534d010404020602010101020405e5e6b83b00",
+     "06534d0204040206020101010204051534264c00",
      # ACK seq 2 (empty), ACK seq 3 (active crc 0x7565c9ec, latch count 1), ACK seq 4 (e4: the codes back)
-     "06534d0180020101054994e44b0006534d018003020806ecc96575010101059214be3e0006534d018004020106e4db4bacf400"),
+     "06534d028002010105e7e670cd0006534d028003020806ecc96575010101054931df420006534d028004020106e4465144c500"),
 ]
 
 
 def test_smp_push_with_readback_conversation():
     link = ScriptedLink(SMP_PUSH)
-    board = SMPBoard(link, first_seq=0)
+    board = SMPBoard(link, first_seq=0, session=0x5E55)
     assert not link.is_open  # constructing the driver does no I/O
     cfg = PhaseConfig(np.array([[[0, 1], [2, 3]]], np.uint16), 2)
     with board:
@@ -106,10 +107,10 @@ def test_smp_push_with_readback_conversation():
 
 
 def test_smp_readback_that_differs_is_a_verify_error():
-    shows_other = encode_frame(Message(MsgType.ACK, 4, bytes([0xE5]))).hex()  # codes 1,1,2,3 back
+    shows_other = encode_frame(Message(MsgType.ACK, 4, bytes([0xE5]), version=2)).hex()  # codes 1,1,2,3 back
     acks = SMP_PUSH[1][1]
-    link = ScriptedLink([SMP_PUSH[0], (SMP_PUSH[1][0], acks[:acks.index("06534d018004")] + shows_other)])
-    board = SMPBoard(link, first_seq=0)
+    link = ScriptedLink([SMP_PUSH[0], (SMP_PUSH[1][0], acks[:acks.index("06534d028004")] + shows_other)])
+    board = SMPBoard(link, first_seq=0, session=0x5E55)
     batch = board.push_many([PhaseConfig(np.array([[[0, 1], [2, 3]]], np.uint16), 2)], attempts=1)
     assert batch.done == 0 and isinstance(batch.error, BoardVerifyError) and "1 atoms" in str(batch.error)
     link.assert_done()

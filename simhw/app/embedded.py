@@ -61,6 +61,8 @@ def run_daemon(config: BenchConfig, curve: tuple | None = None, on_ready=None, i
         if install_signals and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, lambda *_: daemon.stop())
             signal.signal(signal.SIGINT, lambda *_: daemon.stop())
+            if config.simulated:  # a brown-out on request: the soak's resets between push and measure
+                signal.signal(signal.SIGUSR1, lambda *_: threading.Thread(target=bench.reset_boards).start())
         ready = threading.Event()
         if on_ready is not None:
             threading.Thread(target=lambda: (ready.wait(), on_ready(daemon)), daemon=True).start()

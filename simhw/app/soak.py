@@ -37,6 +37,7 @@ from calibration.calibrated import CalibratedModel
 from simhw.control import schema
 from simhw.control.client import DaemonClient, DaemonError, DaemonTimeout
 from simhw.control.store import Store
+from simhw.app.soak_audit import ContentAudit, audit_content
 from simhw.values.bench_config import BenchConfig
 from simhw.values.phase_config import PhaseConfig
 
@@ -56,22 +57,29 @@ class SoakReport:
     store_full_phases: int = 0
     after_store_full: int = 0  # acknowledged pushes when the store-full phase ended
     chaos: dict = field(default_factory=dict)  # injected by the bench: kind -> count
+    requested_resets: int = 0  # board resets between a push and a measurement
     lost: list = field(default_factory=list)
     wrong: list = field(default_factory=list)
+    content: ContentAudit = field(default_factory=ContentAudit)
     integrity: str = ""
     healthy_end: bool = False
     clean_exit: bool = False
 
     @property
     def ok(self) -> bool:
-        return not self.lost and not self.wrong and self.integrity == "ok" and self.healthy_end and self.clean_exit
+        return (not self.lost and not self.wrong and not self.content.mislabelled and not self.content.unlatched
+                and self.integrity == "ok" and self.healthy_end and self.clean_exit)
 
     def summary(self) -> str:
         return (f"{self.seconds:.0f} s: {self.acked_pushes} pushes, {self.acked_measurements} measurements, "
                 f"{self.finished_calibrations} calibrations acknowledged; {self.kills} SIGKILLs, {self.restarts} "
                 f"restarts, {self.store_full_phases} store-full phase(s); injected {self.chaos}; error replies "
                 f"{self.errors}, timeouts {self.timeouts}; audit: integrity {self.integrity}, lost {len(self.lost)}, "
-                f"wrong {len(self.wrong)}, healthy end {self.healthy_end}, clean exit {self.clean_exit}")
+                f"wrong {len(self.wrong)}, mislabelled {len(self.content.mislabelled)} of {self.content.checked} "
+                f"labelled measurements (worst match {self.content.worst_match_db:.1f} dB, median "
+                f"{self.content.median_match_db:.1f} dB; {self.content.flagged} flagged, {self.content.unknown} "
+                f"unknown), unlatched pushes {len(self.content.unlatched)}, resets between push and measure "
+                f"{self.requested_resets}, healthy end {self.healthy_end}, clean exit {self.clean_exit}")
 
 
 def _bench(work: Path, faults: bool, intense: bool, store_max_mb: float = 0.0, fault_seed: int = -1):
@@ -89,6 +97,7 @@ def _bench(work: Path, faults: bool, intense: bool, store_max_mb: float = 0.0, f
     c = cfg.calibration
     c.parameterization, c.stages, c.slots, c.heldout = "physical", 1, 20, 10
     c.period_s, c.check_every_s = 3600.0, 900.0
+    s.latch_log = str(work / "latches.log")
     d = cfg.daemon
     d.bind = [f"ipc://{work}/soak.ipc"]
     d.publish = f"ipc://{work}/soak-pub.ipc"
@@ -116,6 +125,10 @@ class _Daemon:
             if not line and self.proc.poll() is not None:
                 raise RuntimeError(f"the daemon exited with {self.proc.returncode} while starting (see daemon.log)")
         raise RuntimeError("the daemon did not start in time")
+
+    def reset_board(self) -> None:
+        """Reboot the simulated board now (a brown-out between a push and a measurement)."""
+        self.proc.send_signal(signal.SIGUSR1)
 
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -166,7 +179,7 @@ def run_soak(seconds: float = 60.0, out: str | Path = "out/soak", seed: int = 0,
              say=print) -> SoakReport:
     work = Path(out)
     work.mkdir(parents=True, exist_ok=True)
-    for f in ("store.sqlite", "store.sqlite-wal", "store.sqlite-shm", "daemon.log"):
+    for f in ("store.sqlite", "store.sqlite-wal", "store.sqlite-shm", "daemon.log", "latches.log"):
         (work / f).unlink(missing_ok=True)
     rng = np.random.default_rng(seed)
     starts = iter(range(1, 1_000_000))
@@ -226,8 +239,8 @@ def run_soak(seconds: float = 60.0, out: str | Path = "out/soak", seed: int = 0,
             rep.restarts += 1
             next_kill = time.monotonic() + rng.uniform(5, 20)
             continue
-        action = rng.choice(["many", "one", "push_measure", "measure", "calibrate", "status"],
-                            p=[0.4, 0.2, 0.2, 0.1, 0.05, 0.05])
+        action = rng.choice(["many", "one", "push_measure", "measure", "reset_measure", "calibrate", "status"],
+                            p=[0.35, 0.2, 0.15, 0.1, 0.1, 0.05, 0.05])
         try:
             if action == "many":
                 acks, errs, late = _pipelined(client, [fresh() for _ in range(int(rng.integers(2, 20)))], 30)
@@ -244,6 +257,14 @@ def run_soak(seconds: float = 60.0, out: str | Path = "out/soak", seed: int = 0,
                 pushes[meta["push"]] = c.hash
                 measurements[meta["measurement"]] = (meta["hash"], s.copy())  # what the board showed, or None
             elif action == "measure":
+                f, s, meta = client.measure()
+                measurements[meta["measurement"]] = (meta["hash"], s.copy())
+            elif action == "reset_measure":  # push, the board reboots, measure: the record must not claim the push
+                c = fresh()
+                pushes[client.push(c)["push"]] = c.hash
+                daemon.reset_board()
+                rep.requested_resets += 1
+                time.sleep(0.1)  # past the simulated board's boot delay
                 f, s, meta = client.measure()
                 measurements[meta["measurement"]] = (meta["hash"], s.copy())
             elif action == "calibrate":
@@ -312,6 +333,7 @@ def run_soak(seconds: float = 60.0, out: str | Path = "out/soak", seed: int = 0,
         m = store.get_measurement(mid)
         if not np.all(np.isfinite(m["s"])):
             rep.wrong.append(("measurement not finite", mid))
+    rep.content = audit_content(store, cfg, pushes, work / "latches.log")
     store.close()
     rep.acked_pushes, rep.acked_measurements, rep.finished_calibrations = len(pushes), len(measurements), done
     log_text = (work / "daemon.log").read_text(errors="replace")  # several processes' stderr: lines may interleave

@@ -28,36 +28,18 @@ from simhw.values.phase_config import PhaseConfig
 
 __all__ = ["Store", "StoreError", "StoreFull", "SCHEMA_VERSION"]
 
-SCHEMA_VERSION = 3
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")  # 0001.sql, 0002.sql, ...: one file per schema version
 
-MIGRATIONS = {
-    1: """
-    CREATE TABLE configs (hash TEXT PRIMARY KEY, name TEXT, bits INTEGER NOT NULL, shape TEXT NOT NULL,
-                          codes BLOB NOT NULL, metadata TEXT NOT NULL /* the config file line */, first_seen REAL NOT NULL);
-    CREATE TABLE pushes (id INTEGER PRIMARY KEY AUTOINCREMENT, hash TEXT NOT NULL REFERENCES configs(hash),
-                         client TEXT, request_id TEXT, applied INTEGER NOT NULL, acked_at REAL NOT NULL);
-    CREATE TABLE snapshots (id INTEGER PRIMARY KEY AUTOINCREMENT, bench TEXT NOT NULL, software TEXT NOT NULL,
-                            created_at REAL NOT NULL);
-    CREATE TABLE measurements (id INTEGER PRIMARY KEY AUTOINCREMENT, hash TEXT REFERENCES configs(hash),
-                               snapshot INTEGER REFERENCES snapshots(id), params TEXT NOT NULL,
-                               frequencies BLOB NOT NULL, s BLOB NOT NULL, shape TEXT NOT NULL,
-                               created_at REAL NOT NULL);
-    CREATE TABLE calibrations (id INTEGER PRIMARY KEY AUTOINCREMENT, protocol TEXT NOT NULL, reason TEXT,
-                               params TEXT NOT NULL, status TEXT NOT NULL, stages TEXT, metrics TEXT,
-                               model BLOB, snapshot INTEGER REFERENCES snapshots(id), started_at REAL NOT NULL,
-                               finished_at REAL);
-    CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, t REAL NOT NULL, kind TEXT NOT NULL,
-                         data TEXT NOT NULL);
-    """,
-    2: """
-    CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    CREATE INDEX pushes_hash ON pushes(hash);
-    CREATE INDEX events_kind ON events(kind);
-    """,
-    3: """
-    ALTER TABLE measurements ADD COLUMN flag TEXT /* why the label is not a verified push: see board_state */;
-    """,
-}
+
+def _migrations() -> dict[int, str]:
+    files = {int(p.stem): p.read_text() for p in MIGRATIONS_DIR.glob("[0-9][0-9][0-9][0-9].sql")}
+    if sorted(files) != list(range(1, len(files) + 1)):
+        raise RuntimeError(f"migrations in {MIGRATIONS_DIR} are not numbered 1..N: {sorted(files)}")
+    return files
+
+
+MIGRATIONS = _migrations()
+SCHEMA_VERSION = max(MIGRATIONS)
 
 
 class StoreError(RuntimeError):

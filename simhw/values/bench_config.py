@@ -101,6 +101,9 @@ class BoardSection:
     protocol: str = "smp"
     urls: list = field(default_factory=lambda: ["sim"])
     baudrate: int = 921600
+    uart_baudrate: int = 0  # a socket:// bridge to a UART (ser2net-style): the UART's rate paces the link; 0: none
+    timeout: float = 0.0  # seconds to wait for a reply (plus the bytes' time on the wire); 0: the driver's default
+    retries: int = -1  # resends of an unanswered request before a timeout is reported; -1: the driver's default
 
 
 @dataclass
@@ -129,6 +132,7 @@ class SimulationSection:
     truth_model: str = "cascade"  # or "multiport": the network model with internal reflections
     reflection: float = 0.0  # multiport: what every internal port reflects
     port_coupling: float = 0.0  # multiport: alpha of the coupling between ports of one face
+    latch_log: str = ""  # a file every simulated SMP board appends "boot_id crc latch_count" to at each latch
 
 
 @dataclass
@@ -222,6 +226,9 @@ class BenchConfig:
             raise BenchConfigError("sweep.ifbw must be > 0")
         if self.board.protocol not in ("smp", "open-ris"):
             raise BenchConfigError("board.protocol must be 'smp' or 'open-ris'")
+        b = self.board
+        if b.uart_baudrate < 0 or b.timeout < 0 or b.retries < -1:
+            raise BenchConfigError("board.uart_baudrate and board.timeout must be >= 0, board.retries >= -1")
         if not self.board.urls:
             raise BenchConfigError("board.urls must name at least one board")
         if self.board.protocol == "open-ris" and (g.rows, g.cols, g.bits) != (16, 16, 1):
