@@ -102,3 +102,20 @@ def test_a_reset_between_the_readback_and_the_sweep_of_a_push_measure(tmp_path):
         np.testing.assert_array_equal(fw.active_codes(), a.codes)
         _, _, m = c.measure()
         assert m["hash"] == a.hash and m["flag"] is None
+
+
+def test_open_ris_boards_are_checked_by_readback(tmp_path):
+    cfg = quiet_bench(tmp_path, "reset-open-ris")
+    cfg.geometry.layers, cfg.geometry.rows, cfg.geometry.cols, cfg.geometry.bits = 2, 16, 16, 1
+    cfg.board.protocol, cfg.board.urls = "open-ris", ["sim", "sim"]
+    with embedded_daemon(cfg) as (bench, daemon), DaemonClient(cfg.daemon.bind[0], timeout=20) as c:
+        a = PhaseConfig.random(2, 16, 16, bits=1, seed=13)
+        assert c.push(a)["applied"]
+        assert c.measure()[2]["hash"] == a.hash
+        reboot(bench.firmwares[1])  # one member of the composite board browns out
+        shown = PhaseConfig(np.concatenate([fw.active_codes() for fw in bench.firmwares]), 1)
+        _, _, m = c.measure()
+        assert m["hash"] == shown.hash != a.hash and m["flag"] == UNEXPECTED
+        assert c.events("board_changed")
+        assert c.push(a)["applied"]
+        assert c.measure()[2]["hash"] == a.hash

@@ -66,3 +66,36 @@ def test_cancellation_is_seen_inside_a_fit():
     with pytest.raises(Cancelled):
         cal.calibrate(stages=2, slots=20, progress=progress)
     assert events.count("iteration") == 3 and "stage" not in events  # stopped in stage 1's fit, not after it
+
+
+def test_a_job_that_does_not_stop_is_marked_interrupted_before_the_daemon_returns(tmp_path, monkeypatch):
+    import threading
+    import time
+
+    release, started = threading.Event(), threading.Event()
+
+    class Stuck:  # a calibrator blocked in I/O: cancellation cannot reach it
+        par = type("P", (), {"name": "physical"})()
+        estimator = None
+
+        def calibrate(self, *a, **kw):
+            started.set()
+            release.wait(20)
+            raise RuntimeError("released")
+
+    monkeypatch.setattr(calibration_job, "make_calibrator", lambda daemon, params=None: Stuck())
+    cfg = ipc_bench(tmp_path, "stuck")
+    cfg.sweep.points = 1
+    with embedded_daemon(cfg) as (bench, daemon), DaemonClient(cfg.daemon.bind[0], timeout=30) as c:
+        daemon.stop_grace_s = 0.3
+        c.calibrate()
+        assert started.wait(10)
+        t0 = time.monotonic()
+        daemon.stop()
+        for _ in range(100):  # bounded: the loop returns after two grace periods
+            if daemon.store.list_calibrations()[0]["status"] == "interrupted":
+                break
+            time.sleep(0.05)
+        assert daemon.store.list_calibrations()[0]["status"] == "interrupted"
+        assert time.monotonic() - t0 < 5
+        release.set()

@@ -24,3 +24,9 @@ def test_bounded_soak_loses_nothing(tmp_path):
     # and work went on around them: acknowledged before and after the store was full
     assert rep.after_store_full > 50 and rep.acked_pushes > rep.after_store_full + 50
     assert rep.acked_measurements > 10 and rep.finished_calibrations >= 1
+    # the content audit: every labelled measurement is what the truth predicts for its label, within the
+    # noise; every acknowledged push was latched; resets between push and measure were flagged, not hidden
+    content = rep.content
+    assert not content.mislabelled and not content.unlatched, (content.mislabelled[:5], content.unlatched[:5])
+    assert content.checked > 10 and content.worst_match_db < -40
+    assert rep.requested_resets >= 1 and rep.chaos.get("requested_reset", 0) >= 1 and content.flagged >= 1

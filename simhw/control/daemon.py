@@ -83,6 +83,7 @@ class BenchDaemon:
         self.counters = {"requests": 0, "errors": 0, "pushes": 0, "applied": 0, "measurements": 0, "calibrations": 0}
         self._auth = None
         self.scheduler = None  # a Scheduler, set by run_daemon (or a program) when the bench file asks for one
+        self.stop_grace_s = 30.0  # at stop, how long a running job may take to stop before it is marked interrupted
         self.params = tuple(f"S{p + 2}1" for p in range(config.geometry.receive_ports))  # what a sweep measures
         for stale in store.interrupted_calibrations():
             try:
@@ -178,10 +179,10 @@ class BenchDaemon:
                     self._publish(pub, "heartbeat", self.status())
             self._cancel_all = True  # a calibration sees it at its next fit iteration
             self._submit(None)
-            self._drain(worker, 30)
+            self._drain(worker, self.stop_grace_s)
             if worker.is_alive():  # a job that does not stop: its record says so before the hardware is closed
                 self._mark_interrupted("the daemon stopped while the job ran")
-                self._drain(worker, 30)
+                self._drain(worker, self.stop_grace_s)
             self._flush(router, pub)
         finally:
             router.close()
