@@ -68,29 +68,35 @@ class BoardState:
         """Whether the board still shows ``hash_`` (asks the board when that is what it last showed)."""
         if self.hash != hash_ or self.latched is None:
             return False
+        seen = self.changes
         now = self.now()
         if now != self.latched:
-            self._unexpected(now)
+            self._record(seen, self.latched, now)
             return False
         return True
 
-    def _unexpected(self, now: Latched) -> None:
-        kind = "board_reset" if self.latched is not None and now.boot_id != self.latched.boot_id else "board_changed"
-        self.changed(kind, {"expected": asdict(self.latched) if self.latched else None, "board": asdict(now)})
+    def _record(self, seen: int, expected: Latched, now: Latched, **detail) -> None:
+        """Record that the board moved from ``expected`` to ``now``, unless now() already recorded it (a
+        reset the board itself reported)."""
+        if self.changes == seen:
+            kind = "board_reset" if now.boot_id != expected.boot_id else "board_changed"
+            self.changed(kind, {"expected": asdict(expected), "board": asdict(now), **detail})
+        self.forget()
 
     def label(self) -> tuple[str | None, str | None, Latched]:
         """(hash, flag, report) for a measurement about to start: the verified configuration if the board
         still shows it, else the hash of what the board reads back, flagged."""
-        expected, seen = self.hash, self.changes
+        expected, seen = (self.hash, self.latched), self.changes
         now = self.now()
         if self.hash is not None and now == self.latched:
             return self.hash, None, now
-        if expected is not None and self.changes == seen:  # not yet recorded (a reported reset is, by now())
-            self._unexpected(now)
+        if expected[0] is not None:
+            self._record(seen, expected[1], now)
         board = self.daemon.board
         shown = PhaseConfig(board.read_active(), board.info.bits, name="board readback")
         self.daemon.store.put_config(shown)
-        return shown.hash, UNEXPECTED if expected is not None else None, now
+        self.hash, self.latched = shown.hash, now  # verified by that readback
+        return shown.hash, UNEXPECTED if expected[0] is not None else None, now
 
     def confirm(self, before: Latched, hash_: str | None, flag: str | None) -> tuple[str | None, str | None]:
         """After the sweep: a board that changed while it ran makes the label unknown."""
@@ -98,8 +104,5 @@ class BoardState:
         after = self.now()
         if after == before:
             return hash_, flag
-        if self.changes == seen:  # not yet recorded (a reset the board reported is, by now())
-            kind = "board_reset" if after.boot_id != before.boot_id else "board_changed"
-            self.changed(kind, {"before": asdict(before), "board": asdict(after), "during": "sweep"})
-        self.forget()
+        self._record(seen, before, after, during="sweep")
         return None, CHANGED_DURING_SWEEP
