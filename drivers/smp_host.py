@@ -9,7 +9,9 @@ requests, writes what :meth:`HostEngine.data_to_send` returns, feeds what the li
 * the window of at most ``window`` requests in flight;
 * deadlines: a request whose reply is late is resent (the same bytes) up to ``retries`` times,
   then :class:`~drivers.board.BoardTimeout` is raised; a garbled frame on the wire makes every
-  request in flight due soon;
+  request in flight due soon. The wait is ``timeout`` or four times the smoothed round trip of
+  requests answered at the first try, whichever is longer (after TCP's retransmission timer), so
+  a slow link or a busy host does not turn late replies into a storm of resends;
 * BUSY: a NAK BUSY pushes that request's deadline back by ``backoff * 2**attempts``;
 * the board's boot id: a BOOT event, HELLO or STATUS with a new one is a reset, reported once by
   :meth:`HostEngine.take_reset`;
@@ -32,6 +34,7 @@ class Pending:
     msg: Message
     frame: bytes
     deadline: float
+    sent: float = 0.0
     attempts: int = 1
     reply: Message | None = None
 
@@ -57,6 +60,7 @@ class HostEngine:
         self._reset: str | None = None
         self.events: list[Message] = []
         self.stats = {"retries": 0, "bad_frames": 0, "stale": 0, "bad_events": 0}
+        self.srtt: float | None = None  # smoothed round-trip time of requests answered at the first try
 
     # ------------------------------------------------------------------ batches
     def start(self, requests: list[tuple[int, bytes]], reply_size: int = 64) -> None:
@@ -85,7 +89,14 @@ class HostEngine:
         return self._seq
 
     def _reply_time(self, req_len: int) -> float:
-        return self.timeout + (req_len + self._reply_size + 8) * self.byte_time
+        wait = max(self.timeout, 4.0 * self.srtt) if self.srtt is not None else self.timeout
+        return wait + (req_len + self._reply_size + 8) * self.byte_time
+
+    def _measured(self, rtt: float) -> None:
+        """A round trip of a request sent once (Karn's rule: a resent one's reply could answer either
+        copy). The smoothed time, times four, stretches the wait on a slow link or a busy host, so a
+        late reply is waited for instead of answered by a storm of resends; ``timeout`` stays the floor."""
+        self.srtt = rtt if self.srtt is None else 0.875 * self.srtt + 0.125 * rtt
 
     # ------------------------------------------------------------------ time and bytes
     def data_to_send(self, now: float) -> bytes:
@@ -97,7 +108,7 @@ class HostEngine:
             mtype, body = self._todo[self._next]
             msg = Message(mtype, self.next_seq(), body, self.version)
             frame = encode_frame(msg)
-            p = Pending(msg, frame, now + self._reply_time(len(out) + len(frame)))
+            p = Pending(msg, frame, now + self._reply_time(len(out) + len(frame)), now)
             self._waiting[msg.seq] = p
             self._order.append(p)
             out += frame
@@ -143,6 +154,8 @@ class HostEngine:
                 continue
             p.reply = item
             del self._waiting[item.seq]
+            if p.attempts == 1:
+                self._measured(now - p.sent)
 
     def reset_input(self) -> None:
         """Forget partial frames (after the link was re-opened)."""

@@ -95,3 +95,24 @@ def test_the_window_bounds_requests_in_flight_and_a_garbled_frame_makes_them_due
     assert [m.seq for m in frames(eng.data_to_send(0.0035))] == [101, 102]
     eng.receive_data(ack(101), 0.004)
     assert [m.seq for m in frames(eng.data_to_send(0.004))] == [103]
+
+
+def test_the_wait_follows_the_measured_round_trip_with_the_timeout_as_floor():
+    eng = engine()
+    for k in range(20):  # replies that take 60 ms each
+        eng.start([(MsgType.PING, b"")])
+        t0 = k * 1.0
+        eng.data_to_send(t0)
+        eng.receive_data(ack(101 + k), t0 + 0.06)
+    assert eng.srtt == pytest.approx(0.06)
+    eng.start([(MsgType.PING, b"")])
+    eng.data_to_send(100.0)
+    assert eng.next_deadline() == pytest.approx(100.0 + 4 * 0.06)  # not resent at 100.1 while it is on its way
+    assert eng.data_to_send(100.15) == b""
+    fast = engine()
+    fast.start([(MsgType.PING, b"")])
+    fast.data_to_send(0.0)
+    fast.receive_data(ack(101), 0.001)
+    fast.start([(MsgType.PING, b"")])
+    fast.data_to_send(1.0)
+    assert fast.next_deadline() == pytest.approx(1.1)  # a fast board does not shorten the timeout
