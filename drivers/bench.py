@@ -29,7 +29,11 @@ def open_board(config: BenchConfig) -> Board:
         raise ValueError("board URL 'sim' names a simulated board: start a SimBench and use its resolved_config()")
     b = config.board
     driver = SMPBoard if b.protocol == "smp" else OpenRISBoard
-    tuning = {k: v for k, v in (("timeout", b.timeout), ("retries", b.retries)) if v > 0 or (k == "retries" and v == 0)}
+    tuning = {}  # unset keys (timeout 0, retries -1) leave the driver's defaults
+    if b.timeout > 0:
+        tuning["timeout"] = b.timeout
+    if b.retries >= 0:
+        tuning["retries"] = b.retries
     members = [driver(u, b.baudrate, uart_baudrate=b.uart_baudrate, **tuning) for u in urls]
     board = members[0] if driver is SMPBoard and len(members) == 1 else CompositeBoard(members)
     try:

@@ -157,10 +157,6 @@ class HostEngine:
             if p.attempts == 1:
                 self._measured(now - p.sent)
 
-    def reset_input(self) -> None:
-        """Forget partial frames (after the link was re-opened)."""
-        self._decoder.reset()
-
     # ------------------------------------------------------------------ resets
     def _on_event(self, msg: Message) -> None:
         try:
