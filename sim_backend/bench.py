@@ -17,15 +17,16 @@ import sys
 import numpy as np
 
 from drivers.smp import pattern_crc
-from drivers.vna_limits import FAMILY_LIMITS
 from sim_backend.chaos import Chaos
 from sim_backend.inproc_endpoint import InprocEndpoint
 from sim_backend.ris_firmware import OpenRISFirmware
 from sim_backend.serial_endpoint import Faults, SerialEndpoint
 from sim_backend.smp_firmware import SMPFirmware
 from sim_backend.true_sim import Drift, SimClock, TrueSIM
-from sim_backend.vna_server import SimVNA
+from sim_backend.hislip_server import HiSLIPServer
+from sim_backend.vna import SimVNA, make_instrument
 from sim_backend.vna_tcp import VNAServer
+from sim_backend.vxi11_server import VXI11Server
 from simhw.physics.geometry import FabricationErrors
 from simhw.physics.impairments import Impairments, PhaseDependentAmplitude
 from simhw.values.bench_config import BenchConfig
@@ -49,14 +50,18 @@ REFLECTION = 0.1  # |S11| of the test antenna and the receive antennas
 
 
 class BenchDUT:
-    """The SIM between the VNA ports: port 1 = test antenna, ports 2.. = receive antennas."""
+    """The SIM between the VNA ports: ``source_port`` = test antenna, ``rx_ports`` = receive antennas
+    (by default port 1 and ports 2, 3, ..)."""
 
-    def __init__(self, truth: TrueSIM, firmwares: list, bits: int, ports: int = 4):
+    def __init__(self, truth: TrueSIM, firmwares: list, bits: int, ports: int = 4, source_port: int = 1,
+                 rx_ports: tuple[int, ...] | None = None):
         self.truth = truth
         self.firmwares = firmwares
         self.bits = bits
         self.ports = ports
         self.n_rx = truth.ideal.output_antennas.count
+        self.source_port = source_port
+        self.rx_ports = tuple(rx_ports) if rx_ports else tuple(range(2, 2 + self.n_rx))
 
     def active_codes(self, now: float | None = None) -> np.ndarray:
         return np.concatenate([fw.active_codes(now) for fw in self.firmwares])
@@ -66,8 +71,10 @@ class BenchDUT:
         s = np.zeros((h.shape[0], self.ports, self.ports), complex)
         idx = np.arange(self.ports)
         s[:, idx, idx] = REFLECTION
-        for p in range(min(self.n_rx, self.ports - 1)):
-            s[:, p + 1, 0] = s[:, 0, p + 1] = h[:, p]
+        src = self.source_port - 1
+        for p, port in enumerate(self.rx_ports[:self.n_rx]):
+            if port <= self.ports:
+                s[:, port - 1, src] = s[:, src, port - 1] = h[:, p]
         return s
 
     def s_params(self, frequencies) -> np.ndarray:
@@ -100,6 +107,8 @@ class SimBench:
         self.firmwares: list = []
         self.vna: SimVNA | None = None
         self.server: VNAServer | None = None
+        self.hislip: HiSLIPServer | None = None
+        self.vxi11: VXI11Server | None = None
         self.truth: TrueSIM | None = None
         self.dut: BenchDUT | None = None
         self.chaos: Chaos | None = None
@@ -129,10 +138,14 @@ class SimBench:
             self.endpoints = [(InprocEndpoint(fw, faults(i)) if sim.transport == "inproc" else
                                SerialEndpoint(fw, sim.transport, faults=faults(i))).start()
                               for i, fw in enumerate(self.firmwares)]
-            self.dut = BenchDUT(self.truth, self.firmwares, g.bits)
-            self.vna = SimVNA(self.dut, cfg.vna.family, noise=sim.noise, seed=sim.seed,
-                              limits=FAMILY_LIMITS[cfg.vna.family])
+            self.dut = BenchDUT(self.truth, self.firmwares, g.bits, source_port=cfg.vna.source_port,
+                                rx_ports=cfg.receive_vna_ports())
+            self.vna = make_instrument(cfg.vna.model or None, self.dut, family=cfg.vna.family, noise=sim.noise,
+                                       seed=sim.seed, cal_sets=tuple(sim.vna_cal_sets), raw_error=sim.vna_raw_error)
             self.server = VNAServer(self.vna).start()
+            self.hislip = HiSLIPServer(self.vna).start()
+            if sim.vna_vxi11:
+                self.vxi11 = VXI11Server(self.vna).start()
             self.chaos = Chaos(self, sim.vna_stalls_per_hour, sim.vna_drops_per_hour, sim.clock_jumps_per_hour,
                                seed=seeds[-1]).start()
         except Exception:
@@ -158,9 +171,11 @@ class SimBench:
         if self.chaos is not None:
             self.chaos.stop()
             self.chaos = None
-        if self.server is not None:
-            self.server.stop()
-            self.server = None
+        for name in ("server", "hislip", "vxi11"):
+            srv = getattr(self, name)
+            if srv is not None:
+                srv.stop()
+                setattr(self, name, None)
         for ep in self.endpoints:
             ep.stop()
         self.endpoints = []
@@ -178,10 +193,19 @@ class SimBench:
 
     @property
     def vna_resource(self) -> str:
-        return self.server.resource
+        """The VNA's resource string through the interface ``simulation.vna_interface`` names."""
+        kind = self.config.simulation.vna_interface
+        return self.vna_resources()[kind]
+
+    def vna_resources(self) -> dict[str, str]:
+        """Every way the simulated VNA is reached: raw SOCKET, HiSLIP and (when bound) VXI-11."""
+        out = {"socket": self.server.resource, "hislip": self.hislip.resource}
+        if self.vxi11 is not None:
+            out["vxi11"] = self.vxi11.resource
+        return out
 
     def resources(self) -> dict:
-        return {"board": self.board_urls, "vna": self.vna_resource}
+        return {"board": self.board_urls, "vna": self.vna_resource, "vna_resources": self.vna_resources()}
 
     def resolved_config(self) -> BenchConfig:
         """The bench description with every "sim" resource replaced by the simulated device's address."""

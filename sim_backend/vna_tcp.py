@@ -1,7 +1,7 @@
-"""The simulated VNA's TCP server: one :class:`~sim_backend.vna_server.SimVNA`, one thread per client.
+"""The simulated VNA's raw SCPI socket (port 5025 on real instruments): one thread per client.
 
-Bytes in, SCPI messages to the instrument, replies out, as a raw SCPI socket (port 5025 on real
-instruments) does; loopback by default.
+Bytes in, program messages (ended by a newline) to the instrument, each response message out
+with one newline, as the instruments' socket servers do; loopback by default.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 
-from sim_backend.vna_server import SimVNA
+from sim_backend.vna import SimVNA
 
 __all__ = ["VNAServer"]
 
@@ -82,6 +82,7 @@ class VNAServer:
 
     def _serve(self, conn: socket.socket) -> None:
         buf = bytearray()
+        session = self.instrument.session()
         try:
             while not self._stop.is_set():
                 try:
@@ -100,13 +101,13 @@ class VNAServer:
                     if self.instrument.drop_next:
                         self.instrument.drop_next = False
                         return
-                    replies, stall = self.instrument.execute(line)
+                    reply, stall = session.message(line)
                     if stall:
                         end = time.monotonic() + stall
                         while time.monotonic() < end and not self._stop.is_set():
                             time.sleep(0.01)
-                    for r in replies:
-                        conn.sendall(r + b"\n")
+                    if reply is not None:
+                        conn.sendall(reply + b"\n")
         except OSError:
             return
         finally:

@@ -108,8 +108,17 @@ class BoardSection:
 
 @dataclass
 class VNASection:
-    family: str = "keysight"
+    family: str = "keysight"  # "keysight" (PNA/PNA-X), "ena" (ENA, E5080, Copper Mountain) or "rs" (ZNB/ZNA/ZVA)
     resource: str = "sim"
+    model: str = ""  # e.g. N5227B, E5080B, ZNA43; "": the family's default; checked against *IDN?
+    timeout: float = 0.0  # seconds per I/O (the sweep time is added to sweeps); 0: the driver's default
+    channel: int = 1  # the instrument channel simhw measures on
+    receive_port_map: list = field(default_factory=list)  # VNA port of each receive antenna; []: ports 2, 3, ..
+    source_port: int = 1  # the VNA port driving the test antenna
+    backend: str = "@py"  # pyvisa backend: "@py" (pyvisa-py) or "" (the system VISA library)
+    preset: bool = False  # preset the instrument when simhw opens it
+    cal_set: str = ""  # the cal set simhw turns on; "": leave the instrument's correction as it is
+    averaging: int = 0  # sweeps averaged per measurement; 0: averaging off
 
 
 @dataclass
@@ -133,6 +142,10 @@ class SimulationSection:
     reflection: float = 0.0  # multiport: what every internal port reflects
     port_coupling: float = 0.0  # multiport: alpha of the coupling between ports of one face
     latch_log: str = ""  # a file every simulated SMP board appends "boot_id crc latch_count" to at each latch
+    vna_interface: str = "socket"  # the resource a resolved bench file names: "socket", "hislip" or "vxi11"
+    vna_vxi11: bool = False  # also serve VXI-11 (needs the portmapper port 111)
+    vna_cal_sets: list = field(default_factory=lambda: ["simhw"])  # cal sets the simulated VNA holds
+    vna_raw_error: float = 0.0  # the simulated VNA's uncorrected directivity/tracking error (0: ideal receivers)
 
 
 @dataclass
@@ -236,8 +249,20 @@ class BenchConfig:
                                    "bits = 1")
         if self.board.protocol == "open-ris" and len(self.board.urls) != g.layers:
             raise BenchConfigError("board.protocol 'open-ris' needs one URL per layer in board.urls")
-        if self.vna.family not in ("keysight", "rs"):
-            raise BenchConfigError("vna.family must be 'keysight' or 'rs'")
+        v = self.vna
+        if v.family not in ("keysight", "ena", "rs"):
+            raise BenchConfigError("vna.family must be 'keysight', 'ena' or 'rs'")
+        if v.timeout < 0 or v.channel < 1 or v.averaging < 0 or v.source_port < 1:
+            raise BenchConfigError("vna.timeout and vna.averaging must be >= 0, vna.channel and vna.source_port >= 1")
+        rx = list(v.receive_port_map)
+        if rx and (len(rx) != g.receive_ports or len(set(rx)) != len(rx) or v.source_port in rx
+                   or any(not isinstance(p, int) or p < 1 for p in rx)):
+            raise BenchConfigError(f"vna.receive_port_map must list {g.receive_ports} distinct VNA ports (>= 1), "
+                                   "none of them vna.source_port")
+        if self.simulation.vna_interface not in ("socket", "hislip", "vxi11"):
+            raise BenchConfigError("simulation.vna_interface must be 'socket', 'hislip' or 'vxi11'")
+        if self.simulation.vna_interface == "vxi11" and not self.simulation.vna_vxi11:
+            raise BenchConfigError("simulation.vna_interface 'vxi11' needs simulation.vna_vxi11 = true")
         for key in ("byte_errors", "board_resets_per_hour", "vna_stalls_per_hour", "vna_drops_per_hour",
                     "clock_jumps_per_hour"):
             if getattr(self.simulation, key) < 0:
@@ -272,6 +297,15 @@ class BenchConfig:
     @property
     def simulated(self) -> bool:
         return self.vna.resource == "sim" or "sim" in self.board.urls
+
+    def receive_vna_ports(self) -> tuple[int, ...]:
+        """The VNA port each receive antenna is wired to (``vna.receive_port_map``, or 2, 3, ..)."""
+        rx = self.vna.receive_port_map
+        return tuple(rx) if rx else tuple(range(2, 2 + self.geometry.receive_ports))
+
+    def vna_params(self) -> tuple[str, ...]:
+        """The S-parameters simhw measures: receive port p from the source port."""
+        return tuple(f"S{p}{self.vna.source_port}" for p in self.receive_vna_ports())
 
     def frequencies(self):
         return np.linspace(self.sweep.start, self.sweep.stop, self.sweep.points)

@@ -1,0 +1,240 @@
+"""HiSLIP (IVI-6.1) for the simulated VNA: ``TCPIP0::127.0.0.1::hislip0,PORT::INSTR`` through pyvisa-py.
+
+:class:`HiSLIPCodec` turns bytes into messages and back (16-byte header: "HS", message type,
+control code, 32-bit message parameter, 64-bit payload length; IVI-6.1 sec. 2.5) and never
+touches a socket. :class:`HiSLIPServer` runs it per connection: the synchronous channel carries
+Data/DataEnd program and response messages (a response carries the MessageID of the request it
+answers), Trigger and DeviceClearComplete; the asynchronous channel answers AsyncMaxMsgSize,
+AsyncStatusQuery (the status byte), AsyncLock/AsyncLockInfo, AsyncRemoteLocalControl and
+AsyncDeviceClear. Synchronized mode only (no overlap), protocol version 1.0.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+import time
+
+__all__ = ["HiSLIPCodec", "HiSLIPServer", "MessageType"]
+
+HEADER = struct.Struct("!2sBBIQ")
+VERSION = 0x0100
+VENDOR = b"SM"
+MAX_MESSAGE = 1 << 20
+
+
+class MessageType:
+    Initialize, InitializeResponse, FatalError, Error, AsyncLock, AsyncLockResponse = range(6)
+    Data, DataEnd, DeviceClearComplete, DeviceClearAcknowledge = 6, 7, 8, 9
+    AsyncRemoteLocalControl, AsyncRemoteLocalResponse, Trigger, Interrupted, AsyncInterrupted = 10, 11, 12, 13, 14
+    AsyncMaxMsgSize, AsyncMaxMsgSizeResponse, AsyncInitialize, AsyncInitializeResponse = 15, 16, 17, 18
+    AsyncDeviceClear, AsyncServiceRequest, AsyncStatusQuery, AsyncStatusResponse = 19, 20, 21, 22
+    AsyncDeviceClearAcknowledge, AsyncLockInfo, AsyncLockInfoResponse = 23, 24, 25
+
+
+class ProtocolError(Exception):
+    """The peer broke the framing (bad prologue or an oversized payload): a fatal error."""
+
+    def __init__(self, code: int, text: str):
+        super().__init__(text)
+        self.code = code
+
+
+class HiSLIPCodec:
+    """Bytes in, (type, control, parameter, payload) messages out; ``pack`` the other way."""
+
+    def __init__(self, max_payload: int = MAX_MESSAGE):
+        self.buffer = bytearray()
+        self.max_payload = max_payload
+
+    def feed(self, data: bytes) -> list[tuple[int, int, int, bytes]]:
+        self.buffer += data
+        out = []
+        while len(self.buffer) >= HEADER.size:
+            prologue, kind, control, param, length = HEADER.unpack_from(self.buffer)
+            if prologue != b"HS":
+                raise ProtocolError(1, "Poorly formed message header")
+            if length > self.max_payload:
+                raise ProtocolError(0, f"payload of {length} bytes exceeds {self.max_payload}")
+            if len(self.buffer) < HEADER.size + length:
+                break
+            payload = bytes(self.buffer[HEADER.size:HEADER.size + length])
+            del self.buffer[:HEADER.size + length]
+            out.append((kind, control, param, payload))
+        return out
+
+    @staticmethod
+    def pack(kind: int, control: int = 0, param: int = 0, payload: bytes = b"") -> bytes:
+        return HEADER.pack(b"HS", kind, control, param & 0xFFFFFFFF, len(payload)) + payload
+
+
+class _Session:
+    def __init__(self, sid: int, instrument):
+        self.sid = sid
+        self.exchange = instrument.session()
+        self.pending = bytearray()
+        self.sync: socket.socket | None = None
+        self.locked = False
+        self.last_id = 0xFFFFFF00
+
+
+class HiSLIPServer:
+    """Serve a simulated instrument over HiSLIP on ``port`` (0: any free port), loopback by default."""
+
+    def __init__(self, instrument, host: str = "127.0.0.1", port: int = 0):
+        self.instrument = instrument
+        self.host, self.port = host, port
+        self._stop = threading.Event()
+        self._listener: socket.socket | None = None
+        self._sessions: dict[int, _Session] = {}
+        self._next_sid = 1
+        self._conns: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def resource(self) -> str:
+        return f"TCPIP0::{self.host}::hislip0,{self.port}::INSTR"
+
+    def start(self) -> "HiSLIPServer":
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind((self.host, self.port))
+        self._listener.listen(8)
+        self._listener.settimeout(0.1)
+        self.port = self._listener.getsockname()[1]
+        t = threading.Thread(target=self._accept_loop, name=f"sim-hislip-{self.port}", daemon=True)
+        t.start()
+        self._threads.append(t)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._lock:
+            for c in list(self._conns):
+                try:
+                    c.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        for t in self._threads:
+            t.join(timeout=5)
+        if self._listener is not None:
+            self._listener.close()
+
+    def _accept_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except (socket.timeout, OSError):
+                continue
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn.settimeout(0.1)
+            with self._lock:
+                self._conns.add(conn)
+            t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            t.start()
+            self._threads = [x for x in self._threads if x.is_alive()] + [t]
+
+    def _serve(self, conn: socket.socket) -> None:
+        codec = HiSLIPCodec()
+        session: _Session | None = None
+        channel = None
+        try:
+            while not self._stop.is_set():
+                try:
+                    data = conn.recv(65536)
+                except socket.timeout:
+                    continue
+                if not data:
+                    return
+                try:
+                    messages = codec.feed(data)
+                except ProtocolError as e:
+                    conn.sendall(HiSLIPCodec.pack(MessageType.FatalError, e.code, 0, str(e).encode()))
+                    return
+                for kind, control, param, payload in messages:
+                    if channel is None:
+                        channel, session = self._initialize(conn, kind, param, payload)
+                        if channel is None:
+                            return
+                    elif channel == "sync":
+                        self._sync_message(conn, session, kind, control, param, payload)
+                    else:
+                        self._async_message(conn, session, kind, control, param, payload)
+        except OSError:
+            return
+        finally:
+            with self._lock:
+                self._conns.discard(conn)
+                if session is not None and channel == "sync":
+                    self._sessions.pop(session.sid, None)
+            conn.close()
+
+    def _initialize(self, conn, kind, param, payload):
+        if kind == MessageType.Initialize:
+            with self._lock:
+                sid = self._next_sid
+                self._next_sid = (self._next_sid % 0xFFFF) + 1
+                session = self._sessions[sid] = _Session(sid, self.instrument)
+            session.sync = conn
+            conn.sendall(HiSLIPCodec.pack(MessageType.InitializeResponse, 0, (VERSION << 16) | sid))
+            return "sync", session
+        if kind == MessageType.AsyncInitialize:
+            session = self._sessions.get(param & 0xFFFF)
+            if session is None:
+                conn.sendall(HiSLIPCodec.pack(MessageType.FatalError, 3, 0, b"Invalid Initialization sequence"))
+                return None, None
+            conn.sendall(HiSLIPCodec.pack(MessageType.AsyncInitializeResponse, 0, int.from_bytes(VENDOR, "big")))
+            return "async", session
+        conn.sendall(HiSLIPCodec.pack(MessageType.FatalError, 2, 0,
+                                      b"Attempt to use connection without both channels established"))
+        return None, None
+
+    def _sync_message(self, conn, s: _Session, kind, control, param, payload) -> None:
+        if kind in (MessageType.Data, MessageType.DataEnd):
+            s.pending += payload
+            s.last_id = param
+            if kind == MessageType.DataEnd:
+                text = bytes(s.pending).decode("latin-1")
+                s.pending.clear()
+                for line in [x for x in text.replace("\r", "").split("\n") if x.strip()]:
+                    reply, stall = s.exchange.message(line)
+                    if stall:
+                        end = time.monotonic() + stall
+                        while time.monotonic() < end and not self._stop.is_set():
+                            time.sleep(0.01)
+                    if reply is not None:
+                        conn.sendall(HiSLIPCodec.pack(MessageType.DataEnd, 0, param, reply + b"\n"))
+        elif kind == MessageType.Trigger:
+            s.last_id = param
+            with self.instrument.lock:
+                self.instrument.bus_trigger()
+        elif kind == MessageType.DeviceClearComplete:
+            s.pending.clear()
+            conn.sendall(HiSLIPCodec.pack(MessageType.DeviceClearAcknowledge, 0))
+        else:
+            conn.sendall(HiSLIPCodec.pack(MessageType.Error, 1, 0, b"Unrecognized Message Type"))
+
+    def _async_message(self, conn, s: _Session, kind, control, param, payload) -> None:
+        if kind == MessageType.AsyncMaxMsgSize:
+            asked = struct.unpack("!Q", payload[:8])[0] if len(payload) >= 8 else MAX_MESSAGE
+            conn.sendall(HiSLIPCodec.pack(MessageType.AsyncMaxMsgSizeResponse, 0, 0,
+                                          struct.pack("!Q", min(asked, MAX_MESSAGE))))
+        elif kind == MessageType.AsyncStatusQuery:
+            with self.instrument.lock:
+                stb = self.instrument.status.stb()
+            conn.sendall(HiSLIPCodec.pack(MessageType.AsyncStatusResponse, stb & 0xFF))
+        elif kind == MessageType.AsyncDeviceClear:
+            s.pending.clear()
+            conn.sendall(HiSLIPCodec.pack(MessageType.AsyncDeviceClearAcknowledge, 0))
+        elif kind == MessageType.AsyncLock:
+            s.locked = control == 1
+            conn.sendall(HiSLIPCodec.pack(MessageType.AsyncLockResponse, 1))
+        elif kind == MessageType.AsyncLockInfo:
+            holders = sum(1 for x in self._sessions.values() if x.locked)
+            conn.sendall(HiSLIPCodec.pack(MessageType.AsyncLockInfoResponse, 1 if holders else 0, holders))
+        elif kind == MessageType.AsyncRemoteLocalControl:
+            conn.sendall(HiSLIPCodec.pack(MessageType.AsyncRemoteLocalResponse))
+        else:
+            conn.sendall(HiSLIPCodec.pack(MessageType.Error, 1, 0, b"Unrecognized Message Type"))

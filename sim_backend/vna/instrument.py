@@ -1,0 +1,467 @@
+"""The simulated VNA's core: IEEE 488.2 common commands, the status model, sweeps, traces and data.
+
+Each family (:mod:`.pna`, :mod:`.ena`, :mod:`.rs`) adds its own command tree and preset state on
+this core; the model (``drivers.vna_models``) gives identity, options and ranges, so ``*IDN?``,
+``*OPT?``, the MIN/MAX queries and the refusals agree.
+
+Traces come from a device under test (``dut``) with ``s_params(frequencies) -> (F, n, n)`` at
+the moment of the sweep, plus receiver noise whose power is kT * IFBW * noise figure relative to
+the source power (divided by the average count when averaging is on). With correction off and
+``raw_error`` above zero, the instrument's own raw errors (directivity and tracking per port)
+are on the data; a cal set turned on removes them. With the trigger output pulsing per point in
+a CW sweep, the instrument pulses ``dut`` after (or before) each point, so a board sequencer can
+step one stored configuration per point (the triggered list measurement).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from drivers.vna_models import DEFAULT_MODEL, VNAModel, model_named
+from sim_backend.scpi import E, Boolean, Choice, Number, ScpiError, Tree, block, fmt_int, fmt_real, text
+from sim_backend.vna.state import FORMATS, Channel, Measurement, formatted
+from sim_backend.vna.status import StatusModel
+
+__all__ = ["SimVNA", "TriggeredDUT", "Session"]
+
+BOLTZMANN_DBM_HZ = -174.0
+
+
+@runtime_checkable
+class TriggeredDUT(Protocol):
+    """A device whose state steps on the VNA's per-point trigger out (the simulated SIM and its board)."""
+
+    def s_params_list(self, frequency: float, points: int, t0: float, t_point: float, before: bool = False): ...
+
+
+def _onoff(v: bool) -> str:
+    return "1" if v else "0"
+
+
+class SimVNA:
+    """One instrument: state, command tree and sweep model. Thread-safe (one lock)."""
+
+    family = "keysight"
+    point_overhead = 10e-6
+    sweep_overhead = 1e-3
+    error_plus_sign = True
+
+    def __init__(self, dut, model: str | VNAModel | None = None, noise: bool = True, noise_figure_db: float = 10.0,
+                 seed: int | None = None, serial: str = "SIM000001", cal_sets: tuple[str, ...] = ("simhw",),
+                 raw_error: float = 0.0):
+        self.model = model if isinstance(model, VNAModel) else model_named(model or DEFAULT_MODEL[self.family])
+        if self.model.family != self.family:
+            raise ValueError(f"{self.model.name} is a {self.model.family} instrument, not {self.family}")
+        self.limits = self.model.limits
+        self.dut = dut
+        self.noise = noise
+        self.noise_figure_db = noise_figure_db
+        self.rng = np.random.default_rng(seed)
+        self.serial = serial
+        self.cal_sets = tuple(cal_sets)
+        self.raw_error = raw_error
+        self.lock = threading.RLock()
+        self.status = StatusModel(self.error_plus_sign)
+        self.sweeps = 0
+        self.stall_next_opc = 0.0  # fault: the next *OPC? stays silent this long
+        self.drop_next = False  # fault: the next command closes the connection
+        self._stall = 0.0
+        self.tree = Tree()
+        self._common_commands(self.tree)
+        self.build(self.tree)
+        self.preset()
+
+    # ------------------------------------------------------------------ family hooks
+    def build(self, t: Tree) -> None:
+        raise NotImplementedError
+
+    def preset(self) -> None:
+        """The instrument's preset state (``*RST``, ``SYST:PRES``)."""
+        self.channels: dict[int, Channel] = {}
+        self.measurements: dict[str, Measurement] = {}
+        self.selected: dict[int, str] = {}  # channel -> selected measurement
+        self.windows: dict[int, dict[int, str]] = {}  # window -> trace number -> measurement name
+        self.active_channel = 1
+        self.trigger_source = "IMM"
+        self.trigger_scope = "ALL"
+        self.data_format = "ASC"
+        self.byte_order = "NORM"
+        self.snp_format = "RI"
+
+    def new_channel(self, n: int) -> Channel:
+        lim, m = self.limits, self.model
+        return Channel(n, lim.f_min, lim.f_max, 201, min(m.preset_ifbw, lim.ifbw_max), m.preset_power,
+                       name=f"Ch{n}", cw=lim.f_min)
+
+    def aux_per_point(self, ch: Channel) -> tuple[bool, bool]:
+        """(trigger output pulses per point, pulse before the point) for ``ch``'s next sweep."""
+        return ch.aux_enabled and ch.aux_interval == "POIN", ch.aux_position == "BEF"
+
+    def free_running(self, ch: Channel) -> bool:
+        return ch.mode == "CONT" and self.trigger_source in ("IMM", "INT")
+
+    # ------------------------------------------------------------------ execution
+    def execute(self, message: str) -> tuple[bytes | None, float]:
+        """Run one program message; returns (the response message or None, extra silence before it)."""
+        with self.lock:
+            self._stall = 0.0
+            replies = self.tree.run(message, self._error)
+            stall = self._stall
+        return (b";".join(replies) if replies else None), stall
+
+    def _error(self, e: ScpiError) -> None:
+        self.status.push(e.code, e.text)
+
+    def push_error(self, err: tuple[int, str], detail: str = "") -> None:
+        self.status.push(err[0], err[1] + (f"; {detail}" if detail else ""))
+
+    @property
+    def errors(self) -> list[tuple[int, str]]:
+        return self.status.errors
+
+    def session(self, buffered: bool = False) -> "Session":
+        return Session(self, buffered)
+
+    # ------------------------------------------------------------------ channels and measurements
+    def chan(self, n: int | None, create: bool = True) -> Channel:
+        n = 1 if n is None else int(n)
+        ch = self.channels.get(n)
+        if ch is None:
+            if not create or not 1 <= n <= 200:
+                raise ScpiError(E.HEADER_SUFFIX if n > 200 or n < 1 else E.SETTINGS_CONFLICT, f"channel {n}")
+            ch = self.channels[n] = self.new_channel(n)
+        return ch
+
+    def check_param(self, param: str) -> str:
+        p = param.strip().strip("'\"").upper()
+        ok = len(p) == 3 and p[0] == "S" and p[1:].isdigit() and all(1 <= int(c) <= self.limits.ports for c in p[1:])
+        if not ok:
+            raise ScpiError(E.ILLEGAL_VALUE, f"{param} (a {self.limits.ports}-port instrument)")
+        return p
+
+    def define(self, ch: int, name: str, param: str, number: int | None = None) -> Measurement:
+        if not name:
+            raise ScpiError(E.ILLEGAL_VALUE, "empty measurement name")
+        if name in self.measurements:
+            raise ScpiError(E.ILLEGAL_VALUE, f"measurement {name!r} exists")
+        param = self.check_param(param)
+        self.chan(ch)
+        if number is None:
+            number = max((m.number for m in self.measurements.values()), default=0) + 1
+        m = self.measurements[name] = Measurement(name, param, int(ch), number)
+        self.selected.setdefault(int(ch), name)
+        return m
+
+    def delete(self, name: str) -> None:
+        m = self.measurements.pop(name, None)
+        if m is None:
+            raise ScpiError(E.ILLEGAL_VALUE, f"no measurement {name!r}")
+        self.chan(m.channel).data.pop(name, None)
+        if self.selected.get(m.channel) == name:
+            rest = [x.name for x in self.measurements.values() if x.channel == m.channel]
+            if rest:
+                self.selected[m.channel] = rest[0]
+            else:
+                self.selected.pop(m.channel, None)
+        for traces in self.windows.values():
+            for k in [k for k, v in traces.items() if v == name]:
+                del traces[k]
+
+    def in_channel(self, ch: int) -> list[Measurement]:
+        return [m for m in self.measurements.values() if m.channel == ch]
+
+    def measurement(self, name: str, ch: int | None = None) -> Measurement:
+        m = self.measurements.get(name)
+        if m is None or (ch is not None and m.channel != ch):
+            raise ScpiError(E.ILLEGAL_VALUE, f"no measurement {name!r}" + (f" in channel {ch}" if ch else ""))
+        return m
+
+    def selected_measurement(self, ch: int) -> Measurement:
+        name = self.selected.get(ch)
+        if not name or name not in self.measurements:
+            raise ScpiError(E.SETTINGS_CONFLICT, f"no measurement selected in channel {ch}")
+        return self.measurements[name]
+
+    def feed(self, window: int, trace: int, name: str) -> None:
+        self.measurement(name)
+        if window not in self.windows:
+            self.windows[window] = {}
+        self.windows[window][trace] = name
+
+    # ------------------------------------------------------------------ sweeps
+    def sweep_time(self, ch: Channel) -> float:
+        t = ch.n_points * (1.0 / ch.ifbw + self.point_overhead) + self.sweep_overhead
+        if ch.averaging and ch.avg_mode in ("SWE", "AUTO", "RED", "FLAT", "MOV"):
+            t *= max(1, ch.avg_count) if ch.avg_mode == "SWE" else 1
+        if ch.mode == "GRO":
+            t *= max(1, ch.groups)
+        return max(t, ch.sweep_time_set)
+
+    def _noise_std(self, ch: Channel) -> float:
+        if not self.noise:
+            return 0.0
+        floor_dbm = BOLTZMANN_DBM_HZ + 10 * np.log10(ch.ifbw) + self.noise_figure_db
+        sigma = float(np.sqrt(10 ** ((floor_dbm - ch.power) / 10)))
+        return sigma / np.sqrt(max(1, ch.avg_count)) if ch.averaging else sigma
+
+    def _raw_errors(self, s: np.ndarray, freqs: np.ndarray) -> np.ndarray:
+        """Uncorrected data: the instrument's directivity and tracking per port (deterministic)."""
+        n = s.shape[1]
+        k = np.arange(1, n + 1)
+        e = self.raw_error * np.exp(2j * np.pi * np.outer(freqs, 0.37e-9 * k))  # (F, n)
+        track = (1 + e)[:, :, None] * (1 + np.conj(e))[:, None, :]
+        out = s * track
+        idx = np.arange(n)
+        out[:, idx, idx] += 0.3 * e
+        return out
+
+    def start_sweep(self, ch: Channel) -> None:
+        """Measure every trace of ``ch`` now; the data is ready after the sweep time."""
+        freqs = ch.frequencies()
+        now = time.monotonic()
+        per_point, before = self.aux_per_point(ch)
+        if freqs.size == 0:
+            raise ScpiError(E.SETTINGS_CONFLICT, "no points to sweep (empty segment table)")
+        if ch.sweep_type == "CW" and per_point and isinstance(self.dut, TriggeredDUT):
+            t_point = 1.0 / ch.ifbw + self.point_overhead
+            s = self.dut.s_params_list(ch.cw, ch.n_points, now, t_point, before=before)
+        else:
+            uniq, inverse = np.unique(freqs, return_inverse=True)
+            s = self.dut.s_params(uniq)[inverse]
+        if not (ch.correction and ch.cal_set) and self.raw_error:
+            s = self._raw_errors(s, freqs)
+        sigma = self._noise_std(ch)
+        ch.data = {}
+        for m in self.in_channel(ch.number):
+            i, j = int(m.param[1]) - 1, int(m.param[2]) - 1
+            trace = s[:, i, j].copy()
+            if sigma:
+                trace += sigma / np.sqrt(2) * (self.rng.standard_normal(trace.shape)
+                                               + 1j * self.rng.standard_normal(trace.shape))
+            ch.data[m.name] = trace
+        ch.busy_until = now + self.sweep_time(ch)
+        ch.swept = True
+        self.sweeps += 1
+
+    def single(self, ch: Channel) -> None:
+        """A single sweep (or group) that leaves the channel in hold."""
+        self.start_sweep(ch)
+        ch.mode = "HOLD"
+
+    def triggered_channels(self) -> list[Channel]:
+        if self.trigger_scope in ("ACT", "CURR", "SING"):
+            return [self.chan(self.active_channel)]
+        return [self.channels[k] for k in sorted(self.channels)]
+
+    def wait(self, ch: Channel | None = None) -> None:
+        chans = [ch] if ch is not None else list(self.channels.values())
+        until = max((c.busy_until for c in chans), default=0.0)
+        delay = until - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+    def busy_until(self) -> float:
+        return max((c.busy_until for c in self.channels.values()), default=0.0)
+
+    def trace(self, m: Measurement) -> np.ndarray:
+        ch = self.chan(m.channel)
+        if self.free_running(ch) and time.monotonic() >= ch.busy_until:
+            self.start_sweep(ch)  # free-running: every read sees a fresh sweep
+        self.wait(ch)
+        if m.name not in ch.data:
+            self.start_sweep(ch)
+            self.wait(ch)
+        return ch.data[m.name]
+
+    def formatted_trace(self, m: Measurement) -> np.ndarray:
+        ch = self.chan(m.channel)
+        data = self.trace(m)
+        aperture = max(1, int(round(ch.smooth_aperture / 100 * data.size))) if ch.smoothing else 1
+        return formatted(data, m.fmt, ch.frequencies(), aperture)
+
+    # ------------------------------------------------------------------ data out
+    def values(self, values: np.ndarray) -> bytes:
+        values = np.asarray(values, float).ravel()
+        if self.data_format in ("REAL32", "REAL64"):
+            dtype = np.dtype("<f8" if self.data_format == "REAL64" else "<f4")
+            if self.byte_order == "NORM":
+                dtype = dtype.newbyteorder(">")
+            return block(values.astype(dtype).tobytes())
+        return ",".join(fmt_real(v) for v in values).encode()
+
+    @staticmethod
+    def interleaved(values: np.ndarray) -> np.ndarray:
+        out = np.empty(2 * values.size)
+        out[0::2], out[1::2] = values.real, values.imag
+        return out
+
+    # ------------------------------------------------------------------ declaration helpers
+    def setting(self, t: Tree, spec: str, attr: str, param, fmt=None, after=None, chan_index: int = 0) -> None:
+        """A channel setting with its query: ``spec``'s suffix ``chan_index`` names the channel; a numeric
+        setting's query answers MIN, MAX and DEF too."""
+        fmt = fmt or (fmt_real if isinstance(param, Number) and not param.integer else
+                      fmt_int if isinstance(param, Number) else _onoff if param is Boolean else str)
+
+        def set_(s, a):
+            if not a:
+                raise ScpiError(E.MISSING_PARAMETER, spec)
+            if len(a) > 1:
+                raise ScpiError(E.PARAM_NOT_ALLOWED, ",".join(a[1:]))
+            ch = self.chan(s[chan_index])
+            setattr(ch, attr, param.parse(a[0]))
+            if after:
+                after(ch)
+
+        def get_(s, a):
+            if isinstance(param, Number):
+                v = param.query(a)
+                if v is not None:
+                    return fmt(v)
+            return fmt(getattr(self.chan(s[chan_index]), attr))
+
+        t.add(spec, set_)
+        t.add(spec, get_, query=True)
+
+    def global_setting(self, t: Tree, spec: str, attr: str, param, fmt=str) -> None:
+        def set_(s, a):
+            if not a:
+                raise ScpiError(E.MISSING_PARAMETER, spec)
+            setattr(self, attr, param.parse(a[0]))
+
+        t.add(spec, set_)
+        t.add(spec, lambda s, a: fmt(getattr(self, attr)), query=True)
+
+    def hz(self, default: float | None = None) -> Number:
+        lim = self.limits
+        return Number(lambda: lim.f_min, lambda: lim.f_max, (lambda: default) if default else None, "HZ")
+
+    def stimulus_tree(self, t: Tree, ifbw_specs: tuple[str, ...], sense: str = "[SENSe<n>]") -> None:
+        """Frequency, points, IF bandwidth, power, sweep time and averaging: the subtrees every family shares."""
+        lim, m = self.limits, self.model
+        self.setting(t, f"{sense}:FREQuency:STARt", "start", self.hz(lim.f_min))
+        self.setting(t, f"{sense}:FREQuency:STOP", "stop", self.hz(lim.f_max))
+        self.setting(t, f"{sense}:FREQuency:CW", "cw", self.hz(lim.f_min))
+        span = Number(lambda: 0.0, lambda: lim.f_max - lim.f_min, lambda: lim.f_max - lim.f_min, "HZ")
+
+        def set_center(s, a):
+            ch = self.chan(s[0])
+            v = self.hz().parse(a[0]) if a else None
+            if v is None:
+                raise ScpiError(E.MISSING_PARAMETER)
+            half = min(ch.span / 2, v - lim.f_min, lim.f_max - v)
+            ch.start, ch.stop = v - half, v + half
+
+        def set_span(s, a):
+            ch = self.chan(s[0])
+            if not a:
+                raise ScpiError(E.MISSING_PARAMETER)
+            v = span.parse(a[0])
+            c = min(max(ch.center, lim.f_min + v / 2), lim.f_max - v / 2)
+            ch.start, ch.stop = c - v / 2, c + v / 2
+
+        t.add(f"{sense}:FREQuency:CENTer", set_center)
+        t.add(f"{sense}:FREQuency:CENTer", lambda s, a: fmt_real(
+            self.hz().query(a) if a else self.chan(s[0]).center), query=True)
+        t.add(f"{sense}:FREQuency:SPAN", set_span)
+        t.add(f"{sense}:FREQuency:SPAN", lambda s, a: fmt_real(
+            span.query(a) if a else self.chan(s[0]).span), query=True)
+        self.setting(t, f"{sense}:SWEep:POINts", "points",
+                     Number(lambda: 1, lambda: lim.max_points, lambda: 201, integer=True))
+        ifbw = Number(lambda: lim.ifbw_min, lambda: lim.ifbw_max, lambda: min(m.preset_ifbw, lim.ifbw_max), "HZ")
+        for spec in ifbw_specs:
+            self.setting(t, spec, "ifbw", ifbw)
+        power = Number(lambda: lim.power_min, lambda: lim.power_max, lambda: m.preset_power, "DBM")
+        self.setting(t, "SOURce<n>:POWer<n>[:LEVel][:IMMediate][:AMPLitude]", "power", power)
+        sweep_time = Number(lambda: 0.0, lambda: 86400.0, lambda: 0.0, "S")
+        t.add(f"{sense}:SWEep:TIME", lambda s, a: setattr(self.chan(s[0]), "sweep_time_set", sweep_time.parse(a[0])))
+        t.add(f"{sense}:SWEep:TIME", lambda s, a: fmt_real(self.sweep_time(self.chan(s[0]))), query=True)
+        t.add(f"{sense}:SWEep:TIME:AUTO", lambda s, a: setattr(self.chan(s[0]), "sweep_time_set", 0.0)
+              if Boolean.parse(a[0]) else None)
+        t.add(f"{sense}:SWEep:TIME:AUTO", lambda s, a: _onoff(self.chan(s[0]).sweep_time_set == 0.0), query=True)
+        self.setting(t, f"{sense}:AVERage[:STATe]", "averaging", Boolean)
+        self.setting(t, f"{sense}:AVERage:COUNt", "avg_count",
+                     Number(lambda: 1, lambda: 65536 if self.family != "rs" else 1000000, lambda: 10, integer=True))
+        t.add(f"{sense}:AVERage:CLEar", lambda s, a: self.chan(s[0]).data.clear())
+
+    # ------------------------------------------------------------------ IEEE 488.2 common commands
+    def _common_commands(self, t: Tree) -> None:
+        st = self.status
+        t.add("*IDN", lambda s, a: self.model.idn(self.serial), True)
+        t.add("*OPT", lambda s, a: self.options_reply(), True)
+        t.add("*RST", lambda s, a: self.preset())
+        t.add("*CLS", lambda s, a: st.clear())
+        t.add("*ESE", lambda s, a: setattr(st, "ese", int(Number(lambda: 0, lambda: 255, integer=True).parse(a[0]))))
+        t.add("*ESE", lambda s, a: str(st.ese), True)
+        t.add("*ESR", lambda s, a: str(st.read_esr()), True)
+        t.add("*SRE", lambda s, a: setattr(st, "sre", int(Number(lambda: 0, lambda: 255, integer=True).parse(a[0]))
+                                           & ~(1 << 6)))
+        t.add("*SRE", lambda s, a: str(st.sre), True)
+        t.add("*STB", lambda s, a: str(st.stb()), True)
+        t.add("*TST", lambda s, a: "0", True)
+        t.add("*OPC", self._opc_query, True)
+        t.add("*OPC", lambda s, a: st.opc_when(self.busy_until()))
+        t.add("*WAI", lambda s, a: self.wait())
+        t.add("*TRG", lambda s, a: self.bus_trigger())
+        t.add("SYSTem:ERRor[:NEXT]", lambda s, a: st.pop(), True)
+        t.add("SYSTem:ERRor:COUNt", lambda s, a: fmt_int(len(st.errors)), True)
+        t.add("SYSTem:ERRor:ALL", lambda s, a: ",".join(st.pop() for _ in range(max(1, len(st.errors)))), True)
+        t.add("SYSTem:PRESet", lambda s, a: self.preset())
+        t.add("SYSTem:VERSion", lambda s, a: "1999.0", True)
+        t.add("FORMat:BORDer", self._set_border)
+        t.add("FORMat:BORDer", lambda s, a: self.byte_order, True)
+
+    def options_reply(self) -> str:
+        return ",".join(self.model.options) if self.model.options else "0"
+
+    def bus_trigger(self) -> None:
+        for ch in self.triggered_channels():
+            self.start_sweep(ch)
+            if ch.mode == "SING":
+                ch.mode = "HOLD"
+
+    def _opc_query(self, s, a) -> str:
+        self.wait()
+        if self.stall_next_opc:
+            self._stall, self.stall_next_opc = self.stall_next_opc, 0.0
+        return "1"
+
+    def _set_border(self, s, a):
+        if not a:
+            raise ScpiError(E.MISSING_PARAMETER)
+        self.byte_order = Choice("NORMal", "SWAPped").parse(a[0])
+
+    def format_name(self, fmt: str) -> str:
+        return Choice(*FORMATS).parse(fmt)
+
+    def string_arg(self, a: list[str], i: int = 0) -> str:
+        if len(a) <= i:
+            raise ScpiError(E.MISSING_PARAMETER)
+        return text(a[i])
+
+
+class Session:
+    """One client's message exchange. ``buffered`` keeps the response until the client reads it
+    (VXI-11's device_read): a new message before the read interrupts it (-410) and drops it."""
+
+    def __init__(self, instrument: SimVNA, buffered: bool):
+        self.instrument, self.buffered = instrument, buffered
+        self.output = bytearray()
+
+    def message(self, text_: str) -> tuple[bytes | None, float]:
+        if self.buffered and self.output:
+            self.output.clear()
+            self.instrument.push_error(E.INTERRUPTED)
+        reply, stall = self.instrument.execute(text_)
+        if reply is not None and self.buffered:
+            self.output += reply + b"\n"
+        return reply, stall
+
+    def read(self, size: int) -> bytes:
+        out = bytes(self.output[:size])
+        del self.output[:size]
+        return out
+

@@ -1,0 +1,284 @@
+"""Rohde & Schwarz ZNB / ZNA / ZVA command tree and preset state, after the instruments' user manuals.
+
+Preset (``*RST``, ``SYST:PRES``): channel 1 named ``Ch1``, trace ``Trc1`` measuring S21 in
+diagram 1, selected; linear sweep over the model's range at 201 points, continuous sweep
+(``INIT:CONT ON``), trigger source IMMediate, ``FORM ASC,0``. Traces are named
+(``CALC:PAR:SDEF``), channels are switched with ``CONF:CHAN<n>`` and addressed with
+``INST:NSEL``. The trigger outputs (``TRIG:CHAN<n>:AUX<m>``) need the trigger board (ZNA-B91) in
+``*OPT?``; without it they are refused with -241 "Hardware missing".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim_backend.scpi import E, Boolean, Choice, Number, ScpiError, Tree, fmt_int, text
+from sim_backend.vna.instrument import SimVNA
+from sim_backend.vna.state import Segment
+
+__all__ = ["SimRS"]
+
+_SWEEP_TYPES = Choice("LINear", "LOGarithmic", "SEGMent", "POWer", "CW", "POINt", "PULSe", "IAMPlitude", "IPHase")
+
+
+def _quoted(items) -> str:
+    return "'" + ",".join(str(i) for i in items) + "'"
+
+
+class SimRS(SimVNA):
+    family = "rs"
+    error_plus_sign = False
+
+    def preset(self) -> None:
+        super().preset()
+        self.chan(1)
+        self.define(1, "Trc1", "S21", number=1)
+        self.feed(1, 1, "Trc1")
+        self.trigger_link = "SWE"
+
+    def build(self, t: Tree) -> None:
+        self.stimulus_tree(t, ("[SENSe<n>]:BWIDth[:RESolution]", "[SENSe<n>]:BANDwidth[:RESolution]"))
+        self.setting(t, "[SENSe<n>]:FREQuency:FIXed", "cw", self.hz(self.limits.f_min))
+        self.setting(t, "SOURce<n>:FREQuency<n>:CW", "cw", self.hz(self.limits.f_min))
+        self.setting(t, "SOURce<n>:FREQuency<n>:FIXed", "cw", self.hz(self.limits.f_min))
+        self.setting(t, "[SENSe<n>]:SWEep:TYPE", "sweep_type", _SWEEP_TYPES)
+        t.add("[SENSe<n>]:SWEep:STEP", lambda s, a: f"{self.chan(s[0]).span / max(1, self.chan(s[0]).points - 1):+.11E}",
+              True)
+        self.setting(t, "[SENSe<n>]:AVERage:MODE", "avg_mode", Choice("AUTO", "FLATten", "REDuce", "MOVing"))
+        self.setting(t, "[SENSe<n>]:CORRection[:STATe]", "correction", Boolean, after=self._check_correction)
+        t.add("[SENSe<n>]:CORRection:CSET[:ACTive]", self._activate_cal_set)
+        t.add("[SENSe<n>]:CORRection:CSET[:ACTive]", lambda s, a: f"'{self.chan(s[0]).cal_set}'", True)
+        t.add("[SENSe<n>]:CORRection:CSET:CATalog", lambda s, a: _quoted(self.cal_sets), True)
+        # segments
+        t.add("[SENSe<n>]:SEGMent<n>:INSert", self._segment_insert)
+        t.add("[SENSe<n>]:SEGMent<n>:ADD", self._segment_insert)
+        t.add("[SENSe<n>]:SEGMent<n>[:DELete]", lambda s, a: self._segments(s).pop(self._seg_index(s)))
+        t.add("[SENSe<n>]:SEGMent:DELete:ALL", lambda s, a: self._segments(s).clear())
+        t.add("[SENSe<n>]:SEGMent:COUNt", lambda s, a: str(len(self._segments(s))), True)
+        t.add("[SENSe<n>]:SEGMent<n>[:STATe]", lambda s, a: setattr(self._segment(s), "on", Boolean.parse(a[0])))
+        t.add("[SENSe<n>]:SEGMent<n>[:STATe]", lambda s, a: "1" if self._segment(s).on else "0", True)
+        t.add("[SENSe<n>]:SEGMent<n>:SWEep:POINts", lambda s, a: str(self._segment(s).points), True)
+        # traces
+        t.add("CALCulate<n>:PARameter:SDEFine", self._define)
+        t.add("CALCulate<n>:PARameter:MEASure", self._remeasure)
+        t.add("CALCulate<n>:PARameter:MEASure", lambda s, a: f"'{self.measurement(self.string_arg(a)).param}'", True)
+        t.add("CALCulate<n>:PARameter:DELete", lambda s, a: self.delete(self.measurement(self.string_arg(a)).name))
+        t.add("CALCulate<n>:PARameter:DELete:ALL", lambda s, a: [self.delete(n) for n in list(self.measurements)])
+        t.add("CALCulate<n>:PARameter:DELete:CALL", lambda s, a: [self.delete(m.name) for m in
+                                                              self.in_channel(s[0] or 1)])
+        t.add("CALCulate<n>:PARameter:CATalog", self._catalog, True)
+        t.add("CALCulate<n>:PARameter:SELect", self._select)
+        t.add("CALCulate<n>:PARameter:SELect", lambda s, a: f"'{self.selected.get(s[0] or 1, '')}'", True)
+        t.add("CALCulate<n>:PARameter:DEFine:SGRoup", self._define_group)
+        t.add("CALCulate<n>:FORMat", self._set_trace_format)
+        t.add("CALCulate<n>:FORMat", lambda s, a: self.selected_measurement(s[0] or 1).fmt, True)
+        self.setting(t, "CALCulate<n>:SMOothing[:STATe]", "smoothing", Boolean)
+        self.setting(t, "CALCulate<n>:SMOothing:APERture", "smooth_aperture",
+                     Number(lambda: 0.05, lambda: 100.0, lambda: 1.0))
+        t.add("CALCulate<n>:DATA", self._data_query, True)
+        t.add("CALCulate<n>:DATA:SGRoup", self._group_query, True)
+        t.add("CALCulate<n>:DATA:STIMulus", lambda s, a: self.values(self.chan(s[0]).frequencies()), True)
+        # channels, display, instrument
+        t.add("CONFigure:CHANnel<n>[:STATe]", self._channel_state)
+        t.add("CONFigure:CHANnel<n>[:STATe]", lambda s, a: "1" if (s[0] or 1) in self.channels else "0", True)
+        t.add("CONFigure:CHANnel<n>:NAME", lambda s, a: setattr(self.chan(s[0], create=False), "name",
+                                                                self.string_arg(a)))
+        t.add("CONFigure:CHANnel<n>:NAME", lambda s, a: f"'{self.chan(s[0], create=False).name}'", True)
+        t.add("CONFigure:CHANnel<n>:CATalog", lambda s, a: _quoted(
+            x for n in sorted(self.channels) for x in (n, self.channels[n].name)), True)
+        t.add("CONFigure:TRACe:CATalog", lambda s, a: _quoted(
+            x for m in self.measurements.values() for x in (m.number, m.name)), True)
+        t.add("INSTrument:NSELect", self._select_channel)
+        t.add("INSTrument:NSELect", lambda s, a: str(self.active_channel), True)
+        t.add("INSTrument:PORT:COUNt", lambda s, a: str(self.limits.ports), True)
+        t.add("DISPlay[:WINDow<n>][:STATe]", lambda s, a: self.windows.setdefault(s[0] or 1, {})
+              if Boolean.parse(a[0]) else self.windows.pop(s[0] or 1, None))
+        t.add("DISPlay[:WINDow<n>]:TRACe<n>:FEED", lambda s, a: self.feed(s[0] or 1, s[1] or 1, self.string_arg(a)))
+        t.add("DISPlay[:WINDow<n>]:TRACe<n>:EFEed", self._efeed)
+        t.add("DISPlay[:WINDow<n>]:TRACe<n>:DELete", lambda s, a: self.windows.get(s[0] or 1, {}).pop(s[1] or 1, None))
+        t.add("DISPlay[:WINDow<n>]:TRACe:CATalog", lambda s, a: _quoted(
+            x for tr, n in sorted(self.windows.get(s[0] or 1, {}).items()) for x in (tr, n)), True)
+        # trigger
+        self.global_setting(t, "TRIGger<n>[:SEQuence]:SOURce", "trigger_source",
+                            Choice("IMMediate", "EXTernal", "MANual", "MULTiple", "FREerun"))
+        t.add("TRIGger<n>[:SEQuence]:LINK", lambda s, a: setattr(self, "trigger_link", Choice(
+            "SWEep", "SEGMent", "POINt", "PPOint").parse(a[0])))
+        t.add("TRIGger<n>[:SEQuence]:LINK", lambda s, a: {"SWE": "'SWEep'", "SEGM": "'SEGMent'", "POIN": "'POINt'",
+                                                         "PPO": "'PPOint'"}[self.trigger_link], True)
+        for field, spec, param in (("aux_enabled", "[:ENABle]", Boolean),
+                                   ("aux_interval", ":INTerval", Choice("POINt", "SWEep", "SEGMent", "PPOint")),
+                                   ("aux_position", ":POSition", Choice("BEFore", "AFTer"))):
+            t.add(f"TRIGger:CHANnel<n>:AUXiliary<n>{spec}", self._aux_set(field, param))
+            t.add(f"TRIGger:CHANnel<n>:AUXiliary<n>{spec}", self._aux_get(field), True)
+        t.add("INITiate<n>[:IMMediate][:DUMMy]", self._initiate)
+        t.add("INITiate<n>[:IMMediate]:ALL", lambda s, a: [self._sweep_once(c) for c in list(self.channels.values())])
+        self.global_setting(t, "INITiate<n>[:IMMediate]:SCOPe", "trigger_scope", Choice("ALL", "SINGle"))
+        t.add("INITiate<n>:CONTinuous", lambda s, a: setattr(self.chan(s[0]), "mode",
+                                                             "CONT" if Boolean.parse(a[0]) else "HOLD"))
+        t.add("INITiate<n>:CONTinuous", lambda s, a: "1" if self.chan(s[0]).mode == "CONT" else "0", True)
+        t.add("INITiate<n>:CONTinuous:ALL", lambda s, a: [setattr(c, "mode", "CONT" if Boolean.parse(a[0]) else "HOLD")
+                                                         for c in self.channels.values()])
+        t.add("FORMat[:DATA]", self._set_format)
+        t.add("FORMat[:DATA]", lambda s, a: {"ASC": "ASC,0", "REAL32": "REAL,32", "REAL64": "REAL,64"}[
+            self.data_format], True)
+
+    # ------------------------------------------------------------------ handlers
+    def _aux_check(self):
+        if "ZNA-B91" not in self.model.options:
+            raise ScpiError(E.HARDWARE_MISSING, "trigger outputs need the R&S ZNA-B91 trigger board")
+
+    def _aux_set(self, field, param):
+        def fn(s, a):
+            self._aux_check()
+            if not a:
+                raise ScpiError(E.MISSING_PARAMETER)
+            setattr(self.chan(s[0]), field, param.parse(a[0]))
+        return fn
+
+    def _aux_get(self, field):
+        def fn(s, a):
+            self._aux_check()
+            v = getattr(self.chan(s[0]), field)
+            return ("1" if v else "0") if isinstance(v, bool) else v
+        return fn
+
+    def _sweep_once(self, ch):
+        self.start_sweep(ch)
+        if ch.mode != "CONT":
+            ch.mode = "HOLD"
+
+    def _initiate(self, s, a):
+        chans = self.triggered_channels() if self.trigger_scope == "ALL" else [self.chan(s[0])]
+        for ch in chans if s[0] is None else [self.chan(s[0])]:
+            self._sweep_once(ch)
+
+    def _check_correction(self, ch):
+        if ch.correction and not ch.cal_set:
+            ch.correction = False
+            raise ScpiError(E.SETTINGS_CONFLICT, "no calibration in this channel")
+
+    def _activate_cal_set(self, s, a):
+        name = self.string_arg(a)
+        if name not in self.cal_sets:
+            raise ScpiError(E.ILLEGAL_VALUE, f"no cal set {name!r}")
+        ch = self.chan(s[0])
+        ch.cal_set, ch.correction = name, True
+
+    def _segments(self, s):
+        return self.chan(s[0]).segments
+
+    def _seg_index(self, s):
+        segs = self._segments(s)
+        n = (s[1] if len(s) > 1 else None) or 1
+        if not 1 <= n <= len(segs):
+            raise ScpiError(E.HEADER_SUFFIX, f"segment {n}")
+        return n - 1
+
+    def _segment(self, s):
+        return self._segments(s)[self._seg_index(s)]
+
+    def _segment_insert(self, s, a):
+        if len(a) < 3:
+            raise ScpiError(E.MISSING_PARAMETER, "start, stop, points")
+        start, stop = self.hz().parse(a[0]), self.hz().parse(a[1])
+        points = int(Number(lambda: 1, lambda: self.limits.max_points, integer=True).parse(a[2]))
+        segs = self._segments(s)
+        n = s[1] or len(segs) + 1
+        segs.insert(min(n, len(segs) + 1) - 1, Segment(start, stop, points))
+
+    def _define(self, s, a):
+        if len(a) < 2:
+            raise ScpiError(E.MISSING_PARAMETER)
+        name = text(a[0])
+        self.define(s[0] or 1, name, text(a[1]))
+        self.selected[s[0] or 1] = name
+
+    def _remeasure(self, s, a):
+        if len(a) < 2:
+            raise ScpiError(E.MISSING_PARAMETER)
+        m = self.measurement(text(a[0]))
+        m.param = self.check_param(text(a[1]))
+        self.chan(m.channel).data.pop(m.name, None)
+
+    def _catalog(self, s, a):
+        return _quoted(x for m in self.in_channel(s[0] or 1) for x in (m.name, m.param))
+
+    def _select(self, s, a):
+        name = self.string_arg(a)
+        self.measurement(name, s[0] or 1)
+        self.selected[s[0] or 1] = name
+
+    def _efeed(self, s, a):
+        name = self.string_arg(a)
+        w = s[0] or 1
+        traces = self.windows.setdefault(w, {})
+        if name not in traces.values():
+            self.feed(w, max(traces, default=0) + 1, name)
+
+    def _define_group(self, s, a):
+        try:
+            ports = [int(float(x)) for x in a]
+        except ValueError:
+            raise ScpiError(E.DATA_TYPE, ",".join(a)) from None
+        if not ports or any(not 1 <= p <= self.limits.ports for p in ports):
+            raise ScpiError(E.ILLEGAL_VALUE, ",".join(a))
+        self.chan(s[0]).group = ports
+
+    def _group_query(self, s, a):
+        ch = self.chan(s[0])
+        ports = getattr(ch, "group", None)
+        if not ports:
+            raise ScpiError(E.SETTINGS_CONFLICT, "no S-parameter group defined")
+        self.wait(ch)
+        freqs = ch.frequencies()
+        s_ = self.dut.s_params(freqs)
+        block_ = np.stack([s_[:, i - 1, j - 1] for i in ports for j in ports])  # (n*n, F)
+        return self.values(np.stack([block_.real, block_.imag], axis=-1).ravel())
+
+    def _select_channel(self, s, a):
+        n = int(float(a[0])) if a else 0
+        if n not in self.channels:
+            raise ScpiError(E.ILLEGAL_VALUE, f"no channel {n}")
+        self.active_channel = n
+
+    def _channel_state(self, s, a):
+        n = s[0] or 1
+        if Boolean.parse(a[0]):
+            self.chan(n)
+        elif n in self.channels:
+            if len(self.channels) == 1:
+                raise ScpiError(E.SETTINGS_CONFLICT, "the last channel cannot be switched off")
+            for m in self.in_channel(n):
+                self.delete(m.name)
+            del self.channels[n]
+            if self.active_channel == n:
+                self.active_channel = min(self.channels)
+
+    def _set_trace_format(self, s, a):
+        if not a:
+            raise ScpiError(E.MISSING_PARAMETER)
+        self.selected_measurement(s[0] or 1).fmt = self.format_name(a[0])
+
+    def _data_query(self, s, a):
+        kind = Choice("SDATa", "FDATa", "MDATa", "SDATA", "FDATA").parse(a[0]) if a else ""
+        if not kind:
+            raise ScpiError(E.MISSING_PARAMETER)
+        m = self.selected_measurement(s[0] or 1)
+        if kind.startswith("F"):
+            return self.values(self.formatted_trace(m))
+        return self.values(self.interleaved(self.trace(m)))
+
+    def _set_format(self, s, a):
+        if not a:
+            raise ScpiError(E.MISSING_PARAMETER)
+        kind = Choice("ASCii", "REAL").parse(a[0])
+        bits = a[1].strip() if len(a) > 1 else ("0" if kind == "ASC" else "32")
+        if kind == "ASC" and bits == "0":
+            self.data_format = "ASC"
+        elif kind == "REAL" and bits in ("32", "64"):
+            self.data_format = "REAL" + bits
+        else:
+            raise ScpiError(E.ILLEGAL_VALUE, ",".join(a))
+
+    def free_running(self, ch) -> bool:
+        return ch.mode == "CONT" and self.trigger_source in ("IMM", "FRE")
