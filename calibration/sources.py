@@ -127,15 +127,14 @@ class BenchSource(PilotSource):
         y = np.empty((T, self.frequencies.size, P), complex)
         t0 = self.now()
         if self.list_capable:
-            if self.ifbw is not None:
-                self.vna.ifbw = self.ifbw
             if self.power is not None:
                 self.vna.power = self.power
             chunk = self.board.info.slots
             for s in range(0, T, chunk):
                 part = configs[s:s + chunk]
                 for p, param in enumerate(self.params):
-                    _, data = triggered_list_measurement(self.board, self.vna, part, float(self.frequencies[0]), param)
+                    _, data = triggered_list_measurement(self.board, self.vna, part, float(self.frequencies[0]), param,
+                                                         ifbw=self.ifbw)
                     y[s:s + len(part), 0, p] = data
                 if progress:
                     progress(min(s + chunk, T), T)

@@ -19,7 +19,7 @@ from drivers.smp_board import SMPBoard
 from drivers.vna import SCPIVNA, open_vna
 from simhw.values.bench_config import BenchConfig
 
-__all__ = ["open_board", "open_bench"]
+__all__ = ["open_board", "open_bench", "vna_options"]
 
 
 def open_board(config: BenchConfig) -> Board:
@@ -45,6 +45,16 @@ def open_board(config: BenchConfig) -> Board:
     return board
 
 
+def vna_options(config: BenchConfig) -> dict:
+    """The driver keywords the bench file's [vna] section gives."""
+    v = config.vna
+    kw = {"channel": v.channel, "model": v.model, "backend": v.backend, "preset": v.preset, "cal_set": v.cal_set,
+          "averaging": v.averaging}
+    if v.timeout:
+        kw["timeout_s"] = v.timeout
+    return kw
+
+
 @contextlib.contextmanager
 def open_bench(config: BenchConfig):
     """Context manager yielding (board, vna) for ``config``; both are closed on exit."""
@@ -52,7 +62,7 @@ def open_bench(config: BenchConfig):
         raise ValueError("VNA resource 'sim' names a simulated VNA: start a SimBench and use its resolved_config()")
     board = open_board(config)
     try:
-        vna: SCPIVNA = open_vna(config.vna.family, config.vna.resource)
+        vna: SCPIVNA = open_vna(config.vna.family, config.vna.resource, **vna_options(config))
     except Exception:
         board.close()
         raise

@@ -91,7 +91,7 @@ class Watchdog(Protocol):
 class ListSweep(Protocol):
     """A VNA's CW sweep with a trigger pulse out after every point (drivers.list_measurement)."""
 
-    def list_sweep(self, frequency: float, points: int, param: str = "S21") -> np.ndarray: ...
+    def list_sweep(self, frequency: float, points: int, param: str = "S21", ifbw: float | None = None) -> np.ndarray: ...
 
 
 REPORTED = {SlotStore: Feature.SLOTS, HostSequencer: Feature.HOST_SEQUENCE,
@@ -106,6 +106,8 @@ def capable(device, capability) -> bool:
     class implements)."""
     if not isinstance(device, capability):
         return False
+    if capability is ListSweep:
+        return bool(getattr(device, "trigger_outputs", True))  # a VNA model without trigger outputs cannot
     need = REPORTED.get(capability)
     return need is None or (device.info.features & need) == need
 

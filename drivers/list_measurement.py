@@ -21,12 +21,15 @@ class ListMeasurementError(BoardError):
 
 
 def triggered_list_measurement(board: Board, vna, configs: list[PhaseConfig], frequency: float,
-                               param: str = "S21", first_slot: int = 0) -> tuple[list[PhaseConfig], np.ndarray]:
-    """Measure ``param`` at ``frequency`` for every configuration; returns (configs, responses (N,))."""
+                               param: str = "S21", first_slot: int = 0,
+                               ifbw: float | None = None) -> tuple[list[PhaseConfig], np.ndarray]:
+    """Measure ``param`` at ``frequency`` for every configuration; returns (configs, responses (N,)).
+    ``ifbw`` sets the point time for the sweep (the VNA's is restored afterwards); it must leave the
+    board time to latch between points."""
     if not (capable(board, TriggerSequencer) and capable(board, SlotStore)):
         raise BoardCapabilityError(f"board {board.info.serial} has no trigger input: use a software loop")
-    if not isinstance(vna, ListSweep):
-        raise BoardCapabilityError(f"{type(vna).__name__} has no per-point trigger output support")
+    if not capable(vna, ListSweep):
+        raise BoardCapabilityError(f"{getattr(vna, 'model', type(vna).__name__)} has no per-point trigger output")
     n = len(configs)
     if n == 0:
         raise ValueError("no configurations to measure")
@@ -38,7 +41,7 @@ def triggered_list_measurement(board: Board, vna, configs: list[PhaseConfig], fr
     board.arm_trigger(loop=True)
     board.start_sequence()
     try:
-        data = vna.list_sweep(frequency, n, param)
+        data = vna.list_sweep(frequency, n, param, ifbw=ifbw)
     finally:
         board.stop_sequence()
     st = board.status()

@@ -80,11 +80,10 @@ def run_st_session(board, vna, base: PhaseConfig, layer: int, seed: int, slots: 
     board.store_slot(slot, base)
     board.define_random_sequence(slot, layer, seed)
     board.arm_trigger(loop=True)
-    vna.ifbw = ifbw
     t0 = time.perf_counter()
     board.start_sequence()
     try:
-        data = vna.list_sweep(frequency, slots, param)
+        data = vna.list_sweep(frequency, slots, param, ifbw=ifbw)
     finally:
         board.stop_sequence()
     seconds = time.perf_counter() - t0

@@ -48,8 +48,7 @@ _KS, _RS, _CMT = "Keysight Technologies", "Rohde-Schwarz", "CMT"
 MODELS: dict[str, VNAModel] = {m.name: m for m in (
     VNAModel("N5222B", "keysight", _KS, _lim(10e6, 26.5e9, 4), ("400", "010", "080", "419"), "A.15.20.07"),
     VNAModel("N5227B", "keysight", _KS, _lim(10e6, 67e9, 4), ("400", "010", "080", "419"), "A.15.20.07"),
-    VNAModel("E5080B", "ena", _KS, _lim(9e3, 20e9, 4, ifbw=(1.0, 15e6), power=(-90.0, 10.0)), ("420",),
-             "A.15.20.07"),
+    VNAModel("E5080B", "ena", _KS, _lim(9e3, 53e9, 4, ifbw=(1.0, 15e6), power=(-90.0, 10.0)), (), "A.15.20.07"),
     VNAModel("E5071C", "ena", _KS, _lim(9e3, 8.5e9, 4, 20001, (10.0, 1.5e6), (-85.0, 10.0)), ("480", "TDR"),
              "B.14.10", preset_ifbw=70e3),
     VNAModel("M5180", "ena", _CMT, _lim(300e3, 18e9, 2, 100001, (1.0, 30e3), (-50.0, 5.0)), (),

@@ -29,7 +29,7 @@ def test_triggered_list_measurement_matches_the_model():
     with SimBench(quiet_config()) as bench, SMPBoard(bench.board_urls[0]) as board, \
             open_vna("keysight", bench.vna_resource) as vna:
         configs = [PhaseConfig.random(4, 6, 6, 2, seed=i) for i in range(40)]
-        got, resp = triggered_list_measurement(board, vna, configs, 28e9)
+        got, resp = triggered_list_measurement(board, vna, configs, 28e9, ifbw=10e3)
         assert got == configs and resp.shape == (40,)
         truth = bench.truth.response(np.stack([c.codes for c in configs]), 2, [28e9])[:, 0, 0]
         np.testing.assert_allclose(resp, truth, rtol=1e-12)

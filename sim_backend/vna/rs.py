@@ -44,6 +44,7 @@ class SimRS(SimVNA):
         self.setting(t, "[SENSe<n>]:SWEep:TYPE", "sweep_type", _SWEEP_TYPES)
         t.add("[SENSe<n>]:SWEep:STEP", lambda s, a: f"{self.chan(s[0]).span / max(1, self.chan(s[0]).points - 1):+.11E}",
               True)
+        self.setting(t, "[SENSe<n>]:SWEep:COUNt", "groups", Number(lambda: 1, lambda: 100000, lambda: 1, integer=True))
         self.setting(t, "[SENSe<n>]:AVERage:MODE", "avg_mode", Choice("AUTO", "FLATten", "REDuce", "MOVing"))
         self.setting(t, "[SENSe<n>]:CORRection[:STATe]", "correction", Boolean, after=self._check_correction)
         t.add("[SENSe<n>]:CORRection:CSET[:ACTive]", self._activate_cal_set)
@@ -279,6 +280,10 @@ class SimRS(SimVNA):
             self.data_format = "REAL" + bits
         else:
             raise ScpiError(E.ILLEGAL_VALUE, ",".join(a))
+
+    def sweep_time(self, ch) -> float:
+        """A single sweep runs the channel's sweep count (SENS:SWE:COUN) sweeps."""
+        return super().sweep_time(ch) * (max(1, ch.groups) if ch.mode != "GRO" else 1)
 
     def free_running(self, ch) -> bool:
         return ch.mode == "CONT" and self.trigger_source in ("IMM", "FRE")

@@ -1,0 +1,494 @@
+"""What simhw needs from a VNA, and the SCPI plumbing and state policy the families share.
+
+State policy (what simhw does to an instrument; docs/guide.md repeats it per family):
+
+- ``preset=True`` presets the instrument when simhw opens it; otherwise nothing is reset.
+- simhw's traces are its own: created as ``simhw_CH<ch>_<param>`` (appended after the operator's
+  on ENA, whose traces are numbered), replaced only by simhw, deleted when simhw closes. The
+  operator's traces, windows and channels are left as they were.
+- A cal set named in the bench file (``cal_set``) is turned on in simhw's channel; the correction
+  state (on/off and the cal set's name) is read back and recorded with every measurement.
+- ``averaging = N`` averages N sweeps per measurement; 0 leaves averaging off.
+- The frequencies of every measurement are read back from the instrument, not computed.
+- ``list_sweep`` restores every setting it changed (sweep type, CW frequency, points, IF bandwidth,
+  trigger output) and simhw's traces as they were.
+
+Limits come from the instrument (MIN/MAX queries, port count, ``*OPT?``) and are checked against
+the model table (:mod:`drivers.vna_models`): a model that is not the bench file's, or a family
+that is not the driver's, is refused. One lock per instrument serialises whole transactions; a
+timeout or a dropped connection closes the session and the next call opens a fresh one.
+"""
+
+from __future__ import annotations
+
+import abc
+import re
+import socket
+import struct
+import threading
+import warnings
+
+import numpy as np
+import pyvisa
+
+from drivers.vna_limits import VNALimits
+from drivers.vna_models import DEFAULT_MODEL, VNAModel, model_named
+from drivers.vna_settings import Setting
+
+__all__ = ["VNA", "VNAError", "VNATimeout", "SCPIVNA", "SIMHW_PREFIX"]
+
+SIMHW_PREFIX = "simhw_"
+_ERROR_REPLY = re.compile(r'\s*[+-]?\d+\s*,\s*"')
+
+
+class VNAError(RuntimeError):
+    """The instrument reported an error, or the request cannot be carried out."""
+
+
+class VNATimeout(VNAError):
+    """The instrument did not answer in time; the session was reset."""
+
+
+class VNA(abc.ABC):
+    """What simhw needs from a VNA."""
+
+    @abc.abstractmethod
+    def identify(self) -> str: ...
+
+    @abc.abstractmethod
+    def configure(self, start: float, stop: float, points: int, ifbw: float | None = None,
+                  power: float | None = None, params: tuple[str, ...] = ("S21",)) -> None: ...
+
+    @abc.abstractmethod
+    def frequencies(self) -> np.ndarray: ...
+
+    @abc.abstractmethod
+    def sweep(self) -> None:
+        """One single sweep of all configured parameters; returns once it is complete."""
+
+    @abc.abstractmethod
+    def read(self) -> dict[str, np.ndarray]:
+        """The last sweep's complex traces, by S-parameter name."""
+
+    @abc.abstractmethod
+    def errors(self) -> list[str]: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def measure(self) -> dict[str, np.ndarray]:
+        self.sweep()
+        return self.read()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _unquote(reply: str) -> str:
+    return reply.strip().strip("'\"")
+
+
+class SCPIVNA(VNA):
+    """Shared plumbing of the SCPI families. Subclasses declare their settings and ``SCPI`` commands."""
+
+    SCPI: dict[str, str] = {}
+    family = "scpi"
+    #: settings a list sweep changes and restores
+    LIST_STATE: tuple[str, ...] = ("sweep_type", "cw", "points", "ifbw", "aux_enable", "aux_interval", "aux_position")
+
+    def __init__(self, resource, channel: int = 1, backend: str = "@py", binary: bool = True,
+                 timeout_s: float = 5.0, limits: VNALimits | None = None, model: str = "", preset: bool = False,
+                 cal_set: str = "", averaging: int = 0):
+        """``resource``: a VISA resource string (opened with pyvisa's ``backend``), or an open
+        pyvisa-style resource object to talk through (a test's scripted instrument). Nothing is
+        opened here: :meth:`open`, the ``with`` block or the first query does it."""
+        self._given = None if isinstance(resource, str) else resource
+        self.resource_name = resource if isinstance(resource, str) else getattr(resource, "resource_name", "resource")
+        self.channel = channel
+        self.backend = backend or "@py"
+        self.binary = binary
+        self.base_timeout = timeout_s
+        self._fixed_limits = limits
+        self.expected_model = model
+        self.preset_on_open = preset
+        self.cal_set = cal_set
+        self.averaging_sweeps = int(averaging)
+        self.spec: VNAModel = model_named(model) if model else model_named(DEFAULT_MODEL[self.family])
+        self.limits = limits or self.spec.limits
+        self.model = self.family
+        self.options: tuple[str, ...] = ()
+        self.correction_state: dict = {"correction": None, "cal_set": ""}
+        self.lock = threading.RLock()
+        self._rm = None
+        self._res = None
+        self._values: dict = {}
+        self._params: tuple[str, ...] = ()
+        self._freqs = np.array([])
+        self._opened_once = False
+
+    # ------------------------------------------------------------------ session
+    def open(self) -> None:
+        """Open the session, identify the instrument, learn its limits and choose the data format."""
+        try:
+            if self._given is not None:
+                self._res = self._given
+            else:
+                self._rm = self._rm or pyvisa.ResourceManager(self.backend)
+                self._res = self._rm.open_resource(self.resource_name)
+        except (pyvisa.errors.VisaIOError, OSError, ValueError) as exc:
+            raise VNAError(f"cannot open VNA at {self.resource_name}: {exc}") from None
+        self._res.read_termination = "\n"
+        self._res.write_termination = "\n"
+        _no_delay(self._res)
+        self._res.timeout = int(self.base_timeout * 1000)
+        self._identify()
+        self.write("*CLS")
+        if self.preset_on_open and not self._opened_once:
+            self.write(self.SCPI["preset"])
+            self.query("*OPC?", timeout_s=max(self.base_timeout, 30.0))
+        self._set_format()
+        if self._fixed_limits is None:
+            self.limits = self._ask_limits()
+        self._opened_once = True
+
+    def _identify(self) -> None:
+        idn = self.query("*IDN?")
+        fields = [f.strip() for f in idn.split(",")]
+        self.model = fields[1] if len(fields) > 1 else idn
+        try:
+            found = model_named(self.model)
+        except KeyError:
+            found = None
+        if self.expected_model and (found is None or found.name != model_named(self.expected_model).name):
+            self.close()
+            raise VNAError(f"the instrument at {self.resource_name} is a {self.model}, the bench file says "
+                           f"{self.expected_model}")
+        if found is not None and found.family != self.family:
+            self.close()
+            raise VNAError(f"a {self.model} speaks the {found.family} dialect, not {self.family}: "
+                           f"set [vna] family = {found.family!r}")
+        if found is not None:
+            self.spec = found
+        opt = _unquote(self.query("*OPT?"))
+        self.options = tuple(o.strip() for o in opt.split(",") if o.strip() and o.strip() != "0")
+
+    def _ask(self, query: str) -> str | None:
+        """A query followed by SYST:ERR? in one message: the value, or None when the instrument refused it."""
+        parts = self.query(f"{query};:{self.SCPI['error']}").split(";", 1)
+        if len(parts) == 2 and not _ERROR_REPLY.match(parts[0]) and parts[1].strip().lstrip("+").startswith("0"):
+            return parts[0]
+        return None
+
+    def _ask_limits(self) -> VNALimits:
+        """The instrument's own ranges (MIN/MAX queries and its port count), checked against the model table."""
+        table = self.spec.limits
+        got = {}
+        for field, setting, which in (("f_min", "start", "MIN"), ("f_max", "stop", "MAX"),
+                                      ("max_points", "points", "MAX"), ("ifbw_min", "ifbw", "MIN"),
+                                      ("ifbw_max", "ifbw", "MAX"), ("power_min", "power", "MIN"),
+                                      ("power_max", "power", "MAX")):
+            s: Setting = getattr(type(self), setting)
+            reply = self._ask(f"{s.query.format(ch=self.channel)} {which}")
+            if reply is not None:
+                try:
+                    got[field] = s.validator.parse(reply)
+                except ValueError:
+                    pass
+        reply = self._ask(self.SCPI["ports_q"])
+        if reply is not None:
+            got["ports"] = int(float(_unquote(reply)))
+        limits = VNALimits(**{**table.__dict__, **got})
+        off = [f"{k} {getattr(limits, k)} (table {getattr(table, k)})" for k in got
+               if getattr(limits, k) != getattr(table, k)]
+        if off:
+            warnings.warn(f"{self.model} reports ranges its model table does not list: {', '.join(off)}",
+                          stacklevel=3)
+        return limits
+
+    def __enter__(self):
+        if self._res is None:
+            self.open()
+        return self
+
+    def close(self) -> None:
+        """Delete simhw's traces (the operator's stay) and close the session."""
+        if self._res is not None:
+            try:
+                with self.lock:
+                    if self._params:
+                        self._remove_traces()
+                        self._params = ()
+            except VNAError:
+                pass
+            try:
+                if self._res is not None:
+                    self._res.close()
+            except Exception:  # noqa: BLE001 - closing a broken session must not raise
+                pass
+            self._res = None
+
+    def _drop(self) -> None:
+        if self._res is not None:
+            try:
+                self._res.close()
+            except Exception:  # noqa: BLE001
+                pass
+            self._res = None
+
+    def _ensure(self):
+        if self._res is None:
+            self.open()
+            self._reapply()
+        return self._res
+
+    def _io(self, fn, *args, **kw):
+        with self.lock:
+            res = self._ensure()
+            try:
+                return fn(res, *args, **kw)
+            except pyvisa.errors.VisaIOError as exc:
+                self._drop()
+                if exc.error_code == pyvisa.constants.StatusCode.error_timeout:
+                    raise VNATimeout(f"{self.model} at {self.resource_name} did not answer in time "
+                                     f"({args[0] if args else ''!r}); the session was reset") from None
+                raise VNAError(f"I/O error with {self.resource_name}: {exc}") from None
+            except (OSError, ConnectionError, EOFError) as exc:
+                self._drop()
+                raise VNAError(f"connection to {self.resource_name} lost ({exc}); it will be reopened") from None
+            except (ValueError, TypeError, IndexError, struct.error) as exc:  # a reply that does not parse
+                self._drop()  # what is left of it in the stream must not be read as the next reply
+                raise VNAError(f"{self.model} at {self.resource_name} sent a malformed reply to "
+                               f"{args[0] if args else ''!r} ({exc}); the session was reset") from None
+
+    def write(self, cmd: str) -> None:
+        self._io(lambda r, c: r.write(c), cmd)
+
+    def query(self, cmd: str, timeout_s: float | None = None) -> str:
+        def q(r, c):
+            if timeout_s is not None:
+                r.timeout = int(timeout_s * 1000)
+            try:
+                return r.query(c).strip()
+            finally:
+                r.timeout = int(self.base_timeout * 1000)
+
+        return self._io(q, cmd)
+
+    def query_values(self, cmd: str) -> np.ndarray:
+        def q(r, c):
+            if self.binary:
+                return np.asarray(r.query_binary_values(c, datatype="d", is_big_endian=False, container=np.array))
+            return np.asarray(r.query_ascii_values(c, container=np.array))
+
+        return self._io(q, cmd)
+
+    def _set_format(self) -> None:
+        if self.binary:
+            self.write("FORM:BORD SWAP")
+            self.write(self.SCPI["format_real64"])
+        else:
+            self.write(self.SCPI["format_ascii"])
+
+    def identify(self) -> str:
+        return self.query("*IDN?")
+
+    def errors(self) -> list[str]:
+        out = []
+        for _ in range(100):
+            e = self.query(self.SCPI["error"])
+            if e.lstrip("+").startswith("0"):
+                break
+            out.append(e)
+        return out
+
+    def check_errors(self, context: str) -> None:
+        errs = self.errors()
+        if errs:
+            raise VNAError(f"{self.model} rejected {context}: {'; '.join(errs)}")
+
+    # ------------------------------------------------------------------ settings
+    def _fmt(self, key: str, **kw) -> str:
+        return self.SCPI[key].format(ch=self.channel, **kw)
+
+    def _write_setting(self, setting: Setting, value):
+        v = setting.check(self, value)
+        self.write(setting.command(self, v))
+        return v
+
+    def ask(self, name: str):
+        """Query setting ``name`` from the instrument (not the value this driver last set)."""
+        s: Setting = getattr(type(self), name)
+        return s.validator.parse(self.query(s.query.format(ch=self.channel)))
+
+    def restore(self, snapshot: dict) -> None:
+        """Write back the settings of ``snapshot`` (from :meth:`ask`), in order."""
+        for name, v in snapshot.items():
+            s: Setting = getattr(type(self), name)
+            self.write(s.command(self, v))
+            self._values[name] = v
+
+    def _reapply(self) -> None:
+        """After a reconnect, put back what this driver had set."""
+        for name in ("sweep_type", "start", "stop", "points", "ifbw", "power"):
+            v = self._values.get(name)
+            if v is not None:
+                self.write(getattr(type(self), name).command(self, v))
+        if self._params:
+            self._define_traces(self._params)
+
+    def check_params(self, params) -> tuple[str, ...]:
+        out = []
+        for p in params:
+            p = p.upper()
+            if not (len(p) == 3 and p[0] == "S" and p[1:].isdigit()
+                    and all(1 <= int(c) <= self.limits.ports for c in p[1:])):
+                raise ValueError(f"{p!r} is not an S-parameter of a {self.limits.ports}-port instrument")
+            out.append(p)
+        return tuple(out)
+
+    def configure(self, start: float, stop: float, points: int, ifbw: float | None = None,
+                  power: float | None = None, params: tuple[str, ...] = ("S21",)) -> None:
+        if stop < start:
+            raise ValueError(f"stop ({stop}) must not be below start ({start})")
+        cls = type(self)
+        if self._res is None and self._given is None:
+            self._ensure()
+        params = self.check_params(params)
+        for name, v in (("start", start), ("stop", stop), ("points", points), ("ifbw", ifbw), ("power", power)):
+            if v is not None:
+                getattr(cls, name).check(self, v)  # everything is validated before the first write
+        with self.lock:
+            self.sweep_type = "LIN"
+            self.start, self.stop, self.points = start, stop, points
+            if ifbw is not None:
+                self.ifbw = ifbw
+            if power is not None:
+                self.power = power
+            if self.averaging_sweeps:
+                self._set_averaging(self.averaging_sweeps)
+            if self.cal_set:
+                self.write(self._fmt("cal_set", name=self.cal_set))
+            self._define_traces(params)
+            self.check_errors("the configuration")
+            self._read_back()
+
+    def _read_back(self) -> None:
+        """The stimulus values and the correction state, as the instrument has them."""
+        self._freqs = np.asarray(self.query_values(self._fmt("stimulus_q")), float)
+        if self._freqs.size != self._values.get("points", self._freqs.size):
+            raise VNAError(f"{self.model} reports {self._freqs.size} stimulus values for {self._values['points']} "
+                           "points")
+        corr = self.query(self._fmt("correction_q")).strip().lstrip("+").upper() in ("1", "ON")
+        name = _unquote(self.query(self._fmt("cal_set_q"))) if corr else ""
+        self.correction_state = {"correction": corr, "cal_set": name}
+
+    def measurement_settings(self) -> dict:
+        """What a measurement records about the instrument's state."""
+        return {"ifbw": self._values.get("ifbw"), "power": self._values.get("power"), "vna_model": self.model,
+                "channel": self.channel, "averaging": self.averaging_sweeps, **self.correction_state}
+
+    def frequencies(self) -> np.ndarray:
+        """The stimulus values the instrument reported for the last configuration."""
+        return self._freqs.copy()
+
+    def sweep_time(self) -> float:
+        return self.query_number(self._fmt("sweep_time_q"))
+
+    def query_number(self, cmd: str) -> float:
+        """A numeric query; a reply that is not a finite number is a VNAError."""
+        reply = self.query(cmd)
+        try:
+            v = float(reply)
+        except ValueError:
+            raise VNAError(f"{self.model} answered {cmd!r} with {reply!r}, not a number") from None
+        if not np.isfinite(v):
+            raise VNAError(f"{self.model} answered {cmd!r} with {reply!r}")
+        return v
+
+    def trace_name(self, param: str) -> str:
+        return f"{SIMHW_PREFIX}CH{self.channel}_{param}"
+
+    def _sweep_timeout(self) -> float:
+        return self.base_timeout + 2.0 * self.sweep_time()
+
+    def _check_trace(self, p: str, raw: np.ndarray) -> np.ndarray:
+        n = self._values.get("points") or 0
+        if raw.size != 2 * n:
+            raise VNAError(f"{self.model} returned {raw.size // 2} points for {p}, expected {n}")
+        if not np.all(np.isfinite(raw)):
+            raise VNAError(f"{self.model} returned {int(np.sum(~np.isfinite(raw)))} non-finite values for {p}")
+        return raw[0::2] + 1j * raw[1::2]
+
+    # ------------------------------------------------------------------ list sweeps
+    @property
+    def trigger_outputs(self) -> bool:
+        """Whether the instrument pulses a trigger output per point (the model table and ``*OPT?``)."""
+        return self.family in ("keysight", "ena") or "ZNA-B91" in self.options
+
+    def list_sweep(self, frequency: float, points: int, param: str = "S21", ifbw: float | None = None) -> np.ndarray:
+        """CW sweep of ``points`` points with a trigger output pulse after each point.
+
+        Used with a board sequencer in trigger mode: the board steps to the next stored
+        configuration after every point, so point k measures configuration k. Every setting it
+        changes is restored afterwards, and simhw's traces are as they were.
+        """
+        cls = type(self)
+        if not self.trigger_outputs:
+            raise VNAError(f"{self.model} has no trigger output per point (options: {', '.join(self.options) or 'none'})")
+        cls.cw.check(self, frequency)
+        cls.points.check(self, points)
+        if ifbw is not None:
+            cls.ifbw.check(self, ifbw)
+        (param,) = self.check_params((param,))
+        with self.lock:
+            if self._res is None:
+                self._ensure()
+            before = {name: self.ask(name) for name in self.LIST_STATE}
+            traces = self._params
+            points_before = self._values.get("points")
+            try:
+                self.sweep_type = "CW"
+                self.cw = frequency
+                self.points = int(points)
+                if ifbw is not None:
+                    self.ifbw = ifbw
+                self._define_traces((param,))
+                self._trigger_out(True)
+                self.check_errors("the list-sweep configuration")
+                self.sweep()
+                data = self.read()[param]
+            finally:
+                self.restore(before)
+                if traces:
+                    self._define_traces(traces)
+                else:
+                    self._remove_traces()
+                    self._params = ()
+                if points_before is not None:
+                    self._values["points"] = points_before
+        return data
+
+    # ------------------------------------------------------------------ family hooks
+    @abc.abstractmethod
+    def _define_traces(self, params: tuple[str, ...]) -> None: ...
+
+    @abc.abstractmethod
+    def _remove_traces(self) -> None: ...
+
+    @abc.abstractmethod
+    def _trigger_out(self, on: bool) -> None: ...
+
+    @abc.abstractmethod
+    def _set_averaging(self, sweeps: int) -> None: ...
+
+
+def _no_delay(resource) -> None:
+    """Disable Nagle on a pyvisa-py SOCKET session: small command writes must not wait for ACKs."""
+    try:
+        sock = resource.visalib.sessions[resource.session].interface
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (AttributeError, KeyError, OSError, TypeError):
+        pass  # another backend or resource type: nothing to tune
