@@ -169,6 +169,7 @@ class Number:
     default: Callable[[], float] | None = None
     unit: str = ""
     integer: bool = False
+    step: float = 0.0  # the instrument's resolution: values are rounded to it (frequencies: 1 Hz)
 
     def special(self, arg: str) -> float | None:
         for spec, fn in (("MINimum", self.lo), ("MAXimum", self.hi), ("DEFault", self.default)):
@@ -184,6 +185,8 @@ class Number:
             v = self._decimal(arg)
         if self.integer:
             v = int(round(v))
+        elif self.step:
+            v = round(v / self.step) * self.step
         if v < self.lo() or v > self.hi():
             raise ScpiError(E.OUT_OF_RANGE, arg.strip())
         return v

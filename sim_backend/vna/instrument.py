@@ -49,6 +49,7 @@ class SimVNA:
     point_overhead = 10e-6
     sweep_overhead = 1e-3
     error_plus_sign = True
+    frequency_resolution = 1.0  # Hz: frequency settings are rounded to it, as the instruments do
 
     def __init__(self, dut, model: str | VNAModel | None = None, noise: bool = True, noise_figure_db: float = 10.0,
                  seed: int | None = None, serial: str = "SIM000001", cal_sets: tuple[str, ...] = ("simhw",),
@@ -337,7 +338,8 @@ class SimVNA:
 
     def hz(self, default: float | None = None) -> Number:
         lim = self.limits
-        return Number(lambda: lim.f_min, lambda: lim.f_max, (lambda: default) if default else None, "HZ")
+        return Number(lambda: lim.f_min, lambda: lim.f_max, (lambda: default) if default else None, "HZ",
+                      step=self.frequency_resolution)
 
     def stimulus_tree(self, t: Tree, ifbw_specs: tuple[str, ...], sense: str = "[SENSe<n>]") -> None:
         """Frequency, points, IF bandwidth, power, sweep time and averaging: the subtrees every family shares."""
