@@ -207,7 +207,12 @@ class Number:
 
     def query(self, args: list[str]) -> float | None:
         """A query's optional MIN/MAX/DEF argument: the value it names, or None for the setting itself."""
-        return self.special(args[0]) if args else None
+        if not args:
+            return None
+        v = self.special(args[0])
+        if v is None:
+            raise ScpiError(E.ILLEGAL_VALUE, f"{args[0]} (a query takes MIN, MAX or DEF)")
+        return v
 
 
 class Boolean:

@@ -1,0 +1,233 @@
+"""SCPI conformance of the simulated VNA, per family, played as raw transcripts through pyvisa-py.
+
+Written from the standards' rules, not from what simhw's driver sends: IEEE 488.2 common commands
+and the status model (sec. 10-11), SCPI-1999 vol. 1 ch. 6-7 (headers, compound messages, MIN/MAX/
+DEF, suffix units, booleans, strings), the error codes of vol. 2 ch. 21, and each instrument's
+documented preset state.
+"""
+
+import numpy as np
+import pytest
+import pyvisa
+
+from drivers.vna_models import MODELS
+from sim_backend.vna import make_instrument
+from sim_backend.vna_tcp import VNAServer
+
+
+class FlatDUT:
+    """A 4-port device whose S-parameters are plain functions of frequency."""
+
+    def s_params(self, f):
+        f = np.asarray(f, float)
+        s = np.zeros((f.size, 4, 4), complex)
+        s[:, 1, 0] = s[:, 0, 1] = 0.5 * np.exp(-2j * np.pi * f * 1e-9)
+        s[:, 0, 0] = 0.1
+        return s
+
+
+def real(v: float) -> str:
+    return f"{v:+.11E}"
+
+
+@pytest.fixture(params=["N5227B", "E5071C", "M5180", "ZNB20", "ZNA43"])
+def session(request):
+    inst = make_instrument(request.param, FlatDUT(), noise=False)
+    srv = VNAServer(inst).start()
+    rm = pyvisa.ResourceManager("@py")
+    r = rm.open_resource(srv.resource, read_termination="\n", write_termination="\n", timeout=5000)
+    try:
+        yield MODELS[request.param], inst, r
+    finally:
+        r.close()
+        srv.stop()
+
+
+def play(r, steps):
+    """Send each message; a step with a reply reads it and compares (a callable checks it)."""
+    for message, want in steps:
+        if want is None:
+            r.write(message)
+            continue
+        got = r.query(message).strip()
+        if callable(want):
+            assert want(got), f"{message!r} -> {got!r}"
+        else:
+            assert got == want, f"{message!r} -> {got!r}, expected {want!r}"
+
+
+def errors(r) -> list[int]:
+    out = []
+    for _ in range(120):
+        e = r.query("SYST:ERR?").strip()
+        code = int(e.split(",")[0])
+        if code == 0:
+            return out
+        out.append(code)
+    raise AssertionError("the error queue does not empty")
+
+
+def test_ieee_488_2_status_model(session):
+    model, inst, r = session
+    zero = "0"
+    play(r, [
+        ("*ESR?", "128"),  # power-on
+        ("*ESR?", zero),  # reading clears it
+        ("*IDN?", model.idn(inst.serial)),
+        ("*OPT?", ",".join(model.options) or "0"),
+        ("*TST?", "0"),
+        ("*ESE 60", None), ("*ESE?", "60"),  # CME | EXE | DDE | QYE
+        ("*SRE 32", None), ("*SRE?", "32"),
+        ("*STB?", zero),
+        ("SENS1:FOO:BAR 1", None),  # undefined header: a command error (CME, ESR bit 5)
+        ("*STB?", str(4 | 32 | 64)),  # error queue, event summary (ESR & ESE), master summary (STB & SRE)
+        ("*ESR?", "32"),
+        ("*STB?", "4"),  # the error is still queued
+    ])
+    assert errors(r) == [-113]
+    play(r, [("SENS1:SWE:POIN 0", None), ("*ESR?", "16")])  # out of range: an execution error (EXE, bit 4)
+    assert errors(r) == [-222]
+    play(r, [("SENS1:FREQ:STAR? WHAT", None), ("*CLS", None), ("*STB?", zero), ("*ESR?", zero),
+             ("SYST:ERR:COUN?", lambda v: int(v) == 0)])
+    play(r, [("*OPC", None), ("*OPC?", "1"), ("*ESR?", "1")])  # *OPC sets the operation-complete bit
+    play(r, [("*WAI", None), ("*ESR?", zero), ("*SRE?", "32"), ("*ESE?", "60")])  # *CLS keeps the enables
+
+
+def test_headers_compound_messages_and_parameters(session):
+    model, inst, r = session
+    lim = model.limits
+    lo = max(lim.f_min, 1e6)
+    start_now = 1e6 if lim.f_min <= 1e6 else lim.f_min  # 1000000.4 Hz is rounded to the 1 Hz resolution
+    play(r, [
+        ("SENS1:FREQ:STAR 1 GHZ;STOP 2000 MHZ", None),  # a relative header after ';' keeps the path
+        ("SENS1:FREQ:STAR?;STOP?", f"{real(1e9)};{real(2e9)}"),
+        (":SENS1:FREQ:STAR?;:SENS1:SWE:POIN?", f"{real(1e9)};+201"),
+        ("SENS1:FREQ:STAR?;*OPC?;STOP?", f"{real(1e9)};1;{real(2e9)}"),  # a common command keeps the path
+        ("SENSE1:FREQUENCY:START?", real(1e9)),  # long form
+        ("sens1:freq:star?", real(1e9)),  # case-insensitive short form
+        ("FREQ:STAR?", real(1e9)),  # SENSe is the default node, the suffix defaults to 1
+        ("SENS:FREQ:STOP?", real(2e9)),
+        ("SENS1:BWID:RES 1.5KHZ", None), ("SENS1:BWID?", real(1.5e3)),  # an optional node, a unit
+        ("SENS1:BAND 2 khz", None), ("SENS1:BWID:RESOLUTION?", real(2e3)),
+        ("SENS1:FREQ:STAR 1.25E9HZ", None), ("SENS1:FREQ:STAR?", real(1.25e9)),
+        ("SENS1:FREQ:CENT?;SPAN?", f"{real(1.625e9)};{real(0.75e9)}"),
+        ("SENS1:FREQ:STAR? MIN", real(lim.f_min)), ("SENS1:FREQ:STOP? MAX", real(lim.f_max)),
+        ("SENS1:FREQ:STOP? MAXIMUM", real(lim.f_max)),
+        ("SENS1:SWE:POIN? MAX", f"{lim.max_points:+d}"),
+        ("SENS1:SWE:POIN MAX;POIN?", f"{lim.max_points:+d}"),
+        ("SENS1:SWE:POIN DEF;POIN?", "+201"),
+        ("SENS1:BWID? MIN", real(lim.ifbw_min)), ("SOUR1:POW? MAX", real(lim.power_max)),
+        ("SENS1:FREQ:STAR MIN;STAR?", real(lim.f_min)),
+        ("SENS1:FREQ:STAR 1000000.4", None), ("SENS1:FREQ:STAR?", real(start_now)),
+        ("SENS1:AVER ON", None), ("SENS1:AVER?", "1"), ("SENS1:AVER:STAT 0", None), ("SENS1:AVER:STATE?", "0"),
+        ("SENS1:AVER 1", None), ("SENS1:AVER?", "1"), ("SENS1:AVER OFF", None), ("SENS1:AVER?", "0"),
+    ])
+    assert errors(r) == ([] if lo <= 1e6 else [-222])
+    play(r, [
+        ("SENS1:FREQ:STAR?;SENS1:FREQ:STOP?", real(start_now)),  # relative: SENS1:FREQ:SENS1:FREQ:STOP is undefined
+        ("SENS1:FREQ:STOP 1e15", None), ("SENS1:FREQ:STOP?", real(2e9)),  # refused, unchanged
+        ("SENS1:FREQ:STAR 1 XYZ", None),  # no such suffix
+        ("SENS1:AVER MAYBE", None),
+        ("SENS1:SWE:POIN", None),  # no parameter
+        ("SENS1:SWE:POIN 11,12", None),  # one parameter too many
+        ("SENS1:FREQ:STAR ABC", None),
+        ("SENS1:FREQ:STAR?;STOP?", f"{real(start_now)};{real(2e9)}"),
+    ])
+    assert errors(r) == [-113, -222, -131, -224, -109, -108, -104]
+
+
+def test_error_queue_is_fifo_and_overflows_with_350(session):
+    model, inst, r = session
+    r.write(";".join(["BOGUS"] * 5))
+    r.write("SENS1:SWE:POIN -3")
+    assert errors(r) == [-113] * 5 + [-222]
+    r.write(";".join(["BOGUS"] * 120))
+    assert int(r.query("SYST:ERR:COUN?")) == 100
+    got = errors(r)
+    assert len(got) == 100 and got[-1] == -350 and set(got[:-1]) == {-113}
+
+
+PRESET = {
+    "keysight": [("CALC1:PAR:CAT:EXT?", '"CH1_S11_1,S11"'), ("SYST:ACT:MEAS?", '"CH1_S11_1"'),
+                 ("DISP:WIND1:CAT?", '"1"'), ("SYST:MEAS:CAT? 1", '"1"'), ("CALC1:PAR:MNUM?", "+1"),
+                 ("SYST:MEAS1:NAME?", '"CH1_S11_1"'), ("SYST:CHAN:CAT?", '"1"'), ("SENS1:SWE:MODE?", "CONT"),
+                 ("TRIG:SOUR?", "IMM"), ("FORM?", "ASC,+0"), ("FORM:BORD?", "NORM"), ("SENS1:SWE:TYPE?", "LIN"),
+                 ("SENS1:CORR?", "0")],
+    "ena": [("CALC1:PAR:COUN?", "1"), ("CALC1:PAR1:DEF?", "S11"), ("SERV:CHAN:ACT?", "1"),
+            ("SERV:CHAN1:TRAC:ACT?", "1"), ("INIT1:CONT?", "1"), ("TRIG:SOUR?", "INT"), ("FORM:DATA?", "ASC"),
+            ("FORM:BORD?", "NORM"), ("SENS1:SWE:TYPE?", "LIN"), ("SENS1:CORR:STAT?", "0")],
+    "rs": [("CALC1:PAR:CAT?", "'Trc1,S21'"), ("CALC1:PAR:SEL?", "'Trc1'"), ("CONF:CHAN:CAT?", "'1,Ch1'"),
+           ("INST:NSEL?", "1"), ("DISP:WIND1:TRAC:CAT?", "'1,Trc1'"), ("INIT1:CONT?", "1"), ("TRIG:SOUR?", "IMM"),
+           ("FORM?", "ASC,0"), ("FORM:BORD?", "NORM"), ("SENS1:SWE:TYPE?", "LIN"), ("SENS1:CORR?", "0")],
+}
+
+DEFINE = {
+    "keysight": [("CALC1:PAR:EXT \"mine\",'S21'", None), ("CALC1:PAR:SEL 'mine'", None),
+                 ("DISP:WIND1:TRAC2:FEED 'mine'", None), ("CALC1:PAR:CAT:EXT?", '"CH1_S11_1,S11,mine,S21"'),
+                 ("SYST:MEAS:CAT? 1", '"1,2"'), ("CALC1:PAR:MNUM?", "+2"), ("SYST:MEAS2:TRAC?", "+2"),
+                 ("SENS2:FREQ:STAR?", lambda v: float(v) > 0), ("CALC2:PAR:EXT 'two',S22", None),
+                 ("SYST:CHAN:CAT?", '"1,2"')],
+    "ena": [("CALC1:PAR:COUN 3", None), ("CALC1:PAR2:DEF S21", None), ("CALC1:PAR3:DEF 'S12'", None),
+            ("CALC1:PAR2:SEL", None), ("SERV:CHAN1:TRAC:ACT?", "2"), ("CALC1:PAR2:DEF?", "S21"),
+            ("CALC1:PAR:COUN?", "3")],
+    "rs": [("CALC1:PAR:SDEF \"mine\",'S12'", None), ("DISP:WIND1:TRAC2:FEED 'mine'", None),
+           ("CALC1:PAR:CAT?", "'Trc1,S21,mine,S12'"), ("CALC1:PAR:SEL?", "'mine'"),
+           ("CONF:CHAN2 ON", None), ("CONF:CHAN2:NAME 'Second'", None), ("CONF:CHAN:CAT?", "'1,Ch1,2,Second'")],
+}
+
+
+def test_preset_state_and_measurements(session):
+    model, inst, r = session
+    fam = model.family
+    play(r, [("SENS1:SWE:POIN 11", None)] + DEFINE[fam])
+    assert errors(r) == []
+    for reset in ("*RST", "SYST:PRES"):
+        play(r, [(reset, None), ("*OPC?", "1")] + PRESET[fam] + [
+            ("SENS1:FREQ:STAR?;STOP?", f"{real(model.limits.f_min)};{real(model.limits.f_max)}"),
+            ("SENS1:SWE:POIN?", "+201")])
+        assert errors(r) == []
+        play(r, DEFINE[fam][:2])
+
+
+def test_binary_and_ascii_data_formats(session):
+    model, inst, r = session
+    fam = model.family
+    f = np.linspace(1e9, 2e9, 5)
+    r.write("SENS1:FREQ:STAR 1E9;STOP 2E9;:SENS1:SWE:POIN 5")
+    stim = {"keysight": "SENS1:X?", "ena": "SENS1:FREQ:DATA?", "rs": "CALC1:DATA:STIM?"}[fam]
+    sdata = {"keysight": "CALC1:DATA? SDATA", "ena": "CALC1:SEL:DATA:SDAT?", "rs": "CALC1:DATA? SDAT"}[fam]
+    real32, real64 = {"ena": ("FORM:DATA REAL32", "FORM:DATA REAL")}.get(fam, ("FORM REAL,32", "FORM REAL,64"))
+    want = FlatDUT().s_params(f)[:, 0, 0] if fam != "rs" else FlatDUT().s_params(f)[:, 1, 0]
+    np.testing.assert_allclose(r.query_ascii_values(stim), f, rtol=1e-12)
+    for cmd, dtype, big, rtol in ((real64, "d", True, 1e-15), (real32, "f", True, 1e-7)):
+        r.write(f"{cmd};:FORM:BORD NORM")
+        raw = np.asarray(r.query_binary_values(sdata, datatype=dtype, is_big_endian=big, container=np.array))
+        np.testing.assert_allclose(raw[0::2] + 1j * raw[1::2], want, rtol=rtol)
+        r.write("FORM:BORD SWAP")
+        raw = np.asarray(r.query_binary_values(sdata, datatype=dtype, is_big_endian=False, container=np.array))
+        np.testing.assert_allclose(raw[0::2] + 1j * raw[1::2], want, rtol=rtol)
+    assert errors(r) == []
+
+
+def test_segment_sweep_and_log_sweep(session):
+    model, inst, r = session
+    fam = model.family
+    stim = {"keysight": "SENS1:X?", "ena": "SENS1:FREQ:DATA?", "rs": "CALC1:DATA:STIM?"}[fam]
+    if fam == "keysight":
+        segs = ["SENS1:SEGM1:ADD", "SENS1:SEGM1:FREQ:STAR 1E9", "SENS1:SEGM1:FREQ:STOP 2E9", "SENS1:SEGM1:SWE:POIN 3",
+                "SENS1:SEGM2:ADD", "SENS1:SEGM2:FREQ:STAR 3 GHZ", "SENS1:SEGM2:FREQ:STOP 4 GHZ",
+                "SENS1:SEGM2:SWE:POIN 2", "SENS1:SEGM1 ON;:SENS1:SEGM2 ON"]
+    elif fam == "ena":
+        segs = ["SENS1:SEGM:DATA 5,0,0,0,0,0,2,1E9,2E9,3,3E9,4E9,2"]
+    else:
+        segs = ["SENS1:SEGM1:INS 1E9,2E9,3", "SENS1:SEGM2:INS 3 GHZ,4 GHZ,2"]
+    for m in segs:
+        r.write(m)
+    r.write("SENS1:SWE:TYPE SEGMENT")
+    np.testing.assert_allclose(r.query_ascii_values(stim), [1e9, 1.5e9, 2e9, 3e9, 4e9])
+    r.write("SENS1:FREQ:STAR 1E9;STOP 100E9" if model.limits.f_max >= 100e9 else "SENS1:FREQ:STAR 1E9;STOP 4E9")
+    r.write("SENS1:SWE:TYPE LOG;:SENS1:SWE:POIN 3")
+    assert r.query("SENS1:SWE:TYPE?").strip() == "LOG"
+    stop = 4e9 if model.limits.f_max < 100e9 else 100e9
+    np.testing.assert_allclose(r.query_ascii_values(stim), np.geomspace(1e9, stop, 3))
+    assert errors(r) == []
