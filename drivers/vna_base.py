@@ -221,6 +221,7 @@ class SCPIVNA(VNA):
                     if self._params:
                         self._remove_traces()
                         self._params = ()
+                        self.query("*OPC?")  # the deletions are done before the session ends
             except VNAError:
                 pass
             try:
@@ -412,7 +413,7 @@ class SCPIVNA(VNA):
         return f"{SIMHW_PREFIX}CH{self.channel}_{param}"
 
     def _sweep_timeout(self) -> float:
-        return self.base_timeout + 2.0 * self.sweep_time()
+        return self.base_timeout + 2.0 * self.sweep_time() * max(1, self.averaging_sweeps)
 
     def _check_trace(self, p: str, raw: np.ndarray) -> np.ndarray:
         n = self._values.get("points") or 0

@@ -67,7 +67,7 @@ KEYSIGHT = [
     ("CALC1:PAR:SEL 'simhw_CH1_S21'", None), ("CALC1:DATA? SDATA", block(S21)),
     ("CALC1:PAR:SEL 'simhw_CH1_S31'", None), ("CALC1:DATA? SDATA", block(S31)),
 ]
-CLOSE_KEYSIGHT = [("CALC1:PAR:DEL 'simhw_CH1_S21'", None), ("CALC1:PAR:DEL 'simhw_CH1_S31'", None)]
+CLOSE_KEYSIGHT = [("CALC1:PAR:DEL 'simhw_CH1_S21'", None), ("CALC1:PAR:DEL 'simhw_CH1_S31'", None), ("*OPC?", "+1")]
 
 ROHDE = [
     ("*IDN?", "Rohde-Schwarz,ZNA43-4Port,1332450044000001,2.70"), ("*OPT?", "ZNA-B91,ZNA-K2"), ("*CLS", None),
@@ -100,7 +100,7 @@ ENA = [
     ("SENS1:SWE:TIME?", "+4.03000000000E-03"), ("*OPC?", "+1"),
     ("CALC1:TRAC3:DATA:SDAT?", block(S21)), ("CALC1:TRAC4:DATA:SDAT?", block(S31)),
 ]
-CLOSE_ENA = [("CALC1:PAR:COUN 2", None)]
+CLOSE_ENA = [("CALC1:PAR:COUN 2", None), ("*OPC?", "+1")]
 
 
 @pytest.mark.parametrize("cls, script, model, kw, correction", [

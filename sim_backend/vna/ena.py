@@ -67,6 +67,10 @@ class SimENA(SimVNA):
     def selected_measurement(self, ch: int):
         return self.ena_trace(ch, None)
 
+    def sweeps_per_trigger(self, ch) -> int:
+        """With TRIG:AVER ON one trigger completes the channel's average."""
+        return max(1, ch.avg_count) if (self.trigger_average and ch.averaging) else 1
+
     def aux_per_point(self, ch):
         return self.trigger_output and self.point_trigger, self.trigger_output_position == "BEF"
 

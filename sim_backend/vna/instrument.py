@@ -38,6 +38,9 @@ class TriggeredDUT(Protocol):
     def s_params_list(self, frequency: float, points: int, t0: float, t_point: float, before: bool = False): ...
 
 
+_STIMULUS = {"start", "stop", "points", "cw", "sweep_type"}
+
+
 def _onoff(v: bool) -> str:
     return "1" if v else "0"
 
@@ -195,12 +198,13 @@ class SimVNA:
 
     # ------------------------------------------------------------------ sweeps
     def sweep_time(self, ch: Channel) -> float:
+        """One sweep of ``ch`` (what ``SENS:SWE:TIME?`` reports)."""
         t = ch.n_points * (1.0 / ch.ifbw + self.point_overhead) + self.sweep_overhead
-        if ch.averaging and ch.avg_mode in ("SWE", "AUTO", "RED", "FLAT", "MOV"):
-            t *= max(1, ch.avg_count) if ch.avg_mode == "SWE" else 1
-        if ch.mode == "GRO":
-            t *= max(1, ch.groups)
         return max(t, ch.sweep_time_set)
+
+    def sweeps_per_trigger(self, ch: Channel) -> int:
+        """How many sweeps one trigger runs (a group; the family's sweep count or average trigger)."""
+        return max(1, ch.groups) if ch.mode == "GRO" else 1
 
     def _noise_std(self, ch: Channel) -> float:
         if not self.noise:
@@ -244,7 +248,7 @@ class SimVNA:
                 trace += sigma / np.sqrt(2) * (self.rng.standard_normal(trace.shape)
                                                + 1j * self.rng.standard_normal(trace.shape))
             ch.data[m.name] = trace
-        ch.busy_until = now + self.sweep_time(ch)
+        ch.busy_until = now + self.sweep_time(ch) * self.sweeps_per_trigger(ch)
         ch.swept = True
         self.sweeps += 1
 
@@ -314,6 +318,8 @@ class SimVNA:
                 raise ScpiError(E.PARAM_NOT_ALLOWED, ",".join(a[1:]))
             ch = self.chan(s[chan_index])
             setattr(ch, attr, param.parse(a[0]))
+            if attr in _STIMULUS:
+                ch.data.clear()  # the last sweep no longer matches the stimulus
             if after:
                 after(ch)
 

@@ -281,9 +281,9 @@ class SimRS(SimVNA):
         else:
             raise ScpiError(E.ILLEGAL_VALUE, ",".join(a))
 
-    def sweep_time(self, ch) -> float:
+    def sweeps_per_trigger(self, ch) -> int:
         """A single sweep runs the channel's sweep count (SENS:SWE:COUN) sweeps."""
-        return super().sweep_time(ch) * (max(1, ch.groups) if ch.mode != "GRO" else 1)
+        return max(1, ch.groups)
 
     def free_running(self, ch) -> bool:
         return ch.mode == "CONT" and self.trigger_source in ("IMM", "FRE")

@@ -1,0 +1,203 @@
+"""simhw's VNA drivers on the simulated instruments of every family: ENA, R&S triggered list sweeps and
+space-time sessions, list sweeps that restore what they change, frequencies read back, the state
+policy (an operator's traces survive a session; preset on request), correction and averaging."""
+
+import numpy as np
+import pytest
+import pyvisa
+
+from drivers.board import BoardCapabilityError
+from drivers.capabilities import ListSweep, capable
+from drivers.list_measurement import triggered_list_measurement
+from drivers.smp_board import SMPBoard
+from drivers.st_session import run_st_session
+from drivers.vna import KeysightENA, VNAError, open_vna
+from sim_backend.bench import SimBench
+from simhw.values.bench_config import BenchConfig
+from simhw.values.phase_config import PhaseConfig
+
+pytestmark = pytest.mark.timeout(120)
+
+MODELS = [("keysight", "N5227B"), ("ena", "E5080B"), ("rs", "ZNA43")]
+
+
+def bench_config(family, model, noise=False, **sim):
+    cfg = BenchConfig()
+    cfg.vna.family, cfg.vna.model = family, model
+    cfg.simulation.noise = noise
+    for k, v in sim.items():
+        setattr(cfg.simulation, k, v)
+    return cfg
+
+
+def raw(bench):
+    rm = pyvisa.ResourceManager("@py")
+    return rm.open_resource(bench.vna_resource, read_termination="\n", write_termination="\n", timeout=5000)
+
+
+@pytest.mark.parametrize("model, params, f0", [("E5080B", ("S21", "S31"), 28e9), ("M5180", ("S21",), 17.5e9),
+                                               ("E5071C", ("S21", "S41"), 8e9)])
+def test_ena_driver_measures_the_simulated_truth(model, params, f0):
+    with SimBench(bench_config("ena", model)) as bench, SMPBoard(bench.board_urls[0]) as board, \
+            open_vna("ena", bench.vna_resource) as vna:
+        assert isinstance(vna, KeysightENA) and vna.model == model
+        assert vna.limits == bench.vna.model.limits  # asked of the instrument: its MIN/MAX answers
+        for seed in (1, 2):
+            cfg = PhaseConfig.random(4, 6, 6, 2, seed=seed)
+            board.push(cfg)
+            vna.configure(f0 - 0.5e9, f0 + 0.5e9, 11, ifbw=1e3, power=-10, params=params)
+            data = vna.measure()
+            truth = bench.dut.s_params(vna.frequencies())
+            for p in params:
+                np.testing.assert_allclose(data[p], truth[:, int(p[1]) - 1, int(p[2]) - 1], rtol=1e-12)
+        assert vna.errors() == []
+        with pytest.raises(ValueError, match="outside the .* range"):
+            vna.configure(f0, bench.vna.model.limits.f_max * 1.01, 11)
+
+
+@pytest.mark.parametrize("family, model", MODELS)
+def test_frequencies_are_read_back_from_the_instrument(family, model):
+    with SimBench(bench_config(family, model)) as bench, open_vna(family, bench.vna_resource) as vna:
+        vna.configure(27.9e9 + 0.4, 28.1e9 + 0.3, 3, params=("S21",))  # the instruments resolve 1 Hz
+        np.testing.assert_array_equal(vna.frequencies(), [27.9e9, 28.0e9, 28.1e9])
+        assert not np.array_equal(vna.frequencies(), np.linspace(27.9e9 + 0.4, 28.1e9 + 0.3, 3))
+
+
+OPERATOR = {  # an operator's own traces, made with the instrument's commands, and how to list them
+    "keysight": (["CALC1:PAR:EXT 'op_S11',S11", "DISP:WIND1:TRAC2:FEED 'op_S11'"],
+                 ["CALC1:PAR:CAT:EXT?", "DISP:WIND1:CAT?", "SYST:MEAS:CAT? 1"]),
+    "ena": (["CALC1:PAR:COUN 2", "CALC1:PAR2:DEF S22"], ["CALC1:PAR:COUN?", "CALC1:PAR1:DEF?", "CALC1:PAR2:DEF?"]),
+    "rs": (["CALC1:PAR:SDEF 'op','S12'", "DISP:WIND1:TRAC2:FEED 'op'"], ["CALC1:PAR:CAT?", "DISP:WIND1:TRAC:CAT?"]),
+}
+
+
+@pytest.mark.parametrize("family, model", MODELS)
+def test_an_operators_traces_survive_a_simhw_session(family, model):
+    setup, listing = OPERATOR[family]
+    with SimBench(bench_config(family, model)) as bench:
+        op = raw(bench)
+        for cmd in setup:
+            op.write(cmd)
+        before = [op.query(q).strip() for q in listing]
+        with open_vna(family, bench.vna_resource) as vna:
+            vna.configure(27.5e9, 28.5e9, 11, params=("S21", "S31"))
+            vna.measure()
+            during = [op.query(q).strip() for q in listing]
+            assert during != before  # simhw's traces were there
+            vna.configure(27.5e9, 28.5e9, 5, params=("S21",))  # a reconfiguration replaces only simhw's
+            vna.measure()
+        after = [op.query(q).strip() for q in listing]
+        assert after == before
+        assert "simhw" not in " ".join(after)
+        assert op.query("SYST:ERR?").strip().lstrip("+").startswith("0")
+        op.close()
+
+
+@pytest.mark.parametrize("family, model", MODELS)
+def test_preset_on_request_resets_the_instrument(family, model):
+    with SimBench(bench_config(family, model)) as bench:
+        op = raw(bench)
+        op.write("SENS1:SWE:POIN 77")
+        with open_vna(family, bench.vna_resource, preset=True) as vna:
+            assert vna.ask("points") == 201
+        with open_vna(family, bench.vna_resource) as vna:
+            vna.points = 55
+        with open_vna(family, bench.vna_resource) as vna:
+            assert vna.ask("points") == 55  # no preset unless asked
+        op.close()
+
+
+@pytest.mark.parametrize("family, model", MODELS)
+def test_correction_is_recorded_and_selected_by_cal_set(family, model):
+    with SimBench(bench_config(family, model, vna_raw_error=0.05, vna_cal_sets=["simhw", "factory"])) as bench:
+        with open_vna(family, bench.vna_resource) as vna:
+            vna.configure(27.5e9, 28.5e9, 11, params=("S21",))
+            raw_data = vna.measure()["S21"]
+            assert vna.measurement_settings()["correction"] is False
+        with open_vna(family, bench.vna_resource, cal_set="factory") as vna:
+            vna.configure(27.5e9, 28.5e9, 11, params=("S21",))
+            corrected = vna.measure()["S21"]
+            settings = vna.measurement_settings()
+        truth = bench.dut.s_params(np.linspace(27.5e9, 28.5e9, 11))[:, 1, 0]
+        assert (settings["correction"], settings["cal_set"]) == (True, "factory")
+        np.testing.assert_allclose(corrected, truth, rtol=1e-12)
+        assert np.max(np.abs(raw_data / truth - 1)) > 0.02  # uncorrected, the instrument's own errors show
+        with pytest.raises(VNAError, match="rejected"):
+            with open_vna(family, bench.vna_resource, cal_set="nonexistent") as vna:
+                vna.configure(27.5e9, 28.5e9, 11, params=("S21",))
+
+
+@pytest.mark.parametrize("family, model", MODELS)
+def test_averaging_divides_the_noise_power(family, model):
+    with SimBench(bench_config(family, model, noise=True)) as bench:
+        f = np.linspace(28e9, 28e9 + 200e3, 201)
+        truth = bench.dut.s_params(f)[:, 1, 0]
+        std = {}
+        for n in (0, 16):
+            with open_vna(family, bench.vna_resource, averaging=n) as vna:
+                vna.configure(float(f[0]), float(f[-1]), 201, ifbw=10e3, power=-40, params=("S21",))
+                err = np.concatenate([vna.measure()["S21"] - truth for _ in range(3)])
+                std[n] = np.sqrt(np.mean(np.abs(err) ** 2))
+                assert vna.measurement_settings()["averaging"] == n
+        assert std[0] / std[16] == pytest.approx(4.0, rel=0.2)
+
+
+LIST_STATE = {
+    "keysight": ["SENS1:SWE:TYPE LOG", "SENS1:FREQ:CW 27.25 GHZ", "SENS1:SWE:POIN 33", "SENS1:BWID 3 KHZ",
+                 "TRIG:CHAN1:AUX1 OFF", "TRIG:CHAN1:AUX1:INT SWE", "TRIG:CHAN1:AUX1:POS BEF"],
+    "ena": ["SENS1:SWE:TYPE LOG", "SENS1:FREQ:CW 27.25 GHZ", "SENS1:SWE:POIN 33", "SENS1:BWID 3 KHZ",
+            "TRIG:OUTP OFF", "TRIG:POIN OFF", "TRIG:OUTP:POS BEF"],
+}
+LIST_STATE["rs"] = [c.replace("BWID", "BAND") for c in LIST_STATE["keysight"]]
+
+
+@pytest.mark.parametrize("family, model", MODELS)
+def test_list_sweep_restores_exactly_what_it_changed(family, model):
+    with SimBench(bench_config(family, model)) as bench, open_vna(family, bench.vna_resource) as vna:
+        vna.configure(27.5e9, 28.5e9, 11, params=("S21", "S31"))
+        for cmd in LIST_STATE[family]:
+            vna.write(cmd)
+        before = {name: vna.ask(name) for name in vna.LIST_STATE}
+        assert before["sweep_type"] == "LOG" and before["points"] == 33
+        data = vna.list_sweep(28e9, 20, "S21", ifbw=10e3)
+        assert data.shape == (20,)
+        assert {name: vna.ask(name) for name in vna.LIST_STATE} == before
+        vna.write("SENS1:SWE:TYPE LIN;:SENS1:SWE:POIN 11")
+        traces = vna.measure()  # simhw's traces are as they were: S21 and S31, 11 points
+        assert set(traces) == {"S21", "S31"} and traces["S31"].shape == (11,)
+        assert vna.errors() == []
+
+
+def test_rohde_schwarz_triggered_list_measurement_and_space_time_session():
+    with SimBench(bench_config("rs", "ZNA43")) as bench, SMPBoard(bench.board_urls[0]) as board, \
+            open_vna("rs", bench.vna_resource) as vna:
+        assert capable(vna, ListSweep) and "ZNA-B91" in vna.options
+        configs = [PhaseConfig.random(4, 6, 6, 2, seed=i) for i in range(30)]
+        got, resp = triggered_list_measurement(board, vna, configs, 28e9, ifbw=10e3)
+        truth = bench.truth.response(np.stack([c.codes for c in configs]), 2, [28e9])[:, 0, 0]
+        np.testing.assert_allclose(resp, truth, rtol=1e-12)
+        base = PhaseConfig.random(4, 6, 6, 2, seed=7)
+        s = run_st_session(board, vna, base, layer=0, seed=99, slots=500, rate_hz=1000.0, frequency=28e9)
+        assert (s.steps, s.missed) == (500, 0)
+        predicted = bench.truth.response(s.codes(base), 2, [28e9])[:, 0, 0]
+        np.testing.assert_allclose(s.responses, predicted, rtol=1e-12)
+
+
+def test_a_rohde_schwarz_model_without_trigger_outputs_has_no_list_sweep():
+    with SimBench(bench_config("rs", "ZNB20")) as bench, SMPBoard(bench.board_urls[0]) as board, \
+            open_vna("rs", bench.vna_resource) as vna:
+        assert not capable(vna, ListSweep)
+        with pytest.raises(BoardCapabilityError, match="ZNB20-4Port has no per-point trigger output"):
+            triggered_list_measurement(board, vna, [PhaseConfig.random(4, 6, 6, 2, seed=1)], 10e9)
+        with pytest.raises(VNAError, match="no trigger output"):
+            vna.list_sweep(10e9, 5)
+        vna.write("TRIG:CHAN1:AUX1 ON")
+        assert vna.errors() == ['-241,"Hardware missing; trigger outputs need the R&S ZNA-B91 trigger board"']
+
+
+def test_the_bench_files_model_is_checked_against_the_instrument():
+    with SimBench(bench_config("rs", "ZNA43")) as bench:
+        with pytest.raises(VNAError, match="is a ZNA43-4Port, the bench file says ZNB40"):
+            open_vna("rs", bench.vna_resource, model="ZNB40")
+        with pytest.raises(VNAError, match="speaks the rs dialect"):
+            open_vna("keysight", bench.vna_resource)
