@@ -93,14 +93,17 @@ class BenchSource(PilotSource):
 
     def __init__(self, board: Board, vna, frequencies, receive_ports: int, ifbw: float | None = None,
                  power: float | None = None, use_list: bool = True, verify: bool = True,
-                 clock: Callable[[], float] | None = None):
+                 clock: Callable[[], float] | None = None, params: tuple[str, ...] | None = None):
+        """``params``: the S-parameter of each receive port (the bench's port map); default S21, S31, .."""
         self.board, self.vna = board, vna
         info = board.info
         self.bits, self.shape = info.bits, info.shape
         self.frequencies = np.atleast_1d(np.asarray(frequencies, float))
         if receive_ports < 1:
             raise ValueError("need at least one receive port")
-        self.params = tuple(f"S{p + 2}1" for p in range(receive_ports))
+        self.params = tuple(params) if params else tuple(f"S{p + 2}1" for p in range(receive_ports))
+        if len(self.params) != receive_ports:
+            raise ValueError(f"{len(self.params)} S-parameters for {receive_ports} receive ports")
         self.ifbw, self.power, self.verify = ifbw, power, verify
         self.use_list = use_list
         self.clock = clock or time.time

@@ -129,7 +129,13 @@ def test_sim_up_command_starts_and_stops_cleanly(tmp_path):
             if line.strip() == "ready":
                 break
         assert lines[-1] == "ready", (lines, proc.stderr.read() if proc.poll() is not None else "")
-        assert lines[0].startswith("board[0] smp: /dev/pts/") and lines[1].startswith("vna keysight: TCPIP0::127.0.0.1::")
+        assert lines[0].startswith("board[0] smp: /dev/pts/") and lines[1].startswith("vna keysight N5227B: TCPIP0::")
+        # every way the instrument is reached, each a resource string pyvisa-py opens
+        kinds = {line.split(":")[0]: line.split(": ", 1)[1] for line in lines[2:] if line.startswith("vna ")}
+        assert kinds["vna socket"].endswith("::SOCKET") and "::hislip0," in kinds["vna hislip"]
+        for resource in kinds.values():
+            with open_vna("keysight", resource) as vna:
+                assert "N5227B" in vna.identify()
         resolved = BenchConfig.load(out)
         with SMPBoard(resolved.board.urls[0]) as board, open_vna("keysight", resolved.vna.resource) as vna:
             board.push(PhaseConfig.random(4, 6, 6, 2, seed=1))

@@ -5,6 +5,7 @@ policy (an operator's traces survive a session; preset on request), correction a
 import numpy as np
 import pytest
 import pyvisa
+from daemon_helpers import ipc_bench
 
 from drivers.board import BoardCapabilityError
 from drivers.capabilities import ListSweep, capable
@@ -13,6 +14,8 @@ from drivers.smp_board import SMPBoard
 from drivers.st_session import run_st_session
 from drivers.vna import KeysightENA, VNAError, open_vna
 from sim_backend.bench import SimBench
+from simhw.app.embedded import embedded_daemon
+from simhw.control.client import DaemonClient
 from simhw.values.bench_config import BenchConfig
 from simhw.values.phase_config import PhaseConfig
 
@@ -201,3 +204,21 @@ def test_the_bench_files_model_is_checked_against_the_instrument():
             open_vna("rs", bench.vna_resource, model="ZNB40")
         with pytest.raises(VNAError, match="speaks the rs dialect"):
             open_vna("keysight", bench.vna_resource)
+
+
+def test_the_daemon_records_the_correction_state_with_every_measurement(tmp_path):
+    cfg = ipc_bench(tmp_path, "vna-state")
+    cfg.vna.family, cfg.vna.model, cfg.vna.cal_set = "rs", "ZNA43", "factory"
+    cfg.vna.receive_port_map = [4, 3]  # receive antenna 0 on VNA port 4, antenna 1 on port 3
+    cfg.simulation.noise, cfg.simulation.vna_raw_error = False, 0.05
+    cfg.simulation.vna_cal_sets = ["factory"]
+    with embedded_daemon(cfg) as (bench, daemon):
+        with DaemonClient(cfg.daemon.bind[0], timeout=30) as c:
+            f, s, meta = c.measure()
+            _, stored_s, stored = c.measurement(meta["measurement"])
+    assert stored["params"] == ["S41", "S31"]
+    truth = bench.truth.response(bench.dut.active_codes(), 2, f)
+    np.testing.assert_allclose(s, truth, rtol=1e-12)  # corrected, and each antenna on its mapped port
+    settings = stored["settings"]
+    assert (settings["correction"], settings["cal_set"], settings["vna_model"]) == (True, "factory", "ZNA43-4Port")
+    assert settings["ifbw"] == cfg.sweep.ifbw and settings["power"] == cfg.sweep.power

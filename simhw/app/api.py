@@ -36,7 +36,7 @@ class Bench:
     def __init__(self, config, board, vna, store, simulation=None):
         self.config, self.board, self.vna, self.store = config, board, vna, store
         self.simulation = simulation  # the SimBench when simulated (its ``truth`` is the simulated SIM)
-        self._params = tuple(f"S{p + 2}1" for p in range(config.geometry.receive_ports))
+        self._params = config.vna_params()
 
     def push(self, config) -> str:
         """Show ``config`` on the board (verified by readback); recorded in the store; returns its hash."""
@@ -52,10 +52,12 @@ class Bench:
         self.vna.configure(float(f[0]), float(f[-1]), int(f.size), s.ifbw, s.power, self._params)
         data = self.vna.measure()
         cfg_hash = PhaseConfig(self.board.read_active(), self.board.info.bits).hash
+        settings = self.vna.measurement_settings() if hasattr(self.vna, "measurement_settings") else \
+            {"ifbw": s.ifbw, "power": s.power}
         m = Measurement(cfg_hash, self.vna.frequencies(), np.stack([data[p] for p in self._params], axis=-1),
-                        tuple(p + 2 for p in range(len(self._params))), settings={"ifbw": s.ifbw, "power": s.power})
+                        self.config.receive_vna_ports(), settings=settings)
         if self.store is not None:
-            self.store.put_measurement(cfg_hash, None, list(self._params), m.frequencies, m.s)
+            self.store.put_measurement(cfg_hash, None, list(self._params), m.frequencies, m.s, settings=settings)
         return m
 
     @property

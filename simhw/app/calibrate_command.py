@@ -63,7 +63,8 @@ def calibrate_bench(config: BenchConfig, parameterization: str = "hybrid", estim
                 cfg = bench.resolved_config()
                 truth = lambda: bench.truth.model(cfg.frequencies()).cascade  # noqa: E731 (simulation only)
             board, vna = stack.enter_context(open_bench(cfg))
-            source = BenchSource(board, vna, cfg.frequencies(), g.receive_ports, cfg.sweep.ifbw, cfg.sweep.power)
+            source = BenchSource(board, vna, cfg.frequencies(), g.receive_ports, cfg.sweep.ifbw, cfg.sweep.power,
+                                 params=cfg.vna_params())
         par = bench_parameterization(parameterization, ideal, g.bits, atom_gains)
         cal = Calibrator(par, source, estimator, design=design, heldout_slots=heldout, seed=seed, registry=registry)
         run = cal.calibrate(stages, slots, protocol="periodic-multi-stage" if stages > 1 else "periodic-single-stage",

@@ -213,7 +213,9 @@ def _cmd_sim(args) -> int:
     with SimBench(cfg) as bench:
         for i, url in enumerate(bench.board_urls):
             print(f"board[{i}] {cfg.board.protocol}: {url}")
-        print(f"vna {cfg.vna.family}: {bench.vna_resource}")
+        print(f"vna {cfg.vna.family} {bench.vna.model.name}: {bench.vna_resource}")
+        for kind, resource in bench.vna_resources().items():
+            print(f"vna {kind}: {resource}")
         if args.write_bench:
             with open(args.write_bench, "w") as fh:
                 fh.write(bench.resolved_config().to_toml())

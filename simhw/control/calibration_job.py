@@ -31,7 +31,7 @@ def make_calibrator(daemon, params: dict | None = None) -> Calibrator:
     g = cfg.geometry
     par = bench_parameterization(name, g.build(cfg.frequencies()), g.bits, bool(params.get("atom_gains", c.atom_gains)))
     source = BenchSource(daemon.board, daemon.vna, cfg.frequencies(), g.receive_ports, cfg.sweep.ifbw, cfg.sweep.power,
-                         clock=daemon.clock)
+                         clock=daemon.clock, params=cfg.vna_params())
     cal = Calibrator(par, source, params.get("estimator", c.estimator), heldout_slots=int(params.get("heldout",
                                                                                                     c.heldout)))
     model = daemon.store.latest_model()

@@ -84,7 +84,7 @@ class BenchDaemon:
         self._auth = None
         self.scheduler = None  # a Scheduler, set by run_daemon (or a program) when the bench file asks for one
         self.stop_grace_s = 30.0  # at stop, how long a running job may take to stop before it is marked interrupted
-        self.params = tuple(f"S{p + 2}1" for p in range(config.geometry.receive_ports))  # what a sweep measures
+        self.params = config.vna_params()  # what a sweep measures: the receive ports from the source port
         for stale in store.interrupted_calibrations():
             try:
                 store.finish_calibration(stale, "interrupted")
@@ -435,7 +435,8 @@ class BenchDaemon:
         s = np.stack([data[p] for p in self.params], axis=-1)
         freqs = self.vna.frequencies()
         label, flag = self.shown.confirm(before, label, flag)
-        mid = self.store.put_measurement(label, self.snapshot_id, list(self.params), freqs, s, flag)
+        mid = self.store.put_measurement(label, self.snapshot_id, list(self.params), freqs, s, flag,
+                                         settings=_vna_settings(self.vna))
         self.counters["measurements"] += 1
         self.event("measurement", {"measurement": mid, "hash": label, "flag": flag})
         return {"measurement": mid, "frequencies": freqs, "s": s, "hash": label, "flag": flag}
@@ -470,3 +471,9 @@ class BenchDaemon:
         if job_id in self._cancel or self._cancel_all:
             self._cancel.discard(job_id)
             raise Cancelled(f"calibration {job_id} cancelled")
+
+
+def _vna_settings(vna) -> dict:
+    """The instrument state a measurement records (correction, cal set, averaging, IFBW, power, model)."""
+    fn = getattr(vna, "measurement_settings", None)
+    return fn() if fn is not None else {}

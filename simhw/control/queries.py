@@ -27,7 +27,7 @@ def config(daemon, rid, p):
 def measurement(daemon, rid, p):
     m = daemon.store.get_measurement(p["measurement"])
     return schema.reply(rid, [m["frequencies"], m["s"]],
-                        measurement={k: m[k] for k in ("id", "hash", "snapshot", "params", "created_at")})
+                        measurement={k: m[k] for k in ("id", "hash", "snapshot", "params", "created_at", "settings")})
 
 
 @handler("calibration")

@@ -213,23 +213,24 @@ class Store:
         return {"id": sid, "bench": row[0], "software": row[1], "created_at": row[2]}
 
     def put_measurement(self, hash_: str | None, snapshot: int | None, params: list, frequencies, s,
-                        flag: str | None = None) -> int:
+                        flag: str | None = None, settings: dict | None = None) -> int:
         """``hash_``: the configuration the board showed (None: unknown); ``flag``: why that label is not
-        a verified push, or None."""
+        a verified push, or None; ``settings``: the instrument's state for the sweep (correction, cal set, ..)."""
         s = np.asarray(s)
         return self._tx(lambda db: db.execute(
-            "INSERT INTO measurements (hash, snapshot, params, frequencies, s, shape, created_at, flag) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (hash_, snapshot, json.dumps(list(params)),
-                                                _blob(np.asarray(frequencies)), _blob(s), json.dumps(list(s.shape)),
-                                                time.time(), flag)).lastrowid)
+            "INSERT INTO measurements (hash, snapshot, params, frequencies, s, shape, created_at, flag, settings) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (hash_, snapshot, json.dumps(list(params)),
+                                                   _blob(np.asarray(frequencies)), _blob(s), json.dumps(list(s.shape)),
+                                                   time.time(), flag, json.dumps(settings or {}))).lastrowid)
 
     def get_measurement(self, mid: int) -> dict:
-        row = self._one("SELECT hash, snapshot, params, frequencies, s, created_at, flag FROM measurements "
+        row = self._one("SELECT hash, snapshot, params, frequencies, s, created_at, flag, settings FROM measurements "
                         "WHERE id = ?", (mid,))
         if row is None:
             raise KeyError(mid)
         return {"id": mid, "hash": row[0], "snapshot": row[1], "params": json.loads(row[2]),
-                "frequencies": _unblob(row[3]), "s": _unblob(row[4]), "created_at": row[5], "flag": row[6]}
+                "frequencies": _unblob(row[3]), "s": _unblob(row[4]), "created_at": row[5], "flag": row[6],
+                "settings": json.loads(row[7] or "{}")}
 
     def list_measurements(self, limit: int = 100) -> list[dict]:
         rows = self._all("SELECT id, hash, params, shape, created_at, flag FROM measurements ORDER BY id DESC LIMIT ?",
