@@ -1,15 +1,15 @@
-"""What a VNA family can do: frequency, point, IF bandwidth, power and port limits.
+"""What a VNA can do: frequency, point, IF bandwidth, power and port limits.
 
-Shared by the drivers (:mod:`drivers.vna`), which check every setting against them before it is
-sent, and by the simulated instruments (:mod:`sim_backend.vna_server`), which refuse what the
-real ones refuse.
+Each model's are in :mod:`drivers.vna_models`; the drivers (:mod:`drivers.vna`) check every
+setting against them before it is sent, and the simulated instruments (:mod:`sim_backend.vna`)
+refuse what the real ones refuse.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["VNALimits", "FAMILY_LIMITS"]
+__all__ = ["VNALimits"]
 
 
 @dataclass(frozen=True)
@@ -23,5 +23,3 @@ class VNALimits:
     power_max: float = 20.0
     ports: int = 4
 
-
-FAMILY_LIMITS = {"keysight": VNALimits(10e6, 67e9), "rs": VNALimits(10e6, 43.5e9)}

@@ -95,6 +95,7 @@ class SimVNA:
         self.data_format = "ASC"
         self.byte_order = "NORM"
         self.snp_format = "RI"
+        self.rf_on = True
 
     def new_channel(self, n: int) -> Channel:
         lim, m = self.limits, self.model
@@ -421,6 +422,14 @@ class SimVNA:
         t.add("SYSTem:VERSion", lambda s, a: "1999.0", True)
         t.add("FORMat:BORDer", self._set_border)
         t.add("FORMat:BORDer", lambda s, a: self.byte_order, True)
+        # the SCPI-mandated STATus subsystem: nothing operational or questionable to report
+        for reg in ("OPERation", "QUEStionable", "QUEStionable:INTegrity", "QUEStionable:INTegrity:HARDware"):
+            t.add(f"STATus:{reg}[:EVENt]", lambda s, a: "0", True)
+            t.add(f"STATus:{reg}:CONDition", lambda s, a: "0", True)
+            t.add(f"STATus:{reg}:ENABle", lambda s, a: None)
+            t.add(f"STATus:{reg}:ENABle", lambda s, a: "0", True)
+        t.add("STATus:PRESet", lambda s, a: None)
+        self.global_setting(t, "OUTPut<n>[:STATe]", "rf_on", Boolean, _onoff)
 
     def options_reply(self) -> str:
         return ",".join(self.model.options) if self.model.options else "0"

@@ -9,6 +9,8 @@ numbered (``CALC:PAR:MNUM``, ``SYST:MEAS:CAT?``) across channels.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from sim_backend.scpi import E, Boolean, Choice, Number, ScpiError, Tree, fmt_int, fmt_real, text
@@ -42,7 +44,7 @@ class SimPNA(SimVNA):
         self.stimulus_tree(t, ("[SENSe<n>]:BWIDth[:RESolution]", "[SENSe<n>]:BANDwidth[:RESolution]"))
         self.setting(t, "[SENSe<n>]:SWEep:TYPE", "sweep_type", _SWEEP_TYPES)
         t.add("[SENSe<n>]:SWEep:MODE", self._set_mode)
-        t.add("[SENSe<n>]:SWEep:MODE", lambda s, a: self.chan(s[0]).mode, True)
+        t.add("[SENSe<n>]:SWEep:MODE", self._mode_query, True)
         self.setting(t, "[SENSe<n>]:SWEep:GROups:COUNt", "groups",
                      Number(lambda: 1, lambda: 2_000_000, lambda: 1, integer=True))
         self.setting(t, "[SENSe<n>]:SWEep:TRIGger:POINt", "point_trigger", Boolean)
@@ -69,6 +71,9 @@ class SimPNA(SimVNA):
                 ("points", ":SWEep:POINts", Number(lambda: 1, lambda: self.limits.max_points, integer=True), fmt_int)):
             t.add(f"[SENSe<n>]:SEGMent<n>{spec}", self._segment_set(field, param))
             t.add(f"[SENSe<n>]:SEGMent<n>{spec}", self._segment_get(field, fmt), True)
+        self.setting(t, "CALCulate<n>:CORRection:EDELay[:TIME]", "electrical_delay",
+                     Number(lambda: -10.0, lambda: 10.0, lambda: 0.0, "S"))
+        t.add("CALCulate<n>:PARameter:MODify[:EXTended]", self._modify)
         self.setting(t, "CALCulate<n>:SMOothing[:STATe]", "smoothing", Boolean)
         self.setting(t, "CALCulate<n>:SMOothing:APERture", "smooth_aperture",
                      Number(lambda: 0.01, lambda: 25.0, lambda: 1.5))
@@ -154,9 +159,21 @@ class SimPNA(SimVNA):
             ch.mode = mode
             if self.trigger_source == "IMM":
                 self.start_sweep(ch)  # a single sweep (or group) leaves the channel in hold
-                ch.mode = "HOLD"
+                ch.mode, ch.pending_mode = "HOLD", mode
         else:
             ch.mode = mode
+
+    def _mode_query(self, s, a):
+        """SING or GRO while the sweep runs, HOLD once it is done (how a script waits for it)."""
+        ch = self.chan(s[0])
+        if ch.mode == "HOLD" and ch.pending_mode and time.monotonic() < ch.busy_until:
+            return ch.pending_mode
+        return ch.mode
+
+    def _modify(self, s, a):
+        m = self.selected_measurement(s[0] or 1)
+        m.param = self.check_param(self.string_arg(a))
+        self.chan(m.channel).data.pop(m.name, None)
 
     def _initiate(self, s, a):
         ch = self.chan(s[0])

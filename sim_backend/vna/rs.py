@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim_backend.scpi import E, Boolean, Choice, Number, ScpiError, Tree, fmt_int, text
+from sim_backend.scpi import E, Boolean, Choice, Number, ScpiError, Tree, text
 from sim_backend.vna.instrument import SimVNA
 from sim_backend.vna.state import Segment
 
@@ -35,6 +35,8 @@ class SimRS(SimVNA):
         self.define(1, "Trc1", "S21", number=1)
         self.feed(1, 1, "Trc1")
         self.trigger_link = "SWE"
+        self.reference, self.reference_hz, self.layout = "INT", 10e6, "LIN"
+        self.display_update, self.error_display = "ON", False
 
     def build(self, t: Tree) -> None:
         self.stimulus_tree(t, ("[SENSe<n>]:BWIDth[:RESolution]", "[SENSe<n>]:BANDwidth[:RESolution]"))
@@ -79,6 +81,22 @@ class SimRS(SimVNA):
         t.add("CALCulate<n>:DATA", self._data_query, True)
         t.add("CALCulate<n>:DATA:SGRoup", self._group_query, True)
         t.add("CALCulate<n>:DATA:STIMulus", lambda s, a: self.values(self.chan(s[0]).frequencies()), True)
+        self.setting(t, "[SENSe<n>]:CORRection:EDELay<n>[:TIME]", "electrical_delay",
+                     Number(lambda: -10.0, lambda: 10.0, lambda: 0.0, "S"))
+        t.add("[SENSe<n>]:CORRection:EDELay<n>:AUTO", lambda s, a: Choice("ONCE").parse(a[0]) if a else None)
+        t.add("DISPlay[:WINDow<n>]:TRACe<n>:Y[:SCALe]:AUTO", lambda s, a: Choice("ONCE").parse(a[0]) if a else None)
+        self.global_setting(t, "ROSCillator[:SOURce]", "reference", Choice("INTernal", "EXTernal"))
+        self.global_setting(t, "ROSCillator:EXTernal:FREQuency", "reference_hz",
+                            Number(lambda: 1e6, lambda: 100e6, lambda: 10e6, "HZ"), lambda v: f"{v:.0f}Hz")
+        self.global_setting(t, "DISPlay:LAYout", "layout", Choice("LINear", "STACk", "HORizontal", "VERTical",
+                                                                  "GRID"))
+        t.add("DISPlay:LAYout:GRID", lambda s, a: setattr(self, "grid", tuple(int(float(x)) for x in a)))
+        self.global_setting(t, "SYSTem:DISPlay:UPDate", "display_update", Choice("ON", "OFF", "ONCE"))
+        self.global_setting(t, "SYSTem:ERRor:DISPlay", "error_display", Boolean, lambda v: "1" if v else "0")
+        t.add("CONFigure:CHANnel<n>:MEASure[:ALL]", lambda s, a: setattr(self.chan(s[0]), "measuring",
+                                                                        Boolean.parse(a[0])))
+        t.add("CONFigure:CHANnel<n>:MEASure[:ALL]", lambda s, a: "1" if getattr(self.chan(s[0]), "measuring", True)
+              else "0", True)
         # channels, display, instrument
         t.add("CONFigure:CHANnel<n>[:STATe]", self._channel_state)
         t.add("CONFigure:CHANnel<n>[:STATe]", lambda s, a: "1" if (s[0] or 1) in self.channels else "0", True)

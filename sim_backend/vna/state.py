@@ -56,6 +56,8 @@ class Channel:
     aux_enabled: bool = False  # trigger output pulses
     aux_interval: str = "SWE"  # POIN or SWE
     aux_position: str = "AFT"
+    electrical_delay: float = 0.0  # s (kept; the simulated traces are not delayed)
+    pending_mode: str = ""  # SING or GRO while a single sweep or group runs
     segments: list[Segment] = field(default_factory=list)
     data: dict = field(default_factory=dict)  # measurement name -> complex trace of the last sweep
     busy_until: float = 0.0

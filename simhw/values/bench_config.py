@@ -115,7 +115,7 @@ class VNASection:
     channel: int = 1  # the instrument channel simhw measures on
     receive_port_map: list = field(default_factory=list)  # VNA port of each receive antenna; []: ports 2, 3, ..
     source_port: int = 1  # the VNA port driving the test antenna
-    backend: str = "@py"  # pyvisa backend: "@py" (pyvisa-py) or "" (the system VISA library)
+    backend: str = "@py"  # pyvisa backend: "@py" (pyvisa-py) or "@ivi" (the system VISA library)
     preset: bool = False  # preset the instrument when simhw opens it
     cal_set: str = ""  # the cal set simhw turns on; "": leave the instrument's correction as it is
     averaging: int = 0  # sweeps averaged per measurement; 0: averaging off
