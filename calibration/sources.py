@@ -84,6 +84,9 @@ class FunctionSource(PilotSource):
                                           {"source": "function", "time": t, "snr_db": self.snr_db})
 
 
+LIST_IFBW = 10e3  # a list sweep's IF bandwidth when none is given: 100 us points leave a board time to latch
+
+
 class BenchSource(PilotSource):
     """Measure pilots on a bench: ``board`` (any :class:`Board`) and ``vna`` (any VNA driver).
 
@@ -137,7 +140,7 @@ class BenchSource(PilotSource):
                 part = configs[s:s + chunk]
                 for p, param in enumerate(self.params):
                     _, data = triggered_list_measurement(self.board, self.vna, part, float(self.frequencies[0]), param,
-                                                         ifbw=self.ifbw)
+                                                         ifbw=self.ifbw or LIST_IFBW)
                     y[s:s + len(part), 0, p] = data
                 if progress:
                     progress(min(s + chunk, T), T)
