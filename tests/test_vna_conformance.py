@@ -26,8 +26,19 @@ class FlatDUT:
         return s
 
 
-def real(v: float) -> str:
+def keysight_real(v: float) -> str:
     return f"{v:+.11E}"
+
+
+def rs_real(v: float) -> str:  # R&S answers numbers plainly
+    return str(int(v)) if float(v).is_integer() else f"{v:.12g}"
+
+
+def numbers(model):
+    """(real, integer) response formats of the model's family."""
+    if model.family == "rs":
+        return rs_real, lambda n: str(n)
+    return keysight_real, lambda n: f"{n:+d}"
 
 
 @pytest.fixture(params=["N5227B", "E5071C", "M5180", "ZNB20", "ZNA43"])
@@ -95,13 +106,14 @@ def test_ieee_488_2_status_model(session):
 
 def test_headers_compound_messages_and_parameters(session):
     model, inst, r = session
+    real, intg = numbers(model)
     lim = model.limits
     lo = max(lim.f_min, 1e6)
     start_now = 1e6 if lim.f_min <= 1e6 else lim.f_min  # 1000000.4 Hz is rounded to the 1 Hz resolution
     play(r, [
         ("SENS1:FREQ:STAR 1 GHZ;STOP 2000 MHZ", None),  # a relative header after ';' keeps the path
         ("SENS1:FREQ:STAR?;STOP?", f"{real(1e9)};{real(2e9)}"),
-        (":SENS1:FREQ:STAR?;:SENS1:SWE:POIN?", f"{real(1e9)};+201"),
+        (":SENS1:FREQ:STAR?;:SENS1:SWE:POIN?", f"{real(1e9)};{intg(201)}"),
         ("SENS1:FREQ:STAR?;*OPC?;STOP?", f"{real(1e9)};1;{real(2e9)}"),  # a common command keeps the path
         ("SENSE1:FREQUENCY:START?", real(1e9)),  # long form
         ("sens1:freq:star?", real(1e9)),  # case-insensitive short form
@@ -113,9 +125,9 @@ def test_headers_compound_messages_and_parameters(session):
         ("SENS1:FREQ:CENT?;SPAN?", f"{real(1.625e9)};{real(0.75e9)}"),
         ("SENS1:FREQ:STAR? MIN", real(lim.f_min)), ("SENS1:FREQ:STOP? MAX", real(lim.f_max)),
         ("SENS1:FREQ:STOP? MAXIMUM", real(lim.f_max)),
-        ("SENS1:SWE:POIN? MAX", f"{lim.max_points:+d}"),
-        ("SENS1:SWE:POIN MAX;POIN?", f"{lim.max_points:+d}"),
-        ("SENS1:SWE:POIN DEF;POIN?", "+201"),
+        ("SENS1:SWE:POIN? MAX", intg(lim.max_points)),
+        ("SENS1:SWE:POIN MAX;POIN?", intg(lim.max_points)),
+        ("SENS1:SWE:POIN DEF;POIN?", intg(201)),
         ("SENS1:BWID? MIN", real(lim.ifbw_min)), ("SOUR1:POW? MAX", real(lim.power_max)),
         ("SENS1:FREQ:STAR MIN;STAR?", real(lim.f_min)),
         ("SENS1:FREQ:STAR 1000000.4", None), ("SENS1:FREQ:STAR?", real(start_now)),
@@ -178,13 +190,14 @@ DEFINE = {
 
 def test_preset_state_and_measurements(session):
     model, inst, r = session
+    real, intg = numbers(model)
     fam = model.family
     play(r, [("SENS1:SWE:POIN 11", None)] + DEFINE[fam])
     assert errors(r) == []
     for reset in ("*RST", "SYST:PRES"):
         play(r, [(reset, None), ("*OPC?", "1")] + PRESET[fam] + [
             ("SENS1:FREQ:STAR?;STOP?", f"{real(model.limits.f_min)};{real(model.limits.f_max)}"),
-            ("SENS1:SWE:POIN?", "+201")])
+            ("SENS1:SWE:POIN?", intg(201))])
         assert errors(r) == []
         play(r, DEFINE[fam][:2])
 

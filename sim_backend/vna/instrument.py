@@ -297,7 +297,7 @@ class SimVNA:
             if self.byte_order == "NORM":
                 dtype = dtype.newbyteorder(">")
             return block(values.astype(dtype).tobytes())
-        return ",".join(fmt_real(v) for v in values).encode()
+        return ",".join(self.real(v) for v in values).encode()
 
     @staticmethod
     def interleaved(values: np.ndarray) -> np.ndarray:
@@ -305,12 +305,21 @@ class SimVNA:
         out[0::2], out[1::2] = values.real, values.imag
         return out
 
+    @staticmethod
+    def real(v: float) -> str:
+        """A real number as this family answers it (Keysight: +1.00000000000E+09)."""
+        return fmt_real(v)
+
+    @staticmethod
+    def integer(v: int) -> str:
+        return fmt_int(v)
+
     # ------------------------------------------------------------------ declaration helpers
     def setting(self, t: Tree, spec: str, attr: str, param, fmt=None, after=None, chan_index: int = 0) -> None:
         """A channel setting with its query: ``spec``'s suffix ``chan_index`` names the channel; a numeric
         setting's query answers MIN, MAX and DEF too."""
-        fmt = fmt or (fmt_real if isinstance(param, Number) and not param.integer else
-                      fmt_int if isinstance(param, Number) else _onoff if param is Boolean else str)
+        fmt = fmt or (self.real if isinstance(param, Number) and not param.integer else
+                      self.integer if isinstance(param, Number) else _onoff if param is Boolean else str)
 
         def set_(s, a):
             if not a:
@@ -373,10 +382,10 @@ class SimVNA:
             ch.start, ch.stop = c - v / 2, c + v / 2
 
         t.add(f"{sense}:FREQuency:CENTer", set_center)
-        t.add(f"{sense}:FREQuency:CENTer", lambda s, a: fmt_real(
+        t.add(f"{sense}:FREQuency:CENTer", lambda s, a: self.real(
             self.hz().query(a) if a else self.chan(s[0]).center), query=True)
         t.add(f"{sense}:FREQuency:SPAN", set_span)
-        t.add(f"{sense}:FREQuency:SPAN", lambda s, a: fmt_real(
+        t.add(f"{sense}:FREQuency:SPAN", lambda s, a: self.real(
             span.query(a) if a else self.chan(s[0]).span), query=True)
         self.setting(t, f"{sense}:SWEep:POINts", "points",
                      Number(lambda: 1, lambda: lim.max_points, lambda: 201, integer=True))
@@ -387,7 +396,7 @@ class SimVNA:
         self.setting(t, "SOURce<n>:POWer<n>[:LEVel][:IMMediate][:AMPLitude]", "power", power)
         sweep_time = Number(lambda: 0.0, lambda: 86400.0, lambda: 0.0, "S")
         t.add(f"{sense}:SWEep:TIME", lambda s, a: setattr(self.chan(s[0]), "sweep_time_set", sweep_time.parse(a[0])))
-        t.add(f"{sense}:SWEep:TIME", lambda s, a: fmt_real(self.sweep_time(self.chan(s[0]))), query=True)
+        t.add(f"{sense}:SWEep:TIME", lambda s, a: self.real(self.sweep_time(self.chan(s[0]))), query=True)
         t.add(f"{sense}:SWEep:TIME:AUTO", lambda s, a: setattr(self.chan(s[0]), "sweep_time_set", 0.0)
               if Boolean.parse(a[0]) else None)
         t.add(f"{sense}:SWEep:TIME:AUTO", lambda s, a: _onoff(self.chan(s[0]).sweep_time_set == 0.0), query=True)
@@ -416,7 +425,7 @@ class SimVNA:
         t.add("*WAI", lambda s, a: self.wait())
         t.add("*TRG", lambda s, a: self.bus_trigger())
         t.add("SYSTem:ERRor[:NEXT]", lambda s, a: st.pop(), True)
-        t.add("SYSTem:ERRor:COUNt", lambda s, a: fmt_int(len(st.errors)), True)
+        t.add("SYSTem:ERRor:COUNt", lambda s, a: self.integer(len(st.errors)), True)
         t.add("SYSTem:ERRor:ALL", lambda s, a: ",".join(st.pop() for _ in range(max(1, len(st.errors)))), True)
         t.add("SYSTem:PRESet", lambda s, a: self.preset())
         t.add("SYSTem:VERSion", lambda s, a: "1999.0", True)

@@ -44,7 +44,7 @@ class SimRS(SimVNA):
         self.setting(t, "SOURce<n>:FREQuency<n>:CW", "cw", self.hz(self.limits.f_min))
         self.setting(t, "SOURce<n>:FREQuency<n>:FIXed", "cw", self.hz(self.limits.f_min))
         self.setting(t, "[SENSe<n>]:SWEep:TYPE", "sweep_type", _SWEEP_TYPES)
-        t.add("[SENSe<n>]:SWEep:STEP", lambda s, a: f"{self.chan(s[0]).span / max(1, self.chan(s[0]).points - 1):+.11E}",
+        t.add("[SENSe<n>]:SWEep:STEP", lambda s, a: self.real(self.chan(s[0]).span / max(1, self.chan(s[0]).points - 1)),
               True)
         self.setting(t, "[SENSe<n>]:SWEep:COUNt", "groups", Number(lambda: 1, lambda: 100000, lambda: 1, integer=True))
         self.setting(t, "[SENSe<n>]:AVERage:MODE", "avg_mode", Choice("AUTO", "FLATten", "REDuce", "MOVing"))
@@ -298,6 +298,16 @@ class SimRS(SimVNA):
             self.data_format = "REAL" + bits
         else:
             raise ScpiError(E.ILLEGAL_VALUE, ",".join(a))
+
+    @staticmethod
+    def real(v: float) -> str:
+        """R&S answers numbers plainly: 1000000000, 0.0015, -10."""
+        v = float(v)
+        return str(int(v)) if v.is_integer() and abs(v) < 1e18 else f"{v:.12g}"
+
+    @staticmethod
+    def integer(v: int) -> str:
+        return str(int(v))
 
     def sweeps_per_trigger(self, ch) -> int:
         """A single sweep runs the channel's sweep count (SENS:SWE:COUN) sweeps."""

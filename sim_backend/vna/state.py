@@ -95,8 +95,9 @@ class Channel:
         self.start, self.stop = c - s / 2, c + s / 2
 
 
-FORMATS = ("MLOG", "MLIN", "PHAS", "UPH", "REAL", "IMAG", "SWR", "GDEL", "SMIT", "POL")
-_TWO_VALUES = ("SMIT", "POL")
+FORMATS = ("MLOGarithmic", "MLINear", "PHASe", "UPHase", "REAL", "IMAGinary", "SWR", "GDELay", "SMITh", "POLar",
+           "ISMith", "COMPlex")
+_TWO_VALUES = ("SMIT", "POL", "ISM", "COMP")
 
 
 def formatted(s: np.ndarray, fmt: str, freqs: np.ndarray, aperture_points: int = 1) -> np.ndarray:
