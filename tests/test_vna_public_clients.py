@@ -77,6 +77,11 @@ def read_trace(resource: str) -> tuple[str, np.ndarray, np.ndarray]:
         assert r.query("SYST:ERR?").strip() == '+0,"No error"'
         stb = int(r.query("*STB?")) if resource.endswith("SOCKET") else r.read_stb()  # a socket has no viReadSTB
         assert stb & 0x04 == 0  # no error queued
+        r.write("BOGUS")
+        stb = int(r.query("*STB?")) if resource.endswith("SOCKET") else r.read_stb()
+        assert stb & 0x04  # the error queue bit, by the status query of each interface
+        r.clear()  # device clear: HiSLIP AsyncDeviceClear, VXI-11 device_clear, socket drain
+        assert r.query("SYST:ERR?").strip().startswith("-113")
     finally:
         r.close()
     return idn, freqs, data[0::2] + 1j * data[1::2]
