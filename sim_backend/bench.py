@@ -17,6 +17,7 @@ import sys
 import numpy as np
 
 from drivers.smp import pattern_crc
+from sim_backend.bench_effects import BenchEffects
 from sim_backend.chaos import Chaos
 from sim_backend.inproc_endpoint import InprocEndpoint
 from sim_backend.ris_firmware import OpenRISFirmware
@@ -43,8 +44,10 @@ def make_truth(cfg: BenchConfig, clock: SimClock | None = None) -> TrueSIM:
                       amplitude=PhaseDependentAmplitude() if sim.phase_dependent_amplitude else None)
     multiport = ({"reflection": sim.reflection, "coupling": sim.port_coupling}
                  if sim.truth_model == "multiport" else None)
+    effects = BenchEffects(sim.multipath, sim.multipath_delay_ns, sim.cable_ppm_per_k, sim.cable_delay_ns,
+                           sim.leakage, sim.leakage_delay_ns, sim.code_spread, sim.horn_q, seed=sim.seed)
     return TrueSIM(ideal, errors, seed=sim.seed, impairments=imp, drift=Drift(rate_k_per_hour=sim.drift_k_per_hour),
-                   clock=clock, multiport=multiport)
+                   clock=clock, multiport=multiport, effects=effects)
 
 REFLECTION = 0.1  # |S11| of the test antenna and the receive antennas
 
@@ -141,7 +144,9 @@ class SimBench:
             self.dut = BenchDUT(self.truth, self.firmwares, g.bits, source_port=cfg.vna.source_port,
                                 rx_ports=cfg.receive_vna_ports())
             self.vna = make_instrument(cfg.vna.model or None, self.dut, family=cfg.vna.family, noise=sim.noise,
-                                       seed=sim.seed, cal_sets=tuple(sim.vna_cal_sets), raw_error=sim.vna_raw_error)
+                                       seed=sim.seed, cal_sets=tuple(sim.vna_cal_sets), raw_error=sim.vna_raw_error,
+                                       residuals=(sim.vna_residual_directivity, sim.vna_residual_match,
+                                                  sim.vna_residual_tracking_db))
             self.server = VNAServer(self.vna).start()
             self.hislip = HiSLIPServer(self.vna).start()
             if sim.vna_vxi11:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim_backend.bench_effects import BenchEffects
 from simhw.physics.geometry import FabricationErrors, SimGeometry
 from simhw.physics.impairments import Impairments
 from simhw.physics.model import SIMModel
@@ -72,12 +73,13 @@ class TrueSIM:
 
     def __init__(self, ideal: SimGeometry, errors: FabricationErrors | None = None, seed: int | None = 0,
                  impairments: Impairments | None = None, drift: Drift | None = None, propagation: str = "rs",
-                 clock: SimClock | None = None, multiport: dict | None = None):
+                 clock: SimClock | None = None, multiport: dict | None = None, effects: BenchEffects | None = None):
         """``multiport``: None for the cascade model, or the keyword arguments of
         :class:`simhw.physics.multiport.MultiportSIM` (``reflection``, ``coupling``, ``cell``) to compute every
         response with the multiport network model of the same geometry (internal reflections)."""
         self.ideal = ideal
         self.multiport = multiport
+        self.effects = effects or BenchEffects()
         self.errors = errors or FabricationErrors()
         self.geometry = ideal.with_errors(self.errors, seed=seed)
         self.impairments = impairments or Impairments()
@@ -113,10 +115,19 @@ class TrueSIM:
                 geom = dataclasses.replace(self.geometry.with_frequencies(freqs),
                                            gaps=self.geometry.gaps * (1.0 + self.drift.cte * dT))
                 m = SIMModel.from_geometry(geom, self.propagation, self.impairments, seed=self._noise_rng)
+                if self.effects.horn_q:
+                    m = SIMModel(self._with_horns(m.cascade, geom), self.impairments, seed=self._noise_rng)
                 if len(self._cache) > 16:
                     self._cache.clear()
                 self._cache[key] = m
             return m
+
+    def _with_horns(self, cascade, geom):
+        """The cascade with the feed's and the receive horns' patterns on layer 1 and layer L."""
+        atoms = geom.atom_positions()
+        w_in, w_out = self.effects.horn_weights(geom.input_antennas.positions, atoms[0],
+                                                geom.output_antennas.positions, atoms[-1])
+        return dataclasses.replace(cascade, w_in=cascade.w_in * w_in[None], w_out=cascade.w_out * w_out[None])
 
     def phase_offset(self, t: float | None = None) -> np.ndarray:
         """(L, N) phase added to every atom by drift at time ``t``."""
@@ -131,13 +142,22 @@ class TrueSIM:
         codes = np.asarray(codes)
         single = codes.ndim == 3
         batch = codes[None] if single else codes
-        theta = batch.reshape(batch.shape[0], self.ideal.n_layers, -1) * (2 * np.pi / (1 << bits))
+        theta = self.effects.code_phases(batch.reshape(batch.shape[0], self.ideal.n_layers, -1), bits)
         theta = theta + self.phase_offset(t)
         if self.multiport is None:
             h = self.model(frequencies, t).response(theta)[..., 0]  # (B, F, P): input antenna 0
         else:
             h = self._multiport_response(theta, frequencies, t)
+        if self.effects.any:
+            h = self._bench_paths(h, frequencies, t)
         return h[0] if single else h
+
+    def _bench_paths(self, h: np.ndarray, frequencies, t) -> np.ndarray:
+        """Multipath and leakage added to the SIM path, the cables' temperature phase on all of it."""
+        f = np.atleast_1d(np.asarray(frequencies, float))
+        g = self.geometry
+        added = self.effects.added_paths(f, g.input_antennas.positions[0], g.output_antennas.positions)
+        return (h + added[None]) * self.effects.cable_factor(f, self.delta_t(t))[None]
 
     def _multiport_response(self, theta: np.ndarray, frequencies, t) -> np.ndarray:
         cascade = self.model(frequencies, t).cascade

@@ -23,6 +23,7 @@ import numpy as np
 
 from drivers.vna_models import DEFAULT_MODEL, VNAModel, model_named
 from sim_backend.scpi import E, Boolean, Choice, Number, ScpiError, Tree, block, fmt_int, fmt_real, text
+from sim_backend.vna.errors import raw_errors, residual_errors
 from sim_backend.vna.state import FORMATS, Channel, Measurement, formatted
 from sim_backend.vna.status import StatusModel
 
@@ -56,7 +57,10 @@ class SimVNA:
 
     def __init__(self, dut, model: str | VNAModel | None = None, noise: bool = True, noise_figure_db: float = 10.0,
                  seed: int | None = None, serial: str = "SIM000001", cal_sets: tuple[str, ...] = ("simhw",),
-                 raw_error: float = 0.0):
+                 raw_error: float = 0.0, residuals: tuple[float, float, float] = (0.0, 0.0, 0.0)):
+        """``residuals``: what the bench's calibration left, (|directivity|, |source and load match|,
+        tracking in dB), applied to every trace (:meth:`_residual_errors`); ``raw_error``: the
+        uncorrected errors on top, while no cal set is on."""
         self.model = model if isinstance(model, VNAModel) else model_named(model or DEFAULT_MODEL[self.family])
         if self.model.family != self.family:
             raise ValueError(f"{self.model.name} is a {self.model.family} instrument, not {self.family}")
@@ -66,8 +70,10 @@ class SimVNA:
         self.noise_figure_db = noise_figure_db
         self.rng = np.random.default_rng(seed)
         self.serial = serial
+        self._residual_seed = 0 if seed is None else int(seed)
         self.cal_sets = tuple(cal_sets)
         self.raw_error = raw_error
+        self.residuals = tuple(residuals)
         self.lock = threading.RLock()
         self.status = StatusModel(self.error_plus_sign)
         self.sweeps = 0
@@ -214,17 +220,6 @@ class SimVNA:
         sigma = float(np.sqrt(10 ** ((floor_dbm - ch.power) / 10)))
         return sigma / np.sqrt(max(1, ch.avg_count)) if ch.averaging else sigma
 
-    def _raw_errors(self, s: np.ndarray, freqs: np.ndarray) -> np.ndarray:
-        """Uncorrected data: the instrument's directivity and tracking per port (deterministic)."""
-        n = s.shape[1]
-        k = np.arange(1, n + 1)
-        e = self.raw_error * np.exp(2j * np.pi * np.outer(freqs, 0.37e-9 * k))  # (F, n)
-        track = (1 + e)[:, :, None] * (1 + np.conj(e))[:, None, :]
-        out = s * track
-        idx = np.arange(n)
-        out[:, idx, idx] += 0.3 * e
-        return out
-
     def start_sweep(self, ch: Channel) -> None:
         """Measure every trace of ``ch`` now; the data is ready after the sweep time."""
         freqs = ch.frequencies()
@@ -238,8 +233,10 @@ class SimVNA:
         else:
             uniq, inverse = np.unique(freqs, return_inverse=True)
             s = self.dut.s_params(uniq)[inverse]
+        if any(self.residuals):
+            s = residual_errors(s, freqs, self.residuals, self._residual_seed)
         if not (ch.correction and ch.cal_set) and self.raw_error:
-            s = self._raw_errors(s, freqs)
+            s = raw_errors(s, freqs, self.raw_error)
         sigma = self._noise_std(ch)
         ch.data = {}
         for m in self.in_channel(ch.number):

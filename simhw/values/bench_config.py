@@ -146,6 +146,18 @@ class SimulationSection:
     vna_vxi11: bool = False  # also serve VXI-11 (needs the portmapper port 111)
     vna_cal_sets: list = field(default_factory=lambda: ["simhw"])  # cal sets the simulated VNA holds
     vna_raw_error: float = 0.0  # the simulated VNA's uncorrected directivity/tracking error (0: ideal receivers)
+    # what a real bench adds (sim_backend/bench_effects.py: physics and typical magnitudes); 0: off
+    multipath: float = 0.0  # a room/mount reflection, relative to the line-of-sight amplitude
+    multipath_delay_ns: float = 3.0  # its excess delay over the line of sight
+    cable_ppm_per_k: float = 0.0  # the cables' electrical-length change per kelvin (ppm/K, magnitude)
+    cable_delay_ns: float = 5.0  # the cables' electrical length
+    leakage: float = 0.0  # feed-to-receive coupling around the SIM, relative to the line of sight
+    leakage_delay_ns: float = 0.5  # its delay beyond the line of sight
+    code_spread: float = 0.0  # rad: each atom's own phase error per code
+    horn_q: float = 0.0  # the cos^q pattern of the feed and receive horns (15 dBi: q ~ 15)
+    vna_residual_directivity: float = 0.0  # |e_d| left after the VNA's calibration (0.01 = -40 dB)
+    vna_residual_match: float = 0.0  # |e_s| = |e_l| left after calibration (0.018 = -35 dB)
+    vna_residual_tracking_db: float = 0.0  # transmission tracking left after calibration, dB
 
 
 @dataclass
@@ -264,7 +276,9 @@ class BenchConfig:
         if self.simulation.vna_interface == "vxi11" and not self.simulation.vna_vxi11:
             raise BenchConfigError("simulation.vna_interface 'vxi11' needs simulation.vna_vxi11 = true")
         for key in ("byte_errors", "board_resets_per_hour", "vna_stalls_per_hour", "vna_drops_per_hour",
-                    "clock_jumps_per_hour"):
+                    "clock_jumps_per_hour", "vna_raw_error", "multipath", "multipath_delay_ns", "cable_ppm_per_k",
+                    "cable_delay_ns", "leakage", "leakage_delay_ns", "code_spread", "horn_q",
+                    "vna_residual_directivity", "vna_residual_match", "vna_residual_tracking_db"):
             if getattr(self.simulation, key) < 0:
                 raise BenchConfigError(f"simulation.{key} must be >= 0")
         if self.simulation.byte_errors >= 0.1:

@@ -1,0 +1,138 @@
+"""What a real bench adds to the SIM's response (sim_backend/bench_effects.py), each checked against the
+physics its documentation states, and each off when its knob is 0."""
+
+import numpy as np
+import pytest
+
+from sim_backend.bench import make_truth
+from sim_backend.bench_effects import C0
+from sim_backend.true_sim import SimClock
+from sim_backend.vna import make_instrument
+from simhw.values.bench_config import BenchConfig
+from simhw.values.phase_config import PhaseConfig
+
+CODES = PhaseConfig.random(4, 6, 6, 2, seed=3).codes
+OTHER = PhaseConfig.random(4, 6, 6, 2, seed=4).codes
+
+
+def truth(clock=None, **knobs):
+    cfg = BenchConfig()
+    for k, v in knobs.items():
+        setattr(cfg.simulation, k, v)
+    return make_truth(cfg, clock)
+
+
+def line_of_sight(t, f):
+    g = t.geometry
+    d = np.linalg.norm(g.output_antennas.positions - g.input_antennas.positions[0], axis=-1)
+    return C0 / f[:, None] / (4 * np.pi * d[None, :]), d / C0
+
+
+def test_every_effect_is_off_at_zero():
+    f = np.linspace(27e9, 29e9, 5)
+    plain = truth().response(CODES, 2, f)
+    zero = truth(multipath=0.0, cable_ppm_per_k=0.0, leakage=0.0, code_spread=0.0, horn_q=0.0).response(CODES, 2, f)
+    np.testing.assert_array_equal(zero, plain)
+
+
+def test_a_reflector_ripples_the_response_with_period_one_over_its_excess_delay():
+    f = np.linspace(26e9, 30e9, 801)
+    excess = 5e-9
+    without = truth().response(CODES, 2, f)
+    t = truth(multipath=0.5, multipath_delay_ns=excess * 1e9)
+    with_ = t.response(CODES, 2, f)
+    # the added path: line-of-sight amplitude times the knob, delayed by line of sight plus the excess
+    added = with_ - without
+    amp, tau = line_of_sight(t, f)
+    np.testing.assert_allclose(np.abs(added), 0.5 * amp, rtol=1e-9)
+    slope = np.polyfit(2 * np.pi * f, np.unwrap(np.angle(added[:, 0])), 1)[0]
+    assert -slope == pytest.approx(tau[0] + excess, rel=1e-6)
+    # beating against the SIM path, the measured power ripples across frequency at the excess delay
+    ripple = np.abs(with_[:, 0]) ** 2 - np.abs(without[:, 0]) ** 2
+    spectrum = np.abs(np.fft.rfft((ripple - ripple.mean()) * np.hanning(f.size)))
+    delays = np.fft.rfftfreq(f.size, d=f[1] - f[0])
+    period = 1 / delays[np.argmax(spectrum)]
+    assert period == pytest.approx(1 / excess, rel=0.1)
+
+
+def test_cable_phase_turns_with_temperature_by_two_pi_f_tau_kappa_dt():
+    f = np.linspace(27e9, 29e9, 5)
+    clock = SimClock(speed=0.0)
+    base = truth(clock, drift_k_per_hour=10.0)
+    cables = truth(clock, drift_k_per_hour=10.0, cable_ppm_per_k=60.0, cable_delay_ns=4.5)
+    np.testing.assert_array_equal(cables.response(CODES, 2, f), base.response(CODES, 2, f))  # dT = 0
+    clock.advance(3600.0)  # 10 K warmer
+    ratio = cables.response(CODES, 2, f) / base.response(CODES, 2, f)
+    expected = np.exp(-2j * np.pi * f * 4.5e-9 * 60e-6 * 10.0)
+    np.testing.assert_allclose(ratio, np.repeat(expected[:, None], 2, axis=1), rtol=1e-9)
+
+
+def test_leakage_is_the_same_for_every_configuration():
+    f = np.linspace(27e9, 29e9, 5)
+    plain, leaky = truth(), truth(leakage=0.01)
+    amp, _ = line_of_sight(leaky, f)
+    np.testing.assert_allclose(np.abs(leaky.response(CODES, 2, f) - plain.response(CODES, 2, f)), 0.01 * amp,
+                               rtol=1e-9)
+    # differences between configurations (what the SIM does) are untouched
+    np.testing.assert_allclose(leaky.response(CODES, 2, f) - leaky.response(OTHER, 2, f),
+                               plain.response(CODES, 2, f) - plain.response(OTHER, 2, f), rtol=1e-9, atol=1e-15)
+
+
+def test_each_atom_shows_its_codes_with_its_own_phase_error():
+    f = np.array([28e9])
+    t = truth(code_spread=0.15)
+    err = t.effects.code_phase_errors(4, 36, 2)
+    assert err.shape == (4, 36, 4) and np.std(err) == pytest.approx(0.15, rel=0.15)
+    codes = CODES.reshape(4, -1)
+    theta = codes * (np.pi / 2) + err[np.arange(4)[:, None], np.arange(36)[None, :], codes] + t.phase_offset()
+    np.testing.assert_allclose(t.response(CODES, 2, f), t.model(f).response(theta)[..., 0], rtol=1e-12)
+    assert not np.allclose(t.response(CODES, 2, f), truth().response(CODES, 2, f), rtol=1e-3)
+
+
+def test_horn_patterns_weight_each_atom_by_cos_q_of_its_angle():
+    f = np.array([28e9])
+    q = 15.0
+    plain, horns = truth(), truth(horn_q=q)
+    g = horns.geometry
+    atoms = g.atom_positions()
+    d_in = atoms[0] - g.input_antennas.positions[0]
+    cos_in = d_in[:, 2] / np.linalg.norm(d_in, axis=1)
+    np.testing.assert_allclose(horns.model(f).cascade.w_in[0, :, 0] / plain.model(f).cascade.w_in[0, :, 0],
+                               cos_in ** q, rtol=1e-12)
+    d_out = g.output_antennas.positions[0] - atoms[-1]
+    cos_out = d_out[:, 2] / np.linalg.norm(d_out, axis=1)
+    np.testing.assert_allclose(horns.model(f).cascade.w_out[0, 0] / plain.model(f).cascade.w_out[0, 0],
+                               cos_out ** q, rtol=1e-12)
+    assert np.all(cos_in ** q <= 1) and np.min(cos_in ** q) < 0.9  # edge atoms see less of the feed
+
+
+class Matched:
+    """A 4-port with known S-parameters: transmission 1 -> 2, reflections 0.1 and 0.2."""
+
+    def s_params(self, f):
+        f = np.asarray(f, float)
+        s = np.zeros((f.size, 4, 4), complex)
+        s[:, 1, 0] = s[:, 0, 1] = 0.4 * np.exp(-2j * np.pi * f * 1e-9)
+        s[:, 0, 0], s[:, 1, 1] = 0.1, 0.2
+        return s
+
+
+def test_vna_calibration_residuals_stay_within_the_first_order_uncertainty_bound():
+    d, m, t_db = 0.01, 0.018, 0.05  # -40 dB directivity, -35 dB match, 0.05 dB tracking
+    ideal = make_instrument("N5227B", Matched(), noise=False)
+    real = make_instrument("N5227B", Matched(), noise=False, residuals=(d, m, t_db))
+    f = np.linspace(27e9, 29e9, 201)
+    true = Matched().s_params(f)
+    for inst in (ideal, real):
+        inst.execute("SENS1:FREQ:STAR 27E9;STOP 29E9;POIN 201;:CALC1:PAR:EXT 's21',S21;:CALC1:PAR:EXT 's11',S11")
+        inst.execute("SENS1:SWE:MODE SING")
+    got = {k: real.trace(real.measurements[k]) for k in ("s21", "s11")}
+    np.testing.assert_array_equal(ideal.trace(ideal.measurements["s21"]), true[:, 1, 0])  # off: exact
+    s11, s22, s21 = 0.1, 0.2, 0.4
+    track = 10 ** (t_db / 20) - 1
+    bound21 = s21 * (m * s11 + m * s22 + m * m * (s11 * s22 + s21 * s21) + track) * 1.05  # first order, + 5 %
+    dev21 = np.abs(got["s21"] - true[:, 1, 0])
+    assert np.max(dev21) <= bound21 and np.max(dev21) > 0.2 * bound21
+    bound11 = (d + s11 * (track + m * s11)) * 1.05
+    dev11 = np.abs(got["s11"] - true[:, 0, 0])
+    assert np.max(dev11) <= bound11 and np.max(dev11) > 0.5 * d
