@@ -136,3 +136,26 @@ def test_vna_calibration_residuals_stay_within_the_first_order_uncertainty_bound
     bound11 = (d + s11 * (track + m * s11)) * 1.05
     dev11 = np.abs(got["s11"] - true[:, 0, 0])
     assert np.max(dev11) <= bound11 and np.max(dev11) > 0.5 * d
+
+
+def test_the_realistic_preset_turns_every_effect_on_and_a_file_overrides_it(tmp_path):
+    from simhw.values.bench_config import BenchConfig, BenchConfigError
+
+    real = BenchConfig.named("realistic")
+    sim = real.simulation
+    assert sim.truth_model == "multiport" and real.sweep.points == 5
+    assert all(getattr(sim, k) > 0 for k in ("multipath", "cable_ppm_per_k", "leakage", "code_spread", "horn_q",
+                                             "vna_residual_directivity", "vna_residual_match"))
+    path = tmp_path / "bench.toml"
+    path.write_text('preset = "realistic"\n[simulation]\nmultipath = 0.0\n')
+    mine = BenchConfig.load(path)
+    assert mine.simulation.multipath == 0.0 and mine.simulation.leakage == sim.leakage
+    assert BenchConfig.from_dict(__import__("tomllib").loads(mine.to_toml())).simulation == mine.simulation
+    assert BenchConfig.named("ideal").simulation == BenchConfig().simulation
+    with pytest.raises(BenchConfigError, match="unknown preset 'lab'"):
+        BenchConfig.from_dict({"preset": "lab"})
+    # the realistic truth differs from the model family's by more than noise
+    f = np.linspace(27.5e9, 28.5e9, 5)
+    ideal = make_truth(BenchConfig.named("ideal"))
+    assert np.max(np.abs(make_truth(real).response(CODES, 2, f) - ideal.response(CODES, 2, f))) > \
+        0.1 * np.max(np.abs(ideal.response(CODES, 2, f)))

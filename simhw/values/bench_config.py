@@ -196,6 +196,28 @@ _SECTIONS = {"geometry": GeometrySection, "sweep": SweepSection, "board": BoardS
              "simulation": SimulationSection, "calibration": CalibrationSection, "daemon": DaemonSection}
 
 
+#: Bench-file presets (``preset = "..."`` at the top of a bench file): section values a file starts
+#: from before its own keys apply. "ideal": the SIM model family and nothing else (every knob off).
+#: "realistic": the multiport network truth with internal reflections and coupling, the impairments,
+#: and what a real bench adds (sim_backend/bench_effects.py) at the typical magnitudes documented there.
+PRESETS = {
+    "ideal": {},
+    "realistic": {
+        "sweep": {"points": 5},
+        "simulation": {
+            "truth_model": "multiport", "reflection": 0.1, "port_coupling": 0.02, "coupling": 0.05,
+            "phase_noise": 0.02, "phase_dependent_amplitude": True,
+            "multipath": 0.1, "multipath_delay_ns": 3.0,  # -20 dB, 90 cm of excess path
+            "cable_ppm_per_k": 50.0, "cable_delay_ns": 5.0,  # PTFE coax, about 1 m
+            "leakage": 0.01, "leakage_delay_ns": 0.5,  # -40 dB around the SIM
+            "code_spread": 0.1,  # about 6 degrees per atom and code
+            "horn_q": 15.0,  # 15 dBi horns
+            "vna_residual_directivity": 0.01, "vna_residual_match": 0.018, "vna_residual_tracking_db": 0.05,
+        },
+    },
+}
+
+
 @dataclass
 class BenchConfig:
     name: str = "bench"
@@ -207,11 +229,25 @@ class BenchConfig:
     calibration: CalibrationSection = field(default_factory=CalibrationSection)
     daemon: DaemonSection = field(default_factory=DaemonSection)
     path: str | None = None
+    preset: str = "ideal"
+
+    @classmethod
+    def named(cls, preset: str, name: str | None = None) -> "BenchConfig":
+        """The bench a preset describes (``PRESETS``), with nothing else changed."""
+        return cls.from_dict({"preset": preset, "name": name or preset})
 
     @classmethod
     def from_dict(cls, doc: dict, path: str | None = None) -> "BenchConfig":
         doc = dict(doc)
-        kwargs = {"name": doc.pop("name", "bench"), "path": path}
+        preset = doc.pop("preset", "ideal")
+        if preset not in PRESETS:
+            raise BenchConfigError(f"unknown preset {preset!r}; known: {sorted(PRESETS)}")
+        for section, values in PRESETS[preset].items():
+            given = doc.get(section, {})
+            if not isinstance(given, dict):
+                raise BenchConfigError(f"[{section}] must be a table")
+            doc[section] = {**values, **given}  # the file's own keys win
+        kwargs = {"name": doc.pop("name", "bench"), "path": path, "preset": preset}
         if not isinstance(kwargs["name"], str):
             raise BenchConfigError("'name' must be a string")
         for key, value in doc.items():
@@ -331,7 +367,7 @@ class BenchConfig:
         return out
 
     def to_toml(self) -> str:
-        lines = [f"name = {_toml_value(self.name)}", ""]
+        lines = [f"name = {_toml_value(self.name)}", f"preset = {_toml_value(self.preset)}", ""]
         for key in _SECTIONS:
             lines.append(f"[{key}]")
             for k, v in dataclasses.asdict(getattr(self, key)).items():
