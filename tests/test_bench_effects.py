@@ -159,3 +159,18 @@ def test_the_realistic_preset_turns_every_effect_on_and_a_file_overrides_it(tmp_
     ideal = make_truth(BenchConfig.named("ideal"))
     assert np.max(np.abs(make_truth(real).response(CODES, 2, f) - ideal.response(CODES, 2, f))) > \
         0.1 * np.max(np.abs(ideal.response(CODES, 2, f)))
+
+
+def test_the_hil_truth_row_is_only_offered_when_the_truth_is_a_cascade_model():
+    from simhw.app.hil import HILReport, truth_unavailable
+    from simhw.values.bench_config import BenchConfig
+
+    assert truth_unavailable(make_truth(BenchConfig.named("ideal"))) == ""
+    why = truth_unavailable(make_truth(BenchConfig.named("realistic")))
+    assert "multiport" in why and "effects" in why
+    assert "effects" in truth_unavailable(truth(leakage=0.01))
+    report = HILReport(0, (1,), rows=[{"model": "ideal", "predicted_db": 30.0, "measured_db": 8.0},
+                                       {"model": "calibrated", "predicted_db": 30.0, "measured_db": 25.0}],
+                       truth_unavailable=why)
+    assert report.gap_to_truth_db is None and "truth unavailable" in report.table()
+    assert report.to_dict()["truth_unavailable"] == why
