@@ -22,6 +22,7 @@ from typing import Callable
 import numpy as np
 
 from calibration.parameterization import Parameterization
+from simhw.physics.geometry import GeometryError
 from simhw.physics.model import SIMModel
 from simhw.physics.propagation import Cascade
 
@@ -192,6 +193,7 @@ class Objective:
         self.calls = 0
         self.levels = None if par.levels is None else level_indices(data, par.levels)
         self._layer_cache = None
+        self._buildable: tuple[np.ndarray, float] | None = None  # the last evaluated point that is a SIM
 
     def _layers(self, model: SIMModel, response):
         """Layer responses for the data's phases under ``response`` (cached: pilots do not change in a fit)."""
@@ -277,6 +279,20 @@ class Objective:
         return out
 
     def __call__(self, z) -> tuple[float, np.ndarray]:
-        """Loss and gradient in normalised coordinates (what optimisers see)."""
-        ev = self.evaluate(np.asarray(z) * self.par.scale)
+        """Loss and gradient in normalised coordinates (what optimisers see).
+
+        Where a step reaches parameters that describe no buildable SIM (a layer pushed past the
+        receive antennas), the loss is a steep quadratic wall around the last buildable point, so the
+        optimiser's line search steps back instead of the fit ending in a geometry error."""
+        z = np.asarray(z, float)
+        try:
+            ev = self.evaluate(z * self.par.scale)
+        except GeometryError:
+            if self._buildable is None:
+                raise
+            z_ok, loss_ok = self._buildable
+            d = z - z_ok
+            w = 10.0 * max(loss_ok, 1e-12)
+            return 10.0 * loss_ok + w * float(d @ d), 2.0 * w * d
+        self._buildable = (z.copy(), ev.loss)
         return ev.loss, ev.grad * self.par.scale

@@ -174,3 +174,39 @@ def test_the_hil_truth_row_is_only_offered_when_the_truth_is_a_cascade_model():
                        truth_unavailable=why)
     assert report.gap_to_truth_db is None and "truth unavailable" in report.table()
     assert report.to_dict()["truth_unavailable"] == why
+
+
+def test_calibration_on_the_realistic_bench_keeps_the_geometry_buildable(tmp_path, capsys):
+    """A fit that steps to spacings describing no buildable SIM meets a wall and steps back; before,
+    a calibration on this bench ended with a geometry error."""
+    from calibration.data import Objective
+    from calibration.physical import PhysicalParameterization
+    from calibration.pilots import random_pilots
+    from calibration.sources import FunctionSource
+    from simhw.app.cli import main
+    from simhw.physics.geometry import GeometryError
+    from simhw.values.bench_config import BenchConfig
+
+    cfg = BenchConfig.named("realistic")
+    ideal = cfg.geometry.build(cfg.frequencies())
+    par = PhysicalParameterization(ideal)
+    t = make_truth(cfg)
+    source = FunctionSource(lambda c, _t: t.response(c.reshape(-1, 4, 6, 6), 2, cfg.frequencies()),
+                            cfg.frequencies(), 2, (4, 6, 6))
+    obj = Objective(par, source.measure(random_pilots(20, 4, 36, 2, seed=1)))
+    z = par.initial() / par.scale
+    loss, _ = obj(z)
+    far = z.copy()
+    far[:4] += 10 * ideal.gaps.max() / par.scale[:4]  # every layer pushed past the receive antennas
+    with pytest.raises(GeometryError):
+        par.geometry(far * par.scale)
+    wall, grad = obj(far)
+    assert wall > 10 * loss and np.all(grad[:4] > 0)  # higher than any buildable point, pointing back
+    bench = tmp_path / "realistic.toml"
+    bench.write_text('preset = "realistic"\n[simulation]\ntransport = "inproc"\n')
+    rc = main(["calibrate", "--bench", str(bench), "--stages", "2", "--slots", "40", "--heldout", "10",
+               "--models", str(tmp_path / "models")])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    line = next(x for x in out.splitlines() if x.startswith("held-out end-to-end NMSE"))
+    assert np.isfinite(float(line.split("->")[1].split("dB")[0]))

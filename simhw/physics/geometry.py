@@ -25,7 +25,7 @@ import numpy as np
 
 SPEED_OF_LIGHT = 299_792_458.0
 
-__all__ = [
+__all__ = ["GeometryError", 
     "SPEED_OF_LIGHT",
     "AntennaArray",
     "FabricationErrors",
@@ -42,6 +42,10 @@ def _as_float_array(value, shape_tail: tuple[int, ...] | None, name: str) -> np.
         raise ValueError(f"{name} contains NaN or infinite values")
     arr.setflags(write=False)
     return arr
+
+
+class GeometryError(ValueError):
+    """The numbers describe no buildable SIM (a gap at or below zero, a layer past the receive antennas)."""
 
 
 @dataclass(frozen=True)
@@ -152,7 +156,7 @@ class SimGeometry:
         if gaps.shape != (self.n_layers,):
             raise ValueError(f"gaps must have one entry per layer ({self.n_layers}), got {gaps.shape[0]}")
         if np.any(gaps <= 0):
-            raise ValueError("every gap between planes must be positive")
+            raise GeometryError("every gap between planes must be positive")
         object.__setattr__(self, "gaps", gaps)
         freqs = _as_float_array(np.atleast_1d(self.frequencies), None, "frequencies").reshape(-1)
         if freqs.size == 0 or np.any(freqs <= 0):
@@ -167,7 +171,7 @@ class SimGeometry:
         if self.rotations.shape != (self.n_layers,):
             raise ValueError("rotations must have one entry per layer")
         if np.min(self.output_antennas.positions[:, 2]) <= self.layer_z[-1]:
-            raise ValueError("output antennas must lie beyond the last layer (larger z)")
+            raise GeometryError("output antennas must lie beyond the last layer (larger z)")
 
     # ------------------------------------------------------------------ constructors
     @classmethod
