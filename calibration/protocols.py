@@ -35,7 +35,7 @@ from calibration.data import CalibrationData, Objective
 from calibration.estimators import ESTIMATORS, GradientEstimator
 from calibration.indicators import Indicator, IndicatorReading
 from calibration.learned import LearnedEstimator
-from calibration.metrics import prediction_nmse_db, truth_metrics
+from calibration.metrics import prediction_nmse_db, prediction_spread, truth_metrics
 from calibration.parameterization import Parameterization
 from calibration.pilots import pilot_design, random_pilots
 from calibration.sources import PilotSource, RecordedSource
@@ -210,7 +210,8 @@ class Calibrator:
                 progress({"kind": "stage", "stage": s + 1, "stages": stages, "report": report})
         metrics = {"protocol": protocol, "reason": reason, "estimator": run.estimator, "stages": len(run.stages),
                    "slots": data.slots, "heldout_nmse_db": run.final_heldout_nmse_db,
-                   "initial_heldout_nmse_db": run.initial_heldout_nmse_db, "frequencies": len(data.frequencies)}
+                   "initial_heldout_nmse_db": run.initial_heldout_nmse_db, "frequencies": len(data.frequencies),
+                   **prediction_spread(fit.cascade, heldout, fit.atom_response)}
         model = CalibratedModel(fit.cascade, x, self.par.name, self.par.ideal.describe(), metrics,
                                 parent=None if self.model is None else self.model.version,
                                 atom_response=fit.atom_response)

@@ -199,3 +199,19 @@ def test_registry_versions_are_taken_atomically_by_concurrent_writers(tmp_path):
     assert registry.versions() == list(range(1, 49))  # 48 writes, 48 distinct versions, none overwritten
     assert {registry.get(v).version for v in registry.versions()} == set(range(1, 49))
     assert not list(registry.directory.glob(".*.tmp"))
+
+
+def test_every_calibrated_model_carries_its_held_out_prediction_spread():
+    ideal, clock, truth, source = drifting_sim(0.0)
+    cal = Calibrator(make_parameterization("physical", ideal), source, heldout_slots=25)
+    run = PeriodicSingleStage(cal, period=3600, slots=60, clock=clock.now).poll()
+    m, held = run.model.metrics, cal.last_heldout
+    assert run.model.atom_response is None  # physical: the atoms show their nominal phases
+    # recomputed from the stored model and the held-out set, configuration by configuration
+    pred = run.model.model().response(held.theta)[..., 0]
+    y = held.y
+    per = 10 * np.log10(np.sum(np.abs(pred - y) ** 2, axis=(1, 2)) / np.sum(np.abs(y) ** 2, axis=(1, 2)))
+    assert per.size == 25
+    assert m["heldout_median_db"] == pytest.approx(np.median(per)) and m["heldout_worst_db"] == pytest.approx(per.max())
+    assert m["heldout_spread_db"] == pytest.approx(np.std(per)) and m["heldout_spread_db"] > 0
+    assert abs(m["heldout_median_db"] - m["heldout_nmse_db"]) < 3 * m["heldout_spread_db"] + 1.0
