@@ -16,6 +16,8 @@ import struct
 import threading
 import time
 
+from sim_backend.tcp_listener import TCPListener
+
 __all__ = ["HiSLIPCodec", "HiSLIPServer", "MessageType"]
 
 HEADER = struct.Struct("!2sBBIQ")
@@ -84,70 +86,30 @@ class HiSLIPServer:
 
     def __init__(self, instrument, host: str = "127.0.0.1", port: int = 0):
         self.instrument = instrument
-        self.host, self.port = host, port
-        self._stop = threading.Event()
-        self._listener: socket.socket | None = None
+        self.listener = TCPListener(self._serve, host, port, "sim-hislip")
         self._sessions: dict[int, _Session] = {}
         self._next_sid = 1
-        self._conns: set[socket.socket] = set()
         self._lock = threading.Lock()
-        self._threads: list[threading.Thread] = []
 
     @property
     def resource(self) -> str:
-        return f"TCPIP0::{self.host}::hislip0,{self.port}::INSTR"
+        return f"TCPIP0::{self.listener.host}::hislip0,{self.listener.port}::INSTR"
 
     def start(self) -> "HiSLIPServer":
-        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind((self.host, self.port))
-        self._listener.listen(8)
-        self._listener.settimeout(0.1)
-        self.port = self._listener.getsockname()[1]
-        t = threading.Thread(target=self._accept_loop, name=f"sim-hislip-{self.port}", daemon=True)
-        t.start()
-        self._threads.append(t)
+        self.listener.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        with self._lock:
-            for c in list(self._conns):
-                try:
-                    c.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-        for t in self._threads:
-            t.join(timeout=5)
-        if self._listener is not None:
-            self._listener.close()
-
-    def _accept_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except (socket.timeout, OSError):
-                continue
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            conn.settimeout(0.1)
-            with self._lock:
-                self._conns.add(conn)
-            t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-            t.start()
-            self._threads = [x for x in self._threads if x.is_alive()] + [t]
+        self.listener.stop()
 
     def _serve(self, conn: socket.socket) -> None:
         codec = HiSLIPCodec()
         session: _Session | None = None
         channel = None
         try:
-            while not self._stop.is_set():
-                try:
-                    data = conn.recv(65536)
-                except socket.timeout:
-                    continue
+            while (data := self.listener.receive(conn)) is not None:
                 if not data:
-                    return
+                    continue
                 try:
                     messages = codec.feed(data)
                 except ProtocolError as e:
@@ -162,14 +124,10 @@ class HiSLIPServer:
                         self._sync_message(conn, session, kind, control, param, payload)
                     else:
                         self._async_message(conn, session, kind, control, param, payload)
-        except OSError:
-            return
         finally:
-            with self._lock:
-                self._conns.discard(conn)
-                if session is not None and channel == "sync":
+            if session is not None and channel == "sync":
+                with self._lock:
                     self._sessions.pop(session.sid, None)
-            conn.close()
 
     def _initialize(self, conn, kind, param, payload):
         if kind == MessageType.Initialize:
@@ -202,7 +160,7 @@ class HiSLIPServer:
                     reply, stall = s.exchange.message(line)
                     if stall:
                         end = time.monotonic() + stall
-                        while time.monotonic() < end and not self._stop.is_set():
+                        while time.monotonic() < end and not self.listener.stopping.is_set():
                             time.sleep(0.01)
                     if reply is not None:
                         conn.sendall(HiSLIPCodec.pack(MessageType.DataEnd, 0, param, reply + b"\n"))

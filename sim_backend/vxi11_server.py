@@ -17,6 +17,7 @@ import threading
 import time
 
 from sim_backend.scpi import E
+from sim_backend.tcp_listener import TCPListener
 
 __all__ = ["RPCCodec", "CoreChannel", "VXI11Server", "PORTMAPPER_PORT"]
 
@@ -231,18 +232,18 @@ class VXI11Server:
     def __init__(self, instrument, host: str = "127.0.0.1", portmapper_port: int = PORTMAPPER_PORT):
         self.instrument = instrument
         self.host = host
-        self.portmapper_port = portmapper_port
         self.core = CoreChannel(instrument)
-        self.core_port = 0
-        self._stop = threading.Event()
-        self._listeners: list[socket.socket] = []
-        self._threads: list[threading.Thread] = []
-        self._conns: set[socket.socket] = set()
-        self._lock = threading.Lock()
+        self._core = TCPListener(lambda c: self._serve(c, self._core, self._core_call), host, 0, "sim-vxi11-core")
+        self._portmapper = TCPListener(lambda c: self._serve(c, self._portmapper, self._portmapper_call), host,
+                                       portmapper_port, "sim-vxi11-portmapper")
 
     @property
     def resource(self) -> str:
         return f"TCPIP0::{self.host}::inst0::INSTR"
+
+    @property
+    def core_port(self) -> int:
+        return self._core.port
 
     @staticmethod
     def can_bind(host: str = "127.0.0.1", port: int = PORTMAPPER_PORT) -> bool:
@@ -258,76 +259,28 @@ class VXI11Server:
             s.close()
 
     def start(self) -> "VXI11Server":
-        core = self._listen(0, self._core_call)
-        self.core_port = core.getsockname()[1]
+        self._core.start()
         try:
-            self._listen(self.portmapper_port, self._portmapper_call)
+            self._portmapper.start()
         except OSError:
-            self.stop()
+            self._core.stop()
             raise
         return self
 
-    def _listen(self, port: int, handler) -> socket.socket:
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind((self.host, port))
-        s.listen(8)
-        s.settimeout(0.1)
-        self._listeners.append(s)
-        t = threading.Thread(target=self._accept_loop, args=(s, handler), name=f"sim-vxi11-{port}", daemon=True)
-        t.start()
-        self._threads.append(t)
-        return s
-
     def stop(self) -> None:
-        self._stop.set()
-        with self._lock:
-            for c in list(self._conns):
-                try:
-                    c.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-        for t in self._threads:
-            t.join(timeout=5)
-        for s in self._listeners:
-            s.close()
+        self._portmapper.stop()
+        self._core.stop()
 
-    def _accept_loop(self, listener: socket.socket, handler) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except (socket.timeout, OSError):
-                continue
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            conn.settimeout(0.1)
-            with self._lock:
-                self._conns.add(conn)
-            t = threading.Thread(target=self._serve, args=(conn, handler), daemon=True)
-            t.start()
-            self._threads = [x for x in self._threads if x.is_alive()] + [t]
-
-    def _serve(self, conn: socket.socket, handler) -> None:
+    @staticmethod
+    def _serve(conn: socket.socket, listener: TCPListener, handler) -> None:
         codec = RPCCodec()
-        try:
-            while not self._stop.is_set():
+        while (data := listener.receive(conn)) is not None:
+            for record in codec.feed(data):
                 try:
-                    data = conn.recv(65536)
-                except socket.timeout:
-                    continue
-                if not data:
-                    return
-                for record in codec.feed(data):
-                    try:
-                        xid, prog, vers, proc, args = RPCCodec.parse_call(record)
-                    except (struct.error, ValueError):
-                        continue  # not a call: RPC drops it
-                    conn.sendall(handler(xid, prog, vers, proc, args))
-        except OSError:
-            return
-        finally:
-            with self._lock:
-                self._conns.discard(conn)
-            conn.close()
+                    xid, prog, vers, proc, args = RPCCodec.parse_call(record)
+                except (struct.error, ValueError):
+                    continue  # not a call: RPC drops it
+                conn.sendall(handler(xid, prog, vers, proc, args))
 
     def _portmapper_call(self, xid, prog, vers, proc, args) -> bytes:
         if prog != PMAP_PROG:

@@ -1,0 +1,95 @@
+"""A TCP listener for the simulated instruments' servers: accept on a thread, one thread per client,
+every connection closed at stop. The protocol is the caller's ``serve(conn)``."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from typing import Callable
+
+__all__ = ["TCPListener"]
+
+
+class TCPListener:
+    """Listen on ``host:port`` (0: a free port) and run ``serve(conn)`` for every client on its own thread.
+
+    ``serve`` returns when its client is done; the listener closes the connection afterwards. The
+    connections have TCP_NODELAY and a 0.1 s receive timeout, so a ``serve`` loop sees ``stopping``.
+    """
+
+    def __init__(self, serve: Callable[[socket.socket], None], host: str = "127.0.0.1", port: int = 0,
+                 name: str = "sim-tcp"):
+        self.serve, self.host, self.port, self.name = serve, host, port, name
+        self.stopping = threading.Event()
+        self._listener: socket.socket | None = None
+        self._threads: list[threading.Thread] = []
+        self._conns: set[socket.socket] = set()
+        self._lock = threading.Lock()
+
+    def start(self) -> "TCPListener":
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((self.host, self.port))
+        except OSError:
+            s.close()
+            raise
+        s.listen(8)
+        s.settimeout(0.1)
+        self._listener = s
+        self.port = s.getsockname()[1]
+        t = threading.Thread(target=self._accept_loop, name=f"{self.name}-{self.port}", daemon=True)
+        t.start()
+        self._threads.append(t)
+        return self
+
+    def drop_all(self) -> None:
+        """Close every client connection (a disconnect fault); the listener stays."""
+        with self._lock:
+            for c in list(self._conns):
+                try:
+                    c.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.drop_all()
+        for t in self._threads:
+            t.join(timeout=5)
+        if self._listener is not None:
+            self._listener.close()
+
+    def _accept_loop(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except (socket.timeout, OSError):
+                continue
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn.settimeout(0.1)
+            with self._lock:
+                self._conns.add(conn)
+            t = threading.Thread(target=self._run, args=(conn,), daemon=True)
+            t.start()
+            self._threads = [x for x in self._threads if x.is_alive()] + [t]
+
+    def _run(self, conn: socket.socket) -> None:
+        try:
+            self.serve(conn)
+        except OSError:
+            pass
+        finally:
+            with self._lock:
+                self._conns.discard(conn)
+            conn.close()
+
+    def receive(self, conn: socket.socket) -> bytes | None:
+        """The next bytes from ``conn``: b"" while nothing came (keep waiting), None once it closed or at stop."""
+        if self.stopping.is_set():
+            return None
+        try:
+            data = conn.recv(65536)
+        except socket.timeout:
+            return b""
+        return data or None
