@@ -116,7 +116,10 @@ class SCPIVNA(VNA):
         self.preset_on_open = preset
         self.cal_set = cal_set
         self.averaging_sweeps = int(averaging)
-        self.spec: VNAModel = model_named(model) if model else model_named(DEFAULT_MODEL[self.family])
+        try:
+            self.spec: VNAModel = model_named(model or DEFAULT_MODEL[self.family])
+        except KeyError as exc:
+            raise ValueError(str(exc).strip("'\"")) from None
         self.limits = limits or self.spec.limits
         self.model = self.family
         self.options: tuple[str, ...] = ()

@@ -222,3 +222,11 @@ def test_the_daemon_records_the_correction_state_with_every_measurement(tmp_path
     settings = stored["settings"]
     assert (settings["correction"], settings["cal_set"], settings["vna_model"]) == (True, "factory", "ZNA43-4Port")
     assert settings["ifbw"] == cfg.sweep.ifbw and settings["power"] == cfg.sweep.power
+
+
+def test_an_unknown_or_mismatched_model_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown VNA model 'N9999Z'; known: N5222B"):
+        open_vna("keysight", "TCPIP0::127.0.0.1::1::SOCKET", model="N9999Z")
+    cfg = bench_config("keysight", "ZNA43")
+    with pytest.raises(ValueError, match="ZNA43 is a rs instrument, not keysight"):
+        SimBench(cfg).start()

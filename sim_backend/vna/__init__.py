@@ -20,7 +20,10 @@ FAMILY_CLASSES = {"keysight": SimPNA, "ena": SimENA, "rs": SimRS}
 
 def make_instrument(model: str | None, dut, family: str | None = None, **kw) -> SimVNA:
     """The simulated instrument of ``model`` (or of ``family``'s default model) measuring ``dut``."""
-    m = model_named(model or DEFAULT_MODEL[family or "keysight"])
+    try:
+        m = model_named(model or DEFAULT_MODEL[family or "keysight"])
+    except KeyError as exc:
+        raise ValueError(str(exc).strip("'\"")) from None
     if family is not None and m.family != family:
         raise ValueError(f"{m.name} is a {m.family} instrument, not {family}")
     return FAMILY_CLASSES[m.family](dut, m, **kw)
