@@ -24,6 +24,7 @@ HEADER = struct.Struct("!2sBBIQ")
 VERSION = 0x0100
 VENDOR = b"SM"
 MAX_MESSAGE = 1 << 20
+FIRST_MESSAGE_ID = 0xFFFFFF00  # IVI-6.1: the first MessageID a client uses after initialization
 
 
 class MessageType:
@@ -79,6 +80,22 @@ class _Session:
         self.sync: socket.socket | None = None
         self.locked = False
         self.last_id = 0xFFFFFF00
+        self.done_id: int | None = None  # the MessageID of the last message fully executed
+        self.done = threading.Condition()
+
+    def finished(self, message_id: int) -> None:
+        with self.done:
+            self.done_id = message_id
+            self.done.notify_all()
+
+    def wait_for(self, next_id: int, timeout: float) -> None:
+        """Until the message before ``next_id`` (the id the client will use next) has been executed:
+        a status query then reports what that message did, as in synchronized mode it must."""
+        want = (next_id - 2) & 0xFFFFFFFF
+        if next_id == FIRST_MESSAGE_ID:
+            return  # the client has sent nothing yet
+        with self.done:
+            self.done.wait_for(lambda: self.done_id == want, timeout)
 
 
 class HiSLIPServer:
@@ -164,10 +181,12 @@ class HiSLIPServer:
                             time.sleep(0.01)
                     if reply is not None:
                         conn.sendall(HiSLIPCodec.pack(MessageType.DataEnd, 0, param, reply + b"\n"))
+            s.finished(param)
         elif kind == MessageType.Trigger:
             s.last_id = param
             with self.instrument.lock:
                 self.instrument.bus_trigger()
+            s.finished(param)
         elif kind == MessageType.DeviceClearComplete:
             s.pending.clear()
             conn.sendall(HiSLIPCodec.pack(MessageType.DeviceClearAcknowledge, 0))
@@ -180,6 +199,7 @@ class HiSLIPServer:
             conn.sendall(HiSLIPCodec.pack(MessageType.AsyncMaxMsgSizeResponse, 0, 0,
                                           struct.pack("!Q", min(asked, MAX_MESSAGE))))
         elif kind == MessageType.AsyncStatusQuery:
+            s.wait_for(param, timeout=2.0)
             with self.instrument.lock:
                 stb = self.instrument.status.stb()
             conn.sendall(HiSLIPCodec.pack(MessageType.AsyncStatusResponse, stb & 0xFF))
