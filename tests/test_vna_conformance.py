@@ -9,21 +9,11 @@ documented preset state.
 import numpy as np
 import pytest
 import pyvisa
+from vna_helpers import DelayLine
 
 from drivers.vna_models import MODELS
 from sim_backend.vna import make_instrument
 from sim_backend.vna_tcp import VNAServer
-
-
-class FlatDUT:
-    """A 4-port device whose S-parameters are plain functions of frequency."""
-
-    def s_params(self, f):
-        f = np.asarray(f, float)
-        s = np.zeros((f.size, 4, 4), complex)
-        s[:, 1, 0] = s[:, 0, 1] = 0.5 * np.exp(-2j * np.pi * f * 1e-9)
-        s[:, 0, 0] = 0.1
-        return s
 
 
 def keysight_real(v: float) -> str:
@@ -43,7 +33,7 @@ def numbers(model):
 
 @pytest.fixture(params=["N5227B", "E5071C", "M5180", "ZNB20", "ZNA43"])
 def session(request):
-    inst = make_instrument(request.param, FlatDUT(), noise=False)
+    inst = make_instrument(request.param, DelayLine(), noise=False)
     srv = VNAServer(inst).start()
     rm = pyvisa.ResourceManager("@py")
     r = rm.open_resource(srv.resource, read_termination="\n", write_termination="\n", timeout=5000)
@@ -210,7 +200,7 @@ def test_binary_and_ascii_data_formats(session):
     stim = {"keysight": "SENS1:X?", "ena": "SENS1:FREQ:DATA?", "rs": "CALC1:DATA:STIM?"}[fam]
     sdata = {"keysight": "CALC1:DATA? SDATA", "ena": "CALC1:SEL:DATA:SDAT?", "rs": "CALC1:DATA? SDAT"}[fam]
     real32, real64 = {"ena": ("FORM:DATA REAL32", "FORM:DATA REAL")}.get(fam, ("FORM REAL,32", "FORM REAL,64"))
-    want = FlatDUT().s_params(f)[:, 0, 0] if fam != "rs" else FlatDUT().s_params(f)[:, 1, 0]
+    want = DelayLine().s_params(f)[:, 0, 0] if fam != "rs" else DelayLine().s_params(f)[:, 1, 0]
     np.testing.assert_allclose(r.query_ascii_values(stim), f, rtol=1e-12)
     for cmd, dtype, big, rtol in ((real64, "d", True, 1e-15), (real32, "f", True, 1e-7)):
         r.write(f"{cmd};:FORM:BORD NORM")

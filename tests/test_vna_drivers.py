@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import pyvisa
 from daemon_helpers import ipc_bench
+from vna_helpers import vna_bench
 
 from drivers.board import BoardCapabilityError
 from drivers.capabilities import ListSweep, capable
@@ -16,21 +17,11 @@ from drivers.vna import KeysightENA, VNAError, open_vna
 from sim_backend.bench import SimBench
 from simhw.app.embedded import embedded_daemon
 from simhw.control.client import DaemonClient
-from simhw.values.bench_config import BenchConfig
 from simhw.values.phase_config import PhaseConfig
 
 pytestmark = pytest.mark.timeout(120)
 
 MODELS = [("keysight", "N5227B"), ("ena", "E5080B"), ("rs", "ZNA43")]
-
-
-def bench_config(family, model, noise=False, **sim):
-    cfg = BenchConfig()
-    cfg.vna.family, cfg.vna.model = family, model
-    cfg.simulation.noise = noise
-    for k, v in sim.items():
-        setattr(cfg.simulation, k, v)
-    return cfg
 
 
 def raw(bench):
@@ -41,7 +32,7 @@ def raw(bench):
 @pytest.mark.parametrize("model, params, f0", [("E5080B", ("S21", "S31"), 28e9), ("M5180", ("S21",), 17.5e9),
                                                ("E5071C", ("S21", "S41"), 8e9)])
 def test_ena_driver_measures_the_simulated_truth(model, params, f0):
-    with SimBench(bench_config("ena", model)) as bench, SMPBoard(bench.board_urls[0]) as board, \
+    with SimBench(vna_bench("ena", model)) as bench, SMPBoard(bench.board_urls[0]) as board, \
             open_vna("ena", bench.vna_resource) as vna:
         assert isinstance(vna, KeysightENA) and vna.model == model
         assert vna.limits == bench.vna.model.limits  # asked of the instrument: its MIN/MAX answers
@@ -60,7 +51,7 @@ def test_ena_driver_measures_the_simulated_truth(model, params, f0):
 
 @pytest.mark.parametrize("family, model", MODELS)
 def test_frequencies_are_read_back_from_the_instrument(family, model):
-    with SimBench(bench_config(family, model)) as bench, open_vna(family, bench.vna_resource) as vna:
+    with SimBench(vna_bench(family, model)) as bench, open_vna(family, bench.vna_resource) as vna:
         vna.configure(27.9e9 + 0.4, 28.1e9 + 0.3, 3, params=("S21",))  # the instruments resolve 1 Hz
         np.testing.assert_array_equal(vna.frequencies(), [27.9e9, 28.0e9, 28.1e9])
         assert not np.array_equal(vna.frequencies(), np.linspace(27.9e9 + 0.4, 28.1e9 + 0.3, 3))
@@ -77,7 +68,7 @@ OPERATOR = {  # an operator's own traces, made with the instrument's commands, a
 @pytest.mark.parametrize("family, model", MODELS)
 def test_an_operators_traces_survive_a_simhw_session(family, model):
     setup, listing = OPERATOR[family]
-    with SimBench(bench_config(family, model)) as bench:
+    with SimBench(vna_bench(family, model)) as bench:
         op = raw(bench)
         for cmd in setup:
             op.write(cmd)
@@ -98,7 +89,7 @@ def test_an_operators_traces_survive_a_simhw_session(family, model):
 
 @pytest.mark.parametrize("family, model", MODELS)
 def test_preset_on_request_resets_the_instrument(family, model):
-    with SimBench(bench_config(family, model)) as bench:
+    with SimBench(vna_bench(family, model)) as bench:
         op = raw(bench)
         op.write("SENS1:SWE:POIN 77")
         with open_vna(family, bench.vna_resource, preset=True) as vna:
@@ -112,7 +103,7 @@ def test_preset_on_request_resets_the_instrument(family, model):
 
 @pytest.mark.parametrize("family, model", MODELS)
 def test_correction_is_recorded_and_selected_by_cal_set(family, model):
-    with SimBench(bench_config(family, model, vna_raw_error=0.05, vna_cal_sets=["simhw", "factory"])) as bench:
+    with SimBench(vna_bench(family, model, vna_raw_error=0.05, vna_cal_sets=["simhw", "factory"])) as bench:
         with open_vna(family, bench.vna_resource) as vna:
             vna.configure(27.5e9, 28.5e9, 11, params=("S21",))
             raw_data = vna.measure()["S21"]
@@ -132,7 +123,7 @@ def test_correction_is_recorded_and_selected_by_cal_set(family, model):
 
 @pytest.mark.parametrize("family, model", MODELS)
 def test_averaging_divides_the_noise_power(family, model):
-    with SimBench(bench_config(family, model, noise=True)) as bench:
+    with SimBench(vna_bench(family, model, noise=True)) as bench:
         f = np.linspace(28e9, 28e9 + 200e3, 201)
         truth = bench.dut.s_params(f)[:, 1, 0]
         std = {}
@@ -156,7 +147,7 @@ LIST_STATE["rs"] = [c.replace("BWID", "BAND") for c in LIST_STATE["keysight"]]
 
 @pytest.mark.parametrize("family, model", MODELS)
 def test_list_sweep_restores_exactly_what_it_changed(family, model):
-    with SimBench(bench_config(family, model)) as bench, open_vna(family, bench.vna_resource) as vna:
+    with SimBench(vna_bench(family, model)) as bench, open_vna(family, bench.vna_resource) as vna:
         vna.configure(27.5e9, 28.5e9, 11, params=("S21", "S31"))
         for cmd in LIST_STATE[family]:
             vna.write(cmd)
@@ -172,7 +163,7 @@ def test_list_sweep_restores_exactly_what_it_changed(family, model):
 
 
 def test_rohde_schwarz_triggered_list_measurement_and_space_time_session():
-    with SimBench(bench_config("rs", "ZNA43")) as bench, SMPBoard(bench.board_urls[0]) as board, \
+    with SimBench(vna_bench("rs", "ZNA43")) as bench, SMPBoard(bench.board_urls[0]) as board, \
             open_vna("rs", bench.vna_resource) as vna:
         assert capable(vna, ListSweep) and "ZNA-B91" in vna.options
         configs = [PhaseConfig.random(4, 6, 6, 2, seed=i) for i in range(30)]
@@ -187,7 +178,7 @@ def test_rohde_schwarz_triggered_list_measurement_and_space_time_session():
 
 
 def test_a_rohde_schwarz_model_without_trigger_outputs_has_no_list_sweep():
-    with SimBench(bench_config("rs", "ZNB20")) as bench, SMPBoard(bench.board_urls[0]) as board, \
+    with SimBench(vna_bench("rs", "ZNB20")) as bench, SMPBoard(bench.board_urls[0]) as board, \
             open_vna("rs", bench.vna_resource) as vna:
         assert not capable(vna, ListSweep)
         with pytest.raises(BoardCapabilityError, match="ZNB20-4Port has no per-point trigger output"):
@@ -199,7 +190,7 @@ def test_a_rohde_schwarz_model_without_trigger_outputs_has_no_list_sweep():
 
 
 def test_the_bench_files_model_is_checked_against_the_instrument():
-    with SimBench(bench_config("rs", "ZNA43")) as bench:
+    with SimBench(vna_bench("rs", "ZNA43")) as bench:
         with pytest.raises(VNAError, match="is a ZNA43-4Port, the bench file says ZNB40"):
             open_vna("rs", bench.vna_resource, model="ZNB40")
         with pytest.raises(VNAError, match="speaks the rs dialect"):
@@ -227,6 +218,6 @@ def test_the_daemon_records_the_correction_state_with_every_measurement(tmp_path
 def test_an_unknown_or_mismatched_model_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown VNA model 'N9999Z'; known: N5222B"):
         open_vna("keysight", "TCPIP0::127.0.0.1::1::SOCKET", model="N9999Z")
-    cfg = bench_config("keysight", "ZNA43")
+    cfg = vna_bench("keysight", "ZNA43")
     with pytest.raises(ValueError, match="ZNA43 is a rs instrument, not keysight"):
         SimBench(cfg).start()

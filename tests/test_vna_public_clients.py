@@ -4,23 +4,14 @@ and pyvisa-py's HiSLIP and VXI-11 sessions reading the same trace as the raw soc
 import numpy as np
 import pytest
 import pyvisa
+from vna_helpers import vna_bench
 
 from drivers.smp_board import SMPBoard
 from sim_backend.bench import SimBench
 from sim_backend.vxi11_server import VXI11Server
-from simhw.values.bench_config import BenchConfig
 from simhw.values.phase_config import PhaseConfig
 
 skrf_vna = pytest.importorskip("skrf.vi.vna")
-
-
-def bench_config(family: str, model: str, **sim) -> BenchConfig:
-    cfg = BenchConfig()
-    cfg.vna.family, cfg.vna.model = family, model
-    cfg.simulation.noise = False
-    for k, v in sim.items():
-        setattr(cfg.simulation, k, v)
-    return cfg
 
 
 def driver(name: str):
@@ -42,7 +33,7 @@ CASES = [("PNA", "keysight", "N5227B", 27.5e9, 28.5e9), ("ZNA", "rs", "ZNA43", 2
 @pytest.mark.parametrize("name, family, model, start, stop", CASES)
 @pytest.mark.parametrize("interface", ["socket", "hislip"])
 def test_scikit_rf_driver_reads_the_simulated_truth(name, family, model, start, stop, interface):
-    with SimBench(bench_config(family, model)) as bench, SMPBoard(bench.board_urls[0]) as board:
+    with SimBench(vna_bench(family, model)) as bench, SMPBoard(bench.board_urls[0]) as board:
         cfg = PhaseConfig.random(4, 6, 6, 2, seed=11)
         board.push(cfg)
         vna = driver(name)(bench.vna_resources()[interface])
@@ -90,7 +81,7 @@ def read_trace(resource: str) -> tuple[str, np.ndarray, np.ndarray]:
 @pytest.mark.timeout(60)
 def test_hislip_and_vxi11_read_the_same_trace_as_the_socket():
     vxi11 = VXI11Server.can_bind()
-    with SimBench(bench_config("keysight", "N5227B", vna_vxi11=vxi11)) as bench:
+    with SimBench(vna_bench("keysight", "N5227B", vna_vxi11=vxi11)) as bench:
         res = bench.vna_resources()
         assert res["socket"].endswith("::SOCKET") and "::hislip0," in res["hislip"]
         got = {kind: read_trace(r) for kind, r in res.items()}
@@ -110,7 +101,7 @@ def test_hislip_and_vxi11_read_the_same_trace_as_the_socket():
 def test_vxi11_buffers_the_response_and_reports_an_interrupted_query():
     if not VXI11Server.can_bind():
         pytest.skip("the portmapper port 111 cannot be bound here")
-    with SimBench(bench_config("rs", "ZNB20", vna_vxi11=True)) as bench:
+    with SimBench(vna_bench("rs", "ZNB20", vna_vxi11=True)) as bench:
         rm = pyvisa.ResourceManager("@py")
         r = rm.open_resource(bench.vna_resources()["vxi11"], read_termination="\n", write_termination="\n",
                              timeout=3000)

@@ -3,6 +3,7 @@ HiSLIP (the INSTR session those drivers are written for: responses end with END,
 
 import numpy as np
 import pytest
+from vna_helpers import DelayLine
 
 from sim_backend.hislip_server import HiSLIPServer
 from sim_backend.vna import make_instrument
@@ -12,18 +13,9 @@ qcodes = pytest.importorskip("qcodes")
 pytestmark = pytest.mark.timeout(120)
 
 
-class DelayDUT:
-    def s_params(self, f):
-        f = np.asarray(f, float)
-        s = np.zeros((f.size, 4, 4), complex)
-        s[:, 1, 0] = s[:, 0, 1] = 0.5 * np.exp(-2j * np.pi * f * 0.37e-9)
-        s[:, 0, 0] = 0.1
-        return s
-
-
 @pytest.fixture
 def served(request):
-    inst = make_instrument(request.param, DelayDUT(), noise=False)
+    inst = make_instrument(request.param, DelayLine(0.37e-9), noise=False)
     srv = HiSLIPServer(inst).start()
     try:
         yield inst, srv.resource
@@ -46,7 +38,7 @@ def test_qcodes_znb_driver_reads_magnitude_and_phase(served):
     ch.power(-20)
     mag, phase = ch.trace_mag_phase.get()
     f = np.linspace(1e9, 2e9, 11)
-    truth = DelayDUT().s_params(f)[:, 1, 0]
+    truth = DelayLine(0.37e-9).s_params(f)[:, 1, 0]
     np.testing.assert_allclose(mag, np.abs(truth), rtol=1e-9)
     np.testing.assert_allclose(phase, np.angle(truth), atol=1e-9)
     assert inst.errors == []
@@ -64,7 +56,7 @@ def test_qcodes_pna_driver_reads_a_trace(served):
     vna.if_bandwidth(1e3)
     vna.power(-20)
     vna.traces[0].trace("S21")
-    truth = DelayDUT().s_params(np.linspace(1e9, 2e9, 11))[:, 1, 0]
+    truth = DelayLine(0.37e-9).s_params(np.linspace(1e9, 2e9, 11))[:, 1, 0]
     np.testing.assert_allclose(vna.traces[0].polar(), truth, rtol=1e-6)  # REAL,32 transfers
     np.testing.assert_allclose(vna.traces[0].magnitude(), 20 * np.log10(np.abs(truth)), atol=1e-5)
     assert inst.errors == []

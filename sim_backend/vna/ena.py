@@ -83,7 +83,7 @@ class SimENA(SimVNA):
         t.add("[SENSe<n>]:SEGMent:DATA", self._set_segments)
         t.add("[SENSe<n>]:SEGMent:DATA", self._get_segments, True)
         t.add("[SENSe<n>]:SEGMent:SWEep:POINts", lambda s, a: fmt_int(self.chan(s[0]).n_points), True)
-        self.setting(t, "[SENSe<n>]:CORRection:STATe", "correction", Boolean, after=self._check_correction)
+        self.setting(t, "[SENSe<n>]:CORRection:STATe", "correction", Boolean, after=self.check_correction)
         t.add("MMEMory:LOAD:CHANnel:COEFficient", self._load_coefficients)
         t.add("[SENSe<n>]:CORRection:PROPerty", lambda s, a: f'"{self.chan(s[0]).cal_set}"', True)
         t.add("[SENSe<n>]:DATA:CORRdata", self._corrected, True)
@@ -189,17 +189,8 @@ class SimENA(SimVNA):
             self.start_sweep(ch)
             ch.mode = "HOLD" if ch.mode == "SING" else ch.mode
 
-    def _check_correction(self, ch):
-        if ch.correction and not ch.cal_set:
-            ch.correction = False
-            raise ScpiError(E.SETTINGS_CONFLICT, "no calibration coefficients loaded")
-
     def _load_coefficients(self, s, a):
-        name = self.string_arg(a)
-        if name not in self.cal_sets:
-            raise ScpiError(E.EXECUTION, f"file {name!r} not found")
-        ch = self.chan(self.active_channel)
-        ch.cal_set, ch.correction = name, True
+        self.turn_on_cal_set(self.chan(self.active_channel), self.string_arg(a), missing=E.EXECUTION)
 
     def _corrected(self, s, a):
         if not a:

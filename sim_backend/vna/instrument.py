@@ -24,6 +24,7 @@ import numpy as np
 from drivers.vna_models import DEFAULT_MODEL, VNAModel, model_named
 from sim_backend.scpi import E, Boolean, Choice, Number, ScpiError, Tree, block, fmt_int, fmt_real, text
 from sim_backend.vna.errors import raw_errors, residual_errors
+from sim_backend.vna.session import Session
 from sim_backend.vna.state import FORMATS, Channel, Measurement, formatted
 from sim_backend.vna.status import StatusModel
 
@@ -457,6 +458,37 @@ class SimVNA:
             raise ScpiError(E.MISSING_PARAMETER)
         self.byte_order = Choice("NORMal", "SWAPped").parse(a[0])
 
+    # ------------------------------------------------------------------ handlers the families share
+    def check_correction(self, ch: Channel) -> None:
+        """Correction turned on needs a cal set in the channel (-221 otherwise, and it stays off)."""
+        if ch.correction and not ch.cal_set:
+            ch.correction = False
+            raise ScpiError(E.SETTINGS_CONFLICT, f"no cal set in channel {ch.number}")
+
+    def turn_on_cal_set(self, ch: Channel, name: str, missing=E.ILLEGAL_VALUE) -> None:
+        if name not in self.cal_sets:
+            raise ScpiError(missing, f"no cal set {name!r}")
+        ch.cal_set, ch.correction = name, True
+
+    def set_selected_format(self, s, a) -> None:
+        """CALC<ch>:FORM: the display format of the channel's selected trace."""
+        if not a:
+            raise ScpiError(E.MISSING_PARAMETER)
+        self.selected_measurement(s[0] or 1).fmt = self.format_name(a[0])
+
+    def set_data_format(self, s, a) -> None:
+        """FORM[:DATA] ASCii[,0] | REAL,32 | REAL,64 (a '+' on the length is accepted, as PNAs send it)."""
+        if not a:
+            raise ScpiError(E.MISSING_PARAMETER)
+        kind = Choice("ASCii", "REAL").parse(a[0])
+        bits = a[1].strip().lstrip("+") if len(a) > 1 else ("0" if kind == "ASC" else "32")
+        if kind == "ASC" and bits == "0":
+            self.data_format = "ASC"
+        elif kind == "REAL" and bits in ("32", "64"):
+            self.data_format = "REAL" + bits
+        else:
+            raise ScpiError(E.ILLEGAL_VALUE, ",".join(a))
+
     def format_name(self, fmt: str) -> str:
         return Choice(*FORMATS).parse(fmt)
 
@@ -464,27 +496,3 @@ class SimVNA:
         if len(a) <= i:
             raise ScpiError(E.MISSING_PARAMETER)
         return text(a[i])
-
-
-class Session:
-    """One client's message exchange. ``buffered`` keeps the response until the client reads it
-    (VXI-11's device_read): a new message before the read interrupts it (-410) and drops it."""
-
-    def __init__(self, instrument: SimVNA, buffered: bool):
-        self.instrument, self.buffered = instrument, buffered
-        self.output = bytearray()
-
-    def message(self, text_: str) -> tuple[bytes | None, float]:
-        if self.buffered and self.output:
-            self.output.clear()
-            self.instrument.push_error(E.INTERRUPTED)
-        reply, stall = self.instrument.execute(text_)
-        if reply is not None and self.buffered:
-            self.output += reply + b"\n"
-        return reply, stall
-
-    def read(self, size: int) -> bytes:
-        out = bytes(self.output[:size])
-        del self.output[:size]
-        return out
-

@@ -53,7 +53,7 @@ class SimPNA(SimVNA):
         t.add("CALCulate<n>:X[:VALues]", lambda s, a: self.values(self.chan(s[0]).frequencies()), True)
         t.add("[SENSe<n>]:FREQuency:DATA", lambda s, a: self.values(self.chan(s[0]).frequencies()), True)
         # correction and cal sets
-        self.setting(t, "[SENSe<n>]:CORRection[:STATe]", "correction", Boolean, after=self._check_correction)
+        self.setting(t, "[SENSe<n>]:CORRection[:STATe]", "correction", Boolean, after=self.check_correction)
         t.add("[SENSe<n>]:CORRection:CSET:ACTivate", self._activate_cal_set)
         t.add("[SENSe<n>]:CORRection:CSET:ACTivate", lambda s, a: f'"{self.chan(s[0]).cal_set or "No Calset Selected"}"',
               True)
@@ -99,7 +99,7 @@ class SimPNA(SimVNA):
             self.trace(self._by_number(s[1])))), True)
         t.add("CALCulate<n>:MEASure<n>:DATA:FDATA", lambda s, a: self.values(self.formatted_trace(
             self._by_number(s[1]))), True)
-        t.add("CALCulate<n>:FORMat", self._set_trace_format)
+        t.add("CALCulate<n>:FORMat", self.set_selected_format)
         t.add("CALCulate<n>:FORMat", lambda s, a: self.selected_measurement(s[0] or 1).fmt, True)
         t.add("CALCulate<n>:DATA", self._data_query, True)
         t.add("CALCulate<n>:DATA:SNP:PORTs", self._snp_query, True)
@@ -144,7 +144,7 @@ class SimPNA(SimVNA):
               else "0", True)
         t.add("ABORt", lambda s, a: None)
         # data format
-        t.add("FORMat[:DATA]", self._set_format)
+        t.add("FORMat[:DATA]", self.set_data_format)
         t.add("FORMat[:DATA]", lambda s, a: {"ASC": "ASC,+0", "REAL32": "REAL,+32", "REAL64": "REAL,+64"}[
             self.data_format], True)
         self.global_setting(t, "MMEMory:STORe:TRACe:FORMat:SNP", "snp_format", Choice("RI", "MA", "DB", "AUTO"))
@@ -181,20 +181,10 @@ class SimPNA(SimVNA):
         if ch.mode in ("SING", "GRO"):
             ch.mode = "HOLD"
 
-    def _check_correction(self, ch):
-        if ch.correction and not ch.cal_set:
-            ch.correction = False
-            raise ScpiError(E.SETTINGS_CONFLICT, "no cal set selected")
-
     def _activate_cal_set(self, s, a):
-        name = self.string_arg(a)
-        if name not in self.cal_sets:
-            raise ScpiError(E.ILLEGAL_VALUE, f"no cal set {name!r}")
-        ch = self.chan(s[0])
-        ch.cal_set = name
-        ch.correction = True
-        if len(a) > 1 and not Boolean.parse(a[1]):
-            pass  # the stimulus of the cal set is not applied: this instrument keeps its own
+        if len(a) > 1:
+            Boolean.parse(a[1])  # whether to apply the cal set's stimulus: checked; the channel keeps its own
+        self.turn_on_cal_set(self.chan(s[0]), self.string_arg(a))
 
     def _deactivate_cal_set(self, s, a):
         ch = self.chan(s[0])
@@ -299,23 +289,6 @@ class SimPNA(SimVNA):
             self.windows.setdefault(w, {})
         else:
             self.windows.pop(w, None)
-
-    def _set_trace_format(self, s, a):
-        if not a:
-            raise ScpiError(E.MISSING_PARAMETER)
-        self.selected_measurement(s[0] or 1).fmt = self.format_name(a[0])
-
-    def _set_format(self, s, a):
-        if not a:
-            raise ScpiError(E.MISSING_PARAMETER)
-        kind = Choice("ASCii", "REAL").parse(a[0])
-        bits = a[1].strip().lstrip("+") if len(a) > 1 else ("0" if kind == "ASC" else "32")
-        if kind == "ASC" and bits == "0":
-            self.data_format = "ASC"
-        elif kind == "REAL" and bits in ("32", "64"):
-            self.data_format = "REAL" + bits
-        else:
-            raise ScpiError(E.ILLEGAL_VALUE, ",".join(a))
 
     def _data_query(self, s, a):
         kind = Choice("SDATA", "FDATA", "SMEM", "FMEM").parse(a[0]) if a else ""

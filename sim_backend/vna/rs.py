@@ -48,7 +48,7 @@ class SimRS(SimVNA):
               True)
         self.setting(t, "[SENSe<n>]:SWEep:COUNt", "groups", Number(lambda: 1, lambda: 100000, lambda: 1, integer=True))
         self.setting(t, "[SENSe<n>]:AVERage:MODE", "avg_mode", Choice("AUTO", "FLATten", "REDuce", "MOVing"))
-        self.setting(t, "[SENSe<n>]:CORRection[:STATe]", "correction", Boolean, after=self._check_correction)
+        self.setting(t, "[SENSe<n>]:CORRection[:STATe]", "correction", Boolean, after=self.check_correction)
         t.add("[SENSe<n>]:CORRection:CSET[:ACTive]", self._activate_cal_set)
         t.add("[SENSe<n>]:CORRection:CSET[:ACTive]", lambda s, a: f"'{self.chan(s[0]).cal_set}'", True)
         t.add("[SENSe<n>]:CORRection:CSET:CATalog", lambda s, a: _quoted(self.cal_sets), True)
@@ -73,7 +73,7 @@ class SimRS(SimVNA):
         t.add("CALCulate<n>:PARameter:SELect", self._select)
         t.add("CALCulate<n>:PARameter:SELect", lambda s, a: f"'{self.selected.get(s[0] or 1, '')}'", True)
         t.add("CALCulate<n>:PARameter:DEFine:SGRoup", self._define_group)
-        t.add("CALCulate<n>:FORMat", self._set_trace_format)
+        t.add("CALCulate<n>:FORMat", self.set_selected_format)
         t.add("CALCulate<n>:FORMat", lambda s, a: self.selected_measurement(s[0] or 1).fmt, True)
         self.setting(t, "CALCulate<n>:SMOothing[:STATe]", "smoothing", Boolean)
         self.setting(t, "CALCulate<n>:SMOothing:APERture", "smooth_aperture",
@@ -137,7 +137,7 @@ class SimRS(SimVNA):
         t.add("INITiate<n>:CONTinuous", lambda s, a: "1" if self.chan(s[0]).mode == "CONT" else "0", True)
         t.add("INITiate<n>:CONTinuous:ALL", lambda s, a: [setattr(c, "mode", "CONT" if Boolean.parse(a[0]) else "HOLD")
                                                          for c in self.channels.values()])
-        t.add("FORMat[:DATA]", self._set_format)
+        t.add("FORMat[:DATA]", self.set_data_format)
         t.add("FORMat[:DATA]", lambda s, a: {"ASC": "ASC,0", "REAL32": "REAL,32", "REAL64": "REAL,64"}[
             self.data_format], True)
 
@@ -171,17 +171,8 @@ class SimRS(SimVNA):
         for ch in chans if s[0] is None else [self.chan(s[0])]:
             self._sweep_once(ch)
 
-    def _check_correction(self, ch):
-        if ch.correction and not ch.cal_set:
-            ch.correction = False
-            raise ScpiError(E.SETTINGS_CONFLICT, "no calibration in this channel")
-
     def _activate_cal_set(self, s, a):
-        name = self.string_arg(a)
-        if name not in self.cal_sets:
-            raise ScpiError(E.ILLEGAL_VALUE, f"no cal set {name!r}")
-        ch = self.chan(s[0])
-        ch.cal_set, ch.correction = name, True
+        self.turn_on_cal_set(self.chan(s[0]), self.string_arg(a))
 
     def _segments(self, s):
         return self.chan(s[0]).segments
@@ -273,11 +264,6 @@ class SimRS(SimVNA):
             if self.active_channel == n:
                 self.active_channel = min(self.channels)
 
-    def _set_trace_format(self, s, a):
-        if not a:
-            raise ScpiError(E.MISSING_PARAMETER)
-        self.selected_measurement(s[0] or 1).fmt = self.format_name(a[0])
-
     def _data_query(self, s, a):
         kind = Choice("SDATa", "FDATa", "MDATa", "SDATA", "FDATA").parse(a[0]) if a else ""
         if not kind:
@@ -286,18 +272,6 @@ class SimRS(SimVNA):
         if kind.startswith("F"):
             return self.values(self.formatted_trace(m))
         return self.values(self.interleaved(self.trace(m)))
-
-    def _set_format(self, s, a):
-        if not a:
-            raise ScpiError(E.MISSING_PARAMETER)
-        kind = Choice("ASCii", "REAL").parse(a[0])
-        bits = a[1].strip() if len(a) > 1 else ("0" if kind == "ASC" else "32")
-        if kind == "ASC" and bits == "0":
-            self.data_format = "ASC"
-        elif kind == "REAL" and bits in ("32", "64"):
-            self.data_format = "REAL" + bits
-        else:
-            raise ScpiError(E.ILLEGAL_VALUE, ",".join(a))
 
     @staticmethod
     def real(v: float) -> str:
