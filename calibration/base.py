@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from calibration.receivers import RECEIVERS
 from simhw.physics.geometry import FabricationErrors, SimGeometry
 from simhw.physics.propagation import Cascade
 
@@ -23,11 +24,18 @@ class Parameterization:
     name = ""
     levels: int | None = None  # code levels with a fitted atom response (None: nominal exp(1j theta))
 
-    def __init__(self, ideal: SimGeometry, channel: str = "physical"):
+    def __init__(self, ideal: SimGeometry, channel: str = "physical", receivers: str = "gain"):
+        """``receivers``: the receive terms solved in closed form (:mod:`calibration.receivers`)."""
         if channel not in CHANNELS:
             raise ValueError(f"channel must be one of {CHANNELS}, got {channel!r}")
+        if receivers not in RECEIVERS:
+            raise ValueError(f"receivers must be one of {RECEIVERS}, got {receivers!r}")
+        if channel == "free" and receivers == "free":
+            raise ValueError("a free test channel and free receivers cannot both be solved in closed form: "
+                             "choose one")
         self.ideal = ideal
         self.channel = channel
+        self.receivers = receivers
         self.n_params = 0
         self.scale = np.ones(0)
 
@@ -65,7 +73,7 @@ class Parameterization:
         raise NotImplementedError
 
     def describe(self) -> dict:
-        return {"name": self.name, "channel": self.channel, "n_params": self.n_params}
+        return {"name": self.name, "channel": self.channel, "receivers": self.receivers, "n_params": self.n_params}
 
 
 def _check_geometry_frequencies(ideal: SimGeometry, frequencies):

@@ -40,13 +40,15 @@ class CalibratedModel:
     version: int | None = None
     parent: int | None = None
     created_at: float = field(default_factory=time.time)
-    atom_response: np.ndarray | None = None  # (2^bits,) response per code level relative to nominal
+    atom_response: np.ndarray | None = None  # (2^bits,) or per atom (L, N, 2^bits): response per code level
+    leakage: np.ndarray | None = None  # (F, P) what reaches the receivers around the SIM (added to every response)
 
     @property
     def hash(self) -> str:
         h = hashlib.sha256()
         for a in (self.cascade.w_in, self.cascade.w_layers, self.cascade.w_out, self.cascade.frequencies, self.x,
-                  np.zeros(0) if self.atom_response is None else self.atom_response):
+                  np.zeros(0) if self.atom_response is None else self.atom_response,
+                  np.zeros(0) if self.leakage is None else self.leakage):
             h.update(np.ascontiguousarray(a).tobytes())
         return h.hexdigest()
 
@@ -65,17 +67,24 @@ class CalibratedModel:
         theta = codes * (2 * np.pi / (1 << bits))
         if self.atom_response is None:
             return theta, None
-        if len(self.atom_response) != 1 << bits:
-            raise ValueError(f"the model's atom response has {len(self.atom_response)} levels, codes are {bits}-bit")
+        levels = np.shape(self.atom_response)[-1]
+        if levels != 1 << bits:
+            raise ValueError(f"the model's atom response has {levels} levels, codes are {bits}-bit")
         return applied_phases(theta, codes, self.atom_response)
 
     def predict(self, codes, bits: int) -> np.ndarray:
         """Predicted responses (T, F, P) of the test antenna to every receiver for integer codes (T, L, N...)."""
-        return self.model().response(*self.applied(codes, bits))[..., 0]
+        h = self.model().response(*self.applied(codes, bits))[..., 0]
+        return h if self.leakage is None else h + self.leakage[None]
+
+    @property
+    def offset(self) -> np.ndarray | None:
+        """(F, P, 1) the leakage as an additive term on the model's (F, P, M=1) response, for trainers."""
+        return None if self.leakage is None else self.leakage[..., None]
 
     def prediction_nmse_db(self, data) -> float:
         """NMSE of this model's predictions against measured :class:`CalibrationData`."""
-        return prediction_nmse_db(self.cascade, data, self.atom_response)
+        return prediction_nmse_db(self.cascade, data, self.atom_response, self.leakage)
 
     def header(self) -> dict:
         return {"format": FORMAT, "version": self.version, "parent": self.parent, "created_at": self.created_at,
@@ -92,7 +101,7 @@ class CalibratedModel:
     def to_bytes(self) -> bytes:
         """The .npz file content (what :meth:`save` writes), for stores and messages."""
         buf = io.BytesIO()
-        extra = {} if self.atom_response is None else {"atom_response": self.atom_response}
+        extra = {k: v for k, v in (("atom_response", self.atom_response), ("leakage", self.leakage)) if v is not None}
         np.savez_compressed(buf, w_in=self.cascade.w_in, w_layers=self.cascade.w_layers, w_out=self.cascade.w_out,
                             frequencies=self.cascade.frequencies, x=self.x, **extra,
                             header=np.array(json.dumps(self.header(), default=_jsonable)))
@@ -109,7 +118,8 @@ class CalibratedModel:
                 head = json.loads(str(z["header"]))
                 cascade = Cascade(z["w_in"], z["w_layers"], z["w_out"], z["frequencies"])
                 m = cls(cascade, z["x"], head["parameterization"], head["geometry"], head["metrics"], head["version"],
-                        head["parent"], head["created_at"], z["atom_response"] if "atom_response" in z else None)
+                        head["parent"], head["created_at"], z["atom_response"] if "atom_response" in z else None,
+                        z["leakage"] if "leakage" in z else None)
         except (KeyError, OSError, ValueError, json.JSONDecodeError) as e:
             raise ValueError(f"{path} is not a calibrated model file: {e}") from None
         if head.get("format") != FORMAT:

@@ -22,6 +22,7 @@ from typing import Callable
 import numpy as np
 
 from calibration.parameterization import Parameterization
+from calibration.receivers import fit_receivers, receive_cotangent, receiver_unknowns
 from simhw.physics.geometry import GeometryError
 from simhw.physics.model import SIMModel
 from simhw.physics.propagation import Cascade
@@ -95,8 +96,9 @@ class CalibrationData:
         p = par.ideal.output_antennas.count
         if self.y.shape[2] != p:
             raise ValueError(f"data have {self.y.shape[2]} receive ports, the model has {p} output antennas")
-        n_channel = self.frequencies.size * (2 * N if par.channel == "free" else 2)
-        n_unknown = par.n_identified + n_channel
+        F = self.frequencies.size
+        n_channel = F * 2 * N if par.channel == "free" else 0
+        n_unknown = par.n_identified + n_channel + receiver_unknowns(par.receivers, F, p, N)
         if 2 * self.y.size < n_unknown:
             raise ValueError(f"{self.slots} slots give {2 * self.y.size} real observations for {n_unknown} unknowns "
                              f"({par.name} model, {par.channel} channel): measure more slots")
@@ -153,16 +155,34 @@ def level_indices(data: CalibrationData, levels: int) -> np.ndarray:
 
 
 def applied_phases(theta: np.ndarray, levels: np.ndarray | None, response: np.ndarray | None):
-    """(phases, amplitudes) the atoms actually apply, given each level's response (None: nominal)."""
+    """(phases, amplitudes) the atoms actually apply, given each level's response (None: nominal):
+    one table for all atoms (K,), or one per atom (L, N, K)."""
     if response is None:
         return theta, None
-    r = response[levels]
+    response = np.asarray(response)
+    if response.ndim == 3:
+        L, N = response.shape[:2]
+        r = response[np.arange(L)[:, None], np.arange(N)[None, :], levels]
+    else:
+        r = response[levels]
     return theta + np.angle(r), np.abs(r)
 
 
-def _gain(u: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Least-squares complex gain per frequency fitting predictions u (T, F, P) to data y."""
-    return np.einsum("tfp,tfp->f", np.conj(u), y) / np.maximum(np.einsum("tfp,tfp->f", np.conj(u), u).real, 1e-300)
+def _open_output(cascade: Cascade) -> Cascade:
+    """The cascade with the last layer's atoms as its outputs (free receivers fit the output matrix)."""
+    F, _, N = cascade.w_out.shape
+    return Cascade(cascade.w_in, cascade.w_layers, np.broadcast_to(np.eye(N, dtype=complex), (F, N, N)),
+                   cascade.frequencies)
+
+
+def _fold(cascade: Cascade, fit) -> Cascade:
+    """The cascade with the fitted receive terms in it (leakage stays apart: it is not a path through the SIM)."""
+    c = cascade
+    if fit.mode == "gain":
+        return Cascade(c.w_in * fit.gain[:, None, None], c.w_layers, c.w_out, c.frequencies)
+    if fit.mode == "port":
+        return Cascade(c.w_in, c.w_layers, c.w_out * fit.gain[:, :, None], c.frequencies)
+    return Cascade(c.w_in, c.w_layers, fit.w_out, c.frequencies)
 
 
 @dataclass
@@ -172,8 +192,9 @@ class Evaluation:
     loss: float
     misfit: float  # normalised squared error alone
     grad: np.ndarray
-    cascade: Cascade  # with the fitted test channel as w_in (F, N, 1)
+    cascade: Cascade  # with the fitted test channel as w_in (F, N, 1) and the fitted receive terms
     atom_response: np.ndarray | None = None  # (levels,) when the model fits one
+    leakage: np.ndarray | None = None  # (F, P) additive receive term, when the receivers fit one
 
     @property
     def channel(self) -> np.ndarray:
@@ -221,31 +242,34 @@ class Objective:
         theta, amp, layers = self._layers(SIMModel(cascade), response)
         model = SIMModel(Cascade(self._channel(cascade, theta, amp, layers), cascade.w_layers, cascade.w_out,
                                  cascade.frequencies))
+        if par.receivers == "free":
+            model = SIMModel(_open_output(model.cascade))
         fitted: dict = {}
 
-        def cotangent(h):  # fits the gain, records the fit, returns dL/dh
-            gain = _gain(h[..., 0], y)
-            resid = h[..., 0] * gain[None, :, None] - y
-            fitted["gain"], fitted["misfit"] = gain, float(np.sum(np.abs(resid) ** 2)) / self.scale_y
-            return ((2.0 / self.scale_y) * resid * np.conj(gain)[None, :, None])[..., None]
+        def cotangent(h):  # fits the receive terms, records the fit, returns dL/dh
+            fit = fit_receivers(par.receivers, h[..., 0], y)
+            resid = fit.prediction - y
+            fitted["fit"], fitted["misfit"] = fit, float(np.sum(np.abs(resid) ** 2)) / self.scale_y
+            return ((2.0 / self.scale_y) * receive_cotangent(fit, resid))[..., None]
 
         if gradient:
             _, _, *grads = model.response_and_matrix_vjp(theta, cotangent, amp, response is not None, layers)
         else:
             cotangent(model.response(theta, amp, layers=layers))
-        c = model.cascade
-        fitted_cascade = Cascade(c.w_in * fitted["gain"][:, None, None], c.w_layers, c.w_out, c.frequencies)
+        fitted_cascade = _fold(model.cascade, fitted["fit"])
+        leakage = fitted["fit"].leakage
         pen, g_pen = par.penalty(x)
         loss = fitted["misfit"] + pen
         if not gradient:
-            return Evaluation(loss, fitted["misfit"], np.zeros(par.n_params), fitted_cascade, response)
+            return Evaluation(loss, fitted["misfit"], np.zeros(par.n_params), fitted_cascade, response, leakage)
         g_in = np.zeros(cascade.w_in.shape, complex)
         if par.channel != "free":  # a least-squares channel is eliminated: no gradient flows into it
             g_in[..., :1] = grads[0]
-        grad = vjp(g_in, grads[1], grads[2]) + g_pen
+        g_out = np.zeros(cascade.w_out.shape, complex) if par.receivers == "free" else grads[2]
+        grad = vjp(g_in, grads[1], g_out) + g_pen
         if response is not None:
             grad = grad + par.atom_response_vjp(x, self.levels, grads[3], grads[4])
-        return Evaluation(loss, fitted["misfit"], grad, fitted_cascade, response)
+        return Evaluation(loss, fitted["misfit"], grad, fitted_cascade, response, leakage)
 
     def misfits(self, xs: np.ndarray, chunk: int = 64) -> np.ndarray:
         """Normalised squared error (without penalty) of many candidates xs (C, n) at once.
@@ -269,10 +293,12 @@ class Objective:
             y = np.broadcast_to(self.data.y[:, None], (T, C, F, self.data.y.shape[2])).reshape(T, C * F, -1)
             if self.par.channel == "free":
                 g = SIMModel(stacked, convention="uplink").response(theta, amp)
-                pred = np.einsum("tfpn,fn->tfp", g, solve_channel(g, y))
+                u = np.einsum("tfpn,fn->tfp", g, solve_channel(g, y))
             else:
+                if self.par.receivers == "free":
+                    stacked = _open_output(stacked)
                 u = SIMModel(stacked).response(theta, amp)[..., 0]
-                pred = u * _gain(u, y)[None, :, None]
+            pred = fit_receivers(self.par.receivers, u, y).prediction
             err = np.sum(np.abs(pred - y) ** 2, axis=(0, 2)).reshape(C, F).sum(axis=1)
             out[s:s + C] = err / self.scale_y
         self.calls += xs.shape[0]

@@ -37,6 +37,7 @@ class Fit:
     seconds: float
     history: list = field(default_factory=list)
     atom_response: np.ndarray | None = None  # (levels,) fitted response per code level, if modelled
+    leakage: np.ndarray | None = None  # (F, P) additive receive term, if the receivers fit one
 
     @property
     def channel(self) -> np.ndarray:
@@ -47,7 +48,7 @@ class Fit:
 def finish(objective: Objective, x: np.ndarray, estimator: str, iterations: int, t0: float, history: list) -> Fit:
     ev = objective.evaluate(x, gradient=False)
     return Fit(x, ev.cascade, 10 * np.log10(max(ev.misfit, 1e-300)), estimator, iterations, objective.calls,
-               time.perf_counter() - t0, history, ev.atom_response)
+               time.perf_counter() - t0, history, ev.atom_response, ev.leakage)
 
 
 def fit_gradient(par: Parameterization, data: CalibrationData, start: np.ndarray | None = None,

@@ -18,7 +18,7 @@ from calibration.data import CalibrationData, applied_phases, level_indices, nms
 from simhw.physics.model import SIMModel
 from simhw.physics.propagation import Cascade
 
-__all__ = ["TruthMetrics", "truth_metrics", "prediction_nmse_db", "prediction_spread", "align_gauge"]
+__all__ = ["TruthMetrics", "truth_metrics", "prediction_nmse_db", "prediction_spread", "predicted", "align_gauge"]
 
 
 @dataclass
@@ -49,26 +49,35 @@ def truth_metrics(estimate: Cascade, truth: Cascade, gauge: bool = False) -> Tru
     return TruthMetrics(layers, nmse_db(est.w_out, truth.w_out), nmse_db(est.w_in[..., 0], truth.w_in[..., 0]))
 
 
-def _predicted(cascade: Cascade, data: CalibrationData, atom_response: np.ndarray | None) -> np.ndarray:
-    levels = None if atom_response is None else level_indices(data, len(atom_response))
+def predicted(cascade: Cascade, data: CalibrationData, atom_response: np.ndarray | None = None,
+              leakage: np.ndarray | None = None) -> np.ndarray:
+    """(T, F, P) responses a fitted model predicts for ``data``'s configurations: the cascade with the
+    atoms' fitted code response (per level (K,), or per atom and level (L, N, K)) plus the leakage (F, P)."""
+    levels = None if atom_response is None else level_indices(data, np.shape(atom_response)[-1])
     theta, amp = applied_phases(data.theta, levels, atom_response)
-    return SIMModel(Cascade(cascade.w_in[..., :1], cascade.w_layers, cascade.w_out,
-                            cascade.frequencies)).response(theta, amp)[..., 0]
+    out = SIMModel(Cascade(cascade.w_in[..., :1], cascade.w_layers, cascade.w_out,
+                           cascade.frequencies)).response(theta, amp)[..., 0]
+    return out if leakage is None else out + leakage[None]
 
 
-def prediction_nmse_db(cascade: Cascade, data: CalibrationData, atom_response: np.ndarray | None = None) -> float:
+def prediction_nmse_db(cascade: Cascade, data: CalibrationData, atom_response: np.ndarray | None = None,
+                       leakage: np.ndarray | None = None) -> float:
     """NMSE of the end-to-end responses ``cascade`` (and ``atom_response``) predict for ``data``'s configurations."""
-    return nmse_db(_predicted(cascade, data, atom_response), data.y)
+    return nmse_db(predicted(cascade, data, atom_response, leakage), data.y)
 
 
-def prediction_spread(cascade: Cascade, data: CalibrationData, atom_response: np.ndarray | None = None) -> dict:
+def prediction_spread(cascade: Cascade, data: CalibrationData, atom_response: np.ndarray | None = None,
+                      leakage: np.ndarray | None = None) -> dict:
     """How the prediction error spreads over ``data``'s configurations: the NMSE of each (dB), summarised as
-    its median, standard deviation and worst; what a held-out set says of the model's uncertainty."""
-    pred = _predicted(cascade, data, atom_response)
+    its median, standard deviation and worst, and the spread of the predicted received power (dB); what a
+    held-out set says of the model's uncertainty."""
+    pred = predicted(cascade, data, atom_response, leakage)
     err = np.sum(np.abs(pred - data.y) ** 2, axis=(1, 2)) / np.sum(np.abs(data.y) ** 2, axis=(1, 2))
     per = 10 * np.log10(err)
+    power = 10 * np.log10(np.sum(np.abs(pred) ** 2, axis=(1, 2)) / np.sum(np.abs(data.y) ** 2, axis=(1, 2)))
     return {"heldout_median_db": float(np.median(per)), "heldout_spread_db": float(np.std(per)),
-            "heldout_worst_db": float(np.max(per))}
+            "heldout_worst_db": float(np.max(per)), "heldout_power_spread_db": float(np.std(power)),
+            "heldout_configs": int(data.slots)}
 
 
 def align_gauge(estimate: Cascade, reference: Cascade, sweeps: int = 8) -> Cascade:

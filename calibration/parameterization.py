@@ -58,9 +58,9 @@ class HybridParameterization(Parameterization):
     name = "hybrid"
 
     def __init__(self, ideal: SimGeometry, channel: str = "physical", ridge: float = 1e-5, levels: int | None = None,
-                 atom_gains: bool = True, coupling_band: int = 0):
-        super().__init__(ideal, channel)
-        self.physical = PhysicalParameterization(ideal, channel)
+                 atom_gains: bool = True, coupling_band: int = 0, receivers: str = "gain"):
+        super().__init__(ideal, channel, receivers)
+        self.physical = PhysicalParameterization(ideal, channel, receivers)
         self.ridge = ridge
         if levels is not None and not (isinstance(levels, (int, np.integer)) and levels >= 2):
             raise ValueError(f"levels must be None or an integer >= 2 (2^bits), got {levels!r}")
@@ -182,8 +182,8 @@ class FreeFormParameterization(Parameterization):
 
     name = "free"
 
-    def __init__(self, ideal: SimGeometry, channel: str = "free", ridge: float = 1e-4):
-        super().__init__(ideal, channel)
+    def __init__(self, ideal: SimGeometry, channel: str = "free", ridge: float = 1e-4, receivers: str = "gain"):
+        super().__init__(ideal, channel, receivers)
         self.ridge = ridge
         self._ideal = cascade_matrices(ideal)
         self._shapes = (self._ideal.w_layers.shape, self._ideal.w_out.shape)
@@ -241,8 +241,10 @@ def make_parameterization(name: str, ideal: SimGeometry, channel: str | None = N
 PARAMETERIZATIONS = ("physical", "hybrid", "free")
 
 
-def bench_parameterization(name: str, ideal: SimGeometry, bits: int, atom_gains: bool = False) -> Parameterization:
+def bench_parameterization(name: str, ideal: SimGeometry, bits: int, atom_gains: bool = False,
+                           receivers: str = "gain") -> Parameterization:
     """The model a bench calibration uses: ``hybrid`` gets a response per code level and coupling up to 5
-    atoms apart (per-atom gains only on request: they need many more pilots)."""
+    atoms apart (per-atom gains only on request: they need many more pilots); ``receivers`` the receive
+    terms (:mod:`calibration.receivers`)."""
     options = {"levels": 1 << bits, "atom_gains": atom_gains, "coupling_band": 5} if name == "hybrid" else {}
-    return make_parameterization(name, ideal, **options)
+    return make_parameterization(name, ideal, receivers=receivers, **options)

@@ -50,8 +50,8 @@ class PhysicalParameterization(Parameterization):
 
     name = "physical"
 
-    def __init__(self, ideal: SimGeometry, channel: str = "physical"):
-        super().__init__(ideal, channel)
+    def __init__(self, ideal: SimGeometry, channel: str = "physical", receivers: str = "gain"):
+        super().__init__(ideal, channel, receivers)
         self.n_layers = ideal.n_layers
         self.n_params = 3 * ideal.n_layers
         # scales that make each parameter O(1) for the optimiser: lambda/100, lambda/100, 0.1 degree

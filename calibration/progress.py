@@ -35,6 +35,10 @@ class ConsoleProgress:
             r = event["report"]
             self._line(f"stage {r.stage}/{event['stages']}: {r.slots} slots, held-out NMSE {r.heldout_nmse_db:.2f} dB, "
                        f"fit {r.fit_nmse_db:.2f} dB, {r.seconds:.1f} s", end="\n")
+        elif kind == "residual":
+            r = event["residual"]
+            self._line(f"residual stage {'kept' if r['kept'] else 'not kept'}: held-out NMSE {r['heldout_before_db']:.2f}"
+                       f" -> {r['heldout_after_db']:.2f} dB ({r['reason']})", end="\n")
         elif kind == "check":
             self._line("check: " + "; ".join(str(r) for r in event["readings"]), end="\n")
         elif kind == "done":

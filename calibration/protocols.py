@@ -38,6 +38,7 @@ from calibration.learned import LearnedEstimator
 from calibration.metrics import prediction_nmse_db, prediction_spread, truth_metrics
 from calibration.parameterization import Parameterization
 from calibration.pilots import pilot_design, random_pilots
+from calibration.residual import fit_residual
 from calibration.sources import PilotSource, RecordedSource
 from simhw.physics.geometry import FabricationErrors
 
@@ -74,9 +75,12 @@ class CalibrationRun:
     stages: list = field(default_factory=list)
     model: CalibratedModel | None = None
     initial_truth: dict | None = None
+    residual: dict | None = None  # the residual stage (calibration.residual): kept or not, and why
 
     @property
     def final_heldout_nmse_db(self) -> float:
+        if self.residual and self.residual["kept"]:
+            return self.residual["heldout_after_db"]
         return self.stages[-1].heldout_nmse_db
 
     @property
@@ -105,6 +109,10 @@ class CalibrationRun:
             if has_truth and s.truth:
                 r += f" {s.truth['average']:>14.2f} {s.truth['channel']:>11.2f}"
             rows.append(r)
+        if self.residual:
+            res = self.residual
+            rows.append(f"{'res':>5} {'':>6} {'':>8} {res['heldout_after_db']:>12.2f} {'':>8}  residual stage "
+                        f"{'kept' if res['kept'] else 'not kept'}: {res['reason']}")
         return "\n".join(rows)
 
 
@@ -118,7 +126,9 @@ class Calibrator:
     def __init__(self, par: Parameterization, source: PilotSource, estimator="gradient", design: str = "random",
                  heldout_slots: int = 40, bounds: FabricationErrors | None = None, seed=0,
                  registry: ModelRegistry | None = None, truth: Callable | None = None, max_slots: int = 2000,
-                 estimator_options: dict | None = None):
+                 estimator_options: dict | None = None, residual: bool = True):
+        """``residual``: run the residual stage after the last stage (kept only where it lowers the
+        held-out NMSE; :mod:`calibration.residual`)."""
         if source.shape[0] != par.ideal.n_layers or source.shape[1] * source.shape[2] != par.ideal.n_atoms:
             raise ValueError(f"the source's SIM is {source.shape}, the model has {par.ideal.n_layers} layers of "
                              f"{par.ideal.n_atoms} atoms: mismatched geometry")
@@ -130,6 +140,7 @@ class Calibrator:
         self.last_data: CalibrationData | None = None  # the pilots of the latest calibration, as measured
         self.last_heldout: CalibrationData | None = None
         self.max_slots = max_slots
+        self.residual = residual
         self.estimator = self._make_estimator(estimator, estimator_options or {})
         L, N = par.ideal.n_layers, par.ideal.n_atoms
         recorded = getattr(source, "reference_codes", None)
@@ -197,24 +208,34 @@ class Calibrator:
             if run is None:
                 start = Objective(self.par, data).evaluate(x, gradient=False)
                 run = CalibrationRun(protocol, reason, t_start, getattr(self.estimator, "name", "custom"), self.par.name,
-                                     prediction_nmse_db(start.cascade, heldout, start.atom_response),
+                                     prediction_nmse_db(start.cascade, heldout, start.atom_response, start.leakage),
                                      initial_truth=self._truth_dict(start.cascade))
             self.last_data, self.last_heldout = data, heldout
             fit = self.estimator.fit(data, start=x, radius=radii[s], iteration=_iteration_cb(progress, s + 1))
             x = fit.x
             report = StageReport(s + 1, data.slots, time.perf_counter() - t0, fit.nmse_db,
-                                 prediction_nmse_db(fit.cascade, heldout, fit.atom_response), radii[s],
+                                 prediction_nmse_db(fit.cascade, heldout, fit.atom_response, fit.leakage), radii[s],
                                  self._truth_dict(fit.cascade))
             run.stages.append(report)
             if progress:
                 progress({"kind": "stage", "stage": s + 1, "stages": stages, "report": report})
+        cascade, response, leakage = fit.cascade, fit.atom_response, fit.leakage
+        if self.residual:
+            res = fit_residual(cascade, response, leakage, data, heldout, self.par.receivers)
+            run.residual = res.to_dict()
+            cascade, response, leakage = res.cascade, res.atom_response, res.leakage
+            if progress:
+                progress({"kind": "residual", "residual": run.residual})
         metrics = {"protocol": protocol, "reason": reason, "estimator": run.estimator, "stages": len(run.stages),
                    "slots": data.slots, "heldout_nmse_db": run.final_heldout_nmse_db,
                    "initial_heldout_nmse_db": run.initial_heldout_nmse_db, "frequencies": len(data.frequencies),
-                   **prediction_spread(fit.cascade, heldout, fit.atom_response)}
-        model = CalibratedModel(fit.cascade, x, self.par.name, self.par.ideal.describe(), metrics,
+                   "receivers": self.par.receivers,
+                   "residual_stage": "off" if run.residual is None else ("kept" if run.residual["kept"] else "not kept"),
+                   "heldout_before_residual_db": run.stages[-1].heldout_nmse_db,
+                   **prediction_spread(cascade, heldout, response, leakage)}
+        model = CalibratedModel(cascade, x, self.par.name, self.par.ideal.describe(), metrics,
                                 parent=None if self.model is None else self.model.version,
-                                atom_response=fit.atom_response)
+                                atom_response=response, leakage=leakage)
         if self.registry is not None:
             self.registry.add(model)
         self.model = model

@@ -206,12 +206,13 @@ def test_every_calibrated_model_carries_its_held_out_prediction_spread():
     cal = Calibrator(make_parameterization("physical", ideal), source, heldout_slots=25)
     run = PeriodicSingleStage(cal, period=3600, slots=60, clock=clock.now).poll()
     m, held = run.model.metrics, cal.last_heldout
-    assert run.model.atom_response is None  # physical: the atoms show their nominal phases
     # recomputed from the stored model and the held-out set, configuration by configuration
-    pred = run.model.model().response(held.theta)[..., 0]
+    pred = run.model.predict(held.codes, held.bits)
     y = held.y
     per = 10 * np.log10(np.sum(np.abs(pred - y) ** 2, axis=(1, 2)) / np.sum(np.abs(y) ** 2, axis=(1, 2)))
     assert per.size == 25
     assert m["heldout_median_db"] == pytest.approx(np.median(per)) and m["heldout_worst_db"] == pytest.approx(per.max())
     assert m["heldout_spread_db"] == pytest.approx(np.std(per)) and m["heldout_spread_db"] > 0
     assert abs(m["heldout_median_db"] - m["heldout_nmse_db"]) < 3 * m["heldout_spread_db"] + 1.0
+    power = 10 * np.log10(np.sum(np.abs(pred) ** 2, axis=(1, 2)) / np.sum(np.abs(y) ** 2, axis=(1, 2)))
+    assert m["heldout_power_spread_db"] == pytest.approx(np.std(power)) and m["heldout_configs"] == 25

@@ -17,6 +17,7 @@ from calibration.parameterization import bench_parameterization
 from calibration.plots import plot_magnitude_maps, plot_stages
 from calibration.progress import ConsoleProgress
 from calibration.protocols import Calibrator
+from calibration.receivers import RECEIVERS
 from calibration.sources import BenchSource, RecordedSource
 from drivers.bench import open_bench
 from sim_backend.bench import SimBench  # only the simulated bench needs the backend
@@ -31,6 +32,10 @@ def add_arguments(p) -> None:
     p.add_argument("--data", help="calibrate from a recording (.npz written by --save-data) instead of measuring")
     p.add_argument("--parameterization", default="hybrid", choices=("physical", "hybrid", "free"))
     p.add_argument("--atom-gains", action="store_true", help="hybrid: also fit a complex gain per atom")
+    p.add_argument("--receivers", choices=RECEIVERS,
+                   help="receive terms fitted per frequency: gain, port (gain and leakage per port) or free "
+                        "(every port's weight on every last-layer atom, and leakage); default: the bench file's")
+    p.add_argument("--no-residual", action="store_true", help="skip the residual stage")
     p.add_argument("--estimator", default="gradient", choices=("gradient", "codebook", "learned"))
     p.add_argument("--design", default="random", choices=("random", "balanced", "d_optimal"))
     p.add_argument("--stages", type=int, default=3)
@@ -45,7 +50,8 @@ def add_arguments(p) -> None:
 def calibrate_bench(config: BenchConfig, parameterization: str = "hybrid", estimator: str = "gradient",
                     stages: int = 3, slots: int = 60, heldout: int = 30, design: str = "random",
                     models: str | os.PathLike | None = "simhw-models", data: str | None = None,
-                    atom_gains: bool = False, seed: int = 0, progress=None):
+                    atom_gains: bool = False, seed: int = 0, progress=None, receivers: str | None = None,
+                    residual: bool | None = None):
     """Run one calibration; returns (CalibrationRun, truth cascade or None, ideal cascade, calibrator)."""
     g = config.geometry
     ideal = g.build(config.frequencies())
@@ -65,8 +71,10 @@ def calibrate_bench(config: BenchConfig, parameterization: str = "hybrid", estim
             board, vna = stack.enter_context(open_bench(cfg))
             source = BenchSource(board, vna, cfg.frequencies(), g.receive_ports, cfg.sweep.ifbw, cfg.sweep.power,
                                  params=cfg.vna_params())
-        par = bench_parameterization(parameterization, ideal, g.bits, atom_gains)
-        cal = Calibrator(par, source, estimator, design=design, heldout_slots=heldout, seed=seed, registry=registry)
+        par = bench_parameterization(parameterization, ideal, g.bits, atom_gains,
+                                     receivers or config.calibration.receivers)
+        cal = Calibrator(par, source, estimator, design=design, heldout_slots=heldout, seed=seed, registry=registry,
+                         residual=config.calibration.residual if residual is None else residual)
         run = cal.calibrate(stages, slots, protocol="periodic-multi-stage" if stages > 1 else "periodic-single-stage",
                             progress=progress)
         true_cascade = truth() if truth else None
@@ -77,7 +85,8 @@ def run_from_args(args) -> int:
     config = BenchConfig.load(args.bench) if args.bench else BenchConfig(name="simulated")
     run, truth, ideal, cal = calibrate_bench(config, args.parameterization, args.estimator, args.stages, args.slots,
                                              args.heldout, args.design, args.models, args.data, args.atom_gains,
-                                             args.seed, progress=ConsoleProgress())
+                                             args.seed, progress=ConsoleProgress(), receivers=args.receivers,
+                                             residual=False if args.no_residual else None)
     print(run.table())
     print(f"held-out end-to-end NMSE: {run.initial_heldout_nmse_db:.2f} dB (starting model) -> "
           f"{run.final_heldout_nmse_db:.2f} dB (improvement {run.improvement_db:.2f} dB)")

@@ -29,11 +29,13 @@ def make_calibrator(daemon, params: dict | None = None) -> Calibrator:
     params = params or {}
     name = params.get("parameterization", c.parameterization)
     g = cfg.geometry
-    par = bench_parameterization(name, g.build(cfg.frequencies()), g.bits, bool(params.get("atom_gains", c.atom_gains)))
+    par = bench_parameterization(name, g.build(cfg.frequencies()), g.bits, bool(params.get("atom_gains", c.atom_gains)),
+                                 params.get("receivers", c.receivers))
     source = BenchSource(daemon.board, daemon.vna, cfg.frequencies(), g.receive_ports, cfg.sweep.ifbw, cfg.sweep.power,
                          clock=daemon.clock, params=cfg.vna_params())
     cal = Calibrator(par, source, params.get("estimator", c.estimator), heldout_slots=int(params.get("heldout",
-                                                                                                    c.heldout)))
+                                                                                                    c.heldout)),
+                     residual=bool(params.get("residual", c.residual)))
     model = daemon.store.latest_model()
     if model is not None:
         m = CalibratedModel.from_bytes(model)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from calibration.estimators import ESTIMATORS
+from calibration.receivers import RECEIVERS
 from calibration.parameterization import PARAMETERIZATIONS
 from simhw.control.schema import RequestError
 from simhw.values.phase_config import PhaseConfig, PhaseConfigError
@@ -201,6 +202,8 @@ _DECLARED = [
                       Param("estimator", "str", "how to fit it", choices=ESTIMATORS),
                       Param("heldout", "int", "held-out pilot configurations", lo=0, hi=10_000),
                       Param("atom_gains", "bool", "fit a gain per atom (hybrid)"),
+                      Param("receivers", "str", "receive terms fitted per frequency", choices=RECEIVERS),
+                      Param("residual", "bool", "run the residual stage (kept only if it lowers held-out NMSE)"),
                       Param("job", "str", "the job id to use (default: a new one)")),
               fields=("job", "started"), result="field"),
     Operation("cancel", "cancel a calibration job", params=(Param("job", "str", "the job id", required=True),),

@@ -28,7 +28,7 @@ class Scheduler:
         c = daemon.config.calibration
         self.period, self.check_every = c.period_s, c.check_every_s
         self.calibrator = make_calibrator(daemon)
-        indicators = [PredictionResidual(c.residual_db), ReceivedPowerChange(c.power_db)]
+        indicators = [PredictionResidual(c.residual_db or None), ReceivedPowerChange(c.power_db or None)]
         if c.temperature_k > 0:
             indicators.append(BoardTemperature(c.temperature_k))
         self.monitor = StateDriven(self.calibrator, indicators, check_every=max(c.check_every_s, 1e-9),

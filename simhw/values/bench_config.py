@@ -172,8 +172,10 @@ class CalibrationSection:
     heldout: int = 30
     period_s: float = 0.0  # periodic calibration every period_s seconds of bench time (0: off)
     check_every_s: float = 0.0  # state-driven monitoring interval (0: off)
-    residual_db: float = 3.0  # prediction-residual rise that triggers a recalibration
-    power_db: float = 3.0  # received-power change that triggers one
+    residual_db: float = 0.0  # prediction-residual rise that triggers a recalibration (0: from the model's uncertainty)
+    power_db: float = 0.0  # received-power change that triggers one (0: from the model's uncertainty)
+    receivers: str = "gain"  # receive terms fitted per frequency: gain, port (gain + leakage per port), free
+    residual: bool = True  # the residual stage after the last stage (kept only if it lowers held-out NMSE)
     temperature_k: float = 0.0  # board-temperature change that triggers one (0: not watched)
 
 
@@ -214,6 +216,7 @@ PRESETS = {
             "horn_q": 15.0,  # 15 dBi horns
             "vna_residual_directivity": 0.01, "vna_residual_match": 0.018, "vna_residual_tracking_db": 0.05,
         },
+        "calibration": {"receivers": "free"},
     },
 }
 
@@ -330,6 +333,8 @@ class BenchConfig:
             raise BenchConfigError("calibration.parameterization must be 'physical', 'hybrid' or 'free'")
         if c.estimator not in ("gradient", "codebook", "learned"):
             raise BenchConfigError("calibration.estimator must be 'gradient', 'codebook' or 'learned'")
+        if c.receivers not in ("gain", "port", "free"):
+            raise BenchConfigError("calibration.receivers must be 'gain', 'port' or 'free'")
         if c.stages < 1 or c.slots < 1 or c.heldout < 1:
             raise BenchConfigError("calibration.stages, slots and heldout must be >= 1")
         for key in ("period_s", "check_every_s", "residual_db", "power_db", "temperature_k"):

@@ -71,9 +71,14 @@ class Objective:
         theta = codes * (2 * np.pi / (1 << bits))
         if self.atom_response is None:
             return theta, None
-        if len(self.atom_response) != 1 << bits:
-            raise TrainingError(f"the atom response has {len(self.atom_response)} levels, codes are {bits}-bit")
-        r = self.atom_response[codes]
+        levels = self.atom_response.shape[-1]
+        if levels != 1 << bits:
+            raise TrainingError(f"the atom response has {levels} levels, codes are {bits}-bit")
+        if self.atom_response.ndim == 3:  # one table per atom (L, N, K)
+            L, N = self.atom_response.shape[:2]
+            r = self.atom_response[np.arange(L)[:, None], np.arange(N)[None, :], codes]
+        else:
+            r = self.atom_response[codes]
         return theta + np.angle(r), np.abs(r)
 
     def loss_and_grad(self, theta, samples=None) -> tuple[float, np.ndarray]:
@@ -337,14 +342,20 @@ class Focus(Objective):
 
     which saturates at ``cap_db`` (default 40 dB): nulls deeper than the cap earn nothing, so the
     optimiser does not chase depths that a measurement's noise floor and the phase quantization
-    decide anyway. For a point, build the model with an output antenna at the point.
+    decide anyway. For a point, build the model with an output antenna at the point. ``offset``
+    (F, P, M) is added to every response: what reaches the receivers around the SIM (a calibrated
+    model's leakage, :attr:`calibration.calibrated.CalibratedModel.offset`).
     """
 
     name = "focus"
 
     def __init__(self, model: SIMModel, output: int = 0, input: int = 0, suppress=(), cap_db: float = 40.0,
-                 atom_response=None):
+                 atom_response=None, offset=None):
         super().__init__(model, atom_response)
+        self.offset = None if offset is None else np.asarray(offset, complex)
+        if self.offset is not None and self.offset.shape != (model.n_freqs, model.n_outputs, model.n_inputs):
+            raise TrainingError(f"offset must be (F, P, M) = {(model.n_freqs, model.n_outputs, model.n_inputs)}, "
+                                f"got {self.offset.shape}")
         if not cap_db > 0:
             raise TrainingError("cap_db must be > 0")
         self.cap = 10 ** (-cap_db / 10)
@@ -366,9 +377,13 @@ class Focus(Objective):
         other = np.mean(np.abs(h[..., list(self.suppress), self.input]) ** 2, axis=(-2, -1))
         return target, other
 
+    def _response(self, theta, amplitude=None):
+        h = self.model.response(theta, amplitude)
+        return h if self.offset is None else h + self.offset
+
     def loss_batch(self, theta, amplitude=None) -> np.ndarray:
         theta, amplitude = self._as_batch(theta, amplitude)
-        target, other = self._powers(self.model.response(theta, amplitude))
+        target, other = self._powers(self._response(theta, amplitude))
         loss = -10 * np.log10(np.maximum(target, 1e-300))
         if other is not None:
             loss = loss + 10 * np.log10(np.maximum(other + self.cap * target, 1e-300))
@@ -376,7 +391,7 @@ class Focus(Objective):
 
     def loss_and_grad(self, theta, samples=None) -> tuple[float, np.ndarray]:
         theta = np.asarray(theta, float)
-        h = self.model.response(theta)  # (F, P, M)
+        h = self._response(theta)  # (F, P, M)
         target, other = self._powers(h)
         c = 10 / np.log(10)
         g_h = np.zeros_like(h)
@@ -395,7 +410,7 @@ class Focus(Objective):
     def metrics(self, theta, amplitude=None) -> dict:
         theta = np.asarray(theta, float)
         amp = None if amplitude is None else np.asarray(amplitude)[None]
-        target, other = self._powers(self.model.response(theta[None], amp))
+        target, other = self._powers(self._response(theta[None], amp))
         out = {"loss": float(self.loss_batch(theta, amplitude)[0]), "gain_db": float(10 * np.log10(target[0]))}
         if other is not None:
             out["contrast_db"] = float(10 * np.log10(target[0] / other[0]))
