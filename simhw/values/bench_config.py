@@ -216,7 +216,7 @@ PRESETS = {
             "horn_q": 15.0,  # 15 dBi horns
             "vna_residual_directivity": 0.01, "vna_residual_match": 0.018, "vna_residual_tracking_db": 0.05,
         },
-        "calibration": {"receivers": "free"},
+        "calibration": {"receivers": "free", "slots": 120},  # free receivers and per-atom terms need pilots
     },
 }
 
@@ -260,6 +260,14 @@ class BenchConfig:
         cfg = cls(**kwargs)
         cfg.validate()
         return cfg
+
+    @classmethod
+    def from_toml(cls, text: str) -> "BenchConfig":
+        try:
+            doc = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise BenchConfigError(f"not valid TOML ({exc})") from None
+        return cls.from_dict(doc)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "BenchConfig":
