@@ -30,9 +30,9 @@ class Parameterization:
             raise ValueError(f"channel must be one of {CHANNELS}, got {channel!r}")
         if receivers not in RECEIVERS:
             raise ValueError(f"receivers must be one of {RECEIVERS}, got {receivers!r}")
-        if channel == "free" and receivers == "free":
-            raise ValueError("a free test channel and free receivers cannot both be solved in closed form: "
-                             "choose one")
+        if channel == "free" and receivers != "gain":
+            raise ValueError(f"a free test channel and {receivers} receivers cannot both be solved in closed form: "
+                             "use receivers='gain' with a free channel, or the physical channel")
         self.ideal = ideal
         self.channel = channel
         self.receivers = receivers

@@ -48,12 +48,13 @@ def receiver_unknowns(mode: str, frequencies: int, ports: int, atoms: int) -> in
 
 
 def _ridge_solve(a: np.ndarray, b: np.ndarray, ridge: float) -> np.ndarray:
-    """Batched least squares min ||a x - b||^2 + lam ||x||^2, lam = ridge * mean diagonal of a^H a."""
+    """Batched least squares min ||a x - b||^2 + sum_i lam_i |x_i|^2, lam_i = ridge x column i's energy
+    (scale-free: columns as different as a response and a constant are damped alike)."""
     ah = np.conj(np.swapaxes(a, -1, -2))
     gram = ah @ a
     n = gram.shape[-1]
-    lam = ridge * np.trace(gram, axis1=-2, axis2=-1).real / n
-    return np.linalg.solve(gram + lam[..., None, None] * np.eye(n), ah @ b)
+    lam = ridge * np.maximum(np.diagonal(gram, axis1=-2, axis2=-1).real, 1e-300)
+    return np.linalg.solve(gram + lam[..., None, :] * np.eye(n), ah @ b)
 
 
 def fit_receivers(mode: str, h: np.ndarray, y: np.ndarray, ridge: float = 1e-9) -> ReceiverFit:

@@ -37,7 +37,8 @@ from simhw.physics.model import SIMModel
 from simhw.values.phase_config import PhaseConfig
 from simhw.values.bench_config import BenchConfig
 
-__all__ = ["HILReport", "hil_check", "hil_replay", "check_model_fits", "uncertainty_cap_db"]
+__all__ = ["HILReport", "hil_check", "hil_replay", "check_model_fits", "uncertainty_cap_db", "fresh_prediction_error",
+           "measured_objective_db"]
 
 CAP_DB = 40.0
 
@@ -183,7 +184,7 @@ def hil_check(config: BenchConfig | None = None, port: int = 0, null_others: boo
             say(f"measuring {fresh} fresh configurations")
         fresh_s = np.array([c.push_measure(PhaseConfig(k, cfg.geometry.bits, name=f"hil-fresh-{i}"))[1]
                             for i, k in enumerate(fresh_codes)])
-        report.fresh = _fresh_figures(cal, fresh_codes, fresh_s, cfg.geometry.bits)
+        report.fresh = fresh_prediction_error(cal, fresh_codes, fresh_s, cfg.geometry.bits)
         models = _models(cfg, cal)
         report.truth_unavailable = truth_unavailable(truth) if truth is not None else "not a simulated bench"
         if not report.truth_unavailable:
@@ -208,7 +209,7 @@ def hil_check(config: BenchConfig | None = None, port: int = 0, null_others: boo
     return report
 
 
-def _fresh_figures(cal: CalibratedModel, codes: np.ndarray, s: np.ndarray, bits: int) -> dict:
+def fresh_prediction_error(cal: CalibratedModel, codes: np.ndarray, s: np.ndarray, bits: int) -> dict:
     """The calibrated model's prediction error on fresh configurations, beside what it reported."""
     if not len(codes):
         return {}
@@ -269,7 +270,7 @@ def hil_replay(recording: str | Path, config: BenchConfig | None = None) -> HILR
         fresh_codes, fresh_s = z["fresh_codes"], z["fresh_S"]
     report = HILReport(old["port"], tuple(old["suppress"]), calibration=old["calibration"],
                        truth_unavailable="replayed from recorded data", cap_db=old.get("cap_db", CAP_DB))
-    report.fresh = _fresh_figures(cal, fresh_codes, fresh_s, cfg.geometry.bits)
+    report.fresh = fresh_prediction_error(cal, fresh_codes, fresh_s, cfg.geometry.bits)
     models = _models(cfg, cal, rows[0][2] if rows else None)
     for name, codes, f, s in rows:
         if name not in models:
