@@ -78,8 +78,29 @@ class PhysicalParameterization(Parameterization):
     def cascade(self, p, frequencies=None) -> Cascade:
         return cascade_matrices(self.geometry(p, frequencies))
 
-    def cascade_and_vjp(self, p, frequencies=None):
-        """(Cascade, vjp) where vjp(g_w_in, g_w_layers, g_w_out) -> dL/dp (n_params,)."""
+    def cascade_and_jvp(self, p, frequencies=None):
+        """(Cascade, jvp) where jvp(dp) -> (dW_in, dW_layers, dW_out): the matrices' change along dp
+        (forward mode, what a Fisher information needs: :mod:`calibration.fisher`)."""
+        cascade, (L, N, gd_in, gd_layers, gd_out, grid, rot) = self._parts(p, frequencies)
+
+        def jvp(dp) -> tuple:
+            dp = np.asarray(dp, float)
+            dpos = np.zeros((L, N, 3))
+            dpos[:, :, 2] += np.cumsum(dp[:L])[:, None]  # gap j moves layers j..L-1
+            dpos[:, :, 1] += dp[L:2 * L, None]
+            c, s = np.cos(rot), np.sin(rot)
+            dxy = np.stack([-s[:, None] * grid[None, :, 0] - c[:, None] * grid[None, :, 1],
+                            c[:, None] * grid[None, :, 0] - s[:, None] * grid[None, :, 1]], axis=-1)
+            dpos[:, :, :2] += dp[2 * L:, None, None] * dxy
+            d_in = np.einsum("fdsk,dk->fds", gd_in, dpos[0])
+            d_layers = np.stack([np.einsum("fdsk,dsk->fds", gd_layers[l], dpos[l + 1][:, None] - dpos[l][None])
+                                 for l in range(L - 1)]) if L > 1 else np.empty((0,) + cascade.w_layers.shape[1:])
+            d_out = -np.einsum("fdsk,sk->fds", gd_out, dpos[-1])
+            return d_in, d_layers, d_out
+
+        return cascade, jvp
+
+    def _parts(self, p, frequencies=None):
         geom = self.geometry(p, frequencies)
         lam = SPEED_OF_LIGHT / geom.frequencies
         atoms = geom.atom_positions()  # (L, N, 3)
@@ -94,8 +115,11 @@ class PhysicalParameterization(Parameterization):
         w_out, gd_out = _rs_parts(atoms[-1], out.positions, lam, geom.atom_area)
         cascade = Cascade(w_in, np.stack(w_layers) if w_layers else np.empty((0, lam.size, N, N), complex),
                           w_out, geom.frequencies.copy())
-        grid = geom.nominal_atom_grid()
-        rot = geom.rotations
+        return cascade, (L, N, gd_in, gd_layers, gd_out, geom.nominal_atom_grid(), geom.rotations)
+
+    def cascade_and_vjp(self, p, frequencies=None):
+        """(Cascade, vjp) where vjp(g_w_in, g_w_layers, g_w_out) -> dL/dp (n_params,)."""
+        cascade, (L, N, gd_in, gd_layers, gd_out, grid, rot) = self._parts(p, frequencies)
 
         def vjp(g_w_in, g_w_layers, g_w_out) -> np.ndarray:
             pos = np.zeros((L, N, 3))  # dL / d(atom position)

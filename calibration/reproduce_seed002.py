@@ -40,11 +40,12 @@ def paper_ideal() -> SimGeometry:
     return SimGeometry.uniform(L, ROWS, COLS, F0, 0.01, n_outputs=M, input_distance=30.0)
 
 
-def calibrate_case(bounds: FabricationErrors, stages: int, slots: int, snr_db: float, seed: int,
-                   estimator: str = "gradient", parameterization: str = "physical", iterations: int = 30):
-    """One calibration of a SIM drawn with ``bounds``; returns (CalibrationRun, stage-0 metrics, seconds)."""
+def case_calibrator(bounds: FabricationErrors, stages: int, slots: int, snr_db: float, seed: int,
+                    estimator: str = "gradient", parameterization: str = "physical", iterations: int = 30):
+    """(Calibrator, true geometry, true cascade) for a SIM drawn with ``bounds`` measured at ``snr_db``."""
     ideal = paper_ideal()
-    ct = cascade_matrices(ideal.with_errors(bounds, seed=seed))
+    true_geometry = ideal.with_errors(bounds, seed=seed)
+    ct = cascade_matrices(true_geometry)
     truth_model = SIMModel(ct)
     source = FunctionSource(lambda codes, t: truth_model.response(codes * (np.pi / 2))[..., 0], [F0], 2, (L, ROWS, COLS),
                             snr_db=snr_db, seed=seed + 1000)
@@ -53,8 +54,15 @@ def calibrate_case(bounds: FabricationErrors, stages: int, slots: int, snr_db: f
     if estimator == "learned":
         options = {"snr_db": snr_db}
     cal = Calibrator(par, source, estimator, heldout_slots=100, bounds=bounds, seed=seed, truth=lambda: ct,
-                     max_slots=stages * slots, estimator_options=options)
-    stage0 = truth_metrics(cascade_matrices(ideal), ct)
+                     max_slots=stages * slots, estimator_options=options, residual=False)
+    return cal, true_geometry, ct
+
+
+def calibrate_case(bounds: FabricationErrors, stages: int, slots: int, snr_db: float, seed: int,
+                   estimator: str = "gradient", parameterization: str = "physical", iterations: int = 30):
+    """One calibration of a SIM drawn with ``bounds``; returns (CalibrationRun, stage-0 metrics, seconds)."""
+    cal, _, ct = case_calibrator(bounds, stages, slots, snr_db, seed, estimator, parameterization, iterations)
+    stage0 = truth_metrics(cascade_matrices(paper_ideal()), ct)
     t0 = time.perf_counter()
     run = cal.calibrate(stages, slots, radius_schedule(stages) if stages > 1 else [None], protocol="periodic-multi-stage")
     return run, stage0, time.perf_counter() - t0

@@ -117,3 +117,30 @@ def test_the_hil_check_runs_from_recorded_data_on_a_bench_that_is_not_simulated(
     assert replay.fresh == pytest.approx(live.fresh)
     assert replay.calibrated_beats_ideal == live.calibrated_beats_ideal
     assert "fresh configurations" in replay.table()
+
+
+def test_the_fisher_jacobian_matches_central_differences_and_the_bound_tightens_with_snr():
+    from calibration.fisher import fisher_information, response_jacobian
+    from calibration.physical import PhysicalParameterization
+    from simhw.physics.geometry import SimGeometry
+    from simhw.physics.model import SIMModel
+
+    ideal = SimGeometry.uniform(3, 3, 3, 28e9, 0.008, n_inputs=1, n_outputs=2, input_distance=0.05,
+                                frequencies=[27.9e9, 28.1e9])
+    par = PhysicalParameterization(ideal)
+    rng = np.random.default_rng(0)
+    theta = rng.integers(0, 4, (7, 3, 9)) * np.pi / 2
+    p = rng.uniform(-1, 1, par.n_params) * par.scale
+    u, jac = response_jacobian(par, p, theta)
+    np.testing.assert_allclose(u, SIMModel(par.cascade(p)).response(theta)[..., 0], rtol=1e-12)
+    for j in range(par.n_params):
+        e = np.zeros(par.n_params)
+        e[j] = h = par.scale[j] * 1e-3
+        fd = (SIMModel(par.cascade(p + e)).response(theta)[..., 0]
+              - SIMModel(par.cascade(p - e)).response(theta)[..., 0]) / (2 * h)
+        assert np.abs(fd - jac[..., j]).max() <= 1e-6 * np.abs(fd).max(), j
+    lo, hi = fisher_information(par, p, theta, 1e-6), fisher_information(par, p, theta, 1e-8)
+    np.testing.assert_allclose(hi.crb, lo.crb / 100, rtol=1e-6)  # the bound scales with the noise variance
+    # a gain per frequency is a nuisance: it can only cost information
+    full = (2 / 1e-6) * np.einsum("tfpi,tfpj->ij", np.conj(jac), jac).real
+    assert np.all(np.linalg.eigvalsh(full - lo.information) > -1e-6 * np.abs(full).max())
