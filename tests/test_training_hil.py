@@ -15,7 +15,7 @@ from simhw.values.phase_config import PhaseConfig
 def test_config_trained_on_the_calibrated_model_wins_on_the_bench():
     """Errors 10x the paper's bounds; calibrate through the daemon, train on ideal / calibrated / truth,
     push each through the daemon and measure it on the simulated bench."""
-    report = hil_check(BenchConfig(name="hil-test"), port=0, stages=2, slots=60, episodes=150, starts=8)
+    report = hil_check(BenchConfig(name="hil-test"), port=0, stages=2, slots=60, episodes=150, starts=8, error_scale=10.0)
     print("\n" + report.table())
     ideal, calibrated, truth = (report.measured(n) for n in ("ideal", "calibrated", "truth"))
     assert calibrated > ideal + 3.0

@@ -38,7 +38,7 @@ from calibration.calibrated import CalibratedModel
 from calibration.plots import plot_magnitude_maps
 from sim_backend.true_sim import Drift
 from simhw.app.embedded import embedded_daemon
-from simhw.app.hil import fresh_prediction_error, measured_objective_db, uncertainty_cap_db
+from simhw.app.hil import CAP_DB, fresh_prediction_error, measured_objective_db, uncertainty_cap_db
 from simhw.control.client import DaemonClient
 from simhw.control.scheduler import Scheduler
 from simhw.designs.training import Focus, TrainOptions, train
@@ -154,11 +154,12 @@ def run_demo(out: str | Path = "out/demo", quick: bool = False, quiet: bool = Fa
                        "dB), pushing, verifying")
             rows = []
             ideal_model = SIMModel.from_geometry(g.build(freqs))
-            for name, model, levels, offset in (("ideal", ideal_model, None, None),
-                                                ("calibrated", cal.model(), cal.atom_response, cal.offset)):
-                r, config = _train(model, levels, g.bits, shape, episodes, starts, 0, f"demo-{name}", offset, cap)
+            # each model is trained with the cap its own uncertainty supports: the ideal model records none
+            for name, model, levels, offset, cap_ in (("ideal", ideal_model, None, None, CAP_DB),
+                                                      ("calibrated", cal.model(), cal.atom_response, cal.offset, cap)):
+                r, config = _train(model, levels, g.bits, shape, episodes, starts, 0, f"demo-{name}", offset, cap_)
                 f, s, meta = client.push_measure(config)
-                measured = measured_objective_db(s, 0, (1,), cap)
+                measured = measured_objective_db(s, 0, (1,), cap_)
                 rows.append({"trained_on": name, "hash": config.hash, "predicted_contrast_db": -r.final_metrics["loss"],
                              "predicted_gain_db": r.final_metrics["gain_db"], "measured_objective_db":
                              measured["objective_db"], "measured_gain_db": measured["gain_db"],

@@ -37,7 +37,7 @@ from simhw.physics.model import SIMModel
 from simhw.values.phase_config import PhaseConfig
 from simhw.values.bench_config import BenchConfig
 
-__all__ = ["HILReport", "hil_check", "hil_replay", "check_model_fits", "uncertainty_cap_db", "fresh_prediction_error",
+__all__ = ["CAP_DB", "HILReport", "hil_check", "hil_replay", "check_model_fits", "uncertainty_cap_db", "fresh_prediction_error",
            "measured_objective_db"]
 
 CAP_DB = 40.0
@@ -76,7 +76,7 @@ class HILReport:
         return self.measured("truth") - self.measured("calibrated")
 
     def table(self) -> str:
-        what = (f"contrast port {self.port} vs {list(self.suppress)} (capped at {self.cap_db:.1f} dB)" if self.suppress
+        what = (f"contrast port {self.port} vs {list(self.suppress)} (capped at {self.cap_db:.1f} dB for the calibrated model)" if self.suppress
                 else f"gain at port {self.port}")
         lines = [f"focus on receive port {self.port}: {what} in dB, power-averaged over the sweep",
                  f"{'trained on':<12} {'predicted':>10} {'measured':>10} {'gain pred':>10} {'gain meas':>10} "
@@ -193,12 +193,12 @@ def hil_check(config: BenchConfig | None = None, port: int = 0, null_others: boo
         for name, (model, levels, offset) in models.items():
             check_model_fits(model.n_layers, model.n_atoms, info)
             say(f"training on the {name} model")
-            obj = Focus(model, output=port, suppress=suppress, atom_response=levels, offset=offset, cap_db=report.cap_db)
+            cap = report.cap_db if name == "calibrated" else CAP_DB  # the cap each model's uncertainty supports
+            obj = Focus(model, output=port, suppress=suppress, atom_response=levels, offset=offset, cap_db=cap)
             r = train(obj, opts)
             config_ = r.config((cfg.geometry.rows, cfg.geometry.cols), name=f"focus-port{port}-{name}")
             f, s, meta = c.push_measure(config_)
-            row = _row(name, obj, config_.codes.reshape(model.n_layers, -1), cfg.geometry.bits, s, port, suppress,
-                       report.cap_db)
+            row = _row(name, obj, config_.codes.reshape(model.n_layers, -1), cfg.geometry.bits, s, port, suppress, cap)
             row.update(hash=config_.hash, measurement=meta["measurement"])
             report.rows.append(row)
             recorded.append((name, config_.codes, np.asarray(f), np.asarray(s)))
@@ -278,10 +278,11 @@ def hil_replay(recording: str | Path, config: BenchConfig | None = None) -> HILR
         model, levels, offset = models[name]
         check_model_fits(model.n_layers, model.n_atoms, BoardInfoView({"layers": codes.shape[0],
                                                                        "rows": codes.shape[1], "cols": codes.shape[2]}))
+        cap = report.cap_db if name == "calibrated" else CAP_DB
         obj = Focus(model, output=report.port, suppress=report.suppress, atom_response=levels, offset=offset,
-                    cap_db=report.cap_db)
+                    cap_db=cap)
         report.rows.append(_row(name, obj, codes.reshape(codes.shape[0], -1), cfg.geometry.bits, s, report.port,
-                                report.suppress, report.cap_db))
+                                report.suppress, cap))
     report.seconds = time.perf_counter() - t0
     return report
 
