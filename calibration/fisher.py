@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from calibration.physical import PhysicalParameterization
+from calibration.receivers import RECEIVERS, fit_receivers
 from simhw.physics.propagation import Cascade
 
 __all__ = ["FisherResult", "fisher_information", "response_jacobian"]
@@ -53,6 +53,7 @@ def _forward(cascade: Cascade, t: np.ndarray, d_in, d_layers, d_out) -> tuple[np
     L = t.shape[1]
     x = np.broadcast_to(cascade.w_in[None, ..., 0], (t.shape[0],) + cascade.w_in.shape[:2])
     dx = np.broadcast_to(d_in[None, ..., 0], x.shape)
+    u = du = x
     for l in range(L):
         u, du = x * t[:, l, None, :], dx * t[:, l, None, :]
         if l < L - 1:
@@ -62,33 +63,77 @@ def _forward(cascade: Cascade, t: np.ndarray, d_in, d_layers, d_out) -> tuple[np
             np.einsum("fpn,tfn->tfp", cascade.w_out, du) + np.einsum("fpn,tfn->tfp", d_out, u))
 
 
-def response_jacobian(par: PhysicalParameterization, p, theta, frequencies=None) -> tuple[np.ndarray, np.ndarray]:
-    """(u (T, F, P), J (T, F, P, n)): the responses at ``p`` for phases ``theta`` (T, L, N) and du/dp."""
-    cascade, jvp = par.cascade_and_jvp(p, frequencies)
+def response_jacobian(par, x, theta, amplitude=None, frequencies=None,
+                      open_output: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(u (T, F, P), J (T, F, P, n)): responses at ``x`` for phases ``theta`` (T, L, N) (and atom amplitudes)
+    and their derivative with respect to the n physical parameters. ``open_output``: the field leaving
+    the last layer (T, F, N) instead, for receivers that fit the output matrix."""
+    cascade, jvp = par.cascade_and_jvp(x, frequencies)
+    if open_output:
+        F, _, N = cascade.w_out.shape
+        cascade = Cascade(cascade.w_in, cascade.w_layers, np.broadcast_to(np.eye(N, dtype=complex), (F, N, N)),
+                          cascade.frequencies)
     t = np.exp(1j * np.asarray(theta, float))
-    cols = []
-    u = None
-    for j in range(par.n_params):
-        e = np.zeros(par.n_params)
+    if amplitude is not None:
+        t = t * amplitude
+    cols, u = [], None
+    for j in range(par.n_physical):
+        e = np.zeros(par.n_physical)
         e[j] = 1.0
         d_in, d_layers, d_out = jvp(e)
-        u, du = _forward(cascade, t, d_in[..., None] if d_in.ndim == 2 else d_in, d_layers, d_out)
+        u, du = _forward(cascade, t, d_in, d_layers, np.zeros_like(cascade.w_out) if open_output else d_out)
         cols.append(du)
     return u, np.stack(cols, axis=-1)
 
 
-def fisher_information(par: PhysicalParameterization, p, theta, sigma2: float, frequencies=None) -> FisherResult:
-    """Fisher information and CRB of the physical parameters ``p`` for pilots ``theta`` at noise ``sigma2``
-    (complex variance per receiver and frequency), the per-frequency complex gain a nuisance."""
+def _projected_information(jac: np.ndarray, nuisance: np.ndarray) -> np.ndarray:
+    """sum over groups of Re(J_perp^H J_perp), J (G, R, n) with the span of nuisance (G, R, k) removed."""
+    coef = np.linalg.pinv(nuisance) @ jac
+    perp = jac - nuisance @ coef
+    return np.einsum("gri,grj->ij", np.conj(perp), perp).real
+
+
+def fisher_information(par, x, theta, sigma2: float | None = None, amplitude=None, receivers: str = "gain",
+                       y=None, frequencies=None) -> FisherResult:
+    """Fisher information and CRB of the physical parameters of ``par`` at ``x`` for pilots ``theta``.
+
+    ``sigma2``: complex noise variance per receiver and frequency; None estimates it from the residual
+    of the fit to ``y`` (T, F, P) (model error included, so the bound is then conservative). The
+    receive terms of ``receivers`` (:mod:`calibration.receivers`) are nuisances: fitted to ``y`` where
+    given (their values scale the Jacobian), and their directions projected out."""
+    if receivers not in RECEIVERS:
+        raise ValueError(f"receivers must be one of {RECEIVERS}, got {receivers!r}")
+    u, jac = response_jacobian(par, x, theta, amplitude, frequencies, open_output=receivers == "free")
+    T, F = u.shape[:2]
+    ones = np.ones((F * (y.shape[2] if y is not None else u.shape[2]), T, 1), complex)
+    if receivers == "free":
+        if y is None:
+            raise ValueError("free receivers need the data y to fit the output matrix")
+        fit = fit_receivers("free", u, y)
+        jac = np.einsum("fpn,tfnj->tfpj", fit.w_out, jac)
+        P = y.shape[2]
+        z = np.broadcast_to(u.transpose(1, 0, 2)[:, None], (F, P, T, u.shape[2])).reshape(F * P, T, -1)
+        nuisance = np.concatenate([z, ones], axis=-1)
+        groups = jac.transpose(1, 2, 0, 3).reshape(F * P, T, -1)
+    else:
+        fit = None if y is None else fit_receivers(receivers, u, y)
+        if fit is not None:
+            g = fit.gain[None, :, None] if receivers == "gain" else fit.gain[None]
+            u, jac = u * g, jac * g[..., None]
+        if receivers == "gain":
+            P = u.shape[2]
+            nuisance = u.transpose(1, 0, 2).reshape(F, T * P, 1)
+            groups = jac.transpose(1, 0, 2, 3).reshape(F, T * P, -1)
+        else:
+            nuisance = np.concatenate([u.transpose(1, 2, 0).reshape(-1, T, 1), ones], axis=-1)
+            groups = jac.transpose(1, 2, 0, 3).reshape(-1, T, jac.shape[-1])
+    if sigma2 is None:
+        if fit is None:
+            raise ValueError("give sigma2, or the data y to estimate it from")
+        sigma2 = float(np.mean(np.abs(y - fit.prediction) ** 2))
     if not sigma2 > 0:
         raise ValueError(f"the noise variance must be > 0, got {sigma2}")
-    u, jac = response_jacobian(par, p, theta, frequencies)
-    T, F, P, n = jac.shape
-    uf = u.transpose(1, 0, 2).reshape(F, T * P)
-    jf = jac.transpose(1, 0, 2, 3).reshape(F, T * P, n)
-    proj = np.einsum("fk,fkn->fn", np.conj(uf), jf) / np.sum(np.abs(uf) ** 2, axis=1)[:, None]
-    perp = jf - uf[..., None] * proj[:, None, :]
-    info = (2.0 / sigma2) * np.einsum("fki,fkj->ij", np.conj(perp), perp).real
-    L = par.n_layers
+    info = (2.0 / sigma2) * _projected_information(groups, nuisance)
+    L = par.ideal.n_layers
     names = [f"{k}{l + 1}" for k in ("spacing", "offset", "rotation") for l in range(L)]
-    return FisherResult(info, np.linalg.inv(info), float(sigma2), names)
+    return FisherResult(info, np.linalg.pinv(info), float(sigma2), names)

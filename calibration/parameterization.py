@@ -126,6 +126,31 @@ class HybridParameterization(Parameterization):
         g[self._lut] = np.concatenate([d_amp[1:], d_phase[1:]])
         return g
 
+    @property
+    def n_physical(self) -> int:
+        return self.physical.n_params
+
+    def cascade_and_jvp(self, x, frequencies=None):
+        """(Cascade, jvp): the matrices' change along a change dp of the physical parameters (x[:3L]),
+        the corrective terms held where x has them (:mod:`calibration.fisher`)."""
+        p, u, v = self.split(x)
+        base, jvp_p = self.physical.cascade_and_jvp(p, frequencies)
+        cpl = self.coupling(x)
+        g = np.exp(u + 1j * v)
+
+        def mix(w_layers, w_out):
+            if cpl is not None:
+                w_layers, w_out = w_layers @ cpl, w_out @ cpl
+            return w_layers * g[:-1, None, None, :], w_out * g[-1][None, None, :]
+
+        cascade = Cascade(base.w_in, *mix(base.w_layers, base.w_out), base.frequencies)
+
+        def jvp(dp):
+            d_in, d_layers, d_out = jvp_p(dp)
+            return (d_in, *mix(d_layers, d_out))
+
+        return cascade, jvp
+
     def cascade_and_vjp(self, x, frequencies=None):
         p, u, v = self.split(x)
         base, vjp_p = self.physical.cascade_and_vjp(p, frequencies)

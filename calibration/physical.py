@@ -78,6 +78,10 @@ class PhysicalParameterization(Parameterization):
     def cascade(self, p, frequencies=None) -> Cascade:
         return cascade_matrices(self.geometry(p, frequencies))
 
+    @property
+    def n_physical(self) -> int:
+        return self.n_params
+
     def cascade_and_jvp(self, p, frequencies=None):
         """(Cascade, jvp) where jvp(dp) -> (dW_in, dW_layers, dW_out): the matrices' change along dp
         (forward mode, what a Fisher information needs: :mod:`calibration.fisher`)."""

@@ -31,7 +31,8 @@ import numpy as np
 
 from calibration.calibrated import CalibratedModel, ModelRegistry
 from calibration.codebook import CodebookEstimator
-from calibration.data import CalibrationData, Objective
+from calibration.data import CalibrationData, Objective, applied_phases, level_indices
+from calibration.fisher import fisher_information
 from calibration.estimators import ESTIMATORS, GradientEstimator
 from calibration.indicators import Indicator, IndicatorReading
 from calibration.learned import LearnedEstimator
@@ -183,6 +184,11 @@ class Calibrator:
     def _truth_dict(self, cascade) -> dict | None:
         return None if self.truth is None else truth_metrics(cascade, self.truth()).to_dict()
 
+    def physical_bound(self, x, data: CalibrationData, response) -> dict | None:
+        """The Cramer-Rao bound of the physical parameters at the estimate ``x`` for the pilots ``data``
+        (calibration.fisher), the noise taken from the fit's residual; None for forms without one."""
+        return _bound_of(self.par, x, data, response)
+
     def current_x(self) -> np.ndarray:
         return self.par.initial() if self.model is None else np.asarray(self.model.x, float)
 
@@ -220,6 +226,7 @@ class Calibrator:
             if progress:
                 progress({"kind": "stage", "stage": s + 1, "stages": stages, "report": report})
         cascade, response, leakage = fit.cascade, fit.atom_response, fit.leakage
+        bound = self.physical_bound(x, data, response)
         if self.residual:
             res = fit_residual(cascade, response, leakage, data, heldout, self.par.receivers)
             run.residual = res.to_dict()
@@ -233,6 +240,8 @@ class Calibrator:
                    "residual_stage": "off" if run.residual is None else ("kept" if run.residual["kept"] else "not kept"),
                    "heldout_before_residual_db": run.stages[-1].heldout_nmse_db,
                    **prediction_spread(cascade, heldout, response, leakage)}
+        if bound is not None:
+            metrics["physical_bound"] = bound
         model = CalibratedModel(cascade, x, self.par.name, self.par.ideal.describe(), metrics,
                                 parent=None if self.model is None else self.model.version,
                                 atom_response=response, leakage=leakage)
@@ -243,6 +252,16 @@ class Calibrator:
         if progress:
             progress({"kind": "done", "run": run})
         return run
+
+
+def _bound_of(par, x, data: CalibrationData, response) -> dict | None:
+    if not hasattr(par, "cascade_and_jvp") or par.channel == "free":
+        return None
+    levels = None if response is None else level_indices(data, len(response))
+    theta, amp = applied_phases(data.theta, levels, response)
+    fi = fisher_information(par, x, theta, None, amp, par.receivers, data.y)
+    return {"names": fi.names, "estimate": np.asarray(x[:par.n_physical], float).tolist(),
+            "crb_std": fi.std.tolist(), "sigma2": fi.sigma2, "noise": "the fit's residual (model error included)"}
 
 
 def _iteration_cb(progress: Progress | None, stage: int):

@@ -144,3 +144,25 @@ def test_the_fisher_jacobian_matches_central_differences_and_the_bound_tightens_
     # a gain per frequency is a nuisance: it can only cost information
     full = (2 / 1e-6) * np.einsum("tfpi,tfpj->ij", np.conj(jac), jac).real
     assert np.all(np.linalg.eigvalsh(full - lo.information) > -1e-6 * np.abs(full).max())
+
+
+def test_every_physical_calibration_reports_the_bound_beside_its_estimate():
+    """seed 002's scenario at 30 dB: the bound a calibration stores (noise from its fit residual) is the
+    bound at the true parameters and the true noise, and the estimate's errors are of its size."""
+    from calibration.fisher import fisher_information
+    from calibration.reproduce_seed002 import LAMBDA, case_calibrator
+    from simhw.physics.geometry import FabricationErrors
+    from simhw.physics.model import SIMModel
+
+    cal, geometry, truth = case_calibrator(FabricationErrors.paper(LAMBDA), 1, 100, 30.0, 0, iterations=100)
+    run = cal.calibrate(1, 100, [None])
+    bound = run.model.metrics["physical_bound"]
+    assert len(bound["crb_std"]) == 12 and bound["names"][0] == "spacing1" and bound["names"][-1] == "rotation4"
+    theta = cal.last_data.theta
+    sigma2 = float(np.mean(np.abs(SIMModel(truth).response(theta)[..., 0]) ** 2)) / 1e3
+    exact = fisher_information(cal.par, cal.par.params_of(geometry.errors), theta, sigma2)
+    np.testing.assert_allclose(bound["crb_std"], exact.std, rtol=0.15)
+    assert bound["sigma2"] == pytest.approx(sigma2, rel=0.2)
+    offsets = slice(4, 8)  # the well-identified parameters: errors within 4 sigma of the bound
+    err = np.abs(np.asarray(bound["estimate"]) - cal.par.params_of(geometry.errors))
+    assert np.all(err[offsets] < 4 * exact.std[offsets])

@@ -90,6 +90,12 @@ def run_from_args(args) -> int:
     print(run.table())
     print(f"held-out end-to-end NMSE: {run.initial_heldout_nmse_db:.2f} dB (starting model) -> "
           f"{run.final_heldout_nmse_db:.2f} dB (improvement {run.improvement_db:.2f} dB)")
+    bound = run.model.metrics.get("physical_bound")
+    if bound:
+        print("physical parameters (estimate +/- Cramer-Rao bound at the fit's residual level):")
+        for name, est, std in zip(bound["names"], bound["estimate"], bound["crb_std"]):
+            unit, k = ("mrad", 1e3) if name.startswith("rotation") else ("um", 1e6)
+            print(f"  {name:<10} {est * k:>10.3f} +/- {std * k:.3f} {unit}")
     if cal.registry is not None:
         print(f"calibrated model v{run.model.version}: {cal.registry.path(run.model.version)}")
     if args.save_data:
