@@ -81,11 +81,12 @@ class HILReport:
         lines = [f"focus on receive port {self.port}: {what} in dB, power-averaged over the sweep",
                  f"{'trained on':<12} {'predicted':>10} {'measured':>10} {'gain pred':>10} {'gain meas':>10} "
                  f"{'contrast':>9} {'S err dB':>9}"]
+        nan = float("nan")
         for r in self.rows:
-            contrast = r["measured"].get("contrast_db", float("nan"))
+            pred, meas = r.get("predicted", {}), r.get("measured", {})
             lines.append(f"{r['model']:<12} {r['predicted_db']:>10.2f} {r['measured_db']:>10.2f} "
-                         f"{r['predicted']['gain_db']:>10.2f} {r['measured']['gain_db']:>10.2f} {contrast:>9.2f} "
-                         f"{r.get('response_nmse_db', float('nan')):>9.2f}")
+                         f"{pred.get('gain_db', nan):>10.2f} {meas.get('gain_db', nan):>10.2f} "
+                         f"{meas.get('contrast_db', nan):>9.2f} {r.get('response_nmse_db', nan):>9.2f}")
         line = f"calibration: held-out NMSE {self.calibration.get('heldout_nmse_db', float('nan')):.2f} dB"
         if self.fresh:
             line += (f"; on {self.fresh['configs']} fresh configurations {self.fresh['nmse_db']:.2f} dB "
@@ -95,8 +96,10 @@ class HILReport:
                else f"truth - calibrated = {self.gap_to_truth_db:.2f} dB")
         beats = f"calibrated beats ideal by {self.measured('calibrated') - self.measured('ideal'):.2f} dB"
         if self.suppress:
-            raw = [next(r["measured"]["contrast_db"] for r in self.rows if r["model"] == n) for n in ("calibrated", "ideal")]
-            beats += f" ({raw[0] - raw[1]:.2f} dB of raw contrast)"
+            raw = [next(r.get("measured", {}).get("contrast_db") for r in self.rows if r["model"] == n)
+                   for n in ("calibrated", "ideal")]
+            if None not in raw:
+                beats += f" ({raw[0] - raw[1]:.2f} dB of raw contrast)"
         lines.append(f"{beats}; {gap}")
         return "\n".join(lines)
 
