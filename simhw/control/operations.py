@@ -31,6 +31,7 @@ from typing import Any, Callable
 
 from calibration.estimators import ESTIMATORS
 from calibration.receivers import RECEIVERS
+from simhw.control.store import TAGGABLE
 from calibration.parameterization import PARAMETERIZATIONS
 from simhw.control.schema import RequestError
 from simhw.values.phase_config import PhaseConfig, PhaseConfigError
@@ -215,6 +216,12 @@ _DECLARED = [
               fields=("calibration",), arrays=("the model (.npz bytes as <u1)",), result="field+blob"),
     Operation("events", "stored events", params=(Param("kind", "str", "only events of this kind"), LIMIT),
               fields=("events",), result="field"),
+    Operation("tag", "tag a stored record; the tag is replicated to the lab database with it",
+              params=(Param("kind", "str", "what is tagged", required=True, choices=TAGGABLE),
+                      Param("target", "str", "its store id (a config: its hash)", required=True),
+                      Param("tag", "str", "the tag (1 to 200 characters)", required=True),
+                      Param("operator", "str", "who tags it (default: the client's name)")),
+              fields=("tag",), result="field"),
     Operation("st_session", "a randomised space-time session: one layer re-drawn every slot, stepped by the "
               "VNA's per-point trigger", runs="job",
               params=(Param("config", "config", "the base pattern", required=True),

@@ -10,6 +10,7 @@ import numpy as np
 
 from simhw.control import schema
 from simhw.control.operations import handler
+from simhw.control.schema import RequestError
 
 
 @handler("status")
@@ -41,6 +42,17 @@ def calibration(daemon, rid, p):
 @handler("events")
 def events(daemon, rid, p):
     return schema.reply(rid, events=daemon.store.events(p.get("kind"), p["limit"]))
+
+
+@handler("tag")
+def tag(daemon, rid, p):
+    if not daemon.store.exists(p["kind"], p["target"]):
+        raise RequestError("not_found", f"no {p['kind']} {p['target']!r} in the store")
+    try:
+        tid = daemon.store.tag(p["kind"], p["target"], p["tag"], p.get("operator") or rid.rsplit("-", 1)[0])
+    except ValueError as e:
+        raise RequestError("bad_request", str(e)) from None
+    return schema.reply(rid, tag={"id": tid, "kind": p["kind"], "target": p["target"], "tag": p["tag"]})
 
 
 @handler("cancel")

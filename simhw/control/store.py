@@ -26,7 +26,9 @@ import numpy as np
 
 from simhw.values.phase_config import PhaseConfig
 
-__all__ = ["Store", "StoreError", "StoreFull", "SCHEMA_VERSION"]
+__all__ = ["Store", "StoreError", "StoreFull", "SCHEMA_VERSION", "TAGGABLE"]
+
+TAGGABLE = ("config", "push", "measurement", "calibration", "event", "snapshot")
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")  # 0001.sql, 0002.sql, ...: one file per schema version
 
@@ -36,6 +38,20 @@ def _migrations() -> dict[int, str]:
     if sorted(files) != list(range(1, len(files) + 1)):
         raise RuntimeError(f"migrations in {MIGRATIONS_DIR} are not numbered 1..N: {sorted(files)}")
     return files
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of a migration, split where SQLite says one is complete (a trigger's body holds ';')."""
+    out, buf = [], ""
+    for part in script.split(";"):
+        buf += part + ";"
+        if sqlite3.complete_statement(buf):
+            if buf.strip(" \n;"):
+                out.append(buf)
+            buf = ""
+    if buf.strip(" \n;"):
+        raise RuntimeError(f"incomplete statement at the end of a migration: {buf[:80]!r}")
+    return out
 
 
 MIGRATIONS = _migrations()
@@ -99,9 +115,8 @@ class Store:
             for v in range(version + 1, SCHEMA_VERSION + 1):
                 self.db.execute("BEGIN IMMEDIATE")
                 try:
-                    for stmt in MIGRATIONS[v].split(";"):
-                        if stmt.strip():
-                            self.db.execute(stmt)
+                    for stmt in _statements(MIGRATIONS[v]):
+                        self.db.execute(stmt)
                     self.db.execute(f"PRAGMA user_version={v}")
                     self.db.execute("COMMIT")
                 except Exception:
@@ -294,6 +309,29 @@ class Store:
             q, args = q + " WHERE kind = ?", (kind,)
         rows = self._all(q + " ORDER BY id DESC LIMIT ?", (*args, limit))
         return [{"id": i, "t": t, "kind": k, "data": json.loads(d)} for i, t, k, d in rows]
+
+    def tag(self, kind: str, target, tag: str, operator: str | None = None) -> int:
+        """Tag a record (``kind`` config/push/measurement/calibration/event/snapshot, ``target`` its id or hash)."""
+        if kind not in TAGGABLE:
+            raise ValueError(f"cannot tag a {kind!r}; taggable: {TAGGABLE}")
+        if not isinstance(tag, str) or not 0 < len(tag) <= 200:
+            raise ValueError("a tag is a string of 1 to 200 characters")
+        return self._tx(lambda db: db.execute("INSERT INTO tags (kind, target, tag, operator, t) VALUES (?, ?, ?, ?, ?)",
+                                              (kind, str(target), tag, operator, time.time())).lastrowid)
+
+    def exists(self, kind: str, target) -> bool:
+        table = {"config": ("configs", "hash"), "push": ("pushes", "id"), "measurement": ("measurements", "id"),
+                 "calibration": ("calibrations", "id"), "event": ("events", "id"), "snapshot": ("snapshots", "id")}
+        name, key = table[kind]
+        return self._one(f"SELECT COUNT(*) FROM {name} WHERE {key} = ?", (str(target),))[0] > 0
+
+    def tags(self, kind: str, target) -> list[str]:
+        return [r[0] for r in self._all("SELECT tag FROM tags WHERE kind = ? AND target = ? ORDER BY id",
+                                        (kind, str(target)))]
+
+    def outbox_head(self) -> int:
+        """The sequence number of the newest outbox entry (0: none)."""
+        return self._one("SELECT COALESCE(MAX(seq), 0) FROM outbox")[0]
 
     def set_state(self, key: str, value) -> None:
         self._tx(lambda db: db.execute("INSERT INTO state VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = "

@@ -194,8 +194,19 @@ class DaemonSection:
     busy_poll_us: float = 0.0  # after a request, poll without sleeping this long (lower latency, one busy core)
 
 
+@dataclass
+class LabSection:
+    """Replication of the daemon's store to the lab's PostgreSQL (docs/lab.md); off without a dsn."""
+
+    dsn: str = ""  # a libpq connection string or URI, e.g. "postgresql://simhw@127.0.0.1/lab"
+    bench_id: str = ""  # the bench's name in the lab (default: the bench file's name)
+    batch: int = 1000  # records per replication transaction
+    retry_s: float = 2.0  # pause before reconnecting after the lab database was unreachable
+
+
 _SECTIONS = {"geometry": GeometrySection, "sweep": SweepSection, "board": BoardSection, "vna": VNASection,
-             "simulation": SimulationSection, "calibration": CalibrationSection, "daemon": DaemonSection}
+             "simulation": SimulationSection, "calibration": CalibrationSection, "daemon": DaemonSection,
+             "lab": LabSection}
 
 
 #: Bench-file presets (``preset = "..."`` at the top of a bench file): section values a file starts
@@ -231,6 +242,7 @@ class BenchConfig:
     simulation: SimulationSection = field(default_factory=SimulationSection)
     calibration: CalibrationSection = field(default_factory=CalibrationSection)
     daemon: DaemonSection = field(default_factory=DaemonSection)
+    lab: LabSection = field(default_factory=LabSection)
     path: str | None = None
     preset: str = "ideal"
 
@@ -354,6 +366,8 @@ class BenchConfig:
             raise BenchConfigError("daemon.store_max_mb must be >= 0")
         if not 0 <= self.daemon.busy_poll_us <= 1_000_000:
             raise BenchConfigError("daemon.busy_poll_us must be within 0..1000000 (1 s)")
+        if self.lab.batch < 1 or self.lab.retry_s <= 0:
+            raise BenchConfigError("lab.batch must be >= 1 and lab.retry_s > 0")
         if self.daemon.durability not in ("process", "power"):
             raise BenchConfigError("daemon.durability must be 'process' or 'power'")
 

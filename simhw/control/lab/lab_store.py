@@ -1,0 +1,175 @@
+"""Questions across a lab's benches, asked of the lab PostgreSQL: records and their arrays.
+
+``LabStore(dsn).query(kind, bench=, config=, since=, until=, tag=)`` returns records of one kind
+(measurement, calibration, push, config, event, snapshot), newest first, each with its arrays
+decoded (measurements: ``frequencies``, ``s``; configs: ``codes``; calibrations: ``model`` bytes)
+and its provenance: the bench snapshot it was taken under (bench file, software version), the
+calibration model in use at the time (measurements), the operator and the tags.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import psycopg
+
+from simhw.control.lab.replicator import register_bench
+from simhw.control.lab.schema import SCHEMA_VERSION, migrate
+
+__all__ = ["LabStore", "KINDS"]
+
+# kind -> (table, time column, config-hash column or None, the columns read)
+KINDS = {
+    "measurement": ("measurements", "created_at", "hash",
+                    "local_id, hash, snapshot, params, frequencies, s, shape, created_at, flag, settings"),
+    "calibration": ("calibrations", "started_at", None,
+                    "local_id, protocol, reason, params, status, stages, metrics, model, snapshot, started_at, "
+                    "finished_at"),
+    "push": ("pushes", "acked_at", "hash", "local_id, hash, client, request_id, applied, acked_at"),
+    "config": ("configs", "first_seen", "hash", "hash, name, bits, shape, codes, metadata, first_seen"),
+    "event": ("events", "t", None, "local_id, t, kind, data"),
+    "snapshot": ("snapshots", "created_at", None, "local_id, bench_file, software, created_at"),
+}
+
+
+def _npy(b) -> np.ndarray:
+    return np.load(io.BytesIO(bytes(b)), allow_pickle=False)
+
+
+class LabStore:
+    """A connection to the lab database (migrated to the current schema on open)."""
+
+    def __init__(self, dsn: str, connect_timeout: float = 5.0):
+        self.dsn = dsn
+        self.conn = psycopg.connect(dsn, connect_timeout=int(max(connect_timeout, 1)), autocommit=True)
+        self.schema_version = migrate(self.conn)
+
+    @classmethod
+    def init(cls, dsn: str) -> "LabStore":
+        """Create or migrate the lab schema at ``dsn`` (``simhw lab init``)."""
+        return cls(dsn)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # ------------------------------------------------------------------ the registry
+    def register(self, name: str, endpoints: dict | None = None, public_keys: list | None = None) -> None:
+        with self.conn.transaction():
+            register_bench(self.conn, name, endpoints, public_keys)
+
+    def benches(self) -> list[dict]:
+        rows = self.conn.execute("SELECT name, endpoints, public_keys, registered_at, replicated_seq, replicated_at "
+                                 "FROM benches ORDER BY name").fetchall()
+        return [{"name": r[0], "endpoints": r[1], "public_keys": r[2], "registered_at": r[3],
+                 "replicated_seq": r[4], "replicated_at": r[5]} for r in rows]
+
+    def count(self, kind: str, bench: str | None = None) -> int:
+        table = KINDS[kind][0]
+        sql, args = f"SELECT count(*) FROM {table}", []
+        if bench is not None:
+            sql, args = sql + " WHERE bench = %s", [bench]
+        return self.conn.execute(sql, args).fetchone()[0]
+
+    # ------------------------------------------------------------------ queries
+    def query(self, kind: str, bench: str | None = None, config: str | None = None, since: float | None = None,
+              until: float | None = None, tag: str | None = None, limit: int = 1000, arrays: bool = True) -> list[dict]:
+        """Records of ``kind`` matching every filter given, newest first (see the module doc)."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown record kind {kind!r}; known: {sorted(KINDS)}")
+        table, tcol, hcol, cols = KINDS[kind]
+        if config is not None and hcol is None:
+            raise ValueError(f"{kind} records carry no configuration hash to filter by")
+        where, args = [], []
+        for cond, value in ((f"x.bench = %s", bench), (f"x.{hcol} = %s" if hcol else "", config),
+                            (f"x.{tcol} >= %s", since), (f"x.{tcol} <= %s", until)):
+            if value is not None:
+                where.append(cond)
+                args.append(value)
+        target = "x.hash" if kind == "config" else "x.local_id::text"
+        if tag is not None:
+            where.append(f"EXISTS (SELECT 1 FROM tags g WHERE g.bench = x.bench AND g.kind = %s AND g.target = "
+                         f"{target} AND g.tag = %s)")
+            args += [kind, tag]
+        sql = (f"SELECT x.bench, {', '.join('x.' + c.strip() for c in cols.split(','))}, "
+               f"(SELECT coalesce(json_agg(json_build_object('tag', g.tag, 'operator', g.operator) ORDER BY "
+               f"g.local_id), '[]') FROM tags g WHERE g.bench = x.bench AND g.kind = %s AND g.target = {target}) "
+               f"FROM {table} x" + (" WHERE " + " AND ".join(where) if where else "")
+               + f" ORDER BY x.{tcol} DESC, x.seq DESC LIMIT %s")
+        rows = self.conn.execute(sql, [kind] + args + [int(limit)]).fetchall()
+        names = ["bench"] + [c.strip() for c in cols.split(",")] + ["tags"]
+        out = [dict(zip(names, r)) for r in rows]
+        for rec in out:
+            self._decode(kind, rec, arrays)
+        if kind in ("measurement", "calibration"):
+            self._provenance(kind, out)
+        return out
+
+    def _decode(self, kind: str, rec: dict, arrays: bool) -> None:
+        tags = rec.pop("tags")
+        rec["tags"] = [t["tag"] for t in tags]
+        rec["operators"] = sorted({t["operator"] for t in tags if t["operator"]})
+        if "local_id" in rec:
+            rec["id"] = rec.pop("local_id")
+        if kind == "measurement" and arrays:
+            rec["frequencies"], rec["s"] = _npy(rec["frequencies"]), _npy(rec["s"])
+        elif kind == "measurement":
+            rec.pop("frequencies"), rec.pop("s")
+        if kind == "config":
+            rec["codes"] = _npy(rec["codes"]) if arrays else None
+        if kind == "calibration":
+            rec["model"] = None if rec["model"] is None or not arrays else bytes(rec["model"])
+
+    def _provenance(self, kind: str, recs: list) -> None:
+        """Each record's bench snapshot (bench file, software) and, for measurements, the model in use."""
+        snaps = {(r["bench"], r["snapshot"]) for r in recs if r.get("snapshot") is not None}
+        found = {}
+        for bench, sid in snaps:
+            row = self.conn.execute("SELECT bench_file, software FROM snapshots WHERE bench = %s AND local_id = %s",
+                                    (bench, sid)).fetchone()
+            if row is not None:
+                found[(bench, sid)] = {"bench_file": row[0], "software": row[1]}
+        for r in recs:
+            prov = dict(found.get((r["bench"], r.get("snapshot")), {}))
+            if kind == "measurement":
+                row = self.conn.execute(
+                    "SELECT local_id, metrics->>'heldout_nmse_db' FROM calibrations WHERE bench = %s AND status = "
+                    "'done' AND finished_at <= %s ORDER BY finished_at DESC LIMIT 1",
+                    (r["bench"], r["created_at"])).fetchone()
+                prov["model_calibration"] = None if row is None else row[0]
+                prov["model_heldout_nmse_db"] = None if row is None or row[1] is None else float(row[1])
+            prov["operators"] = r["operators"]
+            prov["tags"] = r["tags"]
+            r["provenance"] = prov
+
+    def residual_history(self, bench: str | None = None, since: float | None = None,
+                         until: float | None = None) -> list[dict]:
+        """How each bench's held-out prediction residual moved: one row per finished calibration, oldest first."""
+        recs = self.query("calibration", bench=bench, since=since, until=until, limit=100_000, arrays=False)
+        rows = [{"bench": r["bench"], "calibration": r["id"], "finished_at": r["finished_at"],
+                 "heldout_nmse_db": (r["metrics"] or {}).get("heldout_nmse_db"), "reason": r["reason"]}
+                for r in recs if r["status"] == "done"]
+        return sorted(rows, key=lambda r: (r["finished_at"] or 0))
+
+    def describe(self) -> dict:
+        return {"dsn": self.dsn.split("@")[-1], "schema": SCHEMA_VERSION,
+                "benches": [b["name"] for b in self.benches()],
+                "counts": {k: self.count(k) for k in KINDS}}
+
+
+def dumps(rec: dict) -> str:
+    """A record as one JSON line (arrays as lists; complex as [re, im])."""
+    def enc(v):
+        if isinstance(v, np.ndarray):
+            return np.stack([v.real, v.imag], -1).tolist() if np.iscomplexobj(v) else v.tolist()
+        if isinstance(v, (bytes, bytearray, memoryview)):
+            return f"<{len(bytes(v))} bytes>"
+        return str(v)
+    return json.dumps(rec, default=enc)

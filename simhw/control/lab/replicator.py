@@ -1,0 +1,223 @@
+"""Ship a bench store's outbox to the lab PostgreSQL, in commit order, exactly once.
+
+The bench store's triggers append every committed record to ``outbox`` inside the writing
+transaction (migration 0005). The replicator reads the outbox through its own read-only SQLite
+connection (WAL: it never takes the daemon's lock, so an acknowledgement never waits for it), and
+copies each batch into PostgreSQL in one transaction that also moves the bench's cursor
+(``benches.replicated_seq``). A batch is in the lab with its cursor, or neither: after a crash of
+either side, or a dropped network, the next batch starts after the last committed one, and the
+tables' (bench, local id) keys make a re-shipped record a no-op (calibrations, which change state,
+are updated to their latest row).
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import sqlite3
+import threading
+import time
+
+import psycopg
+
+from simhw.control.lab.schema import migrate
+
+__all__ = ["Replicator", "register_bench", "lab_json"]
+
+_COLUMNS = {
+    "snapshot": ("snapshots", "SELECT id, bench, software, created_at FROM snapshots WHERE id IN ({})",
+                 "INSERT INTO snapshots (bench, local_id, bench_file, software, created_at, seq) VALUES "
+                 "(%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"),
+    "push": ("pushes", "SELECT id, hash, client, request_id, applied, acked_at FROM pushes WHERE id IN ({})",
+             "INSERT INTO pushes (bench, local_id, hash, client, request_id, applied, acked_at, seq) VALUES "
+             "(%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"),
+    "measurement": ("measurements", "SELECT id, hash, snapshot, params, frequencies, s, shape, created_at, flag, "
+                    "settings FROM measurements WHERE id IN ({})",
+                    "INSERT INTO measurements (bench, local_id, hash, snapshot, params, frequencies, s, shape, "
+                    "created_at, flag, settings, seq) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                    "ON CONFLICT DO NOTHING"),
+    "calibration": ("calibrations", "SELECT id, protocol, reason, params, status, stages, metrics, model, snapshot, "
+                    "started_at, finished_at FROM calibrations WHERE id IN ({})",
+                    "INSERT INTO calibrations (bench, local_id, protocol, reason, params, status, stages, metrics, "
+                    "model, snapshot, started_at, finished_at, seq) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+                    "%s, %s, %s) ON CONFLICT (bench, local_id) DO UPDATE SET status = EXCLUDED.status, stages = "
+                    "EXCLUDED.stages, metrics = EXCLUDED.metrics, model = EXCLUDED.model, finished_at = "
+                    "EXCLUDED.finished_at, seq = EXCLUDED.seq WHERE calibrations.seq < EXCLUDED.seq"),
+    "event": ("events", "SELECT id, t, kind, data FROM events WHERE id IN ({})",
+              "INSERT INTO events (bench, local_id, t, kind, data, seq) VALUES (%s, %s, %s, %s, %s, %s) "
+              "ON CONFLICT DO NOTHING"),
+    "tag": ("tags", "SELECT id, kind, target, tag, operator, t FROM tags WHERE id IN ({})",
+            "INSERT INTO tags (bench, local_id, kind, target, tag, operator, t, seq) VALUES "
+            "(%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"),
+}
+_CONFIG_READ = "SELECT hash, name, bits, shape, codes, metadata, first_seen FROM configs WHERE hash IN ({})"
+_CONFIG_WRITE = ("INSERT INTO configs (bench, hash, name, bits, shape, codes, metadata, first_seen, seq) VALUES "
+                 "(%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING")
+
+
+def register_bench(conn, name: str, endpoints: dict | None = None, public_keys: list | None = None) -> None:
+    """Add ``name`` to the lab's registry, or update its endpoints and keys (given ones only)."""
+    conn.execute("INSERT INTO benches (name, endpoints, public_keys, registered_at) VALUES (%s, %s, %s, %s) "
+                 "ON CONFLICT (name) DO UPDATE SET endpoints = CASE WHEN %s THEN EXCLUDED.endpoints ELSE "
+                 "benches.endpoints END, public_keys = CASE WHEN %s THEN EXCLUDED.public_keys ELSE "
+                 "benches.public_keys END",
+                 (name, json.dumps(endpoints or {}), json.dumps(public_keys or []), time.time(),
+                  endpoints is not None, public_keys is not None))
+
+
+_JSON_COLUMNS = {"measurement": (3, 9), "calibration": (3, 5, 6), "event": (3,)}  # positions in the read rows
+
+
+def _finite(obj):
+    if isinstance(obj, float):
+        return obj if obj == obj and obj not in (float("inf"), float("-inf")) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def lab_json(text: str | None) -> str | None:
+    """A stored JSON text as the lab keeps it: JSON has no NaN or infinity, so those become null."""
+    if text is None:
+        return None
+    try:
+        json.loads(text, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
+        return text
+    except ValueError:
+        return json.dumps(_finite(json.loads(text)))
+
+
+class Replicator:
+    """Replication of one bench store (``store_path``) to the lab database at ``dsn`` as bench ``bench``.
+
+    :meth:`step` ships one batch and returns how many records it shipped; :meth:`start` runs steps in
+    a thread until :meth:`stop`, reconnecting after ``retry_s`` whenever the lab database is down.
+    """
+
+    def __init__(self, store_path: str, dsn: str, bench: str, batch: int = 1000, retry_s: float = 2.0,
+                 endpoints: dict | None = None, public_keys: list | None = None, idle_s: float = 0.05):
+        self.store_path, self.dsn, self.bench = str(store_path), dsn, bench
+        self.batch, self.retry_s, self.idle_s = int(batch), float(retry_s), float(idle_s)
+        self.endpoints, self.public_keys = endpoints, public_keys
+        self._pg = None
+        self._sq = None
+        self.cursor: int | None = None
+        self.shipped = 0
+        self.errors = 0
+        self.last_error: str = ""
+        self.connected = False
+        self.lags = collections.deque(maxlen=100_000)  # seconds from commit to shipped, per record
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ connections
+    def _sqlite(self):
+        if self._sq is None:
+            self._sq = sqlite3.connect(f"file:{self.store_path}?mode=ro", uri=True, check_same_thread=False,
+                                       timeout=30)
+        return self._sq
+
+    def _connect(self):
+        if self._pg is None or self._pg.closed:
+            self._pg = psycopg.connect(self.dsn, connect_timeout=5, autocommit=True)
+            migrate(self._pg)
+            with self._pg.transaction():
+                register_bench(self._pg, self.bench, self.endpoints, self.public_keys)
+            row = self._pg.execute("SELECT replicated_seq FROM benches WHERE name = %s", (self.bench,)).fetchone()
+            self.cursor = int(row[0])
+            self.connected = True
+        return self._pg
+
+    def close(self) -> None:
+        for c in (self._pg, self._sq):
+            if c is not None:
+                try:
+                    c.close()
+                except Exception:
+                    pass
+        self._pg = self._sq = None
+        self.connected = False
+
+    # ------------------------------------------------------------------ one batch
+    def step(self) -> int:
+        """Ship the next batch of the outbox (at most ``batch`` records); 0 when there is nothing new."""
+        pg = self._connect()
+        sq = self._sqlite()
+        rows = sq.execute("SELECT seq, kind, local_id, key, t FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+                          (self.cursor, self.batch)).fetchall()
+        if not rows:
+            return 0
+        by_kind: dict = collections.defaultdict(list)
+        for seq, kind, local_id, key, t in rows:
+            by_kind[kind].append((seq, local_id if key is None else key))
+        params: dict = {}
+        for kind, items in by_kind.items():
+            seqs = {ident: seq for seq, ident in items}  # the latest seq per record
+            ids = list(seqs)
+            marks = ",".join("?" * len(ids))
+            if kind == "config":
+                recs = sq.execute(_CONFIG_READ.format(marks), ids).fetchall()
+                params[_CONFIG_WRITE] = [(self.bench, *r, seqs[r[0]]) for r in recs]
+                continue
+            _, read, write = _COLUMNS[kind]
+            recs = sq.execute(read.format(marks), ids).fetchall()
+            if kind in _JSON_COLUMNS:
+                recs = [tuple(lab_json(v) if i in _JSON_COLUMNS[kind] else v for i, v in enumerate(r)) for r in recs]
+            if kind == "push":
+                recs = [(*r[:4], bool(r[4]), r[5]) for r in recs]
+            params[write] = [(self.bench, *r, seqs[r[0]]) for r in recs]
+        last = rows[-1][0]
+        with pg.transaction():
+            with pg.cursor() as cur:
+                for write in [_CONFIG_WRITE] + [w for _, _, w in _COLUMNS.values()]:  # referenced rows first
+                    if params.get(write):
+                        cur.executemany(write, params[write])
+            moved = pg.execute("UPDATE benches SET replicated_seq = %s, replicated_at = %s WHERE name = %s "
+                               "AND replicated_seq = %s", (last, time.time(), self.bench, self.cursor)).rowcount
+            if moved != 1:
+                raise RuntimeError(f"bench {self.bench!r}: another replicator moved the lab cursor; stopping")
+        now = time.time()
+        self.lags.extend(now - r[4] for r in rows)
+        self.cursor = last
+        self.shipped += len(rows)
+        return len(rows)
+
+    # ------------------------------------------------------------------ the thread
+    def start(self) -> "Replicator":
+        self._thread = threading.Thread(target=self._run, name=f"lab-replicator-{self.bench}", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self.step() == 0:
+                    self._stop.wait(self.idle_s)
+            except (psycopg.Error, OSError) as exc:
+                self.errors += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"[:300]
+                self.close()
+                self._stop.wait(self.retry_s)
+            except sqlite3.Error as exc:
+                self.errors += 1
+                self.last_error = f"store: {exc}"[:300]
+                self._sq = None
+                self._stop.wait(self.retry_s)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.close()
+
+    def status(self, head: int | None = None) -> dict:
+        """Replication figures for ``simhw status`` and telemetry (``head``: the store's newest outbox seq)."""
+        out = {"bench": self.bench, "connected": self.connected, "shipped": self.shipped, "cursor": self.cursor,
+               "errors": self.errors, "last_error": self.last_error}
+        if head is not None and self.cursor is not None:
+            out["lag_records"] = max(head - self.cursor, 0)
+        if self.lags:
+            out["last_lag_s"] = self.lags[-1]
+        return out
