@@ -88,7 +88,7 @@ class LabStore:
         if config is not None and hcol is None:
             raise ValueError(f"{kind} records carry no configuration hash to filter by")
         where, args = [], []
-        for cond, value in ((f"x.bench = %s", bench), (f"x.{hcol} = %s" if hcol else "", config),
+        for cond, value in (("x.bench = %s", bench), (f"x.{hcol} = %s" if hcol else "", config),
                             (f"x.{tcol} >= %s", since), (f"x.{tcol} <= %s", until)):
             if value is not None:
                 where.append(cond)
