@@ -4,7 +4,7 @@
 set -euo pipefail
 cmd=$1
 dir=${2:-/tmp/simhw-pg}
-port=${SIMHW_PG_PORT:-55432}
+port=${SIMHW_PG_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 pgbin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 case "$cmd" in
