@@ -161,3 +161,31 @@ def test_the_controller_runs_a_job_on_both_benches_by_name(tmp_path, lab_dsn):
         for name, r in done.items():
             (rec,) = [x for x in store.query("calibration", bench=name) if x["id"] == r["result"]["id"]]
             assert rec["status"] == "done"
+
+
+def test_the_lab_command_line_queries_and_exports(tmp_path, lab_dsn):
+    import json
+    import subprocess
+    import sys
+
+    cfg = lab_bench(tmp_path, "bench-cli", lab_dsn)
+    with embedded_daemon(cfg), DaemonClient(cfg.daemon.bind[0], timeout=60) as c:
+        hashes = [c.push_measure(PhaseConfig.random(4, 6, 6, 2, seed=i))[2]["hash"] for i in range(3)]
+        wait_replicated(lab_dsn, "bench-cli", cfg.daemon.store)
+
+    def lab(*args):
+        r = subprocess.run([sys.executable, "-m", "simhw", "lab", "--dsn", lab_dsn, *args], capture_output=True,
+                           text=True, timeout=120)
+        return r.returncode, r.stdout, r.stderr
+
+    rc, out, err = lab("query", "measurement", "--bench", "bench-cli", "--config", hashes[1], "--since", "2020-01-01")
+    assert rc == 0, err
+    (rec,) = [json.loads(line) for line in out.splitlines()]
+    assert rec["hash"] == hashes[1] and rec["bench"] == "bench-cli"
+    rc, out, err = lab("query", "measurement", "--export", str(tmp_path / "x"), "--format", "netcdf")
+    assert rc == 0 and out.strip().endswith("measurements.nc"), err
+    assert open_netcdf(out.strip())["s"].shape == (3, 3, 2)
+    rc, out, err = lab("benches")
+    assert rc == 0 and out.startswith("bench-cli")
+    rc, out, err = lab("query", "measurement", "--since", "yesterday")
+    assert rc == 2 and "not a time: 'yesterday'" in err

@@ -13,7 +13,7 @@ import numpy as np
 import zmq.auth
 
 from sim_backend.bench import SimBench
-from simhw.app import calibrate_command, demo, soak, st_command, train_command
+from simhw.app import calibrate_command, demo, lab_command, soak, st_command, train_command
 from simhw.app.embedded import run_daemon, setup_logging
 from simhw.control.client import DaemonClient, DaemonError, StateWatcher
 from simhw.values.bench_config import BenchConfig
@@ -99,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--out", default="out/demo", help="directory for report.html, report.json and the plots")
     dm.add_argument("--quick", action="store_true", help="fewer slots and episodes (about a minute)")
     dm.add_argument("--quiet", action="store_true", help="no progress output")
+    dm.add_argument("--bench", default="realistic", choices=("realistic", "ideal"),
+                    help="the simulated bench preset (default: realistic)")
+    lab = sub.add_parser("lab", help="the lab database (PostgreSQL): init, registry, queries, exports, many benches")
+    lab_command.add_arguments(lab)
     st = sub.add_parser("st", help="randomised space-time SIM: slot-rate sessions on the bench, seed 001's study")
     st_command.add_arguments(st)
     return parser
@@ -184,7 +188,8 @@ def _cmd_soak(args) -> int:
 
 
 def _cmd_demo(args) -> int:
-    return demo.main(["--out", args.out] + (["--quick"] if args.quick else []) + (["--quiet"] if args.quiet else []))
+    return demo.main(["--out", args.out, "--bench", args.bench] + (["--quick"] if args.quick else [])
+                     + (["--quiet"] if args.quiet else []))
 
 
 def _cmd_st(args) -> int:
@@ -254,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
         return {"config": _cmd_config, "sim": _cmd_sim, "calibrate": _cmd_calibrate, "daemon": _cmd_daemon,
                 "push": _cmd_client, "measure": _cmd_client, "status": _cmd_client,
                 "watch": _cmd_client, "train": _cmd_train, "st": _cmd_st,
-                "demo": _cmd_demo, "keys": _cmd_keys, "soak": _cmd_soak}[args.command](args)
+                "demo": _cmd_demo, "keys": _cmd_keys, "soak": _cmd_soak,
+                "lab": lab_command.run_from_args}[args.command](args)
     except (ValueError, OSError) as exc:
         print(f"simhw: error: {exc}", file=sys.stderr)
         return 2
