@@ -72,7 +72,7 @@ def wait_replicated(dsn: str, bench: str, store_path, timeout: float = 60.0) -> 
                 row = c.execute("SELECT replicated_seq FROM benches WHERE name = %s", (bench,)).fetchone()
             if row is not None and row[0] >= head:
                 return
-        except psycopg.OperationalError:
+        except psycopg.Error:  # down, or not migrated yet by the replicator
             pass
         time.sleep(0.1)
     raise AssertionError(f"bench {bench!r} not replicated within {timeout} s (store outbox head {head})")

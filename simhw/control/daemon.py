@@ -31,7 +31,7 @@ from simhw.control.board_state import BoardState
 from simhw.control.auth import is_loopback, secure, start_authenticator
 from simhw.control.calibration_job import Cancelled, run_calibration
 from simhw.control.jobs import Job
-from simhw.control.lab.replicator import Replicator
+from simhw.control.lab.replicator import ReplicatorProcess
 from simhw.control.operations import HANDLERS, OPERATIONS, OPS, operation
 from simhw.control.pipeline import PushPipeline
 from simhw.control.schema import RequestError
@@ -85,7 +85,7 @@ class BenchDaemon:
         self.counters = {"requests": 0, "errors": 0, "pushes": 0, "applied": 0, "measurements": 0, "calibrations": 0}
         self._auth = None
         self.scheduler = None  # a Scheduler, set by run_daemon (or a program) when the bench file asks for one
-        self.replicator: Replicator | None = None  # replication to the lab database ([lab] dsn)
+        self.replicator: ReplicatorProcess | None = None  # replication to the lab database ([lab] dsn)
         self.stop_grace_s = 30.0  # at stop, how long a running job may take to stop before it is marked interrupted
         self.params = config.vna_params()  # what a sweep measures: the receive ports from the source port
         for stale in store.interrupted_calibrations():
@@ -312,7 +312,7 @@ class BenchDaemon:
                 "lab": None if self.replicator is None else self.replicator.status(self.store.outbox_head())}
 
     def _start_replication(self) -> None:
-        """Ship the store to the lab database in a thread of its own (never on the push/ack path)."""
+        """Ship the store to the lab database from a process of its own (never on the push/ack path)."""
         lab = self.config.lab
         if not lab.dsn or self.store.path == ":memory:":
             return
@@ -320,8 +320,8 @@ class BenchDaemon:
         if self.curve is not None:
             keys = [zmq.auth.load_certificate(self.curve[0])[0].decode()]
         endpoints = {"bind": list(self.config.daemon.bind), "publish": self.config.daemon.publish}
-        self.replicator = Replicator(self.store.path, lab.dsn, lab.bench_id or self.config.name, lab.batch,
-                                     lab.retry_s, endpoints, keys).start()
+        self.replicator = ReplicatorProcess(self.store.path, lab.dsn, lab.bench_id or self.config.name, lab.batch,
+                                            lab.retry_s, endpoints, keys).start()
 
     # ------------------------------------------------------------------ hardware worker
     def _submit(self, job: Job | None) -> None:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import collections
 import json
+import multiprocessing
+import os
 import sqlite3
 import threading
 import time
@@ -22,7 +24,7 @@ import psycopg
 
 from simhw.control.lab.schema import migrate
 
-__all__ = ["Replicator", "register_bench", "lab_json"]
+__all__ = ["Replicator", "ReplicatorProcess", "register_bench", "lab_json"]
 
 _COLUMNS = {
     "snapshot": ("snapshots", "SELECT id, bench, software, created_at FROM snapshots WHERE id IN ({})",
@@ -191,20 +193,26 @@ class Replicator:
         return self
 
     def _run(self) -> None:
-        while not self._stop.is_set():
+        self.run(self._stop.is_set, self._stop.wait)
+
+    def run(self, stopped, wait, publish=None) -> None:
+        """Ship until ``stopped()``; ``wait(seconds)`` pauses; ``publish(self)`` after every step."""
+        while not stopped():
             try:
                 if self.step() == 0:
-                    self._stop.wait(self.idle_s)
+                    wait(self.idle_s)
             except (psycopg.Error, OSError) as exc:
                 self.errors += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"[:300]
                 self.close()
-                self._stop.wait(self.retry_s)
+                wait(self.retry_s)
             except sqlite3.Error as exc:
                 self.errors += 1
                 self.last_error = f"store: {exc}"[:300]
                 self._sq = None
-                self._stop.wait(self.retry_s)
+                wait(self.retry_s)
+            if publish is not None:
+                publish(self)
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
@@ -221,3 +229,66 @@ class Replicator:
         if self.lags:
             out["last_lag_s"] = self.lags[-1]
         return out
+
+
+class ReplicatorProcess:
+    """A :class:`Replicator` in a process of its own, so shipping never takes the daemon's interpreter
+    (an acknowledgement never waits for it). It exits when stopped or when its parent dies (a daemon
+    killed with SIGKILL takes its replicator with it); :meth:`status` reads its figures from shared memory."""
+
+    _FIELDS = ("shipped", "cursor", "errors", "connected", "last_lag_s")
+
+    def __init__(self, store_path: str, dsn: str, bench: str, batch: int = 1000, retry_s: float = 2.0,
+                 endpoints: dict | None = None, public_keys: list | None = None, idle_s: float = 0.05):
+        self.bench = bench
+        self.kwargs = dict(store_path=str(store_path), dsn=dsn, bench=bench, batch=batch, retry_s=retry_s,
+                           endpoints=endpoints, public_keys=public_keys, idle_s=idle_s)
+        self._ctx = multiprocessing.get_context("spawn")
+        self._shared = self._ctx.Array("d", [0.0, -1.0, 0.0, 0.0, -1.0])
+        self._error = self._ctx.Array("c", 300)
+        self._stop = self._ctx.Event()
+        self._proc = None
+
+    def start(self) -> "ReplicatorProcess":
+        self._proc = self._ctx.Process(target=_replicate_child, name=f"simhw-lab-{self.bench}", daemon=True,
+                                       args=(self.kwargs, self._shared, self._error, self._stop, os.getpid()))
+        self._proc.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._proc is not None:
+            self._proc.join(timeout)
+            if self._proc.is_alive():
+                self._proc.terminate()
+                self._proc.join(5)
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.is_alive()
+
+    def status(self, head: int | None = None) -> dict:
+        v = dict(zip(self._FIELDS, self._shared[:]))
+        cursor = None if v["cursor"] < 0 else int(v["cursor"])
+        out = {"bench": self.bench, "connected": bool(v["connected"]), "shipped": int(v["shipped"]), "cursor": cursor,
+               "errors": int(v["errors"]), "last_error": self._error.value.decode(errors="replace"),
+               "process_alive": self.alive}
+        if head is not None and cursor is not None:
+            out["lag_records"] = max(head - cursor, 0)
+        if v["last_lag_s"] >= 0:
+            out["last_lag_s"] = v["last_lag_s"]
+        return out
+
+
+def _replicate_child(kwargs: dict, shared, error, stop, parent: int) -> None:
+    rep = Replicator(**kwargs)
+
+    def publish(r: Replicator) -> None:
+        shared[:] = [r.shipped, -1 if r.cursor is None else r.cursor, r.errors, float(r.connected),
+                     r.lags[-1] if r.lags else -1.0]
+        error.value = r.last_error.encode()[:299]
+
+    try:
+        rep.run(lambda: stop.is_set() or os.getppid() != parent, stop.wait, publish)
+    finally:
+        rep.close()
