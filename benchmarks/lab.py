@@ -7,7 +7,8 @@ pushes of distinct configurations (256 in flight) from one client, twice: withou
 daemon's sustained push rate) and with replication to a fresh lab database. Each push of a new
 configuration commits two records (the configuration and the push). Printed: both push rates and
 their ratio (replication must not slow acknowledgements), the replication throughput in records/s
-while it catches up (target: keeping up with 5,000 pushes/s, 10,000 records/s here), and the lag
+while it follows the pushes, its capacity (the first run's store, shipped from scratch as a
+backlog; target: keeping up with 5,000 pushes/s, 10,000 records/s here), and the lag
 from a push's acknowledgement to its arrival in the lab (``arrived_at``), p50 and p99.
 """
 
@@ -26,6 +27,7 @@ import psycopg
 
 from benchmarks.daemon import free_port, process
 from simhw.control.client import DaemonClient
+from simhw.control.lab.replicator import Replicator
 from simhw.values.bench_config import BenchConfig
 from simhw.values.phase_config import PhaseConfig
 
@@ -81,9 +83,17 @@ def main(argv=None) -> None:
             tmp = Path(tmp)
             plain = run_pushes(tmp, "plain", a.n)
             lab = run_pushes(tmp, "replicated", a.n, dsn)
+            backlog = Replicator(str(tmp / "plain.sqlite"), dsn, "backlog", batch=5000)
+            t0 = time.perf_counter()
+            shipped = 0
+            while (k := backlog.step()) > 0:
+                shipped += k
+            capacity = shipped / (time.perf_counter() - t0)
+            backlog.close()
         with psycopg.connect(dsn) as pg:
-            lags = np.array([r[0] for r in pg.execute("SELECT arrived_at - acked_at FROM pushes").fetchall()])
-            first = pg.execute("SELECT min(acked_at) FROM pushes").fetchone()[0]
+            lags = np.array([r[0] for r in pg.execute("SELECT arrived_at - acked_at FROM pushes WHERE bench = "
+                                                      "'replicated'").fetchall()])
+            first = pg.execute("SELECT min(acked_at) FROM pushes WHERE bench = 'replicated'").fetchone()[0]
         ship = lab["status"]
         span = lab["caught_up_at"] - first
         print(f"daemon push rate (pipelined, 256 in flight, {a.n} distinct configs): {plain['push_rate']:.0f}/s "
@@ -92,6 +102,9 @@ def main(argv=None) -> None:
               f"the first commit to the lab caught up: {lab['records'] / span:.0f} records/s "
               f"({lab['records'] / span / 2:.0f} pushes/s; target {TARGET_PUSHES_S:.0f}), "
               f"{lab['caught_up_at'] - lab['pushed_at']:.2f} s behind the last acknowledgement")
+        print(f"replication capacity (a backlog of {shipped} records shipped from scratch): {capacity:.0f} records/s "
+              f"= {capacity / 2:.0f} pushes/s of new configurations (target {TARGET_PUSHES_S:.0f}, ratio "
+              f"{capacity / 2 / TARGET_PUSHES_S:.2f})")
         print(f"lag from commit to the lab, per record: p50 {np.percentile(lags, 50) * 1e3:.0f} ms, "
               f"p99 {np.percentile(lags, 99) * 1e3:.0f} ms (replicator errors: {ship['errors']})")
     finally:

@@ -13,6 +13,7 @@ are updated to their latest row).
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import multiprocessing
 import os
@@ -281,6 +282,8 @@ class ReplicatorProcess:
 
 
 def _replicate_child(kwargs: dict, shared, error, stop, parent: int) -> None:
+    with contextlib.suppress(OSError):
+        os.nice(10)  # where cores are few, the daemon's loop comes first
     rep = Replicator(**kwargs)
 
     def publish(r: Replicator) -> None:
