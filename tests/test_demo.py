@@ -34,9 +34,10 @@ def test_quick_demo_report(tmp_path):
     expected = max(3 * cal["heldout_spread_db"] / np.sqrt(cal["heldout_configs"]), 0.5)
     assert first["prediction_residual_db_threshold"] == pytest.approx(expected)
     assert report["held_after_recalibration"]
-    # re-training on the new model won the contrast back
-    restored = report["restored"]["contrast_db"]
-    assert restored >= calibrated["contrast_db"] - 3.0
+    # the configuration re-trained on the recalibrated model measured as that model predicted
+    restored = report["restored"]
+    assert abs(restored["measured_objective_db"] - restored["predicted_contrast_db"]) <= 3.0
+    assert restored["contrast_db"] >= ideal["contrast_db"] + 15
     html = (tmp_path / "report.html").read_text()
     for img in ("calibration.png", "magnitude_maps.png", "ports.png", "indicators.png"):
         assert f'src="{img}"' in html and (tmp_path / img).stat().st_size > 5000

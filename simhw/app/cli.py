@@ -14,6 +14,7 @@ import zmq.auth
 
 from sim_backend.bench import SimBench
 from simhw.app import calibrate_command, demo, lab_command, soak, st_command, train_command
+from simhw.app.dashboard import command as dashboard_command
 from simhw.app.embedded import run_daemon, setup_logging
 from simhw.control.client import DaemonClient, DaemonError, StateWatcher
 from simhw.values.bench_config import BenchConfig
@@ -52,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     dmn.add_argument("--bind", action="append", help="request endpoint(s), overriding daemon.bind")
     dmn.add_argument("--publish", help="telemetry endpoint, overriding daemon.publish")
     dmn.add_argument("--store", help="SQLite store path, overriding daemon.store")
+    dmn.add_argument("--http", help="also serve the live dashboard on HOST:PORT (e.g. 127.0.0.1:8080)")
+    dash = sub.add_parser("dashboard", help="the live bench dashboard (HTTP and WebSocket gateway to a daemon), "
+                                            "or a bearer token for it")
+    dashboard_command.add_arguments(dash)
     for name, helptext in (("push", "push a phase-configuration file to the bench (acknowledged after readback)"),
                            ("measure", "measure the current configuration (optionally push one first)"),
                            ("status", "print the daemon's status"),
@@ -121,11 +126,23 @@ def _cmd_daemon(args) -> int:
     if cfg.daemon.keys or cfg.daemon.server_key:
         curve = (cfg.daemon.server_key, cfg.daemon.keys)
 
-    def ready(daemon):
-        print(f"ready requests={','.join(cfg.daemon.bind)} telemetry={cfg.daemon.publish} store={cfg.daemon.store}",
-              flush=True)
+    gateway = []
 
-    return run_daemon(cfg, curve, on_ready=ready)
+    def ready(daemon):
+        if args.http:
+            try:
+                gateway.append(dashboard_command.gateway_for(cfg, args.http).start())
+            except (OSError, RuntimeError, ValueError) as e:
+                print(f"simhw daemon: the dashboard did not start on {args.http}: {e}", file=sys.stderr, flush=True)
+        extra = f" dashboard={gateway[0].url}" if gateway else ""
+        print(f"ready requests={','.join(cfg.daemon.bind)} telemetry={cfg.daemon.publish} store={cfg.daemon.store}"
+              f"{extra}", flush=True)
+
+    try:
+        return run_daemon(cfg, curve, on_ready=ready)
+    finally:
+        for g in gateway:
+            g.stop()
 
 
 def _client(args):
@@ -260,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
                 "push": _cmd_client, "measure": _cmd_client, "status": _cmd_client,
                 "watch": _cmd_client, "train": _cmd_train, "st": _cmd_st,
                 "demo": _cmd_demo, "keys": _cmd_keys, "soak": _cmd_soak,
-                "lab": lab_command.run_from_args}[args.command](args)
+                "lab": lab_command.run_from_args, "dashboard": dashboard_command.run_from_args}[args.command](args)
     except (ValueError, OSError) as exc:
         print(f"simhw: error: {exc}", file=sys.stderr)
         return 2

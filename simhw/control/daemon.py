@@ -23,7 +23,6 @@ import uuid
 
 import numpy as np
 import zmq
-import zmq.auth
 
 from drivers.board import BoardResetError, BoardVerifyError
 from simhw.control import jobs, queries, schema  # noqa: F401 - jobs and queries register their handlers
@@ -31,7 +30,7 @@ from simhw.control.board_state import BoardState
 from simhw.control.auth import is_loopback, secure, start_authenticator
 from simhw.control.calibration_job import Cancelled, run_calibration
 from simhw.control.jobs import Job
-from simhw.control.lab.replicator import ReplicatorProcess
+from simhw.control.lab.replicator import ReplicatorProcess, daemon_replicator
 from simhw.control.operations import HANDLERS, OPERATIONS, OPS, operation
 from simhw.control.pipeline import PushPipeline
 from simhw.control.schema import RequestError
@@ -94,6 +93,10 @@ class BenchDaemon:
                 store.event("calibration_interrupted", {"id": stale})
             except StoreFull:
                 break
+        try:
+            self.vna_identity = str(vna.identify())  # asked once, before anything else drives the VNA
+        except Exception as e:  # noqa: BLE001 - a VNA that cannot say who it is still measures
+            self.vna_identity = f"unknown ({type(e).__name__})"
         last = store.last_push()
         self.last_push_id = 0 if last is None else last["id"]
         if last is not None:
@@ -151,7 +154,7 @@ class BenchDaemon:
             log.info(json.dumps({"event": "serving", "bind": self.config.daemon.bind,
                                  "publish": self.config.daemon.publish, "curve": self.curve is not None}))
             self._loop_thread = threading.current_thread()
-            self._start_replication()
+            self.replicator = daemon_replicator(self)
             if ready is not None:
                 ready.set()
             next_beat = 0.0
@@ -303,6 +306,7 @@ class BenchDaemon:
     def status(self) -> dict:
         info = self.board.info
         return {"version": __version__, "schema": schema.SCHEMA_VERSION, "uptime_s": time.time() - self.started,
+                "bench": self.config.name, "vna": self.vna_identity, "model_version": self.store.latest_model_id(),
                 "board": {"serial": info.serial, "model": info.model, "shape": list(info.shape), "bits": info.bits},
                 "active_hash": self.active_hash, "last_push": self.last_push_id, "job": self.running_job,
                 "queued": self.jobs.qsize(),
@@ -311,17 +315,6 @@ class BenchDaemon:
                 "clock": self.clock(),
                 "lab": None if self.replicator is None else self.replicator.status(self.store.outbox_head())}
 
-    def _start_replication(self) -> None:
-        """Ship the store to the lab database from a process of its own (never on the push/ack path)."""
-        lab = self.config.lab
-        if not lab.dsn or self.store.path == ":memory:":
-            return
-        keys = []
-        if self.curve is not None:
-            keys = [zmq.auth.load_certificate(self.curve[0])[0].decode()]
-        endpoints = {"bind": list(self.config.daemon.bind), "publish": self.config.daemon.publish}
-        self.replicator = ReplicatorProcess(self.store.path, lab.dsn, lab.bench_id or self.config.name, lab.batch,
-                                            lab.retry_s, endpoints, keys).start()
 
     # ------------------------------------------------------------------ hardware worker
     def _submit(self, job: Job | None) -> None:

@@ -22,10 +22,11 @@ import threading
 import time
 
 import psycopg
+import zmq.auth
 
 from simhw.control.lab.schema import migrate
 
-__all__ = ["Replicator", "ReplicatorProcess", "register_bench", "lab_json"]
+__all__ = ["Replicator", "ReplicatorProcess", "daemon_replicator", "register_bench", "lab_json"]
 
 _COLUMNS = {
     "snapshot": ("snapshots", "SELECT id, bench, software, created_at FROM snapshots WHERE id IN ({})",
@@ -279,6 +280,18 @@ class ReplicatorProcess:
         if v["last_lag_s"] >= 0:
             out["last_lag_s"] = v["last_lag_s"]
         return out
+
+
+def daemon_replicator(daemon) -> ReplicatorProcess | None:
+    """The replicator a daemon starts for its bench file's ``[lab]`` (None without a dsn or a file store):
+    registered with the daemon's endpoints and, with CURVE, its public key."""
+    lab = daemon.config.lab
+    if not lab.dsn or daemon.store.path == ":memory:":
+        return None
+    keys = [] if daemon.curve is None else [zmq.auth.load_certificate(daemon.curve[0])[0].decode()]
+    endpoints = {"bind": list(daemon.config.daemon.bind), "publish": daemon.config.daemon.publish}
+    return ReplicatorProcess(daemon.store.path, lab.dsn, lab.bench_id or daemon.config.name, lab.batch, lab.retry_s,
+                             endpoints, keys).start()
 
 
 def _replicate_child(kwargs: dict, shared, error, stop, parent: int) -> None:

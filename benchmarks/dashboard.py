@@ -1,0 +1,100 @@
+"""The dashboard costs the push path nothing: the daemon benchmark with and without it, in one run.
+
+    python -m benchmarks.dashboard [--n 3000] [--rounds 3]
+
+A ``simhw daemon`` process on the simulated bench (board in its process) takes sequential pushes
+(p50 latency) and pipelined pushes (256 in flight) from one client, alternately without the dashboard
+and with a ``simhw dashboard`` process attached and the distribution's headless Chromium showing the
+page (the gateway forwards every push's telemetry to it). Printed: both figures per condition, the
+medians over the rounds and their ratios (target: within 10 %, ratio 0.9 to 1.1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.daemon import free_port, process
+from simhw.control.client import DaemonClient
+from simhw.values.bench_config import BenchConfig
+from simhw.values.phase_config import PhaseConfig
+
+
+def browser(url: str):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = shutil.which("chromium") or shutil.which("chromium-browser")
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=opts)
+    driver.get(url)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and driver.find_element("id", "conn").text != "live":
+        time.sleep(0.1)
+    return driver
+
+
+def measure(c: DaemonClient, configs: list, n: int) -> tuple[float, float]:
+    lat = np.empty(n)
+    for i in range(n):
+        t0 = time.perf_counter()
+        c.push(configs[i])
+        lat[i] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    acks = c.push_many(configs[n:2 * n], window=256)
+    return float(np.median(lat)), len(acks) / (time.perf_counter() - t0)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=3000)
+    ap.add_argument("--rounds", type=int, default=3)
+    a = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        cfg = BenchConfig(name="benchmark")
+        cfg.simulation.transport = "inproc"
+        cfg.daemon.bind = [f"tcp://127.0.0.1:{free_port()}"]
+        cfg.daemon.publish = f"tcp://127.0.0.1:{free_port()}"
+        cfg.daemon.store = str(tmp / "store.sqlite")
+        (tmp / "bench.toml").write_text(cfg.to_toml())
+        http = f"127.0.0.1:{free_port()}"
+        results: dict = {"without": [], "with": []}
+        with process(["-m", "simhw", "daemon", "--bench", str(tmp / "bench.toml")]), \
+                DaemonClient(cfg.daemon.bind[0], timeout=60) as c:
+            seed = 0
+            for r in range(a.rounds):
+                for cond in ("without", "with"):
+                    configs = [PhaseConfig.random(4, 6, 6, 2, seed=seed + i) for i in range(2 * a.n)]
+                    seed += 2 * a.n
+                    with contextlib.ExitStack() as stack:
+                        if cond == "with":
+                            stack.enter_context(process(["-m", "simhw", "dashboard", "--bench", str(tmp / "bench.toml"),
+                                                         "--http", http]))
+                            driver = browser(f"http://{http}/")
+                            stack.callback(driver.quit)
+                        p50, rate = measure(c, configs, a.n)
+                        if cond == "with":
+                            shown = driver.find_element("css selector", "#pushes tr").get_attribute("data-hash")
+                            if shown != configs[-1].hash:
+                                time.sleep(1.0)
+                    results[cond].append((p50, rate))
+                    print(f"round {r + 1} {cond:<7} dashboard: push p50 {p50 * 1e6:7.1f} us, pipelined {rate:6.0f}/s",
+                          flush=True)
+        med = {k: np.median(np.array(v), axis=0) for k, v in results.items()}
+        print(f"median over {a.rounds} rounds: push p50 {med['without'][0] * 1e6:.1f} us without, "
+              f"{med['with'][0] * 1e6:.1f} us with the dashboard and a browser (ratio {med['with'][0] / med['without'][0]:.3f}); "
+              f"pipelined {med['without'][1]:.0f}/s without, {med['with'][1]:.0f}/s with "
+              f"(ratio {med['with'][1] / med['without'][1]:.3f}); target within 10 %")
+
+
+if __name__ == "__main__":
+    main()

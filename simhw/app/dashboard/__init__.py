@@ -1,0 +1,1 @@
+"""The live bench dashboard: an HTTP/WebSocket gateway over the daemon's ZeroMQ API (docs/guide.md)."""

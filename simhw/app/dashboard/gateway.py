@@ -1,0 +1,322 @@
+"""The dashboard's HTTP and WebSocket gateway (aiohttp), a client of the daemon like any other.
+
+It speaks to the daemon over its ZeroMQ API (one :class:`DaemonClient`, requests serialised in a
+worker thread) and follows its PUB stream, forwarding every telemetry message to the browsers on
+``/ws``. It serves one page (``static/index.html`` and ``dashboard.js``, no build step) and a JSON API
+under ``/api`` with the daemon's read operations; the control operations (push a stored
+configuration, measure, calibrate, cancel) are POSTs that need a control token. It adds nothing to
+the daemon's push path: it is one more client and one more subscriber.
+
+Access: from loopback the page and the read API are open and control needs a control token; from
+anywhere else every request needs a token (:mod:`.tokens`), and a read token gives a read-only page.
+``require_token`` treats loopback like anywhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures as cf
+import ipaddress
+import json
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+import zmq
+import zmq.asyncio
+import zmq.auth
+from aiohttp import WSMsgType, web
+
+from simhw.app.dashboard.report import calibration_report
+from simhw.app.dashboard.tokens import TokenChecker
+from simhw.control.client import DaemonClient, DaemonError
+from simhw.values.measurement import Measurement
+
+__all__ = ["Gateway", "API"]
+
+STATIC = Path(__file__).with_name("static")
+ROLE = web.RequestKey("role", str)
+#: the JSON API: path -> (method, needs control, what it answers)
+API = {
+    "/api/status": ("GET", False, "the daemon's status and the board's live STATUS"),
+    "/api/pushes": ("GET", False, "the last pushes (?limit=)"),
+    "/api/configs": ("GET", False, "stored configurations (?limit=)"),
+    "/api/measurements": ("GET", False, "stored measurements (?limit=)"),
+    "/api/measurement/{id}": ("GET", False, "one measurement: frequencies, parameters, S as re/im"),
+    "/api/measurement/{id}/touchstone": ("GET", False, "one measurement as a Touchstone file"),
+    "/api/calibrations": ("GET", False, "stored calibrations (?limit=)"),
+    "/api/calibration/{id}": ("GET", False, "one calibration (stages, metrics), without the model"),
+    "/api/calibration/{id}/report": ("GET", False, "one calibration's report page"),
+    "/api/events": ("GET", False, "stored events (?kind=&limit=)"),
+    "/api/push": ("POST", True, "push a stored configuration: {\"hash\": ...}"),
+    "/api/measure": ("POST", True, "measure now"),
+    "/api/calibrate": ("POST", True, "start a calibration: {\"stages\": .., \"slots\": ..} (optional)"),
+    "/api/cancel": ("POST", True, "cancel a calibration job: {\"job\": ...}"),
+}
+
+
+def _is_loopback(host: str | None) -> bool:
+    try:
+        return host is not None and ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _jsonable(v):
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, np.generic):
+        return v.item()
+    return str(v)
+
+
+def _json(data, status: int = 200) -> web.Response:
+    return web.Response(text=json.dumps(data, default=_jsonable), status=status, content_type="application/json")
+
+
+class Gateway:
+    def __init__(self, request_endpoint: str, publish_endpoint: str, host: str = "127.0.0.1", port: int = 8080,
+                 curve: tuple | None = None, server_key: str | None = None, keys_dir: str | None = None,
+                 require_token: bool = False, timeout: float = 30.0):
+        """``curve``: (daemon public key file, this gateway's secret key file) for a CURVE daemon;
+        ``server_key`` and ``keys_dir``: the daemon's secret key file and its allow-list, which issue and
+        check the bearer tokens (no tokens without them: then only loopback is served)."""
+        if not _is_loopback(host) and not (server_key and keys_dir):
+            raise ValueError("serving the dashboard beyond loopback needs tokens: give the daemon's server key "
+                             "and its allow-list of client keys")
+        self.request_endpoint, self.publish_endpoint = request_endpoint, publish_endpoint
+        self.host, self.port, self.curve, self.timeout = host, port, curve, timeout
+        self.tokens = TokenChecker(server_key, keys_dir)
+        self.require_token = require_token
+        self._pool = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="dashboard-client")
+        self._client: DaemonClient | None = None
+        self._sockets: set = set()
+        self._runner: web.AppRunner | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._started = threading.Event()
+        self._stopped: asyncio.Event | None = None
+        self.url = ""
+
+    # ------------------------------------------------------------------ the daemon
+    def _call(self, name: str, *args, **kwargs):
+        if self._client is None:
+            self._client = DaemonClient(self.request_endpoint, timeout=self.timeout, curve=self.curve,
+                                        name="dashboard")
+        return getattr(self._client, name)(*args, **kwargs)
+
+    async def daemon(self, name: str, *args, **kwargs):
+        return await asyncio.get_running_loop().run_in_executor(self._pool, lambda: self._call(name, *args, **kwargs))
+
+    # ------------------------------------------------------------------ access
+    def access(self, request: web.Request) -> str | None:
+        """The role of this request ('read', 'control'), or None when it must be refused."""
+        auth = request.headers.get("Authorization", "")
+        token = auth[7:] if auth.startswith("Bearer ") else request.query.get("token")
+        role = self.tokens.role(token)
+        if role is not None:
+            return role
+        if _is_loopback(request.remote) and not self.require_token:
+            return "read"
+        return None
+
+    @web.middleware
+    async def _guard(self, request: web.Request, handler):
+        role = self.access(request)
+        if role is None:
+            return _json({"error": "unauthorized", "message": "a bearer token is required from this address"}, 401)
+        if request.method == "POST" and role != "control":
+            return _json({"error": "forbidden", "message": "this token is read-only"}, 403)
+        request[ROLE] = role
+        try:
+            return await handler(request)
+        except DaemonError as e:
+            return _json({"error": getattr(e, "code", "daemon"), "message": str(e)}, 502)
+        except (KeyError, ValueError, TypeError) as e:
+            return _json({"error": "bad_request", "message": str(e)}, 400)
+
+    # ------------------------------------------------------------------ handlers
+    async def index(self, request):
+        return web.FileResponse(STATIC / "index.html")
+
+    async def static(self, request):
+        name = request.match_info["name"]
+        path = (STATIC / name).resolve()
+        if path.parent != STATIC.resolve() or not path.is_file():
+            raise web.HTTPNotFound()
+        return web.FileResponse(path)
+
+    async def api_index(self, request):
+        return _json({"role": request[ROLE], "api": {p: {"method": m, "control": c, "doc": d}
+                                                       for p, (m, c, d) in API.items()}})
+
+    async def status(self, request):
+        st = await self.daemon("status")
+        try:
+            st["board_status"] = await self.daemon("board_status")
+        except DaemonError as e:
+            st["board_status"] = {"error": str(e)}
+        st["role"] = request[ROLE]
+        return _json(st)
+
+    def _limit(self, request) -> int:
+        return max(1, min(int(request.query.get("limit", 20)), 1000))
+
+    async def pushes(self, request):
+        return _json((await self.daemon("pushes", limit=self._limit(request)))[::-1])  # newest first
+
+    async def listing(self, request):
+        name = request.path.rsplit("/", 1)[1]
+        return _json(await self.daemon(name, limit=self._limit(request)))
+
+    async def measurement(self, request):
+        f, s, rec = await self.daemon("measurement", int(request.match_info["id"]))
+        return _json({**rec, "frequencies": f, "re": s.real, "im": s.imag})
+
+    async def touchstone(self, request):
+        mid = int(request.match_info["id"])
+        f, s, rec = await self.daemon("measurement", mid)
+        ports = tuple(int(p[1:-1]) for p in rec["params"])
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Measurement(rec["hash"] or "unknown", f, s, ports, settings={"measurement": mid}).to_touchstone(
+                Path(tmp) / f"measurement-{mid}")
+            body = Path(path).read_bytes()
+        return web.Response(body=body, content_type="text/plain", headers={
+            "Content-Disposition": f'attachment; filename="{Path(path).name}"'})
+
+    async def calibration(self, request):
+        rec = (await self.daemon("calibration", int(request.match_info["id"]), model=False))[0]
+        return _json(rec)
+
+    async def report(self, request):
+        rec = (await self.daemon("calibration", int(request.match_info["id"]), model=False))[0]
+        return web.Response(text=calibration_report(rec), content_type="text/html")
+
+    async def events(self, request):
+        kind = request.query.get("kind") or None
+        return _json(await self.daemon("events", kind=kind, limit=self._limit(request)))
+
+    async def _body(self, request) -> dict:
+        if not request.can_read_body:
+            return {}
+        body = await request.json()
+        if not isinstance(body, dict):
+            raise ValueError("the request body must be a JSON object")
+        return body
+
+    async def push(self, request):
+        body = await self._body(request)
+        config = await self.daemon("config", str(body["hash"]))
+        return _json(await self.daemon("push", config))
+
+    async def measure(self, request):
+        f, s, rec = await self.daemon("measure")
+        return _json(rec)
+
+    async def calibrate(self, request):
+        body = await self._body(request)
+        params = {k: int(body[k]) for k in ("stages", "slots") if k in body}
+        return _json({"job": await self.daemon("calibrate", **params)})
+
+    async def cancel(self, request):
+        body = await self._body(request)
+        return _json({"cancelled": await self.daemon("cancel", str(body["job"]))})
+
+    async def websocket(self, request):
+        ws = web.WebSocketResponse(heartbeat=20)
+        await ws.prepare(request)
+        self._sockets.add(ws)
+        await ws.send_json({"topic": "hello", "data": {"role": request[ROLE]}})
+        try:
+            async for msg in ws:
+                if msg.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
+                    break
+        finally:
+            self._sockets.discard(ws)
+        return ws
+
+    # ------------------------------------------------------------------ telemetry to the browsers
+    async def _forward(self) -> None:
+        ctx = zmq.asyncio.Context.instance()
+        sub = ctx.socket(zmq.SUB)
+        sub.setsockopt(zmq.LINGER, 0)
+        if self.curve is not None:
+            server_public, _ = zmq.auth.load_certificate(self.curve[0])
+            public, secret = zmq.auth.load_certificate(self.curve[1])
+            sub.curve_serverkey, sub.curve_publickey, sub.curve_secretkey = server_public, public, secret
+        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        sub.connect(self.publish_endpoint)
+        try:
+            while True:
+                topic, body = await sub.recv_multipart()
+                text = json.dumps({"topic": topic.decode(), "data": json.loads(body)})
+                for ws in list(self._sockets):
+                    if not ws.closed:
+                        try:
+                            await ws.send_str(text)
+                        except (ConnectionError, RuntimeError):
+                            self._sockets.discard(ws)
+        finally:
+            sub.close()
+
+    # ------------------------------------------------------------------ running
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._guard])
+        r = app.router
+        r.add_get("/", self.index)
+        r.add_get("/static/{name}", self.static)
+        r.add_get("/ws", self.websocket)
+        r.add_get("/api", self.api_index)
+        r.add_get("/api/status", self.status)
+        r.add_get("/api/pushes", self.pushes)
+        for name in ("configs", "measurements", "calibrations"):
+            r.add_get(f"/api/{name}", self.listing)
+        r.add_get("/api/measurement/{id}", self.measurement)
+        r.add_get("/api/measurement/{id}/touchstone", self.touchstone)
+        r.add_get("/api/calibration/{id}", self.calibration)
+        r.add_get("/api/calibration/{id}/report", self.report)
+        r.add_get("/api/events", self.events)
+        r.add_post("/api/push", self.push)
+        r.add_post("/api/measure", self.measure)
+        r.add_post("/api/calibrate", self.calibrate)
+        r.add_post("/api/cancel", self.cancel)
+        return app
+
+    async def serve(self) -> None:
+        """Serve until :meth:`stop` (from any thread)."""
+        self._loop = asyncio.get_running_loop()
+        self._stopped = asyncio.Event()
+        self._runner = web.AppRunner(self.app(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"http://{self.host}:{port}/"
+        forward = asyncio.create_task(self._forward())
+        self._started.set()
+        try:
+            await self._stopped.wait()
+        finally:
+            forward.cancel()
+            for ws in list(self._sockets):
+                await ws.close()
+            await self._runner.cleanup()
+            self._pool.shutdown(wait=False)
+            if self._client is not None:
+                self._client.close()
+
+    def start(self, timeout: float = 30.0) -> "Gateway":
+        """Serve from a thread of this process; returns once it listens (``self.url``)."""
+        self._thread = threading.Thread(target=lambda: asyncio.run(self.serve()), name="simhw-dashboard",
+                                        daemon=True)
+        self._thread.start()
+        if not self._started.wait(timeout):
+            raise RuntimeError("the dashboard did not start")
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._loop is not None and self._stopped is not None:
+            self._loop.call_soon_threadsafe(self._stopped.set)
+        if self._thread is not None:
+            self._thread.join(timeout)

@@ -1,0 +1,167 @@
+"""The live dashboard in a real browser: the distribution's headless Chromium through Selenium, against the
+gateway and an embedded simulated bench; the JSON API and its tokens through plain HTTP on loopback."""
+
+import json
+import os
+import shutil
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+import zmq.auth
+
+from simhw.app.dashboard.gateway import Gateway
+from simhw.app.dashboard.tokens import issue_token
+from simhw.app.embedded import embedded_daemon
+from simhw.control.client import DaemonClient
+from simhw.values.bench_config import BenchConfig
+from simhw.values.phase_config import PhaseConfig
+
+pytestmark = pytest.mark.timeout(300)
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+def bench(tmp_path) -> BenchConfig:
+    cfg = BenchConfig(name="dashboard-bench")
+    cfg.sweep.points = 5
+    cfg.daemon.bind = [f"ipc://{tmp_path}/d.ipc"]
+    cfg.daemon.publish = f"ipc://{tmp_path}/p.ipc"
+    cfg.daemon.store = str(tmp_path / "store.sqlite")
+    cfg.daemon.heartbeat_s = 0.3
+    cfg.calibration.parameterization = "physical"
+    cfg.calibration.heldout = 10
+    return cfg
+
+
+def keys(tmp_path):
+    """The daemon's key pair and an allow-list with two clients (their public keys)."""
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    _, server_secret = zmq.auth.create_certificates(str(tmp_path), "server")
+    for name in ("viewer", "operator"):
+        public, _ = zmq.auth.create_certificates(str(tmp_path), name)
+        shutil.move(public, allowed / f"{name}.key")
+    return server_secret, str(allowed)
+
+
+def http(url, token=None, body=None):
+    req = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode(),
+                                 method="GET" if body is None else "POST",
+                                 headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def browser():
+    if not (CHROMIUM and CHROMEDRIVER):
+        if os.environ.get("CI"):
+            pytest.fail("Chromium and ChromeDriver are missing: .ci/run installs them (chromium, chromium-driver)")
+        pytest.skip("no chromium/chromedriver on this machine")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1100"):
+        opts.add_argument(arg)
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+
+
+def wait_for(driver, script, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = driver.execute_script(script)
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"the page never satisfied: {script}")
+
+
+def test_the_page_follows_pushes_measurements_and_calibration_live(tmp_path):
+    cfg = bench(tmp_path)
+    server_secret, allowed = keys(tmp_path)
+    with embedded_daemon(cfg), DaemonClient(cfg.daemon.bind[0], timeout=60) as c:
+        gw = Gateway(cfg.daemon.bind[0], cfg.daemon.publish, port=0, server_key=server_secret,
+                     keys_dir=allowed).start()
+        driver = browser()
+        try:
+            token = issue_token(server_secret, allowed, "operator", "control")
+            driver.get(gw.url + f"?token={token}")
+            wait_for(driver, "return document.getElementById('conn').textContent === 'live'")
+            assert "dashboard-bench" in driver.find_element("id", "bench").text
+            assert "N5227B" in driver.find_element("id", "vna").text
+            assert "SIMB-0001" in driver.find_element("id", "board").text
+            assert driver.find_element("id", "controls").is_displayed()  # a control token
+            marker = driver.execute_script("window.__same_page = 1; return 1")
+            # a push and a measure through the ZeroMQ client: the page updates without a reload
+            config = PhaseConfig.random(4, 6, 6, 2, seed=3, name="from-zmq")
+            f, s, meta = c.push_measure(config)
+            wait_for(driver, f"return document.querySelector('#pushes tr[data-hash=\"{config.hash}\"]') !== null")
+            wait_for(driver, f"return document.getElementById('plot-mag').dataset.measurement === "
+                             f"'{meta['measurement']}'")
+            assert int(driver.find_element("id", "plot-mag").get_attribute("data-points")) == 2 * len(f)
+            assert len(driver.find_elements("css selector", "#plot-mag polyline.series")) == 2  # S21, S31
+            href = driver.find_element("id", "touchstone").get_attribute("href")
+            status, body = http(href)
+            assert status == 200 and body.startswith(b"! simhw measurement of config " + config.hash.encode())
+            # a calibration: its stage NMSE curve fills in while it runs
+            job = c.calibrate(stages=3, slots=20)
+            wait_for(driver, "return +document.getElementById('plot-cal').dataset.points >= 1", timeout=120)
+            seen_running = "stage" in driver.find_element("id", "cal-state").text
+            c.wait_calibration(job, timeout=240)
+            wait_for(driver, "return +document.getElementById('plot-cal').dataset.points === 3", timeout=60)
+            wait_for(driver, "return document.getElementById('cal-state').textContent.includes('done')")
+            assert seen_running or "done" in driver.find_element("id", "cal-state").text
+            assert driver.execute_script("return window.__same_page") == marker  # never reloaded
+            path = tmp_path / "dashboard.png"
+            driver.save_screenshot(str(path))
+            assert path.stat().st_size > 20_000
+        finally:
+            driver.quit()
+            gw.stop()
+
+
+def test_tokens_decide_who_reads_and_who_controls(tmp_path):
+    cfg = bench(tmp_path)
+    server_secret, allowed = keys(tmp_path)
+    with embedded_daemon(cfg), DaemonClient(cfg.daemon.bind[0], timeout=60) as c:
+        c.push(PhaseConfig.random(4, 6, 6, 2, seed=1))
+        # as if every client were off loopback: no token, no page, no API
+        gw = Gateway(cfg.daemon.bind[0], cfg.daemon.publish, port=0, server_key=server_secret, keys_dir=allowed,
+                     require_token=True).start()
+        try:
+            for path in ("", "api/status", "api/pushes", "ws"):
+                assert http(gw.url + path)[0] == 401, path
+            read = issue_token(server_secret, allowed, "viewer", "read")
+            control = issue_token(server_secret, allowed, "operator", "control")
+            status, body = http(gw.url + "api/status", read)
+            assert status == 200 and json.loads(body)["role"] == "read"
+            assert http(gw.url + "api/measure", read, {})[0] == 403  # read-only
+            forged = read.replace(".read.", ".control.")
+            assert http(gw.url + "api/measure", forged, {})[0] == 401
+            status, body = http(gw.url + "api/measure", control, {})
+            assert status == 200 and json.loads(body)["measurement"] == 1
+            (pushed,) = json.loads(http(gw.url + "api/pushes", control)[1])
+            status, body = http(gw.url + "api/push", control, {"hash": pushed["hash"]})
+            assert status == 200 and json.loads(body)["applied"] is False  # already shown: verified, not re-applied
+            assert http(gw.url + "api/push", control, {"hash": "0" * 64})[0] in (400, 502)
+            os.remove(os.path.join(allowed, "operator.key"))  # off the allow-list: the token is void
+            assert http(gw.url + "api/status", control)[0] == 401
+        finally:
+            gw.stop()
+        # loopback without a token: the page and the read API, no control
+        gw = Gateway(cfg.daemon.bind[0], cfg.daemon.publish, port=0).start()
+        try:
+            assert http(gw.url)[0] == 200 and http(gw.url + "api/calibrations")[0] == 200
+            assert http(gw.url + "api/calibrate", None, {})[0] == 403
+            api = json.loads(http(gw.url + "api")[1])["api"]
+            assert api["/api/push"]["control"] and not api["/api/status"]["control"]
+        finally:
+            gw.stop()
+    with pytest.raises(ValueError, match="needs tokens"):
+        Gateway(cfg.daemon.bind[0], cfg.daemon.publish, host="0.0.0.0")
