@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import threading
 
@@ -57,6 +59,8 @@ def run_from_args(a) -> int:
             raise ValueError("a token needs --bench with daemon.server_key and daemon.keys, and --client")
         print(issue_token(cfg.daemon.server_key, cfg.daemon.keys, a.client, "control" if a.control else "read"))
         return 0
+    with contextlib.suppress(OSError):
+        os.nice(5)  # a dashboard beside the daemon yields to it
     gw = gateway_for(cfg, a.http, a.require_token).start()
     print(f"ready dashboard {gw.url}", flush=True)
     stop = threading.Event()

@@ -5,7 +5,9 @@ worker thread) and follows its PUB stream, forwarding every telemetry message to
 ``/ws``. It serves one page (``static/index.html`` and ``dashboard.js``, no build step) and a JSON API
 under ``/api`` with the daemon's read operations; the control operations (push a stored
 configuration, measure, calibrate, cancel) are POSTs that need a control token. It adds nothing to
-the daemon's push path: it is one more client and one more subscriber.
+the daemon's push path: it is one more client and one more subscriber, and it coalesces the push
+telemetry (at most one message per ``PUSH_EVERY_S``) and the heartbeats, so a busy bench does not keep
+a browser waking up.
 
 Access: from loopback the page and the read API are open and control needs a control token; from
 anywhere else every request needs a token (:mod:`.tokens`), and a read token gives a read-only page.
@@ -20,6 +22,7 @@ import ipaddress
 import json
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +40,10 @@ __all__ = ["Gateway", "API"]
 
 STATIC = Path(__file__).with_name("static")
 ROLE = web.RequestKey("role", str)
+PUSH_EVERY_S = 1.0  # push telemetry reaches the browsers coalesced at this period (a page shows the last rows)
+HEARTBEAT_EVERY_S = 5.0  # and the daemon's heartbeats at most this often: a page shows uptime, not liveness
+PUSH_ROWS = 50
+BOARD_STATUS_EVERY_S = 5.0  # the board's live STATUS is read at most this often for all pages together
 #: the JSON API: path -> (method, needs control, what it answers)
 API = {
     "/api/status": ("GET", False, "the daemon's status and the board's live STATUS"),
@@ -92,6 +99,7 @@ class Gateway:
         self._pool = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="dashboard-client")
         self._client: DaemonClient | None = None
         self._sockets: set = set()
+        self._board_status: tuple | None = None
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -153,10 +161,13 @@ class Gateway:
 
     async def status(self, request):
         st = await self.daemon("status")
-        try:
-            st["board_status"] = await self.daemon("board_status")
-        except DaemonError as e:
-            st["board_status"] = {"error": str(e)}
+        now = time.monotonic()
+        if self._board_status is None or now - self._board_status[0] > BOARD_STATUS_EVERY_S:
+            try:  # the board is asked at most this often, however many pages are open
+                self._board_status = (now, await self.daemon("board_status"))
+            except DaemonError as e:
+                self._board_status = (now, {"error": str(e)})
+        st["board_status"] = self._board_status[1]
         st["role"] = request[ROLE]
         return _json(st)
 
@@ -247,18 +258,41 @@ class Gateway:
             sub.curve_serverkey, sub.curve_publickey, sub.curve_secretkey = server_public, public, secret
         sub.setsockopt(zmq.SUBSCRIBE, b"")
         sub.connect(self.publish_endpoint)
+        pending: list = []  # push acknowledgements not yet sent: coalesced, at most one message per PUSH_EVERY_S
+        flusher = asyncio.create_task(self._flush_pushes(pending))
+        last_beat = -1e9
         try:
             while True:
                 topic, body = await sub.recv_multipart()
-                text = json.dumps({"topic": topic.decode(), "data": json.loads(body)})
-                for ws in list(self._sockets):
-                    if not ws.closed:
-                        try:
-                            await ws.send_str(text)
-                        except (ConnectionError, RuntimeError):
-                            self._sockets.discard(ws)
+                data = json.loads(body)
+                if topic == b"push":
+                    pending.extend(dict(a, t=data.get("t")) for a in data.get("pushes", []))
+                    del pending[:-PUSH_ROWS]
+                    continue
+                if topic == b"heartbeat":
+                    if time.monotonic() - last_beat < HEARTBEAT_EVERY_S:
+                        continue
+                    last_beat = time.monotonic()
+                await self._broadcast(json.dumps({"topic": topic.decode(), "data": data}))
         finally:
+            flusher.cancel()
             sub.close()
+
+    async def _flush_pushes(self, pending: list) -> None:
+        while True:
+            await asyncio.sleep(PUSH_EVERY_S)
+            if pending:
+                acks = pending[:]
+                pending.clear()
+                await self._broadcast(json.dumps({"topic": "push", "data": {"pushes": acks, "t": acks[-1]["t"]}}))
+
+    async def _broadcast(self, text: str) -> None:
+        for ws in list(self._sockets):
+            if not ws.closed:
+                try:
+                    await ws.send_str(text)
+                except (ConnectionError, RuntimeError):
+                    self._sockets.discard(ws)
 
     # ------------------------------------------------------------------ running
     def app(self) -> web.Application:

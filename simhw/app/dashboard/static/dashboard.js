@@ -98,10 +98,19 @@ async function refreshStatus() {
   $("controls").hidden = st.role !== "control";
   $("role").textContent = st.role === "control" ? "this token allows control" : "read-only (a control token enables pushing, measuring and calibrating)";
 }
+function pushRow(p) {
+  return `<tr data-hash="${esc(p.hash)}"><td>${p.id}</td><td><code>${esc(p.hash.slice(0, 16))}</code></td>` +
+    `<td class="${p.applied ? "good" : ""}">${p.applied ? "yes" : "no (shown)"}</td><td class="good">yes</td><td>${when(p.acked_at)}</td></tr>`;
+}
 async function refreshPushes() {
   const rows = await api("/api/pushes?limit=15");
-  $("pushes").innerHTML = rows.map(p => `<tr data-hash="${esc(p.hash)}"><td>${p.id}</td><td><code>${esc(p.hash.slice(0, 16))}</code></td>` +
-    `<td class="${p.applied ? "good" : ""}">${p.applied ? "yes" : "no (shown)"}</td><td class="good">yes</td><td>${when(p.acked_at)}</td></tr>`).join("");
+  $("pushes").innerHTML = rows.map(pushRow).join("");
+}
+function addPushes(acks, t) {  // from the telemetry itself: no request to the daemon per push
+  const body = $("pushes");
+  const html = acks.slice(-15).reverse().map(a => pushRow({ id: a.push, hash: a.hash, applied: a.applied, acked_at: t })).join("");
+  body.insertAdjacentHTML("afterbegin", html);
+  while (body.childElementCount > 15) body.lastElementChild.remove();
 }
 async function refreshCalibrations() {
   const rows = await api("/api/calibrations?limit=8");
@@ -139,7 +148,7 @@ function onMessage(msg) {
       $("uptime").textContent = `uptime: ${Math.round(d.uptime_s)} s`;
       $("active").textContent = "active: " + (d.active_hash ? d.active_hash.slice(0, 12) : "none");
       break;
-    case "push": refreshPushes(); break;
+    case "push": addPushes(d.pushes, d.t); break;
     case "measurement": showMeasurement(d.measurement); log(`measurement #${d.measurement} of ${(d.hash || "unknown").slice(0, 12)}`); break;
     case "calibration":
       if (d.state === "started") { state.calPoints = []; state.job = d.job; $("cancel-btn").disabled = false; }
