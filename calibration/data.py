@@ -28,7 +28,7 @@ from simhw.physics.model import SIMModel
 from simhw.physics.propagation import Cascade
 
 __all__ = ["CalibrationData", "Objective", "Evaluation", "solve_channel", "nmse_db", "level_indices",
-           "applied_phases", "stack_cascades"]
+           "applied_phases", "stack_cascades", "fold_receivers", "open_output"]
 
 
 def nmse_db(estimate, truth) -> float:
@@ -168,14 +168,14 @@ def applied_phases(theta: np.ndarray, levels: np.ndarray | None, response: np.nd
     return theta + np.angle(r), np.abs(r)
 
 
-def _open_output(cascade: Cascade) -> Cascade:
+def open_output(cascade: Cascade) -> Cascade:
     """The cascade with the last layer's atoms as its outputs (free receivers fit the output matrix)."""
     F, _, N = cascade.w_out.shape
     return Cascade(cascade.w_in, cascade.w_layers, np.broadcast_to(np.eye(N, dtype=complex), (F, N, N)),
                    cascade.frequencies)
 
 
-def _fold(cascade: Cascade, fit) -> Cascade:
+def fold_receivers(cascade: Cascade, fit) -> Cascade:
     """The cascade with the fitted receive terms in it (leakage stays apart: it is not a path through the SIM)."""
     c = cascade
     if fit.mode == "gain":
@@ -243,7 +243,7 @@ class Objective:
         model = SIMModel(Cascade(self._channel(cascade, theta, amp, layers), cascade.w_layers, cascade.w_out,
                                  cascade.frequencies))
         if par.receivers == "free":
-            model = SIMModel(_open_output(model.cascade))
+            model = SIMModel(open_output(model.cascade))
         fitted: dict = {}
 
         def cotangent(h):  # fits the receive terms, records the fit, returns dL/dh
@@ -256,7 +256,7 @@ class Objective:
             _, _, *grads = model.response_and_matrix_vjp(theta, cotangent, amp, response is not None, layers)
         else:
             cotangent(model.response(theta, amp, layers=layers))
-        fitted_cascade = _fold(model.cascade, fitted["fit"])
+        fitted_cascade = fold_receivers(model.cascade, fitted["fit"])
         leakage = fitted["fit"].leakage
         pen, g_pen = par.penalty(x)
         loss = fitted["misfit"] + pen
@@ -296,7 +296,7 @@ class Objective:
                 u = np.einsum("tfpn,fn->tfp", g, solve_channel(g, y))
             else:
                 if self.par.receivers == "free":
-                    stacked = _open_output(stacked)
+                    stacked = open_output(stacked)
                 u = SIMModel(stacked).response(theta, amp)[..., 0]
             pred = fit_receivers(self.par.receivers, u, y).prediction
             err = np.sum(np.abs(pred - y) ** 2, axis=(0, 2)).reshape(C, F).sum(axis=1)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from calibration.data import CalibrationData, applied_phases, level_indices, nmse_db
+from calibration.data import CalibrationData, applied_phases, fold_receivers, level_indices, nmse_db, open_output
 from calibration.metrics import predicted
 from calibration.receivers import fit_receivers
 from simhw.physics.propagation import Cascade
@@ -127,21 +127,11 @@ def _refit(cascade: Cascade, data: CalibrationData, response, receivers: str):
     levels = level_indices(data, response.shape[-1])
     theta, amp = applied_phases(data.theta, levels, response)
     if receivers == "free":
-        F, _, N = cascade.w_out.shape
-        opened = Cascade(cascade.w_in, cascade.w_layers, np.broadcast_to(np.eye(N, dtype=complex), (F, N, N)),
-                         cascade.frequencies)
-        h = _last_layer_field(opened, _transmissions(theta, amp))
+        h = _last_layer_field(open_output(cascade), _transmissions(theta, amp))
     else:
         h = predicted(cascade, data, response)
     fit = fit_receivers(receivers, h, data.y)
-    c = cascade
-    if fit.mode == "gain":
-        c = Cascade(c.w_in * fit.gain[:, None, None], c.w_layers, c.w_out, c.frequencies)
-    elif fit.mode == "port":
-        c = Cascade(c.w_in, c.w_layers, c.w_out * fit.gain[:, :, None], c.frequencies)
-    else:
-        c = Cascade(c.w_in, c.w_layers, fit.w_out, c.frequencies)
-    return c, fit.leakage, fit.prediction
+    return fold_receivers(cascade, fit), fit.leakage, fit.prediction
 
 
 def _last_layer_field(cascade: Cascade, t: np.ndarray) -> np.ndarray:
