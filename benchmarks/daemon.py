@@ -125,16 +125,22 @@ def pushes(n: int, tmp: Path, transport: str, busy_poll_us: float = 0.0) -> tupl
         stack.enter_context(process(["-m", "simhw", "daemon", "--bench", str(bench)]))
         c = stack.enter_context(DaemonClient(cfg.daemon.bind[0], timeout=30))
         c.push(configs[-1])
-        lat = np.empty(n)
-        for i in range(n):
-            t0 = time.perf_counter()
-            c.push(configs[i])
-            lat[i] = time.perf_counter() - t0
+        return timed_pushes(c, configs, n)
+
+
+def timed_pushes(c: DaemonClient, configs: list, n: int) -> tuple[np.ndarray, float]:
+    """(b) and (c) on one client: latencies of ``n`` sequential pushes of ``configs[:n]``, then the rate of
+    pipelined pushes of ``configs[n:2n]`` (256 in flight), their acknowledgements checked in order."""
+    lat = np.empty(n)
+    for i in range(n):
         t0 = time.perf_counter()
-        acks = c.push_many(configs[n:2 * n], window=256)
-        rate = len(acks) / (time.perf_counter() - t0)
-        if [a["hash"] for a in acks] != [x.hash for x in configs[n:2 * n]]:
-            raise RuntimeError("pipelined acknowledgements out of order or missing")
+        c.push(configs[i])
+        lat[i] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    acks = c.push_many(configs[n:2 * n], window=256)
+    rate = len(acks) / (time.perf_counter() - t0)
+    if [a["hash"] for a in acks] != [x.hash for x in configs[n:2 * n]]:
+        raise RuntimeError("pipelined acknowledgements out of order or missing")
     return lat, rate
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.daemon import free_port, process
+from benchmarks.daemon import free_port, process, timed_pushes
 from simhw.control.client import DaemonClient
 from simhw.values.bench_config import BenchConfig
 from simhw.values.phase_config import PhaseConfig
@@ -50,17 +50,6 @@ def browser(url: str, tmp: Path):
     while time.monotonic() < deadline and driver.find_element("id", "conn").text != "live":
         time.sleep(0.1)
     return driver
-
-
-def measure(c: DaemonClient, configs: list, n: int) -> tuple[float, float]:
-    lat = np.empty(n)
-    for i in range(n):
-        t0 = time.perf_counter()
-        c.push(configs[i])
-        lat[i] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    acks = c.push_many(configs[n:2 * n], window=256)
-    return float(np.median(lat)), len(acks) / (time.perf_counter() - t0)
 
 
 def main(argv=None) -> None:
@@ -93,7 +82,8 @@ def main(argv=None) -> None:
                             if driver is not None:
                                 stack.callback(driver.quit)
                             time.sleep(SETTLE_S)  # both started: measure the steady state, not their start-up
-                        p50, rate = measure(c, configs, a.n)
+                        lat, rate = timed_pushes(c, configs, a.n)
+                        p50 = float(np.median(lat))
                         if cond == "with" and driver is not None:  # the page saw the last push
                             deadline = time.monotonic() + 30
                             while time.monotonic() < deadline and driver.execute_script(

@@ -242,7 +242,7 @@ def _row(name: str, obj: Focus, codes: np.ndarray, bits: int, s: np.ndarray, por
     """One model's figures: what it predicts for ``codes`` and what the bench measured (S (F, P))."""
     theta, amp = obj.applied(codes[None], bits)
     predicted = obj.metrics(theta[0], None if amp is None else amp[0])
-    h = obj._response(theta, amp)[0, :, :, 0]
+    h = obj.response(theta, amp)[0, :, :, 0]
     measured = measured_objective_db(s, port, suppress, cap_db)
     return {"model": name, "predicted_db": -predicted["loss"], "measured_db": measured["objective_db"],
             "measured": measured, "predicted": predicted,

@@ -45,21 +45,22 @@ HEARTBEAT_EVERY_S = 5.0  # and the daemon's heartbeats at most this often: a pag
 PUSH_ROWS = 50
 BOARD_STATUS_EVERY_S = 5.0  # the board's live STATUS is read at most this often for all pages together
 #: the JSON API: path -> (method, needs control, what it answers)
-API = {
-    "/api/status": ("GET", False, "the daemon's status and the board's live STATUS"),
-    "/api/pushes": ("GET", False, "the last pushes (?limit=)"),
-    "/api/configs": ("GET", False, "stored configurations (?limit=)"),
-    "/api/measurements": ("GET", False, "stored measurements (?limit=)"),
-    "/api/measurement/{id}": ("GET", False, "one measurement: frequencies, parameters, S as re/im"),
-    "/api/measurement/{id}/touchstone": ("GET", False, "one measurement as a Touchstone file"),
-    "/api/calibrations": ("GET", False, "stored calibrations (?limit=)"),
-    "/api/calibration/{id}": ("GET", False, "one calibration (stages, metrics), without the model"),
-    "/api/calibration/{id}/report": ("GET", False, "one calibration's report page"),
-    "/api/events": ("GET", False, "stored events (?kind=&limit=)"),
-    "/api/push": ("POST", True, "push a stored configuration: {\"hash\": ...}"),
-    "/api/measure": ("POST", True, "measure now"),
-    "/api/calibrate": ("POST", True, "start a calibration: {\"stages\": .., \"slots\": ..} (optional)"),
-    "/api/cancel": ("POST", True, "cancel a calibration job: {\"job\": ...}"),
+API = {  # path -> (method, needs control, the handler method, what it answers): each route declared once
+    "/api": ("GET", False, "api_index", "the caller's role and this table"),
+    "/api/status": ("GET", False, "status", "the daemon's status and the board's live STATUS"),
+    "/api/pushes": ("GET", False, "pushes", "the last pushes (?limit=)"),
+    "/api/configs": ("GET", False, "listing", "stored configurations (?limit=)"),
+    "/api/measurements": ("GET", False, "listing", "stored measurements (?limit=)"),
+    "/api/measurement/{id}": ("GET", False, "measurement", "one measurement: frequencies, parameters, S as re/im"),
+    "/api/measurement/{id}/touchstone": ("GET", False, "touchstone", "one measurement as a Touchstone file"),
+    "/api/calibrations": ("GET", False, "listing", "stored calibrations (?limit=)"),
+    "/api/calibration/{id}": ("GET", False, "calibration", "one calibration (stages, metrics), without the model"),
+    "/api/calibration/{id}/report": ("GET", False, "report", "one calibration's report page"),
+    "/api/events": ("GET", False, "events", "stored events (?kind=&limit=)"),
+    "/api/push": ("POST", True, "push", "push a stored configuration: {\"hash\": ...}"),
+    "/api/measure": ("POST", True, "measure", "measure now"),
+    "/api/calibrate": ("POST", True, "calibrate", "start a calibration: {\"stages\": .., \"slots\": ..} (optional)"),
+    "/api/cancel": ("POST", True, "cancel", "cancel a calibration job: {\"job\": ...}"),
 }
 
 
@@ -157,7 +158,7 @@ class Gateway:
 
     async def api_index(self, request):
         return _json({"role": request[ROLE], "api": {p: {"method": m, "control": c, "doc": d}
-                                                       for p, (m, c, d) in API.items()}})
+                                                       for p, (m, c, _, d) in API.items()}})
 
     async def status(self, request):
         st = await self.daemon("status")
@@ -301,20 +302,8 @@ class Gateway:
         r.add_get("/", self.index)
         r.add_get("/static/{name}", self.static)
         r.add_get("/ws", self.websocket)
-        r.add_get("/api", self.api_index)
-        r.add_get("/api/status", self.status)
-        r.add_get("/api/pushes", self.pushes)
-        for name in ("configs", "measurements", "calibrations"):
-            r.add_get(f"/api/{name}", self.listing)
-        r.add_get("/api/measurement/{id}", self.measurement)
-        r.add_get("/api/measurement/{id}/touchstone", self.touchstone)
-        r.add_get("/api/calibration/{id}", self.calibration)
-        r.add_get("/api/calibration/{id}/report", self.report)
-        r.add_get("/api/events", self.events)
-        r.add_post("/api/push", self.push)
-        r.add_post("/api/measure", self.measure)
-        r.add_post("/api/calibrate", self.calibrate)
-        r.add_post("/api/cancel", self.cancel)
+        for path, (method, _, name, _) in API.items():
+            r.add_route(method, path, getattr(self, name))
         return app
 
     async def serve(self) -> None:

@@ -377,13 +377,14 @@ class Focus(Objective):
         other = np.mean(np.abs(h[..., list(self.suppress), self.input]) ** 2, axis=(-2, -1))
         return target, other
 
-    def _response(self, theta, amplitude=None):
+    def response(self, theta, amplitude=None):
+        """The model's responses with the offset added (what the objective sees)."""
         h = self.model.response(theta, amplitude)
         return h if self.offset is None else h + self.offset
 
     def loss_batch(self, theta, amplitude=None) -> np.ndarray:
         theta, amplitude = self._as_batch(theta, amplitude)
-        target, other = self._powers(self._response(theta, amplitude))
+        target, other = self._powers(self.response(theta, amplitude))
         loss = -10 * np.log10(np.maximum(target, 1e-300))
         if other is not None:
             loss = loss + 10 * np.log10(np.maximum(other + self.cap * target, 1e-300))
@@ -391,7 +392,7 @@ class Focus(Objective):
 
     def loss_and_grad(self, theta, samples=None) -> tuple[float, np.ndarray]:
         theta = np.asarray(theta, float)
-        h = self._response(theta)  # (F, P, M)
+        h = self.response(theta)  # (F, P, M)
         target, other = self._powers(h)
         c = 10 / np.log(10)
         g_h = np.zeros_like(h)
@@ -410,7 +411,7 @@ class Focus(Objective):
     def metrics(self, theta, amplitude=None) -> dict:
         theta = np.asarray(theta, float)
         amp = None if amplitude is None else np.asarray(amplitude)[None]
-        target, other = self._powers(self._response(theta[None], amp))
+        target, other = self._powers(self.response(theta[None], amp))
         out = {"loss": float(self.loss_batch(theta, amplitude)[0]), "gain_db": float(10 * np.log10(target[0]))}
         if other is not None:
             out["contrast_db"] = float(10 * np.log10(target[0] / other[0]))
