@@ -1,0 +1,645 @@
+"""The frame executor: one accepted frame at a time, in arrival order (docs/protocol.md).
+
+It owns the pattern RAM (shadow, active, slots: one word per atom holding every layer's code, so
+a latch copies ``atoms`` words and the shift registers of all layers are fed in parallel), the
+sequencer, the counters and the reply cache. For a frame it looks up the cache (a repeated
+sequence number with the same CRC field is answered again, not executed again), checks version,
+type, length and arguments in the order the Python firmware does, executes, and builds the ACK or
+NAK into the reply buffer entry of its sequence number, computing the reply's CRC as it writes.
+Between frames it runs what the clock and the pins ask for: the boot, the watchdog's safe pattern,
+trigger steps and the events (BOOT, WATCHDOG, FRAME_ERROR).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Elaboratable, Module, Mux, Signal
+from amaranth.lib.memory import Memory
+
+from drivers.features import Feature
+from drivers.sequence import SequenceMode, SequenceState
+from drivers.smp import EventKind, MsgType, NakCode
+from sim_backend.gateware.crc import INIT, crc32_byte
+from sim_backend.gateware.layout import hello_info, le, status_head
+from sim_backend.gateware.params import FEATURES, GatewareParams
+
+__all__ = ["Executor"]
+
+# reply bodies
+EMPTY, HELLO, LATCH, SLOTCRC, SEQPOS, STATUS, READ, NAK, EVENT = range(9)
+# where a pattern CRC pass returns
+RET_COMMIT, RET_STORE, RET_STATUS = range(3)
+# what a latch copies into the active pattern
+SRC_SHADOW, SRC_SLOT, SRC_ZERO = range(3)
+IDLE_, ARMED, RUNNING = int(SequenceState.IDLE), int(SequenceState.ARMED), int(SequenceState.RUNNING)
+HOST, TRIGGER = int(SequenceMode.HOST), int(SequenceMode.TRIGGER)
+REQUESTS = {int(t) for t in MsgType if 0 < t < 0x80}
+NOT_REQUESTS = (int(MsgType.ACK), int(MsgType.NAK), int(MsgType.EVENT))
+
+
+class Executor(Elaboratable):
+    def __init__(self, p: GatewareParams, rx, tx, shift):
+        self.p, self.rx, self.tx, self.shift = p, rx, tx, shift
+        self.trigger = Signal()  # one-cycle pulse from the debouncer
+        self.safe = Signal(init=1)
+        self.latch_count = Signal(32)
+        self.busy = Signal()
+        self.boot_id = Signal(32)
+
+    def elaborate(self, platform):  # noqa: C901 - one state machine, read top to bottom
+        m = Module()
+        p, rx, tx, sh = self.p, self.rx, self.tx, self.shift
+        L, N, B, S, C, MF = p.layers, p.atoms, p.bits, p.slots, p.reply_cache, p.frame
+        W = L * B
+
+        # ------------------------------------------------------------ memories
+        m.submodules.shadow = shadow = Memory(shape=W, depth=N, init=[])
+        m.submodules.active = active = Memory(shape=W, depth=N, init=[])
+        m.submodules.slots = slots = Memory(shape=W, depth=S * N, init=[])
+        m.submodules.slot_crc = slot_crc = Memory(shape=32, depth=S, init=[])
+        m.submodules.seqmem = seqmem = Memory(shape=8, depth=p.seq_max, init=[])
+        m.submodules.tags = tags = Memory(shape=48, depth=C, init=[])
+        sh_w, sh_r = shadow.write_port(granularity=B), shadow.read_port()
+        ac_w, ac_r, ac_shift = active.write_port(), active.read_port(), active.read_port()
+        sl_w, sl_r = slots.write_port(), slots.read_port()
+        sc_w, sc_r = slot_crc.write_port(), slot_crc.read_port()
+        sq_w, sq_r = seqmem.write_port(), seqmem.read_port()
+        tg_w, tg_r = tags.write_port(), tags.read_port()
+        m.d.comb += [ac_shift.addr.eq(sh.addr), sh.word.eq(ac_shift.data)]
+
+        # ------------------------------------------------------------ registers
+        r = {k: Signal(w, name=k) for k, w in dict(
+            boot_id=32, uptime_ms=32, active_crc=32, shadow_crc=32, latch_count=32, crc_errors=32,
+            framing_errors=32, overruns=32, naks=32, seq_state=2, seq_mode=2, seq_pos=16, seq_steps=32,
+            seq_missed=32, watchdog_ms=16, safe=1).items()}
+        m.d.comb += [self.safe.eq(r["safe"]), self.latch_count.eq(r["latch_count"]), self.boot_id.eq(r["boot_id"])]
+        half, typ, ver, seq, blen, fp = (Signal(), Signal(8), Signal(8), Signal(16), Signal(16), Signal(32))
+        arg = Signal(64)
+        nak_code, nak_detail = Signal(8), Signal(16)
+        bsel, from_frame, after_reset = Signal(4), Signal(), Signal()
+        entry, wpos, rcrc = Signal(range(C + 1)), Signal(9), Signal(32)
+        i, k = Signal(16), Signal(16)
+        layer, atom = Signal(range(L + 1)), Signal(range(N + 1))
+        count = Signal(16)
+        acc, bits_in = Signal(16), Signal(5)
+        slot = Signal(8)
+        scrc, pcrc = Signal(32), Signal(32)
+        pc_ret, src = Signal(2), Signal(2)
+        latch_crc, latch_counts, latch_build, latch_safe = Signal(32), Signal(), Signal(), Signal()
+        bank = Signal()
+        session = Signal(32)
+        seq_len, seq_loop = Signal(8), Signal()
+        slot_valid = Signal(S)
+        cache_valid = Signal(C)
+        event_seq, event_kind, event_data = Signal(16), Signal(8), Signal(32)
+        boot_pending = Signal(init=1)
+        ev_boot, ev_wd, ev_frame = Signal(), Signal(), Signal()
+        trig_pending = Signal()
+        defining = Signal()  # SEQ_DEFINE's second pass (writing) after the first (checking)
+        cycles = Signal(32)
+        ms_div = Signal(range(p.ms_cycles))
+        quiet_ms = Signal(17)
+        latching = Signal()
+        m.d.sync += cycles.eq(cycles + 1)
+
+        # ------------------------------------------------------------ clocks, counters, pins
+        with m.If(ms_div == p.ms_cycles - 1):
+            m.d.sync += [ms_div.eq(0), r["uptime_ms"].eq(r["uptime_ms"] + 1)]
+            with m.If(~quiet_ms[16]):
+                m.d.sync += quiet_ms.eq(quiet_ms + 1)
+        with m.Else():
+            m.d.sync += ms_div.eq(ms_div + 1)
+        with m.If(rx.accepted):
+            m.d.sync += quiet_ms.eq(0)
+        m.d.sync += [r["crc_errors"].eq(r["crc_errors"] + rx.crc_error),
+                     r["framing_errors"].eq(r["framing_errors"] + rx.framing_error),
+                     r["overruns"].eq(r["overruns"] + rx.overrun)]
+        with m.If(rx.frame_error):
+            m.d.sync += ev_frame.eq(1)
+        missed_exec, missed_pin = Signal(), Signal()
+        m.d.sync += r["seq_missed"].eq(r["seq_missed"] + missed_exec + missed_pin)
+        with m.If(self.trigger & (r["seq_state"] == RUNNING) & (r["seq_mode"] == TRIGGER)):
+            with m.If(sh.busy | latching | trig_pending):
+                m.d.comb += missed_pin.eq(1)  # a latch is still in progress: the step is lost
+            with m.Else():
+                m.d.sync += trig_pending.eq(1)
+        wd_fire = (r["watchdog_ms"] != 0) & ~r["safe"] & (quiet_ms > r["watchdog_ms"])
+
+        # ------------------------------------------------------------ helpers
+        rx_base = Mux(half, MF, 0)
+        body_len = Signal(16)
+        read_bytes = (count * B + 7) >> 3
+        with m.Switch(bsel):
+            for sel, size in ((HELLO, 37), (LATCH, 8), (SLOTCRC, 4), (SEQPOS, 6), (STATUS, 55 + 5 * S), (NAK, 3),
+                              (EVENT, 9)):
+                with m.Case(sel):
+                    m.d.comb += body_len.eq(size)
+            with m.Case(READ):
+                m.d.comb += body_len.eq(read_bytes)
+        body_vec = Signal(55 * 8)
+        with m.Switch(bsel):
+            with m.Case(HELLO):
+                m.d.comb += body_vec.eq(hello_info(p, r["boot_id"], int(FEATURES)))
+            with m.Case(LATCH):
+                m.d.comb += body_vec.eq(le((r["active_crc"], 4), (r["latch_count"], 4)))
+            with m.Case(SLOTCRC):
+                m.d.comb += body_vec.eq(pcrc)
+            with m.Case(SEQPOS):
+                m.d.comb += body_vec.eq(le((r["seq_pos"], 2), (r["seq_steps"], 4)))
+            with m.Case(STATUS):
+                m.d.comb += body_vec.eq(status_head(r, p))
+            with m.Case(NAK):
+                m.d.comb += body_vec.eq(le((nak_code, 1), (nak_detail, 2)))
+            with m.Case(EVENT):
+                m.d.comb += body_vec.eq(le((event_kind, 1), (r["boot_id"], 4), (event_data, 4)))
+        rtype = Mux(from_frame, Mux(nak_code != 0, int(MsgType.NAK), int(MsgType.ACK)), int(MsgType.EVENT))
+        head_vec = le((Const(0x4D53, 16), 2), (Const(2, 8), 1), (rtype, 1), (Mux(from_frame, seq, event_seq), 2),
+                      (body_len, 2))
+        entry_base = entry * p.entry
+
+        e_byte, e_en, e_crc = Signal(8), Signal(), Signal()  # the reply byte written this cycle
+        m.d.comb += [tx.w_addr.eq(entry_base + 1 + wpos), tx.w_data.eq(e_byte), tx.w_en.eq(e_en)]
+        with m.If(e_en):
+            m.d.sync += wpos.eq(wpos + 1)
+            with m.If(e_crc):
+                m.d.sync += rcrc.eq(crc32_byte(rcrc, e_byte))
+        pc_byte, pc_en = Signal(8), Signal()  # the pattern byte entering the pattern CRC this cycle
+        with m.If(pc_en):
+            m.d.sync += pcrc.eq(crc32_byte(pcrc, pc_byte))
+
+        def emit(byte, crc=True):
+            m.d.comb += [e_byte.eq(byte), e_en.eq(1), e_crc.eq(crc)]
+
+        def nak(code, detail=0):
+            m.d.sync += [nak_code.eq(int(code)), nak_detail.eq(detail), bsel.eq(NAK)]
+            m.next = "BUILD"
+
+        def ack(sel):
+            m.d.sync += [nak_code.eq(0), bsel.eq(sel)]
+            m.next = "BUILD"
+
+        def pattern_crc(ret):
+            m.d.sync += [pc_ret.eq(ret), layer.eq(0), atom.eq(0), k.eq(0), acc.eq(0), bits_in.eq(0), pcrc.eq(INIT)]
+            m.next = "PC_ISSUE"
+
+        def latch(source, crc, counts=True, build=True, safe=False):
+            m.d.sync += [src.eq(source), latch_crc.eq(crc), latch_counts.eq(counts), latch_build.eq(build),
+                         latch_safe.eq(safe), i.eq(0)]
+            m.next = "LATCH_WAIT"
+
+        def pack(code):
+            """(byte, byte ready, next acc, next bits) after ``code`` joins the bit stream (LSB first)."""
+            joined = (acc | (code << bits_in))[:16]
+            full = (bits_in + B) >= 8
+            return joined[:8], full, Mux(full, joined >> 8, joined), Mux(full, bits_in + B - 8, bits_in + B)
+
+        def span_bad(lay, off, cnt):
+            return (lay >= L) | (off >= N) | (cnt == 0) | ((lay * N + off + cnt) > L * N)
+
+        def advance_atom():
+            with m.If(atom == N - 1):
+                m.d.sync += [atom.eq(0), layer.eq(layer + 1)]
+            with m.Else():
+                m.d.sync += atom.eq(atom + 1)
+
+        # ------------------------------------------------------------ the state machine
+        m.d.comb += [rx.read_addr.eq(rx_base + i), tg_r.addr.eq(seq[:len(tg_r.addr)]), sh_r.addr.eq(atom),
+                     ac_r.addr.eq(atom), sl_r.addr.eq(slot * N + i), sc_r.addr.eq(slot), sq_r.addr.eq(i)]
+        with m.FSM() as fsm:
+            with m.State("IDLE"):
+                with m.If(boot_pending):
+                    m.d.sync += [boot_pending.eq(0), i.eq(0)]
+                    m.next = "BOOT"
+                with m.Elif((ev_boot | ev_wd | ev_frame) & ~tx.event_busy):
+                    kind = Mux(ev_boot, int(EventKind.BOOT), Mux(ev_wd, int(EventKind.WATCHDOG),
+                                                                 int(EventKind.FRAME_ERROR)))
+                    m.d.sync += [event_kind.eq(kind), event_data.eq(Mux(ev_boot | ~ev_wd, 0, r["watchdog_ms"])),
+                                 event_seq.eq(event_seq + 1), bsel.eq(EVENT), from_frame.eq(0)]
+                    with m.If(ev_boot):
+                        m.d.sync += ev_boot.eq(0)
+                    with m.Elif(ev_wd):
+                        m.d.sync += ev_wd.eq(0)
+                    with m.Else():
+                        m.d.sync += ev_frame.eq(0)
+                    m.next = "BUILD"
+                with m.Elif(wd_fire):
+                    m.d.sync += [r["seq_state"].eq(IDLE_), ev_wd.eq(1)]
+                    latch(SRC_ZERO, p.safe_crc, counts=False, build=False, safe=True)
+                with m.Elif(trig_pending):
+                    m.d.sync += [trig_pending.eq(0), from_frame.eq(0)]
+                    with m.If((r["seq_state"] == RUNNING) & (r["seq_mode"] == TRIGGER)):
+                        m.next = "STEP"
+                with m.Elif(rx.full.bit_select(half, 1)):
+                    m.d.sync += [typ.eq(rx.type[half]), ver.eq(rx.version[half]), seq.eq(rx.seq[half]),
+                                 blen.eq(rx.length[half]), fp.eq(rx.fingerprint[half]), from_frame.eq(1)]
+                    m.next = "LOOKUP"
+            with m.State("LOOKUP"):  # the tag of seq mod C is being read
+                m.next = "LOOKUP2"
+            with m.State("LOOKUP2"):
+                hit = cache_valid.bit_select(seq[:len(tg_r.addr)], 1) & (tg_r.data == Cat(seq, fp))
+                with m.If(hit):
+                    with m.If(~tx.queue_full):
+                        m.d.comb += [tx.push.eq(1), tx.push_entry.eq(seq[:len(tg_r.addr)])]
+                        m.next = "RELEASE"
+                with m.Else():
+                    m.d.sync += i.eq(8)
+                    m.next = "ARGS"
+            with m.State("ARGS"):  # body byte i - 8 is being read
+                m.next = "ARGS2"
+            with m.State("ARGS2"):
+                m.d.sync += [arg.word_select((i - 8)[:3], 8).eq(rx.read_data), i.eq(i + 1)]
+                with m.If(i == 15):
+                    m.next = "DISPATCH"
+                with m.Else():
+                    m.next = "ARGS"
+            with m.State("DISPATCH"):
+                self._dispatch(m, locals())
+            # -------------------------------------------------- WRITE: unpack codes into the shadow
+            with m.State("W_NEXT"):
+                with m.If(bits_in >= B):
+                    m.d.comb += [sh_w.addr.eq(atom), sh_w.data.eq(acc[:B].replicate(L)),
+                                 sh_w.en.eq(1 << layer)]
+                    m.d.sync += [acc.eq(acc >> B), bits_in.eq(bits_in - B), k.eq(k + 1)]
+                    advance_atom()
+                    with m.If(k == count - 1):
+                        ack(EMPTY)
+                with m.Else():
+                    m.next = "W_FETCH"
+            with m.State("W_FETCH"):  # rx byte i is being read
+                m.next = "W_GOT"
+            with m.State("W_GOT"):
+                m.d.sync += [acc.eq(acc | (rx.read_data << bits_in)), bits_in.eq(bits_in + 8), i.eq(i + 1)]
+                m.next = "W_NEXT"
+            # -------------------------------------------------- pattern CRC of the shadow, layer-major
+            with m.State("PC_ISSUE"):
+                m.next = "PC_USE"
+            with m.State("PC_USE"):
+                byte, full, nacc, nbits = pack(sh_r.data.word_select(layer, B))
+                m.d.sync += [acc.eq(nacc), bits_in.eq(nbits), k.eq(k + 1)]
+                with m.If(full):
+                    m.d.comb += [pc_byte.eq(byte), pc_en.eq(1)]
+                advance_atom()
+                with m.If(k == L * N - 1):
+                    m.next = "PC_FLUSH"
+                with m.Else():
+                    m.next = "PC_ISSUE"
+            with m.State("PC_FLUSH"):
+                with m.If(bits_in != 0):
+                    m.d.comb += [pc_byte.eq(acc[:8]), pc_en.eq(1)]
+                    m.d.sync += bits_in.eq(0)
+                m.next = "PC_FINAL"
+            with m.State("PC_FINAL"):
+                m.d.sync += pcrc.eq(~pcrc)  # zlib's CRC-32 is the register's complement
+                m.next = "PC_DONE"
+            with m.State("PC_DONE"):
+                self._after_crc(m, locals())
+            # -------------------------------------------------- latching: copy into the active pattern
+            with m.State("LATCH_WAIT"):
+                m.d.comb += latching.eq(1)
+                with m.If(~sh.busy):
+                    m.d.sync += i.eq(0)
+                    m.next = "CP_ISSUE"
+            with m.State("CP_ISSUE"):
+                m.d.comb += [latching.eq(1), sh_r.addr.eq(i)]
+                m.next = "CP_USE"
+            with m.State("CP_USE"):
+                m.d.comb += [latching.eq(1), sh_r.addr.eq(i)]
+                data = Mux(src == SRC_SHADOW, sh_r.data, Mux(src == SRC_SLOT, sl_r.data, 0))
+                m.d.comb += [ac_w.addr.eq(i), ac_w.data.eq(data), ac_w.en.eq(1)]
+                m.d.sync += i.eq(i + 1)
+                with m.If(i == N - 1):
+                    m.next = "LATCHED"
+                with m.Else():
+                    m.next = "CP_ISSUE"
+            with m.State("LATCHED"):
+                m.d.comb += [latching.eq(1), sh.start.eq(1)]
+                m.d.sync += [r["active_crc"].eq(latch_crc), r["safe"].eq(latch_safe)]
+                with m.If(latch_counts):
+                    m.d.sync += r["latch_count"].eq(r["latch_count"] + 1)
+                with m.If(latch_build):
+                    m.next = "BUILD"
+                with m.Else():
+                    m.next = "IDLE"
+            # -------------------------------------------------- sequences
+            with m.State("STEP"):
+                with m.If(r["seq_pos"] + 1 >= seq_len):
+                    with m.If(~seq_loop):
+                        m.d.comb += missed_exec.eq(1)
+                        m.d.sync += r["seq_state"].eq(IDLE_)
+                        with m.If(from_frame):
+                            nak(NakCode.SEQ_STATE, IDLE_)
+                        with m.Else():
+                            m.next = "IDLE"
+                    with m.Else():
+                        m.d.sync += [r["seq_pos"].eq(0), i.eq(0), r["seq_steps"].eq(r["seq_steps"] + 1)]
+                        m.next = "SEQ_SLOT"
+                with m.Else():
+                    m.d.sync += [r["seq_pos"].eq(r["seq_pos"] + 1), i.eq(r["seq_pos"] + 1),
+                                 r["seq_steps"].eq(r["seq_steps"] + 1)]
+                    m.next = "SEQ_SLOT"
+            with m.State("SEQ_SLOT"):  # seqmem[i] is being read
+                m.next = "SEQ_SLOT2"
+            with m.State("SEQ_SLOT2"):
+                m.d.sync += [slot.eq(sq_r.data), bsel.eq(SEQPOS), nak_code.eq(0)]
+                m.next = "SLOT_CRC"
+            with m.State("SLOT_CRC"):  # slot_crc[slot] is being read
+                m.next = "SLOT_CRC2"
+            with m.State("SLOT_CRC2"):
+                latch(SRC_SLOT, sc_r.data, build=from_frame)
+            # -------------------------------------------------- SLOT_STORE: a running sequence's slots are kept
+            with m.State("ST_SCAN"):  # seqmem[i] is being read
+                m.next = "ST_SCAN2"
+            with m.State("ST_SCAN2"):
+                with m.If(sq_r.data == slot):
+                    nak(NakCode.SEQ_STATE, slot)
+                with m.Elif(i == seq_len - 1):
+                    m.d.sync += i.eq(0)
+                    m.next = "ST_ISSUE"
+                with m.Else():
+                    m.d.sync += i.eq(i + 1)
+                    m.next = "ST_SCAN"
+            with m.State("ST_ISSUE"):
+                m.d.comb += sh_r.addr.eq(i)
+                m.next = "ST_USE"
+            with m.State("ST_USE"):
+                m.d.comb += [sh_r.addr.eq(i), sl_w.addr.eq(slot * N + i), sl_w.data.eq(sh_r.data), sl_w.en.eq(1)]
+                m.d.sync += i.eq(i + 1)
+                with m.If(i == N - 1):
+                    m.d.comb += [sc_w.addr.eq(slot), sc_w.data.eq(pcrc), sc_w.en.eq(1)]
+                    m.d.sync += slot_valid.eq(slot_valid | (1 << slot))
+                    ack(SLOTCRC)
+                with m.Else():
+                    m.next = "ST_ISSUE"
+            # -------------------------------------------------- SEQ_DEFINE: check every slot, then write
+            with m.State("DF_LO"):  # rx byte i (low byte of entry k) is being read
+                m.next = "DF_LO2"
+            with m.State("DF_LO2"):
+                m.d.sync += [slot.eq(rx.read_data), i.eq(i + 1)]
+                m.next = "DF_HI"
+            with m.State("DF_HI"):
+                m.next = "DF_HI2"
+            with m.State("DF_HI2"):
+                value = Cat(slot, rx.read_data)
+                with m.If(~defining & (value >= S)):
+                    nak(NakCode.NO_SUCH_SLOT, value)
+                with m.Elif(~defining & ~slot_valid.bit_select(slot, 1)):
+                    nak(NakCode.EMPTY_SLOT, value)
+                with m.Else():
+                    with m.If(defining):
+                        m.d.comb += [sq_w.addr.eq(k), sq_w.data.eq(slot), sq_w.en.eq(1)]
+                    m.d.sync += [k.eq(k + 1), i.eq(i + 1)]
+                    with m.If(k == count - 1):
+                        with m.If(defining):
+                            m.d.sync += seq_len.eq(count)
+                            ack(EMPTY)
+                        with m.Else():
+                            m.d.sync += [defining.eq(1), k.eq(0), i.eq(8 + 2)]
+                            m.next = "DF_LO"
+                    with m.Else():
+                        m.next = "DF_LO"
+            # -------------------------------------------------- building the reply (or an event)
+            with m.State("BUILD"):
+                m.d.sync += [wpos.eq(0), rcrc.eq(INIT), i.eq(0)]
+                with m.If(from_frame):
+                    m.d.sync += entry.eq(seq[:len(tg_r.addr)])
+                    m.d.comb += [tg_w.addr.eq(seq[:len(tg_r.addr)]), tg_w.data.eq(Cat(seq, fp)), tg_w.en.eq(1)]
+                    m.d.sync += cache_valid.eq(cache_valid | (1 << seq[:len(tg_r.addr)]))
+                    with m.If(nak_code != 0):
+                        m.d.sync += r["naks"].eq(r["naks"] + 1)
+                with m.Else():
+                    m.d.sync += entry.eq(tx.event_entry)
+                m.next = "HEAD"
+            with m.State("HEAD"):
+                emit(head_vec.word_select(i[:3], 8))
+                m.d.sync += i.eq(i + 1)
+                with m.If(i == 7):
+                    m.d.sync += i.eq(0)
+                    with m.If(bsel == READ):
+                        m.next = "RD_ISSUE"
+                    with m.Elif(body_len == 0):
+                        m.next = "CRC"
+                    with m.Else():
+                        m.next = "BODY"
+            with m.State("BODY"):
+                emit(body_vec.word_select(i[:6], 8))
+                m.d.sync += i.eq(i + 1)
+                with m.If((bsel == STATUS) & (i == 54)):
+                    m.d.sync += [slot.eq(0), k.eq(0)]
+                    m.next = "SL_ISSUE"
+                with m.Elif(i == body_len - 1):
+                    m.d.sync += i.eq(0)
+                    m.next = "CRC"
+            with m.State("RD_ISSUE"):  # the word of ``atom`` is being read from the bank
+                m.next = "RD_USE"
+            with m.State("RD_USE"):
+                word = Mux(bank, ac_r.data, sh_r.data)
+                byte, full, nacc, nbits = pack(word.word_select(layer, B))
+                m.d.sync += [acc.eq(nacc), bits_in.eq(nbits), k.eq(k + 1)]
+                with m.If(full):
+                    emit(byte)
+                advance_atom()
+                with m.If(k == count - 1):
+                    m.next = "RD_FLUSH"
+                with m.Else():
+                    m.next = "RD_ISSUE"
+            with m.State("RD_FLUSH"):
+                with m.If(bits_in != 0):
+                    emit(acc[:8])
+                    m.d.sync += bits_in.eq(0)
+                m.d.sync += i.eq(0)
+                m.next = "CRC"
+            with m.State("SL_ISSUE"):  # slot_crc[slot] is being read
+                m.next = "SL_EMIT"
+            with m.State("SL_EMIT"):
+                valid = slot_valid.bit_select(slot, 1)
+                entry_vec = le((valid, 1), (Mux(valid, sc_r.data, 0), 4))
+                emit(entry_vec.word_select(k[:3], 8))
+                m.d.sync += k.eq(k + 1)
+                with m.If(k == 4):
+                    m.d.sync += [k.eq(0), slot.eq(slot + 1)]
+                    with m.If(slot == S - 1):
+                        m.d.sync += i.eq(0)
+                        m.next = "CRC"
+                    with m.Else():
+                        m.next = "SL_ISSUE"
+            with m.State("CRC"):
+                emit((~rcrc).word_select(i[:2], 8), crc=False)
+                m.d.sync += i.eq(i + 1)
+                with m.If(i == 3):
+                    m.next = "LENGTH"
+            with m.State("LENGTH"):
+                m.d.comb += [tx.w_addr.eq(entry_base), tx.w_data.eq(wpos), tx.w_en.eq(1)]  # not through emit()
+                m.next = "PUSH"
+            with m.State("PUSH"):
+                with m.If(~tx.queue_full):
+                    m.d.comb += [tx.push.eq(1), tx.push_entry.eq(entry)]
+                    with m.If(from_frame):
+                        m.next = "RELEASE"
+                    with m.Else():
+                        m.next = "IDLE"
+            with m.State("RELEASE"):
+                m.d.comb += [rx.release.eq(1), rx.release_half.eq(half)]
+                m.d.sync += half.eq(~half)
+                with m.If(after_reset):
+                    m.d.sync += [after_reset.eq(0), boot_pending.eq(1)]
+                m.next = "IDLE"
+            # -------------------------------------------------- boot: power-up and RESET
+            with m.State("BOOT"):
+                m.d.comb += [sh_w.addr.eq(i), sh_w.data.eq(0), sh_w.en.eq((1 << L) - 1)]
+                m.d.sync += i.eq(i + 1)
+                with m.If(i == N - 1):
+                    boot = Const(p.boot_seed, 32) ^ cycles
+                    m.d.sync += [r[name].eq(0) for name in ("uptime_ms", "latch_count", "crc_errors", "framing_errors",
+                                                            "overruns", "naks", "seq_pos", "seq_steps", "seq_missed",
+                                                            "watchdog_ms")]
+                    m.d.sync += [r["boot_id"].eq(Mux(boot == 0, 1, boot)), r["seq_state"].eq(IDLE_),
+                                 r["seq_mode"].eq(HOST), seq_len.eq(0), slot_valid.eq(0), cache_valid.eq(0),
+                                 event_seq.eq(0), ev_boot.eq(1), ev_wd.eq(0), ev_frame.eq(0), trig_pending.eq(0),
+                                 quiet_ms.eq(0), ms_div.eq(0)]
+                    latch(SRC_ZERO, p.safe_crc, counts=False, build=False, safe=True)
+        m.d.comb += self.busy.eq(~fsm.ongoing("IDLE") | boot_pending | trig_pending | ev_boot | ev_wd | ev_frame
+                                 | rx.full.any())
+        return m
+
+    # ------------------------------------------------------------ per request type
+    def _dispatch(self, m, v):
+        """The DISPATCH state: the checks of ``SMPFirmware._handle`` and each ``_do_*``, in its order."""
+        p, r, arg, blen, typ = self.p, v["r"], v["arg"], v["blen"], v["typ"]
+        nak, span_bad, state, B = v["nak"], v["span_bad"], r["seq_state"], p.bits
+        with m.If(v["ver"] != 2):
+            nak(NakCode.BAD_VERSION, 2)
+        with m.Elif((typ == NOT_REQUESTS[0]) | (typ == NOT_REQUESTS[1]) | (typ == NOT_REQUESTS[2])):
+            nak(NakCode.NOT_A_REQUEST, typ)
+        with m.Elif((typ == 0) | (typ > max(REQUESTS))):
+            nak(NakCode.UNKNOWN_TYPE, typ)
+        with m.Elif((typ == int(MsgType.SEQ_RANDOM)) & ~Const(int(FEATURES & Feature.RANDOM_SEQUENCE) != 0)):
+            nak(NakCode.UNSUPPORTED, typ)
+        with m.Else():
+            with m.Switch(typ):
+                for t, size in ((MsgType.HELLO, 4), (MsgType.COMMIT, 4), (MsgType.READ, 6), (MsgType.SLOT_STORE, 6),
+                                (MsgType.SLOT_LOAD, 2), (MsgType.SEQ_ARM, 6), (MsgType.SEQ_START, 0),
+                                (MsgType.SEQ_STOP, 0), (MsgType.SEQ_STEP, 0), (MsgType.STATUS, 0), (MsgType.RESET, 0),
+                                (MsgType.PING, 0), (MsgType.WATCHDOG, 2)):
+                    with m.Case(int(t)):
+                        with m.If(blen != size):
+                            nak(NakCode.BAD_LENGTH, blen)
+                        with m.Else():
+                            self._execute(m, v, t)
+                with m.Case(int(MsgType.WRITE)):
+                    lay, off, cnt = arg[:8], arg[8:24], arg[24:40]
+                    with m.If(blen < 5):
+                        nak(NakCode.BAD_LENGTH, blen)
+                    with m.Elif(span_bad(lay, off, cnt)):
+                        nak(NakCode.BAD_ARGUMENT, lay)
+                    with m.Elif(((cnt * B + 7) >> 3) != blen - 5):
+                        nak(NakCode.BAD_LENGTH, blen - 5)
+                    with m.Else():
+                        m.d.sync += [v["layer"].eq(lay), v["atom"].eq(off), v["count"].eq(cnt), v["k"].eq(0),
+                                     v["i"].eq(8 + 5), v["acc"].eq(0), v["bits_in"].eq(0)]
+                        m.next = "W_NEXT"
+                with m.Case(int(MsgType.SEQ_DEFINE)):
+                    n = arg[:16]
+                    with m.If((blen < 2) | (blen != 2 + 2 * n)):
+                        nak(NakCode.BAD_LENGTH, blen)
+                    with m.Elif(n == 0):
+                        nak(NakCode.BAD_ARGUMENT, 0)
+                    with m.Elif(state != IDLE_):
+                        nak(NakCode.SEQ_STATE, state)
+                    with m.Else():
+                        m.d.sync += [v["count"].eq(n), v["k"].eq(0), v["i"].eq(8 + 2), v["defining"].eq(0)]
+                        m.next = "DF_LO"
+
+    def _execute(self, m, v, t):
+        """A request whose body length is right."""
+        p, r, arg = self.p, v["r"], v["arg"]
+        nak, ack, pattern_crc, span_bad = v["nak"], v["ack"], v["pattern_crc"], v["span_bad"]
+        state, mode = r["seq_state"], r["seq_mode"]
+        if t == MsgType.HELLO:
+            with m.If(arg[:32] != v["session"]):
+                m.d.sync += [v["cache_valid"].eq(0), v["session"].eq(arg[:32])]
+            ack(HELLO)
+        elif t == MsgType.COMMIT:
+            pattern_crc(RET_COMMIT)
+        elif t == MsgType.STATUS:
+            pattern_crc(RET_STATUS)
+        elif t == MsgType.READ:
+            bank, lay, off, cnt = arg[:8], arg[8:16], arg[16:32], arg[32:48]
+            with m.If(span_bad(lay, off, cnt)):
+                nak(NakCode.BAD_ARGUMENT, lay)
+            with m.Elif((bank > 1) | (cnt > p.max_read)):
+                nak(NakCode.BAD_ARGUMENT, bank)
+            with m.Else():
+                m.d.sync += [v["bank"].eq(bank[0]), v["layer"].eq(lay), v["atom"].eq(off), v["count"].eq(cnt),
+                             v["k"].eq(0), v["acc"].eq(0), v["bits_in"].eq(0)]
+                ack(READ)
+        elif t == MsgType.SLOT_STORE:
+            with m.If(arg[:16] >= p.slots):
+                nak(NakCode.NO_SUCH_SLOT, arg[:16])
+            with m.Else():
+                m.d.sync += v["slot"].eq(arg[:8])
+                pattern_crc(RET_STORE)
+        elif t == MsgType.SLOT_LOAD:
+            with m.If(arg[:16] >= p.slots):
+                nak(NakCode.NO_SUCH_SLOT, arg[:16])
+            with m.Elif(~v["slot_valid"].bit_select(arg[:8], 1)):
+                nak(NakCode.EMPTY_SLOT, arg[:16])
+            with m.Else():
+                m.d.sync += [v["slot"].eq(arg[:8]), v["bsel"].eq(LATCH), v["nak_code"].eq(0)]
+                m.next = "SLOT_CRC"
+        elif t == MsgType.SEQ_ARM:
+            arm_mode, loop, period = arg[:8], arg[8:16], arg[16:48]
+            with m.If((arm_mode > 2) | ((arm_mode == int(SequenceMode.TIMER)) & (period == 0))):
+                nak(NakCode.BAD_ARGUMENT, arm_mode)
+            with m.Elif(arm_mode == int(SequenceMode.TIMER)):
+                nak(NakCode.UNSUPPORTED, arm_mode)
+            with m.Elif((v["seq_len"] == 0) | (state == RUNNING)):
+                nak(NakCode.SEQ_STATE, state)
+            with m.Else():
+                m.d.sync += [mode.eq(arm_mode), v["seq_loop"].eq(loop != 0), state.eq(ARMED), r["seq_pos"].eq(0),
+                             r["seq_steps"].eq(0), r["seq_missed"].eq(0)]
+                ack(EMPTY)
+        elif t == MsgType.SEQ_START:
+            with m.If(state != ARMED):
+                nak(NakCode.SEQ_STATE, state)
+            with m.Else():
+                m.d.sync += [state.eq(RUNNING), v["i"].eq(0)]
+                m.next = "SEQ_SLOT"
+        elif t == MsgType.SEQ_STOP:
+            m.d.sync += state.eq(IDLE_)
+            ack(SEQPOS)
+        elif t == MsgType.SEQ_STEP:
+            with m.If((state != RUNNING) | (mode != HOST)):
+                nak(NakCode.SEQ_STATE, state)
+            with m.Else():
+                m.next = "STEP"
+        elif t == MsgType.RESET:
+            m.d.sync += v["after_reset"].eq(1)
+            ack(EMPTY)
+        elif t == MsgType.PING:
+            ack(EMPTY)
+        elif t == MsgType.WATCHDOG:
+            m.d.sync += r["watchdog_ms"].eq(arg[:16])
+            ack(EMPTY)
+
+    def _after_crc(self, m, v):
+        """PC_DONE: the shadow's pattern CRC is in ``pcrc``; COMMIT, SLOT_STORE or STATUS goes on."""
+        r, pcrc, arg = v["r"], v["pcrc"], v["arg"]
+        nak, ack, latch = v["nak"], v["ack"], v["latch"]
+        with m.Switch(v["pc_ret"]):
+            with m.Case(RET_COMMIT):
+                with m.If(pcrc != arg[:32]):
+                    nak(NakCode.CRC_MISMATCH, 0)
+                with m.Else():
+                    m.d.sync += [v["bsel"].eq(LATCH), v["nak_code"].eq(0)]
+                    latch(SRC_SHADOW, pcrc)
+            with m.Case(RET_STORE):
+                with m.If(pcrc != arg[16:48]):
+                    nak(NakCode.CRC_MISMATCH, 0)
+                with m.Elif((r["seq_state"] == RUNNING) & (v["seq_len"] != 0)):
+                    m.d.sync += v["i"].eq(0)
+                    m.next = "ST_SCAN"
+                with m.Else():
+                    m.d.sync += v["i"].eq(0)
+                    m.next = "ST_ISSUE"
+            with m.Case(RET_STATUS):
+                m.d.sync += r["shadow_crc"].eq(pcrc)
+                ack(STATUS)
