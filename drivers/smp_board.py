@@ -153,9 +153,10 @@ class SMPBoard(SerialBoardMixin, Board):
                            tuple(sl.crc if sl.valid else None for sl in s.slots))
 
     def reset(self, ready_timeout: float = 5.0) -> BoardInfo:
-        self.request(MsgType.RESET)
-        deadline = time.monotonic() + ready_timeout
+        self._raise_if_reset()
         old = self.engine.boot_id
+        self.transact([(MsgType.RESET, b"")])  # a fast board's EVENT BOOT may come with the ACK: expected here
+        deadline = time.monotonic() + ready_timeout
         while time.monotonic() < deadline:
             try:
                 info = self.identify()

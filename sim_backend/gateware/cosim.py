@@ -17,6 +17,7 @@ contents as codes (:attr:`latched`).
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import numpy as np
@@ -59,9 +60,11 @@ class GatewareFirmware:
         return None  # the simulated clock does not follow the wall clock
 
     def reset(self, now: float | None = None) -> None:
-        """Power-cycle the design: every RAM state is lost, a new boot id, EVENT BOOT follows."""
+        """Power-cycle the design: every RAM state is lost, EVENT BOOT follows. Each power-up gets its own
+        ``boot_seed`` here, as a board would from its entropy source (docs/gateware.md), so the boot id changes."""
         with self._lock:
             self.power_cycles += 1
+            self.p = dataclasses.replace(self.p, boot_seed=(self.p.boot_seed * 0x9E3779B1 + 1) & 0xFFFFFFFF)
             self._build()
 
     # ------------------------------------------------------------------ pins and time
