@@ -7,6 +7,10 @@ the design's memories. Bounded: a reduced clock (4 cycles per UART bit) and a fe
 
 from __future__ import annotations
 
+import pathlib
+import re
+import subprocess
+import sys
 import zlib
 
 import numpy as np
@@ -25,6 +29,7 @@ from sim_backend.inproc_endpoint import InprocEndpoint
 from simhw.values.phase_config import PhaseConfig
 
 pytestmark = pytest.mark.timeout(300)
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 PARAMS = GatewareParams(clock_hz=921600 * 4, debounce_s=2e-6)
 SHAPE = (PARAMS.layers, PARAMS.rows, PARAMS.cols)
@@ -252,3 +257,24 @@ def test_the_uart_and_the_byte_stream_give_the_same_conversation():
     replies = [[m for m in frames_of(r) if m.type != MsgType.EVENT] for r in runs["bytes"][0]]  # the first: EVENT BOOT too
     assert [r[0].type for r in replies] == [MsgType.ACK] * 8 + [MsgType.NAK, MsgType.NAK]
     assert smp.unpack_codes(replies[3][0].body, PARAMS.atoms, 2).tolist() == a.codes[0].reshape(-1).tolist()
+
+
+# ---------------------------------------------------------------------- export
+@pytest.mark.timeout(900)
+def test_verilog_generates_and_the_synthesis_estimate_is_the_one_in_the_docs(tmp_path):
+    """``simhw gateware verilog`` as docs/gateware.md shows it: Verilog out, and the estimate it prints is
+    the documented one."""
+    cmd = [sys.executable, "-m", "simhw", "gateware", "verilog", "--layers", "4", "--rows", "6", "--cols", "6",
+           "--bits", "2", "--clock", "50e6", "--baud", "921600", "-o", str(tmp_path / "smp.v")]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=850)
+    assert r.returncode == 0, r.stderr
+    verilog = (tmp_path / "smp.v").read_text()
+    assert "module smp_board" in verilog
+    for port in ("uart_rx", "uart_tx", "trigger", "sr_clk", "sr_data", "sr_latch", "safe"):
+        assert re.search(rf"\b(input|output)\b[^;]*\b{port}\b", verilog), port
+    line = next(x for x in r.stdout.splitlines() if x.startswith("synth_ice40:"))
+    printed = line.rsplit(" (", 1)[0]
+    luts = int(re.search(r"(\d+) LUT4", printed).group(1))
+    assert 0 < luts < 7680  # fits an iCE40 HX8K
+    docs = (ROOT / "docs" / "gateware.md").read_text()
+    assert printed in docs, f"docs/gateware.md does not show what the command printed: {printed}"

@@ -13,7 +13,7 @@ import numpy as np
 import zmq.auth
 
 from sim_backend.bench import SimBench
-from simhw.app import calibrate_command, demo, lab_command, soak, st_command, train_command
+from simhw.app import calibrate_command, demo, gateware_command, lab_command, soak, st_command, train_command
 from simhw.app.dashboard import command as dashboard_command
 from simhw.app.embedded import run_daemon, setup_logging
 from simhw.control.client import DaemonClient, DaemonError, StateWatcher
@@ -110,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     lab_command.add_arguments(lab)
     st = sub.add_parser("st", help="randomised space-time SIM: slot-rate sessions on the bench, seed 001's study")
     st_command.add_arguments(st)
+    gw = sub.add_parser("gateware", help="the SMP board's gateware (Amaranth): Verilog and a synthesis estimate")
+    gateware_command.add_arguments(gw)
     return parser
 
 
@@ -277,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
                 "push": _cmd_client, "measure": _cmd_client, "status": _cmd_client,
                 "watch": _cmd_client, "train": _cmd_train, "st": _cmd_st,
                 "demo": _cmd_demo, "keys": _cmd_keys, "soak": _cmd_soak,
-                "lab": lab_command.run_from_args, "dashboard": dashboard_command.run_from_args}[args.command](args)
+                "lab": lab_command.run_from_args, "dashboard": dashboard_command.run_from_args,
+                "gateware": gateware_command.run_from_args}[args.command](args)
     except (ValueError, OSError) as exc:
         print(f"simhw: error: {exc}", file=sys.stderr)
         return 2
