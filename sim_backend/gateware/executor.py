@@ -27,6 +27,9 @@ __all__ = ["Executor"]
 
 
 class Executor(Elaboratable):
+    """Executes the frames of ``rx`` (a FrameReceiver), replies through ``tx`` (a Transmitter) and latches
+    through ``shift`` (a ShiftOut), for a board of parameters ``p``."""
+
     def __init__(self, p: GatewareParams, rx, tx, shift):
         self.p, self.rx, self.tx, self.shift = p, rx, tx, shift
         self.trigger = Signal()  # one-cycle pulse from the debouncer

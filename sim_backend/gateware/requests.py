@@ -14,7 +14,8 @@ from drivers.sequence import SequenceMode, SequenceState
 from drivers.smp import MsgType, NakCode
 from sim_backend.gateware.params import FEATURES
 
-__all__ = ["dispatch", "after_crc"]
+__all__ = ["dispatch", "after_crc", "EMPTY", "HELLO", "LATCH", "SLOTCRC", "SEQPOS", "STATUS", "READ", "NAK", "EVENT",
+           "SRC_SHADOW", "SRC_SLOT", "SRC_ZERO", "IDLE_", "ARMED", "RUNNING", "HOST", "TRIGGER"]
 
 # reply bodies
 EMPTY, HELLO, LATCH, SLOTCRC, SEQPOS, STATUS, READ, NAK, EVENT = range(9)
@@ -26,7 +27,6 @@ IDLE_, ARMED, RUNNING = int(SequenceState.IDLE), int(SequenceState.ARMED), int(S
 HOST, TRIGGER = int(SequenceMode.HOST), int(SequenceMode.TRIGGER)
 REQUESTS = {int(t) for t in MsgType if 0 < t < 0x80}
 NOT_REQUESTS = (int(MsgType.ACK), int(MsgType.NAK), int(MsgType.EVENT))
-
 
 
 def dispatch(m, p, v):
