@@ -11,7 +11,8 @@ Printed per push: its time from the first request bit to the last reply bit, and
 bytes on the wire allow: a reply cannot start before its request has arrived and replies follow one
 another on the line, so the bound is max over k of (request bytes up to frame k + reply bytes from k
 on). What the gateware adds is the difference, in byte times (target: at most 2). Also per frame:
-the turnaround from its request's last stop bit to its reply's first start bit, in cycles.
+the cycles from its request's last stop bit to its reply's first start bit (including any wait for
+the line while an earlier reply is still going out).
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def main(argv=None) -> None:
         turn = [tx_f[0] - (p.divisor * 9 + p.divisor // 2) - rx_f[1] for rx_f, tx_f in zip(rx, tx)]
         print(f"push {k + 1}: request frames {req} bytes, replies {rep} bytes; {total:.2f} byte times on the line, "
               f"the wire's bound {wire}; the gateware adds {added:.2f} byte times "
-              f"(turnaround per frame {turn} cycles)")
+              f"(cycles from each request's last bit to its reply's first, line waits included: {turn})")
     print(f"worst over {a.pushes} pushes: the gateware adds {worst:.2f} byte times beyond the bytes on the wire "
           f"(target: at most 2)")
 

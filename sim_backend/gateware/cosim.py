@@ -39,6 +39,7 @@ class GatewareFirmware:
         self.uart = uart
         self.max_cycles = max_cycles  # per call: a design that never settles is an error, not a hang
         self._lock = threading.RLock()
+        self.power_cycles = 0
         self._build()
 
     # ------------------------------------------------------------------ the firmware interface
@@ -102,8 +103,6 @@ class GatewareFirmware:
         self.cycles = 0
         self.latched: list[np.ndarray] = []
         self.byte_log: list[tuple[int, str, int]] = []  # (cycle, "rx"/"tx", byte) at the line's stop bit
-        if not hasattr(self, "power_cycles"):
-            self.power_cycles = 0
         self._early = self._run_until_quiet()  # power-up: the boot; its EVENT BOOT goes to whoever listens first
 
     def _run_until_quiet(self) -> bytes:
