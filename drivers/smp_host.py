@@ -13,7 +13,8 @@ requests, writes what :meth:`HostEngine.data_to_send` returns, feeds what the li
   requests answered at the first try, whichever is longer (after TCP's retransmission timer), so
   a slow link or a busy host does not turn late replies into a storm of resends;
 * BUSY: a NAK BUSY pushes that request's deadline back by ``backoff * 2**attempts``;
-* the board's boot id: a BOOT event, HELLO or STATUS with a new one is a reset, reported once by
+* the board's boot id: a HELLO or STATUS with a new one is a reset, and so is any BOOT event once the
+  board is known (a board without an entropy source boots with the same id), reported once by
   :meth:`HostEngine.take_reset`;
 * stale replies (a sequence number not in flight) are counted and dropped.
 """
@@ -167,6 +168,9 @@ class HostEngine:
         self.events.append(msg)
         del self.events[:-64]
         if ev.kind == EventKind.BOOT:
+            if self.boot_id is not None and ev.boot_id == self.boot_id:  # a board without entropy repeats its id
+                self._reset = (f"board {self.name} rebooted (BOOT event, boot id {ev.boot_id:#010x} unchanged): "
+                               f"active pattern, slots and sequence were lost")
             self.note_boot_id(ev.boot_id, "BOOT event")
 
     def note_boot_id(self, boot_id: int, where: str) -> None:

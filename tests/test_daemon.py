@@ -165,13 +165,11 @@ def test_malformed_messages_get_errors_and_the_daemon_stays_correct(tmp_path):
 def test_state_watcher_resynchronises_after_the_daemon_is_killed(tmp_path):
     path, cfg = bench_file(tmp_path)
     watcher = StateWatcher(cfg.daemon.bind[0], cfg.daemon.publish, lost_after=1.0)
-    seen, stop = [], threading.Event()
+    seen = []
 
     def follow():
         for kind, data in watcher.follow(duration=90):
             seen.append((kind, data))
-            if stop.is_set():
-                return
 
     def wait_for(pred, timeout=30):
         deadline = time.monotonic() + timeout
@@ -197,7 +195,7 @@ def test_state_watcher_resynchronises_after_the_daemon_is_killed(tmp_path):
                         any(kk == "lost" for kk, _ in seen[:seen.index((k, d))]))
         ack_y = c.push(y)
         assert wait_for(lambda k, d: k == "push" and d["pushes"][-1]["hash"] == y.hash)
-    stop.set()
+    watcher.stop()  # even while it waits for a daemon that is gone
     th.join(10)
     assert not th.is_alive()
     kinds = [k for k, _ in seen]

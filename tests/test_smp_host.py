@@ -76,6 +76,21 @@ def test_a_new_boot_id_is_reported_once_as_a_reset():
     assert eng.take_reset() is None  # the same boot id again is no reset
 
 
+def test_a_boot_event_is_a_reset_even_with_an_unchanged_boot_id():
+    """A board without an entropy source (the gateware) boots with the same id: its BOOT event tells."""
+    eng = engine()
+    eng.start([(MsgType.PING, b"")])
+    eng.data_to_send(0.0)
+    boot = encode_frame(Message(MsgType.EVENT, 0, Event(EventKind.BOOT, 0x3333, 0).pack()))
+    eng.receive_data(boot + ack(101), 0.01)
+    assert eng.take_reset() is None  # the first word from a board: nothing known to lose
+    eng.start([(MsgType.PING, b"")])
+    eng.data_to_send(0.02)
+    eng.receive_data(boot + ack(102), 0.03)
+    msg = eng.take_reset()
+    assert msg and "unchanged" in msg and "0x00003333" in msg
+
+
 def test_a_stale_reply_is_ignored():
     eng = engine()
     eng.start([(MsgType.PING, b""), (MsgType.PING, b"")])

@@ -17,7 +17,6 @@ contents as codes (:attr:`latched`).
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 
 import numpy as np
@@ -61,11 +60,10 @@ class GatewareFirmware:
         return None  # the simulated clock does not follow the wall clock
 
     def reset(self, now: float | None = None) -> None:
-        """Power-cycle the design: every RAM state is lost, EVENT BOOT follows. Each power-up gets its own
-        ``boot_seed`` here, as a board would from its entropy source (docs/gateware.md), so the boot id changes."""
+        """Power-cycle the design: every RAM state is lost, EVENT BOOT follows (with the same boot id as the
+        last power-up: the design has no entropy source, docs/gateware.md)."""
         with self._lock:
             self.power_cycles += 1
-            self.p = dataclasses.replace(self.p, boot_seed=(self.p.boot_seed * 0x9E3779B1 + 1) & 0xFFFFFFFF)
             self._build()
 
     # ------------------------------------------------------------------ pins and time

@@ -120,30 +120,25 @@ class Executor(Elaboratable):
         # ------------------------------------------------------------ helpers
         rx_base = Mux(half, MF, 0)
         body_len = Signal(16)
+        body_byte = Signal(8)  # byte i of the body's fixed layout: each layout muxed on its own, then by bsel
         read_bytes = (count * B + 7) >> 3
+        layouts = {
+            HELLO: hello_info(p, r["boot_id"], int(FEATURES)),
+            LATCH: le((r["active_crc"], 4), (r["latch_count"], 4)),
+            SLOTCRC: le((pcrc, 4)),
+            SEQPOS: le((r["seq_pos"], 2), (r["seq_steps"], 4)),
+            STATUS: status_head(r, p),  # its slot list follows, streamed
+            NAK: le((nak_code, 1), (nak_detail, 2)),
+            EVENT: le((event_kind, 1), (r["boot_id"], 4), (event_data, 4)),
+        }
         with m.Switch(bsel):
-            for sel, size in ((HELLO, 37), (LATCH, 8), (SLOTCRC, 4), (SEQPOS, 6), (STATUS, 55 + 5 * S), (NAK, 3),
-                              (EVENT, 9)):
+            for sel, vec in layouts.items():
+                size = len(vec) // 8
                 with m.Case(sel):
-                    m.d.comb += body_len.eq(size)
+                    m.d.comb += [body_len.eq(size + (5 * S if sel == STATUS else 0)),
+                                 body_byte.eq(vec.word_select(i[:max(1, (size - 1).bit_length())], 8))]
             with m.Case(READ):
                 m.d.comb += body_len.eq(read_bytes)
-        body_vec = Signal(55 * 8)
-        with m.Switch(bsel):
-            with m.Case(HELLO):
-                m.d.comb += body_vec.eq(hello_info(p, r["boot_id"], int(FEATURES)))
-            with m.Case(LATCH):
-                m.d.comb += body_vec.eq(le((r["active_crc"], 4), (r["latch_count"], 4)))
-            with m.Case(SLOTCRC):
-                m.d.comb += body_vec.eq(pcrc)
-            with m.Case(SEQPOS):
-                m.d.comb += body_vec.eq(le((r["seq_pos"], 2), (r["seq_steps"], 4)))
-            with m.Case(STATUS):
-                m.d.comb += body_vec.eq(status_head(r, p))
-            with m.Case(NAK):
-                m.d.comb += body_vec.eq(le((nak_code, 1), (nak_detail, 2)))
-            with m.Case(EVENT):
-                m.d.comb += body_vec.eq(le((event_kind, 1), (r["boot_id"], 4), (event_data, 4)))
         rtype = Mux(from_frame, Mux(nak_code != 0, int(MsgType.NAK), int(MsgType.ACK)), int(MsgType.EVENT))
         head_vec = le((Const(0x4D53, 16), 2), (Const(2, 8), 1), (rtype, 1), (Mux(from_frame, seq, event_seq), 2),
                       (body_len, 2))
@@ -413,7 +408,7 @@ class Executor(Elaboratable):
                     with m.Else():
                         m.next = "BODY"
             with m.State("BODY"):
-                emit(body_vec.word_select(i[:6], 8))
+                emit(body_byte)
                 m.d.sync += i.eq(i + 1)
                 with m.If((bsel == STATUS) & (i == 54)):
                     m.d.sync += [slot.eq(0), k.eq(0)]

@@ -18,6 +18,7 @@ import inspect
 import itertools
 import json
 import os
+import threading
 import time
 import uuid
 
@@ -265,6 +266,11 @@ class StateWatcher:
         self.lost_after, self.curve = lost_after, curve
         self.ctx = context or zmq.Context.instance()
         self.state: dict | None = None
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        """End :meth:`follow` from another thread, within ``lost_after`` (it may be waiting for the daemon)."""
+        self._stop.set()
 
     def _subscribe(self):
         sock = self.ctx.socket(zmq.SUB)
@@ -279,7 +285,7 @@ class StateWatcher:
         missed), then read the full state; retries until the daemon answers or ``deadline``."""
         with DaemonClient(self.request_endpoint, timeout=min(self.lost_after, 5.0), curve=self.curve,
                           context=self.ctx) as c:
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline and not self._stop.is_set():
                 wait = min(self.lost_after, deadline - time.monotonic())
                 if not sub.poll(int(max(wait, 0) * 1000) + 1):
                     continue
@@ -293,7 +299,8 @@ class StateWatcher:
         return None
 
     def follow(self, duration: float, limit: int | None = None):
-        """Yield (kind, data) for at most ``duration`` seconds (and at most ``limit`` items)."""
+        """Yield (kind, data) for at most ``duration`` seconds (and at most ``limit`` items), or until :meth:`stop`."""
+        self._stop.clear()
         deadline = time.monotonic() + duration
         n = 0
         sub = self._subscribe()
@@ -304,7 +311,7 @@ class StateWatcher:
             yield "state", self.state
             n += 1
             last_beat = time.monotonic()
-            while (limit is None or n < limit) and time.monotonic() < deadline:
+            while (limit is None or n < limit) and time.monotonic() < deadline and not self._stop.is_set():
                 wait = min(deadline, last_beat + self.lost_after) - time.monotonic()
                 if wait > 0 and sub.poll(int(wait * 1000) + 1):
                     topic, raw = sub.recv_multipart()
