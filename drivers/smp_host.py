@@ -168,16 +168,16 @@ class HostEngine:
         self.events.append(msg)
         del self.events[:-64]
         if ev.kind == EventKind.BOOT:
-            if self.boot_id is not None and ev.boot_id == self.boot_id:  # a board without entropy repeats its id
-                self._reset = (f"board {self.name} rebooted (BOOT event, boot id {ev.boot_id:#010x} unchanged): "
-                               f"active pattern, slots and sequence were lost")
-            self.note_boot_id(ev.boot_id, "BOOT event")
+            self.note_boot_id(ev.boot_id, "BOOT event", booted=True)
 
-    def note_boot_id(self, boot_id: int, where: str) -> None:
-        """The board reported ``boot_id`` (in HELLO, STATUS or a BOOT event); a change is a reset."""
-        if self.boot_id is not None and boot_id != self.boot_id:
-            self._reset = (f"board {self.name} rebooted (boot id {self.boot_id:#010x} -> {boot_id:#010x}, seen in "
-                           f"{where}): active pattern, slots and sequence were lost")
+    def note_boot_id(self, boot_id: int, where: str, booted: bool = False) -> None:
+        """The board reported ``boot_id`` (in HELLO, STATUS or a BOOT event); a change is a reset, and so is any
+        report that it ``booted`` once it is known (a board without an entropy source repeats its id)."""
+        if self.boot_id is not None and (booted or boot_id != self.boot_id):
+            ids = (f"{self.boot_id:#010x} -> {boot_id:#010x}" if boot_id != self.boot_id
+                   else f"{boot_id:#010x} unchanged")
+            self._reset = (f"board {self.name} rebooted (boot id {ids}, seen in {where}): active pattern, slots and "
+                           f"sequence were lost")
         self.boot_id = boot_id
 
     def take_reset(self) -> str | None:

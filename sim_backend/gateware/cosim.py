@@ -46,15 +46,16 @@ class GatewareFirmware:
         """Bytes from the host -> the bytes the gateware sent until it settled."""
         with self._lock:
             self._in += data
-            return self._take(self._run_until_quiet())
+            return self._settle()
 
     def poll(self, now: float | None = None) -> bytes:
         with self._lock:
-            return self._take(self._run_until_quiet())
+            return self._settle()
 
-    def _take(self, out: bytes) -> bytes:
+    def _settle(self) -> bytes:
+        """Run until the design is quiet; what it sent (and the power-up's bytes nobody has taken yet)."""
         early, self._early = self._early, b""
-        return early + out
+        return early + self._run_until_quiet()
 
     def next_deadline(self) -> float | None:
         return None  # the simulated clock does not follow the wall clock
@@ -74,13 +75,13 @@ class GatewareFirmware:
             for _ in range(pulses):
                 self._actions.append(("trigger", 1, hold))
                 self._actions.append(("trigger", 0, hold))
-            return self._take(self._run_until_quiet())
+            return self._settle()
 
     def run_ms(self, ms: float) -> bytes:
         """Let simulated time pass with no traffic (the watchdog's clock)."""
         with self._lock:
             self._actions.append(("wait", 0, int(ms * self.p.clock_hz / 1000)))
-            return self._take(self._run_until_quiet())
+            return self._settle()
 
     def active_codes(self) -> np.ndarray:
         """(layers, rows, cols): what the atoms' drivers latched last."""

@@ -79,6 +79,7 @@ class Executor(Elaboratable):
         pc_ret, src = Signal(2), Signal(2)
         latch_crc, latch_counts, latch_build, latch_safe = Signal(32), Signal(), Signal(), Signal()
         bank = Signal()
+        to_reply = Signal()  # the packed stream goes into the reply (READ), not into the pattern CRC
         session = Signal(32)
         seq_len, seq_loop = Signal(8), Signal()
         slot_valid = Signal(S)
@@ -166,8 +167,9 @@ class Executor(Elaboratable):
             m.next = "BUILD"
 
         def pattern_crc(ret):
-            m.d.sync += [pc_ret.eq(ret), layer.eq(0), atom.eq(0), k.eq(0), acc.eq(0), bits_in.eq(0), pcrc.eq(INIT)]
-            m.next = "PC_ISSUE"
+            m.d.sync += [pc_ret.eq(ret), layer.eq(0), atom.eq(0), k.eq(0), acc.eq(0), bits_in.eq(0), pcrc.eq(INIT),
+                         bank.eq(0), count.eq(L * N), to_reply.eq(0)]
+            m.next = "PK_ISSUE"
 
         def latch(source, crc, counts=True, build=True, safe=False):
             m.d.sync += [src.eq(source), latch_crc.eq(crc), latch_counts.eq(counts), latch_build.eq(build),
@@ -257,24 +259,34 @@ class Executor(Elaboratable):
             with m.State("W_GOT"):
                 m.d.sync += [acc.eq(acc | (rx.read_data << bits_in)), bits_in.eq(bits_in + 8), i.eq(i + 1)]
                 m.next = "W_NEXT"
-            # -------------------------------------------------- pattern CRC of the shadow, layer-major
-            with m.State("PC_ISSUE"):
-                m.next = "PC_USE"
-            with m.State("PC_USE"):
-                byte, full, nacc, nbits = pack(sh_r.data.word_select(layer, B))
+            # -------------------------------------------------- a span packed LSB first: READ's body or the CRC
+            def packed(byte):
+                with m.If(to_reply):
+                    emit(byte)
+                with m.Else():
+                    m.d.comb += [pc_byte.eq(byte), pc_en.eq(1)]
+
+            with m.State("PK_ISSUE"):  # the word of ``atom`` is being read from the bank
+                m.next = "PK_USE"
+            with m.State("PK_USE"):
+                byte, full, nacc, nbits = pack(Mux(bank, ac_r.data, sh_r.data).word_select(layer, B))
                 m.d.sync += [acc.eq(nacc), bits_in.eq(nbits), k.eq(k + 1)]
                 with m.If(full):
-                    m.d.comb += [pc_byte.eq(byte), pc_en.eq(1)]
+                    packed(byte)
                 advance_atom()
-                with m.If(k == L * N - 1):
-                    m.next = "PC_FLUSH"
+                with m.If(k == count - 1):
+                    m.next = "PK_FLUSH"
                 with m.Else():
-                    m.next = "PC_ISSUE"
-            with m.State("PC_FLUSH"):
+                    m.next = "PK_ISSUE"
+            with m.State("PK_FLUSH"):
                 with m.If(bits_in != 0):
-                    m.d.comb += [pc_byte.eq(acc[:8]), pc_en.eq(1)]
+                    packed(acc[:8])
                     m.d.sync += bits_in.eq(0)
-                m.next = "PC_FINAL"
+                m.d.sync += i.eq(0)
+                with m.If(to_reply):
+                    m.next = "CRC"
+                with m.Else():
+                    m.next = "PC_FINAL"
             with m.State("PC_FINAL"):
                 m.d.sync += pcrc.eq(~pcrc)  # zlib's CRC-32 is the register's complement
                 m.next = "PC_DONE"
@@ -402,7 +414,8 @@ class Executor(Elaboratable):
                 with m.If(i == 7):
                     m.d.sync += i.eq(0)
                     with m.If(bsel == READ):
-                        m.next = "RD_ISSUE"
+                        m.d.sync += to_reply.eq(1)
+                        m.next = "PK_ISSUE"
                     with m.Elif(body_len == 0):
                         m.next = "CRC"
                     with m.Else():
@@ -416,25 +429,6 @@ class Executor(Elaboratable):
                 with m.Elif(i == body_len - 1):
                     m.d.sync += i.eq(0)
                     m.next = "CRC"
-            with m.State("RD_ISSUE"):  # the word of ``atom`` is being read from the bank
-                m.next = "RD_USE"
-            with m.State("RD_USE"):
-                word = Mux(bank, ac_r.data, sh_r.data)
-                byte, full, nacc, nbits = pack(word.word_select(layer, B))
-                m.d.sync += [acc.eq(nacc), bits_in.eq(nbits), k.eq(k + 1)]
-                with m.If(full):
-                    emit(byte)
-                advance_atom()
-                with m.If(k == count - 1):
-                    m.next = "RD_FLUSH"
-                with m.Else():
-                    m.next = "RD_ISSUE"
-            with m.State("RD_FLUSH"):
-                with m.If(bits_in != 0):
-                    emit(acc[:8])
-                    m.d.sync += bits_in.eq(0)
-                m.d.sync += i.eq(0)
-                m.next = "CRC"
             with m.State("SL_ISSUE"):  # slot_crc[slot] is being read
                 m.next = "SL_EMIT"
             with m.State("SL_EMIT"):

@@ -13,10 +13,7 @@ __all__ = ["le", "hello_info", "status_head", "serial_bytes"]
 
 def le(*fields):
     """Concatenate (value, bytes) fields into one little-endian byte vector."""
-    parts = []
-    for value, size in fields:
-        parts.append(value if isinstance(value, Const) and len(value) == 8 * size else Cat(value, Const(0, 8 * size))[:8 * size])
-    return Cat(*parts)
+    return Cat(*(Cat(value, Const(0, 8 * size))[:8 * size] for value, size in fields))
 
 
 def serial_bytes(text: str) -> Const:

@@ -38,26 +38,22 @@ class ShiftOut(Elaboratable):
         bit = Signal(range(p.bits))
         held = Signal(p.layers * p.bits)
         m.d.comb += self.addr.eq(atom)
-        with m.FSM():
+        with m.FSM() as fsm:
             with m.State("IDLE"):
                 with m.If(self.start):
                     m.d.sync += [atom.eq(p.atoms - 1), bit.eq(p.bits - 1)]
                     m.next = "READ"
             with m.State("READ"):  # the word of ``atom`` is being read
-                m.d.comb += self.busy.eq(1)
                 m.next = "LOAD"
             with m.State("LOAD"):
-                m.d.comb += self.busy.eq(1)
                 m.d.sync += held.eq(self.word)
                 m.next = "LOW"
             with m.State("LOW"):
-                m.d.comb += self.busy.eq(1)
                 m.d.sync += [self.sr_clk.eq(0)]
                 m.d.sync += [self.sr_data[layer].eq(held.bit_select(layer * p.bits + bit, 1))
                              for layer in range(p.layers)]
                 m.next = "HIGH"
             with m.State("HIGH"):
-                m.d.comb += self.busy.eq(1)
                 m.d.sync += self.sr_clk.eq(1)
                 with m.If(bit != 0):
                     m.d.sync += bit.eq(bit - 1)
@@ -68,13 +64,12 @@ class ShiftOut(Elaboratable):
                 with m.Else():
                     m.next = "LATCH"
             with m.State("LATCH"):
-                m.d.comb += self.busy.eq(1)
                 m.d.sync += [self.sr_clk.eq(0), self.sr_latch.eq(1)]
                 m.next = "DONE"
             with m.State("DONE"):
-                m.d.comb += self.busy.eq(1)
                 m.d.sync += [self.sr_latch.eq(0), self.latches.eq(self.latches + 1)]
                 m.next = "IDLE"
+        m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
         return m
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import zlib
 from dataclasses import dataclass
 
@@ -50,7 +51,8 @@ class GatewareParams:
             raise ValueError(f"max_frame {self.frame} must be within {smp.OVERHEAD + 16}..253 (one COBS block)")
         if self.reply_bytes > 254:
             raise ValueError(f"a STATUS reply of {self.reply_bytes} bytes does not fit a reply buffer: fewer slots")
-        int(self.firmware.split(".")[0]), int(self.firmware.split(".")[1])
+        if not re.fullmatch(r"\d{1,3}\.\d{1,3}", self.firmware):
+            raise ValueError(f"firmware must be MAJOR.MINOR (each 0..255), got {self.firmware!r}")
 
     @property
     def atoms(self) -> int:

@@ -61,24 +61,19 @@ class Transmitter(Elaboratable):
         scan = Signal(9)  # bytes of the current run
         run_end = Signal(9)
         m.d.comb += rp.addr.eq(base + pos + scan)
-        m.d.comb += self.busy.eq(q.r_rdy)
-        with m.FSM():
+        with m.FSM() as fsm:
             with m.State("IDLE"):
                 with m.If(q.r_rdy):
                     m.d.sync += [entry.eq(q.r_data), base.eq(q.r_data * p.entry), pos.eq(0), scan.eq(0)]
                     m.next = "LENGTH"
             with m.State("LENGTH"):  # address base + 0 is being read
-                m.d.comb += self.busy.eq(1)
                 m.next = "LENGTH2"
             with m.State("LENGTH2"):
-                m.d.comb += self.busy.eq(1)
                 m.d.sync += [length.eq(rp.data), pos.eq(1), scan.eq(0)]
                 m.next = "SCAN"
             with m.State("SCAN"):  # base + pos + scan is being read; its byte arrives next cycle
-                m.d.comb += self.busy.eq(1)
                 m.next = "SCAN2"
             with m.State("SCAN2"):
-                m.d.comb += self.busy.eq(1)
                 at_end = (pos + scan) > length
                 with m.If(at_end | (rp.data == 0) | (scan == 254)):
                     m.d.sync += run_end.eq(scan)
@@ -87,12 +82,11 @@ class Transmitter(Elaboratable):
                     m.d.sync += scan.eq(scan + 1)
                     m.next = "SCAN"
             with m.State("CODE"):
-                m.d.comb += [self.busy.eq(1), self.valid.eq(1), self.data.eq(Mux(run_end == 254, 0xFF, run_end + 1))]
+                m.d.comb += [self.valid.eq(1), self.data.eq(Mux(run_end == 254, 0xFF, run_end + 1))]
                 with m.If(self.ready):
                     m.d.sync += scan.eq(0)
                     m.next = "RUN"
             with m.State("RUN"):  # byte base + pos + scan (scan < run_end) is being read
-                m.d.comb += self.busy.eq(1)
                 with m.If(scan == run_end):
                     with m.If(run_end == 254):
                         m.d.sync += [pos.eq(pos + 254), scan.eq(0)]
@@ -105,15 +99,16 @@ class Transmitter(Elaboratable):
                 with m.Else():
                     m.next = "SEND"
             with m.State("SEND"):
-                m.d.comb += [self.busy.eq(1), self.valid.eq(1), self.data.eq(rp.data)]
+                m.d.comb += [self.valid.eq(1), self.data.eq(rp.data)]
                 with m.If(self.ready):
                     m.d.sync += scan.eq(scan + 1)
                     m.next = "RUN"
             with m.State("DELIMIT"):
-                m.d.comb += [self.busy.eq(1), self.valid.eq(1), self.data.eq(0)]
+                m.d.comb += [self.valid.eq(1), self.data.eq(0)]
                 with m.If(self.ready):
                     m.d.comb += [q.r_en.eq(1), self.frame_sent.eq(1)]
                     with m.If(entry == self.event_entry):
                         m.d.sync += event_queued.eq(0)
                     m.next = "IDLE"
+        m.d.comb += self.busy.eq(q.r_rdy | ~fsm.ongoing("IDLE"))
         return m

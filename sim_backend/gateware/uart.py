@@ -27,13 +27,12 @@ class UartRx(Elaboratable):
         bit = Signal(range(10))
         shift = Signal(8)
         m.d.sync += [self.valid.eq(0), self.error.eq(0)]
-        with m.FSM():
+        with m.FSM() as fsm:
             with m.State("IDLE"):
                 with m.If(~line):
                     m.d.sync += timer.eq(self.divisor // 2)
                     m.next = "START"
             with m.State("START"):
-                m.d.comb += self.busy.eq(1)
                 with m.If(timer != 0):
                     m.d.sync += timer.eq(timer - 1)
                 with m.Elif(line):
@@ -42,7 +41,6 @@ class UartRx(Elaboratable):
                     m.d.sync += [timer.eq(self.divisor - 1), bit.eq(0)]
                     m.next = "DATA"
             with m.State("DATA"):
-                m.d.comb += self.busy.eq(1)
                 with m.If(timer != 0):
                     m.d.sync += timer.eq(timer - 1)
                 with m.Else():
@@ -51,12 +49,12 @@ class UartRx(Elaboratable):
                     with m.If(bit == 7):
                         m.next = "STOP"
             with m.State("STOP"):
-                m.d.comb += self.busy.eq(1)
                 with m.If(timer != 0):
                     m.d.sync += timer.eq(timer - 1)
                 with m.Else():
                     m.d.sync += [self.data.eq(shift), self.valid.eq(line), self.error.eq(~line)]
                     m.next = "IDLE"
+        m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
         return m
 
 
