@@ -85,6 +85,8 @@ class DaemonClient:
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.SNDHWM, 100_000)
         self.sock.setsockopt(zmq.RCVHWM, 100_000)
+        # a DEALER with no usable connection (e.g. a CURVE handshake the daemon refused) blocks in send
+        self.sock.setsockopt(zmq.SNDTIMEO, max(1, int(self.timeout * 1000)))
         _apply_curve(self.sock, self.curve)
         self.sock.connect(self.endpoint)
 
@@ -109,7 +111,12 @@ class DaemonClient:
 
     def send(self, op: str, arrays=(), rid: str | None = None, **fields) -> str:
         rid = rid or self.next_id()
-        self.sock.send_multipart(schema.request(op, rid, arrays, **fields))
+        try:
+            self.sock.send_multipart(schema.request(op, rid, arrays, **fields))
+        except zmq.Again:
+            self._connect()
+            raise DaemonTimeout(f"could not send to {self.endpoint} within {self.timeout:g} s (no connection: daemon "
+                                f"down, or it refuses this client's key)") from None
         return rid
 
     def receive(self, rid: str | None = None, timeout: float | None = None, raise_errors: bool = True
