@@ -23,6 +23,7 @@ import numpy as np
 from calibration.data import applied_phases
 from calibration.metrics import prediction_nmse_db
 from simhw.physics.model import SIMModel
+from simhw.physics.multiport.batched import NetworkModel
 from simhw.physics.propagation import Cascade
 
 __all__ = ["CalibratedModel", "ModelRegistry"]
@@ -42,13 +43,15 @@ class CalibratedModel:
     created_at: float = field(default_factory=time.time)
     atom_response: np.ndarray | None = None  # (2^bits,) or per atom (L, N, 2^bits): response per code level
     leakage: np.ndarray | None = None  # (F, P) what reaches the receivers around the SIM (added to every response)
+    faces: np.ndarray | None = None  # (L, N, N) the faces of a multiport network (None: a cascade)
 
     @property
     def hash(self) -> str:
         h = hashlib.sha256()
         for a in (self.cascade.w_in, self.cascade.w_layers, self.cascade.w_out, self.cascade.frequencies, self.x,
                   np.zeros(0) if self.atom_response is None else self.atom_response,
-                  np.zeros(0) if self.leakage is None else self.leakage):
+                  np.zeros(0) if self.leakage is None else self.leakage,
+                  np.zeros(0) if self.faces is None else self.faces):
             h.update(np.ascontiguousarray(a).tobytes())
         return h.hexdigest()
 
@@ -56,9 +59,11 @@ class CalibratedModel:
     def frequencies(self) -> np.ndarray:
         return self.cascade.frequencies
 
-    def model(self) -> SIMModel:
-        """The cascade as a :class:`SIMModel` (nominal atom response; see :meth:`applied` for the fitted one)."""
-        return SIMModel(self.cascade)
+    def model(self):
+        """The fitted model with the nominal atom response (see :meth:`applied` for the fitted one): the
+        cascade as a :class:`SIMModel`, or the multiport network (:class:`NetworkModel`) when the model
+        has faces. Both offer ``response`` and ``vjp`` to trainers."""
+        return SIMModel(self.cascade) if self.faces is None else NetworkModel.from_cascade(self.cascade, self.faces)
 
     def applied(self, codes, bits: int) -> tuple[np.ndarray, np.ndarray | None]:
         """(phases, amplitudes) (T, L, N) the atoms apply for integer codes, with the fitted level response."""
@@ -84,7 +89,7 @@ class CalibratedModel:
 
     def prediction_nmse_db(self, data) -> float:
         """NMSE of this model's predictions against measured :class:`CalibrationData`."""
-        return prediction_nmse_db(self.cascade, data, self.atom_response, self.leakage)
+        return prediction_nmse_db(self.cascade, data, self.atom_response, self.leakage, self.faces)
 
     def header(self) -> dict:
         return {"format": FORMAT, "version": self.version, "parent": self.parent, "created_at": self.created_at,
@@ -101,7 +106,8 @@ class CalibratedModel:
     def to_bytes(self) -> bytes:
         """The .npz file content (what :meth:`save` writes), for stores and messages."""
         buf = io.BytesIO()
-        extra = {k: v for k, v in (("atom_response", self.atom_response), ("leakage", self.leakage)) if v is not None}
+        extra = {k: v for k, v in (("atom_response", self.atom_response), ("leakage", self.leakage),
+                                   ("faces", self.faces)) if v is not None}
         np.savez_compressed(buf, w_in=self.cascade.w_in, w_layers=self.cascade.w_layers, w_out=self.cascade.w_out,
                             frequencies=self.cascade.frequencies, x=self.x, **extra,
                             header=np.array(json.dumps(self.header(), default=_jsonable)))
@@ -119,7 +125,7 @@ class CalibratedModel:
                 cascade = Cascade(z["w_in"], z["w_layers"], z["w_out"], z["frequencies"])
                 m = cls(cascade, z["x"], head["parameterization"], head["geometry"], head["metrics"], head["version"],
                         head["parent"], head["created_at"], z["atom_response"] if "atom_response" in z else None,
-                        z["leakage"] if "leakage" in z else None)
+                        z["leakage"] if "leakage" in z else None, z["faces"] if "faces" in z else None)
         except (KeyError, OSError, ValueError, json.JSONDecodeError) as e:
             raise ValueError(f"{path} is not a calibrated model file: {e}") from None
         if head.get("format") != FORMAT:

@@ -38,6 +38,7 @@ class Fit:
     history: list = field(default_factory=list)
     atom_response: np.ndarray | None = None  # (levels,) fitted response per code level, if modelled
     leakage: np.ndarray | None = None  # (F, P) additive receive term, if the receivers fit one
+    faces: np.ndarray | None = None  # (L, N, N) the faces of a multiport network (calibration.network)
 
     @property
     def channel(self) -> np.ndarray:

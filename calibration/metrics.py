@@ -16,9 +16,11 @@ import numpy as np
 
 from calibration.data import CalibrationData, applied_phases, level_indices, nmse_db
 from simhw.physics.model import SIMModel
+from simhw.physics.multiport.batched import NetworkModel
 from simhw.physics.propagation import Cascade
 
-__all__ = ["TruthMetrics", "truth_metrics", "prediction_nmse_db", "prediction_spread", "predicted", "align_gauge"]
+__all__ = ["TruthMetrics", "truth_metrics", "prediction_nmse_db", "prediction_spread", "predicted", "align_gauge",
+           "end_to_end"]
 
 
 @dataclass
@@ -49,35 +51,42 @@ def truth_metrics(estimate: Cascade, truth: Cascade, gauge: bool = False) -> Tru
     return TruthMetrics(layers, nmse_db(est.w_out, truth.w_out), nmse_db(est.w_in[..., 0], truth.w_in[..., 0]))
 
 
+def end_to_end(cascade: Cascade, faces: np.ndarray | None = None):
+    """The model a fitted cascade describes: the cascade itself, or with ``faces`` (L, N, N) the
+    multiport network of the same blocks (:class:`simhw.physics.multiport.batched.NetworkModel`)."""
+    c = Cascade(cascade.w_in[..., :1], cascade.w_layers, cascade.w_out, cascade.frequencies)
+    return SIMModel(c) if faces is None else NetworkModel.from_cascade(c, faces)
+
+
 def predicted(cascade: Cascade, data: CalibrationData, atom_response: np.ndarray | None = None,
-              leakage: np.ndarray | None = None) -> np.ndarray:
-    """(T, F, P) responses a fitted model predicts for ``data``'s configurations: the cascade with the
-    atoms' fitted code response (per level (K,), or per atom and level (L, N, K)) plus the leakage (F, P)."""
+              leakage: np.ndarray | None = None, faces: np.ndarray | None = None) -> np.ndarray:
+    """(T, F, P) responses a fitted model predicts for ``data``'s configurations: the cascade (or, with
+    ``faces``, the multiport network) with the atoms' fitted code response (per level (K,), or per atom
+    and level (L, N, K)) plus the leakage (F, P)."""
     levels = None if atom_response is None else level_indices(data, np.shape(atom_response)[-1])
     theta, amp = applied_phases(data.theta, levels, atom_response)
-    out = SIMModel(Cascade(cascade.w_in[..., :1], cascade.w_layers, cascade.w_out,
-                           cascade.frequencies)).response(theta, amp)[..., 0]
+    out = end_to_end(cascade, faces).response(theta, amp)[..., 0]
     return out if leakage is None else out + leakage[None]
 
 
 def prediction_nmse_db(cascade: Cascade, data: CalibrationData, atom_response: np.ndarray | None = None,
-                       leakage: np.ndarray | None = None) -> float:
+                       leakage: np.ndarray | None = None, faces: np.ndarray | None = None) -> float:
     """NMSE of the end-to-end responses ``cascade`` (and ``atom_response``) predict for ``data``'s configurations."""
-    return nmse_db(predicted(cascade, data, atom_response, leakage), data.y)
+    return nmse_db(predicted(cascade, data, atom_response, leakage, faces), data.y)
 
 
 def prediction_spread(cascade: Cascade, data: CalibrationData, atom_response: np.ndarray | None = None,
-                      leakage: np.ndarray | None = None) -> dict:
+                      leakage: np.ndarray | None = None, faces: np.ndarray | None = None, prefix: str = "heldout") -> dict:
     """How the prediction error spreads over ``data``'s configurations: the NMSE of each (dB), summarised as
     its median, standard deviation and worst, and the spread of the predicted received power (dB); what a
     held-out set says of the model's uncertainty."""
-    pred = predicted(cascade, data, atom_response, leakage)
+    pred = predicted(cascade, data, atom_response, leakage, faces)
     err = np.sum(np.abs(pred - data.y) ** 2, axis=(1, 2)) / np.sum(np.abs(data.y) ** 2, axis=(1, 2))
     per = 10 * np.log10(err)
     power = 10 * np.log10(np.sum(np.abs(pred) ** 2, axis=(1, 2)) / np.sum(np.abs(data.y) ** 2, axis=(1, 2)))
-    return {"heldout_median_db": float(np.median(per)), "heldout_spread_db": float(np.std(per)),
-            "heldout_worst_db": float(np.max(per)), "heldout_power_spread_db": float(np.std(power)),
-            "heldout_configs": int(data.slots)}
+    return {f"{prefix}_median_db": float(np.median(per)), f"{prefix}_spread_db": float(np.std(per)),
+            f"{prefix}_worst_db": float(np.max(per)), f"{prefix}_power_spread_db": float(np.std(power)),
+            f"{prefix}_configs": int(data.slots)}
 
 
 def align_gauge(estimate: Cascade, reference: Cascade, sweeps: int = 8) -> Cascade:

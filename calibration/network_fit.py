@@ -1,0 +1,214 @@
+"""Fitting the ``multiport`` family: Levenberg-Marquardt with the receive terms projected out.
+
+The responses are linear in the receive terms (:mod:`calibration.receivers`) and nonlinear in the
+network's parameters x (:mod:`calibration.network`). Variable projection (Golub and Pereyra, SIAM J.
+Numer. Anal. 10, 1973) solves the receive terms in closed form for every x and steps x alone; the
+Gauss-Newton matrix uses Kaufman's approximation of the projected Jacobian, P_perp J, where P_perp
+removes, per frequency (and port), the directions the receive terms can already explain (Kaufman,
+BIT 15, 1975). Steps are damped Levenberg-Marquardt steps (Marquardt's scaling by the diagonal), so
+the fit moves like gradient descent far from the optimum and like Gauss-Newton near it.
+
+Every complex term of the network is holomorphic in y, so the real Gauss-Newton matrix is assembled
+from one complex Gram matrix of the complex columns: for z = u + 1j v with dy/du = J, dy/dv = 1j J,
+Re(J^H J) gives the (u, u) and (v, v) blocks and -Im / +Im the off-diagonal ones.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from calibration.data import CalibrationData, level_indices
+from calibration.estimators import Fit
+from calibration.network import NetworkParameterization
+from calibration.receivers import ReceiverFit, fit_receivers
+from simhw.physics.propagation import Cascade
+
+__all__ = ["NetworkState", "NetworkObjective", "fit_network", "NetworkEstimator"]
+
+
+@dataclass
+class NetworkState:
+    """The network at x with its fitted receive terms."""
+
+    x: np.ndarray
+    misfit: float  # ||y_model - y||^2 / ||y||^2
+    loss: float  # misfit + ridge penalty
+    blocks: object
+    t: np.ndarray
+    fit: ReceiverFit
+    h: np.ndarray  # what the receive terms act on: (T, F, N) last-layer field ("free") or (T, F, P)
+
+    def out_matrix(self) -> np.ndarray:
+        """(F, P, N) the receive side acting on the last layer's field."""
+        w_out = self.blocks.model.w_out
+        if self.fit.mode == "free":
+            return self.fit.w_out
+        if self.fit.mode == "port":
+            return self.fit.gain[..., None] * w_out
+        return self.fit.gain[:, None, None] * w_out
+
+
+class NetworkObjective:
+    """Misfit of the multiport family on pilots, with the receive terms eliminated."""
+
+    def __init__(self, par: NetworkParameterization, data: CalibrationData, iteration=None):
+        if data.codes is None or data.bits is None:
+            raise ValueError("the multiport family fits the atoms' response per code: calibrate from board codes")
+        if (1 << data.bits) != par.levels:
+            raise ValueError(f"the model has {par.levels} code levels, the pilots are {data.bits}-bit")
+        data.check_against(par)
+        self.par, self.data, self.iteration = par, data, iteration
+        self.levels = level_indices(data, par.levels)
+        self.scale_y = float(np.sum(np.abs(data.y) ** 2))
+        if self.scale_y == 0:
+            raise ValueError("all measured responses are zero: is the VNA connected to the SIM?")
+        self.ridge_w = par.ridge_weights()
+        self.calls = 0
+
+    def penalty(self, x) -> float:
+        return float(np.sum(self.ridge_w * x * x))
+
+    def state(self, x, sources: np.ndarray | None = None) -> tuple[NetworkState, object]:
+        """The network at x, its fitted receive terms, and the solved fields."""
+        self.calls += 1
+        if self.iteration is not None:
+            self.iteration()
+        par, y = self.par, self.data.y
+        blocks = par.blocks(x, self.data.frequencies)
+        t = par.transmissions(x, self.levels, blocks.response)
+        fields = blocks.model.solve(t, sources=sources)
+        a_last = fields.a_out[:, :, -1, :, 0]  # (T, F, N)
+        h = a_last if par.receivers == "free" else np.einsum("fpn,tfn->tfp", blocks.model.w_out, a_last)
+        fit = fit_receivers(par.receivers, h, y)
+        misfit = float(np.sum(np.abs(fit.prediction - y) ** 2)) / self.scale_y
+        state = NetworkState(np.asarray(x, float), misfit, misfit + self.penalty(x), blocks, t, fit, h)
+        return state, fields
+
+    def gauss_newton(self, state: NetworkState) -> tuple[np.ndarray, np.ndarray]:
+        """(H, g): the Gauss-Newton matrix of the misfit and minus its half-gradient, at ``state``."""
+        par = self.par
+        e = state.out_matrix()
+        _, fields = self.state(state.x, sources=np.swapaxes(e, 1, 2))
+        gain_jvp = None
+        if par.receivers != "free":
+            a_last = fields.a_out[:, :, -1, :, 0]
+            g = state.fit.gain if par.receivers == "port" else state.fit.gain[:, None]
+            gain_jvp = lambda d_out: g[None] * np.einsum("fpn,tfn->tfp", d_out, a_last)  # noqa: E731
+        jac_g, jac_c = par.jacobian_parts(state.x, state.blocks, fields, self.levels, e, gain_jvp)
+        resid = self.data.y - state.fit.prediction
+        n_g = jac_g.shape[-1]
+        jac = project(np.concatenate([jac_g, jac_c], axis=-1), par.receivers, state.h)
+        rows = resid.size
+        jac = jac.reshape(rows, -1)
+        jg, jc, r = jac[:, :n_g], jac[:, n_g:], resid.reshape(rows)
+        n_c = jc.shape[1]
+        gcc = jc.conj().T @ jc
+        ggc = jg.conj().T @ jc
+        h = np.empty((n_g + 2 * n_c,) * 2)
+        h[:n_g, :n_g] = (jg.conj().T @ jg).real
+        h[:n_g, n_g:n_g + n_c], h[:n_g, n_g + n_c:] = ggc.real, -ggc.imag
+        h[n_g:, :n_g] = h[:n_g, n_g:].T
+        h[n_g:n_g + n_c, n_g:n_g + n_c] = h[n_g + n_c:, n_g + n_c:] = gcc.real
+        h[n_g:n_g + n_c, n_g + n_c:], h[n_g + n_c:, n_g:n_g + n_c] = -gcc.imag, gcc.imag
+        jr_c = jc.conj().T @ r
+        g = np.concatenate([(jg.conj().T @ r).real, jr_c.real, jr_c.imag])
+        return h / self.scale_y, g / self.scale_y
+
+
+def project(jac: np.ndarray, mode: str, h: np.ndarray) -> np.ndarray:
+    """Kaufman's projected Jacobian: remove from d y / d x (T, F, P, n) what the receive terms of
+    ``mode`` can follow for modelled responses ``h`` (their closed-form solution moves with x)."""
+    T, F, P, n = jac.shape
+    if mode == "free":  # per frequency, over slots: the last layer's field and a constant
+        z = np.concatenate([h, np.ones((T, F, 1), complex)], axis=-1).transpose(1, 0, 2)  # (F, T, N+1)
+        j = jac.transpose(1, 0, 2, 3).reshape(F, T, P * n)
+        j = j - z @ _normal_solve(z, j)
+        return j.reshape(F, T, P, n).transpose(1, 0, 2, 3)
+    if mode == "port":  # per frequency and port, over slots: the response and a constant
+        z = np.stack([h, np.ones_like(h)], axis=-1).transpose(1, 2, 0, 3)  # (F, P, T, 2)
+        j = jac.transpose(1, 2, 0, 3)  # (F, P, T, n)
+        j = j - z @ _normal_solve(z, j)
+        return j.transpose(2, 0, 1, 3)
+    v = h.transpose(1, 0, 2).reshape(F, T * P)  # "gain": per frequency, over slots and ports
+    v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-300)
+    j = jac.transpose(1, 0, 2, 3).reshape(F, T * P, n)
+    j = j - v[..., None] * (v.conj()[:, None, :] @ j)
+    return j.reshape(F, T, P, n).transpose(1, 0, 2, 3)
+
+
+def _normal_solve(z: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Least-squares coefficients of j on the columns of z (batched), with a whisper of ridge as the
+    receive fit has."""
+    zh = np.conj(np.swapaxes(z, -1, -2))
+    gram = zh @ z
+    lam = 1e-12 * np.maximum(np.diagonal(gram, axis1=-2, axis2=-1).real, 1e-300)
+    return np.linalg.solve(gram + lam[..., None, :] * np.eye(gram.shape[-1]), zh @ j)
+
+
+def fit_network(par: NetworkParameterization, data: CalibrationData, start=None, max_iter: int = 40,
+                tol: float = 1e-7, iteration=None, damping: float = 1e-3) -> Fit:
+    """Fit the multiport family to ``data`` by Levenberg-Marquardt from ``start`` (default: the
+    nominal network); stops when a step lowers the loss by less than ``tol`` relatively."""
+    t0 = time.perf_counter()
+    obj = NetworkObjective(par, data, iteration)
+    x = par.initial() if start is None else par.check(start).copy()
+    state, _ = obj.state(x)
+    history = [state.loss]
+    mu = damping
+    it = 0
+    scaled = False
+    for it in range(1, max_iter + 1):
+        h, g = obj.gauss_newton(state)
+        if not scaled:  # the ridge is relative to the data's own curvature of the network terms
+            n_g = par.n_physical
+            obj.ridge_w = par.ridge_weights() * max(float(np.mean(np.diag(h)[n_g:])), 1e-300)
+            state.loss = state.misfit + obj.penalty(state.x)
+            scaled = True
+        w = obj.ridge_w
+        h = h + np.diag(w)
+        g = g - w * state.x
+        d = np.maximum(np.diag(h), 1e-30)
+        accepted = False
+        for _ in range(12):
+            try:
+                step = np.linalg.solve(h + mu * np.diag(d), g)
+            except np.linalg.LinAlgError:
+                mu *= 10
+                continue
+            trial, _ = obj.state(state.x + step)
+            if trial.loss < state.loss:
+                accepted = True
+                break
+            mu *= 4
+        if not accepted:
+            break
+        gain = (state.loss - trial.loss) / max(state.loss, 1e-300)
+        state = trial
+        history.append(state.loss)
+        mu = max(mu / 3, 1e-9)
+        if gain < tol:
+            break
+    return Fit(state.x, _cascade(state), 10 * np.log10(max(state.misfit, 1e-300)), "levenberg-marquardt", it,
+               obj.calls, time.perf_counter() - t0, history, state.blocks.response, state.fit.leakage,
+               faces=state.blocks.model.faces)
+
+
+def _cascade(state: NetworkState) -> Cascade:
+    m = state.blocks.model
+    return Cascade(m.w_in, m.w_gaps, state.out_matrix(), state.blocks.frequencies)
+
+
+class NetworkEstimator:
+    """:func:`fit_network` behind the estimators' ``fit(data, start, radius)`` interface (the radius of
+    a multi-stage schedule is not used: Levenberg-Marquardt's damping is its own trust region)."""
+
+    name = "levenberg-marquardt"
+
+    def __init__(self, par: NetworkParameterization, max_iter: int = 40):
+        self.par, self.max_iter = par, max_iter
+
+    def fit(self, data: CalibrationData, start=None, radius=None, iteration=None) -> Fit:
+        return fit_network(self.par, data, start, self.max_iter, iteration=iteration)
