@@ -37,6 +37,7 @@ from simhw.physics.multiport.batched import NetworkFields, NetworkModel
 __all__ = ["NetworkParameterization", "NetworkBlocks", "TERMS"]
 
 TERMS = ("face", "feed", "codes")
+INITIAL_REFLECTION = 0.05  # where a fit starts the faces' reflection (see NetworkParameterization.initial)
 
 
 @dataclass
@@ -165,17 +166,18 @@ class NetworkParameterization(Parameterization):
         F, P = out_matrix.shape[:2]
         jac_c = np.zeros((T, F, P, self.n_complex), complex)
         if "face" in self.terms:
-            jac_c[..., self.blocks_of["reflection"]] = (np.einsum("tflnp,tfln->tfpl", lam_in, a_in)
-                                                        + np.einsum("tflnp,tfln->tfpl", lam_out, a_out))
+            # d y / d F[i, j] summed over every face: (T, F, P, N, N), one small product per slot and frequency
+            lam = np.concatenate([lam_in, lam_out], axis=2).transpose(0, 1, 4, 3, 2)  # (T, F, P, N, 2L)
+            emitted = np.concatenate([a_in, a_out], axis=2)  # (T, F, 2L, N)
+            g_face = lam @ emitted[:, :, None]
+            jac_c[..., self.blocks_of["reflection"]] = (
+                (lam_in * a_in[..., None]).sum(axis=3) + (lam_out * a_out[..., None]).sum(axis=3)).transpose(0, 1, 3, 2)
             cpl = self.blocks_of["coupling"]
             for k in range(1, self.band + 1):  # the band's offsets, not atoms
-                s = (np.einsum("tflnp,tfln->tfp", lam_in[:, :, :, :-k], a_in[:, :, :, k:])
-                     + np.einsum("tflnp,tfln->tfp", lam_in[:, :, :, k:], a_in[:, :, :, :-k])
-                     + np.einsum("tflnp,tfln->tfp", lam_out[:, :, :, :-k], a_out[:, :, :, k:])
-                     + np.einsum("tflnp,tfln->tfp", lam_out[:, :, :, k:], a_out[:, :, :, :-k]))
-                jac_c[..., cpl.start + k - 1] = s
+                jac_c[..., cpl.start + k - 1] = (np.trace(g_face, offset=k, axis1=-2, axis2=-1)
+                                                 + np.trace(g_face, offset=-k, axis1=-2, axis2=-1))
         if "feed" in self.terms:
-            jac_c[..., self.blocks_of["feed"]] = np.einsum("tfnp,fn->tfpn", lam_in[:, :, 0], blocks.feed0[..., 0])
+            jac_c[..., self.blocks_of["feed"]] = (lam_in[:, :, 0] * blocks.feed0[None, :, :, 0, None]).transpose(0, 1, 3, 2)
         if "codes" in self.terms:
             d = fields.cell_sensitivity()  # (T, F, P, L, N)
             dn = d * np.exp(2j * np.pi * levels / K)[:, None, None]  # d y / d r[l, n, c_tln]
@@ -192,23 +194,35 @@ class NetworkParameterization(Parameterization):
         d_in = np.stack(d_in)[..., 0]  # (J, F, N)
         d_gaps = np.stack(d_gaps)  # (J, L-1, F, N, N)
         weight = blocks.model.w_in[..., 0] / np.where(blocks.feed0[..., 0] == 0, 1, blocks.feed0[..., 0])
-        out = np.einsum("tfnp,jfn->tfpj", lam_in[:, :, 0], d_in * weight[None])
-        if d_gaps.shape[1]:
-            moved = np.einsum("jlfmn,tfln->jtflm", d_gaps, a_out[:, :, :-1])  # dW_l a_out_l
-            out += np.einsum("jtflm,tflmp->tfpj", moved, lam_in[:, :, 1:])
-            moved = np.einsum("jlfmn,tflm->jtfln", d_gaps, a_in[:, :, 1:])  # a_in_(l+1)^T dW_l
-            out += np.einsum("jtfln,tflnp->tfpj", moved, lam_out[:, :, :-1])
+        out = np.einsum("tfnp,jfn->tfpj", lam_in[:, :, 0], d_in * weight[None], optimize=True)
+        for l in range(d_gaps.shape[1]):  # stages, not atoms: lam_in_(l+1)^T dW_l a_out_l + a_in_(l+1)^T dW_l lam_out_l
+            moved = d_gaps[:, l] @ a_out[:, :, l].transpose(1, 2, 0)[None]  # (J, F, N, T)
+            out += np.einsum("jfnt,tfnp->tfpj", moved, lam_in[:, :, l + 1], optimize=True)
+            moved = d_gaps[:, l].swapaxes(-1, -2) @ a_in[:, :, l + 1].transpose(1, 2, 0)[None]
+            out += np.einsum("jfnt,tfnp->tfpj", moved, lam_out[:, :, l], optimize=True)
         if gain_jvp is not None:
             out += np.stack([gain_jvp(d) for d in d_out], axis=-1)
         return out
 
     # ------------------------------------------------------------------ penalty, priors
     def ridge_weights(self) -> np.ndarray:
-        """Per-parameter ridge weight (relative): none on the geometry, ``ridge`` on every network term."""
-        return np.concatenate([np.zeros(self.n_physical), np.full(2 * self.n_complex, self.ridge)])
+        """Per-parameter ridge weight (relative): ``ridge`` on the many per-atom terms (feed weights and
+        each atom's own table), none on the few that the data pin down (geometry, faces, shared table)."""
+        w = np.zeros(self.n_complex)
+        for name in ("feed", "atoms"):
+            w[self.blocks_of[name]] = self.ridge
+        return np.concatenate([np.zeros(self.n_physical), w, w])
 
     def initial(self) -> np.ndarray:
-        return np.zeros(self.n_params)
+        """The nominal network, with faces that reflect ``INITIAL_REFLECTION``: every path from the feed to
+        the receivers meets the faces an even number of times, so the responses are even in the faces and
+        have no slope at zero faces (a fit started there would never move them); this also leaves the
+        faces' common sign unobservable, and the start picks the positive one."""
+        x = np.zeros(self.n_params)
+        if "face" in self.terms:
+            x[self.n_physical + self.blocks_of["reflection"].start:self.n_physical
+              + self.blocks_of["reflection"].stop] = INITIAL_REFLECTION
+        return x
 
     def prior(self, bounds: FabricationErrors) -> np.ndarray:
         return np.concatenate([self.physical.prior(bounds), np.full(2 * self.n_complex, 0.1)])

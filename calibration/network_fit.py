@@ -26,7 +26,8 @@ from calibration.network import NetworkParameterization
 from calibration.receivers import ReceiverFit, fit_receivers
 from simhw.physics.propagation import Cascade
 
-__all__ = ["NetworkState", "NetworkObjective", "fit_network", "NetworkEstimator"]
+__all__ = ["NetworkState", "NetworkObjective", "fit_network", "NetworkEstimator", "network_bound", "state_cascade",
+           "network_fisher"]
 
 
 @dataclass
@@ -87,11 +88,10 @@ class NetworkObjective:
         state = NetworkState(np.asarray(x, float), misfit, misfit + self.penalty(x), blocks, t, fit, h)
         return state, fields
 
-    def gauss_newton(self, state: NetworkState) -> tuple[np.ndarray, np.ndarray]:
-        """(H, g): the Gauss-Newton matrix of the misfit and minus its half-gradient, at ``state``."""
+    def gauss_newton(self, state: NetworkState, fields, e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(H, g): the Gauss-Newton matrix of the misfit and minus its half-gradient at ``state``, from
+        ``fields`` solved with the adjoint sources of the receive side ``e`` (F, P, N)."""
         par = self.par
-        e = state.out_matrix()
-        _, fields = self.state(state.x, sources=np.swapaxes(e, 1, 2))
         gain_jvp = None
         if par.receivers != "free":
             a_last = fields.a_out[:, :, -1, :, 0]
@@ -149,54 +149,63 @@ def _normal_solve(z: np.ndarray, j: np.ndarray) -> np.ndarray:
 
 
 def fit_network(par: NetworkParameterization, data: CalibrationData, start=None, max_iter: int = 40,
-                tol: float = 1e-7, iteration=None, damping: float = 1e-3) -> Fit:
+                tol: float = 1e-3, iteration=None) -> Fit:
     """Fit the multiport family to ``data`` by Levenberg-Marquardt from ``start`` (default: the
-    nominal network); stops when a step lowers the loss by less than ``tol`` relatively."""
+    nominal network); stops when a step lowers the loss by less than ``tol`` relatively.
+
+    Damping follows Nielsen (IMM report, 1999): mu shrinks by max(1/3, 1 - (2 rho - 1)^3) after a step
+    whose gain ratio rho (actual over predicted decrease) is positive, and grows 2, 4, 8.. fold after a
+    rejected one. Each trial solve carries the adjoint sources of the receive side in force, so an
+    accepted step's fields already give the next Jacobian (with the receive side one step old, which
+    the fixed point does not see)."""
     t0 = time.perf_counter()
     obj = NetworkObjective(par, data, iteration)
     x = par.initial() if start is None else par.check(start).copy()
     state, _ = obj.state(x)
+    e = state.out_matrix()
+    state, fields = obj.state(x, sources=np.swapaxes(e, 1, 2))
     history = [state.loss]
-    mu = damping
+    mu, nu = None, 2.0
     it = 0
-    scaled = False
     for it in range(1, max_iter + 1):
-        h, g = obj.gauss_newton(state)
-        if not scaled:  # the ridge is relative to the data's own curvature of the network terms
-            n_g = par.n_physical
-            obj.ridge_w = par.ridge_weights() * max(float(np.mean(np.diag(h)[n_g:])), 1e-300)
+        h, g = obj.gauss_newton(state, fields, e)
+        if it == 1:  # the ridge is relative to the data's own curvature of the network terms
+            obj.ridge_w = par.ridge_weights() * max(float(np.mean(np.diag(h)[par.n_physical:])), 1e-300)
             state.loss = state.misfit + obj.penalty(state.x)
-            scaled = True
+            history[0] = state.loss
         w = obj.ridge_w
         h = h + np.diag(w)
         g = g - w * state.x
         d = np.maximum(np.diag(h), 1e-30)
+        mu = 1e-3 if mu is None else mu
+        e_next = state.out_matrix()
         accepted = False
-        for _ in range(12):
-            try:
-                step = np.linalg.solve(h + mu * np.diag(d), g)
-            except np.linalg.LinAlgError:
-                mu *= 10
-                continue
-            trial, _ = obj.state(state.x + step)
+        for _ in range(10):
+            step = np.linalg.solve(h + mu * np.diag(d), g)
+            predicted = float(step @ (2 * g - h @ step))
+            trial, trial_fields = obj.state(state.x + step, sources=np.swapaxes(e_next, 1, 2))
+            rho = (state.loss - trial.loss) / max(predicted, 1e-300)
             if trial.loss < state.loss:
                 accepted = True
+                mu *= max(1 / 3, 1 - (2 * rho - 1) ** 3)
+                nu = 2.0
                 break
-            mu *= 4
+            mu *= nu
+            nu *= 2
         if not accepted:
             break
         gain = (state.loss - trial.loss) / max(state.loss, 1e-300)
-        state = trial
+        state, fields, e = trial, trial_fields, e_next
         history.append(state.loss)
-        mu = max(mu / 3, 1e-9)
         if gain < tol:
             break
-    return Fit(state.x, _cascade(state), 10 * np.log10(max(state.misfit, 1e-300)), "levenberg-marquardt", it,
+    return Fit(state.x, state_cascade(state), 10 * np.log10(max(state.misfit, 1e-300)), "levenberg-marquardt", it,
                obj.calls, time.perf_counter() - t0, history, state.blocks.response, state.fit.leakage,
                faces=state.blocks.model.faces)
 
 
-def _cascade(state: NetworkState) -> Cascade:
+def state_cascade(state: NetworkState) -> Cascade:
+    """The fitted blocks as a cascade: the feed (weights included) as ``w_in``, the receive side as ``w_out``."""
     m = state.blocks.model
     return Cascade(m.w_in, m.w_gaps, state.out_matrix(), state.blocks.frequencies)
 
@@ -212,3 +221,29 @@ class NetworkEstimator:
 
     def fit(self, data: CalibrationData, start=None, radius=None, iteration=None) -> Fit:
         return fit_network(self.par, data, start, self.max_iter, iteration=iteration)
+
+
+def network_fisher(par: NetworkParameterization, x, data: CalibrationData, sigma2: float | None = None):
+    """(Fisher information of every parameter, sigma2): F = (2 / sigma^2) Re(J_perp^H J_perp), the
+    Jacobian with the receive terms projected out (their Schur complement: Kay, *Fundamentals of
+    Statistical Signal Processing: Estimation Theory*, 1993, sec. 15.7), sigma^2 the noise variance per
+    complex sample (default: the fit's residual)."""
+    obj = NetworkObjective(par, data)
+    state, _ = obj.state(x)
+    e = state.out_matrix()
+    _, fields = obj.state(x, sources=np.swapaxes(e, 1, 2))
+    h, _ = obj.gauss_newton(state, fields, e)
+    if sigma2 is None:
+        sigma2 = state.misfit * obj.scale_y / data.y.size
+    return 2.0 * obj.scale_y / sigma2 * h, float(sigma2)
+
+
+def network_bound(par: NetworkParameterization, x, data: CalibrationData) -> dict:
+    """The Cramer-Rao bound of the physical parameters, every network term and receive term a nuisance."""
+    info, sigma2 = network_fisher(par, x, data)
+    crb = np.linalg.pinv(info, rcond=1e-12, hermitian=True)[:par.n_physical, :par.n_physical]
+    L = par.ideal.n_layers
+    names = [f"{k}{l + 1}" for k in ("spacing", "offset", "rotation") for l in range(L)]
+    return {"names": names, "estimate": np.asarray(x[:par.n_physical], float).tolist(),
+            "crb_std": np.sqrt(np.maximum(np.diag(crb), 0)).tolist(), "sigma2": sigma2,
+            "noise": "the fit's residual (model error included)"}

@@ -36,12 +36,14 @@ from __future__ import annotations
 import numpy as np
 
 from calibration.base import Parameterization, _check_geometry_frequencies
+from calibration.network import NetworkParameterization
 from calibration.physical import PhysicalParameterization
 from simhw.physics.geometry import FabricationErrors, SimGeometry
 from simhw.physics.propagation import Cascade, cascade_matrices
+from simhw.values.bench_config import CALIBRATION_FAMILIES
 
 __all__ = ["Parameterization", "HybridParameterization", "FreeFormParameterization", "make_parameterization",
-           "bench_parameterization", "PARAMETERIZATIONS"]
+           "bench_parameterization", "PARAMETERIZATIONS", "AUTO"]
 
 class HybridParameterization(Parameterization):
     """Physical parameters plus corrective terms, each optional, in this order in x:
@@ -263,13 +265,20 @@ def make_parameterization(name: str, ideal: SimGeometry, channel: str | None = N
     return cls(ideal, **kw)
 
 
-PARAMETERIZATIONS = ("physical", "hybrid", "free")
+PARAMETERIZATIONS = CALIBRATION_FAMILIES
+AUTO = ("hybrid", "multiport")  # the families "auto" fits and lets the validation set choose from
 
 
 def bench_parameterization(name: str, ideal: SimGeometry, bits: int, atom_gains: bool = False,
-                           receivers: str = "gain") -> Parameterization:
+                           receivers: str = "gain"):
     """The model a bench calibration uses: ``hybrid`` gets a response per code level and coupling up to 5
-    atoms apart (per-atom gains only on request: they need many more pilots); ``receivers`` the receive
-    terms (:mod:`calibration.receivers`)."""
+    atoms apart (per-atom gains only on request: they need many more pilots); ``multiport`` is the
+    network family of :mod:`calibration.network` with every term; ``receivers`` the receive terms
+    (:mod:`calibration.receivers`). ``auto`` gives the list of the families in ``AUTO``: a calibrator
+    fits each and keeps the one its validation set prefers."""
+    if name == "auto":
+        return [bench_parameterization(n, ideal, bits, atom_gains, receivers) for n in AUTO]
+    if name == "multiport":
+        return NetworkParameterization(ideal, bits, receivers=receivers)
     options = {"levels": 1 << bits, "atom_gains": atom_gains, "coupling_band": 5} if name == "hybrid" else {}
     return make_parameterization(name, ideal, receivers=receivers, **options)

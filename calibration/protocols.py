@@ -31,15 +31,14 @@ import numpy as np
 
 from calibration.calibrated import CalibratedModel, ModelRegistry
 from calibration.codebook import CodebookEstimator
-from calibration.data import CalibrationData, Objective, applied_phases, level_indices
-from calibration.fisher import fisher_information
+from calibration.data import CalibrationData
+from calibration.families import Family, Prediction, network_estimator
 from calibration.estimators import ESTIMATORS, GradientEstimator
 from calibration.indicators import Indicator, IndicatorReading
 from calibration.learned import LearnedEstimator
-from calibration.metrics import prediction_nmse_db, prediction_spread, truth_metrics
-from calibration.parameterization import Parameterization
+from calibration.metrics import prediction_spread, truth_metrics
+from calibration.network import NetworkParameterization
 from calibration.pilots import pilot_design, random_pilots
-from calibration.residual import fit_residual
 from calibration.sources import PilotSource, RecordedSource
 from simhw.physics.geometry import FabricationErrors
 
@@ -72,17 +71,24 @@ class CalibrationRun:
     started: float
     estimator: str
     parameterization: str
-    initial_heldout_nmse_db: float  # the starting model (ideal or previous) on the held-out data
+    initial_heldout_nmse_db: float  # the starting model (ideal or previous) on the test set (validation without one)
     stages: list = field(default_factory=list)
     model: CalibratedModel | None = None
     initial_truth: dict | None = None
     residual: dict | None = None  # the residual stage (calibration.residual): kept or not, and why
+    test_nmse_db: float | None = None  # the kept model on the test set, which no choice saw
+
+    @property
+    def validation_nmse_db(self) -> float:
+        """The kept model's NMSE on the validation set (what chose it)."""
+        if self.residual and self.residual["kept"]:
+            return self.residual["heldout_after_db"]
+        return min(s.heldout_nmse_db for s in self.stages)
 
     @property
     def final_heldout_nmse_db(self) -> float:
-        if self.residual and self.residual["kept"]:
-            return self.residual["heldout_after_db"]
-        return self.stages[-1].heldout_nmse_db
+        """The NMSE the calibration reports: on the test set, or on the validation set without one."""
+        return self.validation_nmse_db if self.test_nmse_db is None else self.test_nmse_db
 
     @property
     def improvement_db(self) -> float:
@@ -114,22 +120,34 @@ class CalibrationRun:
             res = self.residual
             rows.append(f"{'res':>5} {'':>6} {'':>8} {res['heldout_after_db']:>12.2f} {'':>8}  residual stage "
                         f"{'kept' if res['kept'] else 'not kept'}: {res['reason']}")
+        if self.test_nmse_db is not None:
+            rows.append(f"{'test':>5} {'':>6} {'':>8} {self.test_nmse_db:>12.2f} {'':>8}  {self.parameterization} on the "
+                        "test set (no choice saw it): the reported NMSE")
         return "\n".join(rows)
 
 
 class Calibrator:
     """Measurement, estimation and bookkeeping shared by every protocol.
 
+    ``par``: one parameterization, or a sequence of them: then every family is fitted to the same
+    pilots and the validation set (the reference configurations) chooses the one the calibration
+    keeps (``parameterization = "auto"``). Three disjoint sets of configurations: the pilots fit the
+    parameters; the validation set chooses the family, the stage and the residual stage; the test set,
+    which no choice sees, gives the NMSE the calibration reports (``heldout_nmse_db``, with its spread).
     ``estimator``: 'gradient', 'codebook', 'learned' or an object with ``fit(data, start, radius)``.
     ``truth``: optional ``() -> Cascade`` of the true SIM (simulation only) for per-layer metrics.
     """
 
-    def __init__(self, par: Parameterization, source: PilotSource, estimator="gradient", design: str = "random",
+    def __init__(self, par, source: PilotSource, estimator="gradient", design: str = "random",
                  heldout_slots: int = 40, bounds: FabricationErrors | None = None, seed=0,
                  registry: ModelRegistry | None = None, truth: Callable | None = None, max_slots: int = 2000,
-                 estimator_options: dict | None = None, residual: bool = True):
+                 estimator_options: dict | None = None, residual: bool = True, test_slots: int = 30):
         """``residual``: run the residual stage after the last stage (kept only where it lowers the
-        held-out NMSE; :mod:`calibration.residual`)."""
+        validation NMSE; :mod:`calibration.residual`). ``test_slots``: the size of the test set."""
+        pars = list(par) if isinstance(par, (list, tuple)) else [par]
+        if not pars:
+            raise ValueError("a calibration needs at least one parameterization")
+        par = pars[0]
         if source.shape[0] != par.ideal.n_layers or source.shape[1] * source.shape[2] != par.ideal.n_atoms:
             raise ValueError(f"the source's SIM is {source.shape}, the model has {par.ideal.n_layers} layers of "
                              f"{par.ideal.n_atoms} atoms: mismatched geometry")
@@ -139,30 +157,48 @@ class Calibrator:
         self.bounds = bounds or FabricationErrors.paper(float(par.ideal.wavelengths[0]))
         self.registry, self.truth = registry, truth
         self.last_data: CalibrationData | None = None  # the pilots of the latest calibration, as measured
-        self.last_heldout: CalibrationData | None = None
+        self.last_heldout: CalibrationData | None = None  # its validation set
+        self.last_test: CalibrationData | None = None  # its test set
         self.max_slots = max_slots
         self.residual = residual
-        self.estimator = self._make_estimator(estimator, estimator_options or {})
+        options = estimator_options or {}
+        self.families = [Family(p, self._make_estimator(p, estimator, options)) for p in pars]
+        self.estimator = self.families[0].estimator
         L, N = par.ideal.n_layers, par.ideal.n_atoms
         recorded = getattr(source, "reference_codes", None)
         self.reference_codes = recorded if recorded is not None else random_pilots(heldout_slots, L, N, source.bits,
                                                                                    self.rng)
+        recorded_test = getattr(source, "test_codes", None)
+        if recorded_test is not None or recorded is not None:
+            self.test_codes = recorded_test  # a recording decides its own (None: it has no test set)
+        else:
+            self.test_codes = random_pilots(test_slots, L, N, source.bits, self.rng) if test_slots else None
         self.model: CalibratedModel | None = registry.latest() if registry is not None else None
-        if self.model is not None and self.model.parameterization != par.name:
+        if self.model is not None and self._family_of(self.model) is None:
             self.model = None  # a model of another form cannot seed this one
 
-    def _make_estimator(self, estimator, options: dict):
+    def accepts(self, model: CalibratedModel | None) -> bool:
+        """Whether ``model`` can seed one of this calibrator's families."""
+        return self._family_of(model) is not None
+
+    def _family_of(self, model: CalibratedModel | None) -> Family | None:
+        for fam in getattr(self, "families", []):
+            if model is not None and model.parameterization == fam.name and np.shape(model.x) == (fam.par.n_params,):
+                return fam
+        return None
+
+    def _make_estimator(self, par, estimator, options: dict):
         if not isinstance(estimator, str):
             return estimator
+        if isinstance(par, NetworkParameterization):
+            return network_estimator(par, estimator, options)
         if estimator == "gradient":
-            return GradientEstimator(self.par, **options)
+            return GradientEstimator(par, **options)
         if estimator == "codebook":
-            return CodebookEstimator(self.par, self.bounds, **options)
+            return CodebookEstimator(par, self.bounds, **options)
         if estimator == "learned":
-            pilots = random_pilots(self.max_slots, self.par.ideal.n_layers, self.par.ideal.n_atoms, self.source.bits,
-                                   self.rng)
-            return LearnedEstimator(self.par, self.bounds, pilots, self.source.bits, self.source.frequencies,
-                                    **options)
+            pilots = random_pilots(self.max_slots, par.ideal.n_layers, par.ideal.n_atoms, self.source.bits, self.rng)
+            return LearnedEstimator(par, self.bounds, pilots, self.source.bits, self.source.frequencies, **options)
         raise ValueError(f"unknown estimator {estimator!r}; choose one of {ESTIMATORS}")
 
     # ------------------------------------------------------------------ pieces
@@ -179,7 +215,13 @@ class Calibrator:
         return pilot_design(self.design, count, self.par, self.source.bits, seed=self.rng)
 
     def measure_reference(self, progress: Progress | None = None) -> CalibrationData:
+        """The validation set (the reference configurations state-driven checks measure too)."""
         return self.source.measure(self.reference_codes, _measure_cb(progress, "reference"))
+
+    def measure_test(self, progress: Progress | None = None) -> CalibrationData | None:
+        if self.test_codes is None or not len(self.test_codes):
+            return None
+        return self.source.measure(self.test_codes, _measure_cb(progress, "test"))
 
     def _truth_dict(self, cascade) -> dict | None:
         return None if self.truth is None else truth_metrics(cascade, self.truth()).to_dict()
@@ -187,7 +229,8 @@ class Calibrator:
     def physical_bound(self, x, data: CalibrationData, response) -> dict | None:
         """The Cramer-Rao bound of the physical parameters at the estimate ``x`` for the pilots ``data``
         (calibration.fisher), the noise taken from the fit's residual; None for forms without one."""
-        return _bound_of(self.par, x, data, response)
+        fam = next((f for f in self.families if f.par is self.par), self.families[0])
+        return fam.bound(x, data, response)
 
     def current_x(self) -> np.ndarray:
         return self.par.initial() if self.model is None else np.asarray(self.model.x, float)
@@ -195,7 +238,8 @@ class Calibrator:
     # ------------------------------------------------------------------ one calibration
     def calibrate(self, stages: int = 1, slots: int = 100, radii: list | None = None, protocol: str = "manual",
                   reason: str = "requested", progress: Progress | None = None, fresh: bool = False) -> CalibrationRun:
-        """Run ``stages`` stages of ``slots`` pilots each, starting from the current model (or the ideal one)."""
+        """Run ``stages`` stages of ``slots`` pilots each, every family from the current model (or its
+        nominal one); keep the family, and within it the stage, with the lowest validation NMSE."""
         if stages < 1 or slots < 1:
             raise ValueError(f"need at least one stage and one slot, got {stages} stages of {slots} slots")
         radii = radii if radii is not None else ([None] if stages == 1 else radius_schedule(stages))
@@ -203,48 +247,70 @@ class Calibrator:
             raise ValueError(f"{len(radii)} radii for {stages} stages")
         t_start = self.source.now()
         heldout = self.measure_reference(progress)
-        x = self.par.initial() if (fresh or self.model is None) else self.current_x()
+        test = self.measure_test(progress)
+        start_of = self._family_of(None if fresh else self.model)
+        lanes = [_Lane(fam, fam.par.initial() if fam is not start_of else np.asarray(self.model.x, float))
+                 for fam in self.families]
         data = None
-        run = None
         for s in range(stages):
-            t0 = time.perf_counter()
             new = self.source.measure(self.pilots(0 if data is None else data.slots, slots),
                                       _measure_cb(progress, f"stage {s + 1}"))
             data = new if data is None else data.concat(new)
-            if run is None:
-                start = Objective(self.par, data).evaluate(x, gradient=False)
-                run = CalibrationRun(protocol, reason, t_start, getattr(self.estimator, "name", "custom"), self.par.name,
-                                     prediction_nmse_db(start.cascade, heldout, start.atom_response, start.leakage),
-                                     initial_truth=self._truth_dict(start.cascade))
-            self.last_data, self.last_heldout = data, heldout
-            fit = self.estimator.fit(data, start=x, radius=radii[s], iteration=_iteration_cb(progress, s + 1))
-            x = fit.x
-            report = StageReport(s + 1, data.slots, time.perf_counter() - t0, fit.nmse_db,
-                                 prediction_nmse_db(fit.cascade, heldout, fit.atom_response, fit.leakage), radii[s],
-                                 self._truth_dict(fit.cascade))
-            run.stages.append(report)
-            if progress:
-                progress({"kind": "stage", "stage": s + 1, "stages": stages, "report": report})
-        cascade, response, leakage = fit.cascade, fit.atom_response, fit.leakage
-        bound = self.physical_bound(x, data, response)
-        if self.residual:
-            res = fit_residual(cascade, response, leakage, data, heldout, self.par.receivers)
-            run.residual = res.to_dict()
-            cascade, response, leakage = res.cascade, res.atom_response, res.leakage
-            if progress:
-                progress({"kind": "residual", "residual": run.residual})
+            self.last_data, self.last_heldout, self.last_test = data, heldout, test
+            for lane in lanes:
+                if lane.failed:
+                    continue
+                try:
+                    lane.family.check(data)
+                except ValueError as e:  # too few pilots for this family: with others to choose from, skip it
+                    if len(lanes) == 1:
+                        raise
+                    lane.failed = str(e)
+                    continue
+                if lane.run is None:
+                    first = lane.family.evaluate(lane.x, data)
+                    lane.run = CalibrationRun(protocol, reason, t_start, getattr(lane.family.estimator, "name", "custom"),
+                                              lane.family.name, first.nmse_db(test or heldout),
+                                              initial_truth=self._truth_dict(first.cascade))
+                t0, c0 = time.perf_counter(), time.process_time()
+                fit = lane.family.estimator.fit(data, start=lane.x, radius=radii[s],
+                                                iteration=_iteration_cb(progress, s + 1))
+                lane.cpu_seconds += time.process_time() - c0
+                lane.step(s, fit, heldout, data, time.perf_counter() - t0, radii[s], self._truth_dict(fit.cascade))
+                if progress:
+                    progress({"kind": "stage", "stage": s + 1, "stages": stages, "report": lane.run.stages[-1],
+                              "family": lane.family.name})
+        fitted = [ln for ln in lanes if not ln.failed]
+        if not fitted:
+            raise ValueError("; ".join(f"{ln.family.name}: {ln.failed}" for ln in lanes))
+        for lane in fitted:
+            lane.finish(data, heldout, self.residual, progress)
+        lane = min(fitted, key=lambda ln: ln.validation_db)
+        run = lane.run
+        self.par, self.estimator = lane.family.par, lane.family.estimator
+        pred = lane.best
+        bound = lane.family.bound(lane.best_x, data, pred.atom_response)
+        test_db = pred.nmse_db(test) if test is not None else lane.validation_db
+        run.test_nmse_db = test_db
+        selection = {ln.family.name: ({"failed": ln.failed} if ln.failed else
+                                     {"validation_nmse_db": ln.validation_db, "fit_seconds": ln.seconds,
+                                      "fit_cpu_seconds": ln.cpu_seconds}) for ln in lanes}
         metrics = {"protocol": protocol, "reason": reason, "estimator": run.estimator, "stages": len(run.stages),
-                   "slots": data.slots, "heldout_nmse_db": run.final_heldout_nmse_db,
+                   "slots": data.slots, "heldout_nmse_db": test_db, "test_nmse_db": test_db,
+                   "test_configs": 0 if test is None else test.slots, "validation_nmse_db": lane.validation_db,
                    "initial_heldout_nmse_db": run.initial_heldout_nmse_db, "frequencies": len(data.frequencies),
-                   "receivers": self.par.receivers,
+                   "receivers": self.par.receivers, "chosen_stage": lane.best_stage, "selection": selection,
                    "residual_stage": "off" if run.residual is None else ("kept" if run.residual["kept"] else "not kept"),
                    "heldout_before_residual_db": run.stages[-1].heldout_nmse_db,
-                   **prediction_spread(cascade, heldout, response, leakage)}
+                   **prediction_spread(pred.cascade, heldout, pred.atom_response, pred.leakage, pred.faces)}
+        if test is not None:
+            metrics.update(prediction_spread(pred.cascade, test, pred.atom_response, pred.leakage, pred.faces,
+                                             prefix="test"))
         if bound is not None:
             metrics["physical_bound"] = bound
-        model = CalibratedModel(cascade, x, self.par.name, self.par.ideal.describe(), metrics,
+        model = CalibratedModel(pred.cascade, lane.best_x, self.par.name, self.par.ideal.describe(), metrics,
                                 parent=None if self.model is None else self.model.version,
-                                atom_response=response, leakage=leakage)
+                                atom_response=pred.atom_response, leakage=pred.leakage, faces=pred.faces)
         if self.registry is not None:
             self.registry.add(model)
         self.model = model
@@ -254,14 +320,38 @@ class Calibrator:
         return run
 
 
-def _bound_of(par, x, data: CalibrationData, response) -> dict | None:
-    if not hasattr(par, "cascade_and_jvp") or par.channel == "free":
-        return None
-    levels = None if response is None else level_indices(data, len(response))
-    theta, amp = applied_phases(data.theta, levels, response)
-    fi = fisher_information(par, x, theta, None, amp, par.receivers, data.y)
-    return {"names": fi.names, "estimate": np.asarray(x[:par.n_physical], float).tolist(),
-            "crb_std": fi.std.tolist(), "sigma2": fi.sigma2, "noise": "the fit's residual (model error included)"}
+class _Lane:
+    """One family's way through a calibration: its stages, its best stage by validation, its residual stage."""
+
+    def __init__(self, family: Family, x: np.ndarray):
+        self.family, self.x = family, x
+        self.run: CalibrationRun | None = None
+        self.failed = ""  # why this family could not be fitted (too few pilots for it), if so
+        self.seconds = self.cpu_seconds = 0.0  # fitting time (stages and residual stage), wall and processor
+        self.best: Prediction | None = None
+        self.best_x, self.best_stage, self.validation_db = x, 0, np.inf
+
+    def step(self, s: int, fit, validation: CalibrationData, data: CalibrationData, seconds: float, radius,
+             truth: dict | None) -> None:
+        self.x = fit.x
+        pred = Prediction.of_fit(fit)
+        val = pred.nmse_db(validation)
+        self.run.stages.append(StageReport(s + 1, data.slots, seconds, fit.nmse_db, val, radius, truth))
+        self.seconds += seconds
+        if val <= self.validation_db:
+            self.best, self.best_x, self.best_stage, self.validation_db = pred, fit.x, s + 1, val
+
+    def finish(self, data: CalibrationData, validation: CalibrationData, residual: bool, progress) -> None:
+        if not residual:
+            return
+        t0, c0 = time.perf_counter(), time.process_time()
+        pred, self.run.residual = self.family.residual(self.best, data, validation)
+        self.seconds += time.perf_counter() - t0
+        self.cpu_seconds += time.process_time() - c0
+        if self.run.residual["kept"]:
+            self.best, self.validation_db = pred, self.run.residual["heldout_after_db"]
+        if progress:
+            progress({"kind": "residual", "residual": self.run.residual, "family": self.family.name})
 
 
 def _iteration_cb(progress: Progress | None, stage: int):

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from calibration.data import CalibrationData, nmse_db
+from calibration.metrics import predicted
 from calibration.network import NetworkParameterization
 from calibration.network_fit import NetworkObjective, fit_network
 from simhw.physics.geometry import SimGeometry
@@ -13,6 +14,8 @@ from simhw.physics.multiport import MultiportSIM
 from simhw.physics.multiport.batched import NetworkModel
 from simhw.physics.multiport.network import from_cascade
 from simhw.physics.propagation import cascade_matrices
+from simhw.values.bench_config import BenchConfig
+from sim_backend.bench import make_truth
 
 
 def small_geometry(layers=3, side=3, freqs=(27.8e9, 28.2e9), outputs=2):
@@ -106,3 +109,73 @@ def test_a_network_that_is_not_reciprocal_is_refused():
     faces[0, 0, 1] = 0.1
     with pytest.raises(ValueError, match="symmetric"):
         NetworkModel.from_cascade(c, faces)
+
+
+# ---------------------------------------------------------------------------- fits on benches with exactly one effect
+def small_bench(**simulation):
+    """A 3-layer 4x4 2-bit bench at 3 frequencies: the SIM model family and the effects named."""
+    cfg = BenchConfig.named("ideal", name="small")
+    cfg.geometry.layers, cfg.geometry.rows, cfg.geometry.cols = 3, 4, 4
+    cfg.sweep.points = 3
+    for k, v in simulation.items():
+        setattr(cfg.simulation, k, v)
+    return cfg
+
+
+def bench_data(cfg, slots, seed, snr_db=60.0):
+    truth = make_truth(cfg)
+    g, f = cfg.geometry, cfg.frequencies()
+    codes = np.random.default_rng(seed).integers(0, 1 << g.bits, (slots, g.layers, g.rows * g.cols))
+    y = truth.response(codes.reshape(slots, g.layers, g.rows, g.cols), g.bits, f)
+    rng = np.random.default_rng(seed + 1)
+    sigma = np.sqrt(np.mean(np.abs(y) ** 2) / 10 ** (snr_db / 10))
+    y = y + sigma / np.sqrt(2) * (rng.standard_normal(y.shape) + 1j * rng.standard_normal(y.shape))
+    return CalibrationData.from_codes(codes, g.bits, y, f), truth
+
+
+def fitted(cfg, terms, receivers="free", slots=160):
+    data, truth = bench_data(cfg, slots, 1)
+    test, _ = bench_data(cfg, 40, 7)
+    par = NetworkParameterization(cfg.geometry.build(cfg.frequencies()), cfg.geometry.bits, receivers=receivers,
+                                  terms=terms)
+    fit = fit_network(par, data)
+    pred = predicted(fit.cascade, test, fit.atom_response, fit.leakage, fit.faces)
+    return par, fit, nmse_db(pred, test.y), truth
+
+
+MULTIPORT = {"truth_model": "multiport", "reflection": 0.1, "port_coupling": 0.02}
+
+
+def test_the_faces_are_recovered_on_a_bench_with_exactly_reflections_and_coupling():
+    par, fit, test_db, _ = fitted(small_bench(**MULTIPORT), ("face",))
+    rho, c = par.part(fit.x, "reflection"), par.part(fit.x, "coupling")
+    print(f"\nreflection {np.round(rho, 4)}, coupling {np.round(c[:2], 5)}, test {test_db:.1f} dB")
+    np.testing.assert_allclose(rho, 0.1, atol=0.01)
+    assert abs(c[0] - 0.02) < 0.004 and abs(c[1] - 0.02 ** 2) < 0.002
+    assert test_db < -45
+
+
+def test_the_feed_weights_follow_the_horn_on_a_bench_with_exactly_a_horn():
+    cfg = small_bench(horn_q=15.0)
+    par, fit, test_db, truth = fitted(cfg, ("feed",))
+    true_feed = truth.model(cfg.frequencies()).cascade.w_in[..., 0]  # (F, N): geometry times the horn's pattern
+    est = fit.cascade.w_in[..., 0]
+    scale = np.sum(np.conj(est) * true_feed, axis=1) / np.sum(np.abs(est) ** 2, axis=1)  # the receive side's gain
+    err = nmse_db(est * scale[:, None], true_feed)
+    print(f"\nfeed vector NMSE {err:.1f} dB, test {test_db:.1f} dB")
+    assert err < -30 and test_db < -45
+
+
+def test_each_atoms_code_response_is_recovered_on_a_bench_with_exactly_code_spread():
+    cfg = small_bench(code_spread=0.1)
+    par, fit, test_db, truth = fitted(cfg, ("codes",), slots=240)
+    g = cfg.geometry
+    err = truth.effects.code_phase_errors(g.layers, g.rows * g.cols, g.bits)  # (L, N, K) rad
+    r = fit.atom_response
+    # a common factor per atom over its codes trades with its neighbours' terms: compare code differences
+    got = np.angle(r[..., 1:] / r[..., :1])
+    want = np.angle(np.exp(1j * (err[..., 1:] - err[..., :1])))
+    rms = float(np.sqrt(np.mean((got - want) ** 2)))
+    print(f"\ncode phase differences: rms error {np.degrees(rms):.2f} deg of a {np.degrees(0.1):.1f} deg spread, "
+          f"test {test_db:.1f} dB")
+    assert rms < 0.1 * 0.2 and test_db < -45

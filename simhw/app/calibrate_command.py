@@ -13,7 +13,7 @@ from pathlib import Path
 
 from calibration.calibrated import ModelRegistry
 from calibration.data import CalibrationData
-from calibration.parameterization import bench_parameterization
+from calibration.parameterization import PARAMETERIZATIONS, bench_parameterization
 from calibration.plots import plot_magnitude_maps, plot_stages
 from calibration.progress import ConsoleProgress
 from calibration.protocols import Calibrator
@@ -30,7 +30,8 @@ __all__ = ["add_arguments", "run_from_args", "calibrate_bench"]
 def add_arguments(p) -> None:
     p.add_argument("--bench", help="bench description (TOML); default: the embedded simulated 4-layer 6x6 bench")
     p.add_argument("--data", help="calibrate from a recording (.npz written by --save-data) instead of measuring")
-    p.add_argument("--parameterization", default="hybrid", choices=("physical", "hybrid", "free"))
+    p.add_argument("--parameterization", default="hybrid", choices=PARAMETERIZATIONS,
+                   help="the model family; auto: fit hybrid and multiport, keep what the validation set prefers")
     p.add_argument("--atom-gains", action="store_true", help="hybrid: also fit a complex gain per atom")
     p.add_argument("--receivers", choices=RECEIVERS,
                    help="receive terms fitted per frequency: gain, port (gain and leakage per port) or free "

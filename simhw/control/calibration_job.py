@@ -39,7 +39,7 @@ def make_calibrator(daemon, params: dict | None = None) -> Calibrator:
     model = daemon.store.latest_model()
     if model is not None:
         m = CalibratedModel.from_bytes(model)
-        if m.parameterization == par.name and m.x.shape == (par.n_params,):
+        if cal.accepts(m):
             cal.model = m
     return cal
 

@@ -67,7 +67,7 @@ class Scheduler:
             return
         model = CalibratedModel.from_bytes(daemon.store.latest_model())
         self._model_id = latest
-        if model.parameterization == self.calibrator.par.name and model.x.shape == (self.calibrator.par.n_params,):
+        if self.calibrator.accepts(model):
             self.calibrator.model = model
             self.monitor.rebaseline()
 

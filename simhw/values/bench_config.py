@@ -160,11 +160,16 @@ class SimulationSection:
     vna_residual_tracking_db: float = 0.0  # transmission tracking left after calibration, dB
 
 
+#: The model families a bench calibration can fit (calibration.parameterization); "auto" fits several and
+#: lets the validation set choose.
+CALIBRATION_FAMILIES = ("physical", "hybrid", "free", "multiport", "auto")
+
+
 @dataclass
 class CalibrationSection:
     """What the daemon's scheduler runs (protocols and estimators of the ``calibration`` package)."""
 
-    parameterization: str = "hybrid"
+    parameterization: str = "auto"  # a family, or "auto": every family fitted, the validation set chooses
     atom_gains: bool = False  # hybrid: also fit a complex gain per atom (tracks per-atom thermal phase drift)
     estimator: str = "gradient"
     stages: int = 3
@@ -349,8 +354,9 @@ class BenchConfig:
         if self.simulation.transport not in ("pty", "tcp", "inproc"):
             raise BenchConfigError("simulation.transport must be 'pty', 'tcp' or 'inproc'")
         c = self.calibration
-        if c.parameterization not in ("physical", "hybrid", "free"):
-            raise BenchConfigError("calibration.parameterization must be 'physical', 'hybrid' or 'free'")
+        if c.parameterization not in CALIBRATION_FAMILIES:
+            raise BenchConfigError(f"calibration.parameterization must be one of {', '.join(CALIBRATION_FAMILIES)}, "
+                                   f"got {c.parameterization!r}")
         if c.estimator not in ("gradient", "codebook", "learned"):
             raise BenchConfigError("calibration.estimator must be 'gradient', 'codebook' or 'learned'")
         if c.receivers not in ("gain", "port", "free"):

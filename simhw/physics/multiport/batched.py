@@ -154,28 +154,112 @@ class NetworkModel:
             t = t * np.broadcast_to(amplitude, theta.shape)
         return t, single
 
-    def solve(self, t: np.ndarray, sources: np.ndarray | None = None, inputs: np.ndarray | None = None) -> NetworkFields:
+    def solve(self, t: np.ndarray, sources: np.ndarray | None = None, inputs: np.ndarray | None = None,
+              method: str = "auto") -> NetworkFields:
         """Fields for transmissions ``t`` (B, L, N): the feed's ``inputs`` (F, N, M) (default: w_in, all
         inputs as right-hand sides) and, with ``sources`` (F, N, k) or per configuration (B, F, N, k),
-        adjoint right-hand sides on the last stage's output face (S_RS^T e_p for receive port p)."""
-        L, N = self.n_layers, self.n_atoms
-        B, F = t.shape[0], self.n_freqs
+        adjoint right-hand sides on the last stage's output face (S_RS^T e_p for receive port p).
+
+        ``method``: "sweeps" (:meth:`_sweeps`: block Gauss-Seidel over the stages, every product one
+        matrix product per frequency for all configurations at once; converges when the faces reflect
+        and couple weakly), "direct" (:func:`solve_stages`: exact block elimination) or "auto" (sweeps,
+        and the direct solve where they have not converged)."""
+        if method not in ("auto", "sweeps", "direct"):
+            raise ValueError("method must be 'auto', 'sweeps' or 'direct'")
+        N, B = self.n_atoms, t.shape[0]
         feed = self.w_in if inputs is None else inputs
         m = feed.shape[-1]
-        k = m + (0 if sources is None else sources.shape[-1])
+        src_in = np.broadcast_to(feed, (B,) + feed.shape)
+        src_out = None if sources is None else np.broadcast_to(sources, (B,) + sources.shape[-3:])
+        k = m + (0 if src_out is None else src_out.shape[-1])
+        b = self._sweeps(t, src_in, src_out, k) if method != "direct" else None
+        if b is None:
+            if method == "sweeps":
+                raise ArithmeticError("the stage sweeps did not converge (strong reflections): use method='direct'")
+            b = self._direct(t, src_in, src_out, k)
+        fields = NetworkFields(t, b[..., :N, :m], b[..., N:, :m])
+        if src_out is not None:
+            fields.q_in, fields.q_out = b[..., :N, m:], b[..., N:, m:]
+        return fields
+
+    def _direct(self, t, src_in, src_out, k) -> np.ndarray:
+        """(B, F, L, 2N, k) incident waves [b_in, b_out] by block elimination."""
+        L, N, m = self.n_layers, self.n_atoms, src_in.shape[-1]
+        B, F = t.shape[0], self.n_freqs
         lt = np.moveaxis(t, 1, 0)[:, :, None, None, :]  # (L, B, 1, 1, N): column scaling by t_l
         face_t = self._faces_f()[:, None] * lt  # F_l diag(t_l)
         lo = -self.w_gaps[:, None] * lt[:-1]  # in_(l+1) <- W_l a_out_l = W_l t_l b_in_l
         up = -self.w_gaps.swapaxes(-1, -2)[:, None] * lt[1:]  # out_l <- W_l^T t_(l+1) b_out_(l+1)
         rhs = np.zeros((L, B, F, 2 * N, k), complex)
-        rhs[0, :, :, :N, :m] = feed[None]
-        if sources is not None:
-            rhs[L - 1, :, :, N:, m:] = sources[None]
-        x = np.moveaxis(solve_stages(face_t, lo, up, rhs), 0, 2)  # (B, F, L, 2N, k)
-        fields = NetworkFields(t, x[..., :N, :m], x[..., N:, :m])
-        if sources is not None:
-            fields.q_in, fields.q_out = x[..., :N, m:], x[..., N:, m:]
-        return fields
+        rhs[0, :, :, :N, :m] = src_in
+        if src_out is not None:
+            rhs[L - 1, :, :, N:, m:] = src_out
+        return np.moveaxis(solve_stages(face_t, lo, up, rhs), 0, 2)
+
+    def _sweeps(self, t, src_in, src_out, k, tol: float = 1e-11, max_sweeps: int = 60) -> np.ndarray | None:
+        """(B, F, L, 2N, k) incident waves by symmetric block Gauss-Seidel sweeps over the stages, or None
+        when they have not converged (relative change above ``tol`` after ``max_sweeps``).
+
+        Waves live as (F, N, B k) columns, so every product with a gap or a face is one matrix product
+        per frequency for all configurations and right-hand sides together. A forward sweep carries the
+        waves through the stack with the backward waves of the last sweep, a backward sweep brings the
+        reflections back; each pair adds one more round trip between the faces."""
+        L, N, m = self.n_layers, self.n_atoms, src_in.shape[-1]
+        B, F = t.shape[0], self.n_freqs
+        cols = B * k
+
+        def columns(a):  # (B, F, N, j) -> (F, N, B, j)
+            return np.ascontiguousarray(a.transpose(1, 2, 0, 3))
+
+        s_in = np.zeros((F, N, B, k), complex)
+        s_in[..., :m] = columns(src_in)
+        s_in = s_in.reshape(F, N, cols)
+        s_out = np.zeros((F, N, B, k), complex)
+        if src_out is not None:
+            s_out[..., m:] = columns(src_out)
+        s_out = s_out.reshape(F, N, cols)
+        tt = np.repeat(np.moveaxis(t, 1, 0)[:, None, :, :, None], k, axis=-1)  # (L, 1, B, N, k)
+        tt = tt.transpose(0, 1, 3, 2, 4).reshape(L, 1, N, cols)
+        faces = self._faces_f()
+        gaps, gaps_t = self.w_gaps, self.w_gaps.swapaxes(-1, -2)
+        b_in = np.zeros((L, F, N, cols), complex)
+        b_out = np.zeros_like(b_in)
+        a_in = np.zeros_like(b_in)
+        a_out = np.zeros_like(b_in)
+
+        def update_in(l):
+            v = faces[l] @ a_in[l]
+            v += s_in if l == 0 else gaps[l - 1] @ a_out[l - 1]
+            b_in[l] = v
+            a_out[l] = tt[l] * v
+
+        def update_out(l):
+            v = faces[l] @ a_out[l]
+            v += s_out if l == L - 1 else gaps_t[l] @ a_in[l + 1]
+            b_out[l] = v
+            a_in[l] = tt[l] * v
+
+        scale = max(float(np.max(np.abs(s_in))), float(np.max(np.abs(s_out))), 1e-300)
+        converged = False
+        last = np.inf
+        for sweep in range(max_sweeps):
+            before = b_in[-1].copy(), b_out[0].copy()
+            for l in range(L):
+                update_in(l)
+            for l in range(L - 1, -1, -1):
+                update_out(l)
+            change = max(float(np.max(np.abs(b_in[-1] - before[0]))), float(np.max(np.abs(b_out[0] - before[1]))))
+            if change <= tol * max(float(np.max(np.abs(b_in[-1]))), float(np.max(np.abs(b_out[0]))), 1e-300 * scale):
+                converged = True
+                break
+            if sweep >= 3 and change > 0.5 * last:  # too slow to be worth it (or diverging): solve directly
+                break
+            last = change
+        self.last_sweeps = sweep + 1
+        if not converged:
+            return None
+        b = np.concatenate([b_in, b_out], axis=2).reshape(L, F, 2 * N, B, k)
+        return b.transpose(3, 1, 0, 2, 4)
 
     # ------------------------------------------------------------------ the SIMModel interface
     def response(self, theta, amplitude=None, phase_noise=None, layers=None) -> np.ndarray:

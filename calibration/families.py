@@ -1,0 +1,105 @@
+"""One model family inside a calibration: its estimator, its evaluation on measured data, its residual
+stage and its Cramer-Rao bound.
+
+A calibration may fit several families on the same pilots and let the validation set choose
+(:mod:`calibration.protocols`, ``parameterization = "auto"``); each is a :class:`Family`. The cascade
+families (``physical``, ``hybrid``, ``free``) are evaluated by :class:`calibration.data.Objective`, the
+``multiport`` family by :class:`calibration.network_fit.NetworkObjective`; both give a
+:class:`Prediction`: the blocks a :class:`calibration.calibrated.CalibratedModel` keeps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from calibration.data import CalibrationData, Objective, applied_phases, level_indices
+from calibration.fisher import fisher_information
+from calibration.metrics import prediction_nmse_db
+from calibration.network import NetworkParameterization
+from calibration.network_fit import NetworkEstimator, NetworkObjective, network_bound, state_cascade
+from calibration.parameterization import Parameterization
+from calibration.residual import fit_residual
+from simhw.physics.propagation import Cascade
+
+__all__ = ["Prediction", "Family"]
+
+
+@dataclass
+class Prediction:
+    """A fitted model's blocks: cascade (feed as ``w_in``, receive side as ``w_out``), the atoms' code
+    response, the leakage and, for the multiport family, the faces."""
+
+    cascade: Cascade
+    atom_response: np.ndarray | None
+    leakage: np.ndarray | None
+    faces: np.ndarray | None = None
+
+    def nmse_db(self, data: CalibrationData) -> float:
+        return prediction_nmse_db(self.cascade, data, self.atom_response, self.leakage, self.faces)
+
+    @classmethod
+    def of_fit(cls, fit) -> "Prediction":
+        return cls(fit.cascade, fit.atom_response, fit.leakage, getattr(fit, "faces", None))
+
+
+class Family:
+    """A parameterization with its estimator, as one candidate of a calibration."""
+
+    def __init__(self, par: Parameterization, estimator):
+        self.par, self.estimator = par, estimator
+
+    @property
+    def name(self) -> str:
+        return self.par.name
+
+    @property
+    def network(self) -> bool:
+        return isinstance(self.par, NetworkParameterization)
+
+    def check(self, data: CalibrationData) -> None:
+        """Raise ValueError when ``data`` cannot calibrate this family (geometry, codes, too few slots)."""
+        data.check_against(self.par)
+        if self.network and (data.codes is None or data.bits is None or (1 << data.bits) != self.par.levels):
+            raise ValueError(f"the multiport family fits the atoms' response to each of {self.par.levels} codes: "
+                             "calibrate from board codes of that bit depth")
+
+    def evaluate(self, x, data: CalibrationData) -> Prediction:
+        """The model at x, with receive terms fitted to ``data`` (no parameter fit)."""
+        if self.network:
+            state, _ = NetworkObjective(self.par, data).state(x)
+            return Prediction(state_cascade(state), state.blocks.response, state.fit.leakage,
+                              state.blocks.model.faces)
+        ev = Objective(self.par, data).evaluate(x, gradient=False)
+        return Prediction(ev.cascade, ev.atom_response, ev.leakage)
+
+    def residual(self, pred: Prediction, data: CalibrationData, validation: CalibrationData) -> tuple[Prediction, dict]:
+        """The residual stage (cascade families; kept only where validation says it helps). The multiport
+        family fits every atom's code response itself and has none."""
+        if self.network:
+            return pred, {"kept": False, "ridge": None, "heldout_before_db": pred.nmse_db(validation),
+                          "heldout_after_db": pred.nmse_db(validation), "cv_db": {},
+                          "reason": "the multiport family fits each atom's code response itself"}
+        res = fit_residual(pred.cascade, pred.atom_response, pred.leakage, data, validation, self.par.receivers)
+        return Prediction(res.cascade, res.atom_response, res.leakage), res.to_dict()
+
+    def bound(self, x, data: CalibrationData, response) -> dict | None:
+        """The Cramer-Rao bound of the physical parameters at x (noise from the fit's residual)."""
+        par = self.par
+        if self.network:
+            return network_bound(par, x, data)
+        if not hasattr(par, "cascade_and_jvp") or par.channel == "free":
+            return None
+        levels = None if response is None else level_indices(data, len(response))
+        theta, amp = applied_phases(data.theta, levels, response)
+        fi = fisher_information(par, x, theta, None, amp, par.receivers, data.y)
+        return {"names": fi.names, "estimate": np.asarray(x[:par.n_physical], float).tolist(),
+                "crb_std": fi.std.tolist(), "sigma2": fi.sigma2, "noise": "the fit's residual (model error included)"}
+
+
+def network_estimator(par: NetworkParameterization, estimator: str, options: dict) -> NetworkEstimator:
+    if estimator not in ("gradient", "levenberg-marquardt"):
+        raise ValueError(f"the multiport family is fitted by its gradient estimator (Levenberg-Marquardt), "
+                         f"not {estimator!r}")
+    return NetworkEstimator(par, **options)
