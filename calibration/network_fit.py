@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg.blas import zherk
 
 from calibration.data import CalibrationData, level_indices
 from calibration.estimators import Fit
@@ -72,15 +73,16 @@ class NetworkObjective:
     def penalty(self, x) -> float:
         return float(np.sum(self.ridge_w * x * x))
 
-    def state(self, x, sources: np.ndarray | None = None) -> tuple[NetworkState, object]:
-        """The network at x, its fitted receive terms, and the solved fields."""
+    def state(self, x, sources: np.ndarray | None = None, guess=None) -> tuple[NetworkState, object]:
+        """The network at x, its fitted receive terms, and the solved fields (``guess``: the fields of a
+        nearby point, where the solve starts)."""
         self.calls += 1
         if self.iteration is not None:
             self.iteration()
         par, y = self.par, self.data.y
         blocks = par.blocks(x, self.data.frequencies)
         t = par.transmissions(x, self.levels, blocks.response)
-        fields = blocks.model.solve(t, sources=sources)
+        fields = blocks.model.solve(t, sources=sources, guess=guess)
         a_last = fields.a_out[:, :, -1, :, 0]  # (T, F, N)
         h = a_last if par.receivers == "free" else np.einsum("fpn,tfn->tfp", blocks.model.w_out, a_last)
         fit = fit_receivers(par.receivers, h, y)
@@ -105,7 +107,7 @@ class NetworkObjective:
         jac = jac.reshape(rows, -1)
         jg, jc, r = jac[:, :n_g], jac[:, n_g:], resid.reshape(rows)
         n_c = jc.shape[1]
-        gcc = jc.conj().T @ jc
+        gcc = _gram(jc)
         ggc = jg.conj().T @ jc
         h = np.empty((n_g + 2 * n_c,) * 2)
         h[:n_g, :n_g] = (jg.conj().T @ jg).real
@@ -139,6 +141,13 @@ def project(jac: np.ndarray, mode: str, h: np.ndarray) -> np.ndarray:
     return j.reshape(F, T, P, n).transpose(1, 0, 2, 3)
 
 
+def _gram(j: np.ndarray) -> np.ndarray:
+    """j^H j for a tall complex j, from its upper triangle (BLAS zherk: half the work of a product)."""
+    upper = zherk(1.0, np.asfortranarray(j.T), trans=0)  # j^T conj(j) = conj(j^H j), upper triangle
+    g = np.triu(upper) + np.triu(upper, 1).conj().T
+    return g.conj()
+
+
 def _normal_solve(z: np.ndarray, j: np.ndarray) -> np.ndarray:
     """Least-squares coefficients of j on the columns of z (batched), with a whisper of ridge as the
     receive fit has."""
@@ -149,7 +158,7 @@ def _normal_solve(z: np.ndarray, j: np.ndarray) -> np.ndarray:
 
 
 def fit_network(par: NetworkParameterization, data: CalibrationData, start=None, max_iter: int = 40,
-                tol: float = 1e-3, iteration=None) -> Fit:
+                tol: float = 1e-2, iteration=None, damping: float = 1e-3) -> Fit:
     """Fit the multiport family to ``data`` by Levenberg-Marquardt from ``start`` (default: the
     nominal network); stops when a step lowers the loss by less than ``tol`` relatively.
 
@@ -177,13 +186,13 @@ def fit_network(par: NetworkParameterization, data: CalibrationData, start=None,
         h = h + np.diag(w)
         g = g - w * state.x
         d = np.maximum(np.diag(h), 1e-30)
-        mu = 1e-3 if mu is None else mu
+        mu = damping if mu is None else mu
         e_next = state.out_matrix()
         accepted = False
         for _ in range(10):
             step = np.linalg.solve(h + mu * np.diag(d), g)
             predicted = float(step @ (2 * g - h @ step))
-            trial, trial_fields = obj.state(state.x + step, sources=np.swapaxes(e_next, 1, 2))
+            trial, trial_fields = obj.state(state.x + step, sources=np.swapaxes(e_next, 1, 2), guess=fields)
             rho = (state.loss - trial.loss) / max(predicted, 1e-300)
             if trial.loss < state.loss:
                 accepted = True

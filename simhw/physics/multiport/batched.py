@@ -155,7 +155,7 @@ class NetworkModel:
         return t, single
 
     def solve(self, t: np.ndarray, sources: np.ndarray | None = None, inputs: np.ndarray | None = None,
-              method: str = "auto") -> NetworkFields:
+              method: str = "auto", guess: NetworkFields | None = None) -> NetworkFields:
         """Fields for transmissions ``t`` (B, L, N): the feed's ``inputs`` (F, N, M) (default: w_in, all
         inputs as right-hand sides) and, with ``sources`` (F, N, k) or per configuration (B, F, N, k),
         adjoint right-hand sides on the last stage's output face (S_RS^T e_p for receive port p).
@@ -163,7 +163,8 @@ class NetworkModel:
         ``method``: "sweeps" (:meth:`_sweeps`: block Gauss-Seidel over the stages, every product one
         matrix product per frequency for all configurations at once; converges when the faces reflect
         and couple weakly), "direct" (:func:`solve_stages`: exact block elimination) or "auto" (sweeps,
-        and the direct solve where they have not converged)."""
+        and the direct solve where they have not converged). ``guess``: fields of a nearby solve with the
+        same right-hand-side layout, where the sweeps start (a fit's next trial point)."""
         if method not in ("auto", "sweeps", "direct"):
             raise ValueError("method must be 'auto', 'sweeps' or 'direct'")
         N, B = self.n_atoms, t.shape[0]
@@ -172,7 +173,13 @@ class NetworkModel:
         src_in = np.broadcast_to(feed, (B,) + feed.shape)
         src_out = None if sources is None else np.broadcast_to(sources, (B,) + sources.shape[-3:])
         k = m + (0 if src_out is None else src_out.shape[-1])
-        b = self._sweeps(t, src_in, src_out, k) if method != "direct" else None
+        start = None
+        if guess is not None and guess.q_in is not None and src_out is not None and \
+                guess.b_in.shape[:-1] == (B, self.n_freqs, self.n_layers, N) and \
+                guess.q_in.shape[-1] == k - m and guess.b_in.shape[-1] == m:
+            start = np.concatenate([np.concatenate([guess.b_in, guess.q_in], axis=-1),
+                                    np.concatenate([guess.b_out, guess.q_out], axis=-1)], axis=-2)
+        b = self._sweeps(t, src_in, src_out, k, start) if method != "direct" else None
         if b is None:
             if method == "sweeps":
                 raise ArithmeticError("the stage sweeps did not converge (strong reflections): use method='direct'")
@@ -196,7 +203,7 @@ class NetworkModel:
             rhs[L - 1, :, :, N:, m:] = src_out
         return np.moveaxis(solve_stages(face_t, lo, up, rhs), 0, 2)
 
-    def _sweeps(self, t, src_in, src_out, k, tol: float = 1e-11, max_sweeps: int = 60) -> np.ndarray | None:
+    def _sweeps(self, t, src_in, src_out, k, start=None, tol: float = 1e-11, max_sweeps: int = 60) -> np.ndarray | None:
         """(B, F, L, 2N, k) incident waves by symmetric block Gauss-Seidel sweeps over the stages, or None
         when they have not converged (relative change above ``tol`` after ``max_sweeps``).
 
@@ -222,10 +229,14 @@ class NetworkModel:
         tt = tt.transpose(0, 1, 3, 2, 4).reshape(L, 1, N, cols)
         faces = self._faces_f()
         gaps, gaps_t = self.w_gaps, self.w_gaps.swapaxes(-1, -2)
-        b_in = np.zeros((L, F, N, cols), complex)
-        b_out = np.zeros_like(b_in)
-        a_in = np.zeros_like(b_in)
-        a_out = np.zeros_like(b_in)
+        if start is None:
+            b_in = np.zeros((L, F, N, cols), complex)
+            b_out = np.zeros_like(b_in)
+        else:  # (B, F, L, 2N, k) -> (L, F, 2N, B k)
+            b = np.ascontiguousarray(start.transpose(2, 1, 3, 0, 4)).reshape(L, F, 2 * N, cols)
+            b_in, b_out = b[:, :, :N].copy(), b[:, :, N:].copy()
+        a_in = tt * b_out
+        a_out = tt * b_in
 
         def update_in(l):
             v = faces[l] @ a_in[l]
