@@ -18,7 +18,8 @@ from calibration.data import CalibrationData, Objective, applied_phases, level_i
 from calibration.fisher import fisher_information
 from calibration.metrics import prediction_nmse_db
 from calibration.network import NetworkParameterization
-from calibration.network_fit import NetworkEstimator, NetworkObjective, network_bound, state_cascade
+from calibration.network_fit import (RIDGE_FACTORS, NetworkEstimator, NetworkObjective, network_bound, ridge_path,
+                                     state_cascade)
 from calibration.parameterization import Parameterization
 from calibration.residual import fit_residual
 from simhw.physics.propagation import Cascade
@@ -74,15 +75,28 @@ class Family:
         ev = Objective(self.par, data).evaluate(x, gradient=False)
         return Prediction(ev.cascade, ev.atom_response, ev.leakage)
 
-    def residual(self, pred: Prediction, data: CalibrationData, validation: CalibrationData) -> tuple[Prediction, dict]:
-        """The residual stage (cascade families; kept only where validation says it helps). The multiport
-        family fits every atom's code response itself and has none."""
+    def residual(self, pred: Prediction, data: CalibrationData, validation: CalibrationData,
+                 x=None) -> tuple[Prediction, dict, np.ndarray | None]:
+        """The last stage that validation decides: for the cascade families the residual stage (kept only
+        where it lowers the validation NMSE); for the multiport family, which fits every atom's code
+        response itself, the strength of the per-atom ridge (:func:`calibration.network_fit.ridge_path`).
+        Returns the prediction, what was decided, and the new parameters (None where they did not move)."""
         if self.network:
-            return pred, {"kept": False, "ridge": None, "heldout_before_db": pred.nmse_db(validation),
-                          "heldout_after_db": pred.nmse_db(validation), "cv_db": {},
-                          "reason": "the multiport family fits each atom's code response itself"}
+            before = pred.nmse_db(validation)
+            best, best_db, best_x, table = None, before, None, {}
+            for factor, xr in zip(RIDGE_FACTORS, ridge_path(self.par, x, data)):
+                cand = self.evaluate(xr, data)
+                table[factor] = cand.nmse_db(validation)
+                if table[factor] < best_db:
+                    best, best_db, best_x = cand, table[factor], xr
+            info = {"kept": best is not None, "ridge": None, "heldout_before_db": before, "heldout_after_db": best_db,
+                    "cv_db": {f"{k:g}": v for k, v in table.items()}}
+            if best is None:
+                return pred, {**info, "reason": "the fitted per-atom ridge is the validation set's choice"}, None
+            factor = next(k for k, v in table.items() if v == best_db)
+            return best, {**info, "ridge": factor, "reason": f"validation prefers {factor:g} x the per-atom ridge"}, best_x
         res = fit_residual(pred.cascade, pred.atom_response, pred.leakage, data, validation, self.par.receivers)
-        return Prediction(res.cascade, res.atom_response, res.leakage), res.to_dict()
+        return Prediction(res.cascade, res.atom_response, res.leakage), res.to_dict(), None
 
     def bound(self, x, data: CalibrationData, response) -> dict | None:
         """The Cramer-Rao bound of the physical parameters at x (noise from the fit's residual)."""

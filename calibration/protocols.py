@@ -345,11 +345,13 @@ class _Lane:
         if not residual:
             return
         t0, c0 = time.perf_counter(), time.process_time()
-        pred, self.run.residual = self.family.residual(self.best, data, validation)
+        pred, self.run.residual, x = self.family.residual(self.best, data, validation, self.best_x)
         self.seconds += time.perf_counter() - t0
         self.cpu_seconds += time.process_time() - c0
         if self.run.residual["kept"]:
             self.best, self.validation_db = pred, self.run.residual["heldout_after_db"]
+            if x is not None:
+                self.best_x = x
         if progress:
             progress({"kind": "residual", "residual": self.run.residual, "family": self.family.name})
 
