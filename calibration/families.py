@@ -84,7 +84,9 @@ class Family:
         if self.network:
             before = pred.nmse_db(validation)
             best, best_db, best_x, table = None, before, None, {}
-            for factor, xr in zip(RIDGE_FACTORS, ridge_path(self.par, x, data)):
+            factors = [f for f in RIDGE_FACTORS if f != 1.0]  # the fit itself is the candidate with factor 1
+            table[1.0] = before
+            for factor, xr in zip(factors, ridge_path(self.par, x, data, factors)):
                 cand = self.evaluate(xr, data)
                 table[factor] = cand.nmse_db(validation)
                 if table[factor] < best_db:
