@@ -25,6 +25,7 @@ from calibration.data import CalibrationData, level_indices
 from calibration.estimators import Fit
 from calibration.network import NetworkParameterization
 from calibration.receivers import ReceiverFit, fit_receivers
+from simhw.physics.geometry import GeometryError
 from simhw.physics.propagation import Cascade
 
 __all__ = ["NetworkState", "NetworkObjective", "fit_network", "NetworkEstimator", "network_bound", "state_cascade",
@@ -192,7 +193,12 @@ def fit_network(par: NetworkParameterization, data: CalibrationData, start=None,
         for _ in range(10):
             step = np.linalg.solve(h + mu * np.diag(d), g)
             predicted = float(step @ (2 * g - h @ step))
-            trial, trial_fields = obj.state(state.x + step, sources=np.swapaxes(e_next, 1, 2), guess=fields)
+            try:
+                trial, trial_fields = obj.state(state.x + step, sources=np.swapaxes(e_next, 1, 2), guess=fields)
+            except GeometryError:  # the step left the buildable geometries (a layer past the receivers)
+                mu *= nu
+                nu *= 2
+                continue
             rho = (state.loss - trial.loss) / max(predicted, 1e-300)
             if trial.loss < state.loss:
                 accepted = True
@@ -232,7 +238,7 @@ class NetworkEstimator:
         return fit_network(self.par, data, start, self.max_iter, iteration=iteration)
 
 
-RIDGE_FACTORS = (1.0, 1e-2)  # the per-atom ridge's multiples a validation set chooses from
+RIDGE_FACTORS = (1.0, 1e-2, 1e2, 1e4)  # the per-atom ridge's multiples a validation set chooses from
 
 
 def ridge_path(par: NetworkParameterization, x, data: CalibrationData, factors=RIDGE_FACTORS) -> list[np.ndarray]:

@@ -6,7 +6,10 @@ import pytest
 
 from calibration.data import CalibrationData, nmse_db
 from calibration.metrics import predicted
-from calibration.network import NetworkParameterization
+from calibration.network import TERMS, NetworkParameterization
+from calibration.parameterization import bench_parameterization
+from calibration.protocols import Calibrator
+from calibration.sources import FunctionSource
 from calibration.network_fit import NetworkObjective, fit_network
 from simhw.physics.geometry import SimGeometry
 from simhw.physics.model import SIMModel
@@ -179,3 +182,67 @@ def test_each_atoms_code_response_is_recovered_on_a_bench_with_exactly_code_spre
     print(f"\ncode phase differences: rms error {np.degrees(rms):.2f} deg of a {np.degrees(0.1):.1f} deg spread, "
           f"test {test_db:.1f} dB")
     assert rms < 0.1 * 0.2 and test_db < -45
+
+
+# ---------------------------------------------------------------------------- through the calibrator
+def function_source(cfg, snr_db=60.0, corrupt=None):
+    truth = make_truth(cfg)
+    g, f = cfg.geometry, cfg.frequencies()
+
+    def respond(codes, t):
+        y = truth.response(np.asarray(codes).reshape(len(codes), g.layers, g.rows, g.cols), g.bits, f)
+        return y if corrupt is None else corrupt(np.asarray(codes), y)
+
+    return FunctionSource(respond, f, g.bits, (g.layers, g.rows, g.cols), snr_db=snr_db, seed=3), g.build(f)
+
+
+def calibrated(cfg, terms=TERMS, stages=2, slots=80, family="multiport", corrupt=None):
+    src, ideal = function_source(cfg, corrupt=corrupt)
+    par = (NetworkParameterization(ideal, cfg.geometry.bits, receivers="free", terms=terms) if family == "multiport"
+           else bench_parameterization(family, ideal, cfg.geometry.bits, atom_gains=True, receivers="free"))
+    cal = Calibrator(par, src, heldout_slots=30, test_slots=30, seed=0)
+    return cal.calibrate(stages, slots), cal
+
+
+EFFECTS = {"face": MULTIPORT, "feed": {"horn_q": 15.0}, "codes": {"code_spread": 0.1}}
+# what each term is compared against: the family without it, and without the terms that would stand in for it
+# (each atom's own code table also carries a common factor per first-layer atom: a feed weight)
+BASE = {"face": ("feed", "codes"), "feed": ("face",), "codes": ("face", "feed")}
+
+
+@pytest.mark.parametrize("term", TERMS)
+def test_each_term_helps_where_its_effect_is_and_costs_nothing_where_it_is_not(term):
+    others = BASE[term]
+    rows = {}
+    for bench, sim in (("with", EFFECTS[term]), ("without", {})):
+        cfg = small_bench(**sim)
+        rows[bench] = [calibrated(cfg, terms)[0].model.metrics["test_nmse_db"] for terms in (others + (term,), others)]
+    print(f"\n{term}: with the effect {rows['with'][0]:.1f} dB (with it) vs {rows['with'][1]:.1f} dB (without "
+          f"{term}); without it {rows['without'][0]:.1f} vs {rows['without'][1]:.1f} dB")
+    assert rows["with"][0] < rows["with"][1] - 10.0
+    assert rows["without"][0] <= rows["without"][1] + 0.5
+
+
+def test_no_choice_sees_the_test_set():
+    """The test set is measured and reported, never used to choose: garbage in its responses changes the
+    reported figure and nothing else (family, stage, residual stage and ridge, the model itself)."""
+    cfg = small_bench(**MULTIPORT, code_spread=0.1)
+    clean, cal = calibrated(cfg, family="auto")
+    test_keys = {c.tobytes() for c in cal.test_codes.astype(np.uint16)}
+
+    def scramble(codes, y):
+        hit = np.array([c.astype(np.uint16).tobytes() in test_keys for c in codes.reshape(len(codes), -1)])
+        y = y.copy()
+        y[hit] = y[hit][::-1] * 1j  # another configuration's response, turned
+        return y
+
+    dirty, _ = calibrated(cfg, family="auto", corrupt=scramble)
+    a, b = clean.model.metrics, dirty.model.metrics
+    print(f"\nkept {clean.model.parameterization}; test NMSE {a['test_nmse_db']:.1f} dB clean, "
+          f"{b['test_nmse_db']:.1f} dB with the test set scrambled")
+    assert b["test_nmse_db"] > a["test_nmse_db"] + 20  # the test set was measured and scored
+    assert clean.model.hash == dirty.model.hash
+    assert (a["selection"], a["chosen_stage"], a["residual_stage"]) == (b["selection"], b["chosen_stage"],
+                                                                        b["residual_stage"]) or \
+        {k: v.get("validation_nmse_db") for k, v in a["selection"].items()} == \
+        {k: v.get("validation_nmse_db") for k, v in b["selection"].items()}
