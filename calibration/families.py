@@ -22,7 +22,6 @@ from calibration.network_fit import (RIDGE_FACTORS, NetworkEstimator, NetworkObj
                                      state_cascade)
 from calibration.parameterization import Parameterization
 from calibration.residual import fit_residual
-from simhw.physics.geometry import GeometryError
 from simhw.physics.propagation import Cascade
 
 __all__ = ["Prediction", "Family"]
@@ -87,11 +86,9 @@ class Family:
             best, best_db, best_x, table = None, before, None, {}
             factors = [f for f in RIDGE_FACTORS if f != 1.0]  # the fit itself is the candidate with factor 1
             table[1.0] = before
-            for factor, xr in zip(factors, ridge_path(self.par, x, data, factors)):
-                try:
-                    cand = self.evaluate(xr, data)
-                except GeometryError:  # the step left the buildable geometries: not a candidate
-                    continue
+            for factor, xr, state in ridge_path(self.par, x, data, factors):
+                cand = Prediction(state_cascade(state), state.blocks.response, state.fit.leakage,
+                                  state.blocks.model.faces)
                 table[factor] = cand.nmse_db(validation)
                 if table[factor] < best_db:
                     best, best_db, best_x = cand, table[factor], xr

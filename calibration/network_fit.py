@@ -241,21 +241,24 @@ class NetworkEstimator:
 RIDGE_FACTORS = (1.0, 1e-2, 1e2, 1e4)  # the per-atom ridge's multiples a validation set chooses from
 
 
-def ridge_path(par: NetworkParameterization, x, data: CalibrationData, factors=RIDGE_FACTORS) -> list[np.ndarray]:
+def ridge_path(par: NetworkParameterization, x, data: CalibrationData, factors=RIDGE_FACTORS):
     """The fit at x re-solved for each multiple of the per-atom ridge by one Gauss-Newton step from x (the
-    per-atom terms enter the responses almost linearly, so one step lands on the re-ridged optimum)."""
+    per-atom terms enter the responses almost linearly, so one step lands on the re-ridged optimum).
+    Yields (factor, x, state at x) for each factor; a step that leaves the buildable geometries is left out."""
     obj = NetworkObjective(par, data)
     state, _ = obj.state(x)
     e = state.out_matrix()
     state, fields = obj.state(x, sources=np.swapaxes(e, 1, 2))
     h, g = obj.gauss_newton(state, fields, e)
     base = par.ridge_weights() * max(float(np.mean(np.diag(h)[par.n_physical:])), 1e-300)
-    out = []
+    d = np.maximum(np.diag(h), 1e-30) * 1e-9  # a whisper of damping keeps the held-free directions finite
     for f in factors:
         w = base * f
-        d = np.maximum(np.diag(h), 1e-30) * 1e-9  # a whisper of damping keeps the held-free directions finite
-        out.append(x + np.linalg.solve(h + np.diag(w + d), g - w * x))
-    return out
+        xr = x + np.linalg.solve(h + np.diag(w + d), g - w * x)
+        try:
+            yield f, xr, obj.state(xr, guess=fields)[0]
+        except GeometryError:
+            continue
 
 
 def network_fisher(par: NetworkParameterization, x, data: CalibrationData, sigma2: float | None = None):

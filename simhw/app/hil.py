@@ -180,6 +180,7 @@ def hil_check(config: BenchConfig | None = None, port: int = 0, null_others: boo
             raise TrainingError(f"calibration {done['status']}: {done.get('metrics')}")
         cal = CalibratedModel.from_bytes(c.calibration(done["id"])[1])
         report.calibration = {k: float(v) for k, v in done["metrics"].items() if isinstance(v, (int, float))}
+        report.calibration["kept"] = cal.parameterization
         report.cap_db = uncertainty_cap_db(cal)
         fresh_codes = np.random.default_rng([seed, 5]).integers(0, 1 << cfg.geometry.bits, (
             fresh, cfg.geometry.layers, cfg.geometry.rows, cfg.geometry.cols))

@@ -174,11 +174,12 @@ class NetworkModel:
         src_out = None if sources is None else np.broadcast_to(sources, (B,) + sources.shape[-3:])
         k = m + (0 if src_out is None else src_out.shape[-1])
         start = None
-        if guess is not None and guess.q_in is not None and src_out is not None and \
-                guess.b_in.shape[:-1] == (B, self.n_freqs, self.n_layers, N) and \
-                guess.q_in.shape[-1] == k - m and guess.b_in.shape[-1] == m:
-            start = np.concatenate([np.concatenate([guess.b_in, guess.q_in], axis=-1),
-                                    np.concatenate([guess.b_out, guess.q_out], axis=-1)], axis=-2)
+        if guess is not None and guess.b_in.shape == (B, self.n_freqs, self.n_layers, N, m):
+            if src_out is None:
+                start = np.concatenate([guess.b_in, guess.b_out], axis=-2)
+            elif guess.q_in is not None and guess.q_in.shape[-1] == k - m:
+                start = np.concatenate([np.concatenate([guess.b_in, guess.q_in], axis=-1),
+                                        np.concatenate([guess.b_out, guess.q_out], axis=-1)], axis=-2)
         b = self._sweeps(t, src_in, src_out, k, start) if method != "direct" else None
         if b is None:
             if method == "sweeps":
