@@ -46,6 +46,7 @@ __all__ = ["Calibrator", "StageReport", "CalibrationRun", "PeriodicSingleStage",
            "StateDriven", "radius_schedule"]
 
 Progress = Callable[[dict], None]
+STAGE_TIE_DB = 0.5  # an earlier stage is kept only if its validation NMSE is lower than a later one's by more
 
 
 def radius_schedule(stages: int, first: float = 50.0, shrink: float = 0.5, last: float = 1.0) -> list[float]:
@@ -172,7 +173,8 @@ class Calibrator:
         if recorded_test is not None or recorded is not None:
             self.test_codes = recorded_test  # a recording decides its own (None: it has no test set)
         else:
-            self.test_codes = random_pilots(test_slots, L, N, source.bits, self.rng) if test_slots else None
+            test_rng = np.random.default_rng([np.random.default_rng(seed).integers(2**31), 7])  # not the pilots' stream
+            self.test_codes = random_pilots(test_slots, L, N, source.bits, test_rng) if test_slots else None
         self.model: CalibratedModel | None = registry.latest() if registry is not None else None
         if self.model is not None and self._family_of(self.model) is None:
             self.model = None  # a model of another form cannot seed this one
@@ -338,7 +340,7 @@ class _Lane:
         val = pred.nmse_db(validation)
         self.run.stages.append(StageReport(s + 1, data.slots, seconds, fit.nmse_db, val, radius, truth))
         self.seconds += seconds
-        if val <= self.validation_db:
+        if val <= self.validation_db + STAGE_TIE_DB:  # a later stage, fitted to more pilots, wins a near tie
             self.best, self.best_x, self.best_stage, self.validation_db = pred, fit.x, s + 1, val
 
     def finish(self, data: CalibrationData, validation: CalibrationData, residual: bool, progress) -> None:

@@ -170,15 +170,19 @@ class RecordedSource(PilotSource):
     others in recorded order, and :meth:`measure` looks each requested configuration up.
     """
 
-    def __init__(self, data: CalibrationData, shape: tuple, heldout: int = 0):
+    def __init__(self, data: CalibrationData, shape: tuple, heldout: int = 0, test: int | None = None):
+        """``test``: the last slots that are the test set (default: the recording's ``meta["test"]``, or
+        none); the ``heldout`` slots before them are the reference (validation) configurations."""
         if data.codes is None or data.bits is None:
             raise ValueError("recorded data need their integer codes and bit depth (CalibrationData.from_codes)")
-        if not 0 <= heldout < data.slots:
-            raise ValueError(f"held-out slots must be in [0, {data.slots}), got {heldout}")
+        test = int((data.meta or {}).get("test", 0)) if test is None else int(test)
+        if not 0 <= test or not 0 <= heldout < data.slots - test:
+            raise ValueError(f"held-out slots must be in [0, {data.slots - test}) with {test} test slots, got {heldout}")
         self.data, self.shape = data, tuple(shape)
         self.bits, self.frequencies = data.bits, data.frequencies
-        self.n_train = data.slots - heldout
-        self.reference_codes = data.codes[self.n_train:]
+        self.n_train = data.slots - heldout - test
+        self.reference_codes = data.codes[self.n_train:data.slots - test]
+        self.test_codes = data.codes[data.slots - test:] if test else None
         self._index = {c.tobytes(): i for i, c in enumerate(data.codes.astype(np.uint16))}
 
     def pilots(self, first: int, count: int) -> np.ndarray:

@@ -100,9 +100,14 @@ def run_from_args(args) -> int:
     if cal.registry is not None:
         print(f"calibrated model v{run.model.version}: {cal.registry.path(run.model.version)}")
     if args.save_data:
-        cal.last_data.concat(cal.last_heldout).save(args.save_data)
-        print(f"measurements: {args.save_data} ({cal.last_data.slots} pilots + {cal.last_heldout.slots} held-out; "
-              f"replay with --data {args.save_data} --heldout {cal.last_heldout.slots})")
+        recording = cal.last_data.concat(cal.last_heldout)
+        n_test = 0 if cal.last_test is None else cal.last_test.slots
+        if n_test:
+            recording = recording.concat(cal.last_test)
+        recording.meta = {**recording.meta, "test": n_test}
+        recording.save(args.save_data)
+        print(f"measurements: {args.save_data} ({cal.last_data.slots} pilots + {cal.last_heldout.slots} held-out + "
+              f"{n_test} test; replay with --data {args.save_data} --heldout {cal.last_heldout.slots})")
     if args.plots:
         out = Path(args.plots)
         out.mkdir(parents=True, exist_ok=True)
