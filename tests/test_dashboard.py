@@ -149,7 +149,9 @@ def test_tokens_decide_who_reads_and_who_controls(tmp_path):
             (pushed,) = json.loads(http(gw.url + "api/pushes", control)[1])
             status, body = http(gw.url + "api/push", control, {"hash": pushed["hash"]})
             assert status == 200 and json.loads(body)["applied"] is False  # already shown: verified, not re-applied
-            assert http(gw.url + "api/push", control, {"hash": "0" * 64})[0] in (400, 502)
+            assert http(gw.url + "api/push", control, {"hash": "0" * 64})[0] == 404  # no such record: not a 502
+            status, body = http(gw.url + "api/measurement/999", control)
+            assert status == 404 and json.loads(body)["error"] == "not_found"
             os.remove(os.path.join(allowed, "operator.key"))  # off the allow-list: the token is void
             assert http(gw.url + "api/status", control)[0] == 401
         finally:

@@ -182,7 +182,11 @@ function control(button, fn) {
 }
 control("push-btn", () => api("/api/push", { hash: $("config-select").value }));
 control("measure-btn", () => api("/api/measure", {}));
-control("cal-btn", () => api("/api/calibrate", { stages: +$("cal-stages").value, slots: +$("cal-slots").value }));
+control("cal-btn", () => {  // an empty field: the bench file's [calibration] value
+  const body = {};
+  for (const k of ["stages", "slots"]) if ($("cal-" + k).value) body[k] = +$("cal-" + k).value;
+  return api("/api/calibrate", body);
+});
 control("cancel-btn", () => api("/api/cancel", { job: state.job }));
 
 async function start() {
