@@ -30,7 +30,7 @@ def curve_bench(tmp_path):
     server_public, server_secret = zmq.auth.create_certificates(str(mine), "server")
     operator_public, operator_secret = zmq.auth.create_certificates(str(mine), "operator")
     shutil.copy(operator_public, allowed / "operator.key")
-    path, cfg = bench_file(tmp_path, daemon__keys=str(allowed), daemon__server_key=server_secret)
+    path, cfg = bench_file(tmp_path, slots=40, daemon__keys=str(allowed), daemon__server_key=server_secret)
     return path, cfg, (server_public, operator_secret)
 
 
@@ -96,7 +96,7 @@ def test_a_curve_daemon_is_controlled_from_the_page_with_a_token(tmp_path, dashb
             wait_for(driver, "return document.getElementById('cal-state').textContent.includes('done')", 300)
             (row,) = c.calibrations()
             cal = c.calibration(row["id"], model=False)[0]
-            assert cal["status"] == "done" and (cal["params"]["stages"], cal["params"]["slots"]) == (1, 30)
+            assert cal["status"] == "done" and (cal["params"]["stages"], cal["params"]["slots"]) == (1, 40)
         finally:
             driver.quit()
 

@@ -14,6 +14,7 @@ import logging
 from calibration.calibrated import CalibratedModel
 from calibration.parameterization import bench_parameterization
 from calibration.protocols import Calibrator
+from calibration.receivers import receiver_unknowns
 from calibration.sources import BenchSource
 
 log = logging.getLogger("simhw.daemon")
@@ -21,6 +22,22 @@ log = logging.getLogger("simhw.daemon")
 
 class Cancelled(Exception):
     """A calibration was cancelled (by request or by shutdown)."""
+
+
+def check_identifiable(par, slots: int, frequencies: int, ports: int) -> None:
+    """Refuse, before anything is measured, a first stage of ``slots`` pilots that gives fewer real
+    observations than ``par`` has unknowns (the rule :meth:`CalibrationData.check_against` applies to
+    measured data: the parameters the data must identify, the free channel's, the receive terms');
+    the message names the slots per stage that would do."""
+    atoms = par.ideal.n_atoms
+    unknowns = par.n_identified + (frequencies * 2 * atoms if getattr(par, "channel", None) == "free" else 0) \
+        + receiver_unknowns(par.receivers, frequencies, ports, atoms)
+    per_slot = 2 * frequencies * ports
+    if slots * per_slot < unknowns:
+        raise ValueError(f"{slots} slots per stage give {slots * per_slot} real observations for {unknowns} unknowns "
+                         f"({par.name} model, {getattr(par, 'channel', '?')} channel, {par.receivers} receivers, "
+                         f"{frequencies} frequencies x {ports} receive ports): use at least "
+                         f"{-(-unknowns // per_slot)} slots per stage, or a model with fewer unknowns")
 
 
 def make_calibrator(daemon, params: dict | None = None) -> Calibrator:
@@ -48,10 +65,7 @@ def run_calibration(daemon, job_id: str, reason: str, params: dict, protocol: st
     c = daemon.config.calibration
     stages = int(params.get("stages", c.stages))
     slots = int(params.get("slots", c.slots))
-    if calibrator is not None:
-        names = {"parameterization": calibrator.par.name, "estimator": getattr(calibrator.estimator, "name", "custom")}
-    else:
-        names = {k: params.get(k, getattr(c, k)) for k in ("parameterization", "estimator")}
+    names = {k: params.get(k, getattr(c, k)) for k in ("parameterization", "estimator")}
     record = {"job": job_id, "stages": stages, "slots": slots, **names}
     cid = daemon.store.start_calibration(protocol, reason, record, daemon.snapshot_id)
     daemon.event("calibration", {"job": job_id, "calibration": cid, "state": "started", "reason": reason})
