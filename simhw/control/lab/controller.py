@@ -83,8 +83,13 @@ class LabController:
         """Run ``job`` (an operation of the daemons' API) with ``params`` on ``names`` (default: every
         bench); a calibration is waited for and its final record returned."""
         def one(c: DaemonClient):
-            if job == "calibrate":
-                return c.wait_calibration(c.calibrate(**params), timeout=wait)
+            if job == "calibrate":  # a calibration that did not finish is this bench's failure, with its reason
+                row = c.wait_calibration(c.calibrate(**params), timeout=wait)
+                if row["status"] != "done":
+                    error = (c.calibration(row["id"], model=False)[0].get("metrics") or {}).get("error", "")
+                    raise DaemonError(f"calibration_{row['status']}", f"calibration #{row['id']} {row['status']}: "
+                                                                      f"{error}")
+                return row
             return c.request(job, **params).header
         return self._each(names, one)
 
