@@ -114,8 +114,10 @@ def test_the_page_follows_pushes_measurements_and_calibration_live(tmp_path):
             wait_for(driver, "return +document.getElementById('plot-cal').dataset.points >= 1", timeout=120)
             seen_running = "stage" in driver.find_element("id", "cal-state").text
             c.wait_calibration(job, timeout=240)
-            wait_for(driver, "return +document.getElementById('plot-cal').dataset.points === 3", timeout=60)
+            wait_for(driver, "return +document.getElementById('plot-cal').dataset.points === 4", timeout=60)
             wait_for(driver, "return document.getElementById('cal-state').textContent.includes('done')")
+            final = c.calibration(c.calibrations()[0]["id"], model=False)[0]["metrics"]["heldout_nmse_db"]
+            assert f"final {final:.2f} dB" in driver.find_element("id", "cal-state").text  # after the residual stage
             assert seen_running or "done" in driver.find_element("id", "cal-state").text
             assert driver.execute_script("return window.__same_page") == marker  # never reloaded
             path = tmp_path / "dashboard.png"
