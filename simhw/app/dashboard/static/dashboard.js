@@ -70,8 +70,8 @@ function plot(svg, series, opts) {
   out += `<line x1="${m.l}" y1="${H - m.b}" x2="${W - m.r}" y2="${H - m.b}" stroke="#999"/>`;
   out += `<line x1="${m.l}" y1="${m.t}" x2="${m.l}" y2="${H - m.b}" stroke="#999"/>`;
   out += `<text x="2" y="${m.t + 10}" font-size="11">${y1.toFixed(1)}</text><text x="2" y="${H - m.b}" font-size="11">${y0.toFixed(1)}</text>`;
-  out += `<text x="${m.l}" y="${H - 8}" font-size="11">${esc(opts.fmtx ? opts.fmtx(x0) : x0)}</text>`;
-  out += `<text x="${W - m.r}" y="${H - 8}" font-size="11" text-anchor="end">${esc(opts.fmtx ? opts.fmtx(x1) : x1)}</text>`;
+  out += `<text class="xtick" x="${m.l}" y="${H - 8}" font-size="11">${esc(opts.fmtx ? opts.fmtx(x0) : x0)}</text>`;
+  out += `<text class="xtick" x="${W - m.r}" y="${H - 8}" font-size="11" text-anchor="end">${esc(opts.fmtx ? opts.fmtx(x1) : x1)}</text>`;
   for (const h of opts.hlines || []) out += `<line x1="${m.l}" x2="${W - m.r}" y1="${Y(h)}" y2="${Y(h)}" stroke="#b91c1c" stroke-dasharray="4 3"/>`;
   for (const v of (opts.vlines || []).filter(v => v >= x0 && v <= x1)) out += `<line y1="${m.t}" y2="${H - m.b}" x1="${X(v)}" x2="${X(v)}" stroke="#b91c1c" opacity=".5"/>`;
   series.forEach((s, i) => {
