@@ -10,7 +10,7 @@ import time
 import pytest
 import zmq.auth
 from aiohttp.test_utils import make_mocked_request
-from daemon_helpers import bench_file, daemon_process, free_port
+from daemon_helpers import bench_file, daemon_process, free_port, stop_process
 from test_dashboard import browser, http, wait_for
 
 from simhw.app.dashboard.command import gateway_for
@@ -53,14 +53,7 @@ def dashboard_process():
 
     yield start
     for proc in procs:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
+        stop_process(proc, 15)
 
 
 def test_a_curve_daemon_is_controlled_from_the_page_with_a_token(tmp_path, dashboard_process):

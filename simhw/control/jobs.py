@@ -81,6 +81,9 @@ def calibrate(daemon, job: Job) -> None:
     except ValueError as e:
         daemon.fail(job, schema.RequestError("bad_request", str(e)))
         return
+    except Exception as e:  # noqa: BLE001 - not yet acknowledged: the requester gets the error
+        daemon.fail(job, e, "internal")
+        return
     daemon.running_job = {"job": job_id, "kind": "calibrate", "reason": "requested"}  # cancellable from now on
     daemon.reply(job.ident, schema.reply(job.rid, job=job_id, started=True))
     daemon.do_calibrate(job_id, "requested", job.params, calibrator=calibrator)

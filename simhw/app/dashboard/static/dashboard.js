@@ -39,6 +39,9 @@ function log(text, cls, t) {  // t: when it happened (epoch seconds); newest fir
   while ($("log").childElementCount > 300) $("log").lastChild.remove();
   empty("log");
 }
+function detail(d) {  // an event's fields for the log, without the message's own send time
+  return JSON.stringify(Object.fromEntries(Object.entries(d).filter(([k]) => k !== "t"))).slice(0, 160);
+}
 function empty(id) {  // a panel with nothing to show says so
   const el = $(id), note = $(id + "-empty");
   if (note) note.hidden = el.tagName === "svg" ? +(el.dataset.points || 0) > 0 : el.childElementCount > 0;
@@ -202,7 +205,7 @@ function drawIndicators() {
   const series = names.map(n => ({ name: n, x: tl.map(e => e.clock), y: tl.map(e => e.data[n] ? e.data[n].value - e.data[n].baseline : NaN) }));
   const thresholds = names.map(n => last[n].threshold).filter(Number.isFinite);
   const crossings = tl.filter(e => Object.values(e.data).some(v => v.crossed)).map(e => e.clock);
-  plot($("plot-ind"), series, { title: "change from the calibrated baseline (dB) over bench time (h:mm:ss); red: thresholds, crossings",
+  plot($("plot-ind"), series, { title: "change from baseline (dB) over bench time h:mm:ss; red: thresholds, crossings",
     hlines: thresholds, vlines: crossings, fmtx: benchTime });
   $("plot-ind").dataset.crossings = String(crossings.length);
   $("ind-text").textContent = `at ${benchTime(tl[tl.length - 1].clock)}: ` + names.map(n => `${n}: ${(last[n].value - last[n].baseline).toFixed(2)} (threshold ${last[n].threshold.toFixed(2)})`).join("; ");
@@ -234,7 +237,7 @@ function onMessage(msg) {
       if (Object.values(readings(d)).some(v => v.crossed)) log("indicator crossed its threshold", "bad", d.t);
       break;
     case "fault": log("fault: " + JSON.stringify(d), "bad", d.t); break;
-    default: log(`${msg.topic}: ${JSON.stringify(d).slice(0, 160)}`, "", d.t);
+    default: log(`${msg.topic}: ${detail(d)}`, msg.topic.includes("not_") ? "bad" : "", d.t);
   }
 }
 function connect() {
@@ -263,7 +266,7 @@ control("cancel-btn", () => api("/api/cancel", { job: state.job }));
 async function history() {  // what happened before this page opened: stored events and calibrations
   for (const e of (await api("/api/events?limit=100")).reverse()) {
     if (e.kind === "indicators") { addCheck(e.data); continue; }
-    log(`${e.kind}: ${JSON.stringify(e.data).slice(0, 160)}`, e.kind.includes("fault") || e.kind.includes("not_") ? "bad" : "", e.t);
+    log(`${e.kind}: ${detail(e.data)}`, e.kind.includes("fault") || e.kind.includes("not_") ? "bad" : "", e.t);
   }
   for (const e of (await api("/api/events?kind=indicators&limit=" + TIMELINE)).reverse()) addCheck(e.data);
   drawIndicators();
