@@ -15,7 +15,7 @@ import numpy as np
 
 from drivers.st_session import run_st_session
 from simhw.control import schema
-from simhw.control.calibration_job import check_identifiable, make_calibrator
+from simhw.control.calibration_job import check_request
 from simhw.control.operations import handler
 from simhw.values.phase_config import PhaseConfig
 
@@ -73,11 +73,8 @@ def st_session(daemon, job: Job) -> None:
 @handler("calibrate")
 def calibrate(daemon, job: Job) -> None:
     job_id = job.params.get("job") or uuid.uuid4().hex[:12]
-    c = daemon.config.calibration
     try:  # a calibration that cannot identify its model is refused before anything is measured
-        calibrator = make_calibrator(daemon, job.params)
-        check_identifiable(calibrator.par, int(job.params.get("slots", c.slots)), daemon.config.frequencies().size,
-                           len(daemon.params))
+        check_request(daemon, job.params)
     except ValueError as e:
         daemon.fail(job, schema.RequestError("bad_request", str(e)))
         return
@@ -86,7 +83,7 @@ def calibrate(daemon, job: Job) -> None:
         return
     daemon.running_job = {"job": job_id, "kind": "calibrate", "reason": "requested"}  # cancellable from now on
     daemon.reply(job.ident, schema.reply(job.rid, job=job_id, started=True))
-    daemon.do_calibrate(job_id, "requested", job.params, calibrator=calibrator)
+    daemon.do_calibrate(job_id, "requested", job.params)
 
 
 def store_st_session(daemon, base: PhaseConfig, params: dict):
