@@ -70,6 +70,7 @@ def test_a_curve_daemon_is_controlled_from_the_page_with_a_token(tmp_path, dashb
         url = dashboard_process(path, free_port(), "--require-token")  # every client treated as off loopback
         for p in ("", "api/status", "api/measurements", "api/measurement/1", "ws"):
             assert http(url + p)[0] == 401, p
+        assert b"A token is needed" in http(url)[1]  # the page says what to do, not raw JSON
         status, body = http(url + "api/status", token)
         assert status == 200 and json.loads(body)["bench"] == "daemon-test"  # answered through CURVE
         driver = browser()
