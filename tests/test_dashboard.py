@@ -113,6 +113,15 @@ def test_the_page_follows_pushes_measurements_and_calibration_live(tmp_path):
             job = c.calibrate(stages=3, slots=20)
             wait_for(driver, "return +document.getElementById('plot-cal').dataset.points >= 1", timeout=120)
             seen_running = "stage" in driver.find_element("id", "cal-state").text
+            first = driver.current_window_handle
+            driver.switch_to.new_window("tab")  # a page opened mid-calibration is live at once, its uptime moving
+            driver.get(gw.url + f"?token={token}")
+            wait_for(driver, "return document.getElementById('conn').textContent === 'live'", timeout=15)
+            assert c.status()["job"] is not None  # still calibrating
+            up = driver.find_element("id", "uptime").text
+            wait_for(driver, f"return document.getElementById('uptime').textContent !== '{up}'", timeout=15)
+            driver.close()
+            driver.switch_to.window(first)
             c.wait_calibration(job, timeout=240)
             wait_for(driver, "return +document.getElementById('plot-cal').dataset.points === 4", timeout=60)
             wait_for(driver, "return document.getElementById('cal-state').textContent.includes('done')")
