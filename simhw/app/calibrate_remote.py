@@ -34,8 +34,7 @@ def calibrate_remote(endpoint: str, publish: str | None, params: dict, curve: tu
             job = c.calibrate(**params)
             seen.append(job)
             print(f"calibration job {job} started on {endpoint}", file=out, flush=True)
-            row = c.wait_calibration(job, timeout=wait)
-            rec = c.calibration(row["id"], model=False)[0]
+            rec = c.wait_calibration(job, timeout=wait)
     except DaemonError as e:
         print(f"simhw: daemon error: {e}", file=sys.stderr)
         return 3

@@ -84,12 +84,11 @@ class LabController:
         bench); a calibration is waited for and its final record returned."""
         def one(c: DaemonClient):
             if job == "calibrate":  # a calibration that did not finish is this bench's failure, with its reason
-                row = c.wait_calibration(c.calibrate(**params), timeout=wait)
-                if row["status"] != "done":
-                    error = (c.calibration(row["id"], model=False)[0].get("metrics") or {}).get("error", "")
-                    raise DaemonError(f"calibration_{row['status']}", f"calibration #{row['id']} {row['status']}: "
-                                                                      f"{error}")
-                return row
+                rec = c.wait_calibration(c.calibrate(**params), timeout=wait)
+                if rec["status"] != "done":
+                    raise DaemonError(f"calibration_{rec['status']}", f"calibration #{rec['id']} {rec['status']}: "
+                                                                      f"{(rec.get('metrics') or {}).get('error', '')}")
+                return rec
             return c.request(job, **params).header
         return self._each(names, one)
 
