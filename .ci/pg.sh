@@ -19,7 +19,7 @@ case "$cmd" in
     as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w \
       -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c max_connections=200" start >&2
     as_pg "$bin/createdb" -h 127.0.0.1 -p "$port" -U simhw simhw >&2
-    echo "export SIMHW_TEST_PG_DSN=postgresql://simhw@127.0.0.1:$port/simhw"
+    echo "export SIMHW_LAB_DSN=postgresql://simhw@127.0.0.1:$port/simhw"
     echo "export SIMHW_TEST_PG_DATA=$dir/data SIMHW_TEST_PG_BIN=$bin"
     ;;
   stop)

@@ -1,6 +1,6 @@
 """Replication to the lab PostgreSQL against the daemon's own push rate, in one run.
 
-    python -m benchmarks.lab [--n 20000] [--dsn postgresql://...]   (default: $SIMHW_TEST_PG_DSN)
+    python -m benchmarks.lab [--n 20000] [--dsn postgresql://...]   (default: $SIMHW_LAB_DSN)
 
 A ``simhw daemon`` process on the simulated bench (board in the daemon's process) takes pipelined
 pushes of distinct configurations (256 in flight) from one client, twice: without ``[lab]`` (the
@@ -70,10 +70,10 @@ def run_pushes(tmp: Path, name: str, n: int, dsn: str = "") -> dict:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=20000)
-    ap.add_argument("--dsn", default=os.environ.get("SIMHW_TEST_PG_DSN", ""))
+    ap.add_argument("--dsn", default=os.environ.get("SIMHW_LAB_DSN", ""))
     a = ap.parse_args(argv)
     if not a.dsn:
-        raise SystemExit("give --dsn or set SIMHW_TEST_PG_DSN (eval \"$(bash .ci/pg.sh start)\")")
+        raise SystemExit("give --dsn or set SIMHW_LAB_DSN (eval \"$(bash .ci/pg.sh start)\")")
     db = f"lab_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(a.dsn, autocommit=True) as c:
         c.execute(f"CREATE DATABASE {db}")

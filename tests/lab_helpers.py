@@ -12,7 +12,7 @@ import pytest
 
 from simhw.control.lab.replicator import lab_json
 
-DSN = os.environ.get("SIMHW_TEST_PG_DSN", "")
+DSN = os.environ.get("SIMHW_LAB_DSN", "")
 TABLES = {  # lab table -> (local table, local key, the columns compared)
     "configs": ("configs", "hash", "hash, name, bits, shape, codes, metadata, first_seen"),
     "snapshots": ("snapshots", "id", "id, bench, software, created_at"),
@@ -39,7 +39,7 @@ LAB_COLUMNS = {"configs": "hash, name, bits, shape, codes, metadata, first_seen"
 def lab_dsn():
     if not DSN:
         if os.environ.get("CI"):
-            pytest.fail("SIMHW_TEST_PG_DSN is not set: .ci/run starts PostgreSQL for these tests")
+            pytest.fail("SIMHW_LAB_DSN is not set: .ci/run starts PostgreSQL for these tests")
         pytest.skip("no PostgreSQL: run `eval \"$(.ci/pg.sh start)\"` first")
     name = f"lab_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(DSN, autocommit=True) as c:

@@ -113,9 +113,20 @@ def test_the_page_follows_pushes_measurements_and_calibration_live(tmp_path):
             job = c.calibrate(stages=3, slots=20)
             wait_for(driver, "return +document.getElementById('plot-cal').dataset.points >= 1", timeout=120)
             seen_running = "stage" in driver.find_element("id", "cal-state").text
+            first = driver.current_window_handle
+            driver.switch_to.new_window("tab")  # a page opened mid-calibration is live at once, its uptime moving
+            driver.get(gw.url + f"?token={token}")
+            wait_for(driver, "return document.getElementById('conn').textContent === 'live'", timeout=15)
+            assert c.status()["job"] is not None  # still calibrating
+            up = driver.find_element("id", "uptime").text
+            wait_for(driver, f"return document.getElementById('uptime').textContent !== '{up}'", timeout=15)
+            driver.close()
+            driver.switch_to.window(first)
             c.wait_calibration(job, timeout=240)
-            wait_for(driver, "return +document.getElementById('plot-cal').dataset.points === 3", timeout=60)
+            wait_for(driver, "return +document.getElementById('plot-cal').dataset.points === 4", timeout=60)
             wait_for(driver, "return document.getElementById('cal-state').textContent.includes('done')")
+            final = c.calibration(c.calibrations()[0]["id"], model=False)[0]["metrics"]["heldout_nmse_db"]
+            assert f"final {final:.2f} dB" in driver.find_element("id", "cal-state").text  # after the residual stage
             assert seen_running or "done" in driver.find_element("id", "cal-state").text
             assert driver.execute_script("return window.__same_page") == marker  # never reloaded
             path = tmp_path / "dashboard.png"
@@ -149,7 +160,9 @@ def test_tokens_decide_who_reads_and_who_controls(tmp_path):
             (pushed,) = json.loads(http(gw.url + "api/pushes", control)[1])
             status, body = http(gw.url + "api/push", control, {"hash": pushed["hash"]})
             assert status == 200 and json.loads(body)["applied"] is False  # already shown: verified, not re-applied
-            assert http(gw.url + "api/push", control, {"hash": "0" * 64})[0] in (400, 502)
+            assert http(gw.url + "api/push", control, {"hash": "0" * 64})[0] == 404  # no such record: not a 502
+            status, body = http(gw.url + "api/measurement/999", control)
+            assert status == 404 and json.loads(body)["error"] == "not_found"
             os.remove(os.path.join(allowed, "operator.key"))  # off the allow-list: the token is void
             assert http(gw.url + "api/status", control)[0] == 401
         finally:

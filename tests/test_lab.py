@@ -129,7 +129,7 @@ def test_exports_load_in_xarray_and_scikit_rf_with_the_same_values(tmp_path, lab
     nc = open_netcdf(to_netcdf(ds, tmp_path / "series.nc"))
     np.testing.assert_array_equal(nc["s"].values, ds["s"].values)
     assert list(nc["config"].values) == [r["hash"] for r in sorted(recs, key=lambda r: r["created_at"])]
-    assert "[geometry]" in nc.attrs["bench_file"]
+    assert "[geometry]" in nc.attrs["bench_files"]["bench-x"]
     first = sorted(recs, key=lambda r: r["created_at"])[0]
     net = skrf.Network(to_touchstone(first, tmp_path / "first"))
     np.testing.assert_allclose(net.f, nc["frequency"].values)

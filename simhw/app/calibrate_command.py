@@ -21,6 +21,8 @@ from calibration.receivers import RECEIVERS
 from calibration.sources import BenchSource, RecordedSource
 from drivers.bench import open_bench
 from sim_backend.bench import SimBench  # only the simulated bench needs the backend
+from simhw.app.calibrate_remote import FIELDS, calibrate_remote
+from simhw.control.calibration_job import check_identifiable
 from simhw.physics.propagation import cascade_matrices
 from simhw.values.bench_config import BenchConfig
 
@@ -28,24 +30,43 @@ __all__ = ["add_arguments", "run_from_args", "calibrate_bench"]
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--bench", help="bench description (TOML); default: the embedded simulated 4-layer 6x6 bench")
+    p.add_argument("--bench", help="bench description (TOML); default: the embedded simulated 4-layer 6x6 bench. "
+                                   "Its [calibration] section gives every default below")
+    p.add_argument("--endpoint", help="calibrate through the bench daemon at this request endpoint (its bench "
+                                      "file gives the defaults); progress from --publish")
+    p.add_argument("--publish", help="--endpoint: the daemon's telemetry endpoint, for progress")
+    p.add_argument("--server-key", help="--endpoint: the daemon's public key file (CURVE)")
+    p.add_argument("--client-key", help="--endpoint: this client's secret key file (CURVE)")
     p.add_argument("--data", help="calibrate from a recording (.npz written by --save-data) instead of measuring")
-    p.add_argument("--parameterization", default="hybrid", choices=PARAMETERIZATIONS,
+    p.add_argument("--parameterization", choices=PARAMETERIZATIONS,
                    help="the model family; auto: fit hybrid and multiport, keep what the validation set prefers")
-    p.add_argument("--atom-gains", action="store_true", help="hybrid: also fit a complex gain per atom")
+    p.add_argument("--atom-gains", action="store_true", default=None, help="hybrid: also fit a complex gain per atom")
     p.add_argument("--receivers", choices=RECEIVERS,
                    help="receive terms fitted per frequency: gain, port (gain and leakage per port) or free "
-                        "(every port's weight on every last-layer atom, and leakage); default: the bench file's")
+                        "(every port's weight on every last-layer atom, and leakage)")
     p.add_argument("--no-residual", action="store_true", help="skip the residual stage")
-    p.add_argument("--estimator", default="gradient", choices=("gradient", "codebook", "learned"))
+    p.add_argument("--estimator", choices=("gradient", "codebook", "learned"))
     p.add_argument("--design", default="random", choices=("random", "balanced", "d_optimal"))
-    p.add_argument("--stages", type=int, default=3)
-    p.add_argument("--slots", type=int, default=60, help="pilot configurations per stage")
-    p.add_argument("--heldout", type=int, default=30, help="held-out reference configurations")
+    p.add_argument("--stages", type=int)
+    p.add_argument("--slots", type=int, help="pilot configurations per stage")
+    p.add_argument("--heldout", type=int, help="held-out reference configurations")
     p.add_argument("--models", default="simhw-models", help="directory of versioned calibrated models")
     p.add_argument("--plots", help="directory for the NMSE-per-stage plot and the magnitude maps")
     p.add_argument("--save-data", help="write every measured pilot and reference (.npz)")
     p.add_argument("--seed", type=int, default=0)
+
+
+def given(args) -> dict:
+    """The calibration settings the command line sets."""
+    g = {"parameterization": args.parameterization, "estimator": args.estimator, "stages": args.stages,
+         "slots": args.slots, "heldout": args.heldout, "atom_gains": args.atom_gains,
+         "receivers": args.receivers, "residual": False if args.no_residual else None}
+    return {k: v for k, v in g.items() if v is not None}
+
+
+def settings(config: BenchConfig, args) -> dict:
+    """The calibration's settings: the command line's where given, else the bench file's [calibration]."""
+    return {**{k: getattr(config.calibration, k) for k in FIELDS}, **given(args)}
 
 
 def calibrate_bench(config: BenchConfig, parameterization: str = "hybrid", estimator: str = "gradient",
@@ -74,6 +95,8 @@ def calibrate_bench(config: BenchConfig, parameterization: str = "hybrid", estim
                                  params=cfg.vna_params())
         par = bench_parameterization(parameterization, ideal, g.bits, atom_gains,
                                      receivers or config.calibration.receivers)
+        if not data:  # refused before anything is measured
+            check_identifiable(par, slots, config.frequencies().size, len(config.vna_params()))
         cal = Calibrator(par, source, estimator, design=design, heldout_slots=heldout, seed=seed, registry=registry,
                          residual=config.calibration.residual if residual is None else residual)
         run = cal.calibrate(stages, slots, protocol="periodic-multi-stage" if stages > 1 else "periodic-single-stage",
@@ -83,11 +106,15 @@ def calibrate_bench(config: BenchConfig, parameterization: str = "hybrid", estim
 
 
 def run_from_args(args) -> int:
+    if args.endpoint:
+        curve = (args.server_key, args.client_key) if args.server_key else None
+        return calibrate_remote(args.endpoint, args.publish, given(args), curve)
     config = BenchConfig.load(args.bench) if args.bench else BenchConfig(name="simulated")
-    run, truth, ideal, cal = calibrate_bench(config, args.parameterization, args.estimator, args.stages, args.slots,
-                                             args.heldout, args.design, args.models, args.data, args.atom_gains,
-                                             args.seed, progress=ConsoleProgress(), receivers=args.receivers,
-                                             residual=False if args.no_residual else None)
+    s = settings(config, args)
+    run, truth, ideal, cal = calibrate_bench(config, s["parameterization"], s["estimator"], s["stages"], s["slots"],
+                                             s["heldout"], args.design, args.models, args.data, s["atom_gains"],
+                                             args.seed, progress=ConsoleProgress(), receivers=s["receivers"],
+                                             residual=s["residual"])
     print(run.table())
     print(f"held-out end-to-end NMSE: {run.initial_heldout_nmse_db:.2f} dB (starting model) -> "
           f"{run.final_heldout_nmse_db:.2f} dB (improvement {run.improvement_db:.2f} dB)")

@@ -16,9 +16,11 @@ the controller that addresses the lab's benches by name (docs/lab.md).
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -50,15 +52,20 @@ def parse_time(text: str | None) -> float | None:
 def add_arguments(p) -> None:
     p.add_argument("--dsn", default=os.environ.get("SIMHW_LAB_DSN", ""),
                    help="the lab database (libpq URI or key=value string; default $SIMHW_LAB_DSN)")
-    sub = p.add_subparsers(dest="lab_command", required=True)
-    sub.add_parser("init", help="create or migrate the lab schema")
-    reg = sub.add_parser("register", help="add a bench to the lab's registry (or update it)")
+    dsn = argparse.ArgumentParser(add_help=False)  # --dsn is taken after the action too
+    dsn.add_argument("--dsn", default=argparse.SUPPRESS, help="the lab database (default $SIMHW_LAB_DSN)")
+    actions = p.add_subparsers(dest="lab_command", required=True)
+
+    def action(name: str, **kw):
+        return actions.add_parser(name, parents=[dsn], **kw)
+    action("init", help="create or migrate the lab schema")
+    reg = action("register", help="add a bench to the lab's registry (or update it)")
     reg.add_argument("name")
     reg.add_argument("--endpoint", action="append", required=True, help="the daemon's request endpoint(s)")
     reg.add_argument("--publish", default="", help="its telemetry endpoint")
     reg.add_argument("--key", action="append", default=[], help="a public key file of the daemon (CURVE)")
-    sub.add_parser("benches", help="the benches in the registry and their replication cursors")
-    q = sub.add_parser("query", help="records of one kind across benches, newest first")
+    action("benches", help="the benches in the registry and their replication cursors")
+    q = action("query", help="records of one kind across benches, newest first")
     q.add_argument("kind", choices=sorted(KINDS), metavar="kind", help="one of " + ", ".join(sorted(KINDS)))
     q.add_argument("--bench")
     q.add_argument("--config", help="a configuration's hash")
@@ -68,25 +75,38 @@ def add_arguments(p) -> None:
     q.add_argument("--limit", type=int, default=100)
     q.add_argument("--export", help="write the records to this directory")
     q.add_argument("--format", default="json", choices=("json", "csv", "netcdf", "touchstone"))
-    r = sub.add_parser("residuals", help="every bench's held-out prediction residual over time")
+    r = action("residuals", help="every bench's held-out prediction residual over time")
     r.add_argument("--bench")
     r.add_argument("--since")
     r.add_argument("--until")
-    sub.add_parser("status", help="every registered bench's daemon status")
-    run = sub.add_parser("run", help="run a job on several benches and collect the results")
+    action("status", help="every registered bench's daemon status")
+    run = action("run", help="run a job on several benches and collect the results")
     run.add_argument("job", choices=("calibrate",), metavar="job", help="the job: calibrate")
     run.add_argument("--benches", help="comma-separated names (default: every bench)")
     run.add_argument("--stages", type=int)
     run.add_argument("--slots", type=int)
     run.add_argument("--timeout", type=float, default=1800.0)
-    rep = sub.add_parser("replicate", help="replicate a bench store to the lab (for a daemon without [lab])")
+    rep = action("replicate", help="replicate a bench store to the lab (for a daemon without [lab])")
     rep.add_argument("--bench", required=True, help="the bench file (its [daemon] store and [lab] section)")
     rep.add_argument("--once", action="store_true", help="ship what is there and exit")
     rep.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
 
 
 def _export(recs: list, kind: str, fmt: str, out: Path) -> list[str]:
+    """Write the export; a failed one leaves no folder it created behind."""
+    if not recs:
+        raise ValueError(f"no {kind} records match: nothing exported")
+    made = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        return _write(recs, kind, fmt, out)
+    except BaseException:
+        if made:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _write(recs: list, kind: str, fmt: str, out: Path) -> list[str]:
     if fmt == "csv":
         return [to_csv(recs, out / f"{kind}s.csv")]
     if fmt == "json":

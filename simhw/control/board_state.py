@@ -64,6 +64,23 @@ class BoardState:
         lat = board.last_latched if isinstance(board, PipelinedPush) else None
         self.hash, self.latched = hash_, lat if lat is not None else self.now()
 
+    def restore(self, hash_: str, after: str) -> bool:
+        """Show ``hash_`` again, verified by readback, after the daemon itself showed other patterns (a
+        check's reference configurations, a calibration's pilots); the restore, or why it failed, is an
+        event in the store and on telemetry. Returns whether the board shows ``hash_`` again."""
+        d = self.daemon
+        try:
+            d.pipeline.apply(d.store.get_config(hash_))
+        except Exception as e:  # noqa: BLE001 - the board or the store failed: recorded, the next push re-applies
+            data = {"hash": hash_, "after": after, "error": f"{type(e).__name__}: {e}"}
+            log.warning(json.dumps({"event": "config_not_restored", **data}))
+            d.store_event("config_not_restored", data)
+            d.event("config_not_restored", data)
+            return False
+        d.store_event("config_restored", {"hash": hash_, "after": after})
+        d.event("config_restored", {"hash": hash_, "after": after})
+        return True
+
     def shows(self, hash_: str) -> bool:
         """Whether the board still shows ``hash_`` (asks the board when that is what it last showed)."""
         if self.hash != hash_ or self.latched is None:

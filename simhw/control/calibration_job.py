@@ -14,6 +14,7 @@ import logging
 from calibration.calibrated import CalibratedModel
 from calibration.parameterization import bench_parameterization
 from calibration.protocols import Calibrator
+from calibration.receivers import receiver_unknowns
 from calibration.sources import BenchSource
 
 log = logging.getLogger("simhw.daemon")
@@ -23,14 +24,52 @@ class Cancelled(Exception):
     """A calibration was cancelled (by request or by shutdown)."""
 
 
+def check_identifiable(par, slots: int, frequencies: int, ports: int) -> None:
+    """Refuse, before anything is measured, a first stage of ``slots`` pilots that gives fewer real
+    observations than ``par`` has unknowns (the rule :meth:`CalibrationData.check_against` applies to
+    measured data: the parameters the data must identify, the free channel's, the receive terms');
+    the message names the slots per stage that would do. With several families (``auto``) one that can
+    be identified is enough: the calibration skips the others."""
+    if isinstance(par, (list, tuple)):
+        errors = []
+        for p in par:
+            try:
+                return check_identifiable(p, slots, frequencies, ports)
+            except ValueError as e:
+                errors.append(str(e))
+        raise ValueError("; ".join(errors))
+    atoms = par.ideal.n_atoms
+    unknowns = par.n_identified + (frequencies * 2 * atoms if getattr(par, "channel", None) == "free" else 0) \
+        + receiver_unknowns(par.receivers, frequencies, ports, atoms)
+    per_slot = 2 * frequencies * ports
+    if slots * per_slot < unknowns:
+        raise ValueError(f"{slots} slots per stage give {slots * per_slot} real observations for {unknowns} unknowns "
+                         f"({par.name} model, {getattr(par, 'channel', '?')} channel, {par.receivers} receivers, "
+                         f"{frequencies} frequencies x {ports} receive ports): use at least "
+                         f"{-(-unknowns // per_slot)} slots per stage, or a model with fewer unknowns")
+
+
+def make_parameterization(daemon, params: dict | None = None):
+    """The model a calibration of the daemon's bench fits: the bench file's [calibration] (and ``params``)."""
+    cfg, c, params = daemon.config, daemon.config.calibration, params or {}
+    g = cfg.geometry
+    return bench_parameterization(params.get("parameterization", c.parameterization), g.build(cfg.frequencies()),
+                                  g.bits, bool(params.get("atom_gains", c.atom_gains)),
+                                  params.get("receivers", c.receivers))
+
+
+def check_request(daemon, params: dict) -> None:
+    """Refuse (ValueError) a requested calibration that cannot identify its model, before it starts."""
+    check_identifiable(make_parameterization(daemon, params), int(params.get("slots", daemon.config.calibration.slots)),
+                       daemon.config.frequencies().size, len(daemon.params))
+
+
 def make_calibrator(daemon, params: dict | None = None) -> Calibrator:
     """A calibrator for the daemon's bench, configured by the bench file's [calibration] (and ``params``)."""
     cfg, c = daemon.config, daemon.config.calibration
     params = params or {}
-    name = params.get("parameterization", c.parameterization)
     g = cfg.geometry
-    par = bench_parameterization(name, g.build(cfg.frequencies()), g.bits, bool(params.get("atom_gains", c.atom_gains)),
-                                 params.get("receivers", c.receivers))
+    par = make_parameterization(daemon, params)
     source = BenchSource(daemon.board, daemon.vna, cfg.frequencies(), g.receive_ports, cfg.sweep.ifbw, cfg.sweep.power,
                          clock=daemon.clock, params=cfg.vna_params())
     cal = Calibrator(par, source, params.get("estimator", c.estimator), heldout_slots=int(params.get("heldout",
@@ -48,10 +87,7 @@ def run_calibration(daemon, job_id: str, reason: str, params: dict, protocol: st
     c = daemon.config.calibration
     stages = int(params.get("stages", c.stages))
     slots = int(params.get("slots", c.slots))
-    if calibrator is not None:
-        names = {"parameterization": calibrator.par.name, "estimator": getattr(calibrator.estimator, "name", "custom")}
-    else:
-        names = {k: params.get(k, getattr(c, k)) for k in ("parameterization", "estimator")}
+    names = {k: params.get(k, getattr(c, k)) for k in ("parameterization", "estimator")}
     record = {"job": job_id, "stages": stages, "slots": slots, **names}
     cid = daemon.store.start_calibration(protocol, reason, record, daemon.snapshot_id)
     daemon.event("calibration", {"job": job_id, "calibration": cid, "state": "started", "reason": reason})

@@ -105,6 +105,13 @@ class DaemonClient:
     def __exit__(self, *exc):
         self.close()
 
+    def _unreachable(self) -> str:
+        """Why a running daemon may not answer this client: the CURVE mismatch this client can name."""
+        if self.curve is None:
+            return "it uses CURVE and this client has no keys: give its server key and a client key on its allow-list"
+        return "it refuses this client's key: is the client's public key in the daemon's allow-list (daemon.keys), " \
+               "and the server key the daemon's?"
+
     # ------------------------------------------------------------------ requests
     def next_id(self) -> str:
         return f"{self.name}-{next(self._ids)}"
@@ -116,7 +123,7 @@ class DaemonClient:
         except zmq.Again:
             self._connect()
             raise DaemonTimeout(f"could not send to {self.endpoint} within {self.timeout:g} s (no connection: daemon "
-                                f"down, or it refuses this client's key)") from None
+                                f"down, or {self._unreachable()})") from None
         return rid
 
     def receive(self, rid: str | None = None, timeout: float | None = None, raise_errors: bool = True
@@ -128,7 +135,8 @@ class DaemonClient:
             left = deadline - time.monotonic()
             if left <= 0 or not self.sock.poll(int(left * 1000)):
                 self._connect()
-                raise DaemonTimeout(f"no reply from {self.endpoint} within {self.timeout:g} s (daemon down or busy)")
+                raise DaemonTimeout(f"no reply from {self.endpoint} within {self.timeout:g} s (daemon down or busy, "
+                                    f"or {self._unreachable()})")
             msg = schema.decode(self.sock.recv_multipart())
             if rid is not None and msg.id != rid:
                 continue  # a late reply to an abandoned request

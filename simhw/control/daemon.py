@@ -76,6 +76,7 @@ class BenchDaemon:
         self.shown = BoardState(self)  # what the board was last verified to show, and its latch report
         self.running_job: dict | None = None
         self.started = time.time()
+        self.last_request_at = -1e9
         try:
             self.snapshot_id = store.snapshot(config.to_toml(), f"simhw {__version__}")
         except StoreFull as e:  # serve anyway: reads work, and writes answer store_full until there is room
@@ -275,6 +276,7 @@ class BenchDaemon:
     # ------------------------------------------------------------------ requests
     def _on_request(self, router, frames: list) -> None:
         self.counters["requests"] += 1
+        self.last_request_at = time.monotonic()  # the scheduler's [calibration] idle_s counts from here
         route, body = [frames[0]], frames[1:]
         if body and body[0] == b"":  # a REQ client's empty delimiter goes back with the reply
             route, body = route + [b""], body[1:]

@@ -15,6 +15,7 @@ import numpy as np
 
 from drivers.st_session import run_st_session
 from simhw.control import schema
+from simhw.control.calibration_job import check_request
 from simhw.control.operations import handler
 from simhw.values.phase_config import PhaseConfig
 
@@ -72,6 +73,14 @@ def st_session(daemon, job: Job) -> None:
 @handler("calibrate")
 def calibrate(daemon, job: Job) -> None:
     job_id = job.params.get("job") or uuid.uuid4().hex[:12]
+    try:  # a calibration that cannot identify its model is refused before anything is measured
+        check_request(daemon, job.params)
+    except ValueError as e:
+        daemon.fail(job, schema.RequestError("bad_request", str(e)))
+        return
+    except Exception as e:  # noqa: BLE001 - not yet acknowledged: the requester gets the error
+        daemon.fail(job, e, "internal")
+        return
     daemon.running_job = {"job": job_id, "kind": "calibrate", "reason": "requested"}  # cancellable from now on
     daemon.reply(job.ident, schema.reply(job.rid, job=job_id, started=True))
     daemon.do_calibrate(job_id, "requested", job.params)

@@ -5,11 +5,14 @@ Configured by the bench file's [calibration] section: every ``period_s`` of benc
 (prediction residual of the current model on the reference configurations, received-power change,
 and, when ``temperature_k`` > 0, board temperature) and a state-driven calibration when one
 crosses its threshold. The times of the last runs and checks live in the store, so a restarted
-daemon resumes the schedule where it stopped instead of starting over.
+daemon resumes the schedule where it stopped instead of starting over. Checks and calibrations show
+other patterns on the board; afterwards the configuration the operator's last push showed is shown
+again, verified by readback (:meth:`BoardState.restore`), so the next measurement measures it.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from calibration.calibrated import CalibratedModel
@@ -39,6 +42,7 @@ class Scheduler:
         self.monitor.last_check = self.last_check
         self.runs = state.get("runs", {"periodic": 0, "state-driven": 0})
         self.busy = False  # inside tick(): checking or calibrating
+        self.did: str | None = None  # what this tick showed on the board: a check, a calibration
         self._model_id = daemon.store.latest_model_id()  # the model the indicators judge
 
     def describe(self) -> dict:
@@ -51,6 +55,7 @@ class Scheduler:
                                                 "runs": self.runs})
 
     def _calibrate(self, kind: str, reason: str) -> None:
+        self.did = f"{kind} calibration"
         job = f"{kind}-{uuid.uuid4().hex[:8]}"
         protocol = "periodic-multi-stage" if kind == "periodic" and self.daemon.config.calibration.stages > 1 else \
             ("periodic-single-stage" if kind == "periodic" else "state-driven")
@@ -69,17 +74,23 @@ class Scheduler:
         self._model_id = latest
         if self.calibrator.accepts(model):
             self.calibrator.model = model
+            self.did = "check"
             self.monitor.rebaseline()
 
     def tick(self, daemon) -> None:
         """Run whatever is due now (called by the daemon's worker between jobs)."""
         self.busy = True
+        before, self.did = daemon.shown.hash, None
         try:
             self._tick(daemon)
         finally:
+            if before is not None and self.did is not None and daemon.shown.hash != before:
+                daemon.shown.restore(before, self.did)
             self.busy = False
 
     def _tick(self, daemon) -> None:
+        if time.monotonic() - daemon.last_request_at < daemon.config.calibration.idle_s:
+            return  # the operator is at work: what is due waits for a quiet bench
         now = daemon.clock()
         if self.period and (self.last_periodic is None or now - self.last_periodic >= self.period):
             self.last_periodic = now
@@ -95,10 +106,12 @@ class Scheduler:
             self._calibrate("state-driven", "no calibrated model")
             return
         if any(ind.baseline is None for ind in self.monitor.indicators):
+            self.did = "check"
             self.monitor.rebaseline()
             daemon.shown.forget()  # the reference configurations were shown
         if self.last_check is not None and now - self.last_check < self.check_every:
             return
+        self.did = "check"
         readings = self.monitor.check()
         daemon.shown.forget()  # the reference configurations were shown
         self.last_check = self.monitor.last_check

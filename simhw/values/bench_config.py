@@ -182,6 +182,7 @@ class CalibrationSection:
     receivers: str = "gain"  # receive terms fitted per frequency: gain, port (gain + leakage per port), free
     residual: bool = True  # the residual stage after the last stage (kept only if it lowers held-out NMSE)
     temperature_k: float = 0.0  # board-temperature change that triggers one (0: not watched)
+    idle_s: float = 0.0  # scheduled checks and calibrations wait until no request came for idle_s seconds (0: not)
 
 
 @dataclass

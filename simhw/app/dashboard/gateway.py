@@ -63,6 +63,11 @@ API = {  # path -> (method, needs control, the handler method, what it answers):
     "/api/calibrate": ("POST", True, "calibrate", "start a calibration: {\"stages\": .., \"slots\": ..} (optional)"),
     "/api/cancel": ("POST", True, "cancel", "cancel a calibration job: {\"job\": ...}"),
 }
+#: HTTP status of the daemon's error codes (any other: 502, the daemon failed)
+DAEMON_STATUS = {"not_found": 404, "bad_request": 400, "timeout": 504}
+UNAUTHORIZED_PAGE = ("<!doctype html><title>simhw bench: token needed</title><h1>A token is needed</h1><p>{why}</p>"
+                     "<p>Ask the bench's operator for one (<code>simhw dashboard token --bench bench.toml --client "
+                     "NAME</code>) and open this page as <code>/?token=...</code>.</p>")
 
 
 def _is_loopback(host: str | None) -> bool:
@@ -94,6 +99,10 @@ class Gateway:
         if not _is_loopback(host) and not (server_key and keys_dir):
             raise ValueError("serving the dashboard beyond loopback needs tokens: give the daemon's server key "
                              "and its allow-list of client keys")
+        if require_token and not (server_key and keys_dir):
+            raise ValueError("--require-token needs tokens, and tokens need the daemon's CURVE keys: set "
+                             "daemon.server_key and daemon.keys in the bench file (create them with 'simhw keys'), "
+                             "then 'simhw dashboard keys --bench ...' and 'simhw dashboard token --bench ...'")
         self.request_endpoint, self.publish_endpoint = request_endpoint, publish_endpoint
         self.host, self.port, self.curve, self.timeout = host, port, curve, timeout
         self.tokens = TokenChecker(server_key, keys_dir)
@@ -120,29 +129,34 @@ class Gateway:
         return await asyncio.get_running_loop().run_in_executor(self._pool, lambda: self._call(name, *args, **kwargs))
 
     # ------------------------------------------------------------------ access
-    def access(self, request: web.Request) -> str | None:
-        """The role of this request ('read', 'control'), or None when it must be refused."""
+    def access(self, request: web.Request) -> tuple[str | None, str]:
+        """(the role of this request, 'read' or 'control', or None when it must be refused; why)."""
         auth = request.headers.get("Authorization", "")
         token = auth[7:] if auth.startswith("Bearer ") else request.query.get("token")
-        role = self.tokens.role(token)
-        if role is not None:
-            return role
+        if token:  # a token that was given decides, on loopback too: a bad one is refused, not read-only
+            role = self.tokens.role(token)
+            return role, "" if role else "this token is not valid: malformed, altered, or its client is no " \
+                                         "longer on the daemon's allow-list"
         if _is_loopback(request.remote) and not self.require_token:
-            return "read"
-        return None
+            return "read", ""
+        return None, "a bearer token is required from this address (?token=... or Authorization: Bearer ...)"
 
     @web.middleware
     async def _guard(self, request: web.Request, handler):
-        role = self.access(request)
+        if request.path.startswith("/static/"):  # the page's script and style hold no bench data
+            return await handler(request)
+        role, why = self.access(request)
         if role is None:
-            return _json({"error": "unauthorized", "message": "a bearer token is required from this address"}, 401)
+            if request.path == "/":
+                return web.Response(text=UNAUTHORIZED_PAGE.format(why=why), status=401, content_type="text/html")
+            return _json({"error": "unauthorized", "message": why}, 401)
         if request.method == "POST" and role != "control":
             return _json({"error": "forbidden", "message": "this token is read-only"}, 403)
         request[ROLE] = role
         try:
             return await handler(request)
         except DaemonError as e:
-            return _json({"error": getattr(e, "code", "daemon"), "message": str(e)}, 502)
+            return _json({"error": e.code, "message": str(e)}, DAEMON_STATUS.get(e.code, 502))
         except (KeyError, ValueError, TypeError) as e:
             return _json({"error": "bad_request", "message": str(e)}, 400)
 

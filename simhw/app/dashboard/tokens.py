@@ -23,7 +23,8 @@ ROLES = ("read", "control")
 def _public_key(keys_dir: str | Path, client: str) -> bytes:
     path = Path(keys_dir) / f"{client}.key"
     if not path.is_file():
-        raise KeyError(f"no public key {path.name} in the allow-list {keys_dir}")
+        raise ValueError(f"client {client!r} is not on the allow-list: no {path.name} in {keys_dir}; create its key "
+                         f"pair with 'simhw keys {client}' and copy {client}.key into {keys_dir}")
     public, _ = zmq.auth.load_certificate(str(path))
     return public
 
@@ -64,6 +65,6 @@ class TokenChecker:
         _, client, role, mac = parts
         try:
             expected = _mac(self.server_secret_file, client, role, _public_key(self.keys_dir, client))
-        except (KeyError, ValueError, OSError):
+        except (ValueError, OSError):
             return None
         return role if hmac.compare_digest(expected, mac) else None

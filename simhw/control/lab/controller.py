@@ -83,8 +83,12 @@ class LabController:
         """Run ``job`` (an operation of the daemons' API) with ``params`` on ``names`` (default: every
         bench); a calibration is waited for and its final record returned."""
         def one(c: DaemonClient):
-            if job == "calibrate":
-                return c.wait_calibration(c.calibrate(**params), timeout=wait)
+            if job == "calibrate":  # a calibration that did not finish is this bench's failure, with its reason
+                rec = c.wait_calibration(c.calibrate(**params), timeout=wait)
+                if rec["status"] != "done":
+                    raise DaemonError(f"calibration_{rec['status']}", f"calibration #{rec['id']} {rec['status']}: "
+                                                                      f"{(rec.get('metrics') or {}).get('error', '')}")
+                return rec
             return c.request(job, **params).header
         return self._each(names, one)
 

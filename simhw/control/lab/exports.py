@@ -2,14 +2,14 @@
 
 - :func:`to_touchstone`: one measurement as a ``.sNp`` file (Touchstone 1.1, what scikit-rf reads).
 - :func:`measurements_dataset`: a series of measurements on one frequency grid as an
-  ``xarray.Dataset`` with ``s`` (time, frequency, port), coordinates ``time`` (seconds since the epoch
-  and ``datetime``), ``frequency`` (Hz), ``port`` (the S-parameter names), ``config`` (the hash each
-  sweep was labelled with), ``bench``, ``snapshot`` and ``model_calibration`` per time, and attributes
-  (bench file, software version, record kind).
+  ``xarray.Dataset`` with ``s`` (time, frequency, port), coordinates ``time`` (UTC datetimes; ``epoch_s``
+  the same in seconds since the epoch), ``frequency`` (Hz), ``port`` (the S-parameter names), ``config``
+  (the hash each sweep was labelled with), ``bench``, ``snapshot`` and ``model_calibration`` (-1: no
+  calibrated model yet) per time, and attributes (each bench's bench file, software versions, record kind).
 - :func:`calibration_dataset`: a calibration's stages (held-out and fit NMSE, slots, seconds per stage).
 - :func:`to_netcdf`: a Dataset to NetCDF; complex variables are stored as ``<name>_real`` and
   ``<name>_imag`` (NetCDF has no complex type) and :func:`open_netcdf` joins them again.
-- :func:`to_csv`: records as a table (scalar fields; arrays left out).
+- :func:`to_csv`: records as a table (scalar fields; arrays and bench files left out).
 """
 
 from __future__ import annotations
@@ -54,18 +54,24 @@ def measurements_dataset(records: list):
                              "export series of one sweep setup")
     t = np.array([r["created_at"] for r in recs])
     prov = [r.get("provenance", {}) for r in recs]
+    bench_files: dict = {}
+    for r, p in zip(recs, prov):  # each bench's bench file (its latest, oldest first), none dropped
+        bench_files[r["bench"]] = p.get("bench_file", "")
     ds = xr.Dataset(
         {"s": (("time", "frequency", "port"), np.stack([r["s"] for r in recs]))},
-        coords={"time": t, "datetime": ("time", (t * 1e9).astype("datetime64[ns]")), "frequency": freqs,
+        coords={"time": (t * 1e9).astype("datetime64[ns]"), "epoch_s": ("time", t), "frequency": freqs,
                 "port": params, "config": ("time", [r["hash"] or "" for r in recs]),
                 "bench": ("time", [r["bench"] for r in recs]), "measurement": ("time", [r["id"] for r in recs]),
                 "snapshot": ("time", [-1 if r["snapshot"] is None else r["snapshot"] for r in recs]),
                 "model_calibration": ("time", [-1 if p.get("model_calibration") is None else p["model_calibration"]
                                                for p in prov])},
         attrs={"kind": "simhw measurement series", "software": sorted({p.get("software", "") for p in prov}),
-               "bench_file": prov[-1].get("bench_file", ""), "benches": sorted({r["bench"] for r in recs})})
+               "bench_files": bench_files, "benches": sorted(bench_files)})
     ds["frequency"].attrs["units"] = "Hz"
-    ds["time"].attrs["long_name"] = "seconds since 1970-01-01 UTC (datetime: the same as dates)"
+    ds["epoch_s"].attrs["long_name"] = "seconds since 1970-01-01 UTC (time as a number)"
+    ds["snapshot"].attrs["long_name"] = "the bench's snapshot (its bench file and software); -1: none recorded"
+    ds["model_calibration"].attrs["long_name"] = ("the bench's calibration whose model was in use; -1: no "
+                                                  "calibrated model yet")
     return ds
 
 
@@ -96,7 +102,6 @@ def to_netcdf(ds, path: str | os.PathLike) -> str:
             out[name + "_real"].attrs["complex"] = out[name + "_imag"].attrs["complex"] = name
             out = out.drop_vars(name)
     out.attrs = {k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in out.attrs.items()}
-    out = out.drop_vars("datetime", errors="ignore")
     out.to_netcdf(path)
     return os.fspath(path)
 
@@ -106,6 +111,8 @@ def open_netcdf(path: str | os.PathLike):
     import xarray as xr
 
     ds = xr.open_dataset(path).load()
+    if "bench_files" in ds.attrs:
+        ds.attrs["bench_files"] = json.loads(ds.attrs["bench_files"])
     for name in [n for n in ds.data_vars if n.endswith("_real") and "complex" in ds[n].attrs]:
         base = ds[name].attrs["complex"]
         ds[base] = ds[name] + 1j * ds[base + "_imag"]
@@ -114,7 +121,10 @@ def open_netcdf(path: str | os.PathLike):
 
 
 def to_csv(records: list, path: str | os.PathLike) -> str:
-    """Records as CSV: every scalar field (JSON for small dicts and lists), arrays and blobs left out."""
+    """Records as CSV: every scalar field (JSON for small dicts and lists), arrays and blobs left out, and
+    the provenance's bench file too (the ``snapshot`` column names it: ``simhw lab query snapshot``)."""
+    records = [dict(r, provenance={k: v for k, v in r["provenance"].items() if k != "bench_file"})
+               if isinstance(r.get("provenance"), dict) else r for r in records]
     keys: list = []
     for r in records:
         for k, v in r.items():

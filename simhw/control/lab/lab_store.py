@@ -88,7 +88,12 @@ class LabStore:
         if config is not None and hcol is None:
             raise ValueError(f"{kind} records carry no configuration hash to filter by")
         where, args = [], []
-        for cond, value in (("x.bench = %s", bench), (f"x.{hcol} = %s" if hcol else "", config),
+        if config is not None:  # a full hash, or a prefix of one (the dashboard shows 12 characters)
+            config = config.strip().lower()
+            if not config or any(ch not in "0123456789abcdef" for ch in config):
+                raise ValueError(f"--config takes a configuration hash or a prefix of one (hex digits), got {config!r}")
+            config = config if len(config) == 64 else config + "%"
+        for cond, value in (("x.bench = %s", bench), (f"x.{hcol} LIKE %s" if hcol else "", config),
                             (f"x.{tcol} >= %s", since), (f"x.{tcol} <= %s", until)):
             if value is not None:
                 where.append(cond)
@@ -124,6 +129,8 @@ class LabStore:
             rec.pop("frequencies"), rec.pop("s")
         if kind == "config":
             rec["codes"] = _npy(rec["codes"]) if arrays else None
+        if isinstance(rec.get("shape"), str):  # stored as JSON text: a list again
+            rec["shape"] = json.loads(rec["shape"])
         if kind == "calibration":
             rec["model"] = None if rec["model"] is None or not arrays else bytes(rec["model"])
 

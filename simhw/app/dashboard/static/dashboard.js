@@ -3,7 +3,10 @@
 
 const TOKEN = new URLSearchParams(location.search).get("token") || "";
 const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"];
-const state = { job: null, calPoints: [], indicators: [], role: "read" };
+const state = { job: null, cal: null, calPoints: [], calFinal: null, indicators: [], role: "read",
+  lastHeard: 0, wsOpen: false, daemonOk: true, refused: "" };
+const TIMELINE = 500;  // indicator checks kept on the timeline (a page stays open for days)
+const STALE_S = 12;  // no telemetry and no status for this long: the page says stale
 
 function headers() {
   const h = { "Content-Type": "application/json" };
@@ -14,25 +17,53 @@ async function api(path, body) {
   const r = await fetch(path, body === undefined ? { headers: headers() }
     : { method: "POST", headers: headers(), body: JSON.stringify(body) });
   const data = await r.json();
-  if (!r.ok) throw new Error(data.message || r.statusText);
+  if (r.status === 401) { state.refused = data.message || "unauthorized"; badge(); }
+  if (!r.ok) { const e = new Error(data.message || r.statusText); e.status = r.status; throw e; }
   return data;
 }
 function withToken(path) { return TOKEN ? path + (path.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(TOKEN) : path; }
 function $(id) { return document.getElementById(id); }
 function esc(s) { return String(s).replace(/[&<>"]/g, c => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c])); }
 function when(t) { return new Date(t * 1000).toLocaleTimeString(); }
-function log(text, cls) {
-  const div = document.createElement("div");
-  div.textContent = new Date().toLocaleTimeString() + "  " + text;
-  if (cls) div.className = cls;
-  $("log").prepend(div);
-  while ($("log").childElementCount > 300) $("log").lastChild.remove();
+function benchTime(s) {  // bench-clock seconds as h:mm:ss (the bench's time, not a time of day)
+  const v = Math.round(s), h = Math.floor(v / 3600), m = Math.floor(v % 3600 / 60), x = v % 60;
+  return `${h}:${String(m).padStart(2, "0")}:${String(x).padStart(2, "0")}`;
 }
+function log(text, cls, t) {  // t: when it happened (epoch seconds); newest first
+  const div = document.createElement("div");
+  div.dataset.t = String(t || Date.now() / 1000);
+  div.textContent = when(+div.dataset.t) + "  " + text;
+  if (cls) div.className = cls;
+  const after = [...$("log").children].find(d => +d.dataset.t <= +div.dataset.t);
+  $("log").insertBefore(div, after || null);
+  while ($("log").childElementCount > 300) $("log").lastChild.remove();
+  empty("log");
+}
+function detail(d) {  // an event's fields for the log, without the message's own send time
+  return JSON.stringify(Object.fromEntries(Object.entries(d).filter(([k]) => k !== "t"))).slice(0, 160);
+}
+function empty(id) {  // a panel with nothing to show says so
+  const el = $(id), note = $(id + "-empty");
+  if (note) note.hidden = el.tagName === "svg" ? +(el.dataset.points || 0) > 0 : el.childElementCount > 0;
+}
+function badge() {
+  const c = $("conn"), quiet = Date.now() / 1000 - state.lastHeard;
+  const [text, cls] = state.refused ? ["token refused", ""] : !state.wsOpen ? ["unreachable", ""]
+    : !state.daemonOk ? ["daemon not answering", "stale"] : quiet > STALE_S ? ["stale", "stale"] : ["live", "ok"];
+  if (c.textContent !== text) { c.textContent = text; c.className = cls; }
+  if (state.refused) $("role").textContent = "this token was refused: " + state.refused;
+}
+function heard() { state.lastHeard = Date.now() / 1000; state.daemonOk = true; badge(); }
 
 // ---------------------------------------------------------------- plots
 function plot(svg, series, opts) {
   const W = 600, H = 220, m = { l: 52, r: 10, t: 18, b: 30 };
+  series = series.map(s => {  // points without both coordinates are left out, never drawn off the axes
+    const k = s.x.map((x, i) => i).filter(i => Number.isFinite(s.x[i]) && Number.isFinite(s.y[i]));
+    return { name: s.name, x: k.map(i => s.x[i]), y: k.map(i => s.y[i]) };
+  }).filter(s => s.x.length);
   const xs = series.flatMap(s => s.x), ys = series.flatMap(s => s.y).concat(opts.hlines || []).filter(Number.isFinite);
+  if (!xs.length) { svg.innerHTML = ""; svg.dataset.points = "0"; return; }
   let x0 = Math.min(...xs), x1 = Math.max(...xs), y0 = Math.min(...ys), y1 = Math.max(...ys);
   if (!(x1 > x0)) { x0 -= 1; x1 += 1; }
   if (!(y1 > y0)) { y0 -= 1; y1 += 1; }
@@ -42,10 +73,10 @@ function plot(svg, series, opts) {
   out += `<line x1="${m.l}" y1="${H - m.b}" x2="${W - m.r}" y2="${H - m.b}" stroke="#999"/>`;
   out += `<line x1="${m.l}" y1="${m.t}" x2="${m.l}" y2="${H - m.b}" stroke="#999"/>`;
   out += `<text x="2" y="${m.t + 10}" font-size="11">${y1.toFixed(1)}</text><text x="2" y="${H - m.b}" font-size="11">${y0.toFixed(1)}</text>`;
-  out += `<text x="${m.l}" y="${H - 8}" font-size="11">${esc(opts.fmtx ? opts.fmtx(x0) : x0)}</text>`;
-  out += `<text x="${W - m.r}" y="${H - 8}" font-size="11" text-anchor="end">${esc(opts.fmtx ? opts.fmtx(x1) : x1)}</text>`;
+  out += `<text class="xtick" x="${m.l}" y="${H - 8}" font-size="11">${esc(opts.fmtx ? opts.fmtx(x0) : x0)}</text>`;
+  out += `<text class="xtick" x="${W - m.r}" y="${H - 8}" font-size="11" text-anchor="end">${esc(opts.fmtx ? opts.fmtx(x1) : x1)}</text>`;
   for (const h of opts.hlines || []) out += `<line x1="${m.l}" x2="${W - m.r}" y1="${Y(h)}" y2="${Y(h)}" stroke="#b91c1c" stroke-dasharray="4 3"/>`;
-  for (const v of opts.vlines || []) out += `<line y1="${m.t}" y2="${H - m.b}" x1="${X(v)}" x2="${X(v)}" stroke="#b91c1c" opacity=".5"/>`;
+  for (const v of (opts.vlines || []).filter(v => v >= x0 && v <= x1)) out += `<line y1="${m.t}" y2="${H - m.b}" x1="${X(v)}" x2="${X(v)}" stroke="#b91c1c" opacity=".5"/>`;
   series.forEach((s, i) => {
     const c = COLORS[i % COLORS.length];
     const pts = s.x.map((x, k) => `${X(x).toFixed(1)},${Y(s.y[k]).toFixed(1)}`).join(" ");
@@ -55,6 +86,9 @@ function plot(svg, series, opts) {
   });
   svg.innerHTML = out;
   svg.dataset.points = String(xs.length);
+  svg.dataset.series = series.map(s => s.name).join(",");
+  svg.dataset.x0 = String(x0); svg.dataset.x1 = String(x1);
+  empty(svg.id);
 }
 
 function unwrap(deg) {
@@ -84,7 +118,10 @@ async function showMeasurement(id) {
 
 // ---------------------------------------------------------------- panels
 async function refreshStatus() {
-  const st = await api("/api/status");
+  let st;
+  try { st = await api("/api/status"); }
+  catch (e) { if (e.status >= 500) { state.daemonOk = false; badge(); } throw e; }
+  heard();
   state.role = st.role;
   $("bench").textContent = "simhw bench " + (st.bench || "");
   const b = st.board;
@@ -93,10 +130,18 @@ async function refreshStatus() {
   $("active").textContent = "active: " + (st.active_hash ? st.active_hash.slice(0, 12) : "none");
   $("model").textContent = "model: " + (st.model_version == null ? "none" : "calibration " + st.model_version);
   $("uptime").textContent = `uptime: ${Math.round(st.uptime_s)} s`;
-  const rows = Object.entries(st.board_status || {}).map(([k, v]) => `<tr><td>${esc(k)}</td><td>${esc(typeof v === "object" ? JSON.stringify(v) : v)}</td></tr>`);
+  const rows = Object.entries(st.board_status || {}).map(([k, v]) => `<tr><td>${esc(k)}</td><td>${esc(brief(v))}</td></tr>`);
   $("board-status").innerHTML = rows.join("");
+  empty("board-status");
   $("controls").hidden = st.role !== "control";
   $("role").textContent = st.role === "control" ? "this token allows control" : "read-only (a control token enables pushing, measuring and calibrating)";
+}
+function brief(v) {  // a long list (the 128 slot CRCs) as a summary, not a line wider than the page
+  if (Array.isArray(v) && v.length > 8) {
+    const set = v.filter(x => x !== null && x !== undefined);
+    return `${v.length} entries, ${set.length} set` + (set.length ? `: ${set.slice(0, 4).join(", ")}${set.length > 4 ? ", ..." : ""}` : "");
+  }
+  return typeof v === "object" && v !== null ? JSON.stringify(v) : v;
 }
 function pushRow(p) {
   return `<tr data-hash="${esc(p.hash)}"><td>${p.id}</td><td><code>${esc(p.hash.slice(0, 16))}</code></td>` +
@@ -105,17 +150,30 @@ function pushRow(p) {
 async function refreshPushes() {
   const rows = await api("/api/pushes?limit=15");
   $("pushes").innerHTML = rows.map(pushRow).join("");
+  empty("pushes");
 }
 function addPushes(acks, t) {  // from the telemetry itself: no request to the daemon per push
   const body = $("pushes");
   const html = acks.slice(-15).reverse().map(a => pushRow({ id: a.push, hash: a.hash, applied: a.applied, acked_at: t })).join("");
   body.insertAdjacentHTML("afterbegin", html);
   while (body.childElementCount > 15) body.lastElementChild.remove();
+  empty("pushes");
 }
 async function refreshCalibrations() {
   const rows = await api("/api/calibrations?limit=8");
   $("calibrations").innerHTML = rows.map(c => `<tr><td>#${c.id}</td><td>${esc(c.protocol)}</td><td>${esc(c.status)}</td>` +
     `<td>${when(c.started_at)}</td><td><a href="${withToken(`/api/calibration/${c.id}/report`)}" target="_blank">report</a></td></tr>`).join("");
+  empty("calibrations");
+  return rows;
+}
+async function showCalibration(id) {  // a finished calibration's curve: its stages and its final figure
+  const c = await api(`/api/calibration/${id}`);
+  const m = c.metrics || {};
+  state.cal = id;
+  state.calPoints = (c.stages || []).map(s => [s.stage, s.heldout_nmse_db]);
+  state.calFinal = c.status === "done" && Number.isFinite(m.heldout_nmse_db) ? m.heldout_nmse_db : null;
+  drawCalibration();
+  $("cal-state").textContent = `#${id} ${c.status}` + (state.calFinal !== null ? `: final ${state.calFinal.toFixed(2)} dB` : "");
 }
 async function refreshConfigs() {
   if (state.role !== "control") return;
@@ -123,25 +181,40 @@ async function refreshConfigs() {
   $("config-select").innerHTML = rows.map(c => `<option value="${esc(c.hash)}">${esc(c.name || "")} ${esc(c.hash.slice(0, 12))}</option>`).join("");
 }
 function drawCalibration() {
-  if (!state.calPoints.length) return;
-  plot($("plot-cal"), [{ name: "held-out NMSE", x: state.calPoints.map(p => p[0]), y: state.calPoints.map(p => p[1]) }],
-    { title: "held-out NMSE (dB) per stage" });
+  const pts = state.calPoints, series = [{ name: "held-out NMSE per stage", x: pts.map(p => p[0]), y: pts.map(p => p[1]) }];
+  if (state.calFinal !== null) series.push({ name: `final (residual stage included) ${state.calFinal.toFixed(2)} dB`,
+    x: [pts.length ? pts[pts.length - 1][0] + 1 : 1], y: [state.calFinal] });
+  plot($("plot-cal"), series, { title: "held-out NMSE (dB) per stage, then the final figure" });
+}
+function readings(d) {  // the indicators of a check, without the message's own fields (its send time "t")
+  return Object.fromEntries(Object.entries(d).filter(([, v]) => v && typeof v === "object" && "value" in v));
+}
+function addCheck(d) {
+  const r = readings(d), first = Object.values(r)[0];
+  if (!first || !Number.isFinite(first.clock)) return false;
+  if (state.indicators.some(e => e.clock === first.clock)) return false;  // already on the timeline
+  state.indicators.push({ clock: first.clock, data: r });
+  state.indicators.sort((a, b) => a.clock - b.clock);
+  if (state.indicators.length > TIMELINE) state.indicators.splice(0, state.indicators.length - TIMELINE);
+  return true;
 }
 function drawIndicators() {
   const tl = state.indicators;
   if (!tl.length) return;
-  const names = Object.keys(tl[tl.length - 1].data);
-  const series = names.map(n => ({ name: n, x: tl.map(e => e.t), y: tl.map(e => e.data[n] ? e.data[n].value - e.data[n].baseline : NaN) }));
-  const thresholds = names.map(n => tl[tl.length - 1].data[n].threshold).filter(Number.isFinite);
-  const crossings = tl.filter(e => Object.values(e.data).some(v => v.crossed)).map(e => e.t);
-  plot($("plot-ind"), series, { title: "change from the calibrated baseline (dB); red: thresholds and crossings",
-    hlines: thresholds, vlines: crossings, fmtx: t => when(t) });
-  $("ind-text").textContent = names.map(n => `${n}: ${(tl[tl.length - 1].data[n].value - tl[tl.length - 1].data[n].baseline).toFixed(2)} (threshold ${tl[tl.length - 1].data[n].threshold.toFixed(2)})`).join("; ");
+  const last = tl[tl.length - 1].data, names = Object.keys(last);
+  const series = names.map(n => ({ name: n, x: tl.map(e => e.clock), y: tl.map(e => e.data[n] ? e.data[n].value - e.data[n].baseline : NaN) }));
+  const thresholds = names.map(n => last[n].threshold).filter(Number.isFinite);
+  const crossings = tl.filter(e => Object.values(e.data).some(v => v.crossed)).map(e => e.clock);
+  plot($("plot-ind"), series, { title: "change from baseline (dB) over bench time h:mm:ss; red: thresholds, crossings",
+    hlines: thresholds, vlines: crossings, fmtx: benchTime });
+  $("plot-ind").dataset.crossings = String(crossings.length);
+  $("ind-text").textContent = `at ${benchTime(tl[tl.length - 1].clock)}: ` + names.map(n => `${n}: ${(last[n].value - last[n].baseline).toFixed(2)} (threshold ${last[n].threshold.toFixed(2)})`).join("; ");
 }
 
 // ---------------------------------------------------------------- telemetry
 function onMessage(msg) {
   const d = msg.data;
+  if (msg.topic !== "hello") heard();
   switch (msg.topic) {
     case "hello": state.role = d.role; break;
     case "heartbeat":
@@ -149,28 +222,29 @@ function onMessage(msg) {
       $("active").textContent = "active: " + (d.active_hash ? d.active_hash.slice(0, 12) : "none");
       break;
     case "push": addPushes(d.pushes, d.t); break;
-    case "measurement": showMeasurement(d.measurement); log(`measurement #${d.measurement} of ${(d.hash || "unknown").slice(0, 12)}`); break;
+    case "measurement": showMeasurement(d.measurement); log(`measurement #${d.measurement} of ${(d.hash || "unknown").slice(0, 12)}`, "", d.t); break;
     case "calibration":
-      if (d.state === "started") { state.calPoints = []; state.job = d.job; $("cancel-btn").disabled = false; }
+      if (d.state === "started") { state.calPoints = []; state.calFinal = null; state.cal = d.calibration; state.job = d.job; $("cancel-btn").disabled = false; }
       if (d.state === "stage") { state.calPoints.push([d.stage, d.heldout_nmse_db]); drawCalibration(); }
-      $("cal-state").textContent = `#${d.calibration} ${d.state}` + (d.state === "stage" ? ` ${d.stage}: ${d.heldout_nmse_db.toFixed(2)} dB` : "");
-      if (["done", "failed", "cancelled", "interrupted"].includes(d.state)) { $("cancel-btn").disabled = true; refreshCalibrations(); refreshStatus(); }
-      if (d.state !== "measured") log(`calibration #${d.calibration} ${d.state}`);
+      if (d.state === "done") { state.calFinal = d.heldout_nmse_db; drawCalibration(); }
+      $("cal-state").textContent = `#${d.calibration} ${d.state}` + (d.state === "stage" ? ` ${d.stage}: ${d.heldout_nmse_db.toFixed(2)} dB`
+        : d.state === "done" ? `: final ${d.heldout_nmse_db.toFixed(2)} dB` : "");
+      if (["done", "failed", "cancelled", "interrupted"].includes(d.state)) { $("cancel-btn").disabled = true; refreshCalibrations(); refreshStatus().catch(() => {}); }
+      if (d.state !== "measured") log(`calibration #${d.calibration} ${d.state}` + (d.error ? ": " + d.error : ""), d.error ? "bad" : "", d.t);
       break;
     case "indicators":
-      state.indicators.push({ t: Object.values(d)[0].clock, data: d });
-      drawIndicators();
-      if (Object.values(d).some(v => v.crossed)) log("indicator crossed its threshold", "bad");
+      if (addCheck(d)) drawIndicators();
+      if (Object.values(readings(d)).some(v => v.crossed)) log("indicator crossed its threshold", "bad", d.t);
       break;
-    case "fault": log("fault: " + JSON.stringify(d), "bad"); break;
-    default: log(`${msg.topic}: ${JSON.stringify(d).slice(0, 160)}`);
+    case "fault": log("fault: " + JSON.stringify(d), "bad", d.t); break;
+    default: log(`${msg.topic}: ${detail(d)}`, msg.topic.includes("not_") ? "bad" : "", d.t);
   }
 }
 function connect() {
   const ws = new WebSocket(withToken(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`));
-  ws.onopen = () => { $("conn").textContent = "live"; $("conn").className = "ok"; };
+  ws.onopen = () => { state.wsOpen = true; badge(); };
   ws.onmessage = ev => onMessage(JSON.parse(ev.data));
-  ws.onclose = () => { $("conn").textContent = "offline"; $("conn").className = ""; setTimeout(connect, 1000); };
+  ws.onclose = () => { state.wsOpen = false; badge(); setTimeout(connect, 1000); };
 }
 
 // ---------------------------------------------------------------- controls
@@ -182,18 +256,36 @@ function control(button, fn) {
 }
 control("push-btn", () => api("/api/push", { hash: $("config-select").value }));
 control("measure-btn", () => api("/api/measure", {}));
-control("cal-btn", () => api("/api/calibrate", { stages: +$("cal-stages").value, slots: +$("cal-slots").value }));
+control("cal-btn", () => {  // an empty field: the bench file's [calibration] value
+  const body = {};
+  for (const k of ["stages", "slots"]) if ($("cal-" + k).value) body[k] = +$("cal-" + k).value;
+  return api("/api/calibrate", body);
+});
 control("cancel-btn", () => api("/api/cancel", { job: state.job }));
 
+async function history() {  // what happened before this page opened: stored events and calibrations
+  for (const e of (await api("/api/events?limit=100")).reverse()) {
+    if (e.kind === "indicators") { addCheck(e.data); continue; }
+    log(`${e.kind}: ${detail(e.data)}`, e.kind.includes("fault") || e.kind.includes("not_") ? "bad" : "", e.t);
+  }
+  for (const e of (await api("/api/events?kind=indicators&limit=" + TIMELINE)).reverse()) addCheck(e.data);
+  drawIndicators();
+  const cals = await refreshCalibrations();
+  for (const c of cals) log(`calibration #${c.id} ${c.protocol}: ${c.status}`, c.status === "failed" ? "bad" : "", c.finished_at || c.started_at);
+  const last = cals.find(c => c.status !== "running");
+  if (last && state.cal === null) await showCalibration(last.id);
+}
+
 async function start() {
+  connect();  // telemetry first: the page is live while the rest loads
+  for (const id of ["pushes", "calibrations", "log", "board-status", "plot-mag", "plot-cal", "plot-ind"]) empty(id);
   try {
     await refreshStatus();
-    await Promise.all([refreshPushes(), refreshCalibrations(), refreshConfigs()]);
+    await Promise.all([refreshPushes(), refreshConfigs(), history()]);
     const ms = await api("/api/measurements?limit=1");
     if (ms.length) await showMeasurement(ms[0].id);
-    for (const e of (await api("/api/events?kind=indicators&limit=100")).reverse()) onMessage({ topic: "indicators", data: e.data });
   } catch (e) { log("could not load: " + e.message, "bad"); }
-  connect();
   setInterval(() => refreshStatus().catch(() => {}), 5000);
+  setInterval(badge, 1000);
 }
 start();

@@ -1,0 +1,111 @@
+"""The daemon keeps the operator's configuration: after a scheduled check or calibration has shown its own
+patterns, the last pushed configuration is shown again, verified, and the next measurement measures it."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from drivers.bench import open_bench
+from sim_backend.bench import SimBench
+from simhw.control.client import DaemonClient
+from simhw.control.daemon import BenchDaemon
+from simhw.control.scheduler import Scheduler
+from simhw.control.store import Store
+from simhw.values.bench_config import BenchConfig
+from simhw.values.phase_config import PhaseConfig
+
+pytestmark = pytest.mark.timeout(300)
+CHECK_S, PERIOD_S = 600.0, 3600.0
+
+
+def quiet_bench(tmp_path, idle_s=0.0) -> BenchConfig:
+    cfg = BenchConfig(name="restore-test")
+    cfg.sweep.points = 5
+    cfg.simulation.noise = False  # two measurements of one configuration are then equal
+    cfg.simulation.clock_speed = 0.0  # bench time moves only when the test advances it
+    c = cfg.calibration
+    c.parameterization, c.stages, c.slots, c.heldout = "physical", 1, 30, 10
+    c.period_s, c.check_every_s, c.idle_s = PERIOD_S, CHECK_S, idle_s
+    cfg.daemon.bind = [f"ipc://{tmp_path}/d.ipc"]
+    cfg.daemon.publish = f"ipc://{tmp_path}/p.ipc"
+    cfg.daemon.store = str(tmp_path / "store.sqlite")
+    return cfg
+
+
+class Running:
+    """The daemon with its scheduler on the simulated bench's clock, serving in a thread."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+
+    def __enter__(self):
+        self.sim = SimBench(self.cfg).__enter__()
+        self.hw = open_bench(self.sim.resolved_config())
+        board, vna = self.hw.__enter__()
+        self.store = Store(self.cfg.daemon.store)
+        self.daemon = BenchDaemon(self.sim.resolved_config(), board, vna, self.store, clock=self.sim.clock.now)
+        self.daemon.scheduler = Scheduler(self.daemon)
+        ready = threading.Event()
+        self.thread = threading.Thread(target=self.daemon.serve, args=(ready,), daemon=True)
+        self.thread.start()
+        assert ready.wait(10)
+        return self
+
+    def settle(self, timeout=90.0):
+        """Wait until the scheduler has run what is due at the current bench time."""
+        sched, end = self.daemon.scheduler, time.monotonic() + timeout
+        while time.monotonic() < end:
+            now = self.sim.clock.now()
+            periodic_done = not sched.period or (sched.last_periodic is not None
+                                                 and now - sched.last_periodic < sched.period)
+            if not sched.busy and periodic_done and sched.last_check is not None and sched.last_check >= now:
+                return
+            time.sleep(0.02)
+        raise AssertionError("the scheduler did not catch up")
+
+    def __exit__(self, *exc):
+        self.daemon.stop()
+        self.thread.join(30)
+        self.store.close()
+        self.hw.__exit__(*exc)
+        self.sim.__exit__(*exc)
+
+
+def test_checks_and_periodic_calibrations_give_the_operator_back_the_pushed_configuration(tmp_path):
+    a = PhaseConfig.random(4, 6, 6, 2, seed=11, name="operator A")
+    with Running(quiet_bench(tmp_path)) as bench, DaemonClient(bench.cfg.daemon.bind[0], timeout=60) as c:
+        bench.settle()  # the first periodic calibration and the indicators' baseline
+        c.push(a)
+        f, before, meta = c.measure()
+        assert meta["hash"] == a.hash and meta["flag"] is None
+        bench.sim.clock.advance(CHECK_S)  # a state-driven check shows the reference configurations
+        bench.settle()
+        bench.sim.clock.advance(PERIOD_S - CHECK_S)  # a periodic calibration shows its pilots, then a check
+        bench.settle()
+        f, after, meta = c.measure()
+        runs = bench.store.list_calibrations(10)
+        restored = bench.store.events("config_restored", 10)
+        checks = bench.store.events("indicators", 10)
+    assert [r["protocol"] for r in runs] == ["periodic-single-stage"] * 2 and len(checks) >= 3
+    assert meta["hash"] == a.hash and meta["flag"] is None  # labelled A, unflagged
+    np.testing.assert_array_equal(after, before)  # and it is A's response, not a pilot's or a reference's
+    assert {e["data"]["hash"] for e in restored} == {a.hash}
+    assert {e["data"]["after"] for e in restored} >= {"check", "periodic calibration"}
+    print(f"{len(restored)} restores after: {sorted(e['data']['after'] for e in restored)}; "
+          f"|S21| {20 * np.log10(abs(after[0, 0])):.2f} dB before and after")
+
+
+def test_with_idle_s_the_schedule_waits_for_a_quiet_bench(tmp_path):
+    with Running(quiet_bench(tmp_path, idle_s=1.0)) as bench, DaemonClient(bench.cfg.daemon.bind[0], timeout=60) as c:
+        bench.settle()
+        checks = len(bench.store.events("indicators", 100))
+        bench.sim.clock.advance(CHECK_S)  # a check is due, but the operator keeps working
+        end = time.monotonic() + 2.5
+        while time.monotonic() < end:
+            c.status()
+            time.sleep(0.2)
+        assert len(bench.store.events("indicators", 100)) == checks
+        bench.settle()  # quiet for idle_s: the check runs
+        assert len(bench.store.events("indicators", 100)) == checks + 1
