@@ -204,7 +204,7 @@ class NetworkModel:
             rhs[L - 1, :, :, N:, m:] = src_out
         return np.moveaxis(solve_stages(face_t, lo, up, rhs), 0, 2)
 
-    def _sweeps(self, t, src_in, src_out, k, start=None, tol: float = 1e-11, max_sweeps: int = 60) -> np.ndarray | None:
+    def _sweeps(self, t, src_in, src_out, k, start=None, tol: float = 1e-10, max_sweeps: int = 60) -> np.ndarray | None:
         """(B, F, L, 2N, k) incident waves by symmetric block Gauss-Seidel sweeps over the stages, or None
         when they have not converged (relative change above ``tol`` after ``max_sweeps``).
 
