@@ -21,8 +21,10 @@ __all__ = ["TriggerLine"]
 class TriggerLine:
     """Pulses in time order: (time, what the sender latched with it, or None)."""
 
-    def __init__(self, keep: int = 1 << 16):
+    def __init__(self, keep: int = 1 << 16, horizon: float = 300.0):
+        """``keep`` pulses at most, none older than ``horizon`` seconds (an armed sweep reads them sooner)."""
         self._pulses: deque[tuple[float, object]] = deque(maxlen=keep)
+        self.horizon = horizon
         self._advance: list[Callable[[float], object]] = []
         self._lock = threading.Lock()
 
@@ -33,6 +35,8 @@ class TriggerLine:
     def pulse(self, t: float, state: object = None) -> None:
         with self._lock:
             self._pulses.append((t, state))
+            while self._pulses[0][0] < t - self.horizon:
+                self._pulses.popleft()
 
     def since(self, t0: float, now: float | None = None) -> list[tuple[float, object]]:
         """The pulses at or after ``t0``, up to ``now``, in time order."""
