@@ -26,7 +26,6 @@ the smoothing (each family's window, :meth:`SimVNA.smoothing_window`) make FDATA
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from typing import Protocol, runtime_checkable
@@ -358,15 +357,16 @@ class SimVNA:
         """Until the sweep of ``ch`` (of every channel) is over; the lock is released meanwhile. An armed
         sweep whose trigger events do not come is given up after :attr:`external_wait`."""
         give_up = time.monotonic() + self.external_wait
-        while True:
-            self.collect_triggers()
-            chans = [ch] if ch is not None else list(self.channels.values())
-            armed = any(c.armed_at is not None for c in chans)
-            now = time.monotonic()
-            left = max((c.busy_until for c in chans), default=0.0) - now
-            if (not armed and left <= 0) or (armed and now >= give_up):
-                return
-            self._idle.wait(0.002 if armed else left)
+        with self.lock:
+            while True:
+                self.collect_triggers()
+                chans = [ch] if ch is not None else list(self.channels.values())
+                armed = any(c.armed_at is not None for c in chans)
+                now = time.monotonic()
+                left = max((c.busy_until for c in chans), default=0.0) - now
+                if (not armed and left <= 0) or (armed and now >= give_up):
+                    return
+                self._idle.wait(0.002 if armed else left)
 
     def abort(self) -> None:
         """ABORt (and a server shutting down): armed sweeps stop waiting."""

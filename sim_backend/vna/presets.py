@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from drivers.vna_models import MODELS
 from sim_backend.scpi import ScpiError
 
 __all__ = ["Row", "ROWS", "DEFAULT_TRACE", "KEEP", "FromModel", "UNCHECKED", "apply", "value", "rows_for",
@@ -341,8 +342,6 @@ def apply(instrument, kind: str = "rst", scope: str | None = None, channel: int 
 
 def _cell(row: Row, family: str, kind: str) -> str:
     """The family's value, and the models whose value differs."""
-    from drivers.vna_models import MODELS
-
     text = _text(row.pres.get(family, row.rst[family]) if kind == "pres" else row.rst[family])
     others = [f"{m.name}: {_text(row.raw(m, kind))}" for m in MODELS.values()
               if m.family == family and _text(row.raw(m, kind)) != text]
