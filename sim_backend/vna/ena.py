@@ -111,11 +111,11 @@ class SimENA(SimVNA):
             t.add(f"{sel}:DATA:FDATa", lambda s, a: self.values(self._two_column(self._pick(s))), True)
             t.add(f"{sel}:FORMat", self._set_trace_format)
             t.add(f"{sel}:FORMat", lambda s, a: self._pick(s).fmt, True)
-            self.trace_setting(t, f"{sel}:SMOothing[:STATe]", "smoothing", Boolean, self._pick)
-            self.trace_setting(t, f"{sel}:SMOothing:APERture", "smooth_aperture",
-                               Number(lambda: 0.05, lambda: 25.0, lambda: 1.5), self._pick)
-            self.trace_setting(t, f"{sel}:CORRection:EDELay:TIME", "edelay",
-                               Number(lambda: -10.0, lambda: 10.0, lambda: 0.0, "S"), self._pick)
+            self.setting(t, f"{sel}:SMOothing[:STATe]", "smoothing", Boolean, target=self._pick)
+            self.setting(t, f"{sel}:SMOothing:APERture", "smooth_aperture",
+                         Number(lambda: 0.05, lambda: 25.0, lambda: 1.5), target=self._pick)
+            self.setting(t, f"{sel}:CORRection:EDELay:TIME", "edelay",
+                         Number(lambda: -10.0, lambda: 10.0, lambda: 0.0, "S"), target=self._pick)
         # display, service
         t.add("DISPlay:SPLit", lambda s, a: setattr(self, "split", a[0].strip().upper()) if a else None)
         t.add("DISPlay:SPLit", lambda s, a: str(self.split), True)

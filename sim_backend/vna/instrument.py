@@ -109,6 +109,7 @@ class SimVNA:
         # instrument-wide settings, before the preset table sets them (a KEEP row keeps what is here)
         self.trigger_source, self.trigger_scope = "IMM", "ALL"
         self.data_format, self.byte_order = "ASC", "NORM"
+        self._channel_kind = "rst"
         self.tree = Tree()
         self._common_commands(self.tree)
         self.build(self.tree)
@@ -133,8 +134,12 @@ class SimVNA:
         self.active_channel = 1
         self.snp_format = "RI"
         self.rf_on = True
-        self.build_preset()
-        presets.apply(self, kind)
+        self._channel_kind = kind  # the channels the preset builds get the channel rows of its kind
+        try:
+            self.build_preset()
+        finally:
+            self._channel_kind = "rst"  # a channel made later: the *RST values
+        presets.apply(self, kind, ("instrument", "trace"))
 
     def new_channel(self, n: int) -> Channel:
         """A channel before the preset table's channel rows (which :meth:`chan` applies next)."""
@@ -182,7 +187,7 @@ class SimVNA:
             if not create or not 1 <= n <= 200:
                 raise ScpiError(E.HEADER_SUFFIX if n > 200 or n < 1 else E.SETTINGS_CONFLICT, f"channel {n}")
             ch = self.channels[n] = self.new_channel(n)
-            presets.apply(self, "rst", "channel", n)
+            presets.apply(self, self._channel_kind, ("channel",), n)
         return ch
 
     def check_param(self, param: str) -> str:
@@ -395,14 +400,9 @@ class SimVNA:
         return data * np.exp(2j * np.pi * freqs * m.edelay) if m.edelay else data
 
     def smoothing_window(self, m: Measurement, freqs: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """(first, last) point averaged for each point (0-based), or None where the family does not
-        smooth this format. The family's rule; here the PNA's: the aperture is a percentage of the
-        number of points, rounded to the closest odd number of points; Smith and polar are not smoothed."""
-        if m.fmt in ("SMIT", "POL", "ISM"):
-            return None
-        points = max(1, 2 * int(round((m.smooth_aperture / 100 * n - 1) / 2)) + 1)
-        k = np.arange(n)
-        return k - points // 2, k + points // 2
+        """(first, last) point averaged for each of the ``n`` points (0-based; clipped at the ends), or None
+        where the family does not smooth ``m``'s format: each family's manual's rule."""
+        raise NotImplementedError
 
     def fdata(self, m: Measurement) -> np.ndarray:
         """The formatted data of ``m`` (FDATA): phase corrected, formatted, smoothed."""
@@ -467,11 +467,6 @@ class SimVNA:
 
         t.add(spec, set_)
         t.add(spec, get_, query=True)
-
-    def trace_setting(self, t: Tree, spec: str, attr: str, param, pick) -> None:
-        """A setting of the trace ``pick(suffixes)`` names (smoothing, electrical delay: per trace in every
-        family's manual)."""
-        self.setting(t, spec, attr, param, target=pick)
 
     def global_setting(self, t: Tree, spec: str, attr: str, param, fmt=str) -> None:
         def set_(s, a):

@@ -80,14 +80,13 @@ class SimPNA(SimVNA):
         # per measurement: the channel's selected one (CALC<cnum>:...) or by number (CALC:MEAS<mnum>:...)
         for head, pick in (("CALCulate<n>", lambda s: self.selected_measurement(s[0] or 1)),
                            ("CALCulate<n>:MEASure<n>", lambda s: self._by_number(s[1]))):
-            self.trace_setting(t, f"{head}:CORRection:EDELay[:TIME]", "edelay",
-                               Number(lambda: -10.0, lambda: 10.0, lambda: 0.0, "S"), pick)
-            self.trace_setting(t, f"{head}:SMOothing[:STATe]", "smoothing", Boolean, pick)
-            self.trace_setting(t, f"{head}:SMOothing:APERture", "smooth_aperture",
-                               Number(lambda: 1.0, lambda: 25.0, lambda: 1.5), pick)
-            t.add(f"{head}:SMOothing:POINts", self._smoothing_points(pick))
-            t.add(f"{head}:SMOothing:POINts", lambda s, a, pick=pick: fmt_int(self._smoothing_window_points(
-                pick(s))), True)
+            self.setting(t, f"{head}:CORRection:EDELay[:TIME]", "edelay",
+                         Number(lambda: -10.0, lambda: 10.0, lambda: 0.0, "S"), target=pick)
+            self.setting(t, f"{head}:SMOothing[:STATe]", "smoothing", Boolean, target=pick)
+            self.setting(t, f"{head}:SMOothing:APERture", "smooth_aperture",
+                         Number(lambda: 1.0, lambda: 25.0, lambda: 1.5), target=pick)
+            t.add(f"{head}:SMOothing:POINts", self._set_smoothing_points(pick))
+            t.add(f"{head}:SMOothing:POINts", lambda s, a, pick=pick: fmt_int(self._smoothing_points(pick(s))), True)
         # measurements
         t.add("CALCulate<n>:PARameter:EXTended", self._define)
         t.add("CALCulate<n>:PARameter[:DEFine]", self._define)
@@ -181,21 +180,29 @@ class SimPNA(SimVNA):
             return ch.pending_mode
         return ch.mode
 
-    def _smoothing_window_points(self, m) -> int:
-        n = self.chan(m.channel).n_points
-        lo, hi = self.smoothing_window(m, np.zeros(n), n) if m.fmt not in ("SMIT", "POL", "ISM") else ([0], [0])
-        return int(hi[0] - lo[0] + 1)
+    def _smoothing_points(self, m) -> int:
+        """The aperture as a number of points: a percentage of the channel's points, rounded to the closest
+        odd number (the VNA help, CALCulate:SMOothing:APERture and :POINts)."""
+        return max(1, 2 * int(round((m.smooth_aperture / 100 * self.chan(m.channel).n_points - 1) / 2)) + 1)
 
-    def _smoothing_points(self, pick):
+    def _set_smoothing_points(self, pick):
         def fn(s, a):
             """POINts sets the aperture: points / number of points (the help: 1 up to 25 % of the points)."""
+            if not a:
+                raise ScpiError(E.MISSING_PARAMETER)
             m = pick(s)
             n = self.chan(m.channel).n_points
-            pts = Number(lambda: 1, lambda: max(1, n // 4), lambda: 3, integer=True).parse(a[0]) if a else None
-            if pts is None:
-                raise ScpiError(E.MISSING_PARAMETER)
+            pts = Number(lambda: 1, lambda: max(1, n // 4), lambda: 3, integer=True).parse(a[0])
             m.smooth_aperture = min(25.0, max(1.0, 100.0 * pts / n))
         return fn
+
+    def smoothing_window(self, m, freqs, n):
+        """The aperture's odd number of points centred on each point; Smith and polar are not smoothed
+        (the VNA help, Trace Smoothing)."""
+        if m.fmt in ("SMIT", "POL", "ISM"):
+            return None
+        k, half = np.arange(n), self._smoothing_points(m) // 2
+        return k - half, k + half
 
     def _modify(self, s, a):
         m = self.selected_measurement(s[0] or 1)

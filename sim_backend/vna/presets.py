@@ -309,8 +309,8 @@ ROWS: list[Row] = [
 ]
 
 
-def rows_for(family: str, scope: str | None = None) -> list[Row]:
-    return [r for r in ROWS if family in r.query and (scope is None or r.scope_of(family) == scope)]
+def rows_for(family: str, scopes: tuple[str, ...] | None = None) -> list[Row]:
+    return [r for r in ROWS if family in r.query and (scopes is None or r.scope_of(family) in scopes)]
 
 
 def value(row: Row | str, model, kind: str = "rst"):
@@ -328,11 +328,11 @@ def _send(instrument, command: str) -> None:
     instrument.tree.run(command, refuse)
 
 
-def apply(instrument, kind: str = "rst", scope: str | None = None, channel: int = 1) -> None:
-    """Set ``instrument`` to the table's values after ``kind``: every row of ``scope`` (all when None);
+def apply(instrument, kind: str = "rst", scopes: tuple[str, ...] | None = None, channel: int = 1) -> None:
+    """Set ``instrument`` to the table's values after ``kind``: every row of ``scopes`` (all when None);
     channel rows go to ``channel``, trace rows to channel 1's selected trace."""
     model = instrument.model
-    for row in rows_for(model.family, scope):
+    for row in rows_for(model.family, scopes):
         cmd = row.set_command(model.family, channel)
         v = value(row, model, kind)
         if cmd is None or v == KEEP:

@@ -79,9 +79,9 @@ class SimRS(SimVNA):
         t.add("CALCulate<n>:FORMat", self.set_selected_format)
         t.add("CALCulate<n>:FORMat", lambda s, a: self.selected_measurement(s[0] or 1).fmt, True)
         active = lambda s: self.selected_measurement(s[0] or 1)  # noqa: E731 - the active trace of the channel
-        self.trace_setting(t, "CALCulate<n>:SMOothing[:STATe]", "smoothing", Boolean, active)
-        self.trace_setting(t, "CALCulate<n>:SMOothing:APERture", "smooth_aperture",
-                           Number(lambda: 0.05, lambda: 100.0, lambda: 1.0), active)
+        self.setting(t, "CALCulate<n>:SMOothing[:STATe]", "smoothing", Boolean, target=active)
+        self.setting(t, "CALCulate<n>:SMOothing:APERture", "smooth_aperture",
+                     Number(lambda: 0.05, lambda: 100.0, lambda: 1.0), target=active)
         t.add("CALCulate<n>:DATA", self._data_query, True)
         t.add("CALCulate<n>:DATA:SGRoup", self._group_query, True)
         t.add("CALCulate<n>:DATA:STIMulus", lambda s, a: self.values(self.chan(s[0]).frequencies()), True)
