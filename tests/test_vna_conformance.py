@@ -10,12 +10,9 @@ import re
 
 import numpy as np
 import pytest
-import pyvisa
-from vna_helpers import DelayLine
+from vna_helpers import DelayLine, served
 
 from drivers.vna_models import MODELS
-from sim_backend.vna import make_instrument
-from sim_backend.vna_tcp import VNAServer
 
 
 def nr3(v: float, exponent_digits: int) -> str:
@@ -39,15 +36,8 @@ def numbers(model):
 
 @pytest.fixture(params=["N5227B", "E5071C", "M5180", "ZNB20", "ZNA43"])
 def session(request):
-    inst = make_instrument(request.param, DelayLine(), noise=False)
-    srv = VNAServer(inst).start()
-    rm = pyvisa.ResourceManager("@py")
-    r = rm.open_resource(srv.resource, read_termination="\n", write_termination="\n", timeout=5000)
-    try:
+    with served(request.param) as (inst, r):
         yield MODELS[request.param], inst, r
-    finally:
-        r.close()
-        srv.stop()
 
 
 def play(r, steps):
@@ -194,15 +184,8 @@ DEFAULT_PARAM = {"keysight": (0, 0), "ena": (0, 0), "rs": (1, 0)}  # S11 on Keys
 
 @pytest.fixture(params=sorted(MODELS))
 def fresh(request):
-    inst = make_instrument(request.param, DelayLine(), noise=False)
-    srv = VNAServer(inst).start()
-    r = pyvisa.ResourceManager("@py").open_resource(srv.resource, read_termination="\n", write_termination="\n",
-                                                     timeout=5000)
-    try:
+    with served(request.param) as (inst, r):
         yield MODELS[request.param], r
-    finally:
-        r.close()
-        srv.stop()
 
 
 def _block(r, query: str) -> bytes:

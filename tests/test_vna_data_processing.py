@@ -15,11 +15,9 @@ import math
 
 import numpy as np
 import pytest
-import pyvisa
-from vna_helpers import DelayLine
+from vna_helpers import DelayLine, served
 
 from sim_backend.vna import make_instrument
-from sim_backend.vna_tcp import VNAServer
 
 F = np.linspace(1e9, 2e9, 21)
 TAU = 1e-9  # the DelayLine's S21 delay
@@ -36,19 +34,12 @@ SMOOTH = {"keysight": "CALC1:SMO", "ena": "CALC1:SEL:SMO", "rs": "CALC1:SMO"}
 
 
 @pytest.fixture(params=["N5227B", "E5071C", "ZNA43"])
-def served(request):
-    inst = make_instrument(request.param, DelayLine(TAU), noise=False)
-    srv = VNAServer(inst).start()
-    r = pyvisa.ResourceManager("@py").open_resource(srv.resource, read_termination="\n", write_termination="\n",
-                                                     timeout=5000)
-    r.write(SETUP)
-    for cmd in S21[inst.model.family]:
-        r.write(cmd)
-    try:
+def session(request):
+    with served(request.param, dut=DelayLine(TAU)) as (inst, r):
+        r.write(SETUP)
+        for cmd in S21[inst.model.family]:
+            r.write(cmd)
         yield inst.model.family, r
-    finally:
-        r.close()
-        srv.stop()
 
 
 def values(r, query) -> np.ndarray:
@@ -67,8 +58,8 @@ def errors(r):
     return out
 
 
-def test_electrical_delay_where_each_manual_applies_it(served):
-    fam, r = served
+def test_electrical_delay_where_each_manual_applies_it(session):
+    fam, r = session
     s21 = 0.5 * np.exp(-2j * np.pi * F * TAU)
     if fam == "rs":  # port offsets: 0.4 ns on port 1, 0.6 ns on port 2
         r.write("SENS1:CORR:EDEL1 0.4E-9;:SENS1:CORR:EDEL2 0.6E-9")
@@ -107,8 +98,8 @@ def smoothed(x: np.ndarray, windows) -> np.ndarray:
 
 
 @pytest.mark.parametrize("aperture", [19.5, 25.0])  # 19.5: the ENA (span) averages 3 points, the others 5
-def test_smoothing_as_each_manual_defines_it(served, aperture):
-    fam, r = served
+def test_smoothing_as_each_manual_defines_it(session, aperture):
+    fam, r = session
     s21 = 0.5 * np.exp(-2j * np.pi * F * TAU)
     windows = {"keysight": keysight_window(F.size, aperture), "ena": ena_window(F, aperture),
                "rs": zna_window(F.size, aperture)}[fam]

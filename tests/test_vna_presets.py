@@ -5,13 +5,11 @@ and every row is queried and compared; docs/guide.md shows the table as declared
 import pathlib
 
 import pytest
-import pyvisa
-from vna_helpers import DelayLine
+from vna_helpers import served
 
 from drivers.vna_models import MODELS
-from sim_backend.vna import make_instrument, presets
+from sim_backend.vna import presets
 from sim_backend.vna.presets import KEEP, ROWS
-from sim_backend.vna_tcp import VNAServer
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -54,21 +52,14 @@ def same(got: str, want) -> bool:
 
 
 @pytest.fixture(params=sorted(MODELS))
-def served(request):
-    model = MODELS[request.param]
-    srv = VNAServer(make_instrument(model.name, DelayLine(), noise=False)).start()
-    r = pyvisa.ResourceManager("@py").open_resource(srv.resource, read_termination="\n", write_termination="\n",
-                                                     timeout=5000)
-    try:
-        yield model, r
-    finally:
-        r.close()
-        srv.stop()
+def instrument(request):
+    with served(request.param) as (inst, r):
+        yield inst.model, r
 
 
 @pytest.mark.parametrize("reset, kind", [("*RST", "rst"), ("SYST:PRES", "pres")])
-def test_every_model_comes_back_to_its_manuals_preset_state(served, reset, kind):
-    model, r = served
+def test_every_model_comes_back_to_its_manuals_preset_state(instrument, reset, kind):
+    model, r = instrument
     rows = presets.rows_for(model.family)
     for cmd in AWAY[model.family]:
         r.write(cmd)
@@ -88,8 +79,8 @@ def test_every_model_comes_back_to_its_manuals_preset_state(served, reset, kind)
     assert errors(r) == []
 
 
-def test_a_new_channel_gets_the_channel_rows(served):
-    model, r = served
+def test_a_new_channel_gets_the_channel_rows(instrument):
+    model, r = instrument
     make = {"keysight": "CALC3:PAR:EXT 'three',S11", "ena": "DISP:WIND3:ACT", "rs": "CONF:CHAN3 ON"}[model.family]
     r.write(make)
     for row in presets.rows_for(model.family, ("channel",)):

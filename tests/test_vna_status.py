@@ -10,11 +10,9 @@ be bound)."""
 import time
 
 import pytest
-import pyvisa
-from vna_helpers import DelayLine
+from vna_helpers import served
 
 from sim_backend.hislip_server import HiSLIPServer
-from sim_backend.vna import make_instrument
 from sim_backend.vna_tcp import VNAServer
 from sim_backend.vxi11_server import VXI11Server
 
@@ -26,8 +24,7 @@ ESB, MAV = 1 << 5, 1 << 4
 SINGLE = {"keysight": "SENS1:SWE:MODE SING;*OPC", "ena": "TRIG:SOUR BUS;:INIT1:CONT ON;:TRIG:SING;*OPC",
           "rs": "INIT1:CONT OFF;:INIT1:IMM;*OPC"}
 IFBW = {"keysight": "SENS1:BWID", "ena": "SENS1:BWID", "rs": "SENS1:BAND"}
-SERVERS = {"socket": lambda inst: VNAServer(inst), "hislip": lambda inst: HiSLIPServer(inst),
-           "vxi11": lambda inst: VXI11Server(inst, portmapper_port=None)}
+SERVERS = {"socket": VNAServer, "hislip": HiSLIPServer, "vxi11": lambda inst: VXI11Server(inst, portmapper_port=None)}
 
 
 @pytest.fixture(params=["socket", "hislip", "vxi11"])
@@ -36,24 +33,17 @@ def interface(request):
 
 
 @pytest.fixture(params=["N5227B", "E5071C", "M5180", "ZNA43"])
-def served(request, interface):
-    inst = make_instrument(request.param, DelayLine(), noise=False)
-    srv = SERVERS[interface](inst).start()
-    r = pyvisa.ResourceManager("@py").open_resource(srv.resource, read_termination="\n", write_termination="\n",
-                                                     timeout=5000)
-    try:
+def session(request, interface):
+    with served(request.param, SERVERS[interface]) as (inst, r):
         yield inst, r
-    finally:
-        r.close()
-        srv.stop()
 
 
 def status_byte(r, interface) -> int:
     return int(r.query("*STB?")) if interface == "socket" else r.read_stb()
 
 
-def test_opc_and_status_byte_polling_see_the_sweep_end(served, interface):
-    inst, r = served
+def test_opc_and_status_byte_polling_see_the_sweep_end(session, interface):
+    inst, r = session
     fam = inst.model.family
     r.write(f"*CLS;*ESE 1;:SENS1:SWE:POIN 301;:{IFBW[fam]} 1E3")
     sweep_time = float(r.query("SENS1:SWE:TIME?"))
@@ -76,8 +66,8 @@ def test_opc_and_status_byte_polling_see_the_sweep_end(served, interface):
     assert r.query("SYST:ERR?").strip().lstrip("+").startswith("0")
 
 
-def test_opc_query_returns_when_the_sweep_ends(served, interface):
-    inst, r = served
+def test_opc_query_returns_when_the_sweep_ends(session, interface):
+    inst, r = session
     fam = inst.model.family
     r.write(f"SENS1:SWE:POIN 301;:{IFBW[fam]} 1E3")
     sweep_time = float(r.query("SENS1:SWE:TIME?"))
@@ -88,8 +78,8 @@ def test_opc_query_returns_when_the_sweep_ends(served, interface):
 
 
 @pytest.mark.parametrize("interface", ["hislip", "vxi11"])
-def test_mav_is_set_while_a_response_waits(served, interface):
-    inst, r = served
+def test_mav_is_set_while_a_response_waits(session, interface):
+    inst, r = session
     assert r.read_stb() & MAV == 0
     r.write("*IDN?")
     assert r.read_stb() & MAV  # the response is queued (HiSLIP: sent, not yet delivered)
