@@ -107,3 +107,20 @@ def test_the_guide_shows_the_table_as_declared():
     begin, end = "<!-- the preset table: sim_backend.vna.presets.markdown() -->\n", "<!-- end of the preset table -->"
     assert begin in guide and end in guide
     assert guide[guide.index(begin) + len(begin):guide.index(end)] == presets.markdown()
+
+
+# Written from the manuals, not from the table: where *RST and SYST:PRES differ. PNA help, FORMat[:DATA]:
+# "Syst:Preset does NOT reset this command. However, *RST does reset this command to ASCii,0"; E5071C
+# programming manual: channel 1 continuous after :SYST:PRES, on hold after *RST.
+DIFFER = [("N5227B", "FORM REAL,64", "FORM?", {"*RST": "ASC,+0", "SYST:PRES": "REAL,+64"}),
+          ("E5071C", "INIT1:CONT OFF", "INIT1:CONT?", {"*RST": "0", "SYST:PRES": "1"}),
+          ("ZNA43", "FORM:BORD NORM", "FORM:BORD?", {"*RST": "SWAP", "SYST:PRES": "SWAP"})]
+
+
+@pytest.mark.parametrize("model, change, query, after", DIFFER)
+def test_rst_and_preset_differ_where_the_manuals_say(model, change, query, after):
+    with served(model) as (inst, r):
+        for reset, want in after.items():
+            r.write(change)
+            r.write(reset)
+            assert r.query(query).strip() == want, f"{model} {query} after {reset}"
