@@ -122,6 +122,9 @@ class KeysightPNA(_Common):
         self._feed_next += 1
 
     def _set_averaging(self, sweeps: int) -> None:
+        if not sweeps:
+            self.averaging = False
+            return
         self.averaging_count = sweeps
         self.averaging = True
         self.write(self._fmt("average_sweeps"))
@@ -163,15 +166,26 @@ class RohdeSchwarzZNB(_Common):
         "continuous_off": "INIT{ch}:CONT OFF",
         "single_wait": "INIT{ch}:IMM; *WAI",
         "sweep_count": "SENS{ch}:SWE:COUN {n}",
+        "trigger_imm": "TRIG{ch}:SOUR IMM",
+        "port_delay": "SENS{ch}:CORR:EDEL{port} 0",
     }
 
     def _set_averaging(self, sweeps: int) -> None:
-        self.averaging_count = sweeps
-        self.averaging = True
-        self.write(self._fmt("sweep_count", n=sweeps))
+        """Averaging over the sweeps of one single sweep (the sweep count); 0: one sweep, no averaging."""
+        if sweeps:
+            self.averaging_count = sweeps
+        self.averaging = bool(sweeps)
+        self.write(self._fmt("sweep_count", n=max(1, sweeps)))
+
+    def _settings_relied_on(self, params: tuple[str, ...]) -> None:
+        """The port offsets are in the unformatted data simhw reads (the manual's data flow): none on the
+        measured ports."""
+        for port in sorted({int(c) for p in params for c in p[1:]}):
+            self.write(self._fmt("port_delay", port=port))
 
     def sweep(self) -> None:
         with self.lock:
+            self.write(self._fmt("trigger_imm"))
             self.write(self._fmt("continuous_off"))
             self.write(self._fmt("single_wait"))
             # *WAI holds the parser until the sweep ends: a query after it returns only then
@@ -189,6 +203,7 @@ class KeysightENA(_Common):
     aux_enable = Setting("TRIG:OUTP", OnOff(), "the trigger output on or off")
     point_trigger = Setting("TRIG:POIN", OnOff(), "one trigger event (and output pulse) per point")
     aux_position = Setting("TRIG:OUTP:POS", Mnemonic("BEF", "AFT"), "the pulse before or after the point")
+    trigger_scope = Setting("TRIG:SCOP", Mnemonic("ALL", "ACT"), "the channels a trigger sweeps: all or the active one")
     SCPI = {
         "error": "SYST:ERR?",
         "preset": "SYST:PRES",
@@ -244,9 +259,17 @@ class KeysightENA(_Common):
             self.aux_position = "AFT"
 
     def _set_averaging(self, sweeps: int) -> None:
+        if not sweeps:
+            self.averaging = False
+            return
         self.averaging_count = sweeps
         self.averaging = True
         self.write(self.SCPI["average_trigger"])
+
+    def _settings_relied_on(self, params: tuple[str, ...]) -> None:
+        """TRIG:SING must sweep simhw's channel whole: every channel triggered, one trigger a sweep."""
+        self.trigger_scope = "ALL"
+        self.point_trigger = False
 
     def sweep(self) -> None:
         with self.lock:

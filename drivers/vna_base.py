@@ -8,7 +8,12 @@ State policy (what simhw does to an instrument; docs/guide.md repeats it per fam
   operator's traces, windows and channels are left as they were.
 - A cal set named in the bench file (``cal_set``) is turned on in simhw's channel; the correction
   state (on/off and the cal set's name) is read back and recorded with every measurement.
-- ``averaging = N`` averages N sweeps per measurement; 0 leaves averaging off.
+- ``averaging = N`` averages N sweeps per measurement; 0 turns averaging off.
+- simhw depends on no default of the instrument: it sets every setting its sweeps and reads rely on
+  (byte order and data format at open; sweep type, stimulus, averaging, and each family's trigger
+  settings and, on R&S, the port offsets of the measured ports, at each configuration; the trigger
+  source at each sweep), and checks the stimulus values it reads back are in the instrument's range
+  (a byte order the instrument names the other way round would show there).
 - The frequencies of every measurement are read back from the instrument, not computed.
 - ``list_sweep`` restores every setting it changed (sweep type, CW frequency, points, IF bandwidth,
   trigger output) and simhw's traces as they were.
@@ -341,6 +346,8 @@ class SCPIVNA(VNA):
             if v is not None:
                 self.write(getattr(type(self), name).command(self, v))
         if self._params:
+            self._set_averaging(self.averaging_sweeps)
+            self._settings_relied_on(self._params)
             self._define_traces(self._params)
 
     def check_params(self, params) -> tuple[str, ...]:
@@ -371,8 +378,8 @@ class SCPIVNA(VNA):
                 self.ifbw = ifbw
             if power is not None:
                 self.power = power
-            if self.averaging_sweeps:
-                self._set_averaging(self.averaging_sweeps)
+            self._set_averaging(self.averaging_sweeps)  # 0: off, whatever the instrument had
+            self._settings_relied_on(params)
             if self.cal_set:
                 self.write(self._fmt("cal_set", name=self.cal_set))
             self._define_traces(params)
@@ -385,6 +392,10 @@ class SCPIVNA(VNA):
         if self._freqs.size != self._values.get("points", self._freqs.size):
             raise VNAError(f"{self.model} reports {self._freqs.size} stimulus values for {self._values['points']} "
                            "points")
+        lim = self.limits
+        if not np.all((self._freqs >= lim.f_min * (1 - 1e-9)) & (self._freqs <= lim.f_max * (1 + 1e-9))):
+            raise VNAError(f"{self.model} reports stimulus values outside its range ({self._freqs[:3]}...): "
+                           "binary data decoded in the wrong byte order?")
         corr = self.query(self._fmt("correction_q")).strip().lstrip("+").upper() in ("1", "ON")
         name = _unquote(self.query(self._fmt("cal_set_q"))) if corr else ""
         self.correction_state = {"correction": corr, "cal_set": name}
@@ -486,7 +497,11 @@ class SCPIVNA(VNA):
     def _trigger_out(self, on: bool) -> None: ...
 
     @abc.abstractmethod
-    def _set_averaging(self, sweeps: int) -> None: ...
+    def _set_averaging(self, sweeps: int) -> None:
+        """Average ``sweeps`` sweeps per measurement; 0: averaging off."""
+
+    def _settings_relied_on(self, params: tuple[str, ...]) -> None:
+        """The family's settings a sweep and a read of ``params`` depend on, set (none by default)."""
 
 
 def _no_delay(resource) -> None:

@@ -6,6 +6,12 @@
 
 The VNA's device under test (:class:`BenchDUT`) reads the boards' active codes directly from the
 firmware objects (not through any driver) and asks the true SIM for the response at that moment.
+
+The trigger cables, both ways: the VNA's per-point trigger output steps an SMP board's trigger-mode
+sequence (:meth:`BenchDUT.s_params_list`), and the SMP board's trigger output, a pulse at every
+latch, goes to the VNA's external trigger input (:attr:`SimBench.trigger_line`), carrying the codes
+latched with it, so a VNA triggered per point by the board measures each point in the
+configuration the board latched for it (:meth:`BenchDUT.s_params_states`).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from sim_backend.smp_firmware import SMPFirmware
 from sim_backend.true_sim import Drift, SimClock, TrueSIM
 from sim_backend.hislip_server import HiSLIPServer
 from sim_backend.vna import SimVNA, make_instrument
+from sim_backend.vna.trigger import TriggerLine
 from sim_backend.vna_tcp import VNAServer
 from sim_backend.vxi11_server import VXI11Server
 from simhw.physics.geometry import FabricationErrors
@@ -99,6 +106,17 @@ class BenchDUT:
         h = self.truth.response(np.stack(codes), self.bits, [frequency])[:, 0, :]  # (points, P)
         return self._assemble(h)
 
+    def s_params_states(self, frequencies, states):
+        """Point k at ``frequencies[k]`` with the codes ``states[k]`` shown (what the board latched with
+        the trigger pulse that started point k)."""
+        f = np.asarray(frequencies, float)
+        codes = np.stack(states)
+        if np.all(f == f[0]):
+            h = self.truth.response(codes, self.bits, [f[0]])[:, 0, :]
+        else:
+            h = np.stack([self.truth.response(c, self.bits, [fk])[0] for c, fk in zip(codes, f)])
+        return self._assemble(h)
+
 
 class SimBench:
     """Start and stop every simulated device of a bench description."""
@@ -116,6 +134,7 @@ class SimBench:
         self.dut: BenchDUT | None = None
         self.chaos: Chaos | None = None
         self._latch_log = None
+        self.trigger_line = TriggerLine()  # the SMP board's trigger output -> the VNA's trigger input
 
     # ------------------------------------------------------------------ lifetime
     def start(self) -> "SimBench":
@@ -131,8 +150,10 @@ class SimBench:
                 fw.temperature_fn = lambda: self.truth.temperature_c() + 10.0
         if sim.latch_log:
             self._latch_log = open(sim.latch_log, "a", buffering=1)
-            for fw in self.firmwares:
-                fw.on_latch = self._log_latch
+        for fw in self.firmwares:
+            if isinstance(fw, SMPFirmware):
+                fw.on_latch = self._on_latch
+                self.trigger_line.attach(fw.active_codes)  # its sequencer's timer runs when asked
         try:
             seeds = np.random.SeedSequence(None if sim.fault_seed < 0 else sim.fault_seed).spawn(len(self.firmwares) + 1)
             faults = lambda i: Faults(drop=sim.byte_errors / 2, flip=sim.byte_errors / 2,  # noqa: E731
@@ -147,6 +168,7 @@ class SimBench:
                                        seed=sim.seed, cal_sets=tuple(sim.vna_cal_sets), raw_error=sim.vna_raw_error,
                                        residuals=(sim.vna_residual_directivity, sim.vna_residual_match,
                                                   sim.vna_residual_tracking_db))
+            self.vna.trigger_in = self.trigger_line
             self.server = VNAServer(self.vna).start()
             self.hislip = HiSLIPServer(self.vna).start()
             if sim.vna_vxi11:
@@ -158,10 +180,15 @@ class SimBench:
             raise
         return self
 
-    def _log_latch(self, fw, codes) -> None:
-        """One line per latch: boot id, pattern CRC, latch count (simulation.latch_log; audited by the soak)."""
-        self._latch_log.write(f"{fw.boot_id:08x} {pattern_crc(codes, self.config.geometry.bits):08x} "
-                              f"{fw.latch_count}\n")
+    def _on_latch(self, fw, codes) -> None:
+        """Every latch of an SMP board: a pulse on its trigger output, with the codes latched (when the
+        board is the bench's only one: they are then the whole device's state); one line in the latch
+        log (simulation.latch_log, audited by the soak): boot id, pattern CRC, latch count."""
+        state = codes.reshape(fw.layers, fw.rows, fw.cols).copy() if len(self.firmwares) == 1 else None
+        self.trigger_line.pulse(fw.last_latch, state)
+        if self._latch_log is not None:
+            self._latch_log.write(f"{fw.boot_id:08x} {pattern_crc(codes, self.config.geometry.bits):08x} "
+                                  f"{fw.latch_count}\n")
 
     def reset_boards(self) -> None:
         """A brown-out of every simulated board, on request (``simhw daemon`` does it on SIGUSR1)."""

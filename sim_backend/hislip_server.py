@@ -7,6 +7,11 @@ Data/DataEnd program and response messages (a response carries the MessageID of 
 answers), Trigger and DeviceClearComplete; the asynchronous channel answers AsyncMaxMsgSize,
 AsyncStatusQuery (the status byte), AsyncLock/AsyncLockInfo, AsyncRemoteLocalControl and
 AsyncDeviceClear. Synchronized mode only (no overlap), protocol version 1.0.
+
+The status byte's MAV bit (message available) is the session's: set when a response goes out,
+cleared when the client says it has delivered a whole response to its application (the
+RMT-delivered bit of the control code of its next Data, DataEnd, Trigger or AsyncStatusQuery
+message, IVI-6.1's way for a server that cannot see its client's buffer), and by a device clear.
 """
 
 from __future__ import annotations
@@ -82,6 +87,12 @@ class _Session:
         self.last_id = 0xFFFFFF00
         self.done_id: int | None = None  # the MessageID of the last message fully executed
         self.done = threading.Condition()
+        self.response_out = False  # MAV: a response was sent that the client has not said it delivered
+
+    def delivered(self, control: int) -> None:
+        """A message's control code: bit 0 (RMT-delivered) says the client took the whole response."""
+        if control & 1:
+            self.response_out = False
 
     def finished(self, message_id: int) -> None:
         with self.done:
@@ -117,6 +128,7 @@ class HiSLIPServer:
         return self
 
     def stop(self) -> None:
+        self.instrument.abort()  # a session waiting for trigger events must not hold the shutdown
         self.listener.stop()
 
     def _serve(self, conn: socket.socket) -> None:
@@ -167,6 +179,8 @@ class HiSLIPServer:
         return None, None
 
     def _sync_message(self, conn, s: _Session, kind, control, param, payload) -> None:
+        if kind in (MessageType.Data, MessageType.DataEnd, MessageType.Trigger):
+            s.delivered(control)
         if kind in (MessageType.Data, MessageType.DataEnd):
             s.pending += payload
             s.last_id = param
@@ -180,6 +194,7 @@ class HiSLIPServer:
                         while time.monotonic() < end and not self.listener.stopping.is_set():
                             time.sleep(0.01)
                     if reply is not None:
+                        s.response_out = True
                         conn.sendall(HiSLIPCodec.pack(MessageType.DataEnd, 0, param, reply + b"\n"))
             s.finished(param)
         elif kind == MessageType.Trigger:
@@ -189,6 +204,7 @@ class HiSLIPServer:
             s.finished(param)
         elif kind == MessageType.DeviceClearComplete:
             s.pending.clear()
+            s.response_out = False
             conn.sendall(HiSLIPCodec.pack(MessageType.DeviceClearAcknowledge, 0))
         else:
             conn.sendall(HiSLIPCodec.pack(MessageType.Error, 1, 0, b"Unrecognized Message Type"))
@@ -200,8 +216,9 @@ class HiSLIPServer:
                                           struct.pack("!Q", min(asked, MAX_MESSAGE))))
         elif kind == MessageType.AsyncStatusQuery:
             s.wait_for(param, timeout=2.0)
+            s.delivered(control)
             with self.instrument.lock:
-                stb = self.instrument.status.stb()
+                stb = self.instrument.status.stb(message_available=s.response_out)
             conn.sendall(HiSLIPCodec.pack(MessageType.AsyncStatusResponse, stb & 0xFF))
         elif kind == MessageType.AsyncDeviceClear:
             s.pending.clear()

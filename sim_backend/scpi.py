@@ -133,8 +133,10 @@ def text(arg: str) -> str:
     return unquote(arg)
 
 
-def fmt_real(v: float) -> str:
-    return f"{v:+.11E}"
+def fmt_real(v: float, exponent_digits: int = 2) -> str:
+    """NR3 with 12 significant digits and a sign: ``+1.00000000000E+09`` (``exponent_digits`` at least)."""
+    mantissa, _, exponent = f"{v:+.11E}".partition("E")
+    return f"{mantissa}E{exponent[0]}{exponent[1:].zfill(exponent_digits)}"
 
 
 def fmt_int(v: int) -> str:

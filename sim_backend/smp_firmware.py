@@ -195,9 +195,9 @@ class SMPFirmware:
     def _latch(self, codes: np.ndarray, now: float) -> None:
         self.active[:] = codes
         self.latch_count += 1
+        self.last_latch = now  # (on_latch reads the latch's time here)
         if self.on_latch is not None:
             self.on_latch(self, self.active)
-        self.last_latch = now
         self.safe_mode = False
 
     def _step(self, now: float) -> bool:

@@ -39,6 +39,7 @@ class VNAServer:
         return self
 
     def stop(self) -> None:
+        self.instrument.abort()  # a client waiting for trigger events must not hold the shutdown
         self.listener.stop()
 
     def __enter__(self):

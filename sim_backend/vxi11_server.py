@@ -1,12 +1,16 @@
 """VXI-11 for the simulated VNA: ``TCPIP0::127.0.0.1::inst0::INSTR`` through pyvisa-py.
 
 ONC RPC over TCP (RFC 5531: record marking, call and accepted reply; XDR, RFC 4506) with two
-programs: the portmapper (100000 v2, GETPORT; on port 111, where it can be bound) and the VXI-11
+programs: the portmapper (100000 v2, GETPORT; on port 111, where it can be bound: a privileged port,
+one per host) and the VXI-11
 core channel (0x0607AF v1; VXI-11 rev. 1.0 sec. B.6): create_link, device_write (a message ends
 with the END flag), device_read (the buffered response, END on its last byte; nothing buffered:
 -420 "Query UNTERMINATED" and an I/O timeout), device_readstb, device_trigger, device_clear,
 remote/local, lock/unlock and destroy_link. :class:`RPCCodec` and :class:`CoreChannel` never
-touch a socket; :class:`VXI11Server` runs them on threads.
+touch a socket; :class:`VXI11Server` runs them on threads. Without the portmapper
+(``portmapper_port=None``) the core channel is reached directly, as pyvisa-py does with a port in
+the resource string: ``TCPIP0::127.0.0.1,<core port>::inst0::INSTR`` (:attr:`VXI11Server.direct_resource`),
+so VXI-11 is testable where port 111 cannot be bound, and by several servers at once.
 """
 
 from __future__ import annotations
@@ -227,19 +231,26 @@ class CoreChannel:
 
 
 class VXI11Server:
-    """The portmapper on ``portmapper_port`` (111 for VISA clients) and the core channel on a free port."""
+    """The portmapper on ``portmapper_port`` (111 for VISA clients; None: no portmapper) and the core
+    channel on a free port."""
 
-    def __init__(self, instrument, host: str = "127.0.0.1", portmapper_port: int = PORTMAPPER_PORT):
+    def __init__(self, instrument, host: str = "127.0.0.1", portmapper_port: int | None = PORTMAPPER_PORT):
         self.instrument = instrument
         self.host = host
         self.core = CoreChannel(instrument)
         self._core = TCPListener(lambda c: self._serve(c, self._core, self._core_call), host, 0, "sim-vxi11-core")
-        self._portmapper = TCPListener(lambda c: self._serve(c, self._portmapper, self._portmapper_call), host,
-                                       portmapper_port, "sim-vxi11-portmapper")
+        self._portmapper = None if portmapper_port is None else TCPListener(
+            lambda c: self._serve(c, self._portmapper, self._portmapper_call), host, portmapper_port,
+            "sim-vxi11-portmapper")
 
     @property
     def resource(self) -> str:
-        return f"TCPIP0::{self.host}::inst0::INSTR"
+        """The resource string a VISA client uses: through the portmapper, or the core port directly."""
+        return f"TCPIP0::{self.host}::inst0::INSTR" if self._portmapper is not None else self.direct_resource
+
+    @property
+    def direct_resource(self) -> str:
+        return f"TCPIP0::{self.host},{self.core_port}::inst0::INSTR"
 
     @property
     def core_port(self) -> int:
@@ -261,14 +272,17 @@ class VXI11Server:
     def start(self) -> "VXI11Server":
         self._core.start()
         try:
-            self._portmapper.start()
+            if self._portmapper is not None:
+                self._portmapper.start()
         except OSError:
             self._core.stop()
             raise
         return self
 
     def stop(self) -> None:
-        self._portmapper.stop()
+        self.instrument.abort()  # a link waiting for trigger events must not hold the shutdown
+        if self._portmapper is not None:
+            self._portmapper.stop()
         self._core.stop()
 
     @staticmethod

@@ -55,6 +55,7 @@ KEYSIGHT = [
     ("FORM:BORD SWAP", None), ("FORM REAL,64", None),
     *limits("N5227B", "SENS1:BWID", "SYST:CAP:HARD:PORT:COUN?"),
     *SETTINGS, ("SENS1:BWID 1000.0", None), ("SOUR1:POW -10.0", None),
+    ("SENS1:AVER OFF", None),  # no averaging asked: off, whatever the instrument had
     # the operator's CH1_S11_1 stays; a trace simhw left behind (a crashed session) is replaced
     ("CALC1:PAR:CAT:EXT?", '"CH1_S11_1,S11,simhw_CH1_S21,S21"'), ("CALC1:PAR:DEL 'simhw_CH1_S21'", None),
     ("CALC1:PAR:EXT 'simhw_CH1_S21',S21", None), ("DISP:WIND1:CAT?", '"1"'),
@@ -74,11 +75,14 @@ ROHDE = [
     ("FORM:BORD SWAP", None), ("FORM REAL,64", None),
     *limits("ZNA43", "SENS1:BAND", "INST:PORT:COUN?", plus=""),
     *SETTINGS, ("SENS1:BAND 1000.0", None), ("SOUR1:POW -10.0", None),
+    ("SENS1:AVER OFF", None), ("SENS1:SWE:COUN 1", None),  # one sweep per single sweep, not averaged
+    # no port offsets on the measured ports: they would be in the unformatted data simhw reads
+    ("SENS1:CORR:EDEL1 0", None), ("SENS1:CORR:EDEL2 0", None), ("SENS1:CORR:EDEL3 0", None),
     ("CALC1:PAR:CAT?", "'Trc1,S21'"),
     ("CALC1:PAR:SDEF 'simhw_CH1_S21','S21'", None), ("CALC1:PAR:SDEF 'simhw_CH1_S31','S31'", None),
     ("SYST:ERR?", '0,"No error"'),
     ("CALC1:DATA:STIM?", real_block(F3)), ("SENS1:CORR?", "1"), ("SENS1:CORR:CSET?", "'factory_28G'"),
-    ("INIT1:CONT OFF", None), ("INIT1:IMM; *WAI", None),
+    ("TRIG1:SOUR IMM", None), ("INIT1:CONT OFF", None), ("INIT1:IMM; *WAI", None),
     ("SENS1:SWE:TIME?", "0.00403"), ("*OPC?", "1"),
     ("CALC1:PAR:SEL 'simhw_CH1_S21'", None), ("CALC1:DATA? SDAT", block(S21)),
     ("CALC1:PAR:SEL 'simhw_CH1_S31'", None), ("CALC1:DATA? SDAT", block(S31)),
@@ -91,6 +95,7 @@ ENA = [
     ("DISP:WIND1:ACT", None),  # cal coefficients load into the active channel
     *SETTINGS, ("SENS1:BWID 1000.0", None), ("SOUR1:POW -10.0", None),
     ("SENS1:AVER:COUN 4", None), ("SENS1:AVER ON", None), ("TRIG:AVER ON", None),
+    ("TRIG:SCOP ALL", None), ("TRIG:POIN OFF", None),  # TRIG:SING sweeps simhw's channel, whole
     ("MMEM:LOAD:CHAN:COEF 'simhw'", None),
     # the operator has two traces: simhw's are 3 and 4
     ("CALC1:PAR:COUN?", "2"), ("CALC1:PAR:COUN 4", None), ("CALC1:PAR3:DEF S21", None), ("CALC1:PAR4:DEF S31", None),
@@ -230,3 +235,15 @@ def test_a_sweep_time_that_is_not_a_number_is_a_vna_error(reply):
         with expected_scpi(KeysightPNA, script) as vna:
             vna.configure(27.9e9, 28.1e9, 3, ifbw=1e3, power=-10, params=("S21", "S31"))
             vna.measure()
+
+
+def test_a_stimulus_read_in_the_wrong_byte_order_is_caught():
+    """An instrument that named the byte orders the other way round would send the stimulus big-endian
+    after FORM:BORD SWAP: the values read back are outside its range, which the driver reports."""
+    from drivers.vna import VNAError
+
+    at = KEYSIGHT.index(("SENS1:X?", real_block(F3)))
+    other_order = bytes(pyvisa.util.to_ieee_block(F3.tolist(), "d", True))
+    with pytest.raises(VNAError, match="wrong byte order"):
+        with expected_scpi(KeysightPNA, KEYSIGHT[:at] + [("SENS1:X?", other_order)]) as vna:
+            vna.configure(27.9e9, 28.1e9, 3, ifbw=1e3, power=-10, params=("S21", "S31"))

@@ -1,9 +1,15 @@
-"""Shared by the VNA tests: a simulated bench with a given VNA model, and a plain device under test."""
+"""Shared by the VNA tests: a simulated bench with a given VNA model, a plain device under test, and a
+simulated instrument served with a pyvisa-py session to it."""
 
 from __future__ import annotations
 
-import numpy as np
+import contextlib
 
+import numpy as np
+import pyvisa
+
+from sim_backend.vna import make_instrument
+from sim_backend.vna_tcp import VNAServer
 from simhw.values.bench_config import BenchConfig
 
 
@@ -30,3 +36,18 @@ class DelayLine:
         s[:, 1, 0] = s[:, 0, 1] = 0.5 * np.exp(-2j * np.pi * f * self.delay)
         s[:, 0, 0] = 0.1
         return s
+
+
+@contextlib.contextmanager
+def served(model: str, server=VNAServer, dut=None, **kw):
+    """A simulated instrument of ``model`` (measuring ``dut``, a DelayLine by default, no noise) behind
+    ``server`` (a class or a factory of the instrument), and a pyvisa-py session to it: (instrument, session)."""
+    inst = make_instrument(model, dut or DelayLine(), noise=False, **kw)
+    srv = server(inst).start()
+    r = pyvisa.ResourceManager("@py").open_resource(srv.resource, read_termination="\n", write_termination="\n",
+                                                     timeout=5000)
+    try:
+        yield inst, r
+    finally:
+        r.close()
+        srv.stop()

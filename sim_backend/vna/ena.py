@@ -3,10 +3,11 @@
 In this dialect traces are numbered per channel (``CALC<ch>:PAR:COUN``, ``CALC<ch>:PAR<tr>:DEF``),
 the selected trace is read through ``CALC<ch>:SEL:...``, and the trigger is instrument-wide:
 ``TRIG:SOUR INT|EXT|MAN|BUS``, ``TRIG:SING`` for one sweep, ``TRIG:POIN`` for a trigger per point.
-Preset (``*RST``, ``SYST:PRES``): channel 1 active with one trace, trace 1 S11, linear sweep over
-the model's range at 201 points, continuous initiation, trigger source INTernal, ``FORM:DATA ASC``.
-Calibration coefficients are loaded by name (``MMEM:LOAD:CHAN:COEF``) and applied with
-``SENS:CORR:STAT``.
+Preset (``*RST``, ``SYST:PRES``): channel 1 active with one trace, trace 1 S11; the settings are the
+preset table's (:mod:`.presets`: trigger source INTernal, ``FORM:DATA ASC``, the E5071C's channel 1
+on hold after ``*RST`` but continuous after ``SYST:PRES``, ...). Calibration coefficients are loaded
+by name (``MMEM:LOAD:CHAN:COEF``) and applied with ``SENS:CORR:STAT``. Smoothing (its aperture a
+percentage of the sweep span) and electrical delay belong to the trace.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim_backend.scpi import E, Boolean, Choice, Number, ScpiError, Tree, fmt_int, text
+from sim_backend.vna import presets
 from sim_backend.vna.instrument import SimVNA
 from sim_backend.vna.state import Segment
 
@@ -24,14 +26,11 @@ MAX_TRACES = 16
 
 class SimENA(SimVNA):
     family = "ena"
+    # instrument-wide trigger settings (the preset table sets them)
+    trigger_output = point_trigger = trigger_average = False
 
-    def preset(self) -> None:
-        super().preset()
-        self.trigger_source = "INT"
-        self.trigger_output = False
+    def build_preset(self) -> None:
         self.trigger_output_position = "AFT"
-        self.point_trigger = False
-        self.trigger_average = False
         self.split = 1
         self.active_trace: dict[int, int] = {}
         self.set_trace_count(1, 1)
@@ -48,7 +47,7 @@ class SimENA(SimVNA):
                 self.delete(m.name)
         for tr in range(1, n + 1):
             if self.trace_name(ch, tr) not in self.measurements:
-                self.define(ch, self.trace_name(ch, tr), "S11", number=tr)
+                self.define(ch, self.trace_name(ch, tr), presets.DEFAULT_TRACE[self.family][1], number=tr)
                 self.feed(ch, tr, self.trace_name(ch, tr))
         if self.active_trace.get(ch, 1) > n:
             self.active_trace[ch] = 1
@@ -74,6 +73,16 @@ class SimENA(SimVNA):
     def aux_per_point(self, ch):
         return self.trigger_output and self.point_trigger, self.trigger_output_position == "BEF"
 
+    def point_triggered(self, ch) -> bool:
+        return self.point_trigger
+
+    def smoothing_window(self, m, freqs, n):
+        """The aperture is a percentage of the sweep span: the points within +- span * aperture / 200 of
+        each point's stimulus (by point number where the stimulus does not change: CW, power)."""
+        x = freqs if n > 1 and np.ptp(freqs) > 0 else np.arange(n, dtype=float)
+        half = np.ptp(x) * m.smooth_aperture / 200
+        return np.searchsorted(x, x - half * (1 + 1e-12), "left"), np.searchsorted(x, x + half * (1 + 1e-12), "right") - 1
+
     # ------------------------------------------------------------------ tree
     def build(self, t: Tree) -> None:
         self.stimulus_tree(t, ("[SENSe<n>]:BWIDth[:RESolution]", "[SENSe<n>]:BANDwidth[:RESolution]"))
@@ -97,15 +106,16 @@ class SimENA(SimVNA):
         t.add("CALCulate<n>:PARameter<n>:SPORt", lambda s, a: None)
         t.add("CALCulate<n>:PARameter<n>:SPORt", lambda s, a: self.ena_trace(s[0], s[1]).param[2], True)
         t.add("CALCulate<n>:PARameter<n>:SELect", self._select)
-        for sel in ("CALCulate<n>:SELected", "CALCulate<n>:TRACe<n>"):
-            t.add(f"{sel}:DATA:SDATa", lambda s, a: self.values(self.interleaved(self.trace(self._pick(s)))), True)
+        for sel in ("CALCulate<n>[:SELected]", "CALCulate<n>:TRACe<n>"):
+            t.add(f"{sel}:DATA:SDATa", lambda s, a: self.values(self.interleaved(self.sdata(self._pick(s)))), True)
             t.add(f"{sel}:DATA:FDATa", lambda s, a: self.values(self._two_column(self._pick(s))), True)
             t.add(f"{sel}:FORMat", self._set_trace_format)
             t.add(f"{sel}:FORMat", lambda s, a: self._pick(s).fmt, True)
-            t.add(f"{sel}:SMOothing[:STATe]", lambda s, a: setattr(self.chan(s[0]), "smoothing", Boolean.parse(a[0])))
-            t.add(f"{sel}:SMOothing[:STATe]", lambda s, a: "1" if self.chan(s[0]).smoothing else "0", True)
-            t.add(f"{sel}:SMOothing:APERture", lambda s, a: setattr(self.chan(s[0]), "smooth_aperture", Number(
-                lambda: 0.05, lambda: 25.0, lambda: 1.5).parse(a[0])))
+            self.setting(t, f"{sel}:SMOothing[:STATe]", "smoothing", Boolean, target=self._pick)
+            self.setting(t, f"{sel}:SMOothing:APERture", "smooth_aperture",
+                         Number(lambda: 0.05, lambda: 25.0, lambda: 1.5), target=self._pick)
+            self.setting(t, f"{sel}:CORRection:EDELay:TIME", "edelay",
+                         Number(lambda: -10.0, lambda: 10.0, lambda: 0.0, "S"), target=self._pick)
         # display, service
         t.add("DISPlay:SPLit", lambda s, a: setattr(self, "split", a[0].strip().upper()) if a else None)
         t.add("DISPlay:SPLit", lambda s, a: str(self.split), True)
@@ -134,7 +144,7 @@ class SimENA(SimVNA):
         t.add("INITiate<n>:CONTinuous", lambda s, a: setattr(self.chan(s[0]), "mode",
                                                              "CONT" if Boolean.parse(a[0]) else "HOLD"))
         t.add("INITiate<n>:CONTinuous", lambda s, a: "1" if self.chan(s[0]).mode == "CONT" else "0", True)
-        t.add("ABORt", lambda s, a: None)
+        t.add("ABORt", lambda s, a: self.abort())
         t.add("FORMat[:DATA]", self._set_format)
         t.add("FORMat[:DATA]", lambda s, a: {"ASC": "ASC", "REAL32": "REAL32", "REAL64": "REAL"}[self.data_format], True)
 
@@ -143,7 +153,7 @@ class SimENA(SimVNA):
         return self.ena_trace(s[0], s[1] if len(s) > 1 else None)
 
     def _two_column(self, m):
-        f = self.formatted_trace(m)
+        f = self.fdata(m)
         if f.shape[1] == 1:
             f = np.concatenate([f, np.zeros_like(f)], axis=1)  # the secondary value of a scalar format is 0
         return f
@@ -185,8 +195,8 @@ class SimENA(SimVNA):
         ch = self.chan(s[0])
         if ch.mode == "HOLD":
             ch.mode = "SING"  # initiated: the next trigger sweeps once
-        if self.trigger_source == "INT":
-            self.start_sweep(ch)
+        if self.trigger_source in ("INT", "EXT"):
+            self.trigger_sweep(ch)  # at once, or armed for the external trigger events
             ch.mode = "HOLD" if ch.mode == "SING" else ch.mode
 
     def _load_coefficients(self, s, a):
@@ -200,7 +210,7 @@ class SimENA(SimVNA):
         names = [m for m in self.in_channel(ch.number) if m.param == param]
         if not names:
             raise ScpiError(E.SETTINGS_CONFLICT, f"{param} is not measured in channel {ch.number}")
-        return self.values(self.interleaved(self.trace(names[0])))
+        return self.values(self.interleaved(self.sdata(names[0])))
 
     def _set_segments(self, s, a):
         """Type 5 segment data: 5, mode, ifbw, power, delay, sweep time, sweep mode?, count, then

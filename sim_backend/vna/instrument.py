@@ -11,6 +11,17 @@ the source power (divided by the average count when averaging is on). With corre
 are on the data; a cal set turned on removes them. With the trigger output pulsing per point in
 a CW sweep, the instrument pulses ``dut`` after (or before) each point, so a board sequencer can
 step one stored configuration per point (the triggered list measurement).
+
+The other direction: with the trigger source EXTernal a sweep is armed and waits for pulses on
+``trigger_in`` (a :class:`~sim_backend.vna.trigger.TriggerLine`, e.g. the simulated board's
+trigger output): one pulse starts the whole sweep, or, with a trigger per point (PNA
+``SENS:SWE:TRIG:POIN``, ENA ``TRIG:POIN``, R&S ``TRIG:LINK 'POINt'``), each pulse measures the next
+point, with the device in the state the sender latched with that pulse.
+
+The preset state (``*RST``, ``SYST:PRES``) is the table of :mod:`.presets`, which the instrument
+applies to itself through its own command tree. The data path follows the manuals: SDATA is the
+corrected data (R&S: with its port offsets); the electrical delay (PNA, ENA), the format and then
+the smoothing (each family's window, :meth:`SimVNA.smoothing_window`) make FDATA.
 """
 
 from __future__ import annotations
@@ -23,12 +34,14 @@ import numpy as np
 
 from drivers.vna_models import DEFAULT_MODEL, VNAModel, model_named
 from sim_backend.scpi import E, Boolean, Choice, Number, ScpiError, Tree, block, fmt_int, fmt_real, text
+from sim_backend.vna import presets
 from sim_backend.vna.errors import raw_errors, residual_errors
 from sim_backend.vna.session import Session
-from sim_backend.vna.state import FORMATS, Channel, Measurement, formatted
+from sim_backend.vna.state import FORMATS, Channel, Measurement, formatted, windowed_mean
 from sim_backend.vna.status import StatusModel
+from sim_backend.vna.trigger import TriggerLine
 
-__all__ = ["SimVNA", "TriggeredDUT", "Session"]
+__all__ = ["SimVNA", "TriggeredDUT", "StatefulDUT", "Session"]
 
 BOLTZMANN_DBM_HZ = -174.0
 
@@ -38,6 +51,14 @@ class TriggeredDUT(Protocol):
     """A device whose state steps on the VNA's per-point trigger out (the simulated SIM and its board)."""
 
     def s_params_list(self, frequency: float, points: int, t0: float, t_point: float, before: bool = False): ...
+
+
+@runtime_checkable
+class StatefulDUT(Protocol):
+    """A device whose state a trigger line carries (the codes a board latched with its trigger pulse):
+    ``s_params_states(frequencies, states)`` is the response at point k in state k, (points, n, n)."""
+
+    def s_params_states(self, frequencies, states): ...
 
 
 _STIMULUS = {"start", "stop", "points", "cw", "sweep_type"}
@@ -55,6 +76,8 @@ class SimVNA:
     sweep_overhead = 1e-3
     error_plus_sign = True
     frequency_resolution = 1.0  # Hz: frequency settings are rounded to it, as the instruments do
+    exponent_digits = 2  # of the NR3 numbers the family answers (+1.00000000000E+09)
+    external_wait = 30.0  # s: a read waits this long for external trigger events, then gives up
 
     def __init__(self, dut, model: str | VNAModel | None = None, noise: bool = True, noise_figure_db: float = 10.0,
                  seed: int | None = None, serial: str = "SIM000001", cal_sets: tuple[str, ...] = ("simhw",),
@@ -76,38 +99,52 @@ class SimVNA:
         self.raw_error = raw_error
         self.residuals = tuple(residuals)
         self.lock = threading.RLock()
+        self._idle = threading.Condition(self.lock)  # waits for a sweep release the lock to other sessions
+        self.trigger_in: TriggerLine | None = None  # the rear-panel trigger input, when something is wired to it
         self.status = StatusModel(self.error_plus_sign)
         self.sweeps = 0
         self.stall_next_opc = 0.0  # fault: the next *OPC? stays silent this long
         self.drop_next = False  # fault: the next command closes the connection
         self._stall = 0.0
+        # instrument-wide settings, before the preset table sets them (a KEEP row keeps what is here)
+        self.trigger_source, self.trigger_scope = "IMM", "ALL"
+        self.data_format, self.byte_order = "ASC", "NORM"
+        self._channel_kind = "rst"
         self.tree = Tree()
         self._common_commands(self.tree)
         self.build(self.tree)
-        self.preset()
+        self.trace_defaults = {"smooth_aperture": float(presets.value("smoothing aperture, %", self.model))}
+        self.preset("rst")
 
     # ------------------------------------------------------------------ family hooks
     def build(self, t: Tree) -> None:
         raise NotImplementedError
 
-    def preset(self) -> None:
-        """The instrument's preset state (``*RST``, ``SYST:PRES``)."""
+    def build_preset(self) -> None:
+        """The family's default channel, trace and window (the table's settings come after)."""
+        raise NotImplementedError
+
+    def preset(self, kind: str = "rst") -> None:
+        """The preset state after ``*RST`` (``kind`` ``rst``) or ``SYSTem:PRESet`` (``pres``): the family's
+        default channel and trace, then every row of the preset table (:mod:`.presets`)."""
         self.channels: dict[int, Channel] = {}
         self.measurements: dict[str, Measurement] = {}
         self.selected: dict[int, str] = {}  # channel -> selected measurement
         self.windows: dict[int, dict[int, str]] = {}  # window -> trace number -> measurement name
         self.active_channel = 1
-        self.trigger_source = "IMM"
-        self.trigger_scope = "ALL"
-        self.data_format = "ASC"
-        self.byte_order = "NORM"
         self.snp_format = "RI"
         self.rf_on = True
+        self._channel_kind = kind  # the channels the preset builds get the channel rows of its kind
+        try:
+            self.build_preset()
+        finally:
+            self._channel_kind = "rst"  # a channel made later: the *RST values
+        presets.apply(self, kind, ("instrument", "trace"))
 
     def new_channel(self, n: int) -> Channel:
-        lim, m = self.limits, self.model
-        return Channel(n, lim.f_min, lim.f_max, 201, min(m.preset_ifbw, lim.ifbw_max), m.preset_power,
-                       name=f"Ch{n}", cw=lim.f_min)
+        """A channel before the preset table's channel rows (which :meth:`chan` applies next)."""
+        lim = self.limits
+        return Channel(n, lim.f_min, lim.f_max, 201, lim.ifbw_max, 0.0, name=f"Ch{n}", cw=lim.f_min)
 
     def aux_per_point(self, ch: Channel) -> tuple[bool, bool]:
         """(trigger output pulses per point, pulse before the point) for ``ch``'s next sweep."""
@@ -115,6 +152,10 @@ class SimVNA:
 
     def free_running(self, ch: Channel) -> bool:
         return ch.mode == "CONT" and self.trigger_source in ("IMM", "INT")
+
+    def point_triggered(self, ch: Channel) -> bool:
+        """Whether a trigger event measures one point of ``ch`` (else one event runs the whole sweep)."""
+        return ch.point_trigger
 
     # ------------------------------------------------------------------ execution
     def execute(self, message: str) -> tuple[bytes | None, float]:
@@ -146,6 +187,7 @@ class SimVNA:
             if not create or not 1 <= n <= 200:
                 raise ScpiError(E.HEADER_SUFFIX if n > 200 or n < 1 else E.SETTINGS_CONFLICT, f"channel {n}")
             ch = self.channels[n] = self.new_channel(n)
+            presets.apply(self, self._channel_kind, ("channel",), n)
         return ch
 
     def check_param(self, param: str) -> str:
@@ -164,7 +206,7 @@ class SimVNA:
         self.chan(ch)
         if number is None:
             number = max((m.number for m in self.measurements.values()), default=0) + 1
-        m = self.measurements[name] = Measurement(name, param, int(ch), number)
+        m = self.measurements[name] = Measurement(name, param, int(ch), number, **self.trace_defaults)
         self.selected.setdefault(int(ch), name)
         return m
 
@@ -221,19 +263,27 @@ class SimVNA:
         sigma = float(np.sqrt(10 ** ((floor_dbm - ch.power) / 10)))
         return sigma / np.sqrt(max(1, ch.avg_count)) if ch.averaging else sigma
 
-    def start_sweep(self, ch: Channel) -> None:
-        """Measure every trace of ``ch`` now; the data is ready after the sweep time."""
+    def start_sweep(self, ch: Channel, at: float | None = None) -> None:
+        """Measure every trace of ``ch`` from ``at`` (now); the data is ready after the sweep time."""
         freqs = ch.frequencies()
-        now = time.monotonic()
+        now = time.monotonic() if at is None else at
         per_point, before = self.aux_per_point(ch)
         if freqs.size == 0:
             raise ScpiError(E.SETTINGS_CONFLICT, "no points to sweep (empty segment table)")
         if ch.sweep_type == "CW" and per_point and isinstance(self.dut, TriggeredDUT):
-            t_point = 1.0 / ch.ifbw + self.point_overhead
+            t_point = self.point_time(ch)
             s = self.dut.s_params_list(ch.cw, ch.n_points, now, t_point, before=before)
         else:
             uniq, inverse = np.unique(freqs, return_inverse=True)
             s = self.dut.s_params(uniq)[inverse]
+        self._measured(ch, s, freqs, now + self.sweep_time(ch) * self.sweeps_per_trigger(ch))
+
+    def point_time(self, ch: Channel) -> float:
+        return 1.0 / ch.ifbw + self.point_overhead
+
+    def _measured(self, ch: Channel, s: np.ndarray, freqs: np.ndarray, done_at: float) -> None:
+        """The instrument's own errors and noise on the device's (points, n, n) response; every trace of
+        ``ch`` from it, ready at ``done_at``."""
         if any(self.residuals):
             s = residual_errors(s, freqs, self.residuals, self._residual_seed)
         if not (ch.correction and ch.cal_set) and self.raw_error:
@@ -247,9 +297,48 @@ class SimVNA:
                 trace += sigma / np.sqrt(2) * (self.rng.standard_normal(trace.shape)
                                                + 1j * self.rng.standard_normal(trace.shape))
             ch.data[m.name] = trace
-        ch.busy_until = now + self.sweep_time(ch) * self.sweeps_per_trigger(ch)
+        ch.busy_until = done_at
         ch.swept = True
         self.sweeps += 1
+
+    def trigger_sweep(self, ch: Channel) -> None:
+        """A sweep as the trigger source has it: at once, or (EXTernal) armed for trigger events on
+        ``trigger_in``: one event starts the sweep, or one event per point (:meth:`point_triggered`)."""
+        if self.trigger_source == "EXT":
+            ch.armed_at, ch.armed_per_point = time.monotonic(), self.point_triggered(ch)
+            self.collect_triggers()
+        else:
+            self.start_sweep(ch)
+
+    def collect_triggers(self) -> None:
+        """Take the trigger events that reached the armed channels; a channel whose sweep has all it
+        needs is measured (point k in the state the sender latched with event k)."""
+        if self.trigger_in is None:
+            return
+        for ch in self.channels.values():
+            if ch.armed_at is None:
+                continue
+            pulses = self.trigger_in.since(ch.armed_at)
+            if not ch.armed_per_point:
+                if pulses:
+                    ch.armed_at = None
+                    self.start_sweep(ch, at=pulses[0][0])
+                continue
+            t_point, taken = self.point_time(ch), []
+            for t, state in pulses:
+                if not taken or t >= taken[-1][0] + t_point:  # an event during a point's measurement is ignored
+                    taken.append((t, state))
+                if len(taken) == ch.n_points:
+                    ch.armed_at = None
+                    self._measured(ch, self._point_response(ch, [st for _, st in taken]), ch.frequencies(),
+                                   taken[-1][0] + t_point)
+                    break
+
+    def _point_response(self, ch: Channel, states: list) -> np.ndarray:
+        freqs = ch.frequencies()
+        if all(st is not None for st in states) and isinstance(self.dut, StatefulDUT):
+            return self.dut.s_params_states(freqs, states)
+        return np.stack([self.dut.s_params([f])[0] for f in freqs])  # the device as it is now
 
     def single(self, ch: Channel) -> None:
         """A single sweep (or group) that leaves the channel in hold."""
@@ -261,19 +350,39 @@ class SimVNA:
             return [self.chan(self.active_channel)]
         return [self.channels[k] for k in sorted(self.channels)]
 
-    def wait(self, ch: Channel | None = None) -> None:
-        chans = [ch] if ch is not None else list(self.channels.values())
-        until = max((c.busy_until for c in chans), default=0.0)
-        delay = until - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
+    def sweeping(self, ch: Channel) -> bool:
+        return ch.armed_at is not None or time.monotonic() < ch.busy_until
 
-    def busy_until(self) -> float:
-        return max((c.busy_until for c in self.channels.values()), default=0.0)
+    def sweeps_done(self) -> bool:
+        """No sweep running or armed (what *OPC waits for)."""
+        self.collect_triggers()
+        return not any(self.sweeping(c) for c in self.channels.values())
+
+    def wait(self, ch: Channel | None = None) -> None:
+        """Until the sweep of ``ch`` (of every channel) is over; the lock is released meanwhile. An armed
+        sweep whose trigger events do not come is given up after :attr:`external_wait`."""
+        give_up = time.monotonic() + self.external_wait
+        with self.lock:
+            while True:
+                self.collect_triggers()
+                chans = [ch] if ch is not None else list(self.channels.values())
+                armed = any(c.armed_at is not None for c in chans)
+                now = time.monotonic()
+                left = max((c.busy_until for c in chans), default=0.0) - now
+                if (not armed and left <= 0) or (armed and now >= give_up):
+                    return
+                self._idle.wait(0.002 if armed else left)
+
+    def abort(self) -> None:
+        """ABORt (and a server shutting down): armed sweeps stop waiting."""
+        with self.lock:
+            for c in self.channels.values():
+                c.armed_at = None
 
     def trace(self, m: Measurement) -> np.ndarray:
+        """The complex trace of ``m``'s last sweep, as measured (before the family's SDATA processing)."""
         ch = self.chan(m.channel)
-        if self.free_running(ch) and time.monotonic() >= ch.busy_until:
+        if ch.armed_at is None and self.free_running(ch) and time.monotonic() >= ch.busy_until:
             self.start_sweep(ch)  # free-running: every read sees a fresh sweep
         self.wait(ch)
         if m.name not in ch.data:
@@ -281,11 +390,27 @@ class SimVNA:
             self.wait(ch)
         return ch.data[m.name]
 
-    def formatted_trace(self, m: Measurement) -> np.ndarray:
-        ch = self.chan(m.channel)
-        data = self.trace(m)
-        aperture = max(1, int(round(ch.smooth_aperture / 100 * data.size))) if ch.smoothing else 1
-        return formatted(data, m.fmt, ch.frequencies(), aperture)
+    def sdata(self, m: Measurement) -> np.ndarray:
+        """The unformatted (corrected) data of ``m``: what SDATA returns."""
+        return self.trace(m)
+
+    def phase_corrected(self, m: Measurement, data: np.ndarray, freqs: np.ndarray) -> np.ndarray:
+        """Keysight's phase correction block, after SDATA and before the formatter: the electrical
+        delay of ``m`` removed (a positive delay compensates a delay line: + 2 pi f tau)."""
+        return data * np.exp(2j * np.pi * freqs * m.edelay) if m.edelay else data
+
+    def smoothing_window(self, m: Measurement, freqs: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """(first, last) point averaged for each of the ``n`` points (0-based; clipped at the ends), or None
+        where the family does not smooth ``m``'s format: each family's manual's rule."""
+        raise NotImplementedError
+
+    def fdata(self, m: Measurement) -> np.ndarray:
+        """The formatted data of ``m`` (FDATA): phase corrected, formatted, smoothed."""
+        freqs = self.chan(m.channel).frequencies()
+        data = self.phase_corrected(m, self.sdata(m), freqs)
+        out = formatted(data, m.fmt, freqs)
+        window = self.smoothing_window(m, freqs, out.shape[0]) if m.smoothing and out.shape[0] > 1 else None
+        return windowed_mean(out, *window) if window is not None else out
 
     # ------------------------------------------------------------------ data out
     def values(self, values: np.ndarray) -> bytes:
@@ -303,40 +428,42 @@ class SimVNA:
         out[0::2], out[1::2] = values.real, values.imag
         return out
 
-    @staticmethod
-    def real(v: float) -> str:
-        """A real number as this family answers it (Keysight: +1.00000000000E+09)."""
-        return fmt_real(v)
+    def real(self, v: float) -> str:
+        """A real number as this family answers it (NR3, +1.00000000000E+09; the PNA with three exponent
+        digits)."""
+        return fmt_real(v, self.exponent_digits)
 
     @staticmethod
     def integer(v: int) -> str:
         return fmt_int(v)
 
     # ------------------------------------------------------------------ declaration helpers
-    def setting(self, t: Tree, spec: str, attr: str, param, fmt=None, after=None, chan_index: int = 0) -> None:
-        """A channel setting with its query: ``spec``'s suffix ``chan_index`` names the channel; a numeric
-        setting's query answers MIN, MAX and DEF too."""
+    def setting(self, t: Tree, spec: str, attr: str, param, fmt=None, after=None, chan_index: int = 0,
+                target=None) -> None:
+        """A setting with its query, of the channel ``spec``'s suffix ``chan_index`` names (or of
+        ``target(suffixes)``: a trace); a numeric setting's query answers MIN, MAX and DEF too."""
         fmt = fmt or (self.real if isinstance(param, Number) and not param.integer else
                       self.integer if isinstance(param, Number) else _onoff if param is Boolean else str)
+        target = target or (lambda s: self.chan(s[chan_index]))
 
         def set_(s, a):
             if not a:
                 raise ScpiError(E.MISSING_PARAMETER, spec)
             if len(a) > 1:
                 raise ScpiError(E.PARAM_NOT_ALLOWED, ",".join(a[1:]))
-            ch = self.chan(s[chan_index])
-            setattr(ch, attr, param.parse(a[0]))
+            obj = target(s)
+            setattr(obj, attr, param.parse(a[0]))
             if attr in _STIMULUS:
-                ch.data.clear()  # the last sweep no longer matches the stimulus
+                obj.data.clear()  # the last sweep no longer matches the stimulus
             if after:
-                after(ch)
+                after(obj)
 
         def get_(s, a):
             if isinstance(param, Number):
                 v = param.query(a)
                 if v is not None:
                     return fmt(v)
-            return fmt(getattr(self.chan(s[chan_index]), attr))
+            return fmt(getattr(target(s), attr))
 
         t.add(spec, set_)
         t.add(spec, get_, query=True)
@@ -408,7 +535,7 @@ class SimVNA:
         st = self.status
         t.add("*IDN", lambda s, a: self.model.idn(self.serial), True)
         t.add("*OPT", lambda s, a: self.options_reply(), True)
-        t.add("*RST", lambda s, a: self.preset())
+        t.add("*RST", lambda s, a: self.preset("rst"))
         t.add("*CLS", lambda s, a: st.clear())
         t.add("*ESE", lambda s, a: setattr(st, "ese", int(Number(lambda: 0, lambda: 255, integer=True).parse(a[0]))))
         t.add("*ESE", lambda s, a: str(st.ese), True)
@@ -419,13 +546,13 @@ class SimVNA:
         t.add("*STB", lambda s, a: str(st.stb()), True)
         t.add("*TST", lambda s, a: "0", True)
         t.add("*OPC", self._opc_query, True)
-        t.add("*OPC", lambda s, a: st.opc_when(self.busy_until()))
+        t.add("*OPC", lambda s, a: st.opc_when(self.sweeps_done))
         t.add("*WAI", lambda s, a: self.wait())
         t.add("*TRG", lambda s, a: self.bus_trigger())
         t.add("SYSTem:ERRor[:NEXT]", lambda s, a: st.pop(), True)
         t.add("SYSTem:ERRor:COUNt", lambda s, a: self.integer(len(st.errors)), True)
         t.add("SYSTem:ERRor:ALL", lambda s, a: ",".join(st.pop() for _ in range(max(1, len(st.errors)))), True)
-        t.add("SYSTem:PRESet", lambda s, a: self.preset())
+        t.add("SYSTem:PRESet", lambda s, a: self.preset("pres"))
         t.add("SYSTem:VERSion", lambda s, a: "1999.0", True)
         t.add("FORMat:BORDer", self._set_border)
         t.add("FORMat:BORDer", lambda s, a: self.byte_order, True)

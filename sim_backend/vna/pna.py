@@ -1,19 +1,20 @@
 """Keysight PNA / PNA-X (N52xx) command tree and preset state, after the PNA programming guide.
 
-Preset (``*RST``, ``SYST:PRES``): channel 1, a linear sweep over the model's full range at 201
-points, measurement ``CH1_S11_1`` (number 1, S11) in window 1 as trace 1, selected; continuous
-sweep, trigger source IMMediate, ``FORM ASC,+0``, byte order NORMal, correction off.
-``SYST:FPR`` leaves no measurement and no window. Measurements are named (``CALC:PAR:EXT``) and
-numbered (``CALC:PAR:MNUM``, ``SYST:MEAS:CAT?``) across channels.
+Preset (``*RST``, ``SYST:PRES``): channel 1 with measurement ``CH1_S11_1`` (number 1, S11) in window
+1 as trace 1, selected; the settings are the preset table's (:mod:`.presets`: byte order NORMal,
+``FORM ASC,+0`` after ``*RST`` only, ...). ``SYST:FPR`` leaves no measurement and no window.
+Measurements are named (``CALC:PAR:EXT``) and numbered (``CALC:PAR:MNUM``, ``SYST:MEAS:CAT?``)
+across channels. Smoothing and electrical delay belong to the selected measurement (the VNA help's
+"Critical Note" on CALCulate commands); numbers are answered with three exponent digits, as the
+help's examples print them (``+1.00000000000E+009``).
 """
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
-from sim_backend.scpi import E, Boolean, Choice, Number, ScpiError, Tree, fmt_int, fmt_real, text
+from sim_backend.scpi import E, Boolean, Choice, Number, ScpiError, Tree, fmt_int, text
+from sim_backend.vna import presets
 from sim_backend.vna.instrument import SimVNA
 from sim_backend.vna.state import Segment
 
@@ -29,16 +30,20 @@ def _quoted(items) -> str:
 
 class SimPNA(SimVNA):
     family = "keysight"
+    exponent_digits = 3
 
-    def preset(self) -> None:
-        super().preset()
+    def build_preset(self) -> None:
+        name, param = presets.DEFAULT_TRACE[self.family]
         self.chan(1)
-        self.define(1, "CH1_S11_1", "S11", number=1)
-        self.feed(1, 1, "CH1_S11_1")
+        self.define(1, name, param, number=1)
+        self.feed(1, 1, name)
 
     def factory_preset(self) -> None:
-        super().preset()
-        self.chan(1)
+        """SYST:FPReset: the preset, without any measurement or window."""
+        self.preset("pres")
+        for name in list(self.measurements):
+            self.delete(name)
+        self.windows.clear()
 
     def build(self, t: Tree) -> None:
         self.stimulus_tree(t, ("[SENSe<n>]:BWIDth[:RESolution]", "[SENSe<n>]:BANDwidth[:RESolution]"))
@@ -66,17 +71,22 @@ class SimPNA(SimVNA):
         t.add("[SENSe<n>]:SEGMent:COUNt", lambda s, a: fmt_int(len(self.chan(s[0]).segments)), True)
         for field, spec, param, fmt in (
                 ("on", "[:STATe]", Boolean, lambda v: "1" if v else "0"),
-                ("start", ":FREQuency:STARt", self.hz(), fmt_real),
-                ("stop", ":FREQuency:STOP", self.hz(), fmt_real),
+                ("start", ":FREQuency:STARt", self.hz(), self.real),
+                ("stop", ":FREQuency:STOP", self.hz(), self.real),
                 ("points", ":SWEep:POINts", Number(lambda: 1, lambda: self.limits.max_points, integer=True), fmt_int)):
             t.add(f"[SENSe<n>]:SEGMent<n>{spec}", self._segment_set(field, param))
             t.add(f"[SENSe<n>]:SEGMent<n>{spec}", self._segment_get(field, fmt), True)
-        self.setting(t, "CALCulate<n>:CORRection:EDELay[:TIME]", "electrical_delay",
-                     Number(lambda: -10.0, lambda: 10.0, lambda: 0.0, "S"))
         t.add("CALCulate<n>:PARameter:MODify[:EXTended]", self._modify)
-        self.setting(t, "CALCulate<n>:SMOothing[:STATe]", "smoothing", Boolean)
-        self.setting(t, "CALCulate<n>:SMOothing:APERture", "smooth_aperture",
-                     Number(lambda: 0.01, lambda: 25.0, lambda: 1.5))
+        # per measurement: the channel's selected one (CALC<cnum>:...) or by number (CALC:MEAS<mnum>:...)
+        for head, pick in (("CALCulate<n>", lambda s: self.selected_measurement(s[0] or 1)),
+                           ("CALCulate<n>:MEASure<n>", lambda s: self._by_number(s[1]))):
+            self.setting(t, f"{head}:CORRection:EDELay[:TIME]", "edelay",
+                         Number(lambda: -10.0, lambda: 10.0, lambda: 0.0, "S"), target=pick)
+            self.setting(t, f"{head}:SMOothing[:STATe]", "smoothing", Boolean, target=pick)
+            self.setting(t, f"{head}:SMOothing:APERture", "smooth_aperture",
+                         Number(lambda: 1.0, lambda: 25.0, lambda: 1.5), target=pick)
+            t.add(f"{head}:SMOothing:POINts", self._set_smoothing_points(pick))
+            t.add(f"{head}:SMOothing:POINts", lambda s, a, pick=pick: fmt_int(self._smoothing_points(pick(s))), True)
         # measurements
         t.add("CALCulate<n>:PARameter:EXTended", self._define)
         t.add("CALCulate<n>:PARameter[:DEFine]", self._define)
@@ -96,8 +106,8 @@ class SimPNA(SimVNA):
         t.add("CALCulate<n>:MEASure<n>:DEFine", self._measure_define)
         t.add("CALCulate<n>:MEASure<n>:PARameter", lambda s, a: f'"{self._by_number(s[1]).param}"', True)
         t.add("CALCulate<n>:MEASure<n>:DATA:SDATA", lambda s, a: self.values(self.interleaved(
-            self.trace(self._by_number(s[1])))), True)
-        t.add("CALCulate<n>:MEASure<n>:DATA:FDATA", lambda s, a: self.values(self.formatted_trace(
+            self.sdata(self._by_number(s[1])))), True)
+        t.add("CALCulate<n>:MEASure<n>:DATA:FDATA", lambda s, a: self.values(self.fdata(
             self._by_number(s[1]))), True)
         t.add("CALCulate<n>:FORMat", self.set_selected_format)
         t.add("CALCulate<n>:FORMat", lambda s, a: self.selected_measurement(s[0] or 1).fmt, True)
@@ -126,8 +136,8 @@ class SimPNA(SimVNA):
         t.add("SYSTem:MEASurement<n>:TRACe", lambda s, a: fmt_int(self._window_of(self._by_number(s[0]).name)[1]), True)
         t.add("SYSTem:CAPability:HARDware:PORTs:COUNt", lambda s, a: fmt_int(self.limits.ports), True)
         t.add("SYSTem:CAPability:HARDware:PORTs:INTernal:COUNt", lambda s, a: fmt_int(self.limits.ports), True)
-        t.add("SYSTem:CAPability:FREQuency:MAXimum", lambda s, a: fmt_real(self.limits.f_max), True)
-        t.add("SYSTem:CAPability:FREQuency:MINimum", lambda s, a: fmt_real(self.limits.f_min), True)
+        t.add("SYSTem:CAPability:FREQuency:MAXimum", lambda s, a: self.real(self.limits.f_max), True)
+        t.add("SYSTem:CAPability:FREQuency:MINimum", lambda s, a: self.real(self.limits.f_min), True)
         t.add("SYSTem:FPReset", lambda s, a: self.factory_preset())
         # trigger
         self.global_setting(t, "TRIGger[:SEQuence]:SOURce", "trigger_source", Choice("IMMediate", "EXTernal", "MANual"))
@@ -142,7 +152,7 @@ class SimPNA(SimVNA):
                                                    for c in self.channels.values()])
         t.add("INITiate:CONTinuous", lambda s, a: "1" if any(c.mode == "CONT" for c in self.channels.values())
               else "0", True)
-        t.add("ABORt", lambda s, a: None)
+        t.add("ABORt", lambda s, a: self.abort())
         # data format
         t.add("FORMat[:DATA]", self.set_data_format)
         t.add("FORMat[:DATA]", lambda s, a: {"ASC": "ASC,+0", "REAL32": "REAL,+32", "REAL64": "REAL,+64"}[
@@ -157,18 +167,42 @@ class SimPNA(SimVNA):
         ch = self.chan(s[0])
         if mode in ("SING", "GRO"):
             ch.mode = mode
-            if self.trigger_source == "IMM":
-                self.start_sweep(ch)  # a single sweep (or group) leaves the channel in hold
+            if self.trigger_source in ("IMM", "EXT"):
+                self.trigger_sweep(ch)  # a single sweep (or group, or an armed one) leaves the channel in hold
                 ch.mode, ch.pending_mode = "HOLD", mode
         else:
             ch.mode = mode
 
     def _mode_query(self, s, a):
-        """SING or GRO while the sweep runs, HOLD once it is done (how a script waits for it)."""
+        """SING or GRO while the sweep runs (or waits for its trigger events), HOLD once it is done."""
         ch = self.chan(s[0])
-        if ch.mode == "HOLD" and ch.pending_mode and time.monotonic() < ch.busy_until:
+        if ch.mode == "HOLD" and ch.pending_mode and self.sweeping(ch):
             return ch.pending_mode
         return ch.mode
+
+    def _smoothing_points(self, m) -> int:
+        """The aperture as a number of points: a percentage of the channel's points, rounded to the closest
+        odd number (the VNA help, CALCulate:SMOothing:APERture and :POINts)."""
+        return max(1, 2 * int(round((m.smooth_aperture / 100 * self.chan(m.channel).n_points - 1) / 2)) + 1)
+
+    def _set_smoothing_points(self, pick):
+        def fn(s, a):
+            """POINts sets the aperture: points / number of points (the help: 1 up to 25 % of the points)."""
+            if not a:
+                raise ScpiError(E.MISSING_PARAMETER)
+            m = pick(s)
+            n = self.chan(m.channel).n_points
+            pts = Number(lambda: 1, lambda: max(1, n // 4), lambda: 3, integer=True).parse(a[0])
+            m.smooth_aperture = min(25.0, max(1.0, 100.0 * pts / n))
+        return fn
+
+    def smoothing_window(self, m, freqs, n):
+        """The aperture's odd number of points centred on each point; Smith and polar are not smoothed
+        (the VNA help, Trace Smoothing)."""
+        if m.fmt in ("SMIT", "POL", "ISM"):
+            return None
+        k, half = np.arange(n), self._smoothing_points(m) // 2
+        return k - half, k + half
 
     def _modify(self, s, a):
         m = self.selected_measurement(s[0] or 1)
@@ -177,7 +211,7 @@ class SimPNA(SimVNA):
 
     def _initiate(self, s, a):
         ch = self.chan(s[0])
-        self.start_sweep(ch)
+        self.trigger_sweep(ch)
         if ch.mode in ("SING", "GRO"):
             ch.mode = "HOLD"
 
@@ -296,8 +330,8 @@ class SimPNA(SimVNA):
             raise ScpiError(E.MISSING_PARAMETER)
         m = self.selected_measurement(s[0] or 1)
         if kind in ("FDATA", "FMEM"):
-            return self.values(self.formatted_trace(m))
-        return self.values(self.interleaved(self.trace(m)))
+            return self.values(self.fdata(m))
+        return self.values(self.interleaved(self.sdata(m)))
 
     def _snp_query(self, s, a):
         ch = self.chan(s[0])

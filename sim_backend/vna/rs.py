@@ -1,11 +1,14 @@
 """Rohde & Schwarz ZNB / ZNA / ZVA command tree and preset state, after the instruments' user manuals.
 
 Preset (``*RST``, ``SYST:PRES``): channel 1 named ``Ch1``, trace ``Trc1`` measuring S21 in
-diagram 1, selected; linear sweep over the model's range at 201 points, continuous sweep
-(``INIT:CONT ON``), trigger source IMMediate, ``FORM ASC,0``. Traces are named
-(``CALC:PAR:SDEF``), channels are switched with ``CONF:CHAN<n>`` and addressed with
-``INST:NSEL``. The trigger outputs (``TRIG:CHAN<n>:AUX<m>``) need the trigger board (ZNA-B91) in
-``*OPT?``; without it they are refused with -241 "Hardware missing".
+diagram 1, selected; the settings are the preset table's (:mod:`.presets`: byte order SWAPped,
+i.e. least significant byte first, ``FORM ASC,0``, ...). Traces are named (``CALC:PAR:SDEF``),
+channels are switched with ``CONF:CHAN<n>`` and addressed with ``INST:NSEL``. The trigger outputs
+(``TRIG:CHAN<n>:AUX<m>``) need the trigger board (ZNA-B91) in ``*OPT?``; without it they are
+refused with -241 "Hardware missing". ``TRIG<ch>:LINK 'POINt'`` with ``TRIG:SOUR EXT`` measures one
+point per external trigger event. The port offsets (``SENS:CORR:EDEL<port>``) are in the
+unformatted data, as the data flow of the user manual places them; smoothing is the formatted
+trace's, over the points the ZNA user manual's aperture formula names.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim_backend.scpi import E, Boolean, Choice, Number, ScpiError, Tree, text
+from sim_backend.vna import presets
 from sim_backend.vna.instrument import SimVNA
 from sim_backend.vna.state import Segment
 
@@ -29,12 +33,11 @@ class SimRS(SimVNA):
     family = "rs"
     error_plus_sign = False
 
-    def preset(self) -> None:
-        super().preset()
+    def build_preset(self) -> None:
+        name, param = presets.DEFAULT_TRACE[self.family]
         self.chan(1)
-        self.define(1, "Trc1", "S21", number=1)
-        self.feed(1, 1, "Trc1")
-        self.trigger_link = "SWE"
+        self.define(1, name, param, number=1)
+        self.feed(1, 1, name)
         self.reference, self.reference_hz, self.layout = "INT", 10e6, "LIN"
         self.display_update, self.error_display = "ON", False
 
@@ -75,14 +78,17 @@ class SimRS(SimVNA):
         t.add("CALCulate<n>:PARameter:DEFine:SGRoup", self._define_group)
         t.add("CALCulate<n>:FORMat", self.set_selected_format)
         t.add("CALCulate<n>:FORMat", lambda s, a: self.selected_measurement(s[0] or 1).fmt, True)
-        self.setting(t, "CALCulate<n>:SMOothing[:STATe]", "smoothing", Boolean)
+        active = lambda s: self.selected_measurement(s[0] or 1)  # noqa: E731 - the active trace of the channel
+        self.setting(t, "CALCulate<n>:SMOothing[:STATe]", "smoothing", Boolean, target=active)
         self.setting(t, "CALCulate<n>:SMOothing:APERture", "smooth_aperture",
-                     Number(lambda: 0.05, lambda: 100.0, lambda: 1.0))
+                     Number(lambda: 0.05, lambda: 100.0, lambda: 1.0), target=active)
         t.add("CALCulate<n>:DATA", self._data_query, True)
         t.add("CALCulate<n>:DATA:SGRoup", self._group_query, True)
         t.add("CALCulate<n>:DATA:STIMulus", lambda s, a: self.values(self.chan(s[0]).frequencies()), True)
-        self.setting(t, "[SENSe<n>]:CORRection:EDELay<n>[:TIME]", "electrical_delay",
-                     Number(lambda: -10.0, lambda: 10.0, lambda: 0.0, "S"))
+        delay = Number(lambda: -10.0, lambda: 10.0, lambda: 0.0, "S")
+        t.add("[SENSe<n>]:CORRection:EDELay<n>[:TIME]", self._set_port_delay(delay))
+        t.add("[SENSe<n>]:CORRection:EDELay<n>[:TIME]", lambda s, a: self.real(
+            delay.query(a) if a else self.chan(s[0]).port_delays.get(self._port(s[1]), 0.0)), True)
         t.add("[SENSe<n>]:CORRection:EDELay<n>:AUTO", lambda s, a: Choice("ONCE").parse(a[0]) if a else None)
         t.add("DISPlay[:WINDow<n>]:TRACe<n>:Y[:SCALe]:AUTO", lambda s, a: Choice("ONCE").parse(a[0]) if a else None)
         self.global_setting(t, "ROSCillator[:SOURce]", "reference", Choice("INTernal", "EXTernal"))
@@ -120,10 +126,10 @@ class SimRS(SimVNA):
         # trigger
         self.global_setting(t, "TRIGger<n>[:SEQuence]:SOURce", "trigger_source",
                             Choice("IMMediate", "EXTernal", "MANual", "MULTiple", "FREerun"))
-        t.add("TRIGger<n>[:SEQuence]:LINK", lambda s, a: setattr(self, "trigger_link", Choice(
-            "SWEep", "SEGMent", "POINt", "PPOint").parse(a[0])))
+        t.add("TRIGger<n>[:SEQuence]:LINK", self._set_link)
         t.add("TRIGger<n>[:SEQuence]:LINK", lambda s, a: {"SWE": "'SWEep'", "SEGM": "'SEGMent'", "POIN": "'POINt'",
-                                                         "PPO": "'PPOint'"}[self.trigger_link], True)
+                                                         "PPO": "'PPOint'"}[self.chan(s[0]).trigger_link], True)
+        t.add("ABORt", lambda s, a: self.abort())
         for field, spec, param in (("aux_enabled", "[:ENABle]", Boolean),
                                    ("aux_interval", ":INTerval", Choice("POINt", "SWEep", "SEGMent", "PPOint")),
                                    ("aux_position", ":POSition", Choice("BEFore", "AFTer"))):
@@ -161,8 +167,46 @@ class SimRS(SimVNA):
             return ("1" if v else "0") if isinstance(v, bool) else v
         return fn
 
+    def _set_link(self, s, a):
+        if not a:
+            raise ScpiError(E.MISSING_PARAMETER)
+        ch = self.chan(s[0])
+        ch.trigger_link = Choice("SWEep", "SEGMent", "POINt", "PPOint").parse(a[0])
+
+    def point_triggered(self, ch) -> bool:
+        """TRIG:LINK 'POINt' (or 'PPOint', each partial measurement: one per point here)."""
+        return ch.trigger_link in ("POIN", "PPO")
+
+    def _port(self, n) -> int:
+        port = n or 1
+        if not 1 <= port <= self.limits.ports:
+            raise ScpiError(E.HEADER_SUFFIX, f"port {port}")
+        return port
+
+    def _set_port_delay(self, delay: Number):
+        def fn(s, a):
+            if not a:
+                raise ScpiError(E.MISSING_PARAMETER)
+            self.chan(s[0]).port_delays[self._port(s[1])] = delay.parse(a[0])
+        return fn
+
+    def sdata(self, m):
+        """The port offsets are in the unformatted data: S_ij is rotated by the delays of ports i and j
+        (a reflection twice its port's: the offset line is passed both ways)."""
+        data = self.trace(m)
+        delays = self.chan(m.channel).port_delays
+        tau = delays.get(int(m.param[1]), 0.0) + delays.get(int(m.param[2]), 0.0)
+        return data * np.exp(2j * np.pi * self.chan(m.channel).frequencies() * tau) if tau else data
+
+    def smoothing_window(self, m, freqs, n):
+        """The ZNA user manual's rule: point n (1-based) is the mean of points max(1, ceil(n - a/100 N/2))
+        to min(N, floor(n + a/100 N/2)) for an aperture of a %; every format is smoothed."""
+        k = np.arange(1, n + 1)
+        half = m.smooth_aperture / 100 * n / 2
+        return np.ceil(k - half - 1e-9).astype(int) - 1, np.floor(k + half + 1e-9).astype(int) - 1
+
     def _sweep_once(self, ch):
-        self.start_sweep(ch)
+        self.trigger_sweep(ch)
         if ch.mode != "CONT":
             ch.mode = "HOLD"
 
@@ -270,11 +314,10 @@ class SimRS(SimVNA):
             raise ScpiError(E.MISSING_PARAMETER)
         m = self.selected_measurement(s[0] or 1)
         if kind.startswith("F"):
-            return self.values(self.formatted_trace(m))
-        return self.values(self.interleaved(self.trace(m)))
+            return self.values(self.fdata(m))
+        return self.values(self.interleaved(self.sdata(m)))
 
-    @staticmethod
-    def real(v: float) -> str:
+    def real(self, v: float) -> str:
         """R&S answers numbers plainly: 1000000000, 0.0015, -10."""
         v = float(v)
         return str(int(v)) if v.is_integer() and abs(v) < 1e18 else f"{v:.12g}"

@@ -5,11 +5,17 @@ Errors set their event bit as the standard assigns it: -1xx command error (CME, 
 execution error (EXE, bit 4), -3xx device-dependent error (DDE, bit 3), -4xx query error (QYE,
 bit 2). The status byte carries the error/event queue bit (2), the message available bit (4),
 the event summary bit (5, ESR & ESE) and the master summary bit (6, STB & SRE).
+
+``*OPC`` sets the operation-complete bit once every pending operation is done: the instrument
+gives a predicate (its sweeps are over), checked whenever the registers are read, so a client
+polling the status byte (``*STB?``, HiSLIP AsyncStatusQuery, VXI-11 device_readstb) with
+``*ESE 1`` sees the event summary bit appear when the sweep ends. Which interface's output queue
+is non-empty (MAV) is the interface's to say: ``stb(message_available=...)``.
 """
 
 from __future__ import annotations
 
-import time
+from typing import Callable
 
 __all__ = ["StatusModel", "ESR"]
 
@@ -39,7 +45,7 @@ class StatusModel:
         self.ese = 0
         self.sre = 0
         self.plus_sign = plus_sign
-        self._opc_at: float | None = None  # *OPC: the operation-complete bit is set at this time
+        self._opc_done: Callable[[], bool] | None = None  # *OPC: the bit is set once this holds
 
     def push(self, code: int, text: str) -> None:
         self.esr |= _event_bit(code)
@@ -52,13 +58,15 @@ class StatusModel:
         code, text = self.errors.pop(0) if self.errors else (0, "No error")
         return f'{code:+d},"{text}"' if self.plus_sign else f'{code:d},"{text}"'
 
-    def opc_when(self, t: float) -> None:
-        self._opc_at = t
+    def opc_when(self, done: Callable[[], bool]) -> None:
+        """*OPC: set the operation-complete bit once ``done()`` holds (checked at every register read)."""
+        self._opc_done = done
+        self._settle()
 
     def _settle(self) -> None:
-        if self._opc_at is not None and time.monotonic() >= self._opc_at:
+        if self._opc_done is not None and self._opc_done():
             self.esr |= ESR.OPC
-            self._opc_at = None
+            self._opc_done = None
 
     def read_esr(self) -> int:
         self._settle()
@@ -82,4 +90,4 @@ class StatusModel:
         """*CLS: the event registers and the error queue (not the enable masks)."""
         self.errors.clear()
         self.esr = 0
-        self._opc_at = None
+        self._opc_done = None
