@@ -249,7 +249,6 @@ class Calibrator:
             raise ValueError(f"{len(radii)} radii for {stages} stages")
         t_start = self.source.now()
         heldout = self.measure_reference(progress)
-        test = self.measure_test(progress)
         start_of = self._family_of(None if fresh else self.model)
         lanes = [_Lane(fam, fam.par.initial() if fam is not start_of else np.asarray(self.model.x, float))
                  for fam in self.families]
@@ -258,7 +257,7 @@ class Calibrator:
             new = self.source.measure(self.pilots(0 if data is None else data.slots, slots),
                                       _measure_cb(progress, f"stage {s + 1}"))
             data = new if data is None else data.concat(new)
-            self.last_data, self.last_heldout, self.last_test = data, heldout, test
+            self.last_data, self.last_heldout = data, heldout
             for lane in lanes:
                 if lane.failed:
                     continue
@@ -270,10 +269,10 @@ class Calibrator:
                     lane.failed = str(e)
                     continue
                 if lane.run is None:
-                    first = lane.family.evaluate(lane.x, data)
+                    lane.first = lane.family.evaluate(lane.x, data)
                     lane.run = CalibrationRun(protocol, reason, t_start, getattr(lane.family.estimator, "name", "custom"),
-                                              lane.family.name, first.nmse_db(test or heldout),
-                                              initial_truth=self._truth_dict(first.cascade))
+                                              lane.family.name, lane.first.nmse_db(heldout),
+                                              initial_truth=self._truth_dict(lane.first.cascade))
                 t0, c0 = time.perf_counter(), time.process_time()
                 fit = lane.family.estimator.fit(data, start=lane.x, radius=radii[s],
                                                 iteration=_iteration_cb(progress, s + 1))
@@ -291,9 +290,13 @@ class Calibrator:
         run = lane.run
         self.par, self.estimator = lane.family.par, lane.family.estimator
         pred = lane.best
+        test = self.measure_test(progress)  # measured last: no choice above could see it
+        self.last_test = test
         bound = lane.family.bound(lane.best_x, data, pred.atom_response)
         test_db = pred.nmse_db(test) if test is not None else lane.validation_db
         run.test_nmse_db = test_db
+        if test is not None:  # the starting model on the same set, so the improvement compares like with like
+            run.initial_heldout_nmse_db = lane.first.nmse_db(test)
         selection = {ln.family.name: ({"failed": ln.failed} if ln.failed else
                                      {"validation_nmse_db": ln.validation_db, "fit_seconds": ln.seconds,
                                       "fit_cpu_seconds": ln.cpu_seconds}) for ln in lanes}
@@ -328,6 +331,7 @@ class _Lane:
     def __init__(self, family: Family, x: np.ndarray):
         self.family, self.x = family, x
         self.run: CalibrationRun | None = None
+        self.first: Prediction | None = None  # the starting model, receive terms fitted to the first pilots
         self.failed = ""  # why this family could not be fitted (too few pilots for it), if so
         self.seconds = self.cpu_seconds = 0.0  # fitting time (stages and residual stage), wall and processor
         self.best: Prediction | None = None
