@@ -202,12 +202,26 @@ def _operation_method(op: Operation):
         timeout = bound.arguments.pop("timeout")
         bound.arguments.pop("self")
         fields = {k: by_name[k].encode(v) for k, v in bound.arguments.items() if v is not None}
+        if op.result == "listing":
+            return _listing(self, op, timeout, fields)
         return _result(op, self.request(op.name, timeout=timeout, **fields))
 
     method.__name__ = method.__qualname__ = op.name
     method.__signature__ = sig
     method.__doc__ = op.doc[:1].upper() + op.doc[1:] + "."
     return method
+
+
+def _listing(client: DaemonClient, op: Operation, timeout, fields: dict) -> list:
+    """Up to ``limit`` records of a listing, read page by page (each reply holds what fits one header)."""
+    name, limit, rows = op.fields[0], fields["limit"], []
+    while len(rows) < limit:
+        h = client.request(op.name, timeout=timeout, **{**fields, "limit": limit - len(rows)}).header
+        rows = h[name] + rows if op.name == "pushes" else rows + h[name]  # pushes: oldest first
+        if h["next"] is None or not h[name]:
+            break
+        fields = {**fields, "before": h["next"]}
+    return rows
 
 
 def _result(op: Operation, msg: schema.Message):
