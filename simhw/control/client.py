@@ -54,11 +54,17 @@ class DaemonTimeout(DaemonError):
 
 
 class DaemonBatchError(DaemonError):
-    """Some pushes of a batch failed: ``acks`` (in order; None for a failed push) and ``errors`` by index."""
+    """Some pushes of a batch failed: ``acks`` (in order; None for a push not acknowledged), ``errors``
+    by index (pushes sent and refused, or sent and left unanswered), and ``unsent``: the indices never
+    sent (the batch stopped when the daemon stopped answering), which the daemon never saw."""
 
-    def __init__(self, acks: list, errors: dict):
+    def __init__(self, acks: list, errors: dict, unsent: list | None = None):
         first = errors[min(errors)]
-        super().__init__(first.code, f"{len(errors)} of {len(acks)} pushes failed; first (#{min(errors)}): {first}")
+        self.unsent = unsent or []
+        sent = len(acks) - len(self.unsent)
+        super().__init__(first.code, f"{len(errors)} of the {sent} pushes sent failed"
+                         + (f" and {len(self.unsent)} were not sent" if self.unsent else "")
+                         + f" ({len(acks)} in the batch); first (#{min(errors)}): {first}")
         self.acks, self.errors = acks, errors
 
 
@@ -128,7 +134,8 @@ class DaemonClient:
             left = deadline - time.monotonic()
             if left <= 0 or not self.sock.poll(int(left * 1000)):
                 self._connect()
-                raise DaemonTimeout(f"no reply from {self.endpoint} within {self.timeout:g} s (daemon down or busy)")
+                raise DaemonTimeout(f"no reply from {self.endpoint} within {self.timeout if timeout is None else timeout:g}"
+                                    " s (daemon down or busy)")
             msg = schema.decode(self.sock.recv_multipart())
             if rid is not None and msg.id != rid:
                 continue  # a late reply to an abandoned request
@@ -155,7 +162,8 @@ class DaemonClient:
                 msg = self.receive(None, raise_errors=False)
             except DaemonTimeout as e:
                 errors.update({i: e for i in pending.values()})
-                break
+                unsent = [i for i, _ in it]
+                raise DaemonBatchError([acks.get(i) for i in range(len(configs))], errors, unsent) from None
             if msg.id not in pending:
                 continue
             i = pending.pop(msg.id)

@@ -196,7 +196,7 @@ class DaemonSection:
     busy_poll_us: float = 0.0  # after a request, poll without sleeping this long (lower latency, one busy core)
     max_pilots: int = 20_000  # pilot measurements (stages x slots + held-out) a requested calibration may take
     max_job_s: float = 3600.0  # a calibration still running after this long is cancelled
-    max_queued: int = 64  # hardware jobs (pushes included) one client may have queued at once
+    max_queued: int = 256  # hardware jobs (pushes included) one client may have queued at once (beyond: busy)
 
 
 @dataclass
