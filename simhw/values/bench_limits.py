@@ -10,12 +10,14 @@ to what the simulation can hold in memory (:func:`check_simulated_size`).
 from __future__ import annotations
 
 from drivers.vna_models import DEFAULT_MODEL, model_named
+from simhw.physics.geometry import SPEED_OF_LIGHT
 
 __all__ = ["RANGES", "check_ranges", "check_simulated_size", "vna_limits"]
 
 UART = (300, 12_000_000)  # from the slowest standard rate to the fastest USB UARTs (FT232H: 12 Mbaud)
 HOUR_S = 3600.0
 SIM_MAX_ATOMS = 1024  # atoms per layer the simulated SIM propagates (dense atom-to-atom matrices)
+SIM_MAX_LAYERS = 16  # layers the simulated cascade keeps within float64 (each layer's gain multiplies the next)
 SIM_MAX_ELEMENTS = 4_000_000  # points x atoms^2 x (layers + 1): the simulation's propagation, about 64 MB
 
 
@@ -49,9 +51,9 @@ RANGES = {
     "sweep.power": (_vna("power_min", 0.0), _vna("power_max", 0.0), "the VNA model's source power, dBm"),
     "board.baudrate": (*UART, "baud rates a UART runs at"),
     "board.uart_baudrate": (0, UART[1], "0: none, else a UART's baud rate"),
-    "board.timeout": (0.0, HOUR_S, "seconds"),
+    "board.timeout": (0.0, HOUR_S, "seconds; 0: the driver's default"),
     "board.retries": (-1, 100, "-1: the driver's default"),
-    "vna.timeout": (0.0, HOUR_S, "seconds"),
+    "vna.timeout": (0.0, HOUR_S, "seconds; 0: the driver's default"),
     "vna.channel": (1, 200, "instrument channels"),
     "vna.source_port": (1, _vna("ports", 4), "the VNA model's ports"),
     "vna.averaging": (0, 65536, "sweeps an instrument averages"),
@@ -100,6 +102,10 @@ RANGES = {
 }
 
 
+#: keys where 0 means "the default" or "none", and any other value must reach this lowest useful one
+ZERO_OR = {"board.uart_baudrate": UART[0], "board.timeout": 0.05, "vna.timeout": 0.1}
+
+
 def _bound(b, cfg):
     return b(cfg) if callable(b) else b
 
@@ -116,17 +122,29 @@ def check_ranges(cfg, error) -> None:
         lo, hi = _bound(lo, cfg), _bound(hi, cfg)
         if not lo <= value <= hi:
             raise error(f"{key} = {value!r} is outside {_num(lo)}..{_num(hi)} ({why})")
+        if value and value < ZERO_OR.get(key, lo):
+            raise error(f"{key} = {value!r}: 0 ({why}), or at least {_num(ZERO_OR[key])}")
 
 
 def check_simulated_size(cfg, error) -> None:
     """A simulated bench's SIM must fit the simulation's memory (dense per-frequency propagation)."""
     g = cfg.geometry
     atoms = g.rows * g.cols
+    if g.layers > SIM_MAX_LAYERS:
+        raise error(f"geometry.layers = {g.layers}: a simulated bench cascades at most {SIM_MAX_LAYERS} layers")
     if atoms > SIM_MAX_ATOMS:
         raise error(f"geometry.rows x geometry.cols = {g.rows} x {g.cols} = {atoms} atoms per layer; a simulated "
                     f"bench holds at most {SIM_MAX_ATOMS}")
+    worst = 1e-3 * SPEED_OF_LIGHT / cfg.sweep.start * cfg.simulation.error_scale  # FabricationErrors.paper's e_I
+    gap = min(g.thickness / (g.layers - 1) if g.layers > 1 else g.thickness, g.input_distance, g.output_distance)
+    if gap <= worst:
+        raise error(f"the smallest gap between planes (geometry.thickness / (geometry.layers - 1), "
+                    f"geometry.input_distance or geometry.output_distance) is {gap:g} m, within the simulated spacing error of {worst:g} m "
+                    f"(simulation.error_scale = {cfg.simulation.error_scale:g} x 0.1% of the wavelength at sweep.start = "
+                    f"{cfg.sweep.start:g} Hz)")
     elements = cfg.sweep.points * atoms ** 2 * (g.layers + 1)
     if elements > SIM_MAX_ELEMENTS:
         most = max(SIM_MAX_ELEMENTS // (atoms ** 2 * (g.layers + 1)), 1)
-        raise error(f"sweep.points = {cfg.sweep.points} with {g.layers} layers of {atoms} atoms is too large for a "
-                    f"simulated bench: at most {most} points for this SIM (or fewer layers or atoms)")
+        raise error(f"sweep.points x (geometry.rows x geometry.cols)^2 x (geometry.layers + 1) = {cfg.sweep.points} x "
+                    f"{atoms}^2 x {g.layers + 1} exceeds the {SIM_MAX_ELEMENTS} a simulated bench holds: at most "
+                    f"{most} points for this SIM (or fewer layers or atoms)")
