@@ -59,12 +59,14 @@ class DaemonBatchError(DaemonError):
     sent (the batch stopped when the daemon stopped answering), which the daemon never saw."""
 
     def __init__(self, acks: list, errors: dict, unsent: list | None = None):
-        first = errors[min(errors)]
-        self.unsent = unsent or []
+        self.unsent = sorted(unsent or [])
         sent = len(acks) - len(self.unsent)
-        super().__init__(first.code, f"{len(errors)} of the {sent} pushes sent failed"
+        first = (f"; first (#{min(errors)}): {errors[min(errors)]}" if errors else
+                 f"; the daemon could not be reached from #{self.unsent[0]} on")
+        super().__init__(errors[min(errors)].code if errors else "timeout",
+                         f"{len(errors)} of the {sent} pushes sent failed"
                          + (f" and {len(self.unsent)} were not sent" if self.unsent else "")
-                         + f" ({len(acks)} in the batch); first (#{min(errors)}): {first}")
+                         + f" ({len(acks)} in the batch){first}")
         self.acks, self.errors = acks, errors
 
 
@@ -152,18 +154,29 @@ class DaemonClient:
     def push_many(self, configs: list[PhaseConfig], window: int = 64) -> list[dict]:
         """Pipelined pushes (up to ``window`` in flight); acks in order.
 
-        Every push is answered before this returns. If any failed, :class:`DaemonBatchError` is raised
-        with the acks of those that succeeded (``acks``, None where a push failed) and the errors."""
-        pending, acks, errors, it = {}, {}, {}, iter(enumerate(configs))
-        for i, cfg in itertools.islice(it, window):
-            pending[self.send("push", config=cfg.to_bytes().decode())] = i
+        Every push sent is answered (or timed out) before this returns. If any failed, or the daemon
+        stopped answering before all were sent, :class:`DaemonBatchError` is raised with the acks of
+        those that succeeded (``acks``, None elsewhere), the errors of those sent, and ``unsent``."""
+        pending, acks, errors, unsent, it = {}, {}, {}, [], iter(enumerate(configs))
+
+        def send_next() -> None:
+            nxt = next(it, None)
+            if nxt is None:
+                return
+            try:
+                pending[self.send("push", config=nxt[1].to_bytes().decode())] = nxt[0]
+            except DaemonTimeout:  # no connection: neither this push nor the rest reached the daemon
+                unsent.extend([nxt[0], *(i for i, _ in it)])
+
+        for _ in range(window):
+            send_next()
         while pending:
             try:
                 msg = self.receive(None, raise_errors=False)
             except DaemonTimeout as e:
                 errors.update({i: e for i in pending.values()})
-                unsent = [i for i, _ in it]
-                raise DaemonBatchError([acks.get(i) for i in range(len(configs))], errors, unsent) from None
+                unsent.extend(i for i, _ in it)
+                break
             if msg.id not in pending:
                 continue
             i = pending.pop(msg.id)
@@ -171,12 +184,9 @@ class DaemonClient:
                 acks[i] = {k: msg.header[k] for k in ("hash", "applied", "push")}
             else:
                 errors[i] = _error(msg)
-            nxt = next(it, None)
-            if nxt is not None:
-                rid = self.send("push", config=nxt[1].to_bytes().decode())
-                pending[rid] = nxt[0]
-        if errors:
-            raise DaemonBatchError([acks.get(i) for i in range(len(configs))], errors)
+            send_next()
+        if errors or unsent:
+            raise DaemonBatchError([acks.get(i) for i in range(len(configs))], errors, unsent)
         return [acks[i] for i in range(len(configs))]
 
     def wait_calibration(self, job: str, timeout: float = 120.0) -> dict:
