@@ -115,7 +115,7 @@ def _config(text, ctx) -> PhaseConfig:
         raise RequestError("bad_request", "'config' must be a phase-config file line (PhaseConfig.to_bytes)")
     try:
         cfg = PhaseConfig.from_bytes(text.encode())
-    except (PhaseConfigError, ValueError, RecursionError) as e:
+    except (PhaseConfigError, ValueError) as e:
         raise RequestError("bad_request", f"invalid config: {type(e).__name__}: {str(e)[:200]}") from None
     long = [k for k in ("name", "objective", "model_id", "created_at") if len(getattr(cfg, k) or "") > NAME_MAX]
     if long:
