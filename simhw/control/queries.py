@@ -64,7 +64,8 @@ PAGE_BYTES = schema.MAX_HEADER - 4096  # a listing's records in one reply, leavi
 
 def page(rows: list, limit: int, cursor: str) -> tuple[list, int | None]:
     """The records of one reply, newest first, cut to fit ``PAGE_BYTES``, and the cursor of the next
-    page (the oldest record's ``cursor`` key; None when the store holds no older record). A record
+    page (the oldest record's ``cursor`` key; None when fewer than ``limit`` records were read, so
+    none is left). A record
     too large for a reply on its own (none is: every string a client stores is bounded) is sent
     as its cursor and ``truncated``."""
     out, size = [], 0
