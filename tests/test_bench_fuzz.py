@@ -93,3 +93,13 @@ def test_every_accepted_bench_file_starts_and_answers(tmp_path_factory, data):
                 call()
             except DaemonError as e:
                 assert faults and e.code in ("hardware", "verify_failed"), (changed, e)
+
+
+@pytest.mark.parametrize("text, key", [
+    ("[daemon]\nheartbeat_s = nan", "daemon.heartbeat_s"), ("[simulation]\nclock_speed = nan", "simulation.clock_speed"),
+    ("[sweep]\nifbw = nan", "sweep.ifbw"), ("[geometry]\nfrequency = inf", "geometry.frequency"),
+    ("[sweep]\npower = inf", "sweep.power"), ("[geometry]\nrows = 10000000", "geometry.rows"),
+    ("[board]\nbaudrate = -1", "board.baudrate")])
+def test_the_values_the_issue_found_are_refused_naming_their_key(text, key):
+    with pytest.raises(BenchConfigError, match=re.escape(key) + " = "):
+        BenchConfig.from_toml(text)
