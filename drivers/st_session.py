@@ -21,7 +21,7 @@ from drivers.board import BoardCapabilityError
 from drivers.capabilities import ListSweep, RandomSequencer, SlotStore, TriggerSequencer, capable
 from simhw.values.phase_config import PhaseConfig
 
-__all__ = ["STSession", "run_st_session", "ifbw_for_rate", "SessionError"]
+__all__ = ["STSession", "run_st_session", "ifbw_for_rate", "max_slot_rate", "SessionError"]
 
 STANDARD_IFBW = (1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6)
 
@@ -53,7 +53,15 @@ class STSession:
         return smp.random_sequence_patterns(base.codes, self.layer, self.seed, np.arange(self.slots), base.bits)
 
 
-def ifbw_for_rate(rate_hz: float, overhead_s: float = 50e-6) -> float:
+POINT_OVERHEAD_S = 50e-6  # a point's time beyond 1/IFBW (settling, the trigger's round trip)
+
+
+def max_slot_rate(overhead_s: float = POINT_OVERHEAD_S) -> float:
+    """The fastest slot rate a session can run: one point of the widest standard IF bandwidth per slot."""
+    return 1.0 / (1.0 / max(STANDARD_IFBW) + overhead_s)
+
+
+def ifbw_for_rate(rate_hz: float, overhead_s: float = POINT_OVERHEAD_S) -> float:
     """The narrowest standard IF bandwidth whose point time (1/IFBW + overhead) fits one slot."""
     for bw in STANDARD_IFBW:
         if 1.0 / bw + overhead_s <= 1.0 / rate_hz:

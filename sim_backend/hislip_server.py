@@ -150,7 +150,10 @@ class HiSLIPServer:
                         if channel is None:
                             return
                     elif channel == "sync":
-                        self._sync_message(conn, session, kind, control, param, payload)
+                        try:
+                            self._sync_message(conn, session, kind, control, param, payload)
+                        except ProtocolError:
+                            return
                     else:
                         self._async_message(conn, session, kind, control, param, payload)
         finally:
@@ -182,6 +185,11 @@ class HiSLIPServer:
         if kind in (MessageType.Data, MessageType.DataEnd, MessageType.Trigger):
             s.delivered(control)
         if kind in (MessageType.Data, MessageType.DataEnd):
+            if len(s.pending) + len(payload) > MAX_MESSAGE:  # the maximum message size both sides agreed
+                s.pending.clear()
+                conn.sendall(HiSLIPCodec.pack(MessageType.FatalError, 0, 0,
+                                              f"message exceeds the maximum message size {MAX_MESSAGE}".encode()))
+                raise ProtocolError(0, "message too large")
             s.pending += payload
             s.last_id = param
             if kind == MessageType.DataEnd:

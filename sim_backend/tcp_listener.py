@@ -1,5 +1,9 @@
 """A TCP listener for the simulated instruments' servers: accept on a thread, one thread per client,
-every connection closed at stop. The protocol is the caller's ``serve(conn)``."""
+at most ``max_clients`` clients (more are closed at once, as an instrument out of sessions refuses
+them), every connection closed at stop. The protocol is the caller's ``serve(conn)``.
+
+``MAX_INPUT`` bounds what a server buffers of one unfinished message, as an instrument's input
+buffer does: past it the server closes the connection instead of growing."""
 
 from __future__ import annotations
 
@@ -7,7 +11,10 @@ import socket
 import threading
 from typing import Callable
 
-__all__ = ["TCPListener"]
+__all__ = ["TCPListener", "MAX_INPUT", "MAX_CLIENTS"]
+
+MAX_INPUT = 4 << 20  # bytes of one unfinished message a simulated instrument holds
+MAX_CLIENTS = 32  # connections a simulated instrument serves at once
 
 
 class TCPListener:
@@ -18,8 +25,9 @@ class TCPListener:
     """
 
     def __init__(self, serve: Callable[[socket.socket], None], host: str = "127.0.0.1", port: int = 0,
-                 name: str = "sim-tcp"):
+                 name: str = "sim-tcp", max_clients: int = MAX_CLIENTS):
         self.serve, self.host, self.port, self.name = serve, host, port, name
+        self.max_clients = max_clients
         self.stopping = threading.Event()
         self._listener: socket.socket | None = None
         self._threads: list[threading.Thread] = []
@@ -66,10 +74,15 @@ class TCPListener:
                 conn, _ = self._listener.accept()
             except (socket.timeout, OSError):
                 continue
+            with self._lock:
+                full = len(self._conns) >= self.max_clients
+                if not full:
+                    self._conns.add(conn)
+            if full:
+                conn.close()
+                continue
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn.settimeout(0.1)
-            with self._lock:
-                self._conns.add(conn)
             t = threading.Thread(target=self._run, args=(conn,), daemon=True)
             t.start()
             self._threads = [x for x in self._threads if x.is_alive()] + [t]

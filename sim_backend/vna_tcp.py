@@ -9,7 +9,7 @@ from __future__ import annotations
 import socket
 import time
 
-from sim_backend.tcp_listener import TCPListener
+from sim_backend.tcp_listener import MAX_INPUT, TCPListener
 from sim_backend.vna import SimVNA
 
 __all__ = ["VNAServer"]
@@ -61,6 +61,8 @@ class VNAServer:
             if hasattr(socket, "TCP_QUICKACK"):
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
             buf += data
+            if len(buf) > MAX_INPUT and b"\n" not in buf:
+                return  # an unterminated message past the input buffer: the connection is dropped
             while b"\n" in buf:
                 idx = buf.index(b"\n")
                 line = bytes(buf[:idx]).decode("latin-1").strip("\r")

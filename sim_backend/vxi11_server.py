@@ -21,7 +21,7 @@ import threading
 import time
 
 from sim_backend.scpi import E
-from sim_backend.tcp_listener import TCPListener
+from sim_backend.tcp_listener import MAX_INPUT, TCPListener
 
 __all__ = ["RPCCodec", "CoreChannel", "VXI11Server", "PORTMAPPER_PORT"]
 
@@ -30,11 +30,13 @@ PMAP_PROG, PMAP_VERS, PMAP_GETPORT = 100000, 2, 3
 CORE_PROG, CORE_VERS = 0x0607AF, 1
 IPPROTO_TCP = 6
 SUCCESS, PROG_UNAVAIL, PROG_MISMATCH, PROC_UNAVAIL, GARBAGE_ARGS = 0, 1, 2, 3, 4
-ERR_NONE, ERR_INVALID_LINK, ERR_NOT_SUPPORTED, ERR_TIMEOUT = 0, 4, 8, 15
+ERR_NONE, ERR_INVALID_LINK, ERR_NOT_SUPPORTED, ERR_OUT_OF_RESOURCES, ERR_TIMEOUT = 0, 4, 8, 9, 15
 FLAG_END = 8
 REASON_END = 4
 REASON_REQCNT = 1
 MAX_RECV = 1 << 20
+MAX_RECORD = MAX_RECV + 4096  # an RPC record: one device_write of MAX_RECV bytes and its arguments
+MAX_LINKS = 16  # links the core channel holds at once (create_link beyond: out of resources)
 
 
 class XDR:
@@ -74,11 +76,15 @@ class RPCCodec:
         self.fragments = bytearray()
 
     def feed(self, data: bytes) -> list[bytes]:
+        """Complete records; ValueError for a record longer than ``MAX_RECORD`` (the connection is then
+        closed: nothing is buffered for it)."""
         self.buffer += data
         out = []
         while len(self.buffer) >= 4:
             mark = struct.unpack_from("!I", self.buffer)[0]
             length = mark & 0x7FFFFFFF
+            if len(self.fragments) + length > MAX_RECORD:
+                raise ValueError(f"an RPC record of more than {MAX_RECORD} bytes")
             if len(self.buffer) < 4 + length:
                 break
             self.fragments += self.buffer[4:4 + length]
@@ -116,12 +122,12 @@ class CoreChannel:
 
     def __init__(self, instrument):
         self.instrument = instrument
-        self.links: dict[int, tuple] = {}  # id -> (session, input buffer)
+        self.links: dict[int, tuple] = {}  # id -> (session, input buffer, owner: the connection that created it)
         self._next = 1
         self._lock = threading.Lock()
 
-    def call(self, proc: int, r: XDR) -> tuple[int, bytes]:
-        """(accept status, results) of one procedure call."""
+    def call(self, proc: int, r: XDR, owner=None) -> tuple[int, bytes]:
+        """(accept status, results) of one procedure call from the connection ``owner``."""
         handlers = {10: self._create_link, 11: self._write, 12: self._read, 13: self._readstb, 14: self._trigger,
                     15: self._clear, 16: self._generic, 17: self._generic, 18: self._lock_device, 19: self._generic,
                     20: self._enable_srq, 22: self._unsupported, 23: self._destroy, 25: self._unsupported,
@@ -130,23 +136,31 @@ class CoreChannel:
         if fn is None:
             return PROC_UNAVAIL, b""
         try:
-            return SUCCESS, fn(r)
+            return SUCCESS, (self._create_link(r, owner) if proc == 10 else fn(r))
         except struct.error:
             return GARBAGE_ARGS, b""
 
     def _link(self, lid: int):
         return self.links.get(lid)
 
-    def _create_link(self, r: XDR) -> bytes:
+    def _create_link(self, r: XDR, owner=None) -> bytes:
         r.int()  # client id
         r.uint()  # lock device
         r.uint()  # lock timeout
         r.opaque()  # device name (inst0, ...)
         with self._lock:
+            if len(self.links) >= MAX_LINKS:
+                return struct.pack("!iiII", ERR_OUT_OF_RESOURCES, 0, 0, MAX_RECV)
             lid = self._next
             self._next += 1
-            self.links[lid] = (self.instrument.session(buffered=True), bytearray())
+            self.links[lid] = (self.instrument.session(buffered=True), bytearray(), owner)
         return struct.pack("!iiII", ERR_NONE, lid, 0, MAX_RECV)
+
+    def close_owner(self, owner) -> None:
+        """The connection ``owner`` closed: its links are destroyed, as an instrument reclaims them."""
+        with self._lock:
+            for lid in [lid for lid, link in self.links.items() if link[2] is owner]:
+                del self.links[lid]
 
     def _write(self, r: XDR) -> bytes:
         lid, _io_timeout, _lock_timeout, flags = r.int(), r.uint(), r.uint(), r.int()
@@ -154,7 +168,10 @@ class CoreChannel:
         link = self._link(lid)
         if link is None:
             return struct.pack("!iI", ERR_INVALID_LINK, 0)
-        session, buf = link
+        session, buf, _ = link
+        if len(buf) + len(data) > MAX_INPUT:  # an unfinished message past the input buffer is discarded
+            buf.clear()
+            return struct.pack("!iI", ERR_OUT_OF_RESOURCES, 0)
         buf += data
         if flags & FLAG_END:
             text = bytes(buf).decode("latin-1")
@@ -285,18 +302,24 @@ class VXI11Server:
             self._portmapper.stop()
         self._core.stop()
 
-    @staticmethod
-    def _serve(conn: socket.socket, listener: TCPListener, handler) -> None:
+    def _serve(self, conn: socket.socket, listener: TCPListener, handler) -> None:
         codec = RPCCodec()
-        while (data := listener.receive(conn)) is not None:
-            for record in codec.feed(data):
+        try:
+            while (data := listener.receive(conn)) is not None:
                 try:
-                    xid, prog, vers, proc, args = RPCCodec.parse_call(record)
-                except (struct.error, ValueError):
-                    continue  # not a call: RPC drops it
-                conn.sendall(handler(xid, prog, vers, proc, args))
+                    records = codec.feed(data)
+                except ValueError:
+                    return  # a record past the bound: the connection is closed
+                for record in records:
+                    try:
+                        xid, prog, vers, proc, args = RPCCodec.parse_call(record)
+                    except (struct.error, ValueError):
+                        continue  # not a call: RPC drops it
+                    conn.sendall(handler(xid, prog, vers, proc, args, conn))
+        finally:
+            self.core.close_owner(conn)
 
-    def _portmapper_call(self, xid, prog, vers, proc, args) -> bytes:
+    def _portmapper_call(self, xid, prog, vers, proc, args, conn=None) -> bytes:
         if prog != PMAP_PROG:
             return RPCCodec.reply(xid, PROG_UNAVAIL)
         if vers != PMAP_VERS:
@@ -312,10 +335,10 @@ class VXI11Server:
         port = self.core_port if (want_prog, want_vers, prot) == (CORE_PROG, CORE_VERS, IPPROTO_TCP) else 0
         return RPCCodec.reply(xid, SUCCESS, struct.pack("!I", port))
 
-    def _core_call(self, xid, prog, vers, proc, args) -> bytes:
+    def _core_call(self, xid, prog, vers, proc, args, conn=None) -> bytes:
         if prog != CORE_PROG:
             return RPCCodec.reply(xid, PROG_UNAVAIL)
         if vers != CORE_VERS:
             return RPCCodec.reply(xid, PROG_MISMATCH, struct.pack("!II", CORE_VERS, CORE_VERS))
-        status, results = self.core.call(proc, args)
+        status, results = self.core.call(proc, args, conn)
         return RPCCodec.reply(xid, status, results)

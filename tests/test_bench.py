@@ -81,15 +81,15 @@ def test_bench_file_round_trip_and_errors(tmp_path):
     back = BenchConfig.load(path)
     assert back.to_dict() == cfg.to_dict()
     for text, match in [
-        ("[geometry]\nlayers = 0\n", "geometry.layers must be >= 1"),
+        ("[geometry]\nlayers = 0\n", r"geometry.layers = 0 is outside 1\.\.255"),
         ("[geometry]\nlayerz = 2\n", "unknown key geometry.layerz"),
         ("[gometry]\n", "unknown section"),
         ("[sweep]\npoints = 'many'\n", "sweep.points must be int"),
-        ("[vna]\nfamily = 'agilent'\n", "vna.family must be"),
+        ("[vna]\nfamily = 'agilent'\n", "vna.family = 'agilent': must be"),
         ("[board]\nprotocol = 'open-ris'\n", "16x16 1-bit"),
         ("name = [\n", "not valid TOML"),
         ("[simulation]\ntransport = 'usb'\n", "'pty', 'tcp' or 'inproc'"),
-        ("[daemon]\nbusy_poll_us = -1\n", "busy_poll_us must be within"),
+        ("[daemon]\nbusy_poll_us = -1\n", r"daemon.busy_poll_us = -1.0 is outside 0..1e\+06"),
     ]:
         path.write_text(text)
         with pytest.raises(BenchConfigError, match=match):

@@ -100,7 +100,7 @@ def test_an_op_that_is_not_a_name_is_an_unknown_op(op):
 def test_every_declared_parameter_refuses_the_wrong_type():
     ctx = types.SimpleNamespace(board=types.SimpleNamespace(info=types.SimpleNamespace(layers=4, shape=(4, 6, 6),
                                                                                           bits=2)),
-                                vna=types.SimpleNamespace(limits=types.SimpleNamespace(f_min=1e7, f_max=6.7e10)),
+                                vna=types.SimpleNamespace(limits=types.SimpleNamespace(f_min=1e7, f_max=6.7e10, max_points=100001)),
                                 params=("S21", "S31"))
     wrong = {"int": 1.5, "number": float("nan"), "str": 3, "bool": "yes", "config": 7}
     for op in OPERATIONS.values():

@@ -16,6 +16,7 @@ from calibration.parameterization import bench_parameterization
 from calibration.protocols import Calibrator
 from calibration.receivers import receiver_unknowns
 from calibration.sources import BenchSource
+from simhw.control.store import StoreFull
 
 log = logging.getLogger("simhw.daemon")
 
@@ -83,13 +84,17 @@ def make_calibrator(daemon, params: dict | None = None) -> Calibrator:
     return cal
 
 
-def run_calibration(daemon, job_id: str, reason: str, params: dict, protocol: str, calibrator=None):
+def run_calibration(daemon, job_id: str, reason: str, params: dict, protocol: str, calibrator=None, started=None):
+    """Record, run, store and publish one calibration; ``started(record id)`` is called once its record
+    is in the store (a full store raises StoreFull before anything ran)."""
     c = daemon.config.calibration
     stages = int(params.get("stages", c.stages))
     slots = int(params.get("slots", c.slots))
     names = {k: params.get(k, getattr(c, k)) for k in ("parameterization", "estimator")}
     record = {"job": job_id, "stages": stages, "slots": slots, **names}
     cid = daemon.store.start_calibration(protocol, reason, record, daemon.snapshot_id)
+    if started is not None:
+        started(cid)
     daemon.event("calibration", {"job": job_id, "calibration": cid, "state": "started", "reason": reason})
 
     def progress(ev: dict) -> None:
@@ -118,7 +123,12 @@ def run_calibration(daemon, job_id: str, reason: str, params: dict, protocol: st
     stages_out = [s.__dict__ for s in run.stages]
     metrics = dict(run.model.metrics, improvement_db=run.improvement_db)
     daemon.job_ending()
-    daemon.store.finish_calibration(cid, "done", stages_out, metrics, run.model.to_bytes())
+    try:
+        daemon.store.finish_calibration(cid, "done", stages_out, metrics, run.model.to_bytes())
+    except StoreFull as e:  # no room for the model: the record says so (an update without it needs no new page)
+        daemon.store.finish_calibration(cid, "failed", stages_out, {"error": f"the model was not kept: {e}"})
+        daemon.event("calibration", {"job": job_id, "calibration": cid, "state": "failed", "error": str(e)})
+        raise
     daemon.counters["calibrations"] += 1
     daemon.event("calibration", {"job": job_id, "calibration": cid, "state": "done",
                                  "heldout_nmse_db": run.final_heldout_nmse_db, "improvement_db": run.improvement_db})

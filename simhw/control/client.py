@@ -54,11 +54,19 @@ class DaemonTimeout(DaemonError):
 
 
 class DaemonBatchError(DaemonError):
-    """Some pushes of a batch failed: ``acks`` (in order; None for a failed push) and ``errors`` by index."""
+    """Some pushes of a batch failed: ``acks`` (in order; None for a push not acknowledged), ``errors``
+    by index (pushes sent and refused, or sent and left unanswered), and ``unsent``: the indices never
+    sent (the batch stopped when the daemon stopped answering), which the daemon never saw."""
 
-    def __init__(self, acks: list, errors: dict):
-        first = errors[min(errors)]
-        super().__init__(first.code, f"{len(errors)} of {len(acks)} pushes failed; first (#{min(errors)}): {first}")
+    def __init__(self, acks: list, errors: dict, unsent: list | None = None):
+        self.unsent = sorted(unsent or [])
+        sent = len(acks) - len(self.unsent)
+        first = (f"; first (#{min(errors)}): {errors[min(errors)]}" if errors else
+                 f"; the daemon could not be reached from #{self.unsent[0]} on")
+        super().__init__(errors[min(errors)].code if errors else "timeout",
+                         f"{len(errors)} of the {sent} pushes sent failed"
+                         + (f" and {len(self.unsent)} were not sent" if self.unsent else "")
+                         + f" ({len(acks)} in the batch){first}")
         self.acks, self.errors = acks, errors
 
 
@@ -135,8 +143,8 @@ class DaemonClient:
             left = deadline - time.monotonic()
             if left <= 0 or not self.sock.poll(int(left * 1000)):
                 self._connect()
-                raise DaemonTimeout(f"no reply from {self.endpoint} within {self.timeout:g} s (daemon down or busy, "
-                                    f"or {self._unreachable()})")
+                raise DaemonTimeout(f"no reply from {self.endpoint} within {self.timeout if timeout is None else timeout:g}"
+                                    f" s (daemon down or busy, or {self._unreachable()})")
             msg = schema.decode(self.sock.recv_multipart())
             if rid is not None and msg.id != rid:
                 continue  # a late reply to an abandoned request
@@ -153,16 +161,28 @@ class DaemonClient:
     def push_many(self, configs: list[PhaseConfig], window: int = 64) -> list[dict]:
         """Pipelined pushes (up to ``window`` in flight); acks in order.
 
-        Every push is answered before this returns. If any failed, :class:`DaemonBatchError` is raised
-        with the acks of those that succeeded (``acks``, None where a push failed) and the errors."""
-        pending, acks, errors, it = {}, {}, {}, iter(enumerate(configs))
-        for i, cfg in itertools.islice(it, window):
-            pending[self.send("push", config=cfg.to_bytes().decode())] = i
+        Every push sent is answered (or timed out) before this returns. If any failed, or the daemon
+        stopped answering before all were sent, :class:`DaemonBatchError` is raised with the acks of
+        those that succeeded (``acks``, None elsewhere), the errors of those sent, and ``unsent``."""
+        pending, acks, errors, unsent, it = {}, {}, {}, [], iter(enumerate(configs))
+
+        def send_next() -> None:
+            nxt = next(it, None)
+            if nxt is None:
+                return
+            try:
+                pending[self.send("push", config=nxt[1].to_bytes().decode())] = nxt[0]
+            except DaemonTimeout:  # no connection: neither this push nor the rest reached the daemon
+                unsent.extend([nxt[0], *(i for i, _ in it)])
+
+        for _ in range(window):
+            send_next()
         while pending:
             try:
                 msg = self.receive(None, raise_errors=False)
             except DaemonTimeout as e:
                 errors.update({i: e for i in pending.values()})
+                unsent.extend(i for i, _ in it)
                 break
             if msg.id not in pending:
                 continue
@@ -171,12 +191,9 @@ class DaemonClient:
                 acks[i] = {k: msg.header[k] for k in ("hash", "applied", "push")}
             else:
                 errors[i] = _error(msg)
-            nxt = next(it, None)
-            if nxt is not None:
-                rid = self.send("push", config=nxt[1].to_bytes().decode())
-                pending[rid] = nxt[0]
-        if errors:
-            raise DaemonBatchError([acks.get(i) for i in range(len(configs))], errors)
+            send_next()
+        if errors or unsent:
+            raise DaemonBatchError([acks.get(i) for i in range(len(configs))], errors, unsent)
         return [acks[i] for i in range(len(configs))]
 
     def wait_calibration(self, job: str, timeout: float = 120.0) -> dict:
@@ -210,12 +227,26 @@ def _operation_method(op: Operation):
         timeout = bound.arguments.pop("timeout")
         bound.arguments.pop("self")
         fields = {k: by_name[k].encode(v) for k, v in bound.arguments.items() if v is not None}
+        if op.result == "listing":
+            return _listing(self, op, timeout, fields)
         return _result(op, self.request(op.name, timeout=timeout, **fields))
 
     method.__name__ = method.__qualname__ = op.name
     method.__signature__ = sig
     method.__doc__ = op.doc[:1].upper() + op.doc[1:] + "."
     return method
+
+
+def _listing(client: DaemonClient, op: Operation, timeout, fields: dict) -> list:
+    """Up to ``limit`` records of a listing, read page by page (each reply holds what fits one header)."""
+    name, limit, rows = op.fields[0], fields["limit"], []
+    while len(rows) < limit:
+        h = client.request(op.name, timeout=timeout, **{**fields, "limit": limit - len(rows)}).header
+        rows = h[name] + rows if op.name == "pushes" else rows + h[name]  # pushes: oldest first
+        if h["next"] is None or not h[name]:
+            break
+        fields = {**fields, "before": h["next"]}
+    return rows
 
 
 def _result(op: Operation, msg: schema.Message):

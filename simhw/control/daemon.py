@@ -14,6 +14,7 @@ committed to the store.
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import queue
@@ -73,6 +74,9 @@ class BenchDaemon:
         self._stop = threading.Event()
         self._cancel: set = set()
         self._cancel_all = False
+        self._queued: collections.Counter = collections.Counter()  # queued jobs per client (routing id)
+        self._queued_lock = threading.Lock()
+        self._job_deadline = float("inf")  # when the running calibration has held the hardware too long
         self.shown = BoardState(self)  # what the board was last verified to show, and its latch report
         self.running_job: dict | None = None
         self.started = time.time()
@@ -287,6 +291,7 @@ class BenchDaemon:
             op = operation(msg.op)
             params = op.check(msg.header, self)
             if op.hardware:
+                self._admit(route[0])
                 self._submit(Job(route, msg, op.name, params))
                 return
             try:
@@ -319,7 +324,18 @@ class BenchDaemon:
 
 
     # ------------------------------------------------------------------ hardware worker
+    def _admit(self, client: bytes) -> None:
+        """Refuse (``busy``) a hardware job from a client that has ``daemon.max_queued`` queued already,
+        so one client's backlog cannot grow without bound ahead of everyone else's."""
+        most = self.config.daemon.max_queued
+        if self._queued[client] >= most:
+            raise RequestError("busy", f"this client has {self._queued[client]} jobs queued; at most {most} "
+                                       "(daemon.max_queued): wait for their replies")
+
     def _submit(self, job: Job | None) -> None:
+        if job is not None and job.ident:
+            with self._queued_lock:
+                self._queued[job.ident[0]] += 1
         self.jobs.put(job)
         if job is None or job.kind != "push":  # pushes are the loop's to run (see _run_inline)
             self._pending.set()
@@ -331,9 +347,18 @@ class BenchDaemon:
             self._wake()  # the loop may be asleep in poll: it runs the pushes, then hands the rest back
             return False
         try:
-            return self.jobs.get_nowait()
+            return self._taken(self.jobs.get_nowait())
         except queue.Empty:
             return False
+
+    def _taken(self, job: Job | None) -> Job | None:
+        """``job`` left the queue: it no longer counts against its client's ``daemon.max_queued``."""
+        if job is not None and job.ident:
+            with self._queued_lock:
+                self._queued[job.ident[0]] -= 1
+                if not self._queued[job.ident[0]]:
+                    del self._queued[job.ident[0]]
+        return job
 
     def _head_is_push(self) -> bool:
         try:
@@ -399,7 +424,7 @@ class BenchDaemon:
         """The push jobs at the head of the queue, up to ``limit`` (one group commit); stops at any other job."""
         batch = []
         while len(batch) < limit and self._head_is_push():
-            batch.append(self.jobs.get_nowait())
+            batch.append(self._taken(self.jobs.get_nowait()))
         return batch
 
     def fail(self, job: Job, e: Exception, code: str | None = None) -> None:
@@ -431,7 +456,7 @@ class BenchDaemon:
             if job.kind != "calibrate":
                 self.reply(job.ident, schema.error_reply(job.rid, "cancelled", str(e)))
         except Exception as e:
-            if job.kind == "calibrate":  # already acknowledged; the store and telemetry carry the failure
+            if job.kind == "calibrate" and job.answered:  # acknowledged; the store and telemetry carry the failure
                 self.store_event("fault", {"op": job.kind, "error": str(e)})
                 self.event("fault", {"op": job.kind, "error": str(e)})
             else:
@@ -456,11 +481,13 @@ class BenchDaemon:
         return {"measurement": mid, "frequencies": freqs, "s": s, "hash": label, "flag": flag}
 
     def do_calibrate(self, job_id: str, reason: str, params: dict, protocol: str = "requested",
-                     calibrator=None) -> dict | None:
-        """Run one calibration job (from a request or the scheduler); store and publish it."""
+                     calibrator=None, started=None) -> dict | None:
+        """Run one calibration job (from a request or the scheduler); store and publish it. It is
+        cancelled if it still runs after ``daemon.max_job_s``."""
         self.running_job = {"job": job_id, "kind": "calibrate", "reason": reason}
+        self._job_deadline = time.monotonic() + self.config.daemon.max_job_s
         try:
-            return run_calibration(self, job_id, reason, params, protocol, calibrator)
+            return run_calibration(self, job_id, reason, params, protocol, calibrator, started)
         finally:
             self.job_ending()
 
@@ -485,6 +512,9 @@ class BenchDaemon:
         if job_id in self._cancel or self._cancel_all:
             self._cancel.discard(job_id)
             raise Cancelled(f"calibration {job_id} cancelled")
+        if time.monotonic() > self._job_deadline:
+            raise Cancelled(f"calibration {job_id} ran longer than daemon.max_job_s = "
+                            f"{self.config.daemon.max_job_s:g} s")
 
 
 def _vna_settings(vna) -> dict:

@@ -17,6 +17,7 @@ from drivers.st_session import run_st_session
 from simhw.control import schema
 from simhw.control.calibration_job import check_request
 from simhw.control.operations import handler
+from simhw.control.schema import RequestError
 from simhw.values.phase_config import PhaseConfig
 
 __all__ = ["Job", "board_status", "measure", "push_measure", "st_session", "calibrate", "store_st_session"]
@@ -72,9 +73,17 @@ def st_session(daemon, job: Job) -> None:
 
 @handler("calibrate")
 def calibrate(daemon, job: Job) -> None:
-    job_id = job.params.get("job") or uuid.uuid4().hex[:12]
+    """Answered ``started`` once its record is in the store (a full store: ``store_full``, nothing started);
+    a run of more pilot measurements than ``daemon.max_pilots`` is refused, and so is one that cannot
+    identify its model, before anything is measured."""
+    c, p = daemon.config.calibration, job.params
+    pilots = p.get("stages", c.stages) * p.get("slots", c.slots) + p.get("heldout", c.heldout)
+    if pilots > daemon.config.daemon.max_pilots:
+        raise RequestError("bad_request", f"stages x slots + heldout = {pilots} pilot measurements; this bench "
+                                          f"allows at most {daemon.config.daemon.max_pilots} (daemon.max_pilots)")
+    job_id = p.get("job") or uuid.uuid4().hex[:12]
     try:  # a calibration that cannot identify its model is refused before anything is measured
-        check_request(daemon, job.params)
+        check_request(daemon, p)
     except ValueError as e:
         daemon.fail(job, schema.RequestError("bad_request", str(e)))
         return
@@ -82,8 +91,12 @@ def calibrate(daemon, job: Job) -> None:
         daemon.fail(job, e, "internal")
         return
     daemon.running_job = {"job": job_id, "kind": "calibrate", "reason": "requested"}  # cancellable from now on
-    daemon.reply(job.ident, schema.reply(job.rid, job=job_id, started=True))
-    daemon.do_calibrate(job_id, "requested", job.params)
+
+    def started(cid: int) -> None:
+        job.answered = True
+        daemon.reply(job.ident, schema.reply(job.rid, job=job_id, started=True))
+
+    daemon.do_calibrate(job_id, "requested", p, started=started)
 
 
 def store_st_session(daemon, base: PhaseConfig, params: dict):

@@ -20,6 +20,8 @@ one declaration here plus its handler.
     ``"arrays+field"``    the reply arrays, then the field ``fields[0]``;
     ``"arrays+header"``   the reply arrays, then the whole header but ``ok``, ``id`` and ``arrays``;
     ``"field+blob"``      the field ``fields[0]`` and the bytes of the first array (or None);
+    ``"listing"``         the records of ``fields[0]``, read page by page (``before`` = the reply's ``next``)
+                          until ``limit`` records or the oldest one: a reply never exceeds the header cap;
     ``"none"``            nothing.
 """
 
@@ -30,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from calibration.estimators import ESTIMATORS
+from drivers.st_session import max_slot_rate
 from calibration.receivers import RECEIVERS
 from simhw.control.store import TAGGABLE
 from calibration.parameterization import PARAMETERIZATIONS
@@ -55,6 +58,7 @@ class Param:
     hi: float | Callable | None = None
     positive: bool = False
     choices: tuple | Callable | None = None
+    max_len: int = 64  # a string's longest value (every string a request carries is bounded)
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -64,14 +68,15 @@ class Param:
         """The value checked and converted; raises RequestError('bad_request') with the reason."""
         if self.kind == "config":
             return _config(value, ctx)
-        if self.kind == "int":
-            ok = isinstance(value, int) and not isinstance(value, bool)
+        if self.kind == "int":  # a 64-bit integer unless its bounds say otherwise (the store holds int64)
+            ok = isinstance(value, int) and not isinstance(value, bool) and (
+                self.lo is not None or -2**63 <= value < 2**63)
         elif self.kind == "number":
             ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
         elif self.kind == "bool":
             ok = isinstance(value, bool)
         else:
-            ok = isinstance(value, str)
+            ok = isinstance(value, str) and len(value) <= self.max_len
         lo, hi, choices = (_at(v, ctx) for v in (self.lo, self.hi, self.choices))
         if ok and lo is not None and hi is not None:
             ok = lo <= value <= hi
@@ -80,12 +85,14 @@ class Param:
         if ok and choices is not None:
             ok = value in choices
         if not ok:
-            raise RequestError("bad_request", f"'{self.name}': {self.describe(ctx)}, got {value!r}")
+            shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:60] + f"... ({len(repr(value))} characters)"
+            raise RequestError("bad_request", f"'{self.name}': {self.describe(ctx)}, got {shown}")
         return value
 
     def describe(self, ctx=None) -> str:
         lo, hi, choices = (_at(v, ctx) for v in (self.lo, self.hi, self.choices))
-        kind = {"int": "an integer", "number": "a finite number", "bool": "true or false", "str": "a string",
+        kind = {"int": "an integer", "number": "a finite number", "bool": "true or false",
+                "str": f"a string of at most {self.max_len} characters",
                 "config": "a phase-config file line"}[self.kind]
         if lo is not None and hi is not None and not callable(lo) and not callable(hi):
             kind += f" in {lo}..{hi}"
@@ -109,7 +116,11 @@ def _config(text, ctx) -> PhaseConfig:
     try:
         cfg = PhaseConfig.from_bytes(text.encode())
     except (PhaseConfigError, ValueError) as e:
-        raise RequestError("bad_request", f"invalid config: {e}") from None
+        raise RequestError("bad_request", f"invalid config: {type(e).__name__}: {str(e)[:200]}") from None
+    long = [k for k in ("name", "objective", "model_id", "created_at") if len(getattr(cfg, k) or "") > NAME_MAX]
+    if long:
+        raise RequestError("bad_request", f"config metadata '{long[0]}' has {len(getattr(cfg, long[0]))} characters; "
+                                          f"at most {NAME_MAX} are kept")
     info = None if ctx is None else ctx.board.info
     if info is not None and (cfg.shape != info.shape or cfg.bits != info.bits):
         raise RequestError("bad_request", f"config is {cfg.shape} {cfg.bits}-bit, the board is {info.shape} "
@@ -168,7 +179,15 @@ def _receive_params(d) -> tuple:
     return d.params
 
 
+def _max_points(d) -> int:
+    return d.vna.limits.max_points
+
+
+NAME_MAX = 200  # a config's name (and its other metadata strings), a tag
+ID_MAX = 2**63 - 1  # store ids are SQLite's 64-bit integers
 LIMIT = Param("limit", "int", "how many records, newest first (pushes: oldest first)", default=100, lo=1, hi=10_000)
+BEFORE = Param("before", "int", "only records older than this cursor (a reply's `next`)", lo=1, hi=ID_MAX)
+LISTING = (LIMIT, BEFORE)
 CONFIG = Param("config", "config", "a phase-config file line (PhaseConfig.to_bytes)", required=True)
 PUSH_FIELDS = ("hash", "applied", "push")
 
@@ -186,14 +205,15 @@ _DECLARED = [
     Operation("push_measure", "push, then measure", runs="job", params=(CONFIG,),
               fields=("measurement", "hash", "applied", "push", "flag"), arrays=("frequencies (F,)", "S (F, P)"),
               result="arrays+fields"),
-    Operation("configs", "stored configurations", params=(LIMIT,), fields=("configs",), result="field"),
+    Operation("configs", "stored configurations", params=LISTING, fields=("configs", "next"), result="listing"),
     Operation("config", "one stored configuration", params=(Param("hash", "str", "its content hash",
                                                                    required=True),),
               fields=("config",), result="field", decode=lambda text: PhaseConfig.from_bytes(text.encode())),
-    Operation("pushes", "acknowledged pushes", params=(LIMIT,), fields=("pushes",), result="field"),
-    Operation("measurements", "stored measurements", params=(LIMIT,), fields=("measurements",), result="field"),
+    Operation("pushes", "acknowledged pushes", params=LISTING, fields=("pushes", "next"), result="listing"),
+    Operation("measurements", "stored measurements", params=LISTING, fields=("measurements", "next"),
+              result="listing"),
     Operation("measurement", "one stored measurement with its arrays",
-              params=(Param("measurement", "int", "its store id", required=True),),
+              params=(Param("measurement", "int", "its store id", required=True, lo=1, hi=ID_MAX),),
               fields=("measurement",), arrays=("frequencies", "S"), result="arrays+field"),
     Operation("calibrate", "start a calibration; it goes on after the reply (follow it on telemetry or with "
               "calibration)", runs="job",
@@ -209,17 +229,18 @@ _DECLARED = [
               fields=("job", "started"), result="field"),
     Operation("cancel", "cancel a calibration job", params=(Param("job", "str", "the job id", required=True),),
               fields=("cancelled",), result="none"),
-    Operation("calibrations", "stored calibrations", params=(LIMIT,), fields=("calibrations",), result="field"),
+    Operation("calibrations", "stored calibrations", params=LISTING, fields=("calibrations", "next"),
+              result="listing"),
     Operation("calibration", "one stored calibration with its model",
-              params=(Param("calibration", "int", "its store id", required=True),
+              params=(Param("calibration", "int", "its store id", required=True, lo=1, hi=ID_MAX),
                       Param("model", "bool", "send the model too", default=True)),
               fields=("calibration",), arrays=("the model (.npz bytes as <u1)",), result="field+blob"),
-    Operation("events", "stored events", params=(Param("kind", "str", "only events of this kind"), LIMIT),
-              fields=("events",), result="field"),
+    Operation("events", "stored events", params=(Param("kind", "str", "only events of this kind"), *LISTING),
+              fields=("events", "next"), result="listing"),
     Operation("tag", "tag a stored record; the tag is replicated to the lab database with it",
               params=(Param("kind", "str", "what is tagged", required=True, choices=TAGGABLE),
                       Param("target", "str", "its store id (a config: its hash)", required=True),
-                      Param("tag", "str", "the tag (1 to 200 characters)", required=True),
+                      Param("tag", "str", "the tag (1 to 200 characters)", required=True, max_len=NAME_MAX),
                       Param("operator", "str", "who tags it (default: the client's name)")),
               fields=("tag",), result="field"),
     Operation("st_session", "a randomised space-time session: one layer re-drawn every slot, stepped by the "
@@ -227,8 +248,10 @@ _DECLARED = [
               params=(Param("config", "config", "the base pattern", required=True),
                       Param("layer", "int", "the randomised layer", required=True, lo=0, hi=_layers),
                       Param("seed", "int", "the shared generator's seed", required=True, lo=0, hi=2**64 - 1),
-                      Param("slots", "int", "how many slots", required=True, lo=1, hi=100_000),
-                      Param("rate_hz", "number", "the slot rate", required=True, positive=True),
+                      Param("slots", "int", "how many slots (at most the VNA's points per sweep)", required=True,
+                            lo=1, hi=_max_points),
+                      Param("rate_hz", "number", "the slot rate (at most what the VNA's fastest point time allows)",
+                            required=True, positive=True, lo=1e-3, hi=max_slot_rate()),
                       Param("frequency", "number", "the CW frequency (default: the sweep's centre)", lo=_f_min,
                             hi=_f_max),
                       Param("param", "str", "the S-parameter, of a receive port", default="S21",

@@ -6,6 +6,8 @@ record is answered ``not_found``.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from simhw.control import schema
@@ -39,17 +41,13 @@ def calibration(daemon, rid, p):
     return schema.reply(rid, arrays, calibration=c)
 
 
-@handler("events")
-def events(daemon, rid, p):
-    return schema.reply(rid, events=daemon.store.events(p.get("kind"), p["limit"]))
-
-
 @handler("tag")
 def tag(daemon, rid, p):
     if not daemon.store.exists(p["kind"], p["target"]):
         raise RequestError("not_found", f"no {p['kind']} {p['target']!r} in the store")
+    operator = p.get("operator") or (rid.rsplit("-", 1)[0] if rid else None)  # the client's name, from its ids
     try:
-        tid = daemon.store.tag(p["kind"], p["target"], p["tag"], p.get("operator") or rid.rsplit("-", 1)[0])
+        tid = daemon.store.tag(p["kind"], p["target"], p["tag"], operator)
     except ValueError as e:
         raise RequestError("bad_request", str(e)) from None
     return schema.reply(rid, tag={"id": tid, "kind": p["kind"], "target": p["target"], "tag": p["tag"]})
@@ -61,11 +59,40 @@ def cancel(daemon, rid, p):  # a job id that is not live is not_found
     return schema.reply(rid, cancelled=p["job"])
 
 
-def _listing(name: str, read: str) -> None:
-    """The handler of a listing: the newest ``limit`` records of one kind, from ``Store.<read>``."""
-    handler(name)(lambda daemon, rid, p: schema.reply(rid, **{name: getattr(daemon.store, read)(p["limit"])}))
+PAGE_BYTES = schema.MAX_HEADER - 4096  # a listing's records in one reply, leaving room for the envelope
 
 
-for _name, _read in (("configs", "list_configs"), ("pushes", "pushes"), ("measurements", "list_measurements"),
-                     ("calibrations", "list_calibrations")):
-    _listing(_name, _read)
+def page(rows: list, limit: int, cursor: str) -> tuple[list, int | None]:
+    """The records of one reply, newest first, cut to fit ``PAGE_BYTES``, and the cursor of the next
+    page (the oldest record's ``cursor`` key; None when fewer than ``limit`` records were read, so
+    none is left). A record
+    too large for a reply on its own (none is: every string a client stores is bounded) is sent
+    as its cursor and ``truncated``."""
+    out, size = [], 0
+    for row in rows:
+        n = len(json.dumps(row, separators=(",", ":"), default=str)) + 1
+        if n > PAGE_BYTES:
+            row, n = {cursor: row[cursor], "truncated": n}, 64
+        if size + n > PAGE_BYTES:
+            return out, out[-1][cursor]
+        out.append(row)
+        size += n
+    return out, (out[-1][cursor] if out and len(rows) >= limit else None)
+
+
+def _listing(name: str, read: str, cursor: str = "id", oldest_first: bool = False) -> None:
+    """The handler of a listing: the newest ``limit`` records of one kind older than ``before``, from
+    ``Store.<read>``, as many as fit one reply, with ``next``, the cursor of the rest."""
+    def listing(daemon, rid, p):
+        args = (p.get("kind"),) if name == "events" else ()
+        rows = getattr(daemon.store, read)(*args, limit=p["limit"], before=p.get("before"))
+        rows, nxt = page(rows[::-1] if oldest_first else rows, p["limit"], cursor)
+        return schema.reply(rid, **{name: rows[::-1] if oldest_first else rows, "next": nxt})
+
+    handler(name)(listing)
+
+
+for _name, _read, _cursor in (("configs", "list_configs", "seq"), ("pushes", "pushes", "id"),
+                              ("measurements", "list_measurements", "id"), ("calibrations", "list_calibrations", "id"),
+                              ("events", "events", "id")):
+    _listing(_name, _read, _cursor, oldest_first=_name == "pushes")

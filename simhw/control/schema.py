@@ -110,6 +110,8 @@ def decode(frames: list) -> Message:
         head = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
     except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as e:
         raise SchemaError("bad_message", f"header is not JSON: {e}") from None
+    except RecursionError:
+        raise SchemaError("bad_message", "header is nested too deeply") from None
     if not isinstance(head, dict):
         raise SchemaError("bad_message", "header must be a JSON object")
     rid = head.get("id")

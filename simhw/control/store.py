@@ -186,17 +186,23 @@ class Store:
             raise KeyError(hash_)
         return PhaseConfig.from_bytes(row[0].encode())
 
-    def list_configs(self, limit: int = 100) -> list[dict]:
-        rows = self._all("SELECT hash, name, bits, shape, first_seen FROM configs ORDER BY first_seen DESC "
-                               "LIMIT ?", (limit,))
-        return [{"hash": h, "name": n, "bits": b, "shape": json.loads(s), "first_seen": t} for h, n, b, s, t in rows]
+    def _newest(self, sql: str, key: str, limit: int | None, before: int | None, where: str = "", args=()) -> list:
+        """Rows of ``sql`` newest first by ``key``, older than ``before`` (a listing's page cursor), at most ``limit``."""
+        conds = [c for c in (where, f"{key} < ?" if before is not None else "") if c]
+        q = sql + (" WHERE " + " AND ".join(conds) if conds else "") + f" ORDER BY {key} DESC"
+        args = (*args, *(() if before is None else (int(before),)))
+        return self._all(q + (" LIMIT ?" if limit is not None else ""), (*args, *(() if limit is None else (int(limit),))))
 
-    def pushes(self, limit: int | None = None) -> list[dict]:
-        """The last ``limit`` acknowledged pushes (all if None), oldest first."""
-        q = "SELECT id, hash, client, request_id, applied, acked_at FROM pushes"
-        if limit is not None:
-            q = f"SELECT * FROM ({q} ORDER BY id DESC LIMIT {int(limit)})"
-        rows = self._all(q + " ORDER BY id")
+    def list_configs(self, limit: int = 100, before: int | None = None) -> list[dict]:
+        """The newest configurations first; ``seq`` orders them (first seen) and is a listing's page cursor."""
+        rows = self._newest("SELECT rowid, hash, name, bits, shape, first_seen FROM configs", "rowid", limit, before)
+        return [{"seq": q, "hash": h, "name": n, "bits": b, "shape": json.loads(s), "first_seen": t}
+                for q, h, n, b, s, t in rows]
+
+    def pushes(self, limit: int | None = None, before: int | None = None) -> list[dict]:
+        """The last ``limit`` acknowledged pushes (all if None) older than ``before``, oldest first."""
+        rows = self._newest("SELECT id, hash, client, request_id, applied, acked_at FROM pushes", "id", limit,
+                            before)[::-1]
         return [{"id": i, "hash": h, "client": c, "request_id": r, "applied": bool(a), "acked_at": t}
                 for i, h, c, r, a, t in rows]
 
@@ -247,9 +253,8 @@ class Store:
                 "frequencies": _unblob(row[3]), "s": _unblob(row[4]), "created_at": row[5], "flag": row[6],
                 "settings": json.loads(row[7] or "{}")}
 
-    def list_measurements(self, limit: int = 100) -> list[dict]:
-        rows = self._all("SELECT id, hash, params, shape, created_at, flag FROM measurements ORDER BY id DESC LIMIT ?",
-                         (limit,))
+    def list_measurements(self, limit: int = 100, before: int | None = None) -> list[dict]:
+        rows = self._newest("SELECT id, hash, params, shape, created_at, flag FROM measurements", "id", limit, before)
         return [{"id": i, "hash": h, "params": json.loads(p), "shape": json.loads(s), "created_at": t, "flag": fl}
                 for i, h, p, s, t, fl in rows]
 
@@ -278,9 +283,9 @@ class Store:
         d["id"] = cid
         return d
 
-    def list_calibrations(self, limit: int = 100) -> list[dict]:
-        rows = self._all("SELECT id, protocol, reason, status, started_at, finished_at, params FROM calibrations "
-                         "ORDER BY id DESC LIMIT ?", (limit,))
+    def list_calibrations(self, limit: int = 100, before: int | None = None) -> list[dict]:
+        rows = self._newest("SELECT id, protocol, reason, status, started_at, finished_at, params FROM calibrations",
+                            "id", limit, before)
         return [{"id": i, "protocol": p, "reason": r, "status": s, "started_at": a, "finished_at": b,
                  "job": json.loads(q).get("job")} for i, p, r, s, a, b, q in rows]
 
@@ -303,11 +308,9 @@ class Store:
         return self._tx(lambda db: db.execute("INSERT INTO events (t, kind, data) VALUES (?, ?, ?)",
                                               (time.time(), kind, json.dumps(data, default=str))).lastrowid)
 
-    def events(self, kind: str | None = None, limit: int = 100) -> list[dict]:
-        q, args = "SELECT id, t, kind, data FROM events", ()
-        if kind:
-            q, args = q + " WHERE kind = ?", (kind,)
-        rows = self._all(q + " ORDER BY id DESC LIMIT ?", (*args, limit))
+    def events(self, kind: str | None = None, limit: int = 100, before: int | None = None) -> list[dict]:
+        rows = self._newest("SELECT id, t, kind, data FROM events", "id", limit, before, "kind = ?" if kind else "",
+                            (kind,) if kind else ())
         return [{"id": i, "t": t, "kind": k, "data": json.loads(d)} for i, t, k, d in rows]
 
     def tag(self, kind: str, target, tag: str, operator: str | None = None) -> int:

@@ -47,6 +47,7 @@ the embedded simulated device". Unknown keys and bad values are errors naming th
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -54,6 +55,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from simhw.physics.geometry import SPEED_OF_LIGHT, AntennaArray, SimGeometry
+from simhw.values.bench_limits import check_ranges, check_simulated_size, vna_limits
 
 __all__ = ["BenchConfig", "GeometrySection", "SweepSection", "BoardSection", "VNASection", "SimulationSection",
            "BenchConfigError"]
@@ -198,6 +200,9 @@ class DaemonSection:
     durability: str = "process"  # "process": commits survive the daemon being killed; "power": also power loss
     store_max_mb: float = 0.0  # cap on the store's size (0: none); past it writes fail as on a full disk
     busy_poll_us: float = 0.0  # after a request, poll without sleeping this long (lower latency, one busy core)
+    max_pilots: int = 20_000  # pilot measurements (stages x slots + held-out) a requested calibration may take
+    max_job_s: float = 3600.0  # a calibration still running after this long is cancelled
+    max_queued: int = 256  # hardware jobs (pushes included) one client may have queued at once (beyond: busy)
 
 
 @dataclass
@@ -297,64 +302,43 @@ class BenchConfig:
         return cls.from_dict(doc, os.fspath(path))
 
     def validate(self) -> None:
-        g, s = self.geometry, self.sweep
-        for key in ("layers", "rows", "cols", "receive_ports"):
-            if getattr(g, key) < 1:
-                raise BenchConfigError(f"geometry.{key} must be >= 1")
-        if not 1 <= g.bits <= 16:
-            raise BenchConfigError("geometry.bits must be in 1..16")
-        if g.receive_ports > 3:
-            raise BenchConfigError("geometry.receive_ports must be <= 3 (a 4-port VNA: port 1 is the test antenna)")
-        for key in ("frequency", "thickness", "input_distance", "output_distance"):
-            if not getattr(g, key) > 0:
-                raise BenchConfigError(f"geometry.{key} must be > 0")
-        if not (0 < s.start <= s.stop):
-            raise BenchConfigError("sweep.start must be > 0 and <= sweep.stop")
-        if s.points < 1:
-            raise BenchConfigError("sweep.points must be >= 1")
-        if s.ifbw <= 0:
-            raise BenchConfigError("sweep.ifbw must be > 0")
-        if self.board.protocol not in ("smp", "open-ris"):
+        """Every key in its range (:mod:`simhw.values.bench_limits`), then the choices and the relations
+        between keys; the first fault found is raised, naming its key."""
+        g, s, b, v, sim, c = self.geometry, self.sweep, self.board, self.vna, self.simulation, self.calibration
+        if v.family not in ("keysight", "ena", "rs"):
+            raise BenchConfigError(f"vna.family = {v.family!r}: must be 'keysight', 'ena' or 'rs'")
+        if v.model and vna_limits(self) is None:
+            raise BenchConfigError(f"vna.model = {v.model!r} is not a VNA model simhw knows")
+        check_ranges(self, BenchConfigError)
+        if g.rows * g.cols > 65535:
+            raise BenchConfigError(f"geometry.rows x geometry.cols = {g.rows * g.cols} atoms per layer; the SMP WRITE "
+                                   "offset is 16 bits (at most 65535)")
+        if self.simulated:
+            check_simulated_size(self, BenchConfigError)
+        if not s.start <= s.stop:
+            raise BenchConfigError(f"sweep.start = {s.start:g} must be <= sweep.stop = {s.stop:g}")
+        if b.protocol not in ("smp", "open-ris"):
             raise BenchConfigError("board.protocol must be 'smp' or 'open-ris'")
-        b = self.board
-        if b.uart_baudrate < 0 or b.timeout < 0 or b.retries < -1:
-            raise BenchConfigError("board.uart_baudrate and board.timeout must be >= 0, board.retries >= -1")
-        if not self.board.urls:
+        if not b.urls:
             raise BenchConfigError("board.urls must name at least one board")
-        if self.board.protocol == "open-ris" and (g.rows, g.cols, g.bits) != (16, 16, 1):
+        if b.protocol == "open-ris" and (g.rows, g.cols, g.bits) != (16, 16, 1):
             raise BenchConfigError("board.protocol 'open-ris' drives 16x16 1-bit layers: set geometry rows = cols = 16, "
                                    "bits = 1")
-        if self.board.protocol == "open-ris" and len(self.board.urls) != g.layers:
+        if b.protocol == "open-ris" and len(b.urls) != g.layers:
             raise BenchConfigError("board.protocol 'open-ris' needs one URL per layer in board.urls")
-        v = self.vna
-        if v.family not in ("keysight", "ena", "rs"):
-            raise BenchConfigError("vna.family must be 'keysight', 'ena' or 'rs'")
-        if v.timeout < 0 or v.channel < 1 or v.averaging < 0 or v.source_port < 1:
-            raise BenchConfigError("vna.timeout and vna.averaging must be >= 0, vna.channel and vna.source_port >= 1")
         rx = list(v.receive_port_map)
         if rx and (len(rx) != g.receive_ports or len(set(rx)) != len(rx) or v.source_port in rx
-                   or any(not isinstance(p, int) or p < 1 for p in rx)):
-            raise BenchConfigError(f"vna.receive_port_map must list {g.receive_ports} distinct VNA ports (>= 1), "
+                   or any(not isinstance(p, int) or isinstance(p, bool) or not 1 <= p <= 4 for p in rx)):
+            raise BenchConfigError(f"vna.receive_port_map must list {g.receive_ports} distinct VNA ports (1..4), "
                                    "none of them vna.source_port")
-        if self.simulation.vna_interface not in ("socket", "hislip", "vxi11"):
+        if sim.vna_interface not in ("socket", "hislip", "vxi11"):
             raise BenchConfigError("simulation.vna_interface must be 'socket', 'hislip' or 'vxi11'")
-        if self.simulation.vna_interface == "vxi11" and not self.simulation.vna_vxi11:
+        if sim.vna_interface == "vxi11" and not sim.vna_vxi11:
             raise BenchConfigError("simulation.vna_interface 'vxi11' needs simulation.vna_vxi11 = true")
-        for key in ("byte_errors", "board_resets_per_hour", "vna_stalls_per_hour", "vna_drops_per_hour",
-                    "clock_jumps_per_hour", "vna_raw_error", "multipath", "multipath_delay_ns", "cable_ppm_per_k",
-                    "cable_delay_ns", "leakage", "leakage_delay_ns", "code_spread", "horn_q",
-                    "vna_residual_directivity", "vna_residual_match", "vna_residual_tracking_db"):
-            if getattr(self.simulation, key) < 0:
-                raise BenchConfigError(f"simulation.{key} must be >= 0")
-        if self.simulation.byte_errors >= 0.1:
-            raise BenchConfigError("simulation.byte_errors must be < 0.1")
-        if self.simulation.truth_model not in ("cascade", "multiport"):
+        if sim.truth_model not in ("cascade", "multiport"):
             raise BenchConfigError("simulation.truth_model must be 'cascade' or 'multiport'")
-        if not (0 <= self.simulation.reflection < 1 and 0 <= self.simulation.port_coupling < 1):
-            raise BenchConfigError("simulation.reflection and simulation.port_coupling must be in [0, 1)")
-        if self.simulation.transport not in ("pty", "tcp", "inproc"):
+        if sim.transport not in ("pty", "tcp", "inproc"):
             raise BenchConfigError("simulation.transport must be 'pty', 'tcp' or 'inproc'")
-        c = self.calibration
         if c.parameterization not in CALIBRATION_FAMILIES:
             raise BenchConfigError(f"calibration.parameterization must be one of {', '.join(CALIBRATION_FAMILIES)}, "
                                    f"got {c.parameterization!r}")
@@ -362,19 +346,8 @@ class BenchConfig:
             raise BenchConfigError("calibration.estimator must be 'gradient', 'codebook' or 'learned'")
         if c.receivers not in ("gain", "port", "free"):
             raise BenchConfigError("calibration.receivers must be 'gain', 'port' or 'free'")
-        if c.stages < 1 or c.slots < 1 or c.heldout < 1:
-            raise BenchConfigError("calibration.stages, slots and heldout must be >= 1")
-        for key in ("period_s", "check_every_s", "residual_db", "power_db", "temperature_k"):
-            if getattr(c, key) < 0:
-                raise BenchConfigError(f"calibration.{key} must be >= 0")
         if not self.daemon.bind:
             raise BenchConfigError("daemon.bind must name at least one endpoint")
-        if self.daemon.store_max_mb < 0:
-            raise BenchConfigError("daemon.store_max_mb must be >= 0")
-        if not 0 <= self.daemon.busy_poll_us <= 1_000_000:
-            raise BenchConfigError("daemon.busy_poll_us must be within 0..1000000 (1 s)")
-        if self.lab.batch < 1 or self.lab.retry_s <= 0:
-            raise BenchConfigError("lab.batch must be >= 1 and lab.retry_s > 0")
         if self.daemon.durability not in ("process", "power"):
             raise BenchConfigError("daemon.durability must be 'process' or 'power'")
 
@@ -424,6 +397,8 @@ def _section(name: str, cls, value) -> object:
             v = float(v)
         if not isinstance(v, want) or (want is int and isinstance(v, bool)):
             raise BenchConfigError(f"{name}.{k} must be {want.__name__}, got {type(v).__name__} {v!r}")
+        if want is float and not math.isfinite(v):
+            raise BenchConfigError(f"{name}.{k} = {v!r}: must be a finite number")
         out[k] = v
     return cls(**out)
 

@@ -209,6 +209,8 @@ class PhaseConfig:
             doc = json.loads(data)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise PhaseConfigError(f"not a phase-config file: invalid JSON ({exc})") from None
+        except RecursionError:
+            raise PhaseConfigError("not a phase-config file: JSON nested too deeply") from None
         if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:
             raise PhaseConfigError(f"not a phase-config file: 'format' is not {FORMAT_NAME!r}")
         version = doc.get("version")

@@ -34,6 +34,7 @@ from aiohttp import WSMsgType, web
 from simhw.app.dashboard.report import calibration_report
 from simhw.app.dashboard.tokens import TokenChecker
 from simhw.control.client import DaemonClient, DaemonError
+from simhw.control.operations import OPERATIONS
 from simhw.values.measurement import Measurement
 
 __all__ = ["Gateway", "API"]
@@ -107,8 +108,11 @@ class Gateway:
         self.host, self.port, self.curve, self.timeout = host, port, curve, timeout
         self.tokens = TokenChecker(server_key, keys_dir)
         self.require_token = require_token
+        # reads are answered at once by the daemon; what needs the hardware waits its turn on its own thread
         self._pool = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="dashboard-client")
-        self._client: DaemonClient | None = None
+        self._hw_pool = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="dashboard-hardware")
+        self._clients = threading.local()  # one DaemonClient per thread
+        self._board_refresh: cf.Future | None = None
         self._sockets: set = set()
         self._board_status: tuple | None = None
         self._runner: web.AppRunner | None = None
@@ -120,13 +124,33 @@ class Gateway:
 
     # ------------------------------------------------------------------ the daemon
     def _call(self, name: str, *args, **kwargs):
-        if self._client is None:
-            self._client = DaemonClient(self.request_endpoint, timeout=self.timeout, curve=self.curve,
-                                        name="dashboard")
-        return getattr(self._client, name)(*args, **kwargs)
+        client = getattr(self._clients, "client", None)
+        if client is None:
+            client = self._clients.client = DaemonClient(self.request_endpoint, timeout=self.timeout, curve=self.curve,
+                                                         name="dashboard")
+        return getattr(client, name)(*args, **kwargs)
+
+    def _pool_of(self, name: str) -> cf.ThreadPoolExecutor:
+        return self._hw_pool if OPERATIONS[name].hardware else self._pool
 
     async def daemon(self, name: str, *args, **kwargs):
-        return await asyncio.get_running_loop().run_in_executor(self._pool, lambda: self._call(name, *args, **kwargs))
+        return await asyncio.get_running_loop().run_in_executor(self._pool_of(name),
+                                                                lambda: self._call(name, *args, **kwargs))
+
+    def _refresh_board_status(self) -> None:
+        """Read the board's live STATUS in the background (it waits behind any running job); a page
+        is answered with the last one read, never made to wait for the hardware."""
+        if self._board_refresh is not None and not self._board_refresh.done():
+            return
+
+        def read():
+            try:
+                result = self._call("board_status")
+            except DaemonError as e:
+                result = {"error": str(e)}
+            self._board_status = (time.monotonic(), result)
+
+        self._board_refresh = self._hw_pool.submit(read)
 
     # ------------------------------------------------------------------ access
     def access(self, request: web.Request) -> tuple[str | None, str]:
@@ -156,8 +180,9 @@ class Gateway:
         try:
             return await handler(request)
         except DaemonError as e:
-            return _json({"error": e.code, "message": str(e)}, DAEMON_STATUS.get(e.code, 502))
-        except (KeyError, ValueError, TypeError) as e:
+            code = getattr(e, "code", "daemon")
+            return _json({"error": code, "message": str(e)}, DAEMON_STATUS.get(code, 502))
+        except (KeyError, ValueError, TypeError, OverflowError) as e:
             return _json({"error": "bad_request", "message": str(e)}, 400)
 
     # ------------------------------------------------------------------ handlers
@@ -177,13 +202,9 @@ class Gateway:
 
     async def status(self, request):
         st = await self.daemon("status")
-        now = time.monotonic()
-        if self._board_status is None or now - self._board_status[0] > BOARD_STATUS_EVERY_S:
-            try:  # the board is asked at most this often, however many pages are open
-                self._board_status = (now, await self.daemon("board_status"))
-            except DaemonError as e:
-                self._board_status = (now, {"error": str(e)})
-        st["board_status"] = self._board_status[1]
+        if self._board_status is None or time.monotonic() - self._board_status[0] > BOARD_STATUS_EVERY_S:
+            self._refresh_board_status()  # the board is asked at most this often, however many pages are open
+        st["board_status"] = None if self._board_status is None else self._board_status[1]
         st["role"] = request[ROLE]
         return _json(st)
 
@@ -336,9 +357,14 @@ class Gateway:
             for ws in list(self._sockets):
                 await ws.close()
             await self._runner.cleanup()
-            self._pool.shutdown(wait=False)
-            if self._client is not None:
-                self._client.close()
+            for pool in (self._pool, self._hw_pool):  # each thread closes its own client after its last call
+                pool.submit(self._close_client)
+                pool.shutdown(wait=False)
+
+    def _close_client(self) -> None:
+        client = getattr(self._clients, "client", None)
+        if client is not None:
+            client.close()
 
     def start(self, timeout: float = 30.0) -> "Gateway":
         """Serve from a thread of this process; returns once it listens (``self.url``)."""
