@@ -78,7 +78,9 @@ def drifting_sim(rate):
 @pytest.mark.parametrize("rate", [2.0, 0.0])
 def test_state_driven_recalibrates_on_drift_and_only_on_drift(rate):
     ideal, clock, truth, source = drifting_sim(rate)
-    cal = Calibrator(make_parameterization("hybrid", ideal), source, heldout_slots=40)
+    # no test set: a test set's 30 measurements would shift every later noise draw of this source, and the drift's
+    # rise over one 10-minute check lies within about 1 dB of the 3 dB threshold, so the draws decide the last check
+    cal = Calibrator(make_parameterization("hybrid", ideal), source, heldout_slots=40, test_slots=0)
     sd = StateDriven(cal, [PredictionResidual(3.0), ReceivedPowerChange(3.0)], check_every=600, stages=3, slots=100,
                      clock=clock.now)
     first = sd.poll()
