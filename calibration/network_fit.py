@@ -279,9 +279,16 @@ def network_fisher(par: NetworkParameterization, x, data: CalibrationData, sigma
 def network_bound(par: NetworkParameterization, x, data: CalibrationData) -> dict:
     """The Cramer-Rao bound of the physical parameters, every network term and receive term a nuisance."""
     info, sigma2 = network_fisher(par, x, data)
-    crb = np.linalg.pinv(info, rcond=1e-12, hermitian=True)[:par.n_physical, :par.n_physical]
+    n = par.n_physical
+    scale = np.sqrt(np.maximum(np.diag(info), 1e-300))  # equilibrate: parameters of very different units
+    w, v = np.linalg.eigh(info / np.outer(scale, scale))
+    null = v[:, w < 1e-10 * w.max()]  # directions the data cannot see (a common rotation with free receivers)
+    crb = np.linalg.pinv(info, rcond=1e-12, hermitian=True)[:n, :n]
+    std = np.sqrt(np.maximum(np.diag(crb), 0))
+    unseen = np.linalg.norm(null[:n], axis=1) > 1e-3 if null.size else np.zeros(n, bool)
+    std[unseen] = np.inf  # not identifiable from these data: no finite bound
     L = par.ideal.n_layers
     names = [f"{k}{l + 1}" for k in ("spacing", "offset", "rotation") for l in range(L)]
-    return {"names": names, "estimate": np.asarray(x[:par.n_physical], float).tolist(),
-            "crb_std": np.sqrt(np.maximum(np.diag(crb), 0)).tolist(), "sigma2": sigma2,
+    return {"names": names, "estimate": np.asarray(x[:n], float).tolist(), "crb_std": std.tolist(),
+            "sigma2": sigma2, "unidentified": [nm for nm, u in zip(names, unseen) if u],
             "noise": "the fit's residual (model error included)"}

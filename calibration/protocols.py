@@ -78,13 +78,14 @@ class CalibrationRun:
     initial_truth: dict | None = None
     residual: dict | None = None  # the residual stage (calibration.residual): kept or not, and why
     test_nmse_db: float | None = None  # the kept model on the test set, which no choice saw
+    chosen_stage: int | None = None  # the stage whose fit the validation set kept (default: the last)
 
     @property
     def validation_nmse_db(self) -> float:
         """The kept model's NMSE on the validation set (what chose it)."""
         if self.residual and self.residual["kept"]:
             return self.residual["heldout_after_db"]
-        return min(s.heldout_nmse_db for s in self.stages)
+        return self.stages[(self.chosen_stage or len(self.stages)) - 1].heldout_nmse_db
 
     @property
     def final_heldout_nmse_db(self) -> float:
@@ -163,7 +164,17 @@ class Calibrator:
         self.max_slots = max_slots
         self.residual = residual
         options = estimator_options or {}
-        self.families = [Family(p, self._make_estimator(p, estimator, options)) for p in pars]
+        self.families, self.unavailable = [], {}
+        for p in pars:  # with several families, one the estimator cannot fit is left out (and said so)
+            try:
+                self.families.append(Family(p, self._make_estimator(p, estimator, options)))
+            except ValueError as e:
+                if len(pars) == 1:
+                    raise
+                self.unavailable[p.name] = str(e)
+        if not self.families:
+            raise ValueError("; ".join(f"{k}: {v}" for k, v in self.unavailable.items()))
+        self.par = self.families[0].par
         self.estimator = self.families[0].estimator
         L, N = par.ideal.n_layers, par.ideal.n_atoms
         recorded = getattr(source, "reference_codes", None)
@@ -237,6 +248,21 @@ class Calibrator:
     def current_x(self) -> np.ndarray:
         return self.par.initial() if self.model is None else np.asarray(self.model.x, float)
 
+    def _stage(self, lane, s: int, stages: int, data, heldout, radii, protocol, reason, t_start, progress) -> None:
+        """Stage s of one family: its starting figures on the first stage, then its fit to the pilots so far."""
+        if lane.run is None:
+            lane.first = lane.family.evaluate(lane.x, data)
+            lane.run = CalibrationRun(protocol, reason, t_start, getattr(lane.family.estimator, "name", "custom"),
+                                      lane.family.name, lane.first.nmse_db(heldout),
+                                      initial_truth=self._truth_dict(lane.first.cascade))
+        t0, c0 = time.perf_counter(), time.process_time()
+        fit = lane.family.estimator.fit(data, start=lane.x, radius=radii[s], iteration=_iteration_cb(progress, s + 1))
+        lane.cpu_seconds += time.process_time() - c0
+        lane.step(s, fit, heldout, data, time.perf_counter() - t0, radii[s], self._truth_dict(fit.cascade))
+        if progress:
+            progress({"kind": "stage", "stage": s + 1, "stages": stages, "report": lane.run.stages[-1],
+                      "family": lane.family.name})
+
     # ------------------------------------------------------------------ one calibration
     def calibrate(self, stages: int = 1, slots: int = 100, radii: list | None = None, protocol: str = "manual",
                   reason: str = "requested", progress: Progress | None = None, fresh: bool = False) -> CalibrationRun:
@@ -268,19 +294,12 @@ class Calibrator:
                         raise
                     lane.failed = str(e)
                     continue
-                if lane.run is None:
-                    lane.first = lane.family.evaluate(lane.x, data)
-                    lane.run = CalibrationRun(protocol, reason, t_start, getattr(lane.family.estimator, "name", "custom"),
-                                              lane.family.name, lane.first.nmse_db(heldout),
-                                              initial_truth=self._truth_dict(lane.first.cascade))
-                t0, c0 = time.perf_counter(), time.process_time()
-                fit = lane.family.estimator.fit(data, start=lane.x, radius=radii[s],
-                                                iteration=_iteration_cb(progress, s + 1))
-                lane.cpu_seconds += time.process_time() - c0
-                lane.step(s, fit, heldout, data, time.perf_counter() - t0, radii[s], self._truth_dict(fit.cascade))
-                if progress:
-                    progress({"kind": "stage", "stage": s + 1, "stages": stages, "report": lane.run.stages[-1],
-                              "family": lane.family.name})
+                try:
+                    self._stage(lane, s, stages, data, heldout, radii, protocol, reason, t_start, progress)
+                except (ValueError, ArithmeticError) as e:  # one family failing leaves the others to choose from
+                    if len(lanes) == 1:
+                        raise
+                    lane.failed = f"{type(e).__name__}: {e}"
         fitted = [ln for ln in lanes if not ln.failed]
         if not fitted:
             raise ValueError("; ".join(f"{ln.family.name}: {ln.failed}" for ln in lanes))
@@ -294,19 +313,20 @@ class Calibrator:
         self.last_test = test
         bound = lane.family.bound(lane.best_x, data, pred.atom_response)
         test_db = pred.nmse_db(test) if test is not None else lane.validation_db
-        run.test_nmse_db = test_db
+        run.test_nmse_db, run.chosen_stage = (None if test is None else test_db), lane.best_stage
         if test is not None:  # the starting model on the same set, so the improvement compares like with like
             run.initial_heldout_nmse_db = lane.first.nmse_db(test)
-        selection = {ln.family.name: ({"failed": ln.failed} if ln.failed else
+        selection = {**{k: {"failed": v} for k, v in self.unavailable.items()},
+                     **{ln.family.name: ({"failed": ln.failed} if ln.failed else
                                      {"validation_nmse_db": ln.validation_db, "fit_seconds": ln.seconds,
-                                      "fit_cpu_seconds": ln.cpu_seconds}) for ln in lanes}
+                                      "fit_cpu_seconds": ln.cpu_seconds}) for ln in lanes}}
         metrics = {"protocol": protocol, "reason": reason, "estimator": run.estimator, "stages": len(run.stages),
                    "slots": data.slots, "heldout_nmse_db": test_db, "test_nmse_db": test_db,
                    "test_configs": 0 if test is None else test.slots, "validation_nmse_db": lane.validation_db,
                    "initial_heldout_nmse_db": run.initial_heldout_nmse_db, "frequencies": len(data.frequencies),
                    "receivers": self.par.receivers, "chosen_stage": lane.best_stage, "selection": selection,
                    "residual_stage": "off" if run.residual is None else ("kept" if run.residual["kept"] else "not kept"),
-                   "heldout_before_residual_db": run.stages[-1].heldout_nmse_db,
+                   "heldout_before_residual_db": run.stages[lane.best_stage - 1].heldout_nmse_db,
                    **prediction_spread(pred.cascade, heldout, pred.atom_response, pred.leakage, pred.faces)}
         if test is not None:
             metrics.update(prediction_spread(pred.cascade, test, pred.atom_response, pred.leakage, pred.faces,
@@ -336,6 +356,7 @@ class _Lane:
         self.seconds = self.cpu_seconds = 0.0  # fitting time (stages and residual stage), wall and processor
         self.best: Prediction | None = None
         self.best_x, self.best_stage, self.validation_db = x, 0, np.inf
+        self.lowest_db = np.inf  # the lowest validation NMSE of any stage so far (near ties are measured from it)
 
     def step(self, s: int, fit, validation: CalibrationData, data: CalibrationData, seconds: float, radius,
              truth: dict | None) -> None:
@@ -344,8 +365,9 @@ class _Lane:
         val = pred.nmse_db(validation)
         self.run.stages.append(StageReport(s + 1, data.slots, seconds, fit.nmse_db, val, radius, truth))
         self.seconds += seconds
-        if val <= self.validation_db + STAGE_TIE_DB:  # a later stage, fitted to more pilots, wins a near tie
+        if val <= self.lowest_db + STAGE_TIE_DB:  # a later stage, fitted to more pilots, wins a near tie
             self.best, self.best_x, self.best_stage, self.validation_db = pred, fit.x, s + 1, val
+        self.lowest_db = min(self.lowest_db, val)
 
     def finish(self, data: CalibrationData, validation: CalibrationData, residual: bool, progress) -> None:
         if not residual:

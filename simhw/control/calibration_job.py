@@ -102,6 +102,7 @@ def run_calibration(daemon, job_id: str, reason: str, params: dict, protocol: st
         if ev["kind"] == "stage":
             r = ev["report"]
             daemon.event("calibration", {"job": job_id, "calibration": cid, "state": "stage", "stage": r.stage,
+                                         "family": ev.get("family"),
                                          "stages": ev["stages"], "heldout_nmse_db": r.heldout_nmse_db})
         elif ev["kind"] == "measure" and ev["done"] == ev["total"]:
             daemon.event("calibration", {"job": job_id, "calibration": cid, "state": "measured", "what": ev["what"]})

@@ -182,7 +182,7 @@ async function refreshConfigs() {
 }
 function drawCalibration() {
   const pts = state.calPoints, series = [{ name: "held-out NMSE per stage", x: pts.map(p => p[0]), y: pts.map(p => p[1]) }];
-  if (state.calFinal !== null) series.push({ name: `final (residual stage included) ${state.calFinal.toFixed(2)} dB`,
+  if (state.calFinal !== null) series.push({ name: `final (on the test set) ${state.calFinal.toFixed(2)} dB`,
     x: [pts.length ? pts[pts.length - 1][0] + 1 : 1], y: [state.calFinal] });
   plot($("plot-cal"), series, { title: "held-out NMSE (dB) per stage, then the final figure" });
 }
@@ -225,7 +225,12 @@ function onMessage(msg) {
     case "measurement": showMeasurement(d.measurement); log(`measurement #${d.measurement} of ${(d.hash || "unknown").slice(0, 12)}`, "", d.t); break;
     case "calibration":
       if (d.state === "started") { state.calPoints = []; state.calFinal = null; state.cal = d.calibration; state.job = d.job; $("cancel-btn").disabled = false; }
-      if (d.state === "stage") { state.calPoints.push([d.stage, d.heldout_nmse_db]); drawCalibration(); }
+      if (d.state === "stage") {  // with several families (auto) the curve follows the best figure per stage
+        const i = state.calPoints.findIndex(p => p[0] === d.stage);
+        if (i < 0) state.calPoints.push([d.stage, d.heldout_nmse_db]);
+        else state.calPoints[i][1] = Math.min(state.calPoints[i][1], d.heldout_nmse_db);
+        drawCalibration();
+      }
       if (d.state === "done") { state.calFinal = d.heldout_nmse_db; drawCalibration(); }
       $("cal-state").textContent = `#${d.calibration} ${d.state}` + (d.state === "stage" ? ` ${d.stage}: ${d.heldout_nmse_db.toFixed(2)} dB`
         : d.state === "done" ? `: final ${d.heldout_nmse_db.toFixed(2)} dB` : "");
