@@ -286,9 +286,9 @@ def network_bound(par: NetworkParameterization, x, data: CalibrationData) -> dic
     crb = np.linalg.pinv(info, rcond=1e-12, hermitian=True)[:n, :n]
     std = np.sqrt(np.maximum(np.diag(crb), 0))
     unseen = np.linalg.norm(null[:n], axis=1) > 1e-3 if null.size else np.zeros(n, bool)
-    std[unseen] = np.inf  # not identifiable from these data: no finite bound
     L = par.ideal.n_layers
     names = [f"{k}{l + 1}" for k in ("spacing", "offset", "rotation") for l in range(L)]
-    return {"names": names, "estimate": np.asarray(x[:n], float).tolist(), "crb_std": std.tolist(),
+    return {"names": names, "estimate": np.asarray(x[:n], float).tolist(),
+            "crb_std": [None if u else float(sd) for sd, u in zip(std, unseen)],  # None: no bound, not identifiable
             "sigma2": sigma2, "unidentified": [nm for nm, u in zip(names, unseen) if u],
             "noise": "the fit's residual (model error included)"}

@@ -123,7 +123,8 @@ def run_from_args(args) -> int:
         print("physical parameters (estimate +/- Cramer-Rao bound at the fit's residual level):")
         for name, est, std in zip(bound["names"], bound["estimate"], bound["crb_std"]):
             unit, k = ("mrad", 1e3) if name.startswith("rotation") else ("um", 1e6)
-            print(f"  {name:<10} {est * k:>10.3f} +/- {std * k:.3f} {unit}")
+            bound_text = "not identifiable from these data" if std is None else f"+/- {std * k:.3f} {unit}"
+            print(f"  {name:<10} {est * k:>10.3f} {unit} {bound_text}")
     if cal.registry is not None:
         print(f"calibrated model v{run.model.version}: {cal.registry.path(run.model.version)}")
     if args.save_data:
