@@ -143,9 +143,11 @@ class Calibrator:
     def __init__(self, par, source: PilotSource, estimator="gradient", design: str = "random",
                  heldout_slots: int = 40, bounds: FabricationErrors | None = None, seed=0,
                  registry: ModelRegistry | None = None, truth: Callable | None = None, max_slots: int = 2000,
-                 estimator_options: dict | None = None, residual: bool = True, test_slots: int = 30):
+                 estimator_options: dict | None = None, residual: bool = True, test_slots: int | None = None):
         """``residual``: run the residual stage after the last stage (kept only where it lowers the
-        validation NMSE; :mod:`calibration.residual`). ``test_slots``: the size of the test set."""
+        validation NMSE; :mod:`calibration.residual`). ``test_slots``: the size of the test set (default:
+        as many as the validation set, so the reported figure is as precise as the one that chose)."""
+        test_slots = heldout_slots if test_slots is None else test_slots
         pars = list(par) if isinstance(par, (list, tuple)) else [par]
         if not pars:
             raise ValueError("a calibration needs at least one parameterization")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from drivers.vna_base import SIMHW_PREFIX, SCPIVNA, VNA, VNAError, VNATimeout
-from drivers.vna_limits import VNALimits
+from simhw.values.vna_limits import VNALimits
 from drivers.vna_settings import Mnemonic, OnOff, Range, Setting
 
 __all__ = ["VNA", "VNAError", "VNATimeout", "VNALimits", "SCPIVNA", "KeysightPNA", "KeysightENA", "RohdeSchwarzZNB",

@@ -19,7 +19,7 @@ State policy (what simhw does to an instrument; docs/guide.md repeats it per fam
   trigger output) and simhw's traces as they were.
 
 Limits come from the instrument (MIN/MAX queries, port count, ``*OPT?``) and are checked against
-the model table (:mod:`drivers.vna_models`): a model that is not the bench file's, or a family
+the model table (:mod:`simhw.values.vna_models`): a model that is not the bench file's, or a family
 that is not the driver's, is refused. One lock per instrument serialises whole transactions; a
 timeout or a dropped connection closes the session and the next call opens a fresh one.
 """
@@ -36,8 +36,8 @@ import warnings
 import numpy as np
 import pyvisa
 
-from drivers.vna_limits import VNALimits
-from drivers.vna_models import DEFAULT_MODEL, VNAModel, model_named
+from simhw.values.vna_limits import VNALimits
+from simhw.values.vna_models import DEFAULT_MODEL, VNAModel, model_named
 from drivers.vna_settings import Setting
 
 __all__ = ["VNA", "VNAError", "VNATimeout", "SCPIVNA", "SIMHW_PREFIX"]

@@ -28,10 +28,10 @@ def test_the_cli_takes_its_defaults_from_the_bench_file(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "stage 1/1" in err and "stage 2/" not in err
     assert ModelRegistry(models).get(1).parameterization == "physical"  # the file's, not the CLI's hybrid
-    assert CalibrationData.load(rec).slots == 25 + 8 + 30  # pilots, validation, the test set
+    assert CalibrationData.load(rec).slots == 25 + 8 + 8  # pilots, validation, the test set (as large)
     assert main(["calibrate", "--bench", str(path), "--models", str(models), "--slots", "20", "--heldout", "5",
                  "--save-data", str(rec)]) == 0  # the command line still overrides
-    assert CalibrationData.load(rec).slots == 20 + 5 + 30
+    assert CalibrationData.load(rec).slots == 20 + 5 + 5
 
 
 @pytest.mark.parametrize("name,receivers", [("physical", "gain"), ("hybrid", "port"), ("free", "gain")])

@@ -26,9 +26,9 @@ def test_calibrate_the_simulated_bench_store_the_model_plot_and_replay(tmp_path,
     first = ModelRegistry(models).get(1)
     assert first.metrics["heldout_nmse_db"] < first.metrics["initial_heldout_nmse_db"] - 10
     data = CalibrationData.load(rec)
-    # 2 x 30 pilots, 15 validation and 30 test configurations (the test set last, its size in the metadata)
-    assert data.slots == 105 and data.codes.shape == (105, 4, 36) and data.y.shape == (105, 3, 2)
-    assert data.meta["test"] == 30
+    # 2 x 30 pilots, 15 validation and 15 test configurations (the test set last, its size in the metadata)
+    assert data.slots == 90 and data.codes.shape == (90, 4, 36) and data.y.shape == (90, 3, 2)
+    assert data.meta["test"] == 15
 
     code = main(["calibrate", "--bench", str(bench), "--data", str(rec), "--heldout", "15", "--parameterization",
                  "physical", "--stages", "1", "--slots", "60", "--models", str(models)])
@@ -37,9 +37,9 @@ def test_calibrate_the_simulated_bench_store_the_model_plot_and_replay(tmp_path,
     replay = ModelRegistry(models).get(2)
     assert replay.parent == 1
     assert abs(replay.metrics["heldout_nmse_db"] - first.metrics["heldout_nmse_db"]) < 3
-    assert replay.metrics["test_configs"] == 30  # the replay reports on the recorded test set
-    codes = data.codes[-30:]
-    np.testing.assert_allclose(replay.predict(codes, 2), data.y[-30:],
+    assert replay.metrics["test_configs"] == 15  # the replay reports on the recorded test set
+    codes = data.codes[-15:]
+    np.testing.assert_allclose(replay.predict(codes, 2), data.y[-15:],
                                atol=3 * np.sqrt(np.mean(np.abs(data.y) ** 2)) * 10 ** (replay.metrics["heldout_nmse_db"] / 20))
 
 

@@ -29,7 +29,7 @@ LAYERS = {
 }
 # the sans-I/O codecs and instrument facts the simulated hardware shares with the drivers
 CODECS = {"drivers.cobs", "drivers.smp", "drivers.smp_messages", "drivers.sequence", "drivers.features",
-          "drivers.open_ris_codec", "drivers.vna_limits", "drivers.vna_models"}
+          "drivers.open_ris_codec"}
 # calibration sees the hardware only through its sources
 EXTRA = {"calibration.sources": {"drivers"}}
 LAZY_ALLOWED = {("simhw", "simhw.app")}

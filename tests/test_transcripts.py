@@ -8,7 +8,7 @@ from transcript import ScriptedLink, ScriptError, expected_scpi
 from drivers.board import BoardVerifyError
 from drivers.smp import Message, MsgType, encode_frame
 from drivers.smp_board import SMPBoard
-from drivers.vna_models import MODELS
+from simhw.values.vna_models import MODELS
 from drivers.vna import KeysightENA, KeysightPNA, RohdeSchwarzZNB
 from simhw.values.phase_config import PhaseConfig
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from vna_helpers import DelayLine, served
 
-from drivers.vna_models import MODELS
+from simhw.values.vna_models import MODELS
 
 
 def nr3(v: float, exponent_digits: int) -> str:

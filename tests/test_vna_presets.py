@@ -7,7 +7,7 @@ import pathlib
 import pytest
 from vna_helpers import served
 
-from drivers.vna_models import MODELS
+from simhw.values.vna_models import MODELS
 from sim_backend.vna import presets
 from sim_backend.vna.presets import KEEP, ROWS
 

@@ -1,13 +1,13 @@
 """Simulated vector network analyzers, one class per family, answering each family's SCPI dialect.
 
-``make_instrument(model, dut)`` builds the instrument of a model from ``drivers.vna_models``;
+``make_instrument(model, dut)`` builds the instrument of a model from ``simhw.values.vna_models``;
 :mod:`sim_backend.vna_tcp`, :mod:`sim_backend.hislip_server` and :mod:`sim_backend.vxi11_server`
 serve it the ways real instruments are reached (raw socket, HiSLIP, VXI-11).
 """
 
 from __future__ import annotations
 
-from drivers.vna_models import DEFAULT_MODEL, model_named
+from simhw.values.vna_models import DEFAULT_MODEL, model_named
 from sim_backend.vna.ena import SimENA
 from sim_backend.vna.instrument import Session, SimVNA, TriggeredDUT
 from sim_backend.vna.pna import SimPNA

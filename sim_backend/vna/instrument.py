@@ -1,7 +1,7 @@
 """The simulated VNA's core: IEEE 488.2 common commands, the status model, sweeps, traces and data.
 
 Each family (:mod:`.pna`, :mod:`.ena`, :mod:`.rs`) adds its own command tree and preset state on
-this core; the model (``drivers.vna_models``) gives identity, options and ranges, so ``*IDN?``,
+this core; the model (``simhw.values.vna_models``) gives identity, options and ranges, so ``*IDN?``,
 ``*OPT?``, the MIN/MAX queries and the refusals agree.
 
 Traces come from a device under test (``dut``) with ``s_params(frequencies) -> (F, n, n)`` at
@@ -32,7 +32,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from drivers.vna_models import DEFAULT_MODEL, VNAModel, model_named
+from simhw.values.vna_models import DEFAULT_MODEL, VNAModel, model_named
 from sim_backend.scpi import E, Boolean, Choice, Number, ScpiError, Tree, block, fmt_int, fmt_real, text
 from sim_backend.vna import presets
 from sim_backend.vna.errors import raw_errors, residual_errors

@@ -13,7 +13,7 @@ One declaration, read three ways:
 
 A value is the reply the manual gives, as the family writes it (``"SWAP"``, ``"ASC,+0"``), or a
 number (compared numerically, so ``+201`` and ``201`` agree), or :class:`FromModel` (a figure of
-the model table, ``drivers.vna_models``). :data:`KEEP` means the reset leaves the setting as it
+the model table, ``simhw.values.vna_models``). :data:`KEEP` means the reset leaves the setting as it
 was. ``pres`` lists only where ``SYSTem:PRESet`` differs from ``*RST``. Values are keyed by family
 (``keysight``, ``ena``, ``rs``) or, where one model differs from its family, by model name.
 
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from drivers.vna_models import MODELS
+from simhw.values.vna_models import MODELS
 from sim_backend.scpi import ScpiError
 
 __all__ = ["Row", "ROWS", "DEFAULT_TRACE", "KEEP", "FromModel", "UNCHECKED", "apply", "value", "rows_for",

@@ -9,7 +9,7 @@ to what the simulation can hold in memory (:func:`check_simulated_size`).
 
 from __future__ import annotations
 
-from drivers.vna_models import DEFAULT_MODEL, model_named
+from simhw.values.vna_models import DEFAULT_MODEL, model_named
 from simhw.physics.geometry import SPEED_OF_LIGHT
 
 __all__ = ["RANGES", "check_ranges", "check_simulated_size", "vna_limits"]

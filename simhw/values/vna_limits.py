@@ -1,6 +1,6 @@
 """What a VNA can do: frequency, point, IF bandwidth, power and port limits.
 
-Each model's are in :mod:`drivers.vna_models`; the drivers (:mod:`drivers.vna`) check every
+Each model's are in :mod:`simhw.values.vna_models`; the drivers (:mod:`drivers.vna`) check every
 setting against them before it is sent, and the simulated instruments (:mod:`sim_backend.vna`)
 refuse what the real ones refuse.
 """

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from drivers.vna_limits import VNALimits
+from simhw.values.vna_limits import VNALimits
 
 __all__ = ["VNAModel", "MODELS", "FAMILIES", "DEFAULT_MODEL", "model_named", "family_of"]
 
