@@ -136,6 +136,9 @@ def run_demo(out: str | Path = "out/demo", quick: bool = False, quiet: bool = Fa
             steps.step(f"calibrating through the daemon ({stages} stages x {slots} slots, {c.parameterization} model "
                        f"family, {c.receivers} receivers), then {FRESH} fresh configurations")
             done = client.wait_calibration(client.calibrate(stages=stages, slots=slots), timeout=1800)
+            if done.get("status") != "done":
+                raise RuntimeError(f"the demo's calibration ended {done.get('status')}: "
+                                   f"{(done.get('metrics') or {}).get('error', 'no reason recorded')}")
             record, blob = client.calibration(done["id"])
             cal = CalibratedModel.from_bytes(blob)
             codes = np.random.default_rng(11).integers(0, 1 << g.bits, (FRESH, g.layers, g.rows, g.cols))
