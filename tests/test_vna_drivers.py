@@ -96,6 +96,7 @@ def test_preset_on_request_resets_the_instrument(family, model):
             assert vna.ask("points") == 201
         with open_vna(family, bench.vna_resource) as vna:
             vna.points = 55
+            assert vna.ask("points") == 55  # answered after the write: it is done before this session closes
         with open_vna(family, bench.vna_resource) as vna:
             assert vna.ask("points") == 55  # no preset unless asked
         op.close()
