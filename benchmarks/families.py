@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from calibration.data import nmse_db
-from calibration.network_fit import network_fisher
+from calibration.network_fit import fit_network, network_fisher
 from calibration.parameterization import bench_parameterization
 from calibration.pilots import random_pilots
 from calibration.protocols import Calibrator
@@ -109,7 +109,6 @@ def efficiency(seeds: int = 8, snr_db: float = 30.0, slots: int = 360) -> np.nda
     clean = src.measure(codes)
     p_true = par.physical.params_of(truth.geometry.errors)
     sigma2 = float(np.mean(np.abs(clean.y) ** 2)) / 10 ** (snr_db / 10)
-    from calibration.network_fit import fit_network
     fit0 = fit_network(par, clean)  # the noise-free fit: where the estimator centres (its bias)
     info, _ = network_fisher(par, fit0.x, clean, sigma2)
     crb = np.diag(np.linalg.pinv(info, rcond=1e-12, hermitian=True))[:par.n_physical]

@@ -41,6 +41,11 @@ class Prediction:
         return prediction_nmse_db(self.cascade, data, self.atom_response, self.leakage, self.faces)
 
     @classmethod
+    def of_state(cls, state) -> "Prediction":
+        """A multiport fit's :class:`calibration.network_fit.NetworkState` as blocks."""
+        return cls(state_cascade(state), state.blocks.response, state.fit.leakage, state.blocks.model.faces)
+
+    @classmethod
     def of_fit(cls, fit) -> "Prediction":
         return cls(fit.cascade, fit.atom_response, fit.leakage, getattr(fit, "faces", None))
 
@@ -70,8 +75,7 @@ class Family:
         """The model at x, with receive terms fitted to ``data`` (no parameter fit)."""
         if self.network:
             state, _ = NetworkObjective(self.par, data).state(x)
-            return Prediction(state_cascade(state), state.blocks.response, state.fit.leakage,
-                              state.blocks.model.faces)
+            return Prediction.of_state(state)
         ev = Objective(self.par, data).evaluate(x, gradient=False)
         return Prediction(ev.cascade, ev.atom_response, ev.leakage)
 
@@ -87,8 +91,7 @@ class Family:
             factors = [f for f in RIDGE_FACTORS if f != 1.0]  # the fit itself is the candidate with factor 1
             table[1.0] = before
             for factor, xr, state in ridge_path(self.par, x, data, factors):
-                cand = Prediction(state_cascade(state), state.blocks.response, state.fit.leakage,
-                                  state.blocks.model.faces)
+                cand = Prediction.of_state(state)
                 table[factor] = cand.nmse_db(validation)
                 if table[factor] < best_db:
                     best, best_db, best_x = cand, table[factor], xr

@@ -144,12 +144,6 @@ class NetworkParameterization(Parameterization):
         return nominal * r[np.arange(L)[:, None], np.arange(N)[None, :], levels]
 
     # ------------------------------------------------------------------ Jacobian
-    def jacobian(self, x, blocks: NetworkBlocks, fields: NetworkFields, levels: np.ndarray,
-                 out_matrix: np.ndarray, gain_jvp=None) -> np.ndarray:
-        """(T, F, P, n_params) complex d y / d x at fixed receive terms (see :meth:`jacobian_parts`)."""
-        jac_g, jac_c = self.jacobian_parts(x, blocks, fields, levels, out_matrix, gain_jvp)
-        return np.concatenate([jac_g, jac_c, 1j * jac_c], axis=-1)
-
     def jacobian_parts(self, x, blocks: NetworkBlocks, fields: NetworkFields, levels: np.ndarray,
                        out_matrix: np.ndarray, gain_jvp=None) -> tuple[np.ndarray, np.ndarray]:
         """(d y / d geometry (T, F, P, 3L), d y / d z (T, F, P, n_complex)) at fixed receive terms; y is

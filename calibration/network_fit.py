@@ -91,16 +91,29 @@ class NetworkObjective:
         state = NetworkState(np.asarray(x, float), misfit, misfit + self.penalty(x), blocks, t, fit, h)
         return state, fields
 
+    def solved(self, x) -> tuple[NetworkState, object, np.ndarray]:
+        """(state, fields, e) at x: the receive terms fitted first, then one solve carrying the adjoint
+        sources of that receive side ``e`` (F, P, N), whose fields give the Jacobian."""
+        state, _ = self.state(x)
+        e = state.out_matrix()
+        state, fields = self.state(x, sources=np.swapaxes(e, 1, 2))
+        return state, fields, e
+
+    def jacobian_parts(self, state: NetworkState, fields, e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """d y / d (geometry, complex terms) at fixed receive terms (:meth:`NetworkParameterization.jacobian_parts`),
+        with what the geometry's output matrix adds in the receive modes that keep it."""
+        gain_jvp = None
+        if self.par.receivers != "free":
+            a_last = fields.a_out[:, :, -1, :, 0]
+            g = state.fit.gain if self.par.receivers == "port" else state.fit.gain[:, None]
+            gain_jvp = lambda d_out: g[None] * np.einsum("fpn,tfn->tfp", d_out, a_last)  # noqa: E731
+        return self.par.jacobian_parts(state.x, state.blocks, fields, self.levels, e, gain_jvp)
+
     def gauss_newton(self, state: NetworkState, fields, e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(H, g): the Gauss-Newton matrix of the misfit and minus its half-gradient at ``state``, from
         ``fields`` solved with the adjoint sources of the receive side ``e`` (F, P, N)."""
         par = self.par
-        gain_jvp = None
-        if par.receivers != "free":
-            a_last = fields.a_out[:, :, -1, :, 0]
-            g = state.fit.gain if par.receivers == "port" else state.fit.gain[:, None]
-            gain_jvp = lambda d_out: g[None] * np.einsum("fpn,tfn->tfp", d_out, a_last)  # noqa: E731
-        jac_g, jac_c = par.jacobian_parts(state.x, state.blocks, fields, self.levels, e, gain_jvp)
+        jac_g, jac_c = self.jacobian_parts(state, fields, e)
         resid = self.data.y - state.fit.prediction
         n_g = jac_g.shape[-1]
         jac = project(np.concatenate([jac_g, jac_c], axis=-1), par.receivers, state.h)
@@ -171,9 +184,7 @@ def fit_network(par: NetworkParameterization, data: CalibrationData, start=None,
     t0 = time.perf_counter()
     obj = NetworkObjective(par, data, iteration)
     x = par.initial() if start is None else par.check(start).copy()
-    state, _ = obj.state(x)
-    e = state.out_matrix()
-    state, fields = obj.state(x, sources=np.swapaxes(e, 1, 2))
+    state, fields, e = obj.solved(x)
     history = [state.loss]
     mu, nu = None, 2.0
     it = 0
@@ -246,9 +257,7 @@ def ridge_path(par: NetworkParameterization, x, data: CalibrationData, factors=R
     per-atom terms enter the responses almost linearly, so one step lands on the re-ridged optimum).
     Yields (factor, x, state at x) for each factor; a step that leaves the buildable geometries is left out."""
     obj = NetworkObjective(par, data)
-    state, _ = obj.state(x)
-    e = state.out_matrix()
-    state, fields = obj.state(x, sources=np.swapaxes(e, 1, 2))
+    state, fields, e = obj.solved(x)
     h, g = obj.gauss_newton(state, fields, e)
     base = par.ridge_weights() * max(float(np.mean(np.diag(h)[par.n_physical:])), 1e-300)
     d = np.maximum(np.diag(h), 1e-30) * 1e-9  # a whisper of damping keeps the held-free directions finite
@@ -267,9 +276,7 @@ def network_fisher(par: NetworkParameterization, x, data: CalibrationData, sigma
     Statistical Signal Processing: Estimation Theory*, 1993, sec. 15.7), sigma^2 the noise variance per
     complex sample (default: the fit's residual)."""
     obj = NetworkObjective(par, data)
-    state, _ = obj.state(x)
-    e = state.out_matrix()
-    _, fields = obj.state(x, sources=np.swapaxes(e, 1, 2))
+    state, fields, e = obj.solved(x)
     h, _ = obj.gauss_newton(state, fields, e)
     if sigma2 is None:
         sigma2 = state.misfit * obj.scale_y / data.y.size

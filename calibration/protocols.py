@@ -197,7 +197,7 @@ class Calibrator:
         return self._family_of(model) is not None
 
     def _family_of(self, model: CalibratedModel | None) -> Family | None:
-        for fam in getattr(self, "families", []):
+        for fam in self.families:
             if model is not None and model.parameterization == fam.name and np.shape(model.x) == (fam.par.n_params,):
                 return fam
         return None

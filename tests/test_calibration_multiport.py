@@ -76,15 +76,9 @@ def test_the_multiport_jacobian_matches_central_differences(receivers):
     y = rng.standard_normal((30, 2, 2)) + 1j * rng.standard_normal((30, 2, 2))
     data = CalibrationData.from_codes(codes, 2, y, g.frequencies)
     obj = NetworkObjective(par, data)
-    state, _ = obj.state(x)
-    e = state.out_matrix()
-    _, fields = obj.state(x, sources=np.swapaxes(e, 1, 2))
-    gain_jvp = None
-    if receivers != "free":
-        a_last = fields.a_out[:, :, -1, :, 0]
-        gg = state.fit.gain if receivers == "port" else state.fit.gain[:, None]
-        gain_jvp = lambda d_out: gg[None] * np.einsum("fpn,tfn->tfp", d_out, a_last)  # noqa: E731
-    jac = par.jacobian(x, state.blocks, fields, obj.levels, e, gain_jvp)
+    state, fields, e = obj.solved(x)
+    jac_g, jac_c = obj.jacobian_parts(state, fields, e)
+    jac = np.concatenate([jac_g, jac_c, 1j * jac_c], axis=-1)  # d y / d Im(z) = 1j d y / d Re(z)
 
     def model_y(xx):  # the responses at xx with the receive terms of x held fixed
         blocks = par.blocks(xx, g.frequencies)
@@ -242,7 +236,6 @@ def test_no_choice_sees_the_test_set():
           f"{b['test_nmse_db']:.1f} dB with the test set scrambled")
     assert b["test_nmse_db"] > a["test_nmse_db"] + 20  # the test set was measured and scored
     assert clean.model.hash == dirty.model.hash
-    assert (a["selection"], a["chosen_stage"], a["residual_stage"]) == (b["selection"], b["chosen_stage"],
-                                                                        b["residual_stage"]) or \
-        {k: v.get("validation_nmse_db") for k, v in a["selection"].items()} == \
-        {k: v.get("validation_nmse_db") for k, v in b["selection"].items()}
+    validation = {k: v.get("validation_nmse_db") for k, v in a["selection"].items()}  # fit times aside
+    assert validation == {k: v.get("validation_nmse_db") for k, v in b["selection"].items()}
+    assert (a["chosen_stage"], a["residual_stage"]) == (b["chosen_stage"], b["residual_stage"])

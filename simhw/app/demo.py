@@ -139,7 +139,7 @@ def run_demo(out: str | Path = "out/demo", quick: bool = False, quiet: bool = Fa
             if done.get("status") != "done":
                 raise RuntimeError(f"the demo's calibration ended {done.get('status')}: "
                                    f"{(done.get('metrics') or {}).get('error', 'no reason recorded')}")
-            record, blob = client.calibration(done["id"])
+            _, blob = client.calibration(done["id"])
             cal = CalibratedModel.from_bytes(blob)
             codes = np.random.default_rng(11).integers(0, 1 << g.bits, (FRESH, g.layers, g.rows, g.cols))
             fresh_s = np.array([client.push_measure(PhaseConfig(k, g.bits, name=f"demo-fresh-{i}"))[1]

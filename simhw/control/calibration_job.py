@@ -50,7 +50,7 @@ def check_identifiable(par, slots: int, frequencies: int, ports: int) -> None:
                          f"{-(-unknowns // per_slot)} slots per stage, or a model with fewer unknowns")
 
 
-def make_parameterization(daemon, params: dict | None = None):
+def requested_parameterization(daemon, params: dict | None = None):
     """The model a calibration of the daemon's bench fits: the bench file's [calibration] (and ``params``)."""
     cfg, c, params = daemon.config, daemon.config.calibration, params or {}
     g = cfg.geometry
@@ -61,7 +61,7 @@ def make_parameterization(daemon, params: dict | None = None):
 
 def check_request(daemon, params: dict) -> None:
     """Refuse (ValueError) a requested calibration that cannot identify its model, before it starts."""
-    check_identifiable(make_parameterization(daemon, params), int(params.get("slots", daemon.config.calibration.slots)),
+    check_identifiable(requested_parameterization(daemon, params), int(params.get("slots", daemon.config.calibration.slots)),
                        daemon.config.frequencies().size, len(daemon.params))
 
 
@@ -70,7 +70,7 @@ def make_calibrator(daemon, params: dict | None = None) -> Calibrator:
     cfg, c = daemon.config, daemon.config.calibration
     params = params or {}
     g = cfg.geometry
-    par = make_parameterization(daemon, params)
+    par = requested_parameterization(daemon, params)
     source = BenchSource(daemon.board, daemon.vna, cfg.frequencies(), g.receive_ports, cfg.sweep.ifbw, cfg.sweep.power,
                          clock=daemon.clock, params=cfg.vna_params())
     cal = Calibrator(par, source, params.get("estimator", c.estimator), heldout_slots=int(params.get("heldout",

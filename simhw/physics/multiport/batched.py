@@ -148,7 +148,7 @@ class NetworkModel:
         theta = theta[None] if single else theta
         if theta.shape[1:] != (self.n_layers, self.n_atoms):
             raise ValueError(f"phases must be (L, N) = ({self.n_layers}, {self.n_atoms}) or a batch of them, "
-                             f"got {theta.shape[1:] if not single else theta.shape[1:]}")
+                             f"got {theta.shape[1:]}")
         t = np.exp(1j * theta)
         if amplitude is not None:
             t = t * np.broadcast_to(amplitude, theta.shape)
