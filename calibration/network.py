@@ -160,25 +160,26 @@ class NetworkParameterization(Parameterization):
         F, P = out_matrix.shape[:2]
         jac_c = np.zeros((T, F, P, self.n_complex), complex)
         if "face" in self.terms:
-            # d y / d F[i, j] summed over every face: (T, F, P, N, N), one small product per slot and frequency
-            lam = np.concatenate([lam_in, lam_out], axis=2).transpose(0, 1, 4, 3, 2)  # (T, F, P, N, 2L)
-            emitted = np.concatenate([a_in, a_out], axis=2)  # (T, F, 2L, N)
-            g_face = lam @ emitted[:, :, None]
             jac_c[..., self.blocks_of["reflection"]] = (
                 (lam_in * a_in[..., None]).sum(axis=3) + (lam_out * a_out[..., None]).sum(axis=3)).transpose(0, 1, 3, 2)
+            # d y / d F[i, j] summed over every face is sum_s lam[i, s] emitted[s, j]; a coupling offset k
+            # collects the pairs j = i +- k: shifted products, never the (N, N) matrix per slot
+            lam = np.concatenate([lam_in, lam_out], axis=2)  # (T, F, 2L, N, P)
+            emitted = np.concatenate([a_in, a_out], axis=2)  # (T, F, 2L, N)
             cpl = self.blocks_of["coupling"]
             for k in range(1, self.band + 1):  # the band's offsets, not atoms
-                jac_c[..., cpl.start + k - 1] = (np.trace(g_face, offset=k, axis1=-2, axis2=-1)
-                                                 + np.trace(g_face, offset=-k, axis1=-2, axis2=-1))
+                jac_c[..., cpl.start + k - 1] = (np.einsum("tfsnp,tfsn->tfp", lam[..., :-k, :], emitted[..., k:])
+                                                 + np.einsum("tfsnp,tfsn->tfp", lam[..., k:, :], emitted[..., :-k]))
         if "feed" in self.terms:
             jac_c[..., self.blocks_of["feed"]] = (lam_in[:, :, 0] * blocks.feed0[None, :, :, 0, None]).transpose(0, 1, 3, 2)
         if "codes" in self.terms:
             d = fields.cell_sensitivity()  # (T, F, P, L, N)
             dn = d * np.exp(2j * np.pi * levels / K)[:, None, None]  # d y / d r[l, n, c_tln]
             onehot = levels[..., None] == np.arange(K)  # (T, L, N, K)
-            per_atom = dn[..., None] * onehot[:, None, None]  # (T, F, P, L, N, K)
-            jac_c[..., self.blocks_of["atoms"]] = per_atom.reshape(T, F, P, -1)
-            jac_c[..., self.blocks_of["levels"]] = per_atom.sum(axis=(3, 4))[..., 1:]
+            per_atom = jac_c[..., self.blocks_of["atoms"]].reshape(T, F, P, L, N, K)  # a view: written in place
+            np.multiply(dn[..., None], onehot[:, None, None], out=per_atom)
+            per_code = dn.reshape(T, F * P, L * N) @ onehot.reshape(T, L * N, K).astype(complex)  # summed over atoms
+            jac_c[..., self.blocks_of["levels"]] = per_code.reshape(T, F, P, K)[..., 1:]
         return self._geometry_jacobian(blocks, lam_in, lam_out, a_in, a_out, gain_jvp), jac_c
 
     def _geometry_jacobian(self, blocks, lam_in, lam_out, a_in, a_out, gain_jvp) -> np.ndarray:

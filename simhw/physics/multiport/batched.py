@@ -155,7 +155,7 @@ class NetworkModel:
         return t, single
 
     def solve(self, t: np.ndarray, sources: np.ndarray | None = None, inputs: np.ndarray | None = None,
-              method: str = "auto", guess: NetworkFields | None = None) -> NetworkFields:
+              method: str = "auto", guess: NetworkFields | None = None, tol: float = 1e-10) -> NetworkFields:
         """Fields for transmissions ``t`` (B, L, N): the feed's ``inputs`` (F, N, M) (default: w_in, all
         inputs as right-hand sides) and, with ``sources`` (F, N, k) or per configuration (B, F, N, k),
         adjoint right-hand sides on the last stage's output face (S_RS^T e_p for receive port p).
@@ -164,7 +164,8 @@ class NetworkModel:
         matrix product per frequency for all configurations at once; converges when the faces reflect
         and couple weakly), "direct" (:func:`solve_stages`: exact block elimination) or "auto" (sweeps,
         and the direct solve where they have not converged). ``guess``: fields of a nearby solve with the
-        same right-hand-side layout, where the sweeps start (a fit's next trial point)."""
+        same right-hand-side layout, where the sweeps start (a fit's next trial point). ``tol``: the sweeps
+        stop when a sweep changes the boundary waves by less than this, relative."""
         if method not in ("auto", "sweeps", "direct"):
             raise ValueError("method must be 'auto', 'sweeps' or 'direct'")
         N, B = self.n_atoms, t.shape[0]
@@ -180,7 +181,7 @@ class NetworkModel:
             elif guess.q_in is not None and guess.q_in.shape[-1] == k - m:
                 start = np.concatenate([np.concatenate([guess.b_in, guess.q_in], axis=-1),
                                         np.concatenate([guess.b_out, guess.q_out], axis=-1)], axis=-2)
-        b = self._sweeps(t, src_in, src_out, k, start) if method != "direct" else None
+        b = self._sweeps(t, src_in, src_out, k, start, tol) if method != "direct" else None
         if b is None:
             if method == "sweeps":
                 raise ArithmeticError("the stage sweeps did not converge (strong reflections): use method='direct'")
