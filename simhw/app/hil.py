@@ -37,7 +37,7 @@ from simhw.physics.model import SIMModel
 from simhw.values.phase_config import PhaseConfig
 from simhw.values.bench_config import BenchConfig
 
-__all__ = ["CAP_DB", "HILReport", "hil_check", "hil_replay", "check_model_fits", "uncertainty_cap_db", "fresh_prediction_error",
+__all__ = ["CAP_DB", "HILReport", "floor_db", "hil_check", "hil_replay", "check_model_fits", "uncertainty_cap_db", "fresh_prediction_error",
            "measured_objective_db"]
 
 CAP_DB = 40.0
@@ -61,6 +61,7 @@ class HILReport:
     truth_unavailable: str = ""  # why there is no truth row (the bench's truth is not a cascade model)
     cap_db: float = 40.0  # the contrast cap training used (from the calibrated model's uncertainty)
     fresh: dict = field(default_factory=dict)  # the model's prediction error on fresh configurations
+    floor_db: list = field(default_factory=list)  # per receive port: the configuration-independent power (dB)
 
     def measured(self, name: str) -> float:
         return next(r["measured_db"] for r in self.rows if r["model"] == name)
@@ -101,13 +102,19 @@ class HILReport:
             if None not in raw:
                 beats += f" ({raw[0] - raw[1]:.2f} dB of raw contrast)"
         lines.append(f"{beats}; {gap}")
+        if self.floor_db and self.suppress:
+            gain = next(r.get("measured", {}).get("gain_db") for r in self.rows if r["model"] == "calibrated")
+            floor = max(self.floor_db[p] for p in self.suppress)
+            lines.append(f"configuration-independent floor at the suppressed port(s) {floor:.2f} dB (paths around the SIM, "
+                         f"as calibrated): the calibrated-trained gain {gain:.2f} dB stands {gain - floor:.2f} dB above it, "
+                         "about the contrast any configuration can reach across the sweep")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
         return {"port": self.port, "suppress": list(self.suppress), "rows": self.rows, "calibration": self.calibration,
                 "seconds": self.seconds, "calibrated_beats_ideal": self.calibrated_beats_ideal,
                 "gap_to_truth_db": self.gap_to_truth_db, "truth_unavailable": self.truth_unavailable,
-                "cap_db": self.cap_db, "fresh": self.fresh}
+                "cap_db": self.cap_db, "fresh": self.fresh, "floor_db": self.floor_db}
 
 
 def measured_objective_db(s: np.ndarray, port: int, suppress=(), cap_db: float = 40.0) -> dict:
@@ -122,6 +129,17 @@ def measured_objective_db(s: np.ndarray, port: int, suppress=(), cap_db: float =
         out["contrast_db"] = float(10 * np.log10(target / other))
         out["objective_db"] = float(10 * np.log10(target / (other + 10 ** (-cap_db / 10) * target)))
     return out
+
+
+def floor_db(model: CalibratedModel) -> list:
+    """Per receive port, the power (dB, averaged over the sweep) of what reaches it whatever the
+    configuration: multipath and leakage around the SIM, as the calibration estimated them. A null
+    cannot go much below it where the SIM's own response cannot follow that path's phase across the
+    sweep (a path delayed by 3 ns turns 19 rad over 1 GHz, a SIM's paths a fraction of that)."""
+    if model.leakage is None:
+        return []
+    return [float(10 * np.log10(max(np.mean(np.abs(model.leakage[:, p]) ** 2), 1e-300)))
+            for p in range(model.leakage.shape[1])]
 
 
 def uncertainty_cap_db(model: CalibratedModel) -> float:
@@ -182,6 +200,7 @@ def hil_check(config: BenchConfig | None = None, port: int = 0, null_others: boo
         report.calibration = {k: float(v) for k, v in done["metrics"].items() if isinstance(v, (int, float))}
         report.calibration["kept"] = cal.parameterization
         report.cap_db = uncertainty_cap_db(cal)
+        report.floor_db = floor_db(cal)
         fresh_codes = np.random.default_rng([seed, 5]).integers(0, 1 << cfg.geometry.bits, (
             fresh, cfg.geometry.layers, cfg.geometry.rows, cfg.geometry.cols))
         if fresh:
@@ -275,6 +294,7 @@ def hil_replay(recording: str | Path, config: BenchConfig | None = None) -> HILR
     report = HILReport(old["port"], tuple(old["suppress"]), calibration=old["calibration"],
                        truth_unavailable="replayed from recorded data", cap_db=old.get("cap_db", CAP_DB))
     report.fresh = fresh_prediction_error(cal, fresh_codes, fresh_s, cfg.geometry.bits)
+    report.floor_db = floor_db(cal)
     models = _models(cfg, cal, rows[0][2] if rows else None)
     for name, codes, f, s in rows:
         if name not in models:
