@@ -11,6 +11,7 @@ from calibration.parameterization import bench_parameterization
 from calibration.protocols import Calibrator
 from calibration.sources import FunctionSource
 from calibration.network_fit import NetworkObjective, fit_network
+from simhw.app.hil import floor_db
 from simhw.physics.geometry import SimGeometry
 from simhw.physics.model import SIMModel
 from simhw.physics.multiport import MultiportSIM
@@ -239,3 +240,19 @@ def test_no_choice_sees_the_test_set():
     validation = {k: v.get("validation_nmse_db") for k, v in a["selection"].items()}  # fit times aside
     assert validation == {k: v.get("validation_nmse_db") for k, v in b["selection"].items()}
     assert (a["chosen_stage"], a["residual_stage"]) == (b["chosen_stage"], b["residual_stage"])
+
+
+def test_the_floor_the_hil_report_prints_is_the_benchs_paths_around_the_sim():
+    """The configuration-independent power the HIL report prints per port (what limits a null) is what the
+    bench's multipath and leakage add, as the calibration estimated it: complex, per frequency."""
+    cfg = small_bench(multipath=0.1, multipath_delay_ns=3.0, leakage=0.01, leakage_delay_ns=0.5)
+    run, _ = calibrated(cfg, terms=("face",))
+    truth = make_truth(cfg)
+    g = truth.geometry
+    added = truth.effects.added_paths(cfg.frequencies(), g.input_antennas.positions[0], g.output_antennas.positions)
+    want = 10 * np.log10(np.mean(np.abs(added) ** 2, axis=0))
+    got = np.array(floor_db(run.model))
+    err = nmse_db(run.model.leakage, added)
+    print(f"\nfloor per port {np.round(got, 2)} dB, bench {np.round(want, 2)} dB; complex estimate NMSE {err:.1f} dB")
+    assert np.all(np.abs(got - want) < 0.5)
+    assert err < -25
