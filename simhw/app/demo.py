@@ -152,7 +152,7 @@ def run_demo(out: str | Path = "out/demo", quick: bool = False, quiet: bool = Fa
             report["calibration"]["kept"] = cal.parameterization
             steps.done(f"{cal.parameterization} model kept by validation "
                        f"({_selection(m)}); test-set prediction NMSE {m['initial_heldout_nmse_db']:.1f} dB (ideal "
-                       f"model) -> {m['heldout_nmse_db']:.1f} dB; on {FRESH} fresh configurations "
+                       f"model) -> {m['heldout_nmse_db']:.1f} dB{_interval(m)}; on {FRESH} fresh configurations "
                        f"{fresh['nmse_db']:.1f} dB")
 
             cap = uncertainty_cap_db(cal)
@@ -260,6 +260,11 @@ def run_demo(out: str | Path = "out/demo", quick: bool = False, quiet: bool = Fa
     if not quiet:
         print(f"report: {out / 'report.html'} ({report['seconds']:.0f} s)", file=sys.stderr)
     return report
+
+
+def _interval(metrics: dict) -> str:
+    lo, hi = metrics.get("test_interval_db") or (None, None)
+    return "" if lo is None else f" (90 % interval over another set as large: {lo:.1f} to {hi:.1f} dB)"
 
 
 def _selection(metrics: dict) -> str:

@@ -62,6 +62,7 @@ class HILReport:
     cap_db: float = 40.0  # the contrast cap training used (from the calibrated model's uncertainty)
     fresh: dict = field(default_factory=dict)  # the model's prediction error on fresh configurations
     floor_db: list = field(default_factory=list)  # per receive port: the configuration-independent power (dB)
+    interval_db: list = field(default_factory=list)  # the reported NMSE's 90 % interval over its test configurations
 
     def measured(self, name: str) -> float:
         return next(r["measured_db"] for r in self.rows if r["model"] == name)
@@ -89,6 +90,8 @@ class HILReport:
                          f"{pred.get('gain_db', nan):>10.2f} {meas.get('gain_db', nan):>10.2f} "
                          f"{meas.get('contrast_db', nan):>9.2f} {r.get('response_nmse_db', nan):>9.2f}")
         line = f"calibration: held-out NMSE {self.calibration.get('heldout_nmse_db', float('nan')):.2f} dB"
+        if self.interval_db:
+            line += f" (90 % interval {self.interval_db[0]:.2f} to {self.interval_db[1]:.2f} dB)"
         if self.fresh:
             line += (f"; on {self.fresh['configs']} fresh configurations {self.fresh['nmse_db']:.2f} dB "
                      f"(median {self.fresh['median_db']:.2f}, spread {self.fresh['spread_db']:.2f} dB)")
@@ -114,7 +117,8 @@ class HILReport:
         return {"port": self.port, "suppress": list(self.suppress), "rows": self.rows, "calibration": self.calibration,
                 "seconds": self.seconds, "calibrated_beats_ideal": self.calibrated_beats_ideal,
                 "gap_to_truth_db": self.gap_to_truth_db, "truth_unavailable": self.truth_unavailable,
-                "cap_db": self.cap_db, "fresh": self.fresh, "floor_db": self.floor_db}
+                "cap_db": self.cap_db, "fresh": self.fresh, "floor_db": self.floor_db,
+                "interval_db": self.interval_db}
 
 
 def measured_objective_db(s: np.ndarray, port: int, suppress=(), cap_db: float = 40.0) -> dict:
@@ -201,6 +205,7 @@ def hil_check(config: BenchConfig | None = None, port: int = 0, null_others: boo
         report.calibration["kept"] = cal.parameterization
         report.cap_db = uncertainty_cap_db(cal)
         report.floor_db = floor_db(cal)
+        report.interval_db = list(done["metrics"].get("test_interval_db") or [])
         fresh_codes = np.random.default_rng([seed, 5]).integers(0, 1 << cfg.geometry.bits, (
             fresh, cfg.geometry.layers, cfg.geometry.rows, cfg.geometry.cols))
         if fresh:
@@ -292,7 +297,8 @@ def hil_replay(recording: str | Path, config: BenchConfig | None = None) -> HILR
                 for i in range(len([k for k in z.files if k.startswith("name")]))]
         fresh_codes, fresh_s = z["fresh_codes"], z["fresh_S"]
     report = HILReport(old["port"], tuple(old["suppress"]), calibration=old["calibration"],
-                       truth_unavailable="replayed from recorded data", cap_db=old.get("cap_db", CAP_DB))
+                       truth_unavailable="replayed from recorded data", cap_db=old.get("cap_db", CAP_DB),
+                       interval_db=old.get("interval_db", []))
     report.fresh = fresh_prediction_error(cal, fresh_codes, fresh_s, cfg.geometry.bits)
     report.floor_db = floor_db(cal)
     models = _models(cfg, cal, rows[0][2] if rows else None)
