@@ -1,0 +1,7 @@
+"""simhw where researchers already work: Bluesky (ophyd-async) devices and plans, a QCoDeS instrument,
+MATLAB files, over the bench daemon (docs/guide.md, "Working from Bluesky, QCoDeS and MATLAB").
+
+Each module imports its public client only when imported itself: ``simhw.integrations.ophyd`` needs
+``ophyd-async`` and ``bluesky``, ``simhw.integrations.qcodes`` needs ``qcodes`` (``pip install
+simhw[integrations]``); ``simhw.integrations.matlab`` needs only scipy.
+"""
