@@ -3,7 +3,7 @@
 A :class:`BenchSession` records its endpoint when built and opens its client at :meth:`open` (the first
 request is ``status``, so an absent daemon is found there). It resolves a configuration given by
 stored name or content hash, pushes one and reads back the board's latch report, measures, and reads
-the newest calibrated model's store id. Calls are blocking and one at a time; the asynchronous devices
+the current calibrated model's store id and the sweep's shape. Calls are blocking and one at a time; the asynchronous devices
 run them on one worker thread each.
 """
 
@@ -79,6 +79,12 @@ class BenchSession:
         return self._c().status()["active_hash"]
 
     def model_version(self) -> int:
-        """Store id of the newest finished calibration (its model is the current one); 0 before any."""
-        done = [r["id"] for r in self._c().calibrations(limit=50) if r["status"] == "done"]
-        return max(done, default=0)
+        """The daemon's current calibrated model (its calibration's store id); 0 before any."""
+        return int(self._c().status()["model_version"] or 0)
+
+    def sweep_shape(self) -> tuple[int, int]:
+        """(points, receive ports) of the bench's sweep: the newest stored measurement's, or one measured now."""
+        newest = self._c().measurements(limit=1)
+        if newest:
+            return tuple(newest[0]["shape"])
+        return self.measure()[1].shape
