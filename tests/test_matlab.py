@@ -2,6 +2,10 @@
 .mat round trip with equal arrays and metadata, and a file laid out as MATLAB code writes it is read in."""
 
 import json
+import pathlib
+import re
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -11,6 +15,8 @@ from model_helpers import BITS, FAMILIES, family_model
 
 from simhw.integrations import matlab
 from simhw.values.phase_config import PhaseConfig
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def test_configurations_round_trip(tmp_path):
@@ -108,3 +114,25 @@ def test_an_edited_model_file_is_refused(tmp_path):
         matlab.read_model(path)
     with pytest.raises(ValueError, match="holds a simhw model, not a configs"):
         matlab.read_configs(path)
+
+
+@pytest.mark.skipif(shutil.which("octave") is None, reason="GNU Octave is not installed")
+def test_the_guides_matlab_snippet_computes_predict_in_octave(tmp_path):
+    """docs/guide.md's MATLAB snippet, run by Octave on files simhw wrote: its H is the model's prediction."""
+    snippet = re.search(r"```matlab\n(.*?)```", (ROOT / "docs" / "guide.md").read_text(), re.S).group(1)
+    model = family_model("free")  # a cascade whose gaps are not symmetric: a transposed matrix shows
+    model.leakage = None
+    model.atom_response = None
+    (tmp_path / "out").mkdir()
+    configs = [PhaseConfig.random(model.cascade.n_layers, 3, 3, 2, seed=s) for s in range(2)]
+    matlab.write_configs(tmp_path / "out" / "beams.mat", configs)
+    matlab.write_model(tmp_path / "model.mat", model)
+    matlab.write_measurement(tmp_path / "meas.mat", [1e9, 2e9], np.ones((2, 2)), {"measurement": 3})
+    script = "plot = @(varargin) 0;\n" + snippet + "printf('%.17g %.17g\\n', [real(H) imag(H)].');\n"
+    (tmp_path / "check.m").write_text(script)
+    r = subprocess.run(["octave", "--no-gui", "--quiet", "check.m"], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=120)
+    values = np.array([[float(x) for x in line.split()] for line in r.stdout.splitlines() if line.strip()])
+    assert values.shape == (2, 2), r.stdout + r.stderr
+    expected = model.predict(configs[0].codes.reshape(1, model.cascade.n_layers, -1), 2)[0, 0]
+    np.testing.assert_allclose(values[:, 0] + 1j * values[:, 1], expected, rtol=1e-12)
