@@ -60,11 +60,14 @@ def test_a_plan_sets_three_configurations_and_measures_each(tmp_path):
 
 def test_devices_do_no_io_when_built_and_connect_fails_clearly_without_a_daemon(tmp_path):
     RE = RunEngine({})  # noqa: F841 - init_devices connects on the RunEngine's loop
-    board = SimBoard(f"ipc://{tmp_path}/nobody.ipc", name="board", timeout=0.5)  # nothing opened yet
+    built = SimBoard(f"ipc://{tmp_path}/nobody.ipc", name="board", timeout=0.5)  # nothing opened yet
+    assert built._session.client is None
     with pytest.raises(NotConnectedError, match="timeout"):
         with init_devices():
             board = SimBoard(f"ipc://{tmp_path}/nobody.ipc", timeout=0.5)
+    assert board._session.client is None  # the failed connect closed its client
     board.close()
+    built.close()
 
 
 @pytest.mark.slow
