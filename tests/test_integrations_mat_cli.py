@@ -1,5 +1,5 @@
 """``.mat`` on the command line: configurations written by MATLAB pushed, measurements and models written
-(``simhw measure --mat``, ``simhw calibrate --mat``), and lab records exported (``simhw lab query --format
+(``simhw measure --mat``, ``simhw calibrate --mat`` locally and through the daemon), and lab records exported (``simhw lab query --format
 mat``), each read back equal to what the store holds."""
 
 import subprocess
@@ -27,7 +27,7 @@ def simhw(*args, cwd=None):
     return r.stdout
 
 
-def test_push_a_matlab_file_then_measure_to_a_mat_file(tmp_path):
+def test_push_a_matlab_file_measure_and_calibrate_to_mat_files(tmp_path):
     path, cfg = bench_file(tmp_path)
     endpoint = cfg.daemon.bind[0]
     codes = np.random.default_rng(5).integers(0, 4, (6, 6, 4, 2)).astype(float)  # MATLAB: codes(r, c, l, t)
@@ -41,6 +41,12 @@ def test_push_a_matlab_file_then_measure_to_a_mat_file(tmp_path):
         assert out.strip().endswith(f"mat: {tmp_path / 'm.mat'}")
         with DaemonClient(endpoint, timeout=30) as c:
             assert c.status()["active_hash"] == PhaseConfig(np.transpose(codes[..., 1], (2, 0, 1)), 2).hash
+        out = simhw("calibrate", "--endpoint", endpoint, "--mat", str(tmp_path / "model.mat"))
+        assert f"MATLAB model: {tmp_path / 'model.mat'}" in out
+        with DaemonClient(endpoint, timeout=30) as c:
+            (record,) = c.calibrations(limit=1)
+            stored_model = CalibratedModel.from_bytes(c.calibration(record["id"])[1])
+        assert matlab.read_model(tmp_path / "model.mat").hash == stored_model.hash
     f, s, meta = matlab.read_measurement(tmp_path / "m.mat")
     store = Store(cfg.daemon.store)
     try:

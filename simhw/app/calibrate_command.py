@@ -110,7 +110,7 @@ def calibrate_bench(config: BenchConfig, parameterization: str = "hybrid", estim
 def run_from_args(args) -> int:
     if args.endpoint:
         curve = (args.server_key, args.client_key) if args.server_key else None
-        return calibrate_remote(args.endpoint, args.publish, given(args), curve)
+        return calibrate_remote(args.endpoint, args.publish, given(args), curve, mat=args.mat)
     config = BenchConfig.load(args.bench) if args.bench else BenchConfig(name="simulated")
     s = settings(config, args)
     run, truth, ideal, cal = calibrate_bench(config, s["parameterization"], s["estimator"], s["stages"], s["slots"],
