@@ -136,3 +136,28 @@ def test_the_guides_matlab_snippet_computes_predict_in_octave(tmp_path):
     assert values.shape == (2, 2), r.stdout + r.stderr
     expected = model.predict(configs[0].codes.reshape(1, model.cascade.n_layers, -1), 2)[0, 0]
     np.testing.assert_allclose(values[:, 0] + 1j * values[:, 1], expected, rtol=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=5), bits=st.one_of(st.floats(-2, 20), st.integers(-2, 20)),
+       scale=st.sampled_from([1.0, 3.0, 70000.0, 0.5]), dtype=st.sampled_from(["f8", "i4", "u1", "c16", "f4"]),
+       seed=st.integers(0, 2**31))
+def test_any_matlab_configuration_file_is_read_or_refused_with_a_value_error(tmp_path_factory, shape, bits, scale, dtype,
+                                                                            seed):
+    codes = (np.random.default_rng(seed).uniform(-0.2, 1, shape) * scale).astype(dtype)
+    path = tmp_path_factory.mktemp("f") / "x.mat"
+    scipy.io.savemat(path, {"codes": codes, "bits": bits})
+    try:
+        configs = matlab.read_configs(path)
+    except ValueError:
+        return
+    full = codes.reshape(codes.shape + (1,) * (4 - codes.ndim))
+    for t, c in enumerate(configs):
+        np.testing.assert_array_equal(c.codes, np.transpose(full[..., t], (2, 0, 1)))
+        assert c.bits == bits
+
+
+def test_a_file_that_is_not_a_mat_file_is_refused(tmp_path):
+    (tmp_path / "x.mat").write_bytes(b"MATLAB 5.0 MAT-file" + bytes(200))
+    with pytest.raises(ValueError, match="not a readable MATLAB file"):
+        matlab.read_configs(tmp_path / "x.mat")
