@@ -15,10 +15,11 @@ def small_geometry(layers=3, side=3, freqs=(27.8e9, 28.0e9, 28.2e9), outputs=2):
     return g.with_frequencies(np.asarray(freqs))
 
 
-def family_model(family: str, seed: int = 0) -> CalibratedModel:
+def family_model(family: str, seed: int = 0, reflection: float = 0.02) -> CalibratedModel:
     """A model with every block the named family's calibration returns, with drawn values: the cascade
     families (``physical`` nominal atoms; ``hybrid`` one code-level table; ``free`` a perturbed cascade)
-    and ``multiport`` (faces, one level table per atom), each with leakage."""
+    and ``multiport`` (faces reflecting ``reflection`` and coupling neighbours, one level table per atom), each
+    with leakage. A multiport model calibrated on the simulated bench has faces near 0.002."""
     rng = np.random.default_rng(seed)
     g = small_geometry()
     c = cascade_matrices(g)
@@ -34,7 +35,7 @@ def family_model(family: str, seed: int = 0) -> CalibratedModel:
     elif family == "physical":
         table = None
     elif family == "multiport":
-        faces = np.stack([from_cascade(c, 0, 0.15, 0.04, band=3).face] * L)
+        faces = np.stack([from_cascade(c, 0, reflection, 0.3 * reflection, band=3).face] * L)
         atom_tables = np.exp(rng.normal(0, 0.1, (L, N, K)) + 1j * rng.normal(0, 0.3, (L, N, K)))
     return CalibratedModel(c, np.zeros(3), family, {}, atom_response=atom_tables if faces is not None else table,
                            leakage=leak, faces=faces)

@@ -151,7 +151,8 @@ def test_any_matlab_configuration_file_is_read_or_refused_with_a_value_error(tmp
         configs = matlab.read_configs(path)
     except ValueError:
         return
-    full = codes.reshape(codes.shape + (1,) * (4 - codes.ndim))
+    stored = scipy.io.loadmat(path)["codes"]  # as MATLAB sees it: a vector is a 1 x n row
+    full = stored.reshape(stored.shape + (1,) * (4 - stored.ndim))
     for t, c in enumerate(configs):
         np.testing.assert_array_equal(c.codes, np.transpose(full[..., t], (2, 0, 1)))
         assert c.bits == bits
