@@ -51,9 +51,11 @@ class _DaemonDevice(StandardReadable):
         """Set what the daemon's status already tells (after connecting)."""
 
     def close(self) -> None:
-        """Close the daemon client and its worker thread."""
-        self._worker.submit(self._session.close).result()
-        self._worker.shutdown()
+        """Close the daemon client and its worker thread (again: nothing)."""
+        if self._worker is not None:
+            self._worker.submit(self._session.close).result()
+            self._worker.shutdown()
+            self._worker = None
 
 
 class SimBoard(_DaemonDevice):
