@@ -22,6 +22,7 @@ import numpy as np
 
 from calibration.data import applied_phases
 from calibration.metrics import prediction_nmse_db
+from calibration.twin import twin
 from simhw.physics.model import SIMModel
 from simhw.physics.multiport.batched import NetworkModel
 from simhw.physics.propagation import Cascade
@@ -81,6 +82,11 @@ class CalibratedModel:
         """Predicted responses (T, F, P) of the test antenna to every receiver for integer codes (T, L, N...)."""
         h = self.model().response(*self.applied(codes, bits))[..., 0]
         return h if self.leakage is None else h + self.leakage[None]
+
+    def twin(self, xp):
+        """The forward pass on ``xp``'s arrays (numpy, JAX, PyTorch), differentiable by their autodiff:
+        ``h(theta, amplitude=None)`` -> responses as :meth:`predict` gives them (:mod:`calibration.twin`)."""
+        return twin(self, xp)
 
     @property
     def offset(self) -> np.ndarray | None:

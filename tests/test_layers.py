@@ -24,7 +24,9 @@ LAYERS = {
     "calibration": {"physics", "values", "calibration"},
     "sim_backend": {"physics", "values", "sim_backend"},
     "control": {"physics", "values", "designs", "drivers", "calibration", "control"},
-    "app": {"physics", "values", "designs", "drivers", "calibration", "control", "sim_backend", "app", "root"},
+    "integrations": {"physics", "values", "designs", "calibration", "control", "integrations"},
+    "app": {"physics", "values", "designs", "drivers", "calibration", "control", "sim_backend", "integrations", "app",
+            "root"},
     "root": {"physics", "values", "app"},
 }
 # the sans-I/O codecs and instrument facts the simulated hardware shares with the drivers
@@ -42,7 +44,7 @@ def layer_of(module: str) -> str:
             return "root"
         head = rest.split(".")[0]
         return {"physics": "physics", "values": "values", "version": "values", "designs": "designs",
-                "control": "control", "app": "app", "__main__": "app"}[head]
+                "control": "control", "integrations": "integrations", "app": "app", "__main__": "app"}[head]
     return top
 
 

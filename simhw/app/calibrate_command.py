@@ -23,6 +23,7 @@ from drivers.bench import open_bench
 from sim_backend.bench import SimBench  # only the simulated bench needs the backend
 from simhw.app.calibrate_remote import FIELDS, calibrate_remote
 from simhw.control.calibration_job import check_identifiable
+from simhw.integrations.matlab import write_model
 from simhw.physics.propagation import cascade_matrices
 from simhw.values.bench_config import BenchConfig
 
@@ -53,6 +54,7 @@ def add_arguments(p) -> None:
     p.add_argument("--models", default="simhw-models", help="directory of versioned calibrated models")
     p.add_argument("--plots", help="directory for the NMSE-per-stage plot and the magnitude maps")
     p.add_argument("--save-data", help="write every measured pilot and reference (.npz)")
+    p.add_argument("--mat", help="also write the calibrated model as a MATLAB file (.mat)")
     p.add_argument("--seed", type=int, default=0)
 
 
@@ -108,7 +110,7 @@ def calibrate_bench(config: BenchConfig, parameterization: str = "hybrid", estim
 def run_from_args(args) -> int:
     if args.endpoint:
         curve = (args.server_key, args.client_key) if args.server_key else None
-        return calibrate_remote(args.endpoint, args.publish, given(args), curve)
+        return calibrate_remote(args.endpoint, args.publish, given(args), curve, mat=args.mat)
     config = BenchConfig.load(args.bench) if args.bench else BenchConfig(name="simulated")
     s = settings(config, args)
     run, truth, ideal, cal = calibrate_bench(config, s["parameterization"], s["estimator"], s["stages"], s["slots"],
@@ -127,6 +129,8 @@ def run_from_args(args) -> int:
             print(f"  {name:<10} {est * k:>10.3f} {unit} {bound_text}")
     if cal.registry is not None:
         print(f"calibrated model v{run.model.version}: {cal.registry.path(run.model.version)}")
+    if args.mat:
+        print(f"MATLAB model: {write_model(args.mat, run.model)}")
     if args.save_data:
         recording = cal.last_data.concat(cal.last_heldout)
         n_test = 0 if cal.last_test is None else cal.last_test.slots

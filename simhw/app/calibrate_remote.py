@@ -12,7 +12,9 @@ import sys
 import threading
 import time
 
+from calibration.calibrated import CalibratedModel
 from simhw.control.client import DaemonClient, DaemonError, subscribe
+from simhw.integrations.matlab import write_model
 
 __all__ = ["calibrate_remote"]
 
@@ -20,7 +22,8 @@ FIELDS = ("stages", "slots", "parameterization", "estimator", "heldout", "atom_g
 
 
 def calibrate_remote(endpoint: str, publish: str | None, params: dict, curve: tuple | None = None,
-                     timeout: float = 30.0, wait: float = 3600.0, out=sys.stdout) -> int:
+                     timeout: float = 30.0, wait: float = 3600.0, out=sys.stdout, mat: str | None = None) -> int:
+    """``mat``: also write the calibrated model, fetched from the daemon's store, as a MATLAB file."""
     params = {k: v for k, v in params.items() if k in FIELDS and v is not None}
     seen: list = []
     stop = threading.Event()
@@ -35,6 +38,7 @@ def calibrate_remote(endpoint: str, publish: str | None, params: dict, curve: tu
             seen.append(job)
             print(f"calibration job {job} started on {endpoint}", file=out, flush=True)
             rec = c.wait_calibration(job, timeout=wait)
+            model = c.calibration(rec["id"])[1] if mat and rec["status"] == "done" else None
     except DaemonError as e:
         print(f"simhw: daemon error: {e}", file=sys.stderr)
         return 3
@@ -49,6 +53,8 @@ def calibrate_remote(endpoint: str, publish: str | None, params: dict, curve: tu
     print(f"calibration #{rec['id']} done: held-out NMSE {metrics.get('initial_heldout_nmse_db', float('nan')):.2f}"
           f" dB -> {metrics.get('heldout_nmse_db', float('nan')):.2f} dB (model {rec['id']} in the daemon's store)",
           file=out, flush=True)
+    if model is not None:
+        print(f"MATLAB model: {write_model(mat, CalibratedModel.from_bytes(model))}", file=out, flush=True)
     return 0
 
 

@@ -19,6 +19,7 @@ from simhw.app.embedded import run_daemon, setup_logging
 from simhw.control.client import DaemonClient, DaemonError, StateWatcher
 from simhw.values.bench_config import BenchConfig
 from simhw.values.measurement import Measurement
+from simhw.integrations import matlab
 from simhw.values.phase_config import PhaseConfig
 from simhw.version import __version__
 
@@ -30,9 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     cfg = sub.add_parser("config", help="inspect or create phase-configuration files")
     cfg_sub = cfg.add_subparsers(dest="config_command", metavar="ACTION", required=True)
-    show = cfg_sub.add_parser("show", help="print a phase-configuration file's summary and hash")
+    show = cfg_sub.add_parser("show", help="print a phase-configuration file's summary and hash (.mat: of each "
+                              "configuration in it)")
     show.add_argument("path")
-    rnd = cfg_sub.add_parser("random", help="write a random phase configuration")
+    rnd = cfg_sub.add_parser("random", help="write a random phase configuration (a path ending .mat: a MATLAB file)")
     rnd.add_argument("path")
     rnd.add_argument("--layers", type=int, required=True)
     rnd.add_argument("--rows", type=int, required=True)
@@ -68,13 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--server-key", help="daemon public key file (CURVE)")
         p.add_argument("--client-key", help="this client's secret key file (CURVE)")
         if name == "push":
-            p.add_argument("config", help="phase-configuration file")
+            p.add_argument("config", help="phase-configuration file (.mat: every configuration in it, in order)")
         if name == "status":
             p.add_argument("--board", action="store_true",
                            help="the board's live STATUS (read from the board now) instead of the daemon's")
         if name == "measure":
             p.add_argument("--config", help="push this phase-configuration file first")
             p.add_argument("--touchstone", help="also write the measurement as a Touchstone file")
+            p.add_argument("--mat", help="also write the measurement as a MATLAB file (.mat)")
         if name == "watch":
             p.add_argument("--publish", default="tcp://127.0.0.1:5556", help="daemon telemetry endpoint")
             p.add_argument("--count", type=int, default=None, help="stop after this many messages")
@@ -170,12 +173,13 @@ def _cmd_client(args) -> int:
             if args.command == "status":
                 print(json.dumps(c.board_status() if args.board else c.status(), indent=2, default=str))
             elif args.command == "push":
-                ack = c.push(PhaseConfig.load(args.config))
-                print(f"acknowledged {ack['hash']} ({'applied' if ack['applied'] else 'already shown'}), "
-                      f"push #{ack['push']}")
+                for config in load_configs(args.config):
+                    ack = c.push(config)
+                    print(f"acknowledged {ack['hash']} ({'applied' if ack['applied'] else 'already shown'}), "
+                          f"push #{ack['push']}")
             elif args.command == "measure":
                 if args.config:
-                    f, s, meta = c.push_measure(PhaseConfig.load(args.config))
+                    f, s, meta = c.push_measure(load_config(args.config))
                 else:
                     f, s, meta = c.measure()
                 print(f"measurement #{meta['measurement']} of {meta['hash']}: {len(f)} points, {s.shape[1]} port(s)")
@@ -185,6 +189,8 @@ def _cmd_client(args) -> int:
                 if args.touchstone:
                     m = Measurement(meta["hash"] or "", f, s, receive_ports=tuple(range(2, 2 + s.shape[1])))
                     print(f"touchstone: {m.to_touchstone(args.touchstone)}")
+                if args.mat:
+                    print(f"mat: {matlab.write_measurement(args.mat, f, s, meta)}")
         return 0
     except DaemonError as e:
         print(f"simhw: daemon error: {e}", file=sys.stderr)
@@ -253,18 +259,30 @@ def _cmd_sim(args) -> int:
     return 0
 
 
+def load_configs(path: str) -> list[PhaseConfig]:
+    """The configurations of a phase-configuration file, or of a MATLAB file (.mat, simhw.integrations.matlab)."""
+    return matlab.read_configs(path) if str(path).endswith(".mat") else [PhaseConfig.load(path)]
+
+
+def load_config(path: str) -> PhaseConfig:
+    configs = load_configs(path)
+    if len(configs) != 1:
+        raise ValueError(f"{path} holds {len(configs)} configurations: give a file with one")
+    return configs[0]
+
+
 def _cmd_config(args) -> int:
     if args.config_command == "show":
-        cfg = PhaseConfig.load(args.path)
-        print(f"name:       {cfg.name}")
-        print(f"shape:      {cfg.shape[0]} layers x {cfg.shape[1]} rows x {cfg.shape[2]} cols, {cfg.bits} bit(s)")
-        print(f"objective:  {cfg.objective}")
-        print(f"model_id:   {cfg.model_id}")
-        print(f"created_at: {cfg.created_at}")
-        print(f"hash:       {cfg.hash}")
+        for cfg in load_configs(args.path):
+            print(f"name:       {cfg.name}")
+            print(f"shape:      {cfg.shape[0]} layers x {cfg.shape[1]} rows x {cfg.shape[2]} cols, {cfg.bits} bit(s)")
+            print(f"objective:  {cfg.objective}")
+            print(f"model_id:   {cfg.model_id}")
+            print(f"created_at: {cfg.created_at}")
+            print(f"hash:       {cfg.hash}")
         return 0
     cfg = PhaseConfig.random(args.layers, args.rows, args.cols, args.bits, seed=args.seed, name=args.name)
-    print(cfg.save(args.path))
+    print(matlab.write_configs(args.path, [cfg]) if args.path.endswith(".mat") else cfg.save(args.path))
     return 0
 
 

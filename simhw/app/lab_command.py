@@ -5,7 +5,7 @@ the controller that addresses the lab's benches by name (docs/lab.md).
     simhw lab register bench-3 --endpoint tcp://10.0.0.3:5555 --publish tcp://10.0.0.3:5556 [--key bench3.key]
     simhw lab benches
     simhw lab query measurement --bench bench-3 --since 2026-11-01 [--config HASH] [--tag golden] \\
-                    [--export out/ --format touchstone|netcdf|csv]
+                    [--export out/ --format touchstone|netcdf|csv|mat]
     simhw lab residuals [--bench bench-3] [--since ...]
     simhw lab status                      # every bench's daemon, through the registry
     simhw lab run calibrate --benches bench-1,bench-3 [--stages 3 --slots 60]
@@ -29,6 +29,7 @@ from simhw.control.lab.controller import LabController
 from simhw.control.lab.exports import calibration_dataset, measurements_dataset, to_csv, to_netcdf, to_touchstone
 from simhw.control.lab.lab_store import KINDS, LabStore, dumps
 from simhw.control.lab.replicator import Replicator
+from simhw.integrations.lab_export import mat_export
 from simhw.values.bench_config import BenchConfig
 
 __all__ = ["add_arguments", "run_from_args", "parse_time"]
@@ -74,7 +75,7 @@ def add_arguments(p) -> None:
     q.add_argument("--tag")
     q.add_argument("--limit", type=int, default=100)
     q.add_argument("--export", help="write the records to this directory")
-    q.add_argument("--format", default="json", choices=("json", "csv", "netcdf", "touchstone"))
+    q.add_argument("--format", default="json", choices=("json", "csv", "netcdf", "touchstone", "mat"))
     r = action("residuals", help="every bench's held-out prediction residual over time")
     r.add_argument("--bench")
     r.add_argument("--since")
@@ -113,6 +114,8 @@ def _write(recs: list, kind: str, fmt: str, out: Path) -> list[str]:
         path = out / f"{kind}s.jsonl"
         path.write_text("".join(dumps(r) + "\n" for r in recs))
         return [str(path)]
+    if fmt == "mat":
+        return mat_export(recs, kind, out)
     if fmt == "touchstone":
         if kind != "measurement":
             raise ValueError("Touchstone is for measurements")

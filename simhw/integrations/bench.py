@@ -1,0 +1,90 @@
+"""What the Bluesky devices and the QCoDeS instrument ask of the bench daemon, over :class:`DaemonClient`.
+
+A :class:`BenchSession` records its endpoint when built and opens its client at :meth:`open` (the first
+request is ``status``, so an absent daemon is found there). It resolves a configuration given by
+stored name or content hash, pushes one and reads back the board's latch report, measures, and reads
+the current calibrated model's store id and the sweep's shape. Calls are blocking and one at a time; the asynchronous devices
+run them on one worker thread each.
+"""
+
+from __future__ import annotations
+
+import re
+
+from simhw.control.client import DaemonClient, DaemonError
+from simhw.values.phase_config import PhaseConfig
+
+__all__ = ["BenchSession", "LATCH", "NAME_LOOKUP_LIMIT"]
+
+LATCH = ("active_crc", "latch_count", "boot_id")  # the board's report of what it latched
+NAME_LOOKUP_LIMIT = 1000  # a name is looked up among the newest this many stored configurations
+_HASH = re.compile(r"[0-9a-f]{64}")
+
+
+class BenchSession:
+    def __init__(self, endpoint: str, timeout: float = 60.0, curve: tuple | None = None):
+        self.endpoint, self.timeout, self.curve = endpoint, timeout, curve
+        self.client: DaemonClient | None = None
+
+    def open(self) -> dict:
+        """Connect and return the daemon's status (raises ``DaemonTimeout`` if it does not answer)."""
+        if self.client is None:
+            self.client = DaemonClient(self.endpoint, timeout=self.timeout, curve=self.curve)
+        try:
+            return self.client.status()
+        except DaemonError:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+
+    def _c(self) -> DaemonClient:
+        if self.client is None:
+            raise RuntimeError(f"not connected to the bench daemon at {self.endpoint}: call connect() first")
+        return self.client
+
+    def stored(self, ref: str) -> PhaseConfig:
+        """The stored configuration with this content hash, or the newest stored one with this name."""
+        if not isinstance(ref, str) or not ref:
+            raise ValueError(f"a configuration is given by its stored name or hash, got {ref!r}")
+        if _HASH.fullmatch(ref):
+            return self._c().config(ref)
+        for row in self._c().configs(limit=NAME_LOOKUP_LIMIT):  # newest first
+            if row["name"] == ref:
+                return self._c().config(row["hash"])
+        raise KeyError(f"no stored configuration named {ref!r} among the newest {NAME_LOOKUP_LIMIT}")
+
+    def push(self, config: PhaseConfig | str) -> dict:
+        """Push (a configuration, or a stored name or hash); returns the acknowledgement with the latch report."""
+        cfg = config if isinstance(config, PhaseConfig) else self.stored(config)
+        ack = self._c().push(cfg)
+        report = self._c().board_status()
+        return {**ack, **{k: report[k] for k in LATCH}}
+
+    def measure(self):
+        """(frequencies (F,), S (F, P), meta: measurement id, hash, flag)."""
+        return self._c().measure()
+
+    def calibrate(self, **params) -> str:
+        """Start a calibration job (the daemon's ``calibrate`` fields); returns its job id."""
+        return self._c().calibrate(**params)
+
+    def wait_calibration(self, job: str) -> dict:
+        return self._c().wait_calibration(job, timeout=self.timeout)
+
+    def active_hash(self) -> str | None:
+        return self._c().status()["active_hash"]
+
+    def model_version(self) -> int:
+        """The daemon's current calibrated model (its calibration's store id); 0 before any."""
+        return int(self._c().status()["model_version"] or 0)
+
+    def sweep_shape(self) -> tuple[int, int]:
+        """(points, receive ports) of the bench's sweep: the newest stored measurement's, or one measured now."""
+        newest = self._c().measurements(limit=1)
+        if newest:
+            return tuple(newest[0]["shape"])
+        return self.measure()[1].shape
