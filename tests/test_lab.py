@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 import pytest
-
+from clients import public_client
 from daemon_helpers import bench_file, daemon_process, free_port
 from lab_helpers import assert_lab_equals_store, pg_restart, wait_replicated
 from simhw.app.embedded import embedded_daemon
@@ -116,7 +116,7 @@ def test_a_killed_daemon_and_a_restarted_database_lose_and_duplicate_nothing(tmp
 
 
 def test_exports_load_in_xarray_and_scikit_rf_with_the_same_values(tmp_path, lab_dsn):
-    skrf = pytest.importorskip("skrf")
+    skrf = public_client("skrf")
     cfg = lab_bench(tmp_path, "bench-x", lab_dsn)
     with embedded_daemon(cfg), DaemonClient(cfg.daemon.bind[0], timeout=60) as c:
         for i in range(4):
