@@ -191,6 +191,8 @@ def test_list_sweep_restores_exactly_what_it_changed(family, model):
 
 
 def test_rohde_schwarz_triggered_list_measurement_and_space_time_session():
+    """The mechanism: every point measures its own configuration or slot. The slot rate and "0 missed"
+    follow from the simulated times (tests/test_spacetime_session.py makes the bench's times decide)."""
     with SimBench(vna_bench("rs", "ZNA43")) as bench, SMPBoard(bench.board_urls[0]) as board, \
             open_vna("rs", bench.vna_resource) as vna:
         assert capable(vna, ListSweep) and "ZNA-B91" in vna.options
