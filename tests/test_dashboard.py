@@ -114,7 +114,7 @@ def test_the_page_follows_pushes_measurements_and_calibration_live(tmp_path):
             # a calibration: its stage NMSE curve fills in while it runs
             job = c.calibrate(stages=3, slots=20)
             assert held.wait(120)  # stage 1 is done and the calibration waits: the page must show it now
-            wait_for(driver, "return +document.getElementById('plot-cal').dataset.points >= 1", timeout=15)
+            wait_for(driver, "return +document.getElementById('plot-cal').dataset.points >= 1", timeout=10)
             state = driver.find_element("id", "cal-state").text
             assert "stage" in state and "done" not in state
             first = driver.current_window_handle
