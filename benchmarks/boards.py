@@ -5,8 +5,15 @@
 (a) Link utilization for bulk writes of a 4-layer 8x8 2-bit board: bytes the host put on the wire,
     times 10 bit times, over the elapsed time (1.0 = the line never idles). Reported for a bulk
     slot upload (pipelined) and for verified single pushes (write, commit, readback).
-(b) Sustained slot switches per second on one layer: via the board's sequencer (timer mode and
-    external trigger pulses) and via host commands (pipelined SEQ_STEP), with missed steps.
+(b) Slot switches on one layer. Only the host row measures a rate the board link achieves:
+    - sequencer, timer 2 kHz: the simulated timer steps by elapsed time and catches up on every
+      tick, so it cannot miss and its rate is the requested 2 kHz: the row checks the mechanism
+      (steps = elapsed time x rate), not a rate;
+    - sequencer, trigger pulses: pulses at 2 kHz paced by this benchmark and delivered to the
+      firmware in this process (no link, no VNA): its rate is the benchmark's pacing; the row checks
+      that every pulse further apart than the firmware's latch time steps once;
+    - host SEQ_STEP, pipelined: steps sent over the modelled UART as fast as the window allows,
+      with missed and misplaced steps counted: a measured, link-limited rate.
 """
 
 from __future__ import annotations
@@ -65,7 +72,7 @@ def slot_switches(baud: int, n_steps: int) -> None:
         board.stop_sequence()
         dt = time.perf_counter() - t0
         st = board.status()
-        rows.append(("sequencer, timer 2 kHz", st.seq_steps, dt, st.seq_missed, int(dt * rate)))
+        rows.append(("sequencer, timer 2 kHz (*)", st.seq_steps, dt, st.seq_missed, int(dt * rate)))
 
         # sequencer, external trigger pulses (as a VNA's trigger output would send them)
         board.arm_sequence(SequenceMode.TRIGGER, loop=True)
@@ -83,7 +90,7 @@ def slot_switches(baud: int, n_steps: int) -> None:
         dt = time.perf_counter() - t0
         board.stop_sequence()
         st = board.status()
-        rows.append(("sequencer, trigger pulses", st.seq_steps, dt, st.seq_missed, pulses))
+        rows.append(("sequencer, trigger pulses (*)", st.seq_steps, dt, st.seq_missed, pulses))
 
         # host commands, pipelined
         board.arm_sequence(SequenceMode.HOST, loop=True)
@@ -98,10 +105,11 @@ def slot_switches(baud: int, n_steps: int) -> None:
         rows.append(("host SEQ_STEP, pipelined", st.seq_steps, dt, missed, n_steps))
         board.close()
     print(f"(b) slot switches on one layer (8x8, 2 bit) at {baud} baud:")
-    print(f"    {'path':<28}{'steps':>8}{'seconds':>9}{'switches/s':>12}{'missed':>8}{'asked':>8}")
+    print(f"    {'path':<31}{'steps':>8}{'seconds':>9}{'switches/s':>12}{'missed':>8}{'asked':>8}")
     for name, steps, dt, missed, asked in rows:
-        print(f"    {name:<28}{steps:>8}{dt:>9.2f}{steps / dt:>12.0f}{missed:>8}{asked:>8}")
-    print("    target: >= 1000 switches/s sustained with 0 missed")
+        print(f"    {name:<31}{steps:>8}{dt:>9.2f}{steps / dt:>12.0f}{missed:>8}{asked:>8}")
+    print("    (*) paced by the simulation or by this benchmark: the rate is the pacing; the row checks the count.\n"
+          "    The host row is the measured one (target: >= 1000 switches/s sustained with 0 missed).")
 
 
 def main(argv=None):

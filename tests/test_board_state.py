@@ -119,3 +119,25 @@ def test_open_ris_boards_are_checked_by_readback(tmp_path):
         assert c.events("board_changed")
         assert c.push(a)["applied"]
         assert c.measure()[2]["hash"] == a.hash
+
+
+def test_a_reset_between_two_pushes_of_the_same_configuration_re_applies_it(tmp_path):
+    """No measurement between the reset and the second push: only the push's own check of the board
+    (its STATUS, not the daemon's memory) can tell that the board no longer shows the configuration."""
+    cfg = quiet_bench(tmp_path, "reset-repush")
+    with embedded_daemon(cfg) as (bench, daemon), DaemonClient(cfg.daemon.bind[0], timeout=20) as c:
+        fw, g = bench.firmwares[0], cfg.geometry
+        a = PhaseConfig.random(g.layers, g.rows, g.cols, bits=g.bits, seed=14)
+        assert c.push(a)["applied"]
+        latches = fw.latch_count
+        assert not c.push(a)["applied"]  # shown and unchanged: skipped, nothing written to the board
+        assert fw.latch_count == latches
+        reboot(fw)
+        assert not np.array_equal(fw.active_codes(), a.codes)
+        again = c.push(a)
+        assert again["applied"]
+        np.testing.assert_array_equal(fw.active_codes(), a.codes)
+        (reset,) = c.events("board_reset")
+        assert reset["data"]["was"] == a.hash
+        _, _, m = c.measure()
+        assert m["hash"] == a.hash and m["flag"] is None

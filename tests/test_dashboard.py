@@ -4,6 +4,7 @@ gateway and an embedded simulated bench; the JSON API and its tokens through pla
 import json
 import os
 import shutil
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -85,9 +86,10 @@ def wait_for(driver, script, timeout=30.0):
 def test_the_page_follows_pushes_measurements_and_calibration_live(tmp_path):
     cfg = bench(tmp_path)
     server_secret, allowed = keys(tmp_path)
-    with embedded_daemon(cfg), DaemonClient(cfg.daemon.bind[0], timeout=60) as c:
+    with embedded_daemon(cfg) as (sim, daemon), DaemonClient(cfg.daemon.bind[0], timeout=60) as c:
         gw = Gateway(cfg.daemon.bind[0], cfg.daemon.publish, port=0, server_key=server_secret,
                      keys_dir=allowed).start()
+        held, release = hold_after_first_stage(daemon)
         driver = browser()
         try:
             token = issue_token(server_secret, allowed, "operator", "control")
@@ -95,7 +97,7 @@ def test_the_page_follows_pushes_measurements_and_calibration_live(tmp_path):
             wait_for(driver, "return document.getElementById('conn').textContent === 'live'")
             assert "dashboard-bench" in driver.find_element("id", "bench").text
             assert "N5227B" in driver.find_element("id", "vna").text
-            assert "SIMB-0001" in driver.find_element("id", "board").text
+            assert sim.firmwares[0].serial in driver.find_element("id", "board").text  # what the board reported
             assert driver.find_element("id", "controls").is_displayed()  # a control token
             marker = driver.execute_script("window.__same_page = 1; return 1")
             # a push and a measure through the ZeroMQ client: the page updates without a reload
@@ -111,8 +113,10 @@ def test_the_page_follows_pushes_measurements_and_calibration_live(tmp_path):
             assert status == 200 and body.startswith(b"! simhw measurement of config " + config.hash.encode())
             # a calibration: its stage NMSE curve fills in while it runs
             job = c.calibrate(stages=3, slots=20)
-            wait_for(driver, "return +document.getElementById('plot-cal').dataset.points >= 1", timeout=120)
-            seen_running = "stage" in driver.find_element("id", "cal-state").text
+            assert held.wait(120)  # stage 1 is done and the calibration waits: the page must show it now
+            wait_for(driver, "return +document.getElementById('plot-cal').dataset.points >= 1", timeout=10)
+            state = driver.find_element("id", "cal-state").text
+            assert "stage" in state and "done" not in state
             first = driver.current_window_handle
             driver.switch_to.new_window("tab")  # a page opened mid-calibration is live at once, its uptime moving
             driver.get(gw.url + f"?token={token}")
@@ -122,19 +126,35 @@ def test_the_page_follows_pushes_measurements_and_calibration_live(tmp_path):
             wait_for(driver, f"return document.getElementById('uptime').textContent !== '{up}'", timeout=15)
             driver.close()
             driver.switch_to.window(first)
+            release.set()
             c.wait_calibration(job, timeout=240)
             wait_for(driver, "return +document.getElementById('plot-cal').dataset.points === 4", timeout=60)
             wait_for(driver, "return document.getElementById('cal-state').textContent.includes('done')")
             final = c.calibration(c.calibrations()[0]["id"], model=False)[0]["metrics"]["heldout_nmse_db"]
             assert f"final {final:.2f} dB" in driver.find_element("id", "cal-state").text  # after the residual stage
-            assert seen_running or "done" in driver.find_element("id", "cal-state").text
             assert driver.execute_script("return window.__same_page") == marker  # never reloaded
             path = tmp_path / "dashboard.png"
             driver.save_screenshot(str(path))
             assert path.stat().st_size > 20_000
         finally:
+            release.set()
             driver.quit()
             gw.stop()
+
+
+def hold_after_first_stage(daemon):
+    """The daemon's calibration pauses after publishing its first stage until ``release`` is set (at most
+    120 s): (held, release) events, so a test sees the page while the calibration is provably running."""
+    held, release, publish = threading.Event(), threading.Event(), daemon.event
+
+    def event(topic, data):
+        publish(topic, data)
+        if topic == "calibration" and data.get("state") == "stage" and not held.is_set():
+            held.set()
+            release.wait(120)
+
+    daemon.event = event
+    return held, release
 
 
 def test_tokens_decide_who_reads_and_who_controls(tmp_path):

@@ -3,11 +3,13 @@ of both sides, queries, exports read by xarray and scikit-rf, and the controller
 
 import os
 import signal
+import sqlite3
 import time
 
 import numpy as np
+import psycopg
 import pytest
-
+from clients import public_client
 from daemon_helpers import bench_file, daemon_process, free_port
 from lab_helpers import assert_lab_equals_store, pg_restart, wait_replicated
 from simhw.app.embedded import embedded_daemon
@@ -90,21 +92,33 @@ def test_two_benches_replicate_into_one_lab_database_and_queries_return_their_ar
             lab.query("sweeps")
 
 
+def replication_lag(dsn: str, bench: str, store_path) -> int:
+    """Outbox records of ``bench``'s store the lab has not acknowledged yet (its cursor's distance to the head)."""
+    with sqlite3.connect(f"file:{store_path}?mode=ro", uri=True) as sq:
+        head = sq.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox").fetchone()[0]
+    with psycopg.connect(dsn) as pg:
+        return head - pg.execute("SELECT replicated_seq FROM benches WHERE name = %s", (bench,)).fetchone()[0]
+
+
 def test_a_killed_daemon_and_a_restarted_database_lose_and_duplicate_nothing(tmp_path, lab_dsn):
+    """The database restarts and the daemon is killed while replication is behind (measured just before
+    each: the lab's cursor short of the store's head), so both crashes hit batches in flight."""
     path, cfg = bench_file(tmp_path, lab__dsn=lab_dsn, lab__retry_s=0.2, lab__bench_id="crashy",
                            lab__batch=50)
     endpoint = cfg.daemon.bind[0]
-    hashes = []
+    lags = {}
     with daemon_process(path) as proc, DaemonClient(endpoint, timeout=60) as c:
-        for round_ in range(6):  # pushes in flight while the database restarts mid-replication
-            configs = [PhaseConfig.random(4, 6, 6, 2, seed=round_ * 1000 + i) for i in range(200)]
-            c.push_many(configs)
-            hashes += [x.hash for x in configs]
-            if round_ == 2:
-                pg_restart("immediate")
         c.push_measure(PhaseConfig.random(4, 6, 6, 2, seed=99))
+        wait_replicated(lab_dsn, "crashy", cfg.daemon.store)  # the bench is registered in the lab
+        for round_ in range(6):  # pushes in flight while the database restarts mid-replication
+            c.push_many([PhaseConfig.random(4, 6, 6, 2, seed=round_ * 1000 + i) for i in range(200)])
+            if round_ == 2:
+                lags["restart"] = replication_lag(lab_dsn, "crashy", cfg.daemon.store)
+                pg_restart("immediate")
+        lags["kill"] = replication_lag(lab_dsn, "crashy", cfg.daemon.store)
         os.kill(proc.pid, signal.SIGKILL)  # no clean stop: the replicator dies with the daemon
         proc.wait(30)
+    assert lags["restart"] > 0 and lags["kill"] > 0, lags  # both crashes hit replication in flight
     with daemon_process(path), DaemonClient(endpoint, timeout=60) as c:
         c.push_many([PhaseConfig.random(4, 6, 6, 2, seed=5000 + i) for i in range(100)])
         wait_replicated(lab_dsn, "crashy", cfg.daemon.store, timeout=120)
@@ -116,7 +130,7 @@ def test_a_killed_daemon_and_a_restarted_database_lose_and_duplicate_nothing(tmp
 
 
 def test_exports_load_in_xarray_and_scikit_rf_with_the_same_values(tmp_path, lab_dsn):
-    skrf = pytest.importorskip("skrf")
+    skrf = public_client("skrf")
     cfg = lab_bench(tmp_path, "bench-x", lab_dsn)
     with embedded_daemon(cfg), DaemonClient(cfg.daemon.bind[0], timeout=60) as c:
         for i in range(4):

@@ -10,8 +10,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+import psycopg
 import pytest
-from lab_helpers import wait_replicated
+from lab_helpers import assert_lab_equals_store, wait_replicated
 from test_lab import lab_bench
 
 from simhw.app.embedded import embedded_daemon
@@ -19,6 +20,8 @@ from simhw.control.client import DaemonClient
 from simhw.control.lab.controller import LabController
 from simhw.control.lab.exports import measurements_dataset, open_netcdf, to_csv, to_netcdf
 from simhw.control.lab.lab_store import LabStore
+from simhw.control.lab.replicator import Replicator
+from simhw.control.store import Store
 from simhw.values.phase_config import PhaseConfig
 
 pytestmark = pytest.mark.timeout(300)
@@ -99,3 +102,35 @@ def test_lab_run_reports_a_calibration_that_did_not_finish_as_failed(tmp_path, l
         c.cancel(c.status()["job"]["job"])
         t.join(120)
     assert result["bench-c"]["ok"] is False and "cancelled" in result["bench-c"]["error"], result
+
+
+def test_each_batch_moves_the_lab_cursor_so_a_new_replicator_resumes_after_it(tmp_path, lab_dsn):
+    """Replication in batches smaller than the outbox: each step ships the next records and moves the
+    lab's cursor with them; a new replicator (as after a crash) resumes at the lab's cursor and ships
+    only what came after, so nothing is lost or shipped twice."""
+    path = tmp_path / "store.sqlite"
+    store = Store(path)
+
+    def pushes(seeds):
+        cfgs = [PhaseConfig.random(2, 3, 3, 2, seed=s) for s in seeds]
+        store.record_pushes([(c, None, f"r{s}", True, c.to_bytes().decode()) for s, c in zip(seeds, cfgs)])
+
+    def lab_cursor():
+        with psycopg.connect(lab_dsn) as pg:
+            return pg.execute("SELECT replicated_seq FROM benches WHERE name = 'bench-r'").fetchone()[0]
+
+    pushes(range(5))
+    head = store.outbox_head()
+    rep = Replicator(str(path), lab_dsn, "bench-r", batch=3)
+    shipped = [rep.step() for _ in range(5)]  # 10 records (5 configs, 5 pushes) in batches of 3
+    assert sum(shipped) == head and shipped[-1] == 0 and max(shipped) <= 3
+    assert lab_cursor() == rep.cursor == head
+    rep.close()
+    pushes(range(5, 8))
+    again = Replicator(str(path), lab_dsn, "bench-r", batch=100)
+    assert again.step() == store.outbox_head() - head and again.step() == 0
+    again.close()
+    assert lab_cursor() == store.outbox_head()
+    counts = assert_lab_equals_store(lab_dsn, "bench-r", path)
+    assert counts["pushes"] == 8
+    store.close()

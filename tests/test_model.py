@@ -143,8 +143,10 @@ def test_stuck_elements_ignore_commands_and_have_zero_gradient():
 def test_phase_noise_is_seeded_von_mises_and_off_by_default():
     geom = small_geometry(2)
     theta = np.zeros((2, 9))
-    ideal = SIMModel.from_geometry(geom)
-    np.testing.assert_array_equal(ideal.response(theta), ideal.response(theta))
+    ideal = SIMModel.from_geometry(geom, seed=1)
+    # off by default: the seed changes nothing and a second response is the first
+    np.testing.assert_array_equal(ideal.response(theta), SIMModel.from_geometry(geom, seed=2).response(theta))
+    np.testing.assert_array_equal(ideal.response(theta), ideal.response(theta + 0.0))
     n1 = SIMModel.from_geometry(geom, impairments=Impairments(phase_noise=0.1), seed=11)
     n2 = SIMModel.from_geometry(geom, impairments=Impairments(phase_noise=0.1), seed=11)
     r1, r2 = n1.response(theta), n2.response(theta)

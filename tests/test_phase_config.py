@@ -1,5 +1,8 @@
 import json
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -33,8 +36,25 @@ def test_hash_covers_pattern_not_metadata():
     assert PhaseConfig(codes, 2).hash != a.hash
     assert PhaseConfig(a.codes, 3).hash != a.hash  # same codes, different bit depth
     assert PhaseConfig(a.codes.reshape(3, 5, 4), 2).hash != a.hash  # same codes, different shape
-    # stable across processes and platforms: a fixed pattern has a fixed digest
     assert PhaseConfig.zeros(1, 1, 1, 1).hash == PhaseConfig(np.zeros((1, 1, 1), int), 1, name="x").hash
+
+
+DIGESTS = {  # fixed patterns and their SHA-256 digests: stores, labs and boards on any machine rely on them
+    (1, "zeros((1, 1, 1), int)"): "aa18373fbf44bcd85c88bef837a6dbd747e5c731767b1e940b4544ab9149f02f",
+    (2, "arange(24).reshape(2, 3, 4) % 4"): "6142c5bc721429056f3e2b7c9537c0d0e85dc844b75dc17b90b7b4929f089379",
+    (3, "arange(60).reshape(3, 4, 5) % 8"): "aea627736c65325c2f790fe37d63773da958118a2bdc412b1c8eb8c00249e1e0",
+}
+
+
+def test_the_hash_is_a_fixed_digest():
+    """The same digests in this process, in a new interpreter with another hash seed, and with the codes
+    given in another integer type and byte order: a fixed pattern has a fixed digest."""
+    assert [PhaseConfig(eval("np." + expr), bits).hash for bits, expr in DIGESTS] == list(DIGESTS.values())
+    code = ("import json, numpy as np\nfrom simhw.values.phase_config import PhaseConfig\n"
+            f"print(json.dumps([PhaseConfig(eval('np.' + e).astype('>i8'), b).hash for b, e in {list(DIGESTS)!r}]))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHONHASHSEED": "12345"})
+    assert json.loads(run.stdout) == list(DIGESTS.values()), run.stderr
 
 
 def test_phases_conversion_round_trip():

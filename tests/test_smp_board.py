@@ -19,10 +19,10 @@ def cfg(seed, shape=(3, 4, 4), bits=2):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_identify_write_commit_readback(kind):
-    with smp_board(kind) as (fw, ep, board):
+    with smp_board(kind, serial="LAB-7731") as (fw, ep, board):
         info = board.info
         assert (info.layers, info.rows, info.cols, info.bits, info.slots) == (3, 4, 4, 2, 64)
-        assert info.serial == "SIMB-0001" and info.protocol == "SMP/2" and info.boot_id == fw.boot_id
+        assert info.serial == "LAB-7731" and info.protocol == "SMP/2" and info.boot_id == fw.boot_id
         c = cfg(1)
         board.write(c)
         np.testing.assert_array_equal(board.read_shadow(), c.codes)

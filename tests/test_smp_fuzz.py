@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from drivers import smp
@@ -151,3 +151,18 @@ def test_resync_after_loss():
     b = smp.encode_frame(Message(MsgType.PING, 2))
     items = FrameDecoder().feed(a[:3] + a[4:] + b)
     assert isinstance(items[0], FrameError) and items[1] == Message(MsgType.PING, 2)
+
+
+@settings(max_examples=200, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate])  # no shrinking
+@given(st.binary(max_size=64), st.integers(0, 2**16 - 1), st.data())
+def test_the_host_refuses_a_frame_with_any_bit_flipped(body, seq, data):
+    """What the host reads from a board: one flipped bit anywhere in a frame (header, body or CRC) is a
+    CRC error, never a message."""
+    frame = smp.encode_frame(Message(MsgType.ACK, seq, body))
+    raw = bytearray(cobs_decode(frame[:-1]))
+    bit = data.draw(st.integers(0, 8 * len(raw) - 1))
+    raw[bit // 8] ^= 1 << (bit % 8)
+    with pytest.raises(FrameError) as exc:
+        smp.decode_payload(cobs_encode(bytes(raw)))
+    assert exc.value.kind == "crc"
+    assert smp.decode_payload(frame[:-1]) == Message(MsgType.ACK, seq, body)

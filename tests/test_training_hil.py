@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from simhw.app.hil import hil_check
+from simhw.physics.model import SIMModel
 from simhw.values.bench_config import BenchConfig
 from simhw.values.phase_config import PhaseConfig
 
@@ -49,7 +50,17 @@ def test_train_commands_write_configs_and_reports(tmp_path):
     assert r.returncode == 0, r.stderr
     cfg = PhaseConfig.load(tmp_path / "focus" / "config.json")
     assert cfg.shape == (2, 3, 3) and cfg.bits == bench.geometry.bits
-    assert np.isfinite(json.loads((tmp_path / "focus" / "report.json").read_text())["metrics_quantized"]["contrast_db"])
+    reported = json.loads((tmp_path / "focus" / "report.json").read_text())["metrics_quantized"]["contrast_db"]
+    # the saved configuration, through the bench's ideal model: port 1 over port 2, as reported, and far
+    # above what an untrained configuration gives
+    model = SIMModel.from_geometry(bench.geometry.build(bench.frequencies()))
+
+    def contrast_db(c):
+        power = np.sum(np.abs(model.response(c.phases()[None])[0, ..., 0]) ** 2, axis=0)
+        return 10 * np.log10(power[0] / power[1])
+
+    assert contrast_db(cfg) == pytest.approx(reported, abs=1e-6)
+    assert reported > contrast_db(PhaseConfig.random(2, 3, 3, bench.geometry.bits, seed=1)) + 10
 
 
 def test_train_refuses_impossible_requests(tmp_path):

@@ -2,11 +2,13 @@
 space-time sessions, list sweeps that restore what they change, frequencies read back, the state
 policy (an operator's traces survive a session; preset on request), correction and averaging."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import pyvisa
 from daemon_helpers import ipc_bench
-from vna_helpers import vna_bench
+from vna_helpers import DelayLine, vna_bench
 
 from drivers.board import BoardCapabilityError
 from drivers.capabilities import ListSweep, capable
@@ -15,9 +17,12 @@ from drivers.smp_board import SMPBoard
 from drivers.st_session import run_st_session
 from drivers.vna import KeysightENA, VNAError, open_vna
 from sim_backend.bench import SimBench
+from sim_backend.vna import FAMILY_CLASSES
+from sim_backend.vna_tcp import VNAServer
 from simhw.app.embedded import embedded_daemon
 from simhw.control.client import DaemonClient
 from simhw.values.phase_config import PhaseConfig
+from simhw.values.vna_models import model_named
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -35,7 +40,6 @@ def test_ena_driver_measures_the_simulated_truth(model, params, f0):
     with SimBench(vna_bench("ena", model)) as bench, SMPBoard(bench.board_urls[0]) as board, \
             open_vna("ena", bench.vna_resource) as vna:
         assert isinstance(vna, KeysightENA) and vna.model == model
-        assert vna.limits == bench.vna.model.limits  # asked of the instrument: its MIN/MAX answers
         for seed in (1, 2):
             cfg = PhaseConfig.random(4, 6, 6, 2, seed=seed)
             board.push(cfg)
@@ -47,6 +51,29 @@ def test_ena_driver_measures_the_simulated_truth(model, params, f0):
         assert vna.errors() == []
         with pytest.raises(ValueError, match="outside the .* range"):
             vna.configure(f0, bench.vna.model.limits.f_max * 1.01, 11)
+
+
+@pytest.mark.parametrize("family, model", MODELS)
+def test_the_driver_asks_the_instrument_for_its_limits(family, model):
+    """An instrument with a smaller frequency option, fewer points and less power than its model table
+    lists: the driver's limits are the instrument's answers (with a warning naming the difference), and
+    a sweep within the table but beyond the instrument is refused before anything is sent."""
+    table = model_named(model).limits
+    own = dataclasses.replace(table, f_max=table.f_max / 2, max_points=table.max_points // 4,
+                              power_max=table.power_max - 5, ifbw_max=table.ifbw_max / 2)
+    inst = FAMILY_CLASSES[family](DelayLine(), dataclasses.replace(model_named(model), limits=own), noise=False)
+    server = VNAServer(inst).start()
+    try:
+        with pytest.warns(UserWarning, match="reports ranges its model table does not list: f_max"), \
+                open_vna(family, server.resource) as vna:
+            assert vna.limits == own != table
+            with pytest.raises(ValueError, match="outside the .* range"):
+                vna.configure(own.f_max * 0.9, (own.f_max + table.f_max) / 2, 11)
+            with pytest.raises(ValueError, match="outside the .* range"):
+                vna.configure(own.f_max * 0.8, own.f_max * 0.9, own.max_points + 1)
+            assert vna.errors() == []  # refused by the driver, not by the instrument
+    finally:
+        server.stop()
 
 
 @pytest.mark.parametrize("family, model", MODELS)
@@ -164,6 +191,8 @@ def test_list_sweep_restores_exactly_what_it_changed(family, model):
 
 
 def test_rohde_schwarz_triggered_list_measurement_and_space_time_session():
+    """The mechanism: every point measures its own configuration or slot. The slot rate and "0 missed"
+    follow from the simulated times (tests/test_spacetime_session.py makes the bench's times decide)."""
     with SimBench(vna_bench("rs", "ZNA43")) as bench, SMPBoard(bench.board_urls[0]) as board, \
             open_vna("rs", bench.vna_resource) as vna:
         assert capable(vna, ListSweep) and "ZNA-B91" in vna.options

@@ -4,14 +4,14 @@ and pyvisa-py's HiSLIP and VXI-11 sessions reading the same trace as the raw soc
 import numpy as np
 import pytest
 import pyvisa
+from clients import public_client, vxi11_portmapper  # noqa: F401 - a fixture
 from vna_helpers import vna_bench
 
 from drivers.smp_board import SMPBoard
 from sim_backend.bench import SimBench
-from sim_backend.vxi11_server import VXI11Server
 from simhw.values.phase_config import PhaseConfig
 
-skrf_vna = pytest.importorskip("skrf.vi.vna")
+skrf_vna = public_client("skrf.vi.vna")
 
 
 def driver(name: str):
@@ -79,11 +79,11 @@ def read_trace(resource: str) -> tuple[str, np.ndarray, np.ndarray]:
 
 
 @pytest.mark.timeout(60)
-def test_hislip_and_vxi11_read_the_same_trace_as_the_socket():
-    vxi11 = VXI11Server.can_bind()
-    with SimBench(vna_bench("keysight", "N5227B", vna_vxi11=vxi11)) as bench:
+def test_hislip_and_vxi11_read_the_same_trace_as_the_socket(vxi11_portmapper):
+    with SimBench(vna_bench("keysight", "N5227B", vna_vxi11=True)) as bench:
         res = bench.vna_resources()
         assert res["socket"].endswith("::SOCKET") and "::hislip0," in res["hislip"]
+        assert res["vxi11"] == "TCPIP0::127.0.0.1::inst0::INSTR"  # found through the portmapper
         got = {kind: read_trace(r) for kind, r in res.items()}
         idn, freqs, trace = got["socket"]
         assert "N5227B" in idn
@@ -92,15 +92,10 @@ def test_hislip_and_vxi11_read_the_same_trace_as_the_socket():
             assert got[kind][0] == idn
             np.testing.assert_array_equal(got[kind][1], freqs)
             np.testing.assert_array_equal(got[kind][2], trace)
-        assert ("vxi11" in res) == vxi11
-    if not vxi11:
-        pytest.skip("VXI-11 not checked: the portmapper port 111 cannot be bound here")
 
 
 @pytest.mark.timeout(60)
-def test_vxi11_buffers_the_response_and_reports_an_interrupted_query():
-    if not VXI11Server.can_bind():
-        pytest.skip("the portmapper port 111 cannot be bound here")
+def test_vxi11_buffers_the_response_and_reports_an_interrupted_query(vxi11_portmapper):
     with SimBench(vna_bench("rs", "ZNB20", vna_vxi11=True)) as bench:
         rm = pyvisa.ResourceManager("@py")
         r = rm.open_resource(bench.vna_resources()["vxi11"], read_termination="\n", write_termination="\n",

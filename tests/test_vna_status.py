@@ -4,8 +4,8 @@ pyvisa-py's ``read_stb()``, AsyncStatusQuery and device_readstb) see the event s
 ``*ESE 1``) appear only when the sweep ends; MAV is set while a response waits to be read.
 
 VXI-11 is reached on its core port directly (``TCPIP0::host,port::inst0::INSTR``), so these tests need
-no portmapper on port 111 (tests/test_vna_public_clients.py goes through the portmapper where 111 can
-be bound)."""
+no portmapper (tests/test_vna_public_clients.py goes through the portmapper: on port 111 where it can
+be bound, else on a free port pyvisa-py is pointed at)."""
 
 import time
 
