@@ -7,7 +7,9 @@ import sys
 import numpy as np
 import pytest
 
+from calibration.calibrated import CalibratedModel
 from simhw.app.hil import CAP_DB
+from simhw.control.store import Store
 
 
 def test_quick_demo_report(tmp_path):
@@ -21,7 +23,22 @@ def test_quick_demo_report(tmp_path):
     # calibration improved the prediction NMSE, and what it reported held on fresh configurations
     assert cal["heldout_nmse_db"] < cal["initial_heldout_nmse_db"] - 5
     fresh = report["calibration"]["fresh"]
-    assert fresh["configs"] == 30 and abs(fresh["nmse_db"] - cal["heldout_nmse_db"]) <= 2.0
+    assert abs(fresh["nmse_db"] - cal["heldout_nmse_db"]) <= 2.0
+    # the fresh figure is what the store holds: the demo's fresh measurements against the stored model
+    store = Store(tmp_path / "store.sqlite")
+    try:
+        model = CalibratedModel.from_bytes(store.get_calibration(report["calibration"]["id"])["model"])
+        rows = [m for m in store.list_measurements(500)
+                if m["hash"] and store.get_config(m["hash"]).name.startswith("demo-fresh-")]
+        codes = np.array([store.get_config(m["hash"]).codes for m in rows])
+        s = np.array([store.get_measurement(m["id"])["s"] for m in rows])
+        bits = store.get_config(rows[0]["hash"]).bits
+    finally:
+        store.close()
+    pred = model.predict(codes, bits)
+    assert len(rows) == fresh["configs"] >= 20
+    assert 10 * np.log10(np.sum(np.abs(pred - s) ** 2) / np.sum(np.abs(s) ** 2)) == pytest.approx(fresh["nmse_db"],
+                                                                                                  abs=1e-9)
     assert cal["residual_stage"] == "kept" and cal["validation_nmse_db"] < cal["heldout_before_residual_db"]
     # the calibrated-trained config measured as predicted and beat the ideal-model one by 15 dB of contrast
     ideal, calibrated = report["trained"]
@@ -32,9 +49,14 @@ def test_quick_demo_report(tmp_path):
     # the recalibration fired after drift on a threshold derived from the model, the model held afterwards
     assert report["recalibration_fired"] and report["drift"]["recalibrations"] >= 1
     assert "prediction_residual_db" in report["drift"]["reasons"][0]
-    first = report["drift"]["timeline"][0]
-    expected = max(3 * cal["heldout_spread_db"] / np.sqrt(cal["heldout_configs"]), 0.5)
-    assert first["prediction_residual_db_threshold"] == pytest.approx(expected)
+    # every check's record agrees with its own figures, and the threshold follows the model in force: the
+    # recalibrated model, with its own spread, watches with another threshold than the first
+    timeline = report["drift"]["timeline"]
+    for e in timeline:
+        over = [abs(e[k]) > e[k + "_threshold"] for k in ("prediction_residual_db", "received_power_db") if k in e]
+        assert e["crossed"] == any(over), e
+    first, last = timeline[0]["prediction_residual_db_threshold"], timeline[-1]["prediction_residual_db_threshold"]
+    assert first != pytest.approx(last, abs=1e-6), (first, last)
     assert report["held_after_recalibration"]
     # the configuration re-trained on the recalibrated model measured as that model predicted
     restored = report["restored"]
