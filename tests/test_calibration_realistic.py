@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from calibration.data import CalibrationData
-from calibration.indicators import FLOOR_DB, SIGMAS, PredictionResidual, ReceivedPowerChange
+from calibration.indicators import FLOOR_DB, PredictionResidual, ReceivedPowerChange
 from calibration.parameterization import bench_parameterization
 from calibration.protocols import Calibrator
 from calibration.receivers import fit_receivers
@@ -79,23 +79,43 @@ def test_the_residual_stage_never_worsens_held_out_prediction_on_the_ideal_bench
 
 
 def test_indicator_thresholds_come_from_the_models_held_out_spread():
+    """What the derived thresholds do, not their formula: a model that predicts evenly is watched closely and a
+    rough one loosely, more reference configurations watch more closely, and a power change below the floor
+    (a VNA's repeatability) never fires."""
     rng = np.random.default_rng(0)
-    ref = CalibrationData(rng.uniform(0, 6, (25, 2, 4)), rng.standard_normal((25, 1, 2)) + 0j, [28e9])
+
+    def reference(n, scale=1.0):
+        return CalibrationData(rng.uniform(0, 6, (n, 2, 4)), scale * (rng.standard_normal((n, 1, 2)) + 0j), [28e9])
 
     class Model:
-        metrics = {"heldout_spread_db": 4.0, "heldout_power_spread_db": 0.2}
+        def __init__(self, spread_db, power_spread_db=0.2, nmse_db=-20.0):
+            self.metrics = {"heldout_spread_db": spread_db, "heldout_power_spread_db": power_spread_db}
+            self.nmse_db = nmse_db
 
         def prediction_nmse_db(self, data):
-            return -20.0
+            return self.nmse_db
 
-    res, power = PredictionResidual(), ReceivedPowerChange()
-    res.rebaseline(ref, Model(), None)
-    power.rebaseline(ref, Model(), None)
-    assert res.threshold == pytest.approx(SIGMAS * 4.0 / 5.0)  # 3 sigma / sqrt(25 configurations)
-    assert power.threshold == FLOOR_DB  # 3 x 0.2 / 5 = 0.12 dB, below the floor
+    def fires(spread_db, shift_db, n=25):
+        ref, model = reference(n), Model(spread_db)
+        ind = PredictionResidual()
+        ind.rebaseline(ref, model, None)
+        model.nmse_db += shift_db
+        return ind.read(ref, model, None).crossed, ind.threshold
+
+    assert fires(1.0, 1.5)[0] and not fires(8.0, 1.5)[0]  # the same 1.5 dB: news for an even model, not a rough one
+    assert not fires(1.0, -5.0)[0]  # a model that got better is no reason to recalibrate
+    assert fires(4.0, 1.5, n=400)[0] and not fires(4.0, 1.5, n=25)[0]  # more references resolve smaller moves
+    assert not fires(0.01, 0.3)[0] and fires(0.01, 0.6)[0]  # never below the floor, however even the model
+    power = ReceivedPowerChange()
+    ref = reference(25)
+    power.rebaseline(ref, Model(4.0, power_spread_db=0.2), None)
+    louder = CalibrationData(ref.theta, ref.y * 10 ** (0.3 / 20), [28e9])
+    much_louder = CalibrationData(ref.theta, ref.y * 10 ** (1.0 / 20), [28e9])
+    assert not power.read(louder, None, None).crossed and power.read(much_louder, None, None).crossed
+    assert FLOOR_DB <= power.threshold < 1.0
     assert PredictionResidual(2.0).threshold == 2.0  # a given threshold is kept
     fixed = PredictionResidual(2.0)
-    fixed.rebaseline(ref, Model(), None)
+    fixed.rebaseline(ref, Model(4.0), None)
     assert fixed.threshold == 2.0
 
 
