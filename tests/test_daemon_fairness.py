@@ -5,26 +5,18 @@ import sys
 import time
 
 import pytest
-from daemon_helpers import ipc_bench
+import test_daemon_limits
 
 from simhw.app.embedded import embedded_daemon
 from simhw.control.client import DaemonClient, DaemonError
 from simhw.values.phase_config import PhaseConfig
 
 BACKLOG = 200
-
-
-@pytest.fixture
-def served(tmp_path):
-    cfg = ipc_bench(tmp_path, "fairness")
-    cfg.sweep.points = 3
-    cfg.calibration.parameterization = "physical"
-    cfg.calibration.stages, cfg.calibration.slots, cfg.calibration.heldout = 6, 300, 5
-    yield cfg
+served = test_daemon_limits.served  # the same bench
 
 
 def test_a_clients_backlog_delays_another_clients_request_by_at_most_one_of_its_jobs(served):
-    with embedded_daemon(served) as (bench, daemon), DaemonClient(served.daemon.bind[0], timeout=120) as a, \
+    with embedded_daemon(served), DaemonClient(served.daemon.bind[0], timeout=120) as a, \
             DaemonClient(served.daemon.bind[0], timeout=120) as b:
         rids = [a.send("measure") for _ in range(BACKLOG)]
         deadline = time.monotonic() + 30
@@ -41,8 +33,9 @@ def test_a_clients_backlog_delays_another_clients_request_by_at_most_one_of_its_
 
 
 def test_a_push_while_a_calibration_holds_the_bench_is_refused_at_once_saying_what_holds_it(served):
+    served.calibration.stages, served.calibration.slots = 6, 300  # runs until cancelled
     first, later, queued = (PhaseConfig.random(4, 6, 6, bits=2, seed=s) for s in (1, 2, 3))
-    with embedded_daemon(served) as (bench, daemon), DaemonClient(served.daemon.bind[0], timeout=5) as c:
+    with embedded_daemon(served), DaemonClient(served.daemon.bind[0], timeout=5) as c:
         c.push(first)
         job = c.calibrate(job="long-one")
         t0 = time.monotonic()

@@ -70,7 +70,7 @@ def test_a_finished_calibrations_curve_and_log_come_from_the_store_on_a_fresh_pa
         driver = browser()
         try:
             status, body = http(gw.url + "api/events?kind=calibration")
-            assert status == 200 and [e["data"]["state"] for e in json.loads(body)][0] == "done"
+            assert status == 200 and json.loads(body)[0]["data"]["state"] == "done"
             logs = []
             for _ in range(2):  # a fresh page, then the same page reloaded
                 driver.get(gw.url) if not logs else driver.refresh()
