@@ -28,7 +28,7 @@ __all__ = ["LearnedEstimator"]
 
 
 class LearnedEstimator:
-    """Linear learned inverse over ``pilots`` (T, L, N codes at ``bits``), pre-trained at construction."""
+    """Linear learned inverse over ``pilots`` (T, L, N codes at ``bits``), pre-trained at its first fit."""
 
     name = "learned"
 
@@ -48,17 +48,23 @@ class LearnedEstimator:
         self.rng = np.random.default_rng(seed)
         self.half = physical.prior(bounds) / physical.scale  # box half-widths in normalised units
         self._ideal_pred = self._simulate(np.zeros((1, physical.n_params)))[0]
-        t0 = time.perf_counter()
-        self._pretrained = self._train(np.zeros(physical.n_params), self.half)
-        self.pretrain_seconds = time.perf_counter() - t0
+        self._pretrained: dict | None = None  # trained at the first fit, where its iteration callback can stop it
+        self.pretrain_seconds = None
 
     # ------------------------------------------------------------------ simulation and features
-    def _simulate(self, z: np.ndarray, theta: np.ndarray | None = None) -> np.ndarray:
-        """Responses (S, T, F, P) of parameter sets z (S, n) in normalised units."""
+    def _simulate(self, z: np.ndarray, theta: np.ndarray | None = None, iteration=None) -> np.ndarray:
+        """Responses (S, T, F, P) of parameter sets z (S, n) in normalised units; ``iteration()`` is called
+        before each sample (a progress point: a cancelled calibration stops there)."""
         theta = self.theta if theta is None else theta
+
+        def cascade(v):
+            if iteration is not None:
+                iteration()
+            return self.physical.cascade(v * self.physical.scale, self.frequencies)
+
         out = []
         for s in range(0, z.shape[0], 64):
-            part = [self.physical.cascade(v * self.physical.scale, self.frequencies) for v in z[s:s + 64]]
+            part = [cascade(v) for v in z[s:s + 64]]
             C, F = len(part), self.frequencies.size
             h = SIMModel(stack_cascades(part)).response(theta)[..., 0]  # (T, C*F, P)
             out.append(h.reshape(h.shape[0], C, F, -1).transpose(1, 0, 2, 3))
@@ -71,10 +77,10 @@ class LearnedEstimator:
         v = (y / proj[:, None, :, None]).reshape(y.shape[0], -1)
         return np.concatenate([v.real, v.imag], axis=1)
 
-    def _train(self, center: np.ndarray, half: np.ndarray) -> dict:
+    def _train(self, center: np.ndarray, half: np.ndarray, iteration=None) -> dict:
         """Simulate ``samples`` draws in center +/- half and fit the linear map per pilot count (lazily)."""
         z = center + self.rng.uniform(-1, 1, (self.samples, center.size)) * half
-        y = self._simulate(z)
+        y = self._simulate(z, iteration=iteration)
         sigma = np.sqrt(np.mean(np.abs(y) ** 2) / 10 ** (self.snr_db / 10))
         y = y + sigma / np.sqrt(2) * (self.rng.standard_normal(y.shape) + 1j * self.rng.standard_normal(y.shape))
         return {"z": z, "y": y, "maps": {}}
@@ -105,13 +111,17 @@ class LearnedEstimator:
         if not np.array_equal(data.frequencies, self.frequencies):
             raise ValueError("the learned estimator was trained at other frequencies")
         objective = Objective(self.par, data, iteration)
+        if self._pretrained is None:
+            t_pre = time.perf_counter()
+            self._pretrained = self._train(np.zeros(self.physical.n_params), self.half, iteration)
+            self.pretrain_seconds = time.perf_counter() - t_pre
         z = self._predict(self._pretrained, data.y)
         z = np.clip(z, -self.half, self.half)
         half = self.half
         history = [objective.misfits(self._full(z)[None])[0]]
         for _ in range(self.rounds):
             half = half * self.shrink
-            z_new = self._predict(self._train(z, half), data.y)
+            z_new = self._predict(self._train(z, half, iteration), data.y)
             z_new = np.clip(z_new, z - half, z + half)
             err = objective.misfits(self._full(z_new)[None])[0]
             if err < history[-1]:

@@ -89,24 +89,26 @@ def test_telemetry_reaches_subscribers(tmp_path):
         assert "heartbeat" in seen and "push" in seen
 
 
-def test_jobs_run_in_arrival_order_and_pushes_behind_a_calibration_wait_for_it(tmp_path):
-    """Pushes run on the daemon's loop, other jobs on its worker; the board still sees them in the
-    order they arrived: pushes sent during a calibration are applied after it, a measure sent
-    between pushes measures the push before it."""
+def test_jobs_run_in_arrival_order_and_pushes_are_refused_while_a_calibration_holds_the_bench(tmp_path):
+    """Pushes run on the daemon's loop, other jobs on its worker; the board still sees one client's jobs in
+    the order it sent them: a measure sent between pushes measures the push before it. During a
+    calibration a measure waits for it, and pushes are refused ``busy`` at once (none is applied later)."""
     path, cfg = bench_file(tmp_path)
     a, b, c3 = (PhaseConfig.random(4, 6, 6, 2, seed=s) for s in (11, 12, 13))
     with daemon_process(path), DaemonClient(cfg.daemon.bind[0], timeout=60) as c:
-        job = c.calibrate(stages=1, slots=60)
         rids = [c.send("push", config=a.to_bytes().decode()), c.send("push", config=b.to_bytes().decode()),
                 c.send("measure"), c.send("push", config=c3.to_bytes().decode())]
         replies = {rid: c.receive(rid) for rid in rids}
         assert [replies[r].header["hash"] for r in rids] == [a.hash, b.hash, b.hash, c3.hash]
+        job = c.calibrate(stages=1, slots=60)
+        rids = [c.send("push", config=a.to_bytes().decode()), c.send("measure")]
+        replies = {m.id: m for m in (c.receive(None, raise_errors=False) for _ in rids)}
+        assert replies[rids[0]].header["error"]["code"] == "busy"
         done = c.wait_calibration(job, timeout=60)
-        assert done["status"] == "done"
-        acked = {p["request_id"]: p["acked_at"] for p in c.pushes()}
-        assert min(acked[r] for r in (rids[0], rids[1], rids[3])) >= done["finished_at"]
-        assert acked[rids[0]] <= acked[rids[1]] <= acked[rids[3]]
-        assert c.status()["active_hash"] == c3.hash
+        assert done["status"] == "done" and replies[rids[1]].ok
+        measured = c.measurements(limit=1)[0]
+        assert measured["id"] == replies[rids[1]].header["measurement"] and measured["created_at"] >= done["finished_at"]
+        assert [p["hash"] for p in c.pushes()] == [a.hash, b.hash, c3.hash]
 
 
 def test_client_times_out_and_recovers_when_the_daemon_is_down(tmp_path):

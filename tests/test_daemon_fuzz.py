@@ -67,9 +67,6 @@ def _value(p):
         own = st.booleans()
     else:
         choices = p.choices if isinstance(p.choices, tuple) else ("S21", "S31", "config", "push", "gradient")
-        # the learned estimator trains for minutes with no progress point, so neither cancel nor
-        # daemon.max_job_s can stop it (a calibration-package matter): drawn, it would stall every later example
-        choices = tuple(c for c in choices if c != "learned")
         own = st.sampled_from(choices) | st.text(max_size=80) | st.integers(0, 50).map(lambda n: "x" * 60 * n)
     return own | ANY
 

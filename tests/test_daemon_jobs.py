@@ -1,5 +1,8 @@
 """Calibration jobs: refused or failed with a record, cancelled inside a fit, cancel ids scoped to live jobs."""
 
+import sys
+import time
+
 import pytest
 from daemon_helpers import ipc_bench
 
@@ -99,3 +102,16 @@ def test_a_job_that_does_not_stop_is_marked_interrupted_before_the_daemon_return
         assert daemon.store.list_calibrations()[0]["status"] == "interrupted"
         assert time.monotonic() - t0 < 5
         release.set()
+
+
+def test_a_learned_estimator_calibration_stops_soon_after_its_cancel(client):
+    """Its training simulates thousands of samples (minutes); each sample is a progress point."""
+    job = client.calibrate(estimator="learned", job="learned-one")
+    time.sleep(1.0)  # into the training
+    assert client.status()["job"]["job"] == job
+    t0 = time.monotonic()
+    client.cancel(job)
+    record = client.wait_calibration(job, timeout=30)
+    stopped = time.monotonic() - t0
+    print(f"learned-estimator calibration cancelled in {stopped:.2f} s", file=sys.stderr)
+    assert record["status"] == "cancelled" and stopped < 10

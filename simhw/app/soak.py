@@ -175,6 +175,16 @@ def _pipelined(client, configs, timeout: float):
     return acks, errors, timed_out
 
 
+def _wait_idle(client: DaemonClient, seconds: float) -> None:
+    """Until no calibration holds the bench (or ``seconds`` passed, or the daemon does not answer)."""
+    deadline = time.monotonic() + seconds
+    try:
+        while client.status()["job"] is not None and time.monotonic() < deadline:
+            time.sleep(0.2)
+    except DaemonError:
+        pass
+
+
 def run_soak(seconds: float = 60.0, out: str | Path = "out/soak", seed: int = 0, intense: bool = False,
              say=print) -> SoakReport:
     work = Path(out)
@@ -247,6 +257,8 @@ def run_soak(seconds: float = 60.0, out: str | Path = "out/soak", seed: int = 0,
                 pushes.update(acks)
                 errors.update(errs)
                 rep.timeouts += late
+                if "busy" in errs:
+                    _wait_idle(client, 30)
             elif action == "one":
                 c = fresh()
                 ack = client.push(c)
@@ -275,6 +287,8 @@ def run_soak(seconds: float = 60.0, out: str | Path = "out/soak", seed: int = 0,
             rep.timeouts += 1
         except DaemonError as e:
             errors[e.code] += 1
+            if e.code == "busy":  # a calibration holds the bench and refuses pushes: go on once it ended
+                _wait_idle(client, 30)
         if time.monotonic() - last_report > 30:
             last_report = time.monotonic()
             say(f"soak +{last_report - t0:.0f} s: {len(pushes)} pushes, {len(measurements)} measurements acknowledged, "

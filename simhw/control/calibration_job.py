@@ -95,17 +95,24 @@ def run_calibration(daemon, job_id: str, reason: str, params: dict, protocol: st
     cid = daemon.store.start_calibration(protocol, reason, record, daemon.snapshot_id)
     if started is not None:
         started(cid)
-    daemon.event("calibration", {"job": job_id, "calibration": cid, "state": "started", "reason": reason})
+
+    def tell(state: str, **data) -> None:
+        """Publish a step of this run; every step but 'measured' is also an event in the store, so a page
+        opened later (or reloaded) draws the whole curve and logs the run."""
+        data = {"job": job_id, "calibration": cid, "state": state, **data}
+        daemon.event("calibration", data)
+        if state != "measured":
+            daemon.store_event("calibration", data)
+
+    tell("started", reason=reason)
 
     def progress(ev: dict) -> None:
         daemon.check_cancel(job_id)
         if ev["kind"] == "stage":
             r = ev["report"]
-            daemon.event("calibration", {"job": job_id, "calibration": cid, "state": "stage", "stage": r.stage,
-                                         "family": ev.get("family"),
-                                         "stages": ev["stages"], "heldout_nmse_db": r.heldout_nmse_db})
+            tell("stage", stage=r.stage, family=ev.get("family"), stages=ev["stages"], heldout_nmse_db=r.heldout_nmse_db)
         elif ev["kind"] == "measure" and ev["done"] == ev["total"]:
-            daemon.event("calibration", {"job": job_id, "calibration": cid, "state": "measured", "what": ev["what"]})
+            tell("measured", what=ev["what"])
 
     try:  # from here on, a failure (building the calibrator included) is a finished record with its reason
         cal = calibrator or make_calibrator(daemon, params)
@@ -118,7 +125,7 @@ def run_calibration(daemon, job_id: str, reason: str, params: dict, protocol: st
         except Exception as store_error:  # a full store: the run stays 'running' and is marked interrupted at restart
             log.warning(json.dumps({"event": "calibration_not_finished", "calibration": cid,
                                     "error": str(store_error)}))
-        daemon.event("calibration", {"job": job_id, "calibration": cid, "state": status, "error": str(e)})
+        tell(status, error=str(e))
         log.info(json.dumps({"event": "calibration_" + status, "job": job_id, "error": str(e)}))
         raise
     stages_out = [s.__dict__ for s in run.stages]
@@ -128,11 +135,10 @@ def run_calibration(daemon, job_id: str, reason: str, params: dict, protocol: st
         daemon.store.finish_calibration(cid, "done", stages_out, metrics, run.model.to_bytes())
     except StoreFull as e:  # no room for the model: the record says so (an update without it needs no new page)
         daemon.store.finish_calibration(cid, "failed", stages_out, {"error": f"the model was not kept: {e}"})
-        daemon.event("calibration", {"job": job_id, "calibration": cid, "state": "failed", "error": str(e)})
+        tell("failed", error=str(e))
         raise
     daemon.counters["calibrations"] += 1
-    daemon.event("calibration", {"job": job_id, "calibration": cid, "state": "done",
-                                 "heldout_nmse_db": run.final_heldout_nmse_db, "improvement_db": run.improvement_db})
+    tell("done", heldout_nmse_db=run.final_heldout_nmse_db, improvement_db=run.improvement_db)
     log.info(json.dumps({"event": "calibration_done", "job": job_id, "calibration": cid,
                          "heldout_nmse_db": run.final_heldout_nmse_db}))
     return {"calibration": cid, "run": run}

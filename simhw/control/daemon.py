@@ -14,7 +14,6 @@ committed to the store.
 
 from __future__ import annotations
 
-import collections
 import json
 import logging
 import queue
@@ -30,6 +29,7 @@ from simhw.control import jobs, queries, schema  # noqa: F401 - jobs and queries
 from simhw.control.board_state import BoardState
 from simhw.control.auth import is_loopback, secure, start_authenticator
 from simhw.control.calibration_job import Cancelled, run_calibration
+from simhw.control.job_queue import FairQueue
 from simhw.control.jobs import Job
 from simhw.control.lab.replicator import ReplicatorProcess, daemon_replicator
 from simhw.control.operations import HANDLERS, OPERATIONS, OPS, operation
@@ -40,6 +40,8 @@ from simhw.values.bench_config import BenchConfig
 from simhw.version import __version__
 
 __all__ = ["BenchDaemon", "Cancelled", "OPS"]
+
+PUSHES = ("push", "push_measure")  # the operations that change what the board shows at a client's request
 
 log = logging.getLogger("simhw.daemon")
 
@@ -64,7 +66,7 @@ class BenchDaemon:
         binds = list(config.daemon.bind) + [config.daemon.publish]
         if curve is None and not all(is_loopback(e) for e in binds):
             raise ValueError("binding beyond loopback needs CURVE: set daemon.keys and daemon.server_key")
-        self.jobs: queue.Queue = queue.Queue()
+        self.jobs = FairQueue()
         self.outbox: queue.Queue = queue.Queue()
         self.pipeline = PushPipeline(self)
         self._hw = threading.Lock()  # held by whoever drives the hardware: the worker, or the loop for pushes
@@ -74,9 +76,9 @@ class BenchDaemon:
         self._stop = threading.Event()
         self._cancel: set = set()
         self._cancel_all = False
-        self._queued: collections.Counter = collections.Counter()  # queued jobs per client (routing id)
-        self._queued_lock = threading.Lock()
         self._job_deadline = float("inf")  # when the running calibration has held the hardware too long
+        self._job_started = time.monotonic()
+        self._admission = threading.Lock()  # a push is admitted, or a calibration starts, not both at once
         self.shown = BoardState(self)  # what the board was last verified to show, and its latch report
         self.running_job: dict | None = None
         self.started = time.time()
@@ -291,8 +293,9 @@ class BenchDaemon:
             op = operation(msg.op)
             params = op.check(msg.header, self)
             if op.hardware:
-                self._admit(route[0])
-                self._submit(Job(route, msg, op.name, params))
+                with self._admission:
+                    self._admit(route[0], op.name)
+                    self._submit(Job(route, msg, op.name, params))
                 return
             try:
                 router.send_multipart([*route, *HANDLERS[op.name](self, rid, params)])
@@ -316,7 +319,7 @@ class BenchDaemon:
                 "bench": self.config.name, "vna": self.vna_identity, "model_version": self.store.latest_model_id(),
                 "board": {"serial": info.serial, "model": info.model, "shape": list(info.shape), "bits": info.bits},
                 "active_hash": self.active_hash, "last_push": self.last_push_id, "job": self.running_job,
-                "queued": self.jobs.qsize(),
+                "queued": len(self.jobs),
                 "counters": dict(self.counters), "store": self.store.path,
                 "schedule": None if self.scheduler is None else self.scheduler.describe(),
                 "clock": self.clock(),
@@ -324,18 +327,17 @@ class BenchDaemon:
 
 
     # ------------------------------------------------------------------ hardware worker
-    def _admit(self, client: bytes) -> None:
-        """Refuse (``busy``) a hardware job from a client that has ``daemon.max_queued`` queued already,
-        so one client's backlog cannot grow without bound ahead of everyone else's."""
-        most = self.config.daemon.max_queued
-        if self._queued[client] >= most:
-            raise RequestError("busy", f"this client has {self._queued[client]} jobs queued; at most {most} "
+    def _admit(self, client: bytes, op: str) -> None:
+        """Refuse (``busy``) a push while a calibration holds the bench, and a hardware job from a client
+        that has ``daemon.max_queued`` queued already, so one client's backlog cannot grow without bound."""
+        if op in PUSHES and self.running_job is not None:
+            raise RequestError("busy", self._held_by())
+        most, queued = self.config.daemon.max_queued, self.jobs.queued(client)
+        if queued >= most:
+            raise RequestError("busy", f"this client has {queued} jobs queued; at most {most} "
                                        "(daemon.max_queued): wait for their replies")
 
     def _submit(self, job: Job | None) -> None:
-        if job is not None and job.ident:
-            with self._queued_lock:
-                self._queued[job.ident[0]] += 1
         self.jobs.put(job)
         if job is None or job.kind != "push":  # pushes are the loop's to run (see _run_inline)
             self._pending.set()
@@ -346,25 +348,10 @@ class BenchDaemon:
         if self._head_is_push():
             self._wake()  # the loop may be asleep in poll: it runs the pushes, then hands the rest back
             return False
-        try:
-            return self._taken(self.jobs.get_nowait())
-        except queue.Empty:
-            return False
-
-    def _taken(self, job: Job | None) -> Job | None:
-        """``job`` left the queue: it no longer counts against its client's ``daemon.max_queued``."""
-        if job is not None and job.ident:
-            with self._queued_lock:
-                self._queued[job.ident[0]] -= 1
-                if not self._queued[job.ident[0]]:
-                    del self._queued[job.ident[0]]
-        return job
+        return self.jobs.take()
 
     def _head_is_push(self) -> bool:
-        try:
-            head = self.jobs.queue[0]
-        except IndexError:
-            return False
+        head = self.jobs.head()
         return head is not None and head.kind == "push"
 
     def _run_inline(self) -> None:
@@ -385,7 +372,7 @@ class BenchDaemon:
                             self.fail(job, e, "internal")
         finally:
             self._hw.release()
-        if not self.jobs.empty():
+        if len(self.jobs):
             self._pending.set()
 
     def _worker(self) -> None:
@@ -424,7 +411,7 @@ class BenchDaemon:
         """The push jobs at the head of the queue, up to ``limit`` (one group commit); stops at any other job."""
         batch = []
         while len(batch) < limit and self._head_is_push():
-            batch.append(self._taken(self.jobs.get_nowait()))
+            batch.append(self.jobs.take())
         return batch
 
     def fail(self, job: Job, e: Exception, code: str | None = None) -> None:
@@ -484,12 +471,24 @@ class BenchDaemon:
                      calibrator=None, started=None) -> dict | None:
         """Run one calibration job (from a request or the scheduler); store and publish it. It is
         cancelled if it still runs after ``daemon.max_job_s``."""
-        self.running_job = {"job": job_id, "kind": "calibrate", "reason": reason}
-        self._job_deadline = time.monotonic() + self.config.daemon.max_job_s
+        with self._admission:
+            self.running_job = {"job": job_id, "kind": "calibrate", "reason": reason}
+            self._job_started = time.monotonic()
+            self._job_deadline = self._job_started + self.config.daemon.max_job_s
+            waiting = self.jobs.remove(lambda j: j.kind in PUSHES)
+        for job in waiting:  # none waits out a calibration: each is told at once what holds the bench
+            self.fail(job, RequestError("busy", self._held_by()))
         try:
             return run_calibration(self, job_id, reason, params, protocol, calibrator, started)
         finally:
             self.job_ending()
+
+    def _held_by(self) -> str:
+        """Why a push is refused now: the calibration that holds the bench, and when it ends at the latest."""
+        job, now = self.running_job or {}, time.monotonic()
+        return (f"calibration {job.get('job')} ({job.get('reason')}) holds the bench, for {now - self._job_started:.0f} s "
+                f"so far; it ends within {max(self._job_deadline - now, 0):.0f} s (daemon.max_job_s): push again "
+                "after it ends (status 'job' null, or its 'calibration' telemetry), or cancel it")
 
     def job_ending(self) -> None:
         """A calibration is over (called before its record is finished, so a client that reads the
@@ -501,8 +500,7 @@ class BenchDaemon:
 
     def cancel(self, job_id: str) -> None:
         """Cancel the running calibration, or a queued one that named its job id; other ids are not_found."""
-        with self.jobs.mutex:
-            queued = {j.params.get("job") for j in self.jobs.queue if j is not None and j.kind == "calibrate"}
+        queued = {j.params.get("job") for j in self.jobs.snapshot() if j.kind == "calibrate"}
         running = self.running_job["job"] if self.running_job else None
         if job_id != running and job_id not in queued:
             raise RequestError("not_found", f"no running or queued calibration has job id {job_id!r}")

@@ -65,7 +65,7 @@ API = {  # path -> (method, needs control, the handler method, what it answers):
     "/api/cancel": ("POST", True, "cancel", "cancel a calibration job: {\"job\": ...}"),
 }
 #: HTTP status of the daemon's error codes (any other: 502, the daemon failed)
-DAEMON_STATUS = {"not_found": 404, "bad_request": 400, "timeout": 504}
+DAEMON_STATUS = {"not_found": 404, "bad_request": 400, "busy": 409, "timeout": 504}
 UNAUTHORIZED_PAGE = ("<!doctype html><title>simhw bench: token needed</title><h1>A token is needed</h1><p>{why}</p>"
                      "<p>Ask the bench's operator for one (<code>simhw dashboard token --bench bench.toml --client "
                      "NAME</code>) and open this page as <code>/?token=...</code>.</p>")

@@ -6,6 +6,7 @@ const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"
 const state = { job: null, cal: null, calPoints: [], calFinal: null, indicators: [], role: "read",
   lastHeard: 0, wsOpen: false, daemonOk: true, refused: "" };
 const TIMELINE = 500;  // indicator checks kept on the timeline (a page stays open for days)
+const CAL_EVENTS = 300;  // stored calibration steps a page replays (the last runs' curves and log lines)
 const STALE_S = 12;  // no telemetry and no status for this long: the page says stale
 
 function headers() {
@@ -223,20 +224,7 @@ function onMessage(msg) {
       break;
     case "push": addPushes(d.pushes, d.t); break;
     case "measurement": showMeasurement(d.measurement); log(`measurement #${d.measurement} of ${(d.hash || "unknown").slice(0, 12)}`, "", d.t); break;
-    case "calibration":
-      if (d.state === "started") { state.calPoints = []; state.calFinal = null; state.cal = d.calibration; state.job = d.job; $("cancel-btn").disabled = false; }
-      if (d.state === "stage") {  // with several families (auto) the curve follows the best figure per stage
-        const i = state.calPoints.findIndex(p => p[0] === d.stage);
-        if (i < 0) state.calPoints.push([d.stage, d.heldout_nmse_db]);
-        else state.calPoints[i][1] = Math.min(state.calPoints[i][1], d.heldout_nmse_db);
-        drawCalibration();
-      }
-      if (d.state === "done") { state.calFinal = d.heldout_nmse_db; drawCalibration(); }
-      $("cal-state").textContent = `#${d.calibration} ${d.state}` + (d.state === "stage" ? ` ${d.stage}: ${d.heldout_nmse_db.toFixed(2)} dB`
-        : d.state === "done" ? `: final ${d.heldout_nmse_db.toFixed(2)} dB` : "");
-      if (["done", "failed", "cancelled", "interrupted"].includes(d.state)) { $("cancel-btn").disabled = true; refreshCalibrations(); refreshStatus().catch(() => {}); }
-      if (d.state !== "measured") log(`calibration #${d.calibration} ${d.state}` + (d.error ? ": " + d.error : ""), d.error ? "bad" : "", d.t);
-      break;
+    case "calibration": onCalibration(d, d.t, true); break;
     case "indicators":
       if (addCheck(d)) drawIndicators();
       if (Object.values(readings(d)).some(v => v.crossed)) log("indicator crossed its threshold", "bad", d.t);
@@ -244,6 +232,23 @@ function onMessage(msg) {
     case "fault": log("fault: " + JSON.stringify(d), "bad", d.t); break;
     default: log(`${msg.topic}: ${detail(d)}`, msg.topic.includes("not_") ? "bad" : "", d.t);
   }
+}
+function onCalibration(d, t, live) {  // a step of a run, from telemetry (live) or from the stored events (a page's history)
+  if (d.state === "started") { state.calPoints = []; state.calFinal = null; state.cal = d.calibration; state.job = d.job; $("cancel-btn").disabled = false; }
+  if (d.state === "stage") {  // with several families (auto) the curve follows the best figure per stage
+    const i = state.calPoints.findIndex(p => p[0] === d.stage);
+    if (i < 0) state.calPoints.push([d.stage, d.heldout_nmse_db]);
+    else state.calPoints[i][1] = Math.min(state.calPoints[i][1], d.heldout_nmse_db);
+    drawCalibration();
+  }
+  if (d.state === "done") { state.calFinal = d.heldout_nmse_db; drawCalibration(); }
+  const figure = d.state === "stage" ? ` ${d.stage}: ${d.heldout_nmse_db.toFixed(2)} dB`
+    : d.state === "done" ? `: final ${d.heldout_nmse_db.toFixed(2)} dB` : "";
+  $("cal-state").textContent = `#${d.calibration} ${d.state}` + figure;
+  const over = ["done", "failed", "cancelled", "interrupted"].includes(d.state);
+  if (over) $("cancel-btn").disabled = true;
+  if (over && live) { refreshCalibrations(); refreshStatus().catch(() => {}); }
+  if (d.state !== "measured") log(`calibration #${d.calibration} ${d.state}${figure}` + (d.error ? ": " + d.error : ""), d.error ? "bad" : "", t);
 }
 function connect() {
   const ws = new WebSocket(withToken(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`));
@@ -270,15 +275,15 @@ control("cancel-btn", () => api("/api/cancel", { job: state.job }));
 
 async function history() {  // what happened before this page opened: stored events and calibrations
   for (const e of (await api("/api/events?limit=100")).reverse()) {
-    if (e.kind === "indicators") { addCheck(e.data); continue; }
+    if (e.kind === "indicators" || e.kind === "calibration") continue;  // each has its own request below
     log(`${e.kind}: ${detail(e.data)}`, e.kind.includes("fault") || e.kind.includes("not_") ? "bad" : "", e.t);
   }
   for (const e of (await api("/api/events?kind=indicators&limit=" + TIMELINE)).reverse()) addCheck(e.data);
   drawIndicators();
+  for (const e of (await api("/api/events?kind=calibration&limit=" + CAL_EVENTS)).reverse()) onCalibration(e.data, e.t, false);
   const cals = await refreshCalibrations();
-  for (const c of cals) log(`calibration #${c.id} ${c.protocol}: ${c.status}`, c.status === "failed" ? "bad" : "", c.finished_at || c.started_at);
-  const last = cals.find(c => c.status !== "running");
-  if (last && state.cal === null) await showCalibration(last.id);
+  if (cals.length && cals[0].id === state.cal && cals[0].status !== "running") await showCalibration(cals[0].id);
+  else if (state.cal === null && cals.length) await showCalibration(cals[0].id);  // a store from before runs were events
 }
 
 async function start() {
