@@ -100,7 +100,7 @@ MUTATIONS: tuple[Mutation, ...] = (
              '        self.write(self._fmt("average_sweeps"))',
              (T + "test_vna_drivers.py::test_averaging_divides_the_noise_power[keysight-N5227B]",)),
     Mutation("dashboard draws the calibration curve while it runs", "simhw/app/dashboard/static/dashboard.js",
-             "d.heldout_nmse_db);\n        drawCalibration();\n", "d.heldout_nmse_db);\n",
+             "d.heldout_nmse_db);\n    drawCalibration();\n  }", "d.heldout_nmse_db);\n  }",
              (T + "test_dashboard.py::test_the_page_follows_pushes_measurements_and_calibration_live",)),
     Mutation("model phase noise off by default", "simhw/physics/impairments.py",
              "    phase_noise: float | None = None", "    phase_noise: float | None = 0.05",
