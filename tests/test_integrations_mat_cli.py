@@ -37,6 +37,13 @@ def test_push_a_matlab_file_measure_and_calibrate_to_mat_files(tmp_path):
     with daemon_process(path):
         out = simhw("push", str(tmp_path / "two.mat"), "--endpoint", endpoint)
         assert out.count("acknowledged") == 2
+        nowhere = tmp_path / "missing" / "m.mat"  # refused before the bench is swept, naming the user's path
+        r = subprocess.run([sys.executable, "-m", "simhw", "measure", "--endpoint", endpoint, "--mat", str(nowhere)],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2 and r.stderr.strip() == (f"simhw: error: cannot write {nowhere}: the directory "
+                                                          f"{nowhere.parent} does not exist"), r.stderr
+        with DaemonClient(endpoint, timeout=30) as c:
+            assert c.measurements() == []
         out = simhw("measure", "--endpoint", endpoint, "--mat", str(tmp_path / "m.mat"))
         assert out.strip().endswith(f"mat: {tmp_path / 'm.mat'}")
         with DaemonClient(endpoint, timeout=30) as c:

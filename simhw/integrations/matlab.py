@@ -30,7 +30,7 @@ from simhw.integrations.mat_vars import MatFile
 from simhw.physics.propagation import Cascade
 from simhw.values.phase_config import MAX_BITS, PhaseConfig, PhaseConfigError
 
-__all__ = ["FORMAT", "write_configs", "read_configs", "write_measurement", "read_measurement", "write_model",
+__all__ = ["FORMAT", "is_mat", "check_output", "write_configs", "read_configs", "write_measurement", "read_measurement", "write_model",
            "read_model"]
 
 FORMAT = "simhw.mat/1"
@@ -40,12 +40,34 @@ HEADER_KEYS = ("parameterization", "geometry", "metrics", "version", "parent", "
 METADATA_KEYS = ("objective", "model_id", "created_at", "extra")  # a configuration's, but its name (in 'names')
 
 
-def _save(path, kind: str, **variables) -> str:
+def is_mat(path) -> bool:
+    """Whether a path names a MATLAB file (``.mat``, in any case)."""
+    return os.fspath(path).lower().endswith(".mat")
+
+
+def check_output(path) -> str:
+    """Refuse (ValueError) an output path whose directory does not exist or is not one, before any work
+    is done for it; returns the path."""
     path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ValueError(f"cannot write {path}: the directory {folder} does not exist")
+    if os.path.isdir(path):
+        raise ValueError(f"cannot write {path}: it is a directory")
+    return path
+
+
+def _save(path, kind: str, **variables) -> str:
+    path = check_output(path)
     tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        scipy.io.savemat(f, {"format": FORMAT, "kind": kind, **variables}, do_compression=True, oned_as="column")
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            scipy.io.savemat(f, {"format": FORMAT, "kind": kind, **variables}, do_compression=True, oned_as="column")
+        os.replace(tmp, path)
+    except OSError as e:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise OSError(e.errno, f"cannot write {path}: {e.strerror}") from None
     return path
 
 
