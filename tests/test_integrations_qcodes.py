@@ -74,13 +74,24 @@ def test_dond_over_three_stored_configurations_and_a_second_process(tmp_path):
         store.close()
 
 
-def test_an_unknown_configuration_name_is_refused_clearly(tmp_path):
+def test_the_setpoints_are_there_after_connecting_and_an_unknown_name_is_refused_clearly(tmp_path, caplog):
+    """Built on an empty store, the instrument measures once, so frequency and port can be read (and a
+    snapshot updated) before any get of s."""
     path, cfg = bench_file(tmp_path)
     with daemon_process(path):
         bench = SimBench("sim2", cfg.daemon.bind[0], timeout=30)
         try:
+            with DaemonClient(cfg.daemon.bind[0], timeout=30) as c:
+                (only,) = c.measurements()
+                f, s, _ = c.measurement(only["id"])
+            np.testing.assert_array_equal(bench.frequency(), f)
+            np.testing.assert_array_equal(bench.port(), [2, 3])
+            with caplog.at_level("WARNING"):
+                snap = bench.snapshot(update=True)
+            assert not [r for r in caplog.records if "Could not update" in r.getMessage()], caplog.text
+            np.testing.assert_array_equal(snap["parameters"]["frequency"]["value"], f)
             with pytest.raises(KeyError, match="no stored configuration named 'nope'"):
-                bench.config("nope")
+                bench.config(np.str_("nope"))
         finally:
             bench.close()
 

@@ -2,14 +2,17 @@
 
 A :class:`BenchSession` records its endpoint when built and opens its client at :meth:`open` (the first
 request is ``status``, so an absent daemon is found there). It resolves a configuration given by
-content hash or by any name it was pushed under (the daemon's ``config`` by ``name``), pushes one and reads back the board's latch report, measures, and reads
-the current calibrated model's store id and the sweep's shape. Calls are blocking and one at a time; the asynchronous devices
-run them on one worker thread each.
+content hash or by any name it was pushed under (the daemon's ``config`` by ``name``), pushes one and
+reads back the board's latch report, measures, and reads the current calibrated model's store id and
+the sweep (frequencies and receive ports). Calls are blocking and one at a time; the asynchronous
+devices run them on one worker thread each.
 """
 
 from __future__ import annotations
 
 import re
+
+import numpy as np
 
 from simhw.control.client import DaemonClient, DaemonError
 from simhw.values.phase_config import PhaseConfig
@@ -84,9 +87,12 @@ class BenchSession:
         """The daemon's current calibrated model (its calibration's store id); 0 before any."""
         return int(self._c().status()["model_version"] or 0)
 
-    def sweep_shape(self) -> tuple[int, int]:
-        """(points, receive ports) of the bench's sweep: the newest stored measurement's, or one measured now."""
+    def sweep(self) -> tuple[np.ndarray, int]:
+        """(frequencies (F,) in Hz, receive ports) of the bench's sweep: the newest stored measurement's,
+        or one measured now when the store holds none."""
         newest = self._c().measurements(limit=1)
         if newest:
-            return tuple(newest[0]["shape"])
-        return self.measure()[1].shape
+            f, s, _ = self._c().measurement(newest[0]["id"])
+        else:
+            f, s, _ = self.measure()
+        return np.asarray(f, float), int(np.shape(s)[1])
