@@ -161,7 +161,8 @@ def matlab_values(count: int):
     """What a file from elsewhere may hold under a text variable: JSON objects (one, or a cell of ``count``;
     often as simhw writes them), any JSON, any text, numbers, a struct, a cell of numbers."""
     return st.one_of(GOOD_META.map(json.dumps), st.lists(GOOD_META, min_size=count, max_size=count).map(
-        lambda ms: cell([json.dumps(m) for m in ms])), META.map(json.dumps), st.lists(META, min_size=count, max_size=count).map(
+        lambda ms: cell([json.dumps(m) for m in ms])), META.map(json.dumps),
+        st.lists(META, min_size=count, max_size=count).map(
         lambda ms: cell([json.dumps(m) for m in ms])), JSON.map(json.dumps), st.text(ASCII, max_size=20),
         st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=4).map(np.array),
         st.dictionaries(st.sampled_from(["objective", "a"]), st.floats(-9, 9), min_size=1, max_size=2),

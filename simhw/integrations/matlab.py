@@ -7,14 +7,20 @@ keep their axes in the order simhw documents them, so element ``codes(r, c, l, t
 - configs: ``codes`` rows x cols x layers x T, the board's code values 0 .. 2^bits - 1 (phase =
   2 pi code / 2^bits; codes are values, not indices, so they are not shifted to 1-based), ``bits``,
   ``names`` (1 x T cell), ``hashes`` (1 x T cell, what simhw computed; a reader recomputes them),
-  ``metadata`` (1 x T cell of JSON). MATLAB code may instead write ``layers``, a 1 x L cell of
-  rows x cols code matrices (one configuration), and ``codes``/``layers`` in double precision.
+  ``metadata`` (1 x T cell of JSON objects with keys among ``objective``, ``model_id``,
+  ``created_at``, ``extra``; the name is in ``names``). MATLAB code may instead write ``layers``, a
+  1 x L cell of rows x cols code matrices (one configuration), and ``codes``/``layers`` in double
+  precision.
 - measurement: ``frequencies`` F x 1 (Hz), ``S`` F x P complex (column p: receive port p+1 from the
   test antenna), ``params`` (1 x P cell: 'S21', ...), ``metadata`` (JSON: id, hash, flag, ...).
 - model: ``w_in`` F x N x M, ``w_layers`` (L-1) x F x N x N, ``w_out`` F x P x N, ``frequencies``,
   ``x``, ``parameterization``, and where the model has them ``atom_response``, ``leakage`` (F x P:
   the receive-side term added to every response), ``faces`` (L x N x N); ``metrics`` and ``header``
   (version, parent, geometry, metrics, hash) as JSON.
+
+Reading checks every variable (:mod:`simhw.integrations.mat_vars`): anything else is refused with a
+ValueError naming the file, the variable and what was expected. A path is a MATLAB file when it ends
+``.mat`` in any case (:func:`is_mat`).
 """
 
 from __future__ import annotations
@@ -30,8 +36,8 @@ from simhw.integrations.mat_vars import MatFile
 from simhw.physics.propagation import Cascade
 from simhw.values.phase_config import MAX_BITS, PhaseConfig, PhaseConfigError
 
-__all__ = ["FORMAT", "is_mat", "check_output", "write_configs", "read_configs", "write_measurement", "read_measurement", "write_model",
-           "read_model"]
+__all__ = ["FORMAT", "is_mat", "check_output", "write_configs", "read_configs", "write_measurement",
+           "read_measurement", "write_model", "read_model"]
 
 FORMAT = "simhw.mat/1"
 MODEL_ARRAYS = ("w_in", "w_layers", "w_out", "frequencies", "x")
