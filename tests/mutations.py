@@ -105,6 +105,13 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation("model phase noise off by default", "simhw/physics/impairments.py",
              "    phase_noise: float | None = None", "    phase_noise: float | None = 0.05",
              (T + "test_model.py::test_phase_noise_is_seeded_von_mises_and_off_by_default",)),
+    Mutation("a configuration found by any name it was pushed under", "simhw/control/store.py",
+             "        tag = NAME_TAG + config.name\n", "        return\n",
+             (T + "test_integrations_qcodes.py::"
+                  "test_a_name_finds_the_newest_configuration_stored_under_it_by_any_name",)),
+    Mutation("MATLAB metadata with unknown keys refused", "simhw/integrations/matlab.py",
+             "    unknown = sorted(set(meta) - set(METADATA_KEYS))", "    unknown = []",
+             (T + "test_cli_config.py::test_config_show_of_a_mat_file_with_foreign_metadata_is_a_clear_error",)),
 )
 
 

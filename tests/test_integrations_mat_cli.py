@@ -37,6 +37,13 @@ def test_push_a_matlab_file_measure_and_calibrate_to_mat_files(tmp_path):
     with daemon_process(path):
         out = simhw("push", str(tmp_path / "two.mat"), "--endpoint", endpoint)
         assert out.count("acknowledged") == 2
+        nowhere = tmp_path / "missing" / "m.mat"  # refused before the bench is swept, naming the user's path
+        r = subprocess.run([sys.executable, "-m", "simhw", "measure", "--endpoint", endpoint, "--mat", str(nowhere)],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2 and r.stderr.strip() == (f"simhw: error: cannot write {nowhere}: the directory "
+                                                          f"{nowhere.parent} does not exist"), r.stderr
+        with DaemonClient(endpoint, timeout=30) as c:
+            assert c.measurements() == []
         out = simhw("measure", "--endpoint", endpoint, "--mat", str(tmp_path / "m.mat"))
         assert out.strip().endswith(f"mat: {tmp_path / 'm.mat'}")
         with DaemonClient(endpoint, timeout=30) as c:
@@ -95,3 +102,13 @@ def test_lab_query_exports_mat_files(tmp_path, lab_dsn):
     exported = {c.hash: c for c in matlab.read_configs(path)}
     for config in configs:
         assert exported[config.hash].metadata == config.metadata
+
+
+def test_calibrate_refuses_a_mat_path_in_a_missing_directory_before_calibrating(tmp_path):
+    nowhere = tmp_path / "missing" / "model.mat"
+    r = subprocess.run([sys.executable, "-m", "simhw", "calibrate", "--parameterization", "physical", "--stages", "1",
+                        "--slots", "30", "--heldout", "10", "--models", str(tmp_path / "models"), "--mat", str(nowhere)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and r.stderr.strip() == (f"simhw: error: cannot write {nowhere}: the directory "
+                                                      f"{nowhere.parent} does not exist"), r.stderr
+    assert not (tmp_path / "models").exists()  # nothing was calibrated

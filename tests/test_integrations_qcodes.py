@@ -38,6 +38,8 @@ def test_dond_over_three_stored_configurations_and_a_second_process(tmp_path):
     exp = qc.load_or_create_experiment("simhw", sample_name="sim bench")
     with daemon_process(path):
         with DaemonClient(endpoint, timeout=30) as c:  # stored on the bench, as a user's earlier pushes
+            for config in configs:  # the same patterns first came under other names (a Bluesky scan's, say)
+                c.push(config.replace(name=f"scan{config.name}"))
             for config in configs:
                 c.push(config)
         bench = SimBench("sim", endpoint, timeout=30)
@@ -72,12 +74,38 @@ def test_dond_over_three_stored_configurations_and_a_second_process(tmp_path):
         store.close()
 
 
-def test_an_unknown_configuration_name_is_refused_clearly(tmp_path):
+def test_the_setpoints_are_there_after_connecting_and_an_unknown_name_is_refused_clearly(tmp_path, caplog):
+    """Built on an empty store, the instrument measures once, so frequency and port can be read (and a
+    snapshot updated) before any get of s."""
     path, cfg = bench_file(tmp_path)
     with daemon_process(path):
         bench = SimBench("sim2", cfg.daemon.bind[0], timeout=30)
         try:
+            with DaemonClient(cfg.daemon.bind[0], timeout=30) as c:
+                (only,) = c.measurements()
+                f, s, _ = c.measurement(only["id"])
+            np.testing.assert_array_equal(bench.frequency(), f)
+            np.testing.assert_array_equal(bench.port(), [2, 3])
+            with caplog.at_level("WARNING"):
+                snap = bench.snapshot(update=True)
+            assert not [r for r in caplog.records if "Could not update" in r.getMessage()], caplog.text
+            np.testing.assert_array_equal(snap["parameters"]["frequency"]["value"], f)
             with pytest.raises(KeyError, match="no stored configuration named 'nope'"):
-                bench.config("nope")
+                bench.config(np.str_("nope"))
         finally:
             bench.close()
+
+
+def test_a_name_finds_the_newest_configuration_stored_under_it_by_any_name(tmp_path):
+    """The store keeps a pattern once, under its first name; later names are found too, the newest wins."""
+    store = Store(tmp_path / "s.sqlite")
+    try:
+        a, b = (PhaseConfig.random(2, 3, 3, 2, seed=s, name="first") for s in (1, 2))
+        store.record_pushes([(a, None, "r1", True), (a.replace(name="beam"), None, "r2", True)])
+        assert store.config_named("first") == store.config_named("beam") == a.hash
+        store.record_pushes([(b.replace(name="beam"), None, "r3", True)])
+        assert store.config_named("beam") == b.hash and store.config_named("nope") is None
+        store.record_pushes([(a.replace(name="beam"), None, "r4", True)] * 3)  # known names add no tags again
+        assert store.tags("config", a.hash) == ["name:beam"] and store.get_config(a.hash).name == "first"
+    finally:
+        store.close()

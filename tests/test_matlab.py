@@ -10,7 +10,7 @@ import subprocess
 import numpy as np
 import pytest
 import scipy.io
-from hypothesis import given, settings, strategies as st
+from hypothesis import event, given, settings, strategies as st
 from model_helpers import BITS, FAMILIES, family_model
 
 from simhw.integrations import matlab
@@ -138,24 +138,148 @@ def test_the_guides_matlab_snippet_computes_predict_in_octave(tmp_path):
     np.testing.assert_allclose(values[:, 0] + 1j * values[:, 1], expected, rtol=1e-12)
 
 
-@settings(max_examples=60, deadline=None)
-@given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=5), bits=st.one_of(st.floats(-2, 20), st.integers(-2, 20)),
-       scale=st.sampled_from([1.0, 3.0, 70000.0, 0.5]), dtype=st.sampled_from(["f8", "i4", "u1", "c16", "f4"]),
-       seed=st.integers(0, 2**31))
+ASCII = st.characters(min_codepoint=32, max_codepoint=126)
+JSON = st.recursive(st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False) |
+                    st.text(ASCII, max_size=8),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(ASCII, max_size=5), inner,
+                                                                                  max_size=3), max_leaves=6)
+TEXT = st.text(ASCII, max_size=8)
+GOOD_META = st.fixed_dictionaries({}, optional={"objective": TEXT, "model_id": st.none() | TEXT, "created_at": TEXT,
+                                                "extra": st.dictionaries(TEXT, JSON, max_size=2)})
+META = GOOD_META | st.dictionaries(st.sampled_from(["objective", "model_id", "created_at", "extra", "name",
+                                                    "angle_deg"]), JSON, max_size=3)
+
+
+def cell(items) -> np.ndarray:
+    out = np.empty((1, len(items)), dtype=object)
+    for i, x in enumerate(items):
+        out[0, i] = x
+    return out
+
+
+def matlab_values(count: int):
+    """What a file from elsewhere may hold under a text variable: JSON objects (one, or a cell of ``count``;
+    often as simhw writes them), any JSON, any text, numbers, a struct, a cell of numbers."""
+    return st.one_of(GOOD_META.map(json.dumps), st.lists(GOOD_META, min_size=count, max_size=count).map(
+        lambda ms: cell([json.dumps(m) for m in ms])), META.map(json.dumps),
+        st.lists(META, min_size=count, max_size=count).map(
+        lambda ms: cell([json.dumps(m) for m in ms])), JSON.map(json.dumps), st.text(ASCII, max_size=20),
+        st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=4).map(np.array),
+        st.dictionaries(st.sampled_from(["objective", "a"]), st.floats(-9, 9), min_size=1, max_size=2),
+        st.lists(st.integers(0, 9), min_size=1, max_size=3).map(cell))
+
+
+def written_texts(value) -> list | None:
+    """The JSON texts a metadata variable holds as written (one per configuration), None if not text."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, np.ndarray) and value.dtype == object and all(isinstance(x, str) for x in value.ravel()):
+        return list(value.ravel())
+    return None
+
+
+@settings(max_examples=80, deadline=None)
+@given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=5), bits=st.one_of(
+           st.integers(1, 8), st.floats(-2, 20), st.integers(-2, 20), st.sampled_from([1e30, -1e300])),
+       scale=st.sampled_from([None, 1.0, 3.0, 70000.0, 0.5]), dtype=st.sampled_from(["f8", "i4", "u1", "c16", "f4"]),
+       seed=st.integers(0, 2**31), meta=st.none() | st.integers(1, 2).flatmap(matlab_values))
 def test_any_matlab_configuration_file_is_read_or_refused_with_a_value_error(tmp_path_factory, shape, bits, scale, dtype,
-                                                                            seed):
-    codes = (np.random.default_rng(seed).uniform(-0.2, 1, shape) * scale).astype(dtype)
+                                                                            seed, meta):
+    """``scale`` None: valid codes for ``bits`` (when it is valid); else codes drawn around the range."""
+    rng = np.random.default_rng(seed)
+    if scale is None and isinstance(bits, int) and 1 <= bits <= 8:
+        codes = rng.integers(0, 1 << bits, shape).astype("f8")
+    else:
+        codes = (rng.uniform(-0.2, 1, shape) * (scale or 1.0)).astype(dtype)
     path = tmp_path_factory.mktemp("f") / "x.mat"
-    scipy.io.savemat(path, {"codes": codes, "bits": bits})
+    scipy.io.savemat(path, {"codes": codes, "bits": bits, **({} if meta is None else {"metadata": meta})})
     try:
         configs = matlab.read_configs(path)
-    except ValueError:
+    except ValueError as e:
+        assert str(e).startswith(str(path)), e  # it names the file
+        event("refused: " + str(e)[len(str(path)):][:45])
         return
+    event("read")
     stored = scipy.io.loadmat(path)["codes"]  # as MATLAB sees it: a vector is a 1 x n row
     full = stored.reshape(stored.shape + (1,) * (4 - stored.ndim))
+    texts = [None] * len(configs) if meta is None else written_texts(meta)
+    assert texts is not None and len(texts) == len(configs)
     for t, c in enumerate(configs):
         np.testing.assert_array_equal(c.codes, np.transpose(full[..., t], (2, 0, 1)))
         assert c.bits == bits
+        for key, value in ({} if texts[t] is None else json.loads(texts[t])).items():
+            assert getattr(c, key) == value, key
+
+
+@settings(max_examples=60, deadline=None)
+@given(points=st.integers(1, 4), s=st.one_of(
+    st.tuples(st.sampled_from([0, 0, 0, 1, -1]), st.integers(0, 3), st.sampled_from(["c16", "f8", "i2"])),
+    st.one_of(st.text(ASCII, max_size=5), st.lists(st.integers(0, 3), min_size=1, max_size=3).map(cell),
+              st.just({"re": 1.0, "im": 2.0}))), meta=st.none() | matlab_values(1))
+def test_any_matlab_measurement_file_is_read_or_refused_with_a_value_error(tmp_path_factory, points, s, meta):
+    """``s`` (extra rows, P, dtype): an (F + extra rows) x P array; else text, a cell, a struct."""
+    if isinstance(s, tuple):
+        rows, cols = points + s[0], s[1]
+        s = (np.arange(rows * cols).reshape(rows, cols) * (1 + 1j if s[2] == "c16" else 1)).astype(s[2])
+    path = tmp_path_factory.mktemp("m") / "m.mat"
+    f = np.linspace(27e9, 29e9, points)[:, None]
+    scipy.io.savemat(path, {"frequencies": f, "S": s, **({} if meta is None else {"metadata": meta})})
+    try:
+        f2, s2, meta2 = matlab.read_measurement(path)
+    except ValueError as e:
+        assert str(e).startswith(str(path)), e
+        event("refused: " + str(e)[len(str(path)):][:45])
+        return
+    event("read")
+    written = np.asarray(s)
+    assert written.dtype.kind in "iufc" and s2.shape == (points, written.size // points)
+    np.testing.assert_array_equal(f2, f[:, 0])
+    np.testing.assert_array_equal(s2, written.astype(complex).reshape(s2.shape))
+    texts = [None] if meta is None else written_texts(meta)
+    assert texts is not None and meta2 == ({} if texts[0] is None else json.loads(texts[0]))
+
+
+def bad(tmp_path, name, **variables):
+    path = tmp_path / name
+    scipy.io.savemat(path, variables)
+    return path
+
+
+CODES = np.zeros((2, 2, 1))
+
+
+@pytest.mark.parametrize("variables, read, message", [
+    ({"codes": CODES, "bits": 2.0, "metadata": '{"angle_deg": 10}'}, matlab.read_configs,
+     "'metadata' entry 1 has unknown key(s) 'angle_deg'; allowed: objective, model_id, created_at, extra"),
+    ({"codes": CODES, "bits": 2.0, "metadata": '{"name": "x"}'}, matlab.read_configs,
+     "unknown key(s) 'name'; allowed: objective, model_id, created_at, extra (a name goes in 'names')"),
+    ({"codes": CODES, "bits": 2.0, "metadata": "[1, 2]"}, matlab.read_configs,
+     "'metadata' entry 1 must be a JSON object with keys among objective, model_id, created_at, extra, got JSON list"),
+    ({"codes": CODES, "bits": 2.0, "metadata": "angle = 10"}, matlab.read_configs,
+     "'metadata' entry 1 must be a JSON object with keys among objective, model_id, created_at, extra (JSON text)"),
+    ({"codes": CODES, "bits": 2.0, "metadata": {"objective": "x"}}, matlab.read_configs,
+     "'metadata' must be text, got a struct"),
+    ({"codes": CODES, "bits": 2.0, "metadata": '{"objective": 5}'}, matlab.read_configs,
+     "'metadata' entry 1: objective must be a string, got int"),
+    ({"codes": CODES, "bits": 1e30}, matlab.read_configs, "'bits' must be whole numbers of magnitude below 2^53"),
+    ({"codes": CODES, "bits": 17.0}, matlab.read_configs, "'bits' must be one whole number in 1..16"),
+    ({"codes": CODES, "bits": 2.0, "names": 3.0}, matlab.read_configs, "'names' must be text, got a 1x1 array"),
+    ({"layers": CODES, "bits": 2.0}, matlab.read_configs, "'layers' must be a cell array of rows x cols code matrices"),
+    ({"frequencies": [1e9, 2e9], "S": cell([1.0, 2.0])}, matlab.read_measurement,
+     "'S' must be a numeric array, got a 1x2 cell array"),
+    ({"frequencies": "1 GHz", "S": np.ones((1, 1))}, matlab.read_measurement,
+     "'frequencies' must be a numeric array of real numbers, got text"),
+    ({"frequencies": [1e9], "S": np.ones((1, 1)), "metadata": "id=3"}, matlab.read_measurement,
+     "'metadata' must be a JSON object (JSON text)"),
+    ({"frequencies": [1e9], "S": np.ones((1, 1)), "metadata": {"id": 3.0}}, matlab.read_measurement,
+     "'metadata' must be text, got a struct"),
+])
+def test_bad_variables_are_refused_naming_the_file_the_variable_and_what_was_expected(tmp_path, variables, read,
+                                                                                     message):
+    path = bad(tmp_path, "x.mat", **variables)
+    with pytest.raises(ValueError) as e:
+        read(path)
+    assert str(e.value).startswith(f"{path}: ") and message in str(e.value), str(e.value)
 
 
 def test_a_file_that_is_not_a_mat_file_is_refused(tmp_path):

@@ -23,7 +23,7 @@ from drivers.bench import open_bench
 from sim_backend.bench import SimBench  # only the simulated bench needs the backend
 from simhw.app.calibrate_remote import FIELDS, calibrate_remote
 from simhw.control.calibration_job import check_identifiable
-from simhw.integrations.matlab import write_model
+from simhw.integrations.matlab import check_output, write_model
 from simhw.physics.propagation import cascade_matrices
 from simhw.values.bench_config import BenchConfig
 
@@ -108,6 +108,8 @@ def calibrate_bench(config: BenchConfig, parameterization: str = "hybrid", estim
 
 
 def run_from_args(args) -> int:
+    if args.mat:
+        check_output(args.mat)  # before calibrating, not after
     if args.endpoint:
         curve = (args.server_key, args.client_key) if args.server_key else None
         return calibrate_remote(args.endpoint, args.publish, given(args), curve, mat=args.mat)

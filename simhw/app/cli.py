@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     show = cfg_sub.add_parser("show", help="print a phase-configuration file's summary and hash (.mat: of each "
                               "configuration in it)")
     show.add_argument("path")
-    rnd = cfg_sub.add_parser("random", help="write a random phase configuration (a path ending .mat: a MATLAB file)")
+    rnd = cfg_sub.add_parser("random", help="write a random phase configuration and print its hash (a path ending "
+                             ".mat, in any case: a MATLAB file)")
     rnd.add_argument("path")
     rnd.add_argument("--layers", type=int, required=True)
     rnd.add_argument("--rows", type=int, required=True)
@@ -178,6 +179,9 @@ def _cmd_client(args) -> int:
                     print(f"acknowledged {ack['hash']} ({'applied' if ack['applied'] else 'already shown'}), "
                           f"push #{ack['push']}")
             elif args.command == "measure":
+                for out in (args.mat, args.touchstone):  # refused before the bench is swept, not after
+                    if out:
+                        matlab.check_output(out)
                 if args.config:
                     f, s, meta = c.push_measure(load_config(args.config))
                 else:
@@ -261,7 +265,7 @@ def _cmd_sim(args) -> int:
 
 def load_configs(path: str) -> list[PhaseConfig]:
     """The configurations of a phase-configuration file, or of a MATLAB file (.mat, simhw.integrations.matlab)."""
-    return matlab.read_configs(path) if str(path).endswith(".mat") else [PhaseConfig.load(path)]
+    return matlab.read_configs(path) if matlab.is_mat(path) else [PhaseConfig.load(path)]
 
 
 def load_config(path: str) -> PhaseConfig:
@@ -282,7 +286,11 @@ def _cmd_config(args) -> int:
             print(f"hash:       {cfg.hash}")
         return 0
     cfg = PhaseConfig.random(args.layers, args.rows, args.cols, args.bits, seed=args.seed, name=args.name)
-    print(matlab.write_configs(args.path, [cfg]) if args.path.endswith(".mat") else cfg.save(args.path))
+    if matlab.is_mat(args.path):
+        matlab.write_configs(args.path, [cfg])
+    else:
+        cfg.save(args.path)
+    print(cfg.hash)
     return 0
 
 

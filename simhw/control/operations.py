@@ -206,8 +206,10 @@ _DECLARED = [
               fields=("measurement", "hash", "applied", "push", "flag"), arrays=("frequencies (F,)", "S (F, P)"),
               result="arrays+fields"),
     Operation("configs", "stored configurations", params=LISTING, fields=("configs", "next"), result="listing"),
-    Operation("config", "one stored configuration", params=(Param("hash", "str", "its content hash",
-                                                                   required=True),),
+    Operation("config", "one stored configuration, by its content hash or by a name it was pushed under (the "
+              "newest so named, returned under that name)",
+              params=(Param("hash", "str", "its content hash"),
+                      Param("name", "str", "a name it was pushed under (instead of hash)", max_len=NAME_MAX)),
               fields=("config",), result="field", decode=lambda text: PhaseConfig.from_bytes(text.encode())),
     Operation("pushes", "acknowledged pushes", params=LISTING, fields=("pushes", "next"), result="listing"),
     Operation("measurements", "stored measurements", params=LISTING, fields=("measurements", "next"),

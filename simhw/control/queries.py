@@ -23,6 +23,14 @@ def status(daemon, rid, p):
 
 @handler("config")
 def config(daemon, rid, p):
+    if ("hash" in p) == ("name" in p):
+        raise RequestError("bad_request", "config needs 'hash' (its content hash) or 'name' (a name it was pushed "
+                                          "under), not both")
+    if "name" in p:
+        found = daemon.store.config_named(p["name"])
+        if found is None:
+            raise RequestError("not_found", f"no stored configuration named {p['name']!r}")
+        return schema.reply(rid, config=daemon.store.get_config(found).replace(name=p["name"]).to_bytes().decode())
     return schema.reply(rid, config=daemon.store.get_config(p["hash"]).to_bytes().decode())
 
 

@@ -26,8 +26,9 @@ import numpy as np
 
 from simhw.values.phase_config import PhaseConfig
 
-__all__ = ["Store", "StoreError", "StoreFull", "SCHEMA_VERSION", "TAGGABLE"]
+__all__ = ["Store", "StoreError", "StoreFull", "SCHEMA_VERSION", "TAGGABLE", "NAME_TAG"]
 
+NAME_TAG = "name:"  # a configuration's tag recording a further name it was stored under
 TAGGABLE = ("config", "push", "measurement", "calibration", "event", "snapshot")
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")  # 0001.sql, 0002.sql, ...: one file per schema version
@@ -157,10 +158,20 @@ class Store:
 
     # ------------------------------------------------------------------ configs and pushes
     def _put_config(self, db, config: PhaseConfig, text: str | None = None) -> None:
-        """``text``: the config's file line as received (PhaseConfig.to_bytes), saves encoding it again."""
-        db.execute("INSERT OR IGNORE INTO configs VALUES (?, ?, ?, ?, ?, ?, ?)",
-                   (config.hash, config.name, config.bits, json.dumps(list(config.shape)),
-                    _codes_blob(config.codes), text or config.to_bytes().decode(), time.time()))
+        """``text``: the config's file line as received (PhaseConfig.to_bytes), saves encoding it again.
+        A pattern is kept once, under the name it first came with; a later name is recorded as a
+        ``name:<name>`` tag on it, once per name, so :meth:`config_named` finds it by every name."""
+        now = time.time()
+        if db.execute("INSERT OR IGNORE INTO configs VALUES (?, ?, ?, ?, ?, ?, ?)",
+                      (config.hash, config.name, config.bits, json.dumps(list(config.shape)),
+                       _codes_blob(config.codes), text or config.to_bytes().decode(), now)).rowcount or not config.name:
+            return
+        tag = NAME_TAG + config.name
+        if db.execute("SELECT 1 FROM configs WHERE hash = ? AND name = ? UNION ALL SELECT 1 FROM tags WHERE kind = "
+                      "'config' AND target = ? AND tag = ? LIMIT 1", (config.hash, config.name, config.hash,
+                                                                      tag)).fetchone() is None:
+            db.execute("INSERT INTO tags (kind, target, tag, operator, t) VALUES ('config', ?, ?, NULL, ?)",
+                       (config.hash, tag, now))
 
     def put_config(self, config: PhaseConfig) -> str:
         self._tx(lambda db: self._put_config(db, config))
@@ -185,6 +196,13 @@ class Store:
         if row is None:
             raise KeyError(hash_)
         return PhaseConfig.from_bytes(row[0].encode())
+
+    def config_named(self, name: str) -> str | None:
+        """The hash of the configuration most recently stored under ``name`` (as its first name, or a
+        later one: :meth:`_put_config`), or None."""
+        row = self._one("SELECT hash, first_seen FROM configs WHERE name = ? UNION ALL SELECT target, t FROM tags "
+                        "WHERE kind = 'config' AND tag = ? ORDER BY 2 DESC LIMIT 1", (name, NAME_TAG + name))
+        return None if row is None else row[0]
 
     def _newest(self, sql: str, key: str, limit: int | None, before: int | None, where: str = "", args=()) -> list:
         """Rows of ``sql`` newest first by ``key``, older than ``before`` (a listing's page cursor), at most ``limit``."""

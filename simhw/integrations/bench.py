@@ -2,22 +2,24 @@
 
 A :class:`BenchSession` records its endpoint when built and opens its client at :meth:`open` (the first
 request is ``status``, so an absent daemon is found there). It resolves a configuration given by
-stored name or content hash, pushes one and reads back the board's latch report, measures, and reads
-the current calibrated model's store id and the sweep's shape. Calls are blocking and one at a time; the asynchronous devices
-run them on one worker thread each.
+content hash or by any name it was pushed under (the daemon's ``config`` by ``name``), pushes one and
+reads back the board's latch report, measures, and reads the current calibrated model's store id and
+the sweep (frequencies and receive ports). Calls are blocking and one at a time; the asynchronous
+devices run them on one worker thread each.
 """
 
 from __future__ import annotations
 
 import re
 
+import numpy as np
+
 from simhw.control.client import DaemonClient, DaemonError
 from simhw.values.phase_config import PhaseConfig
 
-__all__ = ["BenchSession", "LATCH", "NAME_LOOKUP_LIMIT"]
+__all__ = ["BenchSession", "LATCH"]
 
 LATCH = ("active_crc", "latch_count", "boot_id")  # the board's report of what it latched
-NAME_LOOKUP_LIMIT = 1000  # a name is looked up among the newest this many stored configurations
 _HASH = re.compile(r"[0-9a-f]{64}")
 
 
@@ -47,15 +49,19 @@ class BenchSession:
         return self.client
 
     def stored(self, ref: str) -> PhaseConfig:
-        """The stored configuration with this content hash, or the newest stored one with this name."""
+        """The stored configuration with this content hash, or the one most recently stored under this
+        name by any client (whatever name its pattern first came with; :meth:`Store.config_named`),
+        returned under that name. An unknown hash or name is a KeyError."""
         if not isinstance(ref, str) or not ref:
             raise ValueError(f"a configuration is given by its stored name or hash, got {ref!r}")
-        if _HASH.fullmatch(ref):
-            return self._c().config(ref)
-        for row in self._c().configs(limit=NAME_LOOKUP_LIMIT):  # newest first
-            if row["name"] == ref:
-                return self._c().config(row["hash"])
-        raise KeyError(f"no stored configuration named {ref!r} among the newest {NAME_LOOKUP_LIMIT}")
+        ref = str(ref)  # a numpy string (a QCoDeS sweep's value) as plain text
+        try:
+            return self._c().config(ref) if _HASH.fullmatch(ref) else self._c().config(name=ref)
+        except DaemonError as e:
+            if e.code != "not_found":
+                raise
+            raise KeyError(f"no stored configuration {'with hash' if _HASH.fullmatch(ref) else 'named'} '{ref}'") \
+                from None
 
     def push(self, config: PhaseConfig | str) -> dict:
         """Push (a configuration, or a stored name or hash); returns the acknowledgement with the latch report."""
@@ -82,9 +88,12 @@ class BenchSession:
         """The daemon's current calibrated model (its calibration's store id); 0 before any."""
         return int(self._c().status()["model_version"] or 0)
 
-    def sweep_shape(self) -> tuple[int, int]:
-        """(points, receive ports) of the bench's sweep: the newest stored measurement's, or one measured now."""
+    def sweep(self) -> tuple[np.ndarray, int]:
+        """(frequencies (F,) in Hz, receive ports) of the bench's sweep: the newest stored measurement's,
+        or one measured now when the store holds none."""
         newest = self._c().measurements(limit=1)
         if newest:
-            return tuple(newest[0]["shape"])
-        return self.measure()[1].shape
+            f, s, _ = self._c().measurement(newest[0]["id"])
+        else:
+            f, s, _ = self.measure()
+        return np.asarray(f, float), int(np.shape(s)[1])

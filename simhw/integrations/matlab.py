@@ -7,14 +7,20 @@ keep their axes in the order simhw documents them, so element ``codes(r, c, l, t
 - configs: ``codes`` rows x cols x layers x T, the board's code values 0 .. 2^bits - 1 (phase =
   2 pi code / 2^bits; codes are values, not indices, so they are not shifted to 1-based), ``bits``,
   ``names`` (1 x T cell), ``hashes`` (1 x T cell, what simhw computed; a reader recomputes them),
-  ``metadata`` (1 x T cell of JSON). MATLAB code may instead write ``layers``, a 1 x L cell of
-  rows x cols code matrices (one configuration), and ``codes``/``layers`` in double precision.
+  ``metadata`` (1 x T cell of JSON objects with keys among ``objective``, ``model_id``,
+  ``created_at``, ``extra``; the name is in ``names``). MATLAB code may instead write ``layers``, a
+  1 x L cell of rows x cols code matrices (one configuration), and ``codes``/``layers`` in double
+  precision.
 - measurement: ``frequencies`` F x 1 (Hz), ``S`` F x P complex (column p: receive port p+1 from the
   test antenna), ``params`` (1 x P cell: 'S21', ...), ``metadata`` (JSON: id, hash, flag, ...).
 - model: ``w_in`` F x N x M, ``w_layers`` (L-1) x F x N x N, ``w_out`` F x P x N, ``frequencies``,
   ``x``, ``parameterization``, and where the model has them ``atom_response``, ``leakage`` (F x P:
   the receive-side term added to every response), ``faces`` (L x N x N); ``metrics`` and ``header``
   (version, parent, geometry, metrics, hash) as JSON.
+
+Reading checks every variable (:mod:`simhw.integrations.mat_vars`): anything else is refused with a
+ValueError naming the file, the variable and what was expected. A path is a MATLAB file when it ends
+``.mat`` in any case (:func:`is_mat`).
 """
 
 from __future__ import annotations
@@ -26,51 +32,49 @@ import numpy as np
 import scipy.io
 
 from calibration.calibrated import CalibratedModel
+from simhw.integrations.mat_vars import MatFile
 from simhw.physics.propagation import Cascade
-from simhw.values.phase_config import PhaseConfig, PhaseConfigError
+from simhw.values.phase_config import MAX_BITS, PhaseConfig, PhaseConfigError
 
-__all__ = ["FORMAT", "write_configs", "read_configs", "write_measurement", "read_measurement", "write_model",
-           "read_model"]
+__all__ = ["FORMAT", "is_mat", "check_output", "write_configs", "read_configs", "write_measurement",
+           "read_measurement", "write_model", "read_model"]
 
 FORMAT = "simhw.mat/1"
 MODEL_ARRAYS = ("w_in", "w_layers", "w_out", "frequencies", "x")
 MODEL_OPTIONAL = ("atom_response", "leakage", "faces")
+HEADER_KEYS = ("parameterization", "geometry", "metrics", "version", "parent", "created_at", "hash")
+METADATA_KEYS = ("objective", "model_id", "created_at", "extra")  # a configuration's, but its name (in 'names')
 
 
-def _save(path, kind: str, **variables) -> str:
+def is_mat(path) -> bool:
+    """Whether a path names a MATLAB file (``.mat``, in any case)."""
+    return os.fspath(path).lower().endswith(".mat")
+
+
+def check_output(path) -> str:
+    """Refuse (ValueError) an output path whose directory does not exist or is not one, before any work
+    is done for it; returns the path."""
     path = os.fspath(path)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        scipy.io.savemat(f, {"format": FORMAT, "kind": kind, **variables}, do_compression=True, oned_as="column")
-    os.replace(tmp, path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ValueError(f"cannot write {path}: the directory {folder} does not exist")
+    if os.path.isdir(path):
+        raise ValueError(f"cannot write {path}: it is a directory")
     return path
 
 
-def _load(path, kind: str | None) -> dict:
+def _save(path, kind: str, **variables) -> str:
+    path = check_output(path)
+    tmp = path + ".tmp"
     try:
-        d = scipy.io.loadmat(os.fspath(path), chars_as_strings=True)
-    except (OSError, ValueError, NotImplementedError, TypeError) as e:
-        raise ValueError(f"{path} is not a readable MATLAB file: {e}") from None
-    found = _text(d["kind"]) if "kind" in d else None
-    if kind is not None and found is not None and found != kind:
-        raise ValueError(f"{path} holds a simhw {found}, not a {kind}")
-    return d
-
-
-def _text(v) -> str:
-    a = np.asarray(v)
-    if a.dtype == object:
-        a = np.asarray(a.ravel()[0]) if a.size == 1 else a
-    if a.dtype.kind != "U":
-        raise ValueError(f"expected text, got an array of {a.dtype}")
-    return "".join(a.ravel().tolist())
-
-
-def _cell(v) -> list:
-    a = np.asarray(v)
-    if a.dtype != object:
-        return [_text(a)]
-    return [_text(x) for x in a.ravel(order="F")]
+        with open(tmp, "wb") as f:
+            scipy.io.savemat(f, {"format": FORMAT, "kind": kind, **variables}, do_compression=True, oned_as="column")
+        os.replace(tmp, path)
+    except OSError as e:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise OSError(e.errno, f"cannot write {path}: {e.strerror}") from None
+    return path
 
 
 def _cellstr(items) -> np.ndarray:
@@ -96,46 +100,58 @@ def write_configs(path, configs) -> str:
 
 def read_configs(path) -> list[PhaseConfig]:
     """Configurations from a .mat file written by :func:`write_configs` or by MATLAB code (module doc)."""
-    d = _load(path, "configs")
-    if "bits" not in d:
-        raise ValueError(f"{path}: no 'bits' variable (the codes' bit depth)")
-    bits = _integral(d["bits"], "bits").ravel()
-    if bits.size != 1:
-        raise ValueError(f"{path}: 'bits' must be one number, got {bits.size}")
-    if "codes" in d:
-        codes = _integral(d["codes"], "codes")
-        if codes.ndim == 2:
-            codes = codes[:, :, None]
-        if codes.ndim == 3:
-            codes = codes[..., None]
-        if codes.ndim != 4:
-            raise ValueError(f"{path}: 'codes' must be rows x cols x layers [x configurations], got {codes.shape}")
-    elif "layers" in d:
-        layers = [_integral(m, "layers") for m in np.asarray(d["layers"], dtype=object).ravel(order="F")]
-        if not layers or len({m.shape for m in layers}) != 1 or layers[0].ndim != 2:
-            raise ValueError(f"{path}: 'layers' must be a cell of code matrices of one size")
-        codes = np.stack(layers, axis=-1)[..., None]
-    else:
-        raise ValueError(f"{path}: no 'codes' or 'layers' variable")
+    d = MatFile(path, "configs")
+    d.require("bits")
+    bits = d.whole("bits").ravel()
+    if bits.size != 1 or not 1 <= bits[0] <= MAX_BITS:
+        raise d.error("bits", f"one whole number in 1..{MAX_BITS} (the codes' bit depth)")
+    codes = _codes(d)
     n = codes.shape[-1]
-    names = _cell(d["names"]) if "names" in d else [""] * n
-    meta = [json.loads(m) for m in _cell(d["metadata"])] if "metadata" in d else [{}] * n
+    names = d.texts("names") if "names" in d else [""] * n
+    meta = [_metadata(d, text, t) for t, text in enumerate(d.texts("metadata"))] if "metadata" in d else [{}] * n
     if len(names) != n or len(meta) != n:
-        raise ValueError(f"{path}: {n} configurations but {len(names)} names and {len(meta)} metadata entries")
-    try:
-        return [PhaseConfig(np.transpose(codes[..., t], (2, 0, 1)), int(bits[0]), name=names[t], **meta[t])
-                for t in range(n)]
-    except PhaseConfigError as e:
-        raise ValueError(f"{path}: {e}") from None
+        raise ValueError(f"{d.path}: {n} configurations but {len(names)} 'names' and {len(meta)} 'metadata' entries")
+    out = []
+    for t in range(n):
+        try:
+            config = PhaseConfig(np.transpose(codes[..., t], (2, 0, 1)), int(bits[0]), name=names[t])
+        except PhaseConfigError as e:
+            raise ValueError(f"{d.path}: 'codes' of configuration {t + 1}: {e}") from None
+        try:
+            out.append(config.replace(**meta[t]))
+        except PhaseConfigError as e:
+            raise ValueError(f"{d.path}: 'metadata' entry {t + 1}: {e}") from None
+    return out
 
 
-def _integral(v, what: str) -> np.ndarray:
-    a = np.asarray(v)
-    if a.dtype.kind not in "biuf":
-        raise ValueError(f"'{what}' must be numeric, got {a.dtype}")
-    if a.dtype.kind == "f" and not (np.all(np.isfinite(a)) and np.all(a == np.round(a))):
-        raise ValueError(f"'{what}' must hold whole numbers")
-    return a.astype(np.int64)
+def _codes(d: MatFile) -> np.ndarray:
+    """rows x cols x layers x configurations, from ``codes`` or a cell ``layers``."""
+    if "codes" in d:
+        codes = d.whole("codes")
+        codes = codes.reshape(codes.shape + (1,) * (4 - codes.ndim)) if codes.ndim in (2, 3) else codes
+        if codes.ndim != 4:
+            raise d.error("codes", f"rows x cols x layers [x configurations], not of shape {codes.shape}")
+        return codes
+    if "layers" in d:
+        cell = np.asarray(d.vars["layers"])
+        if cell.dtype != object:
+            raise d.error("layers", "a cell array of rows x cols code matrices", cell)
+        layers = [d.whole("layers", m) for m in cell.ravel(order="F")]
+        if not layers or len({m.shape for m in layers}) != 1 or layers[0].ndim != 2:
+            raise d.error("layers", "a cell of code matrices of one size")
+        return np.stack(layers, axis=-1)[..., None]
+    raise ValueError(f"{d.path}: no 'codes' or 'layers' variable")
+
+
+def _metadata(d: MatFile, text: str, t: int) -> dict:
+    """One configuration's metadata: a JSON object of PhaseConfig's metadata fields but the name."""
+    meta = d.json("metadata", text, t, expected=f"a JSON object with keys among {', '.join(METADATA_KEYS)}")
+    unknown = sorted(set(meta) - set(METADATA_KEYS))
+    if unknown:
+        note = " (a name goes in 'names')" if "name" in unknown else ""
+        raise ValueError(f"{d.path}: 'metadata' entry {t + 1} has unknown key(s) {', '.join(map(repr, unknown))}; "
+                         f"allowed: {', '.join(METADATA_KEYS)}{note}")
+    return meta
 
 
 # ---------------------------------------------------------------- measurements
@@ -153,17 +169,15 @@ def write_measurement(path, frequencies, s, metadata: dict | None = None, params
 
 def read_measurement(path) -> tuple[np.ndarray, np.ndarray, dict]:
     """(frequencies (F,), S (F, P), metadata) from a .mat file."""
-    d = _load(path, "measurement")
-    missing = [k for k in ("frequencies", "S") if k not in d]
-    if missing:
-        raise ValueError(f"{path}: no {', '.join(missing)} variable")
-    f = np.asarray(d["frequencies"], float).reshape(-1)
-    s = np.asarray(d["S"], complex)
+    d = MatFile(path, "measurement")
+    d.require("frequencies", "S")
+    f = d.numbers("frequencies").reshape(-1)
+    s = d.numbers("S", complex)
     if s.ndim != 2 or s.shape[0] != f.size:
-        raise ValueError(f"{path}: S must be F x P with F = {f.size} frequencies, got {s.shape}")
-    meta = json.loads(_text(d["metadata"])) if "metadata" in d else {}
+        raise d.error("S", f"F x P with F = {f.size} frequencies, not of shape {s.shape}")
+    meta = d.json("metadata", d.text("metadata")) if "metadata" in d else {}
     if "params" in d:
-        meta.setdefault("params", _cell(d["params"]))
+        meta.setdefault("params", d.texts("params"))
     return f, s, meta
 
 
@@ -185,23 +199,29 @@ def _plain(v):
 
 def read_model(path) -> CalibratedModel:
     """A calibrated model from a .mat file; its content must match the hash recorded with it."""
-    d = _load(path, "model")
+    d = MatFile(path, "model")
     missing = [k for k in (*MODEL_ARRAYS, "header") if k not in d]
     if missing:
-        raise ValueError(f"{path}: not a simhw model (no {', '.join(missing)})")
-    head = json.loads(_text(d["header"]))
-    w_layers = np.asarray(d["w_layers"], complex)
-    w_in = np.asarray(d["w_in"], complex)
-    if w_layers.size == 0:  # one layer: MATLAB keeps no empty dimensions' sizes reliably
-        w_layers = np.zeros((0, w_in.shape[0], w_in.shape[1], w_in.shape[1]), complex)
-    cascade = Cascade(w_in, w_layers, np.asarray(d["w_out"], complex), np.asarray(d["frequencies"], float).reshape(-1))
+        raise ValueError(f"{d.path}: not a simhw model (no {', '.join(missing)})")
+    head = d.json("header", d.text("header"))
+    lacking = [k for k in HEADER_KEYS if k not in head]
+    if lacking:
+        raise d.error("header", f"a simhw model header with {', '.join(HEADER_KEYS)} (lacks {', '.join(lacking)})")
+    w_in, w_layers, w_out = (d.numbers(k, complex) for k in ("w_in", "w_layers", "w_out"))
+    if w_layers.size == 0 and w_in.ndim == 3:  # one layer: MATLAB keeps no empty dimensions' sizes reliably
+        w_layers = np.zeros((0, *w_in.shape[:2], w_in.shape[1]), complex)
     opt = {}
     for k in MODEL_OPTIONAL:
         if k in d:
-            a = np.asarray(d[k])
+            a = d.numbers(k, None)
             opt[k] = a.reshape(-1) if k == "atom_response" and a.ndim == 2 and 1 in a.shape else a
-    m = CalibratedModel(cascade, np.asarray(d["x"], float).reshape(-1), head["parameterization"], head["geometry"],
-                        head["metrics"], head["version"], head["parent"], head["created_at"], **opt)
-    if m.hash != head["hash"]:
-        raise ValueError(f"{path}: content does not match its recorded hash (edited, or not written by simhw)")
+    try:
+        cascade = Cascade(w_in, w_layers, w_out, d.numbers("frequencies").reshape(-1))
+        m = CalibratedModel(cascade, d.numbers("x").reshape(-1), head["parameterization"], head["geometry"],
+                            head["metrics"], head["version"], head["parent"], head["created_at"], **opt)
+        ok = m.hash == head["hash"]
+    except (ValueError, TypeError, IndexError) as e:
+        raise ValueError(f"{d.path}: not a consistent simhw model ({type(e).__name__}: {e})") from None
+    if not ok:
+        raise ValueError(f"{d.path}: content does not match its recorded hash (edited, or not written by simhw)")
     return m

@@ -1,13 +1,15 @@
 """A QCoDeS instrument over the bench daemon (docs/guide.md, "QCoDeS").
 
-``SimBench(name, endpoint)`` connects when built, as QCoDeS instruments do, and learns the sweep's
-shape (points x receive ports) from the newest stored measurement, or by measuring once when the
-store holds none (``dond`` sizes its dataset before the first get). Its parameters:
+``SimBench(name, endpoint)`` connects when built, as QCoDeS instruments do, and learns the sweep
+(its frequencies and receive ports) from the newest stored measurement, or by measuring once when
+the store holds none, so the setpoints are there before the first get (``dond`` sizes its dataset
+by them, a snapshot reads them). Its parameters:
 
 - ``config``: set a stored configuration by name or content hash (pushed through the daemon, returned
   once the board's readback matched); get the hash the board shows (what the daemon verified last).
 - ``s``: a :class:`ParameterWithSetpoints`; a get measures (the daemon stores the sweep) and returns
-  S (F x P complex) on the setpoints ``frequency`` (Hz) and ``port`` (receive port numbers 2, 3, ...).
+  S (F x P complex) on the setpoints ``frequency`` (Hz: the last measurement's, or the sweep learnt
+  at connection) and ``port`` (receive port numbers 2, 3, ...).
 - ``measurement``: the store id of the last measurement this instrument took (0 before any).
 - ``model_version``: the daemon's current calibrated model, its calibration's store id (0 before any).
 
@@ -33,14 +35,14 @@ class SimBench(Instrument):
         super().__init__(name, **kwargs)
         self._session = BenchSession(endpoint, timeout, curve)
         self._status = self._session.open()
-        self._shape = self._session.sweep_shape()  # what dond sizes its dataset by, before the first get
+        self._sweep = self._session.sweep()  # the setpoints (and what dond sizes its dataset by) before any get
         self._last: tuple | None = None  # (frequencies, S, meta) of the last measurement
         self.config = self.add_parameter(
             "config", Parameter, label="configuration (stored name or hash)", vals=Strings(),
             set_cmd=self._session.push, get_cmd=lambda: self._session.active_hash() or "")
         self.frequency = self.add_parameter(
             "frequency", Parameter, label="frequency", unit="Hz", vals=Arrays(shape=(self._points,)),
-            get_cmd=lambda: self._measured()[0])
+            get_cmd=lambda: self._sweep[0] if self._last is None else self._last[0])
         self.port = self.add_parameter(
             "port", Parameter, label="receive port", vals=Arrays(shape=(self._ports,)),
             get_cmd=lambda: np.arange(2, 2 + self._ports()))
@@ -57,16 +59,11 @@ class SimBench(Instrument):
         self._last = self._session.measure()
         return np.asarray(self._last[1])
 
-    def _measured(self) -> tuple:
-        if self._last is None:
-            raise RuntimeError(f"{self.name}: no measurement yet (get s first)")
-        return self._last
-
     def _points(self) -> int:
-        return self._shape[0] if self._last is None else len(self._last[0])
+        return len(self._sweep[0]) if self._last is None else len(self._last[0])
 
     def _ports(self) -> int:
-        return self._shape[1] if self._last is None else self._last[1].shape[1]
+        return self._sweep[1] if self._last is None else self._last[1].shape[1]
 
     def get_idn(self) -> dict:
         return {"vendor": "simhw", "model": "bench daemon", "serial": self._session.endpoint,
