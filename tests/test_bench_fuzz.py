@@ -103,3 +103,15 @@ def test_every_accepted_bench_file_starts_and_answers(tmp_path_factory, data):
 def test_the_values_the_issue_found_are_refused_naming_their_key(text, key):
     with pytest.raises(BenchConfigError, match=re.escape(key) + " = "):
         BenchConfig.from_toml(text)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_board_link_at_the_highest_byte_error_rate_allowed_still_starts(tmp_path, seed):
+    """The largest ``byte_errors`` a bench file may ask for still lets the board's hello through its retries
+    (at 0.099 per byte, once allowed, the bench could not start); pushes may then fail as hardware faults."""
+    cfg = base(tmp_path)
+    cfg.simulation.byte_errors = RANGES["simulation.byte_errors"][1]
+    cfg.simulation.fault_seed = seed
+    g = cfg.geometry
+    with embedded_daemon(cfg) as (bench, daemon), DaemonClient(cfg.daemon.bind[0], timeout=120) as c:
+        assert c.status()["board"]["shape"] == [g.layers, g.rows, g.cols]

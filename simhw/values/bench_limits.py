@@ -64,7 +64,8 @@ RANGES = {
     "simulation.drift_k_per_hour": (-100.0, 100.0, "kelvin per hour"),
     "simulation.clock_speed": (0.0, 1e6, "x the wall clock (0: time moves only when advanced)"),
     "simulation.fault_seed": (-1, 2**63 - 1, "-1: fresh at every start"),
-    "simulation.byte_errors": (0.0, 0.099, "a probability per byte, below 0.1"),
+    "simulation.byte_errors": (0.0, 0.005, "a probability per byte, at most one in 200: beyond, a board's hello "
+                               "rarely gets through its retries and the bench cannot start"),
     "simulation.board_resets_per_hour": (0.0, HOUR_S, "at most one a second"),
     "simulation.vna_stalls_per_hour": (0.0, HOUR_S, "at most one a second"),
     "simulation.vna_drops_per_hour": (0.0, HOUR_S, "at most one a second"),
