@@ -4,9 +4,11 @@ configuration hashes and the S-parameters the daemon's store holds."""
 
 import numpy as np
 import pytest
+from clients import public_client
 from daemon_helpers import bench_file, daemon_process
 
-pytest.importorskip("ophyd_async")
+public_client("ophyd_async")
+public_client("bluesky")
 from bluesky import RunEngine  # noqa: E402
 from ophyd_async.core import NotConnectedError, init_devices  # noqa: E402
 

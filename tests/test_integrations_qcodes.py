@@ -8,9 +8,10 @@ import textwrap
 
 import numpy as np
 import pytest
+from clients import public_client
 from daemon_helpers import bench_file, daemon_process
 
-pytest.importorskip("qcodes")
+public_client("qcodes")
 import qcodes as qc  # noqa: E402
 from qcodes.dataset import ArraySweep, dond  # noqa: E402
 

@@ -82,14 +82,25 @@ def test_two_benches_replicate_into_one_lab_database_and_queries_return_their_ar
         assert golden[0]["provenance"]["operators"] == ["ann"] and golden[0]["tags"] == ["golden"]
         (ref,) = lab.query("config", bench="bench-a", tag="reference")
         assert ref["codes"].shape == (4, 6, 6)
-        t_mid = got_a[1][1]
         window = lab.query("measurement", bench="bench-a", since=0, until=time.time(), limit=2)
         assert len(window) == 2 and window[0]["created_at"] >= window[1]["created_at"]
+        # a window around one measurement's time finds it, and only what was taken within the window
+        mid = got_a[1][1]
+        local = Store(a.daemon.store)
+        t_mid = local.get_measurement(mid)["created_at"]
+        local.close()
+        near = lab.query("measurement", bench="bench-a", since=t_mid - 1e-3, until=t_mid + 1e-3)
+        assert mid in [r["id"] for r in near]
+        assert all(abs(_epoch(r["created_at"]) - t_mid) <= 1e-3 + 1e-6 for r in near)
         (cal,) = lab.query("calibration", bench="bench-a")
-        assert cal["status"] == "done" and cal["model"][:2] == b"PK" and t_mid > 0
+        assert cal["status"] == "done" and cal["model"][:2] == b"PK"
         assert lab.residual_history()[0]["heldout_nmse_db"] == pytest.approx(cal["metrics"]["heldout_nmse_db"])
         with pytest.raises(ValueError, match="unknown record kind"):
             lab.query("sweeps")
+
+
+def _epoch(t) -> float:
+    return t.timestamp() if hasattr(t, "timestamp") else float(t)
 
 
 def replication_lag(dsn: str, bench: str, store_path) -> int:
