@@ -149,29 +149,37 @@ def copy_tree(dest: Path) -> None:
             shutil.copy2(src, dest / rel)
 
 
-def run_one(m: Mutation, tree: Path) -> tuple[bool, float, str]:
-    """Apply ``m`` in ``tree``, run its tests, restore. Returns (caught, seconds, last output line)."""
-    target = tree / m.path
-    original = target.read_text()
-    target.write_text(original.replace(m.old, m.new, 1))
+def run_tests(tests, tree: Path, timeout_s: float) -> tuple[int, float, str]:
+    """Run ``tests`` in ``tree``: (pytest's exit code, or -1 when it did not end in time; seconds; the last
+    output line with the first error line)."""
     # without CI set a skip stays a skip (exit 0: reported as survived), never a failure counted as a catch
     env = {k: v for k, v in os.environ.items() if k != "CI"}
     env.update(PYTHONPATH=str(tree), PYTHONDONTWRITEBYTECODE="1")
     t0 = time.monotonic()
     try:
         run = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-n", "0", "-p", "no:cacheprovider",
-                              f"--timeout={TEST_TIMEOUT_S}", "--durations=0", "-o", "addopts=", *m.tests],
-                             cwd=tree, env=env, capture_output=True, text=True, timeout=TEST_TIMEOUT_S * 2)
+                              f"--timeout={TEST_TIMEOUT_S}", "--durations=0", "-o", "addopts=", *tests],
+                             cwd=tree, env=env, capture_output=True, text=True, timeout=timeout_s)
         code, out = run.returncode, (run.stdout + run.stderr).strip()
     except subprocess.TimeoutExpired:
         code, out = -1, "timed out"
-    finally:
-        target.write_text(original)
     lines = out.splitlines()
     first_error = next((ln for ln in lines if ln.startswith("E ")), "")
-    last = " | ".join(filter(None, [lines[-1] if lines else "", first_error.strip()]))
-    # 1: tests failed (caught). 0: passed (survived). Anything else (no tests, usage error) is not a catch.
-    return code == 1 or code == -1, time.monotonic() - t0, last
+    return code, time.monotonic() - t0, " | ".join(filter(None, [lines[-1] if lines else "", first_error.strip()]))
+
+
+def run_one(m: Mutation, tree: Path) -> tuple[bool, float, str]:
+    """Apply ``m`` in ``tree``, run its tests, restore. Returns (caught, seconds, last output line)."""
+    target = tree / m.path
+    original = target.read_text()
+    target.write_text(original.replace(m.old, m.new, 1))
+    try:
+        code, seconds, last = run_tests(m.tests, tree, TEST_TIMEOUT_S * 2)
+    finally:
+        target.write_text(original)
+    # 1: tests failed (caught). 0: passed (survived). A run that did not end, or anything else (no tests,
+    # usage error), is not a catch: the same tests passed on the unbroken tree (the baseline) first.
+    return code == 1, seconds, last
 
 
 def main(argv=None) -> int:
@@ -198,6 +206,12 @@ def main(argv=None) -> int:
         tree = Path(tmp)
         copy_tree(tree)
         width = max(len(m.name) for m in chosen)
+        every = list(dict.fromkeys(t for m in chosen for t in m.tests))
+        code, seconds, last = run_tests(every, tree, TEST_TIMEOUT_S * len(every))
+        print(f"baseline: the {len(every)} tests on the unbroken tree, {seconds:.1f} s: {last[:args.width]}", flush=True)
+        if code != 0:
+            print("the tests fail without any breakage: a failure under a breakage would prove nothing")
+            return 1
         print(f"{'mutation':<{width}}  caught  seconds  the tests' summary | first error line", flush=True)
         for m in chosen:
             caught, seconds, last = run_one(m, tree)
