@@ -92,6 +92,7 @@ RANGES = {
     "calibration.residual_db": (0.0, 100.0, "dB (0: from the model)"),
     "calibration.power_db": (0.0, 100.0, "dB (0: from the model)"),
     "calibration.temperature_k": (0.0, 1000.0, "kelvin (0: not watched)"),
+    "calibration.idle_s": (0.0, 86_400.0, "seconds without requests before a scheduled run (0: do not wait), at most a day"),
     "daemon.heartbeat_s": (0.01, HOUR_S, "seconds"),
     "daemon.store_max_mb": (0.0, 1e9, "MiB (0: no cap)"),
     "daemon.busy_poll_us": (0.0, 1e6, "microseconds (1 s)"),
