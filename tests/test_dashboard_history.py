@@ -38,8 +38,9 @@ def test_a_page_opened_mid_calibration_is_live_loaded_and_draws_the_run_so_far(t
             wait_for(driver, "return +document.getElementById('plot-cal').dataset.points >= 2", 5)
             loaded = time.monotonic() - t0
             assert c.status()["job"]["job"] == job  # all of it while the calibration holds the bench
-            assert "stage" in text(driver, "cal-state") and not driver.find_element("id", "cancel-btn").get_attribute(
-                "disabled")
+            state = text(driver, "cal-state")  # the run's latest step: started, measured or a stage, never an end
+            assert state.startswith("#") and not any(w in state for w in ("done", "cancelled", "failed")), state
+            assert not driver.find_element("id", "cancel-btn").get_attribute("disabled")
             ups = [text(driver, "uptime")]
             for _ in range(2):  # the uptime moves on (status every 5 s, heartbeats in between)
                 wait_for(driver, f"return document.getElementById('uptime').textContent !== '{ups[-1]}'", 12)
