@@ -93,8 +93,8 @@ def realistic(seed: int = 0) -> None:
     print(f"    contrast: calibrated-trained {c['measured']['contrast_db']:.2f} dB, ideal-trained "
           f"{i['measured']['contrast_db']:.2f} dB, difference "
           f"{c['measured']['contrast_db'] - i['measured']['contrast_db']:.2f} dB (target >= 20)")
-    if report.floor_db:
-        floor = report.floor_db[1] if len(report.floor_db) > 1 else report.floor_db[0]
+    floor = report.suppressed_floor_db
+    if floor is not None:
         print(f"    configuration-independent floor at the suppressed port {floor:.2f} dB: the calibrated-trained gain "
               f"stands {c['measured']['gain_db'] - floor:.2f} dB above it")
 

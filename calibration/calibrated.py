@@ -26,10 +26,12 @@ from calibration.twin import twin
 from simhw.physics.model import SIMModel
 from simhw.physics.multiport.batched import NetworkModel
 from simhw.physics.propagation import Cascade
+from simhw.values.files import write_atomic
 
 __all__ = ["CalibratedModel", "ModelRegistry"]
 
 FORMAT = 1
+OPTIONAL = ("atom_response", "leakage", "faces")  # arrays a model has where its family needs them
 
 
 @dataclass
@@ -103,20 +105,20 @@ class CalibratedModel:
                 "hash": self.hash}
 
     def save(self, path: str | os.PathLike) -> Path:
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        tmp.write_bytes(self.to_bytes())
-        os.replace(tmp, path)
-        return path
+        return Path(write_atomic(path, lambda fh: fh.write(self.to_bytes())))
+
+    def arrays(self) -> dict:
+        """Every array the model is made of, by name: the cascade's, ``x`` and those of ``OPTIONAL`` it has
+        (what a model file holds beside its header)."""
+        c = self.cascade
+        out = {"w_in": c.w_in, "w_layers": c.w_layers, "w_out": c.w_out, "frequencies": c.frequencies, "x": self.x}
+        out.update({k: getattr(self, k) for k in OPTIONAL if getattr(self, k) is not None})
+        return out
 
     def to_bytes(self) -> bytes:
         """The .npz file content (what :meth:`save` writes), for stores and messages."""
         buf = io.BytesIO()
-        extra = {k: v for k, v in (("atom_response", self.atom_response), ("leakage", self.leakage),
-                                   ("faces", self.faces)) if v is not None}
-        np.savez_compressed(buf, w_in=self.cascade.w_in, w_layers=self.cascade.w_layers, w_out=self.cascade.w_out,
-                            frequencies=self.cascade.frequencies, x=self.x, **extra,
-                            header=np.array(json.dumps(self.header(), default=_jsonable)))
+        np.savez_compressed(buf, **self.arrays(), header=np.array(json.dumps(self.header(), default=_jsonable)))
         return buf.getvalue()
 
     @classmethod
@@ -124,21 +126,32 @@ class CalibratedModel:
         return cls.load(io.BytesIO(data))
 
     @classmethod
+    def from_arrays(cls, arrays, head: dict, source) -> "CalibratedModel":
+        """The model a file's ``arrays`` (as :meth:`arrays` names them) and ``head`` (its :meth:`header`)
+        describe, checked: the format, and the content against the recorded hash (ValueError naming
+        ``source`` otherwise)."""
+        if head.get("format") != FORMAT:
+            raise ValueError(f"{source}: unsupported calibrated-model format {head.get('format')!r}")
+        try:
+            cascade = Cascade(arrays["w_in"], arrays["w_layers"], arrays["w_out"], arrays["frequencies"])
+            m = cls(cascade, arrays["x"], head["parameterization"], head["geometry"], head["metrics"], head["version"],
+                    head["parent"], head["created_at"], **{k: arrays[k] for k in OPTIONAL if k in arrays})
+            ok = m.hash == head["hash"]
+        except (KeyError, ValueError, TypeError, IndexError) as e:
+            raise ValueError(f"{source} is not a calibrated model file: {type(e).__name__}: {e}") from None
+        if not ok:
+            raise ValueError(f"{source}: content does not match its recorded hash (corrupt or edited)")
+        return m
+
+    @classmethod
     def load(cls, path) -> "CalibratedModel":
         try:
             with np.load(path, allow_pickle=False) as z:
                 head = json.loads(str(z["header"]))
-                cascade = Cascade(z["w_in"], z["w_layers"], z["w_out"], z["frequencies"])
-                m = cls(cascade, z["x"], head["parameterization"], head["geometry"], head["metrics"], head["version"],
-                        head["parent"], head["created_at"], z["atom_response"] if "atom_response" in z else None,
-                        z["leakage"] if "leakage" in z else None, z["faces"] if "faces" in z else None)
+                arrays = {k: z[k] for k in z.files if k != "header"}
         except (KeyError, OSError, ValueError, json.JSONDecodeError) as e:
             raise ValueError(f"{path} is not a calibrated model file: {e}") from None
-        if head.get("format") != FORMAT:
-            raise ValueError(f"{path}: unsupported calibrated-model format {head.get('format')!r}")
-        if m.hash != head["hash"]:
-            raise ValueError(f"{path}: content does not match its recorded hash (corrupt or edited)")
-        return m
+        return cls.from_arrays(arrays, head, path)
 
 
 def _jsonable(v):

@@ -25,6 +25,7 @@ from calibration.parameterization import Parameterization
 from calibration.receivers import fit_receivers, receive_cotangent, receiver_unknowns
 from simhw.physics.geometry import GeometryError
 from simhw.physics.model import SIMModel
+from simhw.values.files import write_atomic
 from simhw.physics.propagation import Cascade
 
 __all__ = ["CalibrationData", "Objective", "Evaluation", "solve_channel", "nmse_db", "level_indices",
@@ -111,9 +112,7 @@ class CalibrationData:
         if self.codes is not None:
             arrays["codes"] = self.codes
             arrays["bits"] = np.array(self.bits)
-        tmp = f"{os.fspath(path)}.tmp.npz"
-        np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, path)
+        write_atomic(path, lambda fh: np.savez_compressed(fh, **arrays))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "CalibrationData":

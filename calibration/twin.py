@@ -11,12 +11,10 @@ Two forms, as the model has them:
 
 - a cascade (the ``physical``, ``hybrid`` and ``free`` families): y = W_out Phi_L W_L ... Phi_1 W_in,
   Phi_l = diag(a_l exp(1j theta_l));
-- a multiport network (``multiport``, the model has faces): one dense solve per configuration and
-  frequency of M z = r, M = I - S Theta over every cell port [in_1, out_1, ..., in_L, out_L], where
-  S holds the faces (in_l <-> out_l of stage l), the gaps (in_(l+1) <- in_l through W_l, out_l <-
-  out_(l+1) through W_l^T), Theta the cells' transmissions on both their ports, r the feed on in_1,
-  and y = W_out t_L z[in_L] (simhw.physics.multiport.batched solves the same network by stage sweeps to a
-  relative change of 1e-10, exactly where they stall; this dense solve is exact).
+- a multiport network (``multiport``, the model has faces): the exact block elimination over the stages
+  that :meth:`simhw.physics.multiport.batched.NetworkModel.solve` uses where its sweeps stall
+  (:func:`~simhw.physics.multiport.batched.solve_stages`, given ``xp``), and y = W_out t_L b_in_L
+  (``predict`` sweeps to a relative change of 1e-10; this solve is exact).
 
 Indexing keeps to the standard (no implicit trailing axes), so ``array_api_strict`` runs it too.
 """
@@ -26,23 +24,9 @@ from __future__ import annotations
 import array_api_compat
 import numpy as np
 
-__all__ = ["twin", "scattering_matrix"]
+from simhw.physics.multiport.batched import solve_stages
 
-
-def scattering_matrix(w_in: np.ndarray, w_layers: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """(F, 2LN, 2LN) S of the network form: which cell port's emitted wave reaches which port."""
-    F, N, _ = w_in.shape
-    L = w_layers.shape[0] + 1
-    faces = np.asarray(faces, complex)
-    faces = faces if faces.ndim == 4 else np.broadcast_to(faces[:, None], (L, F, N, N))
-    s = np.zeros((F, 2 * L, N, 2 * L, N), complex)
-    for l in range(L):
-        s[:, 2 * l, :, 2 * l + 1, :] = faces[l]  # in_l <- a_in_l (emitted back through the input face)
-        s[:, 2 * l + 1, :, 2 * l, :] = faces[l]  # out_l <- a_out_l
-        if l < L - 1:
-            s[:, 2 * (l + 1), :, 2 * l, :] = w_layers[l]  # in_(l+1) <- a_out_l
-            s[:, 2 * l + 1, :, 2 * (l + 1) + 1, :] = np.swapaxes(w_layers[l], -1, -2)  # out_l <- a_in_(l+1)
-    return s.reshape(F, 2 * L * N, 2 * L * N)
+__all__ = ["twin"]
 
 
 def twin(model, xp):
@@ -59,22 +43,25 @@ def twin(model, xp):
     leakage = None if model.leakage is None else const(model.leakage)
     if model.faces is not None:
         L, N = c.n_layers, c.n_atoms
-        s = const(scattering_matrix(c.w_in, c.w_layers, model.faces))
-        eye = xp.eye(2 * L * N, dtype=xp.complex128)
-        feed = xp.concat([w_in, xp.zeros((w_in.shape[0], (2 * L - 1) * N), dtype=xp.complex128)], axis=-1)
+        faces = const(model.model().faces_per_frequency())  # (L, F, N, N)
+        gaps = const(c.w_layers)  # (L-1, F, N, N)
+        gaps_t = const(np.swapaxes(c.w_layers, -1, -2))
+        feed_rhs = xp.concat([w_in[..., None], xp.zeros((w_in.shape[0], N, 1), dtype=xp.complex128)], axis=-2)
 
     def transmissions(theta, amplitude):
         t = xp.exp(1j * xp.astype(xp.asarray(theta), xp.complex128))
         return t if amplitude is None else t * xp.astype(xp.asarray(amplitude), xp.complex128)
 
-    def network(t):  # t (T, L, N) -> (T, F, P)
+    def network(t):  # t (T, L, N) -> (T, F, P), as NetworkModel._direct builds the blocks
         T = t.shape[0]
-        ports = xp.reshape(xp.stack([t, t], axis=2), (T, 1, 1, -1))  # Theta on [in_l, out_l] of every stage
-        m = eye - s[None, ...] * ports
-        z = xp.linalg.solve(m, xp.broadcast_to(feed[None, :, :, None], (T, *feed.shape, 1)))[..., 0]
-        n = t.shape[-1]
-        last = z[..., (2 * t.shape[1] - 2) * n:(2 * t.shape[1] - 1) * n] * t[:, None, -1, :]
-        return xp.matmul(w_out[None, ...], last[..., None])[..., 0]
+        lt = xp.permute_dims(t, (1, 0, 2))[:, :, None, None, :]  # (L, T, 1, 1, N): column scaling by t_l
+        face_t = faces[:, None, ...] * lt
+        lo = -gaps[:, None, ...] * lt[:-1, ...]
+        up = -gaps_t[:, None, ...] * lt[1:, ...]
+        zero = xp.zeros((T, *feed_rhs.shape), dtype=xp.complex128)
+        rhs = xp.stack([xp.broadcast_to(feed_rhs[None, ...], zero.shape)] + [zero] * (L - 1))
+        b_in_last = solve_stages(face_t, lo, up, rhs, xp)[L - 1, ..., :N, 0]  # (T, F, N)
+        return xp.matmul(w_out[None, ...], (b_in_last * t[:, None, L - 1, :])[..., None])[..., 0]
 
     def cascade(t):
         u = t[:, None, 0, :] * w_in[None, ...]  # the field leaving layer 1, (T, F, N)

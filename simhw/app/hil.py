@@ -105,13 +105,20 @@ class HILReport:
             if None not in raw:
                 beats += f" ({raw[0] - raw[1]:.2f} dB of raw contrast)"
         lines.append(f"{beats}; {gap}")
-        if self.floor_db and self.suppress:
+        floor = self.suppressed_floor_db
+        if floor is not None:
             gain = next(r.get("measured", {}).get("gain_db") for r in self.rows if r["model"] == "calibrated")
-            floor = max(self.floor_db[p] for p in self.suppress)
             lines.append(f"configuration-independent floor at the suppressed port(s) {floor:.2f} dB (paths around the SIM, "
                          f"as calibrated): the calibrated-trained gain {gain:.2f} dB stands {gain - floor:.2f} dB above it, "
                          "about the contrast any configuration can reach across the sweep")
         return "\n".join(lines)
+
+    @property
+    def suppressed_floor_db(self) -> float | None:
+        """The highest configuration-independent power at a suppressed port (dB), or None."""
+        if not (self.floor_db and self.suppress):
+            return None
+        return max(self.floor_db[p] for p in self.suppress)
 
     def to_dict(self) -> dict:
         return {"port": self.port, "suppress": list(self.suppress), "rows": self.rows, "calibration": self.calibration,

@@ -37,7 +37,7 @@ from calibration.receivers import RECEIVERS
 from simhw.control.store import TAGGABLE
 from calibration.parameterization import PARAMETERIZATIONS
 from simhw.control.schema import RequestError
-from simhw.values.phase_config import PhaseConfig, PhaseConfigError
+from simhw.values.phase_config import METADATA_FIELDS, PhaseConfig, PhaseConfigError
 
 __all__ = ["Param", "Operation", "OPERATIONS", "OPS", "HANDLERS", "handler", "operation"]
 
@@ -117,7 +117,7 @@ def _config(text, ctx) -> PhaseConfig:
         cfg = PhaseConfig.from_bytes(text.encode())
     except (PhaseConfigError, ValueError) as e:
         raise RequestError("bad_request", f"invalid config: {type(e).__name__}: {str(e)[:200]}") from None
-    long = [k for k in ("name", "objective", "model_id", "created_at") if len(getattr(cfg, k) or "") > NAME_MAX]
+    long = [k for k in METADATA_FIELDS if k != "extra" and len(getattr(cfg, k) or "") > NAME_MAX]
     if long:
         raise RequestError("bad_request", f"config metadata '{long[0]}' has {len(getattr(cfg, long[0]))} characters; "
                                           f"at most {NAME_MAX} are kept")

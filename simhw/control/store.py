@@ -170,8 +170,7 @@ class Store:
         if db.execute("SELECT 1 FROM configs WHERE hash = ? AND name = ? UNION ALL SELECT 1 FROM tags WHERE kind = "
                       "'config' AND target = ? AND tag = ? LIMIT 1", (config.hash, config.name, config.hash,
                                                                       tag)).fetchone() is None:
-            db.execute("INSERT INTO tags (kind, target, tag, operator, t) VALUES ('config', ?, ?, NULL, ?)",
-                       (config.hash, tag, now))
+            self._insert_tag(db, "config", config.hash, tag, None, now)
 
     def put_config(self, config: PhaseConfig) -> str:
         self._tx(lambda db: self._put_config(db, config))
@@ -198,8 +197,9 @@ class Store:
         return PhaseConfig.from_bytes(row[0].encode())
 
     def config_named(self, name: str) -> str | None:
-        """The hash of the configuration most recently stored under ``name`` (as its first name, or a
-        later one: :meth:`_put_config`), or None."""
+        """The hash of the configuration that most recently came with ``name`` for the first time (as its
+        first name, or a later one: :meth:`_put_config`), or None. A pattern pushed again under a name it
+        already has does not take the name back from a newer pattern."""
         row = self._one("SELECT hash, first_seen FROM configs WHERE name = ? UNION ALL SELECT target, t FROM tags "
                         "WHERE kind = 'config' AND tag = ? ORDER BY 2 DESC LIMIT 1", (name, NAME_TAG + name))
         return None if row is None else row[0]
@@ -337,8 +337,12 @@ class Store:
             raise ValueError(f"cannot tag a {kind!r}; taggable: {TAGGABLE}")
         if not isinstance(tag, str) or not 0 < len(tag) <= 200:
             raise ValueError("a tag is a string of 1 to 200 characters")
-        return self._tx(lambda db: db.execute("INSERT INTO tags (kind, target, tag, operator, t) VALUES (?, ?, ?, ?, ?)",
-                                              (kind, str(target), tag, operator, time.time())).lastrowid)
+        return self._tx(lambda db: self._insert_tag(db, kind, target, tag, operator, time.time()))
+
+    @staticmethod
+    def _insert_tag(db, kind: str, target, tag: str, operator: str | None, t: float) -> int:
+        return db.execute("INSERT INTO tags (kind, target, tag, operator, t) VALUES (?, ?, ?, ?, ?)",
+                          (kind, str(target), tag, operator, t)).lastrowid
 
     def exists(self, kind: str, target) -> bool:
         table = {"config": ("configs", "hash"), "push": ("pushes", "id"), "measurement": ("measurements", "id"),

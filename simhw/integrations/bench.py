@@ -49,9 +49,9 @@ class BenchSession:
         return self.client
 
     def stored(self, ref: str) -> PhaseConfig:
-        """The stored configuration with this content hash, or the one most recently stored under this
-        name by any client (whatever name its pattern first came with; :meth:`Store.config_named`),
-        returned under that name. An unknown hash or name is a KeyError."""
+        """The stored configuration with this content hash, or the one that most recently came with this
+        name for the first time, from any client (whatever name its pattern first came with;
+        :meth:`Store.config_named`), returned under that name. An unknown hash or name is a KeyError."""
         if not isinstance(ref, str) or not ref:
             raise ValueError(f"a configuration is given by its stored name or hash, got {ref!r}")
         ref = str(ref)  # a numpy string (a QCoDeS sweep's value) as plain text

@@ -31,19 +31,18 @@ import os
 import numpy as np
 import scipy.io
 
-from calibration.calibrated import CalibratedModel
+from calibration.calibrated import OPTIONAL, CalibratedModel
 from simhw.integrations.mat_vars import MatFile
-from simhw.physics.propagation import Cascade
-from simhw.values.phase_config import MAX_BITS, PhaseConfig, PhaseConfigError
+from simhw.values.files import write_atomic
+from simhw.values.phase_config import MAX_BITS, METADATA_FIELDS, PhaseConfig, PhaseConfigError
 
 __all__ = ["FORMAT", "is_mat", "check_output", "write_configs", "read_configs", "write_measurement",
            "read_measurement", "write_model", "read_model"]
 
 FORMAT = "simhw.mat/1"
 MODEL_ARRAYS = ("w_in", "w_layers", "w_out", "frequencies", "x")
-MODEL_OPTIONAL = ("atom_response", "leakage", "faces")
-HEADER_KEYS = ("parameterization", "geometry", "metrics", "version", "parent", "created_at", "hash")
-METADATA_KEYS = ("objective", "model_id", "created_at", "extra")  # a configuration's, but its name (in 'names')
+HEADER_KEYS = ("format", "parameterization", "geometry", "metrics", "version", "parent", "created_at", "hash")
+METADATA_KEYS = tuple(k for k in METADATA_FIELDS if k != "name")  # a configuration's; its name is in 'names'
 
 
 def is_mat(path) -> bool:
@@ -65,16 +64,11 @@ def check_output(path) -> str:
 
 def _save(path, kind: str, **variables) -> str:
     path = check_output(path)
-    tmp = path + ".tmp"
     try:
-        with open(tmp, "wb") as f:
-            scipy.io.savemat(f, {"format": FORMAT, "kind": kind, **variables}, do_compression=True, oned_as="column")
-        os.replace(tmp, path)
+        return write_atomic(path, lambda f: scipy.io.savemat(f, {"format": FORMAT, "kind": kind, **variables},
+                                                             do_compression=True, oned_as="column"))
     except OSError as e:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
         raise OSError(e.errno, f"cannot write {path}: {e.strerror}") from None
-    return path
 
 
 def _cellstr(items) -> np.ndarray:
@@ -184,10 +178,8 @@ def read_measurement(path) -> tuple[np.ndarray, np.ndarray, dict]:
 # ---------------------------------------------------------------- calibrated models
 def write_model(path, model: CalibratedModel) -> str:
     """Write a calibrated model: every cascade matrix, the level table, leakage, faces, metrics, header."""
-    c = model.cascade
-    arrays = dict(w_in=c.w_in, w_layers=c.w_layers, w_out=c.w_out, frequencies=c.frequencies[:, None],
-                  x=np.asarray(model.x, float)[:, None])
-    arrays.update({k: getattr(model, k) for k in MODEL_OPTIONAL if getattr(model, k) is not None})
+    arrays = model.arrays()
+    arrays["frequencies"], arrays["x"] = arrays["frequencies"][:, None], np.asarray(arrays["x"], float)[:, None]
     text = {k: json.dumps(v, sort_keys=True, default=_plain) for k, v in
             (("metrics", model.metrics), ("header", model.header()))}
     return _save(path, "model", parameterization=model.parameterization, **arrays, **text)
@@ -207,21 +199,13 @@ def read_model(path) -> CalibratedModel:
     lacking = [k for k in HEADER_KEYS if k not in head]
     if lacking:
         raise d.error("header", f"a simhw model header with {', '.join(HEADER_KEYS)} (lacks {', '.join(lacking)})")
-    w_in, w_layers, w_out = (d.numbers(k, complex) for k in ("w_in", "w_layers", "w_out"))
-    if w_layers.size == 0 and w_in.ndim == 3:  # one layer: MATLAB keeps no empty dimensions' sizes reliably
-        w_layers = np.zeros((0, *w_in.shape[:2], w_in.shape[1]), complex)
-    opt = {}
-    for k in MODEL_OPTIONAL:
+    arrays = {k: d.numbers(k, complex) for k in ("w_in", "w_layers", "w_out")}
+    w_in = arrays["w_in"]
+    if arrays["w_layers"].size == 0 and w_in.ndim == 3:  # one layer: MATLAB keeps no empty dimensions' sizes
+        arrays["w_layers"] = np.zeros((0, *w_in.shape[:2], w_in.shape[1]), complex)
+    arrays["frequencies"], arrays["x"] = d.numbers("frequencies").reshape(-1), d.numbers("x").reshape(-1)
+    for k in OPTIONAL:
         if k in d:
             a = d.numbers(k, None)
-            opt[k] = a.reshape(-1) if k == "atom_response" and a.ndim == 2 and 1 in a.shape else a
-    try:
-        cascade = Cascade(w_in, w_layers, w_out, d.numbers("frequencies").reshape(-1))
-        m = CalibratedModel(cascade, d.numbers("x").reshape(-1), head["parameterization"], head["geometry"],
-                            head["metrics"], head["version"], head["parent"], head["created_at"], **opt)
-        ok = m.hash == head["hash"]
-    except (ValueError, TypeError, IndexError) as e:
-        raise ValueError(f"{d.path}: not a consistent simhw model ({type(e).__name__}: {e})") from None
-    if not ok:
-        raise ValueError(f"{d.path}: content does not match its recorded hash (edited, or not written by simhw)")
-    return m
+            arrays[k] = a.reshape(-1) if k == "atom_response" and a.ndim == 2 and 1 in a.shape else a
+    return CalibratedModel.from_arrays(arrays, head, d.path)

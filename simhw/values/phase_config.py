@@ -28,7 +28,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PhaseConfig", "PhaseConfigError", "FORMAT_NAME", "FORMAT_VERSION"]
+from simhw.values.files import write_atomic
+
+__all__ = ["PhaseConfig", "PhaseConfigError", "FORMAT_NAME", "FORMAT_VERSION", "METADATA_FIELDS"]
+
+METADATA_FIELDS = ("name", "objective", "model_id", "created_at", "extra")  # a configuration's, beside its codes
 
 FORMAT_NAME = "simhw.phase_config"
 FORMAT_VERSION = 1
@@ -183,8 +187,7 @@ class PhaseConfig:
 
     @property
     def metadata(self) -> dict[str, Any]:
-        return {"name": self.name, "objective": self.objective, "model_id": self.model_id,
-                "created_at": self.created_at, "extra": self.extra}
+        return {k: getattr(self, k) for k in METADATA_FIELDS}
 
     def replace(self, **changes) -> "PhaseConfig":
         return dataclasses.replace(self, **changes)
@@ -234,7 +237,7 @@ class PhaseConfig:
         meta = doc["metadata"]
         if not isinstance(meta, dict):
             raise PhaseConfigError("phase-config 'metadata' must be an object")
-        unknown = set(meta) - {"name", "objective", "model_id", "created_at", "extra"}
+        unknown = set(meta) - set(METADATA_FIELDS)
         if unknown:
             raise PhaseConfigError(f"phase-config metadata has unknown field(s) {sorted(unknown)}")
         config = cls(codes, doc["bits"], **meta)
@@ -244,13 +247,7 @@ class PhaseConfig:
 
     def save(self, path: str | os.PathLike) -> str:
         """Write the configuration file atomically (temporary file, then rename); returns the hash."""
-        path = os.fspath(path)
-        tmp = f"{path}.tmp{os.getpid()}"
-        with open(tmp, "wb") as fh:
-            fh.write(self.to_bytes())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        write_atomic(path, lambda fh: fh.write(self.to_bytes()))
         return self.hash
 
     @classmethod

@@ -31,42 +31,44 @@ import numpy as np
 __all__ = ["NetworkFields", "NetworkModel", "solve_stages"]
 
 
-def solve_stages(face_t: np.ndarray, lo: np.ndarray, up: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+def solve_stages(face_t, lo, up, rhs, xp=np):
     """Solve the batched block-tridiagonal system M x = rhs.
 
     ``face_t`` (L, ..., n, n): stage l's block is [[I, -F_l], [-F_l, I]] over its [in, out] ports;
     ``lo`` (L-1, ..., n, n): the (l+1, l) block, nonzero in->in only; ``up`` (L-1, ..., n, n): the
     (l, l+1) block, nonzero out->out only; ``rhs`` (L, ..., 2n, k). Returns x shaped like ``rhs``.
-    Each stage costs one n x n Schur complement and one solve with k + n right-hand sides.
+    Each stage costs one n x n Schur complement and one solve with k + n right-hand sides. ``xp``: the
+    arrays' namespace (numpy, or an array-API one: the differentiable twin solves with it).
     """
+    concat = xp.concat if hasattr(xp, "concat") else xp.concatenate
     L = face_t.shape[0]
     n = face_t.shape[-1]
     k = rhs.shape[-1]
-    eye = np.eye(n)
+    eye = xp.eye(n, dtype=face_t.dtype)
     top, bot = [], []  # forward-eliminated right-hand sides
     c_top, c_bot = [], []  # coupling of stage l's unknowns to stage l+1's out-face unknowns
     for l in range(L):
-        a_blk = -face_t[l]
+        a_blk = -face_t[l, ...]
         r1 = rhs[l, ..., :n, :]
         if l > 0:
-            a_blk = a_blk - lo[l - 1] @ c_top[l - 1]
-            r1 = r1 - lo[l - 1] @ top[l - 1]
-        b_blk = -face_t[l]
+            a_blk = a_blk - lo[l - 1, ...] @ c_top[l - 1]
+            r1 = r1 - lo[l - 1, ...] @ top[l - 1]
+        b_blk = -face_t[l, ...]
         schur = eye - b_blk @ a_blk
         right = rhs[l, ..., n:, :] - b_blk @ r1
         if l < L - 1:
-            sol = np.linalg.solve(schur, np.concatenate([right, up[l]], axis=-1))
+            sol = xp.linalg.solve(schur, concat([right, up[l, ...]], axis=-1))
             v = sol[..., :k]
             c_bot.append(sol[..., k:])
             c_top.append(-a_blk @ c_bot[l])
         else:
-            v = np.linalg.solve(schur, right)
+            v = xp.linalg.solve(schur, right)
         bot.append(v)
         top.append(r1 - a_blk @ v)
     for l in range(L - 2, -1, -1):
         top[l] = top[l] - c_top[l] @ bot[l + 1]
         bot[l] = bot[l] - c_bot[l] @ bot[l + 1]
-    return np.stack([np.concatenate([t, b], axis=-2) for t, b in zip(top, bot)])
+    return xp.stack([concat([t, b], axis=-2) for t, b in zip(top, bot)])
 
 
 @dataclass
@@ -136,8 +138,8 @@ class NetworkModel:
         return cls(cascade.w_in, cascade.w_layers, cascade.w_out, faces)
 
     # ------------------------------------------------------------------ solving
-    def _faces_f(self) -> np.ndarray:
-        """(L, F, N, N)."""
+    def faces_per_frequency(self) -> np.ndarray:
+        """(L, F, N, N): the faces at every frequency."""
         if self.faces.ndim == 4:
             return self.faces
         return np.broadcast_to(self.faces[:, None], (self.n_layers, self.n_freqs) + self.faces.shape[1:])
@@ -196,7 +198,7 @@ class NetworkModel:
         L, N, m = self.n_layers, self.n_atoms, src_in.shape[-1]
         B, F = t.shape[0], self.n_freqs
         lt = np.moveaxis(t, 1, 0)[:, :, None, None, :]  # (L, B, 1, 1, N): column scaling by t_l
-        face_t = self._faces_f()[:, None] * lt  # F_l diag(t_l)
+        face_t = self.faces_per_frequency()[:, None] * lt  # F_l diag(t_l)
         lo = -self.w_gaps[:, None] * lt[:-1]  # in_(l+1) <- W_l a_out_l = W_l t_l b_in_l
         up = -self.w_gaps.swapaxes(-1, -2)[:, None] * lt[1:]  # out_l <- W_l^T t_(l+1) b_out_(l+1)
         rhs = np.zeros((L, B, F, 2 * N, k), complex)
@@ -229,7 +231,7 @@ class NetworkModel:
         s_out = s_out.reshape(F, N, cols)
         tt = np.repeat(np.moveaxis(t, 1, 0)[:, None, :, :, None], k, axis=-1)  # (L, 1, B, N, k)
         tt = tt.transpose(0, 1, 3, 2, 4).reshape(L, 1, N, cols)
-        faces = self._faces_f()
+        faces = self.faces_per_frequency()
         gaps, gaps_t = self.w_gaps, self.w_gaps.swapaxes(-1, -2)
         if start is None:
             b_in = np.zeros((L, F, N, cols), complex)
