@@ -1,7 +1,13 @@
+import functools
 import os
 
 import numpy as np
 import pytest
+from daemon_helpers import free_port
+from pyvisa_py.protocols import rpc
+
+import sim_backend.bench
+from sim_backend.vxi11_server import PORTMAPPER_PORT, VXI11Server
 
 
 @pytest.fixture
@@ -28,6 +34,19 @@ def pytest_make_collect_report(collector):
     if os.environ.get("CI") and report.skipped:
         report.outcome = "failed"
         report.longrepr = f"module skipped in CI, where nothing may be: {report.longrepr}"
+
+
+@pytest.fixture
+def vxi11_portmapper(monkeypatch) -> int:
+    """The port the simulated benches' VXI-11 portmapper serves in this test, with pyvisa-py asking it: 111
+    where it can be bound, otherwise a free port that pyvisa-py's portmapper client is pointed at (its module
+    constant ``rpc.PMAP_PORT``; the client's code is not changed)."""
+    if VXI11Server.can_bind():
+        return PORTMAPPER_PORT
+    port = free_port()
+    monkeypatch.setattr(rpc, "PMAP_PORT", port)
+    monkeypatch.setattr(sim_backend.bench, "VXI11Server", functools.partial(VXI11Server, portmapper_port=port))
+    return port
 
 
 from lab_helpers import lab_dsn  # noqa: E402,F401 - the real PostgreSQL of .ci/pg.sh, a database per test

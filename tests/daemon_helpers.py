@@ -1,20 +1,41 @@
 """Start a real ``simhw daemon`` process on the simulated bench, on loopback tcp and ipc."""
 
 import contextlib
+import itertools
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 from simhw.values.bench_config import BenchConfig
 
 
+def _worker_ports():
+    """Ports below the kernel's ephemeral range (32768 and up), a block of 2000 per pytest-xdist worker:
+    a port handed out here is not taken meanwhile by an outgoing connection or by another worker."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    start = 20000 + 2000 * (index % 6) + (os.getpid() % 10) * 200
+    return itertools.cycle(range(start, start + 200))
+
+
+_PORTS = _worker_ports()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback tcp port that is free now and that no other test of this session is handed."""
+    for _ in range(200):
+        port = next(_PORTS)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free loopback port in this worker's block")
 
 
 def ipc_bench(tmp_path, name: str) -> BenchConfig:
@@ -23,6 +44,15 @@ def ipc_bench(tmp_path, name: str) -> BenchConfig:
     cfg.daemon.bind = [f"ipc://{tmp_path}/d.ipc"]
     cfg.daemon.publish = f"ipc://{tmp_path}/p.ipc"
     cfg.daemon.store = str(tmp_path / "store.sqlite")
+    return cfg
+
+
+def small_bench(tmp_path, name: str) -> BenchConfig:
+    """:func:`ipc_bench` with a 3-point sweep and a quick physical calibration (1 stage of 20 slots)."""
+    cfg = ipc_bench(tmp_path, name)
+    cfg.sweep.points = 3
+    cfg.calibration.parameterization = "physical"
+    cfg.calibration.stages, cfg.calibration.slots, cfg.calibration.heldout = 1, 20, 5
     return cfg
 
 
@@ -49,7 +79,7 @@ def bench_file(tmp_path, **calibration) -> tuple:
 @contextlib.contextmanager
 def daemon_process(path, timeout: float = 30.0, log=None):
     """Run ``simhw daemon --bench path`` until the block ends; SIGTERM it and check it exits cleanly."""
-    err = open(log or os.devnull, "ab")
+    err = open(log, "a+b") if log else tempfile.TemporaryFile()
     proc = subprocess.Popen([sys.executable, "-m", "simhw", "daemon", "--bench", str(path)], stdout=subprocess.PIPE,
                             stderr=err, text=True)
     try:
@@ -58,7 +88,10 @@ def daemon_process(path, timeout: float = 30.0, log=None):
         while time.monotonic() < deadline and not line.startswith("ready"):
             line = proc.stdout.readline()
             if not line and proc.poll() is not None:
-                raise RuntimeError(f"daemon exited with {proc.returncode} before it was ready")
+                err.flush()
+                err.seek(0)
+                said = err.read()[-2000:].decode(errors="replace")
+                raise RuntimeError(f"daemon exited with {proc.returncode} before it was ready; it said:\n{said}")
         if not line.startswith("ready"):
             raise RuntimeError("daemon not ready in time")
         yield proc

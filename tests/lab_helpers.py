@@ -60,17 +60,28 @@ def pg_restart(mode: str = "immediate") -> None:
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
 
 
+def store_head(store_path) -> int:
+    """The newest outbox entry of a bench's store (read-only, beside the daemon that writes it)."""
+    with sqlite3.connect(f"file:{store_path}?mode=ro", uri=True) as sq:
+        return sq.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox").fetchone()[0]
+
+
+def lab_cursor(dsn: str, bench: str) -> int | None:
+    """How far the lab has acknowledged ``bench``'s outbox (None: the bench is not in the lab yet)."""
+    with psycopg.connect(dsn, connect_timeout=2) as c:
+        row = c.execute("SELECT replicated_seq FROM benches WHERE name = %s", (bench,)).fetchone()
+    return None if row is None else row[0]
+
+
 def wait_replicated(dsn: str, bench: str, store_path, timeout: float = 60.0) -> None:
     """Until the lab's cursor for ``bench`` reaches the store's newest outbox entry."""
     deadline = time.monotonic() + timeout
     head = -1
     while time.monotonic() < deadline:
-        with sqlite3.connect(f"file:{store_path}?mode=ro", uri=True) as sq:
-            head = sq.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox").fetchone()[0]
+        head = store_head(store_path)
         try:
-            with psycopg.connect(dsn, connect_timeout=2) as c:
-                row = c.execute("SELECT replicated_seq FROM benches WHERE name = %s", (bench,)).fetchone()
-            if row is not None and row[0] >= head:
+            cursor = lab_cursor(dsn, bench)
+            if cursor is not None and cursor >= head:
                 return
         except psycopg.Error:  # down, or not migrated yet by the replicator
             pass

@@ -27,18 +27,15 @@ def family_model(family: str, seed: int = 0, reflection: float = 0.02) -> Calibr
     L, N, K = g.n_layers, g.n_atoms, 1 << BITS
     leak = 1e-3 * (rng.normal(size=(F, P)) + 1j * rng.normal(size=(F, P)))
     table = np.exp(rng.normal(0, 0.1, K) + 1j * rng.normal(0, 0.3, K))
-    faces = atom_tables = None
+    faces = None
     if family in ("free", "multiport"):  # fitted gaps: no longer the symmetric ideal ones
         c = Cascade(c.w_in, c.w_layers * (1 + 0.1 * rng.normal(size=c.w_layers.shape)), c.w_out, c.frequencies)
-    if family == "free":
-        table = None
-    elif family == "physical":
+    if family in ("free", "physical"):
         table = None
     elif family == "multiport":
         faces = np.stack([from_cascade(c, 0, reflection, 0.3 * reflection, band=3).face] * L)
-        atom_tables = np.exp(rng.normal(0, 0.1, (L, N, K)) + 1j * rng.normal(0, 0.3, (L, N, K)))
-    return CalibratedModel(c, np.zeros(3), family, {}, atom_response=atom_tables if faces is not None else table,
-                           leakage=leak, faces=faces)
+        table = np.exp(rng.normal(0, 0.1, (L, N, K)) + 1j * rng.normal(0, 0.3, (L, N, K)))
+    return CalibratedModel(c, np.zeros(3), family, {}, atom_response=table, leakage=leak, faces=faces)
 
 
 FAMILIES = ("physical", "hybrid", "free", "multiport")

@@ -9,10 +9,9 @@ import threading
 import time
 import urllib.request
 
-import numpy as np
 import pytest
 import zmq
-from daemon_helpers import ipc_bench
+from daemon_helpers import small_bench
 from test_dashboard import http, keys
 
 from simhw.app.dashboard.gateway import Gateway
@@ -33,11 +32,7 @@ def config(seed, **meta):
 
 @pytest.fixture
 def served(tmp_path):
-    cfg = ipc_bench(tmp_path, "limits")
-    cfg.sweep.points = 3
-    cfg.calibration.parameterization = "physical"
-    cfg.calibration.stages, cfg.calibration.slots, cfg.calibration.heldout = 1, 20, 5
-    yield cfg
+    return small_bench(tmp_path, "limits")
 
 
 def _raw(endpoint, header: bytes) -> dict:

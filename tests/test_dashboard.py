@@ -89,7 +89,7 @@ def test_the_page_follows_pushes_measurements_and_calibration_live(tmp_path):
     with embedded_daemon(cfg) as (sim, daemon), DaemonClient(cfg.daemon.bind[0], timeout=60) as c:
         gw = Gateway(cfg.daemon.bind[0], cfg.daemon.publish, port=0, server_key=server_secret,
                      keys_dir=allowed).start()
-        held, release = hold_after_first_stage(daemon)
+        held, release = hold_after_stage(daemon)
         driver = browser()
         try:
             token = issue_token(server_secret, allowed, "operator", "control")
@@ -142,14 +142,14 @@ def test_the_page_follows_pushes_measurements_and_calibration_live(tmp_path):
             gw.stop()
 
 
-def hold_after_first_stage(daemon):
-    """The daemon's calibration pauses after publishing its first stage until ``release`` is set (at most
+def hold_after_stage(daemon, stage: int = 1):
+    """The daemon's calibration pauses after publishing stage ``stage`` until ``release`` is set (at most
     120 s): (held, release) events, so a test sees the page while the calibration is provably running."""
     held, release, publish = threading.Event(), threading.Event(), daemon.event
 
     def event(topic, data):
         publish(topic, data)
-        if topic == "calibration" and data.get("state") == "stage" and not held.is_set():
+        if topic == "calibration" and data.get("state") == "stage" and data.get("stage") == stage and not held.is_set():
             held.set()
             release.wait(120)
 

@@ -6,7 +6,7 @@ import json
 import time
 
 import pytest
-from test_dashboard import bench, browser, http, wait_for
+from test_dashboard import bench, browser, hold_after_stage, http, wait_for
 
 from simhw.app.dashboard.gateway import Gateway
 from simhw.app.embedded import embedded_daemon
@@ -22,15 +22,14 @@ def text(driver, element: str) -> str:
 
 def test_a_page_opened_mid_calibration_is_live_loaded_and_draws_the_run_so_far(tmp_path):
     cfg = bench(tmp_path)
-    with embedded_daemon(cfg), DaemonClient(cfg.daemon.bind[0], timeout=60) as c:
+    with embedded_daemon(cfg) as (_, daemon), DaemonClient(cfg.daemon.bind[0], timeout=60) as c:
         gw = Gateway(cfg.daemon.bind[0], cfg.daemon.publish, port=0).start()
         driver = browser()
+        held, release = hold_after_stage(daemon, 2)  # running, provably, until released
         try:
-            job = c.calibrate(stages=40, slots=20, job="long-run")
-            deadline = time.monotonic() + 30
-            while len(c.events("calibration")) < 3 and time.monotonic() < deadline:  # started and two stages
-                time.sleep(0.2)
-            assert len(c.events("calibration")) >= 3, "the run's steps are not in the store"
+            job = c.calibrate(stages=3, slots=20, job="long-run")
+            assert held.wait(120), "the calibration did not reach its second stage"
+            assert len(c.events("calibration")) >= 3, "the run's steps are not in the store"  # started, two stages
             t0 = time.monotonic()
             driver.get(gw.url)
             wait_for(driver, "return document.getElementById('conn').textContent === 'live'", timeout=10)
@@ -47,8 +46,10 @@ def test_a_page_opened_mid_calibration_is_live_loaded_and_draws_the_run_so_far(t
                 ups.append(text(driver, "uptime"))
             assert text(driver, "conn") == "live" and c.status()["job"] is not None
             c.cancel(job)
+            release.set()
             wait_for(driver, "return document.getElementById('cal-state').textContent.includes('cancelled')", 60)
         finally:
+            release.set()
             driver.quit()
             gw.stop()
     print(f"fresh page mid-calibration: live, status and curve in {loaded:.2f} s; uptime {ups}")

@@ -40,8 +40,9 @@ def configs(n, seed=0):
 
 
 @pytest.fixture
-def board():
-    fw = GatewareFirmware(PARAMS, uart="bytes")
+def board(request):
+    """(driver, firmware) over the UART's byte stream, or its pins with ``indirect`` parameter "bits"."""
+    fw = GatewareFirmware(PARAMS, uart=getattr(request, "param", "bytes"))
     with InprocEndpoint(fw) as ep:
         b = SMPBoard(ep.url, timeout=5.0)
         b.open()
@@ -101,25 +102,20 @@ def test_pushes_are_read_back_from_the_gateware_ram_and_shifted_out_to_the_atoms
     assert (st.crc_errors, st.framing_errors, st.overruns) == (0, 0, 0)
 
 
-def test_the_driver_pushes_through_the_uart_pins():
+@pytest.mark.parametrize("board", ["bits"], indirect=True)
+def test_the_driver_pushes_through_the_uart_pins(board):
     """The unmodified driver against the bit-level UART: every byte it sends is shifted into uart_rx at
     the design's bit period and every reply is sampled off uart_tx; the push is verified by readback and
     the atoms' shift-register pins show it."""
-    fw = GatewareFirmware(PARAMS, uart="bits")
-    with InprocEndpoint(fw) as ep:
-        b = SMPBoard(ep.url, timeout=5.0)
-        b.open()
-        try:
-            assert b.info.protocol == "SMP/2" and (b.info.layers, b.info.rows, b.info.cols) == SHAPE
-            cfg = configs(1, seed=80)[0]
-            before = len(fw.latched)
-            assert b.push(cfg) == cfg.hash  # written, committed with its CRC, read back and compared
-            (shown,) = fw.latched[before:]  # decoded from sr_clk / sr_data / sr_latch
-            assert np.array_equal(shown, cfg.codes)
-            st = b.status()
-            assert st.active_crc == smp.pattern_crc(cfg.codes, 2) and (st.crc_errors, st.framing_errors) == (0, 0)
-        finally:
-            b.close()
+    b, fw = board
+    assert b.info.protocol == "SMP/2" and (b.info.layers, b.info.rows, b.info.cols) == SHAPE
+    cfg = configs(1, seed=80)[0]
+    before = len(fw.latched)
+    assert b.push(cfg) == cfg.hash  # written, committed with its CRC, read back and compared
+    (shown,) = fw.latched[before:]  # decoded from sr_clk / sr_data / sr_latch
+    assert np.array_equal(shown, cfg.codes)
+    st = b.status()
+    assert st.active_crc == smp.pattern_crc(cfg.codes, 2) and (st.crc_errors, st.framing_errors) == (0, 0)
 
 
 def test_slots_and_a_trigger_stepped_sequence(board):

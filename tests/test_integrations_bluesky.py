@@ -4,11 +4,10 @@ configuration hashes and the S-parameters the daemon's store holds."""
 
 import numpy as np
 import pytest
-from clients import public_client
 from daemon_helpers import bench_file, daemon_process
 
-public_client("ophyd_async")
-public_client("bluesky")
+pytest.importorskip("ophyd_async")
+pytest.importorskip("bluesky")
 from bluesky import RunEngine  # noqa: E402
 from ophyd_async.core import NotConnectedError, init_devices  # noqa: E402
 

@@ -8,10 +8,9 @@ import textwrap
 
 import numpy as np
 import pytest
-from clients import public_client
 from daemon_helpers import bench_file, daemon_process
 
-public_client("qcodes")
+pytest.importorskip("qcodes")
 import qcodes as qc  # noqa: E402
 from qcodes.dataset import ArraySweep, dond  # noqa: E402
 

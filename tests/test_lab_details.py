@@ -10,9 +10,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import psycopg
 import pytest
-from lab_helpers import assert_lab_equals_store, wait_replicated
+from lab_helpers import assert_lab_equals_store, lab_cursor, wait_replicated
 from test_lab import lab_bench
 
 from simhw.app.embedded import embedded_daemon
@@ -115,22 +114,21 @@ def test_each_batch_moves_the_lab_cursor_so_a_new_replicator_resumes_after_it(tm
         cfgs = [PhaseConfig.random(2, 3, 3, 2, seed=s) for s in seeds]
         store.record_pushes([(c, None, f"r{s}", True, c.to_bytes().decode()) for s, c in zip(seeds, cfgs)])
 
-    def lab_cursor():
-        with psycopg.connect(lab_dsn) as pg:
-            return pg.execute("SELECT replicated_seq FROM benches WHERE name = 'bench-r'").fetchone()[0]
+    def cursor():
+        return lab_cursor(lab_dsn, "bench-r")
 
     pushes(range(5))
     head = store.outbox_head()
     rep = Replicator(str(path), lab_dsn, "bench-r", batch=3)
     shipped = [rep.step() for _ in range(5)]  # 10 records (5 configs, 5 pushes) in batches of 3
     assert sum(shipped) == head and shipped[-1] == 0 and max(shipped) <= 3
-    assert lab_cursor() == rep.cursor == head
+    assert cursor() == rep.cursor == head
     rep.close()
     pushes(range(5, 8))
     again = Replicator(str(path), lab_dsn, "bench-r", batch=100)
     assert again.step() == store.outbox_head() - head and again.step() == 0
     again.close()
-    assert lab_cursor() == store.outbox_head()
+    assert cursor() == store.outbox_head()
     counts = assert_lab_equals_store(lab_dsn, "bench-r", path)
     assert counts["pushes"] == 8
     store.close()

@@ -16,7 +16,7 @@ from sim_backend.bench import SimBench
 from simhw.app import calibrate_command, demo, gateware_command, lab_command, soak, st_command, train_command
 from simhw.app.dashboard import command as dashboard_command
 from simhw.app.embedded import run_daemon, setup_logging
-from simhw.control.client import DaemonClient, DaemonError, StateWatcher
+from simhw.control.client import DaemonBatchError, DaemonClient, DaemonError, StateWatcher
 from simhw.values.bench_config import BenchConfig
 from simhw.values.measurement import Measurement
 from simhw.integrations import matlab
@@ -156,6 +156,11 @@ def _client(args):
     return DaemonClient(args.endpoint, timeout=args.timeout, curve=curve)
 
 
+def _print_acks(acks) -> None:
+    for ack in acks:
+        print(f"acknowledged {ack['hash']} ({'applied' if ack['applied'] else 'already shown'}), push #{ack['push']}")
+
+
 def _cmd_client(args) -> int:
     try:
         if args.command == "watch":
@@ -174,10 +179,12 @@ def _cmd_client(args) -> int:
             if args.command == "status":
                 print(json.dumps(c.board_status() if args.board else c.status(), indent=2, default=str))
             elif args.command == "push":
-                for config in load_configs(args.config):
-                    ack = c.push(config)
-                    print(f"acknowledged {ack['hash']} ({'applied' if ack['applied'] else 'already shown'}), "
-                          f"push #{ack['push']}")
+                try:
+                    acks = c.push_many(load_configs(args.config))  # pipelined, acknowledged in order
+                except DaemonBatchError as e:  # say what was acknowledged before the error
+                    _print_acks(a for a in e.acks if a is not None)
+                    raise
+                _print_acks(acks)
             elif args.command == "measure":
                 for out in (args.mat, args.touchstone):  # refused before the bench is swept, not after
                     if out:

@@ -55,8 +55,7 @@ class BoardState:
             data = {**data, "was": self.hash}
         self.forget()
         log.warning(json.dumps({"event": kind, **data}, default=str))
-        self.daemon.store_event(kind, data)
-        self.daemon.event(kind, data)
+        self.daemon.record(kind, data)
 
     def verified(self, hash_: str) -> None:
         """A push of ``hash_`` was just verified by readback: remember it with the board's latch report."""
@@ -74,11 +73,9 @@ class BoardState:
         except Exception as e:  # noqa: BLE001 - the board or the store failed: recorded, the next push re-applies
             data = {"hash": hash_, "after": after, "error": f"{type(e).__name__}: {e}"}
             log.warning(json.dumps({"event": "config_not_restored", **data}))
-            d.store_event("config_not_restored", data)
-            d.event("config_not_restored", data)
+            d.record("config_not_restored", data)
             return False
-        d.store_event("config_restored", {"hash": hash_, "after": after})
-        d.event("config_restored", {"hash": hash_, "after": after})
+        d.record("config_restored", {"hash": hash_, "after": after})
         return True
 
     def shows(self, hash_: str) -> bool:

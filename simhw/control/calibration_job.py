@@ -100,9 +100,7 @@ def run_calibration(daemon, job_id: str, reason: str, params: dict, protocol: st
         """Publish a step of this run; every step but 'measured' is also an event in the store, so a page
         opened later (or reloaded) draws the whole curve and logs the run."""
         data = {"job": job_id, "calibration": cid, "state": state, **data}
-        daemon.event("calibration", data)
-        if state != "measured":
-            daemon.store_event("calibration", data)
+        (daemon.event if state == "measured" else daemon.record)("calibration", data)
 
     tell("started", reason=reason)
 

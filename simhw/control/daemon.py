@@ -77,7 +77,6 @@ class BenchDaemon:
         self._cancel: set = set()
         self._cancel_all = False
         self._job_deadline = float("inf")  # when the running calibration has held the hardware too long
-        self._job_started = time.monotonic()
         self._admission = threading.Lock()  # a push is admitted, or a calibration starts, not both at once
         self.shown = BoardState(self)  # what the board was last verified to show, and its latch report
         self.running_job: dict | None = None
@@ -372,7 +371,7 @@ class BenchDaemon:
                             self.fail(job, e, "internal")
         finally:
             self._hw.release()
-        if len(self.jobs):
+        if self.jobs.head() is not None:
             self._pending.set()
 
     def _worker(self) -> None:
@@ -404,15 +403,11 @@ class BenchDaemon:
             pass
         except Exception as e:
             log.exception("scheduler failure")
-            self.store_event("fault", {"where": "scheduler", "error": str(e)})
-            self.event("fault", {"where": "scheduler", "error": str(e)})
+            self.record("fault", {"where": "scheduler", "error": str(e)})
 
     def _take_pushes(self, limit: int = 256) -> list:
         """The push jobs at the head of the queue, up to ``limit`` (one group commit); stops at any other job."""
-        batch = []
-        while len(batch) < limit and self._head_is_push():
-            batch.append(self.jobs.take())
-        return batch
+        return self.jobs.take_while(lambda job: job.kind == "push", limit)
 
     def fail(self, job: Job, e: Exception, code: str | None = None) -> None:
         """Answer ``job`` with the error ``e`` (recorded and published as a fault unless it is the request's)."""
@@ -425,9 +420,13 @@ class BenchDaemon:
         code = code or ("verify_failed" if isinstance(e, BoardVerifyError) else
                         "store_full" if isinstance(e, StoreFull) else "hardware")
         log.warning(json.dumps({"event": "job_failed", "op": job.kind, "error": str(e)}))
-        self.store_event("fault", {"op": job.kind, "error": str(e)})
-        self.event("fault", {"op": job.kind, "error": str(e)})
+        self.record("fault", {"op": job.kind, "error": str(e)})
         self.reply(job.ident, schema.error_reply(job.rid, code, f"{type(e).__name__}: {e}"))
+
+    def record(self, kind: str, data: dict) -> None:
+        """An event both kept in the store and published on telemetry."""
+        self.store_event(kind, data)
+        self.event(kind, data)
 
     def store_event(self, kind: str, data: dict) -> None:
         """Record an event; a full store must not turn one failure into another (logged instead)."""
@@ -444,8 +443,7 @@ class BenchDaemon:
                 self.reply(job.ident, schema.error_reply(job.rid, "cancelled", str(e)))
         except Exception as e:
             if job.kind == "calibrate" and job.answered:  # acknowledged; the store and telemetry carry the failure
-                self.store_event("fault", {"op": job.kind, "error": str(e)})
-                self.event("fault", {"op": job.kind, "error": str(e)})
+                self.record("fault", {"op": job.kind, "error": str(e)})
             else:
                 self.fail(job, e)
 
@@ -472,9 +470,8 @@ class BenchDaemon:
         """Run one calibration job (from a request or the scheduler); store and publish it. It is
         cancelled if it still runs after ``daemon.max_job_s``."""
         with self._admission:
-            self.running_job = {"job": job_id, "kind": "calibrate", "reason": reason}
-            self._job_started = time.monotonic()
-            self._job_deadline = self._job_started + self.config.daemon.max_job_s
+            self.running_job = {"job": job_id, "kind": "calibrate", "reason": reason}  # cancellable from now on
+            self._job_deadline = time.monotonic() + self.config.daemon.max_job_s
             waiting = self.jobs.remove(lambda j: j.kind in PUSHES)
         for job in waiting:  # none waits out a calibration: each is told at once what holds the bench
             self.fail(job, RequestError("busy", self._held_by()))
@@ -486,7 +483,8 @@ class BenchDaemon:
     def _held_by(self) -> str:
         """Why a push is refused now: the calibration that holds the bench, and when it ends at the latest."""
         job, now = self.running_job or {}, time.monotonic()
-        return (f"calibration {job.get('job')} ({job.get('reason')}) holds the bench, for {now - self._job_started:.0f} s "
+        started = self._job_deadline - self.config.daemon.max_job_s
+        return (f"calibration {job.get('job')} ({job.get('reason')}) holds the bench, for {now - started:.0f} s "
                 f"so far; it ends within {max(self._job_deadline - now, 0):.0f} s (daemon.max_job_s): push again "
                 "after it ends (status 'job' null, or its 'calibration' telemetry), or cancel it")
 

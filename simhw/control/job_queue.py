@@ -44,12 +44,23 @@ class FairQueue:
         with self._lock:
             if not self._lanes:
                 return None if self._stop else False
-            client, lane = next(iter(self._lanes.items()))
-            job = lane.popleft()
-            del self._lanes[client]
-            if lane:
-                self._lanes[client] = lane  # to the back: every other client's turn comes first
-            return job
+            return self._take()
+
+    def take_while(self, predicate, limit: int) -> list:
+        """Take jobs in turn while the next one satisfies ``predicate``, at most ``limit`` (one batch)."""
+        with self._lock:
+            batch = []
+            while len(batch) < limit and self._lanes and predicate(next(iter(self._lanes.values()))[0]):
+                batch.append(self._take())
+            return batch
+
+    def _take(self):
+        client, lane = next(iter(self._lanes.items()))
+        job = lane.popleft()
+        del self._lanes[client]
+        if lane:
+            self._lanes[client] = lane  # to the back: every other client's turn comes first
+        return job
 
     def remove(self, predicate) -> list:
         """Take every queued job for which ``predicate(job)`` holds, whatever its turn."""

@@ -90,7 +90,6 @@ def calibrate(daemon, job: Job) -> None:
     except Exception as e:  # noqa: BLE001 - not yet acknowledged: the requester gets the error
         daemon.fail(job, e, "internal")
         return
-    daemon.running_job = {"job": job_id, "kind": "calibrate", "reason": "requested"}  # cancellable from now on
 
     def started(cid: int) -> None:
         job.answered = True

@@ -118,8 +118,7 @@ class Scheduler:
         self._save()
         payload = {r.name: {"value": r.value, "baseline": r.baseline, "threshold": r.threshold, "crossed": r.crossed,
                             "clock": now} for r in readings}
-        daemon.store_event("indicators", payload)
-        daemon.event("indicators", payload)
+        daemon.record("indicators", payload)
         crossed = [str(r) for r in readings if r.crossed]
         if crossed:
             self._calibrate("state-driven", "; ".join(crossed))

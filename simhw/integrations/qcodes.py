@@ -35,14 +35,15 @@ class SimBench(Instrument):
         super().__init__(name, **kwargs)
         self._session = BenchSession(endpoint, timeout, curve)
         self._status = self._session.open()
-        self._sweep = self._session.sweep()  # the setpoints (and what dond sizes its dataset by) before any get
-        self._last: tuple | None = None  # (frequencies, S, meta) of the last measurement
+        # (frequencies, ports) of the newest sweep: the setpoints (and what dond sizes its dataset by) before any get
+        self._sweep = self._session.sweep()
+        self._last_id = 0  # store id of the last measurement
         self.config = self.add_parameter(
             "config", Parameter, label="configuration (stored name or hash)", vals=Strings(),
             set_cmd=self._session.push, get_cmd=lambda: self._session.active_hash() or "")
         self.frequency = self.add_parameter(
             "frequency", Parameter, label="frequency", unit="Hz", vals=Arrays(shape=(self._points,)),
-            get_cmd=lambda: self._sweep[0] if self._last is None else self._last[0])
+            get_cmd=lambda: self._sweep[0])
         self.port = self.add_parameter(
             "port", Parameter, label="receive port", vals=Arrays(shape=(self._ports,)),
             get_cmd=lambda: np.arange(2, 2 + self._ports()))
@@ -51,19 +52,21 @@ class SimBench(Instrument):
             vals=Arrays(shape=(self._points, self._ports), valid_types=(np.complexfloating,)), get_cmd=self._measure)
         self.measurement = self.add_parameter(
             "measurement", Parameter, label="store id of the last measurement",
-            get_cmd=lambda: 0 if self._last is None else int(self._last[2]["measurement"]))
+            get_cmd=lambda: self._last_id)
         self.model_version = self.add_parameter(
             "model_version", Parameter, label="newest calibrated model (store id)", get_cmd=self._session.model_version)
 
     def _measure(self) -> np.ndarray:
-        self._last = self._session.measure()
-        return np.asarray(self._last[1])
+        f, s, meta = self._session.measure()
+        s = np.asarray(s)
+        self._sweep, self._last_id = (np.asarray(f, float), s.shape[1]), int(meta["measurement"])
+        return s
 
     def _points(self) -> int:
-        return len(self._sweep[0]) if self._last is None else len(self._last[0])
+        return len(self._sweep[0])
 
     def _ports(self) -> int:
-        return self._sweep[1] if self._last is None else self._last[1].shape[1]
+        return self._sweep[1]
 
     def get_idn(self) -> dict:
         return {"vendor": "simhw", "model": "bench daemon", "serial": self._session.endpoint,

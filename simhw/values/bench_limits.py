@@ -64,6 +64,7 @@ RANGES = {
     "simulation.drift_k_per_hour": (-100.0, 100.0, "kelvin per hour"),
     "simulation.clock_speed": (0.0, 1e6, "x the wall clock (0: time moves only when advanced)"),
     "simulation.fault_seed": (-1, 2**63 - 1, "-1: fresh at every start"),
+    # with SMPBoard's default 6 retries (drivers/smp_board.py): revisit this bound if that default changes
     "simulation.byte_errors": (0.0, 0.005, "a probability per byte, at most one in 200: beyond, a board's hello "
                                "rarely gets through its retries and the bench cannot start"),
     "simulation.board_resets_per_hour": (0.0, HOUR_S, "at most one a second"),

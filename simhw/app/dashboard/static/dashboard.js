@@ -175,6 +175,7 @@ async function showCalibration(id) {  // a finished calibration's curve: its sta
   state.calFinal = c.status === "done" && Number.isFinite(m.heldout_nmse_db) ? m.heldout_nmse_db : null;
   drawCalibration();
   $("cal-state").textContent = `#${id} ${c.status}` + (state.calFinal !== null ? `: final ${state.calFinal.toFixed(2)} dB` : "");
+  $("cancel-btn").disabled = c.status !== "running";  // a run replayed from events may have ended without a last step
 }
 async function refreshConfigs() {
   if (state.role !== "control") return;
