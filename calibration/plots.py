@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-from calibration.protocols import CalibrationRun
+from calibration.calibration_run import CalibrationRun
 from simhw.physics.propagation import Cascade
 
 __all__ = ["plot_stages", "plot_magnitude_maps"]

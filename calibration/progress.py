@@ -7,7 +7,7 @@ import time
 
 
 class ConsoleProgress:
-    """A ``progress(event)`` callback for :class:`calibration.protocols.Calibrator` and the protocols."""
+    """A ``progress(event)`` callback for :class:`calibration.calibrator.Calibrator` and the protocols."""
 
     def __init__(self, stream=None, width: int = 30):
         self.stream = stream or sys.stderr

@@ -25,7 +25,8 @@ import numpy as np
 
 from calibration.metrics import truth_metrics
 from calibration.parameterization import make_parameterization
-from calibration.protocols import Calibrator, radius_schedule
+from calibration.calibration_run import radius_schedule
+from calibration.calibrator import Calibrator
 from calibration.sources import FunctionSource
 from simhw.physics.geometry import SPEED_OF_LIGHT, FabricationErrors, SimGeometry
 from simhw.physics.model import SIMModel

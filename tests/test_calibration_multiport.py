@@ -8,7 +8,7 @@ from calibration.data import CalibrationData, nmse_db
 from calibration.metrics import predicted
 from calibration.network import TERMS, NetworkParameterization
 from calibration.parameterization import bench_parameterization
-from calibration.protocols import Calibrator
+from calibration.calibrator import Calibrator
 from calibration.sources import FunctionSource
 from calibration.network_fit import NetworkObjective, fit_network
 from simhw.app.hil import floor_db

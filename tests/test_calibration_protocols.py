@@ -7,7 +7,8 @@ from calibration.calibrated import CalibratedModel, ModelRegistry
 from calibration.indicators import BoardTemperature, PredictionResidual, ReceivedPowerChange
 from calibration.metrics import nmse_interval_db
 from calibration.parameterization import make_parameterization
-from calibration.protocols import Calibrator, PeriodicMultiStage, PeriodicSingleStage, StateDriven
+from calibration.calibrator import Calibrator
+from calibration.protocols import PeriodicMultiStage, PeriodicSingleStage, StateDriven
 from calibration.sources import BenchSource, FunctionSource
 from drivers.bench import open_bench
 from sim_backend.bench import SimBench

@@ -7,7 +7,7 @@ import pytest
 from calibration.data import CalibrationData
 from calibration.indicators import FLOOR_DB, PredictionResidual, ReceivedPowerChange
 from calibration.parameterization import bench_parameterization
-from calibration.protocols import Calibrator
+from calibration.calibrator import Calibrator
 from calibration.receivers import fit_receivers
 from calibration.sources import FunctionSource
 from sim_backend.bench import make_truth

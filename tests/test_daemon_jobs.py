@@ -7,7 +7,7 @@ import pytest
 from daemon_helpers import ipc_bench
 
 from calibration.parameterization import bench_parameterization
-from calibration.protocols import Calibrator
+from calibration.calibrator import Calibrator
 from calibration.sources import FunctionSource
 from simhw.app.embedded import embedded_daemon
 from simhw.control import calibration_job

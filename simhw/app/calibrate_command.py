@@ -16,7 +16,7 @@ from calibration.data import CalibrationData
 from calibration.parameterization import PARAMETERIZATIONS, bench_parameterization
 from calibration.plots import plot_magnitude_maps, plot_stages
 from calibration.progress import ConsoleProgress
-from calibration.protocols import Calibrator
+from calibration.calibrator import Calibrator
 from calibration.receivers import RECEIVERS
 from calibration.sources import BenchSource, RecordedSource
 from drivers.bench import open_bench

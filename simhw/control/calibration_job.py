@@ -1,6 +1,6 @@
 """Calibration jobs inside the daemon: build the calibrator, run, store, publish.
 
-The calibration package does the work (:class:`calibration.protocols.Calibrator` over a
+The calibration package does the work (:class:`calibration.calibrator.Calibrator` over a
 :class:`calibration.sources.BenchSource` on the daemon's board and VNA); this module only wires
 it to the store (a ``calibrations`` row per run, with a snapshot of the bench description and
 the software version), to telemetry (progress events) and to cancellation.
@@ -13,7 +13,7 @@ import logging
 
 from calibration.calibrated import CalibratedModel
 from calibration.parameterization import bench_parameterization
-from calibration.protocols import Calibrator
+from calibration.calibrator import Calibrator
 from calibration.receivers import receiver_unknowns
 from calibration.sources import BenchSource
 from simhw.control.store import StoreFull
