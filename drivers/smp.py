@@ -1,7 +1,7 @@
 """SMP, the SIM metasurface board protocol: a sans-I/O codec shared by the driver and the firmware.
 
 Specified in docs/protocol.md; the message table there is checked against :data:`MESSAGES` by a
-test. This module turns bytes into :class:`Message` objects and back and never touches a port;
+test. This module turns bytes into :class:`SMPMessage` objects and back and never touches a port;
 message bodies are the typed classes of :mod:`drivers.smp_messages`, sequencer modes and states
 the enums of :mod:`drivers.sequence`.
 
@@ -27,7 +27,7 @@ from drivers.cobs import CobsError, cobs_decode, cobs_encode
 from drivers.smp_messages import Write
 
 __all__ = [
-    "MAGIC", "PROTOCOL_VERSION", "HEADER", "MsgType", "NakCode", "EventKind", "Message",
+    "MAGIC", "PROTOCOL_VERSION", "HEADER", "MsgType", "NakCode", "EventKind", "SMPMessage",
     "FrameError", "FrameDecoder", "encode_frame", "decode_payload", "pack_codes", "unpack_codes",
     "pattern_crc", "MESSAGES", "write_capacity", "NakError",
     "random_layer_codes", "random_sequence_patterns",
@@ -133,7 +133,7 @@ class NakError(RuntimeError):
         self.request, self.code, self.detail = request, code, detail
 
 
-class Message(NamedTuple):
+class SMPMessage(NamedTuple):
     """One SMP message: type, sequence number, body, protocol version."""
 
     type: int
@@ -146,8 +146,8 @@ class Message(NamedTuple):
         return self.type in REQUEST_TYPES
 
 
-def encode_frame(msg: Message) -> bytes:
-    """Message -> delimited wire frame."""
+def encode_frame(msg: SMPMessage) -> bytes:
+    """An SMP message -> delimited wire frame."""
     if not 0 <= msg.seq <= 0xFFFF:
         raise ValueError(f"seq must be a u16, got {msg.seq}")
     if len(msg.body) > 0xFFFF:
@@ -156,8 +156,8 @@ def encode_frame(msg: Message) -> bytes:
     return cobs_encode(head + CRC.pack(zlib.crc32(head))) + b"\x00"
 
 
-def decode_payload(encoded: bytes) -> Message:
-    """One COBS-encoded frame (delimiter stripped) -> Message, or FrameError."""
+def decode_payload(encoded: bytes) -> SMPMessage:
+    """One COBS-encoded frame (delimiter stripped) -> SMPMessage, or FrameError."""
     try:
         raw = cobs_decode(encoded)
     except CobsError as exc:
@@ -173,7 +173,7 @@ def decode_payload(encoded: bytes) -> Message:
     body = raw[HEADER.size:-CRC.size]
     if length != len(body):
         raise FrameError("length", f"header says {length} body bytes, frame has {len(body)}")
-    return Message(mtype, seq, bytes(body), version)
+    return SMPMessage(mtype, seq, bytes(body), version)
 
 
 class FrameDecoder:

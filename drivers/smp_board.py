@@ -26,10 +26,10 @@ from drivers.board import (Board, BoardCapabilityError, BoardInfo, BoardRefused,
                            BoardTimeout, BoardVerifyError, Latched, PushBatch, check_config_fits)
 from drivers.features import Feature
 from drivers.sequence import SequenceMode, SequenceState
-from drivers.smp import Message, MsgType, NakCode
+from drivers.smp import SMPMessage, MsgType, NakCode
 from drivers.smp_host import HostEngine
 from drivers.smp_messages import (BodyError, Commit, Hello, HelloInfo, Latch, Nak, Read, SeqArm, SeqDefine, SeqPosition,
-                                  SeqRandom, Slot, SlotStore, StatusInfo, Watchdog, Write)
+                                  SeqRandom, Slot, SlotStoreBody, StatusInfo, WatchdogBody, Write)
 from drivers.transport import SerialBoardMixin, make_link
 from simhw.values.phase_config import PhaseConfig
 
@@ -63,7 +63,7 @@ class SMPBoard(SerialBoardMixin, Board):
         return self.engine.stats
 
     @property
-    def events(self) -> list[Message]:
+    def events(self) -> list[SMPMessage]:
         return self.engine.events
 
     # ------------------------------------------------------------------ plumbing
@@ -72,7 +72,7 @@ class SMPBoard(SerialBoardMixin, Board):
         if msg:
             raise BoardResetError(msg)
 
-    def transact(self, requests: list[tuple[int, bytes]], reply_size: int = 64, raise_nak: bool = True) -> list[Message]:
+    def transact(self, requests: list[tuple[int, bytes]], reply_size: int = 64, raise_nak: bool = True) -> list[SMPMessage]:
         """Send requests (type, body) through the window and return their replies in order.
 
         A NAK raises :class:`BoardRefused` (after the whole batch settled, so nothing is left in
@@ -180,7 +180,7 @@ class SMPBoard(SerialBoardMixin, Board):
         ms = int(round(timeout_s * 1000))
         if not 0 <= ms <= 0xFFFF:
             raise ValueError("watchdog timeout must be within 0..65.535 s")
-        self.request(MsgType.WATCHDOG, Watchdog(ms).pack())
+        self.request(MsgType.WATCHDOG, WatchdogBody(ms).pack())
 
     def ping(self) -> None:
         self.request(MsgType.PING)
@@ -246,7 +246,7 @@ class SMPBoard(SerialBoardMixin, Board):
         spans = self._spans
         return [(MsgType.READ, Read(bank, *span).pack()) for span in spans], spans
 
-    def _decode_read(self, spans: list, replies: list[Message]) -> np.ndarray:
+    def _decode_read(self, spans: list, replies: list[SMPMessage]) -> np.ndarray:
         parts = [smp.unpack_codes(rep.body, cnt, self.info.bits) for (_, _, cnt), rep in zip(spans, replies)]
         return np.concatenate(parts).astype(np.uint16).reshape(self.info.shape)
 
@@ -336,7 +336,7 @@ class SMPBoard(SerialBoardMixin, Board):
         if skip_if_present and self.status().slot_crcs[slot] == crc:
             return False
         self.write(config)
-        self.request(MsgType.SLOT_STORE, SlotStore(slot, crc).pack())
+        self.request(MsgType.SLOT_STORE, SlotStoreBody(slot, crc).pack())
         return True
 
     def _check_slot(self, slot: int) -> None:
@@ -364,7 +364,7 @@ class SMPBoard(SerialBoardMixin, Board):
             writes, crc = self._writes(cfg.codes)
             reqs += writes
             store_idx.append((len(reqs), slot))
-            reqs.append((MsgType.SLOT_STORE, SlotStore(slot, crc).pack()))
+            reqs.append((MsgType.SLOT_STORE, SlotStoreBody(slot, crc).pack()))
         self._raise_if_reset()
         replies = self.transact(reqs, reply_size=16, raise_nak=False)
         self._raise_if_reset()

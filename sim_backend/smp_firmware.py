@@ -21,9 +21,9 @@ import numpy as np
 from drivers import smp
 from drivers.features import SMP_V1_FEATURES, Feature
 from drivers.sequence import SequenceMode, SequenceState
-from drivers.smp import EventKind, FrameDecoder, FrameError, Message, MsgType, NakCode
+from drivers.smp import EventKind, FrameDecoder, FrameError, SMPMessage, MsgType, NakCode
 from drivers.smp_messages import (BodyError, Commit, Event, Hello, HelloInfo, Latch, Nak, Read, SeqArm, SeqDefine,
-                                  SeqPosition, SeqRandom, Slot, SlotCrc, SlotInfo, SlotStore, StatusInfo, Watchdog,
+                                  SeqPosition, SeqRandom, Slot, SlotCrc, SlotInfo, SlotStoreBody, StatusInfo, WatchdogBody,
                                   Write)
 
 __all__ = ["SMPFirmware"]
@@ -190,7 +190,7 @@ class SMPFirmware:
     # ------------------------------------------------------------------ internals
     def _event(self, kind: EventKind, data: int) -> bytes:
         self._event_seq = (self._event_seq + 1) & 0xFFFF
-        return smp.encode_frame(Message(MsgType.EVENT, self._event_seq, Event(kind, self.boot_id, data).pack()))
+        return smp.encode_frame(SMPMessage(MsgType.EVENT, self._event_seq, Event(kind, self.boot_id, data).pack()))
 
     def _latch(self, codes: np.ndarray, now: float) -> None:
         self.active[:] = codes
@@ -232,7 +232,7 @@ class SMPFirmware:
             self._step(self._next_tick)
             self._next_tick += self.seq_period
 
-    def _handle(self, msg: Message, now: float) -> bytes:
+    def _handle(self, msg: SMPMessage, now: float) -> bytes:
         key = zlib.crc32(bytes([msg.type]) + msg.body)
         cached = self._cache.get(msg.seq)
         if cached is not None and cached[0] == key:
@@ -245,15 +245,15 @@ class SMPFirmware:
                            else NakCode.UNKNOWN_TYPE, msg.type)
             if now < self.busy_until and msg.type != MsgType.STATUS:
                 self.naks += 1
-                return smp.encode_frame(Message(MsgType.NAK, msg.seq, Nak(NakCode.BUSY, 0).pack()))
+                return smp.encode_frame(SMPMessage(MsgType.NAK, msg.seq, Nak(NakCode.BUSY, 0).pack()))
             need = _NEEDS.get(msg.type)
             if need is not None and not self.features & need:
                 raise _Nak(NakCode.UNSUPPORTED, msg.type)
             body = self._handlers[msg.type](msg.body, now)
-            reply = smp.encode_frame(Message(MsgType.ACK, msg.seq, body))
+            reply = smp.encode_frame(SMPMessage(MsgType.ACK, msg.seq, body))
         except _Nak as nak:
             self.naks += 1
-            reply = smp.encode_frame(Message(MsgType.NAK, msg.seq, Nak(nak.code, nak.detail & 0xFFFF).pack()))
+            reply = smp.encode_frame(SMPMessage(MsgType.NAK, msg.seq, Nak(nak.code, nak.detail & 0xFFFF).pack()))
         self._cache[msg.seq] = (key, reply)
         self._cache.move_to_end(msg.seq)
         while len(self._cache) > self.reply_cache_size:
@@ -324,7 +324,7 @@ class SMPFirmware:
         return slot
 
     def _do_slot_store(self, body, now):
-        slot, expected = astuple(self._body(SlotStore, body))
+        slot, expected = astuple(self._body(SlotStoreBody, body))
         slot = self._slot_index(slot)
         crc = smp.pattern_crc(self.shadow, self.bits)
         if crc != expected:
@@ -430,5 +430,5 @@ class SMPFirmware:
         return b""
 
     def _do_watchdog(self, body, now):
-        self.watchdog_ms = self._body(Watchdog, body).timeout_ms
+        self.watchdog_ms = self._body(WatchdogBody, body).timeout_ms
         return b""

@@ -37,7 +37,7 @@ from sim_backend.scpi import E, Boolean, Choice, Number, ScpiError, Tree, block,
 from sim_backend.vna import presets
 from sim_backend.vna.errors import raw_errors, residual_errors
 from sim_backend.vna.session import Session
-from sim_backend.vna.state import FORMATS, Channel, Measurement, formatted, windowed_mean
+from sim_backend.vna.state import FORMATS, Channel, TraceDef, formatted, windowed_mean
 from sim_backend.vna.status import StatusModel
 from sim_backend.vna.trigger import TriggerLine
 
@@ -128,7 +128,7 @@ class SimVNA:
         """The preset state after ``*RST`` (``kind`` ``rst``) or ``SYSTem:PRESet`` (``pres``): the family's
         default channel and trace, then every row of the preset table (:mod:`.presets`)."""
         self.channels: dict[int, Channel] = {}
-        self.measurements: dict[str, Measurement] = {}
+        self.measurements: dict[str, TraceDef] = {}
         self.selected: dict[int, str] = {}  # channel -> selected measurement
         self.windows: dict[int, dict[int, str]] = {}  # window -> trace number -> measurement name
         self.active_channel = 1
@@ -197,7 +197,7 @@ class SimVNA:
             raise ScpiError(E.ILLEGAL_VALUE, f"{param} (a {self.limits.ports}-port instrument)")
         return p
 
-    def define(self, ch: int, name: str, param: str, number: int | None = None) -> Measurement:
+    def define(self, ch: int, name: str, param: str, number: int | None = None) -> TraceDef:
         if not name:
             raise ScpiError(E.ILLEGAL_VALUE, "empty measurement name")
         if name in self.measurements:
@@ -206,7 +206,7 @@ class SimVNA:
         self.chan(ch)
         if number is None:
             number = max((m.number for m in self.measurements.values()), default=0) + 1
-        m = self.measurements[name] = Measurement(name, param, int(ch), number, **self.trace_defaults)
+        m = self.measurements[name] = TraceDef(name, param, int(ch), number, **self.trace_defaults)
         self.selected.setdefault(int(ch), name)
         return m
 
@@ -225,16 +225,16 @@ class SimVNA:
             for k in [k for k, v in traces.items() if v == name]:
                 del traces[k]
 
-    def in_channel(self, ch: int) -> list[Measurement]:
+    def in_channel(self, ch: int) -> list[TraceDef]:
         return [m for m in self.measurements.values() if m.channel == ch]
 
-    def measurement(self, name: str, ch: int | None = None) -> Measurement:
+    def measurement(self, name: str, ch: int | None = None) -> TraceDef:
         m = self.measurements.get(name)
         if m is None or (ch is not None and m.channel != ch):
             raise ScpiError(E.ILLEGAL_VALUE, f"no measurement {name!r}" + (f" in channel {ch}" if ch else ""))
         return m
 
-    def selected_measurement(self, ch: int) -> Measurement:
+    def selected_measurement(self, ch: int) -> TraceDef:
         name = self.selected.get(ch)
         if not name or name not in self.measurements:
             raise ScpiError(E.SETTINGS_CONFLICT, f"no measurement selected in channel {ch}")
@@ -379,7 +379,7 @@ class SimVNA:
             for c in self.channels.values():
                 c.armed_at = None
 
-    def trace(self, m: Measurement) -> np.ndarray:
+    def trace(self, m: TraceDef) -> np.ndarray:
         """The complex trace of ``m``'s last sweep, as measured (before the family's SDATA processing)."""
         ch = self.chan(m.channel)
         if ch.armed_at is None and self.free_running(ch) and time.monotonic() >= ch.busy_until:
@@ -390,21 +390,21 @@ class SimVNA:
             self.wait(ch)
         return ch.data[m.name]
 
-    def sdata(self, m: Measurement) -> np.ndarray:
+    def sdata(self, m: TraceDef) -> np.ndarray:
         """The unformatted (corrected) data of ``m``: what SDATA returns."""
         return self.trace(m)
 
-    def phase_corrected(self, m: Measurement, data: np.ndarray, freqs: np.ndarray) -> np.ndarray:
+    def phase_corrected(self, m: TraceDef, data: np.ndarray, freqs: np.ndarray) -> np.ndarray:
         """Keysight's phase correction block, after SDATA and before the formatter: the electrical
         delay of ``m`` removed (a positive delay compensates a delay line: + 2 pi f tau)."""
         return data * np.exp(2j * np.pi * freqs * m.edelay) if m.edelay else data
 
-    def smoothing_window(self, m: Measurement, freqs: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+    def smoothing_window(self, m: TraceDef, freqs: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray] | None:
         """(first, last) point averaged for each of the ``n`` points (0-based; clipped at the ends), or None
         where the family does not smooth ``m``'s format: each family's manual's rule."""
         raise NotImplementedError
 
-    def fdata(self, m: Measurement) -> np.ndarray:
+    def fdata(self, m: TraceDef) -> np.ndarray:
         """The formatted data of ``m`` (FDATA): phase corrected, formatted, smoothed."""
         freqs = self.chan(m.channel).frequencies()
         data = self.phase_corrected(m, self.sdata(m), freqs)

@@ -16,7 +16,7 @@ import logging
 from dataclasses import asdict
 
 from drivers.board import BoardResetError, Latched
-from drivers.capabilities import PipelinedPush
+from drivers.capabilities import LatchReport
 from simhw.values.phase_config import PhaseConfig
 
 __all__ = ["BoardState", "UNEXPECTED", "CHANGED_DURING_SWEEP"]
@@ -60,7 +60,7 @@ class BoardState:
     def verified(self, hash_: str) -> None:
         """A push of ``hash_`` was just verified by readback: remember it with the board's latch report."""
         board = self.daemon.board
-        lat = board.last_latched if isinstance(board, PipelinedPush) else None
+        lat = board.last_latched if isinstance(board, LatchReport) else None
         self.hash, self.latched = hash_, lat if lat is not None else self.now()
 
     def restore(self, hash_: str, after: str) -> bool:

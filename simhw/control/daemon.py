@@ -25,6 +25,7 @@ import numpy as np
 import zmq
 
 from drivers.board import BoardResetError, BoardVerifyError
+from drivers.capabilities import SettingsReport
 from simhw.control import jobs, queries, schema  # noqa: F401 - jobs and queries register their handlers
 from simhw.control.board_state import BoardState
 from simhw.control.auth import is_loopback, secure, start_authenticator
@@ -515,5 +516,4 @@ class BenchDaemon:
 
 def _vna_settings(vna) -> dict:
     """The instrument state a measurement records (correction, cal set, averaging, IFBW, power, model)."""
-    fn = getattr(vna, "measurement_settings", None)
-    return fn() if fn is not None else {}
+    return vna.measurement_settings() if isinstance(vna, SettingsReport) else {}
