@@ -45,7 +45,7 @@ class SMPBoard(SerialBoardMixin, Board):
         self.link = make_link(link, baudrate, uart_baudrate)
         self.clock = clock
         self.engine = HostEngine(int(time.monotonic_ns()) if first_seq is None else first_seq, window, timeout,
-                                 retries, backoff, self.link.byte_time, name=getattr(self.link, "url", "board"))
+                                 retries, backoff, self.link.byte_time, name=self.link.url)
         self._shadow_crc: int | None = None  # CRC of the last pattern written, what COMMIT expects
         self._spans: list[tuple[int, int, int]] = []  # (layer, offset, count) of each frame, set by identify()
         self.last_latched: Latched | None = None  # what the COMMIT of the last verified push reported

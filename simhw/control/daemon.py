@@ -37,6 +37,7 @@ from simhw.control.operations import HANDLERS, OPERATIONS, OPS, operation
 from simhw.control.pipeline import PushPipeline
 from simhw.control.schema import RequestError
 from simhw.control.store import Store, StoreFull
+from simhw.control.topics import Topic
 from simhw.values.bench_config import BenchConfig
 from simhw.version import __version__
 
@@ -190,7 +191,7 @@ class BenchDaemon:
                 self._flush(router, pub)
                 if time.monotonic() >= next_beat:
                     next_beat = time.monotonic() + self.config.daemon.heartbeat_s
-                    self._publish(pub, "heartbeat", self.status())
+                    self._publish(pub, Topic.HEARTBEAT, self.status())
             self._cancel_all = True  # a calibration sees it at its next fit iteration
             self._submit(None)
             self._drain(worker, self.stop_grace_s)
@@ -404,7 +405,7 @@ class BenchDaemon:
             pass
         except Exception as e:
             log.exception("scheduler failure")
-            self.record("fault", {"where": "scheduler", "error": str(e)})
+            self.record(Topic.FAULT, {"where": "scheduler", "error": str(e)})
 
     def _take_pushes(self, limit: int = 256) -> list:
         """The push jobs at the head of the queue, up to ``limit`` (one group commit); stops at any other job."""
@@ -421,7 +422,7 @@ class BenchDaemon:
         code = code or ("verify_failed" if isinstance(e, BoardVerifyError) else
                         "store_full" if isinstance(e, StoreFull) else "hardware")
         log.warning(json.dumps({"event": "job_failed", "op": job.kind, "error": str(e)}))
-        self.record("fault", {"op": job.kind, "error": str(e)})
+        self.record(Topic.FAULT, {"op": job.kind, "error": str(e)})
         self.reply(job.ident, schema.error_reply(job.rid, code, f"{type(e).__name__}: {e}"))
 
     def record(self, kind: str, data: dict) -> None:
@@ -444,7 +445,7 @@ class BenchDaemon:
                 self.reply(job.ident, schema.error_reply(job.rid, "cancelled", str(e)))
         except Exception as e:
             if job.kind == "calibrate" and job.answered:  # acknowledged; the store and telemetry carry the failure
-                self.record("fault", {"op": job.kind, "error": str(e)})
+                self.record(Topic.FAULT, {"op": job.kind, "error": str(e)})
             else:
                 self.fail(job, e)
 
@@ -463,7 +464,7 @@ class BenchDaemon:
         mid = self.store.put_measurement(label, self.snapshot_id, list(self.params), freqs, s, flag,
                                          settings=_vna_settings(self.vna))
         self.counters["measurements"] += 1
-        self.event("measurement", {"measurement": mid, "hash": label, "flag": flag})
+        self.event(Topic.MEASUREMENT, {"measurement": mid, "hash": label, "flag": flag})
         return {"measurement": mid, "frequencies": freqs, "s": s, "hash": label, "flag": flag}
 
     def do_calibrate(self, job_id: str, reason: str, params: dict, protocol: str = "requested",
