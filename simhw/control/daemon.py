@@ -37,7 +37,7 @@ from simhw.control.operations import HANDLERS, OPERATIONS, OPS, operation
 from simhw.control.pipeline import PushPipeline
 from simhw.control.schema import RequestError
 from simhw.control.store import Store, StoreFull
-from simhw.control.topics import Topic
+from simhw.control.topics import StoredEvent, Topic
 from simhw.values.bench_config import BenchConfig
 from simhw.version import __version__
 
@@ -98,7 +98,7 @@ class BenchDaemon:
         for stale in store.interrupted_calibrations():
             try:
                 store.finish_calibration(stale, "interrupted")
-                store.event("calibration_interrupted", {"id": stale})
+                store.event(StoredEvent.CALIBRATION_INTERRUPTED, {"id": stale})
             except StoreFull:
                 break
         try:
@@ -222,7 +222,7 @@ class BenchDaemon:
         for cid in self.store.interrupted_calibrations():
             try:
                 self.store.finish_calibration(cid, "interrupted", metrics={"error": reason})
-                self.store.event("calibration_interrupted", {"id": cid, "reason": reason})
+                self.store.event(StoredEvent.CALIBRATION_INTERRUPTED, {"id": cid, "reason": reason})
             except Exception as e:  # noqa: BLE001 - a full store: marked at the next start instead
                 log.warning(json.dumps({"event": "calibration_not_marked", "calibration": cid, "error": str(e)}))
 

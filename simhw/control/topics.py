@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["Topic"]
+__all__ = ["Topic", "StoredEvent"]
 
 
 class Topic(StrEnum):
@@ -27,3 +27,9 @@ class Topic(StrEnum):
     CONFIG_RESTORED = "config_restored"
     CONFIG_NOT_RESTORED = "config_not_restored"
 
+
+
+class StoredEvent(StrEnum):
+    """Events the daemon keeps in its store without publishing them."""
+
+    CALIBRATION_INTERRUPTED = "calibration_interrupted"  # a run the daemon's stop (or crash) cut short
