@@ -24,12 +24,12 @@ from typing import NamedTuple
 import numpy as np
 
 from drivers.cobs import CobsError, cobs_decode, cobs_encode
-from drivers.smp_messages import Write
+from drivers.smp_messages import Commit, Hello, Read, SeqArm, Slot, SlotStoreBody, WatchdogBody, Write
 
 __all__ = [
     "MAGIC", "PROTOCOL_VERSION", "HEADER", "MsgType", "NakCode", "EventKind", "SMPMessage",
     "FrameError", "FrameDecoder", "encode_frame", "decode_payload", "pack_codes", "unpack_codes",
-    "pattern_crc", "MESSAGES", "write_capacity", "NakError",
+    "pattern_crc", "MESSAGES", "FIXED_REQUEST_BODY", "write_capacity", "NakError",
     "random_layer_codes", "random_sequence_patterns",
 ]
 
@@ -65,6 +65,12 @@ class MsgType(enum.IntEnum):
 
 
 REQUEST_TYPES = frozenset(t for t in MsgType if t < 0x80)
+# The body size of every request whose body has one fixed size (from its class in drivers.smp_messages);
+# WRITE and SEQ_DEFINE have a head (Write.HEAD, SeqDefine.N) and a variable part, HELLO version 1 none.
+FIXED_REQUEST_BODY = {MsgType.HELLO: Hello.S.size, MsgType.COMMIT: Commit.S.size, MsgType.READ: Read.S.size,
+                      MsgType.SLOT_STORE: SlotStoreBody.S.size, MsgType.SLOT_LOAD: Slot.S.size,
+                      MsgType.SEQ_ARM: SeqArm.S.size, MsgType.SEQ_START: 0, MsgType.SEQ_STOP: 0, MsgType.SEQ_STEP: 0,
+                      MsgType.STATUS: 0, MsgType.RESET: 0, MsgType.PING: 0, MsgType.WATCHDOG: WatchdogBody.S.size}
 
 
 class NakCode(enum.IntEnum):

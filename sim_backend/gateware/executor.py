@@ -19,7 +19,7 @@ from drivers.smp import EventKind, MsgType, NakCode
 from sim_backend.gateware.crc import INIT, crc32_byte
 from sim_backend.gateware.layout import hello_info, le, status_head
 from sim_backend.gateware.params import FEATURES, GatewareParams
-from sim_backend.gateware.requests import (EMPTY, EVENT, HELLO, HOST, IDLE_, LATCH, NAK, READ, RUNNING, SEQPOS,
+from sim_backend.gateware.requests import (COUNT, EMPTY, EVENT, HELLO, HOST, IDLE_, LATCH, NAK, READ, RUNNING, SEQPOS,
                                            SLOTCRC, SRC_SHADOW, SRC_SLOT, SRC_ZERO, STATUS, TRIGGER, after_crc,
                                            dispatch)
 
@@ -392,7 +392,7 @@ class Executor(Elaboratable):
                             m.d.sync += seq_len.eq(count)
                             ack(EMPTY)
                         with m.Else():
-                            m.d.sync += [defining.eq(1), k.eq(0), i.eq(8 + 2)]
+                            m.d.sync += [defining.eq(1), k.eq(0), i.eq(8 + COUNT)]
                             m.next = "DF_LO"
                     with m.Else():
                         m.next = "DF_LO"

@@ -11,7 +11,8 @@ from amaranth.hdl import Const
 
 from drivers.features import Feature
 from drivers.sequence import SequenceMode, SequenceState
-from drivers.smp import MsgType, NakCode
+from drivers.smp import FIXED_REQUEST_BODY, MsgType, NakCode
+from drivers.smp_messages import SeqDefine, Write
 from sim_backend.gateware.params import FEATURES
 
 __all__ = ["dispatch", "after_crc", "EMPTY", "HELLO", "LATCH", "SLOTCRC", "SEQPOS", "STATUS", "READ", "NAK", "EVENT",
@@ -25,6 +26,7 @@ RET_COMMIT, RET_STORE, RET_STATUS = range(3)
 SRC_SHADOW, SRC_SLOT, SRC_ZERO = range(3)
 IDLE_, ARMED, RUNNING = int(SequenceState.IDLE), int(SequenceState.ARMED), int(SequenceState.RUNNING)
 HOST, TRIGGER = int(SequenceMode.HOST), int(SequenceMode.TRIGGER)
+HEAD, COUNT = Write.HEAD.size, SeqDefine.N.size  # WRITE's head before its codes, SEQ_DEFINE's before its slots
 REQUESTS = {int(t) for t in MsgType if 0 < t < 0x80}
 NOT_REQUESTS = (int(MsgType.ACK), int(MsgType.NAK), int(MsgType.EVENT))
 
@@ -43,10 +45,7 @@ def dispatch(m, p, v):
         nak(NakCode.UNSUPPORTED, typ)
     with m.Else():
         with m.Switch(typ):
-            for t, size in ((MsgType.HELLO, 4), (MsgType.COMMIT, 4), (MsgType.READ, 6), (MsgType.SLOT_STORE, 6),
-                            (MsgType.SLOT_LOAD, 2), (MsgType.SEQ_ARM, 6), (MsgType.SEQ_START, 0),
-                            (MsgType.SEQ_STOP, 0), (MsgType.SEQ_STEP, 0), (MsgType.STATUS, 0), (MsgType.RESET, 0),
-                            (MsgType.PING, 0), (MsgType.WATCHDOG, 2)):
+            for t, size in FIXED_REQUEST_BODY.items():
                 with m.Case(int(t)):
                     with m.If(blen != size):
                         nak(NakCode.BAD_LENGTH, blen)
@@ -54,26 +53,26 @@ def dispatch(m, p, v):
                         _execute(m, p, v, t)
             with m.Case(int(MsgType.WRITE)):
                 lay, off, cnt = arg[:8], arg[8:24], arg[24:40]
-                with m.If(blen < 5):
+                with m.If(blen < HEAD):
                     nak(NakCode.BAD_LENGTH, blen)
                 with m.Elif(span_bad(lay, off, cnt)):
                     nak(NakCode.BAD_ARGUMENT, lay)
-                with m.Elif(((cnt * B + 7) >> 3) != blen - 5):
-                    nak(NakCode.BAD_LENGTH, blen - 5)
+                with m.Elif(((cnt * B + 7) >> 3) != blen - HEAD):
+                    nak(NakCode.BAD_LENGTH, blen - HEAD)
                 with m.Else():
                     m.d.sync += [v["layer"].eq(lay), v["atom"].eq(off), v["count"].eq(cnt), v["k"].eq(0),
-                                 v["i"].eq(8 + 5), v["acc"].eq(0), v["bits_in"].eq(0)]
+                                 v["i"].eq(8 + HEAD), v["acc"].eq(0), v["bits_in"].eq(0)]
                     m.next = "W_NEXT"
             with m.Case(int(MsgType.SEQ_DEFINE)):
                 n = arg[:16]
-                with m.If((blen < 2) | (blen != 2 + 2 * n)):
+                with m.If((blen < COUNT) | (blen != COUNT + 2 * n)):
                     nak(NakCode.BAD_LENGTH, blen)
                 with m.Elif(n == 0):
                     nak(NakCode.BAD_ARGUMENT, 0)
                 with m.Elif(state != IDLE_):
                     nak(NakCode.SEQ_STATE, state)
                 with m.Else():
-                    m.d.sync += [v["count"].eq(n), v["k"].eq(0), v["i"].eq(8 + 2), v["defining"].eq(0)]
+                    m.d.sync += [v["count"].eq(n), v["k"].eq(0), v["i"].eq(8 + COUNT), v["defining"].eq(0)]
                     m.next = "DF_LO"
 
 def _execute(m, p, v, t):
