@@ -1,4 +1,4 @@
-"""The gradient estimator and the result every estimator returns (seed 002, sec. III-B).
+"""The gradient estimator and the result every estimator returns ([3] Interlayer error calibration, sec. III-B).
 
 Gradient-based: minimise the normalised measured-vs-model error over the parameters by L-BFGS-B
 with analytic gradients (:class:`calibration.data.Objective`), starting from the ideal model or a

@@ -1,4 +1,4 @@
-"""Calibration protocols (seed 002, sec. III-C) as objects any scheduler can run.
+"""Calibration protocols ([3] Interlayer error calibration, sec. III-C) as objects any scheduler can run.
 
 :class:`Calibrator` holds what every protocol needs: the parameterization, a pilot source, an
 estimator, the pilot design, fixed held-out reference configurations and the current calibrated

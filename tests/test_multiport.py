@@ -1,4 +1,4 @@
-"""The multiport model (seed 003): agreement with the cascade, block vs dense solves, adjoint
+"""The multiport model ([4] SIM in the nonlinear regime): agreement with the cascade, block vs dense solves, adjoint
 gradients against central differences (linear and nonlinear cells), convergence reports, and the
 nonlinear cells' gain on the localization example."""
 

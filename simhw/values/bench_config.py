@@ -34,7 +34,7 @@ the embedded simulated device". Unknown keys and bad values are errors naming th
 
     [simulation]          # only for "sim" resources
     seed = 1
-    error_scale = 1.0     # x the fabrication error bounds of seed 002
+    error_scale = 1.0     # x the fabrication error bounds of [3] Interlayer error calibration
     transport = "pty"     # how the simulated board is served: "pty", "tcp" or "inproc"
     noise = true
     coupling = 0.0
