@@ -18,10 +18,9 @@ from scipy.optimize import minimize
 from calibration.data import CalibrationData, Objective
 from calibration.parameterization import Parameterization
 from simhw.physics.propagation import Cascade
+from simhw.values.bench_choices import ESTIMATORS
 
 __all__ = ["Fit", "fit_gradient", "GradientEstimator", "ESTIMATORS"]
-
-ESTIMATORS = ("gradient", "codebook", "learned")
 
 
 @dataclass

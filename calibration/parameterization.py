@@ -40,7 +40,7 @@ from calibration.network import NetworkParameterization
 from calibration.physical import PhysicalParameterization
 from simhw.physics.geometry import FabricationErrors, SimGeometry
 from simhw.physics.propagation import Cascade, cascade_matrices
-from simhw.values.bench_config import CALIBRATION_FAMILIES
+from simhw.values.bench_choices import CALIBRATION_FAMILIES
 
 __all__ = ["Parameterization", "HybridParameterization", "FreeFormParameterization", "make_parameterization",
            "bench_parameterization", "PARAMETERIZATIONS", "AUTO"]

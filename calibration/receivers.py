@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["RECEIVERS", "ReceiverFit", "fit_receivers", "receive_cotangent", "receiver_unknowns"]
+from simhw.values.bench_choices import RECEIVERS
 
-RECEIVERS = ("gain", "port", "free")
+__all__ = ["RECEIVERS", "ReceiverFit", "fit_receivers", "receive_cotangent", "receiver_unknowns"]
 
 
 @dataclass

@@ -37,7 +37,7 @@ import numpy as np
 import pyvisa
 
 from simhw.values.vna_limits import VNALimits
-from simhw.values.vna_models import DEFAULT_MODEL, VNAModel, model_named
+from simhw.values.vna_models import DEFAULT_MODEL, VNAModel, has_trigger_outputs, model_named
 from drivers.vna_settings import Setting
 
 __all__ = ["VNA", "VNAError", "VNATimeout", "SCPIVNA", "SIMHW_PREFIX"]
@@ -441,7 +441,7 @@ class SCPIVNA(VNA):
     @property
     def trigger_outputs(self) -> bool:
         """Whether the instrument pulses a trigger output per point (the model table and ``*OPT?``)."""
-        return self.family in ("keysight", "ena") or "ZNA-B91" in self.options
+        return has_trigger_outputs(self.family, self.options)
 
     def list_sweep(self, frequency: float, points: int, param: str = "S21", ifbw: float | None = None) -> np.ndarray:
         """CW sweep of ``points`` points with a trigger output pulse after each point.
