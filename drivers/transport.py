@@ -16,20 +16,19 @@ import serial
 
 from drivers.board import BoardConnectionError
 
-__all__ = ["Link", "SerialLink", "SerialBoardMixin", "make_link"]
+__all__ = ["Link", "CountingLink", "SerialLink", "SerialBoardMixin", "make_link"]
 
 
 @runtime_checkable
 class Link(Protocol):
     """What a board driver needs of its byte link: open and close it, write bytes, read whatever arrived
     (waiting briefly), drop stale input; ``lock`` is held around each whole transaction, ``byte_time`` is
-    the seconds one byte takes on the wire (0 without a UART), ``bytes_out`` counts what was written."""
+    the seconds one byte takes on the wire (0 without a UART)."""
 
     url: str
     byte_time: float
     lock: threading.RLock
     is_open: bool
-    bytes_out: int
 
     def open(self) -> None: ...
 
@@ -40,6 +39,13 @@ class Link(Protocol):
     def read_some(self) -> bytes: ...
 
     def discard_input(self) -> None: ...
+
+
+@runtime_checkable
+class CountingLink(Link, Protocol):
+    """A :class:`Link` that counts the bytes written (``bytes_out``): what an SMP board's uploads report."""
+
+    bytes_out: int
 
 
 class SerialLink:
@@ -179,13 +185,16 @@ class SerialBoardMixin:
         self._info = None
 
 
-def make_link(url_or_link: str | Link, baudrate: int, uart_baudrate: int = 0) -> Link:
-    """A :class:`SerialLink` for a pyserial URL, or the :class:`Link` given (a test's scripted link)."""
+def make_link(url_or_link: str | Link, baudrate: int, uart_baudrate: int = 0, kind: type = Link) -> Link:
+    """A :class:`SerialLink` for a pyserial URL, or the link given (a test's scripted link) if it is a ``kind``
+    (:class:`Link`, or a Protocol extending it); anything else is a TypeError naming what it lacks."""
     if isinstance(url_or_link, str):
         return SerialLink(url_or_link, baudrate, uart_baudrate=uart_baudrate)
-    if not isinstance(url_or_link, Link):
-        members = set(Link.__annotations__) | {n for n, v in vars(Link).items() if callable(v) and n[0] != "_"}
+    if not isinstance(url_or_link, kind):
+        protocols = [c for c in kind.__mro__ if c is Link or Link in c.__mro__]
+        members = {n for c in protocols for n in getattr(c, "__annotations__", {})} | \
+                  {n for c in protocols for n, v in vars(c).items() if callable(v) and n[0] != "_"}
         missing = [m for m in members if not hasattr(url_or_link, m)]
-        raise TypeError(f"a board link is a pyserial URL or a Link, not {type(url_or_link).__name__}"
+        raise TypeError(f"a board link is a pyserial URL or a {kind.__name__}, not {type(url_or_link).__name__}"
                         + (f" (it has no {', '.join(sorted(missing))})" if missing else ""))
     return url_or_link

@@ -12,7 +12,7 @@ import pytest
 from drivers.capabilities import LatchReport, ListSweep, PipelinedPush, SettingsReport, capable
 from drivers.open_ris import OpenRISBoard
 from drivers.smp_board import SMPBoard
-from drivers.transport import Link, SerialLink, make_link
+from drivers.transport import CountingLink, Link, SerialLink, make_link
 from drivers.vna import KeysightPNA, RohdeSchwarzZNB
 from simhw.control import client_gen
 from simhw.control.client import DaemonClient
@@ -52,11 +52,31 @@ def test_every_operation_has_a_client_method_with_its_parameters_and_nothing_els
 
 
 def test_board_links_are_links_and_anything_else_is_refused_by_name():
-    assert isinstance(SerialLink("loop://"), Link)
-    assert isinstance(ScriptedLink([]), Link)
-    assert make_link("loop://", 115200).url == "loop://"
-    with pytest.raises(TypeError, match=r"not dict \(it has no .*read_some"):
+    assert isinstance(SerialLink("loop://"), CountingLink)
+    assert isinstance(ScriptedLink([]), CountingLink)
+    assert make_link("loop://", 115200).url == "loop://" and isinstance(make_link("loop://", 115200), Link)
+    with pytest.raises(TypeError, match=r"not dict \(it has no .*bytes_out.*read_some"):
         SMPBoard({"url": "socket://127.0.0.1:1"})
+    with pytest.raises(TypeError, match=r"CountingLink, not Bare \(it has no bytes_out\)"):
+        SMPBoard(Bare())  # an SMP board's uploads report the bytes its link counts
+    assert OpenRISBoard(Bare()).link.url == "bare://"
+
+
+class Bare:
+    """A link with every member of Link and no byte count."""
+
+    url, byte_time, lock, is_open = "bare://", 0.0, None, False
+
+    def open(self): ...
+
+    def close(self): ...
+
+    def write(self, data): ...
+
+    def read_some(self):
+        return b""
+
+    def discard_input(self): ...
 
 
 def test_capabilities_once_probed_by_name_are_declared_protocols():

@@ -17,8 +17,8 @@ from drivers.smp_messages import SeqDefine, Write
 from sim_backend.gateware.params import FEATURES
 from sim_backend.gateware.scope import Scope
 
-__all__ = ["dispatch", "after_crc", "slot_store_and_define", "EMPTY", "HELLO", "LATCH", "SLOTCRC", "SEQPOS", "STATUS", "READ", "NAK", "EVENT",
-           "SRC_SHADOW", "SRC_SLOT", "SRC_ZERO", "IDLE_", "ARMED", "RUNNING", "HOST", "TRIGGER"]
+__all__ = ["dispatch", "after_crc", "slot_store_and_define", "EMPTY", "HELLO", "LATCH", "SLOTCRC", "SEQPOS", "STATUS",
+           "READ", "NAK", "EVENT", "SRC_SHADOW", "SRC_SLOT", "SRC_ZERO", "IDLE_", "ARMED", "RUNNING", "HOST", "TRIGGER"]
 
 # reply bodies
 EMPTY, HELLO, LATCH, SLOTCRC, SEQPOS, STATUS, READ, NAK, EVENT = range(9)
