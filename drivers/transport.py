@@ -25,10 +25,17 @@ class Link(Protocol):
     (waiting briefly), drop stale input; ``lock`` is held around each whole transaction, ``byte_time`` is
     the seconds one byte takes on the wire (0 without a UART)."""
 
-    url: str
-    byte_time: float
-    lock: threading.RLock
-    is_open: bool
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def byte_time(self) -> float: ...
+
+    @property
+    def lock(self) -> threading.RLock: ...
+
+    @property
+    def is_open(self) -> bool: ...
 
     def open(self) -> None: ...
 
@@ -45,7 +52,8 @@ class Link(Protocol):
 class CountingLink(Link, Protocol):
     """A :class:`Link` that counts the bytes written (``bytes_out``): what an SMP board's uploads report."""
 
-    bytes_out: int
+    @property
+    def bytes_out(self) -> int: ...
 
 
 class SerialLink:
@@ -192,8 +200,8 @@ def make_link(url_or_link: str | Link, baudrate: int, uart_baudrate: int = 0, ki
         return SerialLink(url_or_link, baudrate, uart_baudrate=uart_baudrate)
     if not isinstance(url_or_link, kind):
         protocols = [c for c in kind.__mro__ if c is Link or Link in c.__mro__]
-        members = {n for c in protocols for n in getattr(c, "__annotations__", {})} | \
-                  {n for c in protocols for n, v in vars(c).items() if callable(v) and n[0] != "_"}
+        members = {n for c in protocols for n, v in vars(c).items()
+                   if n[0] != "_" and (callable(v) or isinstance(v, property))}
         missing = [m for m in members if not hasattr(url_or_link, m)]
         raise TypeError(f"a board link is a pyserial URL or a {kind.__name__}, not {type(url_or_link).__name__}"
                         + (f" (it has no {', '.join(sorted(missing))})" if missing else ""))
