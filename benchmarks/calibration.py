@@ -1,4 +1,4 @@
-"""Calibration cost on the paper scenario (seed 002 case study), model path.
+"""Calibration cost on the paper scenario ([3] Interlayer error calibration case study), model path.
 
     python -m benchmarks.calibration [--seeds 3] [--snr-db 30]
 

@@ -156,7 +156,7 @@ def stage_costs(n: int, tmp: Path) -> dict[str, np.ndarray]:
     commit, the reply and the telemetry message. Each sample is one push of a distinct config."""
     import json
 
-    from drivers.bench import open_bench
+    from drivers.bench import open_devices
     from sim_backend.bench import SimBench
     from simhw.control import schema
     from simhw.control.store import Store
@@ -167,7 +167,7 @@ def stage_costs(n: int, tmp: Path) -> dict[str, np.ndarray]:
     requests = [schema.request("push", f"c-{i}", config=c.to_bytes().decode()) for i, c in enumerate(configs)]
     out = np.empty((len(STAGES), n))
     store = Store(tmp / "stages.sqlite")
-    with SimBench(cfg) as bench, open_bench(bench.resolved_config()) as (board, _):
+    with SimBench(cfg) as bench, open_devices(bench.resolved_config()) as (board, _):
         for i in range(n):
             t = [time.perf_counter()]
             msg = schema.decode(requests[i])

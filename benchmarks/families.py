@@ -28,7 +28,7 @@ from calibration.parameterization import bench_parameterization
 from calibration.pilots import random_pilots
 from calibration.calibrator import Calibrator
 from calibration.sources import BenchSource, FunctionSource
-from drivers.bench import open_bench
+from drivers.bench import open_devices
 from sim_backend.bench import SimBench, make_truth
 from simhw.values.bench_config import BenchConfig
 
@@ -64,7 +64,7 @@ def bench_source(cfg: BenchConfig):
     """(BenchSource through the simulated bench and the real drivers, ideal geometry)."""
     with SimBench(cfg) as sim:
         resolved = sim.resolved_config()
-        with open_bench(resolved) as (board, vna):
+        with open_devices(resolved) as (board, vna):
             yield BenchSource(board, vna, resolved.frequencies(), cfg.geometry.receive_ports, resolved.sweep.ifbw,
                               resolved.sweep.power, params=resolved.vna_params()), cfg.geometry.build(cfg.frequencies())
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 
 from drivers import smp
-from drivers.smp import Message, MsgType
+from drivers.smp import SMPMessage, MsgType
 from drivers.smp_messages import Commit, Read, Write
 from sim_backend.gateware.cosim import GatewareFirmware
 from sim_backend.gateware.params import GatewareParams
@@ -30,9 +30,9 @@ from simhw.values.phase_config import PhaseConfig
 def push_frames(p: GatewareParams, cfg: PhaseConfig, seq: int) -> list[bytes]:
     codes = cfg.codes.reshape(-1)
     n = codes.size
-    return [smp.encode_frame(Message(MsgType.WRITE, seq, Write(0, 0, n, smp.pack_codes(codes, p.bits)).pack())),
-            smp.encode_frame(Message(MsgType.COMMIT, seq + 1, Commit(smp.pattern_crc(cfg.codes, p.bits)).pack())),
-            smp.encode_frame(Message(MsgType.READ, seq + 2, Read(1, 0, 0, n).pack()))]
+    return [smp.encode_frame(SMPMessage(MsgType.WRITE, seq, Write(0, 0, n, smp.pack_codes(codes, p.bits)).pack())),
+            smp.encode_frame(SMPMessage(MsgType.COMMIT, seq + 1, Commit(smp.pattern_crc(cfg.codes, p.bits)).pack())),
+            smp.encode_frame(SMPMessage(MsgType.READ, seq + 2, Read(1, 0, 0, n).pack()))]
 
 
 def split_frames(log):
@@ -65,7 +65,7 @@ def main(argv=None) -> None:
         frames = push_frames(p, cfg, 10 + 3 * k)
         fw.byte_log.clear()
         reply = fw.receive(b"".join(frames))
-        got = [m for m in smp.FrameDecoder(1024).feed(reply) if isinstance(m, Message)]
+        got = [m for m in smp.FrameDecoder(1024).feed(reply) if isinstance(m, SMPMessage)]
         assert [m.type for m in got] == [MsgType.ACK] * 3, got
         assert smp.unpack_codes(got[2].body, cfg.codes.size, p.bits).tolist() == cfg.codes.reshape(-1).tolist()
         assert fw.active_codes().tolist() == cfg.codes.tolist()

@@ -2,12 +2,12 @@
 
     python -m benchmarks.training [--episodes 1000]
 
-(a) seed 000's separation training at K = 4, L = 5, N = 64 (64 QPSK pilots, layer-by-layer
+(a) [1] Learnable SIM's separation training at K = 4, L = 5, N = 64 (64 QPSK pilots, layer-by-layer
     updates: every episode is L forward + backward sweeps): wall time for ``--episodes`` episodes
     and episodes per second, for layer-by-layer and joint updates;
 (b) the forward-plus-gradient cost against a forward alone on the same model (the analytic
     backward sweep should cost a small constant times a forward);
-(c) seed 004's DNGD (N = 100, L = 4, 5 starts x 60 iterations): wall time.
+(c) [5] ISAC with SIM's DNGD (N = 100, L = 4, 5 starts x 60 iterations): wall time.
 """
 
 from __future__ import annotations

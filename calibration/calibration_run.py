@@ -1,5 +1,5 @@
 """What one calibration run reports: its stages and the figures a user reads, and the trust-region radii a
-multi-stage run shrinks through (the multi-stage protocol of seed 002, sec. III-C)."""
+multi-stage run shrinks through (the multi-stage protocol of [3] Interlayer error calibration, sec. III-C)."""
 
 from __future__ import annotations
 

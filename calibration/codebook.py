@@ -1,4 +1,4 @@
-"""Codebook-based calibration: hierarchical coarse-to-fine search (seed 002, sec. III-B).
+"""Codebook-based calibration: hierarchical coarse-to-fine search ([3] Interlayer error calibration, sec. III-B).
 
 The offline codebook is a set of candidate parameter sets for one layer at a time: a grid of
 ``points`` values per physical parameter of that layer (spacing, offset, rotation), spanning the

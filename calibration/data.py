@@ -1,4 +1,4 @@
-"""Calibration observations and the fit objective (seed 002, sec. III).
+"""Calibration observations and the fit objective ([3] Interlayer error calibration, sec. III).
 
 In slot t the SIM shows phases theta_t and the receivers see, at every swept frequency,
 

@@ -1,4 +1,4 @@
-"""The gradient estimator and the result every estimator returns (seed 002, sec. III-B).
+"""The gradient estimator and the result every estimator returns ([3] Interlayer error calibration, sec. III-B).
 
 Gradient-based: minimise the normalised measured-vs-model error over the parameters by L-BFGS-B
 with analytic gradients (:class:`calibration.data.Objective`), starting from the ideal model or a
@@ -18,10 +18,9 @@ from scipy.optimize import minimize
 from calibration.data import CalibrationData, Objective
 from calibration.parameterization import Parameterization
 from simhw.physics.propagation import Cascade
+from simhw.values.bench_choices import ESTIMATORS
 
 __all__ = ["Fit", "fit_gradient", "GradientEstimator", "ESTIMATORS"]
-
-ESTIMATORS = ("gradient", "codebook", "learned")
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""State indicators for state-driven recalibration (seed 002, sec. III-C).
+"""State indicators for state-driven recalibration ([3] Interlayer error calibration, sec. III-C).
 
 During operation the stack measures a few fixed reference configurations now and then and
 watches indicators; each has a threshold and fires when its value moves that far from the

@@ -1,4 +1,5 @@
-"""Learned calibration: a regression from measured pilot responses to parameters (seed 002, sec. III-B).
+"""Learned calibration: a regression from measured pilot responses to parameters ([3] Interlayer error
+calibration, sec. III-B).
 
 Pre-training (offline, on simulated data): draw parameter sets from the fabrication-error box,
 simulate the responses to a fixed set of pilot configurations with noise at the expected pilot

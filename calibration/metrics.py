@@ -1,7 +1,8 @@
-"""Calibration metrics (seed 002, sec. IV): per-layer and test-channel NMSE, held-out prediction NMSE.
+"""Calibration metrics ([3] Interlayer error calibration, sec. IV): per-layer and test-channel NMSE, held-out
+prediction NMSE.
 
 Per-layer NMSE compares single propagation matrices, which a free-form estimate only determines
-up to the diagonal gauge W_{l+1} D^-1, D W_l (PHYSICS.md section 3). :func:`align_gauge` finds the
+up to the diagonal gauge W_{l+1} D^-1, D W_l (docs/physics.md, sec. 5.2). :func:`align_gauge` finds the
 diagonal D per layer and frequency that brings an estimate closest to a reference in least
 squares (a walk down the stack, then alternating Gauss-Newton sweeps); metrics can be asked for
 after that alignment.

@@ -3,7 +3,7 @@
 Seed 003 (sec. II) writes a SIM as a network whose internal ports are terminated by the cells:
 H = S_RT + S_RS Theta (I - S_SS Theta)^-1 S_ST. Physics-compliant calibration fits that structure
 instead of a cascade of transmissions (docs/physics.md, "Calibrating the multiport network"). The
-network's blocks come from the geometry of seed 002 (per-layer spacing, offset, rotation:
+network's blocks come from the geometry of [3] Interlayer error calibration (per-layer spacing, offset, rotation:
 :class:`calibration.physical.PhysicalParameterization`) and from these terms, each optional
 (``terms``) and held by a ridge towards its nominal value:
 

@@ -11,7 +11,7 @@ Seed 002 (sec. III, V-E) leaves the model form open; three are offered here, pic
               exp(a_q + 1j b_q) relative to the nominal exp(1j 2 pi q / 2^bits), r_0 = 1 as the
               reference. They absorb what positions cannot explain: atom-to-atom phase offsets,
               thermal phase drift, and the phase-dependent amplitude and phase errors of real
-              atoms (Abeywickrama et al. 2020), which no geometry can mimic.
+              atoms ([7] Practical phase shift model), which no geometry can mimic.
 ``free``      every interlayer and output matrix free (per frequency), as deviations from the
               ideal matrices. W_{l+1} Phi_l W_l = (W_{l+1} D^-1) Phi_l (D W_l) for any invertible
               diagonal D, so single matrices are only defined up to such D: the ridge penalty
@@ -40,7 +40,7 @@ from calibration.network import NetworkParameterization
 from calibration.physical import PhysicalParameterization
 from simhw.physics.geometry import FabricationErrors, SimGeometry
 from simhw.physics.propagation import Cascade, cascade_matrices
-from simhw.values.bench_config import CALIBRATION_FAMILIES
+from simhw.values.bench_choices import CALIBRATION_FAMILIES
 
 __all__ = ["Parameterization", "HybridParameterization", "FreeFormParameterization", "make_parameterization",
            "bench_parameterization", "PARAMETERIZATIONS", "AUTO"]
@@ -51,8 +51,8 @@ class HybridParameterization(Parameterization):
     ``atom_gains``     log-gain u (L, N) and phase v (L, N) of every atom (ridge ``ridge``)
     ``levels``         log-amplitude a_q and phase b_q of code levels 1 .. levels-1 (level 0 = 1)
     ``coupling_band``  real coupling c_k between atoms k = 1 .. band apart on the flattened index:
-                       C = I + sum_k c_k (S_k + S_k^T), after each layer's response (PHYSICS.md
-                       section 2), shared by all layers (ridge ``ridge``)
+                       C = I + sum_k c_k (S_k + S_k^T), after each layer's response (docs/physics.md,
+                       sec. 3), shared by all layers (ridge ``ridge``)
 
     The propagation leaving layer l is W_l C diag(exp(u_l + 1j v_l)).
     """

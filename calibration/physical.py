@@ -8,7 +8,7 @@ from positions. Parameters, in this order, each ``n_layers`` long:
     offset[l]   in-plane shift of layer l along y (m)     (E-V)
     rotation[l] in-plane rotation of layer l (rad)        (E-P)
 
-The matrices are Rayleigh-Sommerfeld (PHYSICS.md section 1). Their derivatives with respect to
+The matrices are Rayleigh-Sommerfeld (docs/physics.md, sec. 1). Their derivatives with respect to
 the parameters are analytic: with w = A d (1/(2 pi r^3) - 1j/(lambda r^2)) exp(1j k r),
 d the normal distance and r the distance,
 

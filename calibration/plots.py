@@ -1,6 +1,6 @@
 """Calibration plots: NMSE per stage (and per layer when the truth is known), and magnitude maps.
 
-The magnitude maps follow seed 002 Fig. 5: |W| of the ideal, true and calibrated interlayer
+The magnitude maps follow [3] Interlayer error calibration Fig. 5: |W| of the ideal, true and calibrated interlayer
 matrix side by side, with the magnitude of the calibration error. Files are written with the
 non-interactive Agg backend, so plotting works on a headless bench computer.
 """
@@ -57,7 +57,7 @@ def plot_stages(run: CalibrationRun, path: str | os.PathLike) -> str:
 
 def plot_magnitude_maps(ideal: Cascade, calibrated: Cascade, path: str | os.PathLike, layer: int = 0,
                         truth: Cascade | None = None, frequency: int = 0) -> str:
-    """|W| maps of interlayer matrix ``layer`` (0 = layer 1 -> 2) like seed 002 Fig. 5."""
+    """|W| maps of interlayer matrix ``layer`` (0 = layer 1 -> 2) like [3] Interlayer error calibration Fig. 5."""
     if not 0 <= layer < ideal.w_layers.shape[0]:
         raise ValueError(f"layer must be in [0, {ideal.w_layers.shape[0]}), got {layer}")
     plt = _pyplot()

@@ -1,4 +1,4 @@
-"""Calibration protocols (seed 002, sec. III-C) as objects any scheduler can run: they decide
+"""Calibration protocols ([3] Interlayer error calibration, sec. III-C) as objects any scheduler can run: they decide
 *when* a :class:`calibration.calibrator.Calibrator` calibrates. Each has ``due(now)`` and ``poll()``
 (runs if due) on an injectable clock (any ``() -> seconds`` callable: ``time.monotonic``, a simulated
 clock, a test's counter):

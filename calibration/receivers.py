@@ -1,13 +1,13 @@
 """The receive side of a calibration fit, eliminated in closed form (variable projection).
 
 Seed 002 (sec. III) fits one complex gain per frequency to the end-to-end responses. A real
-bench needs more (PHYSICS.md, "bench terms"): every receive port has its own cable, connector and
+bench needs more (docs/physics.md, sec. 6): every receive port has its own cable, connector and
 VNA receiver tracking (a complex gain per frequency and port), and some of the feed's power
 reaches the receive antennas without passing the SIM (leakage around the fixture, multipath off
 the room), which adds the same complex term to every configuration. ``receivers`` picks how much
 of this the fit solves for, per frequency, given the modelled responses:
 
-``gain``  one complex gain per frequency (seed 002's model): y = g_f h.
+``gain``  one complex gain per frequency ([3] Interlayer error calibration's model): y = g_f h.
 ``port``  a gain and an additive leakage per frequency and receive port: y_p = g_fp h_p + a_fp.
 ``free``  every receive port's complex weight on every last-layer atom, plus the leakage:
           y_p = sum_n B_fpn z_n + a_fp, z the field leaving the last layer. This also absorbs the
@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["RECEIVERS", "ReceiverFit", "fit_receivers", "receive_cotangent", "receiver_unknowns"]
+from simhw.values.bench_choices import RECEIVERS
 
-RECEIVERS = ("gain", "port", "free")
+__all__ = ["RECEIVERS", "ReceiverFit", "fit_receivers", "receive_cotangent", "receiver_unknowns"]
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Reproduce seed 002's case study (Fig. 4) on the model path.
+"""Reproduce [3] Interlayer error calibration's case study (Fig. 4) on the model path.
 
     python -m calibration.reproduce_seed002 [--snr-db 30] [--stages 10] [--slots 100] [--seed 3]
                                             [--estimator gradient|codebook|learned] [--parameterization physical]
@@ -72,7 +72,7 @@ def calibrate_case(bounds: FabricationErrors, stages: int, slots: int, snr_db: f
 def case_study(a) -> None:
     run, stage0, wall = calibrate_case(FabricationErrors.paper(LAMBDA), a.stages, a.slots, a.snr_db, a.seed,
                                        a.estimator, a.parameterization, a.iterations)
-    print(f"seed 002 case study: pilot SNR {a.snr_db:g} dB, {a.stages} stages x {a.slots} slots, "
+    print(f"case study of [3]: pilot SNR {a.snr_db:g} dB, {a.stages} stages x {a.slots} slots, "
           f"{a.parameterization} parameterization, {a.estimator} estimator ({wall:.1f} s)")
     head = ["NMSE (dB)", "W 1->2", "W 2->3", "W 3->4", "W 4->rx", "UE chan", "avg layers", "held-out"]
     print(f"{head[0]:<18}" + "".join(f"{h:>11}" for h in head[1:]))
@@ -95,7 +95,8 @@ def case_study(a) -> None:
 
 
 def ev_sweep(a) -> None:
-    print(f"seed 002 Fig. 4(b): e_V sweep, {a.slots} slots ({a.stages} stages), pilot SNR {a.snr_db:g} dB, "
+    print(f"Fig. 4(b) of [3] Interlayer error calibration: e_V sweep, {a.slots} slots ({a.stages} stages), "
+          f"pilot SNR {a.snr_db:g} dB, "
           f"{a.estimator} estimator, {a.parameterization} parameterization")
     print(f"{'e_V (% lambda)':>15}{'avg before':>12}{'avg after':>11}{'reduction':>11}{'UE before':>11}{'UE after':>10}"
           f"{'seconds':>9}")

@@ -2,7 +2,7 @@
 
 No parameterization explains everything a real bench does. The largest part left over by a
 physical or hybrid fit is atom-to-atom: each atom shows each code with its own amplitude and phase
-(the spread of PIN-diode and varactor unit cells, Dai et al., IEEE Access 8, 2020) and sits in its
+(the spread of PIN-diode and varactor unit cells, [8] RIS prototyping) and sits in its
 own spot of the feed's pattern. The residual stage fits a complex log-response E[l, n, k] for every
 atom n of layer l and code k on top of the model's response table R0[k]:
 

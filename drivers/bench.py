@@ -1,6 +1,6 @@
 """Open the hardware a bench description names: its board(s) as one :class:`Board`, and its VNA.
 
-    with open_bench(BenchConfig.load("bench.toml")) as (board, vna):
+    with open_devices(BenchConfig.load("bench.toml")) as (board, vna):
         board.push(config)
         s = vna.measure()
 
@@ -19,7 +19,7 @@ from drivers.smp_board import SMPBoard
 from drivers.vna import SCPIVNA, open_vna
 from simhw.values.bench_config import BenchConfig
 
-__all__ = ["open_board", "open_bench", "vna_options"]
+__all__ = ["open_board", "open_devices", "vna_options"]
 
 
 def open_board(config: BenchConfig) -> Board:
@@ -56,7 +56,7 @@ def vna_options(config: BenchConfig) -> dict:
 
 
 @contextlib.contextmanager
-def open_bench(config: BenchConfig):
+def open_devices(config: BenchConfig):
     """Context manager yielding (board, vna) for ``config``; both are closed on exit."""
     if config.vna.resource == "sim":
         raise ValueError("VNA resource 'sim' names a simulated VNA: start a SimBench and use its resolved_config()")

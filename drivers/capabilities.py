@@ -13,14 +13,13 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from drivers.board import Board, PushBatch
+from drivers.board import Board, Latched, PushBatch
 from drivers.features import Feature
 from drivers.sequence import SequenceMode
 from simhw.values.phase_config import PhaseConfig
 
 __all__ = ["capable", "SlotStore", "HostSequencer", "TriggerSequencer", "TimerSequencer", "RandomSequencer",
-           "PipelinedPush",
-           "Watchdog", "ListSweep", "push_in_order", "upload_slots"]
+           "PipelinedPush", "LatchReport", "Watchdog", "ListSweep", "SettingsReport", "push_in_order", "upload_slots"]
 
 
 @runtime_checkable
@@ -81,6 +80,13 @@ class PipelinedPush(Protocol):
 
 
 @runtime_checkable
+class LatchReport(Protocol):
+    """A board that reports what its last verified push latched (active-pattern CRC, boot id, latch count)."""
+
+    last_latched: Latched | None
+
+
+@runtime_checkable
 class Watchdog(Protocol):
     """A safe pattern shown when the host falls silent."""
 
@@ -89,9 +95,20 @@ class Watchdog(Protocol):
 
 @runtime_checkable
 class ListSweep(Protocol):
-    """A VNA's CW sweep with a trigger pulse out after every point (drivers.list_measurement)."""
+    """A VNA's CW sweep with a trigger pulse out after every point (drivers.list_measurement); a driver has
+    the method for every model of its family, ``trigger_outputs`` says whether this instrument can pulse."""
+
+    @property
+    def trigger_outputs(self) -> bool: ...
 
     def list_sweep(self, frequency: float, points: int, param: str = "S21", ifbw: float | None = None) -> np.ndarray: ...
+
+
+@runtime_checkable
+class SettingsReport(Protocol):
+    """A VNA that reports the instrument state a measurement records (IFBW, power, model, correction, cal set)."""
+
+    def measurement_settings(self) -> dict: ...
 
 
 REPORTED = {SlotStore: Feature.SLOTS, HostSequencer: Feature.HOST_SEQUENCE,
@@ -107,7 +124,7 @@ def capable(device, capability) -> bool:
     if not isinstance(device, capability):
         return False
     if capability is ListSweep:
-        return bool(getattr(device, "trigger_outputs", True))  # a VNA model without trigger outputs cannot
+        return bool(device.trigger_outputs)
     need = REPORTED.get(capability)
     return need is None or (device.info.features & need) == need
 

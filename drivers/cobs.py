@@ -1,4 +1,4 @@
-"""Consistent Overhead Byte Stuffing (Cheshire and Baker, IEEE/ACM ToN 1999).
+"""Consistent Overhead Byte Stuffing ([9] COBS, in the reference list of docs/physics.md).
 
 COBS removes every 0x00 from a frame so that 0x00 can delimit frames on a byte stream: a receiver
 that loses or corrupts bytes resynchronises at the next delimiter. Overhead is one byte per 254.

@@ -1,7 +1,7 @@
 """SMP, the SIM metasurface board protocol: a sans-I/O codec shared by the driver and the firmware.
 
 Specified in docs/protocol.md; the message table there is checked against :data:`MESSAGES` by a
-test. This module turns bytes into :class:`Message` objects and back and never touches a port;
+test. This module turns bytes into :class:`SMPMessage` objects and back and never touches a port;
 message bodies are the typed classes of :mod:`drivers.smp_messages`, sequencer modes and states
 the enums of :mod:`drivers.sequence`.
 
@@ -24,12 +24,12 @@ from typing import NamedTuple
 import numpy as np
 
 from drivers.cobs import CobsError, cobs_decode, cobs_encode
-from drivers.smp_messages import Write
+from drivers.smp_messages import Commit, Hello, Read, SeqArm, Slot, SlotStoreBody, WatchdogBody, Write
 
 __all__ = [
-    "MAGIC", "PROTOCOL_VERSION", "HEADER", "MsgType", "NakCode", "EventKind", "Message",
+    "MAGIC", "PROTOCOL_VERSION", "HEADER", "MsgType", "NakCode", "EventKind", "SMPMessage",
     "FrameError", "FrameDecoder", "encode_frame", "decode_payload", "pack_codes", "unpack_codes",
-    "pattern_crc", "MESSAGES", "write_capacity", "NakError",
+    "pattern_crc", "MESSAGES", "FIXED_REQUEST_BODY", "write_capacity", "NakError",
     "random_layer_codes", "random_sequence_patterns",
 ]
 
@@ -65,6 +65,12 @@ class MsgType(enum.IntEnum):
 
 
 REQUEST_TYPES = frozenset(t for t in MsgType if t < 0x80)
+# The body size of every request whose body has one fixed size (from its class in drivers.smp_messages);
+# WRITE and SEQ_DEFINE have a head (Write.HEAD, SeqDefine.N) and a variable part, HELLO version 1 none.
+FIXED_REQUEST_BODY = {MsgType.HELLO: Hello.S.size, MsgType.COMMIT: Commit.S.size, MsgType.READ: Read.S.size,
+                      MsgType.SLOT_STORE: SlotStoreBody.S.size, MsgType.SLOT_LOAD: Slot.S.size,
+                      MsgType.SEQ_ARM: SeqArm.S.size, MsgType.SEQ_START: 0, MsgType.SEQ_STOP: 0, MsgType.SEQ_STEP: 0,
+                      MsgType.STATUS: 0, MsgType.RESET: 0, MsgType.PING: 0, MsgType.WATCHDOG: WatchdogBody.S.size}
 
 
 class NakCode(enum.IntEnum):
@@ -133,7 +139,7 @@ class NakError(RuntimeError):
         self.request, self.code, self.detail = request, code, detail
 
 
-class Message(NamedTuple):
+class SMPMessage(NamedTuple):
     """One SMP message: type, sequence number, body, protocol version."""
 
     type: int
@@ -146,8 +152,8 @@ class Message(NamedTuple):
         return self.type in REQUEST_TYPES
 
 
-def encode_frame(msg: Message) -> bytes:
-    """Message -> delimited wire frame."""
+def encode_frame(msg: SMPMessage) -> bytes:
+    """An SMP message -> delimited wire frame."""
     if not 0 <= msg.seq <= 0xFFFF:
         raise ValueError(f"seq must be a u16, got {msg.seq}")
     if len(msg.body) > 0xFFFF:
@@ -156,8 +162,8 @@ def encode_frame(msg: Message) -> bytes:
     return cobs_encode(head + CRC.pack(zlib.crc32(head))) + b"\x00"
 
 
-def decode_payload(encoded: bytes) -> Message:
-    """One COBS-encoded frame (delimiter stripped) -> Message, or FrameError."""
+def decode_payload(encoded: bytes) -> SMPMessage:
+    """One COBS-encoded frame (delimiter stripped) -> SMPMessage, or FrameError."""
     try:
         raw = cobs_decode(encoded)
     except CobsError as exc:
@@ -173,7 +179,7 @@ def decode_payload(encoded: bytes) -> Message:
     body = raw[HEADER.size:-CRC.size]
     if length != len(body):
         raise FrameError("length", f"header says {length} body bytes, frame has {len(body)}")
-    return Message(mtype, seq, bytes(body), version)
+    return SMPMessage(mtype, seq, bytes(body), version)
 
 
 class FrameDecoder:

@@ -24,7 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from drivers.board import BoardTimeout
-from drivers.smp import PROTOCOL_VERSION, EventKind, FrameDecoder, FrameError, Message, MsgType, NakCode, encode_frame
+from drivers.smp import (PROTOCOL_VERSION, EventKind, FrameDecoder, FrameError, MsgType, NakCode, SMPMessage,
+                         encode_frame)
 from drivers.smp_messages import BodyError, Event, Nak
 
 __all__ = ["HostEngine", "Pending"]
@@ -32,12 +33,12 @@ __all__ = ["HostEngine", "Pending"]
 
 @dataclass
 class Pending:
-    msg: Message
+    msg: SMPMessage
     frame: bytes
     deadline: float
     sent: float = 0.0
     attempts: int = 1
-    reply: Message | None = None
+    reply: SMPMessage | None = None
 
 
 class HostEngine:
@@ -59,7 +60,7 @@ class HostEngine:
         self.version = PROTOCOL_VERSION  # what new frames carry; a version-1 board makes it 1 (SMPBoard.identify)
         self.boot_id: int | None = None
         self._reset: str | None = None
-        self.events: list[Message] = []
+        self.events: list[SMPMessage] = []
         self.stats = {"retries": 0, "bad_frames": 0, "stale": 0, "bad_events": 0}
         self.srtt: float | None = None  # smoothed round-trip time of requests answered at the first try
 
@@ -75,13 +76,13 @@ class HostEngine:
     def done(self) -> bool:
         return self._next >= len(self._todo) and not self._waiting
 
-    def replies(self) -> list[Message]:
+    def replies(self) -> list[SMPMessage]:
         """The batch's replies (ACK or NAK) in request order, once :attr:`done`."""
         if not self.done:
             raise RuntimeError("the batch is not complete")
         return [p.reply for p in self._order]
 
-    def requests(self) -> list[Message]:
+    def requests(self) -> list[SMPMessage]:
         """The batch's requests as sent (with their sequence numbers)."""
         return [p.msg for p in self._order]
 
@@ -107,7 +108,7 @@ class HostEngine:
         out = bytearray()
         while self._next < len(self._todo) and len(self._waiting) < self.window:
             mtype, body = self._todo[self._next]
-            msg = Message(mtype, self.next_seq(), body, self.version)
+            msg = SMPMessage(mtype, self.next_seq(), body, self.version)
             frame = encode_frame(msg)
             p = Pending(msg, frame, now + self._reply_time(len(out) + len(frame)), now)
             self._waiting[msg.seq] = p
@@ -159,7 +160,7 @@ class HostEngine:
                 self._measured(now - p.sent)
 
     # ------------------------------------------------------------------ resets
-    def _on_event(self, msg: Message) -> None:
+    def _on_event(self, msg: SMPMessage) -> None:
         try:
             ev = Event.unpack(msg.body)
         except BodyError:

@@ -14,8 +14,8 @@ from typing import ClassVar
 
 from drivers.features import SMP_V1_FEATURES, Feature
 
-__all__ = ["BodyError", "Hello", "Write", "Read", "Commit", "Latch", "SlotStore", "SlotCrc", "Slot", "SeqDefine", "SeqArm",
-           "SeqPosition", "SeqRandom", "Watchdog", "Nak", "Event", "HelloInfo", "StatusInfo", "SlotInfo"]
+__all__ = ["BodyError", "Hello", "Write", "Read", "Commit", "Latch", "SlotStoreBody", "SlotCrc", "Slot", "SeqDefine",
+           "SeqArm", "SeqPosition", "SeqRandom", "WatchdogBody", "Nak", "Event", "HelloInfo", "StatusInfo", "SlotInfo"]
 
 
 class BodyError(ValueError):
@@ -90,7 +90,7 @@ class Latch(_Fixed):
 
 
 @dataclass(frozen=True)
-class SlotStore(_Fixed):
+class SlotStoreBody(_Fixed):
     """SLOT_STORE: store the shadow in ``slot`` if its CRC-32 is ``expected_crc``."""
 
     slot: int
@@ -171,7 +171,7 @@ class SeqRandom(_Fixed):
 
 
 @dataclass(frozen=True)
-class Watchdog(_Fixed):
+class WatchdogBody(_Fixed):
     """WATCHDOG: show the safe pattern after ``timeout_ms`` without a frame (0: off)."""
 
     timeout_ms: int

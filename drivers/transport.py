@@ -1,19 +1,59 @@
-"""Byte links to boards: pyserial's ``serial_for_url`` with timeouts, reconnection and one lock.
+"""Byte links to boards: the :class:`Link` contract every board driver talks through, and
+:class:`SerialLink`, pyserial's ``serial_for_url`` with timeouts, reconnection and one lock.
 
 Any URL pyserial understands works: ``/dev/ttyUSB0``, ``/dev/pts/7``, ``socket://127.0.0.1:5000``,
-``loop://``. The link never interprets bytes; protocol codecs sit above it.
+``loop://``, ``simhw://`` (a simulated board in the same process). The link never interprets bytes;
+protocol codecs sit above it.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from typing import Protocol, runtime_checkable
 
 import serial
 
 from drivers.board import BoardConnectionError
 
-__all__ = ["SerialLink", "SerialBoardMixin", "make_link"]
+__all__ = ["Link", "CountingLink", "SerialLink", "SerialBoardMixin", "make_link"]
+
+
+@runtime_checkable
+class Link(Protocol):
+    """What a board driver needs of its byte link: open and close it, write bytes, read whatever arrived
+    (waiting briefly), drop stale input; ``lock`` is held around each whole transaction, ``byte_time`` is
+    the seconds one byte takes on the wire (0 without a UART)."""
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def byte_time(self) -> float: ...
+
+    @property
+    def lock(self) -> threading.RLock: ...
+
+    @property
+    def is_open(self) -> bool: ...
+
+    def open(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def write(self, data: bytes) -> None: ...
+
+    def read_some(self) -> bytes: ...
+
+    def discard_input(self) -> None: ...
+
+
+@runtime_checkable
+class CountingLink(Link, Protocol):
+    """A :class:`Link` that counts the bytes written (``bytes_out``): what an SMP board's uploads report."""
+
+    @property
+    def bytes_out(self) -> int: ...
 
 
 class SerialLink:
@@ -126,7 +166,7 @@ class SerialBoardMixin:
     changes the board's state.
     """
 
-    link: SerialLink
+    link: Link
     _info = None
 
     @property
@@ -153,8 +193,16 @@ class SerialBoardMixin:
         self._info = None
 
 
-def make_link(url_or_link, baudrate: int, uart_baudrate: int = 0) -> SerialLink:
-    """A :class:`SerialLink` for a pyserial URL, or the link object given (a test's scripted link)."""
+def make_link(url_or_link: str | Link, baudrate: int, uart_baudrate: int = 0, kind: type = Link) -> Link:
+    """A :class:`SerialLink` for a pyserial URL, or the link given (a test's scripted link) if it is a ``kind``
+    (:class:`Link`, or a Protocol extending it); anything else is a TypeError naming what it lacks."""
     if isinstance(url_or_link, str):
         return SerialLink(url_or_link, baudrate, uart_baudrate=uart_baudrate)
+    if not isinstance(url_or_link, kind):
+        protocols = [c for c in kind.__mro__ if c is Link or Link in c.__mro__]
+        members = {n for c in protocols for n, v in vars(c).items()
+                   if n[0] != "_" and (callable(v) or isinstance(v, property))}
+        missing = [m for m in members if not hasattr(url_or_link, m)]
+        raise TypeError(f"a board link is a pyserial URL or a {kind.__name__}, not {type(url_or_link).__name__}"
+                        + (f" (it has no {', '.join(sorted(missing))})" if missing else ""))
     return url_or_link

@@ -17,9 +17,8 @@ when its knob (``[simulation]`` in the bench file) is 0.
   side isolate 40-60 dB; around a SIM in a fixture -40 to -30 dB is typical.
 - **Per-atom spread of the code responses** (``code_spread``): each atom shows code k as
   2 pi k / 2^b plus its own phase error, drawn once per atom and code (rad). Measured PIN-diode
-  and varactor unit cells spread 5-15 degrees from their nominal states (Dai et al., IEEE Access
-  8, 2020, "Reconfigurable intelligent surface-based wireless communications: antenna design,
-  prototyping, and experimental results").
+  and varactor unit cells spread 5-15 degrees from their nominal states ([8] RIS
+  prototyping, docs/physics.md, sec. 6).
 - **Horn patterns** (``horn_q``): feed and receive horns weight each atom by the cos^q pattern of
   the angle between the horn's boresight (+z, towards the SIM) and the atom (Balanis, *Antenna
   Theory*, 4th ed., sec. 2.6: directivity 2 (q + 1), so a 15 dBi horn is q of about 15).

@@ -21,10 +21,10 @@ import numpy as np
 from drivers import smp
 from drivers.features import SMP_V1_FEATURES, Feature
 from drivers.sequence import SequenceMode, SequenceState
-from drivers.smp import EventKind, FrameDecoder, FrameError, Message, MsgType, NakCode
-from drivers.smp_messages import (BodyError, Commit, Event, Hello, HelloInfo, Latch, Nak, Read, SeqArm, SeqDefine,
-                                  SeqPosition, SeqRandom, Slot, SlotCrc, SlotInfo, SlotStore, StatusInfo, Watchdog,
-                                  Write)
+from drivers.smp import EventKind, FrameDecoder, FrameError, MsgType, NakCode, SMPMessage
+from drivers.smp_messages import (BodyError, Commit, Event, Hello, HelloInfo, Latch, Nak, Read, SlotInfo, StatusInfo,
+                                  WatchdogBody, Write)
+from sim_backend.smp_firmware_sequences import Refused, SlotAndSequenceRequests
 
 __all__ = ["SMPFirmware"]
 
@@ -33,16 +33,9 @@ _NEEDS = {MsgType.SLOT_STORE: Feature.SLOTS, MsgType.SLOT_LOAD: Feature.SLOTS,
           MsgType.SEQ_DEFINE: Feature.HOST_SEQUENCE, MsgType.SEQ_START: Feature.HOST_SEQUENCE,
           MsgType.SEQ_STOP: Feature.HOST_SEQUENCE, MsgType.SEQ_STEP: Feature.HOST_SEQUENCE,
           MsgType.SEQ_RANDOM: Feature.RANDOM_SEQUENCE, MsgType.WATCHDOG: Feature.WATCHDOG}
-_MODE_NEEDS = {SequenceMode.HOST: Feature.HOST_SEQUENCE, SequenceMode.TRIGGER: Feature.TRIGGER,
-               SequenceMode.TIMER: Feature.TIMER}
 
 
-class _Nak(Exception):
-    def __init__(self, code: NakCode, detail: int = 0):
-        self.code, self.detail = code, detail
-
-
-class SMPFirmware:
+class SMPFirmware(SlotAndSequenceRequests):
     """Firmware of one SMP board with ``layers`` x ``rows`` x ``cols`` atoms of ``bits`` bits."""
 
     def __init__(self, layers: int, rows: int, cols: int, bits: int, *, slots: int = 64, serial: str = "SIMB-0001",
@@ -190,7 +183,7 @@ class SMPFirmware:
     # ------------------------------------------------------------------ internals
     def _event(self, kind: EventKind, data: int) -> bytes:
         self._event_seq = (self._event_seq + 1) & 0xFFFF
-        return smp.encode_frame(Message(MsgType.EVENT, self._event_seq, Event(kind, self.boot_id, data).pack()))
+        return smp.encode_frame(SMPMessage(MsgType.EVENT, self._event_seq, Event(kind, self.boot_id, data).pack()))
 
     def _latch(self, codes: np.ndarray, now: float) -> None:
         self.active[:] = codes
@@ -232,28 +225,28 @@ class SMPFirmware:
             self._step(self._next_tick)
             self._next_tick += self.seq_period
 
-    def _handle(self, msg: Message, now: float) -> bytes:
+    def _handle(self, msg: SMPMessage, now: float) -> bytes:
         key = zlib.crc32(bytes([msg.type]) + msg.body)
         cached = self._cache.get(msg.seq)
         if cached is not None and cached[0] == key:
             return cached[1]  # a retry: answer again, do not execute again
         try:
             if msg.version != self.protocol:
-                raise _Nak(NakCode.BAD_VERSION, self.protocol)  # the detail says which version to speak
+                raise Refused(NakCode.BAD_VERSION, self.protocol)  # the detail says which version to speak
             if not msg.is_request:
-                raise _Nak(NakCode.NOT_A_REQUEST if msg.type in (MsgType.ACK, MsgType.NAK, MsgType.EVENT)
+                raise Refused(NakCode.NOT_A_REQUEST if msg.type in (MsgType.ACK, MsgType.NAK, MsgType.EVENT)
                            else NakCode.UNKNOWN_TYPE, msg.type)
             if now < self.busy_until and msg.type != MsgType.STATUS:
                 self.naks += 1
-                return smp.encode_frame(Message(MsgType.NAK, msg.seq, Nak(NakCode.BUSY, 0).pack()))
+                return smp.encode_frame(SMPMessage(MsgType.NAK, msg.seq, Nak(NakCode.BUSY, 0).pack()))
             need = _NEEDS.get(msg.type)
             if need is not None and not self.features & need:
-                raise _Nak(NakCode.UNSUPPORTED, msg.type)
+                raise Refused(NakCode.UNSUPPORTED, msg.type)
             body = self._handlers[msg.type](msg.body, now)
-            reply = smp.encode_frame(Message(MsgType.ACK, msg.seq, body))
-        except _Nak as nak:
+            reply = smp.encode_frame(SMPMessage(MsgType.ACK, msg.seq, body))
+        except Refused as nak:
             self.naks += 1
-            reply = smp.encode_frame(Message(MsgType.NAK, msg.seq, Nak(nak.code, nak.detail & 0xFFFF).pack()))
+            reply = smp.encode_frame(SMPMessage(MsgType.NAK, msg.seq, Nak(nak.code, nak.detail & 0xFFFF).pack()))
         self._cache[msg.seq] = (key, reply)
         self._cache.move_to_end(msg.seq)
         while len(self._cache) > self.reply_cache_size:
@@ -266,7 +259,7 @@ class SMPFirmware:
     @staticmethod
     def _expect(body: bytes, size: int) -> None:
         if len(body) != size:
-            raise _Nak(NakCode.BAD_LENGTH, len(body))
+            raise Refused(NakCode.BAD_LENGTH, len(body))
 
     @staticmethod
     def _body(cls, body: bytes):
@@ -274,13 +267,13 @@ class SMPFirmware:
         try:
             return cls.unpack(body)
         except BodyError:
-            raise _Nak(NakCode.BAD_LENGTH, len(body)) from None
+            raise Refused(NakCode.BAD_LENGTH, len(body)) from None
 
     def _span(self, layer: int, offset: int, count: int) -> slice:
         """The span's atoms in the layer-major flattened pattern (it may run on into the next layers)."""
         start = layer * self.n_atoms + offset
         if layer >= self.layers or offset >= self.n_atoms or count == 0 or start + count > self.layers * self.n_atoms:
-            raise _Nak(NakCode.BAD_ARGUMENT, layer)
+            raise Refused(NakCode.BAD_ARGUMENT, layer)
         return slice(start, start + count)
 
     # one method per request type -------------------------------------------------
@@ -306,7 +299,7 @@ class SMPFirmware:
         expected = self._body(Commit, body).expected_crc
         crc = smp.pattern_crc(self.shadow, self.bits)
         if crc != expected:
-            raise _Nak(NakCode.CRC_MISMATCH)
+            raise Refused(NakCode.CRC_MISMATCH)
         self._latch(self.shadow, now)
         return Latch(crc, self.latch_count).pack()
 
@@ -314,99 +307,9 @@ class SMPFirmware:
         bank, layer, offset, count = astuple(self._body(Read, body))
         span = self._span(layer, offset, count)
         if bank not in (0, 1) or (count * self.bits + 7) // 8 + smp.OVERHEAD > self.max_frame:
-            raise _Nak(NakCode.BAD_ARGUMENT, bank)
+            raise Refused(NakCode.BAD_ARGUMENT, bank)
         src = self.shadow if bank == 0 else self.active
         return smp.pack_codes(src.reshape(-1)[span], self.bits)
-
-    def _slot_index(self, slot: int) -> int:
-        if slot >= self.n_slots:
-            raise _Nak(NakCode.NO_SUCH_SLOT, slot)
-        return slot
-
-    def _do_slot_store(self, body, now):
-        slot, expected = astuple(self._body(SlotStore, body))
-        slot = self._slot_index(slot)
-        crc = smp.pattern_crc(self.shadow, self.bits)
-        if crc != expected:
-            raise _Nak(NakCode.CRC_MISMATCH)
-        if self.seq_state == SequenceState.RUNNING and slot in self.sequence:
-            raise _Nak(NakCode.SEQ_STATE, slot)
-        self.slots[slot] = self.shadow.copy()
-        self.slot_crc[slot] = crc
-        return SlotCrc(crc).pack()
-
-    def _do_slot_load(self, body, now):
-        slot = self._slot_index(self._body(Slot, body).slot)
-        if self.slots[slot] is None:
-            raise _Nak(NakCode.EMPTY_SLOT, slot)
-        self._latch(self.slots[slot], now)
-        return Latch(self.slot_crc[slot], self.latch_count).pack()
-
-    def _do_seq_define(self, body, now):
-        seq = list(self._body(SeqDefine, body).slots)
-        if not seq:
-            raise _Nak(NakCode.BAD_ARGUMENT, 0)
-        if self.seq_state != SequenceState.IDLE:
-            raise _Nak(NakCode.SEQ_STATE, self.seq_state)
-        for s in seq:
-            if self.slots[self._slot_index(s)] is None:
-                raise _Nak(NakCode.EMPTY_SLOT, s)
-        self.sequence = seq
-        self.seq_random = None
-        return b""
-
-    def _do_seq_random(self, body, now):
-        """A sequence that never ends: every step latches the base slot with ``layer`` re-drawn from
-        the shared counter-based generator (smp.random_layer_codes) at that step."""
-        slot, layer, seed = astuple(self._body(SeqRandom, body))
-        slot = self._slot_index(slot)
-        if layer >= self.layers:
-            raise _Nak(NakCode.BAD_ARGUMENT, layer)
-        if self.seq_state != SequenceState.IDLE:
-            raise _Nak(NakCode.SEQ_STATE, self.seq_state)
-        if self.slots[slot] is None:
-            raise _Nak(NakCode.EMPTY_SLOT, slot)
-        self.sequence = [slot]
-        self.seq_random = (layer, seed)
-        return b""
-
-    def _do_seq_arm(self, body, now):
-        mode, loop, period_us = astuple(self._body(SeqArm, body))
-        if mode not in (0, 1, 2) or (mode == SequenceMode.TIMER and period_us == 0):
-            raise _Nak(NakCode.BAD_ARGUMENT, mode)
-        if not self.features & _MODE_NEEDS[mode]:
-            raise _Nak(NakCode.UNSUPPORTED, mode)
-        if not self.sequence or self.seq_state == SequenceState.RUNNING:
-            raise _Nak(NakCode.SEQ_STATE, self.seq_state)
-        self.seq_mode, self.seq_loop, self.seq_period = SequenceMode(mode), bool(loop), period_us / 1e6
-        self.seq_state = SequenceState.ARMED
-        self.seq_pos = 0
-        self.seq_steps = 0
-        self.seq_missed = 0
-        return b""
-
-    def _do_seq_start(self, body, now):
-        self._expect(body, 0)
-        if self.seq_state != SequenceState.ARMED:
-            raise _Nak(NakCode.SEQ_STATE, self.seq_state)
-        self.seq_state = SequenceState.RUNNING
-        self._latch(self._sequence_pattern(0, 0), now)
-        self._next_tick = now + self.seq_period
-        return SeqPosition(self.seq_pos, self.seq_steps).pack()
-
-    def _do_seq_stop(self, body, now):
-        self._expect(body, 0)
-        self._advance_timer(now)
-        self.seq_state = SequenceState.IDLE
-        return SeqPosition(self.seq_pos, self.seq_steps).pack()
-
-    def _do_seq_step(self, body, now):
-        self._expect(body, 0)
-        if self.seq_state != SequenceState.RUNNING or self.seq_mode != SequenceMode.HOST:
-            raise _Nak(NakCode.SEQ_STATE, self.seq_state)
-        if not self._step(now):
-            raise _Nak(NakCode.SEQ_STATE, self.seq_state)
-        return SeqPosition(self.seq_pos, self.seq_steps).pack()
 
     def _do_status(self, body, now):
         self._expect(body, 0)
@@ -430,5 +333,5 @@ class SMPFirmware:
         return b""
 
     def _do_watchdog(self, body, now):
-        self.watchdog_ms = self._body(Watchdog, body).timeout_ms
+        self.watchdog_ms = self._body(WatchdogBody, body).timeout_ms
         return b""

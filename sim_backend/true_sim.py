@@ -1,6 +1,6 @@
 """The simulated "true" SIM: a geometry with seeded fabrication errors, impairments and drift.
 
-This is the hidden truth of the simulated bench (PHYSICS.md section 2). The simulated VNA asks it
+This is the hidden truth of the simulated bench (docs/physics.md, sec. 2 and 3). The simulated VNA asks it
 for end-to-end responses; tests and benchmarks may read it to score calibration; drivers,
 calibration and trainers never see it.
 

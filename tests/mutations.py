@@ -41,7 +41,7 @@ T = "tests/"
 GATEWARE_BAD_FRAMES = (T + "test_gateware.py::"
                        "test_bad_frames_on_the_uart_get_frame_errors_or_naks_and_never_change_the_latched_pattern")
 MUTATIONS: tuple[Mutation, ...] = (
-    Mutation("vna limits asked of the instrument", "drivers/vna_base.py",
+    Mutation("vna limits asked of the instrument", "drivers/vna_session.py",
              "self.limits = self._ask_limits()", "self.limits = self.spec.limits",
              (T + "test_vna_drivers.py::test_the_driver_asks_the_instrument_for_its_limits",)),
     Mutation("measurement labelled with what the board shows", "simhw/control/board_state.py",
@@ -70,7 +70,7 @@ MUTATIONS: tuple[Mutation, ...] = (
              (T + "test_smp_fuzz.py::test_the_host_refuses_a_frame_with_any_bit_flipped",)),
     Mutation("firmware checks the commit CRC", "sim_backend/smp_firmware.py",
              "        crc = smp.pattern_crc(self.shadow, self.bits)\n        if crc != expected:\n"
-             "            raise _Nak(NakCode.CRC_MISMATCH)\n        self._latch",
+             "            raise Refused(NakCode.CRC_MISMATCH)\n        self._latch",
              "        crc = smp.pattern_crc(self.shadow, self.bits)\n        self._latch",
              (T + "test_smp_board.py::test_bad_requests_are_refused_clearly",)),
     Mutation("gateware UART receiver checks the frame CRC", "sim_backend/gateware/rx.py",

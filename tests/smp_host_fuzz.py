@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from drivers.board import BoardError
-from drivers.smp import EventKind, FrameDecoder, FrameError, Message, MsgType, encode_frame
+from drivers.smp import EventKind, FrameDecoder, FrameError, SMPMessage, MsgType, encode_frame
 from drivers.smp_board import SMPBoard
 from sim_backend.smp_firmware import SMPFirmware
 from simhw.values.phase_config import PhaseConfig
@@ -75,7 +75,7 @@ class FuzzLink:
                 continue
             self._deliver(reply)
 
-    def _deliver(self, reply: Message) -> None:
+    def _deliver(self, reply: SMPMessage) -> None:
         rng = self.rng
         if rng.random() >= self.rate:
             self.inbox += encode_frame(reply)
@@ -94,11 +94,11 @@ class FuzzLink:
         elif kind == "duplicate":
             out = [reply, reply]
         elif kind == "nak":
-            out = [Message(MsgType.NAK, reply.seq, bytes([int(rng.integers(0, 256))]) + rng.bytes(2))]
+            out = [SMPMessage(MsgType.NAK, reply.seq, bytes([int(rng.integers(0, 256))]) + rng.bytes(2))]
         elif kind == "short_nak":
-            out = [Message(MsgType.NAK, reply.seq, rng.bytes(int(rng.integers(0, 3))))]
+            out = [SMPMessage(MsgType.NAK, reply.seq, rng.bytes(int(rng.integers(0, 3))))]
         elif kind == "bad_event":
-            out = [Message(MsgType.EVENT, 0, bytes([EventKind.BOOT]) + rng.bytes(int(rng.integers(0, 8)))), reply]
+            out = [SMPMessage(MsgType.EVENT, 0, bytes([EventKind.BOOT]) + rng.bytes(int(rng.integers(0, 8)))), reply]
         elif kind == "garbage":
             self.inbox += rng.bytes(int(rng.integers(1, 64)))
             out = [reply] if rng.random() < 0.5 else []

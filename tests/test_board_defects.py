@@ -8,7 +8,7 @@ from transcript import ScriptedLink
 
 from drivers.board import BoardRefused
 from drivers.open_ris import MAX_LINE, OpenRISBoard
-from drivers.smp import EventKind, Message, MsgType, encode_frame
+from drivers.smp import EventKind, SMPMessage, MsgType, encode_frame
 from drivers.smp_board import SMPBoard
 from drivers.smp_host import HostEngine
 from drivers.smp_messages import HelloInfo
@@ -17,7 +17,7 @@ from drivers.smp_messages import HelloInfo
 def hello_reply(**changes) -> str:
     h = HelloInfo.unpack(_hello_body())
     fields = {**h.__dict__, **changes}
-    return encode_frame(Message(MsgType.ACK, 1, HelloInfo(**fields).pack(), version=2)).hex()
+    return encode_frame(SMPMessage(MsgType.ACK, 1, HelloInfo(**fields).pack(), version=2)).hex()
 
 
 def _hello_body() -> bytes:
@@ -39,8 +39,8 @@ def test_malformed_events_are_counted():
     eng = HostEngine(first_seq=0)
     eng.start([(MsgType.PING, b"")])
     eng.data_to_send(0.0)
-    bad = encode_frame(Message(MsgType.EVENT, 0, bytes([EventKind.BOOT, 1, 2])))  # 3 bytes where 9 belong
-    eng.receive_data(bad + encode_frame(Message(MsgType.ACK, 1, b"")), 0.01)
+    bad = encode_frame(SMPMessage(MsgType.EVENT, 0, bytes([EventKind.BOOT, 1, 2])))  # 3 bytes where 9 belong
+    eng.receive_data(bad + encode_frame(SMPMessage(MsgType.ACK, 1, b"")), 0.01)
     assert eng.done and eng.stats["bad_events"] == 1 and eng.take_reset() is None
 
 

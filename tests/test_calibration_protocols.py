@@ -10,7 +10,7 @@ from calibration.parameterization import make_parameterization
 from calibration.calibrator import Calibrator
 from calibration.protocols import PeriodicMultiStage, PeriodicSingleStage, StateDriven
 from calibration.sources import BenchSource, FunctionSource
-from drivers.bench import open_bench
+from drivers.bench import open_devices
 from sim_backend.bench import SimBench
 from sim_backend.true_sim import Drift, SimClock, TrueSIM
 from simhw.physics.geometry import FabricationErrors, SimGeometry
@@ -32,7 +32,7 @@ def test_end_to_end_calibration_through_the_drivers_beats_the_ideal_model_by_10_
     events = []
     with SimBench(cfg) as bench:
         rc = bench.resolved_config()
-        with open_bench(rc) as (board, vna):
+        with open_devices(rc) as (board, vna):
             source = BenchSource(board, vna, rc.frequencies(), rc.geometry.receive_ports, rc.sweep.ifbw, rc.sweep.power)
             par = make_parameterization("hybrid", rc.geometry.build(rc.frequencies()), levels=4, atom_gains=False,
                                         coupling_band=5)
@@ -59,7 +59,7 @@ def test_triggered_list_collection_matches_the_push_and_sweep_loop():
     cfg.simulation.noise = False
     with SimBench(cfg) as bench:
         rc = bench.resolved_config()
-        with open_bench(rc) as (board, vna):
+        with open_devices(rc) as (board, vna):
             codes = np.random.default_rng(0).integers(0, 4, (12, 4, 36))
             listed = BenchSource(board, vna, [28e9], 2).measure(codes)
             looped = BenchSource(board, vna, [28e9], 2, use_list=False).measure(codes)

@@ -168,8 +168,8 @@ def test_the_fisher_jacobian_matches_central_differences_and_the_bound_tightens_
 
 
 def test_every_physical_calibration_reports_the_bound_beside_its_estimate():
-    """seed 002's scenario at 30 dB: the bound a calibration stores (noise from its fit residual) is the
-    bound at the true parameters and the true noise, and the estimate's errors are of its size."""
+    """The scenario of [3] Interlayer error calibration at 30 dB: the bound a calibration stores (noise from its
+    fit residual) is the bound at the true parameters and the true noise, and the estimate's errors are of its size."""
     from calibration.fisher import fisher_information
     from calibration.reproduce_seed002 import LAMBDA, case_calibrator
     from simhw.physics.geometry import FabricationErrors

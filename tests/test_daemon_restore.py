@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from drivers.bench import open_bench
+from drivers.bench import open_devices
 from sim_backend.bench import SimBench
 from simhw.control.client import DaemonClient
 from simhw.control.daemon import BenchDaemon
@@ -42,7 +42,7 @@ class Running:
 
     def __enter__(self):
         self.sim = SimBench(self.cfg).__enter__()
-        self.hw = open_bench(self.sim.resolved_config())
+        self.hw = open_devices(self.sim.resolved_config())
         board, vna = self.hw.__enter__()
         self.store = Store(self.cfg.daemon.store)
         self.daemon = BenchDaemon(self.sim.resolved_config(), board, vna, self.store, clock=self.sim.clock.now)

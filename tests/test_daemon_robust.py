@@ -10,7 +10,7 @@ from transcript import ScriptedLink
 from test_transcripts import SMP_PUSH
 
 from drivers.board import BoardRefused
-from drivers.smp import Message, MsgType, encode_frame
+from drivers.smp import SMPMessage, MsgType, encode_frame
 from drivers.smp_board import SMPBoard
 from simhw.app.embedded import embedded_daemon
 from simhw.control import schema
@@ -23,7 +23,7 @@ A = PhaseConfig(np.array([[[0, 1], [2, 3]]], np.uint16), 2)
 
 def test_a_crc_valid_commit_ack_with_a_short_body_is_a_failed_push_not_a_crash():
     acks = SMP_PUSH[1][1]
-    short = encode_frame(Message(MsgType.ACK, 3, b"\x01\x02", version=2)).hex()  # 2 bytes where 8 belong
+    short = encode_frame(SMPMessage(MsgType.ACK, 3, b"\x01\x02", version=2)).hex()  # 2 bytes where 8 belong
     a3 = acks.index("06534d028003")
     a4 = acks.index("06534d028004")
     link = ScriptedLink([SMP_PUSH[0], (SMP_PUSH[1][0], acks[:a3] + short + acks[a4:])])

@@ -3,7 +3,7 @@
 import threading
 import time
 
-from drivers.bench import open_bench
+from drivers.bench import open_devices
 from sim_backend.bench import SimBench
 from simhw.control.daemon import BenchDaemon
 from simhw.control.scheduler import Scheduler
@@ -30,7 +30,7 @@ def scheduled_bench(tmp_path, drift):
 
 def run_day(tmp_path, drift, hours=6):
     cfg = scheduled_bench(tmp_path, drift)
-    with SimBench(cfg) as bench, open_bench(bench.resolved_config()) as (board, vna):
+    with SimBench(cfg) as bench, open_devices(bench.resolved_config()) as (board, vna):
         store = Store(cfg.daemon.store)
         daemon = BenchDaemon(bench.resolved_config(), board, vna, store, clock=bench.clock.now)
         daemon.scheduler = Scheduler(daemon)

@@ -20,7 +20,7 @@ from drivers import smp
 from drivers.cobs import CobsError
 from drivers.board import BoardCapabilityError, BoardRefused, BoardResetError
 from drivers.features import Feature
-from drivers.smp import FrameDecoder, Message, MsgType, NakCode
+from drivers.smp import FrameDecoder, SMPMessage, MsgType, NakCode
 from drivers.smp_board import SMPBoard
 from drivers.smp_messages import Commit, Event, Hello, Nak, Read, SeqArm, StatusInfo, Write
 from sim_backend.gateware.cosim import GatewareFirmware
@@ -50,12 +50,12 @@ def board(request):
         b.close()
 
 
-def frames_of(data: bytes) -> list[Message]:
-    return [m for m in FrameDecoder(1024).feed(data) if isinstance(m, Message)]
+def frames_of(data: bytes) -> list[SMPMessage]:
+    return [m for m in FrameDecoder(1024).feed(data) if isinstance(m, SMPMessage)]
 
 
 def status(fw, seq=900) -> StatusInfo:
-    (reply,) = frames_of(fw.receive(smp.encode_frame(Message(MsgType.STATUS, seq, b""))))
+    (reply,) = frames_of(fw.receive(smp.encode_frame(SMPMessage(MsgType.STATUS, seq, b""))))
     return StatusInfo.unpack(reply.body)
 
 
@@ -127,7 +127,7 @@ def test_slots_and_a_trigger_stepped_sequence(board):
     assert st.slot_crcs[3:] == (None,) * 5
     stores = status(fw).latch_count, len(fw.latched)
     sent = b.upload_slots({0: a, 1: c})  # present already: nothing sent but the STATUS that says so
-    assert sent == len(smp.encode_frame(Message(MsgType.STATUS, 1, b"")))
+    assert sent == len(smp.encode_frame(SMPMessage(MsgType.STATUS, 1, b"")))
     assert (status(fw, 901).latch_count, len(fw.latched)) == stores
     b.load_slot(1)
     assert np.array_equal(fw.active_codes(), c.codes)
@@ -159,12 +159,12 @@ def test_the_reply_cache_answers_a_retry_without_executing_it_again(board):
     b, fw = board
     cfg = configs(1, seed=30)[0]
     b.write(cfg)
-    commit = smp.encode_frame(Message(MsgType.COMMIT, 77, Commit(smp.pattern_crc(cfg.codes, 2)).pack()))
+    commit = smp.encode_frame(SMPMessage(MsgType.COMMIT, 77, Commit(smp.pattern_crc(cfg.codes, 2)).pack()))
     first, again = fw.receive(commit), fw.receive(commit)
     assert first == again and frames_of(first)[0].type == MsgType.ACK
     assert status(fw).latch_count == 1
     # a new host session empties the cache: the same seq is executed again
-    fw.receive(smp.encode_frame(Message(MsgType.HELLO, 78, Hello(0xABCD).pack())))
+    fw.receive(smp.encode_frame(SMPMessage(MsgType.HELLO, 78, Hello(0xABCD).pack())))
     assert frames_of(fw.receive(commit))[0].type == MsgType.ACK
     assert status(fw).latch_count == 2
 
@@ -198,8 +198,8 @@ def test_the_driver_notices_a_power_cycle(board):
 # ---------------------------------------------------------------------- bad frames into the UART
 def _write_frames(seq: int, cfg: PhaseConfig) -> list[bytes]:
     data = smp.pack_codes(cfg.codes.reshape(-1), 2)
-    return [smp.encode_frame(Message(MsgType.WRITE, seq, Write(0, 0, cfg.codes.size, data).pack())),
-            smp.encode_frame(Message(MsgType.COMMIT, seq + 1, Commit(smp.pattern_crc(cfg.codes, 2)).pack()))]
+    return [smp.encode_frame(SMPMessage(MsgType.WRITE, seq, Write(0, 0, cfg.codes.size, data).pack())),
+            smp.encode_frame(SMPMessage(MsgType.COMMIT, seq + 1, Commit(smp.pattern_crc(cfg.codes, 2)).pack()))]
 
 
 def _cobs_breaks(encoded: bytes) -> bool:
@@ -213,7 +213,7 @@ def _cobs_breaks(encoded: bytes) -> bool:
 def test_bad_frames_on_the_uart_get_frame_errors_or_naks_and_never_change_the_latched_pattern():
     fw = GatewareFirmware(PARAMS, uart="bits")
     good, other = configs(2, seed=60)
-    fw.receive(smp.encode_frame(Message(MsgType.HELLO, 1, Hello(5).pack())))
+    fw.receive(smp.encode_frame(SMPMessage(MsgType.HELLO, 1, Hello(5).pack())))
     replies = frames_of(fw.receive(b"".join(_write_frames(2, good))))
     assert [r.type for r in replies] == [MsgType.ACK, MsgType.ACK]
     shown = len(fw.latched)
@@ -221,7 +221,7 @@ def test_bad_frames_on_the_uart_get_frame_errors_or_naks_and_never_change_the_la
     raw = smp.cobs_decode(write[:-1])
     corrupt = bytearray(raw)
     corrupt[20] ^= 0x40  # a code bit flipped: the CRC no longer holds
-    oversized = Message(MsgType.WRITE, 11, Write(0, 0, 4, bytes(PARAMS.frame)).pack())
+    oversized = SMPMessage(MsgType.WRITE, 11, Write(0, 0, 4, bytes(PARAMS.frame)).pack())
     cut = next(n for n in range(len(write) // 2, len(write)) if _cobs_breaks(write[:n]))
     truncated = write[:cut] + b"\x00"
     head = b"XM" + raw[2:-4]
@@ -241,9 +241,9 @@ def test_bad_frames_on_the_uart_get_frame_errors_or_naks_and_never_change_the_la
     assert after.overruns - before.overruns == 1
     assert after.framing_errors - before.framing_errors == 2  # truncated COBS and bad magic
     # decodable but refused: NAKs, still nothing latched
-    bad_span = smp.encode_frame(Message(MsgType.WRITE, 12, Write(PARAMS.layers, 0, 1, b"\x01").pack()))
-    wrong_crc = smp.encode_frame(Message(MsgType.COMMIT, 13, Commit(0xDEADBEEF).pack()))
-    short = smp.encode_frame(Message(MsgType.READ, 14, b"\x01\x00"))
+    bad_span = smp.encode_frame(SMPMessage(MsgType.WRITE, 12, Write(PARAMS.layers, 0, 1, b"\x01").pack()))
+    wrong_crc = smp.encode_frame(SMPMessage(MsgType.COMMIT, 13, Commit(0xDEADBEEF).pack()))
+    short = smp.encode_frame(SMPMessage(MsgType.READ, 14, b"\x01\x00"))
     naks = frames_of(fw.receive(bad_span + wrong_crc + short))
     assert [(m.type, Nak.unpack(m.body).code) for m in naks] == [
         (MsgType.NAK, NakCode.BAD_ARGUMENT), (MsgType.NAK, NakCode.CRC_MISMATCH), (MsgType.NAK, NakCode.BAD_LENGTH)]
@@ -259,15 +259,15 @@ def test_bad_frames_on_the_uart_get_frame_errors_or_naks_and_never_change_the_la
 def test_the_uart_and_the_byte_stream_give_the_same_conversation():
     """The byte-level co-simulation is equivalent to the bit-level one: same replies, same latches."""
     a, c = configs(2, seed=70)
-    script = [smp.encode_frame(Message(MsgType.HELLO, 1, Hello(9).pack())),
+    script = [smp.encode_frame(SMPMessage(MsgType.HELLO, 1, Hello(9).pack())),
               *_write_frames(2, a),
-              smp.encode_frame(Message(MsgType.READ, 4, Read(1, 0, 0, PARAMS.atoms).pack())),
+              smp.encode_frame(SMPMessage(MsgType.READ, 4, Read(1, 0, 0, PARAMS.atoms).pack())),
               *_write_frames(5, c),
-              smp.encode_frame(Message(MsgType.SLOT_STORE, 7, (3).to_bytes(2, "little")
+              smp.encode_frame(SMPMessage(MsgType.SLOT_STORE, 7, (3).to_bytes(2, "little")
                                        + smp.pattern_crc(c.codes, 2).to_bytes(4, "little"))),
-              smp.encode_frame(Message(MsgType.READ, 8, Read(0, 2, 3, 20).pack())),
-              smp.encode_frame(Message(MsgType.PING, 9, b"\x00")),
-              smp.encode_frame(Message(0x42, 10, b""))]
+              smp.encode_frame(SMPMessage(MsgType.READ, 8, Read(0, 2, 3, 20).pack())),
+              smp.encode_frame(SMPMessage(MsgType.PING, 9, b"\x00")),
+              smp.encode_frame(SMPMessage(0x42, 10, b""))]
     runs = {}
     for mode in ("bits", "bytes"):
         fw = GatewareFirmware(PARAMS, uart=mode)

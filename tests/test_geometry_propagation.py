@@ -17,7 +17,7 @@ def paper_geometry(**kw):
 
 
 def rs_direct(src, dst, lam, area):
-    """The RS formula evaluated pair by pair, as written in PHYSICS.md section 1."""
+    """The RS formula evaluated pair by pair, as written in docs/physics.md, sec. 1."""
     out = np.empty((len(dst), len(src)), complex)
     for i, p in enumerate(dst):
         for j, q in enumerate(src):
@@ -94,8 +94,8 @@ def _only(L, layer, **vals):
 
 
 def test_spacing_error_scales_magnitudes_globally():
-    """E-I (seed 002 Fig. 2(b)): a larger gap lowers the coefficients' magnitude, a smaller raises it,
-    without moving the pattern (no misregistration)."""
+    """E-I ([3] Interlayer error calibration, Fig. 2(b)): a larger gap lowers the coefficients' magnitude, a
+    smaller raises it, without moving the pattern (no misregistration)."""
     geom = paper_geometry()
     w0 = cascade_matrices(geom).w_layers[0, 0]  # layer 1 -> 2
     far = cascade_matrices(geom.with_errors(None, draw=_only(4, 1, spacing=0.05 * LAM))).w_layers[0, 0]

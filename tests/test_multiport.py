@@ -1,4 +1,4 @@
-"""The multiport model (seed 003): agreement with the cascade, block vs dense solves, adjoint
+"""The multiport model ([4] SIM in the nonlinear regime): agreement with the cascade, block vs dense solves, adjoint
 gradients against central differences (linear and nonlinear cells), convergence reports, and the
 nonlinear cells' gain on the localization example."""
 
@@ -98,7 +98,7 @@ def test_nonlinear_cells_reduce_the_transfer_matching_error():
 
 
 def test_the_simulated_bench_can_use_the_multiport_model_as_its_truth():
-    from drivers.bench import open_bench
+    from drivers.bench import open_devices
     from sim_backend.bench import SimBench
     from simhw.values.phase_config import PhaseConfig
 
@@ -109,7 +109,7 @@ def test_the_simulated_bench_can_use_the_multiport_model_as_its_truth():
     measured = {}
     for model, reflection in (("cascade", 0.0), ("multiport", 0.0), ("multiport", 0.15)):
         cfg.simulation.truth_model, cfg.simulation.reflection = model, reflection
-        with SimBench(cfg) as bench, open_bench(bench.resolved_config()) as (board, vna):
+        with SimBench(cfg) as bench, open_devices(bench.resolved_config()) as (board, vna):
             f = cfg.frequencies()
             vna.configure(f[0], f[-1], f.size, params=("S21", "S31"))
             rows = []

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from drivers import smp
 from drivers.cobs import CobsError, cobs_decode, cobs_encode
-from drivers.smp import FrameDecoder, FrameError, Message, MsgType, NakCode
+from drivers.smp import FrameDecoder, FrameError, SMPMessage, MsgType, NakCode
 from drivers.smp_messages import Write
 from sim_backend.smp_firmware import SMPFirmware
 
@@ -37,7 +37,7 @@ def random_message(rng):
     else:
         body = rng.integers(0, 256, rng.integers(0, 12)).astype(np.uint8).tobytes()
     version = smp.PROTOCOL_VERSION if rng.random() < 0.9 else int(rng.integers(0, 256))
-    return Message(mtype, int(rng.integers(0, 65536)), body, version)
+    return SMPMessage(mtype, int(rng.integers(0, 65536)), body, version)
 
 
 def mutate(frame: bytes, rng) -> bytes:
@@ -128,7 +128,7 @@ def test_cobs_reference_vectors(raw, encoded):
 @given(st.binary(max_size=200))
 def test_decoder_never_crashes_on_noise(data):
     for item in FrameDecoder(256).feed(data):
-        assert isinstance(item, (Message, FrameError))
+        assert isinstance(item, (SMPMessage, FrameError))
     try:
         cobs_decode(data)
     except CobsError:
@@ -147,10 +147,10 @@ def test_pack_unpack_codes(codes, bits):
 
 def test_resync_after_loss():
     """A frame with a lost byte costs only that frame: the next one decodes."""
-    a = smp.encode_frame(Message(MsgType.PING, 1))
-    b = smp.encode_frame(Message(MsgType.PING, 2))
+    a = smp.encode_frame(SMPMessage(MsgType.PING, 1))
+    b = smp.encode_frame(SMPMessage(MsgType.PING, 2))
     items = FrameDecoder().feed(a[:3] + a[4:] + b)
-    assert isinstance(items[0], FrameError) and items[1] == Message(MsgType.PING, 2)
+    assert isinstance(items[0], FrameError) and items[1] == SMPMessage(MsgType.PING, 2)
 
 
 @settings(max_examples=200, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate])  # no shrinking
@@ -158,11 +158,11 @@ def test_resync_after_loss():
 def test_the_host_refuses_a_frame_with_any_bit_flipped(body, seq, data):
     """What the host reads from a board: one flipped bit anywhere in a frame (header, body or CRC) is a
     CRC error, never a message."""
-    frame = smp.encode_frame(Message(MsgType.ACK, seq, body))
+    frame = smp.encode_frame(SMPMessage(MsgType.ACK, seq, body))
     raw = bytearray(cobs_decode(frame[:-1]))
     bit = data.draw(st.integers(0, 8 * len(raw) - 1))
     raw[bit // 8] ^= 1 << (bit % 8)
     with pytest.raises(FrameError) as exc:
         smp.decode_payload(cobs_encode(bytes(raw)))
     assert exc.value.kind == "crc"
-    assert smp.decode_payload(frame[:-1]) == Message(MsgType.ACK, seq, body)
+    assert smp.decode_payload(frame[:-1]) == SMPMessage(MsgType.ACK, seq, body)

@@ -3,17 +3,17 @@
 import pytest
 
 from drivers.board import BoardTimeout
-from drivers.smp import EventKind, FrameDecoder, Message, MsgType, NakCode, encode_frame
+from drivers.smp import EventKind, FrameDecoder, SMPMessage, MsgType, NakCode, encode_frame
 from drivers.smp_host import HostEngine
 from drivers.smp_messages import Event, Nak
 
 
-def frames(data: bytes) -> list[Message]:
+def frames(data: bytes) -> list[SMPMessage]:
     return FrameDecoder().feed(data)
 
 
 def ack(seq: int, body: bytes = b"") -> bytes:
-    return encode_frame(Message(MsgType.ACK, seq, body))
+    return encode_frame(SMPMessage(MsgType.ACK, seq, body))
 
 
 def engine(**kw) -> HostEngine:
@@ -50,7 +50,7 @@ def test_busy_backs_off_then_resends():
     eng = engine()
     eng.start([(MsgType.STATUS, b"")])
     first = eng.data_to_send(0.0)
-    eng.receive_data(encode_frame(Message(MsgType.NAK, 101, Nak(NakCode.BUSY, 0).pack())), 0.001)
+    eng.receive_data(encode_frame(SMPMessage(MsgType.NAK, 101, Nak(NakCode.BUSY, 0).pack())), 0.001)
     assert not eng.done
     # backoff * 2**attempts = 0.02 s after the NAK: nothing before, the same frame after
     assert eng.data_to_send(0.02) == b""
@@ -66,7 +66,7 @@ def test_a_new_boot_id_is_reported_once_as_a_reset():
     assert eng.take_reset() is None
     eng.start([(MsgType.PING, b"")])
     eng.data_to_send(0.0)
-    boot = encode_frame(Message(MsgType.EVENT, 0, Event(EventKind.BOOT, 0x2222, 0).pack()))
+    boot = encode_frame(SMPMessage(MsgType.EVENT, 0, Event(EventKind.BOOT, 0x2222, 0).pack()))
     eng.receive_data(boot + ack(101), 0.01)
     assert eng.done
     msg = eng.take_reset()
@@ -81,7 +81,7 @@ def test_a_boot_event_is_a_reset_even_with_an_unchanged_boot_id():
     eng = engine()
     eng.start([(MsgType.PING, b"")])
     eng.data_to_send(0.0)
-    boot = encode_frame(Message(MsgType.EVENT, 0, Event(EventKind.BOOT, 0x3333, 0).pack()))
+    boot = encode_frame(SMPMessage(MsgType.EVENT, 0, Event(EventKind.BOOT, 0x3333, 0).pack()))
     eng.receive_data(boot + ack(101), 0.01)
     assert eng.take_reset() is None  # the first word from a board: nothing known to lose
     eng.start([(MsgType.PING, b"")])

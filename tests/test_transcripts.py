@@ -6,7 +6,7 @@ import pyvisa.util
 from transcript import ScriptedLink, ScriptError, expected_scpi
 
 from drivers.board import BoardVerifyError
-from drivers.smp import Message, MsgType, encode_frame
+from drivers.smp import SMPMessage, MsgType, encode_frame
 from drivers.smp_board import SMPBoard
 from simhw.values.vna_models import MODELS
 from drivers.vna import KeysightENA, KeysightPNA, RohdeSchwarzZNB
@@ -191,7 +191,7 @@ def test_smp_push_with_readback_conversation():
 
 
 def test_smp_readback_that_differs_is_a_verify_error():
-    shows_other = encode_frame(Message(MsgType.ACK, 4, bytes([0xE5]), version=2)).hex()  # codes 1,1,2,3 back
+    shows_other = encode_frame(SMPMessage(MsgType.ACK, 4, bytes([0xE5]), version=2)).hex()  # codes 1,1,2,3 back
     acks = SMP_PUSH[1][1]
     link = ScriptedLink([SMP_PUSH[0], (SMP_PUSH[1][0], acks[:acks.index("06534d028004")] + shows_other)])
     board = SMPBoard(link, first_seq=0, session=0x5E55)

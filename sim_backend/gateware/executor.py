@@ -15,13 +15,13 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Const, Elaboratable, Module, Mux, Signal
 from amaranth.lib.memory import Memory
 
-from drivers.smp import EventKind, MsgType, NakCode
+from drivers.smp import EventKind, NakCode
 from sim_backend.gateware.crc import INIT, crc32_byte
-from sim_backend.gateware.layout import hello_info, le, status_head
-from sim_backend.gateware.params import FEATURES, GatewareParams
-from sim_backend.gateware.requests import (EMPTY, EVENT, HELLO, HOST, IDLE_, LATCH, NAK, READ, RUNNING, SEQPOS,
-                                           SLOTCRC, SRC_SHADOW, SRC_SLOT, SRC_ZERO, STATUS, TRIGGER, after_crc,
-                                           dispatch)
+from sim_backend.gateware.params import GatewareParams
+from sim_backend.gateware.reply import reply_layout, reply_states
+from sim_backend.gateware.requests import (EMPTY, EVENT, HOST, IDLE_, NAK, RUNNING, SEQPOS, SRC_SHADOW, SRC_SLOT,
+                                           SRC_ZERO, TRIGGER, after_crc, dispatch, slot_store_and_define)
+from sim_backend.gateware.scope import Scope
 
 __all__ = ["Executor"]
 
@@ -75,7 +75,7 @@ class Executor(Elaboratable):
         count = Signal(16)
         acc, bits_in = Signal(16), Signal(5)
         slot = Signal(8)
-        scrc, pcrc = Signal(32), Signal(32)
+        pcrc = Signal(32)
         pc_ret, src = Signal(2), Signal(2)
         latch_crc, latch_counts, latch_build, latch_safe = Signal(32), Signal(), Signal(), Signal()
         bank = Signal()
@@ -120,29 +120,6 @@ class Executor(Elaboratable):
 
         # ------------------------------------------------------------ helpers
         rx_base = Mux(half, MF, 0)
-        body_len = Signal(16)
-        body_byte = Signal(8)  # byte i of the body's fixed layout: each layout muxed on its own, then by bsel
-        read_bytes = (count * B + 7) >> 3
-        layouts = {
-            HELLO: hello_info(p, r["boot_id"], int(FEATURES)),
-            LATCH: le((r["active_crc"], 4), (r["latch_count"], 4)),
-            SLOTCRC: le((pcrc, 4)),
-            SEQPOS: le((r["seq_pos"], 2), (r["seq_steps"], 4)),
-            STATUS: status_head(r, p),  # its slot list follows, streamed
-            NAK: le((nak_code, 1), (nak_detail, 2)),
-            EVENT: le((event_kind, 1), (r["boot_id"], 4), (event_data, 4)),
-        }
-        with m.Switch(bsel):
-            for sel, vec in layouts.items():
-                size = len(vec) // 8
-                with m.Case(sel):
-                    m.d.comb += [body_len.eq(size + (5 * S if sel == STATUS else 0)),
-                                 body_byte.eq(vec.word_select(i[:max(1, (size - 1).bit_length())], 8))]
-            with m.Case(READ):
-                m.d.comb += body_len.eq(read_bytes)
-        rtype = Mux(from_frame, Mux(nak_code != 0, int(MsgType.NAK), int(MsgType.ACK)), int(MsgType.EVENT))
-        head_vec = le((Const(0x4D53, 16), 2), (Const(2, 8), 1), (rtype, 1), (Mux(from_frame, seq, event_seq), 2),
-                      (body_len, 2))
         entry_base = entry * p.entry
 
         e_byte, e_en, e_crc = Signal(8), Signal(), Signal()  # the reply byte written this cycle
@@ -190,6 +167,17 @@ class Executor(Elaboratable):
                 m.d.sync += [atom.eq(0), layer.eq(layer + 1)]
             with m.Else():
                 m.d.sync += atom.eq(atom + 1)
+
+        v = Scope(p=p, r=r, rx=rx, tx=tx, typ=typ, ver=ver, seq=seq, blen=blen, fp=fp, arg=arg, half=half,
+                  nak_code=nak_code, nak_detail=nak_detail, bsel=bsel, from_frame=from_frame, after_reset=after_reset,
+                  boot_pending=boot_pending, entry=entry, entry_base=entry_base, wpos=wpos, rcrc=rcrc,
+                  to_reply=to_reply, event_seq=event_seq, event_kind=event_kind, event_data=event_data, i=i, k=k,
+                  layer=layer, atom=atom, count=count, acc=acc, bits_in=bits_in, slot=slot, pcrc=pcrc, pc_ret=pc_ret,
+                  bank=bank, session=session, seq_len=seq_len, seq_loop=seq_loop, slot_valid=slot_valid,
+                  cache_valid=cache_valid, defining=defining, sh_r=sh_r, sl_w=sl_w, sc_r=sc_r, sc_w=sc_w, sq_r=sq_r,
+                  sq_w=sq_w, tg_r=tg_r, tg_w=tg_w, nak=nak, ack=ack, pattern_crc=pattern_crc, latch=latch,
+                  span_bad=span_bad, emit=emit)
+        out = reply_layout(m, v)
 
         # ------------------------------------------------------------ the state machine
         m.d.comb += [rx.read_addr.eq(rx_base + i), tg_r.addr.eq(seq[:len(tg_r.addr)]), sh_r.addr.eq(atom),
@@ -242,7 +230,7 @@ class Executor(Elaboratable):
                 with m.Else():
                     m.next = "ARGS"
             with m.State("DISPATCH"):
-                dispatch(m, self.p, locals())
+                dispatch(m, v)
             # -------------------------------------------------- WRITE: unpack codes into the shadow
             with m.State("W_NEXT"):
                 with m.If(bits_in >= B):
@@ -291,7 +279,7 @@ class Executor(Elaboratable):
                 m.d.sync += pcrc.eq(~pcrc)  # zlib's CRC-32 is the register's complement
                 m.next = "PC_DONE"
             with m.State("PC_DONE"):
-                after_crc(m, locals())
+                after_crc(m, v)
             # -------------------------------------------------- latching: copy into the active pattern
             with m.State("LATCH_WAIT"):
                 m.d.comb += latching.eq(1)
@@ -345,125 +333,8 @@ class Executor(Elaboratable):
                 m.next = "SLOT_CRC2"
             with m.State("SLOT_CRC2"):
                 latch(SRC_SLOT, sc_r.data, build=from_frame)
-            # -------------------------------------------------- SLOT_STORE: a running sequence's slots are kept
-            with m.State("ST_SCAN"):  # seqmem[i] is being read
-                m.next = "ST_SCAN2"
-            with m.State("ST_SCAN2"):
-                with m.If(sq_r.data == slot):
-                    nak(NakCode.SEQ_STATE, slot)
-                with m.Elif(i == seq_len - 1):
-                    m.d.sync += i.eq(0)
-                    m.next = "ST_ISSUE"
-                with m.Else():
-                    m.d.sync += i.eq(i + 1)
-                    m.next = "ST_SCAN"
-            with m.State("ST_ISSUE"):
-                m.d.comb += sh_r.addr.eq(i)
-                m.next = "ST_USE"
-            with m.State("ST_USE"):
-                m.d.comb += [sh_r.addr.eq(i), sl_w.addr.eq(slot * N + i), sl_w.data.eq(sh_r.data), sl_w.en.eq(1)]
-                m.d.sync += i.eq(i + 1)
-                with m.If(i == N - 1):
-                    m.d.comb += [sc_w.addr.eq(slot), sc_w.data.eq(pcrc), sc_w.en.eq(1)]
-                    m.d.sync += slot_valid.eq(slot_valid | (1 << slot))
-                    ack(SLOTCRC)
-                with m.Else():
-                    m.next = "ST_ISSUE"
-            # -------------------------------------------------- SEQ_DEFINE: check every slot, then write
-            with m.State("DF_LO"):  # rx byte i (low byte of entry k) is being read
-                m.next = "DF_LO2"
-            with m.State("DF_LO2"):
-                m.d.sync += [slot.eq(rx.read_data), i.eq(i + 1)]
-                m.next = "DF_HI"
-            with m.State("DF_HI"):
-                m.next = "DF_HI2"
-            with m.State("DF_HI2"):
-                value = Cat(slot, rx.read_data)
-                with m.If(~defining & (value >= S)):
-                    nak(NakCode.NO_SUCH_SLOT, value)
-                with m.Elif(~defining & ~slot_valid.bit_select(slot, 1)):
-                    nak(NakCode.EMPTY_SLOT, value)
-                with m.Else():
-                    with m.If(defining):
-                        m.d.comb += [sq_w.addr.eq(k), sq_w.data.eq(slot), sq_w.en.eq(1)]
-                    m.d.sync += [k.eq(k + 1), i.eq(i + 1)]
-                    with m.If(k == count - 1):
-                        with m.If(defining):
-                            m.d.sync += seq_len.eq(count)
-                            ack(EMPTY)
-                        with m.Else():
-                            m.d.sync += [defining.eq(1), k.eq(0), i.eq(8 + 2)]
-                            m.next = "DF_LO"
-                    with m.Else():
-                        m.next = "DF_LO"
-            # -------------------------------------------------- building the reply (or an event)
-            with m.State("BUILD"):
-                m.d.sync += [wpos.eq(0), rcrc.eq(INIT), i.eq(0)]
-                with m.If(from_frame):
-                    m.d.sync += entry.eq(seq[:len(tg_r.addr)])
-                    m.d.comb += [tg_w.addr.eq(seq[:len(tg_r.addr)]), tg_w.data.eq(Cat(seq, fp)), tg_w.en.eq(1)]
-                    m.d.sync += cache_valid.eq(cache_valid | (1 << seq[:len(tg_r.addr)]))
-                    with m.If(nak_code != 0):
-                        m.d.sync += r["naks"].eq(r["naks"] + 1)
-                with m.Else():
-                    m.d.sync += entry.eq(tx.event_entry)
-                m.next = "HEAD"
-            with m.State("HEAD"):
-                emit(head_vec.word_select(i[:3], 8))
-                m.d.sync += i.eq(i + 1)
-                with m.If(i == 7):
-                    m.d.sync += i.eq(0)
-                    with m.If(bsel == READ):
-                        m.d.sync += to_reply.eq(1)
-                        m.next = "PK_ISSUE"
-                    with m.Elif(body_len == 0):
-                        m.next = "CRC"
-                    with m.Else():
-                        m.next = "BODY"
-            with m.State("BODY"):
-                emit(body_byte)
-                m.d.sync += i.eq(i + 1)
-                with m.If((bsel == STATUS) & (i == 54)):
-                    m.d.sync += [slot.eq(0), k.eq(0)]
-                    m.next = "SL_ISSUE"
-                with m.Elif(i == body_len - 1):
-                    m.d.sync += i.eq(0)
-                    m.next = "CRC"
-            with m.State("SL_ISSUE"):  # slot_crc[slot] is being read
-                m.next = "SL_EMIT"
-            with m.State("SL_EMIT"):
-                valid = slot_valid.bit_select(slot, 1)
-                entry_vec = le((valid, 1), (Mux(valid, sc_r.data, 0), 4))
-                emit(entry_vec.word_select(k[:3], 8))
-                m.d.sync += k.eq(k + 1)
-                with m.If(k == 4):
-                    m.d.sync += [k.eq(0), slot.eq(slot + 1)]
-                    with m.If(slot == S - 1):
-                        m.d.sync += i.eq(0)
-                        m.next = "CRC"
-                    with m.Else():
-                        m.next = "SL_ISSUE"
-            with m.State("CRC"):
-                emit((~rcrc).word_select(i[:2], 8), crc=False)
-                m.d.sync += i.eq(i + 1)
-                with m.If(i == 3):
-                    m.next = "LENGTH"
-            with m.State("LENGTH"):
-                m.d.comb += [tx.w_addr.eq(entry_base), tx.w_data.eq(wpos), tx.w_en.eq(1)]  # not through emit()
-                m.next = "PUSH"
-            with m.State("PUSH"):
-                with m.If(~tx.queue_full):
-                    m.d.comb += [tx.push.eq(1), tx.push_entry.eq(entry)]
-                    with m.If(from_frame):
-                        m.next = "RELEASE"
-                    with m.Else():
-                        m.next = "IDLE"
-            with m.State("RELEASE"):
-                m.d.comb += [rx.release.eq(1), rx.release_half.eq(half)]
-                m.d.sync += half.eq(~half)
-                with m.If(after_reset):
-                    m.d.sync += [after_reset.eq(0), boot_pending.eq(1)]
-                m.next = "IDLE"
+            slot_store_and_define(m, v)
+            reply_states(m, v, out)
             # -------------------------------------------------- boot: power-up and RESET
             with m.State("BOOT"):
                 m.d.comb += [sh_w.addr.eq(i), sh_w.data.eq(0), sh_w.en.eq((1 << L) - 1)]

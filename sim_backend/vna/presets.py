@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from simhw.values.vna_models import MODELS
+from simhw.values.vna_models import FAMILIES, MODELS
 from sim_backend.scpi import ScpiError
 
 __all__ = ["Row", "ROWS", "DEFAULT_TRACE", "KEEP", "FromModel", "UNCHECKED", "apply", "value", "rows_for",
@@ -75,7 +75,7 @@ class Row:
         return self.scope if isinstance(self.scope, str) else self.scope[family]
 
     def families(self) -> list[str]:
-        return [f for f in ("keysight", "ena", "rs") if f in self.query]
+        return [f for f in FAMILIES if f in self.query]
 
     def set_command(self, family: str, ch: int = 1) -> str | None:
         cmd = self.command[family] if family in self.command else self.query[family].removesuffix("?")
@@ -154,7 +154,7 @@ ROWS: list[Row] = [
         {"keysight": _PNA + "Sense:Sweep commands, SENSe:SWEep:TYPE (LINear)" + UNCHECKED,
          "ena": _ENA + "SENSe:SWEep:TYPE command description (LINear)" + UNCHECKED,
          "rs": _ZNB + "[SENSe<Ch>:]SWEep:TYPE (*RST LINear)" + UNCHECKED},
-        scope="channel", command={f: "SENS{ch}:SWE:TYPE" for f in ("keysight", "ena", "rs")}),
+        scope="channel", command={f: "SENS{ch}:SWE:TYPE" for f in FAMILIES}),
     Row("sweep mode (continuous)",
         {"keysight": "SENS1:SWE:MODE?", "ena": "INIT1:CONT?", "rs": "INIT1:CONT?"},
         {"keysight": "CONT", "ena": "1", "E5071C": "0", "rs": "1"},
@@ -171,18 +171,18 @@ ROWS: list[Row] = [
         {"keysight": _PNA + "Sense:Sweep commands, SENSe:SWEep:POINts (201)" + UNCHECKED,
          "ena": _ENA + "SENSe:SWEep:POINts command description (201)" + UNCHECKED,
          "rs": _ZNB + "[SENSe<Ch>:]SWEep:POINts (*RST 201)" + UNCHECKED},
-        scope="channel", command={f: "SENS{ch}:SWE:POIN" for f in ("keysight", "ena", "rs")}),
+        scope="channel", command={f: "SENS{ch}:SWE:POIN" for f in FAMILIES}),
     Row("start frequency",
         {"keysight": "SENS1:FREQ:STAR?", "ena": "SENS1:FREQ:STAR?", "rs": "SENS1:FREQ:STAR?"},
         {"keysight": FromModel("limits.f_min"), "ena": FromModel("limits.f_min"), "rs": FromModel("limits.f_min")},
         {f: "each model's data sheet (its lowest frequency: a preset sweeps the full range)" + UNCHECKED
-         for f in ("keysight", "ena", "rs")},
-        scope="channel", command={f: "SENS{ch}:FREQ:STAR" for f in ("keysight", "ena", "rs")}),
+         for f in FAMILIES},
+        scope="channel", command={f: "SENS{ch}:FREQ:STAR" for f in FAMILIES}),
     Row("stop frequency",
         {"keysight": "SENS1:FREQ:STOP?", "ena": "SENS1:FREQ:STOP?", "rs": "SENS1:FREQ:STOP?"},
         {"keysight": FromModel("limits.f_max"), "ena": FromModel("limits.f_max"), "rs": FromModel("limits.f_max")},
-        {f: "each model's data sheet (its highest frequency)" + UNCHECKED for f in ("keysight", "ena", "rs")},
-        scope="channel", command={f: "SENS{ch}:FREQ:STOP" for f in ("keysight", "ena", "rs")}),
+        {f: "each model's data sheet (its highest frequency)" + UNCHECKED for f in FAMILIES},
+        scope="channel", command={f: "SENS{ch}:FREQ:STOP" for f in FAMILIES}),
     Row("IF bandwidth",
         {"keysight": "SENS1:BWID?", "ena": "SENS1:BWID?", "rs": "SENS1:BAND?"},
         {"keysight": FromModel("preset_ifbw"), "ena": FromModel("preset_ifbw"), "rs": FromModel("preset_ifbw")},
@@ -197,7 +197,7 @@ ROWS: list[Row] = [
         {"keysight": _PNA + "Source commands, SOURce:POWer (0 dBm on the N522xB)" + UNCHECKED,
          "ena": _ENA + "SOURce:POWer command description (0 dBm)" + UNCHECKED,
          "rs": _ZNB + "SOURce<Ch>:POWer (*RST -10 dBm)" + UNCHECKED},
-        scope="channel", command={f: "SOUR{ch}:POW" for f in ("keysight", "ena", "rs")}),
+        scope="channel", command={f: "SOUR{ch}:POW" for f in FAMILIES}),
     # ------------------------------------------------------------------------------ averaging, correction
     Row("averaging",
         {"keysight": "SENS1:AVER?", "ena": "SENS1:AVER?", "rs": "SENS1:AVER?"},
@@ -205,7 +205,7 @@ ROWS: list[Row] = [
         {"keysight": _PNA + "Sense:Average commands, SENSe:AVERage[:STATe] (OFF)" + UNCHECKED,
          "ena": _ENA + "SENSe:AVERage[:STATe] command description (OFF)" + UNCHECKED,
          "rs": _ZNB + "[SENSe<Ch>:]AVERage[:STATe] (*RST OFF)" + UNCHECKED},
-        scope="channel", command={f: "SENS{ch}:AVER" for f in ("keysight", "ena", "rs")}),
+        scope="channel", command={f: "SENS{ch}:AVER" for f in FAMILIES}),
     Row("averaging count",
         {"keysight": "SENS1:AVER:COUN?", "ena": "SENS1:AVER:COUN?", "rs": "SENS1:AVER:COUN?"},
         {"keysight": 1, "ena": 1, "E5071C": 16, "rs": 10},
@@ -213,7 +213,7 @@ ROWS: list[Row] = [
          "ena": _ENA + "SENSe:AVERage:COUNt command description (E5071C 16; E5080B 1 as the PNA; Copper "
                        "Mountain 1)" + UNCHECKED,
          "rs": _ZNB + "[SENSe<Ch>:]AVERage:COUNt (*RST 10)" + UNCHECKED},
-        scope="channel", command={f: "SENS{ch}:AVER:COUN" for f in ("keysight", "ena", "rs")}),
+        scope="channel", command={f: "SENS{ch}:AVER:COUN" for f in FAMILIES}),
     Row("sweeps per single sweep",
         {"keysight": "SENS1:SWE:GRO:COUN?", "rs": "SENS1:SWE:COUN?"},
         {"keysight": 1, "rs": 1},
@@ -299,12 +299,12 @@ ROWS: list[Row] = [
     Row("standard event status enable",
         {"keysight": "*ESE?", "ena": "*ESE?", "rs": "*ESE?"},
         {"keysight": KEEP, "ena": KEEP, "rs": KEEP},
-        {f: _IEEE for f in ("keysight", "ena", "rs")},
+        {f: _IEEE for f in FAMILIES},
         command={"keysight": None, "ena": None, "rs": None}),
     Row("service request enable",
         {"keysight": "*SRE?", "ena": "*SRE?", "rs": "*SRE?"},
         {"keysight": KEEP, "ena": KEEP, "rs": KEEP},
-        {f: _IEEE for f in ("keysight", "ena", "rs")},
+        {f: _IEEE for f in FAMILIES},
         command={"keysight": None, "ena": None, "rs": None}),
 ]
 
@@ -360,7 +360,7 @@ def _text(v) -> str:
 def markdown() -> str:
     """The tables docs/guide.md shows: one per family, a row per setting."""
     out = []
-    for family in ("keysight", "ena", "rs"):
+    for family in FAMILIES:
         out += [f"**{FAMILY_TITLES[family]}**", "",
                 "| setting | query | after `*RST` | after `SYST:PRES` | source |", "|---|---|---|---|---|"]
         for row in rows_for(family):

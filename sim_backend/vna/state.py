@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Channel", "Measurement", "Segment", "formatted", "windowed_mean", "FORMATS"]
+__all__ = ["Channel", "TraceDef", "Segment", "formatted", "windowed_mean", "FORMATS"]
 
 
 @dataclass
@@ -25,7 +25,7 @@ class Segment:
 
 
 @dataclass
-class Measurement:
+class TraceDef:
     name: str
     param: str  # "S21"
     channel: int

@@ -8,7 +8,7 @@
         model = bench.model                          # the newest calibrated model in the store, or None
 
 These are the same objects the CLI and the daemon use: ``bench.board`` and ``bench.vna`` are the
-drivers of ``drivers.bench.open_bench``, ``bench.store`` is the daemon's store at ``daemon.store``
+drivers of ``drivers.bench.open_devices``, ``bench.store`` is the daemon's store at ``daemon.store``
 of the bench file. A bench file with "sim" resources starts the simulated bench for the block.
 Do not open the same hardware here and in a running daemon at once: the daemon owns it.
 """
@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from calibration.calibrated import CalibratedModel
-from drivers.bench import open_bench as open_devices
+from drivers.bench import open_devices
+from drivers.capabilities import SettingsReport
 from sim_backend.bench import SimBench
 from simhw.control.store import Store
 from simhw.values.bench_config import BenchConfig
@@ -52,7 +53,7 @@ class Bench:
         self.vna.configure(float(f[0]), float(f[-1]), int(f.size), s.ifbw, s.power, self._params)
         data = self.vna.measure()
         cfg_hash = PhaseConfig(self.board.read_active(), self.board.info.bits).hash
-        settings = self.vna.measurement_settings() if hasattr(self.vna, "measurement_settings") else \
+        settings = self.vna.measurement_settings() if isinstance(self.vna, SettingsReport) else \
             {"ifbw": s.ifbw, "power": s.power}
         m = Measurement(cfg_hash, self.vna.frequencies(), np.stack([data[p] for p in self._params], axis=-1),
                         self.config.receive_vna_ports(), settings=settings)

@@ -19,7 +19,7 @@ from calibration.progress import ConsoleProgress
 from calibration.calibrator import Calibrator
 from calibration.receivers import RECEIVERS
 from calibration.sources import BenchSource, RecordedSource
-from drivers.bench import open_bench
+from drivers.bench import open_devices
 from sim_backend.bench import SimBench  # only the simulated bench needs the backend
 from simhw.app.calibrate_remote import FIELDS, calibrate_remote
 from simhw.control.calibration_job import check_identifiable
@@ -92,7 +92,7 @@ def calibrate_bench(config: BenchConfig, parameterization: str = "hybrid", estim
                 bench = stack.enter_context(SimBench(config))
                 cfg = bench.resolved_config()
                 truth = lambda: bench.truth.model(cfg.frequencies()).cascade  # noqa: E731 (simulation only)
-            board, vna = stack.enter_context(open_bench(cfg))
+            board, vna = stack.enter_context(open_devices(cfg))
             source = BenchSource(board, vna, cfg.frequencies(), g.receive_ports, cfg.sweep.ifbw, cfg.sweep.power,
                                  params=cfg.vna_params())
         par = bench_parameterization(parameterization, ideal, g.bits, atom_gains,

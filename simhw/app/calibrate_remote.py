@@ -14,6 +14,7 @@ import time
 
 from calibration.calibrated import CalibratedModel
 from simhw.control.client import DaemonClient, DaemonError, subscribe
+from simhw.control.topics import Topic
 from simhw.integrations.matlab import write_model
 
 __all__ = ["calibrate_remote"]
@@ -61,7 +62,7 @@ def calibrate_remote(endpoint: str, publish: str | None, params: dict, curve: tu
 def _follow(publish, curve, seen, stop, out) -> None:
     """Print the calibration telemetry of this command's job until ``stop``."""
     while not stop.is_set():
-        for _, d in subscribe(publish, ("calibration",), timeout=0.5, curve=curve):
+        for _, d in subscribe(publish, (Topic.CALIBRATION,), timeout=0.5, curve=curve):
             if seen and d.get("job") == seen[0]:
                 if d["state"] == "stage":
                     print(f"  stage {d['stage']}/{d['stages']}: held-out NMSE {d['heldout_nmse_db']:.2f} dB",

@@ -112,7 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the simulated bench preset (default: realistic)")
     lab = sub.add_parser("lab", help="the lab database (PostgreSQL): init, registry, queries, exports, many benches")
     lab_command.add_arguments(lab)
-    st = sub.add_parser("st", help="randomised space-time SIM: slot-rate sessions on the bench, seed 001's study")
+    st = sub.add_parser("st", help="randomised space-time SIM: slot-rate sessions on the bench, the study "
+                                   "of docs/physics.md, sec. 4.3")
     st_command.add_arguments(st)
     gw = sub.add_parser("gateware", help="the SMP board's gateware (Amaranth): Verilog and a synthesis estimate")
     gateware_command.add_arguments(gw)

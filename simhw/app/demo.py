@@ -41,6 +41,7 @@ from simhw.app.embedded import embedded_daemon
 from simhw.app.hil import CAP_DB, fresh_prediction_error, measured_objective_db, uncertainty_cap_db
 from simhw.control.client import DaemonClient
 from simhw.control.scheduler import Scheduler
+from simhw.control.topics import Topic
 from simhw.designs.training import Focus, TrainOptions, train
 from simhw.physics.model import SIMModel
 from simhw.values.bench_config import BenchConfig
@@ -213,7 +214,7 @@ def run_demo(out: str | Path = "out/demo", quick: bool = False, quiet: bool = Fa
                          **{k: v["value"] - v["baseline"] for k, v in e["data"].items()},
                          **{k + "_threshold": v["threshold"] for k, v in e["data"].items()},
                          "crossed": any(v["crossed"] for v in e["data"].values())}
-                        for e in reversed(store.events("indicators", 500))]
+                        for e in reversed(store.events(Topic.INDICATORS, 500))]
             report["drift"] = {"rate_k_per_hour": rate, "fired_after_s": fired_at,
                                "recalibrations": len(drift_runs),
                                "reasons": [r["reason"] for r in drift_runs],

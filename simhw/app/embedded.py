@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 
-from drivers.bench import open_bench
+from drivers.bench import open_devices
 from sim_backend.bench import SimBench
 from simhw.control.daemon import BenchDaemon
 from simhw.control.scheduler import Scheduler
@@ -51,7 +51,7 @@ def run_daemon(config: BenchConfig, curve: tuple | None = None, on_ready=None, i
         if config.simulated:
             bench = stack.enter_context(SimBench(config))
             cfg, clock = bench.resolved_config(), bench.clock.now
-        board, vna = stack.enter_context(open_bench(cfg))
+        board, vna = stack.enter_context(open_devices(cfg))
         store = Store(config.daemon.store, config.daemon.durability, config.daemon.store_max_mb)
         stack.callback(store.close)
         daemon = BenchDaemon(cfg, board, vna, store, clock=clock, curve=curve)
@@ -75,7 +75,7 @@ def embedded_daemon(config: BenchConfig):
     """The simulated bench of ``config`` and a daemon serving it from a thread of this process;
     yields (bench, daemon), stops both when the block ends. For programs and tests that need the
     simulated truth next to the daemon (the HIL check, the demo); ``simhw daemon`` is the real thing."""
-    with SimBench(config) as bench, open_bench(bench.resolved_config()) as (board, vna):
+    with SimBench(config) as bench, open_devices(bench.resolved_config()) as (board, vna):
         store = Store(config.daemon.store, config.daemon.durability, config.daemon.store_max_mb)
         daemon = BenchDaemon(bench.resolved_config(), board, vna, store, clock=bench.clock.now)
         ready = threading.Event()

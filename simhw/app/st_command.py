@@ -1,4 +1,4 @@
-"""``simhw st``: randomised space-time SIM on the bench and seed 001's study.
+"""``simhw st``: randomised space-time SIM on the bench and the study of [2] Randomized space-time SIM.
 
     simhw st session --config base.json --slots 10000 --rate 1000 [--layer 0 --seed 1]   # through the daemon
     simhw st reproduce --out out/seed001 [--quick]
@@ -31,7 +31,8 @@ def add_arguments(p) -> None:
     s.add_argument("--endpoint", default="tcp://127.0.0.1:5555", help="daemon request endpoint")
     s.add_argument("--timeout", type=float, default=120.0)
     s.add_argument("--out", help="write the per-slot responses and slot codes here (.npz)")
-    r = sub.add_parser("reproduce", help="seed 001's synthesis, sum-rate and fairness study (tables and plots)")
+    r = sub.add_parser("reproduce", help="the synthesis, sum-rate and fairness study of [2] Randomized "
+                                         "space-time SIM (tables and plots)")
     r.add_argument("--out", default="out/seed001")
     r.add_argument("--quick", action="store_true")
 

@@ -16,7 +16,8 @@ import logging
 from dataclasses import asdict
 
 from drivers.board import BoardResetError, Latched
-from drivers.capabilities import PipelinedPush
+from drivers.capabilities import LatchReport
+from simhw.control.topics import Topic
 from simhw.values.phase_config import PhaseConfig
 
 __all__ = ["BoardState", "UNEXPECTED", "CHANGED_DURING_SWEEP"]
@@ -47,7 +48,7 @@ class BoardState:
 
     def reset_seen(self, reason: str) -> None:
         """The board rebooted: nothing it showed before is shown now."""
-        self.changed("board_reset", {"reason": reason})
+        self.changed(Topic.BOARD_RESET, {"reason": reason})
 
     def changed(self, kind: str, data: dict) -> None:
         self.changes += 1
@@ -60,7 +61,7 @@ class BoardState:
     def verified(self, hash_: str) -> None:
         """A push of ``hash_`` was just verified by readback: remember it with the board's latch report."""
         board = self.daemon.board
-        lat = board.last_latched if isinstance(board, PipelinedPush) else None
+        lat = board.last_latched if isinstance(board, LatchReport) else None
         self.hash, self.latched = hash_, lat if lat is not None else self.now()
 
     def restore(self, hash_: str, after: str) -> bool:
@@ -73,9 +74,9 @@ class BoardState:
         except Exception as e:  # noqa: BLE001 - the board or the store failed: recorded, the next push re-applies
             data = {"hash": hash_, "after": after, "error": f"{type(e).__name__}: {e}"}
             log.warning(json.dumps({"event": "config_not_restored", **data}))
-            d.record("config_not_restored", data)
+            d.record(Topic.CONFIG_NOT_RESTORED, data)
             return False
-        d.record("config_restored", {"hash": hash_, "after": after})
+        d.record(Topic.CONFIG_RESTORED, {"hash": hash_, "after": after})
         return True
 
     def shows(self, hash_: str) -> bool:
@@ -93,7 +94,7 @@ class BoardState:
         """Record that the board moved from ``expected`` to ``now``, unless now() already recorded it (a
         reset the board itself reported)."""
         if self.changes == seen:
-            kind = "board_reset" if now.boot_id != expected.boot_id else "board_changed"
+            kind = Topic.BOARD_RESET if now.boot_id != expected.boot_id else Topic.BOARD_CHANGED
             self.changed(kind, {"expected": asdict(expected), "board": asdict(now), **detail})
         self.forget()
 

@@ -17,6 +17,7 @@ from calibration.calibrator import Calibrator
 from calibration.receivers import receiver_unknowns
 from calibration.sources import BenchSource
 from simhw.control.store import StoreFull
+from simhw.control.topics import Topic
 
 log = logging.getLogger("simhw.daemon")
 
@@ -100,7 +101,7 @@ def run_calibration(daemon, job_id: str, reason: str, params: dict, protocol: st
         """Publish a step of this run; every step but 'measured' is also an event in the store, so a page
         opened later (or reloaded) draws the whole curve and logs the run."""
         data = {"job": job_id, "calibration": cid, "state": state, **data}
-        (daemon.event if state == "measured" else daemon.record)("calibration", data)
+        (daemon.event if state == "measured" else daemon.record)(Topic.CALIBRATION, data)
 
     tell("started", reason=reason)
 

@@ -14,7 +14,6 @@ can trust across daemon restarts (it reads the full state first and again after 
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import json
 import os
@@ -25,7 +24,9 @@ import uuid
 import zmq
 
 from simhw.control import schema
-from simhw.control.operations import OPERATIONS, Operation
+from simhw.control.client_ops import OperationMethods
+from simhw.control.operations import OPERATIONS, PUSH_FIELDS, Operation
+from simhw.control.topics import Topic
 from simhw.values.phase_config import PhaseConfig
 
 __all__ = ["DaemonClient", "DaemonError", "DaemonTimeout", "DaemonBatchError", "StateWatcher", "subscribe"]
@@ -75,7 +76,9 @@ def _error(msg: schema.Message) -> DaemonError:
     return DaemonError(err.get("code", "internal"), err.get("message", ""))
 
 
-class DaemonClient:
+class DaemonClient(OperationMethods):
+    """A DEALER socket to the daemon; one method per declared operation (:mod:`simhw.control.client_ops`)."""
+
     def __init__(self, endpoint: str, timeout: float = 10.0, curve: tuple | None = None,
                  context: zmq.Context | None = None, name: str | None = None):
         """``curve``: (server public key file, client secret key file) to talk to a CURVE daemon."""
@@ -156,8 +159,16 @@ class DaemonClient:
         return self.receive(self.send(op, arrays, **fields), timeout)
 
     # ------------------------------------------------------------------ operations
-    # One method per operation of simhw.control.operations is added below the class; these are the
-    # compound ones.
+    def _call(self, name: str, timeout: float | None, /, **args):
+        """Operation ``name`` with ``args`` (None: not sent, the daemon's default), its reply as declared."""
+        op = OPERATIONS[name]
+        by_name = {p.name: p for p in op.params}
+        fields = {k: by_name[k].encode(v) for k, v in args.items() if v is not None}
+        if op.result == "listing":
+            return _listing(self, op, timeout, fields)
+        return _result(op, self.request(op.name, timeout=timeout, **fields))
+
+    # the compound operations
     def push_many(self, configs: list[PhaseConfig], window: int = 64) -> list[dict]:
         """Pipelined pushes (up to ``window`` in flight); acks in order.
 
@@ -188,7 +199,7 @@ class DaemonClient:
                 continue
             i = pending.pop(msg.id)
             if msg.ok:
-                acks[i] = {k: msg.header[k] for k in ("hash", "applied", "push")}
+                acks[i] = {k: msg.header[k] for k in PUSH_FIELDS}
             else:
                 errors[i] = _error(msg)
             send_next()
@@ -207,34 +218,6 @@ class DaemonClient:
             time.sleep(0.1)
         raise DaemonTimeout(f"calibration {job} did not finish within {timeout:g} s")
 
-
-
-def _operation_method(op: Operation):
-    """The client method of ``op``: its parameters in declared order (then ``timeout``), its reply as
-    the declaration's ``result`` says."""
-    params = [inspect.Parameter(p.name, inspect.Parameter.POSITIONAL_OR_KEYWORD if p.required or op.name != "calibrate"
-                                else inspect.Parameter.KEYWORD_ONLY,
-                                default=inspect.Parameter.empty if p.required else p.default)
-              for p in op.params]
-    params.sort(key=lambda q: q.default is not inspect.Parameter.empty)
-    sig = inspect.Signature([inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD), *params,
-                             inspect.Parameter("timeout", inspect.Parameter.KEYWORD_ONLY, default=None)])
-    by_name = {p.name: p for p in op.params}
-
-    def method(self, *args, **kwargs):
-        bound = sig.bind(self, *args, **kwargs)
-        bound.apply_defaults()
-        timeout = bound.arguments.pop("timeout")
-        bound.arguments.pop("self")
-        fields = {k: by_name[k].encode(v) for k, v in bound.arguments.items() if v is not None}
-        if op.result == "listing":
-            return _listing(self, op, timeout, fields)
-        return _result(op, self.request(op.name, timeout=timeout, **fields))
-
-    method.__name__ = method.__qualname__ = op.name
-    method.__signature__ = sig
-    method.__doc__ = op.doc[:1].upper() + op.doc[1:] + "."
-    return method
 
 
 def _listing(client: DaemonClient, op: Operation, timeout, fields: dict) -> list:
@@ -266,9 +249,6 @@ def _result(op: Operation, msg: schema.Message):
         return h[op.fields[0]], (msg.arrays[0].tobytes() if msg.arrays else None)
     return None
 
-
-for _op in OPERATIONS.values():
-    setattr(DaemonClient, _op.name, _operation_method(_op))
 
 def subscribe(endpoint: str, topics=("",), timeout: float = 10.0, curve: tuple | None = None,
               context: zmq.Context | None = None, limit: int | None = None):
@@ -336,7 +316,7 @@ class StateWatcher:
                 if not sub.poll(int(max(wait, 0) * 1000) + 1):
                     continue
                 topic, _ = sub.recv_multipart()
-                if topic != b"heartbeat":
+                if topic != Topic.HEARTBEAT.encode():
                     continue
                 try:
                     return c.status()
@@ -362,8 +342,8 @@ class StateWatcher:
                 if wait > 0 and sub.poll(int(wait * 1000) + 1):
                     topic, raw = sub.recv_multipart()
                     topic, data = topic.decode(), json.loads(raw)
-                    last_beat = time.monotonic() if topic == "heartbeat" else last_beat
-                    if topic == "push":
+                    last_beat = time.monotonic() if topic == Topic.HEARTBEAT else last_beat
+                    if topic == Topic.PUSH:
                         data = {"pushes": [a for a in data["pushes"] if a["push"] > self.state["last_push"]]}
                         if not data["pushes"]:
                             continue

@@ -25,6 +25,7 @@ import numpy as np
 import zmq
 
 from drivers.board import BoardResetError, BoardVerifyError
+from drivers.capabilities import SettingsReport
 from simhw.control import jobs, queries, schema  # noqa: F401 - jobs and queries register their handlers
 from simhw.control.board_state import BoardState
 from simhw.control.auth import is_loopback, secure, start_authenticator
@@ -36,6 +37,7 @@ from simhw.control.operations import HANDLERS, OPERATIONS, OPS, operation
 from simhw.control.pipeline import PushPipeline
 from simhw.control.schema import RequestError
 from simhw.control.store import Store, StoreFull
+from simhw.control.topics import StoredEvent, Topic
 from simhw.values.bench_config import BenchConfig
 from simhw.version import __version__
 
@@ -96,7 +98,7 @@ class BenchDaemon:
         for stale in store.interrupted_calibrations():
             try:
                 store.finish_calibration(stale, "interrupted")
-                store.event("calibration_interrupted", {"id": stale})
+                store.event(StoredEvent.CALIBRATION_INTERRUPTED, {"id": stale})
             except StoreFull:
                 break
         try:
@@ -189,7 +191,7 @@ class BenchDaemon:
                 self._flush(router, pub)
                 if time.monotonic() >= next_beat:
                     next_beat = time.monotonic() + self.config.daemon.heartbeat_s
-                    self._publish(pub, "heartbeat", self.status())
+                    self._publish(pub, Topic.HEARTBEAT, self.status())
             self._cancel_all = True  # a calibration sees it at its next fit iteration
             self._submit(None)
             self._drain(worker, self.stop_grace_s)
@@ -220,7 +222,7 @@ class BenchDaemon:
         for cid in self.store.interrupted_calibrations():
             try:
                 self.store.finish_calibration(cid, "interrupted", metrics={"error": reason})
-                self.store.event("calibration_interrupted", {"id": cid, "reason": reason})
+                self.store.event(StoredEvent.CALIBRATION_INTERRUPTED, {"id": cid, "reason": reason})
             except Exception as e:  # noqa: BLE001 - a full store: marked at the next start instead
                 log.warning(json.dumps({"event": "calibration_not_marked", "calibration": cid, "error": str(e)}))
 
@@ -403,7 +405,7 @@ class BenchDaemon:
             pass
         except Exception as e:
             log.exception("scheduler failure")
-            self.record("fault", {"where": "scheduler", "error": str(e)})
+            self.record(Topic.FAULT, {"where": "scheduler", "error": str(e)})
 
     def _take_pushes(self, limit: int = 256) -> list:
         """The push jobs at the head of the queue, up to ``limit`` (one group commit); stops at any other job."""
@@ -420,7 +422,7 @@ class BenchDaemon:
         code = code or ("verify_failed" if isinstance(e, BoardVerifyError) else
                         "store_full" if isinstance(e, StoreFull) else "hardware")
         log.warning(json.dumps({"event": "job_failed", "op": job.kind, "error": str(e)}))
-        self.record("fault", {"op": job.kind, "error": str(e)})
+        self.record(Topic.FAULT, {"op": job.kind, "error": str(e)})
         self.reply(job.ident, schema.error_reply(job.rid, code, f"{type(e).__name__}: {e}"))
 
     def record(self, kind: str, data: dict) -> None:
@@ -443,7 +445,7 @@ class BenchDaemon:
                 self.reply(job.ident, schema.error_reply(job.rid, "cancelled", str(e)))
         except Exception as e:
             if job.kind == "calibrate" and job.answered:  # acknowledged; the store and telemetry carry the failure
-                self.record("fault", {"op": job.kind, "error": str(e)})
+                self.record(Topic.FAULT, {"op": job.kind, "error": str(e)})
             else:
                 self.fail(job, e)
 
@@ -462,7 +464,7 @@ class BenchDaemon:
         mid = self.store.put_measurement(label, self.snapshot_id, list(self.params), freqs, s, flag,
                                          settings=_vna_settings(self.vna))
         self.counters["measurements"] += 1
-        self.event("measurement", {"measurement": mid, "hash": label, "flag": flag})
+        self.event(Topic.MEASUREMENT, {"measurement": mid, "hash": label, "flag": flag})
         return {"measurement": mid, "frequencies": freqs, "s": s, "hash": label, "flag": flag}
 
     def do_calibrate(self, job_id: str, reason: str, params: dict, protocol: str = "requested",
@@ -515,5 +517,4 @@ class BenchDaemon:
 
 def _vna_settings(vna) -> dict:
     """The instrument state a measurement records (correction, cal set, averaging, IFBW, power, model)."""
-    fn = getattr(vna, "measurement_settings", None)
-    return fn() if fn is not None else {}
+    return vna.measurement_settings() if isinstance(vna, SettingsReport) else {}

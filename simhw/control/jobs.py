@@ -18,6 +18,7 @@ from simhw.control import schema
 from simhw.control.calibration_job import check_request
 from simhw.control.operations import handler
 from simhw.control.schema import RequestError
+from simhw.control.topics import Topic
 from simhw.values.phase_config import PhaseConfig
 
 __all__ = ["Job", "board_status", "measure", "push_measure", "st_session", "calibrate", "store_st_session"]
@@ -112,6 +113,6 @@ def store_st_session(daemon, base: PhaseConfig, params: dict):
     daemon.counters["measurements"] += 1
     info = {"measurement": mid, "hash": base.hash, "slots": r.slots, "missed": r.missed,
             "slot_rate_hz": r.slot_rate_hz, "seed": r.seed, "layer": r.layer}
-    daemon.store.event("st_session", info)
-    daemon.event("st_session", info)
+    daemon.store.event(Topic.ST_SESSION, info)
+    daemon.event(Topic.ST_SESSION, info)
     return mid, r

@@ -2,7 +2,8 @@
 
 An :class:`Operation` says what a request carries (each :class:`Param` with its check and doc),
 where it runs, and what its reply holds. The daemon validates and dispatches from it, the
-:class:`~simhw.control.client.DaemonClient` gets one method per operation from it, and a test
+:class:`~simhw.control.client.DaemonClient` has one method per operation written from it
+(:mod:`simhw.control.client_gen` writes :mod:`simhw.control.client_ops`), and a test
 checks the operation table of docs/control.md against it. Handlers register themselves with
 :func:`handler` (store reads in :mod:`simhw.control.queries`, hardware jobs in
 :mod:`simhw.control.jobs`, pushes in :mod:`simhw.control.pipeline`), so adding an operation is
@@ -39,7 +40,7 @@ from calibration.parameterization import PARAMETERIZATIONS
 from simhw.control.schema import RequestError
 from simhw.values.phase_config import METADATA_FIELDS, PhaseConfig, PhaseConfigError
 
-__all__ = ["Param", "Operation", "OPERATIONS", "OPS", "HANDLERS", "handler", "operation"]
+__all__ = ["Param", "Operation", "OPERATIONS", "OPS", "HANDLERS", "PUSH_FIELDS", "handler", "operation"]
 
 KINDS = ("int", "number", "str", "bool", "config")
 
@@ -138,6 +139,7 @@ class Operation:
     arrays: tuple[str, ...] = ()  # reply array frames, in order
     result: str = "fields"
     decode: Callable | None = None  # client side, for result "field"
+    keyword_only: bool = False  # client side: its optional parameters are keyword-only
 
     @property
     def hardware(self) -> bool:
@@ -189,7 +191,7 @@ LIMIT = Param("limit", "int", "how many records, newest first (pushes: oldest fi
 BEFORE = Param("before", "int", "only records older than this cursor (a reply's `next`)", lo=1, hi=ID_MAX)
 LISTING = (LIMIT, BEFORE)
 CONFIG = Param("config", "config", "a phase-config file line (PhaseConfig.to_bytes)", required=True)
-PUSH_FIELDS = ("hash", "applied", "push")
+PUSH_FIELDS = ("hash", "applied", "push")  # a push's acknowledgement, in every reply that carries one
 
 _DECLARED = [
     Operation("status", "the daemon's status: version, schema, board, active hash, job in flight, queue, counters, "
@@ -203,7 +205,7 @@ _DECLARED = [
               "the board reports it showed", runs="job",
               fields=("measurement", "hash", "flag"), arrays=("frequencies (F,)", "S (F, P)"), result="arrays+fields"),
     Operation("push_measure", "push, then measure", runs="job", params=(CONFIG,),
-              fields=("measurement", "hash", "applied", "push", "flag"), arrays=("frequencies (F,)", "S (F, P)"),
+              fields=("measurement", *PUSH_FIELDS, "flag"), arrays=("frequencies (F,)", "S (F, P)"),
               result="arrays+fields"),
     Operation("configs", "stored configurations", params=LISTING, fields=("configs", "next"), result="listing"),
     Operation("config", "one stored configuration, by its content hash or by a name it was pushed under (the "
@@ -228,7 +230,7 @@ _DECLARED = [
                       Param("receivers", "str", "receive terms fitted per frequency", choices=RECEIVERS),
                       Param("residual", "bool", "run the residual stage (kept only if it lowers held-out NMSE)"),
                       Param("job", "str", "the job id to use (default: a new one)")),
-              fields=("job", "started"), result="field"),
+              fields=("job", "started"), result="field", keyword_only=True),
     Operation("cancel", "cancel a calibration job", params=(Param("job", "str", "the job id", required=True),),
               fields=("cancelled",), result="none"),
     Operation("calibrations", "stored calibrations", params=LISTING, fields=("calibrations", "next"),

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from drivers.capabilities import push_in_order
 from simhw.control import schema
-from simhw.control.operations import handler
+from simhw.control.operations import PUSH_FIELDS, handler
 from simhw.control.store import StoreFull
+from simhw.control.topics import Topic
 from simhw.values.phase_config import PhaseConfig
 
 __all__ = ["PushPipeline"]
@@ -74,7 +75,7 @@ class PushPipeline:
                                      for job, applied in done])
         acks = []
         for (job, applied), pid in zip(done, ids):
-            ack = {"hash": job.config.hash, "applied": applied, "push": pid}
+            ack = dict(zip(PUSH_FIELDS, (job.config.hash, applied, pid)))
             d.counters["pushes"] += 1
             d.counters["applied"] += int(applied)
             if job.kind == "push":
@@ -82,7 +83,7 @@ class PushPipeline:
                 d.reply(job.ident, schema.reply(job.msg.id, **ack))
             acks.append(ack)
         d.last_push_id = max(d.last_push_id, ids[-1])
-        d.event("push", {"pushes": acks})
+        d.event(Topic.PUSH, {"pushes": acks})
         return acks
 
 

@@ -19,6 +19,7 @@ from calibration.calibrated import CalibratedModel
 from calibration.indicators import BoardTemperature, PredictionResidual, ReceivedPowerChange
 from calibration.protocols import StateDriven
 from simhw.control.calibration_job import make_calibrator
+from simhw.control.topics import Topic
 
 __all__ = ["Scheduler"]
 
@@ -118,7 +119,7 @@ class Scheduler:
         self._save()
         payload = {r.name: {"value": r.value, "baseline": r.baseline, "threshold": r.threshold, "crossed": r.crossed,
                             "clock": now} for r in readings}
-        daemon.record("indicators", payload)
+        daemon.record(Topic.INDICATORS, payload)
         crossed = [str(r) for r in readings if r.crossed]
         if crossed:
             self._calibrate("state-driven", "; ".join(crossed))

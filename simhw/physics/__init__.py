@@ -1,4 +1,5 @@
 """Physics: the SIM's geometry, propagation, impairments, cascade model, losses and multiport network.
 
-Pure numpy/scipy, no I/O (PHYSICS.md sections 1-3; seed 003 for the multiport network).
+Pure numpy/scipy, no I/O (docs/physics.md, sec. 1-3; the multiport network: sec. 7 and [4] SIM in the
+nonlinear regime).
 """

@@ -5,8 +5,8 @@ antennas (feed array in the downlink, test UE in the uplink) through layers 1..L
 antennas. Meta-atoms sit on a rows x cols grid with pitch (pitch_x, pitch_y), centred on the layer
 axis. Atom index n = row * cols + col (row along y, col along x).
 
-Fabrication errors follow seed 002 (An et al., "Calibration of stacked intelligent metasurfaces",
-sec. II-B and IV; PHYSICS.md section 2), drawn independently per layer:
+Fabrication errors follow [3] Interlayer error calibration (sec. II-B and IV; docs/physics.md,
+sec. 2), drawn independently per layer:
 
 * E-I, spacing irregularity: the gap from the previous plane (the input array for layer 1) to this
   layer changes by U(-e_I, e_I). Layers are mounted on one another, so the shift accumulates.
@@ -53,7 +53,7 @@ class AntennaArray:
     """Point antennas at absolute positions (M, 3) in metres, each with an effective area (m^2).
 
     The area enters the Rayleigh-Sommerfeld coefficient when the array is a *source*
-    (PHYSICS.md section 1: "the same formula with the feed antenna positions").
+    (docs/physics.md, sec. 1: the same formula with the antenna positions in place of a layer).
     """
 
     positions: np.ndarray
@@ -88,7 +88,7 @@ class AntennaArray:
 
 @dataclass(frozen=True)
 class FabricationErrors:
-    """Maximum bounds of the uniform fabrication errors (seed 002, sec. IV).
+    """Maximum bounds of the uniform fabrication errors ([3] Interlayer error calibration, sec. IV).
 
     spacing and offset are in metres, rotation in radians; zero disables an error.
     """
@@ -105,7 +105,8 @@ class FabricationErrors:
 
     @classmethod
     def paper(cls, wavelength: float, scale: float = 1.0) -> "FabricationErrors":
-        """The bounds of seed 002's case study: e_I = 0.1% lambda, e_V = 1% lambda, e_P = 0.01 deg."""
+        """The bounds of the case study of [3] Interlayer error calibration (sec. IV): e_I = 0.1% lambda,
+        e_V = 1% lambda, e_P = 0.01 deg."""
         return cls(spacing=1e-3 * wavelength * scale, offset=1e-2 * wavelength * scale,
                    rotation=math.radians(0.01) * scale)
 

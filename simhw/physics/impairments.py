@@ -1,15 +1,15 @@
-"""Meta-atom and control impairments that belong to the SIM model (PHYSICS.md section 2).
+"""Meta-atom and control impairments that belong to the SIM model (docs/physics.md, sec. 3).
 
 Each knob is off by default. The model applies them in this order to the commanded phases theta
 of one layer:
 
-1. quantization to B bits: theta_q = round(theta / (2 pi / 2^B)) * 2 pi / 2^B (seed 000 sec. IV-B);
+1. quantization to B bits: theta_q = round(theta / (2 pi / 2^B)) * 2 pi / 2^B ([1] Learnable SIM sec. IV-B);
 2. stuck elements: atoms flagged in ``stuck_mask`` keep ``stuck_phase`` whatever is commanded;
 3. von Mises phase noise with spread sigma (concentration kappa = 1 / sigma^2), mean 0;
-4. phase-dependent amplitude a(theta) (practical phase-shift model of Abeywickrama et al.,
-   IEEE TCOM 2020): a(theta) = (1 - a_min) * ((sin(theta - phi) + 1) / 2)^kappa + a_min;
+4. phase-dependent amplitude a(theta) (the phase shift model of [7] Practical phase shift
+   model): a(theta) = (1 - a_min) * ((sin(theta - phi) + 1) / 2)^kappa + a_min;
 5. inter-element coupling: the layer's diagonal response D is followed by a banded symmetric
-   Toeplitz matrix C with c_ij = alpha^|i-j| for |i-j| <= band (band 5 in seed 000), over the
+   Toeplitz matrix C with c_ij = alpha^|i-j| for |i-j| <= band (band 5 in [1] Learnable SIM), over the
    flattened atom index.
 """
 

@@ -1,6 +1,6 @@
 """The SIM cascade: end-to-end responses for batches of phase configurations and their gradients.
 
-PHYSICS.md section 1 (seeds 000-002, 004). With layer responses Phi_l = C diag(a_l exp(1j theta_l))
+docs/physics.md, sec. 1 (after [1], [2], [3] and [5]). With layer responses Phi_l = C diag(a_l exp(1j theta_l))
 (C = identity unless coupling is on) the model evaluates, for every configuration in a batch and
 every frequency,
 

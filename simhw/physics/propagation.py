@@ -3,14 +3,14 @@
 Both models return arrays of shape (F, N_dst, N_src), one matrix per frequency, built in one
 vectorised evaluation over all atom pairs and frequencies.
 
-Rayleigh-Sommerfeld (default; An et al., JSAC 2023, used by seeds 000, 001, 002, 004)::
+Rayleigh-Sommerfeld (default; [6] SIM for holographic MIMO, used by [1], [2], [3], [5])::
 
     w[n, n'] = A cos(chi) / r * (1 / (2 pi r) - 1j / lambda) * exp(1j k r),  cos(chi) = d / r
 
 with A the *source* element area, r the distance between the two points and d their separation
 along the layer normal.
 
-Radar-equation model (seed 002, sec. II-A): free-space gain over distance only,
+Radar-equation model ([3] Interlayer error calibration, sec. II-A): free-space gain over distance only,
 ``w = sqrt(G_s G_d) * lambda / (4 pi r) * exp(1j k r)`` with aperture elements of area A and an
 obliquity pattern G(chi) = 4 pi A / lambda^2 * cos(chi)^q, i.e. the far-field magnitude of the RS
 coefficient when q = 1, without its near-field 1/(2 pi r) term.
@@ -64,7 +64,7 @@ class Cascade:
     """The propagation matrices of a SIM, all with a leading frequency axis F.
 
     ``w_in``  (F, N, M_in): input antennas -> layer 1
-    ``w_layers`` (L-1, F, N, N): ``w_layers[l-1]`` carries layer l -> layer l+1 (W_{l+1} of PHYSICS.md)
+    ``w_layers`` (L-1, F, N, N): ``w_layers[l-1]`` carries layer l -> layer l+1 (W_{l+1} of docs/physics.md, sec. 1)
     ``w_out`` (F, M_out, N): layer L -> output antennas
     """
 

@@ -34,7 +34,7 @@ the embedded simulated device". Unknown keys and bad values are errors naming th
 
     [simulation]          # only for "sim" resources
     seed = 1
-    error_scale = 1.0     # x the fabrication error bounds of seed 002
+    error_scale = 1.0     # x the fabrication error bounds of [3] Interlayer error calibration
     transport = "pty"     # how the simulated board is served: "pty", "tcp" or "inproc"
     noise = true
     coupling = 0.0
@@ -55,6 +55,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from simhw.physics.geometry import SPEED_OF_LIGHT, AntennaArray, SimGeometry
+from simhw.values.bench_choices import check_choices
 from simhw.values.bench_limits import check_ranges, check_simulated_size, vna_limits
 
 __all__ = ["BenchConfig", "GeometrySection", "SweepSection", "BoardSection", "VNASection", "SimulationSection",
@@ -160,11 +161,6 @@ class SimulationSection:
     vna_residual_directivity: float = 0.0  # |e_d| left after the VNA's calibration (0.01 = -40 dB)
     vna_residual_match: float = 0.0  # |e_s| = |e_l| left after calibration (0.018 = -35 dB)
     vna_residual_tracking_db: float = 0.0  # transmission tracking left after calibration, dB
-
-
-#: The model families a bench calibration can fit (calibration.parameterization); "auto" fits several and
-#: lets the validation set choose.
-CALIBRATION_FAMILIES = ("physical", "hybrid", "free", "multiport", "auto")
 
 
 @dataclass
@@ -304,9 +300,8 @@ class BenchConfig:
     def validate(self) -> None:
         """Every key in its range (:mod:`simhw.values.bench_limits`), then the choices and the relations
         between keys; the first fault found is raised, naming its key."""
-        g, s, b, v, sim, c = self.geometry, self.sweep, self.board, self.vna, self.simulation, self.calibration
-        if v.family not in ("keysight", "ena", "rs"):
-            raise BenchConfigError(f"vna.family = {v.family!r}: must be 'keysight', 'ena' or 'rs'")
+        g, s, b, v, sim = self.geometry, self.sweep, self.board, self.vna, self.simulation
+        check_choices(self, BenchConfigError)
         if v.model and vna_limits(self) is None:
             raise BenchConfigError(f"vna.model = {v.model!r} is not a VNA model simhw knows")
         check_ranges(self, BenchConfigError)
@@ -317,8 +312,6 @@ class BenchConfig:
             check_simulated_size(self, BenchConfigError)
         if not s.start <= s.stop:
             raise BenchConfigError(f"sweep.start = {s.start:g} must be <= sweep.stop = {s.stop:g}")
-        if b.protocol not in ("smp", "open-ris"):
-            raise BenchConfigError("board.protocol must be 'smp' or 'open-ris'")
         if not b.urls:
             raise BenchConfigError("board.urls must name at least one board")
         if b.protocol == "open-ris" and (g.rows, g.cols, g.bits) != (16, 16, 1):
@@ -331,25 +324,10 @@ class BenchConfig:
                    or any(not isinstance(p, int) or isinstance(p, bool) or not 1 <= p <= 4 for p in rx)):
             raise BenchConfigError(f"vna.receive_port_map must list {g.receive_ports} distinct VNA ports (1..4), "
                                    "none of them vna.source_port")
-        if sim.vna_interface not in ("socket", "hislip", "vxi11"):
-            raise BenchConfigError("simulation.vna_interface must be 'socket', 'hislip' or 'vxi11'")
         if sim.vna_interface == "vxi11" and not sim.vna_vxi11:
             raise BenchConfigError("simulation.vna_interface 'vxi11' needs simulation.vna_vxi11 = true")
-        if sim.truth_model not in ("cascade", "multiport"):
-            raise BenchConfigError("simulation.truth_model must be 'cascade' or 'multiport'")
-        if sim.transport not in ("pty", "tcp", "inproc"):
-            raise BenchConfigError("simulation.transport must be 'pty', 'tcp' or 'inproc'")
-        if c.parameterization not in CALIBRATION_FAMILIES:
-            raise BenchConfigError(f"calibration.parameterization must be one of {', '.join(CALIBRATION_FAMILIES)}, "
-                                   f"got {c.parameterization!r}")
-        if c.estimator not in ("gradient", "codebook", "learned"):
-            raise BenchConfigError("calibration.estimator must be 'gradient', 'codebook' or 'learned'")
-        if c.receivers not in ("gain", "port", "free"):
-            raise BenchConfigError("calibration.receivers must be 'gain', 'port' or 'free'")
         if not self.daemon.bind:
             raise BenchConfigError("daemon.bind must name at least one endpoint")
-        if self.daemon.durability not in ("process", "power"):
-            raise BenchConfigError("daemon.durability must be 'process' or 'power'")
 
     @property
     def simulated(self) -> bool:

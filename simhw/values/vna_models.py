@@ -12,10 +12,16 @@ from dataclasses import dataclass, field
 
 from simhw.values.vna_limits import VNALimits
 
-__all__ = ["VNAModel", "MODELS", "FAMILIES", "DEFAULT_MODEL", "model_named", "family_of"]
+__all__ = ["VNAModel", "MODELS", "FAMILIES", "DEFAULT_MODEL", "model_named", "family_of", "has_trigger_outputs"]
 
 #: the dialects: Keysight PNA/PNA-X, Keysight ENA / E5080 with Copper Mountain, R&S ZNB/ZNA/ZVA
 FAMILIES = ("keysight", "ena", "rs")
+
+
+def has_trigger_outputs(family: str, options) -> bool:
+    """Whether an instrument of ``family`` with ``options`` pulses a trigger output per measured point (a
+    PNA or an ENA always, an R&S with the ZNA-B91 option)."""
+    return family in ("keysight", "ena") or "ZNA-B91" in options
 
 
 @dataclass(frozen=True)
@@ -37,7 +43,7 @@ class VNAModel:
     @property
     def trigger_outputs(self) -> bool:
         """Whether the instrument can pulse a trigger output per measured point (list sweeps)."""
-        return self.family in ("keysight", "ena") or "ZNA-B91" in self.options
+        return has_trigger_outputs(self.family, self.options)
 
 
 def _lim(f_min, f_max, ports, points=100001, ifbw=(1.0, 15e6), power=(-90.0, 13.0)) -> VNALimits:

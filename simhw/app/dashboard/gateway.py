@@ -35,6 +35,7 @@ from simhw.app.dashboard.report import calibration_report
 from simhw.app.dashboard.tokens import TokenChecker
 from simhw.control.client import DaemonClient, DaemonError
 from simhw.control.operations import OPERATIONS
+from simhw.control.topics import Topic
 from simhw.values.measurement import Measurement
 
 __all__ = ["Gateway", "API"]
@@ -307,10 +308,10 @@ class Gateway:
             while True:
                 await asyncio.sleep(READ_EVERY_S)
                 for topic, body in _drain(sub):
-                    if topic == b"push":
+                    if topic == Topic.PUSH.encode():
                         pushes.append(body)
-                    elif topic != b"heartbeat" or time.monotonic() - last_beat >= HEARTBEAT_EVERY_S:
-                        last_beat = time.monotonic() if topic == b"heartbeat" else last_beat
+                    elif topic != Topic.HEARTBEAT.encode() or time.monotonic() - last_beat >= HEARTBEAT_EVERY_S:
+                        last_beat = time.monotonic() if topic == Topic.HEARTBEAT.encode() else last_beat
                         await self._broadcast(json.dumps({"topic": topic.decode(), "data": json.loads(body)}))
                 if pushes and time.monotonic() >= next_flush:
                     next_flush = time.monotonic() + PUSH_EVERY_S
@@ -399,4 +400,4 @@ def _coalesced_pushes(bodies) -> str:
         data = json.loads(body)
         acks.extend(dict(a, t=data.get("t")) for a in data.get("pushes", []))
     acks = acks[-PUSH_ROWS:]
-    return json.dumps({"topic": "push", "data": {"pushes": acks, "t": acks[-1]["t"] if acks else None}})
+    return json.dumps({"topic": Topic.PUSH, "data": {"pushes": acks, "t": acks[-1]["t"] if acks else None}})

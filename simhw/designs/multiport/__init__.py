@@ -1,1 +1,2 @@
-"""Designs on the multiport SIM model (seed 003): the near-field localization example and its reproduction."""
+"""Designs on the multiport SIM model ([4] SIM in the nonlinear regime): the near-field localization example
+and its reproduction."""

@@ -1,4 +1,5 @@
-"""Transfer-function matching on the multiport model, and seed 003's near-field localization example.
+"""Transfer-function matching on the multiport model, and the near-field localization example of [4] SIM in
+the nonlinear regime.
 
 :class:`TransferMatching` is a training objective (for :func:`simhw.designs.training.train`): outputs
 Y = SIM(X) for excitations X (T, K) should match a target D (R, K) up to one complex scale,
@@ -7,8 +8,8 @@ Y = SIM(X) for excitations X (T, K) should match a target D (R, K) up to one com
 
 with the adjoint gradient of :class:`~simhw.physics.multiport.model.MultiportSIM` (linear or nonlinear cells).
 
-:func:`localization_scenario` (seed 003, sec. V, after its ref. [1]): a point source in the near
-field of a small receive aperture (the Tx ports of the network), the SIM should map each source
+:func:`localization_scenario` ([4] SIM in the nonlinear regime, sec. V, after the first work it cites): a
+point source in the near field of a small receive aperture (the Tx ports of the network), the SIM should map each source
 position to the output port of its angle-range bin (one-hot targets). Closer sources arrive
 stronger, which a linear SIM cannot equalise across ranges; limiting cells compress the strong ones.
 Localization reads the strongest output port.

@@ -62,7 +62,8 @@ def run(out: Path, quick: bool = False, say=print) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description="seed 003: linear vs nonlinear cells on near-field localization")
+    ap = argparse.ArgumentParser(description="linear vs nonlinear cells on near-field localization "
+                                             "([4] SIM in the nonlinear regime, sec. V)")
     ap.add_argument("--out", default="out/seed003")
     ap.add_argument("--quick", action="store_true")
     a = ap.parse_args(argv)

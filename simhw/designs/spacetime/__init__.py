@@ -1,2 +1,2 @@
-"""The randomized space-time SIM (seed 001): synthesis of the space-only block, opportunistic
+"""The randomized space-time SIM ([2] Randomized space-time SIM): synthesis of the space-only block, opportunistic
 scheduling with partial CSIT, and slot-rate sessions on the bench."""

@@ -1,4 +1,4 @@
-"""Reproduce seed 001's trends: DAL-aided synthesis, ST-SIM sum rate and fairness.
+"""Reproduce [2] Randomized space-time SIM's trends: DAL-aided synthesis, ST-SIM sum rate and fairness.
 
     python -m simhw.designs.spacetime.reproduce --out out/seed001 [--quick]
     simhw st reproduce --out out/seed001 [--quick]
@@ -102,7 +102,7 @@ def downlink_study(out: Path, quick: bool, say=print) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description="reproduce seed 001's trends (tables and plots)")
+    ap = argparse.ArgumentParser(description="reproduce [2] Randomized space-time SIM's trends (tables and plots)")
     ap.add_argument("--out", default="out/seed001")
     ap.add_argument("--quick", action="store_true", help="fewer layers, users and intervals")
     a = ap.parse_args(argv)

@@ -1,4 +1,4 @@
-"""Randomised space-time SIM downlink with partial CSIT (seed 001, sec. IV-V and VI-B).
+"""Randomised space-time SIM downlink with partial CSIT ([2] Randomized space-time SIM, sec. IV-V and VI-B).
 
 Per coherence interval the space-only block G is fixed (synthesised toward a Haar target); in
 every one of its T slots the input DAL draws new uniform phases Phi_1(t), giving M random beams
@@ -42,7 +42,7 @@ def jain(rates: np.ndarray) -> float:
 
 @dataclass
 class Downlink:
-    """Users and link budget (seed 001, sec. VI-B; values the paper lost are stated here)."""
+    """Users and link budget ([2] Randomized space-time SIM, sec. VI-B; values the paper lost are stated here)."""
 
     frequency: float = 28e9
     power_dbm: float = 30.0

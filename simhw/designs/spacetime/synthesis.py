@@ -1,5 +1,5 @@
-"""Space-only block of a DAL-aided SIM and its synthesis by projected gradient descent (seed 001,
-sec. III and V, Step 1; PHYSICS.md section 4).
+"""Space-only block of a DAL-aided SIM and its synthesis by projected gradient descent ([2] Randomized space-time SIM,
+sec. III and V, Step 1; docs/physics.md, sec. 4.3).
 
 The space-only block maps the M transmitting atoms of the input dimensional adaptation layer
 (DAL, aligned with the feed UPA; its other atoms absorb) through intermediate layers of N atoms to

@@ -1,4 +1,4 @@
-"""Training phase configurations on a SIM model (PHYSICS.md section 4; seeds 000 and 004)."""
+"""Training phase configurations on a SIM model (docs/physics.md, sec. 4; [1] Learnable SIM and [5] ISAC with SIM)."""
 
 from simhw.designs.training.objectives import (
            Focus,

@@ -1,14 +1,14 @@
-"""Channels and signals the trainers use: user channels, pilots, jammers (PHYSICS.md section 4).
+"""Channels and signals the trainers use: user channels, pilots, jammers (docs/physics.md, sec. 4).
 
-* :func:`correlated_rician` - seed 000 (sec. III-B): the SIM-user channels of the uplink follow a
+* :func:`correlated_rician` - [1] Learnable SIM (sec. III-B): the SIM-user channels of the uplink follow a
   correlated three-dimensional Rician model: a line-of-sight plane wave from the user's direction
   plus a diffuse part with the isotropic 3-D correlation R[n, n'] = sinc(2 |p_n - p_n'| / lambda)
   between the first layer's atoms.
-* :func:`saleh_valenzuela` - seed 004 (sec. II): multipath user channels on the last layer, one
+* :func:`saleh_valenzuela` - [5] ISAC with SIM (sec. II): multipath user channels on the last layer, one
   LoS path and NLoS paths with a random angular spread around it, each a planar steering vector.
 * :func:`steering` - the planar-array steering vector a(theta, phi) of a layer's atoms, with
   theta measured from the layer normal (z) and phi the azimuth in the layer plane.
-* :func:`qpsk`, :func:`reactive_jammer` - pilot symbols and seed 000's jammer (sec. IV-B: AWGN of
+* :func:`qpsk`, :func:`reactive_jammer` - pilot symbols and [1] Learnable SIM's jammer (sec. IV-B: AWGN of
   variance 0.5 amplified with a random time-varying power).
 """
 
@@ -53,11 +53,11 @@ def user_directions(k: int, rng: np.random.Generator, theta_max: float = np.deg2
 def correlated_rician(positions: np.ndarray, frequency: float, k: int, rician_k: float = 3.0,
                       seed: int | np.random.Generator | None = None, theta=None, phi=None,
                       distance_scale=None) -> np.ndarray:
-    """(N, K) uplink channels from ``k`` single-antenna users to the first layer's atoms (seed 000).
+    """(N, K) uplink channels from ``k`` single-antenna users to the first layer's atoms ([1] Learnable SIM).
 
     h_k = s_k [sqrt(K/(K+1)) a(theta_k, phi_k) + sqrt(1/(K+1)) R^(1/2) g_k], g_k ~ CN(0, I), with
-    ``distance_scale`` s_k (1 by default: the normalised loss of seed 000 removes path loss; seed
-    000's robustness test scales user distances by 0.5..1.5, i.e. amplitudes by 1/s).
+    ``distance_scale`` s_k (1 by default: the normalised loss of [1] Learnable SIM removes path loss; its
+    robustness test scales user distances by 0.5..1.5, i.e. amplitudes by 1/s).
     """
     rng = np.random.default_rng(seed)
     lam = SPEED_OF_LIGHT / frequency
@@ -79,7 +79,7 @@ def correlated_rician(positions: np.ndarray, frequency: float, k: int, rician_k:
 def saleh_valenzuela(positions: np.ndarray, frequency: float, k: int, paths: int = 4,
                      nlos_db: float = -10.0, spread: float = np.deg2rad(10),
                      seed: int | np.random.Generator | None = None, theta=None, phi=None) -> np.ndarray:
-    """(N, K) downlink channels from the last layer's atoms to ``k`` users (seed 004, eq. (4)).
+    """(N, K) downlink channels from the last layer's atoms to ``k`` users ([5] ISAC with SIM, eq. (4)).
 
     One LoS path with gain CN(0, 1) and ``paths - 1`` NLoS paths with gain CN(0, 10^(nlos_db/10))
     at angles spread uniformly by +-``spread`` around the LoS direction; h_k = sum_p alpha_p a_p.

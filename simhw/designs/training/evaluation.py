@@ -1,4 +1,4 @@
-"""Monte Carlo evaluation of trained configurations (seed 000, sec. IV-B; seed 004, sec. IV).
+"""Monte Carlo evaluation of trained configurations ([1] Learnable SIM, sec. IV-B; [5] ISAC with SIM, sec. IV).
 
 :func:`ser_and_rate` sends QPSK data through the SIM (with the jammer present if given), adds
 receiver noise for each SNR, detects each user's symbol at its antenna by quadrant and returns the

@@ -1,4 +1,4 @@
-"""Training objectives: a loss of the SIM phases with its analytic gradient (PHYSICS.md section 4).
+"""Training objectives: a loss of the SIM phases with its analytic gradient (docs/physics.md, sec. 4).
 
 Every objective works on a :class:`~simhw.physics.model.SIMModel` (ideal, calibrated or true) and offers
 
@@ -9,8 +9,8 @@ Every objective works on a :class:`~simhw.physics.model.SIMModel` (ideal, calibr
 * ``applied(codes, bits)`` - the phases and amplitudes the atoms apply for integer codes, using the
   per-level atom response of a calibrated model when one is given.
 
-Objectives: :class:`MultiUserSeparation` (seed 000, with or without a reactive jammer in the pilots),
-:class:`ISACBeamforming` (seed 004: sum rate and beam-matching MSE, two components for DNGD) and
+Objectives: :class:`MultiUserSeparation` ([1] Learnable SIM, with or without a reactive jammer in the pilots),
+:class:`ISACBeamforming` ([5] ISAC with SIM: sum rate and beam-matching MSE, two components for DNGD) and
 :class:`Focus` (put the power on one output: a receive port of the bench or a point in space).
 """
 
@@ -99,9 +99,9 @@ class Objective:
         return {"objective": self.name}
 
 
-# --------------------------------------------------------------------------------- seed 000
+# --------------------------------------------------------------------------------- [1] Learnable SIM
 class MultiUserSeparation(Objective):
-    """Uplink multi-user separation with the normalised-symbol loss (seed 000, sec. II-C, III).
+    """Uplink multi-user separation with the normalised-symbol loss ([1] Learnable SIM, sec. II-C, III).
 
     ``model``: uplink convention, G (1, M, N) from the first layer's atoms to the M BS antennas.
     ``channels``: (N, K) user channels to the first layer; ``antennas``: the K BS antennas, user k
@@ -209,9 +209,9 @@ class MultiUserSeparation(Objective):
                 "pilots": self.n_samples(), "jamming_aware": self.jammer is not None}
 
 
-# --------------------------------------------------------------------------------- seed 004
+# --------------------------------------------------------------------------------- [5] ISAC with SIM
 class ISACBeamforming(Objective):
-    """ISAC transmit beamforming: sum rate of K users and beam-matching MSE (seed 004, sec. II-III).
+    """ISAC transmit beamforming: sum rate of K users and beam-matching MSE ([5] ISAC with SIM, sec. II-III).
 
     ``model``: downlink convention, G (1, N, M) from the M = K + T feed antennas (K communication
     and T sensing streams, equal power ``power`` / M each) to the last layer's atoms.

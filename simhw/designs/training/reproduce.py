@@ -1,4 +1,4 @@
-"""Reproduce the trends of seed 000 (learnable SIM) and seed 004 (ISAC DNGD): tables and plots.
+"""Reproduce the trends of [1] Learnable SIM and of [5] ISAC with SIM (DNGD): tables and plots.
 
     python -m simhw.designs.training.reproduce seed000 --out out/seed000 [--quick]
     python -m simhw.designs.training.reproduce seed004 --out out/seed004 [--quick]
@@ -124,7 +124,7 @@ def seed004(out: Path, quick: bool = False, say=print) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description="reproduce the trends of seed 000 or seed 004")
+    ap = argparse.ArgumentParser(description="reproduce the trends of [1] Learnable SIM or [5] ISAC with SIM")
     ap.add_argument("paper", choices=("seed000", "seed004"))
     ap.add_argument("--out", default="out/training", help="directory for the tables (JSON) and plots")
     ap.add_argument("--quick", action="store_true", help="fewer draws and episodes")

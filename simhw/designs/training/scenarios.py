@@ -1,10 +1,10 @@
 """Ready-made training scenarios: the papers' set-ups and the bench's everyday one.
 
-* :func:`separation_scenario` - seed 000 (sec. III-B): an L-layer SIM at the BS, Nx x Ny atoms at
+* :func:`separation_scenario` - [1] Learnable SIM (sec. III-B): an L-layer SIM at the BS, Nx x Ny atoms at
   lambda/2, thickness T_SIM = 10 lambda (d_L = T_SIM/(L-1)), an M-antenna lambda/2 ULA behind the
   last layer (K of them selected, one per user), correlated Rician user channels, QPSK pilots,
   optionally a reactive jammer among the users. The carrier is not given in the paper; 28 GHz here.
-* :func:`isac_scenario` - seed 004 (sec. IV): a downlink SIM fed by an M = K + T element ULA,
+* :func:`isac_scenario` - [5] ISAC with SIM (sec. IV): a downlink SIM fed by an M = K + T element ULA,
   Saleh-Valenzuela user channels from the last layer, a (theta, phi) grid and a desired pattern
   with T target regions. The paper's table values were lost; the choices here are documented on
   the function.

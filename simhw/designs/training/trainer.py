@@ -1,12 +1,12 @@
 """Train phase configurations: objective + model + options -> result with a PhaseConfig.
 
-Two update rules, shared options (PHYSICS.md section 4):
+Two update rules, shared options (docs/physics.md, sec. 4):
 
-* ``method="gd"`` - seed 000's mini-batch gradient descent: every episode t uses the learning rate
+* ``method="gd"`` - [1] Learnable SIM's mini-batch gradient descent: every episode t uses the learning rate
   eta_t = beta^(t-1) eta_0, a mini-batch of pilots, and updates the layers one after another
   (``update="layer"``, each layer with a fresh gradient, as in the paper) or all at once
   (``update="joint"``). Stops after ``episodes`` or when the loss changes by less than ``tol``.
-* ``method="dngd"`` - seed 004's dual-normalised differential gradient descent for objectives with
+* ``method="dngd"`` - [5] ISAC with SIM's dual-normalised differential gradient descent for objectives with
   two components (sensing, communication): each component's gradient is normalised element-wise,
   g / (|g| + eps mean|g|), the two are combined with the weights, the sum is normalised by its
   largest element and applied with the decaying step; at most ``episodes`` iterations (60 in the

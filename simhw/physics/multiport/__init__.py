@@ -1,4 +1,4 @@
-"""The SIM as a multiport network with linear or nonlinear cells (seed 003)."""
+"""The SIM as a multiport network with linear or nonlinear cells ([4] SIM in the nonlinear regime)."""
 
 from simhw.physics.multiport.model import ConvergenceError, FixedPointReport, MultiportSIM, RappCell
 

@@ -1,5 +1,5 @@
 """The SIM as a multiport network, batched over configurations and frequencies, with the adjoint
-fields that give every derivative (seed 003, sec. II-III; docs/physics.md, "The multiport network").
+fields that give every derivative ([4] SIM in the nonlinear regime, sec. II-III; docs/physics.md, sec. 7).
 
 The network is the stage-isolated one of :mod:`simhw.physics.multiport.network`: the feed illuminates
 stage 1's input face (``w_in``), stage l's output face radiates to stage l+1's input face (``w_gaps``)

@@ -1,9 +1,9 @@
 """Multiport SIM with linear or nonlinear (Rapp limiter) cells: forward evaluation and adjoint
-gradients (seed 003, sec. II-III; PHYSICS.md section 4).
+gradients ([4] SIM in the nonlinear regime, sec. II-III; docs/physics.md, sec. 7).
 
 Cells (matched two-ports, one per atom and stage): the wave b reaching a cell on one face leaves
 on the other face as a = t g(|b|) b / |b|, t = exp(1j theta). Linear cells: g(r) = gain r.
-Rapp limiter (seed 003, eq. (36)): g(r) = G r / (1 + (G r / A_sat)^(2p))^(1/(2p)).
+Rapp limiter ([4] SIM in the nonlinear regime, eq. (36)): g(r) = G r / (1 + (G r / A_sat)^(2p))^(1/(2p)).
 
 Linear forward: b_S = (I - S_SS Theta)^-1 S_ST x, y = S_RT x + S_RS Theta b_S (block solve).
 Nonlinear forward: b_S = S_ST x + S_SS f(b_S), solved by relaxed fixed-point iteration

@@ -1,4 +1,4 @@
-"""The SIM as a multiport network (seed 003, sec. II; PHYSICS.md section 4).
+"""The SIM as a multiport network ([4] SIM in the nonlinear regime, sec. II; docs/physics.md, sec. 7).
 
 Ports: T (the transmit array), S (the SIM's internal ports: every stage is a diagonal T-RIS with
 an input face and an output face of N ports each, ordered stage by stage [in_1, out_1, in_2,

@@ -1,0 +1,83 @@
+"""What the executor shares with the modules that add its states: its registers, memory ports and helpers.
+
+:class:`~sim_backend.gateware.executor.Executor` builds one :class:`Scope` in ``elaborate`` and hands it to
+:func:`~sim_backend.gateware.requests.dispatch`, :func:`~sim_backend.gateware.requests.after_crc`,
+:func:`~sim_backend.gateware.requests.slot_store_and_define` and :mod:`sim_backend.gateware.reply`, so each
+names what it uses (``v.slot``, ``v.nak(...)``) as the firmware method it mirrors does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from sim_backend.gateware.params import GatewareParams
+
+__all__ = ["Scope"]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The executor's names (Amaranth signals unless said otherwise)."""
+
+    p: GatewareParams
+    r: dict  # the registers STATUS reports, by name
+    rx: Any  # the FrameReceiver
+    tx: Any  # the Transmitter
+    # the frame being executed: type, version, sequence number, body length, fingerprint, first body bytes
+    typ: Any
+    ver: Any
+    seq: Any
+    blen: Any
+    fp: Any
+    arg: Any
+    half: Any  # which half of the receive buffer holds it
+    # the reply being built
+    nak_code: Any
+    nak_detail: Any
+    bsel: Any  # which body layout (requests.EMPTY ... EVENT)
+    from_frame: Any  # a reply to a frame (else an event)
+    after_reset: Any
+    boot_pending: Any
+    entry: Any  # the reply buffer entry
+    entry_base: Any  # its first address (an expression)
+    wpos: Any
+    rcrc: Any
+    to_reply: Any  # the packed stream goes into the reply (READ), not into the pattern CRC
+    event_seq: Any
+    event_kind: Any
+    event_data: Any
+    # work registers
+    i: Any
+    k: Any
+    layer: Any
+    atom: Any
+    count: Any
+    acc: Any
+    bits_in: Any
+    slot: Any
+    pcrc: Any
+    pc_ret: Any
+    bank: Any
+    session: Any
+    seq_len: Any
+    seq_loop: Any
+    slot_valid: Any
+    cache_valid: Any
+    defining: Any
+    # memory ports: shadow read, slots write, slot CRCs, sequence, reply-cache tags
+    sh_r: Any
+    sl_w: Any
+    sc_r: Any
+    sc_w: Any
+    sq_r: Any
+    sq_w: Any
+    tg_r: Any
+    tg_w: Any
+    # helpers that add statements and choose the next state
+    nak: Callable
+    ack: Callable
+    pattern_crc: Callable
+    latch: Callable
+    span_bad: Callable
+    emit: Callable
