@@ -31,7 +31,8 @@ import numpy as np
 from calibration.calibrated import CalibratedModel
 from simhw.app.embedded import embedded_daemon
 from simhw.control.client import DaemonClient
-from simhw.designs.training.objectives import Focus, TrainingError
+from simhw.designs.training.focus import Focus
+from simhw.designs.training.objectives import TrainingError
 from simhw.designs.training.trainer import TrainOptions, train
 from simhw.physics.model import SIMModel
 from simhw.values.phase_config import PhaseConfig

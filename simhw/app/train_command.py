@@ -25,7 +25,8 @@ from simhw.app.hil import check_model_fits, hil_check, write_report
 from simhw.designs.multiport.reproduce import main as reproduce_mp
 from simhw.designs.spacetime.reproduce import main as reproduce_st
 from simhw.designs.training import plots
-from simhw.designs.training.objectives import Focus, TrainingError
+from simhw.designs.training.focus import Focus
+from simhw.designs.training.objectives import TrainingError
 from simhw.designs.training.reproduce import main as reproduce
 from simhw.designs.training.scenarios import isac_scenario, separation_scenario
 from simhw.designs.training.trainer import TrainOptions, train

@@ -1,7 +1,7 @@
 """Training phase configurations on a SIM model (docs/physics.md, sec. 4; [1] Learnable SIM and [5] ISAC with SIM)."""
 
+from simhw.designs.training.focus import Focus
 from simhw.designs.training.objectives import (
-           Focus,
            ISACBeamforming,
            MultiUserSeparation,
            Objective,

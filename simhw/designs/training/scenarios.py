@@ -9,7 +9,7 @@
   with T target regions. The paper's table values were lost; the choices here are documented on
   the function.
 * :func:`bench_focus` - the bench's end-to-end model (feed to receive ports) with a
-  :class:`~simhw.designs.training.objectives.Focus` objective on one receive port.
+  :class:`~simhw.designs.training.focus.Focus` objective on one receive port.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ import numpy as np
 
 from simhw.designs.training.channels import (correlated_rician, qpsk, reactive_jammer, saleh_valenzuela, steering,
                                              user_directions)
-from simhw.designs.training.objectives import Focus, ISACBeamforming, MultiUserSeparation, TrainingError
+from simhw.designs.training.focus import Focus
+from simhw.designs.training.objectives import ISACBeamforming, MultiUserSeparation, TrainingError
 from simhw.physics.geometry import SPEED_OF_LIGHT, AntennaArray, SimGeometry
 from simhw.physics.impairments import Impairments
 from simhw.physics.model import SIMModel
