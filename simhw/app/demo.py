@@ -25,7 +25,6 @@ per-port powers of every pushed configuration, the indicator timeline) and ``rep
 from __future__ import annotations
 
 import argparse
-import html
 import json
 import sys
 import tempfile
@@ -35,8 +34,17 @@ from pathlib import Path
 import numpy as np
 
 from calibration.calibrated import CalibratedModel
-from calibration.plots import plot_magnitude_maps
 from sim_backend.true_sim import Drift
+from simhw.app.demo_checks import (
+    BEATS_IDEAL_DB,
+    CHECKS,
+    FRESH,
+    HELDOUT_WITHIN_DB,
+    PREDICTION_WITHIN_DB,
+    RESTORED_WITHIN_DB,
+    margins,
+)
+from simhw.app.demo_report import interval_text, report_html, selection_text, write_plots
 from simhw.app.embedded import embedded_daemon
 from simhw.app.hil import CAP_DB, fresh_prediction_error, measured_objective_db, uncertainty_cap_db
 from simhw.control.client import DaemonClient
@@ -48,15 +56,6 @@ from simhw.values.bench_config import BenchConfig
 from simhw.values.phase_config import PhaseConfig
 
 __all__ = ["run_demo", "main"]
-
-PREDICTION_WITHIN_DB = 3.0  # a calibrated-trained configuration measures within this of its prediction
-HELDOUT_WITHIN_DB = 2.0  # the reported held-out NMSE is within this of fresh configurations
-BEATS_IDEAL_DB = 15.0  # calibrated-trained beats ideal-trained by this much raw contrast
-RESTORED_WITHIN_DB = 3.0  # the configuration re-trained after drift measures within this of its prediction
-FRESH = 30
-CHECKS = ("calibration_improved", "heldout_honest", "prediction_held", "beats_ideal", "recalibration_fired",
-          "held_after_recalibration", "restored")
-
 
 class _Steps:
     """Numbered steps with their duration, and a bar for loops, on stderr (or silent)."""
@@ -152,8 +151,8 @@ def run_demo(out: str | Path = "out/demo", quick: bool = False, quiet: bool = Fa
             report["heldout_honest"] = abs(fresh["nmse_db"] - m["heldout_nmse_db"]) <= HELDOUT_WITHIN_DB
             report["calibration"]["kept"] = cal.parameterization
             steps.done(f"{cal.parameterization} model kept by validation "
-                       f"({_selection(m)}); test-set prediction NMSE {m['initial_heldout_nmse_db']:.1f} dB (ideal "
-                       f"model) -> {m['heldout_nmse_db']:.1f} dB{_interval(m)}; on {FRESH} fresh configurations "
+                       f"({selection_text(m)}); test-set prediction NMSE {m['initial_heldout_nmse_db']:.1f} dB (ideal "
+                       f"model) -> {m['heldout_nmse_db']:.1f} dB{interval_text(m)}; on {FRESH} fresh configurations "
                        f"{fresh['nmse_db']:.1f} dB")
 
             cap = uncertainty_cap_db(cal)
@@ -251,51 +250,16 @@ def run_demo(out: str | Path = "out/demo", quick: bool = False, quiet: bool = Fa
                                       < report["calibration"]["metrics"]["initial_heldout_nmse_db"] - 5)
     report["restored"]["met"] = report.pop("restored_ok")
     report["checks"] = {k: bool(report[k]) if k != "restored" else bool(report["restored"]["met"]) for k in CHECKS}
-    report["margins"] = _margins(report)
+    report["margins"] = margins(report)
     if not quiet:
         print("check margins (dB to spare): " + ", ".join(f"{k} {v:.1f}" for k, v in report["margins"].items()
                                                             if v is not None), file=sys.stderr)
-    _plots(out, report, ideal_cascade, cal.cascade, truth_cascade)
+    write_plots(out, report, ideal_cascade, cal.cascade, truth_cascade)
     (out / "report.json").write_text(json.dumps(report, indent=2, default=float))
-    (out / "report.html").write_text(_html(report))
+    (out / "report.html").write_text(report_html(report))
     if not quiet:
         print(f"report: {out / 'report.html'} ({report['seconds']:.0f} s)", file=sys.stderr)
     return report
-
-
-def _interval(metrics: dict) -> str:
-    lo, hi = metrics.get("test_interval_db") or (None, None)
-    return "" if lo is None else f" (90 % interval over another set as large: {lo:.1f} to {hi:.1f} dB)"
-
-
-def _selection(metrics: dict) -> str:
-    sel = metrics.get("selection") or {}
-    return ", ".join(f"{k} {v['validation_nmse_db']:.1f} dB" if "validation_nmse_db" in v else f"{k} not fitted"
-                     for k, v in sel.items())
-
-
-def _margins(report: dict) -> dict:
-    """How far (dB) each check is from failing: a threshold check's distance past its threshold, a
-    tolerance check's tolerance minus the difference it saw; None where a check is not a figure."""
-    m = report["calibration"]["metrics"]
-    fresh = report["calibration"]["fresh"]
-    ideal_row, cal_row = report["trained"]
-    restored = report["restored"]
-    tl = report["drift"]["timeline"][-2:]
-    held = [e[k + "_threshold"] - abs(e[k]) for e in tl for k in ("prediction_residual_db", "received_power_db")
-            if k in e and k + "_threshold" in e]
-    return {
-        "calibration_improved": m["initial_heldout_nmse_db"] - 5 - m["heldout_nmse_db"],
-        "heldout_honest": HELDOUT_WITHIN_DB - abs(fresh["nmse_db"] - m["heldout_nmse_db"]),
-        "prediction_held": PREDICTION_WITHIN_DB - max(abs(cal_row["measured_objective_db"]
-                                                          - cal_row["predicted_contrast_db"]),
-                                                      abs(cal_row["measured_gain_db"] - cal_row["predicted_gain_db"])),
-        "beats_ideal": cal_row["contrast_db"] - ideal_row["contrast_db"] - BEATS_IDEAL_DB,
-        "recalibration_fired": None,
-        "held_after_recalibration": min(held) if held else None,
-        "restored": min(RESTORED_WITHIN_DB - abs(restored["measured_objective_db"] - restored["predicted_contrast_db"]),
-                        restored["contrast_db"] - ideal_row["contrast_db"] - BEATS_IDEAL_DB),
-    }
 
 
 def _settle(sched, bench, timeout: float = 600.0) -> None:
@@ -306,116 +270,6 @@ def _settle(sched, bench, timeout: float = 600.0) -> None:
             return
         time.sleep(0.02)
     raise TimeoutError("the scheduler did not catch up with the bench clock")
-
-
-def _plots(out: Path, report: dict, ideal, calibrated, truth) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    cal = report["calibration"]
-    ys = [cal["metrics"]["initial_heldout_nmse_db"]] + cal["stages"]
-    ax.plot(range(len(ys)), ys, "o-", label="initial calibration")
-    for i, after in enumerate(report["drift"]["heldout_nmse_db_after"]):
-        ax.axhline(after, ls="--", c=f"C{i + 1}", label=f"after drift recalibration {i + 1}")
-    ax.set(xlabel="stage (0 = ideal model)", ylabel="held-out prediction NMSE (dB)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "calibration.png", dpi=110)
-    plt.close(fig)
-    plot_magnitude_maps(ideal, calibrated, out / "magnitude_maps.png", truth=truth)
-    fig, ax = plt.subplots(figsize=(7, 4))
-    rows = [(f"trained on {r['trained_on']}", r) for r in report["trained"]]
-    rows += [("after drift", report["drifted"]), ("re-trained", report["restored"])]
-    x = np.arange(len(rows))
-    for p in range(2):
-        ax.bar(x + (p - 0.5) * 0.35, [r["port_power_db"][p] for _, r in rows], 0.35, label=f"receive port {p}")
-    for i, (_, r) in enumerate(rows):
-        ax.text(i, max(r["port_power_db"]) + 2, f"{r['contrast_db']:.0f} dB", ha="center", fontsize=8)
-    ax.set_xticks(x, [n for n, _ in rows], fontsize=8)
-    ax.set_ylabel("measured |S|^2 (dB)")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3, axis="y")
-    fig.tight_layout()
-    fig.savefig(out / "ports.png", dpi=110)
-    plt.close(fig)
-    tl = report["drift"]["timeline"]
-    fig, ax = plt.subplots(figsize=(7, 4))
-    if tl:
-        minutes = [e["clock"] / 60 for e in tl]
-        for key, label in (("prediction_residual_db", "prediction residual rise"),
-                           ("received_power_db", "received power change")):
-            if key in tl[0]:
-                ax.plot(minutes, [abs(e[key]) if key == "received_power_db" else e[key] for e in tl], "o-", label=label)
-        for mnt, e in zip(minutes, tl):
-            if e["crossed"]:
-                ax.axvline(mnt, c="r", alpha=0.4)
-    for key, ls in (("prediction_residual_db", ":"), ("received_power_db", "-.")):
-        th = [e[key + "_threshold"] for e in tl if key + "_threshold" in e]
-        if th:
-            ax.axhline(th[-1], c="k", ls=ls, label=f"{key.replace('_db', '')} threshold ({th[-1]:.1f} dB)")
-    ax.set(xlabel="bench time since the drift began (min); red: crossed -> recalibration",
-           ylabel="change from the calibrated baseline (dB)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "indicators.png", dpi=110)
-    plt.close(fig)
-
-
-def _html(report: dict) -> str:
-    cal = report["calibration"]["metrics"]
-    rows = "".join(f"<tr><td>{html.escape(r['trained_on'])}</td><td>{r['predicted_contrast_db']:.1f}</td>"
-                   f"<td>{r['contrast_db']:.1f}</td></tr>" for r in report["trained"])
-    d = report["drift"]
-    fresh = report["calibration"]["fresh"]
-    labels = {"calibration_improved": "calibration improved the held-out prediction NMSE by more than 5 dB",
-              "heldout_honest": f"the reported held-out NMSE ({cal['heldout_nmse_db']:.1f} dB) is within "
-                                f"{HELDOUT_WITHIN_DB:.0f} dB of {fresh['configs']} fresh configurations "
-                                f"({fresh['nmse_db']:.1f} dB)",
-              "prediction_held": f"the calibrated-trained configuration measured within {PREDICTION_WITHIN_DB:.0f} dB "
-                                 "of its prediction (capped contrast and gain)",
-              "beats_ideal": f"it beat the ideal-trained one by at least {BEATS_IDEAL_DB:.0f} dB of contrast",
-              "recalibration_fired": "a state-driven recalibration fired after drift",
-              "held_after_recalibration": "the recalibrated model held once the bench stopped warming up",
-              "restored": f"the configuration re-trained on the recalibrated model measured within "
-                          f"{RESTORED_WITHIN_DB:.0f} dB of its prediction and {BEATS_IDEAL_DB:.0f} dB over ideal-trained"}
-    margins = report.get("margins", {})
-    checks = "".join(f"<tr><td>{html.escape(labels[k])}</td><td>{'yes' if v else 'NO'}</td>"
-                     f"<td>{'' if margins.get(k) is None else f'{margins[k]:.1f} dB'}</td></tr>"
-                     for k, v in report["checks"].items())
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>simhw demo</title>
-<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td,th{{padding:.2em .8em}}
-table{{border-collapse:collapse}}tr:nth-child(even){{background:#f4f4f4}}img{{max-width:100%}}</style></head><body>
-<h1>simhw demo: the whole loop on the simulated bench</h1>
-<p>The <b>{html.escape(report['bench'])}</b> bench: 4-layer 6x6 2-bit SIM at 28 GHz, {report['points']} frequencies,
-fabrication errors {report['error_scale']:g}x the paper's bounds; {report['seconds']:.0f} s
-{'(quick)' if report['quick'] else ''}.</p>
-<h2>Checks</h2><table><tr><th>check</th><th>passed</th><th>margin</th></tr>
-{checks}</table>
-<h2>Calibration</h2>
-<p>Held-out prediction NMSE: {cal['initial_heldout_nmse_db']:.1f} dB with the ideal model,
-{cal.get('heldout_before_residual_db', cal['heldout_nmse_db']):.1f} dB after the stages,
-{cal['heldout_nmse_db']:.1f} dB calibrated (residual stage {html.escape(str(cal.get('residual_stage', 'off')))};
-per configuration: median {cal['heldout_median_db']:.1f} dB, spread {cal['heldout_spread_db']:.1f} dB, worst
-{cal['heldout_worst_db']:.1f} dB). On {fresh['configs']} fresh configurations measured afterwards: {fresh['nmse_db']:.1f} dB.
-Training caps the contrast at {report['cap_db']:.1f} dB, the depth this model can still predict.</p><img src="calibration.png"><img src="magnitude_maps.png">
-<h2>Trained configurations, measured on the bench</h2>
-<table><tr><th>trained on</th><th>predicted contrast (dB)</th><th>measured contrast (dB)</th></tr>{rows}
-<tr><td>calibrated, after drift</td><td></td><td>{report['drifted']['contrast_db']:.1f}</td></tr>
-<tr><td>re-trained after recalibration</td><td>{report['restored']['predicted_contrast_db']:.1f}</td>
-<td>{report['restored']['contrast_db']:.1f}</td></tr></table><img src="ports.png">
-<h2>Drift and state-driven recalibration</h2>
-<p>Temperature ramp {d['rate_k_per_hour']:.1f} K/h until the first recalibration, then steady;
-checks every 30 min of bench time;
-{d['recalibrations']} recalibration(s), first after {0 if d['fired_after_s'] is None else d['fired_after_s'] / 60:.0f} min
-(reason: {html.escape('; '.join(d['reasons'][:1]))}); held-out NMSE after:
-{', '.join(f'{v:.1f} dB' for v in d['heldout_nmse_db_after'] if v is not None)}.</p><img src="indicators.png">
-</body></html>
-"""
 
 
 def main(argv=None) -> int:
