@@ -1,0 +1,77 @@
+"""The record descriptions (simhw.control.records) are what the migrations make: a fresh bench store and a
+fresh lab database, migrated from 0001, hold exactly the described tables, columns, types, nullability,
+keys, references and indexes."""
+
+import re
+import sqlite3
+
+import psycopg
+
+from simhw.control.lab.lab_store import LabStore
+from simhw.control.records import LAB_ONLY, RECORDS, REPLICATED, TYPES
+from simhw.control.store import Store
+
+
+def sqlite_schema(path) -> dict:
+    """table -> (columns [(name, type, notnull, pk)], foreign keys {(column, "table(column)")}) and the
+    indexes {name: (table, columns)}, read back from the database."""
+    with sqlite3.connect(path) as db:
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE "
+                                           "'sqlite_%'")]
+        out = {t: ([tuple(r[1:4]) + (r[5],) for r in db.execute(f"PRAGMA table_info({t})")],
+                   {(r[3], f"{r[2]}({r[4]})") for r in db.execute(f"PRAGMA foreign_key_list({t})")}) for t in tables}
+        indexes = {name: (table, tuple(r[2] for r in db.execute(f"PRAGMA index_info({name})")))
+                   for name, table in db.execute("SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' AND "
+                                                 "name NOT LIKE 'sqlite_autoindex%'")}
+    return {"tables": out, "indexes": indexes}
+
+
+def described_sqlite() -> dict:
+    tables = {r.table: ([(c.name, TYPES[c.type][0], int(not c.null and c.name != r.key), int(c.name == r.key))
+                         for c in r.columns], {(c.name, c.references) for c in r.columns if c.references})
+              for r in RECORDS.values()}
+    indexes = {name: (r.table, cols) for r in RECORDS.values() for name, cols in r.indexes.items()}
+    return {"tables": tables, "indexes": indexes}
+
+
+def test_a_fresh_store_has_exactly_the_described_tables_columns_and_indexes(tmp_path):
+    Store(tmp_path / "s.sqlite").close()
+    found, described = sqlite_schema(tmp_path / "s.sqlite"), described_sqlite()
+    assert sorted(found["tables"]) == sorted(described["tables"])
+    for table, (columns, refs) in described["tables"].items():
+        assert found["tables"][table][0] == columns, (table, "columns (name, type, not null, key)")
+        assert found["tables"][table][1] == refs, (table, "references")
+    assert found["indexes"] == described["indexes"]
+
+
+def lab_schema(dsn: str) -> dict:
+    with psycopg.connect(dsn) as pg:
+        cols = pg.execute("SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns "
+                          "WHERE table_schema = 'public' ORDER BY table_name, ordinal_position").fetchall()
+        keys = pg.execute("SELECT k.table_name, k.column_name FROM information_schema.table_constraints c JOIN "
+                          "information_schema.key_column_usage k USING (constraint_schema, constraint_name) WHERE "
+                          "c.constraint_type = 'PRIMARY KEY' AND c.table_schema = 'public' ORDER BY k.ordinal_position"
+                          ).fetchall()
+        indexes = pg.execute("SELECT indexname, tablename, indexdef FROM pg_indexes WHERE schemaname = 'public' "
+                             "AND indexname NOT LIKE '%_pkey'").fetchall()
+    tables: dict = {}
+    for table, name, type_, nullable in cols:
+        tables.setdefault(table, []).append((name, type_, nullable == "YES"))
+    pks: dict = {}
+    for table, name in keys:
+        pks.setdefault(table, []).append(name)
+    idx = {n: (t, tuple(c.strip() for c in re.search(r"\((.*)\)", d).group(1).split(","))) for n, t, d in indexes}
+    return {"tables": tables, "keys": {t: tuple(k) for t, k in pks.items()}, "indexes": idx}
+
+
+def test_a_fresh_lab_database_has_exactly_the_described_tables_columns_and_indexes(lab_dsn):
+    LabStore(lab_dsn).close()
+    found = lab_schema(lab_dsn)
+    described = {r.table: r.lab_columns() for r in REPLICATED} | {r.table: r.columns for r in LAB_ONLY}
+    keys = {r.table: r.lab_key for r in REPLICATED} | {r.table: (r.key,) for r in LAB_ONLY}
+    assert sorted(found["tables"]) == sorted([*described, "lab_schema"])
+    for table, columns in described.items():
+        expect = [(c.lab, TYPES[c.type][1], c.null and c.lab not in keys[table]) for c in columns]
+        assert found["tables"][table] == expect, (table, "columns (name, type, nullable)")
+        assert found["keys"][table] == keys[table], table
+    assert found["indexes"] == {n: (r.table, cols) for r in REPLICATED for n, cols in r.lab_indexes.items()}
