@@ -240,12 +240,13 @@ class Store:
         return self._get(SNAPSHOT, sid)
 
     def put_measurement(self, hash_: str | None, snapshot: int | None, params: list, frequencies, s,
-                        flag: str | None = None, settings: dict | None = None) -> int:
+                        flag: str | None = None, settings: dict | None = None, **columns) -> int:
         """``hash_``: the configuration the board showed (None: unknown); ``flag``: why that label is not
-        a verified push, or None; ``settings``: the instrument's state for the sweep (correction, cal set, ..)."""
+        a verified push, or None; ``settings``: the instrument's state for the sweep (correction, cal set, ..);
+        ``columns``: further columns of the measurement description, by name (KeyError for one it lacks)."""
         s = np.asarray(s)
         row = {"hash": hash_, "snapshot": snapshot, "params": list(params), "frequencies": frequencies, "s": s,
-               "shape": list(s.shape), "created_at": time.time(), "flag": flag, "settings": settings or {}}
+               "shape": list(s.shape), "created_at": time.time(), "flag": flag, "settings": settings or {}, **columns}
         with self.atomic() as db:
             return _insert(db, MEASUREMENT, row).lastrowid
 
