@@ -142,7 +142,8 @@ REPLICATED = (  # in the order the lab writes a batch: referenced records first
         Column("s", "array", null=False), Column("shape", "json_text", null=False),
         Column("created_at", _T, null=False),
         Column("flag", "text"),  # why the label is not a verified push: see board_state
-        Column("settings", "json", empty="{}")),  # the instrument's state for the sweep
+        Column("settings", "json", empty="{}"),  # the instrument's state for the sweep
+        Column("temperature_k", "real", export="temperature_k")),  # the board's temperature at the sweep, K
         time="created_at", config="hash", listed=("id", "hash", "params", "shape", "created_at", "flag"),
         lab_indexes={"measurements_hash": ("hash",), "measurements_time": ("bench", "created_at")}),
     Record("calibration", "calibrations", (
