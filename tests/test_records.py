@@ -1,12 +1,22 @@
 """The record descriptions (simhw.control.records) are what the migrations make: a fresh bench store and a
 fresh lab database, migrated from 0001, hold exactly the described tables, columns, types, nullability,
-keys, references and indexes (in any order: a column a migration adds comes last)."""
+keys, references and indexes (in any order: a column a migration adds comes last). And the column added
+through them, the bench temperature of a measurement, goes from the board to the store, the lab and its
+exports."""
 
+import csv
 import re
 import sqlite3
 
+import numpy as np
 import psycopg
+import pytest
+from lab_helpers import wait_replicated
+from test_lab import lab_bench
 
+from simhw.app.embedded import embedded_daemon
+from simhw.control.client import DaemonClient
+from simhw.control.lab.exports import measurements_dataset, to_csv
 from simhw.control.lab.lab_store import LabStore
 from simhw.control.records import LAB_ONLY, RECORDS, REPLICATED, TYPES
 from simhw.control.store import Store
@@ -75,3 +85,28 @@ def test_a_fresh_lab_database_has_exactly_the_described_tables_columns_and_index
         assert sorted(found["tables"][table]) == sorted(expect), (table, "columns (name, type, nullable)")
         assert found["keys"][table] == keys[table], table
     assert found["indexes"] == {n: (r.table, cols) for r in REPLICATED for n, cols in r.lab_indexes.items()}
+
+
+@pytest.mark.timeout(300)
+def test_a_measurement_records_the_bench_temperature_in_the_store_the_lab_and_its_exports(tmp_path, lab_dsn):
+    cfg = lab_bench(tmp_path, "warm", lab_dsn)
+    cfg.simulation.drift_k_per_hour = 36.0  # 10 K per 1000 s of the bench's clock
+    expected = []
+    with embedded_daemon(cfg) as (bench, _), DaemonClient(cfg.daemon.bind[0], timeout=60) as c:
+        sensor = bench.firmwares[0].temperature_fn  # what the simulated bench's board reads now, deg C
+        for _ in range(2):
+            c.request("measure")
+            expected.append(sensor() + 273.15)
+            bench.clock.advance(1000.0)
+        wait_replicated(lab_dsn, cfg.name, cfg.daemon.store)
+    assert expected[1] - expected[0] == pytest.approx(10.0, abs=0.1)  # the bench warmed between the two sweeps
+    store = Store(cfg.daemon.store)
+    stored = [store.get_measurement(m["id"])["temperature_k"] for m in store.list_measurements()[::-1]]
+    store.close()
+    np.testing.assert_allclose(stored, expected, atol=0.02)  # the board reports hundredths of a degree
+    with LabStore(lab_dsn) as lab:
+        recs = lab.query("measurement", bench=cfg.name)
+    assert [r["temperature_k"] for r in recs[::-1]] == stored
+    np.testing.assert_array_equal(measurements_dataset(recs)["temperature_k"].values, stored)
+    with open(to_csv(recs, tmp_path / "m.csv")) as fh:
+        assert sorted(float(r["temperature_k"]) for r in csv.DictReader(fh)) == sorted(stored)
