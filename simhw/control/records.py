@@ -16,7 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Column", "Record", "TYPES", "RECORDS", "REPLICATED", "LAB_ONLY", "record", "LAB_EXTRA", "migration_files"]
+__all__ = ["Column", "Record", "TYPES", "RECORDS", "REPLICATED", "STORE_ONLY", "LAB_ONLY", "LAB_BENCH", "LAB_EXTRA",
+           "record", "migration_files"]
 
 # a column's type -> (SQLite type, PostgreSQL type)
 TYPES = {
@@ -30,11 +31,12 @@ TYPES = {
     "json": ("TEXT", "jsonb"),
     "json_text": ("TEXT", "text"),  # JSON kept as text in the lab as well (a shape)
 }
-SCALAR = ("text", "int", "id", "real", "bool")
 
 
 @dataclass(frozen=True)
 class Column:
+    """One column: its name, type (a key of :data:`TYPES`) and whether it takes NULL."""
+
     name: str
     type: str
     null: bool = True
@@ -78,9 +80,11 @@ class Record:
 
     def __post_init__(self):
         names = [c.name for c in self.columns]
-        unknown = {self.key, self.time, self.config, *self.updated, *self.listed} - set(names) - {None}
-        if unknown or names[0] != self.key:
-            raise ValueError(f"{self.kind}: key {self.key!r} must be the first column; unknown columns {unknown}")
+        if names[0] != self.key:
+            raise ValueError(f"{self.kind}: its key {self.key!r} must be its first column")
+        unknown = {self.time, self.config, *self.updated, *self.listed} - set(names) - {None}
+        if unknown:
+            raise ValueError(f"{self.kind}: no columns {sorted(unknown)}")
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -4,9 +4,11 @@ Tables: ``configs`` (by content hash, codes as a blob, metadata), ``pushes`` (ev
 push: config, client request id, time), ``measurements`` (frequencies and S-parameters as blobs,
 linked to the config shown and a bench snapshot), ``snapshots`` (bench description and software
 version), ``calibrations`` (protocol, parameters, per-stage metrics, the resulting model as .npz
-bytes, status), ``events``, and ``state`` (key/value: the scheduler's last runs, for resuming).
+bytes, status), ``events``, ``tags``, ``outbox`` (what the lab replicator ships next) and ``state``
+(key/value: the scheduler's last runs, for resuming). Their columns are described once, in
+:mod:`simhw.control.records`: the statements here are built, and rows decoded, from those descriptions.
 
-Every write is one transaction. With ``durability="process"`` (the default, ``synchronous=NORMAL``
+Every write is one transaction, :meth:`Store.atomic`. With ``durability="process"`` (the default, ``synchronous=NORMAL``
 in WAL mode) a committed record is in the WAL file before the method returns, so it survives the
 process being killed, and commits cost no fsync; ``durability="power"`` (``synchronous=FULL``)
 fsyncs every commit so a record also survives power loss or an OS crash. One connection per store
