@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Column", "Record", "TYPES", "RECORDS", "REPLICATED", "STORE_ONLY", "LAB_ONLY", "LAB_BENCH", "LAB_EXTRA",
-           "record", "migration_files"]
+__all__ = ["LAB_BENCH", "LAB_EXTRA", "LAB_ONLY", "RECORDS", "REPLICATED", "STORE_ONLY", "TYPES", "Column", "Record",
+           "migration_files", "record"]
 
 # a column's type -> (SQLite type, PostgreSQL type)
 TYPES = {

@@ -13,7 +13,7 @@ import numpy as np
 
 from simhw.control.records import Column, Record
 
-__all__ = ["blob", "unblob", "codes_blob", "encode", "decode", "decode_row"]
+__all__ = ["blob", "codes_blob", "decode", "decode_row", "encode", "unblob"]
 
 
 def blob(a) -> bytes:

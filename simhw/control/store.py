@@ -330,7 +330,8 @@ class Store:
 
     def set_state(self, key: str, value) -> None:
         with self.atomic() as db:
-            _insert(db, STATE, {"key": key, "value": value}, tail="ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+            _insert(db, STATE, {"key": key, "value": value},
+                    tail="ON CONFLICT(key) DO UPDATE SET value = excluded.value")
 
     def get_state(self, key: str, default=None):
         try:

@@ -22,6 +22,8 @@ from simhw.control.row_codec import decode
 __all__ = ["LabStore", "KINDS"]
 
 KINDS = {r.kind: r for r in REPLICATED if r.kind != "tag"}  # what a query asks for; tags come with each record
+
+
 class LabStore:
     """A connection to the lab database (migrated to the current schema on open)."""
 
@@ -103,7 +105,7 @@ class LabStore:
         return out
 
     @staticmethod
-    def _decode(cols: list, row, tags: list, arrays: bool) -> dict:
+    def _decode(cols: tuple, row, tags: list, arrays: bool) -> dict:
         """A lab row as a record: its columns decoded (``local_id`` as ``id``; arrays and model bytes left
         out unless ``arrays``), its tags and their operators."""
         rec = {}

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from simhw.control.records import migration_files
 
-__all__ = ["MIGRATIONS", "MIGRATIONS_DIR", "SCHEMA_VERSION", "migrate", "atomic", "LabSchemaError"]
+__all__ = ["MIGRATIONS", "MIGRATIONS_DIR", "SCHEMA_VERSION", "LabSchemaError", "atomic", "migrate"]
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 MIGRATIONS = migration_files(MIGRATIONS_DIR)
