@@ -1,5 +1,6 @@
 """The real PostgreSQL that .ci/run starts (.ci/pg.sh): a fresh database per test, dropped after it."""
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -11,28 +12,10 @@ import psycopg
 import pytest
 
 from simhw.control.lab.replicator import lab_json
+from simhw.control.records import REPLICATED
 
 DSN = os.environ.get("SIMHW_LAB_DSN", "")
-TABLES = {  # lab table -> (local table, local key, the columns compared)
-    "configs": ("configs", "hash", "hash, name, bits, shape, codes, metadata, first_seen"),
-    "snapshots": ("snapshots", "id", "id, bench, software, created_at"),
-    "pushes": ("pushes", "id", "id, hash, client, request_id, applied, acked_at"),
-    "measurements": ("measurements", "id", "id, hash, snapshot, params, frequencies, s, shape, created_at, flag, "
-                     "settings"),
-    "calibrations": ("calibrations", "id", "id, protocol, reason, params, status, stages, metrics, model, snapshot, "
-                     "started_at, finished_at"),
-    "events": ("events", "id", "id, t, kind, data"),
-    "tags": ("tags", "id", "id, kind, target, tag, operator, t"),
-}
-JSON_COLUMNS = {"measurements": {"params", "settings"}, "calibrations": {"params", "stages", "metrics"},
-                "events": {"data"}}
-LAB_COLUMNS = {"configs": "hash, name, bits, shape, codes, metadata, first_seen",
-               "snapshots": "local_id, bench_file, software, created_at",
-               "pushes": "local_id, hash, client, request_id, applied, acked_at",
-               "measurements": "local_id, hash, snapshot, params, frequencies, s, shape, created_at, flag, settings",
-               "calibrations": "local_id, protocol, reason, params, status, stages, metrics, model, snapshot, "
-                               "started_at, finished_at",
-               "events": "local_id, t, kind, data", "tags": "local_id, kind, target, tag, operator, t"}
+TABLES = {r.table: r for r in REPLICATED}  # every replicated table, compared column by column
 
 
 @pytest.fixture
@@ -94,30 +77,24 @@ def _norm(v):
         return bytes(v)
     if isinstance(v, bool):
         return int(v)
-    if isinstance(v, (dict, list)):
-        return v
     return v
 
 
 def assert_lab_equals_store(dsn: str, bench: str, store_path) -> dict:
     """Every local record is in the lab once, field for field and array blob byte for byte; returns counts."""
-    import json
-
     counts = {}
     with sqlite3.connect(f"file:{store_path}?mode=ro", uri=True) as sq, psycopg.connect(dsn) as pg:
-        for lab_table, (local, key, cols) in TABLES.items():
-            local_rows = sq.execute(f"SELECT {cols} FROM {local} ORDER BY {key}").fetchall()
-            lab_key = "hash" if key == "hash" else "local_id"
-            lab_rows = pg.execute(f"SELECT {LAB_COLUMNS[lab_table]} FROM {lab_table} WHERE bench = %s "
-                                  f"ORDER BY {lab_key}", (bench,)).fetchall()
-            assert len(lab_rows) == len(local_rows), (lab_table, len(lab_rows), len(local_rows))
-            names = [c.strip() for c in LAB_COLUMNS[lab_table].split(",")]
+        for table, rec in TABLES.items():
+            local_rows = sq.execute(f"SELECT {', '.join(rec.names)} FROM {table} ORDER BY {rec.key}").fetchall()
+            lab_rows = pg.execute(f"SELECT {', '.join(c.lab for c in rec.lab_own())} FROM {table} WHERE bench = %s "
+                                  f"ORDER BY {rec.lab_key[1]}", (bench,)).fetchall()
+            assert len(lab_rows) == len(local_rows), (table, len(lab_rows), len(local_rows))
             for a, b in zip(local_rows, lab_rows):
-                for name, x, y in zip(names, a, b):
-                    if name in JSON_COLUMNS.get(lab_table, ()) and x is not None:
+                for column, x, y in zip(rec.columns, a, b):
+                    if column.type == "json" and x is not None:
                         x = json.loads(lab_json(x))
-                    assert _norm(x) == _norm(y), (lab_table, a[0], x if not isinstance(x, bytes) else len(x))
-            counts[lab_table] = len(local_rows)
+                    assert _norm(x) == _norm(y), (table, a[0], column.name, x if not isinstance(x, bytes) else len(x))
+            counts[table] = len(local_rows)
     return counts
 
 

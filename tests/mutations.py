@@ -109,6 +109,9 @@ MUTATIONS: tuple[Mutation, ...] = (
              "        tag = NAME_TAG + config.name\n", "        return\n",
              (T + "test_integrations_qcodes.py::"
                   "test_a_name_finds_the_newest_configuration_stored_under_it_by_any_name",)),
+    Mutation("a store migrated from 0001 has the described columns", "simhw/control/records.py",
+             'Column("temperature_k", "real"', 'Column("temperature_k", "int"',
+             (T + "test_records.py::test_a_fresh_store_has_exactly_the_described_tables_columns_and_indexes",)),
     Mutation("MATLAB metadata with unknown keys refused", "simhw/integrations/matlab.py",
              "    unknown = sorted(set(meta) - set(METADATA_KEYS))", "    unknown = []",
              (T + "test_cli_config.py::test_config_show_of_a_mat_file_with_foreign_metadata_is_a_clear_error",)),

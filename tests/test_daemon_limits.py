@@ -55,14 +55,15 @@ def test_every_listing_filled_to_its_declared_maximum_reads_back_through_client_
         store.record_pushes([(config(i, name=f"{i:06d}" + "n" * 194), None, longest, True) for i in range(MOST)])
         for i in range(MOST):
             store.event(longest, {"error": "e" * 200, "i": i})
-        store._tx(lambda db: db.executemany(
-            "INSERT INTO calibrations (protocol, reason, params, status, started_at) VALUES (?, ?, ?, ?, ?)",
-            [("requested", "requested", json.dumps({"job": longest[:-6] + f"{i:06d}"}), "done", time.time())
-             for i in range(MOST)]))
-        store._tx(lambda db: db.executemany(
-            "INSERT INTO measurements (hash, params, frequencies, s, shape, created_at, settings) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)", [(None, json.dumps(["S21", "S31"]), b"", b"", "[3, 2]", time.time(), "{}")
-                                            for _ in range(MOST)]))
+        with store.atomic() as db:
+            db.executemany(
+                "INSERT INTO calibrations (protocol, reason, params, status, started_at) VALUES (?, ?, ?, ?, ?)",
+                [("requested", "requested", json.dumps({"job": longest[:-6] + f"{i:06d}"}), "done", time.time())
+                 for i in range(MOST)])
+            db.executemany(
+                "INSERT INTO measurements (hash, params, frequencies, s, shape, created_at, settings) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(None, json.dumps(["S21", "S31"]), b"", b"", "[3, 2]", time.time(), "{}") for _ in range(MOST)])
         pushes = c.pushes(limit=MOST)
         assert [p["id"] for p in pushes] == list(range(1, MOST + 1))  # oldest first, none missing
         configs = c.configs(limit=MOST)

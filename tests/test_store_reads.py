@@ -19,8 +19,8 @@ def test_a_reader_never_sees_a_row_the_writer_then_rolls_back(tmp_path):
 
     reader = threading.Thread(target=lambda: (inserted.wait(5), seen.append(store.events("phantom"))))
     reader.start()
-    with pytest.raises(RuntimeError):
-        store._tx(write_then_fail)
+    with pytest.raises(RuntimeError), store.atomic() as db:
+        write_then_fail(db)
     reader.join(5)
     assert seen == [[]] and store.events("phantom") == []
 

@@ -462,7 +462,7 @@ class BenchDaemon:
         freqs = self.vna.frequencies()
         label, flag = self.shown.confirm(before, label, flag)
         mid = self.store.put_measurement(label, self.snapshot_id, list(self.params), freqs, s, flag,
-                                         settings=_vna_settings(self.vna))
+                                         settings=_vna_settings(self.vna), temperature_k=_board_kelvin(self.board))
         self.counters["measurements"] += 1
         self.event(Topic.MEASUREMENT, {"measurement": mid, "hash": label, "flag": flag})
         return {"measurement": mid, "frequencies": freqs, "s": s, "hash": label, "flag": flag}
@@ -513,6 +513,12 @@ class BenchDaemon:
         if time.monotonic() > self._job_deadline:
             raise Cancelled(f"calibration {job_id} ran longer than daemon.max_job_s = "
                             f"{self.config.daemon.max_job_s:g} s")
+
+
+def _board_kelvin(board) -> float | None:
+    """The board's temperature now, in kelvin (None: its status reports none)."""
+    t = board.status().temperature_c
+    return None if t is None else t + 273.15
 
 
 def _vna_settings(vna) -> dict:

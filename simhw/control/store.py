@@ -4,9 +4,11 @@ Tables: ``configs`` (by content hash, codes as a blob, metadata), ``pushes`` (ev
 push: config, client request id, time), ``measurements`` (frequencies and S-parameters as blobs,
 linked to the config shown and a bench snapshot), ``snapshots`` (bench description and software
 version), ``calibrations`` (protocol, parameters, per-stage metrics, the resulting model as .npz
-bytes, status), ``events``, and ``state`` (key/value: the scheduler's last runs, for resuming).
+bytes, status), ``events``, ``tags``, ``outbox`` (what the lab replicator ships next) and ``state``
+(key/value: the scheduler's last runs, for resuming). Their columns are described once, in
+:mod:`simhw.control.records`: the statements here are built, and rows decoded, from those descriptions.
 
-Every write is one transaction. With ``durability="process"`` (the default, ``synchronous=NORMAL``
+Every write is one transaction, :meth:`Store.atomic`. With ``durability="process"`` (the default, ``synchronous=NORMAL``
 in WAL mode) a committed record is in the WAL file before the method returns, so it survives the
 process being killed, and commits cost no fsync; ``durability="power"`` (``synchronous=FULL``)
 fsyncs every commit so a record also survives power loss or an OS crash. One connection per store
@@ -15,8 +17,7 @@ object, guarded by a lock, so the daemon's threads can share it.
 
 from __future__ import annotations
 
-import io
-import json
+import contextlib
 import sqlite3
 import threading
 import time
@@ -24,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from simhw.control.records import REPLICATED, Record, migration_files, record
+from simhw.control.row_codec import codes_blob, decode_row, encode
 from simhw.values.phase_config import PhaseConfig
 
 __all__ = ["Store", "StoreError", "StoreFull", "SCHEMA_VERSION", "TAGGABLE", "NAME_TAG"]
@@ -32,13 +35,6 @@ NAME_TAG = "name:"  # a configuration's tag recording a further name it was stor
 TAGGABLE = ("config", "push", "measurement", "calibration", "event", "snapshot")
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")  # 0001.sql, 0002.sql, ...: one file per schema version
-
-
-def _migrations() -> dict[int, str]:
-    files = {int(p.stem): p.read_text() for p in MIGRATIONS_DIR.glob("[0-9][0-9][0-9][0-9].sql")}
-    if sorted(files) != list(range(1, len(files) + 1)):
-        raise RuntimeError(f"migrations in {MIGRATIONS_DIR} are not numbered 1..N: {sorted(files)}")
-    return files
 
 
 def _statements(script: str) -> list[str]:
@@ -55,7 +51,7 @@ def _statements(script: str) -> list[str]:
     return out
 
 
-MIGRATIONS = _migrations()
+MIGRATIONS = migration_files(MIGRATIONS_DIR)
 SCHEMA_VERSION = max(MIGRATIONS)
 
 
@@ -63,29 +59,24 @@ class StoreError(RuntimeError):
     pass
 
 
-def _blob(a: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(a), allow_pickle=False)
-    return buf.getvalue()
-
-
-_npy_heads: dict = {}
-
-
-def _codes_blob(codes: np.ndarray) -> bytes:
-    """A config's codes as .npy bytes (what :func:`_blob` writes), with the header made once per shape."""
-    head = _npy_heads.get(codes.shape)
-    if head is None:
-        head = _npy_heads[codes.shape] = _blob(np.zeros(codes.shape, np.uint16))[:-2 * codes.size]
-    return head + np.ascontiguousarray(codes, dtype="<u2").tobytes()
-
-
-def _unblob(b: bytes) -> np.ndarray:
-    return np.load(io.BytesIO(b), allow_pickle=False)
-
-
 class StoreFull(RuntimeError):
     """The disk (or the configured size cap) is full; the write was rolled back entirely."""
+
+
+CONFIG, PUSH, SNAPSHOT, MEASUREMENT, CALIBRATION, EVENT, TAG, STATE = (
+    record(k) for k in ("config", "push", "snapshot", "measurement", "calibration", "event", "tag", "state"))
+
+
+def _insert(db, rec: Record, values: dict, verb: str = "INSERT", tail: str = ""):
+    """Insert one row of ``rec`` (column name -> Python value, encoded by the column's type); the cursor."""
+    cols = [rec.column(n) for n in values]
+    sql = (f"{verb} INTO {rec.table} ({', '.join(c.name for c in cols)}) VALUES ({', '.join('?' * len(cols))})"
+           + (" " + tail if tail else ""))
+    return db.execute(sql, [encode(c, values[c.name]) for c in cols])
+
+
+def _names(rec: Record, names=None) -> tuple[str, ...]:
+    return rec.names if names is None else tuple(names)
 
 
 class Store:
@@ -107,22 +98,17 @@ class Store:
             page = self._one("PRAGMA page_size")[0]
             self.db.execute(f"PRAGMA max_page_count={max(int(max_mb * 2**20 / page), 1)}")
 
-    # ------------------------------------------------------------------ schema
+    # ------------------------------------------------------------------ schema and transactions
     def _migrate(self) -> None:
         with self._lock:
             version = self._one("PRAGMA user_version")[0]
             if version > SCHEMA_VERSION:
                 raise StoreError(f"{self.path} has schema {version}, newer than this simhw's {SCHEMA_VERSION}")
             for v in range(version + 1, SCHEMA_VERSION + 1):
-                self.db.execute("BEGIN IMMEDIATE")
-                try:
+                with self.atomic() as db:
                     for stmt in _statements(MIGRATIONS[v]):
-                        self.db.execute(stmt)
-                    self.db.execute(f"PRAGMA user_version={v}")
-                    self.db.execute("COMMIT")
-                except Exception:
-                    self.db.execute("ROLLBACK")
-                    raise
+                        db.execute(stmt)
+                    db.execute(f"PRAGMA user_version={v}")
 
     @property
     def schema_version(self) -> int:
@@ -131,6 +117,27 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self.db.close()
+
+    @contextlib.contextmanager
+    def atomic(self):
+        """One write transaction, under the store's lock: yields the connection; everything written in
+        the block is committed when it ends, and nothing of it when it raises (a full disk or size cap
+        raises :class:`StoreFull`). A block inside another one joins the outer transaction."""
+        with self._lock:
+            if self.db.in_transaction:
+                yield self.db
+                return
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+                self.db.execute("COMMIT")
+            except BaseException as exc:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc):
+                    raise StoreFull(f"the store {self.path} is full (disk, or daemon.store_max_mb): nothing of this "
+                                    "write was kept") from None
+                raise
 
     def _one(self, sql: str, args=()):
         """One row of a read, under the writer's lock: a reader never sees a row a writer then rolls back."""
@@ -141,20 +148,25 @@ class Store:
         with self._lock:
             return self.db.execute(sql, args).fetchall()
 
-    def _tx(self, fn):
-        with self._lock:
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                out = fn(self.db)
-                self.db.execute("COMMIT")
-                return out
-            except Exception as exc:
-                if self.db.in_transaction:
-                    self.db.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc):
-                    raise StoreFull(f"the store {self.path} is full (disk, or daemon.store_max_mb): nothing of this "
-                                    "write was kept") from None
-                raise
+    def _get(self, rec: Record, key, names=None) -> dict:
+        """The record of ``rec`` with key ``key``, decoded; KeyError if there is none."""
+        names = _names(rec, names)
+        row = self._one(f"SELECT {', '.join(names)} FROM {rec.table} WHERE {rec.key} = ?", (key,))
+        if row is None:
+            raise KeyError(key)
+        return decode_row(rec, names, row)
+
+    def _newest(self, rec: Record, names=None, limit: int | None = None, before: int | None = None,
+                where: str = "", args=(), key: str | None = None) -> list[dict]:
+        """Records of ``rec`` newest first by ``key`` (default: its key), older than ``before`` (a
+        listing's page cursor), at most ``limit``, decoded."""
+        key = key or rec.key
+        names = [n for n in _names(rec, names) if n != key]
+        conds = [c for c in (where, f"{key} < ?" if before is not None else "") if c]
+        q = (f"SELECT {key}, {', '.join(names)} FROM {rec.table}" + (" WHERE " + " AND ".join(conds) if conds else "")
+             + f" ORDER BY {key} DESC" + (" LIMIT ?" if limit is not None else ""))
+        args = (*args, *(() if before is None else (int(before),)), *(() if limit is None else (int(limit),)))
+        return [{key: r[0], **decode_row(rec, names, r[1:])} for r in self._all(q, args)]
 
     # ------------------------------------------------------------------ configs and pushes
     def _put_config(self, db, config: PhaseConfig, text: str | None = None) -> None:
@@ -162,9 +174,9 @@ class Store:
         A pattern is kept once, under the name it first came with; a later name is recorded as a
         ``name:<name>`` tag on it, once per name, so :meth:`config_named` finds it by every name."""
         now = time.time()
-        if db.execute("INSERT OR IGNORE INTO configs VALUES (?, ?, ?, ?, ?, ?, ?)",
-                      (config.hash, config.name, config.bits, json.dumps(list(config.shape)),
-                       _codes_blob(config.codes), text or config.to_bytes().decode(), now)).rowcount or not config.name:
+        row = {"hash": config.hash, "name": config.name, "bits": config.bits, "shape": list(config.shape),
+               "codes": codes_blob(config.codes), "metadata": text or config.to_bytes().decode(), "first_seen": now}
+        if _insert(db, CONFIG, row, "INSERT OR IGNORE").rowcount or not config.name:
             return
         tag = NAME_TAG + config.name
         if db.execute("SELECT 1 FROM configs WHERE hash = ? AND name = ? UNION ALL SELECT 1 FROM tags WHERE kind = "
@@ -173,28 +185,23 @@ class Store:
             self._insert_tag(db, "config", config.hash, tag, None, now)
 
     def put_config(self, config: PhaseConfig) -> str:
-        self._tx(lambda db: self._put_config(db, config))
+        with self.atomic() as db:
+            self._put_config(db, config)
         return config.hash
 
     def record_pushes(self, pushes: list) -> list[int]:
         """Record many acknowledged pushes [(config, client, request_id, applied[, text]), ...] in one
         transaction; ``text`` is the config's file line as received, if at hand."""
-        def fn(db):
+        with self.atomic() as db:
             ids = []
             for config, client, rid, applied, *text in pushes:
                 self._put_config(db, config, *text)
-                ids.append(db.execute("INSERT INTO pushes (hash, client, request_id, applied, acked_at) "
-                                      "VALUES (?, ?, ?, ?, ?)", (config.hash, client, rid, int(applied),
-                                                                time.time())).lastrowid)
+                ids.append(_insert(db, PUSH, {"hash": config.hash, "client": client, "request_id": rid,
+                                              "applied": applied, "acked_at": time.time()}).lastrowid)
             return ids
 
-        return self._tx(fn)
-
     def get_config(self, hash_: str) -> PhaseConfig:
-        row = self._one("SELECT metadata FROM configs WHERE hash = ?", (hash_,))
-        if row is None:
-            raise KeyError(hash_)
-        return PhaseConfig.from_bytes(row[0].encode())
+        return PhaseConfig.from_bytes(self._get(CONFIG, hash_, ("metadata",))["metadata"].encode())
 
     def config_named(self, name: str) -> str | None:
         """The hash of the configuration that most recently came with ``name`` for the first time (as its
@@ -204,132 +211,96 @@ class Store:
                         "WHERE kind = 'config' AND tag = ? ORDER BY 2 DESC LIMIT 1", (name, NAME_TAG + name))
         return None if row is None else row[0]
 
-    def _newest(self, sql: str, key: str, limit: int | None, before: int | None, where: str = "", args=()) -> list:
-        """Rows of ``sql`` newest first by ``key``, older than ``before`` (a listing's page cursor), at most ``limit``."""
-        conds = [c for c in (where, f"{key} < ?" if before is not None else "") if c]
-        q = sql + (" WHERE " + " AND ".join(conds) if conds else "") + f" ORDER BY {key} DESC"
-        args = (*args, *(() if before is None else (int(before),)))
-        return self._all(q + (" LIMIT ?" if limit is not None else ""), (*args, *(() if limit is None else (int(limit),))))
-
     def list_configs(self, limit: int = 100, before: int | None = None) -> list[dict]:
         """The newest configurations first; ``seq`` orders them (first seen) and is a listing's page cursor."""
-        rows = self._newest("SELECT rowid, hash, name, bits, shape, first_seen FROM configs", "rowid", limit, before)
-        return [{"seq": q, "hash": h, "name": n, "bits": b, "shape": json.loads(s), "first_seen": t}
-                for q, h, n, b, s, t in rows]
+        return [{"seq": r.pop("rowid"), **r} for r in self._newest(CONFIG, CONFIG.listed, limit, before, key="rowid")]
 
     def pushes(self, limit: int | None = None, before: int | None = None) -> list[dict]:
         """The last ``limit`` acknowledged pushes (all if None) older than ``before``, oldest first."""
-        rows = self._newest("SELECT id, hash, client, request_id, applied, acked_at FROM pushes", "id", limit,
-                            before)[::-1]
-        return [{"id": i, "hash": h, "client": c, "request_id": r, "applied": bool(a), "acked_at": t}
-                for i, h, c, r, a, t in rows]
+        return self._newest(PUSH, None, limit, before)[::-1]
 
     def last_push(self) -> dict | None:
-        row = self._one("SELECT id, hash FROM pushes ORDER BY id DESC LIMIT 1")
-        return None if row is None else {"id": row[0], "hash": row[1]}
+        rows = self._newest(PUSH, ("hash",), 1)
+        return rows[0] if rows else None
 
     def count(self, table: str) -> int:
-        if table not in ("configs", "pushes", "measurements", "calibrations", "events", "snapshots"):
+        if table not in {r.table for r in REPLICATED}:
             raise ValueError(table)
         return self._one(f"SELECT COUNT(*) FROM {table}")[0]
 
     # ------------------------------------------------------------------ snapshots and measurements
     def snapshot(self, bench_toml: str, software: str) -> int:
-        def fn(db):
+        with self.atomic() as db:
             row = db.execute("SELECT id FROM snapshots WHERE bench = ? AND software = ? ORDER BY id DESC LIMIT 1",
                              (bench_toml, software)).fetchone()
             if row:
                 return row[0]
-            return db.execute("INSERT INTO snapshots (bench, software, created_at) VALUES (?, ?, ?)",
-                              (bench_toml, software, time.time())).lastrowid
-
-        return self._tx(fn)
+            return _insert(db, SNAPSHOT, {"bench": bench_toml, "software": software,
+                                          "created_at": time.time()}).lastrowid
 
     def get_snapshot(self, sid: int) -> dict:
-        row = self._one("SELECT bench, software, created_at FROM snapshots WHERE id = ?", (sid,))
-        if row is None:
-            raise KeyError(sid)
-        return {"id": sid, "bench": row[0], "software": row[1], "created_at": row[2]}
+        return self._get(SNAPSHOT, sid)
 
     def put_measurement(self, hash_: str | None, snapshot: int | None, params: list, frequencies, s,
-                        flag: str | None = None, settings: dict | None = None) -> int:
+                        flag: str | None = None, settings: dict | None = None, **columns) -> int:
         """``hash_``: the configuration the board showed (None: unknown); ``flag``: why that label is not
-        a verified push, or None; ``settings``: the instrument's state for the sweep (correction, cal set, ..)."""
+        a verified push, or None; ``settings``: the instrument's state for the sweep (correction, cal set, ..);
+        ``columns``: further columns of the measurement description, by name (KeyError for one it lacks)."""
         s = np.asarray(s)
-        return self._tx(lambda db: db.execute(
-            "INSERT INTO measurements (hash, snapshot, params, frequencies, s, shape, created_at, flag, settings) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (hash_, snapshot, json.dumps(list(params)),
-                                                   _blob(np.asarray(frequencies)), _blob(s), json.dumps(list(s.shape)),
-                                                   time.time(), flag, json.dumps(settings or {}))).lastrowid)
+        row = {"hash": hash_, "snapshot": snapshot, "params": list(params), "frequencies": frequencies, "s": s,
+               "shape": list(s.shape), "created_at": time.time(), "flag": flag, "settings": settings or {}, **columns}
+        with self.atomic() as db:
+            return _insert(db, MEASUREMENT, row).lastrowid
 
     def get_measurement(self, mid: int) -> dict:
-        row = self._one("SELECT hash, snapshot, params, frequencies, s, created_at, flag, settings FROM measurements "
-                        "WHERE id = ?", (mid,))
-        if row is None:
-            raise KeyError(mid)
-        return {"id": mid, "hash": row[0], "snapshot": row[1], "params": json.loads(row[2]),
-                "frequencies": _unblob(row[3]), "s": _unblob(row[4]), "created_at": row[5], "flag": row[6],
-                "settings": json.loads(row[7] or "{}")}
+        return self._get(MEASUREMENT, mid)
 
     def list_measurements(self, limit: int = 100, before: int | None = None) -> list[dict]:
-        rows = self._newest("SELECT id, hash, params, shape, created_at, flag FROM measurements", "id", limit, before)
-        return [{"id": i, "hash": h, "params": json.loads(p), "shape": json.loads(s), "created_at": t, "flag": fl}
-                for i, h, p, s, t, fl in rows]
+        return self._newest(MEASUREMENT, MEASUREMENT.listed, limit, before)
 
     # ------------------------------------------------------------------ calibrations
     def start_calibration(self, protocol: str, reason: str, params: dict, snapshot: int | None) -> int:
-        return self._tx(lambda db: db.execute(
-            "INSERT INTO calibrations (protocol, reason, params, status, snapshot, started_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (protocol, reason, json.dumps(params), "running", snapshot, time.time())).lastrowid)
+        with self.atomic() as db:
+            return _insert(db, CALIBRATION, {"protocol": protocol, "reason": reason, "params": params,
+                                             "status": "running", "snapshot": snapshot,
+                                             "started_at": time.time()}).lastrowid
 
     def finish_calibration(self, cid: int, status: str, stages: list | None = None, metrics: dict | None = None,
                            model: bytes | None = None) -> None:
-        self._tx(lambda db: db.execute(
-            "UPDATE calibrations SET status = ?, stages = ?, metrics = ?, model = ?, finished_at = ? WHERE id = ?",
-            (status, json.dumps(stages, default=float), json.dumps(metrics, default=float), model, time.time(), cid)))
+        values = {"status": status, "stages": stages, "metrics": metrics, "model": model, "finished_at": time.time()}
+        cols = [CALIBRATION.column(n) for n in CALIBRATION.updated]
+        with self.atomic() as db:
+            db.execute(f"UPDATE calibrations SET {', '.join(c.name + ' = ?' for c in cols)} WHERE id = ?",
+                       [encode(c, values[c.name]) for c in cols] + [cid])
 
     def get_calibration(self, cid: int) -> dict:
-        row = self._one("SELECT protocol, reason, params, status, stages, metrics, model, snapshot, started_at, "
-                              "finished_at FROM calibrations WHERE id = ?", (cid,))
-        if row is None:
-            raise KeyError(cid)
-        keys = ("protocol", "reason", "params", "status", "stages", "metrics", "model", "snapshot", "started_at",
-                "finished_at")
-        d = dict(zip(keys, row))
-        for k in ("params", "stages", "metrics"):
-            d[k] = json.loads(d[k]) if d[k] else None
-        d["id"] = cid
-        return d
+        return self._get(CALIBRATION, cid)
 
     def list_calibrations(self, limit: int = 100, before: int | None = None) -> list[dict]:
-        rows = self._newest("SELECT id, protocol, reason, status, started_at, finished_at, params FROM calibrations",
-                            "id", limit, before)
-        return [{"id": i, "protocol": p, "reason": r, "status": s, "started_at": a, "finished_at": b,
-                 "job": json.loads(q).get("job")} for i, p, r, s, a, b, q in rows]
+        rows = self._newest(CALIBRATION, CALIBRATION.listed, limit, before)
+        return [{**r, "job": r.pop("params").get("job")} for r in rows]
 
     def latest_model_id(self) -> int | None:
         """Id of the newest finished calibration with a model (cheap: no model bytes are read)."""
         row = self._one("SELECT id FROM calibrations WHERE status = 'done' AND model IS NOT NULL "
-                              "ORDER BY id DESC LIMIT 1")
+                        "ORDER BY id DESC LIMIT 1")
         return None if row is None else row[0]
 
     def latest_model(self) -> bytes | None:
         row = self._one("SELECT model FROM calibrations WHERE status = 'done' AND model IS NOT NULL "
-                              "ORDER BY id DESC LIMIT 1")
+                        "ORDER BY id DESC LIMIT 1")
         return None if row is None else row[0]
 
     def interrupted_calibrations(self) -> list[int]:
         return [r[0] for r in self._all("SELECT id FROM calibrations WHERE status = 'running'")]
 
-    # ------------------------------------------------------------------ events and state
+    # ------------------------------------------------------------------ events, tags and state
     def event(self, kind: str, data: dict) -> int:
-        return self._tx(lambda db: db.execute("INSERT INTO events (t, kind, data) VALUES (?, ?, ?)",
-                                              (time.time(), kind, json.dumps(data, default=str))).lastrowid)
+        with self.atomic() as db:
+            return _insert(db, EVENT, {"t": time.time(), "kind": kind, "data": data}).lastrowid
 
     def events(self, kind: str | None = None, limit: int = 100, before: int | None = None) -> list[dict]:
-        rows = self._newest("SELECT id, t, kind, data FROM events", "id", limit, before, "kind = ?" if kind else "",
-                            (kind,) if kind else ())
-        return [{"id": i, "t": t, "kind": k, "data": json.loads(d)} for i, t, k, d in rows]
+        return self._newest(EVENT, None, limit, before, "kind = ?" if kind else "", (kind,) if kind else ())
 
     def tag(self, kind: str, target, tag: str, operator: str | None = None) -> int:
         """Tag a record (``kind`` config/push/measurement/calibration/event/snapshot, ``target`` its id or hash)."""
@@ -337,18 +308,17 @@ class Store:
             raise ValueError(f"cannot tag a {kind!r}; taggable: {TAGGABLE}")
         if not isinstance(tag, str) or not 0 < len(tag) <= 200:
             raise ValueError("a tag is a string of 1 to 200 characters")
-        return self._tx(lambda db: self._insert_tag(db, kind, target, tag, operator, time.time()))
+        with self.atomic() as db:
+            return self._insert_tag(db, kind, target, tag, operator, time.time())
 
     @staticmethod
     def _insert_tag(db, kind: str, target, tag: str, operator: str | None, t: float) -> int:
-        return db.execute("INSERT INTO tags (kind, target, tag, operator, t) VALUES (?, ?, ?, ?, ?)",
-                          (kind, str(target), tag, operator, t)).lastrowid
+        return _insert(db, TAG, {"kind": kind, "target": str(target), "tag": tag, "operator": operator,
+                                 "t": t}).lastrowid
 
     def exists(self, kind: str, target) -> bool:
-        table = {"config": ("configs", "hash"), "push": ("pushes", "id"), "measurement": ("measurements", "id"),
-                 "calibration": ("calibrations", "id"), "event": ("events", "id"), "snapshot": ("snapshots", "id")}
-        name, key = table[kind]
-        return self._one(f"SELECT COUNT(*) FROM {name} WHERE {key} = ?", (str(target),))[0] > 0
+        rec = record(kind)
+        return self._one(f"SELECT COUNT(*) FROM {rec.table} WHERE {rec.key} = ?", (str(target),))[0] > 0
 
     def tags(self, kind: str, target) -> list[str]:
         return [r[0] for r in self._all("SELECT tag FROM tags WHERE kind = ? AND target = ? ORDER BY id",
@@ -359,9 +329,12 @@ class Store:
         return self._one("SELECT COALESCE(MAX(seq), 0) FROM outbox")[0]
 
     def set_state(self, key: str, value) -> None:
-        self._tx(lambda db: db.execute("INSERT INTO state VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = "
-                                       "excluded.value", (key, json.dumps(value))))
+        with self.atomic() as db:
+            _insert(db, STATE, {"key": key, "value": value},
+                    tail="ON CONFLICT(key) DO UPDATE SET value = excluded.value")
 
     def get_state(self, key: str, default=None):
-        row = self._one("SELECT value FROM state WHERE key = ?", (key,))
-        return default if row is None else json.loads(row[0])
+        try:
+            return self._get(STATE, key, ("value",))["value"]
+        except KeyError:
+            return default

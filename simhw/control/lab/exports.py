@@ -4,7 +4,8 @@
 - :func:`measurements_dataset`: a series of measurements on one frequency grid as an
   ``xarray.Dataset`` with ``s`` (time, frequency, port), coordinates ``time`` (UTC datetimes; ``epoch_s``
   the same in seconds since the epoch), ``frequency`` (Hz), ``port`` (the S-parameter names), ``config``
-  (the hash each sweep was labelled with), ``bench``, ``snapshot`` and ``model_calibration`` (-1: no
+  (the hash each sweep was labelled with), ``bench``, ``measurement``, ``snapshot``, every further column
+  the measurement description exports (:mod:`simhw.control.records`) and ``model_calibration`` (-1: no
   calibrated model yet) per time, and attributes (each bench's bench file, software versions, record kind).
 - :func:`calibration_dataset`: a calibration's stages (held-out and fit NMSE, slots, seconds per stage).
 - :func:`to_netcdf`: a Dataset to NetCDF; complex variables are stored as ``<name>_real`` and
@@ -20,6 +21,7 @@ import os
 
 import numpy as np
 
+from simhw.control.records import RECORDS
 from simhw.values.measurement import Measurement
 
 __all__ = ["to_touchstone", "measurements_dataset", "calibration_dataset", "to_netcdf", "open_netcdf", "to_csv"]
@@ -60,9 +62,7 @@ def measurements_dataset(records: list):
     ds = xr.Dataset(
         {"s": (("time", "frequency", "port"), np.stack([r["s"] for r in recs]))},
         coords={"time": (t * 1e9).astype("datetime64[ns]"), "epoch_s": ("time", t), "frequency": freqs,
-                "port": params, "config": ("time", [r["hash"] or "" for r in recs]),
-                "bench": ("time", [r["bench"] for r in recs]), "measurement": ("time", [r["id"] for r in recs]),
-                "snapshot": ("time", [-1 if r["snapshot"] is None else r["snapshot"] for r in recs]),
+                "port": params, "bench": ("time", [r["bench"] for r in recs]), **_per_sweep(recs),
                 "model_calibration": ("time", [-1 if p.get("model_calibration") is None else p["model_calibration"]
                                                for p in prov])},
         attrs={"kind": "simhw measurement series", "software": sorted({p.get("software", "") for p in prov}),
@@ -73,6 +73,15 @@ def measurements_dataset(records: list):
     ds["model_calibration"].attrs["long_name"] = ("the bench's calibration whose model was in use; -1: no "
                                                   "calibrated model yet")
     return ds
+
+
+_MISSING = {"text": "", "int": -1, "id": -1, "real": np.nan}  # a coordinate's value where a record has none
+
+
+def _per_sweep(recs: list) -> dict:
+    """The coordinates over ``time`` the measurement description asks for (its columns' ``export``)."""
+    return {c.export: ("time", [_MISSING[c.type] if r.get(c.name) is None else r[c.name] for r in recs])
+            for c in RECORDS["measurement"].columns if c.export}
 
 
 def calibration_dataset(record: dict):

@@ -9,33 +9,19 @@ calibration model in use at the time (measurements), the operator and the tags.
 
 from __future__ import annotations
 
-import io
 import json
 
 import numpy as np
 import psycopg
 
 from simhw.control.lab.replicator import register_bench
-from simhw.control.lab.schema import SCHEMA_VERSION, migrate
+from simhw.control.lab.schema import SCHEMA_VERSION, atomic, migrate
+from simhw.control.records import REPLICATED
+from simhw.control.row_codec import decode
 
 __all__ = ["LabStore", "KINDS"]
 
-# kind -> (table, time column, config-hash column or None, the columns read)
-KINDS = {
-    "measurement": ("measurements", "created_at", "hash",
-                    "local_id, hash, snapshot, params, frequencies, s, shape, created_at, flag, settings"),
-    "calibration": ("calibrations", "started_at", None,
-                    "local_id, protocol, reason, params, status, stages, metrics, model, snapshot, started_at, "
-                    "finished_at"),
-    "push": ("pushes", "acked_at", "hash", "local_id, hash, client, request_id, applied, acked_at"),
-    "config": ("configs", "first_seen", "hash", "hash, name, bits, shape, codes, metadata, first_seen"),
-    "event": ("events", "t", None, "local_id, t, kind, data"),
-    "snapshot": ("snapshots", "created_at", None, "local_id, bench_file, software, created_at"),
-}
-
-
-def _npy(b) -> np.ndarray:
-    return np.load(io.BytesIO(bytes(b)), allow_pickle=False)
+KINDS = {r.kind: r for r in REPLICATED if r.kind != "tag"}  # what a query asks for; tags come with each record
 
 
 class LabStore:
@@ -61,8 +47,12 @@ class LabStore:
         self.close()
 
     # ------------------------------------------------------------------ the registry
+    def atomic(self):
+        """One transaction on the lab database (:func:`simhw.control.lab.schema.atomic`)."""
+        return atomic(self.conn)
+
     def register(self, name: str, endpoints: dict | None = None, public_keys: list | None = None) -> None:
-        with self.conn.transaction():
+        with self.atomic():
             register_bench(self.conn, name, endpoints, public_keys)
 
     def benches(self) -> list[dict]:
@@ -72,8 +62,7 @@ class LabStore:
                  "replicated_seq": r[4], "replicated_at": r[5]} for r in rows]
 
     def count(self, kind: str, bench: str | None = None) -> int:
-        table = KINDS[kind][0]
-        sql, args = f"SELECT count(*) FROM {table}", []
+        sql, args = f"SELECT count(*) FROM {KINDS[kind].table}", []
         if bench is not None:
             sql, args = sql + " WHERE bench = %s", [bench]
         return self.conn.execute(sql, args).fetchone()[0]
@@ -84,7 +73,8 @@ class LabStore:
         """Records of ``kind`` matching every filter given, newest first (see the module doc)."""
         if kind not in KINDS:
             raise ValueError(f"unknown record kind {kind!r}; known: {sorted(KINDS)}")
-        table, tcol, hcol, cols = KINDS[kind]
+        rec = KINDS[kind]
+        table, tcol, hcol, cols = rec.table, rec.time, rec.config, rec.lab_own()
         if config is not None and hcol is None:
             raise ValueError(f"{kind} records carry no configuration hash to filter by")
         where, args = [], []
@@ -98,41 +88,33 @@ class LabStore:
             if value is not None:
                 where.append(cond)
                 args.append(value)
-        target = "x.hash" if kind == "config" else "x.local_id::text"
+        target = f"x.{rec.lab_key[1]}" + ("::text" if rec.autoincrement else "")
         if tag is not None:
             where.append(f"EXISTS (SELECT 1 FROM tags g WHERE g.bench = x.bench AND g.kind = %s AND g.target = "
                          f"{target} AND g.tag = %s)")
             args += [kind, tag]
-        sql = (f"SELECT x.bench, {', '.join('x.' + c.strip() for c in cols.split(','))}, "
+        sql = (f"SELECT x.bench, {', '.join('x.' + c.lab for c in cols)}, "
                f"(SELECT coalesce(json_agg(json_build_object('tag', g.tag, 'operator', g.operator) ORDER BY "
                f"g.local_id), '[]') FROM tags g WHERE g.bench = x.bench AND g.kind = %s AND g.target = {target}) "
                f"FROM {table} x" + (" WHERE " + " AND ".join(where) if where else "")
                + f" ORDER BY x.{tcol} DESC, x.seq DESC LIMIT %s")
         rows = self.conn.execute(sql, [kind] + args + [int(limit)]).fetchall()
-        names = ["bench"] + [c.strip() for c in cols.split(",")] + ["tags"]
-        out = [dict(zip(names, r)) for r in rows]
-        for rec in out:
-            self._decode(kind, rec, arrays)
+        out = [{"bench": r[0], **self._decode(cols, r[1:-1], r[-1], arrays)} for r in rows]
         if kind in ("measurement", "calibration"):
             self._provenance(kind, out)
         return out
 
-    def _decode(self, kind: str, rec: dict, arrays: bool) -> None:
-        tags = rec.pop("tags")
+    @staticmethod
+    def _decode(cols: tuple, row, tags: list, arrays: bool) -> dict:
+        """A lab row as a record: its columns decoded (``local_id`` as ``id``; arrays and model bytes left
+        out unless ``arrays``), its tags and their operators."""
+        rec = {}
+        for c, v in zip(cols, row):
+            big = c.type in ("array", "bytes")
+            rec["id" if c.name == "local_id" else c.name] = None if big and not arrays else decode(c, v, lab=True)
         rec["tags"] = [t["tag"] for t in tags]
         rec["operators"] = sorted({t["operator"] for t in tags if t["operator"]})
-        if "local_id" in rec:
-            rec["id"] = rec.pop("local_id")
-        if kind == "measurement" and arrays:
-            rec["frequencies"], rec["s"] = _npy(rec["frequencies"]), _npy(rec["s"])
-        elif kind == "measurement":
-            rec.pop("frequencies"), rec.pop("s")
-        if kind == "config":
-            rec["codes"] = _npy(rec["codes"]) if arrays else None
-        if isinstance(rec.get("shape"), str):  # stored as JSON text: a list again
-            rec["shape"] = json.loads(rec["shape"])
-        if kind == "calibration":
-            rec["model"] = None if rec["model"] is None or not arrays else bytes(rec["model"])
+        return rec
 
     def _provenance(self, kind: str, recs: list) -> None:
         """Each record's bench snapshot (bench file, software) and, for measurements, the model in use."""

@@ -24,39 +24,37 @@ import time
 import psycopg
 import zmq.auth
 
-from simhw.control.lab.schema import migrate
+from simhw.control.lab.schema import atomic, migrate
+from simhw.control.records import REPLICATED, Column, Record
 
 __all__ = ["Replicator", "ReplicatorProcess", "daemon_replicator", "register_bench", "lab_json"]
 
-_COLUMNS = {
-    "snapshot": ("snapshots", "SELECT id, bench, software, created_at FROM snapshots WHERE id IN ({})",
-                 "INSERT INTO snapshots (bench, local_id, bench_file, software, created_at, seq) VALUES "
-                 "(%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"),
-    "push": ("pushes", "SELECT id, hash, client, request_id, applied, acked_at FROM pushes WHERE id IN ({})",
-             "INSERT INTO pushes (bench, local_id, hash, client, request_id, applied, acked_at, seq) VALUES "
-             "(%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"),
-    "measurement": ("measurements", "SELECT id, hash, snapshot, params, frequencies, s, shape, created_at, flag, "
-                    "settings FROM measurements WHERE id IN ({})",
-                    "INSERT INTO measurements (bench, local_id, hash, snapshot, params, frequencies, s, shape, "
-                    "created_at, flag, settings, seq) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                    "ON CONFLICT DO NOTHING"),
-    "calibration": ("calibrations", "SELECT id, protocol, reason, params, status, stages, metrics, model, snapshot, "
-                    "started_at, finished_at FROM calibrations WHERE id IN ({})",
-                    "INSERT INTO calibrations (bench, local_id, protocol, reason, params, status, stages, metrics, "
-                    "model, snapshot, started_at, finished_at, seq) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-                    "%s, %s, %s) ON CONFLICT (bench, local_id) DO UPDATE SET status = EXCLUDED.status, stages = "
-                    "EXCLUDED.stages, metrics = EXCLUDED.metrics, model = EXCLUDED.model, finished_at = "
-                    "EXCLUDED.finished_at, seq = EXCLUDED.seq WHERE calibrations.seq < EXCLUDED.seq"),
-    "event": ("events", "SELECT id, t, kind, data FROM events WHERE id IN ({})",
-              "INSERT INTO events (bench, local_id, t, kind, data, seq) VALUES (%s, %s, %s, %s, %s, %s) "
-              "ON CONFLICT DO NOTHING"),
-    "tag": ("tags", "SELECT id, kind, target, tag, operator, t FROM tags WHERE id IN ({})",
-            "INSERT INTO tags (bench, local_id, kind, target, tag, operator, t, seq) VALUES "
-            "(%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"),
-}
-_CONFIG_READ = "SELECT hash, name, bits, shape, codes, metadata, first_seen FROM configs WHERE hash IN ({})"
-_CONFIG_WRITE = ("INSERT INTO configs (bench, hash, name, bits, shape, codes, metadata, first_seen, seq) VALUES "
-                 "(%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING")
+def _read(rec: Record) -> str:
+    """The bench store's read of a batch of ``rec`` records by key (the ``{}`` takes the placeholders)."""
+    return f"SELECT {', '.join(rec.names)} FROM {rec.table} WHERE {rec.key} IN ({{}})"
+
+
+def _write(rec: Record) -> str:
+    """The lab's write of ``rec`` records: a record shipped again is a no-op, unless it changed since
+    (its ``updated`` columns: the lab keeps its latest row)."""
+    cols = [c.lab for c in rec.lab_columns() if c.name != "arrived_at"]
+    sql = f"INSERT INTO {rec.table} ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))}) ON CONFLICT "
+    if not rec.updated:
+        return sql + "DO NOTHING"
+    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in (*rec.updated, "seq"))
+    return sql + f"({', '.join(rec.lab_key)}) DO UPDATE SET {sets} WHERE {rec.table}.seq < EXCLUDED.seq"
+
+
+def _lab_value(column: Column, value):
+    """A bench store's value as the lab takes it."""
+    if column.type == "json":
+        return lab_json(value)
+    if column.type == "bool":
+        return bool(value)
+    return value
+
+
+_SHIPPING = {rec.kind: (rec, _read(rec), _write(rec)) for rec in REPLICATED}
 
 
 def register_bench(conn, name: str, endpoints: dict | None = None, public_keys: list | None = None) -> None:
@@ -67,9 +65,6 @@ def register_bench(conn, name: str, endpoints: dict | None = None, public_keys: 
                  "benches.public_keys END",
                  (name, json.dumps(endpoints or {}), json.dumps(public_keys or []), time.time(),
                   endpoints is not None, public_keys is not None))
-
-
-_JSON_COLUMNS = {"measurement": (3, 9), "calibration": (3, 5, 6), "event": (3,)}  # positions in the read rows
 
 
 def _finite(obj):
@@ -127,7 +122,7 @@ class Replicator:
         if self._pg is None or self._pg.closed:
             self._pg = psycopg.connect(self.dsn, connect_timeout=5, autocommit=True)
             migrate(self._pg)
-            with self._pg.transaction():
+            with atomic(self._pg):
                 register_bench(self._pg, self.bench, self.endpoints, self.public_keys)
             row = self._pg.execute("SELECT replicated_seq FROM benches WHERE name = %s", (self.bench,)).fetchone()
             self.cursor = int(row[0])
@@ -160,22 +155,14 @@ class Replicator:
         for kind, items in by_kind.items():
             seqs = {ident: seq for seq, ident in items}  # the latest seq per record
             ids = list(seqs)
-            marks = ",".join("?" * len(ids))
-            if kind == "config":
-                recs = sq.execute(_CONFIG_READ.format(marks), ids).fetchall()
-                params[_CONFIG_WRITE] = [(self.bench, *r, seqs[r[0]]) for r in recs]
-                continue
-            _, read, write = _COLUMNS[kind]
-            recs = sq.execute(read.format(marks), ids).fetchall()
-            if kind in _JSON_COLUMNS:
-                recs = [tuple(lab_json(v) if i in _JSON_COLUMNS[kind] else v for i, v in enumerate(r)) for r in recs]
-            if kind == "push":
-                recs = [(*r[:4], bool(r[4]), r[5]) for r in recs]
-            params[write] = [(self.bench, *r, seqs[r[0]]) for r in recs]
+            rec, read, write = _SHIPPING[kind]
+            recs = sq.execute(read.format(",".join("?" * len(ids))), ids).fetchall()
+            params[write] = [(self.bench, *(_lab_value(c, v) for c, v in zip(rec.columns, r)), seqs[r[0]])
+                             for r in recs]
         last = rows[-1][0]
-        with pg.transaction():
+        with atomic(pg):
             with pg.cursor() as cur:
-                for write in [_CONFIG_WRITE] + [w for _, _, w in _COLUMNS.values()]:  # referenced rows first
+                for _, _, write in _SHIPPING.values():  # referenced rows first
                     if params.get(write):
                         cur.executemany(write, params[write])
             moved = pg.execute("UPDATE benches SET replicated_seq = %s, replicated_at = %s WHERE name = %s "

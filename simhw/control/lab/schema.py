@@ -1,73 +1,50 @@
-"""The lab database's schema (PostgreSQL), versioned: one migration per version, applied in order.
+"""The lab database's schema (PostgreSQL), versioned: one migration file per version
+(``simhw/control/lab/migrations/0001.sql``, ...), applied in order; and :func:`atomic`, the one way
+lab code opens a transaction.
 
 Every replicated table is keyed by (bench, local id) (configs by (bench, hash)): a record shipped
 twice is stored once; ``arrived_at`` is when a row reached the lab (its replication lag against
 the record's own time). Arrays are kept as the bench store's .npy bytes, byte for byte. ``benches``
 is the lab's registry (endpoints, public keys) and holds each bench's replication cursor, updated
-in the same transaction as the records it covers.
+in the same transaction as the records it covers. The tables' columns are described in
+:mod:`simhw.control.records`.
 """
 
 from __future__ import annotations
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate", "LabSchemaError"]
+import contextlib
+from pathlib import Path
 
-MIGRATIONS = {
-    1: """
-CREATE TABLE IF NOT EXISTS lab_schema (version integer NOT NULL);
-CREATE TABLE benches (name text PRIMARY KEY, endpoints jsonb NOT NULL DEFAULT '{}', public_keys jsonb NOT NULL
-                      DEFAULT '[]', registered_at double precision NOT NULL, replicated_seq bigint NOT NULL DEFAULT 0,
-                      replicated_at double precision, store_schema integer);
-CREATE TABLE configs (bench text NOT NULL REFERENCES benches(name), hash text NOT NULL, name text, bits integer
-                      NOT NULL, shape text NOT NULL, codes bytea NOT NULL, metadata text NOT NULL,
-                      first_seen double precision NOT NULL, seq bigint NOT NULL, arrived_at double precision NOT NULL DEFAULT extract(epoch FROM clock_timestamp()),
-                      PRIMARY KEY (bench, hash));
-CREATE TABLE snapshots (bench text NOT NULL REFERENCES benches(name), local_id bigint NOT NULL, bench_file text
-                        NOT NULL, software text NOT NULL, created_at double precision NOT NULL, seq bigint NOT NULL,
-                        PRIMARY KEY (bench, local_id));
-CREATE TABLE pushes (bench text NOT NULL REFERENCES benches(name), local_id bigint NOT NULL, hash text NOT NULL,
-                     client text, request_id text, applied boolean NOT NULL, acked_at double precision NOT NULL,
-                     seq bigint NOT NULL, arrived_at double precision NOT NULL DEFAULT extract(epoch FROM clock_timestamp()),
-                      PRIMARY KEY (bench, local_id));
-CREATE TABLE measurements (bench text NOT NULL REFERENCES benches(name), local_id bigint NOT NULL, hash text,
-                           snapshot bigint, params jsonb NOT NULL, frequencies bytea NOT NULL, s bytea NOT NULL,
-                           shape text NOT NULL, created_at double precision NOT NULL, flag text, settings jsonb,
-                           seq bigint NOT NULL, arrived_at double precision NOT NULL DEFAULT extract(epoch FROM clock_timestamp()),
-                      PRIMARY KEY (bench, local_id));
-CREATE TABLE calibrations (bench text NOT NULL REFERENCES benches(name), local_id bigint NOT NULL, protocol text
-                           NOT NULL, reason text, params jsonb NOT NULL, status text NOT NULL, stages jsonb,
-                           metrics jsonb, model bytea, snapshot bigint, started_at double precision NOT NULL,
-                           finished_at double precision, seq bigint NOT NULL, arrived_at double precision NOT NULL DEFAULT extract(epoch FROM clock_timestamp()),
-                      PRIMARY KEY (bench, local_id));
-CREATE TABLE events (bench text NOT NULL REFERENCES benches(name), local_id bigint NOT NULL, t double precision
-                     NOT NULL, kind text NOT NULL, data jsonb NOT NULL, seq bigint NOT NULL,
-                     PRIMARY KEY (bench, local_id));
-CREATE TABLE tags (bench text NOT NULL REFERENCES benches(name), local_id bigint NOT NULL, kind text NOT NULL,
-                   target text NOT NULL, tag text NOT NULL, operator text, t double precision NOT NULL,
-                   seq bigint NOT NULL, arrived_at double precision NOT NULL DEFAULT extract(epoch FROM clock_timestamp()),
-                      PRIMARY KEY (bench, local_id));
-CREATE INDEX measurements_hash ON measurements (hash);
-CREATE INDEX measurements_time ON measurements (bench, created_at);
-CREATE INDEX pushes_hash ON pushes (hash);
-CREATE INDEX calibrations_time ON calibrations (bench, started_at);
-CREATE INDEX events_kind ON events (bench, kind, t);
-CREATE INDEX tags_target ON tags (bench, kind, target);
-CREATE INDEX tags_tag ON tags (tag);
-""",
-}
+from simhw.control.records import migration_files
+
+__all__ = ["MIGRATIONS", "MIGRATIONS_DIR", "SCHEMA_VERSION", "LabSchemaError", "atomic", "migrate"]
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+MIGRATIONS = migration_files(MIGRATIONS_DIR)
 SCHEMA_VERSION = max(MIGRATIONS)
+MIGRATION_LOCK = 4242  # the advisory lock two benches starting at once take to migrate one after the other
 
 
 class LabSchemaError(RuntimeError):
     pass
 
 
+@contextlib.contextmanager
+def atomic(conn, lock: int | None = None):
+    """One transaction on ``conn`` (a psycopg connection): committed when the block ends, rolled back
+    when it raises. ``lock``: an advisory lock held until the transaction ends."""
+    with conn.transaction():
+        if lock is not None:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
+        yield conn
+
+
 def migrate(conn) -> int:
     """Bring the lab database (a psycopg connection) to SCHEMA_VERSION; returns the version it is at.
 
-    Each version is one transaction, under an advisory lock so two benches starting at once do not
-    both migrate."""
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(4242)")
+    Every version is applied in one transaction, under an advisory lock so two benches starting at
+    once do not both migrate."""
+    with atomic(conn, MIGRATION_LOCK):
         conn.execute("CREATE TABLE IF NOT EXISTS lab_schema (version integer NOT NULL)")
         row = conn.execute("SELECT max(version) FROM lab_schema").fetchone()
         version = row[0] or 0
