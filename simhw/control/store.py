@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from simhw.values.measurement import Measurement
 from simhw.values.phase_config import PhaseConfig
 
 __all__ = ["Store", "StoreError", "StoreFull", "SCHEMA_VERSION", "TAGGABLE", "NAME_TAG"]
@@ -251,16 +252,15 @@ class Store:
             raise KeyError(sid)
         return {"id": sid, "bench": row[0], "software": row[1], "created_at": row[2]}
 
-    def put_measurement(self, hash_: str | None, snapshot: int | None, params: list, frequencies, s,
-                        flag: str | None = None, settings: dict | None = None) -> int:
-        """``hash_``: the configuration the board showed (None: unknown); ``flag``: why that label is not
-        a verified push, or None; ``settings``: the instrument's state for the sweep (correction, cal set, ..)."""
-        s = np.asarray(s)
+    def put_measurement(self, m: Measurement) -> int:
+        """Store ``m`` (its label, flag, parameters, arrays, instrument settings, snapshot and time); returns its id."""
+        s = np.asarray(m.s)
         return self._tx(lambda db: db.execute(
             "INSERT INTO measurements (hash, snapshot, params, frequencies, s, shape, created_at, flag, settings) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (hash_, snapshot, json.dumps(list(params)),
-                                                   _blob(np.asarray(frequencies)), _blob(s), json.dumps(list(s.shape)),
-                                                   time.time(), flag, json.dumps(settings or {}))).lastrowid)
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (m.config_hash, m.snapshot, json.dumps(list(m.params)),
+                                                   _blob(np.asarray(m.frequencies)), _blob(s),
+                                                   json.dumps(list(s.shape)), m.created_at, m.flag,
+                                                   json.dumps(m.settings))).lastrowid)
 
     def get_measurement(self, mid: int) -> dict:
         row = self._one("SELECT hash, snapshot, params, frequencies, s, created_at, flag, settings FROM measurements "

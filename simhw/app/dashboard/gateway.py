@@ -218,17 +218,20 @@ class Gateway:
         name = request.path.rsplit("/", 1)[1]
         return _json(await self.daemon(name, limit=self._limit(request)))
 
-    async def measurement(self, request):
+    async def _measurement(self, request) -> Measurement:
         f, s, rec = await self.daemon("measurement", int(request.match_info["id"]))
-        return _json({**rec, "frequencies": f, "re": s.real, "im": s.imag})
+        return Measurement.from_record(rec, f, s)
+
+    async def measurement(self, request):
+        m = await self._measurement(request)
+        return _json({**m.record(), "id": m.id, "receive_ports": m.receive_ports, "source_port": m.source_port,
+                      "frequencies": m.frequencies, "re": m.s.real, "im": m.s.imag})
 
     async def touchstone(self, request):
-        mid = int(request.match_info["id"])
-        f, s, rec = await self.daemon("measurement", mid)
-        ports = tuple(int(p[1:-1]) for p in rec["params"])
+        m = await self._measurement(request)
+        m.settings = {**m.settings, "measurement": m.id}
         with tempfile.TemporaryDirectory() as tmp:
-            path = Measurement(rec["hash"] or "unknown", f, s, ports, settings={"measurement": mid}).to_touchstone(
-                Path(tmp) / f"measurement-{mid}")
+            path = m.to_touchstone(Path(tmp) / f"measurement-{m.id}")
             body = Path(path).read_bytes()
         return web.Response(body=body, content_type="text/plain", headers={
             "Content-Disposition": f'attachment; filename="{Path(path).name}"'})
@@ -259,8 +262,7 @@ class Gateway:
         return _json(await self.daemon("push", config))
 
     async def measure(self, request):
-        f, s, rec = await self.daemon("measure")
-        return _json(rec)
+        return _json((await self.daemon("measure")).record())
 
     async def calibrate(self, request):
         body = await self._body(request)
