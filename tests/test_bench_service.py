@@ -1,7 +1,6 @@
 """The bench service without a socket: apply, measure, calibrate and the board-state restore on the
 simulated bench, no I/O before start(), and every handler's reply against its operation's declaration."""
 
-import threading
 from dataclasses import asdict
 
 import numpy as np

@@ -153,6 +153,15 @@ def test_every_module_has_a_layer():
         assert layer_of(m) in LAYERS, m
 
 
+def copy_tree(dst_root: pathlib.Path) -> None:
+    """The packages' sources copied below ``dst_root`` (a tree to break on purpose)."""
+    for pkg in PACKAGES:
+        for p in (ROOT / pkg).rglob("*.py"):
+            dst = dst_root / p.relative_to(ROOT)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.write_text(p.read_text())
+
+
 @pytest.mark.parametrize("where, line, expected", [
     ("simhw/physics/geometry.py", "from simhw.values.phase_config import PhaseConfig", "(physics) imports"),
     ("drivers/board.py", "from simhw.control.schema import encode", "(drivers) imports"),
@@ -164,11 +173,7 @@ def test_every_module_has_a_layer():
 ])
 def test_a_broken_rule_is_caught(tmp_path, where, line, expected):
     """The checker fails on a copy of the tree with one rule broken."""
-    for pkg in PACKAGES:
-        for p in (ROOT / pkg).rglob("*.py"):
-            dst = tmp_path / p.relative_to(ROOT)
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            dst.write_text(p.read_text())
+    copy_tree(tmp_path)
     assert violations(tmp_path) == []
     target = tmp_path / where
     target.write_text(target.read_text() + "\n" + line + "\n")
@@ -216,11 +221,7 @@ def test_no_module_outside_the_server_reads_its_attributes():
     ("simhw/app/embedded.py", "def _queued(daemon):\n    return len(daemon.jobs)\n"),
 ])
 def test_a_read_of_the_servers_attributes_is_caught(tmp_path, where, line):
-    for pkg in PACKAGES:
-        for p in (ROOT / pkg).rglob("*.py"):
-            dst = tmp_path / p.relative_to(ROOT)
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            dst.write_text(p.read_text())
+    copy_tree(tmp_path)
     assert server_reads(tmp_path) == []
     target = tmp_path / where
     target.write_text(target.read_text() + "\n" + line)

@@ -19,8 +19,7 @@ from simhw.values.measurement import Measurement
 @handler("status")
 @handler("ping")
 def status(bench, request):
-    rid, p = request.rid, request.params
-    return schema.reply(rid, status=bench.status())
+    return schema.reply(request.rid, status=bench.status())
 
 
 @handler("config")

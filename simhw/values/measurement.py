@@ -119,6 +119,8 @@ class Measurement:
         lines = [f"! simhw measurement of config {self.config_hash or 'unknown'}",
                  f"! timestamp {self.timestamp}",
                  "! measured: " + ", ".join(self.params) + f" (S{src}p by reciprocity; others 0)"]
+        if self.id is not None:
+            lines.append(f"! measurement = {self.id}")
         if self.flag:
             lines.append(f"! flag {self.flag}")
         lines += [f"! {k} = {v}" for k, v in sorted(self.settings.items())]

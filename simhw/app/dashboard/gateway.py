@@ -46,7 +46,6 @@ HEARTBEAT_EVERY_S = 5.0  # and the daemon's heartbeats at most this often: a pag
 PUSH_ROWS = 50
 READ_EVERY_S = 0.05  # the PUB stream is drained at this period, whatever the daemon's rate
 BOARD_STATUS_EVERY_S = 5.0  # the board's live STATUS is read at most this often for all pages together
-#: the JSON API: path -> (method, needs control, what it answers)
 API = {  # path -> (method, needs control, the handler method, what it answers): each route declared once
     "/api": ("GET", False, "api_index", "the caller's role and this table"),
     "/api/status": ("GET", False, "status", "the daemon's status and the board's live STATUS"),
@@ -228,17 +227,14 @@ class Gateway:
                       "frequencies": m.frequencies, "re": m.s.real, "im": m.s.imag})
 
     async def touchstone(self, request):
-        m = await self._measurement(request)
-        m.settings = {**m.settings, "measurement": m.id}
         with tempfile.TemporaryDirectory() as tmp:
-            path = m.to_touchstone(Path(tmp) / f"measurement-{m.id}")
-            body = Path(path).read_bytes()
+            m = await self._measurement(request)
+            body = Path(path := m.to_touchstone(Path(tmp) / f"measurement-{m.id}")).read_bytes()
         return web.Response(body=body, content_type="text/plain", headers={
             "Content-Disposition": f'attachment; filename="{Path(path).name}"'})
 
     async def calibration(self, request):
-        rec = (await self.daemon("calibration", int(request.match_info["id"]), model=False))[0]
-        return _json(rec)
+        return _json((await self.daemon("calibration", int(request.match_info["id"]), model=False))[0])
 
     async def report(self, request):
         rec = (await self.daemon("calibration", int(request.match_info["id"]), model=False))[0]

@@ -29,7 +29,7 @@ def to_touchstone(record: dict, path: str | os.PathLike) -> str:
     """Write one measurement record (from :meth:`LabStore.query`) as Touchstone; returns the path."""
     prov = record.get("provenance", {})
     m = Measurement.from_record(record, record["frequencies"], record["s"])
-    m.settings = {"bench": record["bench"], "measurement": record["id"], "software": prov.get("software", ""),
+    m.settings = {"bench": record["bench"], "software": prov.get("software", ""),
                   **{k: v for k, v in m.settings.items() if not isinstance(v, (dict, list))}}
     return m.to_touchstone(path)
 
