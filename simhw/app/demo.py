@@ -130,9 +130,8 @@ def run_demo(out: str | Path = "out/demo", quick: bool = False, quiet: bool = Fa
             freqs = cfg.frequencies()
             steps.step("measuring the SIM under a random configuration")
             m = client.push_measure(PhaseConfig.random(g.layers, g.rows, g.cols, g.bits, seed=7))
-            f, s = m.frequencies, m.s
-            report["first_measurement"] = {"id": m.id, **_contrast(s)}
-            steps.done(f"S21, S31 at {len(f)} frequencies: {report['first_measurement']['port_power_db']} dB")
+            first = report["first_measurement"] = {"id": m.id, **_contrast(m.s)}
+            steps.done(f"S21, S31 at {m.frequencies.size} frequencies: {first['port_power_db']} dB")
 
             steps.step(f"calibrating through the daemon ({stages} stages x {slots} slots, {c.parameterization} model "
                        f"family, {c.receivers} receivers), then {FRESH} fresh configurations")
@@ -165,8 +164,7 @@ def run_demo(out: str | Path = "out/demo", quick: bool = False, quiet: bool = Fa
             for name, model, levels, offset, cap_ in (("ideal", ideal_model, None, None, CAP_DB),
                                                       ("calibrated", cal.model(), cal.atom_response, cal.offset, cap)):
                 r, config = _train(model, levels, g.bits, shape, episodes, starts, 0, f"demo-{name}", offset, cap_)
-                m = client.push_measure(config)
-                s = m.s
+                s = (m := client.push_measure(config)).s
                 measured = measured_objective_db(s, 0, (1,), cap_)
                 rows.append({"trained_on": name, "hash": config.hash, "predicted_contrast_db": -r.final_metrics["loss"],
                              "predicted_gain_db": r.final_metrics["gain_db"], "measured_objective_db":
