@@ -56,15 +56,17 @@ def test_a_reset_between_push_and_measure_is_never_labelled_with_the_push(tmp_pa
         a = PhaseConfig.random(g.layers, g.rows, g.cols, bits=g.bits, seed=11)
         telemetry = Telemetry(cfg.daemon.publish)
         assert c.push(a)["applied"]
-        f0, s0, m0 = c.measure()
-        assert m0["hash"] == a.hash and m0["flag"] is None
+        m0 = c.measure()
+        f0, s0 = m0.frequencies, m0.s
+        assert m0.config_hash == a.hash and m0.flag is None
         reboot(fw)
         boot_pattern = PhaseConfig(fw.active_codes(), g.bits)
         assert boot_pattern.hash != a.hash
-        f1, s1, m1 = c.measure()
-        assert m1["hash"] == boot_pattern.hash and m1["flag"] == UNEXPECTED  # what the board really showed
+        m1 = c.measure()
+        f1, s1 = m1.frequencies, m1.s
+        assert m1.config_hash == boot_pattern.hash and m1.flag == UNEXPECTED  # what the board really showed
         assert np.max(np.abs(s1 - s0)) > 1e-3  # and it measured differently
-        stored = c.measurement(m1["measurement"])[2]
+        stored = c.measurement(m1.id)[2]
         assert stored["hash"] == boot_pattern.hash
         resets = c.events("board_reset")
         assert resets and resets[0]["data"]["was"] == a.hash
@@ -72,8 +74,9 @@ def test_a_reset_between_push_and_measure_is_never_labelled_with_the_push(tmp_pa
         again = c.push(a)
         assert again["applied"]  # the cache was cleared: pushed again, and verified
         np.testing.assert_array_equal(fw.active_codes(), a.codes)
-        f2, s2, m2 = c.measure()
-        assert m2["hash"] == a.hash and m2["flag"] is None
+        m2 = c.measure()
+        f2, s2 = m2.frequencies, m2.s
+        assert m2.config_hash == a.hash and m2.flag is None
         np.testing.assert_array_equal(s2, s0)  # noise off: the same pattern measures the same
         np.testing.assert_array_equal(f2, f0)
 
@@ -83,7 +86,7 @@ def test_a_reset_between_the_readback_and_the_sweep_of_a_push_measure(tmp_path):
     with embedded_daemon(cfg) as (bench, daemon), DaemonClient(cfg.daemon.bind[0], timeout=20) as c:
         fw, g = bench.firmwares[0], cfg.geometry
         a = PhaseConfig.random(g.layers, g.rows, g.cols, bits=g.bits, seed=12)
-        configure, fired = daemon.vna.configure, []
+        configure, fired = daemon.bench.vna.configure, []
 
         def configure_after_a_reset(*args, **kw):  # the push was read back; the sweep has not started
             if not fired:
@@ -91,17 +94,18 @@ def test_a_reset_between_the_readback_and_the_sweep_of_a_push_measure(tmp_path):
                 reboot(fw)
             return configure(*args, **kw)
 
-        daemon.vna.configure = configure_after_a_reset
-        f, s, meta = c.push_measure(a)
-        assert fired and meta["applied"]
-        assert meta["hash"] is None and meta["flag"] == CHANGED_DURING_SWEEP
+        daemon.bench.vna.configure = configure_after_a_reset
+        meta = c.push_measure(a)
+        f, s = meta.frequencies, meta.s
+        assert fired and meta.push["applied"]
+        assert meta.config_hash is None and meta.flag == CHANGED_DURING_SWEEP
         assert c.measurements(limit=1)[0]["hash"] is None
         (reset,) = c.events("board_reset")  # recorded once, naming the configuration it undid
         assert reset["data"]["was"] == a.hash and "rebooted" in reset["data"]["reason"]
         assert c.push(a)["applied"]
         np.testing.assert_array_equal(fw.active_codes(), a.codes)
-        _, _, m = c.measure()
-        assert m["hash"] == a.hash and m["flag"] is None
+        m = c.measure()
+        assert m.config_hash == a.hash and m.flag is None
 
 
 def test_open_ris_boards_are_checked_by_readback(tmp_path):
@@ -111,14 +115,14 @@ def test_open_ris_boards_are_checked_by_readback(tmp_path):
     with embedded_daemon(cfg) as (bench, daemon), DaemonClient(cfg.daemon.bind[0], timeout=20) as c:
         a = PhaseConfig.random(2, 16, 16, bits=1, seed=13)
         assert c.push(a)["applied"]
-        assert c.measure()[2]["hash"] == a.hash
+        assert c.measure().config_hash == a.hash
         reboot(bench.firmwares[1])  # one member of the composite board browns out
         shown = PhaseConfig(np.concatenate([fw.active_codes() for fw in bench.firmwares]), 1)
-        _, _, m = c.measure()
-        assert m["hash"] == shown.hash != a.hash and m["flag"] == UNEXPECTED
+        m = c.measure()
+        assert m.config_hash == shown.hash != a.hash and m.flag == UNEXPECTED
         assert c.events("board_changed")
         assert c.push(a)["applied"]
-        assert c.measure()[2]["hash"] == a.hash
+        assert c.measure().config_hash == a.hash
 
 
 def test_a_reset_between_two_pushes_of_the_same_configuration_re_applies_it(tmp_path):
@@ -139,5 +143,5 @@ def test_a_reset_between_two_pushes_of_the_same_configuration_re_applies_it(tmp_
         np.testing.assert_array_equal(fw.active_codes(), a.codes)
         (reset,) = c.events("board_reset")
         assert reset["data"]["was"] == a.hash
-        _, _, m = c.measure()
-        assert m["hash"] == a.hash and m["flag"] is None
+        m = c.measure()
+        assert m.config_hash == a.hash and m.flag is None

@@ -29,10 +29,12 @@ def test_every_request_type(tmp_path, transport, board_link, busy_poll_us):
         first = c.push(a)
         again = c.push(a)
         assert first["applied"] and not again["applied"] and first["hash"] == again["hash"] == a.hash
-        f, s, meta = c.push_measure(b)
-        assert meta["applied"] and meta["hash"] == b.hash and s.shape == (3, 2) and f.shape == (3,)
-        f2, s2, meta2 = c.measure()
-        assert meta2["hash"] == b.hash
+        meta = c.push_measure(b)
+        f, s = meta.frequencies, meta.s
+        assert meta.push["applied"] and meta.config_hash == b.hash and s.shape == (3, 2) and f.shape == (3,)
+        meta2 = c.measure()
+        f2, s2 = meta2.frequencies, meta2.s
+        assert meta2.config_hash == b.hash
         # only the VNA's noise differs: magnitude and phase are the simulated SIM's (its seed is the bench file's)
         truth = make_truth(cfg).response(b.codes, 2, f)
         np.testing.assert_allclose(s, truth, rtol=1e-3)
@@ -43,7 +45,7 @@ def test_every_request_type(tmp_path, transport, board_link, busy_poll_us):
         assert [p["hash"] for p in c.pushes()] == [a.hash, a.hash, b.hash]
         ms = c.measurements()
         assert len(ms) == 2
-        fm, sm, mm = c.measurement(meta2["measurement"])
+        fm, sm, mm = c.measurement(meta2.id)
         np.testing.assert_array_equal(sm, s2)
         assert mm["hash"] == b.hash
         job = c.calibrate(stages=1, slots=30)

@@ -118,7 +118,7 @@ def test_no_request_gets_an_internal_reply(fuzzed, request_):
 
 def test_after_the_fuzz_every_acknowledged_push_is_stored_and_the_daemon_answers(fuzzed):
     daemon, c, seen = fuzzed
-    stored = {p["id"]: p["hash"] for p in daemon.store.pushes()}
+    stored = {p["id"]: p["hash"] for p in daemon.bench.store.pushes()}
     assert seen["acked"] and all(stored.get(i) == h for i, h in seen["acked"].items())
     assert c.status()["counters"]["requests"] > EXAMPLES
     print("fuzz replies (op, code): count:", dict(sorted(seen["codes"].items(), key=lambda kv: str(kv[0]))))

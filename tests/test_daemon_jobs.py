@@ -96,10 +96,10 @@ def test_a_job_that_does_not_stop_is_marked_interrupted_before_the_daemon_return
         t0 = time.monotonic()
         daemon.stop()
         for _ in range(100):  # bounded: the loop returns after two grace periods
-            if daemon.store.list_calibrations()[0]["status"] == "interrupted":
+            if daemon.bench.store.list_calibrations()[0]["status"] == "interrupted":
                 break
             time.sleep(0.05)
-        assert daemon.store.list_calibrations()[0]["status"] == "interrupted"
+        assert daemon.bench.store.list_calibrations()[0]["status"] == "interrupted"
         assert time.monotonic() - t0 < 5
         release.set()
 

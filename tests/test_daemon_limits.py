@@ -51,7 +51,7 @@ def _raw(endpoint, header: bytes) -> dict:
 def test_every_listing_filled_to_its_declared_maximum_reads_back_through_client_and_dashboard(served):
     longest = "r" * 64  # request ids, job ids and event kinds at their bound; names and tags at theirs
     with embedded_daemon(served) as (bench, daemon), DaemonClient(served.daemon.bind[0], timeout=60) as c:
-        store = daemon.store
+        store = daemon.bench.store
         store.record_pushes([(config(i, name=f"{i:06d}" + "n" * 194), None, longest, True) for i in range(MOST)])
         for i in range(MOST):
             store.event(longest, {"error": "e" * 200, "i": i})
@@ -94,7 +94,7 @@ def test_strings_a_client_would_have_stored_are_bounded_at_the_request(served):
             with pytest.raises(DaemonError, match=f"bad_request.*'{field}'"):
                 c.tag("push", str(pushed["push"]), **{"tag": "ok", field: value})
         assert c.configs() and c.calibrations() == [] and c.status()["job"] is None
-        assert daemon.store.count("configs") == 1
+        assert daemon.bench.store.count("configs") == 1
 
 
 def test_faults_of_the_request_are_bad_requests_and_never_touch_the_hardware(served):
@@ -139,7 +139,7 @@ def test_a_calibration_is_bounded_by_the_bench_file_in_pilots_and_time(served):
 
 def test_a_calibration_the_store_has_no_room_for_is_refused_not_started(served):
     with embedded_daemon(served) as (bench, daemon), DaemonClient(served.daemon.bind[0], timeout=60) as c:
-        store = daemon.store
+        store = daemon.bench.store
         with store._lock:
             pages = store.db.execute("PRAGMA page_count").fetchone()[0]
             store.db.execute(f"PRAGMA max_page_count={pages}")

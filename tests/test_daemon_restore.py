@@ -10,8 +10,9 @@ import pytest
 from drivers.bench import open_devices
 from sim_backend.bench import SimBench
 from simhw.control.client import DaemonClient
-from simhw.control.daemon import BenchDaemon
+from simhw.control.bench_service import BenchService
 from simhw.control.scheduler import Scheduler
+from simhw.control.server import BenchServer
 from simhw.control.store import Store
 from simhw.values.bench_config import BenchConfig
 from simhw.values.phase_config import PhaseConfig
@@ -45,8 +46,9 @@ class Running:
         self.hw = open_devices(self.sim.resolved_config())
         board, vna = self.hw.__enter__()
         self.store = Store(self.cfg.daemon.store)
-        self.daemon = BenchDaemon(self.sim.resolved_config(), board, vna, self.store, clock=self.sim.clock.now)
-        self.daemon.scheduler = Scheduler(self.daemon)
+        service = BenchService(self.sim.resolved_config(), board, vna, self.store, clock=self.sim.clock.now)
+        service.scheduler = Scheduler(service)
+        self.daemon = BenchServer(service)
         ready = threading.Event()
         self.thread = threading.Thread(target=self.daemon.serve, args=(ready,), daemon=True)
         self.thread.start()
@@ -55,7 +57,7 @@ class Running:
 
     def settle(self, timeout=90.0):
         """Wait until the scheduler has run what is due at the current bench time."""
-        sched, end = self.daemon.scheduler, time.monotonic() + timeout
+        sched, end = self.daemon.bench.scheduler, time.monotonic() + timeout
         while time.monotonic() < end:
             now = self.sim.clock.now()
             periodic_done = not sched.period or (sched.last_periodic is not None
@@ -78,18 +80,20 @@ def test_checks_and_periodic_calibrations_give_the_operator_back_the_pushed_conf
     with Running(quiet_bench(tmp_path)) as bench, DaemonClient(bench.cfg.daemon.bind[0], timeout=60) as c:
         bench.settle()  # the first periodic calibration and the indicators' baseline
         c.push(a)
-        f, before, meta = c.measure()
-        assert meta["hash"] == a.hash and meta["flag"] is None
+        meta = c.measure()
+        f, before = meta.frequencies, meta.s
+        assert meta.config_hash == a.hash and meta.flag is None
         bench.sim.clock.advance(CHECK_S)  # a state-driven check shows the reference configurations
         bench.settle()
         bench.sim.clock.advance(PERIOD_S - CHECK_S)  # a periodic calibration shows its pilots, then a check
         bench.settle()
-        f, after, meta = c.measure()
+        meta = c.measure()
+        f, after = meta.frequencies, meta.s
         runs = bench.store.list_calibrations(10)
         restored = bench.store.events("config_restored", 10)
         checks = bench.store.events("indicators", 10)
     assert [r["protocol"] for r in runs] == ["periodic-single-stage"] * 2 and len(checks) >= 3
-    assert meta["hash"] == a.hash and meta["flag"] is None  # labelled A, unflagged
+    assert meta.config_hash == a.hash and meta.flag is None  # labelled A, unflagged
     np.testing.assert_array_equal(after, before)  # and it is A's response, not a pilot's or a reference's
     assert {e["data"]["hash"] for e in restored} == {a.hash}
     assert {e["data"]["after"] for e in restored} >= {"check", "periodic calibration"}

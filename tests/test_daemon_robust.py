@@ -49,11 +49,11 @@ def test_malformed_replies_and_store_errors_are_answered_and_the_loop_goes_on(da
         c.push(config(1))
     fw._handlers[MsgType.COMMIT] = commit
     assert c.push(config(2))["applied"]
-    record = daemon.store.record_pushes
-    daemon.store.record_pushes = lambda rows: (_ for _ in ()).throw(sqlite3.OperationalError("disk I/O error"))
+    record = daemon.bench.store.record_pushes
+    daemon.bench.store.record_pushes = lambda rows: (_ for _ in ()).throw(sqlite3.OperationalError("disk I/O error"))
     with pytest.raises(DaemonError, match="internal.*disk I/O error"):
         c.push(config(3))
-    daemon.store.record_pushes = record
+    daemon.bench.store.record_pushes = record
     assert c.push(config(4))["applied"] and c.status()["counters"]["pushes"] == 2
     faults = [e["data"]["error"] for e in c.events("fault")]
     assert "disk I/O error" in faults and any("malformed" in f for f in faults)

@@ -5,8 +5,9 @@ import time
 
 from drivers.bench import open_devices
 from sim_backend.bench import SimBench
-from simhw.control.daemon import BenchDaemon
+from simhw.control.bench_service import BenchService
 from simhw.control.scheduler import Scheduler
+from simhw.control.server import BenchServer
 from simhw.control.store import Store
 from simhw.values.bench_config import BenchConfig
 
@@ -32,13 +33,14 @@ def run_day(tmp_path, drift, hours=6):
     cfg = scheduled_bench(tmp_path, drift)
     with SimBench(cfg) as bench, open_devices(bench.resolved_config()) as (board, vna):
         store = Store(cfg.daemon.store)
-        daemon = BenchDaemon(bench.resolved_config(), board, vna, store, clock=bench.clock.now)
-        daemon.scheduler = Scheduler(daemon)
+        service = BenchService(bench.resolved_config(), board, vna, store, clock=bench.clock.now)
+        service.scheduler = Scheduler(service)
+        daemon = BenchServer(service)
         ready = threading.Event()
         t = threading.Thread(target=daemon.serve, args=(ready,), daemon=True)
         t.start()
         assert ready.wait(10)
-        sched = daemon.scheduler
+        sched = daemon.bench.scheduler
 
         def settle(deadline_s=60):
             """Wait until the scheduler has handled the current bench time."""

@@ -102,10 +102,11 @@ def test_the_page_follows_pushes_measurements_and_calibration_live(tmp_path):
             marker = driver.execute_script("window.__same_page = 1; return 1")
             # a push and a measure through the ZeroMQ client: the page updates without a reload
             config = PhaseConfig.random(4, 6, 6, 2, seed=3, name="from-zmq")
-            f, s, meta = c.push_measure(config)
+            meta = c.push_measure(config)
+            f, s = meta.frequencies, meta.s
             wait_for(driver, f"return document.querySelector('#pushes tr[data-hash=\"{config.hash}\"]') !== null")
             wait_for(driver, f"return document.getElementById('plot-mag').dataset.measurement === "
-                             f"'{meta['measurement']}'")
+                             f"'{meta.id}'")
             assert int(driver.find_element("id", "plot-mag").get_attribute("data-points")) == 2 * len(f)
             assert len(driver.find_elements("css selector", "#plot-mag polyline.series")) == 2  # S21, S31
             href = driver.find_element("id", "touchstone").get_attribute("href")
@@ -145,7 +146,7 @@ def test_the_page_follows_pushes_measurements_and_calibration_live(tmp_path):
 def hold_after_stage(daemon, stage: int = 1):
     """The daemon's calibration pauses after publishing stage ``stage`` until ``release`` is set (at most
     120 s): (held, release) events, so a test sees the page while the calibration is provably running."""
-    held, release, publish = threading.Event(), threading.Event(), daemon.event
+    held, release, publish = threading.Event(), threading.Event(), daemon.bench.event
 
     def event(topic, data):
         publish(topic, data)
@@ -153,7 +154,7 @@ def hold_after_stage(daemon, stage: int = 1):
             held.set()
             release.wait(120)
 
-    daemon.event = event
+    daemon.bench.event = event
     return held, release
 
 

@@ -38,8 +38,9 @@ def exercise(client: DaemonClient, seed: int, pushes: int = 12) -> list:
     client.push_many(configs)
     measured = []
     for c in configs[:3]:
-        f, s, meta = client.push_measure(c)
-        measured.append((c.hash, meta["measurement"], f, s))
+        meta = client.push_measure(c)
+        f, s = meta.frequencies, meta.s
+        measured.append((c.hash, meta.id, f, s))
     client.tag(kind="measurement", target=str(measured[0][1]), tag="golden", operator="ann")
     client.tag(kind="config", target=configs[0].hash, tag="reference")
     return measured
@@ -189,7 +190,7 @@ def test_the_lab_command_line_queries_and_exports(tmp_path, lab_dsn):
 
     cfg = lab_bench(tmp_path, "bench-cli", lab_dsn)
     with embedded_daemon(cfg), DaemonClient(cfg.daemon.bind[0], timeout=60) as c:
-        hashes = [c.push_measure(PhaseConfig.random(4, 6, 6, 2, seed=i))[2]["hash"] for i in range(3)]
+        hashes = [c.push_measure(PhaseConfig.random(4, 6, 6, 2, seed=i)).config_hash for i in range(3)]
         wait_replicated(lab_dsn, "bench-cli", cfg.daemon.store)
 
     def lab(*args):

@@ -153,6 +153,15 @@ def test_every_module_has_a_layer():
         assert layer_of(m) in LAYERS, m
 
 
+def copy_tree(dst_root: pathlib.Path) -> None:
+    """The packages' sources copied below ``dst_root`` (a tree to break on purpose)."""
+    for pkg in PACKAGES:
+        for p in (ROOT / pkg).rglob("*.py"):
+            dst = dst_root / p.relative_to(ROOT)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.write_text(p.read_text())
+
+
 @pytest.mark.parametrize("where, line, expected", [
     ("simhw/physics/geometry.py", "from simhw.values.phase_config import PhaseConfig", "(physics) imports"),
     ("drivers/board.py", "from simhw.control.schema import encode", "(drivers) imports"),
@@ -164,13 +173,56 @@ def test_every_module_has_a_layer():
 ])
 def test_a_broken_rule_is_caught(tmp_path, where, line, expected):
     """The checker fails on a copy of the tree with one rule broken."""
-    for pkg in PACKAGES:
-        for p in (ROOT / pkg).rglob("*.py"):
-            dst = tmp_path / p.relative_to(ROOT)
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            dst.write_text(p.read_text())
+    copy_tree(tmp_path)
     assert violations(tmp_path) == []
     target = tmp_path / where
     target.write_text(target.read_text() + "\n" + line + "\n")
     found = violations(tmp_path)
     assert found and any(expected in v for v in found), found
+
+
+SERVER = "simhw.control.server"
+SERVER_INTERFACE = {"serve", "stop", "bench"}  # what a program that starts a server uses of it
+
+
+def _members(tree: ast.AST, cls: str | None = None) -> set[str]:
+    """Attributes set on ``self`` and methods defined, in class ``cls`` (None: every class)."""
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and (cls is None or node.name == cls):
+            for n in ast.walk(node):
+                if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    out.add(n.name)
+                elif isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Store) and \
+                        isinstance(n.value, ast.Name) and n.value.id == "self":
+                    out.add(n.attr)
+    return out
+
+
+def server_reads(root: pathlib.Path = ROOT) -> list[str]:
+    """Reads, outside the server module, of an attribute only the server has (its sockets, queue, outbox,
+    worker, ...); the bench service's Host protocol and SERVER_INTERFACE are the server's public side."""
+    mods = read_modules(root)
+    trees = {m: ast.parse(p.read_text(), str(p)) for m, p in mods.items()}
+    host = _members(trees["simhw.control.bench_service"], "Host")
+    others = set().union(*(_members(t) for m, t in trees.items() if m != SERVER))
+    private = _members(trees[SERVER], "BenchServer") - SERVER_INTERFACE - host - others
+    return [f"{mods[m].relative_to(root)}:{n.lineno}: reads the server's .{n.attr}"
+            for m, t in trees.items() if m != SERVER
+            for n in ast.walk(t) if isinstance(n, ast.Attribute) and n.attr in private]
+
+
+def test_no_module_outside_the_server_reads_its_attributes():
+    assert server_reads() == []
+
+
+@pytest.mark.parametrize("where, line", [
+    ("simhw/control/scheduler.py", "def _peek(bench):\n    return bench.host.outbox.qsize()\n"),
+    ("simhw/app/embedded.py", "def _queued(daemon):\n    return len(daemon.jobs)\n"),
+])
+def test_a_read_of_the_servers_attributes_is_caught(tmp_path, where, line):
+    copy_tree(tmp_path)
+    assert server_reads(tmp_path) == []
+    target = tmp_path / where
+    target.write_text(target.read_text() + "\n" + line)
+    assert any(where in v for v in server_reads(tmp_path))

@@ -235,8 +235,9 @@ def test_the_daemon_records_the_correction_state_with_every_measurement(tmp_path
     cfg.simulation.vna_cal_sets = ["factory"]
     with embedded_daemon(cfg) as (bench, daemon):
         with DaemonClient(cfg.daemon.bind[0], timeout=30) as c:
-            f, s, meta = c.measure()
-            _, stored_s, stored = c.measurement(meta["measurement"])
+            meta = c.measure()
+            f, s = meta.frequencies, meta.s
+            _, stored_s, stored = c.measurement(meta.id)
     assert stored["params"] == ["S41", "S31"]
     truth = bench.truth.response(bench.dut.active_codes(), 2, f)
     np.testing.assert_allclose(s, truth, rtol=1e-12)  # corrected, and each antenna on its mapped port

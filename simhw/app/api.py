@@ -19,47 +19,37 @@ import contextlib
 import os
 from pathlib import Path
 
-import numpy as np
-
 from calibration.calibrated import CalibratedModel
 from drivers.bench import open_devices
-from drivers.capabilities import SettingsReport
 from sim_backend.bench import SimBench
+from simhw.control.bench_service import BenchService
 from simhw.control.store import Store
 from simhw.values.bench_config import BenchConfig
 from simhw.values.measurement import Measurement
-from simhw.values.phase_config import PhaseConfig
 
 __all__ = ["Bench", "open_bench"]
 
 
 class Bench:
+    """``bench.measure()`` is the daemon's measure path (:meth:`BenchService.measure`): the same labels, the
+    same flags, the board's latch report. ``store`` None: measurements are kept in memory only."""
+
     def __init__(self, config, board, vna, store, simulation=None):
         self.config, self.board, self.vna, self.store = config, board, vna, store
         self.simulation = simulation  # the SimBench when simulated (its ``truth`` is the simulated SIM)
-        self._params = config.vna_params()
+        self.service = BenchService(config, board, vna, store if store is not None else Store(":memory:"))
+        self.service.start(take_over=False)  # a daemon may own this store's calibrations: none is touched
 
     def push(self, config) -> str:
-        """Show ``config`` on the board (verified by readback); recorded in the store; returns its hash."""
-        h = self.board.push(config)
-        if self.store is not None:
-            self.store.record_pushes([(config, "python", None, True)])
-        return h
+        """Show ``config`` on the board (verified by readback; not re-applied if the board is verified to show
+        it already); recorded in the store; returns its hash."""
+        applied = self.service.apply(config)
+        self.service.store.record_pushes([(config, "python", None, applied)])
+        return config.hash
 
-    def measure(self):
-        """Sweep as the bench file says and return a :class:`~simhw.values.measurement.Measurement`."""
-        f = self.config.frequencies()
-        s = self.config.sweep
-        self.vna.configure(float(f[0]), float(f[-1]), int(f.size), s.ifbw, s.power, self._params)
-        data = self.vna.measure()
-        cfg_hash = PhaseConfig(self.board.read_active(), self.board.info.bits).hash
-        settings = self.vna.measurement_settings() if isinstance(self.vna, SettingsReport) else \
-            {"ifbw": s.ifbw, "power": s.power}
-        m = Measurement(cfg_hash, self.vna.frequencies(), np.stack([data[p] for p in self._params], axis=-1),
-                        self.config.receive_vna_ports(), settings=settings)
-        if self.store is not None:
-            self.store.put_measurement(cfg_hash, None, list(self._params), m.frequencies, m.s, settings=settings)
-        return m
+    def measure(self) -> Measurement:
+        """Sweep as the bench file says, store and return the :class:`~simhw.values.measurement.Measurement`."""
+        return self.service.measure()
 
     @property
     def model(self):

@@ -18,7 +18,6 @@ from simhw.app.dashboard import command as dashboard_command
 from simhw.app.embedded import run_daemon, setup_logging
 from simhw.control.client import DaemonBatchError, DaemonClient, DaemonError, StateWatcher
 from simhw.values.bench_config import BenchConfig
-from simhw.values.measurement import Measurement
 from simhw.integrations import matlab
 from simhw.values.phase_config import PhaseConfig
 from simhw.version import __version__
@@ -190,19 +189,16 @@ def _cmd_client(args) -> int:
                 for out in (args.mat, args.touchstone):  # refused before the bench is swept, not after
                     if out:
                         matlab.check_output(out)
-                if args.config:
-                    f, s, meta = c.push_measure(load_config(args.config))
-                else:
-                    f, s, meta = c.measure()
-                print(f"measurement #{meta['measurement']} of {meta['hash']}: {len(f)} points, {s.shape[1]} port(s)")
-                for fi, row in zip(f, s):
+                m = c.push_measure(load_config(args.config)) if args.config else c.measure()
+                print(f"measurement #{m.id} of {m.config_hash}: {m.frequencies.size} points, {m.s.shape[1]} port(s)")
+                for fi, row in zip(m.frequencies, m.s):
                     print(f"{fi / 1e9:.6f} GHz  " + "  ".join(f"{abs(v):.4e} {np.angle(v, deg=True):+8.2f}deg"
                                                            for v in row))
                 if args.touchstone:
-                    m = Measurement(meta["hash"] or "", f, s, receive_ports=tuple(range(2, 2 + s.shape[1])))
                     print(f"touchstone: {m.to_touchstone(args.touchstone)}")
                 if args.mat:
-                    print(f"mat: {matlab.write_measurement(args.mat, f, s, meta)}")
+                    meta = {**m.record(), **(m.push or {})}
+                    print(f"mat: {matlab.write_measurement(args.mat, m.frequencies, m.s, meta, m.params)}")
         return 0
     except DaemonError as e:
         print(f"simhw: daemon error: {e}", file=sys.stderr)

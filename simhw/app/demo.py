@@ -124,14 +124,14 @@ def run_demo(out: str | Path = "out/demo", quick: bool = False, quiet: bool = Fa
     t_start = time.perf_counter()
     steps.step("starting the simulated bench and the bench daemon")
     with embedded_daemon(cfg) as (bench, daemon):
-        store, board, vna = daemon.store, daemon.board, daemon.vna
+        store, board, vna = daemon.bench.store, daemon.bench.board, daemon.bench.vna
         steps.done(f"board {board.info.serial} {board.info.shape} {board.info.bits}-bit, VNA {vna.identify()[:40]}")
         with DaemonClient(cfg.daemon.bind[0], timeout=600) as client:
             freqs = cfg.frequencies()
             steps.step("measuring the SIM under a random configuration")
-            f, s, meta = client.push_measure(PhaseConfig.random(g.layers, g.rows, g.cols, g.bits, seed=7))
-            report["first_measurement"] = {"id": meta["measurement"], **_contrast(s)}
-            steps.done(f"S21, S31 at {len(f)} frequencies: {report['first_measurement']['port_power_db']} dB")
+            m = client.push_measure(PhaseConfig.random(g.layers, g.rows, g.cols, g.bits, seed=7))
+            first = report["first_measurement"] = {"id": m.id, **_contrast(m.s)}
+            steps.done(f"S21, S31 at {m.frequencies.size} frequencies: {first['port_power_db']} dB")
 
             steps.step(f"calibrating through the daemon ({stages} stages x {slots} slots, {c.parameterization} model "
                        f"family, {c.receivers} receivers), then {FRESH} fresh configurations")
@@ -142,7 +142,7 @@ def run_demo(out: str | Path = "out/demo", quick: bool = False, quiet: bool = Fa
             _, blob = client.calibration(done["id"])
             cal = CalibratedModel.from_bytes(blob)
             codes = np.random.default_rng(11).integers(0, 1 << g.bits, (FRESH, g.layers, g.rows, g.cols))
-            fresh_s = np.array([client.push_measure(PhaseConfig(k, g.bits, name=f"demo-fresh-{i}"))[1]
+            fresh_s = np.array([client.push_measure(PhaseConfig(k, g.bits, name=f"demo-fresh-{i}")).s
                                 for i, k in enumerate(codes)])
             report["calibration"] = {"id": done["id"], "metrics": done["metrics"],
                                      "stages": [st["heldout_nmse_db"] for st in done["stages"]],
@@ -164,12 +164,12 @@ def run_demo(out: str | Path = "out/demo", quick: bool = False, quiet: bool = Fa
             for name, model, levels, offset, cap_ in (("ideal", ideal_model, None, None, CAP_DB),
                                                       ("calibrated", cal.model(), cal.atom_response, cal.offset, cap)):
                 r, config = _train(model, levels, g.bits, shape, episodes, starts, 0, f"demo-{name}", offset, cap_)
-                f, s, meta = client.push_measure(config)
+                s = (m := client.push_measure(config)).s
                 measured = measured_objective_db(s, 0, (1,), cap_)
                 rows.append({"trained_on": name, "hash": config.hash, "predicted_contrast_db": -r.final_metrics["loss"],
                              "predicted_gain_db": r.final_metrics["gain_db"], "measured_objective_db":
                              measured["objective_db"], "measured_gain_db": measured["gain_db"],
-                             **_contrast(s), "measurement": meta["measurement"]})
+                             **_contrast(s), "measurement": m.id})
             report["trained"], report["cap_db"] = rows, cap
             ideal_row, calibrated_row = rows
             report["prediction_held"] = bool(
@@ -184,8 +184,8 @@ def run_demo(out: str | Path = "out/demo", quick: bool = False, quiet: bool = Fa
                                                     .header["config"].encode())
 
             steps.step("warming the bench up (drift) while the daemon's scheduler watches the indicators")
-            daemon.scheduler = Scheduler(daemon)
-            sched = daemon.scheduler
+            daemon.bench.scheduler = Scheduler(daemon.bench)
+            sched = daemon.bench.scheduler
             _settle(sched, bench)
             t0 = bench.clock.now()
             rate = 10.0  # K per hour
@@ -221,7 +221,7 @@ def run_demo(out: str | Path = "out/demo", quick: bool = False, quiet: bool = Fa
                                "temperature_rise_k": bench.truth.delta_t(), "timeline": timeline}
             report["recalibration_fired"] = len(drift_runs) > 0
             report["held_after_recalibration"] = not any(e["crossed"] for e in timeline[-2:])
-            f, s, meta = client.push_measure(trained_config)
+            s = client.push_measure(trained_config).s
             report["drifted"] = {"hash": trained_config.hash, **_contrast(s)}
             steps.done(f"recalibration fired after {0 if fired_at is None else fired_at / 60:.0f} min of drift "
                        f"({report['drift']['reasons'][:1]}); the old configuration now measures "
@@ -231,7 +231,7 @@ def run_demo(out: str | Path = "out/demo", quick: bool = False, quiet: bool = Fa
             latest = CalibratedModel.from_bytes(store.latest_model())
             r, config = _train(latest.model(), latest.atom_response, g.bits, shape, episodes, starts, 1,
                                "demo-after-drift", latest.offset, uncertainty_cap_db(latest))
-            f, s, meta = client.push_measure(config)
+            s = client.push_measure(config).s
             report["restored"] = {"hash": config.hash, "predicted_contrast_db": -r.final_metrics["loss"],
                                   **_contrast(s)}
             report["restored"] = {**report["restored"], "measured_objective_db": measured_objective_db(

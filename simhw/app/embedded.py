@@ -1,5 +1,6 @@
 """Start the bench daemon for a bench description: the hardware (or the embedded simulated
-bench), the store, the scheduler; serve until SIGTERM/SIGINT or :meth:`BenchDaemon.stop`."""
+bench), the store, the bench service and its scheduler, the server in front; serve until SIGTERM/SIGINT
+or :meth:`BenchServer.stop`."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import threading
 
 from drivers.bench import open_devices
 from sim_backend.bench import SimBench
-from simhw.control.daemon import BenchDaemon
+from simhw.control.bench_service import BenchService
 from simhw.control.scheduler import Scheduler
+from simhw.control.server import BenchServer
 from simhw.control.store import Store
 from simhw.values.bench_config import BenchConfig
 
@@ -54,10 +56,11 @@ def run_daemon(config: BenchConfig, curve: tuple | None = None, on_ready=None, i
         board, vna = stack.enter_context(open_devices(cfg))
         store = Store(config.daemon.store, config.daemon.durability, config.daemon.store_max_mb)
         stack.callback(store.close)
-        daemon = BenchDaemon(cfg, board, vna, store, clock=clock, curve=curve)
+        service = BenchService(cfg, board, vna, store, clock=clock)
         c = config.calibration
         if c.period_s > 0 or c.check_every_s > 0:
-            daemon.scheduler = Scheduler(daemon)
+            service.scheduler = Scheduler(service)
+        daemon = BenchServer(service, curve=curve)
         if install_signals and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, lambda *_: daemon.stop())
             signal.signal(signal.SIGINT, lambda *_: daemon.stop())
@@ -74,10 +77,11 @@ def run_daemon(config: BenchConfig, curve: tuple | None = None, on_ready=None, i
 def embedded_daemon(config: BenchConfig):
     """The simulated bench of ``config`` and a daemon serving it from a thread of this process;
     yields (bench, daemon), stops both when the block ends. For programs and tests that need the
-    simulated truth next to the daemon (the HIL check, the demo); ``simhw daemon`` is the real thing."""
+    simulated truth next to the daemon (the HIL check, the demo); ``simhw daemon`` is the real thing.
+    The daemon is a :class:`BenchServer`; its ``bench`` is the bench service (board, VNA, store)."""
     with SimBench(config) as bench, open_devices(bench.resolved_config()) as (board, vna):
         store = Store(config.daemon.store, config.daemon.durability, config.daemon.store_max_mb)
-        daemon = BenchDaemon(bench.resolved_config(), board, vna, store, clock=bench.clock.now)
+        daemon = BenchServer(BenchService(bench.resolved_config(), board, vna, store, clock=bench.clock.now))
         ready = threading.Event()
         thread = threading.Thread(target=daemon.serve, args=(ready,), name="simhw-daemon", daemon=True)
         thread.start()

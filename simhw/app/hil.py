@@ -198,7 +198,7 @@ def hil_check(config: BenchConfig | None = None, port: int = 0, null_others: boo
             cfg.daemon.publish = f"ipc://{work}/hil-pub.ipc"
             cfg.daemon.store = str(work / "store.sqlite")
             bench, daemon = stack.enter_context(embedded_daemon(cfg))
-            info, truth = daemon.board.info, bench.truth
+            info, truth = daemon.bench.board.info, bench.truth
         else:
             info, truth = None, None
         c = stack.enter_context(DaemonClient(cfg.daemon.bind[0], timeout=60))
@@ -218,7 +218,7 @@ def hil_check(config: BenchConfig | None = None, port: int = 0, null_others: boo
             fresh, cfg.geometry.layers, cfg.geometry.rows, cfg.geometry.cols))
         if fresh:
             say(f"measuring {fresh} fresh configurations")
-        fresh_s = np.array([c.push_measure(PhaseConfig(k, cfg.geometry.bits, name=f"hil-fresh-{i}"))[1]
+        fresh_s = np.array([c.push_measure(PhaseConfig(k, cfg.geometry.bits, name=f"hil-fresh-{i}")).s
                             for i, k in enumerate(fresh_codes)])
         report.fresh = fresh_prediction_error(cal, fresh_codes, fresh_s, cfg.geometry.bits)
         models = _models(cfg, cal)
@@ -233,9 +233,10 @@ def hil_check(config: BenchConfig | None = None, port: int = 0, null_others: boo
             obj = Focus(model, output=port, suppress=suppress, atom_response=levels, offset=offset, cap_db=cap)
             r = train(obj, opts)
             config_ = r.config((cfg.geometry.rows, cfg.geometry.cols), name=f"focus-port{port}-{name}")
-            f, s, meta = c.push_measure(config_)
+            m = c.push_measure(config_)
+            f, s = m.frequencies, m.s
             row = _row(name, obj, config_.codes.reshape(model.n_layers, -1), cfg.geometry.bits, s, port, suppress, cap)
-            row.update(hash=config_.hash, measurement=meta["measurement"])
+            row.update(hash=config_.hash, measurement=m.id)
             report.rows.append(row)
             recorded.append((name, config_.codes, np.asarray(f), np.asarray(s)))
             say(f"{name:<10} predicted {row['predicted_db']:7.2f} dB, measured {row['measured_db']:7.2f} dB")

@@ -265,20 +265,20 @@ def run_soak(seconds: float = 60.0, out: str | Path = "out/soak", seed: int = 0,
                 pushes[ack["push"]] = c.hash
             elif action == "push_measure":
                 c = fresh()
-                f, s, meta = client.push_measure(c)
-                pushes[meta["push"]] = c.hash
-                measurements[meta["measurement"]] = (meta["hash"], s.copy())  # what the board showed, or None
+                m = client.push_measure(c)
+                pushes[m.push["push"]] = c.hash
+                measurements[m.id] = (m.config_hash, m.s.copy())  # what the board showed, or None
             elif action == "measure":
-                f, s, meta = client.measure()
-                measurements[meta["measurement"]] = (meta["hash"], s.copy())
+                m = client.measure()
+                measurements[m.id] = (m.config_hash, m.s.copy())
             elif action == "reset_measure":  # push, the board reboots, measure: the record must not claim the push
                 c = fresh()
                 pushes[client.push(c)["push"]] = c.hash
                 daemon.reset_board()
                 rep.requested_resets += 1
                 time.sleep(0.1)  # past the simulated board's boot delay
-                f, s, meta = client.measure()
-                measurements[meta["measurement"]] = (meta["hash"], s.copy())
+                m = client.measure()
+                measurements[m.id] = (m.config_hash, m.s.copy())
             elif action == "calibrate":
                 calibrations.append(client.calibrate(stages=1, slots=20))
             else:
@@ -305,10 +305,10 @@ def run_soak(seconds: float = 60.0, out: str | Path = "out/soak", seed: int = 0,
             st = c.status()
             final = fresh()
             ack = c.push(final)
-            f, s, meta = c.measure()
-            rep.healthy_end = st["board"]["shape"] == [4, 6, 6] and meta["hash"] == final.hash and ack["hash"] == final.hash
+            m = c.measure()
+            rep.healthy_end = st["board"]["shape"] == [4, 6, 6] and m.config_hash == final.hash and ack["hash"] == final.hash
             pushes[ack["push"]] = final.hash
-            measurements[meta["measurement"]] = (meta["hash"], s.copy())
+            measurements[m.id] = (m.config_hash, m.s.copy())
         except DaemonError as e:
             say(f"final health check failed: {e}")
     rep.clean_exit = daemon.terminate() == 0

@@ -1,4 +1,4 @@
-"""What the board shows, as a fact the daemon checks against the board, not a cache.
+"""What the board shows, as a fact the bench service checks against the board, not a cache.
 
 The daemon remembers the configuration of its last verified push together with the board's own
 report of what it latched then (:class:`~drivers.board.Latched`: active-pattern CRC, boot id,
@@ -29,8 +29,8 @@ CHANGED_DURING_SWEEP = "board changed during the sweep"  # labelled unknown
 
 
 class BoardState:
-    def __init__(self, daemon):
-        self.daemon = daemon
+    def __init__(self, bench):
+        self.bench = bench
         self.hash: str | None = None  # the configuration the board was last verified to show
         self.latched: Latched | None = None  # what the board reported when it was verified
         self.changes = 0  # board changes recorded so far
@@ -41,10 +41,10 @@ class BoardState:
     def now(self) -> Latched:
         """The board's report of what it shows; a reset it reports is recorded and published first."""
         try:
-            return self.daemon.board.latched()
+            return self.bench.board.latched()
         except BoardResetError as e:
             self.reset_seen(str(e))
-            return self.daemon.board.latched()
+            return self.bench.board.latched()
 
     def reset_seen(self, reason: str) -> None:
         """The board rebooted: nothing it showed before is shown now."""
@@ -56,11 +56,11 @@ class BoardState:
             data = {**data, "was": self.hash}
         self.forget()
         log.warning(json.dumps({"event": kind, **data}, default=str))
-        self.daemon.record(kind, data)
+        self.bench.record(kind, data)
 
     def verified(self, hash_: str) -> None:
         """A push of ``hash_`` was just verified by readback: remember it with the board's latch report."""
-        board = self.daemon.board
+        board = self.bench.board
         lat = board.last_latched if isinstance(board, LatchReport) else None
         self.hash, self.latched = hash_, lat if lat is not None else self.now()
 
@@ -68,9 +68,9 @@ class BoardState:
         """Show ``hash_`` again, verified by readback, after the daemon itself showed other patterns (a
         check's reference configurations, a calibration's pilots); the restore, or why it failed, is an
         event in the store and on telemetry. Returns whether the board shows ``hash_`` again."""
-        d = self.daemon
+        d = self.bench
         try:
-            d.pipeline.apply(d.store.get_config(hash_))
+            d.apply(d.store.get_config(hash_))
         except Exception as e:  # noqa: BLE001 - the board or the store failed: recorded, the next push re-applies
             data = {"hash": hash_, "after": after, "error": f"{type(e).__name__}: {e}"}
             log.warning(json.dumps({"event": "config_not_restored", **data}))
@@ -107,9 +107,9 @@ class BoardState:
             return self.hash, None, now
         if expected[0] is not None:
             self._record(seen, expected[1], now)
-        board = self.daemon.board
+        board = self.bench.board
         shown = PhaseConfig(board.read_active(), board.info.bits, name="board readback")
-        self.daemon.store.put_config(shown)
+        self.bench.store.put_config(shown)
         self.hash, self.latched = shown.hash, now  # verified by that readback
         return shown.hash, UNEXPECTED if expected[0] is not None else None, now
 

@@ -1,4 +1,4 @@
-"""Calibration jobs inside the daemon: build the calibrator, run, store, publish.
+"""Calibration jobs on the bench service: build the calibrator, run, store, publish.
 
 The calibration package does the work (:class:`calibration.calibrator.Calibrator` over a
 :class:`calibration.sources.BenchSource` on the daemon's board and VNA); this module only wires
@@ -51,33 +51,33 @@ def check_identifiable(par, slots: int, frequencies: int, ports: int) -> None:
                          f"{-(-unknowns // per_slot)} slots per stage, or a model with fewer unknowns")
 
 
-def requested_parameterization(daemon, params: dict | None = None):
+def requested_parameterization(bench, params: dict | None = None):
     """The model a calibration of the daemon's bench fits: the bench file's [calibration] (and ``params``)."""
-    cfg, c, params = daemon.config, daemon.config.calibration, params or {}
+    cfg, c, params = bench.config, bench.config.calibration, params or {}
     g = cfg.geometry
     return bench_parameterization(params.get("parameterization", c.parameterization), g.build(cfg.frequencies()),
                                   g.bits, bool(params.get("atom_gains", c.atom_gains)),
                                   params.get("receivers", c.receivers))
 
 
-def check_request(daemon, params: dict) -> None:
+def check_request(bench, params: dict) -> None:
     """Refuse (ValueError) a requested calibration that cannot identify its model, before it starts."""
-    check_identifiable(requested_parameterization(daemon, params), int(params.get("slots", daemon.config.calibration.slots)),
-                       daemon.config.frequencies().size, len(daemon.params))
+    check_identifiable(requested_parameterization(bench, params), int(params.get("slots", bench.config.calibration.slots)),
+                       bench.config.frequencies().size, len(bench.params))
 
 
-def make_calibrator(daemon, params: dict | None = None) -> Calibrator:
+def make_calibrator(bench, params: dict | None = None) -> Calibrator:
     """A calibrator for the daemon's bench, configured by the bench file's [calibration] (and ``params``)."""
-    cfg, c = daemon.config, daemon.config.calibration
+    cfg, c = bench.config, bench.config.calibration
     params = params or {}
     g = cfg.geometry
-    par = requested_parameterization(daemon, params)
-    source = BenchSource(daemon.board, daemon.vna, cfg.frequencies(), g.receive_ports, cfg.sweep.ifbw, cfg.sweep.power,
-                         clock=daemon.clock, params=cfg.vna_params())
+    par = requested_parameterization(bench, params)
+    source = BenchSource(bench.board, bench.vna, cfg.frequencies(), g.receive_ports, cfg.sweep.ifbw, cfg.sweep.power,
+                         clock=bench.clock, params=cfg.vna_params())
     cal = Calibrator(par, source, params.get("estimator", c.estimator), heldout_slots=int(params.get("heldout",
                                                                                                     c.heldout)),
                      residual=bool(params.get("residual", c.residual)))
-    model = daemon.store.latest_model()
+    model = bench.store.latest_model()
     if model is not None:
         m = CalibratedModel.from_bytes(model)
         if cal.accepts(m):
@@ -85,15 +85,15 @@ def make_calibrator(daemon, params: dict | None = None) -> Calibrator:
     return cal
 
 
-def run_calibration(daemon, job_id: str, reason: str, params: dict, protocol: str, calibrator=None, started=None):
+def run_calibration(bench, job_id: str, reason: str, params: dict, protocol: str, calibrator=None, started=None):
     """Record, run, store and publish one calibration; ``started(record id)`` is called once its record
     is in the store (a full store raises StoreFull before anything ran)."""
-    c = daemon.config.calibration
+    c = bench.config.calibration
     stages = int(params.get("stages", c.stages))
     slots = int(params.get("slots", c.slots))
     names = {k: params.get(k, getattr(c, k)) for k in ("parameterization", "estimator")}
     record = {"job": job_id, "stages": stages, "slots": slots, **names}
-    cid = daemon.store.start_calibration(protocol, reason, record, daemon.snapshot_id)
+    cid = bench.store.start_calibration(protocol, reason, record, bench.snapshot_id)
     if started is not None:
         started(cid)
 
@@ -101,12 +101,12 @@ def run_calibration(daemon, job_id: str, reason: str, params: dict, protocol: st
         """Publish a step of this run; every step but 'measured' is also an event in the store, so a page
         opened later (or reloaded) draws the whole curve and logs the run."""
         data = {"job": job_id, "calibration": cid, "state": state, **data}
-        (daemon.event if state == "measured" else daemon.record)(Topic.CALIBRATION, data)
+        (bench.event if state == "measured" else bench.record)(Topic.CALIBRATION, data)
 
     tell("started", reason=reason)
 
     def progress(ev: dict) -> None:
-        daemon.check_cancel(job_id)
+        bench.check_cancel(job_id)
         if ev["kind"] == "stage":
             r = ev["report"]
             tell("stage", stage=r.stage, family=ev.get("family"), stages=ev["stages"], heldout_nmse_db=r.heldout_nmse_db)
@@ -114,13 +114,13 @@ def run_calibration(daemon, job_id: str, reason: str, params: dict, protocol: st
             tell("measured", what=ev["what"])
 
     try:  # from here on, a failure (building the calibrator included) is a finished record with its reason
-        cal = calibrator or make_calibrator(daemon, params)
+        cal = calibrator or make_calibrator(bench, params)
         run = cal.calibrate(stages, slots, protocol=protocol, reason=reason, progress=progress)
     except Exception as e:
         status = "cancelled" if isinstance(e, Cancelled) else "failed"
-        daemon.job_ending()
+        bench.job_ending()
         try:
-            daemon.store.finish_calibration(cid, status, metrics={"error": str(e)})
+            bench.store.finish_calibration(cid, status, metrics={"error": str(e)})
         except Exception as store_error:  # a full store: the run stays 'running' and is marked interrupted at restart
             log.warning(json.dumps({"event": "calibration_not_finished", "calibration": cid,
                                     "error": str(store_error)}))
@@ -129,14 +129,14 @@ def run_calibration(daemon, job_id: str, reason: str, params: dict, protocol: st
         raise
     stages_out = [s.__dict__ for s in run.stages]
     metrics = dict(run.model.metrics, improvement_db=run.improvement_db)
-    daemon.job_ending()
+    bench.job_ending()
     try:
-        daemon.store.finish_calibration(cid, "done", stages_out, metrics, run.model.to_bytes())
+        bench.store.finish_calibration(cid, "done", stages_out, metrics, run.model.to_bytes())
     except StoreFull as e:  # no room for the model: the record says so (an update without it needs no new page)
-        daemon.store.finish_calibration(cid, "failed", stages_out, {"error": f"the model was not kept: {e}"})
+        bench.store.finish_calibration(cid, "failed", stages_out, {"error": f"the model was not kept: {e}"})
         tell("failed", error=str(e))
         raise
-    daemon.counters["calibrations"] += 1
+    bench.counters["calibrations"] += 1
     tell("done", heldout_nmse_db=run.final_heldout_nmse_db, improvement_db=run.improvement_db)
     log.info(json.dumps({"event": "calibration_done", "job": job_id, "calibration": cid,
                          "heldout_nmse_db": run.final_heldout_nmse_db}))

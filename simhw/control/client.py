@@ -2,7 +2,7 @@
 
     with DaemonClient("tcp://127.0.0.1:5555") as c:
         ack = c.push(config)             # acknowledged after the board's readback matched
-        f, s, meta = c.measure()
+        m = c.measure()                  # a Measurement: m.frequencies, m.s, m.config_hash, m.flag, ..
         print(c.status())
 
 A request that gets no reply within ``timeout`` raises :class:`DaemonTimeout`; the socket is then
@@ -27,6 +27,7 @@ from simhw.control import schema
 from simhw.control.client_ops import OperationMethods
 from simhw.control.operations import OPERATIONS, PUSH_FIELDS, Operation
 from simhw.control.topics import Topic
+from simhw.values.measurement import Measurement
 from simhw.values.phase_config import PhaseConfig
 
 __all__ = ["DaemonClient", "DaemonError", "DaemonTimeout", "DaemonBatchError", "StateWatcher", "subscribe"]
@@ -245,6 +246,10 @@ def _result(op: Operation, msg: schema.Message):
         return (*msg.arrays, h[op.fields[0]])
     if kind == "arrays+header":
         return (*msg.arrays, {k: v for k, v in h.items() if k not in ("ok", "id", "arrays")})
+    if kind == "measurement":
+        m = Measurement.from_record(h, *msg.arrays)
+        m.push = {"applied": h["applied"], "push": h["push"]} if "push" in op.fields else None
+        return m
     if kind == "field+blob":
         return h[op.fields[0]], (msg.arrays[0].tobytes() if msg.arrays else None)
     return None

@@ -23,7 +23,7 @@ TARGET = Path(__file__).with_name("client_ops.py")
 TYPES = {"int": "int", "number": "float", "str": "str", "bool": "bool", "config": "PhaseConfig | str"}
 RETURNS = {"field": "Any", "fields": "dict", "arrays+fields": "tuple", "arrays+field": "tuple",
            "arrays+header": "tuple", "field+blob": "tuple[Any, bytes | None]", "listing": "list[dict]",
-           "none": "None"}
+           "measurement": "Measurement", "none": "None"}
 HEADER = '''"""The bench daemon's operations as typed client methods (generated: do not edit).
 
 Written by ``python -m simhw.control.client_gen`` from :data:`simhw.control.operations.OPERATIONS`;
@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from simhw.values.measurement import Measurement
 from simhw.values.phase_config import PhaseConfig
 
 __all__ = ["OperationMethods"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from simhw.values.measurement import Measurement
 from simhw.values.phase_config import PhaseConfig
 
 __all__ = ["OperationMethods"]
@@ -37,13 +38,13 @@ class OperationMethods:
         """
         return self._call("push", timeout, config=config)
 
-    def measure(self, *, timeout: float | None = None) -> tuple:
+    def measure(self, *, timeout: float | None = None) -> Measurement:
         """Sweep the VNA as the bench file says and store the measurement, labelled with what the board reports it
         showed.
         """
         return self._call("measure", timeout)
 
-    def push_measure(self, config: PhaseConfig | str, *, timeout: float | None = None) -> tuple:
+    def push_measure(self, config: PhaseConfig | str, *, timeout: float | None = None) -> Measurement:
         """Push, then measure.
 
         ``config``: a phase-config file line (PhaseConfig.to_bytes).

@@ -23,6 +23,8 @@ one declaration here plus its handler.
     ``"field+blob"``      the field ``fields[0]`` and the bytes of the first array (or None);
     ``"listing"``         the records of ``fields[0]``, read page by page (``before`` = the reply's ``next``)
                           until ``limit`` records or the oldest one: a reply never exceeds the header cap;
+    ``"measurement"``     a :class:`~simhw.values.measurement.Measurement` of the arrays and the record fields
+                          (a push's ``applied`` and ``push`` in its ``push``);
     ``"none"``            nothing.
 """
 
@@ -38,6 +40,7 @@ from calibration.receivers import RECEIVERS
 from simhw.control.store import TAGGABLE
 from calibration.parameterization import PARAMETERIZATIONS
 from simhw.control.schema import RequestError
+from simhw.values.measurement import RECORD_FIELDS
 from simhw.values.phase_config import METADATA_FIELDS, PhaseConfig, PhaseConfigError
 
 __all__ = ["Param", "Operation", "OPERATIONS", "OPS", "HANDLERS", "PUSH_FIELDS", "handler", "operation"]
@@ -203,10 +206,9 @@ _DECLARED = [
               "is stored", runs="pipeline", params=(CONFIG,), fields=PUSH_FIELDS),
     Operation("measure", "sweep the VNA as the bench file says and store the measurement, labelled with what "
               "the board reports it showed", runs="job",
-              fields=("measurement", "hash", "flag"), arrays=("frequencies (F,)", "S (F, P)"), result="arrays+fields"),
+              fields=RECORD_FIELDS, arrays=("frequencies (F,)", "S (F, P)"), result="measurement"),
     Operation("push_measure", "push, then measure", runs="job", params=(CONFIG,),
-              fields=("measurement", *PUSH_FIELDS, "flag"), arrays=("frequencies (F,)", "S (F, P)"),
-              result="arrays+fields"),
+              fields=(*RECORD_FIELDS, "applied", "push"), arrays=("frequencies (F,)", "S (F, P)"), result="measurement"),
     Operation("configs", "stored configurations", params=LISTING, fields=("configs", "next"), result="listing"),
     Operation("config", "one stored configuration, by its content hash or by a name it was pushed under (the "
               "newest so named, returned under that name)",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from drivers.capabilities import push_in_order
 from simhw.control import schema
 from simhw.control.operations import PUSH_FIELDS, handler
+from simhw.control.request import Batch, fail
 from simhw.control.store import StoreFull
 from simhw.control.topics import Topic
 from simhw.values.phase_config import PhaseConfig
@@ -19,13 +20,13 @@ __all__ = ["PushPipeline"]
 
 
 class PushPipeline:
-    def __init__(self, daemon):
-        self.daemon = daemon
+    def __init__(self, bench):
+        self.bench = bench
 
     def run(self, batch: list) -> None:
         """Apply and verify each push in order, commit all records in one transaction, then acknowledge;
         a failed push is answered with its error and the rest go on."""
-        d = self.daemon
+        d = self.bench
         while batch:
             # a re-sent push of what the board shows is not re-applied, if the board confirms it shows it
             shown = batch[0].config.hash if d.shown.shows(batch[0].config.hash) else None
@@ -49,16 +50,16 @@ class PushPipeline:
                 self.acknowledge(done)
             except Exception as e:  # shown on the board but not recorded: not acknowledged, and no more applied
                 for job in batch:
-                    d.fail(job, e, None if isinstance(e, StoreFull) else "internal")
+                    fail(d, job, e, None if isinstance(e, StoreFull) else "internal")
                 return
             if result.error is None:
                 return
-            d.fail(batch[len(done)], result.error)
+            fail(d, batch[len(done)], result.error)
             batch = batch[len(done) + 1:]
 
     def apply(self, cfg: PhaseConfig) -> bool:
         """Show ``cfg`` on the board, verified by readback, unless it is already shown; returns whether it was sent."""
-        d = self.daemon
+        d = self.bench
         if d.shown.shows(cfg.hash):
             return False
         d.shown.forget()  # unknown until the readback matches
@@ -70,7 +71,7 @@ class PushPipeline:
         """Commit [(job, applied), ...] in one transaction, then reply and publish; returns the acks."""
         if not done:
             return []
-        d = self.daemon
+        d = self.bench
         ids = d.store.record_pushes([(job.config, None, job.msg.id, applied, job.msg.header["config"])
                                      for job, applied in done])
         acks = []
@@ -79,8 +80,7 @@ class PushPipeline:
             d.counters["pushes"] += 1
             d.counters["applied"] += int(applied)
             if job.kind == "push":
-                job.answered = True
-                d.reply(job.ident, schema.reply(job.msg.id, **ack))
+                job.answer(schema.reply(job.msg.id, **ack))
             acks.append(ack)
         d.last_push_id = max(d.last_push_id, ids[-1])
         d.event(Topic.PUSH, {"pushes": acks})
@@ -88,5 +88,6 @@ class PushPipeline:
 
 
 @handler("push")
-def push(daemon, batch: list) -> None:
-    daemon.pipeline.run(batch)
+def push(bench, batch: Batch) -> None:
+    """Answers each push of the batch itself (after the group commit)."""
+    bench.pipeline.run(batch.requests)

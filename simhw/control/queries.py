@@ -1,7 +1,7 @@
 """Handlers of the operations the serving loop answers at once: status and store reads.
 
-Each takes (daemon, request id, checked parameters) and returns the reply frames; a missing
-record is answered ``not_found``.
+Each is ``(bench, request) -> reply frames`` on the
+:class:`~simhw.control.bench_service.BenchService`; a missing record is answered ``not_found``.
 """
 
 from __future__ import annotations
@@ -13,57 +13,63 @@ import numpy as np
 from simhw.control import schema
 from simhw.control.operations import handler
 from simhw.control.schema import RequestError
+from simhw.values.measurement import Measurement
 
 
 @handler("status")
 @handler("ping")
-def status(daemon, rid, p):
-    return schema.reply(rid, status=daemon.status())
+def status(bench, request):
+    return schema.reply(request.rid, status=bench.status())
 
 
 @handler("config")
-def config(daemon, rid, p):
+def config(bench, request):
+    rid, p = request.rid, request.params
     if ("hash" in p) == ("name" in p):
         raise RequestError("bad_request", "config needs 'hash' (its content hash) or 'name' (a name it was pushed "
                                           "under), not both")
     if "name" in p:
-        found = daemon.store.config_named(p["name"])
+        found = bench.store.config_named(p["name"])
         if found is None:
             raise RequestError("not_found", f"no stored configuration named {p['name']!r}")
-        return schema.reply(rid, config=daemon.store.get_config(found).replace(name=p["name"]).to_bytes().decode())
-    return schema.reply(rid, config=daemon.store.get_config(p["hash"]).to_bytes().decode())
+        return schema.reply(rid, config=bench.store.get_config(found).replace(name=p["name"]).to_bytes().decode())
+    return schema.reply(rid, config=bench.store.get_config(p["hash"]).to_bytes().decode())
 
 
 @handler("measurement")
-def measurement(daemon, rid, p):
-    m = daemon.store.get_measurement(p["measurement"])
-    return schema.reply(rid, [m["frequencies"], m["s"]],
-                        measurement={k: m[k] for k in ("id", "hash", "snapshot", "params", "created_at", "settings")})
+def measurement(bench, request):
+    rid, p = request.rid, request.params
+    rec = bench.store.get_measurement(p["measurement"])
+    m = Measurement.from_record(rec, rec["frequencies"], rec["s"])
+    return schema.reply(rid, [m.frequencies, m.s], measurement={"id": m.id, **m.record()})
 
 
 @handler("calibration")
-def calibration(daemon, rid, p):
-    c = daemon.store.get_calibration(p["calibration"])
+def calibration(bench, request):
+    rid, p = request.rid, request.params
+    c = bench.store.get_calibration(p["calibration"])
     model = c.pop("model")
     arrays = [] if model is None or not p["model"] else [np.frombuffer(model, np.uint8)]
     return schema.reply(rid, arrays, calibration=c)
 
 
 @handler("tag")
-def tag(daemon, rid, p):
-    if not daemon.store.exists(p["kind"], p["target"]):
+def tag(bench, request):
+    rid, p = request.rid, request.params
+    if not bench.store.exists(p["kind"], p["target"]):
         raise RequestError("not_found", f"no {p['kind']} {p['target']!r} in the store")
     operator = p.get("operator") or (rid.rsplit("-", 1)[0] if rid else None)  # the client's name, from its ids
     try:
-        tid = daemon.store.tag(p["kind"], p["target"], p["tag"], operator)
+        tid = bench.store.tag(p["kind"], p["target"], p["tag"], operator)
     except ValueError as e:
         raise RequestError("bad_request", str(e)) from None
     return schema.reply(rid, tag={"id": tid, "kind": p["kind"], "target": p["target"], "tag": p["tag"]})
 
 
 @handler("cancel")
-def cancel(daemon, rid, p):  # a job id that is not live is not_found
-    daemon.cancel(p["job"])
+def cancel(bench, request):  # a job id that is not live is not_found
+    rid, p = request.rid, request.params
+    bench.cancel(p["job"])
     return schema.reply(rid, cancelled=p["job"])
 
 
@@ -91,9 +97,10 @@ def page(rows: list, limit: int, cursor: str) -> tuple[list, int | None]:
 def _listing(name: str, read: str, cursor: str = "id", oldest_first: bool = False) -> None:
     """The handler of a listing: the newest ``limit`` records of one kind older than ``before``, from
     ``Store.<read>``, as many as fit one reply, with ``next``, the cursor of the rest."""
-    def listing(daemon, rid, p):
+    def listing(bench, request):
+        rid, p = request.rid, request.params
         args = (p.get("kind"),) if name == "events" else ()
-        rows = getattr(daemon.store, read)(*args, limit=p["limit"], before=p.get("before"))
+        rows = getattr(bench.store, read)(*args, limit=p["limit"], before=p.get("before"))
         rows, nxt = page(rows[::-1] if oldest_first else rows, p["limit"], cursor)
         return schema.reply(rid, **{name: rows[::-1] if oldest_first else rows, "next": nxt})
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from simhw.control.records import REPLICATED, Record, migration_files, record
 from simhw.control.row_codec import codes_blob, decode_row, encode
+from simhw.values.measurement import Measurement
 from simhw.values.phase_config import PhaseConfig
 
 __all__ = ["Store", "StoreError", "StoreFull", "SCHEMA_VERSION", "TAGGABLE", "NAME_TAG"]
@@ -241,14 +242,13 @@ class Store:
     def get_snapshot(self, sid: int) -> dict:
         return self._get(SNAPSHOT, sid)
 
-    def put_measurement(self, hash_: str | None, snapshot: int | None, params: list, frequencies, s,
-                        flag: str | None = None, settings: dict | None = None, **columns) -> int:
-        """``hash_``: the configuration the board showed (None: unknown); ``flag``: why that label is not
-        a verified push, or None; ``settings``: the instrument's state for the sweep (correction, cal set, ..);
-        ``columns``: further columns of the measurement description, by name (KeyError for one it lacks)."""
-        s = np.asarray(s)
-        row = {"hash": hash_, "snapshot": snapshot, "params": list(params), "frequencies": frequencies, "s": s,
-               "shape": list(s.shape), "created_at": time.time(), "flag": flag, "settings": settings or {}, **columns}
+    def put_measurement(self, m: Measurement) -> int:
+        """Store ``m`` (its label, flag, parameters, arrays, instrument settings, snapshot, temperature and time);
+        returns its id."""
+        s = np.asarray(m.s)
+        row = {"hash": m.config_hash, "snapshot": m.snapshot, "params": list(m.params),
+               "frequencies": np.asarray(m.frequencies), "s": s, "shape": list(s.shape), "created_at": m.created_at,
+               "flag": m.flag, "settings": m.settings or {}, "temperature_k": m.temperature_k}
         with self.atomic() as db:
             return _insert(db, MEASUREMENT, row).lastrowid
 

@@ -71,7 +71,7 @@ class BenchSession:
         return {**ack, **{k: report[k] for k in LATCH}}
 
     def measure(self):
-        """(frequencies (F,), S (F, P), meta: measurement id, hash, flag)."""
+        """A :class:`~simhw.values.measurement.Measurement` (frequencies, S, store id, hash, flag, ..)."""
         return self._c().measure()
 
     def calibrate(self, **params) -> str:
@@ -95,5 +95,6 @@ class BenchSession:
         if newest:
             f, s, _ = self._c().measurement(newest[0]["id"])
         else:
-            f, s, _ = self.measure()
+            m = self.measure()
+            f, s = m.frequencies, m.s
         return np.asarray(f, float), int(np.shape(s)[1])

@@ -95,11 +95,11 @@ class SimVNA(_DaemonDevice):
 
     @AsyncStatus.wrap
     async def trigger(self) -> None:
-        f, s, meta = await self._call(self._session.measure)
-        self._set_frequencies(np.asarray(f, np.float64))
-        self._set_s(np.asarray(s))
-        self._set_measurement(int(meta["measurement"]))
-        self._set_hash(meta["hash"] or "")
+        m = await self._call(self._session.measure)
+        self._set_frequencies(np.asarray(m.frequencies, np.float64))
+        self._set_s(np.asarray(m.s))
+        self._set_measurement(int(m.id))
+        self._set_hash(m.config_hash or "")
 
 
 class SimCalibration(_DaemonDevice):

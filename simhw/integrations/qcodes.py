@@ -57,9 +57,10 @@ class SimBench(Instrument):
             "model_version", Parameter, label="newest calibrated model (store id)", get_cmd=self._session.model_version)
 
     def _measure(self) -> np.ndarray:
-        f, s, meta = self._session.measure()
+        m = self._session.measure()
+        f, s = m.frequencies, m.s
         s = np.asarray(s)
-        self._sweep, self._last_id = (np.asarray(f, float), s.shape[1]), int(meta["measurement"])
+        self._sweep, self._last_id = (np.asarray(f, float), s.shape[1]), int(m.id)
         return s
 
     def _points(self) -> int:

@@ -1,52 +1,113 @@
-"""Measurement records and their Touchstone export.
+"""One measurement, the type every layer hands on: from the bench's sweep to the store, the
+client, the lab, the dashboard and the exported files.
 
-A :class:`Measurement` is one sweep of the SIM under one configuration: the config hash, the
-frequencies, the measured S-parameters S(p, 1) from the test antenna (port 1) to each receive
-port p, a timestamp and the instrument settings. ``to_touchstone`` writes a standard ``.sNp``
-file (Touchstone 1.1, RI format) that scikit-rf and any RF tool read; entries that were not
-measured are written as 0 and listed in a comment.
+A :class:`Measurement` is one sweep of the SIM under one configuration: the frequencies, the
+measured S-parameters S(p, source) from the test antenna's VNA port (``source_port``) to each
+receive port p, named as the bench names them (``vna.receive_port_map``, or 2, 3, ..), the
+configuration label (``config_hash``; None: unknown) and its ``flag`` (None: the last verified push;
+else why the label is the board's readback or unknown), the board's latch report when it was
+taken, the instrument settings and correction state, and the time. ``to_touchstone`` writes a
+standard ``.sNp`` file (Touchstone 1.1, RI format) that scikit-rf and any RF tool read; entries
+that were not measured are written as 0 and listed in a comment.
+
+Records (the store's rows, a reply's header, the lab's rows) name the measured parameters
+``S<receive><source>``; :meth:`Measurement.from_record` reads ports back from those names, the
+one rule for every consumer.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import os
+import re
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Measurement"]
+__all__ = ["Measurement", "RECORD_FIELDS", "parse_param"]
+
+# the header fields of a measurement record, besides its arrays (frequencies, S)
+RECORD_FIELDS = ("measurement", "hash", "flag", "params", "settings", "latched", "created_at", "snapshot")
+_PARAM = re.compile(r"^S(\d)(\d)$")
+
+
+def parse_param(name: str) -> tuple[int, int]:
+    """(receive port, source port) of an S-parameter named ``S<receive><source>`` (VNA ports 1..9)."""
+    m = _PARAM.match(str(name))
+    if m is None:
+        raise ValueError(f"not an S-parameter name S<receive><source>: {name!r}")
+    return int(m.group(1)), int(m.group(2))
 
 
 @dataclass
 class Measurement:
-    config_hash: str
+    config_hash: str | None
     frequencies: np.ndarray  # (F,) Hz
-    s: np.ndarray  # (F, P) complex: column p is S(receive_ports[p], 1)
+    s: np.ndarray  # (F, P) complex: column p is S(receive_ports[p], source_port)
     receive_ports: tuple = (2,)
-    timestamp: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat())
-    settings: dict = field(default_factory=dict)
+    created_at: float = field(default_factory=time.time)  # seconds since the epoch
+    settings: dict = field(default_factory=dict)  # the instrument's state for the sweep (correction, cal set, ..)
+    source_port: int = 1
+    flag: str | None = None  # why the label is not the last verified push (None: it is)
+    latched: dict | None = None  # the board's latch report when the sweep started (crc, boot_id, latches)
+    id: int | None = None  # its store id, once stored
+    snapshot: int | None = None  # the bench description and software it was taken with (store id)
+    push: dict | None = None  # push-and-measure: the acknowledgement of the push before the sweep
+    temperature_k: float | None = None  # the bench's (board's) temperature at the sweep, when it reports one
 
     def __post_init__(self):
         self.frequencies = np.asarray(self.frequencies, float).reshape(-1)
         self.s = np.asarray(self.s, complex)
         if self.s.ndim == 1:
             self.s = self.s[:, None]
+        self.receive_ports = tuple(int(p) for p in self.receive_ports)
         if self.s.shape != (self.frequencies.size, len(self.receive_ports)):
             raise ValueError(f"s must have shape (F, P) = ({self.frequencies.size}, {len(self.receive_ports)}), "
                              f"got {self.s.shape}")
+        if self.source_port in self.receive_ports:
+            raise ValueError(f"source port {self.source_port} is also a receive port {self.receive_ports}")
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        """The measured S-parameters, one per column of ``s``: ``S<receive><source>``."""
+        return tuple(f"S{p}{self.source_port}" for p in self.receive_ports)
+
+    @property
+    def timestamp(self) -> str:
+        return _dt.datetime.fromtimestamp(self.created_at, _dt.timezone.utc).isoformat()
 
     @property
     def n_ports(self) -> int:
-        return max(max(self.receive_ports), 1)
+        return max(*self.receive_ports, self.source_port)
+
+    def record(self) -> dict:
+        """The header fields of its record (:data:`RECORD_FIELDS`), JSON-ready; the arrays go beside it."""
+        return {"measurement": self.id, "hash": self.config_hash, "flag": self.flag, "params": list(self.params),
+                "settings": dict(self.settings), "latched": self.latched, "created_at": self.created_at,
+                "snapshot": self.snapshot}
+
+    @classmethod
+    def from_record(cls, record: dict, frequencies, s) -> Measurement:
+        """A measurement from a record's header fields (a store row, a reply, a lab row: ``measurement`` or
+        ``id`` is its store id) and its arrays; the ports come from the parameter names."""
+        ports = [parse_param(p) for p in record["params"]]
+        sources = {src for _, src in ports}
+        if len(sources) != 1:
+            raise ValueError(f"a measurement has one source port; parameters {record['params']} name {sorted(sources)}")
+        return cls(record.get("hash"), frequencies, s, tuple(rx for rx, _ in ports),
+                   created_at=float(record.get("created_at") or time.time()), settings=dict(record.get("settings") or {}),
+                   source_port=sources.pop(), flag=record.get("flag"), latched=record.get("latched"),
+                   id=record.get("measurement", record.get("id")), snapshot=record.get("snapshot"),
+                   temperature_k=record.get("temperature_k"))
 
     def s_matrix(self) -> np.ndarray:
-        """(F, n, n) with the measured S(p,1) and, by reciprocity, S(1,p); the rest 0."""
-        n = self.n_ports
+        """(F, n, n) with the measured S(p, source) and, by reciprocity, S(source, p); the rest 0."""
+        n, src = self.n_ports, self.source_port - 1
         out = np.zeros((self.frequencies.size, n, n), complex)
         for k, p in enumerate(self.receive_ports):
-            out[:, p - 1, 0] = self.s[:, k]
-            out[:, 0, p - 1] = self.s[:, k]
+            out[:, p - 1, src] = self.s[:, k]
+            out[:, src, p - 1] = self.s[:, k]
         return out
 
     def to_touchstone(self, path: str | os.PathLike) -> str:
@@ -56,9 +117,14 @@ class Measurement:
         if not path.lower().endswith(f".s{n}p"):
             path += f".s{n}p"
         s = self.s_matrix()
-        lines = [f"! simhw measurement of config {self.config_hash}",
+        src = self.source_port
+        lines = [f"! simhw measurement of config {self.config_hash or 'unknown'}",
                  f"! timestamp {self.timestamp}",
-                 "! measured: " + ", ".join(f"S{p}1" for p in self.receive_ports) + " (S1p by reciprocity; others 0)"]
+                 "! measured: " + ", ".join(self.params) + f" (S{src}p by reciprocity; others 0)"]
+        if self.id is not None:
+            lines.append(f"! measurement = {self.id}")
+        if self.flag:
+            lines.append(f"! flag {self.flag}")
         lines += [f"! {k} = {v}" for k, v in sorted(self.settings.items())]
         lines.append("# HZ S RI R 50")
         for f, m in zip(self.frequencies, s):

@@ -47,7 +47,6 @@ HEARTBEAT_EVERY_S = 5.0  # and the daemon's heartbeats at most this often: a pag
 PUSH_ROWS = 50
 READ_EVERY_S = 0.05  # the PUB stream is drained at this period, whatever the daemon's rate
 BOARD_STATUS_EVERY_S = 5.0  # the board's live STATUS is read at most this often for all pages together
-#: the JSON API: path -> (method, needs control, what it answers)
 API = {  # path -> (method, needs control, the handler method, what it answers): each route declared once
     "/api": ("GET", False, "api_index", "the caller's role and this table"),
     "/api/status": ("GET", False, "status", "the daemon's status and the board's live STATUS"),
@@ -219,24 +218,24 @@ class Gateway:
         name = request.path.rsplit("/", 1)[1]
         return _json(await self.daemon(name, limit=self._limit(request)))
 
-    async def measurement(self, request):
+    async def _measurement(self, request) -> Measurement:
         f, s, rec = await self.daemon("measurement", int(request.match_info["id"]))
-        return _json({**rec, "frequencies": f, "re": s.real, "im": s.imag})
+        return Measurement.from_record(rec, f, s)
+
+    async def measurement(self, request):
+        m = await self._measurement(request)
+        return _json({**m.record(), "id": m.id, "receive_ports": m.receive_ports, "source_port": m.source_port,
+                      "frequencies": m.frequencies, "re": m.s.real, "im": m.s.imag})
 
     async def touchstone(self, request):
-        mid = int(request.match_info["id"])
-        f, s, rec = await self.daemon("measurement", mid)
-        ports = tuple(int(p[1:-1]) for p in rec["params"])
         with tempfile.TemporaryDirectory() as tmp:
-            path = Measurement(rec["hash"] or "unknown", f, s, ports, settings={"measurement": mid}).to_touchstone(
-                Path(tmp) / f"measurement-{mid}")
-            body = Path(path).read_bytes()
+            m = await self._measurement(request)
+            body = Path(path := m.to_touchstone(Path(tmp) / f"measurement-{m.id}")).read_bytes()
         return web.Response(body=body, content_type="text/plain", headers={
             "Content-Disposition": f'attachment; filename="{Path(path).name}"'})
 
     async def calibration(self, request):
-        rec = (await self.daemon("calibration", int(request.match_info["id"]), model=False))[0]
-        return _json(rec)
+        return _json((await self.daemon("calibration", int(request.match_info["id"]), model=False))[0])
 
     async def report(self, request):
         rec = (await self.daemon("calibration", int(request.match_info["id"]), model=False))[0]
@@ -260,8 +259,7 @@ class Gateway:
         return _json(await self.daemon("push", config))
 
     async def measure(self, request):
-        f, s, rec = await self.daemon("measure")
-        return _json(rec)
+        return _json((await self.daemon("measure")).record())
 
     async def calibrate(self, request):
         body = await self._body(request)

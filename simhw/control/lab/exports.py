@@ -27,18 +27,12 @@ from simhw.values.measurement import Measurement
 __all__ = ["to_touchstone", "measurements_dataset", "calibration_dataset", "to_netcdf", "open_netcdf", "to_csv"]
 
 
-def _ports(params) -> tuple:
-    """Receive ports (2, 3, ..) of parameters named S<p><source>."""
-    return tuple(int(str(p)[1:-1]) for p in params)
-
-
 def to_touchstone(record: dict, path: str | os.PathLike) -> str:
     """Write one measurement record (from :meth:`LabStore.query`) as Touchstone; returns the path."""
     prov = record.get("provenance", {})
-    settings = {"bench": record["bench"], "measurement": record["id"], "software": prov.get("software", ""),
-                **{k: v for k, v in (record.get("settings") or {}).items() if not isinstance(v, (dict, list))}}
-    m = Measurement(record["hash"] or "unknown", record["frequencies"], record["s"], _ports(record["params"]),
-                    settings=settings)
+    m = Measurement.from_record(record, record["frequencies"], record["s"])
+    m.settings = {"bench": record["bench"], "software": prov.get("software", ""),
+                  **{k: v for k, v in m.settings.items() if not isinstance(v, (dict, list))}}
     return m.to_touchstone(path)
 
 

@@ -269,15 +269,15 @@ class ReplicatorProcess:
         return out
 
 
-def daemon_replicator(daemon) -> ReplicatorProcess | None:
+def daemon_replicator(config, store_path: str, curve: tuple | None) -> ReplicatorProcess | None:
     """The replicator a daemon starts for its bench file's ``[lab]`` (None without a dsn or a file store):
     registered with the daemon's endpoints and, with CURVE, its public key."""
-    lab = daemon.config.lab
-    if not lab.dsn or daemon.store.path == ":memory:":
+    lab = config.lab
+    if not lab.dsn or store_path == ":memory:":
         return None
-    keys = [] if daemon.curve is None else [zmq.auth.load_certificate(daemon.curve[0])[0].decode()]
-    endpoints = {"bind": list(daemon.config.daemon.bind), "publish": daemon.config.daemon.publish}
-    return ReplicatorProcess(daemon.store.path, lab.dsn, lab.bench_id or daemon.config.name, lab.batch, lab.retry_s,
+    keys = [] if curve is None else [zmq.auth.load_certificate(curve[0])[0].decode()]
+    endpoints = {"bind": list(config.daemon.bind), "publish": config.daemon.publish}
+    return ReplicatorProcess(store_path, lab.dsn, lab.bench_id or config.name, lab.batch, lab.retry_s,
                              endpoints, keys).start()
 
 
