@@ -10,16 +10,26 @@ from __future__ import annotations
 
 import struct
 from dataclasses import Field, astuple, dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 from drivers.features import SMP_V1_FEATURES, Feature
 
-__all__ = ["BodyError", "Hello", "Write", "Read", "Commit", "Latch", "SlotStoreBody", "SlotCrc", "Slot", "SeqDefine",
+__all__ = ["BodyError", "Body", "BodyT", "Hello", "Write", "Read", "Commit", "Latch", "SlotStoreBody", "SlotCrc", "Slot", "SeqDefine",
            "SeqArm", "SeqPosition", "SeqRandom", "WatchdogBody", "Nak", "Event", "HelloInfo", "StatusInfo", "SlotInfo"]
 
 
 class BodyError(ValueError):
     """A message body that does not have its type's layout."""
+
+
+class Body(Protocol):
+    """A message body class: it unpacks itself from a body, raising :class:`BodyError` on a wrong layout."""
+
+    @classmethod
+    def unpack(cls, body: bytes) -> Self: ...
+
+
+BodyT = TypeVar("BodyT", bound=Body)
 
 
 class _Fixed:
