@@ -28,8 +28,8 @@ from drivers.features import Feature
 from drivers.sequence import SequenceState
 from drivers.smp import MsgType, NakCode, SMPMessage
 from drivers.smp_host import HostEngine
-from drivers.smp_messages import (BodyError, BodyT, Commit, Hello, HelloInfo, Latch, Nak, Read, StatusInfo, WatchdogBody,
-                                  Write)
+from drivers.smp_messages import (BodyError, BodyT, Commit, Hello, HelloInfo, Latch, Nak, Read, StatusInfo,
+                                  WatchdogBody, Write)
 from drivers.smp_slots import SlotsAndSequences
 from drivers.transport import CountingLink, SerialBoardMixin, make_link
 from simhw.values.phase_config import PhaseConfig
