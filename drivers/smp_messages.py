@@ -14,8 +14,9 @@ from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 from drivers.features import SMP_V1_FEATURES, Feature
 
-__all__ = ["BodyError", "Body", "BodyT", "Hello", "Write", "Read", "Commit", "Latch", "SlotStoreBody", "SlotCrc", "Slot",
-           "SeqDefine", "SeqArm", "SeqPosition", "SeqRandom", "WatchdogBody", "Nak", "Event", "HelloInfo", "StatusInfo", "SlotInfo"]
+__all__ = ["BodyError", "Body", "BodyT", "Hello", "Write", "Read", "Commit", "Latch", "SlotStoreBody", "SlotCrc",
+           "Slot", "SeqDefine", "SeqArm", "SeqPosition", "SeqRandom", "WatchdogBody", "Nak", "Event", "HelloInfo",
+           "StatusInfo", "SlotInfo"]
 
 
 class BodyError(ValueError):
