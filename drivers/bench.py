@@ -11,6 +11,7 @@ them); "sim" is refused here because starting simulated devices is the caller's 
 from __future__ import annotations
 
 import contextlib
+from typing import TypedDict
 
 from drivers.board import Board
 from drivers.composite import CompositeBoard
@@ -22,6 +23,13 @@ from simhw.values.bench_config import BenchConfig
 __all__ = ["open_board", "open_devices", "vna_options"]
 
 
+class _Tuning(TypedDict, total=False):
+    """The link settings a bench file may give a board driver."""
+
+    timeout: float
+    retries: int
+
+
 def open_board(config: BenchConfig) -> Board:
     """The SIM's board, opened: one SMP board, or a composite of one board per layer."""
     urls = config.board.urls
@@ -29,7 +37,7 @@ def open_board(config: BenchConfig) -> Board:
         raise ValueError("board URL 'sim' names a simulated board: start a SimBench and use its resolved_config()")
     b = config.board
     driver = SMPBoard if b.protocol == "smp" else OpenRISBoard
-    tuning = {}  # unset keys (timeout 0, retries -1) leave the driver's defaults
+    tuning: _Tuning = {}  # unset keys (timeout 0, retries -1) leave the driver's defaults
     if b.timeout > 0:
         tuning["timeout"] = b.timeout
     if b.retries >= 0:
@@ -39,8 +47,8 @@ def open_board(config: BenchConfig) -> Board:
     try:
         board.open()
     except Exception:
-        for b in members:
-            b.close()
+        for member in members:
+            member.close()
         raise
     return board
 

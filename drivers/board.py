@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -141,7 +142,9 @@ class Board(abc.ABC):
     used before that opens itself on first use.
     """
 
-    info: BoardInfo
+    if TYPE_CHECKING:  # read by users; a driver stores it (identify) or composes it (a property)
+        @property
+        def info(self) -> BoardInfo: ...
 
     # -- lifetime
     @abc.abstractmethod
@@ -175,8 +178,9 @@ class Board(abc.ABC):
         """Write ``config`` into the shadow buffer (nothing changes on the surface yet)."""
 
     @abc.abstractmethod
-    def commit(self) -> None:
-        """Latch the shadow buffer into the active pattern of all layers at once."""
+    def commit(self) -> int | None:
+        """Latch the shadow buffer into the active pattern of all layers at once; returns the active pattern's
+        CRC-32 where the board reports it (SMP's LATCH), else None."""
 
     @abc.abstractmethod
     def read_shadow(self) -> np.ndarray: ...

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import functools
 import operator
+from collections.abc import Sequence
 
 import numpy as np
 
 from drivers.board import Board, BoardCapabilityError, BoardInfo, BoardStatus, SequenceMode, check_config_fits
-from drivers.capabilities import TimerSequencer, TriggerSequencer, upload_slots
+from drivers.capabilities import HostSequencer, SlotStore, TimerSequencer, TriggerSequencer, upload_slots
 from simhw.values.phase_config import PhaseConfig
 
 __all__ = ["CompositeBoard"]
@@ -24,13 +25,13 @@ class CompositeBoard(Board):
     """Slots and host-stepped sequences over the members; trigger- and timer-stepped ones only when every
     member has them (then the board is a :class:`TriggeredCompositeBoard`)."""
 
-    def __new__(cls, boards: list[Board]):
+    def __new__(cls, boards: Sequence[Board]):
         if cls is CompositeBoard and boards and all(isinstance(b, TriggerSequencer) and isinstance(b, TimerSequencer)
                                                     for b in boards):
             cls = TriggeredCompositeBoard
         return super().__new__(cls)
 
-    def __init__(self, boards: list[Board]):
+    def __init__(self, boards: Sequence[Board]):
         if not boards:
             raise ValueError("a composite board needs at least one member board")
         self.boards = list(boards)
@@ -41,6 +42,7 @@ class CompositeBoard(Board):
         """The composite's identity; opens the members on first use."""
         if self._info is None:
             self.open()
+        assert self._info is not None  # open() composed it, or raised
         return self._info
 
     def open(self) -> BoardInfo:
@@ -111,35 +113,49 @@ class CompositeBoard(Board):
     def read_active(self) -> np.ndarray:
         return np.concatenate([b.read_active() for b in self.boards])
 
+    def _slot_stores(self) -> list[SlotStore]:
+        """The members, each of which must store slots."""
+        stores: list[SlotStore] = [b for b in self.boards if isinstance(b, SlotStore)]
+        if len(stores) < len(self.boards):
+            raise BoardCapabilityError("not every member board stores slots")
+        return stores
+
+    def _sequencers(self) -> list[HostSequencer]:
+        """The members, each of which must run sequences."""
+        sequencers: list[HostSequencer] = [b for b in self.boards if isinstance(b, HostSequencer)]
+        if len(sequencers) < len(self.boards):
+            raise BoardCapabilityError("not every member board runs sequences")
+        return sequencers
+
     def store_slot(self, slot: int, config: PhaseConfig) -> bool:
-        return any([b.store_slot(slot, part) for b, part in zip(self.boards, self._split(config))])
+        return any([b.store_slot(slot, part) for b, part in zip(self._slot_stores(), self._split(config))])
 
     def upload_slots(self, configs: dict[int, PhaseConfig]) -> int:
         return upload_slots(self, configs)
 
     def load_slot(self, slot: int) -> None:
-        for b in self.boards:
+        for b in self._slot_stores():
             b.load_slot(slot)
 
     def define_sequence(self, slots: list[int]) -> None:
-        for b in self.boards:
+        for b in self._sequencers():
             b.define_sequence(slots)
 
     def arm_sequence(self, mode: SequenceMode = SequenceMode.HOST, loop: bool = False, period_s: float = 0.0) -> None:
         mode = SequenceMode(mode)
         if mode != SequenceMode.HOST and not isinstance(self, TriggerSequencer):
             raise BoardCapabilityError("not every member board has a trigger input/timer: host-stepped sequences only")
-        for b in self.boards:
+        for b in self._sequencers():
             b.arm_sequence(mode, loop, period_s)
 
     def start_sequence(self) -> int:
-        return [b.start_sequence() for b in self.boards][0]
+        return [b.start_sequence() for b in self._sequencers()][0]
 
     def step_sequence(self) -> int:
-        return [b.step_sequence() for b in self.boards][0]
+        return [b.step_sequence() for b in self._sequencers()][0]
 
     def stop_sequence(self) -> int:
-        return [b.stop_sequence() for b in self.boards][0]
+        return [b.stop_sequence() for b in self._sequencers()][0]
 
     def close(self) -> None:
         for b in self.boards:

@@ -28,6 +28,7 @@ def triggered_list_measurement(board: Board, vna, configs: list[PhaseConfig], fr
     board time to latch between points."""
     if not (capable(board, TriggerSequencer) and capable(board, SlotStore)):
         raise BoardCapabilityError(f"board {board.info.serial} has no trigger input: use a software loop")
+    assert isinstance(board, TriggerSequencer) and isinstance(board, SlotStore)  # capable() checked both
     if not capable(vna, ListSweep):
         raise BoardCapabilityError(f"{getattr(vna, 'model', type(vna).__name__)} has no per-point trigger output")
     n = len(configs)

@@ -104,8 +104,9 @@ class OpenRISBoard(SerialBoardMixin, Board):
         return self.info
 
     def status(self) -> BoardStatus:
-        line = self.query(b"?Vext\n", VEXT_REPLY)
-        vext = float(VEXT_REPLY.match(line).group(1))
+        match = VEXT_REPLY.match(self.query(b"?Vext\n", VEXT_REPLY))
+        assert match is not None  # query returns only a line its pattern matches
+        vext = float(match.group(1))
         return BoardStatus(self._boot_id, None, None, vext, None, self._latches, None, None, None, self._seq_state.label,
                            self._seq_pos, self._seq_steps, 0, False, ())
 
@@ -136,8 +137,9 @@ class OpenRISBoard(SerialBoardMixin, Board):
         return self._shadow.copy()
 
     def read_active(self) -> np.ndarray:
-        line = self.query(b"?Pattern\n", PATTERN_REPLY)
-        return decode_pattern(PATTERN_REPLY.match(line).group(1))[None]
+        match = PATTERN_REPLY.match(self.query(b"?Pattern\n", PATTERN_REPLY))
+        assert match is not None  # query returns only a line its pattern matches
+        return decode_pattern(match.group(1))[None]
 
     def store_slot(self, slot: int, config: PhaseConfig) -> bool:
         check_config_fits(config, self.info)

@@ -198,8 +198,8 @@ class FrameDecoder:
         self._buf.clear()
         self._overrun = False
 
-    def feed(self, data: bytes) -> list:
-        out = []
+    def feed(self, data: bytes) -> list[SMPMessage | FrameError]:
+        out: list[SMPMessage | FrameError] = []
         start = 0
         while True:
             idx = data.find(b"\x00", start)

@@ -28,8 +28,8 @@ from drivers.features import Feature
 from drivers.sequence import SequenceState
 from drivers.smp import MsgType, NakCode, SMPMessage
 from drivers.smp_host import HostEngine
-from drivers.smp_messages import (BodyError, Commit, Hello, HelloInfo, Latch, Nak, Read, StatusInfo, WatchdogBody,
-                                  Write)
+from drivers.smp_messages import (BodyError, BodyT, Commit, Hello, HelloInfo, Latch, Nak, Read, StatusInfo,
+                                  WatchdogBody, Write)
 from drivers.smp_slots import SlotsAndSequences
 from drivers.transport import CountingLink, SerialBoardMixin, make_link
 from simhw.values.phase_config import PhaseConfig
@@ -40,10 +40,14 @@ __all__ = ["SMPBoard"]
 class SMPBoard(SerialBoardMixin, SlotsAndSequences, Board):
     """A board speaking SMP. ``link`` is anything ``serial.serial_for_url`` opens, or a link object."""
 
+    link: CountingLink
+
     def __init__(self, link, baudrate: int = 921600, timeout: float = 0.1, retries: int = 6,
                  backoff: float = 0.01, window: int = 16, clock: Callable[[], float] = time.monotonic,
                  first_seq: int | None = None, session: int | None = None, uart_baudrate: int = 0):
-        self.link = make_link(link, baudrate, uart_baudrate, kind=CountingLink)
+        counting = make_link(link, baudrate, uart_baudrate, kind=CountingLink)
+        assert isinstance(counting, CountingLink)  # make_link returns a link of the kind asked for, or raises
+        self.link = counting
         self.clock = clock
         self.engine = HostEngine(int(time.monotonic_ns()) if first_seq is None else first_seq, window, timeout,
                                  retries, backoff, self.link.byte_time, name=self.link.url)
@@ -104,7 +108,7 @@ class SMPBoard(SerialBoardMixin, SlotsAndSequences, Board):
         self._raise_if_reset()
         return reply.body
 
-    def _reply(self, cls, body: bytes):
+    def _reply(self, cls: type[BodyT], body: bytes) -> BodyT:
         """A reply body unpacked as ``cls``; a body of the wrong layout is the board's error, said clearly."""
         try:
             return cls.unpack(body)
@@ -173,8 +177,8 @@ class SMPBoard(SerialBoardMixin, SlotsAndSequences, Board):
     def _require(self, feature: Feature) -> None:
         """The driver uses only what the board reports (HELLO's capability field)."""
         if not self.info.features & feature:
-            raise BoardCapabilityError(f"board {self.info.serial} reports no {feature.name.lower()} support "
-                                       f"(its features: {self.info.features!r})")
+            raise BoardCapabilityError(f"board {self.info.serial} reports no {(feature.name or str(feature)).lower()} "
+                                       f"support (its features: {self.info.features!r})")
 
     def set_watchdog(self, timeout_s: float) -> None:
         """Show the safe pattern if no frame arrives for ``timeout_s`` (0 disables)."""
@@ -195,7 +199,8 @@ class SMPBoard(SerialBoardMixin, SlotsAndSequences, Board):
         the pattern) is a slice of it, any other span is packed on its own."""
         flat, bits = codes.reshape(-1), self.info.bits
         packed = smp.pack_codes(flat, bits)
-        reqs, start = [], 0
+        reqs: list[tuple[int, bytes]] = []
+        start = 0
         for layer, off, cnt in self._spans:
             lo, hi = start * bits, (start + cnt) * bits
             if lo % 8 == 0 and (hi % 8 == 0 or start + cnt == flat.size):
@@ -270,7 +275,9 @@ class SMPBoard(SerialBoardMixin, SlotsAndSequences, Board):
         done, failures = 0, 0
         while done < len(configs):
             todo = configs[done:done + 1] if failures else configs[done:]  # after a failure, that push alone
-            reqs, layout, crcs = [], [], []
+            reqs: list[tuple[int, bytes]] = []
+            layout: list[tuple[int, int]] = []
+            crcs: list[int] = []
             for cfg in todo:
                 writes, crc = self._writes(cfg.codes)
                 crcs.append(crc)
@@ -285,7 +292,7 @@ class SMPBoard(SerialBoardMixin, SlotsAndSequences, Board):
             last_latch = -1  # latch counts of accepted pushes must rise: a late resent push would show
             for cfg, crc, (commit_at, read_at) in zip(todo, crcs, layout):
                 commit = replies[commit_at]
-                error = None
+                error: BoardRefused | BoardVerifyError | None = None
                 if commit.type == MsgType.NAK:
                     code = Nak.code_of(commit.body)
                     error = BoardRefused(str(smp.NakError(MsgType.COMMIT, code)), code)
@@ -305,6 +312,7 @@ class SMPBoard(SerialBoardMixin, SlotsAndSequences, Board):
                     last_latch = max(last_latch, latch)
                 if error is None:
                     self._shadow_crc = crc
+                    assert self.engine.boot_id is not None  # noted from HELLO when the board was opened
                     self.last_latched = Latched(latched.active_crc, self.engine.boot_id, latch)
                     done += 1
                     failures = 0

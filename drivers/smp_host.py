@@ -80,7 +80,11 @@ class HostEngine:
         """The batch's replies (ACK or NAK) in request order, once :attr:`done`."""
         if not self.done:
             raise RuntimeError("the batch is not complete")
-        return [p.reply for p in self._order]
+        replies = []
+        for p in self._order:
+            assert p.reply is not None  # done: every request of the batch has its reply
+            replies.append(p.reply)
+        return replies
 
     def requests(self) -> list[SMPMessage]:
         """The batch's requests as sent (with their sequence numbers)."""
@@ -140,8 +144,8 @@ class HostEngine:
                 item.type == MsgType.EVENT and item.body[:1] == bytes([EventKind.FRAME_ERROR]))
             if garbled:  # a request or a reply was corrupted on the wire: resend soon
                 self.stats["bad_frames"] += 1
-                for p in self._waiting.values():
-                    p.deadline = min(p.deadline, now + self.resend_grace)
+                for waiting in self._waiting.values():
+                    waiting.deadline = min(waiting.deadline, now + self.resend_grace)
             if isinstance(item, FrameError):
                 continue
             if item.type == MsgType.EVENT:

@@ -9,23 +9,35 @@ little-endian.
 from __future__ import annotations
 
 import struct
-from dataclasses import astuple, dataclass
-from typing import ClassVar
+from dataclasses import Field, astuple, dataclass
+from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 from drivers.features import SMP_V1_FEATURES, Feature
 
-__all__ = ["BodyError", "Hello", "Write", "Read", "Commit", "Latch", "SlotStoreBody", "SlotCrc", "Slot", "SeqDefine",
-           "SeqArm", "SeqPosition", "SeqRandom", "WatchdogBody", "Nak", "Event", "HelloInfo", "StatusInfo", "SlotInfo"]
+__all__ = ["BodyError", "Body", "BodyT", "Hello", "Write", "Read", "Commit", "Latch", "SlotStoreBody", "SlotCrc",
+           "Slot", "SeqDefine", "SeqArm", "SeqPosition", "SeqRandom", "WatchdogBody", "Nak", "Event", "HelloInfo",
+           "StatusInfo", "SlotInfo"]
 
 
 class BodyError(ValueError):
     """A message body that does not have its type's layout."""
 
 
+class Body(Protocol):
+    """A message body class: it unpacks itself from a body, raising :class:`BodyError` on a wrong layout."""
+
+    @classmethod
+    def unpack(cls, body: bytes) -> Self: ...
+
+
+BodyT = TypeVar("BodyT", bound=Body)
+
+
 class _Fixed:
     """A body of one fixed-size struct; fields in declaration order."""
 
     S: ClassVar[struct.Struct]
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]  # every body is a dataclass
 
     def pack(self) -> bytes:
         return self.S.pack(*astuple(self))
@@ -55,7 +67,8 @@ class Write:
     def unpack(cls, body: bytes) -> "Write":
         if len(body) < cls.HEAD.size:
             raise BodyError(f"WRITE body shorter than its {cls.HEAD.size}-byte head")
-        return cls(*cls.HEAD.unpack_from(body), bytes(body[cls.HEAD.size:]))
+        layer, offset, count = cls.HEAD.unpack_from(body)
+        return cls(layer, offset, count, bytes(body[cls.HEAD.size:]))
 
 
 @dataclass(frozen=True)
@@ -311,4 +324,4 @@ class StatusInfo:
         slots = tuple(SlotInfo(bool(a), b) for a, b in cls.SLOT.iter_unpack(body[cls.S.size:]))
         v[2] = v[2] / 100.0
         v[16] = bool(v[16])
-        return cls(*v[:-1], slots)
+        return cls(*v[:-1] + [slots])

@@ -6,14 +6,17 @@ through the driver's ``request``/``transact`` (the host engine's retries and res
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from drivers import smp
-from drivers.board import BoardRefused, check_config_fits
+from drivers.board import BoardInfo, BoardRefused, BoardStatus, check_config_fits
 from drivers.features import Feature
 from drivers.sequence import SequenceMode
-from drivers.smp import MsgType, NakCode
-from drivers.smp_messages import Nak, SeqArm, SeqDefine, SeqPosition, SeqRandom, Slot, SlotStoreBody
+from drivers.smp import MsgType, NakCode, SMPMessage
+from drivers.smp_messages import BodyT, Nak, SeqArm, SeqDefine, SeqPosition, SeqRandom, Slot, SlotStoreBody
+from drivers.transport import CountingLink
 from simhw.values.phase_config import PhaseConfig
 
 __all__ = ["SlotsAndSequences"]
@@ -23,6 +26,27 @@ class SlotsAndSequences:
     """Slots (store, upload, load) and sequences (define, arm, start, step, stop, random) of an SMP board;
     the driver supplies ``info``, ``link``, ``status``, ``write``, ``request``, ``transact``, ``_writes``,
     ``_reply``, ``_require`` and ``_raise_if_reset``."""
+
+    if TYPE_CHECKING:  # what the driver supplies, declared for the type checker
+        info: BoardInfo
+        link: CountingLink
+
+        def status(self) -> BoardStatus: ...
+
+        def write(self, config: PhaseConfig) -> None: ...
+
+        def request(self, mtype: int, body: bytes = b"", reply_size: int = 64) -> bytes: ...
+
+        def transact(self, requests: list[tuple[int, bytes]], reply_size: int = 64,
+                     raise_nak: bool = True) -> list[SMPMessage]: ...
+
+        def _writes(self, codes: np.ndarray) -> tuple[list[tuple[int, bytes]], int]: ...
+
+        def _reply(self, cls: type[BodyT], body: bytes) -> BodyT: ...
+
+        def _require(self, feature: Feature) -> None: ...
+
+        def _raise_if_reset(self) -> None: ...
 
     def store_slot(self, slot: int, config: PhaseConfig, skip_if_present: bool = True) -> bool:
         """Store ``config`` in ``slot``; returns False when the slot already held it (no upload)."""
@@ -55,7 +79,8 @@ class SlotsAndSequences:
         if skip_present:
             present = self.status().slot_crcs
             configs = {s: c for s, c in configs.items() if present[s] != smp.pattern_crc(c.codes, self.info.bits)}
-        reqs, store_idx = [], []
+        reqs: list[tuple[int, bytes]] = []
+        store_idx: list[tuple[int, int]] = []
         for slot, cfg in configs.items():
             writes, crc = self._writes(cfg.codes)
             reqs += writes

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import serial
 
-from drivers.board import BoardConnectionError
+from drivers.board import BoardConnectionError, BoardInfo
 
 __all__ = ["Link", "CountingLink", "SerialLink", "SerialBoardMixin", "make_link"]
 
@@ -167,20 +167,24 @@ class SerialBoardMixin:
     """
 
     link: Link
-    _info = None
+    _info: BoardInfo | None = None
+
+    if TYPE_CHECKING:  # what the driver supplies, declared for the type checker
+        def identify(self) -> BoardInfo: ...
 
     @property
-    def info(self):
+    def info(self) -> BoardInfo:
         """The board's identity; opens the driver on first use."""
         if self._info is None:
             self.open()
+        assert self._info is not None  # open() identified the board, or raised
         return self._info
 
     @info.setter
-    def info(self, value) -> None:
+    def info(self, value: BoardInfo) -> None:
         self._info = value
 
-    def open(self):
+    def open(self) -> BoardInfo:
         """Open the link and identify the board; a no-op (returning the identity) once open."""
         if self._info is not None and self.link.is_open:
             return self._info

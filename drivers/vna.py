@@ -13,6 +13,8 @@ the sweep time. The state policy (what simhw does to the instrument) is in :mod:
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from drivers.vna_base import SIMHW_PREFIX, SCPIVNA, VNA, VNAError, VNATimeout
@@ -42,6 +44,8 @@ class _Common(SCPIVNA):
     aux_enable = Setting("TRIG:CHAN{ch}:AUX1", OnOff(), "trigger output 1 on or off")
     aux_interval = Setting("TRIG:CHAN{ch}:AUX1:INT", Mnemonic("POIN", "SWE"), "a trigger pulse per point or per sweep")
     aux_position = Setting("TRIG:CHAN{ch}:AUX1:POS", Mnemonic("BEF", "AFT"), "the pulse before or after the point")
+
+    _feed_next: int | None  # the next window trace number a new trace is fed to (PNA), None: not yet asked
 
     def _catalog(self) -> list[tuple[str, str]]:
         items = _items(self.query(self._fmt("catalog_q")))
@@ -226,7 +230,7 @@ class KeysightENA(_Common):
         "average_trigger": "TRIG:AVER ON",
     }
 
-    def __init__(self, *a, **kw):
+    def __init__(self, *a: Any, **kw: Any) -> None:
         super().__init__(*a, **kw)
         self._base_traces: int | None = None  # the operator's traces in simhw's channel
         self._numbers: dict[str, int] = {}

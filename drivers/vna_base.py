@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import abc
 import threading
+from typing import ClassVar
 
 import numpy as np
 
@@ -46,10 +47,18 @@ SIMHW_PREFIX = "simhw_"
 class SCPIVNA(SCPISession, VNA):
     """Shared plumbing of the SCPI families. Subclasses declare their settings and ``SCPI`` commands."""
 
-    SCPI: dict[str, str] = {}
+    SCPI: ClassVar[dict[str, str]] = {}
     family = "scpi"
     #: settings a list sweep changes and restores
     LIST_STATE: tuple[str, ...] = ("sweep_type", "cw", "points", "ifbw", "aux_enable", "aux_interval", "aux_position")
+    # the settings these methods use, each declared by the families (drivers.vna)
+    sweep_type: Setting
+    start: Setting
+    stop: Setting
+    cw: Setting
+    points: Setting
+    ifbw: Setting
+    power: Setting
 
     def __init__(self, resource, channel: int = 1, backend: str = "@py", binary: bool = True,
                  timeout_s: float = 5.0, limits: VNALimits | None = None, model: str = "", preset: bool = False,

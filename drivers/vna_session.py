@@ -8,7 +8,9 @@ from __future__ import annotations
 import re
 import socket
 import struct
+import threading
 import warnings
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pyvisa
@@ -16,7 +18,7 @@ import pyvisa
 from drivers.vna_interface import VNAError, VNATimeout
 from drivers.vna_settings import Setting
 from simhw.values.vna_limits import VNALimits
-from simhw.values.vna_models import model_named
+from simhw.values.vna_models import VNAModel, model_named
 
 __all__ = ["SCPISession", "unquote"]
 
@@ -30,6 +32,32 @@ def unquote(reply: str) -> str:
 class SCPISession:
     """The session part of :class:`~drivers.vna_base.SCPIVNA`, which holds its state (resource, lock, limits,
     model) and supplies ``_reapply`` and ``_remove_traces``."""
+
+    SCPI: ClassVar[dict[str, str]]  # the family's commands by purpose
+    family: ClassVar[str]
+    resource_name: str
+    backend: str
+    channel: int
+    binary: bool
+    base_timeout: float
+    preset_on_open: bool
+    expected_model: str
+    model: str
+    spec: VNAModel
+    options: tuple[str, ...]
+    limits: VNALimits
+    lock: threading.RLock
+    _given: Any  # a resource object given at construction (a test's scripted instrument), or None
+    _rm: pyvisa.ResourceManager | None
+    _res: Any  # the open pyvisa message-based resource (or the given one), None while closed
+    _fixed_limits: VNALimits | None
+    _params: tuple[str, ...]
+    _opened_once: bool
+
+    if TYPE_CHECKING:  # what the driver supplies, declared for the type checker
+        def _reapply(self) -> None: ...
+
+        def _remove_traces(self) -> None: ...
 
     def open(self) -> None:
         """Open the session, identify the instrument, learn its limits and choose the data format."""

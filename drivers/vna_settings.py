@@ -10,6 +10,9 @@ last set; ``driver.ask("start")`` queries the instrument and parses its reply.
 from __future__ import annotations
 
 import math
+from typing import Any, Protocol, overload
+
+from simhw.values.vna_limits import VNALimits
 
 __all__ = ["Setting", "Range", "OnOff", "Mnemonic"]
 
@@ -77,27 +80,44 @@ class Mnemonic:
         return reply.strip().strip("'\"").upper()
 
 
+class Driver(Protocol):
+    """What a setting uses of the driver class it is declared in."""
+
+    channel: int
+    model: str
+    limits: VNALimits
+    _values: dict[str, Any]  # what the driver last set, by setting name
+
+    def _write_setting(self, setting: Setting, value: Any) -> Any: ...
+
+
 class Setting:
     """One instrument setting: ``header`` (``{ch}`` is the driver's channel), a validator, a doc."""
 
-    def __init__(self, header: str, validator, doc: str, query: str | None = None):
+    def __init__(self, header: str, validator: Range | OnOff | Mnemonic, doc: str, query: str | None = None):
         self.header, self.validator, self.doc = header, validator, doc
         self.query = query or header + "?"
         self.__doc__ = doc
 
-    def __set_name__(self, owner, name):
+    def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
 
-    def __get__(self, obj, objtype=None):
+    @overload
+    def __get__(self, obj: None, objtype: type | None = None) -> Setting: ...
+
+    @overload
+    def __get__(self, obj: Driver, objtype: type | None = None) -> Any: ...
+
+    def __get__(self, obj: Driver | None, objtype: type | None = None) -> Any:
         if obj is None:
             return self
         return obj._values.get(self.name)
 
-    def __set__(self, obj, value):
+    def __set__(self, obj: Driver, value: Any) -> None:
         obj._values[self.name] = obj._write_setting(self, value)
 
-    def check(self, obj, value):
+    def check(self, obj: Driver, value: Any) -> Any:
         return self.validator.check(self.name, value, obj.limits, obj.model)
 
-    def command(self, obj, value) -> str:
+    def command(self, obj: Driver, value: Any) -> str:
         return f"{self.header.format(ch=obj.channel)} {self.validator.format(value)}"

@@ -51,6 +51,7 @@ import math
 import os
 import tomllib
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -220,7 +221,7 @@ _SECTIONS = {"geometry": GeometrySection, "sweep": SweepSection, "board": BoardS
 #: from before its own keys apply. "ideal": the SIM model family and nothing else (every knob off).
 #: "realistic": the multiport network truth with internal reflections and coupling, the impairments,
 #: and what a real bench adds (sim_backend/bench_effects.py) at the typical magnitudes documented there.
-PRESETS = {
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "ideal": {},
     "realistic": {
         "sweep": {"points": 5},
@@ -346,7 +347,7 @@ class BenchConfig:
         return np.linspace(self.sweep.start, self.sweep.stop, self.sweep.points)
 
     def to_dict(self) -> dict:
-        out = {"name": self.name}
+        out: dict[str, Any] = {"name": self.name}
         for key in _SECTIONS:
             out[key] = dataclasses.asdict(getattr(self, key))
         return out

@@ -82,10 +82,11 @@ def _check_codes(codes, bits: int) -> np.ndarray:
     return out
 
 
-def _memory_owner(arr: np.ndarray):
-    while isinstance(arr, np.ndarray):
-        arr = arr.base
-    return arr
+def _memory_owner(arr: np.ndarray) -> object:
+    owner: object = arr
+    while isinstance(owner, np.ndarray):
+        owner = owner.base
+    return owner
 
 
 @dataclass(frozen=True, eq=False)
