@@ -8,7 +8,7 @@ import pytest
 from daemon_helpers import small_bench
 from test_board_state import reboot
 
-from drivers.bench import open_bench
+from drivers.bench import open_devices
 from sim_backend.bench import SimBench
 from simhw.control import schema
 from simhw.control.bench_service import BenchService
@@ -56,7 +56,7 @@ class Host:
 def bench(tmp_path):
     cfg = small_bench(tmp_path, "service")
     cfg.simulation.noise = False
-    with SimBench(cfg) as sim, open_bench(sim.resolved_config()) as (board, vna):
+    with SimBench(cfg) as sim, open_devices(sim.resolved_config()) as (board, vna):
         store = Store(cfg.daemon.store)
         yield sim, board, vna, store, sim.resolved_config()
         store.close()

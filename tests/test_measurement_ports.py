@@ -14,7 +14,7 @@ from daemon_helpers import ipc_bench
 from lab_helpers import wait_replicated
 from test_board_state import reboot
 
-from drivers.bench import open_bench
+from drivers.bench import open_devices
 from sim_backend.bench import SimBench
 from simhw.app.api import Bench
 from simhw.app.dashboard.gateway import Gateway
@@ -93,7 +93,7 @@ def test_every_consumer_names_ports_4_and_3(tmp_path, lab_dsn):
 def test_the_python_api_labels_a_measurement_as_the_daemon_does(tmp_path):
     cfg = mapped_bench(tmp_path, "alike")
     a = PhaseConfig.random(4, 6, 6, 2, seed=22)
-    with SimBench(cfg) as sim, open_bench(sim.resolved_config()) as (board, vna):
+    with SimBench(cfg) as sim, open_devices(sim.resolved_config()) as (board, vna):
         store = Store(cfg.daemon.store)
         try:
             def by_daemon(action):
