@@ -105,7 +105,7 @@ class BoardState:
         now = self.now()
         if self.hash is not None and now == self.latched:
             return self.hash, None, now
-        if expected[0] is not None:
+        if expected[0] is not None and expected[1] is not None:
             self._record(seen, expected[1], now)
         board = self.bench.board
         shown = PhaseConfig(board.read_active(), board.info.bits, name="board readback")

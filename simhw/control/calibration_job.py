@@ -127,6 +127,7 @@ def run_calibration(bench, job_id: str, reason: str, params: dict, protocol: str
         tell(status, error=str(e))
         log.info(json.dumps({"event": "calibration_" + status, "job": job_id, "error": str(e)}))
         raise
+    assert run.model is not None  # a run that returns has kept a model
     stages_out = [s.__dict__ for s in run.stages]
     metrics = dict(run.model.metrics, improvement_db=run.improvement_db)
     bench.job_ending()

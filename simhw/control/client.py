@@ -87,20 +87,21 @@ class DaemonClient(OperationMethods):
         self.ctx = context or zmq.Context.instance()
         self.name = name or f"{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._ids = itertools.count()
-        self.sock = None
+        self.sock: zmq.Socket | None = None
         self._connect()
 
     def _connect(self) -> None:
         if self.sock is not None:
             self.sock.close(linger=0)
-        self.sock = self.ctx.socket(zmq.DEALER)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.setsockopt(zmq.SNDHWM, 100_000)
-        self.sock.setsockopt(zmq.RCVHWM, 100_000)
+        sock = self.ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.SNDHWM, 100_000)
+        sock.setsockopt(zmq.RCVHWM, 100_000)
         # a DEALER with no usable connection (e.g. a CURVE handshake the daemon refused) blocks in send
-        self.sock.setsockopt(zmq.SNDTIMEO, max(1, int(self.timeout * 1000)))
-        _apply_curve(self.sock, self.curve)
-        self.sock.connect(self.endpoint)
+        sock.setsockopt(zmq.SNDTIMEO, max(1, int(self.timeout * 1000)))
+        _apply_curve(sock, self.curve)
+        sock.connect(self.endpoint)
+        self.sock = sock
 
     def reset(self) -> None:
         """Drop the socket and open a new one: replies still in flight are never read."""
@@ -117,6 +118,11 @@ class DaemonClient(OperationMethods):
     def __exit__(self, *exc):
         self.close()
 
+    def _socket(self) -> zmq.Socket:
+        if self.sock is None:
+            raise DaemonError("closed", f"this client of {self.endpoint} is closed")
+        return self.sock
+
     def _unreachable(self) -> str:
         """Why a running daemon may not answer this client: the CURVE mismatch this client can name."""
         if self.curve is None:
@@ -131,7 +137,7 @@ class DaemonClient(OperationMethods):
     def send(self, op: str, arrays=(), rid: str | None = None, **fields) -> str:
         rid = rid or self.next_id()
         try:
-            self.sock.send_multipart(schema.request(op, rid, arrays, **fields))
+            self._socket().send_multipart(schema.request(op, rid, arrays, **fields))
         except zmq.Again:
             self._connect()
             raise DaemonTimeout(f"could not send to {self.endpoint} within {self.timeout:g} s (no connection: daemon "
@@ -145,11 +151,11 @@ class DaemonClient(OperationMethods):
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         while True:
             left = deadline - time.monotonic()
-            if left <= 0 or not self.sock.poll(int(left * 1000)):
+            if left <= 0 or not self._socket().poll(int(left * 1000)):
                 self._connect()
                 raise DaemonTimeout(f"no reply from {self.endpoint} within {self.timeout if timeout is None else timeout:g}"
                                     f" s (daemon down or busy, or {self._unreachable()})")
-            msg = schema.decode(self.sock.recv_multipart())
+            msg = schema.decode(self._socket().recv_multipart())
             if rid is not None and msg.id != rid:
                 continue  # a late reply to an abandoned request
             if not msg.ok and raise_errors:
@@ -176,7 +182,11 @@ class DaemonClient(OperationMethods):
         Every push sent is answered (or timed out) before this returns. If any failed, or the daemon
         stopped answering before all were sent, :class:`DaemonBatchError` is raised with the acks of
         those that succeeded (``acks``, None elsewhere), the errors of those sent, and ``unsent``."""
-        pending, acks, errors, unsent, it = {}, {}, {}, [], iter(enumerate(configs))
+        pending: dict[str, int] = {}
+        acks: dict[int, dict] = {}
+        errors: dict[int, DaemonError] = {}
+        unsent: list[int] = []
+        it = iter(enumerate(configs))
 
         def send_next() -> None:
             nxt = next(it, None)
@@ -223,7 +233,8 @@ class DaemonClient(OperationMethods):
 
 def _listing(client: DaemonClient, op: Operation, timeout, fields: dict) -> list:
     """Up to ``limit`` records of a listing, read page by page (each reply holds what fits one header)."""
-    name, limit, rows = op.fields[0], fields["limit"], []
+    name, limit = op.fields[0], fields["limit"]
+    rows: list = []
     while len(rows) < limit:
         h = client.request(op.name, timeout=timeout, **{**fields, "limit": limit - len(rows)}).header
         rows = h[name] + rows if op.name == "pushes" else rows + h[name]  # pushes: oldest first

@@ -49,7 +49,7 @@ class FairQueue:
     def take_while(self, predicate, limit: int) -> list:
         """Take jobs in turn while the next one satisfies ``predicate``, at most ``limit`` (one batch)."""
         with self._lock:
-            batch = []
+            batch: list = []
             while len(batch) < limit and self._lanes and predicate(next(iter(self._lanes.values()))[0]):
                 batch.append(self._take())
             return batch
@@ -65,9 +65,9 @@ class FairQueue:
     def remove(self, predicate) -> list:
         """Take every queued job for which ``predicate(job)`` holds, whatever its turn."""
         with self._lock:
-            out = []
+            out: list = []
             for client in list(self._lanes):
-                kept = collections.deque()
+                kept: collections.deque = collections.deque()
                 for j in self._lanes[client]:
                     (out if predicate(j) else kept).append(j)
                 if kept:

@@ -48,6 +48,7 @@ def push_measure(bench, request: Request) -> list:
 
 @handler("st_session")
 def st_session(bench, request: Request) -> list:
+    assert request.config is not None  # the operation declares its configuration required
     mid, r = store_st_session(bench, request.config, request.params)
     return schema.reply(request.rid, [r.responses.astype(np.complex128)], measurement=mid, slots=r.slots,
                         steps=r.steps, missed=r.missed, ifbw=r.ifbw, seconds=r.seconds, slot_rate_hz=r.slot_rate_hz,

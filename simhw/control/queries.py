@@ -82,7 +82,8 @@ def page(rows: list, limit: int, cursor: str) -> tuple[list, int | None]:
     none is left). A record
     too large for a reply on its own (none is: every string a client stores is bounded) is sent
     as its cursor and ``truncated``."""
-    out, size = [], 0
+    out: list = []
+    size = 0
     for row in rows:
         n = len(json.dumps(row, separators=(",", ":"), default=str)) + 1
         if n > PAGE_BYTES:

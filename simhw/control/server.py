@@ -24,6 +24,7 @@ import time
 import uuid
 
 import zmq
+from zmq.auth.thread import ThreadAuthenticator
 
 from simhw.control import jobs, pipeline, queries, schema  # noqa: F401 - they register their handlers
 from simhw.control.auth import is_loopback, secure, start_authenticator
@@ -67,7 +68,7 @@ class BenchServer:
         self._woken = False  # a wake-up is on its way to the loop
         self._loop_thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self._auth = None
+        self._auth: ThreadAuthenticator | None = None
         bench.host = self
 
     # ------------------------------------------------------------------ the bench service's host
@@ -236,7 +237,7 @@ class BenchServer:
         try:
             msg = schema.decode(body)
             rid = msg.id
-            op = operation(msg.op)
+            op = operation(msg.op or "")
             request = Request(route, msg, op.name, op.check(msg.header, bench), self._sender(route))
             if op.hardware:
                 with bench.admission:

@@ -116,7 +116,7 @@ def open_netcdf(path: str | os.PathLike):
     ds = xr.open_dataset(path).load()
     if "bench_files" in ds.attrs:
         ds.attrs["bench_files"] = json.loads(ds.attrs["bench_files"])
-    for name in [n for n in ds.data_vars if n.endswith("_real") and "complex" in ds[n].attrs]:
+    for name in [n for n in map(str, ds.data_vars) if n.endswith("_real") and "complex" in ds[n].attrs]:
         base = ds[name].attrs["complex"]
         ds[base] = ds[name] + 1j * ds[base + "_imag"]
         ds = ds.drop_vars([name, base + "_imag"])

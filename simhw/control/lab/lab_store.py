@@ -65,7 +65,9 @@ class LabStore:
         sql, args = f"SELECT count(*) FROM {KINDS[kind].table}", []
         if bench is not None:
             sql, args = sql + " WHERE bench = %s", [bench]
-        return self.conn.execute(sql, args).fetchone()[0]
+        row = self.conn.execute(sql, args).fetchone()
+        assert row is not None  # count(*) always answers one row
+        return row[0]
 
     # ------------------------------------------------------------------ queries
     def query(self, kind: str, bench: str | None = None, config: str | None = None, since: float | None = None,

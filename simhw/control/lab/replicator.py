@@ -20,6 +20,7 @@ import os
 import sqlite3
 import threading
 import time
+from typing import Any
 
 import psycopg
 import zmq.auth
@@ -107,7 +108,7 @@ class Replicator:
         self.errors = 0
         self.last_error: str = ""
         self.connected = False
-        self.lags = collections.deque(maxlen=100_000)  # seconds from commit to shipped, per record
+        self.lags: collections.deque[float] = collections.deque(maxlen=100_000)  # seconds from commit to shipped, per record
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -234,14 +235,15 @@ class ReplicatorProcess:
                            endpoints=endpoints, public_keys=public_keys, idle_s=idle_s)
         self._ctx = multiprocessing.get_context("spawn")
         self._shared = self._ctx.Array("d", [0.0, -1.0, 0.0, 0.0, -1.0])
-        self._error = self._ctx.Array("c", 300)
+        self._error: Any = self._ctx.Array("c", 300)  # a char array: its .value reads up to the first NUL
         self._stop = self._ctx.Event()
-        self._proc = None
+        self._proc: multiprocessing.process.BaseProcess | None = None
 
     def start(self) -> "ReplicatorProcess":
-        self._proc = self._ctx.Process(target=_replicate_child, name=f"simhw-lab-{self.bench}", daemon=True,
-                                       args=(self.kwargs, self._shared, self._error, self._stop, os.getpid()))
-        self._proc.start()
+        proc = self._ctx.Process(target=_replicate_child, name=f"simhw-lab-{self.bench}", daemon=True,
+                                 args=(self.kwargs, self._shared, self._error, self._stop, os.getpid()))
+        proc.start()
+        self._proc = proc
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
