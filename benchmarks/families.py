@@ -22,11 +22,11 @@ import time
 
 import numpy as np
 
+from calibration.calibrator import Calibrator
 from calibration.data import nmse_db
 from calibration.network_fit import fit_network, network_fisher
 from calibration.parameterization import bench_parameterization
 from calibration.pilots import random_pilots
-from calibration.calibrator import Calibrator
 from calibration.sources import BenchSource, FunctionSource
 from drivers.bench import open_devices
 from sim_backend.bench import SimBench, make_truth

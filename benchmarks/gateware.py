@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 
 from drivers import smp
-from drivers.smp import SMPMessage, MsgType
+from drivers.smp import MsgType, SMPMessage
 from drivers.smp_messages import Commit, Read, Write
 from sim_backend.gateware.cosim import GatewareFirmware
 from sim_backend.gateware.params import GatewareParams

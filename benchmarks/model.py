@@ -71,8 +71,8 @@ def main(argv=None):
         theta = rng.uniform(0, 2 * np.pi, (batch, L, rows * cols))
         target = model.response(rng.uniform(0, 2 * np.pi, theta.shape))
         loss = mse_to_target(target)
-        t_fwd = best_time(lambda: model.response(theta), args.repeat)
-        t_grad = best_time(lambda: model.value_and_grad(theta, loss), args.repeat)
+        t_fwd = best_time(lambda model=model, theta=theta: model.response(theta), args.repeat)
+        t_grad = best_time(lambda model=model, theta=theta, loss=loss: model.value_and_grad(theta, loss), args.repeat)
         name = f"L={L} N={rows * cols} B={batch}"
         line = f"{name:<24}{batch / t_fwd:>12.0f}{batch / t_grad:>16.0f}{t_grad / t_fwd:>8.2f}"
         tt = torch_times(model, theta, target, args.repeat)

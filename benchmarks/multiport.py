@@ -33,7 +33,7 @@ def main() -> None:
     for layers in (2, 4, 6, 8, 10, 12, 14, 16):
         m = model(layers, "block")
         th = rng.uniform(0, 2 * np.pi, (layers, 64))
-        t = best_time(lambda: m.transfer(th))
+        t = best_time(lambda m=m, th=th: m.transfer(th))
         per_stage.append(t / layers)
         print(f"    L = {layers:2d}: {1e3 * t:7.2f} ms, {1e3 * t / layers:6.3f} ms per stage")
     print(f"    per-stage cost L=16 / L=2: {per_stage[-1] / per_stage[0]:.2f} (1.0 = linear in L)")

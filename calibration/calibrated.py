@@ -122,11 +122,11 @@ class CalibratedModel:
         return buf.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "CalibratedModel":
+    def from_bytes(cls, data: bytes) -> CalibratedModel:
         return cls.load(io.BytesIO(data))
 
     @classmethod
-    def from_arrays(cls, arrays, head: dict, source) -> "CalibratedModel":
+    def from_arrays(cls, arrays, head: dict, source) -> CalibratedModel:
         """The model a file's ``arrays`` (as :meth:`arrays` names them) and ``head`` (its :meth:`header`)
         describe, checked: the format, and the content against the recorded hash (ValueError naming
         ``source`` otherwise)."""
@@ -144,7 +144,7 @@ class CalibratedModel:
         return m
 
     @classmethod
-    def load(cls, path) -> "CalibratedModel":
+    def load(cls, path) -> CalibratedModel:
         try:
             with np.load(path, allow_pickle=False) as z:
                 head = json.loads(str(z["header"]))

@@ -3,8 +3,8 @@ multi-stage run shrinks through (the multi-stage protocol of [3] Interlayer erro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable
 
 from calibration.calibrated import CalibratedModel
 

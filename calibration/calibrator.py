@@ -13,7 +13,7 @@ exception it raises (a cancellation) ends the run where it is.
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -21,8 +21,8 @@ from calibration.calibrated import CalibratedModel, ModelRegistry
 from calibration.calibration_run import CalibrationRun, Progress, StageReport, radius_schedule
 from calibration.codebook import CodebookEstimator
 from calibration.data import CalibrationData
-from calibration.families import Family, Prediction, network_estimator
 from calibration.estimators import ESTIMATORS, GradientEstimator
+from calibration.families import Family, Prediction, network_estimator
 from calibration.learned import LearnedEstimator
 from calibration.metrics import prediction_spread, truth_metrics
 from calibration.network import NetworkParameterization

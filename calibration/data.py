@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-
-from typing import Callable
 
 import numpy as np
 
@@ -25,8 +24,8 @@ from calibration.parameterization import Parameterization
 from calibration.receivers import fit_receivers, receive_cotangent, receiver_unknowns
 from simhw.physics.geometry import GeometryError
 from simhw.physics.model import SIMModel
-from simhw.values.files import write_atomic
 from simhw.physics.propagation import Cascade
+from simhw.values.files import write_atomic
 
 __all__ = ["CalibrationData", "Objective", "Evaluation", "solve_channel", "nmse_db", "level_indices",
            "applied_phases", "stack_cascades", "fold_receivers", "open_output"]
@@ -68,7 +67,7 @@ class CalibrationData:
         self.meta = dict(self.meta or {})
 
     @classmethod
-    def from_codes(cls, codes, bits: int, y, frequencies, meta: dict | None = None) -> "CalibrationData":
+    def from_codes(cls, codes, bits: int, y, frequencies, meta: dict | None = None) -> CalibrationData:
         codes = np.asarray(codes)
         codes = codes.reshape(codes.shape[0], codes.shape[1], -1)
         return cls(codes * (2 * np.pi / (1 << bits)), y, frequencies, codes.astype(np.uint16), bits, meta)
@@ -77,11 +76,11 @@ class CalibrationData:
     def slots(self) -> int:
         return self.theta.shape[0]
 
-    def take(self, idx) -> "CalibrationData":
+    def take(self, idx) -> CalibrationData:
         return CalibrationData(self.theta[idx], self.y[idx], self.frequencies,
                                None if self.codes is None else self.codes[idx], self.bits, self.meta)
 
-    def concat(self, other: "CalibrationData") -> "CalibrationData":
+    def concat(self, other: CalibrationData) -> CalibrationData:
         if not np.array_equal(self.frequencies, other.frequencies) or self.y.shape[1:] != other.y.shape[1:]:
             raise ValueError("cannot join calibration data taken at different frequencies or ports")
         codes = None if self.codes is None or other.codes is None else np.concatenate([self.codes, other.codes])
@@ -115,7 +114,7 @@ class CalibrationData:
         write_atomic(path, lambda fh: np.savez_compressed(fh, **arrays))
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "CalibrationData":
+    def load(cls, path: str | os.PathLike) -> CalibrationData:
         with np.load(path, allow_pickle=False) as z:
             codes = z["codes"] if "codes" in z else None
             bits = int(z["bits"]) if "bits" in z else None

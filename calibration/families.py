@@ -18,8 +18,14 @@ from calibration.data import CalibrationData, Objective, applied_phases, level_i
 from calibration.fisher import fisher_information
 from calibration.metrics import prediction_nmse_db
 from calibration.network import NetworkParameterization
-from calibration.network_fit import (RIDGE_FACTORS, NetworkEstimator, NetworkObjective, network_bound, ridge_path,
-                                     state_cascade)
+from calibration.network_fit import (
+    RIDGE_FACTORS,
+    NetworkEstimator,
+    NetworkObjective,
+    network_bound,
+    ridge_path,
+    state_cascade,
+)
 from calibration.parameterization import Parameterization
 from calibration.residual import fit_residual
 from simhw.physics.propagation import Cascade
@@ -41,12 +47,12 @@ class Prediction:
         return prediction_nmse_db(self.cascade, data, self.atom_response, self.leakage, self.faces)
 
     @classmethod
-    def of_state(cls, state) -> "Prediction":
+    def of_state(cls, state) -> Prediction:
         """A multiport fit's :class:`calibration.network_fit.NetworkState` as blocks."""
         return cls(state_cascade(state), state.blocks.response, state.fit.leakage, state.blocks.model.faces)
 
     @classmethod
-    def of_fit(cls, fit) -> "Prediction":
+    def of_fit(cls, fit) -> Prediction:
         return cls(fit.cascade, fit.atom_response, fit.leakage, getattr(fit, "faces", None))
 
 

@@ -61,7 +61,8 @@ def plot_magnitude_maps(ideal: Cascade, calibrated: Cascade, path: str | os.Path
     if not 0 <= layer < ideal.w_layers.shape[0]:
         raise ValueError(f"layer must be in [0, {ideal.w_layers.shape[0]}), got {layer}")
     plt = _pyplot()
-    pick = (lambda c: np.abs(c.w_layers[layer, frequency]))
+    def pick(c):
+        return (np.abs(c.w_layers[layer, frequency]))
     panels = [("ideal", pick(ideal))]
     if truth is not None:
         panels.append(("true", pick(truth)))

@@ -13,7 +13,7 @@ clock, a test's counter):
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from calibration.calibration_run import CalibrationRun, Progress, radius_schedule
 from calibration.calibrator import Calibrator

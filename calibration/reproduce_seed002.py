@@ -23,10 +23,10 @@ import time
 
 import numpy as np
 
-from calibration.metrics import truth_metrics
-from calibration.parameterization import make_parameterization
 from calibration.calibration_run import radius_schedule
 from calibration.calibrator import Calibrator
+from calibration.metrics import truth_metrics
+from calibration.parameterization import make_parameterization
 from calibration.sources import FunctionSource
 from simhw.physics.geometry import SPEED_OF_LIGHT, FabricationErrors, SimGeometry
 from simhw.physics.model import SIMModel

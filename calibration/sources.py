@@ -12,7 +12,7 @@ reproduction and the benchmarks. Both report progress through an optional callba
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

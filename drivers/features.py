@@ -18,7 +18,7 @@ class Feature(enum.IntFlag):
     RANDOM_SEQUENCE = 64  # SEQ_RANDOM
 
     @classmethod
-    def all(cls) -> "Feature":
+    def all(cls) -> Feature:
         return cls(sum(cls))
 
 

@@ -22,12 +22,20 @@ import time
 
 import numpy as np
 
-from drivers.board import (Board, BoardCapabilityError, BoardInfo, BoardRefused, BoardStatus, BoardTimeout,
-                           SequenceMode, check_config_fits)
+from drivers.board import (
+    Board,
+    BoardCapabilityError,
+    BoardInfo,
+    BoardRefused,
+    BoardStatus,
+    BoardTimeout,
+    SequenceMode,
+    check_config_fits,
+)
 from drivers.capabilities import upload_slots
 from drivers.features import Feature
-from drivers.sequence import SequenceState
 from drivers.open_ris_codec import BANNER_END, COLS, PATTERN_REPLY, ROWS, VEXT_REPLY, decode_pattern, encode_pattern
+from drivers.sequence import SequenceState
 from drivers.transport import SerialBoardMixin, make_link
 from simhw.values.phase_config import PhaseConfig
 
@@ -78,7 +86,7 @@ class OpenRISBoard(SerialBoardMixin, Board):
             raise ValueError("open-source RIS commands are one line ending in LF, never CR")
         timeout = self.timeout if timeout is None else timeout
         with self.link.lock:
-            for attempt in range(self.retries + 1):
+            for _attempt in range(self.retries + 1):
                 self._buf.clear()
                 self.link.discard_input()
                 self.link.write(command)

@@ -17,19 +17,41 @@ from __future__ import annotations
 import secrets
 import time
 import zlib
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 from drivers import smp
-from drivers.board import (Board, BoardCapabilityError, BoardInfo, BoardRefused, BoardResetError, BoardStatus,
-                           BoardTimeout, BoardVerifyError, Latched, PushBatch, check_config_fits)
+from drivers.board import (
+    Board,
+    BoardCapabilityError,
+    BoardInfo,
+    BoardRefused,
+    BoardResetError,
+    BoardStatus,
+    BoardTimeout,
+    BoardVerifyError,
+    Latched,
+    PushBatch,
+    check_config_fits,
+)
 from drivers.features import Feature
 from drivers.sequence import SequenceState
 from drivers.smp import MsgType, NakCode, SMPMessage
 from drivers.smp_host import HostEngine
-from drivers.smp_messages import (BodyError, BodyT, Commit, Hello, HelloInfo, Latch, Nak, Read, StatusInfo,
-                                  WatchdogBody, Write)
+from drivers.smp_messages import (
+    BodyError,
+    BodyT,
+    Commit,
+    Hello,
+    HelloInfo,
+    Latch,
+    Nak,
+    Read,
+    StatusInfo,
+    WatchdogBody,
+    Write,
+)
 from drivers.smp_slots import SlotsAndSequences
 from drivers.transport import CountingLink, SerialBoardMixin, make_link
 from simhw.values.phase_config import PhaseConfig

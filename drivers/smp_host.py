@@ -24,8 +24,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from drivers.board import BoardTimeout
-from drivers.smp import (PROTOCOL_VERSION, EventKind, FrameDecoder, FrameError, MsgType, NakCode, SMPMessage,
-                         encode_frame)
+from drivers.smp import (
+    PROTOCOL_VERSION,
+    EventKind,
+    FrameDecoder,
+    FrameError,
+    MsgType,
+    NakCode,
+    SMPMessage,
+    encode_frame,
+)
 from drivers.smp_messages import BodyError, Event, Nak
 
 __all__ = ["HostEngine", "Pending"]

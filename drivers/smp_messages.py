@@ -64,7 +64,7 @@ class Write:
         return self.HEAD.pack(self.layer, self.offset, self.count) + self.data
 
     @classmethod
-    def unpack(cls, body: bytes) -> "Write":
+    def unpack(cls, body: bytes) -> Write:
         if len(body) < cls.HEAD.size:
             raise BodyError(f"WRITE body shorter than its {cls.HEAD.size}-byte head")
         layer, offset, count = cls.HEAD.unpack_from(body)
@@ -142,7 +142,7 @@ class SeqDefine:
         return self.N.pack(len(self.slots)) + struct.pack(f"<{len(self.slots)}H", *self.slots)
 
     @classmethod
-    def unpack(cls, body: bytes) -> "SeqDefine":
+    def unpack(cls, body: bytes) -> SeqDefine:
         if len(body) < cls.N.size:
             raise BodyError("SEQ_DEFINE body shorter than its count")
         (n,) = cls.N.unpack_from(body)
@@ -231,7 +231,7 @@ class Hello:
         return self.S.pack(self.session)
 
     @classmethod
-    def unpack(cls, body: bytes) -> "Hello":
+    def unpack(cls, body: bytes) -> Hello:
         if len(body) != cls.S.size:
             raise BodyError(f"HELLO body must be {cls.S.size} bytes, got {len(body)}")
         return cls(*cls.S.unpack(body))
@@ -263,7 +263,7 @@ class HelloInfo:
         return head + (self.FEATURES.pack(int(self.features)) if self.protocol >= 2 else b"")
 
     @classmethod
-    def unpack(cls, body: bytes) -> "HelloInfo":
+    def unpack(cls, body: bytes) -> HelloInfo:
         version = body[0] if body else None
         want = cls.S.size if version == 1 else cls.S.size + cls.FEATURES.size
         if version is None or len(body) != want:
@@ -314,7 +314,7 @@ class StatusInfo:
         return head + b"".join(self.SLOT.pack(int(s.valid), s.crc) for s in self.slots)
 
     @classmethod
-    def unpack(cls, body: bytes) -> "StatusInfo":
+    def unpack(cls, body: bytes) -> StatusInfo:
         if len(body) < cls.S.size:
             raise BodyError("STATUS reply too short")
         v = list(cls.S.unpack_from(body))

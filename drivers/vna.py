@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from drivers.vna_base import SIMHW_PREFIX, SCPIVNA, VNA, VNAError, VNATimeout
-from simhw.values.vna_limits import VNALimits
+from drivers.vna_base import SCPIVNA, SIMHW_PREFIX, VNA, VNAError, VNATimeout
 from drivers.vna_settings import Mnemonic, OnOff, Range, Setting
+from simhw.values.vna_limits import VNALimits
 
 __all__ = ["VNA", "VNAError", "VNATimeout", "VNALimits", "SCPIVNA", "KeysightPNA", "KeysightENA", "RohdeSchwarzZNB",
            "open_vna", "FAMILY_DRIVERS"]

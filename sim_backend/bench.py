@@ -25,12 +25,12 @@ import numpy as np
 from drivers.smp import pattern_crc
 from sim_backend.bench_effects import BenchEffects
 from sim_backend.chaos import Chaos
+from sim_backend.hislip_server import HiSLIPServer
 from sim_backend.inproc_endpoint import InprocEndpoint
 from sim_backend.ris_firmware import OpenRISFirmware
 from sim_backend.serial_endpoint import Faults, SerialEndpoint
 from sim_backend.smp_firmware import SMPFirmware
 from sim_backend.true_sim import Drift, SimClock, TrueSIM
-from sim_backend.hislip_server import HiSLIPServer
 from sim_backend.vna import SimVNA, make_instrument
 from sim_backend.vna.trigger import TriggerLine
 from sim_backend.vna_tcp import VNAServer
@@ -137,7 +137,7 @@ class SimBench:
         self.trigger_line = TriggerLine()  # the SMP board's trigger output -> the VNA's trigger input
 
     # ------------------------------------------------------------------ lifetime
-    def start(self) -> "SimBench":
+    def start(self) -> SimBench:
         cfg, g, sim = self.config, self.config.geometry, self.config.simulation
         self.truth = make_truth(cfg, self.clock)
         if cfg.board.protocol == "smp":

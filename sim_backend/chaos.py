@@ -34,7 +34,7 @@ class Chaos:
     def active(self) -> bool:
         return any(r > 0 for r in self.rates.values())
 
-    def start(self) -> "Chaos":
+    def start(self) -> Chaos:
         if self.active:
             self._thread = threading.Thread(target=self._run, name="sim-chaos", daemon=True)
             self._thread.start()

@@ -123,7 +123,7 @@ class HiSLIPServer:
     def resource(self) -> str:
         return f"TCPIP0::{self.listener.host}::hislip0,{self.listener.port}::INSTR"
 
-    def start(self) -> "HiSLIPServer":
+    def start(self) -> HiSLIPServer:
         self.listener.start()
         return self
 

@@ -29,11 +29,11 @@ _HANDLERS = "sim_backend.urlhandler"
 if _HANDLERS not in serial.protocol_handler_packages:
     serial.protocol_handler_packages.append(_HANDLERS)
 
-_registry: dict[str, "InprocEndpoint"] = {}
+_registry: dict[str, InprocEndpoint] = {}
 _names = itertools.count(1)
 
 
-def lookup(name: str) -> "InprocEndpoint":
+def lookup(name: str) -> InprocEndpoint:
     """The running endpoint called ``name``; KeyError if there is none in this process."""
     return _registry[name]
 
@@ -55,7 +55,7 @@ class InprocEndpoint:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def start(self) -> "InprocEndpoint":
+    def start(self) -> InprocEndpoint:
         self.url = f"simhw://{self.name}"
         _registry[self.name] = self
         self._thread = threading.Thread(target=self._run, name=f"sim-board-{self.name}", daemon=True)

@@ -18,8 +18,8 @@ booleans ``ON``/``OFF``/``1``/``0``, character data in short or long form and qu
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 __all__ = ["pattern", "split_message", "split_args", "fmt_real", "fmt_int", "block", "unquote", "ScpiError",
            "Tree", "Number", "Boolean", "Choice", "text", "E"]

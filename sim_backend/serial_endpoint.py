@@ -95,7 +95,7 @@ class SerialEndpoint:
         self._listener = None
 
     # ------------------------------------------------------------------ lifetime
-    def start(self) -> "SerialEndpoint":
+    def start(self) -> SerialEndpoint:
         if self.kind == "pty":
             self._master, self._slave = os.openpty()
             tty.setraw(self._slave)

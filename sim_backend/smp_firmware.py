@@ -22,8 +22,20 @@ from drivers import smp
 from drivers.features import SMP_V1_FEATURES, Feature
 from drivers.sequence import SequenceMode, SequenceState
 from drivers.smp import EventKind, FrameDecoder, FrameError, MsgType, NakCode, SMPMessage
-from drivers.smp_messages import (BodyError, Commit, Event, Hello, HelloInfo, Latch, Nak, Read, SlotInfo, StatusInfo,
-                                  WatchdogBody, Write)
+from drivers.smp_messages import (
+    BodyError,
+    Commit,
+    Event,
+    Hello,
+    HelloInfo,
+    Latch,
+    Nak,
+    Read,
+    SlotInfo,
+    StatusInfo,
+    WatchdogBody,
+    Write,
+)
 from sim_backend.smp_firmware_sequences import Refused, SlotAndSequenceRequests
 
 __all__ = ["SMPFirmware"]
@@ -35,13 +47,16 @@ _NEEDS = {MsgType.SLOT_STORE: Feature.SLOTS, MsgType.SLOT_LOAD: Feature.SLOTS,
           MsgType.SEQ_RANDOM: Feature.RANDOM_SEQUENCE, MsgType.WATCHDOG: Feature.WATCHDOG}
 
 
+ALL_FEATURES = Feature.all()  # what a version-2 board does unless told otherwise
+
+
 class SMPFirmware(SlotAndSequenceRequests):
     """Firmware of one SMP board with ``layers`` x ``rows`` x ``cols`` atoms of ``bits`` bits."""
 
     def __init__(self, layers: int, rows: int, cols: int, bits: int, *, slots: int = 64, serial: str = "SIMB-0001",
                  firmware: str = "1.0", max_frame: int = smp.DEFAULT_MAX_FRAME, boot_delay: float = 0.05,
                  latch_time: float = 20e-6, reply_cache: int = 32, safe_code: int = 0, seed: int | None = None,
-                 clock=time.monotonic, protocol: int = smp.PROTOCOL_VERSION, features: Feature = Feature.all()):
+                 clock=time.monotonic, protocol: int = smp.PROTOCOL_VERSION, features: Feature = ALL_FEATURES):
         """``protocol`` 1 is a board of SMP version 1 (no capability field, no host session); ``features``
         is what a version-2 board reports it can do (requests beyond it are NAK UNSUPPORTED)."""
         if protocol not in smp.VERSIONS:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 __all__ = ["TCPListener", "MAX_INPUT", "MAX_CLIENTS"]
 
@@ -34,7 +34,7 @@ class TCPListener:
         self._conns: set[socket.socket] = set()
         self._lock = threading.Lock()
 
-    def start(self) -> "TCPListener":
+    def start(self) -> TCPListener:
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -72,7 +72,7 @@ class TCPListener:
         while not self.stopping.is_set():
             try:
                 conn, _ = self._listener.accept()
-            except (socket.timeout, OSError):
+            except (TimeoutError, OSError):
                 continue
             with self._lock:
                 full = len(self._conns) >= self.max_clients
@@ -103,6 +103,6 @@ class TCPListener:
             return None
         try:
             data = conn.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             return b""
         return data or None

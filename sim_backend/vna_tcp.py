@@ -34,7 +34,7 @@ class VNAServer:
     def resource(self) -> str:
         return f"TCPIP0::{self.host}::{self.port}::SOCKET"
 
-    def start(self) -> "VNAServer":
+    def start(self) -> VNAServer:
         self.listener.start()
         return self
 

@@ -286,7 +286,7 @@ class VXI11Server:
         finally:
             s.close()
 
-    def start(self) -> "VXI11Server":
+    def start(self) -> VXI11Server:
         self._core.start()
         try:
             if self._portmapper is not None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from drivers.board import BoardError
-from drivers.smp import EventKind, FrameDecoder, FrameError, SMPMessage, MsgType, encode_frame
+from drivers.smp import EventKind, FrameDecoder, FrameError, MsgType, SMPMessage, encode_frame
 from drivers.smp_board import SMPBoard
 from sim_backend.smp_firmware import SMPFirmware
 from simhw.values.phase_config import PhaseConfig

@@ -8,7 +8,7 @@ from transcript import ScriptedLink
 
 from drivers.board import BoardRefused
 from drivers.open_ris import MAX_LINE, OpenRISBoard
-from drivers.smp import EventKind, SMPMessage, MsgType, encode_frame
+from drivers.smp import EventKind, MsgType, SMPMessage, encode_frame
 from drivers.smp_board import SMPBoard
 from drivers.smp_host import HostEngine
 from drivers.smp_messages import HelloInfo

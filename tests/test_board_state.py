@@ -63,7 +63,7 @@ def test_a_reset_between_push_and_measure_is_never_labelled_with_the_push(tmp_pa
         boot_pattern = PhaseConfig(fw.active_codes(), g.bits)
         assert boot_pattern.hash != a.hash
         m1 = c.measure()
-        f1, s1 = m1.frequencies, m1.s
+        _f1, s1 = m1.frequencies, m1.s
         assert m1.config_hash == boot_pattern.hash and m1.flag == UNEXPECTED  # what the board really showed
         assert np.max(np.abs(s1 - s0)) > 1e-3  # and it measured differently
         stored = c.measurement(m1.id)[2]
@@ -96,7 +96,7 @@ def test_a_reset_between_the_readback_and_the_sweep_of_a_push_measure(tmp_path):
 
         daemon.bench.vna.configure = configure_after_a_reset
         meta = c.push_measure(a)
-        f, s = meta.frequencies, meta.s
+        _f, _s = meta.frequencies, meta.s
         assert fired and meta.push["applied"]
         assert meta.config_hash is None and meta.flag == CHANGED_DURING_SWEEP
         assert c.measurements(limit=1)[0]["hash"] is None

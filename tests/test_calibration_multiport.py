@@ -4,13 +4,14 @@ derivatives against central differences, and the fit recovering the terms a benc
 import numpy as np
 import pytest
 
+from calibration.calibrator import Calibrator
 from calibration.data import CalibrationData, nmse_db
 from calibration.metrics import predicted
 from calibration.network import TERMS, NetworkParameterization
-from calibration.parameterization import bench_parameterization
-from calibration.calibrator import Calibrator
-from calibration.sources import FunctionSource
 from calibration.network_fit import NetworkObjective, fit_network
+from calibration.parameterization import bench_parameterization
+from calibration.sources import FunctionSource
+from sim_backend.bench import make_truth
 from simhw.app.hil import floor_db
 from simhw.physics.geometry import SimGeometry
 from simhw.physics.model import SIMModel
@@ -19,7 +20,6 @@ from simhw.physics.multiport.batched import NetworkModel
 from simhw.physics.multiport.network import from_cascade
 from simhw.physics.propagation import cascade_matrices
 from simhw.values.bench_config import BenchConfig
-from sim_backend.bench import make_truth
 
 
 def small_geometry(layers=3, side=3, freqs=(27.8e9, 28.2e9), outputs=2):

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from calibration.calibrated import CalibratedModel, ModelRegistry
+from calibration.calibrator import Calibrator
 from calibration.indicators import BoardTemperature, PredictionResidual, ReceivedPowerChange
 from calibration.metrics import nmse_interval_db
 from calibration.parameterization import make_parameterization
-from calibration.calibrator import Calibrator
 from calibration.protocols import PeriodicMultiStage, PeriodicSingleStage, StateDriven
 from calibration.sources import BenchSource, FunctionSource
 from drivers.bench import open_devices

@@ -4,10 +4,10 @@ uncertainty-derived indicator thresholds, and the HIL check from recorded data o
 import numpy as np
 import pytest
 
+from calibration.calibrator import Calibrator
 from calibration.data import CalibrationData
 from calibration.indicators import FLOOR_DB, PredictionResidual, ReceivedPowerChange
 from calibration.parameterization import bench_parameterization
-from calibration.calibrator import Calibrator
 from calibration.receivers import fit_receivers
 from calibration.sources import FunctionSource
 from sim_backend.bench import make_truth

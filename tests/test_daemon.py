@@ -33,7 +33,7 @@ def test_every_request_type(tmp_path, transport, board_link, busy_poll_us):
         f, s = meta.frequencies, meta.s
         assert meta.push["applied"] and meta.config_hash == b.hash and s.shape == (3, 2) and f.shape == (3,)
         meta2 = c.measure()
-        f2, s2 = meta2.frequencies, meta2.s
+        _f2, s2 = meta2.frequencies, meta2.s
         assert meta2.config_hash == b.hash
         # only the VNA's noise differs: magnitude and phase are the simulated SIM's (its seed is the bench file's)
         truth = make_truth(cfg).response(b.codes, 2, f)
@@ -82,7 +82,7 @@ def test_telemetry_reaches_subscribers(tmp_path):
     path, cfg = bench_file(tmp_path)
     with daemon_process(path), DaemonClient(cfg.daemon.bind[0]) as c:
         seen = []
-        for topic, data in subscribe(cfg.daemon.publish, timeout=5, limit=50):
+        for topic, _data in subscribe(cfg.daemon.publish, timeout=5, limit=50):
             seen.append(topic)
             if topic == "heartbeat" and "push" not in seen:
                 c.push(PhaseConfig.random(4, 6, 6, 2, seed=len(seen)))

@@ -6,14 +6,14 @@ import time
 import pytest
 from daemon_helpers import ipc_bench
 
-from calibration.parameterization import bench_parameterization
 from calibration.calibrator import Calibrator
+from calibration.parameterization import bench_parameterization
 from calibration.sources import FunctionSource
+from sim_backend.true_sim import SimClock, TrueSIM
 from simhw.app.embedded import embedded_daemon
 from simhw.control import calibration_job
 from simhw.control.calibration_job import Cancelled
 from simhw.control.client import DaemonClient, DaemonError
-from sim_backend.true_sim import SimClock, TrueSIM
 from simhw.physics.geometry import FabricationErrors, SimGeometry
 
 

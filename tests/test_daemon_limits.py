@@ -144,10 +144,10 @@ def test_a_calibration_the_store_has_no_room_for_is_refused_not_started(served):
             pages = store.db.execute("PRAGMA page_count").fetchone()[0]
             store.db.execute(f"PRAGMA max_page_count={pages}")
         for pad in (1000, 100, 10, 0):  # fill what is left of the last pages, down to the smallest row
-            for write in (lambda: store.event("f", {"p": "p" * pad}),
-                          lambda: store.start_calibration("f", "p" * pad, {}, None)):
+            for write in (lambda pad=pad: store.event("f", {"p": "p" * pad}),
+                          lambda pad=pad: store.start_calibration("f", "p" * pad, {}, None)):
                 with pytest.raises(StoreFull):
-                    for i in range(100_000):
+                    for _i in range(100_000):
                         write()
         before = store.count("calibrations")
         with pytest.raises(DaemonError, match="store_full"):
@@ -179,6 +179,7 @@ def test_client_errors_say_what_timed_out_and_what_was_never_sent(served, tmp_pa
     assert time.monotonic() - t0 < 2
     c.close()
     from daemon_helpers import bench_file, daemon_process
+
     from simhw.control.client import DaemonBatchError
 
     path, cfg = bench_file(tmp_path)

@@ -36,7 +36,7 @@ def test_twenty_clients_times_500_pushes_each_acknowledged_once(tmp_path):
     acks = [a for k in results for a in results[k][1]]
     assert len(acks) == n_clients * per_client
     assert len({a["push"] for a in acks}) == len(acks)  # each acknowledged exactly once
-    for k, (configs, got) in results.items():
+    for _k, (configs, got) in results.items():
         assert [a["hash"] for a in got] == [c.hash for c in configs]
     store = Store(cfg.daemon.store)
     pushes = store.pushes()

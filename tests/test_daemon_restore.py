@@ -9,8 +9,8 @@ import pytest
 
 from drivers.bench import open_devices
 from sim_backend.bench import SimBench
-from simhw.control.client import DaemonClient
 from simhw.control.bench_service import BenchService
+from simhw.control.client import DaemonClient
 from simhw.control.scheduler import Scheduler
 from simhw.control.server import BenchServer
 from simhw.control.store import Store
@@ -81,14 +81,14 @@ def test_checks_and_periodic_calibrations_give_the_operator_back_the_pushed_conf
         bench.settle()  # the first periodic calibration and the indicators' baseline
         c.push(a)
         meta = c.measure()
-        f, before = meta.frequencies, meta.s
+        _f, before = meta.frequencies, meta.s
         assert meta.config_hash == a.hash and meta.flag is None
         bench.sim.clock.advance(CHECK_S)  # a state-driven check shows the reference configurations
         bench.settle()
         bench.sim.clock.advance(PERIOD_S - CHECK_S)  # a periodic calibration shows its pilots, then a check
         bench.settle()
         meta = c.measure()
-        f, after = meta.frequencies, meta.s
+        _f, after = meta.frequencies, meta.s
         runs = bench.store.list_calibrations(10)
         restored = bench.store.events("config_restored", 10)
         checks = bench.store.events("indicators", 10)

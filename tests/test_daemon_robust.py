@@ -6,11 +6,11 @@ import types
 import numpy as np
 import pytest
 from daemon_helpers import ipc_bench
-from transcript import ScriptedLink
 from test_transcripts import SMP_PUSH
+from transcript import ScriptedLink
 
 from drivers.board import BoardRefused
-from drivers.smp import SMPMessage, MsgType, encode_frame
+from drivers.smp import MsgType, SMPMessage, encode_frame
 from drivers.smp_board import SMPBoard
 from simhw.app.embedded import embedded_daemon
 from simhw.control import schema

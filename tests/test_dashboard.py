@@ -103,7 +103,7 @@ def test_the_page_follows_pushes_measurements_and_calibration_live(tmp_path):
             # a push and a measure through the ZeroMQ client: the page updates without a reload
             config = PhaseConfig.random(4, 6, 6, 2, seed=3, name="from-zmq")
             meta = c.push_measure(config)
-            f, s = meta.frequencies, meta.s
+            f, _s = meta.frequencies, meta.s
             wait_for(driver, f"return document.querySelector('#pushes tr[data-hash=\"{config.hash}\"]') !== null")
             wait_for(driver, f"return document.getElementById('plot-mag').dataset.measurement === "
                              f"'{meta.id}'")

@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 
 from drivers import smp
-from drivers.cobs import CobsError
 from drivers.board import BoardCapabilityError, BoardRefused, BoardResetError
+from drivers.cobs import CobsError
 from drivers.features import Feature
-from drivers.smp import FrameDecoder, SMPMessage, MsgType, NakCode
+from drivers.smp import FrameDecoder, MsgType, NakCode, SMPMessage
 from drivers.smp_board import SMPBoard
 from drivers.smp_messages import Commit, Event, Hello, Nak, Read, SeqArm, StatusInfo, Write
 from sim_backend.gateware.cosim import GatewareFirmware

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from daemon_helpers import bench_file, daemon_process, free_port
 from lab_helpers import assert_lab_equals_store, lab_cursor, pg_restart, store_head, wait_replicated
+
 from simhw.app.embedded import embedded_daemon
 from simhw.control.client import DaemonClient, DaemonError
 from simhw.control.lab.controller import LabController

@@ -10,7 +10,8 @@ import subprocess
 import numpy as np
 import pytest
 import scipy.io
-from hypothesis import event, given, settings, strategies as st
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 from model_helpers import BITS, FAMILIES, family_model
 
 from simhw.integrations import matlab

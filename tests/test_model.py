@@ -69,7 +69,7 @@ def test_single_configuration_and_other_losses_gradients():
     for loss in (port_power(1, 0), weighted_linear(rng.normal(size=(2, 3, 2)) + 1j * rng.normal(size=(2, 3, 2)))):
         res = model.value_and_grad(theta, loss)
         assert res.grad_theta.shape == (3, 9) and res.response.shape == (2, 3, 2)
-        fd = central_difference(lambda t: loss(model.response(t))[0], theta.copy())
+        fd = central_difference(lambda t, loss=loss: loss(model.response(t))[0], theta.copy())
         assert rel_err(res.grad_theta, fd) < 1e-6
 
 

@@ -8,8 +8,8 @@ import struct
 import time
 import tracemalloc
 
-import pyvisa
 import pytest
+import pyvisa
 from vna_helpers import DelayLine
 
 from sim_backend.hislip_server import HEADER, HiSLIPCodec, HiSLIPServer, MessageType
@@ -39,7 +39,7 @@ def _closed(sock: socket.socket, send: bytes, chunks: int, timeout: float = 10.0
         try:
             if sock.recv(65536) == b"":
                 return True
-        except socket.timeout:
+        except TimeoutError:
             continue
         except OSError:
             return True

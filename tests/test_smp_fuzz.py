@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from drivers import smp
 from drivers.cobs import CobsError, cobs_decode, cobs_encode
-from drivers.smp import FrameDecoder, FrameError, SMPMessage, MsgType, NakCode
+from drivers.smp import FrameDecoder, FrameError, MsgType, NakCode, SMPMessage
 from drivers.smp_messages import Write
 from sim_backend.smp_firmware import SMPFirmware
 

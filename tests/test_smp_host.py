@@ -3,7 +3,7 @@
 import pytest
 
 from drivers.board import BoardTimeout
-from drivers.smp import EventKind, FrameDecoder, SMPMessage, MsgType, NakCode, encode_frame
+from drivers.smp import EventKind, FrameDecoder, MsgType, NakCode, SMPMessage, encode_frame
 from drivers.smp_host import HostEngine
 from drivers.smp_messages import Event, Nak
 

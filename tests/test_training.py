@@ -45,7 +45,7 @@ def test_isac_gradients_match_central_differences():
     theta = np.random.default_rng(2).uniform(0, 2 * np.pi, (3, 16))
     assert_gradient(obj, theta)
     comps = obj.component_grads(theta)
-    for idx, name in enumerate(obj.components):
+    for _idx, name in enumerate(obj.components):
         assert_gradient(obj, theta, grad=comps[name][1], fn=lambda th, n=name: obj.component_grads(th)[n][0])
     ws, wc = obj.weights
     assert obj.loss_and_grad(theta)[0] == pytest.approx(ws * comps["sensing"][0] + wc * comps["communication"][0])

@@ -6,11 +6,11 @@ import pyvisa.util
 from transcript import ScriptedLink, ScriptError, expected_scpi
 
 from drivers.board import BoardVerifyError
-from drivers.smp import SMPMessage, MsgType, encode_frame
+from drivers.smp import MsgType, SMPMessage, encode_frame
 from drivers.smp_board import SMPBoard
-from simhw.values.vna_models import MODELS
 from drivers.vna import KeysightENA, KeysightPNA, RohdeSchwarzZNB
 from simhw.values.phase_config import PhaseConfig
+from simhw.values.vna_models import MODELS
 
 S21 = np.array([0.1 + 0.2j, -0.3 + 0.05j, 0.02 - 0.4j])
 S31 = np.array([-0.01 + 0.0j, 0.5 - 0.5j, 0.25 + 0.125j])

@@ -3,7 +3,6 @@ of a port-power loss is simhw's hand-written one (``vjp`` of the cascade and of 
 
 import numpy as np
 import pytest
-
 from model_helpers import BITS, FAMILIES, family_model
 
 from simhw.physics.losses import port_power

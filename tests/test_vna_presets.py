@@ -7,9 +7,9 @@ import pathlib
 import pytest
 from vna_helpers import served
 
-from simhw.values.vna_models import MODELS
 from sim_backend.vna import presets
 from sim_backend.vna.presets import KEEP, ROWS
+from simhw.values.vna_models import MODELS
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 

@@ -8,7 +8,7 @@ the sets are worked out once here, which keeps the logic one XOR tree per bit.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 from amaranth.hdl import Cat
 
@@ -26,7 +26,7 @@ def _step(crc: int, byte: int) -> int:
     return crc
 
 
-@lru_cache(maxsize=None)
+@cache
 def _masks() -> tuple:
     """For each next-state bit: (register bits, data bits) whose parity it is."""
     cols_c = [_step(1 << b, 0) for b in range(32)]

@@ -19,8 +19,22 @@ from drivers.smp import EventKind, NakCode
 from sim_backend.gateware.crc import INIT, crc32_byte
 from sim_backend.gateware.params import GatewareParams
 from sim_backend.gateware.reply import reply_layout, reply_states
-from sim_backend.gateware.requests import (EMPTY, EVENT, HOST, IDLE_, NAK, RUNNING, SEQPOS, SRC_SHADOW, SRC_SLOT,
-                                           SRC_ZERO, TRIGGER, after_crc, dispatch, slot_store_and_define)
+from sim_backend.gateware.requests import (
+    EMPTY,
+    EVENT,
+    HOST,
+    IDLE_,
+    NAK,
+    RUNNING,
+    SEQPOS,
+    SRC_SHADOW,
+    SRC_SLOT,
+    SRC_ZERO,
+    TRIGGER,
+    after_crc,
+    dispatch,
+    slot_store_and_define,
+)
 from sim_backend.gateware.scope import Scope
 
 __all__ = ["Executor"]

@@ -109,7 +109,7 @@ class FrameReceiver(Elaboratable):
                 with m.If(left == 0):  # a code byte
                     m.d.comb += [out_byte.eq(0), out_valid.eq(pending_zero)]
                     m.d.sync += [code.eq(self.data), left.eq(self.data - 1),
-                                 pending_zero.eq((self.data == 1))]
+                                 pending_zero.eq(self.data == 1)]
                 with m.Else():
                     m.d.comb += [out_byte.eq(self.data), out_valid.eq(1)]
                     m.d.sync += left.eq(left - 1)

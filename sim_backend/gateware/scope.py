@@ -8,8 +8,9 @@ names what it uses (``v.slot``, ``v.nak(...)``) as the firmware method it mirror
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from sim_backend.gateware.params import GatewareParams
 

@@ -7,11 +7,11 @@ serve it the ways real instruments are reached (raw socket, HiSLIP, VXI-11).
 
 from __future__ import annotations
 
-from simhw.values.vna_models import DEFAULT_MODEL, model_named
 from sim_backend.vna.ena import SimENA
 from sim_backend.vna.instrument import Session, SimVNA, TriggeredDUT
 from sim_backend.vna.pna import SimPNA
 from sim_backend.vna.rs import SimRS
+from simhw.values.vna_models import DEFAULT_MODEL, model_named
 
 __all__ = ["SimVNA", "SimPNA", "SimENA", "SimRS", "Session", "TriggeredDUT", "FAMILY_CLASSES", "make_instrument"]
 

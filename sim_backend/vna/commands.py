@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim_backend.scpi import E, Boolean, Choice, Number, ScpiError, Tree, block, fmt_int, fmt_real, text
+from sim_backend.scpi import Boolean, Choice, E, Number, ScpiError, Tree, block, fmt_int, fmt_real, text
 from sim_backend.vna.state import FORMATS, Channel
 
 __all__ = ["CommandHelpers"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim_backend.scpi import E, Boolean, Choice, Number, ScpiError, Tree, fmt_int, text
+from sim_backend.scpi import Boolean, Choice, E, Number, ScpiError, Tree, fmt_int, text
 from sim_backend.vna import presets
 from sim_backend.vna.instrument import SimVNA
 from sim_backend.vna.state import Segment

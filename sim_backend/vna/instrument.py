@@ -35,16 +35,16 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from simhw.values.vna_models import DEFAULT_MODEL, VNAModel, model_named
 from sim_backend.scpi import E, ScpiError, Tree
 from sim_backend.vna import presets
+from sim_backend.vna.commands import CommandHelpers
 from sim_backend.vna.errors import raw_errors, residual_errors
 from sim_backend.vna.session import Session
 from sim_backend.vna.state import Channel, TraceDef, formatted, windowed_mean
 from sim_backend.vna.status import StatusModel
-from sim_backend.vna.commands import CommandHelpers
 from sim_backend.vna.traces import TraceTable
 from sim_backend.vna.trigger import TriggerLine
+from simhw.values.vna_models import DEFAULT_MODEL, VNAModel, model_named
 
 __all__ = ["SimVNA", "TriggeredDUT", "StatefulDUT", "Session"]
 
@@ -174,7 +174,7 @@ class SimVNA(TraceTable, CommandHelpers):
     def errors(self) -> list[tuple[int, str]]:
         return self.status.errors
 
-    def session(self, buffered: bool = False) -> "Session":
+    def session(self, buffered: bool = False) -> Session:
         return Session(self, buffered)
 
     # ------------------------------------------------------------------ sweeps

@@ -27,8 +27,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from simhw.values.vna_models import FAMILIES, MODELS
 from sim_backend.scpi import ScpiError
+from simhw.values.vna_models import FAMILIES, MODELS
 
 __all__ = ["Row", "ROWS", "DEFAULT_TRACE", "KEEP", "FromModel", "UNCHECKED", "apply", "value", "rows_for",
            "markdown", "FAMILY_TITLES"]

@@ -15,7 +15,7 @@ is non-empty (MAV) is the interface's to say: ``stb(message_available=...)``.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 __all__ = ["StatusModel", "ESR"]
 

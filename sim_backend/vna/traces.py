@@ -4,7 +4,6 @@ window (a part of :class:`~sim_backend.vna.instrument.SimVNA`, which holds the s
 
 from __future__ import annotations
 
-
 from sim_backend.scpi import E, ScpiError
 from sim_backend.vna import presets
 from sim_backend.vna.state import Channel, TraceDef

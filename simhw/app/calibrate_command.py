@@ -12,11 +12,11 @@ import os
 from pathlib import Path
 
 from calibration.calibrated import ModelRegistry
+from calibration.calibrator import Calibrator
 from calibration.data import CalibrationData
 from calibration.parameterization import PARAMETERIZATIONS, bench_parameterization
 from calibration.plots import plot_magnitude_maps, plot_stages
 from calibration.progress import ConsoleProgress
-from calibration.calibrator import Calibrator
 from calibration.receivers import RECEIVERS
 from calibration.sources import BenchSource, RecordedSource
 from drivers.bench import open_devices

@@ -17,8 +17,8 @@ from simhw.app import calibrate_command, demo, gateware_command, lab_command, so
 from simhw.app.dashboard import command as dashboard_command
 from simhw.app.embedded import run_daemon, setup_logging
 from simhw.control.client import DaemonBatchError, DaemonClient, DaemonError, StateWatcher
-from simhw.values.bench_config import BenchConfig
 from simhw.integrations import matlab
+from simhw.values.bench_config import BenchConfig
 from simhw.values.phase_config import PhaseConfig
 from simhw.version import __version__
 

@@ -35,8 +35,8 @@ from simhw.designs.training.focus import Focus
 from simhw.designs.training.objectives import TrainingError
 from simhw.designs.training.trainer import TrainOptions, train
 from simhw.physics.model import SIMModel
-from simhw.values.phase_config import PhaseConfig
 from simhw.values.bench_config import BenchConfig
+from simhw.values.phase_config import PhaseConfig
 
 __all__ = ["CAP_DB", "HILReport", "floor_db", "hil_check", "hil_replay", "check_model_fits", "uncertainty_cap_db", "fresh_prediction_error",
            "measured_objective_db"]
@@ -311,7 +311,7 @@ def hil_replay(recording: str | Path, config: BenchConfig | None = None) -> HILR
     report.fresh = fresh_prediction_error(cal, fresh_codes, fresh_s, cfg.geometry.bits)
     report.floor_db = floor_db(cal)
     models = _models(cfg, cal, rows[0][2] if rows else None)
-    for name, codes, f, s in rows:
+    for name, codes, _f, s in rows:
         if name not in models:
             continue
         model, levels, offset = models[name]

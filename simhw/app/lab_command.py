@@ -47,7 +47,7 @@ def parse_time(text: str | None) -> float | None:
         t = dt.datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"not a time: {text!r} (seconds since the epoch, or an ISO date like 2026-11-01)") from None
-    return (t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)).timestamp()
+    return (t if t.tzinfo else t.replace(tzinfo=dt.UTC)).timestamp()
 
 
 def add_arguments(p) -> None:

@@ -34,10 +34,10 @@ from pathlib import Path
 import numpy as np
 
 from calibration.calibrated import CalibratedModel
+from simhw.app.soak_audit import ContentAudit, audit_content
 from simhw.control import schema
 from simhw.control.client import DaemonClient, DaemonError, DaemonTimeout
 from simhw.control.store import Store
-from simhw.app.soak_audit import ContentAudit, audit_content
 from simhw.values.bench_config import BenchConfig
 from simhw.values.phase_config import PhaseConfig
 

@@ -12,8 +12,8 @@ import json
 import logging
 
 from calibration.calibrated import CalibratedModel
-from calibration.parameterization import bench_parameterization
 from calibration.calibrator import Calibrator
+from calibration.parameterization import bench_parameterization
 from calibration.receivers import receiver_unknowns
 from calibration.sources import BenchSource
 from simhw.control.store import StoreFull

@@ -31,15 +31,16 @@ one declaration here plus its handler.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from calibration.estimators import ESTIMATORS
-from drivers.st_session import max_slot_rate
-from calibration.receivers import RECEIVERS
-from simhw.control.store import TAGGABLE
 from calibration.parameterization import PARAMETERIZATIONS
+from calibration.receivers import RECEIVERS
+from drivers.st_session import max_slot_rate
 from simhw.control.schema import RequestError
+from simhw.control.store import TAGGABLE
 from simhw.values.measurement import RECORD_FIELDS
 from simhw.values.phase_config import METADATA_FIELDS, PhaseConfig, PhaseConfigError
 

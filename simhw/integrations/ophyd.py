@@ -20,8 +20,14 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from ophyd_async.core import (Array1D, AsyncStatus, DeviceConnector, StandardReadable, StandardReadableFormat,
-                              soft_signal_r_and_setter)
+from ophyd_async.core import (
+    Array1D,
+    AsyncStatus,
+    DeviceConnector,
+    StandardReadable,
+    StandardReadableFormat,
+    soft_signal_r_and_setter,
+)
 
 from simhw.integrations.bench import LATCH, BenchSession
 from simhw.values.phase_config import PhaseConfig

@@ -25,7 +25,7 @@ import numpy as np
 
 SPEED_OF_LIGHT = 299_792_458.0
 
-__all__ = ["GeometryError", 
+__all__ = ["GeometryError",
     "SPEED_OF_LIGHT",
     "AntennaArray",
     "FabricationErrors",
@@ -70,7 +70,7 @@ class AntennaArray:
 
     @classmethod
     def linear(cls, count: int, spacing: float, z: float, area: float, axis: str = "x",
-               centre: tuple[float, float] = (0.0, 0.0)) -> "AntennaArray":
+               centre: tuple[float, float] = (0.0, 0.0)) -> AntennaArray:
         """A uniform linear array of ``count`` antennas centred on the layer axis at height ``z``."""
         if count < 1:
             raise ValueError(f"an antenna array needs at least one antenna, got count={count}")
@@ -81,7 +81,7 @@ class AntennaArray:
         return cls(pos, area)
 
     @classmethod
-    def point(cls, position, area: float) -> "AntennaArray":
+    def point(cls, position, area: float) -> AntennaArray:
         """A single antenna, e.g. a test UE far from the SIM."""
         return cls(np.asarray(position, dtype=float).reshape(1, 3), area)
 
@@ -104,13 +104,13 @@ class FabricationErrors:
                 raise ValueError(f"fabrication error bound {name!r} must be finite and >= 0, got {v!r}")
 
     @classmethod
-    def paper(cls, wavelength: float, scale: float = 1.0) -> "FabricationErrors":
+    def paper(cls, wavelength: float, scale: float = 1.0) -> FabricationErrors:
         """The bounds of the case study of [3] Interlayer error calibration (sec. IV): e_I = 0.1% lambda,
         e_V = 1% lambda, e_P = 0.01 deg."""
         return cls(spacing=1e-3 * wavelength * scale, offset=1e-2 * wavelength * scale,
                    rotation=math.radians(0.01) * scale)
 
-    def scaled(self, factor: float) -> "FabricationErrors":
+    def scaled(self, factor: float) -> FabricationErrors:
         return FabricationErrors(self.spacing * factor, self.offset * factor, self.rotation * factor)
 
 
@@ -179,7 +179,7 @@ class SimGeometry:
     def uniform(cls, n_layers: int, rows: int, cols: int, frequency: float, thickness: float,
                 *, frequencies=None, pitch: float | None = None, input_antennas: AntennaArray | None = None,
                 output_antennas: AntennaArray | None = None, input_distance: float | None = None,
-                output_distance: float | None = None, n_inputs: int = 1, n_outputs: int = 1) -> "SimGeometry":
+                output_distance: float | None = None, n_inputs: int = 1, n_outputs: int = 1) -> SimGeometry:
         """An ideal SIM: L layers spread evenly over ``thickness`` (d_L = T_SIM/(L-1)).
 
         Default pitch lambda/2. Without explicit arrays, ``n_inputs`` feed antennas sit at
@@ -203,11 +203,11 @@ class SimGeometry:
         freqs = np.array([frequency]) if frequencies is None else np.asarray(frequencies, float)
         return cls(n_layers, rows, cols, pitch, pitch, gaps, input_antennas, output_antennas, freqs)
 
-    def with_frequencies(self, frequencies) -> "SimGeometry":
+    def with_frequencies(self, frequencies) -> SimGeometry:
         return dataclasses.replace(self, frequencies=np.atleast_1d(np.asarray(frequencies, float)))
 
     def with_errors(self, bounds: FabricationErrors, seed: int | np.random.Generator | None = None,
-                    draw: ErrorDraw | None = None) -> "SimGeometry":
+                    draw: ErrorDraw | None = None) -> SimGeometry:
         """A copy perturbed by fabrication errors drawn U(-bound, bound) per layer (seeded).
 
         Pass ``draw`` instead to apply known error values. Zero bounds reproduce this geometry

@@ -106,7 +106,7 @@ class Impairments:
                                             self.stuck_mask))
 
     @classmethod
-    def random_stuck(cls, n_layers: int, n_atoms: int, fraction: float, seed=None, **kw) -> "Impairments":
+    def random_stuck(cls, n_layers: int, n_atoms: int, fraction: float, seed=None, **kw) -> Impairments:
         """Impairments with a seeded random ``fraction`` of atoms stuck at random phases."""
         rng = np.random.default_rng(seed)
         mask = rng.random((n_layers, n_atoms)) < fraction

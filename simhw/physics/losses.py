@@ -11,7 +11,7 @@ import numpy as np
 __all__ = ["mse_to_target", "port_power", "weighted_linear"]
 
 
-def mse_to_target(target) -> "callable":
+def mse_to_target(target) -> callable:
     """L = sum |H - T|^2 / sum |T|^2 (normalised squared error to a target response)."""
     target = np.asarray(target)
     scale = float(np.sum(np.abs(target) ** 2)) or 1.0
@@ -23,7 +23,7 @@ def mse_to_target(target) -> "callable":
     return loss
 
 
-def port_power(output: int, input_: int = 0, maximise: bool = True) -> "callable":
+def port_power(output: int, input_: int = 0, maximise: bool = True) -> callable:
     """L = -sum |H[..., output, input]|^2 (or +, to minimise leakage) over batch and frequency."""
     sign = -1.0 if maximise else 1.0
 
@@ -36,7 +36,7 @@ def port_power(output: int, input_: int = 0, maximise: bool = True) -> "callable
     return loss
 
 
-def weighted_linear(weights) -> "callable":
+def weighted_linear(weights) -> callable:
     """L = Re(sum conj(W) * H): a linear probe, handy for checking gradients."""
     weights = np.asarray(weights)
 

@@ -19,8 +19,8 @@ gradient is the one at the quantized point (straight-through). Stuck atoms have 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -99,7 +99,7 @@ class SIMModel:
 
     @classmethod
     def from_geometry(cls, geometry: SimGeometry, propagation: str = "rs", impairments: Impairments | None = None,
-                      convention: str = "end-to-end", dtype=np.complex128, seed=None) -> "SIMModel":
+                      convention: str = "end-to-end", dtype=np.complex128, seed=None) -> SIMModel:
         return cls(cascade_matrices(geometry, propagation, dtype=dtype), impairments, convention, seed)
 
     # ------------------------------------------------------------------ shapes
@@ -315,8 +315,8 @@ class SIMModel:
             return g_w_in, g_w_layers, g_w_out, gt, ga
         return g_w_in, g_w_layers, g_w_out
 
-    def with_impairments(self, impairments: Impairments) -> "SIMModel":
+    def with_impairments(self, impairments: Impairments) -> SIMModel:
         return SIMModel(self.cascade, impairments, self.convention, self._rng)
 
-    def with_convention(self, convention: str) -> "SIMModel":
+    def with_convention(self, convention: str) -> SIMModel:
         return SIMModel(self.cascade, self.impairments, convention, self._rng)

@@ -255,12 +255,12 @@ class BenchConfig:
     preset: str = "ideal"
 
     @classmethod
-    def named(cls, preset: str, name: str | None = None) -> "BenchConfig":
+    def named(cls, preset: str, name: str | None = None) -> BenchConfig:
         """The bench a preset describes (``PRESETS``), with nothing else changed."""
         return cls.from_dict({"preset": preset, "name": name or preset})
 
     @classmethod
-    def from_dict(cls, doc: dict, path: str | None = None) -> "BenchConfig":
+    def from_dict(cls, doc: dict, path: str | None = None) -> BenchConfig:
         doc = dict(doc)
         preset = doc.pop("preset", "ideal")
         if preset not in PRESETS:
@@ -282,7 +282,7 @@ class BenchConfig:
         return cfg
 
     @classmethod
-    def from_toml(cls, text: str) -> "BenchConfig":
+    def from_toml(cls, text: str) -> BenchConfig:
         try:
             doc = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -290,7 +290,7 @@ class BenchConfig:
         return cls.from_dict(doc)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "BenchConfig":
+    def load(cls, path: str | os.PathLike) -> BenchConfig:
         try:
             with open(path, "rb") as fh:
                 doc = tomllib.load(fh)

@@ -9,8 +9,8 @@ to what the simulation can hold in memory (:func:`check_simulated_size`).
 
 from __future__ import annotations
 
-from simhw.values.vna_models import DEFAULT_MODEL, model_named
 from simhw.physics.geometry import SPEED_OF_LIGHT
+from simhw.values.vna_models import DEFAULT_MODEL, model_named
 
 __all__ = ["RANGES", "check_ranges", "check_simulated_size", "vna_limits"]
 

@@ -75,7 +75,7 @@ class Measurement:
 
     @property
     def timestamp(self) -> str:
-        return _dt.datetime.fromtimestamp(self.created_at, _dt.timezone.utc).isoformat()
+        return _dt.datetime.fromtimestamp(self.created_at, _dt.UTC).isoformat()
 
     @property
     def n_ports(self) -> int:

@@ -45,7 +45,7 @@ class PhaseConfigError(ValueError):
 
 
 def _utc_now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="microseconds")
 
 
 def _check_bits(bits) -> int:
@@ -120,7 +120,7 @@ class PhaseConfig:
 
     # ------------------------------------------------------------------ constructors
     @classmethod
-    def from_phases(cls, phases, bits: int, shape: tuple[int, int] | None = None, **metadata) -> "PhaseConfig":
+    def from_phases(cls, phases, bits: int, shape: tuple[int, int] | None = None, **metadata) -> PhaseConfig:
         """Quantize phases (rad) to the nearest of 2^bits levels, wrapping modulo 2 pi.
 
         ``phases`` is (L, rows, cols), or (L, N) together with ``shape=(rows, cols)``.
@@ -138,11 +138,11 @@ class PhaseConfig:
         return cls(codes.astype(np.int64), bits, **metadata)
 
     @classmethod
-    def zeros(cls, layers: int, rows: int, cols: int, bits: int, **metadata) -> "PhaseConfig":
+    def zeros(cls, layers: int, rows: int, cols: int, bits: int, **metadata) -> PhaseConfig:
         return cls(np.zeros((layers, rows, cols), np.uint16), bits, **metadata)
 
     @classmethod
-    def random(cls, layers: int, rows: int, cols: int, bits: int, seed=None, **metadata) -> "PhaseConfig":
+    def random(cls, layers: int, rows: int, cols: int, bits: int, seed=None, **metadata) -> PhaseConfig:
         rng = np.random.default_rng(seed)
         return cls(rng.integers(0, 1 << _check_bits(bits), (layers, rows, cols)), bits, **metadata)
 
@@ -175,7 +175,7 @@ class PhaseConfig:
             object.__setattr__(self, "_hash", cached)
         return cached
 
-    def same_pattern(self, other: "PhaseConfig") -> bool:
+    def same_pattern(self, other: PhaseConfig) -> bool:
         return self.bits == other.bits and self.shape == other.shape and np.array_equal(self.codes, other.codes)
 
     def __eq__(self, other):
@@ -190,7 +190,7 @@ class PhaseConfig:
     def metadata(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in METADATA_FIELDS}
 
-    def replace(self, **changes) -> "PhaseConfig":
+    def replace(self, **changes) -> PhaseConfig:
         return dataclasses.replace(self, **changes)
 
     def __repr__(self):
@@ -208,7 +208,7 @@ class PhaseConfig:
                 + "\n").encode("ascii")
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "PhaseConfig":
+    def from_bytes(cls, data: bytes) -> PhaseConfig:
         try:
             doc = json.loads(data)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -252,6 +252,6 @@ class PhaseConfig:
         return self.hash
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "PhaseConfig":
+    def load(cls, path: str | os.PathLike) -> PhaseConfig:
         with open(path, "rb") as fh:
             return cls.from_bytes(fh.read())

@@ -365,7 +365,7 @@ class Gateway:
         if client is not None:
             client.close()
 
-    def start(self, timeout: float = 30.0) -> "Gateway":
+    def start(self, timeout: float = 30.0) -> Gateway:
         """Serve from a thread of this process; returns once it listens (``self.url``)."""
         self._thread = threading.Thread(target=lambda: asyncio.run(self.serve()), name="simhw-dashboard",
                                         daemon=True)

@@ -33,7 +33,7 @@ class LabStore:
         self.schema_version = migrate(self.conn)
 
     @classmethod
-    def init(cls, dsn: str) -> "LabStore":
+    def init(cls, dsn: str) -> LabStore:
         """Create or migrate the lab schema at ``dsn`` (``simhw lab init``)."""
         return cls(dsn)
 

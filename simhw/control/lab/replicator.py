@@ -150,7 +150,7 @@ class Replicator:
         if not rows:
             return 0
         by_kind: dict = collections.defaultdict(list)
-        for seq, kind, local_id, key, t in rows:
+        for seq, kind, local_id, key, _t in rows:
             by_kind[kind].append((seq, local_id if key is None else key))
         params: dict = {}
         for kind, items in by_kind.items():
@@ -177,7 +177,7 @@ class Replicator:
         return len(rows)
 
     # ------------------------------------------------------------------ the thread
-    def start(self) -> "Replicator":
+    def start(self) -> Replicator:
         self._thread = threading.Thread(target=self._run, name=f"lab-replicator-{self.bench}", daemon=True)
         self._thread.start()
         return self
@@ -239,7 +239,7 @@ class ReplicatorProcess:
         self._stop = self._ctx.Event()
         self._proc: multiprocessing.process.BaseProcess | None = None
 
-    def start(self) -> "ReplicatorProcess":
+    def start(self) -> ReplicatorProcess:
         proc = self._ctx.Process(target=_replicate_child, name=f"simhw-lab-{self.bench}", daemon=True,
                                  args=(self.kwargs, self._shared, self._error, self._stop, os.getpid()))
         proc.start()

@@ -75,7 +75,8 @@ def seed000(out: Path, quick: bool = False, say=print) -> dict:
     jam = {"jamming-agnostic": ser_and_rate(agnostic.objective, ra.theta, snrs, symbols, hj),
            "jamming-aware": ser_and_rate(agnostic.objective, rw.theta, snrs, symbols, hj)}
     for k, v in jam.items():
-        say(f"{k:<17} SER {['%.2e' % s for s in v['ser']]} sum rate {['%.1f' % s for s in v['sum_rate']]}")
+        ser, rate = [f"{s:.2e}" for s in v["ser"]], [f"{s:.1f}" for s in v["sum_rate"]]
+        say(f"{k:<17} SER {ser} sum rate {rate}")
     bits = {}
     for b in (2, 3, 4, 5, 6, None):
         th = rw.theta if b is None else quantize_phases(rw.theta, b)

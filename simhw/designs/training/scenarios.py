@@ -19,8 +19,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simhw.designs.training.channels import (correlated_rician, qpsk, reactive_jammer, saleh_valenzuela, steering,
-                                             user_directions)
+from simhw.designs.training.channels import (
+    correlated_rician,
+    qpsk,
+    reactive_jammer,
+    saleh_valenzuela,
+    steering,
+    user_directions,
+)
 from simhw.designs.training.focus import Focus
 from simhw.designs.training.objectives import ISACBeamforming, MultiUserSeparation, TrainingError
 from simhw.physics.geometry import SPEED_OF_LIGHT, AntennaArray, SimGeometry
@@ -93,9 +99,13 @@ class ISACScenario:
     user_angles: tuple
 
 
+#: the targets of the ISAC scenario: (theta, phi) pairs in radians (polar and azimuth angles)
+ISAC_TARGET_ANGLES = ((np.deg2rad(30), np.deg2rad(-45)), (np.deg2rad(30), np.deg2rad(90)))
+
+
 def isac_scenario(n_side: int = 10, layers: int = 4, users: int = 4, targets: int = 2, frequency: float = 28e9,
                   snr_db: float = 10.0, weights=(0.5, 0.5), seed: int = 0,
-                  target_angles=((np.deg2rad(30), np.deg2rad(-45)), (np.deg2rad(30), np.deg2rad(90)))) -> ISACScenario:
+                  target_angles=ISAC_TARGET_ANGLES) -> ISACScenario:
     """Seed 004's ISAC downlink with documented stand-ins for the lost table values.
 
     SIM: ``layers`` x (n_side x n_side) atoms at lambda/2, thickness 5 lambda; M = K + T feed

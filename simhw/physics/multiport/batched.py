@@ -134,7 +134,7 @@ class NetworkModel:
             raise ValueError("faces must be symmetric: a passive reciprocal face couples i to j as j to i")
 
     @classmethod
-    def from_cascade(cls, cascade, faces: np.ndarray) -> "NetworkModel":
+    def from_cascade(cls, cascade, faces: np.ndarray) -> NetworkModel:
         return cls(cascade.w_in, cascade.w_layers, cascade.w_out, faces)
 
     # ------------------------------------------------------------------ solving

@@ -32,7 +32,7 @@ __all__ = ["RappCell", "MultiportSIM", "ConvergenceError", "FixedPointReport"]
 class ConvergenceError(RuntimeError):
     """The fixed-point iteration did not converge; carries the :class:`FixedPointReport`."""
 
-    def __init__(self, message: str, report: "FixedPointReport"):
+    def __init__(self, message: str, report: FixedPointReport):
         super().__init__(message)
         self.report = report
 
