@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import zmq
 import zmq.auth
 from aiohttp import WSMsgType, web
 
