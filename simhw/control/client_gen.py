@@ -32,7 +32,8 @@ Written by ``python -m simhw.control.client_gen`` from :data:`simhw.control.oper
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from simhw.values.measurement import Measurement
 from simhw.values.phase_config import PhaseConfig
