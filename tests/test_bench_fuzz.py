@@ -99,7 +99,8 @@ def test_every_accepted_bench_file_starts_and_answers(tmp_path_factory, data):
     ("[daemon]\nheartbeat_s = nan", "daemon.heartbeat_s"), ("[simulation]\nclock_speed = nan", "simulation.clock_speed"),
     ("[sweep]\nifbw = nan", "sweep.ifbw"), ("[geometry]\nfrequency = inf", "geometry.frequency"),
     ("[sweep]\npower = inf", "sweep.power"), ("[geometry]\nrows = 10000000", "geometry.rows"),
-    ("[board]\nbaudrate = -1", "board.baudrate")])
+    ("[board]\nbaudrate = -1", "board.baudrate"),
+    ("[vna]\nsource_port = 2", "vna.source_port")])  # the default receive ports are 2 and 3
 def test_the_values_the_issue_found_are_refused_naming_their_key(text, key):
     with pytest.raises(BenchConfigError, match=re.escape(key) + " = "):
         BenchConfig.from_toml(text)

@@ -325,6 +325,10 @@ class BenchConfig:
                    or any(not isinstance(p, int) or isinstance(p, bool) or not 1 <= p <= 4 for p in rx)):
             raise BenchConfigError(f"vna.receive_port_map must list {g.receive_ports} distinct VNA ports (1..4), "
                                    "none of them vna.source_port")
+        if v.source_port in self.receive_vna_ports():  # the default receive ports are 2, 3, ..
+            raise BenchConfigError(f"vna.source_port = {v.source_port} is also a receive port "
+                                   f"{list(self.receive_vna_ports())}: wire the receive antennas elsewhere with "
+                                   "vna.receive_port_map")
         if sim.vna_interface == "vxi11" and not sim.vna_vxi11:
             raise BenchConfigError("simulation.vna_interface 'vxi11' needs simulation.vna_vxi11 = true")
         if not self.daemon.bind:
