@@ -76,6 +76,9 @@ def test_scikit_rf_pna_driver_reads_the_same_s21():
             pna.ch1.npoints = 11
             pna.ch1.create_measurement("SKRF_S21", "S21")
             ntwk = pna.ch1.get_measurement("SKRF_S21")
+            # its last command restores the ASCII data format without waiting: let the instrument finish it
+            # before the next session sets its own (two sessions' commands are not ordered otherwise)
+            pna.query("*OPC?")
         finally:
             pna._resource.close()
         with open_vna("keysight", bench.vna_resource) as vna:
