@@ -321,11 +321,11 @@ class BenchConfig:
         if b.protocol == "open-ris" and len(b.urls) != g.layers:
             raise BenchConfigError("board.protocol 'open-ris' needs one URL per layer in board.urls")
         rx = list(v.receive_port_map)
-        if rx and (len(rx) != g.receive_ports or len(set(rx)) != len(rx) or v.source_port in rx
+        if rx and (len(rx) != g.receive_ports or len(set(rx)) != len(rx)
                    or any(not isinstance(p, int) or isinstance(p, bool) or not 1 <= p <= 4 for p in rx)):
             raise BenchConfigError(f"vna.receive_port_map must list {g.receive_ports} distinct VNA ports (1..4), "
                                    "none of them vna.source_port")
-        if v.source_port in self.receive_vna_ports():  # the default receive ports are 2, 3, ..
+        if v.source_port in self.receive_vna_ports():  # the map's ports, or the default 2, 3, ..
             raise BenchConfigError(f"vna.source_port = {v.source_port} is also a receive port "
                                    f"{list(self.receive_vna_ports())}: wire the receive antennas elsewhere with "
                                    "vna.receive_port_map")
