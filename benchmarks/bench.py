@@ -46,12 +46,14 @@ def main(argv=None):
         bench.endpoints = [SerialEndpoint(fw, "pty", baudrate=a.baud).start() for fw in bench.firmwares]
         g = cfg.geometry
         configs = [PhaseConfig.random(g.layers, g.rows, g.cols, g.bits, seed=i) for i in range(a.configs)]
-        with SMPBoard(bench.board_urls[0], baudrate=a.baud, window=16) as board, \
-                open_vna("keysight", bench.vna_resource) as vna:
+        with (
+            SMPBoard(bench.board_urls[0], baudrate=a.baud, window=16) as board,
+            open_vna("keysight", bench.vna_resource) as vna,
+        ):
             vna.configure(F_CW, F_CW, 1, ifbw=a.ifbw, params=("S21",))  # one CW point, as in the list
             loop = []
             t0 = time.perf_counter()
-            for c in configs[:a.loop_configs]:
+            for c in configs[: a.loop_configs]:
                 board.push(c)
                 loop.append(vna.measure()["S21"][0])
             loop_rate = a.loop_configs / (time.perf_counter() - t0)
@@ -64,15 +66,21 @@ def main(argv=None):
             list_rate_cached = len(configs) / (time.perf_counter() - t0)
             truth = bench.truth.response(np.stack([c.codes for c in configs]), g.bits, [F_CW])[:, 0, 0]
             rel = np.max(np.abs(resp - truth)) / np.max(np.abs(truth))
-            rel_loop = np.max(np.abs(np.array(loop) - truth[:a.loop_configs])) / np.max(np.abs(truth))
-    print(f"compared: one CW point at {F_CW / 1e9:g} GHz, IFBW {a.ifbw:g} Hz, per configuration in both; board "
-          f"{g.layers}x{g.rows}x{g.cols} {g.bits}-bit at {a.baud} baud; {a.loop_configs} configurations in (a), "
-          f"{a.configs} in (b)")
+            rel_loop = np.max(np.abs(np.array(loop) - truth[: a.loop_configs])) / np.max(np.abs(truth))
+    print(
+        f"compared: one CW point at {F_CW / 1e9:g} GHz, IFBW {a.ifbw:g} Hz, per configuration in both; board "
+        f"{g.layers}x{g.rows}x{g.cols} {g.bits}-bit at {a.baud} baud; {a.loop_configs} configurations in (a), "
+        f"{a.configs} in (b)"
+    )
     print(f"(a) software loop (push, 1-point sweep, read): {loop_rate:8.1f} configs/s")
-    print(f"(b) triggered list, upload + one sweep:        {list_rate:8.1f} configs/s   ratio (b)/(a) = "
-          f"{list_rate / loop_rate:.1f}")
-    print(f"    triggered list, slots already on board:    {list_rate_cached:8.1f} configs/s   ratio = "
-          f"{list_rate_cached / loop_rate:.1f}")
+    print(
+        f"(b) triggered list, upload + one sweep:        {list_rate:8.1f} configs/s   ratio (b)/(a) = "
+        f"{list_rate / loop_rate:.1f}"
+    )
+    print(
+        f"    triggered list, slots already on board:    {list_rate_cached:8.1f} configs/s   ratio = "
+        f"{list_rate_cached / loop_rate:.1f}"
+    )
     print(f"    responses vs truth (noise on): max relative deviation {rel_loop:.2e} (a), {rel:.2e} (b)")
 
 

@@ -49,10 +49,14 @@ def utilization(baud: int, n_slots: int) -> None:
         dt_push = time.perf_counter() - t0
         push_util = (board.link.bytes_out - before) * 10 / baud / dt_push
         board.close()
-    print(f"(a) bulk upload of {n_slots} configs (4x8x8, 2 bit) at {baud} baud: {sent} bytes in {dt * 1e3:.1f} ms, "
-          f"link utilization {bulk:.3f} (target >= 0.9), stored correctly: {ok}")
-    print(f"    verified single pushes: {n_push / dt_push:.0f} pushes/s, host->board utilization {push_util:.3f} "
-          "(stop-and-wait between write, commit and readback)")
+    print(
+        f"(a) bulk upload of {n_slots} configs (4x8x8, 2 bit) at {baud} baud: {sent} bytes in {dt * 1e3:.1f} ms, "
+        f"link utilization {bulk:.3f} (target >= 0.9), stored correctly: {ok}"
+    )
+    print(
+        f"    verified single pushes: {n_push / dt_push:.0f} pushes/s, host->board utilization {push_util:.3f} "
+        "(stop-and-wait between write, commit and readback)"
+    )
 
 
 def slot_switches(baud: int, n_steps: int) -> None:
@@ -108,8 +112,10 @@ def slot_switches(baud: int, n_steps: int) -> None:
     print(f"    {'path':<31}{'steps':>8}{'seconds':>9}{'switches/s':>12}{'missed':>8}{'asked':>8}")
     for name, steps, dt, missed, asked in rows:
         print(f"    {name:<31}{steps:>8}{dt:>9.2f}{steps / dt:>12.0f}{missed:>8}{asked:>8}")
-    print("    (*) paced by the simulation or by this benchmark: the rate is the pacing; the row checks the count.\n"
-          "    The host row is the measured one (target: >= 1000 switches/s sustained with 0 missed).")
+    print(
+        "    (*) paced by the simulation or by this benchmark: the rate is the pacing; the row checks the count.\n"
+        "    The host row is the measured one (target: >= 1000 switches/s sustained with 0 missed)."
+    )
 
 
 def main(argv=None):

@@ -73,9 +73,13 @@ def efficiency(seeds: int, snr_db: float, slots: int = 100) -> None:
     print(f"{'parameter':<10}{'CRB std / tolerance':>21}{'MSE/CRB':>9}{'MSE/prior-aware':>17}")
     for g, name in enumerate(("spacing", "offset", "rotation")):
         sl = slice(4 * g, 4 * g + 4)
-        print(f"{name:<10}{np.mean(stds[:, sl]):>21.3f}{np.mean(ratio[:, sl]):>9.2f}{np.mean(prior_ratio[:, sl]):>17.2f}")
-    print(f"all 12: MSE / CRB = {np.mean(ratio):.2f} (target <= 2), against the prior-aware bound "
-          f"{np.mean(prior_ratio):.2f}")
+        print(
+            f"{name:<10}{np.mean(stds[:, sl]):>21.3f}{np.mean(ratio[:, sl]):>9.2f}{np.mean(prior_ratio[:, sl]):>17.2f}"
+        )
+    print(
+        f"all 12: MSE / CRB = {np.mean(ratio):.2f} (target <= 2), against the prior-aware bound "
+        f"{np.mean(prior_ratio):.2f}"
+    )
 
 
 def realistic(seed: int = 0) -> None:
@@ -83,20 +87,28 @@ def realistic(seed: int = 0) -> None:
     cal = {r["model"]: r for r in report.rows}
     fresh = report.fresh
     c, i = cal["calibrated"], cal["ideal"]
-    print(f"(d) realistic bench, {report.calibration['slots']:.0f} pilots, {report.calibration.get('kept', '?')} "
-          f"family kept: test-set NMSE reported {fresh['reported_db']:.2f} dB, on {fresh['configs']} fresh "
-          f"configurations {fresh['nmse_db']:.2f} dB (difference {abs(fresh['reported_db'] - fresh['nmse_db']):.2f} dB, "
-          "target <= 1)")
-    print(f"    calibrated-trained focus: capped contrast predicted {c['predicted_db']:.2f} dB, measured "
-          f"{c['measured_db']:.2f} dB; gain predicted {c['predicted']['gain_db']:.2f} dB, measured "
-          f"{c['measured']['gain_db']:.2f} dB (target within 1 dB)")
-    print(f"    contrast: calibrated-trained {c['measured']['contrast_db']:.2f} dB, ideal-trained "
-          f"{i['measured']['contrast_db']:.2f} dB, difference "
-          f"{c['measured']['contrast_db'] - i['measured']['contrast_db']:.2f} dB (target >= 20)")
+    print(
+        f"(d) realistic bench, {report.calibration['slots']:.0f} pilots, {report.calibration.get('kept', '?')} "
+        f"family kept: test-set NMSE reported {fresh['reported_db']:.2f} dB, on {fresh['configs']} fresh "
+        f"configurations {fresh['nmse_db']:.2f} dB (difference {abs(fresh['reported_db'] - fresh['nmse_db']):.2f} dB, "
+        "target <= 1)"
+    )
+    print(
+        f"    calibrated-trained focus: capped contrast predicted {c['predicted_db']:.2f} dB, measured "
+        f"{c['measured_db']:.2f} dB; gain predicted {c['predicted']['gain_db']:.2f} dB, measured "
+        f"{c['measured']['gain_db']:.2f} dB (target within 1 dB)"
+    )
+    print(
+        f"    contrast: calibrated-trained {c['measured']['contrast_db']:.2f} dB, ideal-trained "
+        f"{i['measured']['contrast_db']:.2f} dB, difference "
+        f"{c['measured']['contrast_db'] - i['measured']['contrast_db']:.2f} dB (target >= 20)"
+    )
     floor = report.suppressed_floor_db
     if floor is not None:
-        print(f"    configuration-independent floor at the suppressed port {floor:.2f} dB: the calibrated-trained gain "
-              f"stands {c['measured']['gain_db'] - floor:.2f} dB above it")
+        print(
+            f"    configuration-independent floor at the suppressed port {floor:.2f} dB: the calibrated-trained gain "
+            f"stands {c['measured']['gain_db'] - floor:.2f} dB above it"
+        )
 
 
 def main(argv=None):
@@ -118,11 +130,15 @@ def main(argv=None):
     bounds = FabricationErrors.paper(LAMBDA)
     t0 = time.perf_counter()
     run, stage0, wall = calibrate_case(bounds, 10, 100, a.snr_db, 3)
-    print(f"(a) 10 stages x 100 slots, physical + gradient: {wall:.2f} s wall (target 10 s, ratio {wall / 10:.2f}); "
-          f"average reduction {reduction(run, stage0):.2f} dB, UE channel "
-          f"{stage0.channel - run.stages[-1].truth['channel']:.2f} dB")
-    print(f"(b) slots for a {TARGET_DB} dB average reduction in one stage (pilot SNR {a.snr_db:g} dB, "
-          f"seeds 0..{a.seeds - 1}, ladder {LADDER}):")
+    print(
+        f"(a) 10 stages x 100 slots, physical + gradient: {wall:.2f} s wall (target 10 s, ratio {wall / 10:.2f}); "
+        f"average reduction {reduction(run, stage0):.2f} dB, UE channel "
+        f"{stage0.channel - run.stages[-1].truth['channel']:.2f} dB"
+    )
+    print(
+        f"(b) slots for a {TARGET_DB} dB average reduction in one stage (pilot SNR {a.snr_db:g} dB, "
+        f"seeds 0..{a.seeds - 1}, ladder {LADDER}):"
+    )
     print(f"{'estimator':<10}{'per seed':>24}{'median':>8}{'seconds':>9}")
     for est in ("gradient", "codebook", "learned"):
         t = time.perf_counter()

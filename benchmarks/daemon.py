@@ -122,8 +122,11 @@ def pushes(n: int, tmp: Path, transport: str, busy_poll_us: float = 0.0) -> tupl
     with contextlib.ExitStack() as stack:
         bench = tmp / "bench.toml"
         if transport != "inproc":
-            stack.enter_context(process(["-m", "simhw", "sim", "up", "--bench", str(bench),
-                                         "--write-bench", str(tmp / "resolved.toml")]))
+            stack.enter_context(
+                process(
+                    ["-m", "simhw", "sim", "up", "--bench", str(bench), "--write-bench", str(tmp / "resolved.toml")]
+                )
+            )
             bench = tmp / "resolved.toml"
         stack.enter_context(process(["-m", "simhw", "daemon", "--bench", str(bench)]))
         c = stack.enter_context(DaemonClient(cfg.daemon.bind[0], timeout=30))
@@ -140,9 +143,9 @@ def timed_pushes(c: DaemonClient, configs: list, n: int) -> tuple[np.ndarray, fl
         c.push(configs[i])
         lat[i] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    acks = c.push_many(configs[n:2 * n], window=256)
+    acks = c.push_many(configs[n : 2 * n], window=256)
     rate = len(acks) / (time.perf_counter() - t0)
-    if [a["hash"] for a in acks] != [x.hash for x in configs[n:2 * n]]:
+    if [a["hash"] for a in acks] != [x.hash for x in configs[n : 2 * n]]:
         raise RuntimeError("pipelined acknowledgements out of order or missing")
     return lat, rate
 
@@ -185,7 +188,7 @@ def stage_costs(n: int, tmp: Path) -> dict[str, np.ndarray]:
             t.append(time.perf_counter())
             out[:, i] = np.diff(t)
     store.close()
-    return dict(zip(STAGES, out[:, n // 10:]))  # the first tenth warms up
+    return dict(zip(STAGES, out[:, n // 10 :]))  # the first tenth warms up
 
 
 def main(argv=None):
@@ -202,20 +205,31 @@ def main(argv=None):
             runs[transport, busy] = pushes(a.n, Path(tmp), transport, busy)
         stages = stage_costs(a.n, Path(tmp))
     p = lambda x, q: 1e6 * np.percentile(x, q)  # noqa: E731
-    print(f"compared: {a.n} sequential and {a.n} pipelined pushes of distinct new configurations per run, each "
-          "run with a fresh store, against a raw pyzmq round trip on the same loopback")
+    print(
+        f"compared: {a.n} sequential and {a.n} pipelined pushes of distinct new configurations per run, each "
+        "run with a fresh store, against a raw pyzmq round trip on the same loopback"
+    )
     print(f"(a) raw pyzmq round trip                          p50 {p(raw, 50):7.1f} us   p99 {p(raw, 99):7.1f} us")
     for (transport, busy), (lat, rate) in runs.items():
         where = ("board in the daemon" if transport == "inproc" else "board process, pty") + (
-            f", busy-poll {busy:g} us" if busy else "")
-        print(f"(b) push, {where:40s} p50 {p(lat, 50):7.1f} us   p99 {p(lat, 99):7.1f} us   "
-              f"ratio p50 {np.median(lat) / np.median(raw):.2f}x (target <= 2x)")
+            f", busy-poll {busy:g} us" if busy else ""
+        )
+        print(
+            f"(b) push, {where:40s} p50 {p(lat, 50):7.1f} us   p99 {p(lat, 99):7.1f} us   "
+            f"ratio p50 {np.median(lat) / np.median(raw):.2f}x (target <= 2x)"
+        )
         print(f"(c) pipelined, {where:40s} {rate:6.0f} /s (target >= 5000/s, ratio {rate / 5000:.2f})")
     total = sum(stages.values())
-    print("(d) one push's work in a tight loop, no sockets: " + ", ".join(
-        f"{k} {p(v, 50):.0f}" for k, v in stages.items()) + " us")
-    print(f"    total p50 {p(total, 50):.0f} us = {np.median(total) / np.median(raw):.2f}x the raw round trip "
-          "(a push's latency is the round trip plus this work)")
+    print(
+        "(d) one push's work in a tight loop, no sockets: "
+        + ", ".join(f"{k} {p(v, 50):.0f}" for k, v in stages.items())
+        + " us"
+    )
+    print(
+        f"    total p50 {p(total, 50):.0f} us = {np.median(total) / np.median(raw):.2f}x the raw round trip "
+        "(a push's latency is the round trip plus this work)"
+    )
+
 
 if __name__ == "__main__":
     main()

@@ -38,7 +38,9 @@ def browser(url: str, tmp: Path):
     # the browser of a lab usually runs on another machine; here it shares two cores with the daemon,
     # so it runs at a lower priority, as a desktop session's would next to a service
     wrapper = tmp / "chromium-nice"
-    wrapper.write_text(f"#!/bin/sh\nexec nice -n 10 {shutil.which('chromium') or shutil.which('chromium-browser')} \"$@\"\n")
+    wrapper.write_text(
+        f'#!/bin/sh\nexec nice -n 10 {shutil.which("chromium") or shutil.which("chromium-browser")} "$@"\n'
+    )
     wrapper.chmod(0o755)
     opts = webdriver.ChromeOptions()
     opts.binary_location = str(wrapper)
@@ -68,8 +70,10 @@ def main(argv=None) -> None:
         (tmp / "bench.toml").write_text(cfg.to_toml())
         http = f"127.0.0.1:{free_port()}"
         results: dict = {"without": [], "with": []}
-        with process(["-m", "simhw", "daemon", "--bench", str(tmp / "bench.toml")]), \
-                DaemonClient(cfg.daemon.bind[0], timeout=60) as c:
+        with (
+            process(["-m", "simhw", "daemon", "--bench", str(tmp / "bench.toml")]),
+            DaemonClient(cfg.daemon.bind[0], timeout=60) as c,
+        ):
             seed = 0
             for r in range(a.rounds):
                 for cond in ("without", "with") if r % 2 == 0 else ("with", "without"):  # ABBA: drift cancels
@@ -77,8 +81,11 @@ def main(argv=None) -> None:
                     seed += 2 * a.n
                     with contextlib.ExitStack() as stack:
                         if cond == "with":
-                            stack.enter_context(process(["-m", "simhw", "dashboard", "--bench", str(tmp / "bench.toml"),
-                                                         "--http", http]))
+                            stack.enter_context(
+                                process(
+                                    ["-m", "simhw", "dashboard", "--bench", str(tmp / "bench.toml"), "--http", http]
+                                )
+                            )
                             driver = None if os.environ.get("NO_BROWSER") else browser(f"http://{http}/", tmp)
                             if driver is not None:
                                 stack.callback(driver.quit)
@@ -87,18 +94,26 @@ def main(argv=None) -> None:
                         p50 = float(np.median(lat))
                         if cond == "with" and driver is not None:  # the page saw the last push
                             deadline = time.monotonic() + 30
-                            while time.monotonic() < deadline and driver.execute_script(
+                            while (
+                                time.monotonic() < deadline
+                                and driver.execute_script(
                                     "const r = document.querySelector('#pushes tr'); return r && r.dataset.hash"
-                            ) != configs[2 * a.n - 1].hash:
+                                )
+                                != configs[2 * a.n - 1].hash
+                            ):
                                 time.sleep(0.1)
                     results[cond].append((p50, rate))
-                    print(f"round {r + 1} {cond:<7} dashboard: push p50 {p50 * 1e6:7.1f} us, pipelined {rate:6.0f}/s",
-                          flush=True)
+                    print(
+                        f"round {r + 1} {cond:<7} dashboard: push p50 {p50 * 1e6:7.1f} us, pipelined {rate:6.0f}/s",
+                        flush=True,
+                    )
         med = {k: np.median(np.array(v), axis=0) for k, v in results.items()}
-        print(f"median over {a.rounds} rounds: push p50 {med['without'][0] * 1e6:.1f} us without, "
-              f"{med['with'][0] * 1e6:.1f} us with the dashboard and a browser (ratio {med['with'][0] / med['without'][0]:.3f}); "
-              f"pipelined {med['without'][1]:.0f}/s without, {med['with'][1]:.0f}/s with "
-              f"(ratio {med['with'][1] / med['without'][1]:.3f}); target within 10 %")
+        print(
+            f"median over {a.rounds} rounds: push p50 {med['without'][0] * 1e6:.1f} us without, "
+            f"{med['with'][0] * 1e6:.1f} us with the dashboard and a browser (ratio {med['with'][0] / med['without'][0]:.3f}); "
+            f"pipelined {med['without'][1]:.0f}/s without, {med['with'][1]:.0f}/s with "
+            f"(ratio {med['with'][1] / med['without'][1]:.3f}); target within 10 %"
+        )
 
 
 if __name__ == "__main__":

@@ -65,15 +65,27 @@ def bench_source(cfg: BenchConfig):
     with SimBench(cfg) as sim:
         resolved = sim.resolved_config()
         with open_devices(resolved) as (board, vna):
-            yield BenchSource(board, vna, resolved.frequencies(), cfg.geometry.receive_ports, resolved.sweep.ifbw,
-                              resolved.sweep.power, params=resolved.vna_params()), cfg.geometry.build(cfg.frequencies())
+            yield (
+                BenchSource(
+                    board,
+                    vna,
+                    resolved.frequencies(),
+                    cfg.geometry.receive_ports,
+                    resolved.sweep.ifbw,
+                    resolved.sweep.power,
+                    params=resolved.vna_params(),
+                ),
+                cfg.geometry.build(cfg.frequencies()),
+            )
 
 
 def family_table(names, stages: int = 3, slots: int = 120) -> list[dict]:
     rows = []
     print(f"(e) families through the simulated bench ({stages} stages x {slots}, 30 validation, 30 test, 30 fresh)")
-    print(f"{'bench':<10}{'family':<11}{'kept':<10}{'test dB':>9}{'fresh dB':>9}{'fit s':>8}{'cpu s':>8}"
-          f"{'cpu / hybrid':>13}")
+    print(
+        f"{'bench':<10}{'family':<11}{'kept':<10}{'test dB':>9}{'fresh dB':>9}{'fit s':>8}{'cpu s':>8}"
+        f"{'cpu / hybrid':>13}"
+    )
     for b in names:
         cfg = bench(b)
         g = cfg.geometry
@@ -91,11 +103,21 @@ def family_table(names, stages: int = 3, slots: int = 120) -> list[dict]:
             if fam == "hybrid":
                 hybrid_cpu = cpu_s
             fresh_db = nmse_db(run.model.predict(fresh.codes, g.bits), fresh.y)
-            row = {"bench": b, "family": fam, "kept": run.model.parameterization, "test_db": m["test_nmse_db"],
-                   "fresh_db": fresh_db, "fit_s": fit_s, "cpu_s": cpu_s, "ratio": cpu_s / hybrid_cpu}
+            row = {
+                "bench": b,
+                "family": fam,
+                "kept": run.model.parameterization,
+                "test_db": m["test_nmse_db"],
+                "fresh_db": fresh_db,
+                "fit_s": fit_s,
+                "cpu_s": cpu_s,
+                "ratio": cpu_s / hybrid_cpu,
+            }
             rows.append(row)
-            print(f"{b:<10}{fam:<11}{row['kept']:<10}{row['test_db']:>9.2f}{fresh_db:>9.2f}{fit_s:>8.1f}{cpu_s:>8.1f}"
-                  f"{row['ratio']:>13.2f}")
+            print(
+                f"{b:<10}{fam:<11}{row['kept']:<10}{row['test_db']:>9.2f}{fresh_db:>9.2f}{fit_s:>8.1f}{cpu_s:>8.1f}"
+                f"{row['ratio']:>13.2f}"
+            )
     return rows
 
 
@@ -111,7 +133,7 @@ def efficiency(seeds: int = 8, snr_db: float = 30.0, slots: int = 360) -> np.nda
     sigma2 = float(np.mean(np.abs(clean.y) ** 2)) / 10 ** (snr_db / 10)
     fit0 = fit_network(par, clean)  # the noise-free fit: where the estimator centres (its bias)
     info, _ = network_fisher(par, fit0.x, clean, sigma2)
-    crb = np.diag(np.linalg.pinv(info, rcond=1e-12, hermitian=True))[:par.n_physical]
+    crb = np.diag(np.linalg.pinv(info, rcond=1e-12, hermitian=True))[: par.n_physical]
     err2 = []
     for seed in range(seeds):
         rng = np.random.default_rng(1000 + seed)
@@ -119,14 +141,15 @@ def efficiency(seeds: int = 8, snr_db: float = 30.0, slots: int = 360) -> np.nda
         noisy = clean.take(np.arange(clean.slots))
         noisy.y = clean.y + noise
         fit = fit_network(par, noisy, start=fit0.x)
-        err2.append((fit.x[:par.n_physical] - p_true) ** 2)
+        err2.append((fit.x[: par.n_physical] - p_true) ** 2)
     ratio = np.mean(err2, axis=0) / crb
     L = g.layers
     print(f"(f) multiport efficiency, {slots} pilots at {snr_db:g} dB, {seeds} noise seeds (MSE / CRB):")
     for i, name in enumerate(("spacing", "offset", "rotation")):
         sl = slice(i * L, (i + 1) * L)
-        print(f"    {name:<9} " + " ".join(f"{v:6.2f}" for v in ratio[sl])
-              + f"   CRB std {np.sqrt(crb[sl]).mean():.3g}")
+        print(
+            f"    {name:<9} " + " ".join(f"{v:6.2f}" for v in ratio[sl]) + f"   CRB std {np.sqrt(crb[sl]).mean():.3g}"
+        )
     print(f"    all {ratio.size}: mean {ratio.mean():.2f}, max {ratio.max():.2f} (target <= 2)")
     return ratio
 

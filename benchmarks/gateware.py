@@ -30,9 +30,11 @@ from simhw.values.phase_config import PhaseConfig
 def push_frames(p: GatewareParams, cfg: PhaseConfig, seq: int) -> list[bytes]:
     codes = cfg.codes.reshape(-1)
     n = codes.size
-    return [smp.encode_frame(SMPMessage(MsgType.WRITE, seq, Write(0, 0, n, smp.pack_codes(codes, p.bits)).pack())),
-            smp.encode_frame(SMPMessage(MsgType.COMMIT, seq + 1, Commit(smp.pattern_crc(cfg.codes, p.bits)).pack())),
-            smp.encode_frame(SMPMessage(MsgType.READ, seq + 2, Read(1, 0, 0, n).pack()))]
+    return [
+        smp.encode_frame(SMPMessage(MsgType.WRITE, seq, Write(0, 0, n, smp.pack_codes(codes, p.bits)).pack())),
+        smp.encode_frame(SMPMessage(MsgType.COMMIT, seq + 1, Commit(smp.pattern_crc(cfg.codes, p.bits)).pack())),
+        smp.encode_frame(SMPMessage(MsgType.READ, seq + 2, Read(1, 0, 0, n).pack())),
+    ]
 
 
 def split_frames(log):
@@ -57,8 +59,10 @@ def main(argv=None) -> None:
     fw = GatewareFirmware(p, uart="bits", max_cycles=50_000_000)
     fw.poll()  # the power-up's EVENT BOOT
     byte = 10 * p.divisor
-    print(f"{p.layers} x {p.rows} x {p.cols} atoms of {p.bits} bits; {p.clock_hz:g} Hz, {p.divisor} cycles per bit, "
-          f"a byte time is {byte} cycles")
+    print(
+        f"{p.layers} x {p.rows} x {p.cols} atoms of {p.bits} bits; {p.clock_hz:g} Hz, {p.divisor} cycles per bit, "
+        f"a byte time is {byte} cycles"
+    )
     worst = 0.0
     for k in range(a.pushes):
         cfg = PhaseConfig.random(p.layers, p.rows, p.cols, p.bits, seed=k)
@@ -75,15 +79,19 @@ def main(argv=None) -> None:
         last_bit = tx[-1][1] + p.divisor // 2  # tx stamps are taken mid stop bit
         total = (last_bit - first_bit) / byte
         req, rep = [f[2] for f in rx], [f[2] for f in tx]
-        wire = max(sum(req[:j + 1]) + sum(rep[j:]) for j in range(len(req)))
+        wire = max(sum(req[: j + 1]) + sum(rep[j:]) for j in range(len(req)))
         added = total - wire
         worst = max(worst, added)
         turn = [tx_f[0] - (p.divisor * 9 + p.divisor // 2) - rx_f[1] for rx_f, tx_f in zip(rx, tx)]
-        print(f"push {k + 1}: request frames {req} bytes, replies {rep} bytes; {total:.2f} byte times on the line, "
-              f"the wire's bound {wire}; the gateware adds {added:.2f} byte times "
-              f"(cycles from each request's last bit to its reply's first, line waits included: {turn})")
-    print(f"worst over {a.pushes} pushes: the gateware adds {worst:.2f} byte times beyond the bytes on the wire "
-          f"(target: at most 2)")
+        print(
+            f"push {k + 1}: request frames {req} bytes, replies {rep} bytes; {total:.2f} byte times on the line, "
+            f"the wire's bound {wire}; the gateware adds {added:.2f} byte times "
+            f"(cycles from each request's last bit to its reply's first, line waits included: {turn})"
+        )
+    print(
+        f"worst over {a.pushes} pushes: the gateware adds {worst:.2f} byte times beyond the bytes on the wire "
+        f"(target: at most 2)"
+    )
 
 
 if __name__ == "__main__":

@@ -44,8 +44,10 @@ def run_pushes(tmp: Path, name: str, n: int, dsn: str = "") -> dict:
     (tmp / f"{name}.toml").write_text(cfg.to_toml())
     configs = [PhaseConfig.random(4, 6, 6, 2, seed=i) for i in range(n)]
     out: dict = {}
-    with process(["-m", "simhw", "daemon", "--bench", str(tmp / f"{name}.toml")]), \
-            DaemonClient(cfg.daemon.bind[0], timeout=60) as c:
+    with (
+        process(["-m", "simhw", "daemon", "--bench", str(tmp / f"{name}.toml")]),
+        DaemonClient(cfg.daemon.bind[0], timeout=60) as c,
+    ):
         c.push(PhaseConfig.random(4, 6, 6, 2, seed=n + 1))
         t0 = time.perf_counter()
         acks = c.push_many(configs, window=256)
@@ -73,7 +75,7 @@ def main(argv=None) -> None:
     ap.add_argument("--dsn", default=os.environ.get("SIMHW_LAB_DSN", ""))
     a = ap.parse_args(argv)
     if not a.dsn:
-        raise SystemExit("give --dsn or set SIMHW_LAB_DSN (eval \"$(bash .ci/pg.sh start)\")")
+        raise SystemExit('give --dsn or set SIMHW_LAB_DSN (eval "$(bash .ci/pg.sh start)")')
     db = f"lab_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(a.dsn, autocommit=True) as c:
         c.execute(f"CREATE DATABASE {db}")
@@ -91,22 +93,36 @@ def main(argv=None) -> None:
             capacity = shipped / (time.perf_counter() - t0)
             backlog.close()
         with psycopg.connect(dsn) as pg:
-            lags = np.array([r[0] for r in pg.execute("SELECT arrived_at - acked_at FROM pushes WHERE bench = "
-                                                      "'replicated'").fetchall()])
+            lags = np.array(
+                [
+                    r[0]
+                    for r in pg.execute(
+                        "SELECT arrived_at - acked_at FROM pushes WHERE bench = 'replicated'"
+                    ).fetchall()
+                ]
+            )
             first = pg.execute("SELECT min(acked_at) FROM pushes WHERE bench = 'replicated'").fetchone()[0]
         ship = lab["status"]
         span = lab["caught_up_at"] - first
-        print(f"daemon push rate (pipelined, 256 in flight, {a.n} distinct configs): {plain['push_rate']:.0f}/s "
-              f"without [lab], {lab['push_rate']:.0f}/s with replication (ratio {lab['push_rate'] / plain['push_rate']:.2f})")
-        print(f"replication: {lab['records']} records ({lab['records'] / max(a.n, 1):.1f} per push) in {span:.2f} s from "
-              f"the first commit to the lab caught up: {lab['records'] / span:.0f} records/s "
-              f"({lab['records'] / span / 2:.0f} pushes/s; target {TARGET_PUSHES_S:.0f}), "
-              f"{lab['caught_up_at'] - lab['pushed_at']:.2f} s behind the last acknowledgement")
-        print(f"replication capacity (a backlog of {shipped} records shipped from scratch): {capacity:.0f} records/s "
-              f"= {capacity / 2:.0f} pushes/s of new configurations (target {TARGET_PUSHES_S:.0f}, ratio "
-              f"{capacity / 2 / TARGET_PUSHES_S:.2f})")
-        print(f"lag from commit to the lab, per record: p50 {np.percentile(lags, 50) * 1e3:.0f} ms, "
-              f"p99 {np.percentile(lags, 99) * 1e3:.0f} ms (replicator errors: {ship['errors']})")
+        print(
+            f"daemon push rate (pipelined, 256 in flight, {a.n} distinct configs): {plain['push_rate']:.0f}/s "
+            f"without [lab], {lab['push_rate']:.0f}/s with replication (ratio {lab['push_rate'] / plain['push_rate']:.2f})"
+        )
+        print(
+            f"replication: {lab['records']} records ({lab['records'] / max(a.n, 1):.1f} per push) in {span:.2f} s from "
+            f"the first commit to the lab caught up: {lab['records'] / span:.0f} records/s "
+            f"({lab['records'] / span / 2:.0f} pushes/s; target {TARGET_PUSHES_S:.0f}), "
+            f"{lab['caught_up_at'] - lab['pushed_at']:.2f} s behind the last acknowledgement"
+        )
+        print(
+            f"replication capacity (a backlog of {shipped} records shipped from scratch): {capacity:.0f} records/s "
+            f"= {capacity / 2:.0f} pushes/s of new configurations (target {TARGET_PUSHES_S:.0f}, ratio "
+            f"{capacity / 2 / TARGET_PUSHES_S:.2f})"
+        )
+        print(
+            f"lag from commit to the lab, per record: p50 {np.percentile(lags, 50) * 1e3:.0f} ms, "
+            f"p99 {np.percentile(lags, 99) * 1e3:.0f} ms (replicator errors: {ship['errors']})"
+        )
     finally:
         with psycopg.connect(a.dsn, autocommit=True) as c:
             c.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")

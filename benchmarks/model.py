@@ -63,8 +63,10 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
-    print(f"{'case':<24}{'fwd cfg/s':>12}{'fwd+grad cfg/s':>16}{'ratio':>8}{'torch fwd':>12}{'np/torch fwd':>14}"
-          f"{'np/torch f+g':>14}")
+    print(
+        f"{'case':<24}{'fwd cfg/s':>12}{'fwd+grad cfg/s':>16}{'ratio':>8}{'torch fwd':>12}{'np/torch fwd':>14}"
+        f"{'np/torch f+g':>14}"
+    )
     for L, rows, cols, batch in CASES:
         geom = SimGeometry.uniform(L, rows, cols, 28e9, 0.01, n_inputs=N_IN, n_outputs=N_OUT)
         model = SIMModel.from_geometry(geom)
@@ -81,8 +83,10 @@ def main(argv=None):
         else:
             line += f"{batch / tt[0]:>12.0f}{tt[0] / t_fwd:>14.2f}{tt[1] / t_grad:>14.2f}"
         print(line)
-    print(f"(M_in = M_out = {N_IN} antennas, one frequency, complex128; ratio = (forward+gradient)/forward; "
-          "np/torch > 1 means numpy is faster)")
+    print(
+        f"(M_in = M_out = {N_IN} antennas, one frequency, complex128; ratio = (forward+gradient)/forward; "
+        "np/torch > 1 means numpy is faster)"
+    )
 
 
 if __name__ == "__main__":

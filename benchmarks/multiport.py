@@ -42,8 +42,10 @@ def main() -> None:
     tb = best_time(lambda: mb.transfer(th))
     td = best_time(lambda: md.transfer(th), repeat=3)
     err = np.max(np.abs(mb.transfer(th) - md.transfer(th))) / np.max(np.abs(md.transfer(th)))
-    print(f"(b) L = 8, N = 64: block {1e3 * tb:.2f} ms, dense {1e3 * td:.2f} ms: speed-up {td / tb:.1f}x "
-          f"(target >= 10x); relative difference {err:.1e}")
+    print(
+        f"(b) L = 8, N = 64: block {1e3 * tb:.2f} ms, dense {1e3 * td:.2f} ms: speed-up {td / tb:.1f}x "
+        f"(target >= 10x); relative difference {err:.1e}"
+    )
 
 
 if __name__ == "__main__":

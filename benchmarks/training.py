@@ -33,8 +33,10 @@ def main(argv=None):
         t0 = time.perf_counter()
         r = train(obj, opts)
         wall = time.perf_counter() - t0
-        print(f"(a) K=4 L=5 N=64, {a.episodes} episodes, {update:<5} updates: {wall:6.2f} s, "
-              f"{a.episodes / wall:7.1f} episodes/s, final constellation MSE {r.metrics['constellation_mse']:.2e}")
+        print(
+            f"(a) K=4 L=5 N=64, {a.episodes} episodes, {update:<5} updates: {wall:6.2f} s, "
+            f"{a.episodes / wall:7.1f} episodes/s, final constellation MSE {r.metrics['constellation_mse']:.2e}"
+        )
     theta = np.random.default_rng(0).uniform(0, 2 * np.pi, (5, 64))
     fwd = best_time(lambda: [obj.loss_batch(theta[None]) for _ in range(200)], 3) / 200
     both = best_time(lambda: [obj.loss_and_grad(theta) for _ in range(200)], 3) / 200
@@ -42,8 +44,10 @@ def main(argv=None):
     isac = isac_scenario(seed=0)
     t0 = time.perf_counter()
     r = train(isac.objective, TrainOptions(method="dngd", episodes=60, eta0=0.5, beta=0.95, starts=5))
-    print(f"(c) ISAC DNGD N=100 L=4, 5 starts x 60 iterations: {time.perf_counter() - t0:6.2f} s "
-          f"(sum rate {r.metrics['sum_rate']:.1f} bit/s/Hz, beam MSE {r.metrics['beam_mse_db']:.1f} dB)")
+    print(
+        f"(c) ISAC DNGD N=100 L=4, 5 starts x 60 iterations: {time.perf_counter() - t0:6.2f} s "
+        f"(sum rate {r.metrics['sum_rate']:.1f} bit/s/Hz, beam MSE {r.metrics['beam_mse_db']:.1f} dB)"
+    )
 
 
 if __name__ == "__main__":

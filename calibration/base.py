@@ -31,8 +31,10 @@ class Parameterization:
         if receivers not in RECEIVERS:
             raise ValueError(f"receivers must be one of {RECEIVERS}, got {receivers!r}")
         if channel == "free" and receivers != "gain":
-            raise ValueError(f"a free test channel and {receivers} receivers cannot both be solved in closed form: "
-                             "use receivers='gain' with a free channel, or the physical channel")
+            raise ValueError(
+                f"a free test channel and {receivers} receivers cannot both be solved in closed form: "
+                "use receivers='gain' with a free channel, or the physical channel"
+            )
         self.ideal = ideal
         self.channel = channel
         self.receivers = receivers

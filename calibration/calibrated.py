@@ -51,10 +51,16 @@ class CalibratedModel:
     @property
     def hash(self) -> str:
         h = hashlib.sha256()
-        for a in (self.cascade.w_in, self.cascade.w_layers, self.cascade.w_out, self.cascade.frequencies, self.x,
-                  np.zeros(0) if self.atom_response is None else self.atom_response,
-                  np.zeros(0) if self.leakage is None else self.leakage,
-                  np.zeros(0) if self.faces is None else self.faces):
+        for a in (
+            self.cascade.w_in,
+            self.cascade.w_layers,
+            self.cascade.w_out,
+            self.cascade.frequencies,
+            self.x,
+            np.zeros(0) if self.atom_response is None else self.atom_response,
+            np.zeros(0) if self.leakage is None else self.leakage,
+            np.zeros(0) if self.faces is None else self.faces,
+        ):
             h.update(np.ascontiguousarray(a).tobytes())
         return h.hexdigest()
 
@@ -100,9 +106,16 @@ class CalibratedModel:
         return prediction_nmse_db(self.cascade, data, self.atom_response, self.leakage, self.faces)
 
     def header(self) -> dict:
-        return {"format": FORMAT, "version": self.version, "parent": self.parent, "created_at": self.created_at,
-                "parameterization": self.parameterization, "geometry": self.geometry, "metrics": self.metrics,
-                "hash": self.hash}
+        return {
+            "format": FORMAT,
+            "version": self.version,
+            "parent": self.parent,
+            "created_at": self.created_at,
+            "parameterization": self.parameterization,
+            "geometry": self.geometry,
+            "metrics": self.metrics,
+            "hash": self.hash,
+        }
 
     def save(self, path: str | os.PathLike) -> Path:
         return Path(write_atomic(path, lambda fh: fh.write(self.to_bytes())))
@@ -134,8 +147,17 @@ class CalibratedModel:
             raise ValueError(f"{source}: unsupported calibrated-model format {head.get('format')!r}")
         try:
             cascade = Cascade(arrays["w_in"], arrays["w_layers"], arrays["w_out"], arrays["frequencies"])
-            m = cls(cascade, arrays["x"], head["parameterization"], head["geometry"], head["metrics"], head["version"],
-                    head["parent"], head["created_at"], **{k: arrays[k] for k in OPTIONAL if k in arrays})
+            m = cls(
+                cascade,
+                arrays["x"],
+                head["parameterization"],
+                head["geometry"],
+                head["metrics"],
+                head["version"],
+                head["parent"],
+                head["created_at"],
+                **{k: arrays[k] for k in OPTIONAL if k in arrays},
+            )
             ok = m.hash == head["hash"]
         except (KeyError, ValueError, TypeError, IndexError) as e:
             raise ValueError(f"{source} is not a calibrated model file: {type(e).__name__}: {e}") from None

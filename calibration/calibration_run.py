@@ -84,9 +84,13 @@ class CalibrationRun:
             rows.append(r)
         if self.residual:
             res = self.residual
-            rows.append(f"{'res':>5} {'':>6} {'':>8} {res['heldout_after_db']:>12.2f} {'':>8}  residual stage "
-                        f"{'kept' if res['kept'] else 'not kept'}: {res['reason']}")
+            rows.append(
+                f"{'res':>5} {'':>6} {'':>8} {res['heldout_after_db']:>12.2f} {'':>8}  residual stage "
+                f"{'kept' if res['kept'] else 'not kept'}: {res['reason']}"
+            )
         if self.test_nmse_db is not None:
-            rows.append(f"{'test':>5} {'':>6} {'':>8} {self.test_nmse_db:>12.2f} {'':>8}  {self.parameterization} on the "
-                        "test set (no choice saw it): the reported NMSE")
+            rows.append(
+                f"{'test':>5} {'':>6} {'':>8} {self.test_nmse_db:>12.2f} {'':>8}  {self.parameterization} on the "
+                "test set (no choice saw it): the reported NMSE"
+            )
         return "\n".join(rows)

@@ -47,10 +47,22 @@ class Calibrator:
     ``truth``: optional ``() -> Cascade`` of the true SIM (simulation only) for per-layer metrics.
     """
 
-    def __init__(self, par, source: PilotSource, estimator="gradient", design: str = "random",
-                 heldout_slots: int = 40, bounds: FabricationErrors | None = None, seed=0,
-                 registry: ModelRegistry | None = None, truth: Callable | None = None, max_slots: int = 2000,
-                 estimator_options: dict | None = None, residual: bool = True, test_slots: int | None = None):
+    def __init__(
+        self,
+        par,
+        source: PilotSource,
+        estimator="gradient",
+        design: str = "random",
+        heldout_slots: int = 40,
+        bounds: FabricationErrors | None = None,
+        seed=0,
+        registry: ModelRegistry | None = None,
+        truth: Callable | None = None,
+        max_slots: int = 2000,
+        estimator_options: dict | None = None,
+        residual: bool = True,
+        test_slots: int | None = None,
+    ):
         """``residual``: run the residual stage after the last stage (kept only where it lowers the
         validation NMSE; :mod:`calibration.residual`). ``test_slots``: the size of the test set (default:
         as many as the validation set, so the reported figure is as precise as the one that chose)."""
@@ -60,8 +72,10 @@ class Calibrator:
             raise ValueError("a calibration needs at least one parameterization")
         par = pars[0]
         if source.shape[0] != par.ideal.n_layers or source.shape[1] * source.shape[2] != par.ideal.n_atoms:
-            raise ValueError(f"the source's SIM is {source.shape}, the model has {par.ideal.n_layers} layers of "
-                             f"{par.ideal.n_atoms} atoms: mismatched geometry")
+            raise ValueError(
+                f"the source's SIM is {source.shape}, the model has {par.ideal.n_layers} layers of "
+                f"{par.ideal.n_atoms} atoms: mismatched geometry"
+            )
         self.par, self.source = par, source
         self.design, self.seed = design, seed
         self.rng = np.random.default_rng(seed)
@@ -87,8 +101,9 @@ class Calibrator:
         self.estimator = self.families[0].estimator
         L, N = par.ideal.n_layers, par.ideal.n_atoms
         recorded = getattr(source, "reference_codes", None)
-        self.reference_codes = recorded if recorded is not None else random_pilots(heldout_slots, L, N, source.bits,
-                                                                                   self.rng)
+        self.reference_codes = (
+            recorded if recorded is not None else random_pilots(heldout_slots, L, N, source.bits, self.rng)
+        )
         recorded_test = getattr(source, "test_codes", None)
         if recorded_test is not None or recorded is not None:
             self.test_codes = recorded_test  # a recording decides its own (None: it has no test set)
@@ -131,9 +146,11 @@ class Calibrator:
         if isinstance(self.estimator, LearnedEstimator):  # trained for its own pilots
             fixed = self.estimator.pilots
             if first + count > len(fixed):
-                raise ValueError(f"the {self.estimator.name} estimator was trained for {len(fixed)} pilots; "
-                                 f"{first + count} requested")
-            return fixed[first:first + count]
+                raise ValueError(
+                    f"the {self.estimator.name} estimator was trained for {len(fixed)} pilots; "
+                    f"{first + count} requested"
+                )
+            return fixed[first : first + count]
         return pilot_design(self.design, count, self.par, self.source.bits, seed=self.rng)
 
     def measure_reference(self, progress: Progress | None = None) -> CalibrationData:
@@ -161,20 +178,41 @@ class Calibrator:
         """Stage s of one family: its starting figures on the first stage, then its fit to the pilots so far."""
         if lane.run is None:
             lane.first = lane.family.evaluate(lane.x, data)
-            lane.run = CalibrationRun(protocol, reason, t_start, getattr(lane.family.estimator, "name", "custom"),
-                                      lane.family.name, lane.first.nmse_db(heldout),
-                                      initial_truth=self._truth_dict(lane.first.cascade))
+            lane.run = CalibrationRun(
+                protocol,
+                reason,
+                t_start,
+                getattr(lane.family.estimator, "name", "custom"),
+                lane.family.name,
+                lane.first.nmse_db(heldout),
+                initial_truth=self._truth_dict(lane.first.cascade),
+            )
         t0, c0 = time.perf_counter(), time.thread_time()
         fit = lane.family.estimator.fit(data, start=lane.x, radius=radii[s], iteration=_iteration_cb(progress, s + 1))
         lane.cpu_seconds += time.thread_time() - c0
         lane.step(s, fit, heldout, data, time.perf_counter() - t0, radii[s], self._truth_dict(fit.cascade))
         if progress:
-            progress({"kind": "stage", "stage": s + 1, "stages": stages, "report": lane.run.stages[-1],
-                      "family": lane.family.name})
+            progress(
+                {
+                    "kind": "stage",
+                    "stage": s + 1,
+                    "stages": stages,
+                    "report": lane.run.stages[-1],
+                    "family": lane.family.name,
+                }
+            )
 
     # ------------------------------------------------------------------ one calibration
-    def calibrate(self, stages: int = 1, slots: int = 100, radii: list | None = None, protocol: str = "manual",
-                  reason: str = "requested", progress: Progress | None = None, fresh: bool = False) -> CalibrationRun:
+    def calibrate(
+        self,
+        stages: int = 1,
+        slots: int = 100,
+        radii: list | None = None,
+        protocol: str = "manual",
+        reason: str = "requested",
+        progress: Progress | None = None,
+        fresh: bool = False,
+    ) -> CalibrationRun:
         """Run ``stages`` stages of ``slots`` pilots each, every family from the current model (or its
         nominal one); keep the family, and within it the stage, with the lowest validation NMSE."""
         if stages < 1 or slots < 1:
@@ -185,12 +223,15 @@ class Calibrator:
         t_start = self.source.now()
         heldout = self.measure_reference(progress)
         start_of = self._family_of(None if fresh else self.model)
-        lanes = [_Lane(fam, fam.par.initial() if fam is not start_of else np.asarray(self.model.x, float))
-                 for fam in self.families]
+        lanes = [
+            _Lane(fam, fam.par.initial() if fam is not start_of else np.asarray(self.model.x, float))
+            for fam in self.families
+        ]
         data = None
         for s in range(stages):
-            new = self.source.measure(self.pilots(0 if data is None else data.slots, slots),
-                                      _measure_cb(progress, f"stage {s + 1}"))
+            new = self.source.measure(
+                self.pilots(0 if data is None else data.slots, slots), _measure_cb(progress, f"stage {s + 1}")
+            )
             data = new if data is None else data.concat(new)
             self.last_data, self.last_heldout = data, heldout
             for lane in lanes:
@@ -225,26 +266,57 @@ class Calibrator:
         run.test_nmse_db, run.chosen_stage = (None if test is None else test_db), lane.best_stage
         if test is not None:  # the starting model on the same set, so the improvement compares like with like
             run.initial_heldout_nmse_db = lane.first.nmse_db(test)
-        selection = {**{k: {"failed": v} for k, v in self.unavailable.items()},
-                     **{ln.family.name: ({"failed": ln.failed} if ln.failed else
-                                     {"validation_nmse_db": ln.validation_db, "fit_seconds": ln.seconds,
-                                      "fit_cpu_seconds": ln.cpu_seconds}) for ln in lanes}}
-        metrics = {"protocol": protocol, "reason": reason, "estimator": run.estimator, "stages": len(run.stages),
-                   "slots": data.slots, "heldout_nmse_db": test_db, "test_nmse_db": test_db,
-                   "test_configs": 0 if test is None else test.slots, "validation_nmse_db": lane.validation_db,
-                   "initial_heldout_nmse_db": run.initial_heldout_nmse_db, "frequencies": len(data.frequencies),
-                   "receivers": self.par.receivers, "chosen_stage": lane.best_stage, "selection": selection,
-                   "residual_stage": "off" if run.residual is None else ("kept" if run.residual["kept"] else "not kept"),
-                   "heldout_before_residual_db": run.stages[lane.best_stage - 1].heldout_nmse_db,
-                   **prediction_spread(pred.cascade, heldout, pred.atom_response, pred.leakage, pred.faces)}
+        selection = {
+            **{k: {"failed": v} for k, v in self.unavailable.items()},
+            **{
+                ln.family.name: (
+                    {"failed": ln.failed}
+                    if ln.failed
+                    else {
+                        "validation_nmse_db": ln.validation_db,
+                        "fit_seconds": ln.seconds,
+                        "fit_cpu_seconds": ln.cpu_seconds,
+                    }
+                )
+                for ln in lanes
+            },
+        }
+        metrics = {
+            "protocol": protocol,
+            "reason": reason,
+            "estimator": run.estimator,
+            "stages": len(run.stages),
+            "slots": data.slots,
+            "heldout_nmse_db": test_db,
+            "test_nmse_db": test_db,
+            "test_configs": 0 if test is None else test.slots,
+            "validation_nmse_db": lane.validation_db,
+            "initial_heldout_nmse_db": run.initial_heldout_nmse_db,
+            "frequencies": len(data.frequencies),
+            "receivers": self.par.receivers,
+            "chosen_stage": lane.best_stage,
+            "selection": selection,
+            "residual_stage": "off" if run.residual is None else ("kept" if run.residual["kept"] else "not kept"),
+            "heldout_before_residual_db": run.stages[lane.best_stage - 1].heldout_nmse_db,
+            **prediction_spread(pred.cascade, heldout, pred.atom_response, pred.leakage, pred.faces),
+        }
         if test is not None:
-            metrics.update(prediction_spread(pred.cascade, test, pred.atom_response, pred.leakage, pred.faces,
-                                             prefix="test"))
+            metrics.update(
+                prediction_spread(pred.cascade, test, pred.atom_response, pred.leakage, pred.faces, prefix="test")
+            )
         if bound is not None:
             metrics["physical_bound"] = bound
-        model = CalibratedModel(pred.cascade, lane.best_x, self.par.name, self.par.ideal.describe(), metrics,
-                                parent=None if self.model is None else self.model.version,
-                                atom_response=pred.atom_response, leakage=pred.leakage, faces=pred.faces)
+        model = CalibratedModel(
+            pred.cascade,
+            lane.best_x,
+            self.par.name,
+            self.par.ideal.describe(),
+            metrics,
+            parent=None if self.model is None else self.model.version,
+            atom_response=pred.atom_response,
+            leakage=pred.leakage,
+            faces=pred.faces,
+        )
         if self.registry is not None:
             self.registry.add(model)
         self.model = model
@@ -269,8 +341,16 @@ class _Lane:
         self.best_x, self.best_stage, self.validation_db = x, 0, np.inf
         self.lowest_db = np.inf  # the lowest validation NMSE of any stage so far (near ties are measured from it)
 
-    def step(self, s: int, fit, validation: CalibrationData, data: CalibrationData, seconds: float, radius,
-             truth: dict | None) -> None:
+    def step(
+        self,
+        s: int,
+        fit,
+        validation: CalibrationData,
+        data: CalibrationData,
+        seconds: float,
+        radius,
+        truth: dict | None,
+    ) -> None:
         self.x = fit.x
         pred = Prediction.of_fit(fit)
         val = pred.nmse_db(validation)

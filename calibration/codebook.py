@@ -29,8 +29,16 @@ class CodebookEstimator:
 
     name = "codebook"
 
-    def __init__(self, par: Parameterization, bounds: FabricationErrors, points: int = 5, levels: int = 8,
-                 shrink: float = 0.45, sweeps: int = 2, time_budget: float | None = None):
+    def __init__(
+        self,
+        par: Parameterization,
+        bounds: FabricationErrors,
+        points: int = 5,
+        levels: int = 8,
+        shrink: float = 0.45,
+        sweeps: int = 2,
+        time_budget: float | None = None,
+    ):
         physical = getattr(par, "physical", par)
         if physical.name != "physical":
             raise ValueError(f"the codebook search needs physical parameters; {par.name} has none")
@@ -45,8 +53,9 @@ class CodebookEstimator:
         grid = np.linspace(-1.0, 1.0, points)
         self.codebook = np.array(list(itertools.product(grid, repeat=3)))  # (points^3, 3) unit offsets
 
-    def fit(self, data: CalibrationData, start: np.ndarray | None = None, radius: float | None = None,
-            iteration=None) -> Fit:
+    def fit(
+        self, data: CalibrationData, start: np.ndarray | None = None, radius: float | None = None, iteration=None
+    ) -> Fit:
         t0 = time.perf_counter()
         par = self.par
         objective = Objective(par, data, iteration)

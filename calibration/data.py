@@ -27,8 +27,18 @@ from simhw.physics.model import SIMModel
 from simhw.physics.propagation import Cascade
 from simhw.values.files import write_atomic
 
-__all__ = ["CalibrationData", "Objective", "Evaluation", "solve_channel", "nmse_db", "level_indices",
-           "applied_phases", "stack_cascades", "fold_receivers", "open_output"]
+__all__ = [
+    "CalibrationData",
+    "Objective",
+    "Evaluation",
+    "solve_channel",
+    "nmse_db",
+    "level_indices",
+    "applied_phases",
+    "stack_cascades",
+    "fold_receivers",
+    "open_output",
+]
 
 
 def nmse_db(estimate, truth) -> float:
@@ -57,8 +67,9 @@ class CalibrationData:
         self.y = np.asarray(self.y, complex)
         self.frequencies = np.atleast_1d(np.asarray(self.frequencies, float))
         if self.theta.ndim != 3 or self.y.ndim != 3 or self.y.shape[0] != self.theta.shape[0]:
-            raise ValueError(f"theta must be (T, L, N) and y (T, F, P) with the same T; got {self.theta.shape} "
-                             f"and {self.y.shape}")
+            raise ValueError(
+                f"theta must be (T, L, N) and y (T, F, P) with the same T; got {self.theta.shape} and {self.y.shape}"
+            )
         if self.y.shape[1] != self.frequencies.size:
             raise ValueError(f"y has {self.y.shape[1]} frequencies, frequencies has {self.frequencies.size}")
         if not (np.all(np.isfinite(self.theta)) and np.all(np.isfinite(self.y))):
@@ -77,22 +88,36 @@ class CalibrationData:
         return self.theta.shape[0]
 
     def take(self, idx) -> CalibrationData:
-        return CalibrationData(self.theta[idx], self.y[idx], self.frequencies,
-                               None if self.codes is None else self.codes[idx], self.bits, self.meta)
+        return CalibrationData(
+            self.theta[idx],
+            self.y[idx],
+            self.frequencies,
+            None if self.codes is None else self.codes[idx],
+            self.bits,
+            self.meta,
+        )
 
     def concat(self, other: CalibrationData) -> CalibrationData:
         if not np.array_equal(self.frequencies, other.frequencies) or self.y.shape[1:] != other.y.shape[1:]:
             raise ValueError("cannot join calibration data taken at different frequencies or ports")
         codes = None if self.codes is None or other.codes is None else np.concatenate([self.codes, other.codes])
-        return CalibrationData(np.concatenate([self.theta, other.theta]), np.concatenate([self.y, other.y]),
-                               self.frequencies, codes, self.bits, self.meta)
+        return CalibrationData(
+            np.concatenate([self.theta, other.theta]),
+            np.concatenate([self.y, other.y]),
+            self.frequencies,
+            codes,
+            self.bits,
+            self.meta,
+        )
 
     def check_against(self, par: Parameterization) -> None:
         """Raise ValueError when the data cannot calibrate ``par`` (geometry mismatch, too few slots)."""
         L, N = par.ideal.n_layers, par.ideal.n_atoms
         if self.theta.shape[1:] != (L, N):
-            raise ValueError(f"data carry {self.theta.shape[1]} layers x {self.theta.shape[2]} atoms, the model has "
-                             f"{L} x {N}: mismatched geometry")
+            raise ValueError(
+                f"data carry {self.theta.shape[1]} layers x {self.theta.shape[2]} atoms, the model has "
+                f"{L} x {N}: mismatched geometry"
+            )
         p = par.ideal.output_antennas.count
         if self.y.shape[2] != p:
             raise ValueError(f"data have {self.y.shape[2]} receive ports, the model has {p} output antennas")
@@ -100,14 +125,20 @@ class CalibrationData:
         n_channel = F * 2 * N if par.channel == "free" else 0
         n_unknown = par.n_identified + n_channel + receiver_unknowns(par.receivers, F, p, N)
         if 2 * self.y.size < n_unknown:
-            raise ValueError(f"{self.slots} slots give {2 * self.y.size} real observations for {n_unknown} unknowns "
-                             f"({par.name} model, {par.channel} channel): measure more slots")
+            raise ValueError(
+                f"{self.slots} slots give {2 * self.y.size} real observations for {n_unknown} unknowns "
+                f"({par.name} model, {par.channel} channel): measure more slots"
+            )
 
     # ------------------------------------------------------------------ files
     def save(self, path: str | os.PathLike) -> None:
         """Write an .npz holding every array and the metadata (as JSON)."""
-        arrays = {"theta": self.theta, "y": self.y, "frequencies": self.frequencies,
-                  "meta": np.array(json.dumps(self.meta, default=str))}
+        arrays = {
+            "theta": self.theta,
+            "y": self.y,
+            "frequencies": self.frequencies,
+            "meta": np.array(json.dumps(self.meta, default=str)),
+        }
         if self.codes is not None:
             arrays["codes"] = self.codes
             arrays["bits"] = np.array(self.bits)
@@ -134,10 +165,12 @@ def solve_channel(g: np.ndarray, y: np.ndarray, ridge: float = 1e-9) -> np.ndarr
 
 def stack_cascades(cascades: list[Cascade]) -> Cascade:
     """Many cascades as one, stacked along the frequency axis: one batched forward pass evaluates them all."""
-    return Cascade(np.concatenate([c.w_in[..., :1] for c in cascades]),
-                   np.concatenate([c.w_layers for c in cascades], axis=1),
-                   np.concatenate([c.w_out for c in cascades]),
-                   np.concatenate([c.frequencies for c in cascades]))
+    return Cascade(
+        np.concatenate([c.w_in[..., :1] for c in cascades]),
+        np.concatenate([c.w_layers for c in cascades], axis=1),
+        np.concatenate([c.w_out for c in cascades]),
+        np.concatenate([c.frequencies for c in cascades]),
+    )
 
 
 def level_indices(data: CalibrationData, levels: int) -> np.ndarray:
@@ -147,8 +180,10 @@ def level_indices(data: CalibrationData, levels: int) -> np.ndarray:
     q = data.theta / (2 * np.pi / levels)
     k = np.rint(q)
     if np.max(np.abs(q - k), initial=0.0) > 1e-6:
-        raise ValueError(f"the model has a response per code level ({levels} levels) but the pilot phases are not "
-                         "on that grid: calibrate from board codes")
+        raise ValueError(
+            f"the model has a response per code level ({levels} levels) but the pilot phases are not "
+            "on that grid: calibrate from board codes"
+        )
     return np.mod(k, levels).astype(np.intp)
 
 
@@ -169,8 +204,9 @@ def applied_phases(theta: np.ndarray, levels: np.ndarray | None, response: np.nd
 def open_output(cascade: Cascade) -> Cascade:
     """The cascade with the last layer's atoms as its outputs (free receivers fit the output matrix)."""
     F, _, N = cascade.w_out.shape
-    return Cascade(cascade.w_in, cascade.w_layers, np.broadcast_to(np.eye(N, dtype=complex), (F, N, N)),
-                   cascade.frequencies)
+    return Cascade(
+        cascade.w_in, cascade.w_layers, np.broadcast_to(np.eye(N, dtype=complex), (F, N, N)), cascade.frequencies
+    )
 
 
 def fold_receivers(cascade: Cascade, fit) -> Cascade:
@@ -238,8 +274,9 @@ class Objective:
         cascade, vjp = par.cascade_and_vjp(x, self.data.frequencies)
         response = par.atom_response(x)
         theta, amp, layers = self._layers(SIMModel(cascade), response)
-        model = SIMModel(Cascade(self._channel(cascade, theta, amp, layers), cascade.w_layers, cascade.w_out,
-                                 cascade.frequencies))
+        model = SIMModel(
+            Cascade(self._channel(cascade, theta, amp, layers), cascade.w_layers, cascade.w_out, cascade.frequencies)
+        )
         if par.receivers == "free":
             model = SIMModel(open_output(model.cascade))
         fitted: dict = {}
@@ -285,7 +322,7 @@ class Objective:
         theta, amp = applied_phases(self.data.theta, self.levels, responses[0])
         F, T = self.data.frequencies.size, self.data.slots
         for s in range(0, xs.shape[0], chunk):
-            part = [self.par.cascade(x, self.data.frequencies) for x in xs[s:s + chunk]]
+            part = [self.par.cascade(x, self.data.frequencies) for x in xs[s : s + chunk]]
             C = len(part)
             stacked = stack_cascades(part)
             y = np.broadcast_to(self.data.y[:, None], (T, C, F, self.data.y.shape[2])).reshape(T, C * F, -1)
@@ -298,7 +335,7 @@ class Objective:
                 u = SIMModel(stacked).response(theta, amp)[..., 0]
             pred = fit_receivers(self.par.receivers, u, y).prediction
             err = np.sum(np.abs(pred - y) ** 2, axis=(0, 2)).reshape(C, F).sum(axis=1)
-            out[s:s + C] = err / self.scale_y
+            out[s : s + C] = err / self.scale_y
         self.calls += xs.shape[0]
         return out
 

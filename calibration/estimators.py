@@ -44,15 +44,31 @@ class Fit:
         return self.cascade.w_in[..., 0]
 
 
-
 def finish(objective: Objective, x: np.ndarray, estimator: str, iterations: int, t0: float, history: list) -> Fit:
     ev = objective.evaluate(x, gradient=False)
-    return Fit(x, ev.cascade, 10 * np.log10(max(ev.misfit, 1e-300)), estimator, iterations, objective.calls,
-               time.perf_counter() - t0, history, ev.atom_response, ev.leakage)
+    return Fit(
+        x,
+        ev.cascade,
+        10 * np.log10(max(ev.misfit, 1e-300)),
+        estimator,
+        iterations,
+        objective.calls,
+        time.perf_counter() - t0,
+        history,
+        ev.atom_response,
+        ev.leakage,
+    )
 
 
-def fit_gradient(par: Parameterization, data: CalibrationData, start: np.ndarray | None = None,
-                 radius: float | None = None, max_iter: int = 100, tol: float = 1e-12, iteration=None) -> Fit:
+def fit_gradient(
+    par: Parameterization,
+    data: CalibrationData,
+    start: np.ndarray | None = None,
+    radius: float | None = None,
+    max_iter: int = 100,
+    tol: float = 1e-12,
+    iteration=None,
+) -> Fit:
     """Fit ``par`` to ``data`` by L-BFGS-B from ``start`` (default: the ideal model); ``iteration`` is
     called at every evaluation (an exception it raises, a cancellation, ends the fit)."""
     t0 = time.perf_counter()
@@ -66,8 +82,9 @@ def fit_gradient(par: Parameterization, data: CalibrationData, start: np.ndarray
         return loss, grad
 
     bounds = None if radius is None else [(z - radius, z + radius) for z in z0]
-    res = minimize(fun, z0, jac=True, method="L-BFGS-B", bounds=bounds,
-                   options={"maxiter": max_iter, "ftol": tol, "gtol": 1e-14})
+    res = minimize(
+        fun, z0, jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": max_iter, "ftol": tol, "gtol": 1e-14}
+    )
     return finish(objective, res.x * par.scale, "gradient", int(res.nit), t0, history)
 
 
@@ -79,6 +96,7 @@ class GradientEstimator:
     def __init__(self, par: Parameterization, max_iter: int = 50):
         self.par, self.max_iter = par, max_iter
 
-    def fit(self, data: CalibrationData, start: np.ndarray | None = None, radius: float | None = None,
-            iteration=None) -> Fit:
+    def fit(
+        self, data: CalibrationData, start: np.ndarray | None = None, radius: float | None = None, iteration=None
+    ) -> Fit:
         return fit_gradient(self.par, data, start, radius, self.max_iter, iteration=iteration)

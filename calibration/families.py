@@ -74,8 +74,10 @@ class Family:
         """Raise ValueError when ``data`` cannot calibrate this family (geometry, codes, too few slots)."""
         data.check_against(self.par)
         if self.network and (data.codes is None or data.bits is None or (1 << data.bits) != self.par.levels):
-            raise ValueError(f"the multiport family fits the atoms' response to each of {self.par.levels} codes: "
-                             "calibrate from board codes of that bit depth")
+            raise ValueError(
+                f"the multiport family fits the atoms' response to each of {self.par.levels} codes: "
+                "calibrate from board codes of that bit depth"
+            )
 
     def evaluate(self, x, data: CalibrationData) -> Prediction:
         """The model at x, with receive terms fitted to ``data`` (no parameter fit)."""
@@ -85,8 +87,9 @@ class Family:
         ev = Objective(self.par, data).evaluate(x, gradient=False)
         return Prediction(ev.cascade, ev.atom_response, ev.leakage)
 
-    def residual(self, pred: Prediction, data: CalibrationData, validation: CalibrationData,
-                 x=None) -> tuple[Prediction, dict, np.ndarray | None]:
+    def residual(
+        self, pred: Prediction, data: CalibrationData, validation: CalibrationData, x=None
+    ) -> tuple[Prediction, dict, np.ndarray | None]:
         """The last stage that validation decides: for the cascade families the residual stage (kept only
         where it lowers the validation NMSE); for the multiport family, which fits every atom's code
         response itself, the strength of the per-atom ridge (:func:`calibration.network_fit.ridge_path`).
@@ -101,12 +104,21 @@ class Family:
                 table[factor] = cand.nmse_db(validation)
                 if table[factor] < best_db:
                     best, best_db, best_x = cand, table[factor], xr
-            info = {"kept": best is not None, "ridge": None, "heldout_before_db": before, "heldout_after_db": best_db,
-                    "cv_db": {f"{k:g}": v for k, v in table.items()}}
+            info = {
+                "kept": best is not None,
+                "ridge": None,
+                "heldout_before_db": before,
+                "heldout_after_db": best_db,
+                "cv_db": {f"{k:g}": v for k, v in table.items()},
+            }
             if best is None:
                 return pred, {**info, "reason": "the fitted per-atom ridge is the validation set's choice"}, None
             factor = next(k for k, v in table.items() if v == best_db)
-            return best, {**info, "ridge": factor, "reason": f"validation prefers {factor:g} x the per-atom ridge"}, best_x
+            return (
+                best,
+                {**info, "ridge": factor, "reason": f"validation prefers {factor:g} x the per-atom ridge"},
+                best_x,
+            )
         res = fit_residual(pred.cascade, pred.atom_response, pred.leakage, data, validation, self.par.receivers)
         return Prediction(res.cascade, res.atom_response, res.leakage), res.to_dict(), None
 
@@ -120,12 +132,18 @@ class Family:
         levels = None if response is None else level_indices(data, len(response))
         theta, amp = applied_phases(data.theta, levels, response)
         fi = fisher_information(par, x, theta, None, amp, par.receivers, data.y)
-        return {"names": fi.names, "estimate": np.asarray(x[:par.n_physical], float).tolist(),
-                "crb_std": fi.std.tolist(), "sigma2": fi.sigma2, "noise": "the fit's residual (model error included)"}
+        return {
+            "names": fi.names,
+            "estimate": np.asarray(x[: par.n_physical], float).tolist(),
+            "crb_std": fi.std.tolist(),
+            "sigma2": fi.sigma2,
+            "noise": "the fit's residual (model error included)",
+        }
 
 
 def network_estimator(par: NetworkParameterization, estimator: str, options: dict) -> NetworkEstimator:
     if estimator not in ("gradient", "levenberg-marquardt"):
-        raise ValueError(f"the multiport family is fitted by its gradient estimator (Levenberg-Marquardt), "
-                         f"not {estimator!r}")
+        raise ValueError(
+            f"the multiport family is fitted by its gradient estimator (Levenberg-Marquardt), not {estimator!r}"
+        )
     return NetworkEstimator(par, **options)

@@ -59,20 +59,24 @@ def _forward(cascade: Cascade, t: np.ndarray, d_in, d_layers, d_out) -> tuple[np
         if l < L - 1:
             x = np.einsum("fmn,tfn->tfm", cascade.w_layers[l], u)
             dx = np.einsum("fmn,tfn->tfm", cascade.w_layers[l], du) + np.einsum("fmn,tfn->tfm", d_layers[l], u)
-    return (np.einsum("fpn,tfn->tfp", cascade.w_out, u),
-            np.einsum("fpn,tfn->tfp", cascade.w_out, du) + np.einsum("fpn,tfn->tfp", d_out, u))
+    return (
+        np.einsum("fpn,tfn->tfp", cascade.w_out, u),
+        np.einsum("fpn,tfn->tfp", cascade.w_out, du) + np.einsum("fpn,tfn->tfp", d_out, u),
+    )
 
 
-def response_jacobian(par, x, theta, amplitude=None, frequencies=None,
-                      open_output: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def response_jacobian(
+    par, x, theta, amplitude=None, frequencies=None, open_output: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """(u (T, F, P), J (T, F, P, n)): responses at ``x`` for phases ``theta`` (T, L, N) (and atom amplitudes)
     and their derivative with respect to the n physical parameters. ``open_output``: the field leaving
     the last layer (T, F, N) instead, for receivers that fit the output matrix."""
     cascade, jvp = par.cascade_and_jvp(x, frequencies)
     if open_output:
         F, _, N = cascade.w_out.shape
-        cascade = Cascade(cascade.w_in, cascade.w_layers, np.broadcast_to(np.eye(N, dtype=complex), (F, N, N)),
-                          cascade.frequencies)
+        cascade = Cascade(
+            cascade.w_in, cascade.w_layers, np.broadcast_to(np.eye(N, dtype=complex), (F, N, N)), cascade.frequencies
+        )
     t = np.exp(1j * np.asarray(theta, float))
     if amplitude is not None:
         t = t * amplitude
@@ -93,8 +97,9 @@ def _projected_information(jac: np.ndarray, nuisance: np.ndarray) -> np.ndarray:
     return np.einsum("gri,grj->ij", np.conj(perp), perp).real
 
 
-def fisher_information(par, x, theta, sigma2: float | None = None, amplitude=None, receivers: str = "gain",
-                       y=None, frequencies=None) -> FisherResult:
+def fisher_information(
+    par, x, theta, sigma2: float | None = None, amplitude=None, receivers: str = "gain", y=None, frequencies=None
+) -> FisherResult:
     """Fisher information and CRB of the physical parameters of ``par`` at ``x`` for pilots ``theta``.
 
     ``sigma2``: complex noise variance per receiver and frequency; None estimates it from the residual

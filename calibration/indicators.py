@@ -26,8 +26,15 @@ import numpy as np
 
 from calibration.data import CalibrationData
 
-__all__ = ["Indicator", "IndicatorReading", "PredictionResidual", "ReceivedPowerChange", "BoardTemperature",
-           "SIGMAS", "FLOOR_DB"]
+__all__ = [
+    "Indicator",
+    "IndicatorReading",
+    "PredictionResidual",
+    "ReceivedPowerChange",
+    "BoardTemperature",
+    "SIGMAS",
+    "FLOOR_DB",
+]
 
 SIGMAS = 3.0
 FLOOR_DB = 0.5

@@ -33,9 +33,20 @@ class LearnedEstimator:
 
     name = "learned"
 
-    def __init__(self, par: Parameterization, bounds: FabricationErrors, pilots: np.ndarray, bits: int,
-                 frequencies=None, snr_db: float = 30.0, samples: int = 1500, ridge: float = 1e-6,
-                 rounds: int = 3, shrink: float = 0.3, seed=0):
+    def __init__(
+        self,
+        par: Parameterization,
+        bounds: FabricationErrors,
+        pilots: np.ndarray,
+        bits: int,
+        frequencies=None,
+        snr_db: float = 30.0,
+        samples: int = 1500,
+        ridge: float = 1e-6,
+        rounds: int = 3,
+        shrink: float = 0.3,
+        seed=0,
+    ):
         physical = getattr(par, "physical", par)
         if physical.name != "physical":
             raise ValueError(f"the learned estimator needs physical parameters; {par.name} has none")
@@ -65,7 +76,7 @@ class LearnedEstimator:
 
         out = []
         for s in range(0, z.shape[0], 64):
-            part = [cascade(v) for v in z[s:s + 64]]
+            part = [cascade(v) for v in z[s : s + 64]]
             C, F = len(part), self.frequencies.size
             h = SIMModel(stack_cascades(part)).response(theta)[..., 0]  # (T, C*F, P)
             out.append(h.reshape(h.shape[0], C, F, -1).transpose(1, 0, 2, 3))
@@ -102,12 +113,15 @@ class LearnedEstimator:
         return (self._features(y[None])[0] - mu_x) @ coef + mu_z
 
     # ------------------------------------------------------------------ estimator interface
-    def fit(self, data: CalibrationData, start: np.ndarray | None = None, radius: float | None = None,
-            iteration=None) -> Fit:
+    def fit(
+        self, data: CalibrationData, start: np.ndarray | None = None, radius: float | None = None, iteration=None
+    ) -> Fit:
         T = data.slots
         if T > len(self.pilots) or not np.allclose(data.theta, self.theta[:T]):
-            raise ValueError(f"the learned estimator was trained on its own {len(self.pilots)} pilot configurations; "
-                             "measure those (LearnedEstimator.pilots) in that order")
+            raise ValueError(
+                f"the learned estimator was trained on its own {len(self.pilots)} pilot configurations; "
+                "measure those (LearnedEstimator.pilots) in that order"
+            )
         if not np.array_equal(data.frequencies, self.frequencies):
             raise ValueError("the learned estimator was trained at other frequencies")
         objective = Objective(self.par, data, iteration)

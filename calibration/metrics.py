@@ -20,8 +20,16 @@ from simhw.physics.model import SIMModel
 from simhw.physics.multiport.batched import NetworkModel
 from simhw.physics.propagation import Cascade
 
-__all__ = ["TruthMetrics", "truth_metrics", "prediction_nmse_db", "prediction_spread", "nmse_interval_db", "predicted", "align_gauge",
-           "end_to_end"]
+__all__ = [
+    "TruthMetrics",
+    "truth_metrics",
+    "prediction_nmse_db",
+    "prediction_spread",
+    "nmse_interval_db",
+    "predicted",
+    "align_gauge",
+    "end_to_end",
+]
 
 
 @dataclass
@@ -59,8 +67,13 @@ def end_to_end(cascade: Cascade, faces: np.ndarray | None = None):
     return SIMModel(c) if faces is None else NetworkModel.from_cascade(c, faces)
 
 
-def predicted(cascade: Cascade, data: CalibrationData, atom_response: np.ndarray | None = None,
-              leakage: np.ndarray | None = None, faces: np.ndarray | None = None) -> np.ndarray:
+def predicted(
+    cascade: Cascade,
+    data: CalibrationData,
+    atom_response: np.ndarray | None = None,
+    leakage: np.ndarray | None = None,
+    faces: np.ndarray | None = None,
+) -> np.ndarray:
     """(T, F, P) responses a fitted model predicts for ``data``'s configurations: the cascade (or, with
     ``faces``, the multiport network) with the atoms' fitted code response (per level (K,), or per atom
     and level (L, N, K)) plus the leakage (F, P)."""
@@ -70,14 +83,25 @@ def predicted(cascade: Cascade, data: CalibrationData, atom_response: np.ndarray
     return out if leakage is None else out + leakage[None]
 
 
-def prediction_nmse_db(cascade: Cascade, data: CalibrationData, atom_response: np.ndarray | None = None,
-                       leakage: np.ndarray | None = None, faces: np.ndarray | None = None) -> float:
+def prediction_nmse_db(
+    cascade: Cascade,
+    data: CalibrationData,
+    atom_response: np.ndarray | None = None,
+    leakage: np.ndarray | None = None,
+    faces: np.ndarray | None = None,
+) -> float:
     """NMSE of the end-to-end responses ``cascade`` (and ``atom_response``) predict for ``data``'s configurations."""
     return nmse_db(predicted(cascade, data, atom_response, leakage, faces), data.y)
 
 
-def prediction_spread(cascade: Cascade, data: CalibrationData, atom_response: np.ndarray | None = None,
-                      leakage: np.ndarray | None = None, faces: np.ndarray | None = None, prefix: str = "heldout") -> dict:
+def prediction_spread(
+    cascade: Cascade,
+    data: CalibrationData,
+    atom_response: np.ndarray | None = None,
+    leakage: np.ndarray | None = None,
+    faces: np.ndarray | None = None,
+    prefix: str = "heldout",
+) -> dict:
     """How the prediction error spreads over ``data``'s configurations: the NMSE of each (dB), summarised as
     its median, standard deviation and worst, and the spread of the predicted received power (dB); what a
     held-out set says of the model's uncertainty."""
@@ -85,9 +109,14 @@ def prediction_spread(cascade: Cascade, data: CalibrationData, atom_response: np
     miss, energy = np.sum(np.abs(pred - data.y) ** 2, axis=(1, 2)), np.sum(np.abs(data.y) ** 2, axis=(1, 2))
     per = 10 * np.log10(miss / energy)
     power = 10 * np.log10(np.sum(np.abs(pred) ** 2, axis=(1, 2)) / energy)
-    return {f"{prefix}_median_db": float(np.median(per)), f"{prefix}_spread_db": float(np.std(per)),
-            f"{prefix}_worst_db": float(np.max(per)), f"{prefix}_power_spread_db": float(np.std(power)),
-            f"{prefix}_configs": int(data.slots), f"{prefix}_interval_db": nmse_interval_db(miss, energy)}
+    return {
+        f"{prefix}_median_db": float(np.median(per)),
+        f"{prefix}_spread_db": float(np.std(per)),
+        f"{prefix}_worst_db": float(np.max(per)),
+        f"{prefix}_power_spread_db": float(np.std(power)),
+        f"{prefix}_configs": int(data.slots),
+        f"{prefix}_interval_db": nmse_interval_db(miss, energy),
+    }
 
 
 def nmse_interval_db(miss: np.ndarray, energy: np.ndarray, level: float = 0.9, resamples: int = 2000) -> list:

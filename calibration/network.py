@@ -58,8 +58,9 @@ class NetworkParameterization(Parameterization):
 
     name = "multiport"
 
-    def __init__(self, ideal: SimGeometry, bits: int, receivers: str = "free", terms=TERMS, band: int = 5,
-                 ridge: float = 1e-4):
+    def __init__(
+        self, ideal: SimGeometry, bits: int, receivers: str = "free", terms=TERMS, band: int = 5, ridge: float = 1e-4
+    ):
         super().__init__(ideal, "physical", receivers)
         unknown = set(terms) - set(TERMS)
         if unknown:
@@ -70,9 +71,13 @@ class NetworkParameterization(Parameterization):
         self.physical = PhysicalParameterization(ideal, "physical", receivers)
         self.bits, self.levels, self.band, self.ridge = int(bits), 1 << int(bits), int(band), float(ridge)
         L, N, K = ideal.n_layers, ideal.n_atoms, self.levels
-        sizes = {"reflection": L if "face" in self.terms else 0, "coupling": self.band if "face" in self.terms else 0,
-                 "feed": N if "feed" in self.terms else 0, "levels": K - 1 if "codes" in self.terms else 0,
-                 "atoms": L * N * K if "codes" in self.terms else 0}
+        sizes = {
+            "reflection": L if "face" in self.terms else 0,
+            "coupling": self.band if "face" in self.terms else 0,
+            "feed": N if "feed" in self.terms else 0,
+            "levels": K - 1 if "codes" in self.terms else 0,
+            "atoms": L * N * K if "codes" in self.terms else 0,
+        }
         self.n_physical = self.physical.n_params
         self.blocks_of = {}  # name -> slice of the complex vector z
         start = 0
@@ -98,7 +103,7 @@ class NetworkParameterization(Parameterization):
 
     def complex_part(self, x) -> np.ndarray:
         x = self.check(x)
-        return x[self.n_physical:self.n_physical + self.n_complex] + 1j * x[self.n_physical + self.n_complex:]
+        return x[self.n_physical : self.n_physical + self.n_complex] + 1j * x[self.n_physical + self.n_complex :]
 
     def part(self, x, name: str) -> np.ndarray:
         return self.complex_part(x)[self.blocks_of[name]]
@@ -127,7 +132,7 @@ class NetworkParameterization(Parameterization):
         return r
 
     def blocks(self, x, frequencies=None) -> NetworkBlocks:
-        p = self.check(x)[:self.n_physical]
+        p = self.check(x)[: self.n_physical]
         cascade, jvp = self.physical.cascade_and_jvp(p, frequencies)
         feed0 = cascade.w_in[..., :1]
         feed = feed0
@@ -144,8 +149,9 @@ class NetworkParameterization(Parameterization):
         return nominal * r[np.arange(L)[:, None], np.arange(N)[None, :], levels]
 
     # ------------------------------------------------------------------ Jacobian
-    def jacobian_parts(self, x, blocks: NetworkBlocks, fields: NetworkFields, levels: np.ndarray,
-                       out_matrix: np.ndarray, gain_jvp=None) -> tuple[np.ndarray, np.ndarray]:
+    def jacobian_parts(
+        self, x, blocks: NetworkBlocks, fields: NetworkFields, levels: np.ndarray, out_matrix: np.ndarray, gain_jvp=None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(d y / d geometry (T, F, P, 3L), d y / d z (T, F, P, n_complex)) at fixed receive terms; y is
         holomorphic in the complex terms z, so d y / d Im(z) = 1j d y / d Re(z).
 
@@ -161,17 +167,21 @@ class NetworkParameterization(Parameterization):
         jac_c = np.zeros((T, F, P, self.n_complex), complex)
         if "face" in self.terms:
             jac_c[..., self.blocks_of["reflection"]] = (
-                (lam_in * a_in[..., None]).sum(axis=3) + (lam_out * a_out[..., None]).sum(axis=3)).transpose(0, 1, 3, 2)
+                (lam_in * a_in[..., None]).sum(axis=3) + (lam_out * a_out[..., None]).sum(axis=3)
+            ).transpose(0, 1, 3, 2)
             # d y / d F[i, j] summed over every face is sum_s lam[i, s] emitted[s, j]; a coupling offset k
             # collects the pairs j = i +- k: shifted products, never the (N, N) matrix per slot
             lam = np.concatenate([lam_in, lam_out], axis=2)  # (T, F, 2L, N, P)
             emitted = np.concatenate([a_in, a_out], axis=2)  # (T, F, 2L, N)
             cpl = self.blocks_of["coupling"]
             for k in range(1, self.band + 1):  # the band's offsets, not atoms
-                jac_c[..., cpl.start + k - 1] = (np.einsum("tfsnp,tfsn->tfp", lam[..., :-k, :], emitted[..., k:])
-                                                 + np.einsum("tfsnp,tfsn->tfp", lam[..., k:, :], emitted[..., :-k]))
+                jac_c[..., cpl.start + k - 1] = np.einsum(
+                    "tfsnp,tfsn->tfp", lam[..., :-k, :], emitted[..., k:]
+                ) + np.einsum("tfsnp,tfsn->tfp", lam[..., k:, :], emitted[..., :-k])
         if "feed" in self.terms:
-            jac_c[..., self.blocks_of["feed"]] = (lam_in[:, :, 0] * blocks.feed0[None, :, :, 0, None]).transpose(0, 1, 3, 2)
+            jac_c[..., self.blocks_of["feed"]] = (lam_in[:, :, 0] * blocks.feed0[None, :, :, 0, None]).transpose(
+                0, 1, 3, 2
+            )
         if "codes" in self.terms:
             d = fields.cell_sensitivity()  # (T, F, P, L, N)
             dn = d * np.exp(2j * np.pi * levels / K)[:, None, None]  # d y / d r[l, n, c_tln]
@@ -215,13 +225,20 @@ class NetworkParameterization(Parameterization):
         faces' common sign unobservable, and the start picks the positive one."""
         x = np.zeros(self.n_params)
         if "face" in self.terms:
-            x[self.n_physical + self.blocks_of["reflection"].start:self.n_physical
-              + self.blocks_of["reflection"].stop] = INITIAL_REFLECTION
+            x[
+                self.n_physical + self.blocks_of["reflection"].start : self.n_physical
+                + self.blocks_of["reflection"].stop
+            ] = INITIAL_REFLECTION
         return x
 
     def prior(self, bounds: FabricationErrors) -> np.ndarray:
         return np.concatenate([self.physical.prior(bounds), np.full(2 * self.n_complex, 0.1)])
 
     def describe(self) -> dict:
-        return {**super().describe(), "terms": list(self.terms), "band": self.band, "bits": self.bits,
-                "ridge": self.ridge}
+        return {
+            **super().describe(),
+            "terms": list(self.terms),
+            "band": self.band,
+            "bits": self.bits,
+            "ridge": self.ridge,
+        }

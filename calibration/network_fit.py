@@ -28,8 +28,17 @@ from calibration.receivers import ReceiverFit, fit_receivers
 from simhw.physics.geometry import GeometryError
 from simhw.physics.propagation import Cascade
 
-__all__ = ["NetworkState", "NetworkObjective", "fit_network", "NetworkEstimator", "network_bound", "state_cascade",
-           "network_fisher", "ridge_path", "RIDGE_FACTORS"]
+__all__ = [
+    "NetworkState",
+    "NetworkObjective",
+    "fit_network",
+    "NetworkEstimator",
+    "network_bound",
+    "state_cascade",
+    "network_fisher",
+    "ridge_path",
+    "RIDGE_FACTORS",
+]
 
 
 SOLVE_TOL = 1e-7  # the fit's fields to 1e-7 relative: near the optimum a trial changes the loss by >= 1e-8 of ||y||^2,
@@ -129,10 +138,10 @@ class NetworkObjective:
         ggc = jg.conj().T @ jc
         h = np.empty((n_g + 2 * n_c,) * 2)
         h[:n_g, :n_g] = (jg.conj().T @ jg).real
-        h[:n_g, n_g:n_g + n_c], h[:n_g, n_g + n_c:] = ggc.real, -ggc.imag
+        h[:n_g, n_g : n_g + n_c], h[:n_g, n_g + n_c :] = ggc.real, -ggc.imag
         h[n_g:, :n_g] = h[:n_g, n_g:].T
-        h[n_g:n_g + n_c, n_g:n_g + n_c] = h[n_g + n_c:, n_g + n_c:] = gcc.real
-        h[n_g:n_g + n_c, n_g + n_c:], h[n_g + n_c:, n_g:n_g + n_c] = -gcc.imag, gcc.imag
+        h[n_g : n_g + n_c, n_g : n_g + n_c] = h[n_g + n_c :, n_g + n_c :] = gcc.real
+        h[n_g : n_g + n_c, n_g + n_c :], h[n_g + n_c :, n_g : n_g + n_c] = -gcc.imag, gcc.imag
         jr_c = jc.conj().T @ r
         g = np.concatenate([(jg.conj().T @ r).real, jr_c.real, jr_c.imag])
         return h / self.scale_y, g / self.scale_y
@@ -175,8 +184,15 @@ def _normal_solve(z: np.ndarray, j: np.ndarray) -> np.ndarray:
     return np.linalg.solve(gram + lam[..., None, :] * np.eye(gram.shape[-1]), zh @ j)
 
 
-def fit_network(par: NetworkParameterization, data: CalibrationData, start=None, max_iter: int = 40,
-                tol: float = 1e-2, iteration=None, damping: float = 1e-3) -> Fit:
+def fit_network(
+    par: NetworkParameterization,
+    data: CalibrationData,
+    start=None,
+    max_iter: int = 40,
+    tol: float = 1e-2,
+    iteration=None,
+    damping: float = 1e-3,
+) -> Fit:
     """Fit the multiport family to ``data`` by Levenberg-Marquardt from ``start`` (default: the
     nominal network); stops when a step lowers the loss by less than ``tol`` relatively.
 
@@ -195,7 +211,7 @@ def fit_network(par: NetworkParameterization, data: CalibrationData, start=None,
     for it in range(1, max_iter + 1):
         h, g = obj.gauss_newton(state, fields, e)
         if it == 1:  # the ridge is relative to the data's own curvature of the network terms
-            obj.ridge_w = par.ridge_weights() * max(float(np.mean(np.diag(h)[par.n_physical:])), 1e-300)
+            obj.ridge_w = par.ridge_weights() * max(float(np.mean(np.diag(h)[par.n_physical :])), 1e-300)
             state.loss = state.misfit + obj.penalty(state.x)
             history[0] = state.loss
         w = obj.ridge_w
@@ -229,9 +245,19 @@ def fit_network(par: NetworkParameterization, data: CalibrationData, start=None,
         history.append(state.loss)
         if gain < tol:
             break
-    return Fit(state.x, state_cascade(state), 10 * np.log10(max(state.misfit, 1e-300)), "levenberg-marquardt", it,
-               obj.calls, time.perf_counter() - t0, history, state.blocks.response, state.fit.leakage,
-               faces=state.blocks.model.faces)
+    return Fit(
+        state.x,
+        state_cascade(state),
+        10 * np.log10(max(state.misfit, 1e-300)),
+        "levenberg-marquardt",
+        it,
+        obj.calls,
+        time.perf_counter() - t0,
+        history,
+        state.blocks.response,
+        state.fit.leakage,
+        faces=state.blocks.model.faces,
+    )
 
 
 def state_cascade(state: NetworkState) -> Cascade:
@@ -263,7 +289,7 @@ def ridge_path(par: NetworkParameterization, x, data: CalibrationData, factors=R
     obj = NetworkObjective(par, data)
     state, fields, e = obj.solved(x)
     h, g = obj.gauss_newton(state, fields, e)
-    base = par.ridge_weights() * max(float(np.mean(np.diag(h)[par.n_physical:])), 1e-300)
+    base = par.ridge_weights() * max(float(np.mean(np.diag(h)[par.n_physical :])), 1e-300)
     d = np.maximum(np.diag(h), 1e-30) * 1e-9  # a whisper of damping keeps the held-free directions finite
     for f in factors:
         w = base * f
@@ -299,7 +325,11 @@ def network_bound(par: NetworkParameterization, x, data: CalibrationData) -> dic
     unseen = np.linalg.norm(null[:n], axis=1) > 1e-3 if null.size else np.zeros(n, bool)
     L = par.ideal.n_layers
     names = [f"{k}{l + 1}" for k in ("spacing", "offset", "rotation") for l in range(L)]
-    return {"names": names, "estimate": np.asarray(x[:n], float).tolist(),
-            "crb_std": [None if u else float(sd) for sd, u in zip(std, unseen)],  # None: no bound, not identifiable
-            "sigma2": sigma2, "unidentified": [nm for nm, u in zip(names, unseen) if u],
-            "noise": "the fit's residual (model error included)"}
+    return {
+        "names": names,
+        "estimate": np.asarray(x[:n], float).tolist(),
+        "crb_std": [None if u else float(sd) for sd, u in zip(std, unseen)],  # None: no bound, not identifiable
+        "sigma2": sigma2,
+        "unidentified": [nm for nm, u in zip(names, unseen) if u],
+        "noise": "the fit's residual (model error included)",
+    }

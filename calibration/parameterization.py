@@ -42,8 +42,16 @@ from simhw.physics.geometry import FabricationErrors, SimGeometry
 from simhw.physics.propagation import Cascade, cascade_matrices
 from simhw.values.bench_choices import CALIBRATION_FAMILIES
 
-__all__ = ["Parameterization", "HybridParameterization", "FreeFormParameterization", "make_parameterization",
-           "bench_parameterization", "PARAMETERIZATIONS", "AUTO"]
+__all__ = [
+    "Parameterization",
+    "HybridParameterization",
+    "FreeFormParameterization",
+    "make_parameterization",
+    "bench_parameterization",
+    "PARAMETERIZATIONS",
+    "AUTO",
+]
+
 
 class HybridParameterization(Parameterization):
     """Physical parameters plus corrective terms, each optional, in this order in x:
@@ -59,8 +67,16 @@ class HybridParameterization(Parameterization):
 
     name = "hybrid"
 
-    def __init__(self, ideal: SimGeometry, channel: str = "physical", ridge: float = 1e-5, levels: int | None = None,
-                 atom_gains: bool = True, coupling_band: int = 0, receivers: str = "gain"):
+    def __init__(
+        self,
+        ideal: SimGeometry,
+        channel: str = "physical",
+        ridge: float = 1e-5,
+        levels: int | None = None,
+        atom_gains: bool = True,
+        coupling_band: int = 0,
+        receivers: str = "gain",
+    ):
         super().__init__(ideal, channel, receivers)
         self.physical = PhysicalParameterization(ideal, channel, receivers)
         self.ridge = ridge
@@ -78,8 +94,9 @@ class HybridParameterization(Parameterization):
         self._lut = slice(self._gain.stop, self._gain.stop + self.n_lut)
         self._coupling = slice(self._lut.stop, self._lut.stop + self.n_coupling)
         self.n_params = self._coupling.stop
-        self.scale = np.concatenate([self.physical.scale, np.full(self.n_gain, 0.01), np.full(self.n_lut, 0.1),
-                                     np.full(self.n_coupling, 0.01)])
+        self.scale = np.concatenate(
+            [self.physical.scale, np.full(self.n_gain, 0.01), np.full(self.n_lut, 0.1), np.full(self.n_coupling, 0.01)]
+        )
         idx = np.arange(N)
         self._distance = np.abs(idx[:, None] - idx[None, :])
 
@@ -90,7 +107,7 @@ class HybridParameterization(Parameterization):
     def split(self, x):
         x = self.check(x)
         L, N = self.ideal.n_layers, self.ideal.n_atoms
-        p = x[:self.physical.n_params]
+        p = x[: self.physical.n_params]
         if not self.n_gain:
             return p, np.zeros((L, N)), np.zeros((L, N))
         g = x[self._gain].reshape(2, L, N)
@@ -167,11 +184,13 @@ class HybridParameterization(Parameterization):
             g_mo = g_w_out * np.conj(g[-1])
             out = np.zeros(self.n_params)
             if cpl is None:
-                out[:self.physical.n_params] = vjp_p(g_w_in, g_ml, g_mo)
+                out[: self.physical.n_params] = vjp_p(g_w_in, g_ml, g_mo)
             else:
-                out[:self.physical.n_params] = vjp_p(g_w_in, g_ml @ cpl, g_mo @ cpl)
-                g_c = (np.einsum("lfki,lfkj->ij", np.conj(base.w_layers), g_ml)
-                       + np.einsum("fki,fkj->ij", np.conj(base.w_out), g_mo)).real
+                out[: self.physical.n_params] = vjp_p(g_w_in, g_ml @ cpl, g_mo @ cpl)
+                g_c = (
+                    np.einsum("lfki,lfkj->ij", np.conj(base.w_layers), g_ml)
+                    + np.einsum("fki,fkj->ij", np.conj(base.w_out), g_mo)
+                ).real
                 d = self._distance.ravel()
                 keep = d <= self.n_coupling
                 out[self._coupling] = np.bincount(d[keep], g_c.ravel()[keep], self.n_coupling + 1)[1:]
@@ -195,8 +214,14 @@ class HybridParameterization(Parameterization):
         return value, g
 
     def prior(self, bounds: FabricationErrors) -> np.ndarray:
-        return np.concatenate([self.physical.prior(bounds), np.full(self.n_gain, 0.05), np.full(self.n_lut, 0.5),
-                               np.full(self.n_coupling, 0.1)])
+        return np.concatenate(
+            [
+                self.physical.prior(bounds),
+                np.full(self.n_gain, 0.05),
+                np.full(self.n_lut, 0.5),
+                np.full(self.n_coupling, 0.1),
+            ]
+        )
 
 
 class FreeFormParameterization(Parameterization):
@@ -216,8 +241,12 @@ class FreeFormParameterization(Parameterization):
         self._shapes = (self._ideal.w_layers.shape, self._ideal.w_out.shape)
         self._sizes = tuple(int(np.prod(s)) for s in self._shapes)
         self.n_params = 2 * sum(self._sizes)
-        self._rms = np.array([np.sqrt(np.mean(np.abs(self._ideal.w_layers) ** 2)) if self._sizes[0] else 1.0,
-                              np.sqrt(np.mean(np.abs(self._ideal.w_out) ** 2))])
+        self._rms = np.array(
+            [
+                np.sqrt(np.mean(np.abs(self._ideal.w_layers) ** 2)) if self._sizes[0] else 1.0,
+                np.sqrt(np.mean(np.abs(self._ideal.w_out) ** 2)),
+            ]
+        )
         self.scale = np.ones(self.n_params)
 
     def _ideal_at(self, frequencies) -> Cascade:
@@ -225,21 +254,25 @@ class FreeFormParameterization(Parameterization):
         if np.array_equal(f, self._ideal.frequencies):
             return self._ideal
         if f.size != self._ideal.frequencies.size:
-            raise ValueError(f"the free-form model was built for {self._ideal.frequencies.size} frequencies, "
-                             f"data have {f.size}: build it with SimGeometry.with_frequencies(data frequencies)")
+            raise ValueError(
+                f"the free-form model was built for {self._ideal.frequencies.size} frequencies, "
+                f"data have {f.size}: build it with SimGeometry.with_frequencies(data frequencies)"
+            )
         return cascade_matrices(self.ideal.with_frequencies(f))
 
     def cascade_and_vjp(self, x, frequencies=None):
         x = self.check(x)
         ref = self._ideal_at(frequencies)
         n1, n2 = self._sizes
-        z = x[: n1 + n2] + 1j * x[n1 + n2:]
+        z = x[: n1 + n2] + 1j * x[n1 + n2 :]
         w_layers = ref.w_layers + self._rms[0] * z[:n1].reshape(self._shapes[0])
         w_out = ref.w_out + self._rms[1] * z[n1:].reshape(self._shapes[1])
         cascade = Cascade(ref.w_in, w_layers, w_out, ref.frequencies)
 
         def vjp(g_w_in, g_w_layers, g_w_out):
-            g = np.concatenate([self._rms[0] * np.asarray(g_w_layers).ravel(), self._rms[1] * np.asarray(g_w_out).ravel()])
+            g = np.concatenate(
+                [self._rms[0] * np.asarray(g_w_layers).ravel(), self._rms[1] * np.asarray(g_w_out).ravel()]
+            )
             return np.concatenate([g.real, g.imag])
 
         return cascade, vjp
@@ -254,8 +287,7 @@ class FreeFormParameterization(Parameterization):
 
 def make_parameterization(name: str, ideal: SimGeometry, channel: str | None = None, **kw) -> Parameterization:
     """Build the parameterization called ``name`` ('physical', 'hybrid' or 'free') around ``ideal``."""
-    classes = {"physical": PhysicalParameterization, "hybrid": HybridParameterization,
-               "free": FreeFormParameterization}
+    classes = {"physical": PhysicalParameterization, "hybrid": HybridParameterization, "free": FreeFormParameterization}
     try:
         cls = classes[name]
     except KeyError:
@@ -269,8 +301,7 @@ PARAMETERIZATIONS = CALIBRATION_FAMILIES
 AUTO = ("hybrid", "multiport")  # the families "auto" fits and lets the validation set choose from
 
 
-def bench_parameterization(name: str, ideal: SimGeometry, bits: int, atom_gains: bool = False,
-                           receivers: str = "gain"):
+def bench_parameterization(name: str, ideal: SimGeometry, bits: int, atom_gains: bool = False, receivers: str = "gain"):
     """The model a bench calibration uses: ``hybrid`` gets a response per code level and coupling up to 5
     atoms apart (per-atom gains only on request: they need many more pilots); ``multiport`` is the
     network family of :mod:`calibration.network` with every term; ``receivers`` the receive terms

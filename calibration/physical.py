@@ -56,8 +56,13 @@ class PhysicalParameterization(Parameterization):
         self.n_params = 3 * ideal.n_layers
         # scales that make each parameter O(1) for the optimiser: lambda/100, lambda/100, 0.1 degree
         lam = SPEED_OF_LIGHT / ideal.carrier
-        self.scale = np.concatenate([np.full(self.n_layers, lam / 100), np.full(self.n_layers, lam / 100),
-                                     np.full(self.n_layers, np.radians(0.1))])
+        self.scale = np.concatenate(
+            [
+                np.full(self.n_layers, lam / 100),
+                np.full(self.n_layers, lam / 100),
+                np.full(self.n_layers, np.radians(0.1)),
+            ]
+        )
 
     def prior(self, bounds: FabricationErrors) -> np.ndarray:
         L = self.n_layers
@@ -66,7 +71,7 @@ class PhysicalParameterization(Parameterization):
     def draw(self, p: np.ndarray) -> ErrorDraw:
         p = self.check(p)
         L = self.n_layers
-        return ErrorDraw(spacing=p[:L], offset=p[L:2 * L], rotation=p[2 * L:])
+        return ErrorDraw(spacing=p[:L], offset=p[L : 2 * L], rotation=p[2 * L :])
 
     def params_of(self, draw: ErrorDraw) -> np.ndarray:
         return np.concatenate([draw.spacing, draw.offset, draw.rotation])
@@ -91,14 +96,27 @@ class PhysicalParameterization(Parameterization):
             dp = np.asarray(dp, float)
             dpos = np.zeros((L, N, 3))
             dpos[:, :, 2] += np.cumsum(dp[:L])[:, None]  # gap j moves layers j..L-1
-            dpos[:, :, 1] += dp[L:2 * L, None]
+            dpos[:, :, 1] += dp[L : 2 * L, None]
             c, s = np.cos(rot), np.sin(rot)
-            dxy = np.stack([-s[:, None] * grid[None, :, 0] - c[:, None] * grid[None, :, 1],
-                            c[:, None] * grid[None, :, 0] - s[:, None] * grid[None, :, 1]], axis=-1)
-            dpos[:, :, :2] += dp[2 * L:, None, None] * dxy
+            dxy = np.stack(
+                [
+                    -s[:, None] * grid[None, :, 0] - c[:, None] * grid[None, :, 1],
+                    c[:, None] * grid[None, :, 0] - s[:, None] * grid[None, :, 1],
+                ],
+                axis=-1,
+            )
+            dpos[:, :, :2] += dp[2 * L :, None, None] * dxy
             d_in = np.einsum("fdsk,dk->fds", gd_in, dpos[0])
-            d_layers = np.stack([np.einsum("fdsk,dsk->fds", gd_layers[l], dpos[l + 1][:, None] - dpos[l][None])
-                                 for l in range(L - 1)]) if L > 1 else np.empty((0,) + cascade.w_layers.shape[1:])
+            d_layers = (
+                np.stack(
+                    [
+                        np.einsum("fdsk,dsk->fds", gd_layers[l], dpos[l + 1][:, None] - dpos[l][None])
+                        for l in range(L - 1)
+                    ]
+                )
+                if L > 1
+                else np.empty((0,) + cascade.w_layers.shape[1:])
+            )
             d_out = -np.einsum("fdsk,sk->fds", gd_out, dpos[-1])
             return d_in, d_layers, d_out
 
@@ -117,8 +135,12 @@ class PhysicalParameterization(Parameterization):
             w_layers.append(w)
             gd_layers.append(gd)
         w_out, gd_out = _rs_parts(atoms[-1], out.positions, lam, geom.atom_area)
-        cascade = Cascade(w_in, np.stack(w_layers) if w_layers else np.empty((0, lam.size, N, N), complex),
-                          w_out, geom.frequencies.copy())
+        cascade = Cascade(
+            w_in,
+            np.stack(w_layers) if w_layers else np.empty((0, lam.size, N, N), complex),
+            w_out,
+            geom.frequencies.copy(),
+        )
         return cascade, (L, N, gd_in, gd_layers, gd_out, geom.nominal_atom_grid(), geom.rotations)
 
     def cascade_and_vjp(self, p, frequencies=None):
@@ -140,8 +162,13 @@ class PhysicalParameterization(Parameterization):
             d_spacing = np.cumsum(pos[:, :, 2].sum(axis=1)[::-1])[::-1]  # gap l moves layers l..L-1
             d_offset = pos[:, :, 1].sum(axis=1)
             c, s = np.cos(rot), np.sin(rot)
-            dxy = np.stack([-s[:, None] * grid[None, :, 0] - c[:, None] * grid[None, :, 1],
-                            c[:, None] * grid[None, :, 0] - s[:, None] * grid[None, :, 1]], axis=-1)
+            dxy = np.stack(
+                [
+                    -s[:, None] * grid[None, :, 0] - c[:, None] * grid[None, :, 1],
+                    c[:, None] * grid[None, :, 0] - s[:, None] * grid[None, :, 1],
+                ],
+                axis=-1,
+            )
             d_rotation = np.einsum("lnk,lnk->l", pos[:, :, :2], dxy)
             return np.concatenate([d_spacing, d_offset, d_rotation])
 

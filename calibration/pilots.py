@@ -65,8 +65,9 @@ def _jacobian(par: Parameterization, x: np.ndarray, theta: np.ndarray, frequenci
     return np.stack(cols, axis=-1)
 
 
-def d_optimal_pilots(slots: int, par: Parameterization, bits: int, x=None, frequencies=None, pool: int = 2000,
-                     seed=None) -> np.ndarray:
+def d_optimal_pilots(
+    slots: int, par: Parameterization, bits: int, x=None, frequencies=None, pool: int = 2000, seed=None
+) -> np.ndarray:
     """Greedy D-optimal pilots for ``par`` at ``x`` (default the ideal model), picked from ``pool`` random ones.
 
     The Fisher information M = sum_t J_t^T J_t; candidate c adds log det(I + J_c M^-1 J_c^T).

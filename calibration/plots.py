@@ -35,8 +35,11 @@ def plot_stages(run: CalibrationRun, path: str | os.PathLike) -> str:
     ax = axes[0, 0]
     ax.plot(stages, [run.initial_heldout_nmse_db] + [s.heldout_nmse_db for s in run.stages], "o-", label="held-out")
     ax.plot(stages[1:], [s.fit_nmse_db for s in run.stages], "s--", label="fitted pilots")
-    ax.set(xlabel="stage (0 = starting model)", ylabel="end-to-end NMSE (dB)",
-           title=f"{run.protocol}: {run.parameterization} / {run.estimator}")
+    ax.set(
+        xlabel="stage (0 = starting model)",
+        ylabel="end-to-end NMSE (dB)",
+        title=f"{run.protocol}: {run.parameterization} / {run.estimator}",
+    )
     ax.grid(alpha=0.3)
     ax.legend()
     if truth:
@@ -55,21 +58,33 @@ def plot_stages(run: CalibrationRun, path: str | os.PathLike) -> str:
     return os.fspath(path)
 
 
-def plot_magnitude_maps(ideal: Cascade, calibrated: Cascade, path: str | os.PathLike, layer: int = 0,
-                        truth: Cascade | None = None, frequency: int = 0) -> str:
+def plot_magnitude_maps(
+    ideal: Cascade,
+    calibrated: Cascade,
+    path: str | os.PathLike,
+    layer: int = 0,
+    truth: Cascade | None = None,
+    frequency: int = 0,
+) -> str:
     """|W| maps of interlayer matrix ``layer`` (0 = layer 1 -> 2) like [3] Interlayer error calibration Fig. 5."""
     if not 0 <= layer < ideal.w_layers.shape[0]:
         raise ValueError(f"layer must be in [0, {ideal.w_layers.shape[0]}), got {layer}")
     plt = _pyplot()
+
     def pick(c):
-        return (np.abs(c.w_layers[layer, frequency]))
+        return np.abs(c.w_layers[layer, frequency])
+
     panels = [("ideal", pick(ideal))]
     if truth is not None:
         panels.append(("true", pick(truth)))
     panels.append(("calibrated", pick(calibrated)))
     ref = truth if truth is not None else ideal
-    panels.append((f"|calibrated - {'true' if truth is not None else 'ideal'}|",
-                   np.abs(calibrated.w_layers[layer, frequency] - ref.w_layers[layer, frequency])))
+    panels.append(
+        (
+            f"|calibrated - {'true' if truth is not None else 'ideal'}|",
+            np.abs(calibrated.w_layers[layer, frequency] - ref.w_layers[layer, frequency]),
+        )
+    )
     fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.4))
     vmax = max(p[1].max() for p in panels[:-1])
     for ax, (name, img) in zip(axes, panels):

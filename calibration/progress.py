@@ -29,16 +29,24 @@ class ConsoleProgress:
                 return
             self._last_draw = now
             fill = int(self.width * done / max(total, 1))
-            self._line(f"{event['what']:<10} [{'#' * fill}{'.' * (self.width - fill)}] {done}/{total} "
-                       f"({time.monotonic() - self.t0:.1f} s)")
+            self._line(
+                f"{event['what']:<10} [{'#' * fill}{'.' * (self.width - fill)}] {done}/{total} "
+                f"({time.monotonic() - self.t0:.1f} s)"
+            )
         elif kind == "stage":
             r = event["report"]
-            self._line(f"stage {r.stage}/{event['stages']}: {r.slots} slots, held-out NMSE {r.heldout_nmse_db:.2f} dB, "
-                       f"fit {r.fit_nmse_db:.2f} dB, {r.seconds:.1f} s", end="\n")
+            self._line(
+                f"stage {r.stage}/{event['stages']}: {r.slots} slots, held-out NMSE {r.heldout_nmse_db:.2f} dB, "
+                f"fit {r.fit_nmse_db:.2f} dB, {r.seconds:.1f} s",
+                end="\n",
+            )
         elif kind == "residual":
             r = event["residual"]
-            self._line(f"residual stage {'kept' if r['kept'] else 'not kept'}: held-out NMSE {r['heldout_before_db']:.2f}"
-                       f" -> {r['heldout_after_db']:.2f} dB ({r['reason']})", end="\n")
+            self._line(
+                f"residual stage {'kept' if r['kept'] else 'not kept'}: held-out NMSE {r['heldout_before_db']:.2f}"
+                f" -> {r['heldout_after_db']:.2f} dB ({r['reason']})",
+                end="\n",
+            )
         elif kind == "check":
             self._line("check: " + "; ".join(str(r) for r in event["readings"]), end="\n")
         elif kind == "done":

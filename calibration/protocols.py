@@ -66,15 +66,23 @@ class PeriodicSingleStage(_Periodic):
 class PeriodicMultiStage(_Periodic):
     name = "periodic-multi-stage"
 
-    def __init__(self, calibrator: Calibrator, period: float, stages: int = 10, slots: int = 100,
-                 radii: list | None = None, clock=None):
+    def __init__(
+        self,
+        calibrator: Calibrator,
+        period: float,
+        stages: int = 10,
+        slots: int = 100,
+        radii: list | None = None,
+        clock=None,
+    ):
         super().__init__(calibrator, period, clock)
         self.stages, self.slots = stages, slots
         self.radii = radii or radius_schedule(stages)
 
     def _calibrate(self, progress, reason):
-        return self.calibrator.calibrate(self.stages, self.slots, self.radii, protocol=self.name, reason=reason,
-                                         progress=progress)
+        return self.calibrator.calibrate(
+            self.stages, self.slots, self.radii, protocol=self.name, reason=reason, progress=progress
+        )
 
 
 class StateDriven:
@@ -82,8 +90,16 @@ class StateDriven:
 
     name = "state-driven"
 
-    def __init__(self, calibrator: Calibrator, indicators: list[Indicator], check_every: float = 60.0,
-                 stages: int = 3, slots: int = 100, radii: list | None = None, clock=None):
+    def __init__(
+        self,
+        calibrator: Calibrator,
+        indicators: list[Indicator],
+        check_every: float = 60.0,
+        stages: int = 3,
+        slots: int = 100,
+        radii: list | None = None,
+        clock=None,
+    ):
         if not indicators:
             raise ValueError("a state-driven protocol needs at least one indicator")
         self.calibrator, self.indicators = calibrator, list(indicators)
@@ -121,8 +137,9 @@ class StateDriven:
             ind.rebaseline(ref, cal.model, temp)
 
     def run(self, progress: Progress | None = None, reason: str = "requested") -> CalibrationRun:
-        run = self.calibrator.calibrate(self.stages, self.slots, self.radii, protocol=self.name, reason=reason,
-                                        progress=progress)
+        run = self.calibrator.calibrate(
+            self.stages, self.slots, self.radii, protocol=self.name, reason=reason, progress=progress
+        )
         self.runs.append(run)
         self.rebaseline(progress)
         return run

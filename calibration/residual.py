@@ -47,9 +47,14 @@ class ResidualFit:
     reason: str = ""
 
     def to_dict(self) -> dict:
-        return {"kept": self.kept, "ridge": self.ridge, "heldout_before_db": self.heldout_before_db,
-                "heldout_after_db": self.heldout_after_db, "reason": self.reason,
-                "cv_db": {f"{k:g}": v for k, v in self.cv_db.items()}}
+        return {
+            "kept": self.kept,
+            "ridge": self.ridge,
+            "heldout_before_db": self.heldout_before_db,
+            "heldout_after_db": self.heldout_after_db,
+            "reason": self.reason,
+            "cv_db": {f"{k:g}": v for k, v in self.cv_db.items()},
+        }
 
 
 def _transmissions(theta, amp) -> np.ndarray:
@@ -82,7 +87,7 @@ def _design(s: np.ndarray, levels: np.ndarray, K: int) -> np.ndarray:
     T, L, N, F, P = s.shape
     a = np.zeros((T, F, P, L, N, K), complex)
     onehot = levels[..., None] == np.arange(K)  # (T, L, N, K)
-    a[...] = (s.transpose(0, 3, 4, 1, 2)[..., None] * onehot[:, None, None])
+    a[...] = s.transpose(0, 3, 4, 1, 2)[..., None] * onehot[:, None, None]
     return a.reshape(T * F * P, L * N * K)
 
 
@@ -144,8 +149,17 @@ def _last_layer_field(cascade: Cascade, t: np.ndarray) -> np.ndarray:
     return x
 
 
-def fit_residual(cascade: Cascade, atom_response, leakage, data: CalibrationData, heldout: CalibrationData,
-                 receivers: str = "gain", folds: int = 5, steps: int = 4, ridges=RIDGES) -> ResidualFit:
+def fit_residual(
+    cascade: Cascade,
+    atom_response,
+    leakage,
+    data: CalibrationData,
+    heldout: CalibrationData,
+    receivers: str = "gain",
+    folds: int = 5,
+    steps: int = 4,
+    ridges=RIDGES,
+) -> ResidualFit:
     """The residual stage on a fitted model (``cascade`` with its receive terms, ``atom_response``
     (K,) or (L, N, K) or None, ``leakage``): kept only if it lowers the NMSE on ``heldout``."""
     before = nmse_db(predicted(cascade, heldout, atom_response, leakage), heldout.y)
@@ -188,4 +202,6 @@ def fit_residual(cascade: Cascade, atom_response, leakage, data: CalibrationData
         base.cv_db, base.heldout_after_db = cv_db, after
         base.reason = f"held-out NMSE would go from {before:.2f} to {after:.2f} dB"
         return base
-    return ResidualFit(c, np.ascontiguousarray(response), leak, True, ridge, before, after, cv_db, "lowers held-out NMSE")
+    return ResidualFit(
+        c, np.ascontiguousarray(response), leak, True, ridge, before, after, cv_db, "lowers held-out NMSE"
+    )

@@ -56,8 +56,17 @@ class PilotSource:
 class FunctionSource(PilotSource):
     """``respond(codes (T, L, N), t) -> (T, F, P)`` plus noise at ``snr_db`` (mean response power / noise)."""
 
-    def __init__(self, respond: Callable, frequencies, bits: int, shape: tuple, snr_db: float | None = None,
-                 seed=None, clock: Callable[[], float] | None = None, temperature: Callable[[], float] | None = None):
+    def __init__(
+        self,
+        respond: Callable,
+        frequencies,
+        bits: int,
+        shape: tuple,
+        snr_db: float | None = None,
+        seed=None,
+        clock: Callable[[], float] | None = None,
+        temperature: Callable[[], float] | None = None,
+    ):
         self.respond = respond
         self.frequencies = np.atleast_1d(np.asarray(frequencies, float))
         self.bits, self.shape, self.snr_db = bits, tuple(shape), snr_db
@@ -80,8 +89,9 @@ class FunctionSource(PilotSource):
             y = y + sigma / np.sqrt(2) * (self.rng.standard_normal(y.shape) + 1j * self.rng.standard_normal(y.shape))
         if progress:
             progress(len(codes), len(codes))
-        return CalibrationData.from_codes(codes, self.bits, y, self.frequencies,
-                                          {"source": "function", "time": t, "snr_db": self.snr_db})
+        return CalibrationData.from_codes(
+            codes, self.bits, y, self.frequencies, {"source": "function", "time": t, "snr_db": self.snr_db}
+        )
 
 
 LIST_IFBW = 10e3  # a list sweep's IF bandwidth when none is given: 100 us points leave a board time to latch
@@ -94,9 +104,19 @@ class BenchSource(PilotSource):
     triggered list measurement when there is one frequency and the hardware supports it.
     """
 
-    def __init__(self, board: Board, vna, frequencies, receive_ports: int, ifbw: float | None = None,
-                 power: float | None = None, use_list: bool = True, verify: bool = True,
-                 clock: Callable[[], float] | None = None, params: tuple[str, ...] | None = None):
+    def __init__(
+        self,
+        board: Board,
+        vna,
+        frequencies,
+        receive_ports: int,
+        ifbw: float | None = None,
+        power: float | None = None,
+        use_list: bool = True,
+        verify: bool = True,
+        clock: Callable[[], float] | None = None,
+        params: tuple[str, ...] | None = None,
+    ):
         """``params``: the S-parameter of each receive port (the bench's port map); default S21, S31, .."""
         self.board, self.vna = board, vna
         info = board.info
@@ -116,8 +136,13 @@ class BenchSource(PilotSource):
 
     @property
     def list_capable(self) -> bool:
-        return (self.use_list and self.frequencies.size == 1 and capable(self.board, TriggerSequencer)
-                and capable(self.board, SlotStore) and capable(self.vna, ListSweep))
+        return (
+            self.use_list
+            and self.frequencies.size == 1
+            and capable(self.board, TriggerSequencer)
+            and capable(self.board, SlotStore)
+            and capable(self.vna, ListSweep)
+        )
 
     def temperature(self) -> float | None:
         return self.board.status().temperature_c
@@ -137,11 +162,12 @@ class BenchSource(PilotSource):
                 self.vna.power = self.power
             chunk = self.board.info.slots
             for s in range(0, T, chunk):
-                part = configs[s:s + chunk]
+                part = configs[s : s + chunk]
                 for p, param in enumerate(self.params):
-                    _, data = triggered_list_measurement(self.board, self.vna, part, float(self.frequencies[0]), param,
-                                                         ifbw=self.ifbw or LIST_IFBW)
-                    y[s:s + len(part), 0, p] = data
+                    _, data = triggered_list_measurement(
+                        self.board, self.vna, part, float(self.frequencies[0]), param, ifbw=self.ifbw or LIST_IFBW
+                    )
+                    y[s : s + len(part), 0, p] = data
                 if progress:
                     progress(min(s + chunk, T), T)
             mode = "list"
@@ -158,9 +184,13 @@ class BenchSource(PilotSource):
                 if progress:
                     progress(t + 1, T)
             mode = "sweep"
-        return CalibrationData.from_codes(codes, self.bits, y, self.frequencies,
-                                          {"source": "bench", "board": self.board.info.serial, "mode": mode,
-                                           "time": t0, "params": list(self.params)})
+        return CalibrationData.from_codes(
+            codes,
+            self.bits,
+            y,
+            self.frequencies,
+            {"source": "bench", "board": self.board.info.serial, "mode": mode, "time": t0, "params": list(self.params)},
+        )
 
 
 class RecordedSource(PilotSource):
@@ -177,18 +207,20 @@ class RecordedSource(PilotSource):
             raise ValueError("recorded data need their integer codes and bit depth (CalibrationData.from_codes)")
         test = int((data.meta or {}).get("test", 0)) if test is None else int(test)
         if not 0 <= test or not 0 <= heldout < data.slots - test:
-            raise ValueError(f"held-out slots must be in [0, {data.slots - test}) with {test} test slots, got {heldout}")
+            raise ValueError(
+                f"held-out slots must be in [0, {data.slots - test}) with {test} test slots, got {heldout}"
+            )
         self.data, self.shape = data, tuple(shape)
         self.bits, self.frequencies = data.bits, data.frequencies
         self.n_train = data.slots - heldout - test
-        self.reference_codes = data.codes[self.n_train:data.slots - test]
-        self.test_codes = data.codes[data.slots - test:] if test else None
+        self.reference_codes = data.codes[self.n_train : data.slots - test]
+        self.test_codes = data.codes[data.slots - test :] if test else None
         self._index = {c.tobytes(): i for i, c in enumerate(data.codes.astype(np.uint16))}
 
     def pilots(self, first: int, count: int) -> np.ndarray:
         if first + count > self.n_train:
             raise ValueError(f"the recording has {self.n_train} calibration slots; {first + count} requested")
-        return self.data.codes[first:first + count]
+        return self.data.codes[first : first + count]
 
     def measure(self, codes, progress: Progress | None = None) -> CalibrationData:
         codes = self._check_codes(codes)

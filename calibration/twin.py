@@ -75,8 +75,9 @@ def twin(model, xp):
         if single:
             t = t[None, ...]
         if tuple(t.shape[1:]) != (c.n_layers, c.n_atoms):
-            raise ValueError(f"phases must be (L, N) = ({c.n_layers}, {c.n_atoms}) or a batch of them, "
-                             f"got {tuple(t.shape)}")
+            raise ValueError(
+                f"phases must be (L, N) = ({c.n_layers}, {c.n_atoms}) or a batch of them, got {tuple(t.shape)}"
+            )
         y = network(t) if model.faces is not None else cascade(t)
         if leakage is not None:
             y = y + leakage[None, ...]

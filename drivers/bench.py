@@ -56,8 +56,14 @@ def open_board(config: BenchConfig) -> Board:
 def vna_options(config: BenchConfig) -> dict:
     """The driver keywords the bench file's [vna] section gives."""
     v = config.vna
-    kw = {"channel": v.channel, "model": v.model, "backend": v.backend, "preset": v.preset, "cal_set": v.cal_set,
-          "averaging": v.averaging}
+    kw = {
+        "channel": v.channel,
+        "model": v.model,
+        "backend": v.backend,
+        "preset": v.preset,
+        "cal_set": v.cal_set,
+        "averaging": v.averaging,
+    }
     if v.timeout:
         kw["timeout_s"] = v.timeout
     return kw

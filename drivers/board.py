@@ -22,8 +22,19 @@ from drivers.smp import pattern_crc
 from simhw.values.phase_config import PhaseConfig
 
 __all__ = [
-    "Board", "BoardInfo", "BoardStatus", "SequenceMode", "BoardError", "BoardTimeout", "BoardConnectionError",
-    "BoardResetError", "BoardVerifyError", "BoardCapabilityError", "BoardRefused", "Latched", "PushBatch",
+    "Board",
+    "BoardInfo",
+    "BoardStatus",
+    "SequenceMode",
+    "BoardError",
+    "BoardTimeout",
+    "BoardConnectionError",
+    "BoardResetError",
+    "BoardVerifyError",
+    "BoardCapabilityError",
+    "BoardRefused",
+    "Latched",
+    "PushBatch",
     "check_config_fits",
 ]
 
@@ -108,8 +119,9 @@ def check_config_fits(config: PhaseConfig, info: BoardInfo) -> None:
     if not isinstance(config, PhaseConfig):
         raise TypeError(f"expected a PhaseConfig, got {type(config).__name__}")
     if config.shape != info.shape:
-        raise ValueError(f"config shape {config.shape} does not match board {info.serial} shape {info.shape} "
-                         "(layers, rows, cols)")
+        raise ValueError(
+            f"config shape {config.shape} does not match board {info.serial} shape {info.shape} (layers, rows, cols)"
+        )
     if config.bits != info.bits:
         raise ValueError(f"config has {config.bits}-bit codes, board {info.serial} takes {info.bits}-bit codes")
 
@@ -143,6 +155,7 @@ class Board(abc.ABC):
     """
 
     if TYPE_CHECKING:  # read by users; a driver stores it (identify) or composes it (a property)
+
         @property
         def info(self) -> BoardInfo: ...
 

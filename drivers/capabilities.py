@@ -18,8 +18,21 @@ from drivers.features import Feature
 from drivers.sequence import SequenceMode
 from simhw.values.phase_config import PhaseConfig
 
-__all__ = ["capable", "SlotStore", "HostSequencer", "TriggerSequencer", "TimerSequencer", "RandomSequencer",
-           "PipelinedPush", "LatchReport", "Watchdog", "ListSweep", "SettingsReport", "push_in_order", "upload_slots"]
+__all__ = [
+    "capable",
+    "SlotStore",
+    "HostSequencer",
+    "TriggerSequencer",
+    "TimerSequencer",
+    "RandomSequencer",
+    "PipelinedPush",
+    "LatchReport",
+    "Watchdog",
+    "ListSweep",
+    "SettingsReport",
+    "push_in_order",
+    "upload_slots",
+]
 
 
 @runtime_checkable
@@ -39,8 +52,9 @@ class HostSequencer(Protocol):
 
     def define_sequence(self, slots: list[int]) -> None: ...
 
-    def arm_sequence(self, mode: SequenceMode = SequenceMode.HOST, loop: bool = False,
-                     period_s: float = 0.0) -> None: ...
+    def arm_sequence(
+        self, mode: SequenceMode = SequenceMode.HOST, loop: bool = False, period_s: float = 0.0
+    ) -> None: ...
 
     def start_sequence(self) -> int: ...
 
@@ -101,7 +115,9 @@ class ListSweep(Protocol):
     @property
     def trigger_outputs(self) -> bool: ...
 
-    def list_sweep(self, frequency: float, points: int, param: str = "S21", ifbw: float | None = None) -> np.ndarray: ...
+    def list_sweep(
+        self, frequency: float, points: int, param: str = "S21", ifbw: float | None = None
+    ) -> np.ndarray: ...
 
 
 @runtime_checkable
@@ -111,10 +127,14 @@ class SettingsReport(Protocol):
     def measurement_settings(self) -> dict: ...
 
 
-REPORTED = {SlotStore: Feature.SLOTS, HostSequencer: Feature.HOST_SEQUENCE,
-            TriggerSequencer: Feature.TRIGGER | Feature.HOST_SEQUENCE,
-            TimerSequencer: Feature.TIMER | Feature.HOST_SEQUENCE,
-            RandomSequencer: Feature.RANDOM_SEQUENCE, Watchdog: Feature.WATCHDOG}
+REPORTED = {
+    SlotStore: Feature.SLOTS,
+    HostSequencer: Feature.HOST_SEQUENCE,
+    TriggerSequencer: Feature.TRIGGER | Feature.HOST_SEQUENCE,
+    TimerSequencer: Feature.TIMER | Feature.HOST_SEQUENCE,
+    RandomSequencer: Feature.RANDOM_SEQUENCE,
+    Watchdog: Feature.WATCHDOG,
+}
 
 
 def capable(device, capability) -> bool:

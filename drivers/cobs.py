@@ -42,7 +42,7 @@ def cobs_decode(data: bytes) -> bytes:
         end = i + code
         if end > n:
             raise CobsError(f"COBS block at offset {i} runs past the end of the frame")
-        block = data[i + 1:end]
+        block = data[i + 1 : end]
         if 0 in block:
             raise CobsError("zero byte inside a COBS block")
         out += block

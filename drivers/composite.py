@@ -26,8 +26,11 @@ class CompositeBoard(Board):
     member has them (then the board is a :class:`TriggeredCompositeBoard`)."""
 
     def __new__(cls, boards: Sequence[Board]):
-        if cls is CompositeBoard and boards and all(isinstance(b, TriggerSequencer) and isinstance(b, TimerSequencer)
-                                                    for b in boards):
+        if (
+            cls is CompositeBoard
+            and boards
+            and all(isinstance(b, TriggerSequencer) and isinstance(b, TimerSequencer) for b in boards)
+        ):
             cls = TriggeredCompositeBoard
         return super().__new__(cls)
 
@@ -51,25 +54,36 @@ class CompositeBoard(Board):
         first = infos[0]
         for i in infos[1:]:
             if (i.rows, i.cols, i.bits) != (first.rows, first.cols, first.bits):
-                raise ValueError(f"member {i.serial} is {i.rows}x{i.cols} {i.bits}-bit, member {first.serial} is "
-                                 f"{first.rows}x{first.cols} {first.bits}-bit: members must match")
+                raise ValueError(
+                    f"member {i.serial} is {i.rows}x{i.cols} {i.bits}-bit, member {first.serial} is "
+                    f"{first.rows}x{first.cols} {first.bits}-bit: members must match"
+                )
         self._info = self._compose()
         return self._info
 
     def _compose(self) -> BoardInfo:
         infos = [b.info for b in self.boards]
-        return BoardInfo("composite", "+".join(i.serial for i in infos), "/".join(i.firmware for i in infos),
-                         "/".join(sorted({i.protocol for i in infos})), sum(i.layers for i in infos), infos[0].rows,
-                         infos[0].cols, infos[0].bits, min(i.slots for i in infos), 0,
-                         hash(tuple(i.boot_id for i in infos)) & 0xFFFFFFFF,
-                         functools.reduce(operator.and_, (i.features for i in infos)))
+        return BoardInfo(
+            "composite",
+            "+".join(i.serial for i in infos),
+            "/".join(i.firmware for i in infos),
+            "/".join(sorted({i.protocol for i in infos})),
+            sum(i.layers for i in infos),
+            infos[0].rows,
+            infos[0].cols,
+            infos[0].bits,
+            min(i.slots for i in infos),
+            0,
+            hash(tuple(i.boot_id for i in infos)) & 0xFFFFFFFF,
+            functools.reduce(operator.and_, (i.features for i in infos)),
+        )
 
     def _split(self, config: PhaseConfig) -> list[PhaseConfig]:
         check_config_fits(config, self.info)
         parts, start = [], 0
         for b in self.boards:
             n = b.info.layers
-            parts.append(PhaseConfig(config.codes[start:start + n], config.bits, name=config.name))
+            parts.append(PhaseConfig(config.codes[start : start + n], config.bits, name=config.name))
             start += n
         return parts
 
@@ -88,10 +102,23 @@ class CompositeBoard(Board):
             return None if any(v is None for v in vals) else sum(vals)
 
         temps = [s.temperature_c for s in sts if s.temperature_c is not None]
-        return BoardStatus(self.info.boot_id, None, max(temps) if temps else None, None, None, total("latch_count"),
-                           total("crc_errors"), total("framing_errors"), total("overruns"), first.seq_state,
-                           first.seq_position, first.seq_steps, sum(s.seq_missed for s in sts),
-                           any(s.safe_mode for s in sts), ())
+        return BoardStatus(
+            self.info.boot_id,
+            None,
+            max(temps) if temps else None,
+            None,
+            None,
+            total("latch_count"),
+            total("crc_errors"),
+            total("framing_errors"),
+            total("overruns"),
+            first.seq_state,
+            first.seq_position,
+            first.seq_steps,
+            sum(s.seq_missed for s in sts),
+            any(s.safe_mode for s in sts),
+            (),
+        )
 
     def reset(self) -> BoardInfo:
         for b in self.boards:

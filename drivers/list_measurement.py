@@ -20,9 +20,15 @@ class ListMeasurementError(BoardError):
     """The sequencer did not step exactly once per point (a missed or extra trigger)."""
 
 
-def triggered_list_measurement(board: Board, vna, configs: list[PhaseConfig], frequency: float,
-                               param: str = "S21", first_slot: int = 0,
-                               ifbw: float | None = None) -> tuple[list[PhaseConfig], np.ndarray]:
+def triggered_list_measurement(
+    board: Board,
+    vna,
+    configs: list[PhaseConfig],
+    frequency: float,
+    param: str = "S21",
+    first_slot: int = 0,
+    ifbw: float | None = None,
+) -> tuple[list[PhaseConfig], np.ndarray]:
     """Measure ``param`` at ``frequency`` for every configuration; returns (configs, responses (N,)).
     ``ifbw`` sets the point time for the sweep (the VNA's is restored afterwards); it must leave the
     board time to latch between points."""
@@ -47,6 +53,8 @@ def triggered_list_measurement(board: Board, vna, configs: list[PhaseConfig], fr
         board.stop_sequence()
     st = board.status()
     if st.seq_missed or st.seq_steps != n:
-        raise ListMeasurementError(f"sequencer stepped {st.seq_steps} times for {n} points "
-                                   f"({st.seq_missed} missed): responses are not aligned with configurations")
+        raise ListMeasurementError(
+            f"sequencer stepped {st.seq_steps} times for {n} points "
+            f"({st.seq_missed} missed): responses are not aligned with configurations"
+        )
     return list(configs), data

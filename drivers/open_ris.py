@@ -43,6 +43,7 @@ MAX_LINE = 256  # bytes; the longest reply (#0X + 64 hex digits) is 67
 
 __all__ = ["OpenRISBoard", "encode_pattern", "decode_pattern", "ROWS", "COLS", "BANNER_END"]
 
+
 class OpenRISBoard(SerialBoardMixin, Board):
     """Driver for one open-source 16x16 1-bit RIS (a single-layer board)."""
 
@@ -68,7 +69,7 @@ class OpenRISBoard(SerialBoardMixin, Board):
             idx = self._buf.find(b"\n")
             if idx >= 0:
                 line = bytes(self._buf[:idx])
-                del self._buf[:idx + 1]
+                del self._buf[: idx + 1]
                 return line
             if time.monotonic() >= deadline:
                 return None
@@ -97,8 +98,9 @@ class OpenRISBoard(SerialBoardMixin, Board):
                         break
                     if line.startswith(b"#") and (expect is None or expect.match(line)):
                         return line
-            raise BoardTimeout(f"no reply to {command[:12]!r}… from {self.link.url} within {timeout} s "
-                               f"({self.retries + 1} attempts)")
+            raise BoardTimeout(
+                f"no reply to {command[:12]!r}… from {self.link.url} within {timeout} s ({self.retries + 1} attempts)"
+            )
 
     # ------------------------------------------------------------------ Board interface
     def identify(self) -> BoardInfo:
@@ -107,16 +109,43 @@ class OpenRISBoard(SerialBoardMixin, Board):
         except BoardTimeout:
             serial_no = "unknown"
         self.read_active()  # proves the board answers; raises BoardTimeout otherwise
-        self.info = BoardInfo("Open source RIS 16x16", serial_no, "1.0", "open-ris-ascii", 1, ROWS, COLS, 1,
-                              0, 0, self._boot_id, Feature.SLOTS | Feature.HOST_SEQUENCE)  # both kept by the host
+        self.info = BoardInfo(
+            "Open source RIS 16x16",
+            serial_no,
+            "1.0",
+            "open-ris-ascii",
+            1,
+            ROWS,
+            COLS,
+            1,
+            0,
+            0,
+            self._boot_id,
+            Feature.SLOTS | Feature.HOST_SEQUENCE,
+        )  # both kept by the host
         return self.info
 
     def status(self) -> BoardStatus:
         match = VEXT_REPLY.match(self.query(b"?Vext\n", VEXT_REPLY))
         assert match is not None  # query returns only a line its pattern matches
         vext = float(match.group(1))
-        return BoardStatus(self._boot_id, None, None, vext, None, self._latches, None, None, None, self._seq_state.label,
-                           self._seq_pos, self._seq_steps, 0, False, ())
+        return BoardStatus(
+            self._boot_id,
+            None,
+            None,
+            vext,
+            None,
+            self._latches,
+            None,
+            None,
+            None,
+            self._seq_state.label,
+            self._seq_pos,
+            self._seq_steps,
+            0,
+            False,
+            (),
+        )
 
     def reset(self, ready_timeout: float = 5.0) -> BoardInfo:
         with self.link.lock:

@@ -10,8 +10,16 @@ import re
 
 import numpy as np
 
-__all__ = ["ROWS", "COLS", "BANNER_END", "PATTERN_REPLY", "VEXT_REPLY", "pattern_hex", "encode_pattern",
-           "decode_pattern"]
+__all__ = [
+    "ROWS",
+    "COLS",
+    "BANNER_END",
+    "PATTERN_REPLY",
+    "VEXT_REPLY",
+    "pattern_hex",
+    "encode_pattern",
+    "decode_pattern",
+]
 
 ROWS = COLS = 16
 BANNER_END = b"#READY!"

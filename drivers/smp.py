@@ -27,10 +27,26 @@ from drivers.cobs import CobsError, cobs_decode, cobs_encode
 from drivers.smp_messages import Commit, Hello, Read, SeqArm, Slot, SlotStoreBody, WatchdogBody, Write
 
 __all__ = [
-    "MAGIC", "PROTOCOL_VERSION", "HEADER", "MsgType", "NakCode", "EventKind", "SMPMessage",
-    "FrameError", "FrameDecoder", "encode_frame", "decode_payload", "pack_codes", "unpack_codes",
-    "pattern_crc", "MESSAGES", "FIXED_REQUEST_BODY", "write_capacity", "NakError",
-    "random_layer_codes", "random_sequence_patterns",
+    "MAGIC",
+    "PROTOCOL_VERSION",
+    "HEADER",
+    "MsgType",
+    "NakCode",
+    "EventKind",
+    "SMPMessage",
+    "FrameError",
+    "FrameDecoder",
+    "encode_frame",
+    "decode_payload",
+    "pack_codes",
+    "unpack_codes",
+    "pattern_crc",
+    "MESSAGES",
+    "FIXED_REQUEST_BODY",
+    "write_capacity",
+    "NakError",
+    "random_layer_codes",
+    "random_sequence_patterns",
 ]
 
 MAGIC = b"SM"
@@ -67,10 +83,21 @@ class MsgType(enum.IntEnum):
 REQUEST_TYPES = frozenset(t for t in MsgType if t < 0x80)
 # The body size of every request whose body has one fixed size (from its class in drivers.smp_messages);
 # WRITE and SEQ_DEFINE have a head (Write.HEAD, SeqDefine.N) and a variable part, HELLO version 1 none.
-FIXED_REQUEST_BODY = {MsgType.HELLO: Hello.S.size, MsgType.COMMIT: Commit.S.size, MsgType.READ: Read.S.size,
-                      MsgType.SLOT_STORE: SlotStoreBody.S.size, MsgType.SLOT_LOAD: Slot.S.size,
-                      MsgType.SEQ_ARM: SeqArm.S.size, MsgType.SEQ_START: 0, MsgType.SEQ_STOP: 0, MsgType.SEQ_STEP: 0,
-                      MsgType.STATUS: 0, MsgType.RESET: 0, MsgType.PING: 0, MsgType.WATCHDOG: WatchdogBody.S.size}
+FIXED_REQUEST_BODY = {
+    MsgType.HELLO: Hello.S.size,
+    MsgType.COMMIT: Commit.S.size,
+    MsgType.READ: Read.S.size,
+    MsgType.SLOT_STORE: SlotStoreBody.S.size,
+    MsgType.SLOT_LOAD: Slot.S.size,
+    MsgType.SEQ_ARM: SeqArm.S.size,
+    MsgType.SEQ_START: 0,
+    MsgType.SEQ_STOP: 0,
+    MsgType.SEQ_STEP: 0,
+    MsgType.STATUS: 0,
+    MsgType.RESET: 0,
+    MsgType.PING: 0,
+    MsgType.WATCHDOG: WatchdogBody.S.size,
+}
 
 
 class NakCode(enum.IntEnum):
@@ -171,12 +198,12 @@ def decode_payload(encoded: bytes) -> SMPMessage:
     if len(raw) < OVERHEAD:
         raise FrameError("short", f"frame of {len(raw)} bytes is shorter than header + crc")
     (crc,) = CRC.unpack_from(raw, len(raw) - CRC.size)
-    if zlib.crc32(raw[:-CRC.size]) != crc:
+    if zlib.crc32(raw[: -CRC.size]) != crc:
         raise FrameError("crc", "frame CRC mismatch")
     magic, version, mtype, seq, length = HEADER.unpack_from(raw)
     if magic != MAGIC:
         raise FrameError("magic", f"bad magic {magic!r}")
-    body = raw[HEADER.size:-CRC.size]
+    body = raw[HEADER.size : -CRC.size]
     if length != len(body):
         raise FrameError("length", f"header says {length} body bytes, frame has {len(body)}")
     return SMPMessage(mtype, seq, bytes(body), version)
@@ -232,7 +259,7 @@ def pack_codes(codes, bits: int) -> bytes:
     if bits in _WHOLE_BYTE:  # several codes per byte: shift and add, no bit planes
         per = 8 // bits
         groups = np.zeros(-(-c.size // per) * per, np.uint8)
-        groups[:c.size] = c
+        groups[: c.size] = c
         return (groups.reshape(-1, per) << _SHIFTS[bits]).sum(axis=1, dtype=np.uint8).tobytes()
     c = c.astype(np.uint32)
     bitplanes = ((c[:, None] >> np.arange(bits, dtype=np.uint32)) & 1).astype(np.uint8)
@@ -248,7 +275,7 @@ def unpack_codes(data: bytes, count: int, bits: int) -> np.ndarray:
     if bits in _WHOLE_BYTE:
         return ((raw[:, None] >> _SHIFTS[bits]) & ((1 << bits) - 1)).reshape(-1)[:count].astype(np.uint16)
     flat = np.unpackbits(raw, bitorder="little")[: count * bits]
-    weights = (1 << np.arange(bits, dtype=np.uint32))
+    weights = 1 << np.arange(bits, dtype=np.uint32)
     return (flat.reshape(count, bits).astype(np.uint32) @ weights).astype(np.uint16)
 
 

@@ -64,15 +64,32 @@ class SMPBoard(SerialBoardMixin, SlotsAndSequences, Board):
 
     link: CountingLink
 
-    def __init__(self, link, baudrate: int = 921600, timeout: float = 0.1, retries: int = 6,
-                 backoff: float = 0.01, window: int = 16, clock: Callable[[], float] = time.monotonic,
-                 first_seq: int | None = None, session: int | None = None, uart_baudrate: int = 0):
+    def __init__(
+        self,
+        link,
+        baudrate: int = 921600,
+        timeout: float = 0.1,
+        retries: int = 6,
+        backoff: float = 0.01,
+        window: int = 16,
+        clock: Callable[[], float] = time.monotonic,
+        first_seq: int | None = None,
+        session: int | None = None,
+        uart_baudrate: int = 0,
+    ):
         counting = make_link(link, baudrate, uart_baudrate, kind=CountingLink)
         assert isinstance(counting, CountingLink)  # make_link returns a link of the kind asked for, or raises
         self.link = counting
         self.clock = clock
-        self.engine = HostEngine(int(time.monotonic_ns()) if first_seq is None else first_seq, window, timeout,
-                                 retries, backoff, self.link.byte_time, name=self.link.url)
+        self.engine = HostEngine(
+            int(time.monotonic_ns()) if first_seq is None else first_seq,
+            window,
+            timeout,
+            retries,
+            backoff,
+            self.link.byte_time,
+            name=self.link.url,
+        )
         self._shadow_crc: int | None = None  # CRC of the last pattern written, what COMMIT expects
         self._spans: list[tuple[int, int, int]] = []  # (layer, offset, count) of each frame, set by identify()
         self.last_latched: Latched | None = None  # what the COMMIT of the last verified push reported
@@ -99,8 +116,9 @@ class SMPBoard(SerialBoardMixin, SlotsAndSequences, Board):
         if msg:
             raise BoardResetError(msg)
 
-    def transact(self, requests: list[tuple[int, bytes]], reply_size: int = 64,
-                 raise_nak: bool = True) -> list[SMPMessage]:
+    def transact(
+        self, requests: list[tuple[int, bytes]], reply_size: int = 64, raise_nak: bool = True
+    ) -> list[SMPMessage]:
         """Send requests (type, body) through the window and return their replies in order.
 
         A NAK raises :class:`BoardRefused` (after the whole batch settled, so nothing is left in
@@ -157,17 +175,33 @@ class SMPBoard(SerialBoardMixin, SlotsAndSequences, Board):
         if h.protocol != self.engine.version:
             raise BoardRefused(f"board answered HELLO of version {self.engine.version} with version {h.protocol}")
         if not (1 <= h.bits <= 16 and h.layers and h.rows and h.cols) or smp.write_capacity(h.max_frame, h.bits) < 1:
-            raise BoardRefused(f"board {h.serial!r} describes itself impossibly: {h.layers} x {h.rows} x {h.cols} "
-                               f"atoms of {h.bits} bits, frames of at most {h.max_frame} bytes")
+            raise BoardRefused(
+                f"board {h.serial!r} describes itself impossibly: {h.layers} x {h.rows} x {h.cols} "
+                f"atoms of {h.bits} bits, frames of at most {h.max_frame} bytes"
+            )
         self.engine.note_boot_id(h.boot_id, "HELLO")
         self.engine.name = h.serial or self.engine.name
-        self.info = BoardInfo("SMP SIM board", h.serial, h.firmware, f"SMP/{h.protocol}", h.layers, h.rows, h.cols,
-                              h.bits, h.slots, h.max_frame, h.boot_id, h.features)
+        self.info = BoardInfo(
+            "SMP SIM board",
+            h.serial,
+            h.firmware,
+            f"SMP/{h.protocol}",
+            h.layers,
+            h.rows,
+            h.cols,
+            h.bits,
+            h.slots,
+            h.max_frame,
+            h.boot_id,
+            h.features,
+        )
         cap = smp.write_capacity(h.max_frame, h.bits)
         total = h.layers * h.rows * h.cols
         # spans run across layers (docs/protocol.md), so a small SIM's pattern is one frame
-        self._spans = [(start // (h.rows * h.cols), start % (h.rows * h.cols), min(cap, total - start))
-                       for start in range(0, total, cap)]
+        self._spans = [
+            (start // (h.rows * h.cols), start % (h.rows * h.cols), min(cap, total - start))
+            for start in range(0, total, cap)
+        ]
         return self.info
 
     def status(self) -> BoardStatus:
@@ -175,10 +209,23 @@ class SMPBoard(SerialBoardMixin, SlotsAndSequences, Board):
         s = self._reply(StatusInfo, self.request(MsgType.STATUS, reply_size=80 + 5 * slots))
         self.engine.note_boot_id(s.boot_id, "STATUS")
         self._raise_if_reset()
-        return BoardStatus(s.boot_id, s.uptime_ms / 1000, s.temperature_c, None, s.active_crc, s.latch_count,
-                           s.crc_errors, s.framing_errors, s.overruns, _state_label(s.seq_state),
-                           s.seq_position, s.seq_steps, s.seq_missed, s.safe_mode,
-                           tuple(sl.crc if sl.valid else None for sl in s.slots))
+        return BoardStatus(
+            s.boot_id,
+            s.uptime_ms / 1000,
+            s.temperature_c,
+            None,
+            s.active_crc,
+            s.latch_count,
+            s.crc_errors,
+            s.framing_errors,
+            s.overruns,
+            _state_label(s.seq_state),
+            s.seq_position,
+            s.seq_steps,
+            s.seq_missed,
+            s.safe_mode,
+            tuple(sl.crc if sl.valid else None for sl in s.slots),
+        )
 
     def reset(self, ready_timeout: float = 5.0) -> BoardInfo:
         self._raise_if_reset()
@@ -199,8 +246,10 @@ class SMPBoard(SerialBoardMixin, SlotsAndSequences, Board):
     def _require(self, feature: Feature) -> None:
         """The driver uses only what the board reports (HELLO's capability field)."""
         if not self.info.features & feature:
-            raise BoardCapabilityError(f"board {self.info.serial} reports no {(feature.name or str(feature)).lower()} "
-                                       f"support (its features: {self.info.features!r})")
+            raise BoardCapabilityError(
+                f"board {self.info.serial} reports no {(feature.name or str(feature)).lower()} "
+                f"support (its features: {self.info.features!r})"
+            )
 
     def set_watchdog(self, timeout_s: float) -> None:
         """Show the safe pattern if no frame arrives for ``timeout_s`` (0 disables)."""
@@ -226,9 +275,9 @@ class SMPBoard(SerialBoardMixin, SlotsAndSequences, Board):
         for layer, off, cnt in self._spans:
             lo, hi = start * bits, (start + cnt) * bits
             if lo % 8 == 0 and (hi % 8 == 0 or start + cnt == flat.size):
-                data = packed[lo // 8:(hi + 7) // 8]
+                data = packed[lo // 8 : (hi + 7) // 8]
             else:
-                data = smp.pack_codes(flat[start:start + cnt], bits)
+                data = smp.pack_codes(flat[start : start + cnt], bits)
             reqs.append((MsgType.WRITE, Write(layer, off, cnt, data).pack()))
             start += cnt
         return reqs, zlib.crc32(packed)
@@ -296,7 +345,7 @@ class SMPBoard(SerialBoardMixin, SlotsAndSequences, Board):
         reads, spans = self._read_requests(1)
         done, failures = 0, 0
         while done < len(configs):
-            todo = configs[done:done + 1] if failures else configs[done:]  # after a failure, that push alone
+            todo = configs[done : done + 1] if failures else configs[done:]  # after a failure, that push alone
             reqs: list[tuple[int, bytes]] = []
             layout: list[tuple[int, int]] = []
             crcs: list[int] = []
@@ -319,7 +368,7 @@ class SMPBoard(SerialBoardMixin, SlotsAndSequences, Board):
                     code = Nak.code_of(commit.body)
                     error = BoardRefused(str(smp.NakError(MsgType.COMMIT, code)), code)
                 else:
-                    back = replies[read_at:read_at + len(reads)]
+                    back = replies[read_at : read_at + len(reads)]
                     try:  # a reply that passed the CRC can still have a body of the wrong layout
                         latched = self._reply(Latch, commit.body)
                         active = self._decode_read(spans, back) if all(r.type == MsgType.ACK for r in back) else None

@@ -52,9 +52,18 @@ class Pending:
 class HostEngine:
     """SMP host state machine. ``byte_time`` is the seconds one byte takes on the link (0: no UART)."""
 
-    def __init__(self, first_seq: int = 0, window: int = 16, timeout: float = 0.1, retries: int = 6,
-                 backoff: float = 0.01, byte_time: float = 0.0, resend_grace: float = 0.002, name: str = "board",
-                 max_frame: int = 65535):
+    def __init__(
+        self,
+        first_seq: int = 0,
+        window: int = 16,
+        timeout: float = 0.1,
+        retries: int = 6,
+        backoff: float = 0.01,
+        byte_time: float = 0.0,
+        resend_grace: float = 0.002,
+        name: str = "board",
+        max_frame: int = 65535,
+    ):
         self.window, self.timeout, self.retries, self.backoff = window, timeout, retries, backoff
         self.byte_time, self.resend_grace, self.name = byte_time, resend_grace, name
         self._seq = first_seq & 0xFFFF
@@ -133,8 +142,10 @@ class HostEngine:
             if p.attempts > self.retries:
                 self._decoder.reset()
                 self._todo, self._waiting = [], {}
-                raise BoardTimeout(f"no reply to {MsgType(p.msg.type).name} (seq {p.msg.seq}) from {self.name} "
-                                   f"after {p.attempts} attempts")
+                raise BoardTimeout(
+                    f"no reply to {MsgType(p.msg.type).name} (seq {p.msg.seq}) from {self.name} "
+                    f"after {p.attempts} attempts"
+                )
             self.stats["retries"] += 1
             p.attempts += 1
             p.deadline = now + self._reply_time(len(p.frame)) + self.backoff * p.attempts
@@ -149,7 +160,8 @@ class HostEngine:
         """Bytes from the board: replies are matched to requests in flight, events noted."""
         for item in self._decoder.feed(data) if data else ():
             garbled = isinstance(item, FrameError) or (
-                item.type == MsgType.EVENT and item.body[:1] == bytes([EventKind.FRAME_ERROR]))
+                item.type == MsgType.EVENT and item.body[:1] == bytes([EventKind.FRAME_ERROR])
+            )
             if garbled:  # a request or a reply was corrupted on the wire: resend soon
                 self.stats["bad_frames"] += 1
                 for waiting in self._waiting.values():
@@ -164,7 +176,7 @@ class HostEngine:
                 self.stats["stale"] += 1
                 continue
             if item.type == MsgType.NAK and Nak.code_of(item.body) == NakCode.BUSY:
-                p.deadline = now + self.backoff * (2 ** p.attempts)
+                p.deadline = now + self.backoff * (2**p.attempts)
                 continue
             p.reply = item
             del self._waiting[item.seq]
@@ -187,10 +199,13 @@ class HostEngine:
         """The board reported ``boot_id`` (in HELLO, STATUS or a BOOT event); a change is a reset, and so is any
         report that it ``booted`` once it is known (a board without an entropy source repeats its id)."""
         if self.boot_id is not None and (booted or boot_id != self.boot_id):
-            ids = (f"{self.boot_id:#010x} -> {boot_id:#010x}" if boot_id != self.boot_id
-                   else f"{boot_id:#010x} unchanged")
-            self._reset = (f"board {self.name} rebooted (boot id {ids}, seen in {where}): active pattern, slots and "
-                           f"sequence were lost")
+            ids = (
+                f"{self.boot_id:#010x} -> {boot_id:#010x}" if boot_id != self.boot_id else f"{boot_id:#010x} unchanged"
+            )
+            self._reset = (
+                f"board {self.name} rebooted (boot id {ids}, seen in {where}): active pattern, slots and "
+                f"sequence were lost"
+            )
         self.boot_id = boot_id
 
     def take_reset(self) -> str | None:

@@ -14,9 +14,29 @@ from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 from drivers.features import SMP_V1_FEATURES, Feature
 
-__all__ = ["BodyError", "Body", "BodyT", "Hello", "Write", "Read", "Commit", "Latch", "SlotStoreBody", "SlotCrc",
-           "Slot", "SeqDefine", "SeqArm", "SeqPosition", "SeqRandom", "WatchdogBody", "Nak", "Event", "HelloInfo",
-           "StatusInfo", "SlotInfo"]
+__all__ = [
+    "BodyError",
+    "Body",
+    "BodyT",
+    "Hello",
+    "Write",
+    "Read",
+    "Commit",
+    "Latch",
+    "SlotStoreBody",
+    "SlotCrc",
+    "Slot",
+    "SeqDefine",
+    "SeqArm",
+    "SeqPosition",
+    "SeqRandom",
+    "WatchdogBody",
+    "Nak",
+    "Event",
+    "HelloInfo",
+    "StatusInfo",
+    "SlotInfo",
+]
 
 
 class BodyError(ValueError):
@@ -68,7 +88,7 @@ class Write:
         if len(body) < cls.HEAD.size:
             raise BodyError(f"WRITE body shorter than its {cls.HEAD.size}-byte head")
         layer, offset, count = cls.HEAD.unpack_from(body)
-        return cls(layer, offset, count, bytes(body[cls.HEAD.size:]))
+        return cls(layer, offset, count, bytes(body[cls.HEAD.size :]))
 
 
 @dataclass(frozen=True)
@@ -258,8 +278,19 @@ class HelloInfo:
 
     def pack(self) -> bytes:
         major, minor = (int(x) for x in self.firmware.split("."))
-        head = self.S.pack(self.protocol, major, minor, self.layers, self.rows, self.cols, self.bits,
-                           self.max_frame, self.slots, self.boot_id, self.serial.encode()[:16])
+        head = self.S.pack(
+            self.protocol,
+            major,
+            minor,
+            self.layers,
+            self.rows,
+            self.cols,
+            self.bits,
+            self.max_frame,
+            self.slots,
+            self.boot_id,
+            self.serial.encode()[:16],
+        )
         return head + (self.FEATURES.pack(int(self.features)) if self.protocol >= 2 else b"")
 
     @classmethod
@@ -269,8 +300,9 @@ class HelloInfo:
         if version is None or len(body) != want:
             raise BodyError(f"HELLO reply of version {version} must be {want} bytes, got {len(body)}")
         p, ma, mi, L, r, c, b, mf, s, boot, ser = cls.S.unpack_from(body)
-        feats = Feature(cls.FEATURES.unpack_from(body, cls.S.size)[0] & int(Feature.all())) if p >= 2 else \
-            SMP_V1_FEATURES
+        feats = (
+            Feature(cls.FEATURES.unpack_from(body, cls.S.size)[0] & int(Feature.all())) if p >= 2 else SMP_V1_FEATURES
+        )
         return cls(p, f"{ma}.{mi}", ser.rstrip(b"\x00").decode("ascii", "replace"), L, r, c, b, mf, s, boot, feats)
 
 
@@ -307,10 +339,26 @@ class StatusInfo:
     SLOT: ClassVar[struct.Struct] = struct.Struct("<BI")
 
     def pack(self) -> bytes:
-        head = self.S.pack(self.boot_id, self.uptime_ms, int(round(self.temperature_c * 100)), self.active_crc,
-                           self.shadow_crc, self.latch_count, self.crc_errors, self.framing_errors, self.overruns,
-                           self.naks, self.seq_state, self.seq_mode, self.seq_position, self.seq_steps,
-                           self.seq_missed, self.watchdog_ms, int(self.safe_mode), len(self.slots))
+        head = self.S.pack(
+            self.boot_id,
+            self.uptime_ms,
+            int(round(self.temperature_c * 100)),
+            self.active_crc,
+            self.shadow_crc,
+            self.latch_count,
+            self.crc_errors,
+            self.framing_errors,
+            self.overruns,
+            self.naks,
+            self.seq_state,
+            self.seq_mode,
+            self.seq_position,
+            self.seq_steps,
+            self.seq_missed,
+            self.watchdog_ms,
+            int(self.safe_mode),
+            len(self.slots),
+        )
         return head + b"".join(self.SLOT.pack(int(s.valid), s.crc) for s in self.slots)
 
     @classmethod
@@ -321,7 +369,7 @@ class StatusInfo:
         n = v[-1]
         if len(body) != cls.S.size + n * cls.SLOT.size:
             raise BodyError("STATUS reply length does not match its slot count")
-        slots = tuple(SlotInfo(bool(a), b) for a, b in cls.SLOT.iter_unpack(body[cls.S.size:]))
+        slots = tuple(SlotInfo(bool(a), b) for a, b in cls.SLOT.iter_unpack(body[cls.S.size :]))
         v[2] = v[2] / 100.0
         v[16] = bool(v[16])
         return cls(*v[:-1] + [slots])

@@ -37,8 +37,9 @@ class SlotsAndSequences:
 
         def request(self, mtype: int, body: bytes = b"", reply_size: int = 64) -> bytes: ...
 
-        def transact(self, requests: list[tuple[int, bytes]], reply_size: int = 64,
-                     raise_nak: bool = True) -> list[SMPMessage]: ...
+        def transact(
+            self, requests: list[tuple[int, bytes]], reply_size: int = 64, raise_nak: bool = True
+        ) -> list[SMPMessage]: ...
 
         def _writes(self, codes: np.ndarray) -> tuple[list[tuple[int, bytes]], int]: ...
 
@@ -128,13 +129,19 @@ class SlotsAndSequences:
 
     def random_sequence_codes(self, base: np.ndarray, layer: int, seed: int, steps) -> np.ndarray:
         """(len(steps), L, rows, cols) patterns a random sequence shows at ``steps`` (host side)."""
-        return smp.random_sequence_patterns(np.asarray(base).reshape(self.info.shape), layer, seed, steps,
-                                            self.info.bits)
+        return smp.random_sequence_patterns(
+            np.asarray(base).reshape(self.info.shape), layer, seed, steps, self.info.bits
+        )
 
     def arm_sequence(self, mode: SequenceMode = SequenceMode.HOST, loop: bool = False, period_s: float = 0.0) -> None:
         mode = SequenceMode(mode)
-        self._require({SequenceMode.HOST: Feature.HOST_SEQUENCE, SequenceMode.TRIGGER: Feature.TRIGGER,
-                       SequenceMode.TIMER: Feature.TIMER}[mode])
+        self._require(
+            {
+                SequenceMode.HOST: Feature.HOST_SEQUENCE,
+                SequenceMode.TRIGGER: Feature.TRIGGER,
+                SequenceMode.TIMER: Feature.TIMER,
+            }[mode]
+        )
         period_us = int(round(period_s * 1e6))
         if mode == SequenceMode.TIMER and not 1 <= period_us <= 0xFFFFFFFF:
             raise ValueError("timer sequences need a period between 1 us and ~71 min")

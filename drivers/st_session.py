@@ -69,14 +69,29 @@ def ifbw_for_rate(rate_hz: float, overhead_s: float = POINT_OVERHEAD_S) -> float
     raise ValueError(f"a slot rate of {rate_hz:g} Hz is beyond the VNA's fastest point time")
 
 
-def run_st_session(board, vna, base: PhaseConfig, layer: int, seed: int, slots: int, rate_hz: float,
-                   frequency: float, param: str = "S21", slot: int | None = None) -> STSession:
+def run_st_session(
+    board,
+    vna,
+    base: PhaseConfig,
+    layer: int,
+    seed: int,
+    slots: int,
+    rate_hz: float,
+    frequency: float,
+    param: str = "S21",
+    slot: int | None = None,
+) -> STSession:
     """Run ``slots`` slots of a randomised ``layer`` at ``rate_hz`` or faster (see the module doc)."""
     info = board.info
-    if not (capable(board, RandomSequencer) and capable(board, TriggerSequencer)
-            and capable(board, SlotStore) and capable(vna, ListSweep)):
-        raise BoardCapabilityError("a space-time session needs a board with SEQ_RANDOM and a VNA with per-point "
-                                   "trigger output")
+    if not (
+        capable(board, RandomSequencer)
+        and capable(board, TriggerSequencer)
+        and capable(board, SlotStore)
+        and capable(vna, ListSweep)
+    ):
+        raise BoardCapabilityError(
+            "a space-time session needs a board with SEQ_RANDOM and a VNA with per-point trigger output"
+        )
     if slots < 1:
         raise ValueError("slots must be >= 1")
     if slots > vna.limits.max_points:
@@ -96,8 +111,9 @@ def run_st_session(board, vna, base: PhaseConfig, layer: int, seed: int, slots: 
         board.stop_sequence()
     seconds = time.perf_counter() - t0
     st = board.status()
-    result = STSession(slots, layer, seed, frequency, param, ifbw, np.asarray(data), st.seq_steps, st.seq_missed,
-                       seconds)
+    result = STSession(
+        slots, layer, seed, frequency, param, ifbw, np.asarray(data), st.seq_steps, st.seq_missed, seconds
+    )
     if st.seq_missed or st.seq_steps != slots:
         raise SessionError(f"the sequencer stepped {st.seq_steps} times for {slots} slots ({st.seq_missed} missed)")
     return result

@@ -59,8 +59,15 @@ class CountingLink(Link, Protocol):
 class SerialLink:
     """A reconnecting byte link. ``lock`` is held by drivers around each whole transaction."""
 
-    def __init__(self, url: str, baudrate: int = 115200, read_timeout: float = 0.002, reconnect_attempts: int = 5,
-                 reconnect_backoff: float = 0.05, uart_baudrate: int = 0):
+    def __init__(
+        self,
+        url: str,
+        baudrate: int = 115200,
+        read_timeout: float = 0.002,
+        reconnect_attempts: int = 5,
+        reconnect_backoff: float = 0.05,
+        uart_baudrate: int = 0,
+    ):
         """``uart_baudrate``: the rate of a UART behind a ``socket://`` bridge, which paces the link."""
         self.url = url
         self.baudrate = baudrate
@@ -86,12 +93,19 @@ class SerialLink:
         if self.is_open:
             return
         try:
-            self._port = serial.serial_for_url(self.url, baudrate=self.baudrate, timeout=self.read_timeout,
-                                               write_timeout=2.0, exclusive=True if "://" not in self.url else None)
+            self._port = serial.serial_for_url(
+                self.url,
+                baudrate=self.baudrate,
+                timeout=self.read_timeout,
+                write_timeout=2.0,
+                exclusive=True if "://" not in self.url else None,
+            )
         except (serial.SerialException, OSError, ValueError) as exc:
             busy = "lock" in str(exc).lower()  # pyserial: "Could not exclusively lock port ..."
-            raise BoardConnectionError(f"cannot open {self.url}: " + (
-                "it is in use by another process (one driver per board)" if busy else str(exc))) from None
+            raise BoardConnectionError(
+                f"cannot open {self.url}: "
+                + ("it is in use by another process (one driver per board)" if busy else str(exc))
+            ) from None
 
     def close(self) -> None:
         port, self._port = self._port, None
@@ -110,7 +124,7 @@ class SerialLink:
         self.close()
         last = None
         for attempt in range(self.reconnect_attempts):
-            time.sleep(self.reconnect_backoff * (2 ** attempt))
+            time.sleep(self.reconnect_backoff * (2**attempt))
             try:
                 self.open()
                 self.reconnects += 1
@@ -170,6 +184,7 @@ class SerialBoardMixin:
     _info: BoardInfo | None = None
 
     if TYPE_CHECKING:  # what the driver supplies, declared for the type checker
+
         def identify(self) -> BoardInfo: ...
 
     @property
@@ -204,9 +219,12 @@ def make_link(url_or_link: str | Link, baudrate: int, uart_baudrate: int = 0, ki
         return SerialLink(url_or_link, baudrate, uart_baudrate=uart_baudrate)
     if not isinstance(url_or_link, kind):
         protocols = [c for c in kind.__mro__ if c is Link or Link in c.__mro__]
-        members = {n for c in protocols for n, v in vars(c).items()
-                   if n[0] != "_" and (callable(v) or isinstance(v, property))}
+        members = {
+            n for c in protocols for n, v in vars(c).items() if n[0] != "_" and (callable(v) or isinstance(v, property))
+        }
         missing = [m for m in members if not hasattr(url_or_link, m)]
-        raise TypeError(f"a board link is a pyserial URL or a {kind.__name__}, not {type(url_or_link).__name__}"
-                        + (f" (it has no {', '.join(sorted(missing))})" if missing else ""))
+        raise TypeError(
+            f"a board link is a pyserial URL or a {kind.__name__}, not {type(url_or_link).__name__}"
+            + (f" (it has no {', '.join(sorted(missing))})" if missing else "")
+        )
     return url_or_link

@@ -21,8 +21,18 @@ from drivers.vna_base import SCPIVNA, SIMHW_PREFIX, VNA, VNAError, VNATimeout
 from drivers.vna_settings import Mnemonic, OnOff, Range, Setting
 from simhw.values.vna_limits import VNALimits
 
-__all__ = ["VNA", "VNAError", "VNATimeout", "VNALimits", "SCPIVNA", "KeysightPNA", "KeysightENA", "RohdeSchwarzZNB",
-           "open_vna", "FAMILY_DRIVERS"]
+__all__ = [
+    "VNA",
+    "VNAError",
+    "VNATimeout",
+    "VNALimits",
+    "SCPIVNA",
+    "KeysightPNA",
+    "KeysightENA",
+    "RohdeSchwarzZNB",
+    "open_vna",
+    "FAMILY_DRIVERS",
+]
 
 
 def _items(reply: str) -> list[str]:
@@ -288,8 +298,9 @@ class KeysightENA(_Common):
         raise NotImplementedError("ENA traces are numbered, not named")
 
     def read(self) -> dict[str, np.ndarray]:
-        return {p: self._check_trace(p, self.query_values(self._fmt("data_q", n=self._numbers[p])))
-                for p in self._params}
+        return {
+            p: self._check_trace(p, self.query_values(self._fmt("data_q", n=self._numbers[p]))) for p in self._params
+        }
 
 
 FAMILY_DRIVERS = {"keysight": KeysightPNA, "ena": KeysightENA, "rs": RohdeSchwarzZNB}

@@ -60,9 +60,19 @@ class SCPIVNA(SCPISession, VNA):
     ifbw: Setting
     power: Setting
 
-    def __init__(self, resource, channel: int = 1, backend: str = "@py", binary: bool = True,
-                 timeout_s: float = 5.0, limits: VNALimits | None = None, model: str = "", preset: bool = False,
-                 cal_set: str = "", averaging: int = 0):
+    def __init__(
+        self,
+        resource,
+        channel: int = 1,
+        backend: str = "@py",
+        binary: bool = True,
+        timeout_s: float = 5.0,
+        limits: VNALimits | None = None,
+        model: str = "",
+        preset: bool = False,
+        cal_set: str = "",
+        averaging: int = 0,
+    ):
         """``resource``: a VISA resource string (opened with pyvisa's ``backend``), or an open
         pyvisa-style resource object to talk through (a test's scripted instrument). Nothing is
         opened here: :meth:`open`, the ``with`` block or the first query does it."""
@@ -129,14 +139,22 @@ class SCPIVNA(SCPISession, VNA):
         out = []
         for p in params:
             p = p.upper()
-            if not (len(p) == 3 and p[0] == "S" and p[1:].isdigit()
-                    and all(1 <= int(c) <= self.limits.ports for c in p[1:])):
+            if not (
+                len(p) == 3 and p[0] == "S" and p[1:].isdigit() and all(1 <= int(c) <= self.limits.ports for c in p[1:])
+            ):
                 raise ValueError(f"{p!r} is not an S-parameter of a {self.limits.ports}-port instrument")
             out.append(p)
         return tuple(out)
 
-    def configure(self, start: float, stop: float, points: int, ifbw: float | None = None,
-                  power: float | None = None, params: tuple[str, ...] = ("S21",)) -> None:
+    def configure(
+        self,
+        start: float,
+        stop: float,
+        points: int,
+        ifbw: float | None = None,
+        power: float | None = None,
+        params: tuple[str, ...] = ("S21",),
+    ) -> None:
         if stop < start:
             raise ValueError(f"stop ({stop}) must not be below start ({start})")
         cls = type(self)
@@ -165,20 +183,29 @@ class SCPIVNA(SCPISession, VNA):
         """The stimulus values and the correction state, as the instrument has them."""
         self._freqs = np.asarray(self.query_values(self._fmt("stimulus_q")), float)
         if self._freqs.size != self._values.get("points", self._freqs.size):
-            raise VNAError(f"{self.model} reports {self._freqs.size} stimulus values for {self._values['points']} "
-                           "points")
+            raise VNAError(
+                f"{self.model} reports {self._freqs.size} stimulus values for {self._values['points']} points"
+            )
         lim = self.limits
         if not np.all((self._freqs >= lim.f_min * (1 - 1e-9)) & (self._freqs <= lim.f_max * (1 + 1e-9))):
-            raise VNAError(f"{self.model} reports stimulus values outside its range ({self._freqs[:3]}...): "
-                           "binary data decoded in the wrong byte order?")
+            raise VNAError(
+                f"{self.model} reports stimulus values outside its range ({self._freqs[:3]}...): "
+                "binary data decoded in the wrong byte order?"
+            )
         corr = self.query(self._fmt("correction_q")).strip().lstrip("+").upper() in ("1", "ON")
         name = unquote(self.query(self._fmt("cal_set_q"))) if corr else ""
         self.correction_state = {"correction": corr, "cal_set": name}
 
     def measurement_settings(self) -> dict:
         """What a measurement records about the instrument's state."""
-        return {"ifbw": self._values.get("ifbw"), "power": self._values.get("power"), "vna_model": self.model,
-                "channel": self.channel, "averaging": self.averaging_sweeps, **self.correction_state}
+        return {
+            "ifbw": self._values.get("ifbw"),
+            "power": self._values.get("power"),
+            "vna_model": self.model,
+            "channel": self.channel,
+            "averaging": self.averaging_sweeps,
+            **self.correction_state,
+        }
 
     def frequencies(self) -> np.ndarray:
         """The stimulus values the instrument reported for the last configuration."""
@@ -227,7 +254,9 @@ class SCPIVNA(SCPISession, VNA):
         """
         cls = type(self)
         if not self.trigger_outputs:
-            raise VNAError(f"{self.model} has no trigger output per point (options: {', '.join(self.options) or 'none'})")
+            raise VNAError(
+                f"{self.model} has no trigger output per point (options: {', '.join(self.options) or 'none'})"
+            )
         cls.cw.check(self, frequency)
         cls.points.check(self, points)
         if ifbw is not None:
@@ -277,4 +306,3 @@ class SCPIVNA(SCPISession, VNA):
 
     def _settings_relied_on(self, params: tuple[str, ...]) -> None:
         """The family's settings a sweep and a read of ``params`` depend on, set (none by default)."""
-

@@ -24,8 +24,15 @@ class VNA(abc.ABC):
     def identify(self) -> str: ...
 
     @abc.abstractmethod
-    def configure(self, start: float, stop: float, points: int, ifbw: float | None = None,
-                  power: float | None = None, params: tuple[str, ...] = ("S21",)) -> None: ...
+    def configure(
+        self,
+        start: float,
+        stop: float,
+        points: int,
+        ifbw: float | None = None,
+        power: float | None = None,
+        params: tuple[str, ...] = ("S21",),
+    ) -> None: ...
 
     @abc.abstractmethod
     def frequencies(self) -> np.ndarray: ...

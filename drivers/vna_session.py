@@ -55,6 +55,7 @@ class SCPISession:
     _opened_once: bool
 
     if TYPE_CHECKING:  # what the driver supplies, declared for the type checker
+
         def _reapply(self) -> None: ...
 
         def _remove_traces(self) -> None: ...
@@ -93,12 +94,15 @@ class SCPISession:
             found = None
         if self.expected_model and (found is None or found.name != model_named(self.expected_model).name):
             self.close()
-            raise VNAError(f"the instrument at {self.resource_name} is a {self.model}, the bench file says "
-                           f"{self.expected_model}")
+            raise VNAError(
+                f"the instrument at {self.resource_name} is a {self.model}, the bench file says {self.expected_model}"
+            )
         if found is not None and found.family != self.family:
             self.close()
-            raise VNAError(f"a {self.model} speaks the {found.family} dialect, not {self.family}: "
-                           f"set [vna] family = {found.family!r}")
+            raise VNAError(
+                f"a {self.model} speaks the {found.family} dialect, not {self.family}: "
+                f"set [vna] family = {found.family!r}"
+            )
         if found is not None:
             self.spec = found
         opt = unquote(self.query("*OPT?"))
@@ -115,10 +119,15 @@ class SCPISession:
         """The instrument's own ranges (MIN/MAX queries and its port count), checked against the model table."""
         table = self.spec.limits
         got = {}
-        for field, setting, which in (("f_min", "start", "MIN"), ("f_max", "stop", "MAX"),
-                                      ("max_points", "points", "MAX"), ("ifbw_min", "ifbw", "MIN"),
-                                      ("ifbw_max", "ifbw", "MAX"), ("power_min", "power", "MIN"),
-                                      ("power_max", "power", "MAX")):
+        for field, setting, which in (
+            ("f_min", "start", "MIN"),
+            ("f_max", "stop", "MAX"),
+            ("max_points", "points", "MAX"),
+            ("ifbw_min", "ifbw", "MIN"),
+            ("ifbw_max", "ifbw", "MAX"),
+            ("power_min", "power", "MIN"),
+            ("power_max", "power", "MAX"),
+        ):
             s: Setting = getattr(type(self), setting)
             reply = self._ask(f"{s.query.format(ch=self.channel)} {which}")
             if reply is not None:
@@ -130,11 +139,13 @@ class SCPISession:
         if reply is not None:
             got["ports"] = int(float(unquote(reply)))
         limits = VNALimits(**{**table.__dict__, **got})
-        off = [f"{k} {getattr(limits, k)} (table {getattr(table, k)})" for k in got
-               if getattr(limits, k) != getattr(table, k)]
+        off = [
+            f"{k} {getattr(limits, k)} (table {getattr(table, k)})"
+            for k in got
+            if getattr(limits, k) != getattr(table, k)
+        ]
         if off:
-            warnings.warn(f"{self.model} reports ranges its model table does not list: {', '.join(off)}",
-                          stacklevel=3)
+            warnings.warn(f"{self.model} reports ranges its model table does not list: {', '.join(off)}", stacklevel=3)
         return limits
 
     def __enter__(self):
@@ -182,16 +193,20 @@ class SCPISession:
             except pyvisa.errors.VisaIOError as exc:
                 self._drop()
                 if exc.error_code == pyvisa.constants.StatusCode.error_timeout:
-                    raise VNATimeout(f"{self.model} at {self.resource_name} did not answer in time "
-                                     f"({args[0] if args else ''!r}); the session was reset") from None
+                    raise VNATimeout(
+                        f"{self.model} at {self.resource_name} did not answer in time "
+                        f"({args[0] if args else ''!r}); the session was reset"
+                    ) from None
                 raise VNAError(f"I/O error with {self.resource_name}: {exc}") from None
             except (OSError, ConnectionError, EOFError) as exc:
                 self._drop()
                 raise VNAError(f"connection to {self.resource_name} lost ({exc}); it will be reopened") from None
             except (ValueError, TypeError, IndexError, struct.error) as exc:  # a reply that does not parse
                 self._drop()  # what is left of it in the stream must not be read as the next reply
-                raise VNAError(f"{self.model} at {self.resource_name} sent a malformed reply to "
-                               f"{args[0] if args else ''!r} ({exc}); the session was reset") from None
+                raise VNAError(
+                    f"{self.model} at {self.resource_name} sent a malformed reply to "
+                    f"{args[0] if args else ''!r} ({exc}); the session was reset"
+                ) from None
 
     def write(self, cmd: str) -> None:
         self._io(lambda r, c: r.write(c), cmd)

@@ -47,14 +47,36 @@ def make_truth(cfg: BenchConfig, clock: SimClock | None = None) -> TrueSIM:
     g, sim = cfg.geometry, cfg.simulation
     ideal = g.build(cfg.frequencies())
     errors = FabricationErrors.paper(ideal.wavelengths[0] if ideal.frequencies.size else 0.0107, scale=sim.error_scale)
-    imp = Impairments(coupling=sim.coupling or None, phase_noise=sim.phase_noise or None,
-                      amplitude=PhaseDependentAmplitude() if sim.phase_dependent_amplitude else None)
-    multiport = ({"reflection": sim.reflection, "coupling": sim.port_coupling}
-                 if sim.truth_model == "multiport" else None)
-    effects = BenchEffects(sim.multipath, sim.multipath_delay_ns, sim.cable_ppm_per_k, sim.cable_delay_ns,
-                           sim.leakage, sim.leakage_delay_ns, sim.code_spread, sim.horn_q, seed=sim.seed)
-    return TrueSIM(ideal, errors, seed=sim.seed, impairments=imp, drift=Drift(rate_k_per_hour=sim.drift_k_per_hour),
-                   clock=clock, multiport=multiport, effects=effects)
+    imp = Impairments(
+        coupling=sim.coupling or None,
+        phase_noise=sim.phase_noise or None,
+        amplitude=PhaseDependentAmplitude() if sim.phase_dependent_amplitude else None,
+    )
+    multiport = (
+        {"reflection": sim.reflection, "coupling": sim.port_coupling} if sim.truth_model == "multiport" else None
+    )
+    effects = BenchEffects(
+        sim.multipath,
+        sim.multipath_delay_ns,
+        sim.cable_ppm_per_k,
+        sim.cable_delay_ns,
+        sim.leakage,
+        sim.leakage_delay_ns,
+        sim.code_spread,
+        sim.horn_q,
+        seed=sim.seed,
+    )
+    return TrueSIM(
+        ideal,
+        errors,
+        seed=sim.seed,
+        impairments=imp,
+        drift=Drift(rate_k_per_hour=sim.drift_k_per_hour),
+        clock=clock,
+        multiport=multiport,
+        effects=effects,
+    )
+
 
 REFLECTION = 0.1  # |S11| of the test antenna and the receive antennas
 
@@ -63,8 +85,15 @@ class BenchDUT:
     """The SIM between the VNA ports: ``source_port`` = test antenna, ``rx_ports`` = receive antennas
     (by default port 1 and ports 2, 3, ..)."""
 
-    def __init__(self, truth: TrueSIM, firmwares: list, bits: int, ports: int = 4, source_port: int = 1,
-                 rx_ports: tuple[int, ...] | None = None):
+    def __init__(
+        self,
+        truth: TrueSIM,
+        firmwares: list,
+        bits: int,
+        ports: int = 4,
+        source_port: int = 1,
+        rx_ports: tuple[int, ...] | None = None,
+    ):
         self.truth = truth
         self.firmwares = firmwares
         self.bits = bits
@@ -82,7 +111,7 @@ class BenchDUT:
         idx = np.arange(self.ports)
         s[:, idx, idx] = REFLECTION
         src = self.source_port - 1
-        for p, port in enumerate(self.rx_ports[:self.n_rx]):
+        for p, port in enumerate(self.rx_ports[: self.n_rx]):
             if port <= self.ports:
                 s[:, port - 1, src] = s[:, src, port - 1] = h[:, p]
         return s
@@ -141,8 +170,18 @@ class SimBench:
         cfg, g, sim = self.config, self.config.geometry, self.config.simulation
         self.truth = make_truth(cfg, self.clock)
         if cfg.board.protocol == "smp":
-            self.firmwares = [SMPFirmware(g.layers, g.rows, g.cols, g.bits, seed=sim.seed, serial=f"SIMB-{sim.seed:04d}",
-                                          boot_delay=0.02, slots=256)]
+            self.firmwares = [
+                SMPFirmware(
+                    g.layers,
+                    g.rows,
+                    g.cols,
+                    g.bits,
+                    seed=sim.seed,
+                    serial=f"SIMB-{sim.seed:04d}",
+                    boot_delay=0.02,
+                    slots=256,
+                )
+            ]
         else:
             self.firmwares = [OpenRISFirmware(serial=f"{sim.seed}{i}", boot_delay=0.02) for i in range(g.layers)]
         for fw in self.firmwares:
@@ -155,26 +194,47 @@ class SimBench:
                 fw.on_latch = self._on_latch
                 self.trigger_line.attach(fw.active_codes)  # its sequencer's timer runs when asked
         try:
-            seeds = np.random.SeedSequence(None if sim.fault_seed < 0 else sim.fault_seed).spawn(len(self.firmwares) + 1)
-            faults = lambda i: Faults(drop=sim.byte_errors / 2, flip=sim.byte_errors / 2,  # noqa: E731
-                                      reset_rate=sim.board_resets_per_hour / 3600.0,
-                                      seed=int(seeds[i].generate_state(1)[0]))
-            self.endpoints = [(InprocEndpoint(fw, faults(i)) if sim.transport == "inproc" else
-                               SerialEndpoint(fw, sim.transport, faults=faults(i))).start()
-                              for i, fw in enumerate(self.firmwares)]
-            self.dut = BenchDUT(self.truth, self.firmwares, g.bits, source_port=cfg.vna.source_port,
-                                rx_ports=cfg.receive_vna_ports())
-            self.vna = make_instrument(cfg.vna.model or None, self.dut, family=cfg.vna.family, noise=sim.noise,
-                                       seed=sim.seed, cal_sets=tuple(sim.vna_cal_sets), raw_error=sim.vna_raw_error,
-                                       residuals=(sim.vna_residual_directivity, sim.vna_residual_match,
-                                                  sim.vna_residual_tracking_db))
+            seeds = np.random.SeedSequence(None if sim.fault_seed < 0 else sim.fault_seed).spawn(
+                len(self.firmwares) + 1
+            )
+
+            def faults(i: int) -> Faults:
+                return Faults(
+                    drop=sim.byte_errors / 2,
+                    flip=sim.byte_errors / 2,
+                    reset_rate=sim.board_resets_per_hour / 3600.0,
+                    seed=int(seeds[i].generate_state(1)[0]),
+                )
+
+            self.endpoints = [
+                (
+                    InprocEndpoint(fw, faults(i))
+                    if sim.transport == "inproc"
+                    else SerialEndpoint(fw, sim.transport, faults=faults(i))
+                ).start()
+                for i, fw in enumerate(self.firmwares)
+            ]
+            self.dut = BenchDUT(
+                self.truth, self.firmwares, g.bits, source_port=cfg.vna.source_port, rx_ports=cfg.receive_vna_ports()
+            )
+            self.vna = make_instrument(
+                cfg.vna.model or None,
+                self.dut,
+                family=cfg.vna.family,
+                noise=sim.noise,
+                seed=sim.seed,
+                cal_sets=tuple(sim.vna_cal_sets),
+                raw_error=sim.vna_raw_error,
+                residuals=(sim.vna_residual_directivity, sim.vna_residual_match, sim.vna_residual_tracking_db),
+            )
             self.vna.trigger_in = self.trigger_line
             self.server = VNAServer(self.vna).start()
             self.hislip = HiSLIPServer(self.vna).start()
             if sim.vna_vxi11:
                 self.vxi11 = VXI11Server(self.vna).start()
-            self.chaos = Chaos(self, sim.vna_stalls_per_hour, sim.vna_drops_per_hour, sim.clock_jumps_per_hour,
-                               seed=seeds[-1]).start()
+            self.chaos = Chaos(
+                self, sim.vna_stalls_per_hour, sim.vna_drops_per_hour, sim.clock_jumps_per_hour, seed=seeds[-1]
+            ).start()
         except Exception:
             self.stop()
             raise
@@ -187,8 +247,9 @@ class SimBench:
         state = codes.reshape(fw.layers, fw.rows, fw.cols).copy() if len(self.firmwares) == 1 else None
         self.trigger_line.pulse(fw.last_latch, state)
         if self._latch_log is not None:
-            self._latch_log.write(f"{fw.boot_id:08x} {pattern_crc(codes, self.config.geometry.bits):08x} "
-                                  f"{fw.latch_count}\n")
+            self._latch_log.write(
+                f"{fw.boot_id:08x} {pattern_crc(codes, self.config.geometry.bits):08x} {fw.latch_count}\n"
+            )
 
     def reset_boards(self) -> None:
         """A brown-out of every simulated board, on request (``simhw daemon`` does it on SIGUSR1)."""

@@ -20,8 +20,15 @@ __all__ = ["Chaos"]
 
 
 class Chaos:
-    def __init__(self, bench, vna_stalls: float = 0.0, vna_drops: float = 0.0, clock_jumps: float = 0.0,
-                 stall_s: float = 8.0, seed: int | None = None):
+    def __init__(
+        self,
+        bench,
+        vna_stalls: float = 0.0,
+        vna_drops: float = 0.0,
+        clock_jumps: float = 0.0,
+        stall_s: float = 8.0,
+        seed: int | None = None,
+    ):
         self.bench = bench
         self.rates = {"vna_stall": vna_stalls, "vna_drop": vna_drops, "clock_jump": clock_jumps}
         self.stall_s = stall_s

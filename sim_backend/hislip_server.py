@@ -67,8 +67,8 @@ class HiSLIPCodec:
                 raise ProtocolError(0, f"payload of {length} bytes exceeds {self.max_payload}")
             if len(self.buffer) < HEADER.size + length:
                 break
-            payload = bytes(self.buffer[HEADER.size:HEADER.size + length])
-            del self.buffer[:HEADER.size + length]
+            payload = bytes(self.buffer[HEADER.size : HEADER.size + length])
+            del self.buffer[: HEADER.size + length]
             out.append((kind, control, param, payload))
         return out
 
@@ -177,8 +177,11 @@ class HiSLIPServer:
                 return None, None
             conn.sendall(HiSLIPCodec.pack(MessageType.AsyncInitializeResponse, 0, int.from_bytes(VENDOR, "big")))
             return "async", session
-        conn.sendall(HiSLIPCodec.pack(MessageType.FatalError, 2, 0,
-                                      b"Attempt to use connection without both channels established"))
+        conn.sendall(
+            HiSLIPCodec.pack(
+                MessageType.FatalError, 2, 0, b"Attempt to use connection without both channels established"
+            )
+        )
         return None, None
 
     def _sync_message(self, conn, s: _Session, kind, control, param, payload) -> None:
@@ -187,8 +190,11 @@ class HiSLIPServer:
         if kind in (MessageType.Data, MessageType.DataEnd):
             if len(s.pending) + len(payload) > MAX_MESSAGE:  # the maximum message size both sides agreed
                 s.pending.clear()
-                conn.sendall(HiSLIPCodec.pack(MessageType.FatalError, 0, 0,
-                                              f"message exceeds the maximum message size {MAX_MESSAGE}".encode()))
+                conn.sendall(
+                    HiSLIPCodec.pack(
+                        MessageType.FatalError, 0, 0, f"message exceeds the maximum message size {MAX_MESSAGE}".encode()
+                    )
+                )
                 raise ProtocolError(0, "message too large")
             s.pending += payload
             s.last_id = param
@@ -220,8 +226,9 @@ class HiSLIPServer:
     def _async_message(self, conn, s: _Session, kind, control, param, payload) -> None:
         if kind == MessageType.AsyncMaxMsgSize:
             asked = struct.unpack("!Q", payload[:8])[0] if len(payload) >= 8 else MAX_MESSAGE
-            conn.sendall(HiSLIPCodec.pack(MessageType.AsyncMaxMsgSizeResponse, 0, 0,
-                                          struct.pack("!Q", min(asked, MAX_MESSAGE))))
+            conn.sendall(
+                HiSLIPCodec.pack(MessageType.AsyncMaxMsgSizeResponse, 0, 0, struct.pack("!Q", min(asked, MAX_MESSAGE)))
+            )
         elif kind == MessageType.AsyncStatusQuery:
             s.wait_for(param, timeout=2.0)
             s.delivered(control)

@@ -22,8 +22,14 @@ _HEX = set(b"0123456789ABCDEF")
 
 
 class OpenRISFirmware:
-    def __init__(self, serial: str = "0", vext: float = 5.02, boot_delay: float = 0.2, latch_time: float = 300e-6,
-                 clock=time.monotonic):
+    def __init__(
+        self,
+        serial: str = "0",
+        vext: float = 5.02,
+        boot_delay: float = 0.2,
+        latch_time: float = 300e-6,
+        clock=time.monotonic,
+    ):
         self.serial = serial
         self.vext = vext
         self.boot_delay = boot_delay
@@ -42,8 +48,11 @@ class OpenRISFirmware:
         return 1
 
     def banner(self) -> bytes:
-        return (b"\nOpen Source RIS\nFirmware version: 1.0\nSerial no.: " + self.serial.encode() +
-                b"\nRow count: 16\nColumn count: 16\n\n#READY!\n")
+        return (
+            b"\nOpen Source RIS\nFirmware version: 1.0\nSerial no.: "
+            + self.serial.encode()
+            + b"\nRow count: 16\nColumn count: 16\n\n#READY!\n"
+        )
 
     def active_codes(self, now: float | None = None) -> np.ndarray:
         with self._lock:

@@ -21,8 +21,22 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["pattern", "split_message", "split_args", "fmt_real", "fmt_int", "block", "unquote", "ScpiError",
-           "Tree", "Number", "Boolean", "Choice", "text", "E"]
+__all__ = [
+    "pattern",
+    "split_message",
+    "split_args",
+    "fmt_real",
+    "fmt_int",
+    "block",
+    "unquote",
+    "ScpiError",
+    "Tree",
+    "Number",
+    "Boolean",
+    "Choice",
+    "text",
+    "E",
+]
 
 
 class ScpiError(Exception):
@@ -35,6 +49,7 @@ class ScpiError(Exception):
 
 class E:
     """The standard error codes (SCPI-1999 vol. 2 ch. 21) the instruments use."""
+
     COMMAND = (-100, "Command error")
     INVALID_CHAR = (-101, "Invalid character")
     SYNTAX = (-102, "Syntax error")
@@ -150,8 +165,20 @@ def block(data: bytes) -> bytes:
 
 
 # ---------------------------------------------------------------------- parameters
-_MULT = {"": 1.0, "EX": 1e18, "PE": 1e15, "T": 1e12, "G": 1e9, "MA": 1e6, "K": 1e3, "M": 1e-3, "U": 1e-6,
-         "N": 1e-9, "P": 1e-12, "F": 1e-15}
+_MULT = {
+    "": 1.0,
+    "EX": 1e18,
+    "PE": 1e15,
+    "T": 1e12,
+    "G": 1e9,
+    "MA": 1e6,
+    "K": 1e3,
+    "M": 1e-3,
+    "U": 1e-6,
+    "N": 1e-9,
+    "P": 1e-12,
+    "F": 1e-15,
+}
 _NUMBER = re.compile(r"\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([A-Za-z]*)\s*$")
 
 

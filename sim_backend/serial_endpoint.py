@@ -69,8 +69,16 @@ def timer_wait(firmware, now: float, longest: float = 0.02) -> float:
 class SerialEndpoint:
     """Runs ``firmware`` behind a pty (``kind='pty'``) or a TCP listener (``kind='tcp'``) in a thread."""
 
-    def __init__(self, firmware, kind: str = "pty", baudrate: int | None = None, faults: Faults | None = None,
-                 host: str = "127.0.0.1", port: int = 0, clock=time.monotonic):
+    def __init__(
+        self,
+        firmware,
+        kind: str = "pty",
+        baudrate: int | None = None,
+        faults: Faults | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        clock=time.monotonic,
+    ):
         if kind not in ("pty", "tcp"):
             raise ValueError("kind must be 'pty' or 'tcp'")
         self.firmware = firmware

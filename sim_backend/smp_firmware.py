@@ -41,10 +41,16 @@ from sim_backend.smp_firmware_sequences import Refused, SlotAndSequenceRequests
 __all__ = ["SMPFirmware"]
 
 
-_NEEDS = {MsgType.SLOT_STORE: Feature.SLOTS, MsgType.SLOT_LOAD: Feature.SLOTS,
-          MsgType.SEQ_DEFINE: Feature.HOST_SEQUENCE, MsgType.SEQ_START: Feature.HOST_SEQUENCE,
-          MsgType.SEQ_STOP: Feature.HOST_SEQUENCE, MsgType.SEQ_STEP: Feature.HOST_SEQUENCE,
-          MsgType.SEQ_RANDOM: Feature.RANDOM_SEQUENCE, MsgType.WATCHDOG: Feature.WATCHDOG}
+_NEEDS = {
+    MsgType.SLOT_STORE: Feature.SLOTS,
+    MsgType.SLOT_LOAD: Feature.SLOTS,
+    MsgType.SEQ_DEFINE: Feature.HOST_SEQUENCE,
+    MsgType.SEQ_START: Feature.HOST_SEQUENCE,
+    MsgType.SEQ_STOP: Feature.HOST_SEQUENCE,
+    MsgType.SEQ_STEP: Feature.HOST_SEQUENCE,
+    MsgType.SEQ_RANDOM: Feature.RANDOM_SEQUENCE,
+    MsgType.WATCHDOG: Feature.WATCHDOG,
+}
 
 
 ALL_FEATURES = Feature.all()  # what a version-2 board does unless told otherwise
@@ -53,10 +59,26 @@ ALL_FEATURES = Feature.all()  # what a version-2 board does unless told otherwis
 class SMPFirmware(SlotAndSequenceRequests):
     """Firmware of one SMP board with ``layers`` x ``rows`` x ``cols`` atoms of ``bits`` bits."""
 
-    def __init__(self, layers: int, rows: int, cols: int, bits: int, *, slots: int = 64, serial: str = "SIMB-0001",
-                 firmware: str = "1.0", max_frame: int = smp.DEFAULT_MAX_FRAME, boot_delay: float = 0.05,
-                 latch_time: float = 20e-6, reply_cache: int = 32, safe_code: int = 0, seed: int | None = None,
-                 clock=time.monotonic, protocol: int = smp.PROTOCOL_VERSION, features: Feature = ALL_FEATURES):
+    def __init__(
+        self,
+        layers: int,
+        rows: int,
+        cols: int,
+        bits: int,
+        *,
+        slots: int = 64,
+        serial: str = "SIMB-0001",
+        firmware: str = "1.0",
+        max_frame: int = smp.DEFAULT_MAX_FRAME,
+        boot_delay: float = 0.05,
+        latch_time: float = 20e-6,
+        reply_cache: int = 32,
+        safe_code: int = 0,
+        seed: int | None = None,
+        clock=time.monotonic,
+        protocol: int = smp.PROTOCOL_VERSION,
+        features: Feature = ALL_FEATURES,
+    ):
         """``protocol`` 1 is a board of SMP version 1 (no capability field, no host session); ``features``
         is what a version-2 board reports it can do (requests beyond it are NAK UNSUPPORTED)."""
         if protocol not in smp.VERSIONS:
@@ -249,8 +271,12 @@ class SMPFirmware(SlotAndSequenceRequests):
             if msg.version != self.protocol:
                 raise Refused(NakCode.BAD_VERSION, self.protocol)  # the detail says which version to speak
             if not msg.is_request:
-                raise Refused(NakCode.NOT_A_REQUEST if msg.type in (MsgType.ACK, MsgType.NAK, MsgType.EVENT)
-                           else NakCode.UNKNOWN_TYPE, msg.type)
+                raise Refused(
+                    NakCode.NOT_A_REQUEST
+                    if msg.type in (MsgType.ACK, MsgType.NAK, MsgType.EVENT)
+                    else NakCode.UNKNOWN_TYPE,
+                    msg.type,
+                )
             if now < self.busy_until and msg.type != MsgType.STATUS:
                 self.naks += 1
                 return smp.encode_frame(SMPMessage(MsgType.NAK, msg.seq, Nak(NakCode.BUSY, 0).pack()))
@@ -300,8 +326,19 @@ class SMPFirmware(SlotAndSequenceRequests):
                 self.session = session
         else:
             self._expect(body, 0)
-        return HelloInfo(self.protocol, self.firmware, self.serial, self.layers, self.rows, self.cols,
-                         self.bits, self.max_frame, self.n_slots, self.boot_id, self.features).pack()
+        return HelloInfo(
+            self.protocol,
+            self.firmware,
+            self.serial,
+            self.layers,
+            self.rows,
+            self.cols,
+            self.bits,
+            self.max_frame,
+            self.n_slots,
+            self.boot_id,
+            self.features,
+        ).pack()
 
     def _do_write(self, body, now):
         w = self._body(Write, body)
@@ -330,11 +367,23 @@ class SMPFirmware(SlotAndSequenceRequests):
         self._expect(body, 0)
         self._advance_timer(now)
         return StatusInfo(
-            self.boot_id, int((now - self.booted_at) * 1000) & 0xFFFFFFFF,
+            self.boot_id,
+            int((now - self.booted_at) * 1000) & 0xFFFFFFFF,
             self.temperature_fn() if self.temperature_fn else self.temperature_c,
-            smp.pattern_crc(self.active, self.bits), smp.pattern_crc(self.shadow, self.bits), self.latch_count,
-            self.crc_errors, self.framing_errors, self.overruns, self.naks, int(self.seq_state), int(self.seq_mode),
-            self.seq_pos, self.seq_steps, self.seq_missed, self.watchdog_ms, self.safe_mode,
+            smp.pattern_crc(self.active, self.bits),
+            smp.pattern_crc(self.shadow, self.bits),
+            self.latch_count,
+            self.crc_errors,
+            self.framing_errors,
+            self.overruns,
+            self.naks,
+            int(self.seq_state),
+            int(self.seq_mode),
+            self.seq_pos,
+            self.seq_steps,
+            self.seq_missed,
+            self.watchdog_ms,
+            self.safe_mode,
             tuple(SlotInfo(s is not None, c) for s, c in zip(self.slots, self.slot_crc)),
         ).pack()
 

@@ -14,8 +14,11 @@ from drivers.smp_messages import Latch, SeqArm, SeqDefine, SeqPosition, SeqRando
 
 __all__ = ["Refused", "SlotAndSequenceRequests", "MODE_NEEDS"]
 
-MODE_NEEDS = {SequenceMode.HOST: Feature.HOST_SEQUENCE, SequenceMode.TRIGGER: Feature.TRIGGER,
-              SequenceMode.TIMER: Feature.TIMER}
+MODE_NEEDS = {
+    SequenceMode.HOST: Feature.HOST_SEQUENCE,
+    SequenceMode.TRIGGER: Feature.TRIGGER,
+    SequenceMode.TIMER: Feature.TIMER,
+}
 
 
 class Refused(Exception):

@@ -24,8 +24,14 @@ class TCPListener:
     connections have TCP_NODELAY and a 0.1 s receive timeout, so a ``serve`` loop sees ``stopping``.
     """
 
-    def __init__(self, serve: Callable[[socket.socket], None], host: str = "127.0.0.1", port: int = 0,
-                 name: str = "sim-tcp", max_clients: int = MAX_CLIENTS):
+    def __init__(
+        self,
+        serve: Callable[[socket.socket], None],
+        host: str = "127.0.0.1",
+        port: int = 0,
+        name: str = "sim-tcp",
+        max_clients: int = MAX_CLIENTS,
+    ):
         self.serve, self.host, self.port, self.name = serve, host, port, name
         self.max_clients = max_clients
         self.stopping = threading.Event()

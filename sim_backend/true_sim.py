@@ -71,9 +71,18 @@ class TrueSIM:
 
     base_temperature_c = 25.0
 
-    def __init__(self, ideal: SimGeometry, errors: FabricationErrors | None = None, seed: int | None = 0,
-                 impairments: Impairments | None = None, drift: Drift | None = None, propagation: str = "rs",
-                 clock: SimClock | None = None, multiport: dict | None = None, effects: BenchEffects | None = None):
+    def __init__(
+        self,
+        ideal: SimGeometry,
+        errors: FabricationErrors | None = None,
+        seed: int | None = 0,
+        impairments: Impairments | None = None,
+        drift: Drift | None = None,
+        propagation: str = "rs",
+        clock: SimClock | None = None,
+        multiport: dict | None = None,
+        effects: BenchEffects | None = None,
+    ):
         """``multiport``: None for the cascade model, or the keyword arguments of
         :class:`simhw.physics.multiport.MultiportSIM` (``reflection``, ``coupling``, ``cell``) to compute every
         response with the multiport network model of the same geometry (internal reflections)."""
@@ -112,8 +121,9 @@ class TrueSIM:
         with self._lock:
             m = self._cache.get(key)
             if m is None:
-                geom = dataclasses.replace(self.geometry.with_frequencies(freqs),
-                                           gaps=self.geometry.gaps * (1.0 + self.drift.cte * dT))
+                geom = dataclasses.replace(
+                    self.geometry.with_frequencies(freqs), gaps=self.geometry.gaps * (1.0 + self.drift.cte * dT)
+                )
                 m = SIMModel.from_geometry(geom, self.propagation, self.impairments, seed=self._noise_rng)
                 if self.effects.horn_q:
                     m = SIMModel(self._with_horns(m.cascade, geom), self.impairments, seed=self._noise_rng)
@@ -125,8 +135,9 @@ class TrueSIM:
     def _with_horns(self, cascade, geom):
         """The cascade with the feed's and the receive horns' patterns on layer 1 and layer L."""
         atoms = geom.atom_positions()
-        w_in, w_out = self.effects.horn_weights(geom.input_antennas.positions, atoms[0],
-                                                geom.output_antennas.positions, atoms[-1])
+        w_in, w_out = self.effects.horn_weights(
+            geom.input_antennas.positions, atoms[0], geom.output_antennas.positions, atoms[-1]
+        )
         return dataclasses.replace(cascade, w_in=cascade.w_in * w_in[None], w_out=cascade.w_out * w_out[None])
 
     def phase_offset(self, t: float | None = None) -> np.ndarray:

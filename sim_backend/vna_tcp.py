@@ -66,7 +66,7 @@ class VNAServer:
             while b"\n" in buf:
                 idx = buf.index(b"\n")
                 line = bytes(buf[:idx]).decode("latin-1").strip("\r")
-                del buf[:idx + 1]
+                del buf[: idx + 1]
                 if self.instrument.drop_next:
                     self.instrument.drop_next = False
                     return

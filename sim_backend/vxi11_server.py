@@ -57,7 +57,7 @@ class XDR:
 
     def opaque(self) -> bytes:
         n = self.uint()
-        v = self.data[self.pos:self.pos + n]
+        v = self.data[self.pos : self.pos + n]
         if len(v) != n:
             raise struct.error("opaque runs past the message")
         self.pos += (n + 3) & ~3
@@ -87,8 +87,8 @@ class RPCCodec:
                 raise ValueError(f"an RPC record of more than {MAX_RECORD} bytes")
             if len(self.buffer) < 4 + length:
                 break
-            self.fragments += self.buffer[4:4 + length]
-            del self.buffer[:4 + length]
+            self.fragments += self.buffer[4 : 4 + length]
+            del self.buffer[: 4 + length]
             if mark & 0x80000000:
                 out.append(bytes(self.fragments))
                 self.fragments.clear()
@@ -128,10 +128,23 @@ class CoreChannel:
 
     def call(self, proc: int, r: XDR, owner=None) -> tuple[int, bytes]:
         """(accept status, results) of one procedure call from the connection ``owner``."""
-        handlers = {10: self._create_link, 11: self._write, 12: self._read, 13: self._readstb, 14: self._trigger,
-                    15: self._clear, 16: self._generic, 17: self._generic, 18: self._lock_device, 19: self._generic,
-                    20: self._enable_srq, 22: self._unsupported, 23: self._destroy, 25: self._unsupported,
-                    26: self._unsupported}
+        handlers = {
+            10: self._create_link,
+            11: self._write,
+            12: self._read,
+            13: self._readstb,
+            14: self._trigger,
+            15: self._clear,
+            16: self._generic,
+            17: self._generic,
+            18: self._lock_device,
+            19: self._generic,
+            20: self._enable_srq,
+            22: self._unsupported,
+            23: self._destroy,
+            25: self._unsupported,
+            26: self._unsupported,
+        }
         fn = handlers.get(proc)
         if fn is None:
             return PROC_UNAVAIL, b""
@@ -256,9 +269,16 @@ class VXI11Server:
         self.host = host
         self.core = CoreChannel(instrument)
         self._core = TCPListener(lambda c: self._serve(c, self._core, self._core_call), host, 0, "sim-vxi11-core")
-        self._portmapper = None if portmapper_port is None else TCPListener(
-            lambda c: self._serve(c, self._portmapper, self._portmapper_call), host, portmapper_port,
-            "sim-vxi11-portmapper")
+        self._portmapper = (
+            None
+            if portmapper_port is None
+            else TCPListener(
+                lambda c: self._serve(c, self._portmapper, self._portmapper_call),
+                host,
+                portmapper_port,
+                "sim-vxi11-portmapper",
+            )
+        )
 
     @property
     def resource(self) -> str:

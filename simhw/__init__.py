@@ -13,9 +13,25 @@ from simhw.values.phase_config import PhaseConfig, PhaseConfigError
 from simhw.version import __version__
 
 __all__ = [
-    "AntennaArray", "Bench", "Cascade", "ErrorDraw", "FabricationErrors", "GradientResult", "Impairments",
-    "PhaseConfig", "PhaseConfigError", "PhaseDependentAmplitude", "SIMModel", "SimGeometry", "__version__",
-    "cascade_matrices", "coupling_matrix", "open_bench", "quantize_phases", "radar", "rayleigh_sommerfeld",
+    "AntennaArray",
+    "Bench",
+    "Cascade",
+    "ErrorDraw",
+    "FabricationErrors",
+    "GradientResult",
+    "Impairments",
+    "PhaseConfig",
+    "PhaseConfigError",
+    "PhaseDependentAmplitude",
+    "SIMModel",
+    "SimGeometry",
+    "__version__",
+    "cascade_matrices",
+    "coupling_matrix",
+    "open_bench",
+    "quantize_phases",
+    "radar",
+    "rayleigh_sommerfeld",
 ]
 
 _APP_NAMES = {"Bench", "open_bench"}

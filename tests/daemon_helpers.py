@@ -80,8 +80,9 @@ def bench_file(tmp_path, **calibration) -> tuple:
 def daemon_process(path, timeout: float = 30.0, log=None):
     """Run ``simhw daemon --bench path`` until the block ends; SIGTERM it and check it exits cleanly."""
     err = open(log, "a+b") if log else tempfile.TemporaryFile()
-    proc = subprocess.Popen([sys.executable, "-m", "simhw", "daemon", "--bench", str(path)], stdout=subprocess.PIPE,
-                            stderr=err, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simhw", "daemon", "--bench", str(path)], stdout=subprocess.PIPE, stderr=err, text=True
+    )
     try:
         deadline = time.monotonic() + timeout
         line = ""

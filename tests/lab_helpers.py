@@ -23,7 +23,7 @@ def lab_dsn():
     if not DSN:
         if os.environ.get("CI"):
             pytest.fail("SIMHW_LAB_DSN is not set: .ci/run starts PostgreSQL for these tests")
-        pytest.skip("no PostgreSQL: run `eval \"$(.ci/pg.sh start)\"` first")
+        pytest.skip('no PostgreSQL: run `eval "$(.ci/pg.sh start)"` first')
     name = f"lab_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(DSN, autocommit=True) as c:
         c.execute(f"CREATE DATABASE {name}")
@@ -86,8 +86,11 @@ def assert_lab_equals_store(dsn: str, bench: str, store_path) -> dict:
     with sqlite3.connect(f"file:{store_path}?mode=ro", uri=True) as sq, psycopg.connect(dsn) as pg:
         for table, rec in TABLES.items():
             local_rows = sq.execute(f"SELECT {', '.join(rec.names)} FROM {table} ORDER BY {rec.key}").fetchall()
-            lab_rows = pg.execute(f"SELECT {', '.join(c.lab for c in rec.lab_own())} FROM {table} WHERE bench = %s "
-                                  f"ORDER BY {rec.lab_key[1]}", (bench,)).fetchall()
+            lab_rows = pg.execute(
+                f"SELECT {', '.join(c.lab for c in rec.lab_own())} FROM {table} WHERE bench = %s "
+                f"ORDER BY {rec.lab_key[1]}",
+                (bench,),
+            ).fetchall()
             assert len(lab_rows) == len(local_rows), (table, len(lab_rows), len(local_rows))
             for a, b in zip(local_rows, lab_rows):
                 for column, x, y in zip(rec.columns, a, b):

@@ -38,83 +38,168 @@ class Mutation:
 
 
 T = "tests/"
-GATEWARE_BAD_FRAMES = (T + "test_gateware.py::"
-                       "test_bad_frames_on_the_uart_get_frame_errors_or_naks_and_never_change_the_latched_pattern")
+GATEWARE_BAD_FRAMES = (
+    T + "test_gateware.py::test_bad_frames_on_the_uart_get_frame_errors_or_naks_and_never_change_the_latched_pattern"
+)
 MUTATIONS: tuple[Mutation, ...] = (
-    Mutation("vna limits asked of the instrument", "drivers/vna_session.py",
-             "self.limits = self._ask_limits()", "self.limits = self.spec.limits",
-             (T + "test_vna_drivers.py::test_the_driver_asks_the_instrument_for_its_limits",)),
-    Mutation("measurement labelled with what the board shows", "simhw/control/board_state.py",
-             "if self.hash is not None and now == self.latched:", "if self.hash is not None:",
-             (T + "test_board_state.py::test_open_ris_boards_are_checked_by_readback",)),
-    Mutation("measurement after a reset labelled with the board's readback", "simhw/control/board_state.py",
-             "return shown.hash, UNEXPECTED if", "return expected[0] or shown.hash, UNEXPECTED if",
-             (T + "test_board_state.py::test_a_reset_between_push_and_measure_is_never_labelled_with_the_push",)),
-    Mutation("push re-applied after a reset nobody measured", "simhw/control/board_state.py",
-             "        if now != self.latched:\n            self._record(seen, self.latched, now)\n"
-             "            return False",
-             "        if False:\n            return False",
-             (T + "test_board_state.py::test_a_reset_between_two_pushes_of_the_same_configuration_re_applies_it",)),
-    Mutation("bench effects off at zero", "sim_backend/bench.py",
-             "BenchEffects(sim.multipath, ", "BenchEffects(sim.multipath or 0.05, ",
-             (T + "test_bench_effects.py::test_every_effect_is_off_at_zero",)),
-    Mutation("residual stage kept only if it helps", "calibration/residual.py",
-             "    if not after < before:\n", "    if False:\n",
-             (T + "test_calibration_realistic.py::"
-                  "test_the_residual_stage_never_worsens_held_out_prediction_on_the_ideal_bench",)),
-    Mutation("dashboard token MAC checked", "simhw/app/dashboard/tokens.py",
-             "return role if hmac.compare_digest(expected, mac) else None", "return role",
-             (T + "test_dashboard_curve.py::test_a_bad_token_is_refused_on_loopback_too_and_off_loopback_needs_one",)),
-    Mutation("host checks the frame CRC", "drivers/smp.py",
-             "if zlib.crc32(raw[:-CRC.size]) != crc:", "if False:",
-             (T + "test_smp_fuzz.py::test_the_host_refuses_a_frame_with_any_bit_flipped",)),
-    Mutation("firmware checks the commit CRC", "sim_backend/smp_firmware.py",
-             "        crc = smp.pattern_crc(self.shadow, self.bits)\n        if crc != expected:\n"
-             "            raise Refused(NakCode.CRC_MISMATCH)\n        self._latch",
-             "        crc = smp.pattern_crc(self.shadow, self.bits)\n        self._latch",
-             (T + "test_smp_board.py::test_bad_requests_are_refused_clearly",)),
-    Mutation("gateware UART receiver checks the frame CRC", "sim_backend/gateware/rx.py",
-             "with m.Elif(crc != RESIDUE):", "with m.Elif(crc != crc):",
-             (GATEWARE_BAD_FRAMES,)),
-    Mutation("gateware UART transmitter sends the stop bit", "sim_backend/gateware/uart.py",
-             "shift.eq((self.data << 1) | (1 << 9))", "shift.eq((self.data << 1))",
-             (T + "test_gateware.py::test_the_driver_pushes_through_the_uart_pins",)),
-    Mutation("gateware checks the commit CRC", "sim_backend/gateware/requests.py",
-             "with m.If(pcrc != arg[:32]):", "with m.If(pcrc != pcrc):",
-             (GATEWARE_BAD_FRAMES,)),
-    Mutation("phase-config hash is the documented digest", "simhw/values/phase_config.py",
-             'h.update(np.array([self.bits, *self.shape], dtype="<u4").tobytes())',
-             'h.update(np.array([self.bits, *self.shape], dtype="<u8").tobytes())',
-             (T + "test_phase_config.py::test_the_hash_is_a_fixed_digest",)),
-    Mutation("replication moves the lab cursor with its batch", "simhw/control/lab/replicator.py",
-             "        self.cursor = last\n        self.shipped", "        self.shipped",
-             (T + "test_lab_details.py::test_each_batch_moves_the_lab_cursor_so_a_new_replicator_resumes_after_it",)),
-    Mutation("space-time session reports missed slots", "drivers/st_session.py",
-             "    if st.seq_missed or st.seq_steps != slots:", "    if False:",
-             (T + "test_spacetime_session.py::test_a_schedule_faster_than_the_bench_misses_slots_and_says_so",)),
-    Mutation("push verified by readback", "drivers/smp_board.py",
-             "if active is None or not np.array_equal(active, cfg.codes):", "if active is None:",
-             (T + "test_transcripts.py::test_smp_readback_that_differs_is_a_verify_error",)),
-    Mutation("VNA averaging switched on", "drivers/vna.py",
-             '        self.averaging = True\n        self.write(self._fmt("average_sweeps"))',
-             '        self.write(self._fmt("average_sweeps"))',
-             (T + "test_vna_drivers.py::test_averaging_divides_the_noise_power[keysight-N5227B]",)),
-    Mutation("dashboard draws the calibration curve while it runs", "simhw/app/dashboard/static/dashboard.js",
-             "d.heldout_nmse_db);\n    drawCalibration();\n  }", "d.heldout_nmse_db);\n  }",
-             (T + "test_dashboard.py::test_the_page_follows_pushes_measurements_and_calibration_live",)),
-    Mutation("model phase noise off by default", "simhw/physics/impairments.py",
-             "    phase_noise: float | None = None", "    phase_noise: float | None = 0.05",
-             (T + "test_model.py::test_phase_noise_is_seeded_von_mises_and_off_by_default",)),
-    Mutation("a configuration found by any name it was pushed under", "simhw/control/store.py",
-             "        tag = NAME_TAG + config.name\n", "        return\n",
-             (T + "test_integrations_qcodes.py::"
-                  "test_a_name_finds_the_newest_configuration_stored_under_it_by_any_name",)),
-    Mutation("a store migrated from 0001 has the described columns", "simhw/control/records.py",
-             'Column("temperature_k", "real"', 'Column("temperature_k", "int"',
-             (T + "test_records.py::test_a_fresh_store_has_exactly_the_described_tables_columns_and_indexes",)),
-    Mutation("MATLAB metadata with unknown keys refused", "simhw/integrations/matlab.py",
-             "    unknown = sorted(set(meta) - set(METADATA_KEYS))", "    unknown = []",
-             (T + "test_cli_config.py::test_config_show_of_a_mat_file_with_foreign_metadata_is_a_clear_error",)),
+    Mutation(
+        "vna limits asked of the instrument",
+        "drivers/vna_session.py",
+        "self.limits = self._ask_limits()",
+        "self.limits = self.spec.limits",
+        (T + "test_vna_drivers.py::test_the_driver_asks_the_instrument_for_its_limits",),
+    ),
+    Mutation(
+        "measurement labelled with what the board shows",
+        "simhw/control/board_state.py",
+        "if self.hash is not None and now == self.latched:",
+        "if self.hash is not None:",
+        (T + "test_board_state.py::test_open_ris_boards_are_checked_by_readback",),
+    ),
+    Mutation(
+        "measurement after a reset labelled with the board's readback",
+        "simhw/control/board_state.py",
+        "return shown.hash, UNEXPECTED if",
+        "return expected[0] or shown.hash, UNEXPECTED if",
+        (T + "test_board_state.py::test_a_reset_between_push_and_measure_is_never_labelled_with_the_push",),
+    ),
+    Mutation(
+        "push re-applied after a reset nobody measured",
+        "simhw/control/board_state.py",
+        "        if now != self.latched:\n            self._record(seen, self.latched, now)\n            return False",
+        "        if False:\n            return False",
+        (T + "test_board_state.py::test_a_reset_between_two_pushes_of_the_same_configuration_re_applies_it",),
+    ),
+    Mutation(
+        "bench effects off at zero",
+        "sim_backend/bench.py",
+        "BenchEffects(\n        sim.multipath,\n",
+        "BenchEffects(\n        sim.multipath or 0.05,\n",
+        (T + "test_bench_effects.py::test_every_effect_is_off_at_zero",),
+    ),
+    Mutation(
+        "residual stage kept only if it helps",
+        "calibration/residual.py",
+        "    if not after < before:\n",
+        "    if False:\n",
+        (
+            T + "test_calibration_realistic.py::"
+            "test_the_residual_stage_never_worsens_held_out_prediction_on_the_ideal_bench",
+        ),
+    ),
+    Mutation(
+        "dashboard token MAC checked",
+        "simhw/app/dashboard/tokens.py",
+        "return role if hmac.compare_digest(expected, mac) else None",
+        "return role",
+        (T + "test_dashboard_curve.py::test_a_bad_token_is_refused_on_loopback_too_and_off_loopback_needs_one",),
+    ),
+    Mutation(
+        "host checks the frame CRC",
+        "drivers/smp.py",
+        "if zlib.crc32(raw[: -CRC.size]) != crc:",
+        "if False:",
+        (T + "test_smp_fuzz.py::test_the_host_refuses_a_frame_with_any_bit_flipped",),
+    ),
+    Mutation(
+        "firmware checks the commit CRC",
+        "sim_backend/smp_firmware.py",
+        "        crc = smp.pattern_crc(self.shadow, self.bits)\n        if crc != expected:\n"
+        "            raise Refused(NakCode.CRC_MISMATCH)\n        self._latch",
+        "        crc = smp.pattern_crc(self.shadow, self.bits)\n        self._latch",
+        (T + "test_smp_board.py::test_bad_requests_are_refused_clearly",),
+    ),
+    Mutation(
+        "gateware UART receiver checks the frame CRC",
+        "sim_backend/gateware/rx.py",
+        "with m.Elif(crc != RESIDUE):",
+        "with m.Elif(crc != crc):",
+        (GATEWARE_BAD_FRAMES,),
+    ),
+    Mutation(
+        "gateware UART transmitter sends the stop bit",
+        "sim_backend/gateware/uart.py",
+        "shift.eq((self.data << 1) | (1 << 9))",
+        "shift.eq((self.data << 1))",
+        (T + "test_gateware.py::test_the_driver_pushes_through_the_uart_pins",),
+    ),
+    Mutation(
+        "gateware checks the commit CRC",
+        "sim_backend/gateware/requests.py",
+        "with m.If(pcrc != arg[:32]):",
+        "with m.If(pcrc != pcrc):",
+        (GATEWARE_BAD_FRAMES,),
+    ),
+    Mutation(
+        "phase-config hash is the documented digest",
+        "simhw/values/phase_config.py",
+        'h.update(np.array([self.bits, *self.shape], dtype="<u4").tobytes())',
+        'h.update(np.array([self.bits, *self.shape], dtype="<u8").tobytes())',
+        (T + "test_phase_config.py::test_the_hash_is_a_fixed_digest",),
+    ),
+    Mutation(
+        "replication moves the lab cursor with its batch",
+        "simhw/control/lab/replicator.py",
+        "        self.cursor = last\n        self.shipped",
+        "        self.shipped",
+        (T + "test_lab_details.py::test_each_batch_moves_the_lab_cursor_so_a_new_replicator_resumes_after_it",),
+    ),
+    Mutation(
+        "space-time session reports missed slots",
+        "drivers/st_session.py",
+        "    if st.seq_missed or st.seq_steps != slots:",
+        "    if False:",
+        (T + "test_spacetime_session.py::test_a_schedule_faster_than_the_bench_misses_slots_and_says_so",),
+    ),
+    Mutation(
+        "push verified by readback",
+        "drivers/smp_board.py",
+        "if active is None or not np.array_equal(active, cfg.codes):",
+        "if active is None:",
+        (T + "test_transcripts.py::test_smp_readback_that_differs_is_a_verify_error",),
+    ),
+    Mutation(
+        "VNA averaging switched on",
+        "drivers/vna.py",
+        '        self.averaging = True\n        self.write(self._fmt("average_sweeps"))',
+        '        self.write(self._fmt("average_sweeps"))',
+        (T + "test_vna_drivers.py::test_averaging_divides_the_noise_power[keysight-N5227B]",),
+    ),
+    Mutation(
+        "dashboard draws the calibration curve while it runs",
+        "simhw/app/dashboard/static/dashboard.js",
+        "d.heldout_nmse_db);\n    drawCalibration();\n  }",
+        "d.heldout_nmse_db);\n  }",
+        (T + "test_dashboard.py::test_the_page_follows_pushes_measurements_and_calibration_live",),
+    ),
+    Mutation(
+        "model phase noise off by default",
+        "simhw/physics/impairments.py",
+        "    phase_noise: float | None = None",
+        "    phase_noise: float | None = 0.05",
+        (T + "test_model.py::test_phase_noise_is_seeded_von_mises_and_off_by_default",),
+    ),
+    Mutation(
+        "a configuration found by any name it was pushed under",
+        "simhw/control/store.py",
+        "        tag = NAME_TAG + config.name\n",
+        "        return\n",
+        (T + "test_integrations_qcodes.py::test_a_name_finds_the_newest_configuration_stored_under_it_by_any_name",),
+    ),
+    Mutation(
+        "a store migrated from 0001 has the described columns",
+        "simhw/control/records.py",
+        'Column("temperature_k", "real"',
+        'Column("temperature_k", "int"',
+        (T + "test_records.py::test_a_fresh_store_has_exactly_the_described_tables_columns_and_indexes",),
+    ),
+    Mutation(
+        "MATLAB metadata with unknown keys refused",
+        "simhw/integrations/matlab.py",
+        "    unknown = sorted(set(meta) - set(METADATA_KEYS))",
+        "    unknown = []",
+        (T + "test_cli_config.py::test_config_show_of_a_mat_file_with_foreign_metadata_is_a_clear_error",),
+    ),
 )
 
 
@@ -160,9 +245,29 @@ def run_tests(tests, tree: Path, timeout_s: float) -> tuple[int, float, str]:
     env.update(PYTHONPATH=str(tree), PYTHONDONTWRITEBYTECODE="1")
     t0 = time.monotonic()
     try:
-        run = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-n", "0", "-p", "no:cacheprovider",
-                              f"--timeout={TEST_TIMEOUT_S}", "--durations=0", "-o", "addopts=", *tests],
-                             cwd=tree, env=env, capture_output=True, text=True, timeout=timeout_s)
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-x",
+                "-q",
+                "-n",
+                "0",
+                "-p",
+                "no:cacheprovider",
+                f"--timeout={TEST_TIMEOUT_S}",
+                "--durations=0",
+                "-o",
+                "addopts=",
+                *tests,
+            ],
+            cwd=tree,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+        )
         code, out = run.returncode, (run.stdout + run.stderr).strip()
     except subprocess.TimeoutExpired:
         code, out = -1, "timed out"
@@ -211,14 +316,18 @@ def main(argv=None) -> int:
         width = max(len(m.name) for m in chosen)
         every = list(dict.fromkeys(t for m in chosen for t in m.tests))
         code, seconds, last = run_tests(every, tree, TEST_TIMEOUT_S * len(every))
-        print(f"baseline: the {len(every)} tests on the unbroken tree, {seconds:.1f} s: {last[:args.width]}", flush=True)
+        print(
+            f"baseline: the {len(every)} tests on the unbroken tree, {seconds:.1f} s: {last[: args.width]}", flush=True
+        )
         if code != 0:
             print("the tests fail without any breakage: a failure under a breakage would prove nothing")
             return 1
         print(f"{'mutation':<{width}}  caught  seconds  the tests' summary | first error line", flush=True)
         for m in chosen:
             caught, seconds, last = run_one(m, tree)
-            print(f"{m.name:<{width}}  {'yes' if caught else 'NO':<6}  {seconds:7.1f}  {last[:args.width]}", flush=True)
+            print(
+                f"{m.name:<{width}}  {'yes' if caught else 'NO':<6}  {seconds:7.1f}  {last[: args.width]}", flush=True
+            )
             if not caught:
                 survived.append(m.name)
     total = time.monotonic() - t0

@@ -31,8 +31,19 @@ from drivers.smp_board import SMPBoard
 from sim_backend.smp_firmware import SMPFirmware
 from simhw.values.phase_config import PhaseConfig
 
-MUTATIONS = ("short", "long", "random_body", "stale_seq", "duplicate", "nak", "short_nak", "bad_event", "garbage",
-             "late", "drop")
+MUTATIONS = (
+    "short",
+    "long",
+    "random_body",
+    "stale_seq",
+    "duplicate",
+    "nak",
+    "short_nak",
+    "bad_event",
+    "garbage",
+    "late",
+    "drop",
+)
 
 
 class FakeClock:
@@ -84,7 +95,7 @@ class FuzzLink:
         self.mutations[kind] += 1
         body = reply.body
         if kind == "short" and body:
-            out = [reply._replace(body=body[:-int(rng.integers(1, len(body) + 1))])]
+            out = [reply._replace(body=body[: -int(rng.integers(1, len(body) + 1))])]
         elif kind == "long":
             out = [reply._replace(body=body + rng.bytes(int(rng.integers(1, 9))))]
         elif kind == "random_body":
@@ -152,7 +163,7 @@ def run(cases: int, seed: int = 0, rate: float = 0.3) -> tuple[Tally, dict]:
                 batch = board.push_many(pair)
                 shown = fw.active_codes(clock())
                 # all verified: the board shows the last; one verified and the next failed: it shows one of them
-                allowed = pair[batch.done - 1:] if batch.done else []
+                allowed = pair[batch.done - 1 :] if batch.done else []
                 if batch.done and not any(np.array_equal(shown, c.codes) for c in allowed):
                     tally.false_verifications += 1
             elif op == 3:
@@ -179,9 +190,11 @@ def main(argv=None) -> int:
     ap.add_argument("--rate", type=float, default=0.3, help="share of replies that go bad")
     a = ap.parse_args(argv)
     tally, counts = run(a.cases, a.seed, a.rate)
-    print(f"cases {tally.cases}: {tally.ok} completed, board errors {tally.board_errors}, "
-          f"crashes {len(tally.crashes)}, false verifications {tally.false_verifications}, "
-          f"identity changes {tally.identity_changes}")
+    print(
+        f"cases {tally.cases}: {tally.ok} completed, board errors {tally.board_errors}, "
+        f"crashes {len(tally.crashes)}, false verifications {tally.false_verifications}, "
+        f"identity changes {tally.identity_changes}"
+    )
     print("mutations and engine counts:", counts)
     for c in tally.crashes[:10]:
         print("  ", c)

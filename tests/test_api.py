@@ -28,6 +28,7 @@ def test_open_bench_gives_board_vna_store_and_model(tmp_path):
 
     run = calibrate_bench(cfg, "physical", stages=1, slots=30, heldout=10, models=None)[0]
     with simhw.open_bench(path) as bench:
-        bench.store.finish_calibration(bench.store.start_calibration("requested", "test", {}, None), "done", [],
-                                       {}, run.model.to_bytes())
+        bench.store.finish_calibration(
+            bench.store.start_calibration("requested", "test", {}, None), "done", [], {}, run.model.to_bytes()
+        )
         assert bench.model.hash == run.model.hash

@@ -26,8 +26,11 @@ def quiet_config(**sim):
 
 
 def test_triggered_list_measurement_matches_the_model():
-    with SimBench(quiet_config()) as bench, SMPBoard(bench.board_urls[0]) as board, \
-            open_vna("keysight", bench.vna_resource) as vna:
+    with (
+        SimBench(quiet_config()) as bench,
+        SMPBoard(bench.board_urls[0]) as board,
+        open_vna("keysight", bench.vna_resource) as vna,
+    ):
         configs = [PhaseConfig.random(4, 6, 6, 2, seed=i) for i in range(40)]
         got, resp = triggered_list_measurement(board, vna, configs, 28e9, ifbw=10e3)
         assert got == configs and resp.shape == (40,)
@@ -39,8 +42,11 @@ def test_triggered_list_measurement_matches_the_model():
 
 
 def test_list_measurement_detects_missed_triggers():
-    with SimBench(quiet_config()) as bench, SMPBoard(bench.board_urls[0]) as board, \
-            open_vna("keysight", bench.vna_resource) as vna:
+    with (
+        SimBench(quiet_config()) as bench,
+        SMPBoard(bench.board_urls[0]) as board,
+        open_vna("keysight", bench.vna_resource) as vna,
+    ):
         bench.firmwares[0].latch_time = 1.0  # far slower than the VNA's points: triggers are missed
         with pytest.raises(ListMeasurementError, match="missed"):
             triggered_list_measurement(board, vna, [PhaseConfig.random(4, 6, 6, 2, seed=i) for i in range(5)], 28e9)
@@ -62,8 +68,11 @@ def test_touchstone_round_trip_through_scikit_rf(tmp_path, ports):
 
 
 def test_measured_sweep_exported_to_touchstone(tmp_path):
-    with SimBench(quiet_config()) as bench, SMPBoard(bench.board_urls[0]) as board, \
-            open_vna("keysight", bench.vna_resource) as vna:
+    with (
+        SimBench(quiet_config()) as bench,
+        SMPBoard(bench.board_urls[0]) as board,
+        open_vna("keysight", bench.vna_resource) as vna,
+    ):
         cfg = PhaseConfig.random(4, 6, 6, 2, seed=9)
         board.push(cfg)
         vna.configure(27.5e9, 28.5e9, 11, params=("S21", "S31"))
@@ -103,6 +112,7 @@ def test_simulated_bench_with_open_ris_boards_and_tcp():
     cfg.board.urls = ["sim", "sim"]
     from drivers.composite import CompositeBoard
     from drivers.open_ris import OpenRISBoard
+
     with SimBench(cfg) as bench:
         assert all(u.startswith("socket://127.0.0.1:") for u in bench.board_urls)
         board = CompositeBoard([OpenRISBoard(u) for u in bench.board_urls])
@@ -116,8 +126,12 @@ def test_simulated_bench_with_open_ris_boards_and_tcp():
 
 def test_sim_up_command_starts_and_stops_cleanly(tmp_path):
     out = tmp_path / "resolved.toml"
-    proc = subprocess.Popen([sys.executable, "-m", "simhw", "sim", "up", "--write-bench", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simhw", "sim", "up", "--write-bench", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         lines = []
         deadline = time.monotonic() + 30
@@ -165,16 +179,20 @@ def test_inproc_board_serves_this_process_only(tmp_path):
         SMPBoard(url).open()  # the bench stopped: its board is gone
     path = tmp_path / "bench.toml"
     path.write_text(cfg.to_toml())
-    out = subprocess.run([sys.executable, "-m", "simhw", "sim", "up", "--bench", str(path)], capture_output=True,
-                         text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "simhw", "sim", "up", "--bench", str(path)], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 2 and "serves only the process that starts the bench" in out.stderr
 
 
 @pytest.mark.parametrize("rate", [0.0, 5.0])
 def test_drift_on_an_accelerated_clock_moves_the_measured_response(rate):
     cfg = quiet_config(drift_k_per_hour=rate, clock_speed=3600.0)  # one simulated hour per second
-    with SimBench(cfg) as bench, SMPBoard(bench.board_urls[0]) as board, \
-            open_vna("keysight", bench.vna_resource) as vna:
+    with (
+        SimBench(cfg) as bench,
+        SMPBoard(bench.board_urls[0]) as board,
+        open_vna("keysight", bench.vna_resource) as vna,
+    ):
         board.push(PhaseConfig.random(4, 6, 6, 2, seed=5))
         vna.configure(28e9, 28e9, 1, params=("S21",))
         t_before = board.status().temperature_c

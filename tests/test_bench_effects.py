@@ -80,11 +80,14 @@ def test_leakage_is_the_same_for_every_configuration():
     f = np.linspace(27e9, 29e9, 5)
     plain, leaky = truth(), truth(leakage=0.01)
     amp, _ = line_of_sight(leaky, f)
-    np.testing.assert_allclose(np.abs(leaky.response(CODES, 2, f) - plain.response(CODES, 2, f)), 0.01 * amp,
-                               rtol=1e-9)
+    np.testing.assert_allclose(np.abs(leaky.response(CODES, 2, f) - plain.response(CODES, 2, f)), 0.01 * amp, rtol=1e-9)
     # differences between configurations (what the SIM does) are untouched
-    np.testing.assert_allclose(leaky.response(CODES, 2, f) - leaky.response(OTHER, 2, f),
-                               plain.response(CODES, 2, f) - plain.response(OTHER, 2, f), rtol=1e-9, atol=1e-15)
+    np.testing.assert_allclose(
+        leaky.response(CODES, 2, f) - leaky.response(OTHER, 2, f),
+        plain.response(CODES, 2, f) - plain.response(OTHER, 2, f),
+        rtol=1e-9,
+        atol=1e-15,
+    )
 
 
 def test_each_atom_shows_its_codes_with_its_own_phase_error():
@@ -106,13 +109,15 @@ def test_horn_patterns_weight_each_atom_by_cos_q_of_its_angle():
     atoms = g.atom_positions()
     d_in = atoms[0] - g.input_antennas.positions[0]
     cos_in = d_in[:, 2] / np.linalg.norm(d_in, axis=1)
-    np.testing.assert_allclose(horns.model(f).cascade.w_in[0, :, 0] / plain.model(f).cascade.w_in[0, :, 0],
-                               cos_in ** q, rtol=1e-12)
+    np.testing.assert_allclose(
+        horns.model(f).cascade.w_in[0, :, 0] / plain.model(f).cascade.w_in[0, :, 0], cos_in**q, rtol=1e-12
+    )
     d_out = g.output_antennas.positions[0] - atoms[-1]
     cos_out = d_out[:, 2] / np.linalg.norm(d_out, axis=1)
-    np.testing.assert_allclose(horns.model(f).cascade.w_out[0, 0] / plain.model(f).cascade.w_out[0, 0],
-                               cos_out ** q, rtol=1e-12)
-    assert np.all(cos_in ** q <= 1) and np.min(cos_in ** q) < 0.9  # edge atoms see less of the feed
+    np.testing.assert_allclose(
+        horns.model(f).cascade.w_out[0, 0] / plain.model(f).cascade.w_out[0, 0], cos_out**q, rtol=1e-12
+    )
+    assert np.all(cos_in**q <= 1) and np.min(cos_in**q) < 0.9  # edge atoms see less of the feed
 
 
 class Matched:
@@ -153,8 +158,18 @@ def test_the_realistic_preset_turns_every_effect_on_and_a_file_overrides_it(tmp_
     real = BenchConfig.named("realistic")
     sim = real.simulation
     assert sim.truth_model == "multiport" and real.sweep.points == 5
-    assert all(getattr(sim, k) > 0 for k in ("multipath", "cable_ppm_per_k", "leakage", "code_spread", "horn_q",
-                                             "vna_residual_directivity", "vna_residual_match"))
+    assert all(
+        getattr(sim, k) > 0
+        for k in (
+            "multipath",
+            "cable_ppm_per_k",
+            "leakage",
+            "code_spread",
+            "horn_q",
+            "vna_residual_directivity",
+            "vna_residual_match",
+        )
+    )
     path = tmp_path / "bench.toml"
     path.write_text('preset = "realistic"\n[simulation]\nmultipath = 0.0\n')
     mine = BenchConfig.load(path)
@@ -166,8 +181,9 @@ def test_the_realistic_preset_turns_every_effect_on_and_a_file_overrides_it(tmp_
     # the realistic truth differs from the model family's by more than noise
     f = np.linspace(27.5e9, 28.5e9, 5)
     ideal = make_truth(BenchConfig.named("ideal"))
-    assert np.max(np.abs(make_truth(real).response(CODES, 2, f) - ideal.response(CODES, 2, f))) > \
-        0.1 * np.max(np.abs(ideal.response(CODES, 2, f)))
+    assert np.max(np.abs(make_truth(real).response(CODES, 2, f) - ideal.response(CODES, 2, f))) > 0.1 * np.max(
+        np.abs(ideal.response(CODES, 2, f))
+    )
 
 
 def test_the_hil_truth_row_is_only_offered_when_the_truth_is_a_cascade_model():
@@ -178,9 +194,15 @@ def test_the_hil_truth_row_is_only_offered_when_the_truth_is_a_cascade_model():
     why = truth_unavailable(make_truth(BenchConfig.named("realistic")))
     assert "multiport" in why and "effects" in why
     assert "effects" in truth_unavailable(truth(leakage=0.01))
-    report = HILReport(0, (1,), rows=[{"model": "ideal", "predicted_db": 30.0, "measured_db": 8.0},
-                                       {"model": "calibrated", "predicted_db": 30.0, "measured_db": 25.0}],
-                       truth_unavailable=why)
+    report = HILReport(
+        0,
+        (1,),
+        rows=[
+            {"model": "ideal", "predicted_db": 30.0, "measured_db": 8.0},
+            {"model": "calibrated", "predicted_db": 30.0, "measured_db": 25.0},
+        ],
+        truth_unavailable=why,
+    )
     assert report.gap_to_truth_db is None and "truth unavailable" in report.table()
     assert report.to_dict()["truth_unavailable"] == why
 
@@ -200,8 +222,9 @@ def test_calibration_on_the_realistic_bench_keeps_the_geometry_buildable(tmp_pat
     ideal = cfg.geometry.build(cfg.frequencies())
     par = PhysicalParameterization(ideal)
     t = make_truth(cfg)
-    source = FunctionSource(lambda c, _t: t.response(c.reshape(-1, 4, 6, 6), 2, cfg.frequencies()),
-                            cfg.frequencies(), 2, (4, 6, 6))
+    source = FunctionSource(
+        lambda c, _t: t.response(c.reshape(-1, 4, 6, 6), 2, cfg.frequencies()), cfg.frequencies(), 2, (4, 6, 6)
+    )
     obj = Objective(par, source.measure(random_pilots(20, 4, 36, 2, seed=1)))
     z = par.initial() / par.scale
     loss, _ = obj(z)
@@ -213,8 +236,21 @@ def test_calibration_on_the_realistic_bench_keeps_the_geometry_buildable(tmp_pat
     assert wall > 10 * loss and np.all(grad[:4] > 0)  # higher than any buildable point, pointing back
     bench = tmp_path / "realistic.toml"
     bench.write_text('preset = "realistic"\n[simulation]\ntransport = "inproc"\n')
-    rc = main(["calibrate", "--bench", str(bench), "--stages", "2", "--slots", "40", "--heldout", "10",
-               "--models", str(tmp_path / "models")])
+    rc = main(
+        [
+            "calibrate",
+            "--bench",
+            str(bench),
+            "--stages",
+            "2",
+            "--slots",
+            "40",
+            "--heldout",
+            "10",
+            "--models",
+            str(tmp_path / "models"),
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0, out
     line = next(x for x in out.splitlines() if x.startswith("held-out end-to-end NMSE"))

@@ -35,7 +35,7 @@ def _values(key: str, cfg: BenchConfig):
     section, name = key.split(".")
     if isinstance(getattr(getattr(cfg, section), name), int):
         inside = st.integers(int(lo), int(hi))
-        outside = st.integers(-2**63, 2**63 - 1) | st.sampled_from([int(lo) - 1, int(hi) + 1, 10**7, -1])
+        outside = st.integers(-(2**63), 2**63 - 1) | st.sampled_from([int(lo) - 1, int(hi) + 1, 10**7, -1])
     else:
         inside = st.floats(lo, hi)
         outside = st.floats() | st.sampled_from([math.nan, math.inf, -math.inf, 1e308, -1.0, 0.0])
@@ -59,7 +59,7 @@ def _load(doc, changed):
         return BenchConfig.from_dict(doc)
     except BenchConfigError as e:
         named = [k for k in changed if k in str(e)]
-        assert named, (changed, [doc[k.split('.')[0]][k.split('.')[1]] for k in changed], str(e))
+        assert named, (changed, [doc[k.split(".")[0]][k.split(".")[1]] for k in changed], str(e))
         return None
 
 
@@ -95,12 +95,19 @@ def test_every_accepted_bench_file_starts_and_answers(tmp_path_factory, data):
                 assert faults and e.code in ("hardware", "verify_failed"), (changed, e)
 
 
-@pytest.mark.parametrize("text, key", [
-    ("[daemon]\nheartbeat_s = nan", "daemon.heartbeat_s"), ("[simulation]\nclock_speed = nan", "simulation.clock_speed"),
-    ("[sweep]\nifbw = nan", "sweep.ifbw"), ("[geometry]\nfrequency = inf", "geometry.frequency"),
-    ("[sweep]\npower = inf", "sweep.power"), ("[geometry]\nrows = 10000000", "geometry.rows"),
-    ("[board]\nbaudrate = -1", "board.baudrate"),
-    ("[vna]\nsource_port = 2", "vna.source_port")])  # the default receive ports are 2 and 3
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("[daemon]\nheartbeat_s = nan", "daemon.heartbeat_s"),
+        ("[simulation]\nclock_speed = nan", "simulation.clock_speed"),
+        ("[sweep]\nifbw = nan", "sweep.ifbw"),
+        ("[geometry]\nfrequency = inf", "geometry.frequency"),
+        ("[sweep]\npower = inf", "sweep.power"),
+        ("[geometry]\nrows = 10000000", "geometry.rows"),
+        ("[board]\nbaudrate = -1", "board.baudrate"),
+        ("[vna]\nsource_port = 2", "vna.source_port"),
+    ],
+)  # the default receive ports are 2 and 3
 def test_the_values_the_issue_found_are_refused_naming_their_key(text, key):
     with pytest.raises(BenchConfigError, match=re.escape(key) + " = "):
         BenchConfig.from_toml(text)

@@ -85,8 +85,10 @@ def test_apply_measure_calibrate_and_restore_without_a_socket(bench):
     m = service.measure()
     assert m.config_hash == a.hash and m.flag is None and m.latched == asdict(board.latched())
     np.testing.assert_allclose(m.s, sim.truth.response(a.codes, 2, m.frequencies), rtol=1e-3)
-    assert store.get_measurement(m.id)["hash"] == a.hash and ("measurement", {"measurement": m.id, "hash": a.hash,
-                                                                             "flag": None}) in host.published
+    assert (
+        store.get_measurement(m.id)["hash"] == a.hash
+        and ("measurement", {"measurement": m.id, "hash": a.hash, "flag": None}) in host.published
+    )
     done = service.calibrate("unit", "test", {})
     assert store.get_calibration(done["calibration"])["status"] == "done" and service.running_job is None
     assert service.active_hash is None  # pilots were shown
@@ -105,12 +107,26 @@ def test_apply_measure_calibrate_and_restore_without_a_socket(bench):
 
 def requests(a: PhaseConfig, b: PhaseConfig) -> list:
     """(operation, request header) in an order where each finds what it reads."""
-    return [("status", {}), ("ping", {}), ("board_status", {}), ("push", {"config": a.to_bytes().decode()}),
-            ("measure", {}), ("push_measure", {"config": b.to_bytes().decode()}), ("configs", {}),
-            ("config", {"hash": a.hash}), ("pushes", {}), ("measurements", {}), ("measurement", {"measurement": 1}),
-            ("calibrate", {"job": "unit"}), ("calibrations", {}), ("calibration", {"calibration": 1}),
-            ("cancel", {"job": "queued-job"}), ("events", {}), ("tag", {"kind": "config", "target": a.hash, "tag": "t"}),
-            ("st_session", {"config": a.to_bytes().decode(), "layer": 0, "seed": 1, "slots": 8, "rate_hz": 50.0})]
+    return [
+        ("status", {}),
+        ("ping", {}),
+        ("board_status", {}),
+        ("push", {"config": a.to_bytes().decode()}),
+        ("measure", {}),
+        ("push_measure", {"config": b.to_bytes().decode()}),
+        ("configs", {}),
+        ("config", {"hash": a.hash}),
+        ("pushes", {}),
+        ("measurements", {}),
+        ("measurement", {"measurement": 1}),
+        ("calibrate", {"job": "unit"}),
+        ("calibrations", {}),
+        ("calibration", {"calibration": 1}),
+        ("cancel", {"job": "queued-job"}),
+        ("events", {}),
+        ("tag", {"kind": "config", "target": a.hash, "tag": "t"}),
+        ("st_session", {"config": a.to_bytes().decode(), "layer": 0, "seed": 1, "slots": 8, "rate_hz": 50.0}),
+    ]
 
 
 def test_every_handler_replies_with_its_declared_fields(bench):

@@ -27,8 +27,9 @@ def _hello_body() -> bytes:
     return msg.body
 
 
-@pytest.mark.parametrize("changes", [dict(bits=0), dict(bits=17), dict(layers=0), dict(max_frame=12),
-                                     dict(max_frame=13, bits=16)])
+@pytest.mark.parametrize(
+    "changes", [dict(bits=0), dict(bits=17), dict(layers=0), dict(max_frame=12), dict(max_frame=13, bits=16)]
+)
 def test_a_board_that_describes_itself_impossibly_is_refused(changes):
     link = ScriptedLink([(SMP_PUSH[0][0], hello_reply(**changes))])
     with pytest.raises(BoardRefused, match="impossibly"):
@@ -50,7 +51,7 @@ class NoisyLink:
     url, byte_time = "noise://", 0.0
 
     def __init__(self, noise: bytes, reply: bytes):
-        self.chunks = [noise[i:i + 100] for i in range(0, len(noise), 100)] + [reply]
+        self.chunks = [noise[i : i + 100] for i in range(0, len(noise), 100)] + [reply]
         self.lock, self.is_open = threading.RLock(), True
 
     def write(self, data):

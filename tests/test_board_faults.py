@@ -17,7 +17,11 @@ LINKS = [  # each link with its own faults: bytes lost, bits flipped with replie
 
 @pytest.mark.parametrize("kind,faults", LINKS)
 def test_pushes_under_byte_faults_are_verified_or_raise(kind, faults):
-    with smp_board(kind, layers=2, rows=4, cols=4, bits=2, faults=Faults(seed=11, **faults), timeout=0.01) as (fw, ep, board):
+    with smp_board(kind, layers=2, rows=4, cols=4, bits=2, faults=Faults(seed=11, **faults), timeout=0.01) as (
+        fw,
+        ep,
+        board,
+    ):
         rng = np.random.default_rng(3)
         ok = failed = 0
         for i in range(N_PUSHES):
@@ -31,8 +35,10 @@ def test_pushes_under_byte_faults_are_verified_or_raise(kind, faults):
             # acknowledged and verified: the board really shows it
             assert np.array_equal(fw.active_codes(), c.codes), f"push {i} verified but board shows another pattern"
         corrupted = fw.crc_errors + fw.framing_errors + board.stats["bad_frames"]
-        print(f"{kind} {faults}: {ok} verified, {failed} raised, {board.stats['retries']} retries, "
-              f"{corrupted} corrupted frames seen")
+        print(
+            f"{kind} {faults}: {ok} verified, {failed} raised, {board.stats['retries']} retries, "
+            f"{corrupted} corrupted frames seen"
+        )
         assert ok + failed == N_PUSHES
         assert corrupted > 20  # the faults really happened
         assert ok > 0.95 * N_PUSHES  # retries make nearly every push succeed
@@ -40,7 +46,11 @@ def test_pushes_under_byte_faults_are_verified_or_raise(kind, faults):
 
 @pytest.mark.parametrize("kind,faults", LINKS)
 def test_pipelined_pushes_under_byte_faults_end_on_the_last_verified(kind, faults):
-    with smp_board(kind, layers=2, rows=4, cols=4, bits=2, faults=Faults(seed=12, **faults), timeout=0.01) as (fw, ep, board):
+    with smp_board(kind, layers=2, rows=4, cols=4, bits=2, faults=Faults(seed=12, **faults), timeout=0.01) as (
+        fw,
+        ep,
+        board,
+    ):
         rng = np.random.default_rng(4)
         verified = 0
         for _ in range(40):

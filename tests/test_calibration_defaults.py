@@ -29,8 +29,24 @@ def test_the_cli_takes_its_defaults_from_the_bench_file(tmp_path, capsys):
     assert "stage 1/1" in err and "stage 2/" not in err
     assert ModelRegistry(models).get(1).parameterization == "physical"  # the file's, not the CLI's hybrid
     assert CalibrationData.load(rec).slots == 25 + 8 + 8  # pilots, validation, the test set (as large)
-    assert main(["calibrate", "--bench", str(path), "--models", str(models), "--slots", "20", "--heldout", "5",
-                 "--save-data", str(rec)]) == 0  # the command line still overrides
+    assert (
+        main(
+            [
+                "calibrate",
+                "--bench",
+                str(path),
+                "--models",
+                str(models),
+                "--slots",
+                "20",
+                "--heldout",
+                "5",
+                "--save-data",
+                str(rec),
+            ]
+        )
+        == 0
+    )  # the command line still overrides
     assert CalibrationData.load(rec).slots == 20 + 5 + 5
 
 
@@ -74,8 +90,21 @@ def test_an_unidentifiable_calibration_is_refused_before_anything_is_measured(tm
 def test_calibrate_through_a_running_daemon_with_progress(tmp_path):
     path, cfg = bench_file(tmp_path, slots=35)
     with daemon_process(path):
-        run = subprocess.run([sys.executable, "-m", "simhw", "calibrate", "--endpoint", cfg.daemon.bind[0],
-                              "--publish", cfg.daemon.publish], capture_output=True, text=True, timeout=240)
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "simhw",
+                "calibrate",
+                "--endpoint",
+                cfg.daemon.bind[0],
+                "--publish",
+                cfg.daemon.publish,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
         with DaemonClient(cfg.daemon.bind[0], timeout=30) as c:
             (row,) = c.calibrations()
             rec = c.calibration(row["id"], model=False)[0]

@@ -11,8 +11,9 @@ from simhw.physics.propagation import Cascade, cascade_matrices
 
 
 def setup(slots=60, seed=0, freqs=None, layers=3, side=3, outputs=3):
-    ideal = SimGeometry.uniform(layers, side, side, 28e9, 0.008, n_inputs=1, n_outputs=outputs, input_distance=0.05,
-                                frequencies=freqs)
+    ideal = SimGeometry.uniform(
+        layers, side, side, 28e9, 0.008, n_inputs=1, n_outputs=outputs, input_distance=0.05, frequencies=freqs
+    )
     truth = ideal.with_errors(FabricationErrors.paper(0.0107, scale=5.0), seed=4)
     rng = np.random.default_rng(seed)
     theta = rng.integers(0, 4, (slots, layers, side * side)) * np.pi / 2
@@ -20,9 +21,13 @@ def setup(slots=60, seed=0, freqs=None, layers=3, side=3, outputs=3):
     return ideal, truth, CalibrationData(theta, y, ideal.frequencies)
 
 
-VARIANTS = {"physical": {}, "hybrid": {}, "free": {},
-            "hybrid-levels-coupling": {"levels": 4, "coupling_band": 2},
-            "hybrid-all": {"levels": 4, "coupling_band": 3, "atom_gains": True}}
+VARIANTS = {
+    "physical": {},
+    "hybrid": {},
+    "free": {},
+    "hybrid-levels-coupling": {"levels": 4, "coupling_band": 2},
+    "hybrid-all": {"levels": 4, "coupling_band": 3, "atom_gains": True},
+}
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
@@ -31,8 +36,9 @@ VARIANTS = {"physical": {}, "hybrid": {}, "free": {},
 def test_objective_gradient_matches_central_differences(variant, channel, receivers):
     if channel == "free" and receivers != "gain":
         with pytest.raises(ValueError, match="cannot both be solved in closed form"):
-            make_parameterization(variant.split("-")[0], setup(slots=2, layers=2, side=2)[0], channel=channel,
-                                  receivers=receivers)
+            make_parameterization(
+                variant.split("-")[0], setup(slots=2, layers=2, side=2)[0], channel=channel, receivers=receivers
+            )
         return
     ideal, truth, data = setup(slots=20, freqs=[27.9e9, 28.1e9], layers=2, side=2, outputs=2)
     y = data.y * np.array([1.3 - 0.2j, 0.7 + 0.4j])[None, None, :] + 0.05 * np.mean(np.abs(data.y))  # port terms

@@ -72,7 +72,7 @@ def test_the_multiport_jacobian_matches_central_differences(receivers):
     par = NetworkParameterization(g, bits=2, receivers=receivers, band=3)
     rng = np.random.default_rng(2)
     x = 0.05 * rng.standard_normal(par.n_params) * par.scale / 0.01
-    x[:par.n_physical] = 0.3 * par.physical.scale * rng.standard_normal(par.n_physical)
+    x[: par.n_physical] = 0.3 * par.physical.scale * rng.standard_normal(par.n_physical)
     codes = rng.integers(0, 4, (30, g.n_layers, g.n_atoms))
     y = rng.standard_normal((30, 2, 2)) + 1j * rng.standard_normal((30, 2, 2))
     data = CalibrationData.from_codes(codes, 2, y, g.frequencies)
@@ -85,19 +85,23 @@ def test_the_multiport_jacobian_matches_central_differences(receivers):
         blocks = par.blocks(xx, g.frequencies)
         t = par.transmissions(xx, obj.levels, blocks.response)
         a_last = blocks.model.solve(t).a_out[:, :, -1, :, 0]
-        w = e if receivers == "free" else (state.fit.gain[..., None] if receivers == "port"
-                                            else state.fit.gain[:, None, None]) * blocks.model.w_out
+        w = (
+            e
+            if receivers == "free"
+            else (state.fit.gain[..., None] if receivers == "port" else state.fit.gain[:, None, None])
+            * blocks.model.w_out
+        )
         return np.einsum("fpn,tfn->tfp", w, a_last)
 
-    columns = list(range(par.n_physical)) + list(rng.choice(np.arange(par.n_physical, par.n_params), 25,
-                                                             replace=False))
+    columns = list(range(par.n_physical)) + list(rng.choice(np.arange(par.n_physical, par.n_params), 25, replace=False))
     for j in columns:
         step = 1e-6 * (par.physical.scale[j] if j < par.n_physical else 1.0)
         d = np.zeros(par.n_params)
         d[j] = step
         fd = (model_y(x + d) - model_y(x - d)) / (2 * step)
-        np.testing.assert_allclose(jac[..., j], fd, rtol=2e-5, atol=1e-7 * np.max(np.abs(fd)) + 1e-14,
-                                   err_msg=f"parameter {j}")
+        np.testing.assert_allclose(
+            jac[..., j], fd, rtol=2e-5, atol=1e-7 * np.max(np.abs(fd)) + 1e-14, err_msg=f"parameter {j}"
+        )
 
 
 def test_a_network_that_is_not_reciprocal_is_refused():
@@ -134,8 +138,9 @@ def bench_data(cfg, slots, seed, snr_db=60.0):
 def fitted(cfg, terms, receivers="free", slots=160):
     data, truth = bench_data(cfg, slots, 1)
     test, _ = bench_data(cfg, 40, 7)
-    par = NetworkParameterization(cfg.geometry.build(cfg.frequencies()), cfg.geometry.bits, receivers=receivers,
-                                  terms=terms)
+    par = NetworkParameterization(
+        cfg.geometry.build(cfg.frequencies()), cfg.geometry.bits, receivers=receivers, terms=terms
+    )
     fit = fit_network(par, data)
     pred = predicted(fit.cascade, test, fit.atom_response, fit.leakage, fit.faces)
     return par, fit, nmse_db(pred, test.y), truth
@@ -149,7 +154,7 @@ def test_the_faces_are_recovered_on_a_bench_with_exactly_reflections_and_couplin
     rho, c = par.part(fit.x, "reflection"), par.part(fit.x, "coupling")
     print(f"\nreflection {np.round(rho, 4)}, coupling {np.round(c[:2], 5)}, test {test_db:.1f} dB")
     np.testing.assert_allclose(rho, 0.1, atol=0.01)
-    assert abs(c[0] - 0.02) < 0.004 and abs(c[1] - 0.02 ** 2) < 0.002
+    assert abs(c[0] - 0.02) < 0.004 and abs(c[1] - 0.02**2) < 0.002
     assert test_db < -45
 
 
@@ -174,8 +179,10 @@ def test_each_atoms_code_response_is_recovered_on_a_bench_with_exactly_code_spre
     got = np.angle(r[..., 1:] / r[..., :1])
     want = np.angle(np.exp(1j * (err[..., 1:] - err[..., :1])))
     rms = float(np.sqrt(np.mean((got - want) ** 2)))
-    print(f"\ncode phase differences: rms error {np.degrees(rms):.2f} deg of a {np.degrees(0.1):.1f} deg spread, "
-          f"test {test_db:.1f} dB")
+    print(
+        f"\ncode phase differences: rms error {np.degrees(rms):.2f} deg of a {np.degrees(0.1):.1f} deg spread, "
+        f"test {test_db:.1f} dB"
+    )
     assert rms < 0.1 * 0.2 and test_db < -45
 
 
@@ -193,8 +200,11 @@ def function_source(cfg, snr_db=60.0, corrupt=None):
 
 def calibrated(cfg, terms=TERMS, stages=2, slots=80, family="multiport", corrupt=None):
     src, ideal = function_source(cfg, corrupt=corrupt)
-    par = (NetworkParameterization(ideal, cfg.geometry.bits, receivers="free", terms=terms) if family == "multiport"
-           else bench_parameterization(family, ideal, cfg.geometry.bits, atom_gains=True, receivers="free"))
+    par = (
+        NetworkParameterization(ideal, cfg.geometry.bits, receivers="free", terms=terms)
+        if family == "multiport"
+        else bench_parameterization(family, ideal, cfg.geometry.bits, atom_gains=True, receivers="free")
+    )
     cal = Calibrator(par, src, heldout_slots=30, test_slots=30, seed=0)
     return cal.calibrate(stages, slots), cal
 
@@ -212,8 +222,10 @@ def test_each_term_helps_where_its_effect_is_and_costs_nothing_where_it_is_not(t
     for bench, sim in (("with", EFFECTS[term]), ("without", {})):
         cfg = small_bench(**sim)
         rows[bench] = [calibrated(cfg, terms)[0].model.metrics["test_nmse_db"] for terms in (others + (term,), others)]
-    print(f"\n{term}: with the effect {rows['with'][0]:.1f} dB (with it) vs {rows['with'][1]:.1f} dB (without "
-          f"{term}); without it {rows['without'][0]:.1f} vs {rows['without'][1]:.1f} dB")
+    print(
+        f"\n{term}: with the effect {rows['with'][0]:.1f} dB (with it) vs {rows['with'][1]:.1f} dB (without "
+        f"{term}); without it {rows['without'][0]:.1f} vs {rows['without'][1]:.1f} dB"
+    )
     assert rows["with"][0] < rows["with"][1] - 10.0
     assert rows["without"][0] <= rows["without"][1] + 0.5
 
@@ -233,8 +245,10 @@ def test_no_choice_sees_the_test_set():
 
     dirty, _ = calibrated(cfg, family="auto", corrupt=scramble)
     a, b = clean.model.metrics, dirty.model.metrics
-    print(f"\nkept {clean.model.parameterization}; test NMSE {a['test_nmse_db']:.1f} dB clean, "
-          f"{b['test_nmse_db']:.1f} dB with the test set scrambled")
+    print(
+        f"\nkept {clean.model.parameterization}; test NMSE {a['test_nmse_db']:.1f} dB clean, "
+        f"{b['test_nmse_db']:.1f} dB with the test set scrambled"
+    )
     assert b["test_nmse_db"] > a["test_nmse_db"] + 20  # the test set was measured and scored
     assert clean.model.hash == dirty.model.hash
     validation = {k: v.get("validation_nmse_db") for k, v in a["selection"].items()}  # fit times aside

@@ -34,8 +34,9 @@ def test_end_to_end_calibration_through_the_drivers_beats_the_ideal_model_by_10_
         rc = bench.resolved_config()
         with open_devices(rc) as (board, vna):
             source = BenchSource(board, vna, rc.frequencies(), rc.geometry.receive_ports, rc.sweep.ifbw, rc.sweep.power)
-            par = make_parameterization("hybrid", rc.geometry.build(rc.frequencies()), levels=4, atom_gains=False,
-                                        coupling_band=5)
+            par = make_parameterization(
+                "hybrid", rc.geometry.build(rc.frequencies()), levels=4, atom_gains=False, coupling_band=5
+            )
             registry = ModelRegistry(tmp_path / "models")
             cal = Calibrator(par, source, heldout_slots=30, registry=registry)
             run = cal.calibrate(stages=3, slots=60, progress=events.append)
@@ -72,8 +73,16 @@ def drifting_sim(rate):
     ideal = SimGeometry.uniform(4, 6, 6, 28e9, 0.01, n_outputs=2, input_distance=0.05)
     clock = SimClock(speed=0.0)
     truth = TrueSIM(ideal, FabricationErrors.paper(0.0107), seed=1, drift=Drift(rate_k_per_hour=rate), clock=clock)
-    source = FunctionSource(lambda c, t: truth.response(c.reshape(-1, 4, 6, 6), 2, [28e9], t), [28e9], 2, (4, 6, 6),
-                            snr_db=30, seed=0, clock=clock.now, temperature=truth.temperature_c)
+    source = FunctionSource(
+        lambda c, t: truth.response(c.reshape(-1, 4, 6, 6), 2, [28e9], t),
+        [28e9],
+        2,
+        (4, 6, 6),
+        snr_db=30,
+        seed=0,
+        clock=clock.now,
+        temperature=truth.temperature_c,
+    )
     return ideal, clock, truth, source
 
 
@@ -83,8 +92,9 @@ def test_state_driven_recalibrates_on_drift_and_only_on_drift(rate):
     # no test set: a test set's 30 measurements would shift every later noise draw of this source, and the drift's
     # rise over one 10-minute check lies within about 1 dB of the 3 dB threshold, so the draws decide the last check
     cal = Calibrator(make_parameterization("hybrid", ideal), source, heldout_slots=40, test_slots=0)
-    sd = StateDriven(cal, [PredictionResidual(3.0), ReceivedPowerChange(3.0)], check_every=600, stages=3, slots=100,
-                     clock=clock.now)
+    sd = StateDriven(
+        cal, [PredictionResidual(3.0), ReceivedPowerChange(3.0)], check_every=600, stages=3, slots=100, clock=clock.now
+    )
     first = sd.poll()
     assert first is not None and first.reason == "no calibrated model"
     post_cal = first.final_heldout_nmse_db
@@ -167,8 +177,9 @@ def test_calibrator_refuses_unusable_setups(tmp_path):
 def test_calibrated_model_round_trip_and_versions(tmp_path):
     ideal, clock, truth, source = drifting_sim(0.0)
     registry = ModelRegistry(tmp_path)
-    cal = Calibrator(make_parameterization("hybrid", ideal, levels=4, atom_gains=False), source, heldout_slots=20,
-                     registry=registry)
+    cal = Calibrator(
+        make_parameterization("hybrid", ideal, levels=4, atom_gains=False), source, heldout_slots=20, registry=registry
+    )
     a = cal.calibrate(1, 60).model
     b = cal.calibrate(1, 60).model
     assert (a.version, b.version, b.parent) == (1, 2, 1)
@@ -236,7 +247,7 @@ def test_the_reported_nmse_interval_covers_another_set_of_as_many_configurations
     sigma = 3.0 / (10 / np.log(10))  # 3 dB of per-configuration spread, in nepers
     miss = np.exp(sigma * rng.standard_normal((200, 30)))
     energy = np.exp(0.5 * sigma * rng.standard_normal((200, 30)))
-    truth = 10 * np.log10(np.exp(sigma ** 2 / 2) / np.exp((0.5 * sigma) ** 2 / 2))
+    truth = 10 * np.log10(np.exp(sigma**2 / 2) / np.exp((0.5 * sigma) ** 2 / 2))
     covered = np.array([lo <= truth <= hi for lo, hi in (nmse_interval_db(m, e) for m, e in zip(miss, energy))])
     widths = [hi - lo for lo, hi in (nmse_interval_db(m, e) for m, e in zip(miss[:20], energy[:20]))]
     print(f"\ncovered {covered.mean():.2f} of 200 sets; interval width {np.mean(widths):.2f} dB")

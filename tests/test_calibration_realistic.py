@@ -61,8 +61,10 @@ def test_the_residual_stage_improves_held_out_prediction_on_the_realistic_bench(
     # recomputed from the stored model: the figure the run reports is what the model predicts
     assert m.prediction_nmse_db(cal.last_heldout) == pytest.approx(res["heldout_after_db"], abs=1e-9)
     # the ridge was chosen by cross-validation among the candidates, and the best one won
-    assert res["ridge"] in (float(k) for k in res["cv_db"]) and min(res["cv_db"].values()) == res["cv_db"][
-        f"{res['ridge']:g}"]
+    assert (
+        res["ridge"] in (float(k) for k in res["cv_db"])
+        and min(res["cv_db"].values()) == res["cv_db"][f"{res['ridge']:g}"]
+    )
     # the per-port receive terms matter on this bench: without them the same stages end worse
     plain, _ = calibrate("realistic", "gain", False)
     assert run.stages[-1].heldout_nmse_db < plain.stages[-1].heldout_nmse_db - 2.0
@@ -146,8 +148,9 @@ def test_the_fisher_jacobian_matches_central_differences_and_the_bound_tightens_
     from simhw.physics.geometry import SimGeometry
     from simhw.physics.model import SIMModel
 
-    ideal = SimGeometry.uniform(3, 3, 3, 28e9, 0.008, n_inputs=1, n_outputs=2, input_distance=0.05,
-                                frequencies=[27.9e9, 28.1e9])
+    ideal = SimGeometry.uniform(
+        3, 3, 3, 28e9, 0.008, n_inputs=1, n_outputs=2, input_distance=0.05, frequencies=[27.9e9, 28.1e9]
+    )
     par = PhysicalParameterization(ideal)
     rng = np.random.default_rng(0)
     theta = rng.integers(0, 4, (7, 3, 9)) * np.pi / 2
@@ -157,8 +160,9 @@ def test_the_fisher_jacobian_matches_central_differences_and_the_bound_tightens_
     for j in range(par.n_params):
         e = np.zeros(par.n_params)
         e[j] = h = par.scale[j] * 1e-3
-        fd = (SIMModel(par.cascade(p + e)).response(theta)[..., 0]
-              - SIMModel(par.cascade(p - e)).response(theta)[..., 0]) / (2 * h)
+        fd = (
+            SIMModel(par.cascade(p + e)).response(theta)[..., 0] - SIMModel(par.cascade(p - e)).response(theta)[..., 0]
+        ) / (2 * h)
         assert np.abs(fd - jac[..., j]).max() <= 1e-6 * np.abs(fd).max(), j
     lo, hi = fisher_information(par, p, theta, 1e-6), fisher_information(par, p, theta, 1e-8)
     np.testing.assert_allclose(hi.crb, lo.crb / 100, rtol=1e-6)  # the bound scales with the noise variance

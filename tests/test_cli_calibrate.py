@@ -15,8 +15,27 @@ def test_calibrate_the_simulated_bench_store_the_model_plot_and_replay(tmp_path,
     cfg.simulation.error_scale = 5.0
     bench.write_text(cfg.to_toml())
     models, plots, rec = tmp_path / "models", tmp_path / "plots", tmp_path / "rec.npz"
-    code = main(["calibrate", "--bench", str(bench), "--parameterization", "physical", "--stages", "2", "--slots", "30",
-                 "--heldout", "15", "--models", str(models), "--plots", str(plots), "--save-data", str(rec)])
+    code = main(
+        [
+            "calibrate",
+            "--bench",
+            str(bench),
+            "--parameterization",
+            "physical",
+            "--stages",
+            "2",
+            "--slots",
+            "30",
+            "--heldout",
+            "15",
+            "--models",
+            str(models),
+            "--plots",
+            str(plots),
+            "--save-data",
+            str(rec),
+        ]
+    )
     out = capsys.readouterr()
     assert code == 0, out.err
     assert "held-out end-to-end NMSE" in out.out and "calibrated model v1" in out.out
@@ -30,8 +49,25 @@ def test_calibrate_the_simulated_bench_store_the_model_plot_and_replay(tmp_path,
     assert data.slots == 90 and data.codes.shape == (90, 4, 36) and data.y.shape == (90, 3, 2)
     assert data.meta["test"] == 15
 
-    code = main(["calibrate", "--bench", str(bench), "--data", str(rec), "--heldout", "15", "--parameterization",
-                 "physical", "--stages", "1", "--slots", "60", "--models", str(models)])
+    code = main(
+        [
+            "calibrate",
+            "--bench",
+            str(bench),
+            "--data",
+            str(rec),
+            "--heldout",
+            "15",
+            "--parameterization",
+            "physical",
+            "--stages",
+            "1",
+            "--slots",
+            "60",
+            "--models",
+            str(models),
+        ]
+    )
     out = capsys.readouterr()
     assert code == 0, out.err
     replay = ModelRegistry(models).get(2)
@@ -39,8 +75,11 @@ def test_calibrate_the_simulated_bench_store_the_model_plot_and_replay(tmp_path,
     assert abs(replay.metrics["heldout_nmse_db"] - first.metrics["heldout_nmse_db"]) < 3
     assert replay.metrics["test_configs"] == 15  # the replay reports on the recorded test set
     codes = data.codes[-15:]
-    np.testing.assert_allclose(replay.predict(codes, 2), data.y[-15:],
-                               atol=3 * np.sqrt(np.mean(np.abs(data.y) ** 2)) * 10 ** (replay.metrics["heldout_nmse_db"] / 20))
+    np.testing.assert_allclose(
+        replay.predict(codes, 2),
+        data.y[-15:],
+        atol=3 * np.sqrt(np.mean(np.abs(data.y) ** 2)) * 10 ** (replay.metrics["heldout_nmse_db"] / 20),
+    )
 
 
 def test_calibrate_reports_unusable_input_without_a_traceback(tmp_path, capsys):

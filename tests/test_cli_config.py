@@ -44,5 +44,7 @@ def test_config_show_of_a_mat_file_with_foreign_metadata_is_a_clear_error(tmp_pa
     scipy.io.savemat(path, {"codes": np.zeros((2, 2, 1)), "bits": 2.0, "metadata": '{"angle_deg": 10}'})
     r = run("config", "show", str(path))
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
-    assert r.stderr.strip() == (f"simhw: error: {path}: 'metadata' entry 1 has unknown key(s) 'angle_deg'; "
-                                "allowed: objective, model_id, created_at, extra")
+    assert r.stderr.strip() == (
+        f"simhw: error: {path}: 'metadata' entry 1 has unknown key(s) 'angle_deg'; "
+        "allowed: objective, model_id, created_at, extra"
+    )

@@ -27,8 +27,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def test_the_checked_in_client_is_what_the_operations_render():
-    assert client_gen.TARGET.read_text() == client_gen.render(), \
+    assert client_gen.TARGET.read_text() == client_gen.render(), (
         "simhw/control/client_ops.py is out of date: run python -m simhw.control.client_gen"
+    )
 
 
 def test_every_operation_has_a_client_method_with_its_parameters_and_nothing_else():
@@ -42,8 +43,10 @@ def test_every_operation_has_a_client_method_with_its_parameters_and_nothing_els
         for q in got:
             param = next(p for p in op.params if p.name == q.name)
             if param.required:
-                assert q.default is inspect.Parameter.empty and q.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD, \
-                    (name, q.name)
+                assert q.default is inspect.Parameter.empty and q.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD, (
+                    name,
+                    q.name,
+                )
             else:
                 assert q.default == param.default, (name, q.name)
                 assert (q.kind is inspect.Parameter.KEYWORD_ONLY) == op.keyword_only, (name, q.name)
@@ -88,14 +91,20 @@ def test_capabilities_once_probed_by_name_are_declared_protocols():
     assert capable(pna, ListSweep) and not capable(znb, ListSweep)  # a ZNB without ZNA-B91 has no trigger out
 
 
-PROBE = re.compile(r"(getattr|hasattr)\([^,]+, \"(trigger_outputs|last_latched|measurement_settings|list_sweep|"
-                   r"push_many|store_slot|set_watchdog|arm_trigger|arm_timer)\"")
+PROBE = re.compile(
+    r"(getattr|hasattr)\([^,]+, \"(trigger_outputs|last_latched|measurement_settings|list_sweep|"
+    r"push_many|store_slot|set_watchdog|arm_trigger|arm_timer)\""
+)
 
 
 def test_no_capability_is_probed_by_attribute_name():
-    found = [f"{p.relative_to(ROOT)}:{i}" for folder in ("drivers", "simhw", "calibration", "sim_backend")
-             for p in (ROOT / folder).rglob("*.py") for i, line in enumerate(p.read_text().splitlines(), 1)
-             if PROBE.search(line)]
+    found = [
+        f"{p.relative_to(ROOT)}:{i}"
+        for folder in ("drivers", "simhw", "calibration", "sim_backend")
+        for p in (ROOT / folder).rglob("*.py")
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if PROBE.search(line)
+    ]
     assert not found, found
 
 
@@ -104,15 +113,24 @@ def _published_literals() -> list[str]:
     out = []
     for path in (ROOT / "simhw").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
-                    node.func.attr in ("event", "record", "_publish", "changed") and node.args:
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("event", "record", "_publish", "changed")
+                and node.args
+            ):
                 topic = node.args[1] if node.func.attr == "_publish" and len(node.args) > 1 else node.args[0]
                 if isinstance(topic, ast.Constant) and isinstance(topic.value, str):
                     out.append(f"{path.relative_to(ROOT)}:{node.lineno} {topic.value!r}")
-            if isinstance(node, ast.Compare) and any(isinstance(c, ast.Constant) and c.value in
-                                                     {t.value for t in Topic} | {t.encode() for t in Topic}
-                                                     for c in node.comparators) and \
-                    isinstance(node.left, ast.Name) and node.left.id == "topic":
+            if (
+                isinstance(node, ast.Compare)
+                and any(
+                    isinstance(c, ast.Constant) and c.value in {t.value for t in Topic} | {t.encode() for t in Topic}
+                    for c in node.comparators
+                )
+                and isinstance(node.left, ast.Name)
+                and node.left.id == "topic"
+            ):
                 out.append(f"{path.relative_to(ROOT)}:{node.lineno} topic compared with a literal")
     return out
 
@@ -123,5 +141,5 @@ def test_telemetry_topics_are_published_and_compared_only_by_their_declared_name
 
 def test_every_topic_is_documented():
     doc = (ROOT / "docs" / "control.md").read_text()
-    para = doc[doc.index("Telemetry topics"):doc.index("## Semantics")]
+    para = doc[doc.index("Telemetry topics") : doc.index("## Semantics")]
     assert set(re.findall(r"`([a-z_]+)`", para)) - {"pushes"} == {t.value for t in Topic}

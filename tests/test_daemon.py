@@ -50,8 +50,10 @@ def test_every_request_type(tmp_path, transport, board_link, busy_poll_us):
         assert mm["hash"] == b.hash
         job = c.calibrate(stages=1, slots=30)
         done = c.wait_calibration(job, timeout=60)
-        assert done["status"] == "done" and done["metrics"]["heldout_nmse_db"] < done["metrics"][
-            "initial_heldout_nmse_db"] - 10
+        assert (
+            done["status"] == "done"
+            and done["metrics"]["heldout_nmse_db"] < done["metrics"]["initial_heldout_nmse_db"] - 10
+        )
         record, model = c.calibration(done["id"])
         assert CalibratedModel.from_bytes(model).parameterization == "physical"
         assert c.calibrations()[0]["id"] == done["id"]
@@ -98,8 +100,12 @@ def test_jobs_run_in_arrival_order_and_pushes_are_refused_while_a_calibration_ho
     path, cfg = bench_file(tmp_path)
     a, b, c3 = (PhaseConfig.random(4, 6, 6, 2, seed=s) for s in (11, 12, 13))
     with daemon_process(path), DaemonClient(cfg.daemon.bind[0], timeout=60) as c:
-        rids = [c.send("push", config=a.to_bytes().decode()), c.send("push", config=b.to_bytes().decode()),
-                c.send("measure"), c.send("push", config=c3.to_bytes().decode())]
+        rids = [
+            c.send("push", config=a.to_bytes().decode()),
+            c.send("push", config=b.to_bytes().decode()),
+            c.send("measure"),
+            c.send("push", config=c3.to_bytes().decode()),
+        ]
         replies = {rid: c.receive(rid) for rid in rids}
         assert [replies[r].header["hash"] for r in rids] == [a.hash, b.hash, b.hash, c3.hash]
         job = c.calibrate(stages=1, slots=60)
@@ -109,7 +115,9 @@ def test_jobs_run_in_arrival_order_and_pushes_are_refused_while_a_calibration_ho
         done = c.wait_calibration(job, timeout=60)
         assert done["status"] == "done" and replies[rids[1]].ok
         measured = c.measurements(limit=1)[0]
-        assert measured["id"] == replies[rids[1]].header["measurement"] and measured["created_at"] >= done["finished_at"]
+        assert (
+            measured["id"] == replies[rids[1]].header["measurement"] and measured["created_at"] >= done["finished_at"]
+        )
         assert [p["hash"] for p in c.pushes()] == [a.hash, b.hash, c3.hash]
 
 
@@ -200,8 +208,13 @@ def test_state_watcher_resynchronises_after_the_daemon_is_killed(tmp_path):
         proc.wait()
         assert wait_for(lambda k, d: k == "lost")
     with daemon_process(path), DaemonClient(cfg.daemon.bind[0]) as c:
-        assert wait_for(lambda k, d: k == "state" and d["last_push"] >= ack_x["push"] and
-                        any(kk == "lost" for kk, _ in seen[:seen.index((k, d))]))
+        assert wait_for(
+            lambda k, d: (
+                k == "state"
+                and d["last_push"] >= ack_x["push"]
+                and any(kk == "lost" for kk, _ in seen[: seen.index((k, d))])
+            )
+        )
         ack_y = c.push(y)
         assert wait_for(lambda k, d: k == "push" and d["pushes"][-1]["hash"] == y.hash)
     watcher.stop()  # even while it waits for a daemon that is gone

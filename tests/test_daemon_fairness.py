@@ -20,8 +20,11 @@ def served(tmp_path):
 
 
 def test_a_clients_backlog_delays_another_clients_request_by_at_most_one_of_its_jobs(served):
-    with embedded_daemon(served), DaemonClient(served.daemon.bind[0], timeout=120) as a, \
-            DaemonClient(served.daemon.bind[0], timeout=120) as b:
+    with (
+        embedded_daemon(served),
+        DaemonClient(served.daemon.bind[0], timeout=120) as a,
+        DaemonClient(served.daemon.bind[0], timeout=120) as b,
+    ):
         rids = [a.send("measure") for _ in range(BACKLOG)]
         deadline = time.monotonic() + 30
         while (st := b.status())["queued"] < BACKLOG // 2 and time.monotonic() < deadline:
@@ -45,8 +48,11 @@ def test_a_push_while_a_calibration_holds_the_bench_is_refused_at_once_saying_wh
         c.push(first)
         job = c.calibrate(job="long-one")
         t0 = time.monotonic()
-        with pytest.raises(DaemonError, match=r"busy.*calibration long-one \(requested\) holds the bench.*ends within "
-                                              r"\d+ s \(daemon.max_job_s\)"):
+        with pytest.raises(
+            DaemonError,
+            match=r"busy.*calibration long-one \(requested\) holds the bench.*ends within "
+            r"\d+ s \(daemon.max_job_s\)",
+        ):
             c.push(later)
         with pytest.raises(DaemonError, match="busy.*long-one"):
             c.push_measure(later)
@@ -60,7 +66,11 @@ def test_a_push_while_a_calibration_holds_the_bench_is_refused_at_once_saying_wh
         replies = {m.id: m for m in (c.receive(None, timeout=5, raise_errors=False) for _ in range(len(ahead) + 2))}
         assert all(replies[r].ok for r in [*ahead, cal])
         reply = replies[pushed]
-        assert not reply.ok and reply.header["error"]["code"] == "busy" and "queued-one" in reply.header["error"]["message"]
+        assert (
+            not reply.ok
+            and reply.header["error"]["code"] == "busy"
+            and "queued-one" in reply.header["error"]["message"]
+        )
         assert c.status()["queued"] == 0  # the push was refused, not left waiting
         c.cancel("queued-one")
         c.wait_calibration("queued-one", timeout=60)

@@ -22,10 +22,15 @@ from simhw.values.phase_config import PhaseConfig
 EXAMPLES = int(os.environ.get("SIMHW_FUZZ_EXAMPLES", 2000))
 SHAPE, BITS = (4, 6, 6), 2
 
-ANY = st.recursive(st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False,
-                                                                                         allow_infinity=False)
-                   | st.text(max_size=80), lambda inner: st.lists(inner, max_size=3)
-                   | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=6)
+ANY = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=80),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=6,
+)
 
 
 def _nested(depth: int) -> str:
@@ -41,8 +46,11 @@ def config_lines(draw):
     if kind == "bits":
         return PhaseConfig.random(*SHAPE, bits=draw(st.integers(1, 16)), seed=seed).to_bytes().decode()
     if kind == "name":
-        return PhaseConfig.random(*SHAPE, bits=BITS, seed=seed, name="n" * draw(st.integers(0, 30_000))
-                                  ).to_bytes().decode()
+        return (
+            PhaseConfig.random(*SHAPE, bits=BITS, seed=seed, name="n" * draw(st.integers(0, 30_000)))
+            .to_bytes()
+            .decode()
+        )
     if kind == "nested":
         return _nested(draw(st.integers(500, 20_000)))
     if kind == "garbage":
@@ -58,7 +66,11 @@ def _value(p):
     if p.kind == "config":
         own = config_lines()
     elif p.kind == "int":
-        own = st.integers(-3, 300) | st.integers(-2**70, 2**70) | st.sampled_from([2**63 - 1, 2**63, 2**64, -2**63 - 1])
+        own = (
+            st.integers(-3, 300)
+            | st.integers(-(2**70), 2**70)
+            | st.sampled_from([2**63 - 1, 2**63, 2**64, -(2**63) - 1])
+        )
         if p.name in ("slots",):  # a session's slots: large valid counts would hold the bench for minutes
             own = st.integers(-3, 200) | st.integers(100_002, 2**70)
     elif p.kind == "number":

@@ -56,8 +56,9 @@ def test_cancel_ids_are_scoped_to_live_jobs(client):
 def test_cancellation_is_seen_inside_a_fit():
     ideal = SimGeometry.uniform(4, 6, 6, 28e9, 0.01, n_outputs=2, input_distance=0.05)
     truth = TrueSIM(ideal, FabricationErrors.paper(0.0107).scaled(5.0), seed=1, clock=SimClock(speed=0.0))
-    source = FunctionSource(lambda c, t: truth.response(c.reshape(-1, 4, 6, 6), 2, [28e9], t), [28e9], 2, (4, 6, 6),
-                            seed=0)
+    source = FunctionSource(
+        lambda c, t: truth.response(c.reshape(-1, 4, 6, 6), 2, [28e9], t), [28e9], 2, (4, 6, 6), seed=0
+    )
     cal = Calibrator(bench_parameterization("physical", ideal, 2), source, "gradient", heldout_slots=5)
     events = []
 

@@ -58,12 +58,16 @@ def test_every_listing_filled_to_its_declared_maximum_reads_back_through_client_
         with store.atomic() as db:
             db.executemany(
                 "INSERT INTO calibrations (protocol, reason, params, status, started_at) VALUES (?, ?, ?, ?, ?)",
-                [("requested", "requested", json.dumps({"job": longest[:-6] + f"{i:06d}"}), "done", time.time())
-                 for i in range(MOST)])
+                [
+                    ("requested", "requested", json.dumps({"job": longest[:-6] + f"{i:06d}"}), "done", time.time())
+                    for i in range(MOST)
+                ],
+            )
             db.executemany(
                 "INSERT INTO measurements (hash, params, frequencies, s, shape, created_at, settings) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(None, json.dumps(["S21", "S31"]), b"", b"", "[3, 2]", time.time(), "{}") for _ in range(MOST)])
+                [(None, json.dumps(["S21", "S31"]), b"", b"", "[3, 2]", time.time(), "{}") for _ in range(MOST)],
+            )
         pushes = c.pushes(limit=MOST)
         assert [p["id"] for p in pushes] == list(range(1, MOST + 1))  # oldest first, none missing
         configs = c.configs(limit=MOST)
@@ -102,9 +106,15 @@ def test_faults_of_the_request_are_bad_requests_and_never_touch_the_hardware(ser
         ep = served.daemon.bind[0]
         deep = b'{"op":"status","id":"d","x":' + b"[" * 30_000 + b"]" * 30_000 + b"}"
         assert _raw(ep, deep)["error"]["code"] == "bad_message"
-        line = config(3).to_bytes().decode().replace('"metadata":{', '"metadata":{"extra":' + "[" * 5000 + "]" * 5000
-                                                     + ",", 1)
-        assert _raw(ep, json.dumps({"op": "push", "id": "n", "config": line}).encode())["error"]["code"] == "bad_request"
+        line = (
+            config(3)
+            .to_bytes()
+            .decode()
+            .replace('"metadata":{', '"metadata":{"extra":' + "[" * 5000 + "]" * 5000 + ",", 1)
+        )
+        assert (
+            _raw(ep, json.dumps({"op": "push", "id": "n", "config": line}).encode())["error"]["code"] == "bad_request"
+        )
         for op, field in (("measurement", "measurement"), ("calibration", "calibration")):
             for big in (2**63, 2**64 + 5):
                 reply = _raw(ep, json.dumps({"op": op, "id": "i", field: big}).encode())
@@ -119,8 +129,12 @@ def test_faults_of_the_request_are_bad_requests_and_never_touch_the_hardware(ser
     nested = served.daemon.store + ".nested.json"
     with open(nested, "w") as fh:
         fh.write("[" * 100_000 + "]" * 100_000)
-    cli = subprocess.run([sys.executable, "-m", "simhw", "push", nested, "--endpoint", served.daemon.bind[0]],
-                         capture_output=True, text=True, timeout=60)
+    cli = subprocess.run(
+        [sys.executable, "-m", "simhw", "push", nested, "--endpoint", served.daemon.bind[0]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert cli.returncode == 2 and "nested too deeply" in cli.stderr and "Traceback" not in cli.stderr, cli.stderr
 
 
@@ -144,8 +158,10 @@ def test_a_calibration_the_store_has_no_room_for_is_refused_not_started(served):
             pages = store.db.execute("PRAGMA page_count").fetchone()[0]
             store.db.execute(f"PRAGMA max_page_count={pages}")
         for pad in (1000, 100, 10, 0):  # fill what is left of the last pages, down to the smallest row
-            for write in (lambda pad=pad: store.event("f", {"p": "p" * pad}),
-                          lambda pad=pad: store.start_calibration("f", "p" * pad, {}, None)):
+            for write in (
+                lambda pad=pad: store.event("f", {"p": "p" * pad}),
+                lambda pad=pad: store.start_calibration("f", "p" * pad, {}, None),
+            ):
                 with pytest.raises(StoreFull):
                     for _i in range(100_000):
                         write()
@@ -160,8 +176,11 @@ def test_a_calibration_the_store_has_no_room_for_is_refused_not_started(served):
 
 def test_one_client_cannot_queue_more_than_its_share(served):
     served.daemon.max_queued = 4
-    with embedded_daemon(served) as (bench, daemon), DaemonClient(served.daemon.bind[0], timeout=60) as a, \
-            DaemonClient(served.daemon.bind[0], timeout=60) as b:
+    with (
+        embedded_daemon(served) as (bench, daemon),
+        DaemonClient(served.daemon.bind[0], timeout=60) as a,
+        DaemonClient(served.daemon.bind[0], timeout=60) as b,
+    ):
         rids = [a.send("measure") for _ in range(12)]
         mine = b.send("measure")
         replies = [a.receive(None, raise_errors=False) for _ in rids]
@@ -196,21 +215,29 @@ def test_client_errors_say_what_timed_out_and_what_was_never_sent(served, tmp_pa
     assert len(e.value.errors) <= 64 and acked + len(e.value.errors) + len(e.value.unsent) == len(configs)
     assert len(e.value.unsent) > 0 and f"were not sent ({len(configs)} in the batch)" in str(e.value)
     assert "within 2 s" in str(e.value)
-    print(f"push_many with the daemon killed: {acked} acked, {len(e.value.errors)} sent and unanswered, "
-          f"{len(e.value.unsent)} not sent: {e.value}", file=sys.stderr)
+    print(
+        f"push_many with the daemon killed: {acked} acked, {len(e.value.errors)} sent and unanswered, "
+        f"{len(e.value.unsent)} not sent: {e.value}",
+        file=sys.stderr,
+    )
 
 
 def test_the_dashboard_answers_status_within_a_second_while_a_calibration_runs(served, tmp_path):
     served.calibration.stages, served.calibration.slots = 6, 300
     server_secret, allowed = keys(tmp_path)
     with embedded_daemon(served) as (bench, daemon), DaemonClient(served.daemon.bind[0], timeout=60) as c:
-        gw = Gateway(served.daemon.bind[0], served.daemon.publish, port=0, server_key=server_secret,
-                     keys_dir=allowed).start()
+        gw = Gateway(
+            served.daemon.bind[0], served.daemon.publish, port=0, server_key=server_secret, keys_dir=allowed
+        ).start()
         try:
             control = issue_token(server_secret, allowed, "operator", "control")
             assert http(gw.url + "api/status", control)[0] == 200
-            req = urllib.request.Request(gw.url + "api/calibrate", data=b'{"stages": Infinity}', method="POST",
-                                         headers={"Authorization": f"Bearer {control}"})
+            req = urllib.request.Request(
+                gw.url + "api/calibrate",
+                data=b'{"stages": Infinity}',
+                method="POST",
+                headers={"Authorization": f"Bearer {control}"},
+            )
             with pytest.raises(urllib.error.HTTPError) as e:
                 urllib.request.urlopen(req, timeout=30)
             assert e.value.code == 400

@@ -60,8 +60,9 @@ class Running:
         sched, end = self.daemon.bench.scheduler, time.monotonic() + timeout
         while time.monotonic() < end:
             now = self.sim.clock.now()
-            periodic_done = not sched.period or (sched.last_periodic is not None
-                                                 and now - sched.last_periodic < sched.period)
+            periodic_done = not sched.period or (
+                sched.last_periodic is not None and now - sched.last_periodic < sched.period
+            )
             if not sched.busy and periodic_done and sched.last_check is not None and sched.last_check >= now:
                 return
             time.sleep(0.02)
@@ -97,8 +98,10 @@ def test_checks_and_periodic_calibrations_give_the_operator_back_the_pushed_conf
     np.testing.assert_array_equal(after, before)  # and it is A's response, not a pilot's or a reference's
     assert {e["data"]["hash"] for e in restored} == {a.hash}
     assert {e["data"]["after"] for e in restored} >= {"check", "periodic calibration"}
-    print(f"{len(restored)} restores after: {sorted(e['data']['after'] for e in restored)}; "
-          f"|S21| {20 * np.log10(abs(after[0, 0])):.2f} dB before and after")
+    print(
+        f"{len(restored)} restores after: {sorted(e['data']['after'] for e in restored)}; "
+        f"|S21| {20 * np.log10(abs(after[0, 0])):.2f} dB before and after"
+    )
 
 
 def test_with_idle_s_the_schedule_waits_for_a_quiet_bench(tmp_path):

@@ -61,8 +61,12 @@ def test_malformed_replies_and_store_errors_are_answered_and_the_loop_goes_on(da
 
 def test_bad_calibrations_are_refused_before_they_start(daemon_bench):
     bench, daemon, c, config = daemon_bench
-    for bad, word in ((dict(estimator="magic"), "estimator"), (dict(parameterization="psychic"), "parameterization"),
-                      (dict(heldout=-1), "heldout"), (dict(stages=0), "stages")):
+    for bad, word in (
+        (dict(estimator="magic"), "estimator"),
+        (dict(parameterization="psychic"), "parameterization"),
+        (dict(heldout=-1), "heldout"),
+        (dict(stages=0), "stages"),
+    ):
         with pytest.raises(DaemonError, match=f"bad_request.*'{word}'"):
             c.calibrate(**bad)
     assert c.calibrations() == []
@@ -98,10 +102,11 @@ def test_an_op_that_is_not_a_name_is_an_unknown_op(op):
 
 
 def test_every_declared_parameter_refuses_the_wrong_type():
-    ctx = types.SimpleNamespace(board=types.SimpleNamespace(info=types.SimpleNamespace(layers=4, shape=(4, 6, 6),
-                                                                                          bits=2)),
-                                vna=types.SimpleNamespace(limits=types.SimpleNamespace(f_min=1e7, f_max=6.7e10, max_points=100001)),
-                                params=("S21", "S31"))
+    ctx = types.SimpleNamespace(
+        board=types.SimpleNamespace(info=types.SimpleNamespace(layers=4, shape=(4, 6, 6), bits=2)),
+        vna=types.SimpleNamespace(limits=types.SimpleNamespace(f_min=1e7, f_max=6.7e10, max_points=100001)),
+        params=("S21", "S31"),
+    )
     wrong = {"int": 1.5, "number": float("nan"), "str": 3, "bool": "yes", "config": 7}
     for op in OPERATIONS.values():
         for p in op.params:

@@ -47,8 +47,12 @@ def run_day(tmp_path, drift, hours=6):
             end = time.monotonic() + deadline_s
             while time.monotonic() < end:
                 now = bench.clock.now()
-                if not sched.busy and sched.last_check is not None and sched.last_check >= now \
-                        and sched.last_periodic is not None:
+                if (
+                    not sched.busy
+                    and sched.last_check is not None
+                    and sched.last_check >= now
+                    and sched.last_periodic is not None
+                ):
                     return
                 time.sleep(0.02)
             raise AssertionError("scheduler did not catch up")
@@ -77,8 +81,10 @@ def test_drift_triggers_state_driven_recalibration_that_restores_the_model(tmp_p
     for r in runs:
         if r["protocol"] == "state-driven":
             assert "prediction_residual_db" in r["reason"] or "received_power_db" in r["reason"]
-    print(f"post-calibration held-out NMSE {post_cal:.2f} dB; after each state-driven run: "
-          + ", ".join(f"{r:.2f}" for r in restored))
+    print(
+        f"post-calibration held-out NMSE {post_cal:.2f} dB; after each state-driven run: "
+        + ", ".join(f"{r:.2f}" for r in restored)
+    )
     assert all(abs(r - post_cal) <= 1.0 for r in restored), (post_cal, restored)
 
 

@@ -48,9 +48,12 @@ def keys(tmp_path):
 
 
 def http(url, token=None, body=None):
-    req = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode(),
-                                 method="GET" if body is None else "POST",
-                                 headers={"Authorization": f"Bearer {token}"} if token else {})
+    req = urllib.request.Request(
+        url,
+        data=None if body is None else json.dumps(body).encode(),
+        method="GET" if body is None else "POST",
+        headers={"Authorization": f"Bearer {token}"} if token else {},
+    )
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
             return r.status, r.read()
@@ -68,7 +71,13 @@ def browser():
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1100"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1100",
+    ):
         opts.add_argument(arg)
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
 
@@ -87,8 +96,7 @@ def test_the_page_follows_pushes_measurements_and_calibration_live(tmp_path):
     cfg = bench(tmp_path)
     server_secret, allowed = keys(tmp_path)
     with embedded_daemon(cfg) as (sim, daemon), DaemonClient(cfg.daemon.bind[0], timeout=60) as c:
-        gw = Gateway(cfg.daemon.bind[0], cfg.daemon.publish, port=0, server_key=server_secret,
-                     keys_dir=allowed).start()
+        gw = Gateway(cfg.daemon.bind[0], cfg.daemon.publish, port=0, server_key=server_secret, keys_dir=allowed).start()
         held, release = hold_after_stage(daemon)
         driver = browser()
         try:
@@ -105,8 +113,7 @@ def test_the_page_follows_pushes_measurements_and_calibration_live(tmp_path):
             meta = c.push_measure(config)
             f, _s = meta.frequencies, meta.s
             wait_for(driver, f"return document.querySelector('#pushes tr[data-hash=\"{config.hash}\"]') !== null")
-            wait_for(driver, f"return document.getElementById('plot-mag').dataset.measurement === "
-                             f"'{meta.id}'")
+            wait_for(driver, f"return document.getElementById('plot-mag').dataset.measurement === '{meta.id}'")
             assert int(driver.find_element("id", "plot-mag").get_attribute("data-points")) == 2 * len(f)
             assert len(driver.find_elements("css selector", "#plot-mag polyline.series")) == 2  # S21, S31
             href = driver.find_element("id", "touchstone").get_attribute("href")
@@ -164,8 +171,14 @@ def test_tokens_decide_who_reads_and_who_controls(tmp_path):
     with embedded_daemon(cfg), DaemonClient(cfg.daemon.bind[0], timeout=60) as c:
         c.push(PhaseConfig.random(4, 6, 6, 2, seed=1))
         # as if every client were off loopback: no token, no page, no API
-        gw = Gateway(cfg.daemon.bind[0], cfg.daemon.publish, port=0, server_key=server_secret, keys_dir=allowed,
-                     require_token=True).start()
+        gw = Gateway(
+            cfg.daemon.bind[0],
+            cfg.daemon.publish,
+            port=0,
+            server_key=server_secret,
+            keys_dir=allowed,
+            require_token=True,
+        ).start()
         try:
             for path in ("", "api/status", "api/pushes", "ws"):
                 assert http(gw.url + path)[0] == 401, path

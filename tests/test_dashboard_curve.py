@@ -43,9 +43,12 @@ def dashboard_process():
     procs = []
 
     def start(path, port, *extra):
-        proc = subprocess.Popen([sys.executable, "-m", "simhw", "dashboard", "--bench", str(path), "--http",
-                                 f"127.0.0.1:{port}", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "simhw", "dashboard", "--bench", str(path), "--http", f"127.0.0.1:{port}", *extra],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         procs.append(proc)
         line = proc.stdout.readline()
         assert line.startswith("ready dashboard"), (line, proc.stderr.read() if proc.poll() is not None else "")

@@ -13,7 +13,9 @@ from simhw.app.embedded import embedded_daemon
 from simhw.control.client import DaemonClient
 
 pytestmark = pytest.mark.timeout(400)
-LOG_LINES = "return [...document.getElementById('log').children].map(d => d.textContent.split('  ').slice(1).join('  '))"
+LOG_LINES = (
+    "return [...document.getElementById('log').children].map(d => d.textContent.split('  ').slice(1).join('  '))"
+)
 
 
 def text(driver, element: str) -> str:

@@ -39,10 +39,16 @@ def drifting_bench(tmp_path) -> BenchConfig:
 def timeline(driver) -> dict:
     svg = driver.find_element("id", "plot-ind")
     labels = [t.text for t in svg.find_elements("css selector", "text.xtick")]
-    return {"series": svg.get_attribute("data-series"), "points": int(svg.get_attribute("data-points")),
-            "crossings": int(svg.get_attribute("data-crossings") or 0), "x0": float(svg.get_attribute("data-x0")),
-            "x1": float(svg.get_attribute("data-x1")), "axis": labels,
-            "inside": driver.execute_script(INSIDE, "plot-ind"), "text": driver.page_source}
+    return {
+        "series": svg.get_attribute("data-series"),
+        "points": int(svg.get_attribute("data-points")),
+        "crossings": int(svg.get_attribute("data-crossings") or 0),
+        "x0": float(svg.get_attribute("data-x0")),
+        "x1": float(svg.get_attribute("data-x1")),
+        "axis": labels,
+        "inside": driver.execute_script(INSIDE, "plot-ind"),
+        "text": driver.page_source,
+    }
 
 
 def assert_bench_axis(t: dict, now: float) -> None:
@@ -113,12 +119,14 @@ def test_empty_panels_say_so_the_page_fits_and_the_badge_tells_stale_from_unreac
             wait_for(driver, "return document.querySelector('#board-status tr') !== null")
             for panel in ("plot-mag", "pushes", "plot-cal", "calibrations", "plot-ind"):
                 assert driver.find_element("id", panel + "-empty").is_displayed(), panel
-            assert driver.execute_script("return document.documentElement.scrollWidth <= "
-                                         "document.documentElement.clientWidth")  # the 128 slot CRCs fit
+            assert driver.execute_script(
+                "return document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+            )  # the 128 slot CRCs fit
             assert re.search(r"slot_crcs \d+ entries, \d+ set", driver.find_element("id", "board-status").text)
         # the daemon is gone, the gateway is not: no telemetry, status fails
-        wait_for(driver, "return ['stale', 'daemon not answering'].includes("
-                         "document.getElementById('conn').textContent)", 40)
+        wait_for(
+            driver, "return ['stale', 'daemon not answering'].includes(document.getElementById('conn').textContent)", 40
+        )
         gw.stop()  # and now the gateway too
         wait_for(driver, "return document.getElementById('conn').textContent === 'unreachable'", 20)
     finally:

@@ -13,8 +13,12 @@ from simhw.control.store import Store
 
 
 def test_quick_demo_report(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "simhw", "demo", "--quick", "--out", str(tmp_path)],
-                       capture_output=True, text=True, timeout=900)
+    r = subprocess.run(
+        [sys.executable, "-m", "simhw", "demo", "--quick", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     report = json.loads((tmp_path / "report.json").read_text())
     cal = report["calibration"]["metrics"]
@@ -28,8 +32,11 @@ def test_quick_demo_report(tmp_path):
     store = Store(tmp_path / "store.sqlite")
     try:
         model = CalibratedModel.from_bytes(store.get_calibration(report["calibration"]["id"])["model"])
-        rows = [m for m in store.list_measurements(500)
-                if m["hash"] and store.get_config(m["hash"]).name.startswith("demo-fresh-")]
+        rows = [
+            m
+            for m in store.list_measurements(500)
+            if m["hash"] and store.get_config(m["hash"]).name.startswith("demo-fresh-")
+        ]
         codes = np.array([store.get_config(m["hash"]).codes for m in rows])
         s = np.array([store.get_measurement(m["id"])["s"] for m in rows])
         bits = store.get_config(rows[0]["hash"]).bits
@@ -37,8 +44,9 @@ def test_quick_demo_report(tmp_path):
         store.close()
     pred = model.predict(codes, bits)
     assert len(rows) == fresh["configs"] >= 20
-    assert 10 * np.log10(np.sum(np.abs(pred - s) ** 2) / np.sum(np.abs(s) ** 2)) == pytest.approx(fresh["nmse_db"],
-                                                                                                  abs=1e-9)
+    assert 10 * np.log10(np.sum(np.abs(pred - s) ** 2) / np.sum(np.abs(s) ** 2)) == pytest.approx(
+        fresh["nmse_db"], abs=1e-9
+    )
     assert cal["residual_stage"] == "kept" and cal["validation_nmse_db"] < cal["heldout_before_residual_db"]
     # the calibrated-trained config measured as predicted and beat the ideal-model one by 15 dB of contrast
     ideal, calibrated = report["trained"]

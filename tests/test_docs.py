@@ -40,8 +40,14 @@ def bash(script: str, cwd: pathlib.Path, timeout: float = 600) -> subprocess.Com
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", MPLBACKEND="Agg")
     bindir = pathlib.Path(sys.executable).parent
     env["PATH"] = f"{bindir}{os.pathsep}{env.get('PATH', '')}"
-    return subprocess.run(["bash", "-e", "-o", "pipefail", "-c", script], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", script],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def readme_first_block(script: str) -> str:
@@ -99,7 +105,9 @@ def test_every_option_in_the_command_reference_is_in_the_help():
             simhw.app.cli.build_parser().parse_args([*command.split(), "--help"])
         assert done.value.code == 0
         for opt in re.findall(r"`([^`]+)`", options):
-            assert re.search(rf"(?<![\w-]){re.escape(opt)}(?![\w-])", out.getvalue()), f"simhw {command}: {opt} not in --help"
+            assert re.search(rf"(?<![\w-]){re.escape(opt)}(?![\w-])", out.getvalue()), (
+                f"simhw {command}: {opt} not in --help"
+            )
 
 
 def _anchor(heading: str) -> str:

@@ -198,8 +198,10 @@ def test_the_driver_notices_a_power_cycle(board):
 # ---------------------------------------------------------------------- bad frames into the UART
 def _write_frames(seq: int, cfg: PhaseConfig) -> list[bytes]:
     data = smp.pack_codes(cfg.codes.reshape(-1), 2)
-    return [smp.encode_frame(SMPMessage(MsgType.WRITE, seq, Write(0, 0, cfg.codes.size, data).pack())),
-            smp.encode_frame(SMPMessage(MsgType.COMMIT, seq + 1, Commit(smp.pattern_crc(cfg.codes, 2)).pack()))]
+    return [
+        smp.encode_frame(SMPMessage(MsgType.WRITE, seq, Write(0, 0, cfg.codes.size, data).pack())),
+        smp.encode_frame(SMPMessage(MsgType.COMMIT, seq + 1, Commit(smp.pattern_crc(cfg.codes, 2)).pack())),
+    ]
 
 
 def _cobs_breaks(encoded: bytes) -> bool:
@@ -246,7 +248,10 @@ def test_bad_frames_on_the_uart_get_frame_errors_or_naks_and_never_change_the_la
     short = smp.encode_frame(SMPMessage(MsgType.READ, 14, b"\x01\x00"))
     naks = frames_of(fw.receive(bad_span + wrong_crc + short))
     assert [(m.type, Nak.unpack(m.body).code) for m in naks] == [
-        (MsgType.NAK, NakCode.BAD_ARGUMENT), (MsgType.NAK, NakCode.CRC_MISMATCH), (MsgType.NAK, NakCode.BAD_LENGTH)]
+        (MsgType.NAK, NakCode.BAD_ARGUMENT),
+        (MsgType.NAK, NakCode.CRC_MISMATCH),
+        (MsgType.NAK, NakCode.BAD_LENGTH),
+    ]
     assert len(fw.latched) == shown
     assert np.array_equal(fw.active_codes(), good.codes)
     st = status(fw, 102)
@@ -259,21 +264,28 @@ def test_bad_frames_on_the_uart_get_frame_errors_or_naks_and_never_change_the_la
 def test_the_uart_and_the_byte_stream_give_the_same_conversation():
     """The byte-level co-simulation is equivalent to the bit-level one: same replies, same latches."""
     a, c = configs(2, seed=70)
-    script = [smp.encode_frame(SMPMessage(MsgType.HELLO, 1, Hello(9).pack())),
-              *_write_frames(2, a),
-              smp.encode_frame(SMPMessage(MsgType.READ, 4, Read(1, 0, 0, PARAMS.atoms).pack())),
-              *_write_frames(5, c),
-              smp.encode_frame(SMPMessage(MsgType.SLOT_STORE, 7, (3).to_bytes(2, "little")
-                                       + smp.pattern_crc(c.codes, 2).to_bytes(4, "little"))),
-              smp.encode_frame(SMPMessage(MsgType.READ, 8, Read(0, 2, 3, 20).pack())),
-              smp.encode_frame(SMPMessage(MsgType.PING, 9, b"\x00")),
-              smp.encode_frame(SMPMessage(0x42, 10, b""))]
+    script = [
+        smp.encode_frame(SMPMessage(MsgType.HELLO, 1, Hello(9).pack())),
+        *_write_frames(2, a),
+        smp.encode_frame(SMPMessage(MsgType.READ, 4, Read(1, 0, 0, PARAMS.atoms).pack())),
+        *_write_frames(5, c),
+        smp.encode_frame(
+            SMPMessage(
+                MsgType.SLOT_STORE, 7, (3).to_bytes(2, "little") + smp.pattern_crc(c.codes, 2).to_bytes(4, "little")
+            )
+        ),
+        smp.encode_frame(SMPMessage(MsgType.READ, 8, Read(0, 2, 3, 20).pack())),
+        smp.encode_frame(SMPMessage(MsgType.PING, 9, b"\x00")),
+        smp.encode_frame(SMPMessage(0x42, 10, b"")),
+    ]
     runs = {}
     for mode in ("bits", "bytes"):
         fw = GatewareFirmware(PARAMS, uart=mode)
         runs[mode] = ([fw.receive(frame) for frame in script], [x.tolist() for x in fw.latched])
     assert runs["bits"] == runs["bytes"]
-    replies = [[m for m in frames_of(r) if m.type != MsgType.EVENT] for r in runs["bytes"][0]]  # the first: EVENT BOOT too
+    replies = [
+        [m for m in frames_of(r) if m.type != MsgType.EVENT] for r in runs["bytes"][0]
+    ]  # the first: EVENT BOOT too
     assert [r[0].type for r in replies] == [MsgType.ACK] * 8 + [MsgType.NAK, MsgType.NAK]
     assert smp.unpack_codes(replies[3][0].body, PARAMS.atoms, 2).tolist() == a.codes[0].reshape(-1).tolist()
 
@@ -283,8 +295,27 @@ def test_the_uart_and_the_byte_stream_give_the_same_conversation():
 def test_verilog_generates_and_the_synthesis_estimate_is_the_one_in_the_docs(tmp_path):
     """``simhw gateware verilog`` as docs/gateware.md shows it: Verilog out, and the estimate it prints is
     the documented one."""
-    cmd = [sys.executable, "-m", "simhw", "gateware", "verilog", "--layers", "4", "--rows", "6", "--cols", "6",
-           "--bits", "2", "--clock", "50e6", "--baud", "921600", "-o", str(tmp_path / "smp.v")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "simhw",
+        "gateware",
+        "verilog",
+        "--layers",
+        "4",
+        "--rows",
+        "6",
+        "--cols",
+        "6",
+        "--bits",
+        "2",
+        "--clock",
+        "50e6",
+        "--baud",
+        "921600",
+        "-o",
+        str(tmp_path / "smp.v"),
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=850)
     assert r.returncode == 0, r.stderr
     verilog = (tmp_path / "smp.v").read_text()

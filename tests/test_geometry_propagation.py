@@ -56,7 +56,10 @@ def test_radar_is_rs_far_field_magnitude():
     np.testing.assert_allclose(np.angle(rd * np.exp(-1j * np.angle(rs))), np.pi / 2, atol=1e-3)
     # in the near field they differ: the radar model drops the 1/(2 pi r) term
     near = np.array([[0.0, 0.0, LAM / 4]])
-    assert abs(abs(radar(src, near, [LAM], 1e-4)[0, 0, 0]) - abs(rayleigh_sommerfeld(src, near, [LAM], 1e-4)[0, 0, 0])) > 1e-3
+    assert (
+        abs(abs(radar(src, near, [LAM], 1e-4)[0, 0, 0]) - abs(rayleigh_sommerfeld(src, near, [LAM], 1e-4)[0, 0, 0]))
+        > 1e-3
+    )
 
 
 def test_unknown_propagation_model_is_rejected():
@@ -107,7 +110,8 @@ def test_spacing_error_scales_magnitudes_globally():
         np.testing.assert_array_equal(np.argmax(np.abs(w), axis=0), np.argmax(np.abs(w0), axis=0))
     np.testing.assert_array_equal(
         geom.with_errors(None, draw=_only(4, 1, spacing=0.05 * LAM)).atom_positions()[..., :2],
-        geom.atom_positions()[..., :2])
+        geom.atom_positions()[..., :2],
+    )
 
 
 def test_offset_of_one_pitch_shifts_the_pattern_by_one_row():

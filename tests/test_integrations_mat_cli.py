@@ -38,10 +38,15 @@ def test_push_a_matlab_file_measure_and_calibrate_to_mat_files(tmp_path):
         out = simhw("push", str(tmp_path / "two.mat"), "--endpoint", endpoint)
         assert out.count("acknowledged") == 2
         nowhere = tmp_path / "missing" / "m.mat"  # refused before the bench is swept, naming the user's path
-        r = subprocess.run([sys.executable, "-m", "simhw", "measure", "--endpoint", endpoint, "--mat", str(nowhere)],
-                           capture_output=True, text=True, timeout=60)
-        assert r.returncode == 2 and r.stderr.strip() == (f"simhw: error: cannot write {nowhere}: the directory "
-                                                          f"{nowhere.parent} does not exist"), r.stderr
+        r = subprocess.run(
+            [sys.executable, "-m", "simhw", "measure", "--endpoint", endpoint, "--mat", str(nowhere)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert r.returncode == 2 and r.stderr.strip() == (
+            f"simhw: error: cannot write {nowhere}: the directory {nowhere.parent} does not exist"
+        ), r.stderr
         with DaemonClient(endpoint, timeout=30) as c:
             assert c.measurements() == []
         out = simhw("measure", "--endpoint", endpoint, "--mat", str(tmp_path / "m.mat"))
@@ -67,8 +72,21 @@ def test_push_a_matlab_file_measure_and_calibrate_to_mat_files(tmp_path):
 
 
 def test_calibrate_writes_its_model_as_a_mat_file(tmp_path):
-    out = simhw("calibrate", "--parameterization", "physical", "--stages", "1", "--slots", "30", "--heldout", "10",
-                "--models", str(tmp_path / "models"), "--mat", str(tmp_path / "model.mat"))
+    out = simhw(
+        "calibrate",
+        "--parameterization",
+        "physical",
+        "--stages",
+        "1",
+        "--slots",
+        "30",
+        "--heldout",
+        "10",
+        "--models",
+        str(tmp_path / "models"),
+        "--mat",
+        str(tmp_path / "model.mat"),
+    )
     assert f"MATLAB model: {tmp_path / 'model.mat'}" in out
     saved = CalibratedModel.load(tmp_path / "models" / "model-v0001.npz")
     back = matlab.read_model(tmp_path / "model.mat")
@@ -106,9 +124,30 @@ def test_lab_query_exports_mat_files(tmp_path, lab_dsn):
 
 def test_calibrate_refuses_a_mat_path_in_a_missing_directory_before_calibrating(tmp_path):
     nowhere = tmp_path / "missing" / "model.mat"
-    r = subprocess.run([sys.executable, "-m", "simhw", "calibrate", "--parameterization", "physical", "--stages", "1",
-                        "--slots", "30", "--heldout", "10", "--models", str(tmp_path / "models"), "--mat", str(nowhere)],
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 2 and r.stderr.strip() == (f"simhw: error: cannot write {nowhere}: the directory "
-                                                      f"{nowhere.parent} does not exist"), r.stderr
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "simhw",
+            "calibrate",
+            "--parameterization",
+            "physical",
+            "--stages",
+            "1",
+            "--slots",
+            "30",
+            "--heldout",
+            "10",
+            "--models",
+            str(tmp_path / "models"),
+            "--mat",
+            str(nowhere),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 2 and r.stderr.strip() == (
+        f"simhw: error: cannot write {nowhere}: the directory {nowhere.parent} does not exist"
+    ), r.stderr
     assert not (tmp_path / "models").exists()  # nothing was calibrated

@@ -46,13 +46,20 @@ def test_dond_over_three_stored_configurations_and_a_second_process(tmp_path):
         try:
             names = [c.name for c in configs[:3]]
             names[1] = configs[1].hash  # by hash works as by name
-            ds, _, _ = dond(ArraySweep(bench.config, names, get_after_set=True), bench.s, bench.measurement,
-                            exp=exp, do_plot=False, show_progress=False)
+            ds, _, _ = dond(
+                ArraySweep(bench.config, names, get_after_set=True),
+                bench.s,
+                bench.measurement,
+                exp=exp,
+                do_plot=False,
+                show_progress=False,
+            )
             data = ds.get_parameter_data()
             assert sorted(data) == ["sim_measurement", "sim_s"]
             # a second process: it sees what this one pushed last, pushes the fourth, and this one sees it
-            other = subprocess.run([sys.executable, "-c", OTHER, endpoint, "cfg24"], capture_output=True, text=True,
-                                   timeout=120)
+            other = subprocess.run(
+                [sys.executable, "-c", OTHER, endpoint, "cfg24"], capture_output=True, text=True, timeout=120
+            )
             assert other.returncode == 0, other.stderr[-2000:]
             assert other.stdout.split() == [configs[2].hash, configs[3].hash]
             assert bench.config() == configs[3].hash

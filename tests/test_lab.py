@@ -49,8 +49,12 @@ def exercise(client: DaemonClient, seed: int, pushes: int = 12) -> list:
 
 def test_two_benches_replicate_into_one_lab_database_and_queries_return_their_arrays(tmp_path, lab_dsn):
     a, b = lab_bench(tmp_path, "bench-a", lab_dsn), lab_bench(tmp_path, "bench-b", lab_dsn)
-    with embedded_daemon(a) as (_, da), embedded_daemon(b) as (_, db_), \
-            DaemonClient(a.daemon.bind[0], timeout=60) as ca, DaemonClient(b.daemon.bind[0], timeout=60) as cb:
+    with (
+        embedded_daemon(a) as (_, da),
+        embedded_daemon(b) as (_, db_),
+        DaemonClient(a.daemon.bind[0], timeout=60) as ca,
+        DaemonClient(b.daemon.bind[0], timeout=60) as cb,
+    ):
         got_a, got_b = exercise(ca, 1), exercise(cb, 2)
         ca.wait_calibration(ca.calibrate(), timeout=300)
         for cfg in (a, b):
@@ -71,8 +75,10 @@ def test_two_benches_replicate_into_one_lab_database_and_queries_return_their_ar
                 mine = local.get_measurement(mid)
                 assert np.array_equal(rec["s"], mine["s"]) and rec["s"].dtype == mine["s"].dtype
                 assert np.array_equal(rec["frequencies"], f) and np.array_equal(rec["s"], s)
-                assert rec["provenance"]["software"].startswith("simhw ") and "[geometry]" in \
-                    rec["provenance"]["bench_file"]
+                assert (
+                    rec["provenance"]["software"].startswith("simhw ")
+                    and "[geometry]" in rec["provenance"]["bench_file"]
+                )
             local.close()
         # a configuration measured on either bench, by its hash: none here is shared, so one bench answers
         assert {r["bench"] for r in lab.query("measurement", config=got_b[1][0])} == {"bench-b"}
@@ -110,8 +116,7 @@ def replication_lag(dsn: str, bench: str, store_path) -> int:
 def test_a_killed_daemon_and_a_restarted_database_lose_and_duplicate_nothing(tmp_path, lab_dsn):
     """The database restarts and the daemon is killed while replication is behind (measured just before
     each: the lab's cursor short of the store's head), so both crashes hit batches in flight."""
-    path, cfg = bench_file(tmp_path, lab__dsn=lab_dsn, lab__retry_s=0.2, lab__bench_id="crashy",
-                           lab__batch=50)
+    path, cfg = bench_file(tmp_path, lab__dsn=lab_dsn, lab__retry_s=0.2, lab__bench_id="crashy", lab__batch=50)
     endpoint = cfg.daemon.bind[0]
     lags = {}
     with daemon_process(path) as proc, DaemonClient(endpoint, timeout=60) as c:
@@ -195,8 +200,9 @@ def test_the_lab_command_line_queries_and_exports(tmp_path, lab_dsn):
         wait_replicated(lab_dsn, "bench-cli", cfg.daemon.store)
 
     def lab(*args):
-        r = subprocess.run([sys.executable, "-m", "simhw", "lab", "--dsn", lab_dsn, *args], capture_output=True,
-                           text=True, timeout=120)
+        r = subprocess.run(
+            [sys.executable, "-m", "simhw", "lab", "--dsn", lab_dsn, *args], capture_output=True, text=True, timeout=120
+        )
         return r.returncode, r.stdout, r.stderr
 
     rc, out, err = lab("query", "measurement", "--bench", "bench-cli", "--config", hashes[1], "--since", "2020-01-01")

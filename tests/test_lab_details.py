@@ -28,16 +28,21 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def lab(dsn, *args, env=None):
-    r = subprocess.run([sys.executable, "-m", "simhw", "lab", *args], capture_output=True, text=True, timeout=120,
-                       env=env)
+    r = subprocess.run(
+        [sys.executable, "-m", "simhw", "lab", *args], capture_output=True, text=True, timeout=120, env=env
+    )
     return r.returncode, r.stdout, r.stderr
 
 
 def test_queries_and_exports_across_two_benches(tmp_path, lab_dsn):
     a, b = lab_bench(tmp_path, "bench-a", lab_dsn), lab_bench(tmp_path, "bench-b", lab_dsn)
     x = PhaseConfig.random(4, 6, 6, 2, seed=5, name="x")
-    with embedded_daemon(a), embedded_daemon(b), DaemonClient(a.daemon.bind[0], timeout=60) as ca, \
-            DaemonClient(b.daemon.bind[0], timeout=60) as cb:
+    with (
+        embedded_daemon(a),
+        embedded_daemon(b),
+        DaemonClient(a.daemon.bind[0], timeout=60) as ca,
+        DaemonClient(b.daemon.bind[0], timeout=60) as cb,
+    ):
         for c in (ca, cb):
             c.push_measure(x)
             c.push_measure(PhaseConfig.random(4, 6, 6, 2, seed=6))
@@ -66,11 +71,23 @@ def test_queries_and_exports_across_two_benches(tmp_path, lab_dsn):
     rows = open(to_csv(recs, tmp_path / "m.csv")).read()
     assert "[geometry]" not in rows and len(rows.splitlines()) == 5  # no bench file repeated in every row
 
-    rc, out, err = lab(lab_dsn, "query", "calibration", "--dsn", lab_dsn, "--export", str(tmp_path / "nothing"),
-                       "--format", "netcdf")
+    rc, out, err = lab(
+        lab_dsn, "query", "calibration", "--dsn", lab_dsn, "--export", str(tmp_path / "nothing"), "--format", "netcdf"
+    )
     assert rc == 2 and "no calibration records match" in err and not (tmp_path / "nothing").exists()
-    rc, out, err = lab(lab_dsn, "query", "measurement", "--dsn", lab_dsn, "--export", str(tmp_path / "bad"),
-                       "--format", "touchstone", "--config", "ffff")
+    rc, out, err = lab(
+        lab_dsn,
+        "query",
+        "measurement",
+        "--dsn",
+        lab_dsn,
+        "--export",
+        str(tmp_path / "bad"),
+        "--format",
+        "touchstone",
+        "--config",
+        "ffff",
+    )
     assert rc == 2 and not (tmp_path / "bad").exists()
     rc, out, err = lab(lab_dsn, "query", "measurement", "--config", x.hash[:12], "--dsn", lab_dsn)
     assert rc == 0 and len(out.splitlines()) == 2, err
@@ -89,8 +106,11 @@ def test_init_takes_dsn_after_the_action_and_the_environment_pg_sh_sets(tmp_path
 def test_lab_run_reports_a_calibration_that_did_not_finish_as_failed(tmp_path, lab_dsn):
     cfg = lab_bench(tmp_path, "bench-c", lab_dsn)
     cfg.calibration.stages, cfg.calibration.slots = 3, 60
-    with embedded_daemon(cfg), LabController(lab_dsn, timeout=60) as ctl, \
-            DaemonClient(cfg.daemon.bind[0], timeout=30) as c:
+    with (
+        embedded_daemon(cfg),
+        LabController(lab_dsn, timeout=60) as ctl,
+        DaemonClient(cfg.daemon.bind[0], timeout=30) as c,
+    ):
         wait_replicated(lab_dsn, cfg.name, cfg.daemon.store)
         result = {}
         t = threading.Thread(target=lambda: result.update(ctl.run(["bench-c"], job="calibrate", wait=120)))

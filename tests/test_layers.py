@@ -25,13 +25,29 @@ LAYERS = {
     "sim_backend": {"physics", "values", "sim_backend"},
     "control": {"physics", "values", "designs", "drivers", "calibration", "control"},
     "integrations": {"physics", "values", "designs", "calibration", "control", "integrations"},
-    "app": {"physics", "values", "designs", "drivers", "calibration", "control", "sim_backend", "integrations", "app",
-            "root"},
+    "app": {
+        "physics",
+        "values",
+        "designs",
+        "drivers",
+        "calibration",
+        "control",
+        "sim_backend",
+        "integrations",
+        "app",
+        "root",
+    },
     "root": {"physics", "values", "app"},
 }
 # the sans-I/O codecs and instrument facts the simulated hardware shares with the drivers
-CODECS = {"drivers.cobs", "drivers.smp", "drivers.smp_messages", "drivers.sequence", "drivers.features",
-          "drivers.open_ris_codec"}
+CODECS = {
+    "drivers.cobs",
+    "drivers.smp",
+    "drivers.smp_messages",
+    "drivers.sequence",
+    "drivers.features",
+    "drivers.open_ris_codec",
+}
 # calibration sees the hardware only through its sources
 EXTRA = {"calibration.sources": {"drivers"}}
 LAZY_ALLOWED = {("simhw", "simhw.app")}
@@ -43,8 +59,16 @@ def layer_of(module: str) -> str:
         if not rest:
             return "root"
         head = rest.split(".")[0]
-        return {"physics": "physics", "values": "values", "version": "values", "designs": "designs",
-                "control": "control", "integrations": "integrations", "app": "app", "__main__": "app"}[head]
+        return {
+            "physics": "physics",
+            "values": "values",
+            "version": "values",
+            "designs": "designs",
+            "control": "control",
+            "integrations": "integrations",
+            "app": "app",
+            "__main__": "app",
+        }[head]
     return top
 
 
@@ -63,8 +87,13 @@ def imports_of(module: str, path: pathlib.Path, known: set[str]) -> list[tuple[s
     """(imported project module, function-local?, line) for every import statement in ``path``."""
     tree = ast.parse(path.read_text(), str(path))
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    local_lines = {n.lineno for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
-                   for n in ast.walk(f) if isinstance(n, (ast.Import, ast.ImportFrom))}
+    local_lines = {
+        n.lineno
+        for f in ast.walk(tree)
+        if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
+        for n in ast.walk(f)
+        if isinstance(n, (ast.Import, ast.ImportFrom))
+    }
     out = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -104,10 +133,16 @@ def violations(root: pathlib.Path = ROOT) -> list[str]:
             allowed = theirs in LAYERS[mine] | EXTRA.get(m, set()) or (mine == "sim_backend" and target in CODECS)
             if not allowed:
                 bad.append(f"{where}: {m} ({mine}) imports {target} ({theirs})")
-            if local and (m, target.rpartition(".")[0] or target) not in LAZY_ALLOWED and (m, target) not in LAZY_ALLOWED:
+            if (
+                local
+                and (m, target.rpartition(".")[0] or target) not in LAZY_ALLOWED
+                and (m, target) not in LAZY_ALLOWED
+            ):
                 bad.append(f"{where}: {m} imports {target} inside a function")
-    bad += [f"import cycle: {' -> '.join(c)}" for c in cycles({m: {t for t, _, _ in imps if t != m}
-                                                                  for m, imps in edges.items()})]
+    bad += [
+        f"import cycle: {' -> '.join(c)}"
+        for c in cycles({m: {t for t, _, _ in imps if t != m} for m, imps in edges.items()})
+    ]
     return bad
 
 
@@ -162,15 +197,22 @@ def copy_tree(dst_root: pathlib.Path) -> None:
             dst.write_text(p.read_text())
 
 
-@pytest.mark.parametrize("where, line, expected", [
-    ("simhw/physics/geometry.py", "from simhw.values.phase_config import PhaseConfig", "(physics) imports"),
-    ("drivers/board.py", "from simhw.control.schema import encode", "(drivers) imports"),
-    ("sim_backend/true_sim.py", "from calibration.calibrated import CalibratedModel", "(sim_backend) imports"),
-    ("calibration/metrics.py", "from drivers.board import Board", "(calibration) imports"),
-    ("simhw/control/store.py", "from sim_backend.bench import SimBench", "(control) imports"),
-    ("simhw/physics/model.py", "def _later():\n    from simhw.physics.losses import port_power\n", "inside a function"),
-    ("simhw/physics/geometry.py", "from simhw.physics.propagation import radar", "import cycle"),
-])
+@pytest.mark.parametrize(
+    "where, line, expected",
+    [
+        ("simhw/physics/geometry.py", "from simhw.values.phase_config import PhaseConfig", "(physics) imports"),
+        ("drivers/board.py", "from simhw.control.schema import encode", "(drivers) imports"),
+        ("sim_backend/true_sim.py", "from calibration.calibrated import CalibratedModel", "(sim_backend) imports"),
+        ("calibration/metrics.py", "from drivers.board import Board", "(calibration) imports"),
+        ("simhw/control/store.py", "from sim_backend.bench import SimBench", "(control) imports"),
+        (
+            "simhw/physics/model.py",
+            "def _later():\n    from simhw.physics.losses import port_power\n",
+            "inside a function",
+        ),
+        ("simhw/physics/geometry.py", "from simhw.physics.propagation import radar", "import cycle"),
+    ],
+)
 def test_a_broken_rule_is_caught(tmp_path, where, line, expected):
     """The checker fails on a copy of the tree with one rule broken."""
     copy_tree(tmp_path)
@@ -193,8 +235,12 @@ def _members(tree: ast.AST, cls: str | None = None) -> set[str]:
             for n in ast.walk(node):
                 if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     out.add(n.name)
-                elif isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Store) and \
-                        isinstance(n.value, ast.Name) and n.value.id == "self":
+                elif (
+                    isinstance(n, ast.Attribute)
+                    and isinstance(n.ctx, ast.Store)
+                    and isinstance(n.value, ast.Name)
+                    and n.value.id == "self"
+                ):
                     out.add(n.attr)
     return out
 
@@ -207,19 +253,26 @@ def server_reads(root: pathlib.Path = ROOT) -> list[str]:
     host = _members(trees["simhw.control.bench_service"], "Host")
     others = set().union(*(_members(t) for m, t in trees.items() if m != SERVER))
     private = _members(trees[SERVER], "BenchServer") - SERVER_INTERFACE - host - others
-    return [f"{mods[m].relative_to(root)}:{n.lineno}: reads the server's .{n.attr}"
-            for m, t in trees.items() if m != SERVER
-            for n in ast.walk(t) if isinstance(n, ast.Attribute) and n.attr in private]
+    return [
+        f"{mods[m].relative_to(root)}:{n.lineno}: reads the server's .{n.attr}"
+        for m, t in trees.items()
+        if m != SERVER
+        for n in ast.walk(t)
+        if isinstance(n, ast.Attribute) and n.attr in private
+    ]
 
 
 def test_no_module_outside_the_server_reads_its_attributes():
     assert server_reads() == []
 
 
-@pytest.mark.parametrize("where, line", [
-    ("simhw/control/scheduler.py", "def _peek(bench):\n    return bench.host.outbox.qsize()\n"),
-    ("simhw/app/embedded.py", "def _queued(daemon):\n    return len(daemon.jobs)\n"),
-])
+@pytest.mark.parametrize(
+    "where, line",
+    [
+        ("simhw/control/scheduler.py", "def _peek(bench):\n    return bench.host.outbox.qsize()\n"),
+        ("simhw/app/embedded.py", "def _queued(daemon):\n    return len(daemon.jobs)\n"),
+    ],
+)
 def test_a_read_of_the_servers_attributes_is_caught(tmp_path, where, line):
     copy_tree(tmp_path)
     assert server_reads(tmp_path) == []

@@ -21,8 +21,12 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def test_configurations_round_trip(tmp_path):
-    configs = [PhaseConfig.random(4, 6, 5, 2, seed=i, name=f"beam {i}", objective="focus", model_id="m3",
-                                  extra={"angle_deg": 10.0 * i}) for i in range(3)]
+    configs = [
+        PhaseConfig.random(
+            4, 6, 5, 2, seed=i, name=f"beam {i}", objective="focus", model_id="m3", extra={"angle_deg": 10.0 * i}
+        )
+        for i in range(3)
+    ]
     path = matlab.write_configs(tmp_path / "c.mat", configs)
     back = matlab.read_configs(path)
     assert [c.hash for c in back] == [c.hash for c in configs]
@@ -55,12 +59,15 @@ def test_a_file_written_as_matlab_code_writes_it_is_read_in(tmp_path):
     assert matlab.read_configs(tmp_path / "codes3.mat")[0].hash == cfg.hash
 
 
-@pytest.mark.parametrize("bad, message", [
-    ({"codes": np.full((2, 2, 1), 0.5), "bits": 1.0}, "whole numbers"),
-    ({"codes": np.full((2, 2, 1), 4.0), "bits": 2.0}, "out of range for 2 bits"),
-    ({"codes": np.zeros((2, 2, 1))}, "no 'bits'"),
-    ({"bits": 2.0}, "no 'codes' or 'layers'"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"codes": np.full((2, 2, 1), 0.5), "bits": 1.0}, "whole numbers"),
+        ({"codes": np.full((2, 2, 1), 4.0), "bits": 2.0}, "out of range for 2 bits"),
+        ({"codes": np.zeros((2, 2, 1))}, "no 'bits'"),
+        ({"bits": 2.0}, "no 'codes' or 'layers'"),
+    ],
+)
 def test_bad_configuration_files_are_refused_clearly(tmp_path, bad, message):
     scipy.io.savemat(tmp_path / "bad.mat", bad)
     with pytest.raises(ValueError, match=message):
@@ -68,8 +75,12 @@ def test_bad_configuration_files_are_refused_clearly(tmp_path, bad, message):
 
 
 @settings(max_examples=25, deadline=None)
-@given(shape=st.tuples(st.integers(1, 4), st.integers(1, 5), st.integers(1, 5)), bits=st.integers(1, 8),
-       count=st.integers(1, 3), seed=st.integers(0, 2**31))
+@given(
+    shape=st.tuples(st.integers(1, 4), st.integers(1, 5), st.integers(1, 5)),
+    bits=st.integers(1, 8),
+    count=st.integers(1, 3),
+    seed=st.integers(0, 2**31),
+)
 def test_any_configuration_set_round_trips(tmp_path_factory, shape, bits, count, seed):
     configs = [PhaseConfig.random(*shape, bits, seed=seed + i, name=f"c{i}") for i in range(count)]
     path = matlab.write_configs(tmp_path_factory.mktemp("h") / "c.mat", configs)
@@ -131,8 +142,9 @@ def test_the_guides_matlab_snippet_computes_predict_in_octave(tmp_path):
     matlab.write_measurement(tmp_path / "meas.mat", [1e9, 2e9], np.ones((2, 2)), {"measurement": 3})
     script = "plot = @(varargin) 0;\n" + snippet + "printf('%.17g %.17g\\n', [real(H) imag(H)].');\n"
     (tmp_path / "check.m").write_text(script)
-    r = subprocess.run(["octave", "--no-gui", "--quiet", "check.m"], cwd=tmp_path, capture_output=True, text=True,
-                       timeout=120)
+    r = subprocess.run(
+        ["octave", "--no-gui", "--quiet", "check.m"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     values = np.array([[float(x) for x in line.split()] for line in r.stdout.splitlines() if line.strip()])
     assert values.shape == (2, 2), r.stdout + r.stderr
     expected = model.predict(configs[0].codes.reshape(1, model.cascade.n_layers, -1), 2)[0, 0]
@@ -140,15 +152,24 @@ def test_the_guides_matlab_snippet_computes_predict_in_octave(tmp_path):
 
 
 ASCII = st.characters(min_codepoint=32, max_codepoint=126)
-JSON = st.recursive(st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False) |
-                    st.text(ASCII, max_size=8),
-                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(ASCII, max_size=5), inner,
-                                                                                  max_size=3), max_leaves=6)
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**6), 10**6) | st.floats(allow_nan=False) | st.text(ASCII, max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(ASCII, max_size=5), inner, max_size=3),
+    max_leaves=6,
+)
 TEXT = st.text(ASCII, max_size=8)
-GOOD_META = st.fixed_dictionaries({}, optional={"objective": TEXT, "model_id": st.none() | TEXT, "created_at": TEXT,
-                                                "extra": st.dictionaries(TEXT, JSON, max_size=2)})
-META = GOOD_META | st.dictionaries(st.sampled_from(["objective", "model_id", "created_at", "extra", "name",
-                                                    "angle_deg"]), JSON, max_size=3)
+GOOD_META = st.fixed_dictionaries(
+    {},
+    optional={
+        "objective": TEXT,
+        "model_id": st.none() | TEXT,
+        "created_at": TEXT,
+        "extra": st.dictionaries(TEXT, JSON, max_size=2),
+    },
+)
+META = GOOD_META | st.dictionaries(
+    st.sampled_from(["objective", "model_id", "created_at", "extra", "name", "angle_deg"]), JSON, max_size=3
+)
 
 
 def cell(items) -> np.ndarray:
@@ -161,13 +182,17 @@ def cell(items) -> np.ndarray:
 def matlab_values(count: int):
     """What a file from elsewhere may hold under a text variable: JSON objects (one, or a cell of ``count``;
     often as simhw writes them), any JSON, any text, numbers, a struct, a cell of numbers."""
-    return st.one_of(GOOD_META.map(json.dumps), st.lists(GOOD_META, min_size=count, max_size=count).map(
-        lambda ms: cell([json.dumps(m) for m in ms])), META.map(json.dumps),
-        st.lists(META, min_size=count, max_size=count).map(
-        lambda ms: cell([json.dumps(m) for m in ms])), JSON.map(json.dumps), st.text(ASCII, max_size=20),
+    return st.one_of(
+        GOOD_META.map(json.dumps),
+        st.lists(GOOD_META, min_size=count, max_size=count).map(lambda ms: cell([json.dumps(m) for m in ms])),
+        META.map(json.dumps),
+        st.lists(META, min_size=count, max_size=count).map(lambda ms: cell([json.dumps(m) for m in ms])),
+        JSON.map(json.dumps),
+        st.text(ASCII, max_size=20),
         st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=4).map(np.array),
         st.dictionaries(st.sampled_from(["objective", "a"]), st.floats(-9, 9), min_size=1, max_size=2),
-        st.lists(st.integers(0, 9), min_size=1, max_size=3).map(cell))
+        st.lists(st.integers(0, 9), min_size=1, max_size=3).map(cell),
+    )
 
 
 def written_texts(value) -> list | None:
@@ -180,12 +205,17 @@ def written_texts(value) -> list | None:
 
 
 @settings(max_examples=80, deadline=None)
-@given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=5), bits=st.one_of(
-           st.integers(1, 8), st.floats(-2, 20), st.integers(-2, 20), st.sampled_from([1e30, -1e300])),
-       scale=st.sampled_from([None, 1.0, 3.0, 70000.0, 0.5]), dtype=st.sampled_from(["f8", "i4", "u1", "c16", "f4"]),
-       seed=st.integers(0, 2**31), meta=st.none() | st.integers(1, 2).flatmap(matlab_values))
-def test_any_matlab_configuration_file_is_read_or_refused_with_a_value_error(tmp_path_factory, shape, bits, scale, dtype,
-                                                                            seed, meta):
+@given(
+    shape=st.lists(st.integers(1, 4), min_size=1, max_size=5),
+    bits=st.one_of(st.integers(1, 8), st.floats(-2, 20), st.integers(-2, 20), st.sampled_from([1e30, -1e300])),
+    scale=st.sampled_from([None, 1.0, 3.0, 70000.0, 0.5]),
+    dtype=st.sampled_from(["f8", "i4", "u1", "c16", "f4"]),
+    seed=st.integers(0, 2**31),
+    meta=st.none() | st.integers(1, 2).flatmap(matlab_values),
+)
+def test_any_matlab_configuration_file_is_read_or_refused_with_a_value_error(
+    tmp_path_factory, shape, bits, scale, dtype, seed, meta
+):
     """``scale`` None: valid codes for ``bits`` (when it is valid); else codes drawn around the range."""
     rng = np.random.default_rng(seed)
     if scale is None and isinstance(bits, int) and 1 <= bits <= 8:
@@ -198,7 +228,7 @@ def test_any_matlab_configuration_file_is_read_or_refused_with_a_value_error(tmp
         configs = matlab.read_configs(path)
     except ValueError as e:
         assert str(e).startswith(str(path)), e  # it names the file
-        event("refused: " + str(e)[len(str(path)):][:45])
+        event("refused: " + str(e)[len(str(path)) :][:45])
         return
     event("read")
     stored = scipy.io.loadmat(path)["codes"]  # as MATLAB sees it: a vector is a 1 x n row
@@ -213,10 +243,18 @@ def test_any_matlab_configuration_file_is_read_or_refused_with_a_value_error(tmp
 
 
 @settings(max_examples=60, deadline=None)
-@given(points=st.integers(1, 4), s=st.one_of(
-    st.tuples(st.sampled_from([0, 0, 0, 1, -1]), st.integers(0, 3), st.sampled_from(["c16", "f8", "i2"])),
-    st.one_of(st.text(ASCII, max_size=5), st.lists(st.integers(0, 3), min_size=1, max_size=3).map(cell),
-              st.just({"re": 1.0, "im": 2.0}))), meta=st.none() | matlab_values(1))
+@given(
+    points=st.integers(1, 4),
+    s=st.one_of(
+        st.tuples(st.sampled_from([0, 0, 0, 1, -1]), st.integers(0, 3), st.sampled_from(["c16", "f8", "i2"])),
+        st.one_of(
+            st.text(ASCII, max_size=5),
+            st.lists(st.integers(0, 3), min_size=1, max_size=3).map(cell),
+            st.just({"re": 1.0, "im": 2.0}),
+        ),
+    ),
+    meta=st.none() | matlab_values(1),
+)
 def test_any_matlab_measurement_file_is_read_or_refused_with_a_value_error(tmp_path_factory, points, s, meta):
     """``s`` (extra rows, P, dtype): an (F + extra rows) x P array; else text, a cell, a struct."""
     if isinstance(s, tuple):
@@ -229,7 +267,7 @@ def test_any_matlab_measurement_file_is_read_or_refused_with_a_value_error(tmp_p
         f2, s2, meta2 = matlab.read_measurement(path)
     except ValueError as e:
         assert str(e).startswith(str(path)), e
-        event("refused: " + str(e)[len(str(path)):][:45])
+        event("refused: " + str(e)[len(str(path)) :][:45])
         return
     event("read")
     written = np.asarray(s)
@@ -249,34 +287,72 @@ def bad(tmp_path, name, **variables):
 CODES = np.zeros((2, 2, 1))
 
 
-@pytest.mark.parametrize("variables, read, message", [
-    ({"codes": CODES, "bits": 2.0, "metadata": '{"angle_deg": 10}'}, matlab.read_configs,
-     "'metadata' entry 1 has unknown key(s) 'angle_deg'; allowed: objective, model_id, created_at, extra"),
-    ({"codes": CODES, "bits": 2.0, "metadata": '{"name": "x"}'}, matlab.read_configs,
-     "unknown key(s) 'name'; allowed: objective, model_id, created_at, extra (a name goes in 'names')"),
-    ({"codes": CODES, "bits": 2.0, "metadata": "[1, 2]"}, matlab.read_configs,
-     "'metadata' entry 1 must be a JSON object with keys among objective, model_id, created_at, extra, got JSON list"),
-    ({"codes": CODES, "bits": 2.0, "metadata": "angle = 10"}, matlab.read_configs,
-     "'metadata' entry 1 must be a JSON object with keys among objective, model_id, created_at, extra (JSON text)"),
-    ({"codes": CODES, "bits": 2.0, "metadata": {"objective": "x"}}, matlab.read_configs,
-     "'metadata' must be text, got a struct"),
-    ({"codes": CODES, "bits": 2.0, "metadata": '{"objective": 5}'}, matlab.read_configs,
-     "'metadata' entry 1: objective must be a string, got int"),
-    ({"codes": CODES, "bits": 1e30}, matlab.read_configs, "'bits' must be whole numbers of magnitude below 2^53"),
-    ({"codes": CODES, "bits": 17.0}, matlab.read_configs, "'bits' must be one whole number in 1..16"),
-    ({"codes": CODES, "bits": 2.0, "names": 3.0}, matlab.read_configs, "'names' must be text, got a 1x1 array"),
-    ({"layers": CODES, "bits": 2.0}, matlab.read_configs, "'layers' must be a cell array of rows x cols code matrices"),
-    ({"frequencies": [1e9, 2e9], "S": cell([1.0, 2.0])}, matlab.read_measurement,
-     "'S' must be a numeric array, got a 1x2 cell array"),
-    ({"frequencies": "1 GHz", "S": np.ones((1, 1))}, matlab.read_measurement,
-     "'frequencies' must be a numeric array of real numbers, got text"),
-    ({"frequencies": [1e9], "S": np.ones((1, 1)), "metadata": "id=3"}, matlab.read_measurement,
-     "'metadata' must be a JSON object (JSON text)"),
-    ({"frequencies": [1e9], "S": np.ones((1, 1)), "metadata": {"id": 3.0}}, matlab.read_measurement,
-     "'metadata' must be text, got a struct"),
-])
-def test_bad_variables_are_refused_naming_the_file_the_variable_and_what_was_expected(tmp_path, variables, read,
-                                                                                     message):
+@pytest.mark.parametrize(
+    "variables, read, message",
+    [
+        (
+            {"codes": CODES, "bits": 2.0, "metadata": '{"angle_deg": 10}'},
+            matlab.read_configs,
+            "'metadata' entry 1 has unknown key(s) 'angle_deg'; allowed: objective, model_id, created_at, extra",
+        ),
+        (
+            {"codes": CODES, "bits": 2.0, "metadata": '{"name": "x"}'},
+            matlab.read_configs,
+            "unknown key(s) 'name'; allowed: objective, model_id, created_at, extra (a name goes in 'names')",
+        ),
+        (
+            {"codes": CODES, "bits": 2.0, "metadata": "[1, 2]"},
+            matlab.read_configs,
+            "'metadata' entry 1 must be a JSON object with keys among objective, model_id, created_at, extra, got JSON list",
+        ),
+        (
+            {"codes": CODES, "bits": 2.0, "metadata": "angle = 10"},
+            matlab.read_configs,
+            "'metadata' entry 1 must be a JSON object with keys among objective, model_id, created_at, extra (JSON text)",
+        ),
+        (
+            {"codes": CODES, "bits": 2.0, "metadata": {"objective": "x"}},
+            matlab.read_configs,
+            "'metadata' must be text, got a struct",
+        ),
+        (
+            {"codes": CODES, "bits": 2.0, "metadata": '{"objective": 5}'},
+            matlab.read_configs,
+            "'metadata' entry 1: objective must be a string, got int",
+        ),
+        ({"codes": CODES, "bits": 1e30}, matlab.read_configs, "'bits' must be whole numbers of magnitude below 2^53"),
+        ({"codes": CODES, "bits": 17.0}, matlab.read_configs, "'bits' must be one whole number in 1..16"),
+        ({"codes": CODES, "bits": 2.0, "names": 3.0}, matlab.read_configs, "'names' must be text, got a 1x1 array"),
+        (
+            {"layers": CODES, "bits": 2.0},
+            matlab.read_configs,
+            "'layers' must be a cell array of rows x cols code matrices",
+        ),
+        (
+            {"frequencies": [1e9, 2e9], "S": cell([1.0, 2.0])},
+            matlab.read_measurement,
+            "'S' must be a numeric array, got a 1x2 cell array",
+        ),
+        (
+            {"frequencies": "1 GHz", "S": np.ones((1, 1))},
+            matlab.read_measurement,
+            "'frequencies' must be a numeric array of real numbers, got text",
+        ),
+        (
+            {"frequencies": [1e9], "S": np.ones((1, 1)), "metadata": "id=3"},
+            matlab.read_measurement,
+            "'metadata' must be a JSON object (JSON text)",
+        ),
+        (
+            {"frequencies": [1e9], "S": np.ones((1, 1)), "metadata": {"id": 3.0}},
+            matlab.read_measurement,
+            "'metadata' must be text, got a struct",
+        ),
+    ],
+)
+def test_bad_variables_are_refused_naming_the_file_the_variable_and_what_was_expected(
+    tmp_path, variables, read, message
+):
     path = bad(tmp_path, "x.mat", **variables)
     with pytest.raises(ValueError) as e:
         read(path)

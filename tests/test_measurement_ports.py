@@ -60,8 +60,21 @@ def test_every_consumer_names_ports_4_and_3(tmp_path, lab_dsn):
         truth = sim.truth.response(a.codes, 2, m.frequencies)  # column k: receive antenna k
         np.testing.assert_allclose(m.s, truth, rtol=1e-3)
         # the command line's Touchstone export
-        cli = subprocess.run([sys.executable, "-m", "simhw", "measure", "--endpoint", cfg.daemon.bind[0],
-                              "--touchstone", str(tmp_path / "cli")], capture_output=True, text=True, timeout=120)
+        cli = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "simhw",
+                "measure",
+                "--endpoint",
+                cfg.daemon.bind[0],
+                "--touchstone",
+                str(tmp_path / "cli"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert cli.returncode == 0, cli.stderr
         path = tmp_path / "cli.s4p"
         assert "! measured: S41, S31" in path.read_text()
@@ -96,6 +109,7 @@ def test_the_python_api_labels_a_measurement_as_the_daemon_does(tmp_path):
     with SimBench(cfg) as sim, open_devices(sim.resolved_config()) as (board, vna):
         store = Store(cfg.daemon.store)
         try:
+
             def by_daemon(action):
                 server = BenchServer(BenchService(sim.resolved_config(), board, vna, store, clock=sim.clock.now))
                 ready = threading.Event()

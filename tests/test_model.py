@@ -11,8 +11,9 @@ F0 = 28e9
 
 
 def small_geometry(L, rows=3, cols=3, n_in=2, n_out=3, freqs=(27.5e9, 28e9)):
-    return SimGeometry.uniform(L, rows, cols, F0, 0.004 * max(L - 1, 1), n_inputs=n_in, n_outputs=n_out,
-                               frequencies=list(freqs))
+    return SimGeometry.uniform(
+        L, rows, cols, F0, 0.004 * max(L - 1, 1), n_inputs=n_in, n_outputs=n_out, frequencies=list(freqs)
+    )
 
 
 def central_difference(f, x, eps=1e-6):
@@ -110,8 +111,11 @@ def test_quantization_matches_bit_levels_and_straight_through_gradient():
     ideal = SIMModel.from_geometry(geom)
     np.testing.assert_allclose(q.response(theta), ideal.response(quantize_phases(theta, 3)), rtol=1e-13)
     loss = port_power(0)
-    np.testing.assert_allclose(q.value_and_grad(theta, loss).grad_theta,
-                               ideal.value_and_grad(quantize_phases(theta, 3), loss).grad_theta, rtol=1e-12)
+    np.testing.assert_allclose(
+        q.value_and_grad(theta, loss).grad_theta,
+        ideal.value_and_grad(quantize_phases(theta, 3), loss).grad_theta,
+        rtol=1e-12,
+    )
 
 
 def test_coupling_matrix_shape_and_effect():
@@ -123,7 +127,15 @@ def test_coupling_matrix_shape_and_effect():
     h = SIMModel(c0, Impairments(coupling=0.05)).response(theta)
     cm = coupling_matrix(16, 0.05)
     for f in range(2):
-        g = c0.w_out[f] @ cm @ np.diag(np.exp(1j * theta[1])) @ c0.w_layers[0, f] @ cm @ np.diag(np.exp(1j * theta[0])) @ c0.w_in[f]
+        g = (
+            c0.w_out[f]
+            @ cm
+            @ np.diag(np.exp(1j * theta[1]))
+            @ c0.w_layers[0, f]
+            @ cm
+            @ np.diag(np.exp(1j * theta[0]))
+            @ c0.w_in[f]
+        )
         np.testing.assert_allclose(h[f], g, rtol=1e-12)
 
 
@@ -202,7 +214,9 @@ def test_matrix_gradients_match_central_differences(imp):
         for idx in [tuple(rng.integers(0, s) for s in grad.shape) for _ in range(6)]:
             scale = abs(getattr(base, name)[idx]) + 1e-3
             d_re = (loss_with(name, idx, eps * scale) - loss_with(name, idx, -eps * scale)) / (2 * eps * scale)
-            d_im = (loss_with(name, idx, 1j * eps * scale) - loss_with(name, idx, -1j * eps * scale)) / (2 * eps * scale)
+            d_im = (loss_with(name, idx, 1j * eps * scale) - loss_with(name, idx, -1j * eps * scale)) / (
+                2 * eps * scale
+            )
             fd = d_re + 1j * d_im
             assert abs(grad[idx] - fd) <= 1e-5 * (abs(fd) + np.abs(grad).max()), (name, idx, grad[idx], fd)
 

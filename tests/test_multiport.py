@@ -92,8 +92,10 @@ def test_nonlinear_cells_reduce_the_transfer_matching_error():
     sc = localization_scenario(n_side=6, layers=4, per_bin=1)
     opts = TrainOptions(episodes=150, eta0=0.5, beta=0.99, update="joint", seed=0)
     linear, nonlinear = train(sc.linear, opts), train(sc.nonlinear, opts)
-    print(f"\nmatching error: linear {linear.metrics['matching_error_db']:.2f} dB, "
-          f"nonlinear {nonlinear.metrics['matching_error_db']:.2f} dB")
+    print(
+        f"\nmatching error: linear {linear.metrics['matching_error_db']:.2f} dB, "
+        f"nonlinear {nonlinear.metrics['matching_error_db']:.2f} dB"
+    )
     assert nonlinear.metrics["loss"] < 0.6 * linear.metrics["loss"]
 
 

@@ -16,6 +16,7 @@ def test_the_check_refuses_a_text_that_no_longer_matches(tmp_path, capsys):
     assert check_texts([moved, twice], ROOT) == [
         f"moved: its text occurs 0 times in {moved.path}, not once",
         f"twice: its text occurs {(ROOT / 'tests/mutations.py').read_text().count('Mutation(')} times in "
-        "tests/mutations.py, not once"]
+        "tests/mutations.py, not once",
+    ]
     assert main(["--list"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == len(MUTATIONS)

@@ -77,8 +77,11 @@ def test_firmware_is_strict_like_the_real_one():
 
 
 def test_composite_of_three_ris_boards():
-    with ris_board(serial="A") as (fa, _, a), ris_board("tcp", serial="B") as (fb, _, b), \
-            ris_board(serial="C") as (fc, _, c):
+    with (
+        ris_board(serial="A") as (fa, _, a),
+        ris_board("tcp", serial="B") as (fb, _, b),
+        ris_board(serial="C") as (fc, _, c),
+    ):
         sim = CompositeBoard([a, b, c])
         assert sim.info.shape == (3, 16, 16) and sim.info.serial == "A+B+C"
         cfg3 = ris_cfg(5, layers=3)
@@ -103,6 +106,7 @@ def test_composite_of_three_ris_boards():
 def test_open_ris_absent_board_is_a_clear_timeout(tmp_path):
     import os
     import tty
+
     master, slave = os.openpty()
     tty.setraw(slave)
     try:

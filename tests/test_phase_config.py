@@ -50,10 +50,17 @@ def test_the_hash_is_a_fixed_digest():
     """The same digests in this process, in a new interpreter with another hash seed, and with the codes
     given in another integer type and byte order: a fixed pattern has a fixed digest."""
     assert [PhaseConfig(eval("np." + expr), bits).hash for bits, expr in DIGESTS] == list(DIGESTS.values())
-    code = ("import json, numpy as np\nfrom simhw.values.phase_config import PhaseConfig\n"
-            f"print(json.dumps([PhaseConfig(eval('np.' + e).astype('>i8'), b).hash for b, e in {list(DIGESTS)!r}]))")
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                         env={**os.environ, "PYTHONHASHSEED": "12345"})
+    code = (
+        "import json, numpy as np\nfrom simhw.values.phase_config import PhaseConfig\n"
+        f"print(json.dumps([PhaseConfig(eval('np.' + e).astype('>i8'), b).hash for b, e in {list(DIGESTS)!r}]))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONHASHSEED": "12345"},
+    )
     assert json.loads(run.stdout) == list(DIGESTS.values()), run.stderr
 
 
@@ -69,17 +76,20 @@ def test_phases_conversion_round_trip():
     assert PhaseConfig.from_phases(np.full((1, 1, 1), -math.pi / 2), 2).codes[0, 0, 0] == 3
 
 
-@pytest.mark.parametrize("codes,bits,match", [
-    (np.zeros((4, 5)), 2, "shape \\(layers, rows, cols\\), got 2 dimensions"),
-    (np.zeros((1, 0, 5)), 2, "must not be empty"),
-    (np.full((1, 2, 2), np.nan), 2, "NaN"),
-    (np.full((1, 2, 2), 1.5), 2, "whole numbers"),
-    (np.full((1, 2, 2), 4), 2, "out of range for 2 bits.*allowed 0..3"),
-    (np.full((1, 2, 2), -1), 2, "out of range"),
-    (np.zeros((1, 2, 2)), 0, "bits must be in 1..16"),
-    (np.zeros((1, 2, 2)), 2.0, "bits must be an integer"),
-    (np.array([[["a"]]]), 1, "must be numeric"),
-])
+@pytest.mark.parametrize(
+    "codes,bits,match",
+    [
+        (np.zeros((4, 5)), 2, "shape \\(layers, rows, cols\\), got 2 dimensions"),
+        (np.zeros((1, 0, 5)), 2, "must not be empty"),
+        (np.full((1, 2, 2), np.nan), 2, "NaN"),
+        (np.full((1, 2, 2), 1.5), 2, "whole numbers"),
+        (np.full((1, 2, 2), 4), 2, "out of range for 2 bits.*allowed 0..3"),
+        (np.full((1, 2, 2), -1), 2, "out of range"),
+        (np.zeros((1, 2, 2)), 0, "bits must be in 1..16"),
+        (np.zeros((1, 2, 2)), 2.0, "bits must be an integer"),
+        (np.array([[["a"]]]), 1, "must be numeric"),
+    ],
+)
 def test_bad_codes_are_rejected_with_specific_messages(codes, bits, match):
     with pytest.raises(PhaseConfigError, match=match):
         PhaseConfig(codes, bits)
@@ -96,17 +106,20 @@ def _doc():
     return json.loads(make().to_bytes())
 
 
-@pytest.mark.parametrize("mutate,match", [
-    (lambda d: d.update(version=2), "unsupported phase-config format version 2"),
-    (lambda d: d.update(format="other"), "'format' is not"),
-    (lambda d: d.pop("codes"), "lacks field\\(s\\) \\['codes'\\]"),
-    (lambda d: d.update(shape=[3, 4]), "'shape' must be three positive integers"),
-    (lambda d: d.update(codes="!!notbase64"), "not valid base64"),
-    (lambda d: d.update(shape=[3, 4, 6]), "holds 60 values, shape \\[3, 4, 6\\] needs 72"),
-    (lambda d: d.update(hash="0" * 64), "does not match its hash"),
-    (lambda d: d["metadata"].update(colour="red"), "unknown field"),
-    (lambda d: d.update(bits=1), "out of range for 1 bits"),
-])
+@pytest.mark.parametrize(
+    "mutate,match",
+    [
+        (lambda d: d.update(version=2), "unsupported phase-config format version 2"),
+        (lambda d: d.update(format="other"), "'format' is not"),
+        (lambda d: d.pop("codes"), "lacks field\\(s\\) \\['codes'\\]"),
+        (lambda d: d.update(shape=[3, 4]), "'shape' must be three positive integers"),
+        (lambda d: d.update(codes="!!notbase64"), "not valid base64"),
+        (lambda d: d.update(shape=[3, 4, 6]), "holds 60 values, shape \\[3, 4, 6\\] needs 72"),
+        (lambda d: d.update(hash="0" * 64), "does not match its hash"),
+        (lambda d: d["metadata"].update(colour="red"), "unknown field"),
+        (lambda d: d.update(bits=1), "out of range for 1 bits"),
+    ],
+)
 def test_bad_files_rejected_with_specific_messages(mutate, match):
     doc = _doc()
     mutate(doc)

@@ -30,5 +30,7 @@ def test_nak_and_event_tables_match_codec():
 
 
 def test_documented_struct_sizes():
-    assert re.search(r"\*\*HelloInfo\*\* \((\d+) bytes\)", DOC.read_text()).group(1) == str(HelloInfo.S.size + HelloInfo.FEATURES.size)
+    assert re.search(r"\*\*HelloInfo\*\* \((\d+) bytes\)", DOC.read_text()).group(1) == str(
+        HelloInfo.S.size + HelloInfo.FEATURES.size
+    )
     assert smp.HEADER.size == 8

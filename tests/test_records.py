@@ -26,20 +26,33 @@ def sqlite_schema(path) -> dict:
     """table -> (columns [(name, type, notnull, pk)], foreign keys {(column, "table(column)")}) and the
     indexes {name: (table, columns)}, read back from the database."""
     with sqlite3.connect(path) as db:
-        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE "
-                                           "'sqlite_%'")]
-        out = {t: ([tuple(r[1:4]) + (r[5],) for r in db.execute(f"PRAGMA table_info({t})")],
-                   {(r[3], f"{r[2]}({r[4]})") for r in db.execute(f"PRAGMA foreign_key_list({t})")}) for t in tables}
-        indexes = {name: (table, tuple(r[2] for r in db.execute(f"PRAGMA index_info({name})")))
-                   for name, table in db.execute("SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' AND "
-                                                 "name NOT LIKE 'sqlite_autoindex%'")}
+        tables = [
+            r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        ]
+        out = {
+            t: (
+                [tuple(r[1:4]) + (r[5],) for r in db.execute(f"PRAGMA table_info({t})")],
+                {(r[3], f"{r[2]}({r[4]})") for r in db.execute(f"PRAGMA foreign_key_list({t})")},
+            )
+            for t in tables
+        }
+        indexes = {
+            name: (table, tuple(r[2] for r in db.execute(f"PRAGMA index_info({name})")))
+            for name, table in db.execute(
+                "SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_autoindex%'"
+            )
+        }
     return {"tables": out, "indexes": indexes}
 
 
 def described_sqlite() -> dict:
-    tables = {r.table: ([(c.name, TYPES[c.type][0], int(not c.null and c.name != r.key), int(c.name == r.key))
-                         for c in r.columns], {(c.name, c.references) for c in r.columns if c.references})
-              for r in RECORDS.values()}
+    tables = {
+        r.table: (
+            [(c.name, TYPES[c.type][0], int(not c.null and c.name != r.key), int(c.name == r.key)) for c in r.columns],
+            {(c.name, c.references) for c in r.columns if c.references},
+        )
+        for r in RECORDS.values()
+    }
     indexes = {name: (r.table, cols) for r in RECORDS.values() for name, cols in r.indexes.items()}
     return {"tables": tables, "indexes": indexes}
 
@@ -56,14 +69,19 @@ def test_a_fresh_store_has_exactly_the_described_tables_columns_and_indexes(tmp_
 
 def lab_schema(dsn: str) -> dict:
     with psycopg.connect(dsn) as pg:
-        cols = pg.execute("SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns "
-                          "WHERE table_schema = 'public' ORDER BY table_name, ordinal_position").fetchall()
-        keys = pg.execute("SELECT k.table_name, k.column_name FROM information_schema.table_constraints c JOIN "
-                          "information_schema.key_column_usage k USING (constraint_schema, constraint_name) WHERE "
-                          "c.constraint_type = 'PRIMARY KEY' AND c.table_schema = 'public' ORDER BY k.ordinal_position"
-                          ).fetchall()
-        indexes = pg.execute("SELECT indexname, tablename, indexdef FROM pg_indexes WHERE schemaname = 'public' "
-                             "AND indexname NOT LIKE '%_pkey'").fetchall()
+        cols = pg.execute(
+            "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns "
+            "WHERE table_schema = 'public' ORDER BY table_name, ordinal_position"
+        ).fetchall()
+        keys = pg.execute(
+            "SELECT k.table_name, k.column_name FROM information_schema.table_constraints c JOIN "
+            "information_schema.key_column_usage k USING (constraint_schema, constraint_name) WHERE "
+            "c.constraint_type = 'PRIMARY KEY' AND c.table_schema = 'public' ORDER BY k.ordinal_position"
+        ).fetchall()
+        indexes = pg.execute(
+            "SELECT indexname, tablename, indexdef FROM pg_indexes WHERE schemaname = 'public' "
+            "AND indexname NOT LIKE '%_pkey'"
+        ).fetchall()
     tables: dict = {}
     for table, name, type_, nullable in cols:
         tables.setdefault(table, []).append((name, type_, nullable == "YES"))

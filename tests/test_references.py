@@ -29,8 +29,11 @@ def prose(path: pathlib.Path) -> str:
     text = path.read_text()
     if path.suffix != ".py":
         return text
-    kept = [t.string for t in tokenize.generate_tokens(io.StringIO(text).readline)
-            if t.type in (tokenize.STRING, tokenize.COMMENT)]
+    kept = [
+        t.string
+        for t in tokenize.generate_tokens(io.StringIO(text).readline)
+        if t.type in (tokenize.STRING, tokenize.COMMENT)
+    ]
     return "\n".join(kept)
 
 
@@ -57,9 +60,9 @@ def problems(paths=None, refs=None, secs=None) -> list[str]:
             if n not in refs:
                 found.append(f"{name}: [{n}] is not in the reference list of docs/physics.md")
             else:
-                said = " ".join(text[m.end():m.end() + 2 * len(refs[n])].replace('"', " ").split())  # across lines
+                said = " ".join(text[m.end() : m.end() + 2 * len(refs[n])].replace('"', " ").split())  # across lines
                 if not said.startswith(refs[n]):
-                    found.append(f"{name}: [{n}] is {refs[n]!r}, not {said[:len(refs[n])]!r}")
+                    found.append(f"{name}: [{n}] is {refs[n]!r}, not {said[: len(refs[n])]!r}")
     return found
 
 
@@ -75,7 +78,9 @@ def test_nothing_cites_a_file_outside_the_repository_or_a_paper_not_in_the_list(
 
 def test_a_bad_citation_is_found(tmp_path):
     bad = tmp_path / "bad.py"
-    bad.write_text('"""After PHYSICS.md section 2, seed 003, [9] Unknown paper, [3] Learnable SIM, docs/nothing.md and '
-                   'docs/physics.md, sec. 42."""\n')
+    bad.write_text(
+        '"""After PHYSICS.md section 2, seed 003, [9] Unknown paper, [3] Learnable SIM, docs/nothing.md and '
+        'docs/physics.md, sec. 42."""\n'
+    )
     found = problems([bad])
     assert len(found) == 6, found

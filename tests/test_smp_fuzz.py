@@ -18,9 +18,21 @@ TOTAL = {"frames": 0, "decodable": 0, "naked": 0}
 
 
 def snapshot(fw):
-    return (fw.shadow.tobytes(), fw.active.tobytes(), tuple(fw.slot_crc), tuple(s is not None for s in fw.slots),
-            tuple(fw.sequence), int(fw.seq_state), fw.seq_pos, fw.seq_steps, fw.watchdog_ms, fw.latch_count,
-            fw.boot_id, fw.seq_mode, fw.seq_loop)
+    return (
+        fw.shadow.tobytes(),
+        fw.active.tobytes(),
+        tuple(fw.slot_crc),
+        tuple(s is not None for s in fw.slots),
+        tuple(fw.sequence),
+        int(fw.seq_state),
+        fw.seq_pos,
+        fw.seq_steps,
+        fw.watchdog_ms,
+        fw.latch_count,
+        fw.boot_id,
+        fw.seq_mode,
+        fw.seq_loop,
+    )
 
 
 def random_message(rng):
@@ -113,11 +125,18 @@ def test_cobs_round_trip(data):
     assert cobs_decode(enc) == data
 
 
-@pytest.mark.parametrize("raw, encoded", [
-    ("00", "0101"), ("0000", "010101"), ("11220033", "0311220233"), ("11223344", "0511223344"),
-    ("11000000", "0211010101"), (bytes(range(1, 254)).hex(), "fe" + bytes(range(1, 254)).hex()),
-    ("00" + bytes(range(1, 255)).hex(), "01ff" + bytes(range(1, 255)).hex() + "01"),
-])
+@pytest.mark.parametrize(
+    "raw, encoded",
+    [
+        ("00", "0101"),
+        ("0000", "010101"),
+        ("11220033", "0311220233"),
+        ("11223344", "0511223344"),
+        ("11000000", "0211010101"),
+        (bytes(range(1, 254)).hex(), "fe" + bytes(range(1, 254)).hex()),
+        ("00" + bytes(range(1, 255)).hex(), "01ff" + bytes(range(1, 255)).hex() + "01"),
+    ],
+)
 def test_cobs_reference_vectors(raw, encoded):
     """Cheshire and Baker's encoding on the usual reference frames (delimiter not included)."""
     assert cobs_encode(bytes.fromhex(raw)).hex() == encoded

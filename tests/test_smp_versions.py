@@ -44,7 +44,9 @@ def test_the_driver_uses_only_what_the_board_reports():
     plain = Feature.SHADOW | Feature.SLOTS | Feature.HOST_SEQUENCE
     fw, link, board = direct({"features": plain})
     assert board.open().features == plain
-    assert isinstance(board, TriggerSequencer) and not capable(board, TriggerSequencer)  # the driver could; this board cannot
+    assert isinstance(board, TriggerSequencer) and not capable(
+        board, TriggerSequencer
+    )  # the driver could; this board cannot
     assert capable(board, SlotStore)
     with pytest.raises(BoardCapabilityError, match="trigger"):
         board.arm_trigger()

@@ -11,8 +11,10 @@ from simhw.designs.spacetime.synthesis import dal_block, haar_target, synthesize
 def test_block_gradients_match_central_differences():
     block = dal_block(2, 3, n_pc=2, n_ac=1, q_side=2)
     rng = np.random.default_rng(0)
-    d = [dl * (rng.uniform(0.5, 2.0, dl.size) if k == "ac" else np.exp(1j * rng.uniform(0, 6, dl.size)))
-         for dl, k in zip(block.initial(1), block.kinds)]
+    d = [
+        dl * (rng.uniform(0.5, 2.0, dl.size) if k == "ac" else np.exp(1j * rng.uniform(0, 6, dl.size)))
+        for dl, k in zip(block.initial(1), block.kinds)
+    ]
     target = haar_target(4, 4, seed=2)
     _, grads = block.value_and_grads(d, target)
     h = 1e-6
@@ -76,17 +78,40 @@ def test_st_commands(tmp_path):
 
     from simhw.values.phase_config import PhaseConfig
 
-    r = subprocess.run([sys.executable, "-m", "simhw", "st", "reproduce", "--quick", "--out", str(tmp_path / "rep")],
-                       capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [sys.executable, "-m", "simhw", "st", "reproduce", "--quick", "--out", str(tmp_path / "rep")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr
     assert "baseline" in r.stdout and (tmp_path / "rep" / "seed001_sum_rate.png").exists()
     path, cfg = bench_file(tmp_path)
     base = tmp_path / "base.json"
     PhaseConfig.random(4, 6, 6, 2, seed=3).save(base)
     with daemon_process(path):
-        r = subprocess.run([sys.executable, "-m", "simhw", "st", "session", "--config", str(base), "--slots", "2000",
-                            "--rate", "1000", "--endpoint", cfg.daemon.bind[0], "--out", str(tmp_path / "s.npz")],
-                           capture_output=True, text=True, timeout=600)
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "simhw",
+                "st",
+                "session",
+                "--config",
+                str(base),
+                "--slots",
+                "2000",
+                "--rate",
+                "1000",
+                "--endpoint",
+                cfg.daemon.bind[0],
+                "--out",
+                str(tmp_path / "s.npz"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
     assert r.returncode == 0, r.stderr
     saved = np.load(tmp_path / "s.npz")
     assert saved["responses"].shape == (2000,) and saved["codes"].shape == (2000, 4, 6, 6) and int(saved["missed"]) == 0

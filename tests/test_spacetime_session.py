@@ -40,13 +40,14 @@ def test_ten_thousand_slots_at_a_kilohertz_through_the_daemon(tmp_path):
         codes = board.random_sequence_codes(base.codes, 0, 123456789, np.arange(10_000))
         predicted = bench.truth.response(codes, 2, [28e9])[:, 0, 0]
         nmse_db = 10 * np.log10(np.sum(np.abs(y - predicted) ** 2) / np.sum(np.abs(predicted) ** 2))
-        print(f"\n10,000 slots, IFBW {meta['ifbw']:g} Hz, wall {meta['seconds']:.2f} s, measured vs model NMSE "
-              f"{nmse_db:.1f} dB")
+        print(
+            f"\n10,000 slots, IFBW {meta['ifbw']:g} Hz, wall {meta['seconds']:.2f} s, measured vs model NMSE "
+            f"{nmse_db:.1f} dB"
+        )
         assert nmse_db < -25
         # slots really differ: the randomised layer moves the response around
         assert np.std(np.abs(y)) > 0.1 * np.mean(np.abs(y))
         np.testing.assert_array_equal(stored[1][:, 0], y)
-
 
 
 @pytest.mark.timeout(120)
@@ -54,8 +55,11 @@ def test_a_schedule_faster_than_the_bench_misses_slots_and_says_so():
     """The slot rate a session can hold is set by the bench, not by the session: here a board that
     takes 0.8 ms to latch. A schedule whose point time (read from the instrument) is shorter than the
     latch time misses slots and the session says so; a slower one steps once per slot."""
-    with SimBench(vna_bench("rs", "ZNA43")) as bench, SMPBoard(bench.board_urls[0]) as board, \
-            open_vna("rs", bench.vna_resource) as vna:
+    with (
+        SimBench(vna_bench("rs", "ZNA43")) as bench,
+        SMPBoard(bench.board_urls[0]) as board,
+        open_vna("rs", bench.vna_resource) as vna,
+    ):
         fw = bench.firmwares[0]
         fw.latch_time = 0.8e-3
         base = PhaseConfig.random(4, 6, 6, 2, seed=7)

@@ -69,8 +69,9 @@ def test_focus_gradient_matches_central_differences_over_frequencies():
 
 def test_constellation_mse_falls_by_orders_of_magnitude_with_more_atoms():
     opts = TrainOptions(episodes=300, eta0=0.8, beta=0.995, step="raw")
-    mse = {n: train(separation_scenario(n_side=n, seed=0).objective, opts).metrics["constellation_mse"]
-           for n in (5, 7)}  # K = 4, L = 5, N = 25 and 49
+    mse = {
+        n: train(separation_scenario(n_side=n, seed=0).objective, opts).metrics["constellation_mse"] for n in (5, 7)
+    }  # K = 4, L = 5, N = 25 and 49
     assert mse[7] < 1e-2 * mse[5], mse  # at least two orders of magnitude
 
 
@@ -85,8 +86,10 @@ def test_jamming_aware_training_beats_agnostic_and_six_bits_approach_continuous(
     ser_aware = ser_and_rate(agnostic.objective, rw.theta, snrs, jammer_channel=hj)["ser"]
     assert ser_agnostic[1] > 0.01 and ser_aware[1] < 0.1 * ser_agnostic[1], (ser_agnostic, ser_aware)
     assert rw.metrics["jammer_leakage_db"] < -30
-    ser_bits = {b: ser_and_rate(agnostic.objective, quantize_phases(rw.theta, b), snrs, jammer_channel=hj)["ser"][1]
-                for b in (2, 6)}
+    ser_bits = {
+        b: ser_and_rate(agnostic.objective, quantize_phases(rw.theta, b), snrs, jammer_channel=hj)["ser"][1]
+        for b in (2, 6)
+    }
     assert ser_bits[2] > 0.1 and ser_bits[6] <= ser_aware[1] + 0.01, ser_bits
 
 
@@ -94,8 +97,9 @@ def test_isac_weights_trade_sum_rate_against_beam_matching_and_the_beam_hits_the
     out = {}
     for ws in (0.0, 1.0):
         sc = isac_scenario(n_side=8, layers=3, seed=0, weights=(ws, 1 - ws))
-        r = train(sc.objective, TrainOptions(method="dngd", episodes=40, eta0=0.5, beta=0.95, starts=2,
-                                             weights=(ws, 1 - ws)))
+        r = train(
+            sc.objective, TrainOptions(method="dngd", episodes=40, eta0=0.5, beta=0.95, starts=2, weights=(ws, 1 - ws))
+        )
         out[ws] = r.metrics
         if ws == 1.0:
             pat = sc.objective.pattern(r.theta)

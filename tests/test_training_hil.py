@@ -16,7 +16,9 @@ from simhw.values.phase_config import PhaseConfig
 def test_config_trained_on_the_calibrated_model_wins_on_the_bench():
     """Errors 10x the paper's bounds; calibrate through the daemon, train on ideal / calibrated / truth,
     push each through the daemon and measure it on the simulated bench."""
-    report = hil_check(BenchConfig(name="hil-test"), port=0, stages=2, slots=60, episodes=150, starts=8, error_scale=10.0)
+    report = hil_check(
+        BenchConfig(name="hil-test"), port=0, stages=2, slots=60, episodes=150, starts=8, error_scale=10.0
+    )
     print("\n" + report.table())
     ideal, calibrated, truth = (report.measured(n) for n in ("ideal", "calibrated", "truth"))
     assert calibrated > ideal + 3.0
@@ -28,25 +30,50 @@ def test_config_trained_on_the_calibrated_model_wins_on_the_bench():
 
 
 def run(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "simhw", *args], capture_output=True, text=True, timeout=600,
-                          cwd=cwd)
+    return subprocess.run([sys.executable, "-m", "simhw", *args], capture_output=True, text=True, timeout=600, cwd=cwd)
 
 
 def test_train_commands_write_configs_and_reports(tmp_path):
-    r = run("train", "separation", "--n-side", "4", "--layers", "3", "--users", "2", "--episodes", "50",
-            "--bits", "4", "--out", str(tmp_path / "sep"), "--quiet")
+    r = run(
+        "train",
+        "separation",
+        "--n-side",
+        "4",
+        "--layers",
+        "3",
+        "--users",
+        "2",
+        "--episodes",
+        "50",
+        "--bits",
+        "4",
+        "--out",
+        str(tmp_path / "sep"),
+        "--quiet",
+    )
     assert r.returncode == 0, r.stderr
     cfg = PhaseConfig.load(tmp_path / "sep" / "config.json")
     report = json.loads((tmp_path / "sep" / "report.json").read_text())
     assert cfg.bits == 4 and cfg.shape == (3, 4, 4)
-    assert report["metrics_quantized"]["constellation_mse"] == pytest.approx(
-        cfg.extra["metrics"]["constellation_mse"])
+    assert report["metrics_quantized"]["constellation_mse"] == pytest.approx(cfg.extra["metrics"]["constellation_mse"])
     assert (tmp_path / "sep" / "constellation.png").stat().st_size > 1000
     bench = BenchConfig(name="t")
     bench.geometry.layers, bench.geometry.rows, bench.geometry.cols = 2, 3, 3
     (tmp_path / "bench.toml").write_text(bench.to_toml())
-    r = run("train", "focus", "--bench", str(tmp_path / "bench.toml"), "--null", "--episodes", "40", "--starts", "2",
-            "--out", str(tmp_path / "focus"), "--quiet")
+    r = run(
+        "train",
+        "focus",
+        "--bench",
+        str(tmp_path / "bench.toml"),
+        "--null",
+        "--episodes",
+        "40",
+        "--starts",
+        "2",
+        "--out",
+        str(tmp_path / "focus"),
+        "--quiet",
+    )
     assert r.returncode == 0, r.stderr
     cfg = PhaseConfig.load(tmp_path / "focus" / "config.json")
     assert cfg.shape == (2, 3, 3) and cfg.bits == bench.geometry.bits
@@ -78,6 +105,14 @@ def test_train_refuses_impossible_requests(tmp_path):
     small = BenchConfig(name="small")
     small.geometry.layers, small.geometry.rows, small.geometry.cols = 2, 3, 3
     (tmp_path / "small.toml").write_text(small.to_toml())
-    r = run("train", "focus", "--bench", str(tmp_path / "small.toml"), "--model", str(tmp_path / "model.npz"),
-            "--out", str(tmp_path / "x"))
+    r = run(
+        "train",
+        "focus",
+        "--bench",
+        str(tmp_path / "small.toml"),
+        "--model",
+        str(tmp_path / "model.npz"),
+        "--out",
+        str(tmp_path / "x"),
+    )
     assert r.returncode == 2 and "the model has 4 layers x 36 atoms, the board drives 2 layers x 9 atoms" in r.stderr

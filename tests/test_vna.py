@@ -49,8 +49,11 @@ def test_pushed_config_changes_s21_exactly_as_the_model_predicts(bench):
 
 def test_noise_scales_with_if_bandwidth():
     cfg = bench_config(noise=True)
-    with SimBench(cfg) as bench, SMPBoard(bench.board_urls[0]) as board, \
-            open_vna("keysight", bench.vna_resource) as vna:
+    with (
+        SimBench(cfg) as bench,
+        SMPBoard(bench.board_urls[0]) as board,
+        open_vna("keysight", bench.vna_resource) as vna,
+    ):
         c = PhaseConfig.random(4, 6, 6, 2, seed=3)
         board.push(c)
         std = {}
@@ -158,8 +161,10 @@ def test_scpi_server_is_strict_on_the_wire():
             while reply.count(b"\n") < 2:
                 reply += s.recv(4096)
             assert reply == b"+5\nKeysight Technologies,N5227B,SIM000001,A.15.20.07\n"
-            s.sendall(b"CALC1:PAR:EXT 'T1',S21\nCALC1:PAR:SEL 'T1'\nFORM:BORD SWAP\nFORM REAL,64\n"
-                      b"SENS1:SWE:MODE SING\nCALC1:DATA? SDATA\n")
+            s.sendall(
+                b"CALC1:PAR:EXT 'T1',S21\nCALC1:PAR:SEL 'T1'\nFORM:BORD SWAP\nFORM REAL,64\n"
+                b"SENS1:SWE:MODE SING\nCALC1:DATA? SDATA\n"
+            )
             data = b""
             while len(data) < 2 + 2 + 80 + 1:
                 data += s.recv(4096)

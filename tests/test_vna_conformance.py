@@ -67,25 +67,38 @@ def errors(r) -> list[int]:
 def test_ieee_488_2_status_model(session):
     model, inst, r = session
     zero = "0"
-    play(r, [
-        ("*ESR?", "128"),  # power-on
-        ("*ESR?", zero),  # reading clears it
-        ("*IDN?", model.idn(inst.serial)),
-        ("*OPT?", ",".join(model.options) or "0"),
-        ("*TST?", "0"),
-        ("*ESE 60", None), ("*ESE?", "60"),  # CME | EXE | DDE | QYE
-        ("*SRE 32", None), ("*SRE?", "32"),
-        ("*STB?", zero),
-        ("SENS1:FOO:BAR 1", None),  # undefined header: a command error (CME, ESR bit 5)
-        ("*STB?", str(4 | 32 | 64)),  # error queue, event summary (ESR & ESE), master summary (STB & SRE)
-        ("*ESR?", "32"),
-        ("*STB?", "4"),  # the error is still queued
-    ])
+    play(
+        r,
+        [
+            ("*ESR?", "128"),  # power-on
+            ("*ESR?", zero),  # reading clears it
+            ("*IDN?", model.idn(inst.serial)),
+            ("*OPT?", ",".join(model.options) or "0"),
+            ("*TST?", "0"),
+            ("*ESE 60", None),
+            ("*ESE?", "60"),  # CME | EXE | DDE | QYE
+            ("*SRE 32", None),
+            ("*SRE?", "32"),
+            ("*STB?", zero),
+            ("SENS1:FOO:BAR 1", None),  # undefined header: a command error (CME, ESR bit 5)
+            ("*STB?", str(4 | 32 | 64)),  # error queue, event summary (ESR & ESE), master summary (STB & SRE)
+            ("*ESR?", "32"),
+            ("*STB?", "4"),  # the error is still queued
+        ],
+    )
     assert errors(r) == [-113]
     play(r, [("SENS1:SWE:POIN 0", None), ("*ESR?", "16")])  # out of range: an execution error (EXE, bit 4)
     assert errors(r) == [-222]
-    play(r, [("SENS1:FREQ:STAR? WHAT", None), ("*CLS", None), ("*STB?", zero), ("*ESR?", zero),
-             ("SYST:ERR:COUN?", lambda v: int(v) == 0)])
+    play(
+        r,
+        [
+            ("SENS1:FREQ:STAR? WHAT", None),
+            ("*CLS", None),
+            ("*STB?", zero),
+            ("*ESR?", zero),
+            ("SYST:ERR:COUN?", lambda v: int(v) == 0),
+        ],
+    )
     play(r, [("*OPC", None), ("*OPC?", "1"), ("*ESR?", "1")])  # *OPC sets the operation-complete bit
     play(r, [("*WAI", None), ("*ESR?", zero), ("*SRE?", "32"), ("*ESE?", "60")])  # *CLS keeps the enables
 
@@ -96,41 +109,60 @@ def test_headers_compound_messages_and_parameters(session):
     lim = model.limits
     lo = max(lim.f_min, 1e6)
     start_now = 1e6 if lim.f_min <= 1e6 else lim.f_min  # 1000000.4 Hz is rounded to the 1 Hz resolution
-    play(r, [
-        ("SENS1:FREQ:STAR 1 GHZ;STOP 2000 MHZ", None),  # a relative header after ';' keeps the path
-        ("SENS1:FREQ:STAR?;STOP?", f"{real(1e9)};{real(2e9)}"),
-        (":SENS1:FREQ:STAR?;:SENS1:SWE:POIN?", f"{real(1e9)};{intg(201)}"),
-        ("SENS1:FREQ:STAR?;*OPC?;STOP?", f"{real(1e9)};1;{real(2e9)}"),  # a common command keeps the path
-        ("SENSE1:FREQUENCY:START?", real(1e9)),  # long form
-        ("sens1:freq:star?", real(1e9)),  # case-insensitive short form
-        ("FREQ:STAR?", real(1e9)),  # SENSe is the default node, the suffix defaults to 1
-        ("SENS:FREQ:STOP?", real(2e9)),
-        ("SENS1:BWID:RES 1.5KHZ", None), ("SENS1:BWID?", real(1.5e3)),  # an optional node, a unit
-        ("SENS1:BAND 2 khz", None), ("SENS1:BWID:RESOLUTION?", real(2e3)),
-        ("SENS1:FREQ:STAR 1.25E9HZ", None), ("SENS1:FREQ:STAR?", real(1.25e9)),
-        ("SENS1:FREQ:CENT?;SPAN?", f"{real(1.625e9)};{real(0.75e9)}"),
-        ("SENS1:FREQ:STAR? MIN", real(lim.f_min)), ("SENS1:FREQ:STOP? MAX", real(lim.f_max)),
-        ("SENS1:FREQ:STOP? MAXIMUM", real(lim.f_max)),
-        ("SENS1:SWE:POIN? MAX", intg(lim.max_points)),
-        ("SENS1:SWE:POIN MAX;POIN?", intg(lim.max_points)),
-        ("SENS1:SWE:POIN DEF;POIN?", intg(201)),
-        ("SENS1:BWID? MIN", real(lim.ifbw_min)), ("SOUR1:POW? MAX", real(lim.power_max)),
-        ("SENS1:FREQ:STAR MIN;STAR?", real(lim.f_min)),
-        ("SENS1:FREQ:STAR 1000000.4", None), ("SENS1:FREQ:STAR?", real(start_now)),
-        ("SENS1:AVER ON", None), ("SENS1:AVER?", "1"), ("SENS1:AVER:STAT 0", None), ("SENS1:AVER:STATE?", "0"),
-        ("SENS1:AVER 1", None), ("SENS1:AVER?", "1"), ("SENS1:AVER OFF", None), ("SENS1:AVER?", "0"),
-    ])
+    play(
+        r,
+        [
+            ("SENS1:FREQ:STAR 1 GHZ;STOP 2000 MHZ", None),  # a relative header after ';' keeps the path
+            ("SENS1:FREQ:STAR?;STOP?", f"{real(1e9)};{real(2e9)}"),
+            (":SENS1:FREQ:STAR?;:SENS1:SWE:POIN?", f"{real(1e9)};{intg(201)}"),
+            ("SENS1:FREQ:STAR?;*OPC?;STOP?", f"{real(1e9)};1;{real(2e9)}"),  # a common command keeps the path
+            ("SENSE1:FREQUENCY:START?", real(1e9)),  # long form
+            ("sens1:freq:star?", real(1e9)),  # case-insensitive short form
+            ("FREQ:STAR?", real(1e9)),  # SENSe is the default node, the suffix defaults to 1
+            ("SENS:FREQ:STOP?", real(2e9)),
+            ("SENS1:BWID:RES 1.5KHZ", None),
+            ("SENS1:BWID?", real(1.5e3)),  # an optional node, a unit
+            ("SENS1:BAND 2 khz", None),
+            ("SENS1:BWID:RESOLUTION?", real(2e3)),
+            ("SENS1:FREQ:STAR 1.25E9HZ", None),
+            ("SENS1:FREQ:STAR?", real(1.25e9)),
+            ("SENS1:FREQ:CENT?;SPAN?", f"{real(1.625e9)};{real(0.75e9)}"),
+            ("SENS1:FREQ:STAR? MIN", real(lim.f_min)),
+            ("SENS1:FREQ:STOP? MAX", real(lim.f_max)),
+            ("SENS1:FREQ:STOP? MAXIMUM", real(lim.f_max)),
+            ("SENS1:SWE:POIN? MAX", intg(lim.max_points)),
+            ("SENS1:SWE:POIN MAX;POIN?", intg(lim.max_points)),
+            ("SENS1:SWE:POIN DEF;POIN?", intg(201)),
+            ("SENS1:BWID? MIN", real(lim.ifbw_min)),
+            ("SOUR1:POW? MAX", real(lim.power_max)),
+            ("SENS1:FREQ:STAR MIN;STAR?", real(lim.f_min)),
+            ("SENS1:FREQ:STAR 1000000.4", None),
+            ("SENS1:FREQ:STAR?", real(start_now)),
+            ("SENS1:AVER ON", None),
+            ("SENS1:AVER?", "1"),
+            ("SENS1:AVER:STAT 0", None),
+            ("SENS1:AVER:STATE?", "0"),
+            ("SENS1:AVER 1", None),
+            ("SENS1:AVER?", "1"),
+            ("SENS1:AVER OFF", None),
+            ("SENS1:AVER?", "0"),
+        ],
+    )
     assert errors(r) == ([] if lo <= 1e6 else [-222])
-    play(r, [
-        ("SENS1:FREQ:STAR?;SENS1:FREQ:STOP?", real(start_now)),  # relative: SENS1:FREQ:SENS1:FREQ:STOP is undefined
-        ("SENS1:FREQ:STOP 1e15", None), ("SENS1:FREQ:STOP?", real(2e9)),  # refused, unchanged
-        ("SENS1:FREQ:STAR 1 XYZ", None),  # no such suffix
-        ("SENS1:AVER MAYBE", None),
-        ("SENS1:SWE:POIN", None),  # no parameter
-        ("SENS1:SWE:POIN 11,12", None),  # one parameter too many
-        ("SENS1:FREQ:STAR ABC", None),
-        ("SENS1:FREQ:STAR?;STOP?", f"{real(start_now)};{real(2e9)}"),
-    ])
+    play(
+        r,
+        [
+            ("SENS1:FREQ:STAR?;SENS1:FREQ:STOP?", real(start_now)),  # relative: SENS1:FREQ:SENS1:FREQ:STOP is undefined
+            ("SENS1:FREQ:STOP 1e15", None),
+            ("SENS1:FREQ:STOP?", real(2e9)),  # refused, unchanged
+            ("SENS1:FREQ:STAR 1 XYZ", None),  # no such suffix
+            ("SENS1:AVER MAYBE", None),
+            ("SENS1:SWE:POIN", None),  # no parameter
+            ("SENS1:SWE:POIN 11,12", None),  # one parameter too many
+            ("SENS1:FREQ:STAR ABC", None),
+            ("SENS1:FREQ:STAR?;STOP?", f"{real(start_now)};{real(2e9)}"),
+        ],
+    )
     assert errors(r) == [-113, -222, -131, -224, -109, -108, -104]
 
 
@@ -150,9 +182,17 @@ def test_segment_sweep_and_log_sweep(session):
     fam = model.family
     stim = {"keysight": "SENS1:X?", "ena": "SENS1:FREQ:DATA?", "rs": "CALC1:DATA:STIM?"}[fam]
     if fam == "keysight":
-        segs = ["SENS1:SEGM1:ADD", "SENS1:SEGM1:FREQ:STAR 1E9", "SENS1:SEGM1:FREQ:STOP 2E9", "SENS1:SEGM1:SWE:POIN 3",
-                "SENS1:SEGM2:ADD", "SENS1:SEGM2:FREQ:STAR 3 GHZ", "SENS1:SEGM2:FREQ:STOP 4 GHZ",
-                "SENS1:SEGM2:SWE:POIN 2", "SENS1:SEGM1 ON;:SENS1:SEGM2 ON"]
+        segs = [
+            "SENS1:SEGM1:ADD",
+            "SENS1:SEGM1:FREQ:STAR 1E9",
+            "SENS1:SEGM1:FREQ:STOP 2E9",
+            "SENS1:SEGM1:SWE:POIN 3",
+            "SENS1:SEGM2:ADD",
+            "SENS1:SEGM2:FREQ:STAR 3 GHZ",
+            "SENS1:SEGM2:FREQ:STOP 4 GHZ",
+            "SENS1:SEGM2:SWE:POIN 2",
+            "SENS1:SEGM1 ON;:SENS1:SEGM2 ON",
+        ]
     elif fam == "ena":
         segs = ["SENS1:SEGM:DATA 5,0,0,0,0,0,2,1E9,2E9,3,3E9,4E9,2"]
     else:
@@ -229,7 +269,10 @@ def test_real_32_and_64_after_reset_and_in_each_byte_order(fresh):
 
 
 ASCII_NUMBER = {  # the family's ASCII real numbers: PNA three exponent digits, ENA two, R&S plain
-    "keysight": r"[+-]\d\.\d{11}E[+-]\d{3}", "ena": r"[+-]\d\.\d{11}E[+-]\d{2}", "rs": r"-?\d+(\.\d+)?(e[+-]\d+)?"}
+    "keysight": r"[+-]\d\.\d{11}E[+-]\d{3}",
+    "ena": r"[+-]\d\.\d{11}E[+-]\d{2}",
+    "rs": r"-?\d+(\.\d+)?(e[+-]\d+)?",
+}
 
 
 def test_ascii_data_in_each_familys_number_format(fresh):

@@ -22,10 +22,16 @@ from sim_backend.vna import make_instrument
 F = np.linspace(1e9, 2e9, 21)
 TAU = 1e-9  # the DelayLine's S21 delay
 SETUP = "*RST;:FORM REAL,64;:FORM:BORD SWAP;:SENS1:FREQ:STAR 1E9;STOP 2E9;:SENS1:SWE:POIN 21"
-S21 = {"keysight": ["CALC1:PAR:DEL 'CH1_S11_1'", "CALC1:PAR:EXT 'T21',S21", "CALC1:PAR:EXT 'T11',S11",
-                    "CALC1:PAR:SEL 'T21'"],
-       "ena": ["CALC1:PAR:COUN 2", "CALC1:PAR1:DEF S21", "CALC1:PAR2:DEF S11", "CALC1:PAR1:SEL"],
-       "rs": ["CALC1:PAR:SDEF 'T11','S11'", "CALC1:PAR:SEL 'Trc1'"]}  # Trc1 measures S21 after *RST
+S21 = {
+    "keysight": [
+        "CALC1:PAR:DEL 'CH1_S11_1'",
+        "CALC1:PAR:EXT 'T21',S21",
+        "CALC1:PAR:EXT 'T11',S11",
+        "CALC1:PAR:SEL 'T21'",
+    ],
+    "ena": ["CALC1:PAR:COUN 2", "CALC1:PAR1:DEF S21", "CALC1:PAR2:DEF S11", "CALC1:PAR1:SEL"],
+    "rs": ["CALC1:PAR:SDEF 'T11','S11'", "CALC1:PAR:SEL 'Trc1'"],
+}  # Trc1 measures S21 after *RST
 FDATA = {"keysight": "CALC1:DATA? FDATA", "ena": "CALC1:SEL:DATA:FDAT?", "rs": "CALC1:DATA? FDAT"}
 SDATA = {"keysight": "CALC1:DATA? SDATA", "ena": "CALC1:SEL:DATA:SDAT?", "rs": "CALC1:DATA? SDAT"}
 OTHER = {"keysight": "CALC1:PAR:SEL 'T11'", "ena": "CALC1:PAR2:SEL", "rs": "CALC1:PAR:SEL 'T11'"}
@@ -94,15 +100,18 @@ def zna_window(n: int, aperture: float) -> list[tuple[int, int]]:
 
 
 def smoothed(x: np.ndarray, windows) -> np.ndarray:
-    return np.array([x[lo:hi + 1].mean(axis=0) for lo, hi in windows])
+    return np.array([x[lo : hi + 1].mean(axis=0) for lo, hi in windows])
 
 
 @pytest.mark.parametrize("aperture", [19.5, 25.0])  # 19.5: the ENA (span) averages 3 points, the others 5
 def test_smoothing_as_each_manual_defines_it(session, aperture):
     fam, r = session
     s21 = 0.5 * np.exp(-2j * np.pi * F * TAU)
-    windows = {"keysight": keysight_window(F.size, aperture), "ena": ena_window(F, aperture),
-               "rs": zna_window(F.size, aperture)}[fam]
+    windows = {
+        "keysight": keysight_window(F.size, aperture),
+        "ena": ena_window(F, aperture),
+        "rs": zna_window(F.size, aperture),
+    }[fam]
     assert any(hi - lo >= 2 for lo, hi in windows)  # more than one point averaged
     r.write(f"{FORMAT[fam]} REAL;:{SMOOTH[fam]} ON;:{SMOOTH[fam]}:APER {aperture}")
     got = values(r, FDATA[fam])

@@ -34,11 +34,16 @@ def raw(bench):
     return rm.open_resource(bench.vna_resource, read_termination="\n", write_termination="\n", timeout=5000)
 
 
-@pytest.mark.parametrize("model, params, f0", [("E5080B", ("S21", "S31"), 28e9), ("M5180", ("S21",), 17.5e9),
-                                               ("E5071C", ("S21", "S41"), 8e9)])
+@pytest.mark.parametrize(
+    "model, params, f0",
+    [("E5080B", ("S21", "S31"), 28e9), ("M5180", ("S21",), 17.5e9), ("E5071C", ("S21", "S41"), 8e9)],
+)
 def test_ena_driver_measures_the_simulated_truth(model, params, f0):
-    with SimBench(vna_bench("ena", model)) as bench, SMPBoard(bench.board_urls[0]) as board, \
-            open_vna("ena", bench.vna_resource) as vna:
+    with (
+        SimBench(vna_bench("ena", model)) as bench,
+        SMPBoard(bench.board_urls[0]) as board,
+        open_vna("ena", bench.vna_resource) as vna,
+    ):
         assert isinstance(vna, KeysightENA) and vna.model == model
         for seed in (1, 2):
             cfg = PhaseConfig.random(4, 6, 6, 2, seed=seed)
@@ -59,13 +64,20 @@ def test_the_driver_asks_the_instrument_for_its_limits(family, model):
     lists: the driver's limits are the instrument's answers (with a warning naming the difference), and
     a sweep within the table but beyond the instrument is refused before anything is sent."""
     table = model_named(model).limits
-    own = dataclasses.replace(table, f_max=table.f_max / 2, max_points=table.max_points // 4,
-                              power_max=table.power_max - 5, ifbw_max=table.ifbw_max / 2)
+    own = dataclasses.replace(
+        table,
+        f_max=table.f_max / 2,
+        max_points=table.max_points // 4,
+        power_max=table.power_max - 5,
+        ifbw_max=table.ifbw_max / 2,
+    )
     inst = FAMILY_CLASSES[family](DelayLine(), dataclasses.replace(model_named(model), limits=own), noise=False)
     server = VNAServer(inst).start()
     try:
-        with pytest.warns(UserWarning, match="reports ranges its model table does not list: f_max"), \
-                open_vna(family, server.resource) as vna:
+        with (
+            pytest.warns(UserWarning, match="reports ranges its model table does not list: f_max"),
+            open_vna(family, server.resource) as vna,
+        ):
             assert vna.limits == own != table
             with pytest.raises(ValueError, match="outside the .* range"):
                 vna.configure(own.f_max * 0.9, (own.f_max + table.f_max) / 2, 11)
@@ -85,8 +97,10 @@ def test_frequencies_are_read_back_from_the_instrument(family, model):
 
 
 OPERATOR = {  # an operator's own traces, made with the instrument's commands, and how to list them
-    "keysight": (["CALC1:PAR:EXT 'op_S11',S11", "DISP:WIND1:TRAC2:FEED 'op_S11'"],
-                 ["CALC1:PAR:CAT:EXT?", "DISP:WIND1:CAT?", "SYST:MEAS:CAT? 1"]),
+    "keysight": (
+        ["CALC1:PAR:EXT 'op_S11',S11", "DISP:WIND1:TRAC2:FEED 'op_S11'"],
+        ["CALC1:PAR:CAT:EXT?", "DISP:WIND1:CAT?", "SYST:MEAS:CAT? 1"],
+    ),
     "ena": (["CALC1:PAR:COUN 2", "CALC1:PAR2:DEF S22"], ["CALC1:PAR:COUN?", "CALC1:PAR1:DEF?", "CALC1:PAR2:DEF?"]),
     "rs": (["CALC1:PAR:SDEF 'op','S12'", "DISP:WIND1:TRAC2:FEED 'op'"], ["CALC1:PAR:CAT?", "DISP:WIND1:TRAC:CAT?"]),
 }
@@ -165,10 +179,24 @@ def test_averaging_divides_the_noise_power(family, model):
 
 
 LIST_STATE = {
-    "keysight": ["SENS1:SWE:TYPE LOG", "SENS1:FREQ:CW 27.25 GHZ", "SENS1:SWE:POIN 33", "SENS1:BWID 3 KHZ",
-                 "TRIG:CHAN1:AUX1 OFF", "TRIG:CHAN1:AUX1:INT SWE", "TRIG:CHAN1:AUX1:POS BEF"],
-    "ena": ["SENS1:SWE:TYPE LOG", "SENS1:FREQ:CW 27.25 GHZ", "SENS1:SWE:POIN 33", "SENS1:BWID 3 KHZ",
-            "TRIG:OUTP OFF", "TRIG:POIN OFF", "TRIG:OUTP:POS BEF"],
+    "keysight": [
+        "SENS1:SWE:TYPE LOG",
+        "SENS1:FREQ:CW 27.25 GHZ",
+        "SENS1:SWE:POIN 33",
+        "SENS1:BWID 3 KHZ",
+        "TRIG:CHAN1:AUX1 OFF",
+        "TRIG:CHAN1:AUX1:INT SWE",
+        "TRIG:CHAN1:AUX1:POS BEF",
+    ],
+    "ena": [
+        "SENS1:SWE:TYPE LOG",
+        "SENS1:FREQ:CW 27.25 GHZ",
+        "SENS1:SWE:POIN 33",
+        "SENS1:BWID 3 KHZ",
+        "TRIG:OUTP OFF",
+        "TRIG:POIN OFF",
+        "TRIG:OUTP:POS BEF",
+    ],
 }
 LIST_STATE["rs"] = [c.replace("BWID", "BAND") for c in LIST_STATE["keysight"]]
 
@@ -193,8 +221,11 @@ def test_list_sweep_restores_exactly_what_it_changed(family, model):
 def test_rohde_schwarz_triggered_list_measurement_and_space_time_session():
     """The mechanism: every point measures its own configuration or slot. The slot rate and "0 missed"
     follow from the simulated times (tests/test_spacetime_session.py makes the bench's times decide)."""
-    with SimBench(vna_bench("rs", "ZNA43")) as bench, SMPBoard(bench.board_urls[0]) as board, \
-            open_vna("rs", bench.vna_resource) as vna:
+    with (
+        SimBench(vna_bench("rs", "ZNA43")) as bench,
+        SMPBoard(bench.board_urls[0]) as board,
+        open_vna("rs", bench.vna_resource) as vna,
+    ):
         assert capable(vna, ListSweep) and "ZNA-B91" in vna.options
         configs = [PhaseConfig.random(4, 6, 6, 2, seed=i) for i in range(30)]
         got, resp = triggered_list_measurement(board, vna, configs, 28e9, ifbw=10e3)
@@ -208,8 +239,11 @@ def test_rohde_schwarz_triggered_list_measurement_and_space_time_session():
 
 
 def test_a_rohde_schwarz_model_without_trigger_outputs_has_no_list_sweep():
-    with SimBench(vna_bench("rs", "ZNB20")) as bench, SMPBoard(bench.board_urls[0]) as board, \
-            open_vna("rs", bench.vna_resource) as vna:
+    with (
+        SimBench(vna_bench("rs", "ZNB20")) as bench,
+        SMPBoard(bench.board_urls[0]) as board,
+        open_vna("rs", bench.vna_resource) as vna,
+    ):
         assert not capable(vna, ListSweep)
         with pytest.raises(BoardCapabilityError, match="ZNB20-4Port has no per-point trigger output"):
             triggered_list_measurement(board, vna, [PhaseConfig.random(4, 6, 6, 2, seed=1)], 10e9)
@@ -256,13 +290,32 @@ def test_an_unknown_or_mismatched_model_is_a_clear_error():
 
 LEFTOVERS = {  # what an operator may leave on the instrument that would change simhw's sweep or its data
     "keysight": ["TRIG:SOUR MAN", "SENS1:AVER ON", "SENS1:AVER:COUN 50", "FORM:BORD NORM", "FORM ASC,0"],
-    "ena": ["TRIG:SOUR EXT", "TRIG:POIN ON", "TRIG:SCOP ACT", "DISP:WIND2:ACT", "SENS1:AVER ON", "SENS1:AVER:COUN 50",
-            "TRIG:AVER ON", "FORM:BORD NORM"],
-    "rs": ["TRIG1:SOUR EXT", "TRIG1:LINK 'POIN'", "SENS1:SWE:COUN 7", "SENS1:AVER ON", "SENS1:CORR:EDEL2 1E-9",
-           "SENS1:CORR:EDEL3 2E-9", "FORM:BORD NORM", "FORM ASC,0"],
+    "ena": [
+        "TRIG:SOUR EXT",
+        "TRIG:POIN ON",
+        "TRIG:SCOP ACT",
+        "DISP:WIND2:ACT",
+        "SENS1:AVER ON",
+        "SENS1:AVER:COUN 50",
+        "TRIG:AVER ON",
+        "FORM:BORD NORM",
+    ],
+    "rs": [
+        "TRIG1:SOUR EXT",
+        "TRIG1:LINK 'POIN'",
+        "SENS1:SWE:COUN 7",
+        "SENS1:AVER ON",
+        "SENS1:CORR:EDEL2 1E-9",
+        "SENS1:CORR:EDEL3 2E-9",
+        "FORM:BORD NORM",
+        "FORM ASC,0",
+    ],
 }
-RELIED_ON = {"keysight": {"SENS1:AVER?": "0"}, "ena": {"SENS1:AVER?": "0", "TRIG:SCOP?": "ALL", "TRIG:POIN?": "0"},
-             "rs": {"SENS1:AVER?": "0", "SENS1:SWE:COUN?": "1", "TRIG1:SOUR?": "IMM", "SENS1:CORR:EDEL2?": "0"}}
+RELIED_ON = {
+    "keysight": {"SENS1:AVER?": "0"},
+    "ena": {"SENS1:AVER?": "0", "TRIG:SCOP?": "ALL", "TRIG:POIN?": "0"},
+    "rs": {"SENS1:AVER?": "0", "SENS1:SWE:COUN?": "1", "TRIG1:SOUR?": "IMM", "SENS1:CORR:EDEL2?": "0"},
+}
 
 
 @pytest.mark.parametrize("family, model", MODELS)

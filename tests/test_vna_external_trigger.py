@@ -31,8 +31,9 @@ def test_rs_point_triggered_list_sweep_from_the_boards_trigger_output(band, take
         board.upload_slots(dict(enumerate(configs)))
         board.define_sequence(list(range(n)))
         board.arm_timer(period_s=4e-3)
-        r = pyvisa.ResourceManager("@py").open_resource(bench.vna_resource, read_termination="\n",
-                                                         write_termination="\n", timeout=10000)
+        r = pyvisa.ResourceManager("@py").open_resource(
+            bench.vna_resource, read_termination="\n", write_termination="\n", timeout=10000
+        )
         try:
             points = n // taken
             r.write("*RST;:FORM REAL,64;:FORM:BORD SWAP")

@@ -16,25 +16,91 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 #: commands that move every row of the table away from its preset value (a second channel, a second
 #: trace selected, a cal set on, the status enables set), per family
 AWAY = {
-    "keysight": ["FORM:BORD SWAP", "FORM REAL,64", "TRIG:SOUR MAN", "TRIG:SCOP CURR", "SENS1:SWE:TRIG:POIN ON",
-                 "TRIG:CHAN1:AUX1 ON", "SENS1:SWE:TYPE LOG", "SENS1:SWE:MODE HOLD", "SENS1:SWE:POIN 11",
-                 "SENS1:FREQ:STAR 1E9", "SENS1:FREQ:STOP 2E9", "SENS1:BWID 1E3", "SOUR1:POW -20", "SENS1:AVER ON",
-                 "SENS1:AVER:COUN 7", "SENS1:SWE:GRO:COUN 3", "SENS1:CORR:CSET:ACT 'simhw',1",
-                 "CALC1:PAR:EXT 'mine',S21", "CALC1:PAR:SEL 'mine'", "DISP:WIND1:TRAC2:FEED 'mine'",
-                 "CALC1:FORM PHAS", "CALC1:SMO ON", "CALC1:SMO:APER 5", "CALC1:CORR:EDEL 1E-9",
-                 "CALC2:PAR:EXT 'two',S22", "*ESE 36", "*SRE 16"],
-    "ena": ["FORM:BORD SWAP", "FORM:DATA REAL", "TRIG:SOUR BUS", "TRIG:SCOP ACT", "TRIG:POIN ON", "TRIG:OUTP ON",
-            "TRIG:AVER ON", "SENS1:SWE:TYPE LOG", "INIT1:CONT OFF", "SENS1:SWE:POIN 11", "SENS1:FREQ:STAR 1E9",
-            "SENS1:FREQ:STOP 2E9", "SENS1:BWID 1E3", "SOUR1:POW -20", "SENS1:AVER ON", "SENS1:AVER:COUN 7",
-            "MMEM:LOAD:CHAN:COEF 'simhw'", "CALC1:PAR:COUN 3", "CALC1:PAR1:DEF S21", "CALC1:PAR2:SEL",
-            "CALC1:SEL:FORM PHAS", "CALC1:SEL:SMO ON", "CALC1:SEL:SMO:APER 5", "CALC1:SEL:CORR:EDEL:TIME 1E-9",
-            "DISP:WIND2:ACT", "*ESE 36", "*SRE 16"],
-    "rs": ["FORM:BORD NORM", "FORM REAL,64", "TRIG1:SOUR EXT", "INIT:SCOP SING", "TRIG1:LINK 'POIN'",
-           "SENS1:SWE:TYPE LOG", "INIT1:CONT OFF", "SENS1:SWE:POIN 11", "SENS1:FREQ:STAR 1E9", "SENS1:FREQ:STOP 2E9",
-           "SENS1:BAND 1E3", "SOUR1:POW -20", "SENS1:AVER ON", "SENS1:AVER:COUN 7", "SENS1:SWE:COUN 3",
-           "SENS1:CORR:CSET 'simhw'", "SENS1:CORR:EDEL1 1E-9", "CALC1:PAR:SDEF 'mine','S12'",
-           "DISP:WIND1:TRAC2:FEED 'mine'", "CALC1:FORM PHAS", "CALC1:SMO ON", "CALC1:SMO:APER 5",
-           "CONF:CHAN2 ON", "*ESE 36", "*SRE 16"],
+    "keysight": [
+        "FORM:BORD SWAP",
+        "FORM REAL,64",
+        "TRIG:SOUR MAN",
+        "TRIG:SCOP CURR",
+        "SENS1:SWE:TRIG:POIN ON",
+        "TRIG:CHAN1:AUX1 ON",
+        "SENS1:SWE:TYPE LOG",
+        "SENS1:SWE:MODE HOLD",
+        "SENS1:SWE:POIN 11",
+        "SENS1:FREQ:STAR 1E9",
+        "SENS1:FREQ:STOP 2E9",
+        "SENS1:BWID 1E3",
+        "SOUR1:POW -20",
+        "SENS1:AVER ON",
+        "SENS1:AVER:COUN 7",
+        "SENS1:SWE:GRO:COUN 3",
+        "SENS1:CORR:CSET:ACT 'simhw',1",
+        "CALC1:PAR:EXT 'mine',S21",
+        "CALC1:PAR:SEL 'mine'",
+        "DISP:WIND1:TRAC2:FEED 'mine'",
+        "CALC1:FORM PHAS",
+        "CALC1:SMO ON",
+        "CALC1:SMO:APER 5",
+        "CALC1:CORR:EDEL 1E-9",
+        "CALC2:PAR:EXT 'two',S22",
+        "*ESE 36",
+        "*SRE 16",
+    ],
+    "ena": [
+        "FORM:BORD SWAP",
+        "FORM:DATA REAL",
+        "TRIG:SOUR BUS",
+        "TRIG:SCOP ACT",
+        "TRIG:POIN ON",
+        "TRIG:OUTP ON",
+        "TRIG:AVER ON",
+        "SENS1:SWE:TYPE LOG",
+        "INIT1:CONT OFF",
+        "SENS1:SWE:POIN 11",
+        "SENS1:FREQ:STAR 1E9",
+        "SENS1:FREQ:STOP 2E9",
+        "SENS1:BWID 1E3",
+        "SOUR1:POW -20",
+        "SENS1:AVER ON",
+        "SENS1:AVER:COUN 7",
+        "MMEM:LOAD:CHAN:COEF 'simhw'",
+        "CALC1:PAR:COUN 3",
+        "CALC1:PAR1:DEF S21",
+        "CALC1:PAR2:SEL",
+        "CALC1:SEL:FORM PHAS",
+        "CALC1:SEL:SMO ON",
+        "CALC1:SEL:SMO:APER 5",
+        "CALC1:SEL:CORR:EDEL:TIME 1E-9",
+        "DISP:WIND2:ACT",
+        "*ESE 36",
+        "*SRE 16",
+    ],
+    "rs": [
+        "FORM:BORD NORM",
+        "FORM REAL,64",
+        "TRIG1:SOUR EXT",
+        "INIT:SCOP SING",
+        "TRIG1:LINK 'POIN'",
+        "SENS1:SWE:TYPE LOG",
+        "INIT1:CONT OFF",
+        "SENS1:SWE:POIN 11",
+        "SENS1:FREQ:STAR 1E9",
+        "SENS1:FREQ:STOP 2E9",
+        "SENS1:BAND 1E3",
+        "SOUR1:POW -20",
+        "SENS1:AVER ON",
+        "SENS1:AVER:COUN 7",
+        "SENS1:SWE:COUN 3",
+        "SENS1:CORR:CSET 'simhw'",
+        "SENS1:CORR:EDEL1 1E-9",
+        "CALC1:PAR:SDEF 'mine','S12'",
+        "DISP:WIND1:TRAC2:FEED 'mine'",
+        "CALC1:FORM PHAS",
+        "CALC1:SMO ON",
+        "CALC1:SMO:APER 5",
+        "CONF:CHAN2 ON",
+        "*ESE 36",
+        "*SRE 16",
+    ],
 }
 
 
@@ -66,16 +132,18 @@ def test_every_model_comes_back_to_its_manuals_preset_state(instrument, reset, k
     assert errors(r) == []
     away = {row.name: r.query(row.query[model.family]).strip() for row in rows}
     # every row was moved: a reset that left it alone would be seen (KEEP rows must stay where they were moved)
-    unmoved = [row.name for row in rows if all(
-        same(away[row.name], presets.value(row, model, k)) for k in ("rst", "pres"))]
+    unmoved = [
+        row.name for row in rows if all(same(away[row.name], presets.value(row, model, k)) for k in ("rst", "pres"))
+    ]
     assert unmoved == []
     r.write(reset)
     assert r.query("*OPC?").strip().lstrip("+") == "1"
     for row in rows:
         want = presets.value(row, model, kind)
         got = r.query(row.query[model.family]).strip()
-        assert same(got, away[row.name] if want == KEEP else want), \
+        assert same(got, away[row.name] if want == KEEP else want), (
             f"{model.name} after {reset}: {row.name} ({row.query[model.family]}) is {got!r}, the manual says {want!r}"
+        )
     assert errors(r) == []
 
 
@@ -106,15 +174,17 @@ def test_the_guide_shows_the_table_as_declared():
     guide = (ROOT / "docs" / "guide.md").read_text()
     begin, end = "<!-- the preset table: sim_backend.vna.presets.markdown() -->\n", "<!-- end of the preset table -->"
     assert begin in guide and end in guide
-    assert guide[guide.index(begin) + len(begin):guide.index(end)] == presets.markdown()
+    assert guide[guide.index(begin) + len(begin) : guide.index(end)] == presets.markdown()
 
 
 # Written from the manuals, not from the table: where *RST and SYST:PRES differ. PNA help, FORMat[:DATA]:
 # "Syst:Preset does NOT reset this command. However, *RST does reset this command to ASCii,0"; E5071C
 # programming manual: channel 1 continuous after :SYST:PRES, on hold after *RST.
-DIFFER = [("N5227B", "FORM REAL,64", "FORM?", {"*RST": "ASC,+0", "SYST:PRES": "REAL,+64"}),
-          ("E5071C", "INIT1:CONT OFF", "INIT1:CONT?", {"*RST": "0", "SYST:PRES": "1"}),
-          ("ZNA43", "FORM:BORD NORM", "FORM:BORD?", {"*RST": "SWAP", "SYST:PRES": "SWAP"})]
+DIFFER = [
+    ("N5227B", "FORM REAL,64", "FORM?", {"*RST": "ASC,+0", "SYST:PRES": "REAL,+64"}),
+    ("E5071C", "INIT1:CONT OFF", "INIT1:CONT?", {"*RST": "0", "SYST:PRES": "1"}),
+    ("ZNA43", "FORM:BORD NORM", "FORM:BORD?", {"*RST": "SWAP", "SYST:PRES": "SWAP"}),
+]
 
 
 @pytest.mark.parametrize("model, change, query, after", DIFFER)

@@ -16,16 +16,23 @@ skrf_vna = pytest.importorskip("skrf.vi.vna")
 def driver(name: str):
     if name == "PNA":
         from skrf.vi.vna.keysight import PNA
+
         return PNA
     if name in ("ZNA", "ZVA"):
         from skrf.vi.vna import rohde_schwarz
+
         return getattr(rohde_schwarz, name)
     from skrf.vi.vna.cmt.cobalt import Cobalt
+
     return Cobalt
 
 
-CASES = [("PNA", "keysight", "N5227B", 27.5e9, 28.5e9), ("ZNA", "rs", "ZNA43", 27.5e9, 28.5e9),
-         ("ZVA", "rs", "ZVA40", 27.5e9, 28.5e9), ("Cobalt", "ena", "C4220", 10e9, 12e9)]
+CASES = [
+    ("PNA", "keysight", "N5227B", 27.5e9, 28.5e9),
+    ("ZNA", "rs", "ZNA43", 27.5e9, 28.5e9),
+    ("ZVA", "rs", "ZVA40", 27.5e9, 28.5e9),
+    ("Cobalt", "ena", "C4220", 10e9, 12e9),
+]
 
 
 @pytest.mark.timeout(120)
@@ -97,8 +104,9 @@ def test_hislip_and_vxi11_read_the_same_trace_as_the_socket(vxi11_portmapper):
 def test_vxi11_buffers_the_response_and_reports_an_interrupted_query(vxi11_portmapper):
     with SimBench(vna_bench("rs", "ZNB20", vna_vxi11=True)) as bench:
         rm = pyvisa.ResourceManager("@py")
-        r = rm.open_resource(bench.vna_resources()["vxi11"], read_termination="\n", write_termination="\n",
-                             timeout=3000)
+        r = rm.open_resource(
+            bench.vna_resources()["vxi11"], read_termination="\n", write_termination="\n", timeout=3000
+        )
         try:
             r.write("*IDN?")
             assert r.read_stb() & 0x10  # message available: the response waits to be read

@@ -21,8 +21,11 @@ pytestmark = pytest.mark.timeout(60)
 ESB, MAV = 1 << 5, 1 << 4
 
 #: a single sweep (of the channel's sweep time) started, then *OPC, in one program message
-SINGLE = {"keysight": "SENS1:SWE:MODE SING;*OPC", "ena": "TRIG:SOUR BUS;:INIT1:CONT ON;:TRIG:SING;*OPC",
-          "rs": "INIT1:CONT OFF;:INIT1:IMM;*OPC"}
+SINGLE = {
+    "keysight": "SENS1:SWE:MODE SING;*OPC",
+    "ena": "TRIG:SOUR BUS;:INIT1:CONT ON;:TRIG:SING;*OPC",
+    "rs": "INIT1:CONT OFF;:INIT1:IMM;*OPC",
+}
 IFBW = {"keysight": "SENS1:BWID", "ena": "SENS1:BWID", "rs": "SENS1:BAND"}
 SERVERS = {"socket": VNAServer, "hislip": HiSLIPServer, "vxi11": lambda inst: VXI11Server(inst, portmapper_port=None)}
 

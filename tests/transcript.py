@@ -78,8 +78,9 @@ class ScriptedInstrument:
 
     def assert_done(self):
         if self.pos != len(self.script):
-            raise ScriptError(f"the driver stopped after {self.pos} of {len(self.script)} steps; next: "
-                              f"{self.script[self.pos][0]!r}")
+            raise ScriptError(
+                f"the driver stopped after {self.pos} of {len(self.script)} steps; next: {self.script[self.pos][0]!r}"
+            )
 
 
 @contextlib.contextmanager
@@ -103,8 +104,10 @@ class ScriptedLink:
     byte_time = 0.0
 
     def __init__(self, script):
-        self.script = [(bytes.fromhex(h) if isinstance(h, str) else h, bytes.fromhex(b) if isinstance(b, str) else b)
-                       for h, b in script]
+        self.script = [
+            (bytes.fromhex(h) if isinstance(h, str) else h, bytes.fromhex(b) if isinstance(b, str) else b)
+            for h, b in script
+        ]
         self.expected = b"".join(h for h, _ in self.script)
         self.written = bytearray()
         self.released = 0
@@ -126,11 +129,16 @@ class ScriptedLink:
         start = len(self.written)
         self.written += data
         self.bytes_out += len(data)
-        if bytes(self.written) != self.expected[:len(self.written)]:
-            at = next(i for i in range(start, len(self.written))
-                      if i >= len(self.expected) or self.written[i] != self.expected[i])
-            raise ScriptError(f"byte {at}: the host sent {bytes(self.written[start:]).hex()}, the conversation "
-                              f"has {self.expected[start:start + len(data)].hex()}")
+        if bytes(self.written) != self.expected[: len(self.written)]:
+            at = next(
+                i
+                for i in range(start, len(self.written))
+                if i >= len(self.expected) or self.written[i] != self.expected[i]
+            )
+            raise ScriptError(
+                f"byte {at}: the host sent {bytes(self.written[start:]).hex()}, the conversation "
+                f"has {self.expected[start : start + len(data)].hex()}"
+            )
         end = 0
         for i, (host, board) in enumerate(self.script):
             end += len(host)

@@ -44,8 +44,9 @@ def served(model: str, server=VNAServer, dut=None, **kw):
     ``server`` (a class or a factory of the instrument), and a pyvisa-py session to it: (instrument, session)."""
     inst = make_instrument(model, dut or DelayLine(), noise=False, **kw)
     srv = server(inst).start()
-    r = pyvisa.ResourceManager("@py").open_resource(srv.resource, read_termination="\n", write_termination="\n",
-                                                     timeout=5000)
+    r = pyvisa.ResourceManager("@py").open_resource(
+        srv.resource, read_termination="\n", write_termination="\n", timeout=5000
+    )
     try:
         yield inst, r
     finally:

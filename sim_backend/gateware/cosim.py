@@ -86,8 +86,11 @@ class GatewareFirmware:
     def active_codes(self) -> np.ndarray:
         """(layers, rows, cols): what the atoms' drivers latched last."""
         with self._lock:
-            return self.latched[-1].copy() if self.latched else np.zeros((self.p.layers, self.p.rows, self.p.cols),
-                                                                         np.uint16)
+            return (
+                self.latched[-1].copy()
+                if self.latched
+                else np.zeros((self.p.layers, self.p.rows, self.p.cols), np.uint16)
+            )
 
     # ------------------------------------------------------------------ simulation
     def _build(self) -> None:

@@ -31,8 +31,10 @@ def _masks() -> tuple:
     """For each next-state bit: (register bits, data bits) whose parity it is."""
     cols_c = [_step(1 << b, 0) for b in range(32)]
     cols_d = [_step(0, 1 << b) for b in range(8)]
-    return tuple((sum(1 << b for b in range(32) if cols_c[b] >> j & 1), sum(1 << b for b in range(8) if cols_d[b] >> j & 1))
-                 for j in range(32))
+    return tuple(
+        (sum(1 << b for b in range(32) if cols_c[b] >> j & 1), sum(1 << b for b in range(8) if cols_d[b] >> j & 1))
+        for j in range(32)
+    )
 
 
 def crc32_byte(crc, byte):

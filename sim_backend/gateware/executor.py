@@ -74,10 +74,27 @@ class Executor(Elaboratable):
         m.d.comb += [ac_shift.addr.eq(sh.addr), sh.word.eq(ac_shift.data)]
 
         # ------------------------------------------------------------ registers
-        r = {k: Signal(w, name=k) for k, w in dict(
-            boot_id=32, uptime_ms=32, active_crc=32, shadow_crc=32, latch_count=32, crc_errors=32,
-            framing_errors=32, overruns=32, naks=32, seq_state=2, seq_mode=2, seq_pos=16, seq_steps=32,
-            seq_missed=32, watchdog_ms=16, safe=1).items()}
+        r = {
+            k: Signal(w, name=k)
+            for k, w in dict(
+                boot_id=32,
+                uptime_ms=32,
+                active_crc=32,
+                shadow_crc=32,
+                latch_count=32,
+                crc_errors=32,
+                framing_errors=32,
+                overruns=32,
+                naks=32,
+                seq_state=2,
+                seq_mode=2,
+                seq_pos=16,
+                seq_steps=32,
+                seq_missed=32,
+                watchdog_ms=16,
+                safe=1,
+            ).items()
+        }
         m.d.comb += [self.safe.eq(r["safe"]), self.latch_count.eq(r["latch_count"]), self.boot_id.eq(r["boot_id"])]
         half, typ, ver, seq, blen, fp = (Signal(), Signal(8), Signal(8), Signal(16), Signal(16), Signal(32))
         arg = Signal(64)
@@ -118,9 +135,11 @@ class Executor(Elaboratable):
             m.d.sync += ms_div.eq(ms_div + 1)
         with m.If(rx.accepted):
             m.d.sync += quiet_ms.eq(0)
-        m.d.sync += [r["crc_errors"].eq(r["crc_errors"] + rx.crc_error),
-                     r["framing_errors"].eq(r["framing_errors"] + rx.framing_error),
-                     r["overruns"].eq(r["overruns"] + rx.overrun)]
+        m.d.sync += [
+            r["crc_errors"].eq(r["crc_errors"] + rx.crc_error),
+            r["framing_errors"].eq(r["framing_errors"] + rx.framing_error),
+            r["overruns"].eq(r["overruns"] + rx.overrun),
+        ]
         with m.If(rx.frame_error):
             m.d.sync += ev_frame.eq(1)
         missed_exec, missed_pin = Signal(), Signal()
@@ -158,13 +177,29 @@ class Executor(Elaboratable):
             m.next = "BUILD"
 
         def pattern_crc(ret):
-            m.d.sync += [pc_ret.eq(ret), layer.eq(0), atom.eq(0), k.eq(0), acc.eq(0), bits_in.eq(0), pcrc.eq(INIT),
-                         bank.eq(0), count.eq(L * N), to_reply.eq(0)]
+            m.d.sync += [
+                pc_ret.eq(ret),
+                layer.eq(0),
+                atom.eq(0),
+                k.eq(0),
+                acc.eq(0),
+                bits_in.eq(0),
+                pcrc.eq(INIT),
+                bank.eq(0),
+                count.eq(L * N),
+                to_reply.eq(0),
+            ]
             m.next = "PK_ISSUE"
 
         def latch(source, crc, counts=True, build=True, safe=False):
-            m.d.sync += [src.eq(source), latch_crc.eq(crc), latch_counts.eq(counts), latch_build.eq(build),
-                         latch_safe.eq(safe), i.eq(0)]
+            m.d.sync += [
+                src.eq(source),
+                latch_crc.eq(crc),
+                latch_counts.eq(counts),
+                latch_build.eq(build),
+                latch_safe.eq(safe),
+                i.eq(0),
+            ]
             m.next = "LATCH_WAIT"
 
         def pack(code):
@@ -182,30 +217,92 @@ class Executor(Elaboratable):
             with m.Else():
                 m.d.sync += atom.eq(atom + 1)
 
-        v = Scope(p=p, r=r, rx=rx, tx=tx, typ=typ, ver=ver, seq=seq, blen=blen, fp=fp, arg=arg, half=half,
-                  nak_code=nak_code, nak_detail=nak_detail, bsel=bsel, from_frame=from_frame, after_reset=after_reset,
-                  boot_pending=boot_pending, entry=entry, entry_base=entry_base, wpos=wpos, rcrc=rcrc,
-                  to_reply=to_reply, event_seq=event_seq, event_kind=event_kind, event_data=event_data, i=i, k=k,
-                  layer=layer, atom=atom, count=count, acc=acc, bits_in=bits_in, slot=slot, pcrc=pcrc, pc_ret=pc_ret,
-                  bank=bank, session=session, seq_len=seq_len, seq_loop=seq_loop, slot_valid=slot_valid,
-                  cache_valid=cache_valid, defining=defining, sh_r=sh_r, sl_w=sl_w, sc_r=sc_r, sc_w=sc_w, sq_r=sq_r,
-                  sq_w=sq_w, tg_r=tg_r, tg_w=tg_w, nak=nak, ack=ack, pattern_crc=pattern_crc, latch=latch,
-                  span_bad=span_bad, emit=emit)
+        v = Scope(
+            p=p,
+            r=r,
+            rx=rx,
+            tx=tx,
+            typ=typ,
+            ver=ver,
+            seq=seq,
+            blen=blen,
+            fp=fp,
+            arg=arg,
+            half=half,
+            nak_code=nak_code,
+            nak_detail=nak_detail,
+            bsel=bsel,
+            from_frame=from_frame,
+            after_reset=after_reset,
+            boot_pending=boot_pending,
+            entry=entry,
+            entry_base=entry_base,
+            wpos=wpos,
+            rcrc=rcrc,
+            to_reply=to_reply,
+            event_seq=event_seq,
+            event_kind=event_kind,
+            event_data=event_data,
+            i=i,
+            k=k,
+            layer=layer,
+            atom=atom,
+            count=count,
+            acc=acc,
+            bits_in=bits_in,
+            slot=slot,
+            pcrc=pcrc,
+            pc_ret=pc_ret,
+            bank=bank,
+            session=session,
+            seq_len=seq_len,
+            seq_loop=seq_loop,
+            slot_valid=slot_valid,
+            cache_valid=cache_valid,
+            defining=defining,
+            sh_r=sh_r,
+            sl_w=sl_w,
+            sc_r=sc_r,
+            sc_w=sc_w,
+            sq_r=sq_r,
+            sq_w=sq_w,
+            tg_r=tg_r,
+            tg_w=tg_w,
+            nak=nak,
+            ack=ack,
+            pattern_crc=pattern_crc,
+            latch=latch,
+            span_bad=span_bad,
+            emit=emit,
+        )
         out = reply_layout(m, v)
 
         # ------------------------------------------------------------ the state machine
-        m.d.comb += [rx.read_addr.eq(rx_base + i), tg_r.addr.eq(seq[:len(tg_r.addr)]), sh_r.addr.eq(atom),
-                     ac_r.addr.eq(atom), sl_r.addr.eq(slot * N + i), sc_r.addr.eq(slot), sq_r.addr.eq(i)]
+        m.d.comb += [
+            rx.read_addr.eq(rx_base + i),
+            tg_r.addr.eq(seq[: len(tg_r.addr)]),
+            sh_r.addr.eq(atom),
+            ac_r.addr.eq(atom),
+            sl_r.addr.eq(slot * N + i),
+            sc_r.addr.eq(slot),
+            sq_r.addr.eq(i),
+        ]
         with m.FSM() as fsm:
             with m.State("IDLE"):
                 with m.If(boot_pending):
                     m.d.sync += [boot_pending.eq(0), i.eq(0)]
                     m.next = "BOOT"
                 with m.Elif((ev_boot | ev_wd | ev_frame) & ~tx.event_busy):
-                    kind = Mux(ev_boot, int(EventKind.BOOT), Mux(ev_wd, int(EventKind.WATCHDOG),
-                                                                 int(EventKind.FRAME_ERROR)))
-                    m.d.sync += [event_kind.eq(kind), event_data.eq(Mux(ev_boot | ~ev_wd, 0, r["watchdog_ms"])),
-                                 event_seq.eq(event_seq + 1), bsel.eq(EVENT), from_frame.eq(0)]
+                    kind = Mux(
+                        ev_boot, int(EventKind.BOOT), Mux(ev_wd, int(EventKind.WATCHDOG), int(EventKind.FRAME_ERROR))
+                    )
+                    m.d.sync += [
+                        event_kind.eq(kind),
+                        event_data.eq(Mux(ev_boot | ~ev_wd, 0, r["watchdog_ms"])),
+                        event_seq.eq(event_seq + 1),
+                        bsel.eq(EVENT),
+                        from_frame.eq(0),
+                    ]
                     with m.If(ev_boot):
                         m.d.sync += ev_boot.eq(0)
                     with m.Elif(ev_wd):
@@ -221,16 +318,22 @@ class Executor(Elaboratable):
                     with m.If((r["seq_state"] == RUNNING) & (r["seq_mode"] == TRIGGER)):
                         m.next = "STEP"
                 with m.Elif(rx.full.bit_select(half, 1)):
-                    m.d.sync += [typ.eq(rx.type[half]), ver.eq(rx.version[half]), seq.eq(rx.seq[half]),
-                                 blen.eq(rx.length[half]), fp.eq(rx.fingerprint[half]), from_frame.eq(1)]
+                    m.d.sync += [
+                        typ.eq(rx.type[half]),
+                        ver.eq(rx.version[half]),
+                        seq.eq(rx.seq[half]),
+                        blen.eq(rx.length[half]),
+                        fp.eq(rx.fingerprint[half]),
+                        from_frame.eq(1),
+                    ]
                     m.next = "LOOKUP"
             with m.State("LOOKUP"):  # the tag of seq mod C is being read
                 m.next = "LOOKUP2"
             with m.State("LOOKUP2"):
-                hit = cache_valid.bit_select(seq[:len(tg_r.addr)], 1) & (tg_r.data == Cat(seq, fp))
+                hit = cache_valid.bit_select(seq[: len(tg_r.addr)], 1) & (tg_r.data == Cat(seq, fp))
                 with m.If(hit):
                     with m.If(~tx.queue_full):
-                        m.d.comb += [tx.push.eq(1), tx.push_entry.eq(seq[:len(tg_r.addr)])]
+                        m.d.comb += [tx.push.eq(1), tx.push_entry.eq(seq[: len(tg_r.addr)])]
                         m.next = "RELEASE"
                 with m.Else():
                     m.d.sync += i.eq(8)
@@ -248,8 +351,7 @@ class Executor(Elaboratable):
             # -------------------------------------------------- WRITE: unpack codes into the shadow
             with m.State("W_NEXT"):
                 with m.If(bits_in >= B):
-                    m.d.comb += [sh_w.addr.eq(atom), sh_w.data.eq(acc[:B].replicate(L)),
-                                 sh_w.en.eq(1 << layer)]
+                    m.d.comb += [sh_w.addr.eq(atom), sh_w.data.eq(acc[:B].replicate(L)), sh_w.en.eq(1 << layer)]
                     m.d.sync += [acc.eq(acc >> B), bits_in.eq(bits_in - B), k.eq(k + 1)]
                     advance_atom()
                     with m.If(k == count - 1):
@@ -261,6 +363,7 @@ class Executor(Elaboratable):
             with m.State("W_GOT"):
                 m.d.sync += [acc.eq(acc | (rx.read_data << bits_in)), bits_in.eq(bits_in + 8), i.eq(i + 1)]
                 m.next = "W_NEXT"
+
             # -------------------------------------------------- a span packed LSB first: READ's body or the CRC
             def packed(byte):
                 with m.If(to_reply):
@@ -335,8 +438,11 @@ class Executor(Elaboratable):
                         m.d.sync += [r["seq_pos"].eq(0), i.eq(0), r["seq_steps"].eq(r["seq_steps"] + 1)]
                         m.next = "SEQ_SLOT"
                 with m.Else():
-                    m.d.sync += [r["seq_pos"].eq(r["seq_pos"] + 1), i.eq(r["seq_pos"] + 1),
-                                 r["seq_steps"].eq(r["seq_steps"] + 1)]
+                    m.d.sync += [
+                        r["seq_pos"].eq(r["seq_pos"] + 1),
+                        i.eq(r["seq_pos"] + 1),
+                        r["seq_steps"].eq(r["seq_steps"] + 1),
+                    ]
                     m.next = "SEQ_SLOT"
             with m.State("SEQ_SLOT"):  # seqmem[i] is being read
                 m.next = "SEQ_SLOT2"
@@ -355,14 +461,38 @@ class Executor(Elaboratable):
                 m.d.sync += i.eq(i + 1)
                 with m.If(i == N - 1):
                     boot = Const(p.boot_seed, 32) ^ cycles
-                    m.d.sync += [r[name].eq(0) for name in ("uptime_ms", "latch_count", "crc_errors", "framing_errors",
-                                                            "overruns", "naks", "seq_pos", "seq_steps", "seq_missed",
-                                                            "watchdog_ms")]
-                    m.d.sync += [r["boot_id"].eq(Mux(boot == 0, 1, boot)), r["seq_state"].eq(IDLE_),
-                                 r["seq_mode"].eq(HOST), seq_len.eq(0), slot_valid.eq(0), cache_valid.eq(0),
-                                 event_seq.eq(0), ev_boot.eq(1), ev_wd.eq(0), ev_frame.eq(0), trig_pending.eq(0),
-                                 quiet_ms.eq(0), ms_div.eq(0)]
+                    m.d.sync += [
+                        r[name].eq(0)
+                        for name in (
+                            "uptime_ms",
+                            "latch_count",
+                            "crc_errors",
+                            "framing_errors",
+                            "overruns",
+                            "naks",
+                            "seq_pos",
+                            "seq_steps",
+                            "seq_missed",
+                            "watchdog_ms",
+                        )
+                    ]
+                    m.d.sync += [
+                        r["boot_id"].eq(Mux(boot == 0, 1, boot)),
+                        r["seq_state"].eq(IDLE_),
+                        r["seq_mode"].eq(HOST),
+                        seq_len.eq(0),
+                        slot_valid.eq(0),
+                        cache_valid.eq(0),
+                        event_seq.eq(0),
+                        ev_boot.eq(1),
+                        ev_wd.eq(0),
+                        ev_frame.eq(0),
+                        trig_pending.eq(0),
+                        quiet_ms.eq(0),
+                        ms_div.eq(0),
+                    ]
                     latch(SRC_ZERO, p.safe_crc, counts=False, build=False, safe=True)
-        m.d.comb += self.busy.eq(~fsm.ongoing("IDLE") | boot_pending | trig_pending | ev_boot | ev_wd | ev_frame
-                                 | rx.full.any())
+        m.d.comb += self.busy.eq(
+            ~fsm.ongoing("IDLE") | boot_pending | trig_pending | ev_boot | ev_wd | ev_frame | rx.full.any()
+        )
         return m

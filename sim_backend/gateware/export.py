@@ -49,8 +49,10 @@ class SynthesisEstimate:
 
     def summary(self) -> str:
         ram = "SB_RAM40_4K (4 kbit)" if self.family == "ice40" else "DP16KD (18 kbit)"
-        return (f"synth_{self.family}: {self.luts} LUT4, {self.flip_flops} flip-flops, {self.block_rams} block RAM "
-                f"{ram}, {self.carries} carry cells")
+        return (
+            f"synth_{self.family}: {self.luts} LUT4, {self.flip_flops} flip-flops, {self.block_rams} block RAM "
+            f"{ram}, {self.carries} carry cells"
+        )
 
 
 def yosys_command() -> str:
@@ -69,13 +71,21 @@ def estimate(p: GatewareParams, family: str = "ice40", timeout: float = 900.0) -
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "design.il").write_text(rtlil.convert(top, ports=top.ports(), name=TOP))
         script = f"read_rtlil design.il; synth_{family} -top {TOP}; tee -q -o stat.json stat -json"
-        run = subprocess.run([yosys_command(), "-q", "-p", script], cwd=tmp, capture_output=True, text=True,
-                             timeout=timeout)
+        run = subprocess.run(
+            [yosys_command(), "-q", "-p", script], cwd=tmp, capture_output=True, text=True, timeout=timeout
+        )
         if run.returncode != 0:
             raise RuntimeError(f"yosys failed ({run.returncode}): {(run.stderr or run.stdout)[-2000:]}")
         stat = json.loads((Path(tmp) / "stat.json").read_text())
     cells = next(iter(stat["modules"].values()))["num_cells_by_type"]
-    luts, ffs, rams, carries = ({k: v for k, v in cells.items() if any(k.startswith(prefix) for prefix in group)}
-                                for group in FAMILIES[family])
-    return SynthesisEstimate(family, sum(luts.values()), sum(ffs.values()), sum(rams.values()), sum(carries.values()),
-                             {k: v for k, v in cells.items() if not k.startswith("$")})
+    luts, ffs, rams, carries = (
+        {k: v for k, v in cells.items() if any(k.startswith(prefix) for prefix in group)} for group in FAMILIES[family]
+    )
+    return SynthesisEstimate(
+        family,
+        sum(luts.values()),
+        sum(ffs.values()),
+        sum(rams.values()),
+        sum(carries.values()),
+        {k: v for k, v in cells.items() if not k.startswith("$")},
+    )

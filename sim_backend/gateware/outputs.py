@@ -50,8 +50,9 @@ class ShiftOut(Elaboratable):
                 m.next = "LOW"
             with m.State("LOW"):
                 m.d.sync += [self.sr_clk.eq(0)]
-                m.d.sync += [self.sr_data[layer].eq(held.bit_select(layer * p.bits + bit, 1))
-                             for layer in range(p.layers)]
+                m.d.sync += [
+                    self.sr_data[layer].eq(held.bit_select(layer * p.bits + bit, 1)) for layer in range(p.layers)
+                ]
                 m.next = "HIGH"
             with m.State("HIGH"):
                 m.d.sync += self.sr_clk.eq(1)

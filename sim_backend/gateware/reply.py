@@ -48,13 +48,16 @@ def reply_layout(m, v: Scope) -> Reply:
         for sel, vec in layouts.items():
             size = len(vec) // 8
             with m.Case(sel):
-                m.d.comb += [body_len.eq(size + (5 * S if sel == STATUS else 0)),
-                             body_byte.eq(vec.word_select(i[:max(1, (size - 1).bit_length())], 8))]
+                m.d.comb += [
+                    body_len.eq(size + (5 * S if sel == STATUS else 0)),
+                    body_byte.eq(vec.word_select(i[: max(1, (size - 1).bit_length())], 8)),
+                ]
         with m.Case(READ):
             m.d.comb += body_len.eq(read_bytes)
     rtype = Mux(from_frame, Mux(nak_code != 0, int(MsgType.NAK), int(MsgType.ACK)), int(MsgType.EVENT))
-    head_vec = le((Const(0x4D53, 16), 2), (Const(2, 8), 1), (rtype, 1), (Mux(from_frame, seq, event_seq), 2),
-                  (body_len, 2))
+    head_vec = le(
+        (Const(0x4D53, 16), 2), (Const(2, 8), 1), (rtype, 1), (Mux(from_frame, seq, event_seq), 2), (body_len, 2)
+    )
     return Reply(body_len, body_byte, head_vec)
 
 
@@ -70,9 +73,9 @@ def reply_states(m, v: Scope, out: Reply):
     with m.State("BUILD"):
         m.d.sync += [wpos.eq(0), rcrc.eq(INIT), i.eq(0)]
         with m.If(from_frame):
-            m.d.sync += entry.eq(seq[:len(tg_r.addr)])
-            m.d.comb += [tg_w.addr.eq(seq[:len(tg_r.addr)]), tg_w.data.eq(Cat(seq, fp)), tg_w.en.eq(1)]
-            m.d.sync += cache_valid.eq(cache_valid | (1 << seq[:len(tg_r.addr)]))
+            m.d.sync += entry.eq(seq[: len(tg_r.addr)])
+            m.d.comb += [tg_w.addr.eq(seq[: len(tg_r.addr)]), tg_w.data.eq(Cat(seq, fp)), tg_w.en.eq(1)]
+            m.d.sync += cache_valid.eq(cache_valid | (1 << seq[: len(tg_r.addr)]))
             with m.If(nak_code != 0):
                 m.d.sync += r["naks"].eq(r["naks"] + 1)
         with m.Else():

@@ -17,8 +17,28 @@ from drivers.smp_messages import SeqDefine, Write
 from sim_backend.gateware.params import FEATURES
 from sim_backend.gateware.scope import Scope
 
-__all__ = ["dispatch", "after_crc", "slot_store_and_define", "EMPTY", "HELLO", "LATCH", "SLOTCRC", "SEQPOS", "STATUS",
-           "READ", "NAK", "EVENT", "SRC_SHADOW", "SRC_SLOT", "SRC_ZERO", "IDLE_", "ARMED", "RUNNING", "HOST", "TRIGGER"]
+__all__ = [
+    "dispatch",
+    "after_crc",
+    "slot_store_and_define",
+    "EMPTY",
+    "HELLO",
+    "LATCH",
+    "SLOTCRC",
+    "SEQPOS",
+    "STATUS",
+    "READ",
+    "NAK",
+    "EVENT",
+    "SRC_SHADOW",
+    "SRC_SLOT",
+    "SRC_ZERO",
+    "IDLE_",
+    "ARMED",
+    "RUNNING",
+    "HOST",
+    "TRIGGER",
+]
 
 # reply bodies
 EMPTY, HELLO, LATCH, SLOTCRC, SEQPOS, STATUS, READ, NAK, EVENT = range(9)
@@ -62,8 +82,15 @@ def dispatch(m, v: Scope):
                 with m.Elif(((cnt * B + 7) >> 3) != blen - HEAD):
                     nak(NakCode.BAD_LENGTH, blen - HEAD)
                 with m.Else():
-                    m.d.sync += [v.layer.eq(lay), v.atom.eq(off), v.count.eq(cnt), v.k.eq(0),
-                                 v.i.eq(8 + HEAD), v.acc.eq(0), v.bits_in.eq(0)]
+                    m.d.sync += [
+                        v.layer.eq(lay),
+                        v.atom.eq(off),
+                        v.count.eq(cnt),
+                        v.k.eq(0),
+                        v.i.eq(8 + HEAD),
+                        v.acc.eq(0),
+                        v.bits_in.eq(0),
+                    ]
                     m.next = "W_NEXT"
             with m.Case(int(MsgType.SEQ_DEFINE)):
                 n = arg[:16]
@@ -76,6 +103,7 @@ def dispatch(m, v: Scope):
                 with m.Else():
                     m.d.sync += [v.count.eq(n), v.k.eq(0), v.i.eq(8 + COUNT), v.defining.eq(0)]
                     m.next = "DF_LO"
+
 
 def _execute(m, v: Scope, t):
     """A request whose body length is right."""
@@ -97,8 +125,15 @@ def _execute(m, v: Scope, t):
         with m.Elif((bank > 1) | (cnt > p.max_read)):
             nak(NakCode.BAD_ARGUMENT, bank)
         with m.Else():
-            m.d.sync += [v.bank.eq(bank[0]), v.layer.eq(lay), v.atom.eq(off), v.count.eq(cnt),
-                         v.k.eq(0), v.acc.eq(0), v.bits_in.eq(0)]
+            m.d.sync += [
+                v.bank.eq(bank[0]),
+                v.layer.eq(lay),
+                v.atom.eq(off),
+                v.count.eq(cnt),
+                v.k.eq(0),
+                v.acc.eq(0),
+                v.bits_in.eq(0),
+            ]
             ack(READ)
     elif t == MsgType.SLOT_STORE:
         with m.If(arg[:16] >= p.slots):
@@ -123,8 +158,14 @@ def _execute(m, v: Scope, t):
         with m.Elif((v.seq_len == 0) | (state == RUNNING)):
             nak(NakCode.SEQ_STATE, state)
         with m.Else():
-            m.d.sync += [mode.eq(arm_mode), v.seq_loop.eq(loop != 0), state.eq(ARMED), r["seq_pos"].eq(0),
-                         r["seq_steps"].eq(0), r["seq_missed"].eq(0)]
+            m.d.sync += [
+                mode.eq(arm_mode),
+                v.seq_loop.eq(loop != 0),
+                state.eq(ARMED),
+                r["seq_pos"].eq(0),
+                r["seq_steps"].eq(0),
+                r["seq_missed"].eq(0),
+            ]
             ack(EMPTY)
     elif t == MsgType.SEQ_START:
         with m.If(state != ARMED):
@@ -148,6 +189,7 @@ def _execute(m, v: Scope, t):
     elif t == MsgType.WATCHDOG:
         m.d.sync += r["watchdog_ms"].eq(arg[:16])
         ack(EMPTY)
+
 
 def after_crc(m, v: Scope):
     """PC_DONE: the shadow's pattern CRC is in ``pcrc``; COMMIT, SLOT_STORE or STATUS goes on."""

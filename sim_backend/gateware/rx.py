@@ -76,8 +76,7 @@ class FrameReceiver(Elaboratable):
         with m.If(out_valid):
             with m.If((n < mf) & ~no_room):
                 m.d.comb += [wp.addr.eq(n + Mux(half, mf, 0)), wp.data.eq(out_byte), wp.en.eq(1)]
-                m.d.sync += [n.eq(n + 1), crc.eq(crc32_byte(crc, out_byte)),
-                             last4.eq(Cat(last4[8:], out_byte))]
+                m.d.sync += [n.eq(n + 1), crc.eq(crc32_byte(crc, out_byte)), last4.eq(Cat(last4[8:], out_byte))]
                 with m.If(n < 8):
                     m.d.sync += head.word_select(n[:3], 8).eq(out_byte)
             with m.Else():
@@ -98,18 +97,21 @@ class FrameReceiver(Elaboratable):
                         m.d.comb += [self.framing_error.eq(1), self.frame_error.eq(1)]
                     with m.Else():
                         m.d.comb += self.accepted.eq(1)
-                        m.d.sync += [self.full.bit_select(half, 1).eq(1), half.eq(~half),
-                                     self.version[half].eq(head[16:24]), self.type[half].eq(head[24:32]),
-                                     self.seq[half].eq(head[32:48]), self.length[half].eq(head[48:64]),
-                                     self.fingerprint[half].eq(last4)]
-                m.d.sync += [n.eq(0), encoded.eq(0), left.eq(0), pending_zero.eq(0), over.eq(0),
-                             crc.eq(INIT)]
+                        m.d.sync += [
+                            self.full.bit_select(half, 1).eq(1),
+                            half.eq(~half),
+                            self.version[half].eq(head[16:24]),
+                            self.type[half].eq(head[24:32]),
+                            self.seq[half].eq(head[32:48]),
+                            self.length[half].eq(head[48:64]),
+                            self.fingerprint[half].eq(last4),
+                        ]
+                m.d.sync += [n.eq(0), encoded.eq(0), left.eq(0), pending_zero.eq(0), over.eq(0), crc.eq(INIT)]
             with m.Else():
                 m.d.sync += encoded.eq(1)
                 with m.If(left == 0):  # a code byte
                     m.d.comb += [out_byte.eq(0), out_valid.eq(pending_zero)]
-                    m.d.sync += [code.eq(self.data), left.eq(self.data - 1),
-                                 pending_zero.eq(self.data == 1)]
+                    m.d.sync += [code.eq(self.data), left.eq(self.data - 1), pending_zero.eq(self.data == 1)]
                 with m.Else():
                     m.d.comb += [out_byte.eq(self.data), out_valid.eq(1)]
                     m.d.sync += left.eq(left - 1)

@@ -53,18 +53,36 @@ class SMPGateware(Elaboratable):
         m.submodules.shift = shift = ShiftOut(p)
         m.submodules.debounce = deb = Debounce(p.debounce_cycles)
         m.submodules.executor = ex = Executor(p, rx, tx, shift)
-        m.d.comb += [deb.raw.eq(self.trigger), ex.trigger.eq(deb.pulse), self.safe.eq(ex.safe),
-                     self.sr_clk.eq(shift.sr_clk), self.sr_data.eq(shift.sr_data), self.sr_latch.eq(shift.sr_latch)]
+        m.d.comb += [
+            deb.raw.eq(self.trigger),
+            ex.trigger.eq(deb.pulse),
+            self.safe.eq(ex.safe),
+            self.sr_clk.eq(shift.sr_clk),
+            self.sr_data.eq(shift.sr_data),
+            self.sr_latch.eq(shift.sr_latch),
+        ]
         line_busy = Signal()
         if self.byte_stream:
-            m.d.comb += [rx.data.eq(self.rx_data), rx.valid.eq(self.rx_valid & rx.ready), self.rx_ready.eq(rx.ready),
-                         self.tx_data.eq(tx.data),
-                         self.tx_valid.eq(tx.valid), tx.ready.eq(self.tx_ready)]
+            m.d.comb += [
+                rx.data.eq(self.rx_data),
+                rx.valid.eq(self.rx_valid & rx.ready),
+                self.rx_ready.eq(rx.ready),
+                self.tx_data.eq(tx.data),
+                self.tx_valid.eq(tx.valid),
+                tx.ready.eq(self.tx_ready),
+            ]
         else:
             m.submodules.uart_in = uin = UartRx(p.divisor)
             m.submodules.uart_out = uout = UartTx(p.divisor)
-            m.d.comb += [uin.rx.eq(self.uart_rx), rx.data.eq(uin.data), rx.valid.eq(uin.valid),
-                         self.uart_tx.eq(uout.tx), uout.data.eq(tx.data), uout.valid.eq(tx.valid),
-                         tx.ready.eq(uout.ready), line_busy.eq(uin.busy | ~uout.ready)]
+            m.d.comb += [
+                uin.rx.eq(self.uart_rx),
+                rx.data.eq(uin.data),
+                rx.valid.eq(uin.valid),
+                self.uart_tx.eq(uout.tx),
+                uout.data.eq(tx.data),
+                uout.valid.eq(tx.valid),
+                tx.ready.eq(uout.ready),
+                line_busy.eq(uin.busy | ~uout.ready),
+            ]
         m.d.comb += self.busy.eq(ex.busy | tx.busy | shift.busy | rx.in_frame | line_busy)
         return m

@@ -44,8 +44,7 @@ class UartRx(Elaboratable):
                 with m.If(timer != 0):
                     m.d.sync += timer.eq(timer - 1)
                 with m.Else():
-                    m.d.sync += [shift.eq(Cat(shift[1:], line)),
-                                 timer.eq(self.divisor - 1), bit.eq(bit + 1)]
+                    m.d.sync += [shift.eq(Cat(shift[1:], line)), timer.eq(self.divisor - 1), bit.eq(bit + 1)]
                     with m.If(bit == 7):
                         m.next = "STOP"
             with m.State("STOP"):
@@ -76,8 +75,12 @@ class UartTx(Elaboratable):
         m.d.comb += self.ready.eq(left == 0)
         with m.If(left == 0):
             with m.If(self.valid):
-                m.d.sync += [shift.eq((self.data << 1) | (1 << 9)), left.eq(10), timer.eq(self.divisor - 1),
-                             self.tx.eq(0)]
+                m.d.sync += [
+                    shift.eq((self.data << 1) | (1 << 9)),
+                    left.eq(10),
+                    timer.eq(self.divisor - 1),
+                    self.tx.eq(0),
+                ]
         with m.Elif(timer != 0):
             m.d.sync += timer.eq(timer - 1)
         with m.Else():

@@ -30,8 +30,10 @@ class Serial(SerialBase):
         try:
             self._endpoint = lookup(parts.netloc)
         except KeyError:
-            raise SerialException(f"no simulated board {parts.netloc!r} runs in this process "
-                                  "(simhw:// boards are only reachable from the process that started them)") from None
+            raise SerialException(
+                f"no simulated board {parts.netloc!r} runs in this process "
+                "(simhw:// boards are only reachable from the process that started them)"
+            ) from None
         self._token = self._endpoint.attach()
         self.is_open = True
 

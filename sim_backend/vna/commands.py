@@ -48,12 +48,20 @@ class CommandHelpers:
         return fmt_int(v)
 
     # ------------------------------------------------------------------ declaration helpers
-    def setting(self, t: Tree, spec: str, attr: str, param, fmt=None, after=None, chan_index: int = 0,
-                target=None) -> None:
+    def setting(
+        self, t: Tree, spec: str, attr: str, param, fmt=None, after=None, chan_index: int = 0, target=None
+    ) -> None:
         """A setting with its query, of the channel ``spec``'s suffix ``chan_index`` names (or of
         ``target(suffixes)``: a trace); a numeric setting's query answers MIN, MAX and DEF too."""
-        fmt = fmt or (self.real if isinstance(param, Number) and not param.integer else
-                      self.integer if isinstance(param, Number) else _onoff if param is Boolean else str)
+        fmt = fmt or (
+            self.real
+            if isinstance(param, Number) and not param.integer
+            else self.integer
+            if isinstance(param, Number)
+            else _onoff
+            if param is Boolean
+            else str
+        )
         target = target or (lambda s: self.chan(s[chan_index]))
 
         def set_(s, a):
@@ -89,8 +97,13 @@ class CommandHelpers:
 
     def hz(self, default: float | None = None) -> Number:
         lim = self.limits
-        return Number(lambda: lim.f_min, lambda: lim.f_max, (lambda: default) if default else None, "HZ",
-                      step=self.frequency_resolution)
+        return Number(
+            lambda: lim.f_min,
+            lambda: lim.f_max,
+            (lambda: default) if default else None,
+            "HZ",
+            step=self.frequency_resolution,
+        )
 
     def stimulus_tree(self, t: Tree, ifbw_specs: tuple[str, ...], sense: str = "[SENSe<n>]") -> None:
         """Frequency, points, IF bandwidth, power, sweep time and averaging: the subtrees every family shares."""
@@ -117,13 +130,18 @@ class CommandHelpers:
             ch.start, ch.stop = c - v / 2, c + v / 2
 
         t.add(f"{sense}:FREQuency:CENTer", set_center)
-        t.add(f"{sense}:FREQuency:CENTer", lambda s, a: self.real(
-            self.hz().query(a) if a else self.chan(s[0]).center), query=True)
+        t.add(
+            f"{sense}:FREQuency:CENTer",
+            lambda s, a: self.real(self.hz().query(a) if a else self.chan(s[0]).center),
+            query=True,
+        )
         t.add(f"{sense}:FREQuency:SPAN", set_span)
-        t.add(f"{sense}:FREQuency:SPAN", lambda s, a: self.real(
-            span.query(a) if a else self.chan(s[0]).span), query=True)
-        self.setting(t, f"{sense}:SWEep:POINts", "points",
-                     Number(lambda: 1, lambda: lim.max_points, lambda: 201, integer=True))
+        t.add(
+            f"{sense}:FREQuency:SPAN", lambda s, a: self.real(span.query(a) if a else self.chan(s[0]).span), query=True
+        )
+        self.setting(
+            t, f"{sense}:SWEep:POINts", "points", Number(lambda: 1, lambda: lim.max_points, lambda: 201, integer=True)
+        )
         ifbw = Number(lambda: lim.ifbw_min, lambda: lim.ifbw_max, lambda: min(m.preset_ifbw, lim.ifbw_max), "HZ")
         for spec in ifbw_specs:
             self.setting(t, spec, "ifbw", ifbw)
@@ -132,12 +150,18 @@ class CommandHelpers:
         sweep_time = Number(lambda: 0.0, lambda: 86400.0, lambda: 0.0, "S")
         t.add(f"{sense}:SWEep:TIME", lambda s, a: setattr(self.chan(s[0]), "sweep_time_set", sweep_time.parse(a[0])))
         t.add(f"{sense}:SWEep:TIME", lambda s, a: self.real(self.sweep_time(self.chan(s[0]))), query=True)
-        t.add(f"{sense}:SWEep:TIME:AUTO", lambda s, a: setattr(self.chan(s[0]), "sweep_time_set", 0.0)
-              if Boolean.parse(a[0]) else None)
+        t.add(
+            f"{sense}:SWEep:TIME:AUTO",
+            lambda s, a: setattr(self.chan(s[0]), "sweep_time_set", 0.0) if Boolean.parse(a[0]) else None,
+        )
         t.add(f"{sense}:SWEep:TIME:AUTO", lambda s, a: _onoff(self.chan(s[0]).sweep_time_set == 0.0), query=True)
         self.setting(t, f"{sense}:AVERage[:STATe]", "averaging", Boolean)
-        self.setting(t, f"{sense}:AVERage:COUNt", "avg_count",
-                     Number(lambda: 1, lambda: 65536 if self.family != "rs" else 1000000, lambda: 10, integer=True))
+        self.setting(
+            t,
+            f"{sense}:AVERage:COUNt",
+            "avg_count",
+            Number(lambda: 1, lambda: 65536 if self.family != "rs" else 1000000, lambda: 10, integer=True),
+        )
         t.add(f"{sense}:AVERage:CLEar", lambda s, a: self.chan(s[0]).data.clear())
 
     # ------------------------------------------------------------------ IEEE 488.2 common commands
@@ -150,8 +174,10 @@ class CommandHelpers:
         t.add("*ESE", lambda s, a: setattr(st, "ese", int(Number(lambda: 0, lambda: 255, integer=True).parse(a[0]))))
         t.add("*ESE", lambda s, a: str(st.ese), True)
         t.add("*ESR", lambda s, a: str(st.read_esr()), True)
-        t.add("*SRE", lambda s, a: setattr(st, "sre", int(Number(lambda: 0, lambda: 255, integer=True).parse(a[0]))
-                                           & ~(1 << 6)))
+        t.add(
+            "*SRE",
+            lambda s, a: setattr(st, "sre", int(Number(lambda: 0, lambda: 255, integer=True).parse(a[0])) & ~(1 << 6)),
+        )
         t.add("*SRE", lambda s, a: str(st.sre), True)
         t.add("*STB", lambda s, a: str(st.stb()), True)
         t.add("*TST", lambda s, a: "0", True)

@@ -81,13 +81,16 @@ class SimENA(SimVNA):
         each point's stimulus (by point number where the stimulus does not change: CW, power)."""
         x = freqs if n > 1 and np.ptp(freqs) > 0 else np.arange(n, dtype=float)
         half = np.ptp(x) * m.smooth_aperture / 200
-        return np.searchsorted(x, x - half * (1 + 1e-12), "left"), np.searchsorted(x, x + half * (1 + 1e-12), "right") - 1
+        return np.searchsorted(x, x - half * (1 + 1e-12), "left"), np.searchsorted(
+            x, x + half * (1 + 1e-12), "right"
+        ) - 1
 
     # ------------------------------------------------------------------ tree
     def build(self, t: Tree) -> None:
         self.stimulus_tree(t, ("[SENSe<n>]:BWIDth[:RESolution]", "[SENSe<n>]:BANDwidth[:RESolution]"))
-        self.setting(t, "[SENSe<n>]:SWEep:TYPE", "sweep_type", Choice("LINear", "LOGarithmic", "SEGMent", "POWer",
-                                                                       "CW"))
+        self.setting(
+            t, "[SENSe<n>]:SWEep:TYPE", "sweep_type", Choice("LINear", "LOGarithmic", "SEGMent", "POWer", "CW")
+        )
         t.add("[SENSe<n>]:FREQuency:DATA", lambda s, a: self.values(self.chan(s[0]).frequencies()), True)
         t.add("[SENSe<n>]:SEGMent:DATA", self._set_segments)
         t.add("[SENSe<n>]:SEGMent:DATA", self._get_segments, True)
@@ -98,8 +101,12 @@ class SimENA(SimVNA):
         t.add("[SENSe<n>]:DATA:CORRdata", self._corrected, True)
         t.add("[SENSe<n>]:DATA:RAWData", self._corrected, True)
         # traces
-        t.add("CALCulate<n>:PARameter:COUNt", lambda s, a: self.set_trace_count(s[0] or 1, int(Number(
-            lambda: 1, lambda: MAX_TRACES, integer=True).parse(a[0]))))
+        t.add(
+            "CALCulate<n>:PARameter:COUNt",
+            lambda s, a: self.set_trace_count(
+                s[0] or 1, int(Number(lambda: 1, lambda: MAX_TRACES, integer=True).parse(a[0]))
+            ),
+        )
         t.add("CALCulate<n>:PARameter:COUNt", lambda s, a: str(len(self.in_channel(s[0] or 1))), True)
         t.add("CALCulate<n>:PARameter<n>:DEFine", self._define)
         t.add("CALCulate<n>:PARameter<n>:DEFine", lambda s, a: self.ena_trace(s[0], s[1]).param, True)
@@ -112,10 +119,20 @@ class SimENA(SimVNA):
             t.add(f"{sel}:FORMat", self._set_trace_format)
             t.add(f"{sel}:FORMat", lambda s, a: self._pick(s).fmt, True)
             self.setting(t, f"{sel}:SMOothing[:STATe]", "smoothing", Boolean, target=self._pick)
-            self.setting(t, f"{sel}:SMOothing:APERture", "smooth_aperture",
-                         Number(lambda: 0.05, lambda: 25.0, lambda: 1.5), target=self._pick)
-            self.setting(t, f"{sel}:CORRection:EDELay:TIME", "edelay",
-                         Number(lambda: -10.0, lambda: 10.0, lambda: 0.0, "S"), target=self._pick)
+            self.setting(
+                t,
+                f"{sel}:SMOothing:APERture",
+                "smooth_aperture",
+                Number(lambda: 0.05, lambda: 25.0, lambda: 1.5),
+                target=self._pick,
+            )
+            self.setting(
+                t,
+                f"{sel}:CORRection:EDELay:TIME",
+                "edelay",
+                Number(lambda: -10.0, lambda: 10.0, lambda: 0.0, "S"),
+                target=self._pick,
+            )
         # display, service
         t.add("DISPlay:SPLit", lambda s, a: setattr(self, "split", a[0].strip().upper()) if a else None)
         t.add("DISPlay:SPLit", lambda s, a: str(self.split), True)
@@ -129,24 +146,31 @@ class SimENA(SimVNA):
         t.add("SERVice:SWEep:FREQuency:MINimum", lambda s, a: f"{self.limits.f_min:+.11E}", True)
         t.add("SERVice:SWEep:POINts", lambda s, a: str(self.limits.max_points), True)
         # trigger
-        self.global_setting(t, "TRIGger[:SEQuence]:SOURce", "trigger_source",
-                            Choice("INTernal", "EXTernal", "MANual", "BUS"))
+        self.global_setting(
+            t, "TRIGger[:SEQuence]:SOURce", "trigger_source", Choice("INTernal", "EXTernal", "MANual", "BUS")
+        )
         self.global_setting(t, "TRIGger[:SEQuence]:SCOPe", "trigger_scope", Choice("ALL", "ACTive"))
         self.global_setting(t, "TRIGger[:SEQuence]:POINt", "point_trigger", Boolean, lambda v: "1" if v else "0")
         self.global_setting(t, "TRIGger[:SEQuence]:AVERage", "trigger_average", Boolean, lambda v: "1" if v else "0")
-        self.global_setting(t, "TRIGger[:SEQuence]:OUTPut[:STATe]", "trigger_output", Boolean,
-                            lambda v: "1" if v else "0")
-        self.global_setting(t, "TRIGger[:SEQuence]:OUTPut:POSition", "trigger_output_position",
-                            Choice("BEFore", "AFTer"))
+        self.global_setting(
+            t, "TRIGger[:SEQuence]:OUTPut[:STATe]", "trigger_output", Boolean, lambda v: "1" if v else "0"
+        )
+        self.global_setting(
+            t, "TRIGger[:SEQuence]:OUTPut:POSition", "trigger_output_position", Choice("BEFore", "AFTer")
+        )
         t.add("TRIGger[:SEQuence]:SINGle", lambda s, a: self._trigger(single=True))
         t.add("TRIGger[:SEQuence][:IMMediate]", lambda s, a: self._trigger(single=False))
         t.add("INITiate<n>[:IMMediate]", self._initiate)
-        t.add("INITiate<n>:CONTinuous", lambda s, a: setattr(self.chan(s[0]), "mode",
-                                                             "CONT" if Boolean.parse(a[0]) else "HOLD"))
+        t.add(
+            "INITiate<n>:CONTinuous",
+            lambda s, a: setattr(self.chan(s[0]), "mode", "CONT" if Boolean.parse(a[0]) else "HOLD"),
+        )
         t.add("INITiate<n>:CONTinuous", lambda s, a: "1" if self.chan(s[0]).mode == "CONT" else "0", True)
         t.add("ABORt", lambda s, a: self.abort())
         t.add("FORMat[:DATA]", self._set_format)
-        t.add("FORMat[:DATA]", lambda s, a: {"ASC": "ASC", "REAL32": "REAL32", "REAL64": "REAL"}[self.data_format], True)
+        t.add(
+            "FORMat[:DATA]", lambda s, a: {"ASC": "ASC", "REAL32": "REAL32", "REAL64": "REAL"}[self.data_format], True
+        )
 
     # ------------------------------------------------------------------ handlers
     def _pick(self, s):

@@ -77,9 +77,18 @@ class SimVNA(TraceTable, CommandHelpers):
     exponent_digits = 2  # of the NR3 numbers the family answers (+1.00000000000E+09)
     external_wait = 30.0  # s: a read waits this long for external trigger events, then gives up
 
-    def __init__(self, dut, model: str | VNAModel | None = None, noise: bool = True, noise_figure_db: float = 10.0,
-                 seed: int | None = None, serial: str = "SIM000001", cal_sets: tuple[str, ...] = ("simhw",),
-                 raw_error: float = 0.0, residuals: tuple[float, float, float] = (0.0, 0.0, 0.0)):
+    def __init__(
+        self,
+        dut,
+        model: str | VNAModel | None = None,
+        noise: bool = True,
+        noise_figure_db: float = 10.0,
+        seed: int | None = None,
+        serial: str = "SIM000001",
+        cal_sets: tuple[str, ...] = ("simhw",),
+        raw_error: float = 0.0,
+        residuals: tuple[float, float, float] = (0.0, 0.0, 0.0),
+    ):
         """``residuals``: what the bench's calibration left, (|directivity|, |source and load match|,
         tracking in dB), applied to every trace (:meth:`_residual_errors`); ``raw_error``: the
         uncorrected errors on top, while no cal set is on."""
@@ -225,8 +234,11 @@ class SimVNA(TraceTable, CommandHelpers):
             i, j = int(m.param[1]) - 1, int(m.param[2]) - 1
             trace = s[:, i, j].copy()
             if sigma:
-                trace += sigma / np.sqrt(2) * (self.rng.standard_normal(trace.shape)
-                                               + 1j * self.rng.standard_normal(trace.shape))
+                trace += (
+                    sigma
+                    / np.sqrt(2)
+                    * (self.rng.standard_normal(trace.shape) + 1j * self.rng.standard_normal(trace.shape))
+                )
             ch.data[m.name] = trace
         ch.busy_until = done_at
         ch.swept = True
@@ -261,8 +273,9 @@ class SimVNA(TraceTable, CommandHelpers):
                     taken.append((t, state))
                 if len(taken) == ch.n_points:
                     ch.armed_at = None
-                    self._measured(ch, self._point_response(ch, [st for _, st in taken]), ch.frequencies(),
-                                   taken[-1][0] + t_point)
+                    self._measured(
+                        ch, self._point_response(ch, [st for _, st in taken]), ch.frequencies(), taken[-1][0] + t_point
+                    )
                     break
 
     def _point_response(self, ch: Channel, states: list) -> np.ndarray:

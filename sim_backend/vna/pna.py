@@ -50,8 +50,9 @@ class SimPNA(SimVNA):
         self.setting(t, "[SENSe<n>]:SWEep:TYPE", "sweep_type", _SWEEP_TYPES)
         t.add("[SENSe<n>]:SWEep:MODE", self._set_mode)
         t.add("[SENSe<n>]:SWEep:MODE", self._mode_query, True)
-        self.setting(t, "[SENSe<n>]:SWEep:GROups:COUNt", "groups",
-                     Number(lambda: 1, lambda: 2_000_000, lambda: 1, integer=True))
+        self.setting(
+            t, "[SENSe<n>]:SWEep:GROups:COUNt", "groups", Number(lambda: 1, lambda: 2_000_000, lambda: 1, integer=True)
+        )
         self.setting(t, "[SENSe<n>]:SWEep:TRIGger:POINt", "point_trigger", Boolean)
         self.setting(t, "[SENSe<n>]:AVERage:MODE", "avg_mode", Choice("POINt", "SWEep"))
         t.add("[SENSe<n>]:X[:VALues]", lambda s, a: self.values(self.chan(s[0]).frequencies()), True)
@@ -60,8 +61,11 @@ class SimPNA(SimVNA):
         # correction and cal sets
         self.setting(t, "[SENSe<n>]:CORRection[:STATe]", "correction", Boolean, after=self.check_correction)
         t.add("[SENSe<n>]:CORRection:CSET:ACTivate", self._activate_cal_set)
-        t.add("[SENSe<n>]:CORRection:CSET:ACTivate", lambda s, a: f'"{self.chan(s[0]).cal_set or "No Calset Selected"}"',
-              True)
+        t.add(
+            "[SENSe<n>]:CORRection:CSET:ACTivate",
+            lambda s, a: f'"{self.chan(s[0]).cal_set or "No Calset Selected"}"',
+            True,
+        )
         t.add("[SENSe<n>]:CORRection:CSET:DEACtivate", self._deactivate_cal_set)
         t.add("[SENSe<n>]:CORRection:CSET:CATalog", lambda s, a: _quoted(self.cal_sets), True)
         # segment table
@@ -70,45 +74,66 @@ class SimPNA(SimVNA):
         t.add("[SENSe<n>]:SEGMent:DELete:ALL", lambda s, a: self.chan(s[0]).segments.clear())
         t.add("[SENSe<n>]:SEGMent:COUNt", lambda s, a: fmt_int(len(self.chan(s[0]).segments)), True)
         for field, spec, param, fmt in (
-                ("on", "[:STATe]", Boolean, lambda v: "1" if v else "0"),
-                ("start", ":FREQuency:STARt", self.hz(), self.real),
-                ("stop", ":FREQuency:STOP", self.hz(), self.real),
-                ("points", ":SWEep:POINts", Number(lambda: 1, lambda: self.limits.max_points, integer=True), fmt_int)):
+            ("on", "[:STATe]", Boolean, lambda v: "1" if v else "0"),
+            ("start", ":FREQuency:STARt", self.hz(), self.real),
+            ("stop", ":FREQuency:STOP", self.hz(), self.real),
+            ("points", ":SWEep:POINts", Number(lambda: 1, lambda: self.limits.max_points, integer=True), fmt_int),
+        ):
             t.add(f"[SENSe<n>]:SEGMent<n>{spec}", self._segment_set(field, param))
             t.add(f"[SENSe<n>]:SEGMent<n>{spec}", self._segment_get(field, fmt), True)
         t.add("CALCulate<n>:PARameter:MODify[:EXTended]", self._modify)
         # per measurement: the channel's selected one (CALC<cnum>:...) or by number (CALC:MEAS<mnum>:...)
-        for head, pick in (("CALCulate<n>", lambda s: self.selected_measurement(s[0] or 1)),
-                           ("CALCulate<n>:MEASure<n>", lambda s: self._by_number(s[1]))):
-            self.setting(t, f"{head}:CORRection:EDELay[:TIME]", "edelay",
-                         Number(lambda: -10.0, lambda: 10.0, lambda: 0.0, "S"), target=pick)
+        for head, pick in (
+            ("CALCulate<n>", lambda s: self.selected_measurement(s[0] or 1)),
+            ("CALCulate<n>:MEASure<n>", lambda s: self._by_number(s[1])),
+        ):
+            self.setting(
+                t,
+                f"{head}:CORRection:EDELay[:TIME]",
+                "edelay",
+                Number(lambda: -10.0, lambda: 10.0, lambda: 0.0, "S"),
+                target=pick,
+            )
             self.setting(t, f"{head}:SMOothing[:STATe]", "smoothing", Boolean, target=pick)
-            self.setting(t, f"{head}:SMOothing:APERture", "smooth_aperture",
-                         Number(lambda: 1.0, lambda: 25.0, lambda: 1.5), target=pick)
+            self.setting(
+                t,
+                f"{head}:SMOothing:APERture",
+                "smooth_aperture",
+                Number(lambda: 1.0, lambda: 25.0, lambda: 1.5),
+                target=pick,
+            )
             t.add(f"{head}:SMOothing:POINts", self._set_smoothing_points(pick))
             t.add(f"{head}:SMOothing:POINts", lambda s, a, pick=pick: fmt_int(self._smoothing_points(pick(s))), True)
         # measurements
         t.add("CALCulate<n>:PARameter:EXTended", self._define)
         t.add("CALCulate<n>:PARameter[:DEFine]", self._define)
         t.add("CALCulate<n>:PARameter:DEFine:EXTended", self._define)
-        t.add("CALCulate<n>:PARameter:DELete[:NAME]", lambda s, a: self.delete(self.measurement(
-            self.string_arg(a), s[0] or 1).name))
-        t.add("CALCulate<n>:PARameter:DELete:ALL", lambda s, a: [self.delete(m.name) for m in
-                                                             self.in_channel(s[0] or 1)])
+        t.add(
+            "CALCulate<n>:PARameter:DELete[:NAME]",
+            lambda s, a: self.delete(self.measurement(self.string_arg(a), s[0] or 1).name),
+        )
+        t.add(
+            "CALCulate<n>:PARameter:DELete:ALL", lambda s, a: [self.delete(m.name) for m in self.in_channel(s[0] or 1)]
+        )
         t.add("CALCulate<n>:PARameter:CATalog[:EXTended]", self._catalog, True)
         t.add("CALCulate<n>:PARameter:SELect", self._select)
         t.add("CALCulate<n>:PARameter:SELect", lambda s, a: f'"{self.selected.get(s[0] or 1, "")}"', True)
         t.add("CALCulate<n>:PARameter:MNUMber[:SELect]", self._select_number)
-        t.add("CALCulate<n>:PARameter:MNUMber[:SELect]", lambda s, a: fmt_int(
-            self.selected_measurement(s[0] or 1).number), True)
+        t.add(
+            "CALCulate<n>:PARameter:MNUMber[:SELect]",
+            lambda s, a: fmt_int(self.selected_measurement(s[0] or 1).number),
+            True,
+        )
         t.add("CALCulate<n>:PARameter:COUNt", lambda s, a: fmt_int(len(self.in_channel(s[0] or 1))), True)
         t.add("CALCulate<n>:PARameter:TAG:NEXT", lambda s, a: f'"CH{s[0] or 1}_{self._next_number()}"', True)
         t.add("CALCulate<n>:MEASure<n>:DEFine", self._measure_define)
         t.add("CALCulate<n>:MEASure<n>:PARameter", lambda s, a: f'"{self._by_number(s[1]).param}"', True)
-        t.add("CALCulate<n>:MEASure<n>:DATA:SDATA", lambda s, a: self.values(self.interleaved(
-            self.sdata(self._by_number(s[1])))), True)
-        t.add("CALCulate<n>:MEASure<n>:DATA:FDATA", lambda s, a: self.values(self.fdata(
-            self._by_number(s[1]))), True)
+        t.add(
+            "CALCulate<n>:MEASure<n>:DATA:SDATA",
+            lambda s, a: self.values(self.interleaved(self.sdata(self._by_number(s[1])))),
+            True,
+        )
+        t.add("CALCulate<n>:MEASure<n>:DATA:FDATA", lambda s, a: self.values(self.fdata(self._by_number(s[1]))), True)
         t.add("CALCulate<n>:FORMat", self.set_selected_format)
         t.add("CALCulate<n>:FORMat", lambda s, a: self.selected_measurement(s[0] or 1).fmt, True)
         t.add("CALCulate<n>:DATA", self._data_query, True)
@@ -116,23 +141,35 @@ class SimPNA(SimVNA):
         # windows
         t.add("DISPlay:WINDow<n>[:STATe]", self._window_state)
         t.add("DISPlay:WINDow<n>[:STATe]", lambda s, a: "1" if (s[0] or 1) in self.windows else "0", True)
-        t.add("DISPlay:WINDow<n>:CATalog", lambda s, a: _quoted(sorted(self.windows.get(s[0] or 1, {})))
-              if self.windows.get(s[0] or 1) else '"EMPTY"', True)
+        t.add(
+            "DISPlay:WINDow<n>:CATalog",
+            lambda s, a: _quoted(sorted(self.windows.get(s[0] or 1, {}))) if self.windows.get(s[0] or 1) else '"EMPTY"',
+            True,
+        )
         t.add("DISPlay:CATalog", lambda s, a: _quoted(sorted(self.windows)) if self.windows else '"EMPTY"', True)
         t.add("DISPlay:WINDow<n>:TRACe<n>:FEED", lambda s, a: self.feed(s[0] or 1, s[1] or 1, self.string_arg(a)))
         t.add("DISPlay:WINDow<n>:TRACe<n>:DELete", lambda s, a: self.windows.get(s[0] or 1, {}).pop(s[1] or 1, None))
-        t.add("DISPlay:WINDow<n>:TRACe:NEXT", lambda s, a: fmt_int(max(self.windows.get(s[0] or 1, {0: ""}), default=0)
-                                                                 + 1), True)
+        t.add(
+            "DISPlay:WINDow<n>:TRACe:NEXT",
+            lambda s, a: fmt_int(max(self.windows.get(s[0] or 1, {0: ""}), default=0) + 1),
+            True,
+        )
         # channels and the system subtree
         t.add("SYSTem:CHANnels:CATalog", lambda s, a: _quoted(sorted(self.channels)), True)
         t.add("SYSTem:CHANnels:DELete", self._delete_channel)
         t.add("SYSTem:ACTive:CHANnel", lambda s, a: fmt_int(self.active_channel), True)
         t.add("SYSTem:ACTive:MEASurement", lambda s, a: f'"{self.selected.get(self.active_channel, "")}"', True)
-        t.add("SYSTem:MEASurement:CATalog", lambda s, a: _quoted(sorted(
-            m.number for m in self.measurements.values() if not a or m.channel == int(float(a[0])))), True)
+        t.add(
+            "SYSTem:MEASurement:CATalog",
+            lambda s, a: _quoted(
+                sorted(m.number for m in self.measurements.values() if not a or m.channel == int(float(a[0])))
+            ),
+            True,
+        )
         t.add("SYSTem:MEASurement<n>:NAME", lambda s, a: f'"{self._by_number(s[0]).name}"', True)
-        t.add("SYSTem:MEASurement<n>:WINDow", lambda s, a: fmt_int(self._window_of(self._by_number(s[0]).name)[0]),
-              True)
+        t.add(
+            "SYSTem:MEASurement<n>:WINDow", lambda s, a: fmt_int(self._window_of(self._by_number(s[0]).name)[0]), True
+        )
         t.add("SYSTem:MEASurement<n>:TRACe", lambda s, a: fmt_int(self._window_of(self._by_number(s[0]).name)[1]), True)
         t.add("SYSTem:CAPability:HARDware:PORTs:COUNt", lambda s, a: fmt_int(self.limits.ports), True)
         t.add("SYSTem:CAPability:HARDware:PORTs:INTernal:COUNt", lambda s, a: fmt_int(self.limits.ports), True)
@@ -145,18 +182,30 @@ class SimPNA(SimVNA):
         self.setting(t, "TRIGger:CHANnel<n>:AUXiliary<n>[:ENABle]", "aux_enabled", Boolean)
         self.setting(t, "TRIGger:CHANnel<n>:AUXiliary<n>:INTerval", "aux_interval", Choice("POINt", "SWEep"))
         self.setting(t, "TRIGger:CHANnel<n>:AUXiliary<n>:POSition", "aux_position", Choice("BEFore", "AFTer"))
-        t.add("TRIGger:CHANnel<n>:AUXiliary<n>:DURation", lambda s, a: Number(lambda: 1e-6, lambda: 1.0, unit="S")
-              .parse(a[0]))
+        t.add(
+            "TRIGger:CHANnel<n>:AUXiliary<n>:DURation",
+            lambda s, a: Number(lambda: 1e-6, lambda: 1.0, unit="S").parse(a[0]),
+        )
         t.add("INITiate<n>[:IMMediate]", self._initiate)
-        t.add("INITiate:CONTinuous", lambda s, a: [setattr(c, "mode", "CONT" if Boolean.parse(a[0]) else "HOLD")
-                                                   for c in self.channels.values()])
-        t.add("INITiate:CONTinuous", lambda s, a: "1" if any(c.mode == "CONT" for c in self.channels.values())
-              else "0", True)
+        t.add(
+            "INITiate:CONTinuous",
+            lambda s, a: [
+                setattr(c, "mode", "CONT" if Boolean.parse(a[0]) else "HOLD") for c in self.channels.values()
+            ],
+        )
+        t.add(
+            "INITiate:CONTinuous",
+            lambda s, a: "1" if any(c.mode == "CONT" for c in self.channels.values()) else "0",
+            True,
+        )
         t.add("ABORt", lambda s, a: self.abort())
         # data format
         t.add("FORMat[:DATA]", self.set_data_format)
-        t.add("FORMat[:DATA]", lambda s, a: {"ASC": "ASC,+0", "REAL32": "REAL,+32", "REAL64": "REAL,+64"}[
-            self.data_format], True)
+        t.add(
+            "FORMat[:DATA]",
+            lambda s, a: {"ASC": "ASC,+0", "REAL32": "REAL,+32", "REAL64": "REAL,+64"}[self.data_format],
+            True,
+        )
         self.global_setting(t, "MMEMory:STORe:TRACe:FORMat:SNP", "snp_format", Choice("RI", "MA", "DB", "AUTO"))
 
     # ------------------------------------------------------------------ handlers
@@ -194,6 +243,7 @@ class SimPNA(SimVNA):
             n = self.chan(m.channel).n_points
             pts = Number(lambda: 1, lambda: max(1, n // 4), lambda: 3, integer=True).parse(a[0])
             m.smooth_aperture = min(25.0, max(1.0, 100.0 * pts / n))
+
         return fn
 
     def smoothing_window(self, m, freqs, n):
@@ -250,6 +300,7 @@ class SimPNA(SimVNA):
             if not a:
                 raise ScpiError(E.MISSING_PARAMETER)
             setattr(self._segment(s), field, param.parse(a[0]))
+
         return fn
 
     def _segment_get(self, field, fmt):
@@ -348,6 +399,8 @@ class SimPNA(SimVNA):
                 v = s_[:, i - 1, j - 1]
                 sigma = self._noise_std(ch)
                 if sigma:
-                    v = v + sigma / 2 ** 0.5 * (self.rng.standard_normal(v.shape) + 1j * self.rng.standard_normal(v.shape))
+                    v = v + sigma / 2**0.5 * (
+                        self.rng.standard_normal(v.shape) + 1j * self.rng.standard_normal(v.shape)
+                    )
                 rows += [v.real, v.imag]
         return self.values(np.concatenate(rows))

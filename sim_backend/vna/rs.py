@@ -47,8 +47,11 @@ class SimRS(SimVNA):
         self.setting(t, "SOURce<n>:FREQuency<n>:CW", "cw", self.hz(self.limits.f_min))
         self.setting(t, "SOURce<n>:FREQuency<n>:FIXed", "cw", self.hz(self.limits.f_min))
         self.setting(t, "[SENSe<n>]:SWEep:TYPE", "sweep_type", _SWEEP_TYPES)
-        t.add("[SENSe<n>]:SWEep:STEP", lambda s, a: self.real(self.chan(s[0]).span / max(1, self.chan(s[0]).points - 1)),
-              True)
+        t.add(
+            "[SENSe<n>]:SWEep:STEP",
+            lambda s, a: self.real(self.chan(s[0]).span / max(1, self.chan(s[0]).points - 1)),
+            True,
+        )
         self.setting(t, "[SENSe<n>]:SWEep:COUNt", "groups", Number(lambda: 1, lambda: 100000, lambda: 1, integer=True))
         self.setting(t, "[SENSe<n>]:AVERage:MODE", "avg_mode", Choice("AUTO", "FLATten", "REDuce", "MOVing"))
         self.setting(t, "[SENSe<n>]:CORRection[:STATe]", "correction", Boolean, after=self.check_correction)
@@ -70,8 +73,9 @@ class SimRS(SimVNA):
         t.add("CALCulate<n>:PARameter:MEASure", lambda s, a: f"'{self.measurement(self.string_arg(a)).param}'", True)
         t.add("CALCulate<n>:PARameter:DELete", lambda s, a: self.delete(self.measurement(self.string_arg(a)).name))
         t.add("CALCulate<n>:PARameter:DELete:ALL", lambda s, a: [self.delete(n) for n in list(self.measurements)])
-        t.add("CALCulate<n>:PARameter:DELete:CALL", lambda s, a: [self.delete(m.name) for m in
-                                                              self.in_channel(s[0] or 1)])
+        t.add(
+            "CALCulate<n>:PARameter:DELete:CALL", lambda s, a: [self.delete(m.name) for m in self.in_channel(s[0] or 1)]
+        )
         t.add("CALCulate<n>:PARameter:CATalog", self._catalog, True)
         t.add("CALCulate<n>:PARameter:SELect", self._select)
         t.add("CALCulate<n>:PARameter:SELect", lambda s, a: f"'{self.selected.get(s[0] or 1, '')}'", True)
@@ -80,72 +84,123 @@ class SimRS(SimVNA):
         t.add("CALCulate<n>:FORMat", lambda s, a: self.selected_measurement(s[0] or 1).fmt, True)
         active = lambda s: self.selected_measurement(s[0] or 1)  # noqa: E731 - the active trace of the channel
         self.setting(t, "CALCulate<n>:SMOothing[:STATe]", "smoothing", Boolean, target=active)
-        self.setting(t, "CALCulate<n>:SMOothing:APERture", "smooth_aperture",
-                     Number(lambda: 0.05, lambda: 100.0, lambda: 1.0), target=active)
+        self.setting(
+            t,
+            "CALCulate<n>:SMOothing:APERture",
+            "smooth_aperture",
+            Number(lambda: 0.05, lambda: 100.0, lambda: 1.0),
+            target=active,
+        )
         t.add("CALCulate<n>:DATA", self._data_query, True)
         t.add("CALCulate<n>:DATA:SGRoup", self._group_query, True)
         t.add("CALCulate<n>:DATA:STIMulus", lambda s, a: self.values(self.chan(s[0]).frequencies()), True)
         delay = Number(lambda: -10.0, lambda: 10.0, lambda: 0.0, "S")
         t.add("[SENSe<n>]:CORRection:EDELay<n>[:TIME]", self._set_port_delay(delay))
-        t.add("[SENSe<n>]:CORRection:EDELay<n>[:TIME]", lambda s, a: self.real(
-            delay.query(a) if a else self.chan(s[0]).port_delays.get(self._port(s[1]), 0.0)), True)
+        t.add(
+            "[SENSe<n>]:CORRection:EDELay<n>[:TIME]",
+            lambda s, a: self.real(delay.query(a) if a else self.chan(s[0]).port_delays.get(self._port(s[1]), 0.0)),
+            True,
+        )
         t.add("[SENSe<n>]:CORRection:EDELay<n>:AUTO", lambda s, a: Choice("ONCE").parse(a[0]) if a else None)
         t.add("DISPlay[:WINDow<n>]:TRACe<n>:Y[:SCALe]:AUTO", lambda s, a: Choice("ONCE").parse(a[0]) if a else None)
         self.global_setting(t, "ROSCillator[:SOURce]", "reference", Choice("INTernal", "EXTernal"))
-        self.global_setting(t, "ROSCillator:EXTernal:FREQuency", "reference_hz",
-                            Number(lambda: 1e6, lambda: 100e6, lambda: 10e6, "HZ"), lambda v: f"{v:.0f}Hz")
-        self.global_setting(t, "DISPlay:LAYout", "layout", Choice("LINear", "STACk", "HORizontal", "VERTical",
-                                                                  "GRID"))
+        self.global_setting(
+            t,
+            "ROSCillator:EXTernal:FREQuency",
+            "reference_hz",
+            Number(lambda: 1e6, lambda: 100e6, lambda: 10e6, "HZ"),
+            lambda v: f"{v:.0f}Hz",
+        )
+        self.global_setting(t, "DISPlay:LAYout", "layout", Choice("LINear", "STACk", "HORizontal", "VERTical", "GRID"))
         t.add("DISPlay:LAYout:GRID", lambda s, a: setattr(self, "grid", tuple(int(float(x)) for x in a)))
         self.global_setting(t, "SYSTem:DISPlay:UPDate", "display_update", Choice("ON", "OFF", "ONCE"))
         self.global_setting(t, "SYSTem:ERRor:DISPlay", "error_display", Boolean, lambda v: "1" if v else "0")
-        t.add("CONFigure:CHANnel<n>:MEASure[:ALL]", lambda s, a: setattr(self.chan(s[0]), "measuring",
-                                                                        Boolean.parse(a[0])))
-        t.add("CONFigure:CHANnel<n>:MEASure[:ALL]", lambda s, a: "1" if getattr(self.chan(s[0]), "measuring", True)
-              else "0", True)
+        t.add(
+            "CONFigure:CHANnel<n>:MEASure[:ALL]",
+            lambda s, a: setattr(self.chan(s[0]), "measuring", Boolean.parse(a[0])),
+        )
+        t.add(
+            "CONFigure:CHANnel<n>:MEASure[:ALL]",
+            lambda s, a: "1" if getattr(self.chan(s[0]), "measuring", True) else "0",
+            True,
+        )
         # channels, display, instrument
         t.add("CONFigure:CHANnel<n>[:STATe]", self._channel_state)
         t.add("CONFigure:CHANnel<n>[:STATe]", lambda s, a: "1" if (s[0] or 1) in self.channels else "0", True)
-        t.add("CONFigure:CHANnel<n>:NAME", lambda s, a: setattr(self.chan(s[0], create=False), "name",
-                                                                self.string_arg(a)))
+        t.add(
+            "CONFigure:CHANnel<n>:NAME", lambda s, a: setattr(self.chan(s[0], create=False), "name", self.string_arg(a))
+        )
         t.add("CONFigure:CHANnel<n>:NAME", lambda s, a: f"'{self.chan(s[0], create=False).name}'", True)
-        t.add("CONFigure:CHANnel<n>:CATalog", lambda s, a: _quoted(
-            x for n in sorted(self.channels) for x in (n, self.channels[n].name)), True)
-        t.add("CONFigure:TRACe:CATalog", lambda s, a: _quoted(
-            x for m in self.measurements.values() for x in (m.number, m.name)), True)
+        t.add(
+            "CONFigure:CHANnel<n>:CATalog",
+            lambda s, a: _quoted(x for n in sorted(self.channels) for x in (n, self.channels[n].name)),
+            True,
+        )
+        t.add(
+            "CONFigure:TRACe:CATalog",
+            lambda s, a: _quoted(x for m in self.measurements.values() for x in (m.number, m.name)),
+            True,
+        )
         t.add("INSTrument:NSELect", self._select_channel)
         t.add("INSTrument:NSELect", lambda s, a: str(self.active_channel), True)
         t.add("INSTrument:PORT:COUNt", lambda s, a: str(self.limits.ports), True)
-        t.add("DISPlay[:WINDow<n>][:STATe]", lambda s, a: self.windows.setdefault(s[0] or 1, {})
-              if Boolean.parse(a[0]) else self.windows.pop(s[0] or 1, None))
+        t.add(
+            "DISPlay[:WINDow<n>][:STATe]",
+            lambda s, a: (
+                self.windows.setdefault(s[0] or 1, {}) if Boolean.parse(a[0]) else self.windows.pop(s[0] or 1, None)
+            ),
+        )
         t.add("DISPlay[:WINDow<n>]:TRACe<n>:FEED", lambda s, a: self.feed(s[0] or 1, s[1] or 1, self.string_arg(a)))
         t.add("DISPlay[:WINDow<n>]:TRACe<n>:EFEed", self._efeed)
         t.add("DISPlay[:WINDow<n>]:TRACe<n>:DELete", lambda s, a: self.windows.get(s[0] or 1, {}).pop(s[1] or 1, None))
-        t.add("DISPlay[:WINDow<n>]:TRACe:CATalog", lambda s, a: _quoted(
-            x for tr, n in sorted(self.windows.get(s[0] or 1, {}).items()) for x in (tr, n)), True)
+        t.add(
+            "DISPlay[:WINDow<n>]:TRACe:CATalog",
+            lambda s, a: _quoted(x for tr, n in sorted(self.windows.get(s[0] or 1, {}).items()) for x in (tr, n)),
+            True,
+        )
         # trigger
-        self.global_setting(t, "TRIGger<n>[:SEQuence]:SOURce", "trigger_source",
-                            Choice("IMMediate", "EXTernal", "MANual", "MULTiple", "FREerun"))
+        self.global_setting(
+            t,
+            "TRIGger<n>[:SEQuence]:SOURce",
+            "trigger_source",
+            Choice("IMMediate", "EXTernal", "MANual", "MULTiple", "FREerun"),
+        )
         t.add("TRIGger<n>[:SEQuence]:LINK", self._set_link)
-        t.add("TRIGger<n>[:SEQuence]:LINK", lambda s, a: {"SWE": "'SWEep'", "SEGM": "'SEGMent'", "POIN": "'POINt'",
-                                                         "PPO": "'PPOint'"}[self.chan(s[0]).trigger_link], True)
+        t.add(
+            "TRIGger<n>[:SEQuence]:LINK",
+            lambda s, a: {"SWE": "'SWEep'", "SEGM": "'SEGMent'", "POIN": "'POINt'", "PPO": "'PPOint'"}[
+                self.chan(s[0]).trigger_link
+            ],
+            True,
+        )
         t.add("ABORt", lambda s, a: self.abort())
-        for field, spec, param in (("aux_enabled", "[:ENABle]", Boolean),
-                                   ("aux_interval", ":INTerval", Choice("POINt", "SWEep", "SEGMent", "PPOint")),
-                                   ("aux_position", ":POSition", Choice("BEFore", "AFTer"))):
+        for field, spec, param in (
+            ("aux_enabled", "[:ENABle]", Boolean),
+            ("aux_interval", ":INTerval", Choice("POINt", "SWEep", "SEGMent", "PPOint")),
+            ("aux_position", ":POSition", Choice("BEFore", "AFTer")),
+        ):
             t.add(f"TRIGger:CHANnel<n>:AUXiliary<n>{spec}", self._aux_set(field, param))
             t.add(f"TRIGger:CHANnel<n>:AUXiliary<n>{spec}", self._aux_get(field), True)
         t.add("INITiate<n>[:IMMediate][:DUMMy]", self._initiate)
         t.add("INITiate<n>[:IMMediate]:ALL", lambda s, a: [self._sweep_once(c) for c in list(self.channels.values())])
         self.global_setting(t, "INITiate<n>[:IMMediate]:SCOPe", "trigger_scope", Choice("ALL", "SINGle"))
-        t.add("INITiate<n>:CONTinuous", lambda s, a: setattr(self.chan(s[0]), "mode",
-                                                             "CONT" if Boolean.parse(a[0]) else "HOLD"))
+        t.add(
+            "INITiate<n>:CONTinuous",
+            lambda s, a: setattr(self.chan(s[0]), "mode", "CONT" if Boolean.parse(a[0]) else "HOLD"),
+        )
         t.add("INITiate<n>:CONTinuous", lambda s, a: "1" if self.chan(s[0]).mode == "CONT" else "0", True)
-        t.add("INITiate<n>:CONTinuous:ALL", lambda s, a: [setattr(c, "mode", "CONT" if Boolean.parse(a[0]) else "HOLD")
-                                                         for c in self.channels.values()])
+        t.add(
+            "INITiate<n>:CONTinuous:ALL",
+            lambda s, a: [
+                setattr(c, "mode", "CONT" if Boolean.parse(a[0]) else "HOLD") for c in self.channels.values()
+            ],
+        )
         t.add("FORMat[:DATA]", self.set_data_format)
-        t.add("FORMat[:DATA]", lambda s, a: {"ASC": "ASC,0", "REAL32": "REAL,32", "REAL64": "REAL,64"}[
-            self.data_format], True)
+        t.add(
+            "FORMat[:DATA]",
+            lambda s, a: {"ASC": "ASC,0", "REAL32": "REAL,32", "REAL64": "REAL,64"}[self.data_format],
+            True,
+        )
 
     # ------------------------------------------------------------------ handlers
     def _aux_check(self):
@@ -158,6 +213,7 @@ class SimRS(SimVNA):
             if not a:
                 raise ScpiError(E.MISSING_PARAMETER)
             setattr(self.chan(s[0]), field, param.parse(a[0]))
+
         return fn
 
     def _aux_get(self, field):
@@ -165,6 +221,7 @@ class SimRS(SimVNA):
             self._aux_check()
             v = getattr(self.chan(s[0]), field)
             return ("1" if v else "0") if isinstance(v, bool) else v
+
         return fn
 
     def _set_link(self, s, a):
@@ -188,6 +245,7 @@ class SimRS(SimVNA):
             if not a:
                 raise ScpiError(E.MISSING_PARAMETER)
             self.chan(s[0]).port_delays[self._port(s[1])] = delay.parse(a[0])
+
         return fn
 
     def sdata(self, m):

@@ -29,4 +29,3 @@ class Session:
         out = bytes(self.output[:size])
         del self.output[:size]
         return out
-

@@ -101,8 +101,20 @@ class Channel:
         self.start, self.stop = c - s / 2, c + s / 2
 
 
-FORMATS = ("MLOGarithmic", "MLINear", "PHASe", "UPHase", "REAL", "IMAGinary", "SWR", "GDELay", "SMITh", "POLar",
-           "ISMith", "COMPlex")
+FORMATS = (
+    "MLOGarithmic",
+    "MLINear",
+    "PHASe",
+    "UPHase",
+    "REAL",
+    "IMAGinary",
+    "SWR",
+    "GDELay",
+    "SMITh",
+    "POLar",
+    "ISMith",
+    "COMPlex",
+)
 _TWO_VALUES = ("SMIT", "POL", "ISM", "COMP")
 
 

@@ -31,20 +31,32 @@ __all__ = ["add_arguments", "run_from_args", "calibrate_bench"]
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--bench", help="bench description (TOML); default: the embedded simulated 4-layer 6x6 bench. "
-                                   "Its [calibration] section gives every default below")
-    p.add_argument("--endpoint", help="calibrate through the bench daemon at this request endpoint (its bench "
-                                      "file gives the defaults); progress from --publish")
+    p.add_argument(
+        "--bench",
+        help="bench description (TOML); default: the embedded simulated 4-layer 6x6 bench. "
+        "Its [calibration] section gives every default below",
+    )
+    p.add_argument(
+        "--endpoint",
+        help="calibrate through the bench daemon at this request endpoint (its bench "
+        "file gives the defaults); progress from --publish",
+    )
     p.add_argument("--publish", help="--endpoint: the daemon's telemetry endpoint, for progress")
     p.add_argument("--server-key", help="--endpoint: the daemon's public key file (CURVE)")
     p.add_argument("--client-key", help="--endpoint: this client's secret key file (CURVE)")
     p.add_argument("--data", help="calibrate from a recording (.npz written by --save-data) instead of measuring")
-    p.add_argument("--parameterization", choices=PARAMETERIZATIONS,
-                   help="the model family; auto: fit hybrid and multiport, keep what the validation set prefers")
+    p.add_argument(
+        "--parameterization",
+        choices=PARAMETERIZATIONS,
+        help="the model family; auto: fit hybrid and multiport, keep what the validation set prefers",
+    )
     p.add_argument("--atom-gains", action="store_true", default=None, help="hybrid: also fit a complex gain per atom")
-    p.add_argument("--receivers", choices=RECEIVERS,
-                   help="receive terms fitted per frequency: gain, port (gain and leakage per port) or free "
-                        "(every port's weight on every last-layer atom, and leakage)")
+    p.add_argument(
+        "--receivers",
+        choices=RECEIVERS,
+        help="receive terms fitted per frequency: gain, port (gain and leakage per port) or free "
+        "(every port's weight on every last-layer atom, and leakage)",
+    )
     p.add_argument("--no-residual", action="store_true", help="skip the residual stage")
     p.add_argument("--estimator", choices=("gradient", "codebook", "learned"))
     p.add_argument("--design", default="random", choices=("random", "balanced", "d_optimal"))
@@ -60,9 +72,16 @@ def add_arguments(p) -> None:
 
 def given(args) -> dict:
     """The calibration settings the command line sets."""
-    g = {"parameterization": args.parameterization, "estimator": args.estimator, "stages": args.stages,
-         "slots": args.slots, "heldout": args.heldout, "atom_gains": args.atom_gains,
-         "receivers": args.receivers, "residual": False if args.no_residual else None}
+    g = {
+        "parameterization": args.parameterization,
+        "estimator": args.estimator,
+        "stages": args.stages,
+        "slots": args.slots,
+        "heldout": args.heldout,
+        "atom_gains": args.atom_gains,
+        "receivers": args.receivers,
+        "residual": False if args.no_residual else None,
+    }
     return {k: v for k, v in g.items() if v is not None}
 
 
@@ -71,11 +90,22 @@ def settings(config: BenchConfig, args) -> dict:
     return {**{k: getattr(config.calibration, k) for k in FIELDS}, **given(args)}
 
 
-def calibrate_bench(config: BenchConfig, parameterization: str = "hybrid", estimator: str = "gradient",
-                    stages: int = 3, slots: int = 60, heldout: int = 30, design: str = "random",
-                    models: str | os.PathLike | None = "simhw-models", data: str | None = None,
-                    atom_gains: bool = False, seed: int = 0, progress=None, receivers: str | None = None,
-                    residual: bool | None = None):
+def calibrate_bench(
+    config: BenchConfig,
+    parameterization: str = "hybrid",
+    estimator: str = "gradient",
+    stages: int = 3,
+    slots: int = 60,
+    heldout: int = 30,
+    design: str = "random",
+    models: str | os.PathLike | None = "simhw-models",
+    data: str | None = None,
+    atom_gains: bool = False,
+    seed: int = 0,
+    progress=None,
+    receivers: str | None = None,
+    residual: bool | None = None,
+):
     """Run one calibration; returns (CalibrationRun, truth cascade or None, ideal cascade, calibrator)."""
     g = config.geometry
     ideal = g.build(config.frequencies())
@@ -93,16 +123,27 @@ def calibrate_bench(config: BenchConfig, parameterization: str = "hybrid", estim
                 cfg = bench.resolved_config()
                 truth = lambda: bench.truth.model(cfg.frequencies()).cascade  # noqa: E731 (simulation only)
             board, vna = stack.enter_context(open_devices(cfg))
-            source = BenchSource(board, vna, cfg.frequencies(), g.receive_ports, cfg.sweep.ifbw, cfg.sweep.power,
-                                 params=cfg.vna_params())
-        par = bench_parameterization(parameterization, ideal, g.bits, atom_gains,
-                                     receivers or config.calibration.receivers)
+            source = BenchSource(
+                board, vna, cfg.frequencies(), g.receive_ports, cfg.sweep.ifbw, cfg.sweep.power, params=cfg.vna_params()
+            )
+        par = bench_parameterization(
+            parameterization, ideal, g.bits, atom_gains, receivers or config.calibration.receivers
+        )
         if not data:  # refused before anything is measured
             check_identifiable(par, slots, config.frequencies().size, len(config.vna_params()))
-        cal = Calibrator(par, source, estimator, design=design, heldout_slots=heldout, seed=seed, registry=registry,
-                         residual=config.calibration.residual if residual is None else residual)
-        run = cal.calibrate(stages, slots, protocol="periodic-multi-stage" if stages > 1 else "periodic-single-stage",
-                            progress=progress)
+        cal = Calibrator(
+            par,
+            source,
+            estimator,
+            design=design,
+            heldout_slots=heldout,
+            seed=seed,
+            registry=registry,
+            residual=config.calibration.residual if residual is None else residual,
+        )
+        run = cal.calibrate(
+            stages, slots, protocol="periodic-multi-stage" if stages > 1 else "periodic-single-stage", progress=progress
+        )
         true_cascade = truth() if truth else None
     return run, true_cascade, cascade_matrices(ideal), cal
 
@@ -115,13 +156,27 @@ def run_from_args(args) -> int:
         return calibrate_remote(args.endpoint, args.publish, given(args), curve, mat=args.mat)
     config = BenchConfig.load(args.bench) if args.bench else BenchConfig(name="simulated")
     s = settings(config, args)
-    run, truth, ideal, cal = calibrate_bench(config, s["parameterization"], s["estimator"], s["stages"], s["slots"],
-                                             s["heldout"], args.design, args.models, args.data, s["atom_gains"],
-                                             args.seed, progress=ConsoleProgress(), receivers=s["receivers"],
-                                             residual=s["residual"])
+    run, truth, ideal, cal = calibrate_bench(
+        config,
+        s["parameterization"],
+        s["estimator"],
+        s["stages"],
+        s["slots"],
+        s["heldout"],
+        args.design,
+        args.models,
+        args.data,
+        s["atom_gains"],
+        args.seed,
+        progress=ConsoleProgress(),
+        receivers=s["receivers"],
+        residual=s["residual"],
+    )
     print(run.table())
-    print(f"held-out end-to-end NMSE: {run.initial_heldout_nmse_db:.2f} dB (starting model) -> "
-          f"{run.final_heldout_nmse_db:.2f} dB (improvement {run.improvement_db:.2f} dB)")
+    print(
+        f"held-out end-to-end NMSE: {run.initial_heldout_nmse_db:.2f} dB (starting model) -> "
+        f"{run.final_heldout_nmse_db:.2f} dB (improvement {run.improvement_db:.2f} dB)"
+    )
     bound = run.model.metrics.get("physical_bound")
     if bound:
         print("physical parameters (estimate +/- Cramer-Rao bound at the fit's residual level):")
@@ -140,8 +195,10 @@ def run_from_args(args) -> int:
             recording = recording.concat(cal.last_test)
         recording.meta = {**recording.meta, "test": n_test}
         recording.save(args.save_data)
-        print(f"measurements: {args.save_data} ({cal.last_data.slots} pilots + {cal.last_heldout.slots} held-out + "
-              f"{n_test} test; replay with --data {args.save_data} --heldout {cal.last_heldout.slots})")
+        print(
+            f"measurements: {args.save_data} ({cal.last_data.slots} pilots + {cal.last_heldout.slots} held-out + "
+            f"{n_test} test; replay with --data {args.save_data} --heldout {cal.last_heldout.slots})"
+        )
     if args.plots:
         out = Path(args.plots)
         out.mkdir(parents=True, exist_ok=True)

@@ -22,8 +22,16 @@ __all__ = ["calibrate_remote"]
 FIELDS = ("stages", "slots", "parameterization", "estimator", "heldout", "atom_gains", "receivers", "residual")
 
 
-def calibrate_remote(endpoint: str, publish: str | None, params: dict, curve: tuple | None = None,
-                     timeout: float = 30.0, wait: float = 3600.0, out=sys.stdout, mat: str | None = None) -> int:
+def calibrate_remote(
+    endpoint: str,
+    publish: str | None,
+    params: dict,
+    curve: tuple | None = None,
+    timeout: float = 30.0,
+    wait: float = 3600.0,
+    out=sys.stdout,
+    mat: str | None = None,
+) -> int:
     """``mat``: also write the calibrated model, fetched from the daemon's store, as a MATLAB file."""
     params = {k: v for k, v in params.items() if k in FIELDS and v is not None}
     seen: list = []
@@ -51,9 +59,12 @@ def calibrate_remote(endpoint: str, publish: str | None, params: dict, curve: tu
     if rec["status"] != "done":
         print(f"calibration #{rec['id']} {rec['status']}: {metrics.get('error', '')}", file=out, flush=True)
         return 1
-    print(f"calibration #{rec['id']} done: held-out NMSE {metrics.get('initial_heldout_nmse_db', float('nan')):.2f}"
-          f" dB -> {metrics.get('heldout_nmse_db', float('nan')):.2f} dB (model {rec['id']} in the daemon's store)",
-          file=out, flush=True)
+    print(
+        f"calibration #{rec['id']} done: held-out NMSE {metrics.get('initial_heldout_nmse_db', float('nan')):.2f}"
+        f" dB -> {metrics.get('heldout_nmse_db', float('nan')):.2f} dB (model {rec['id']} in the daemon's store)",
+        file=out,
+        flush=True,
+    )
     if model is not None:
         print(f"MATLAB model: {write_model(mat, CalibratedModel.from_bytes(model))}", file=out, flush=True)
     return 0
@@ -65,11 +76,17 @@ def _follow(publish, curve, seen, stop, out) -> None:
         for _, d in subscribe(publish, (Topic.CALIBRATION,), timeout=0.5, curve=curve):
             if seen and d.get("job") == seen[0]:
                 if d["state"] == "stage":
-                    print(f"  stage {d['stage']}/{d['stages']}: held-out NMSE {d['heldout_nmse_db']:.2f} dB",
-                          file=out, flush=True)
+                    print(
+                        f"  stage {d['stage']}/{d['stages']}: held-out NMSE {d['heldout_nmse_db']:.2f} dB",
+                        file=out,
+                        flush=True,
+                    )
                 elif d["state"] == "done":
-                    print(f"  final (after the residual stage): held-out NMSE {d['heldout_nmse_db']:.2f} dB",
-                          file=out, flush=True)
+                    print(
+                        f"  final (after the residual stage): held-out NMSE {d['heldout_nmse_db']:.2f} dB",
+                        file=out,
+                        flush=True,
+                    )
                 elif d["state"] == "measured":
                     print(f"  measured {d['what']}", file=out, flush=True)
             if stop.is_set():

@@ -24,17 +24,21 @@ from simhw.version import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="simhw", description="Hardware-in-the-loop control and calibration "
-                                     "for stacked intelligent metasurfaces.")
+    parser = argparse.ArgumentParser(
+        prog="simhw", description="Hardware-in-the-loop control and calibration for stacked intelligent metasurfaces."
+    )
     parser.add_argument("--version", action="version", version=f"simhw {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     cfg = sub.add_parser("config", help="inspect or create phase-configuration files")
     cfg_sub = cfg.add_subparsers(dest="config_command", metavar="ACTION", required=True)
-    show = cfg_sub.add_parser("show", help="print a phase-configuration file's summary and hash (.mat: of each "
-                              "configuration in it)")
+    show = cfg_sub.add_parser(
+        "show", help="print a phase-configuration file's summary and hash (.mat: of each configuration in it)"
+    )
     show.add_argument("path")
-    rnd = cfg_sub.add_parser("random", help="write a random phase configuration and print its hash (a path ending "
-                             ".mat, in any case: a MATLAB file)")
+    rnd = cfg_sub.add_parser(
+        "random",
+        help="write a random phase configuration and print its hash (a path ending .mat, in any case: a MATLAB file)",
+    )
     rnd.add_argument("path")
     rnd.add_argument("--layers", type=int, required=True)
     rnd.add_argument("--rows", type=int, required=True)
@@ -44,11 +48,17 @@ def build_parser() -> argparse.ArgumentParser:
     rnd.add_argument("--name", default="random")
     sim = sub.add_parser("sim", help="the simulated bench")
     sim_sub = sim.add_subparsers(dest="sim_command", metavar="ACTION", required=True)
-    up = sim_sub.add_parser("up", help="start the simulated SIM, board(s) and VNA; print their addresses; "
-                            "run until interrupted (Ctrl-C or SIGTERM)")
+    up = sim_sub.add_parser(
+        "up",
+        help="start the simulated SIM, board(s) and VNA; print their addresses; "
+        "run until interrupted (Ctrl-C or SIGTERM)",
+    )
     up.add_argument("--bench", help="bench description (TOML); defaults to a 4-layer 6x6 2-bit SIM")
-    up.add_argument("--write-bench", metavar="PATH",
-                    help="write the bench description with the simulated devices' addresses filled in")
+    up.add_argument(
+        "--write-bench",
+        metavar="PATH",
+        help="write the bench description with the simulated devices' addresses filled in",
+    )
     up.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     dmn = sub.add_parser("daemon", help="run the bench daemon (owns the board and VNA; ZeroMQ requests and telemetry)")
     dmn.add_argument("--bench", help="bench description (TOML); default: the embedded simulated bench")
@@ -56,14 +66,16 @@ def build_parser() -> argparse.ArgumentParser:
     dmn.add_argument("--publish", help="telemetry endpoint, overriding daemon.publish")
     dmn.add_argument("--store", help="SQLite store path, overriding daemon.store")
     dmn.add_argument("--http", help="also serve the live dashboard on HOST:PORT (e.g. 127.0.0.1:8080)")
-    dash = sub.add_parser("dashboard", help="the live bench dashboard (HTTP and WebSocket gateway to a daemon), "
-                                            "or a bearer token for it")
+    dash = sub.add_parser(
+        "dashboard", help="the live bench dashboard (HTTP and WebSocket gateway to a daemon), or a bearer token for it"
+    )
     dashboard_command.add_arguments(dash)
-    for name, helptext in (("push", "push a phase-configuration file to the bench (acknowledged after readback)"),
-                           ("measure", "measure the current configuration (optionally push one first)"),
-                           ("status", "print the daemon's status"),
-                           ("watch", "print the daemon's full state, then its telemetry; resynchronise after "
-                                     "losing it")):
+    for name, helptext in (
+        ("push", "push a phase-configuration file to the bench (acknowledged after readback)"),
+        ("measure", "measure the current configuration (optionally push one first)"),
+        ("status", "print the daemon's status"),
+        ("watch", "print the daemon's full state, then its telemetry; resynchronise after losing it"),
+    ):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("--endpoint", default="tcp://127.0.0.1:5555", help="daemon request endpoint")
         p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a reply")
@@ -72,8 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "push":
             p.add_argument("config", help="phase-configuration file (.mat: every configuration in it, in order)")
         if name == "status":
-            p.add_argument("--board", action="store_true",
-                           help="the board's live STATUS (read from the board now) instead of the daemon's")
+            p.add_argument(
+                "--board",
+                action="store_true",
+                help="the board's live STATUS (read from the board now) instead of the daemon's",
+            )
         if name == "measure":
             p.add_argument("--config", help="push this phase-configuration file first")
             p.add_argument("--touchstone", help="also write the measurement as a Touchstone file")
@@ -82,37 +97,60 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--publish", default="tcp://127.0.0.1:5556", help="daemon telemetry endpoint")
             p.add_argument("--count", type=int, default=None, help="stop after this many messages")
             p.add_argument("--duration", type=float, default=float("inf"), help="stop after this many seconds")
-            p.add_argument("--lost-after", type=float, default=3.0,
-                           help="seconds without a heartbeat before the daemon counts as lost")
-            p.add_argument("--topic", action="append", default=None,
-                           help="only these topics (the state and loss notices are always printed)")
-    cal = sub.add_parser("calibrate", help="calibrate the SIM (bench, simulated bench or recording); store the "
-                         "versioned model")
+            p.add_argument(
+                "--lost-after",
+                type=float,
+                default=3.0,
+                help="seconds without a heartbeat before the daemon counts as lost",
+            )
+            p.add_argument(
+                "--topic",
+                action="append",
+                default=None,
+                help="only these topics (the state and loss notices are always printed)",
+            )
+    cal = sub.add_parser(
+        "calibrate", help="calibrate the SIM (bench, simulated bench or recording); store the versioned model"
+    )
     calibrate_command.add_arguments(cal)
-    trn = sub.add_parser("train", help="train a phase configuration (separation, isac, focus), run the "
-                         "hardware-in-the-loop check (hil) or reproduce a paper's trends")
+    trn = sub.add_parser(
+        "train",
+        help="train a phase configuration (separation, isac, focus), run the "
+        "hardware-in-the-loop check (hil) or reproduce a paper's trends",
+    )
     train_command.add_arguments(trn)
     keys = sub.add_parser("keys", help="create a CURVE key pair (daemon or client) for encrypted, authenticated links")
     keys.add_argument("name", help="key name: NAME.key (public) and NAME.key_secret (secret) are written")
     keys.add_argument("--dir", default="keys", help="directory for the key files")
-    sk = sub.add_parser("soak", help="run the daemon and the simulated bench under faults in every layer, then "
-                          "audit the store (zero lost or wrong records)")
+    sk = sub.add_parser(
+        "soak",
+        help="run the daemon and the simulated bench under faults in every layer, then "
+        "audit the store (zero lost or wrong records)",
+    )
     sk.add_argument("--minutes", type=float, default=None, help="run this long (overrides --seconds)")
     sk.add_argument("--seconds", type=float, default=60.0)
     sk.add_argument("--out", default="out/soak", help="working directory: store, bench files, daemon.log")
     sk.add_argument("--seed", type=int, default=0)
     sk.add_argument("--intense", action="store_true", help="twelve times the fault rates (for short runs)")
-    dm = sub.add_parser("demo", help="the whole loop on the embedded simulated bench: measure, calibrate, train, "
-                          "push, verify, drift, recalibrate; writes an HTML report")
+    dm = sub.add_parser(
+        "demo",
+        help="the whole loop on the embedded simulated bench: measure, calibrate, train, "
+        "push, verify, drift, recalibrate; writes an HTML report",
+    )
     dm.add_argument("--out", default="out/demo", help="directory for report.html, report.json and the plots")
     dm.add_argument("--quick", action="store_true", help="fewer slots and episodes (about a minute)")
     dm.add_argument("--quiet", action="store_true", help="no progress output")
-    dm.add_argument("--bench", default="realistic", choices=("realistic", "ideal"),
-                    help="the simulated bench preset (default: realistic)")
+    dm.add_argument(
+        "--bench",
+        default="realistic",
+        choices=("realistic", "ideal"),
+        help="the simulated bench preset (default: realistic)",
+    )
     lab = sub.add_parser("lab", help="the lab database (PostgreSQL): init, registry, queries, exports, many benches")
     lab_command.add_arguments(lab)
-    st = sub.add_parser("st", help="randomised space-time SIM: slot-rate sessions on the bench, the study "
-                                   "of docs/physics.md, sec. 4.3")
+    st = sub.add_parser(
+        "st", help="randomised space-time SIM: slot-rate sessions on the bench, the study of docs/physics.md, sec. 4.3"
+    )
     st_command.add_arguments(st)
     gw = sub.add_parser("gateware", help="the SMP board's gateware (Amaranth): Verilog and a synthesis estimate")
     gateware_command.add_arguments(gw)
@@ -141,8 +179,11 @@ def _cmd_daemon(args) -> int:
             except (OSError, RuntimeError, ValueError) as e:
                 print(f"simhw daemon: the dashboard did not start on {args.http}: {e}", file=sys.stderr, flush=True)
         extra = f" dashboard={gateway[0].url}" if gateway else ""
-        print(f"ready requests={','.join(cfg.daemon.bind)} telemetry={cfg.daemon.publish} store={cfg.daemon.store}"
-              f"{extra}", flush=True)
+        print(
+            f"ready requests={','.join(cfg.daemon.bind)} telemetry={cfg.daemon.publish} store={cfg.daemon.store}"
+            f"{extra}",
+            flush=True,
+        )
 
     try:
         return run_daemon(cfg, curve, on_ready=ready)
@@ -192,8 +233,10 @@ def _cmd_client(args) -> int:
                 m = c.push_measure(load_config(args.config)) if args.config else c.measure()
                 print(f"measurement #{m.id} of {m.config_hash}: {m.frequencies.size} points, {m.s.shape[1]} port(s)")
                 for fi, row in zip(m.frequencies, m.s):
-                    print(f"{fi / 1e9:.6f} GHz  " + "  ".join(f"{abs(v):.4e} {np.angle(v, deg=True):+8.2f}deg"
-                                                           for v in row))
+                    print(
+                        f"{fi / 1e9:.6f} GHz  "
+                        + "  ".join(f"{abs(v):.4e} {np.angle(v, deg=True):+8.2f}deg" for v in row)
+                    )
                 if args.touchstone:
                     print(f"touchstone: {m.to_touchstone(args.touchstone)}")
                 if args.mat:
@@ -221,8 +264,11 @@ def _cmd_soak(args) -> int:
 
 
 def _cmd_demo(args) -> int:
-    return demo.main(["--out", args.out, "--bench", args.bench] + (["--quick"] if args.quick else [])
-                     + (["--quiet"] if args.quiet else []))
+    return demo.main(
+        ["--out", args.out, "--bench", args.bench]
+        + (["--quick"] if args.quick else [])
+        + (["--quiet"] if args.quiet else [])
+    )
 
 
 def _cmd_st(args) -> int:
@@ -239,12 +285,13 @@ def _cmd_calibrate(args) -> int:
 
 def _cmd_sim(args) -> int:
 
-
     cfg = BenchConfig.load(args.bench) if args.bench else BenchConfig(name="simulated")
     if cfg.simulation.transport == "inproc":
-        print("simhw sim up: simulation.transport = 'inproc' serves only the process that starts the bench; "
-              "use 'pty' or 'tcp' here, or run 'simhw daemon --bench' on this file (it embeds the bench)",
-              file=sys.stderr)
+        print(
+            "simhw sim up: simulation.transport = 'inproc' serves only the process that starts the bench; "
+            "use 'pty' or 'tcp' here, or run 'simhw daemon --bench' on this file (it embeds the bench)",
+            file=sys.stderr,
+        )
         return 2
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -305,12 +352,24 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return {"config": _cmd_config, "sim": _cmd_sim, "calibrate": _cmd_calibrate, "daemon": _cmd_daemon,
-                "push": _cmd_client, "measure": _cmd_client, "status": _cmd_client,
-                "watch": _cmd_client, "train": _cmd_train, "st": _cmd_st,
-                "demo": _cmd_demo, "keys": _cmd_keys, "soak": _cmd_soak,
-                "lab": lab_command.run_from_args, "dashboard": dashboard_command.run_from_args,
-                "gateware": gateware_command.run_from_args}[args.command](args)
+        return {
+            "config": _cmd_config,
+            "sim": _cmd_sim,
+            "calibrate": _cmd_calibrate,
+            "daemon": _cmd_daemon,
+            "push": _cmd_client,
+            "measure": _cmd_client,
+            "status": _cmd_client,
+            "watch": _cmd_client,
+            "train": _cmd_train,
+            "st": _cmd_st,
+            "demo": _cmd_demo,
+            "keys": _cmd_keys,
+            "soak": _cmd_soak,
+            "lab": lab_command.run_from_args,
+            "dashboard": dashboard_command.run_from_args,
+            "gateware": gateware_command.run_from_args,
+        }[args.command](args)
     except (ValueError, OSError) as exc:
         print(f"simhw: error: {exc}", file=sys.stderr)
         return 2

@@ -57,6 +57,7 @@ from simhw.values.phase_config import PhaseConfig
 
 __all__ = ["run_demo", "main"]
 
+
 class _Steps:
     """Numbered steps with their duration, and a bar for loops, on stderr (or silent)."""
 
@@ -90,8 +91,12 @@ def _contrast(s: np.ndarray) -> dict:
 
 def _train(model, levels, bits, shape, episodes, starts, seed, name, offset=None, cap_db=40.0):
     obj = Focus(model, output=0, suppress=(1,), atom_response=levels, offset=offset, cap_db=cap_db)
-    r = train(obj, TrainOptions(episodes=episodes, eta0=0.5, beta=0.99, update="joint", starts=starts, seed=seed,
-                                bits=bits, polish=True))
+    r = train(
+        obj,
+        TrainOptions(
+            episodes=episodes, eta0=0.5, beta=0.99, update="joint", starts=starts, seed=seed, bits=bits, polish=True
+        ),
+    )
     return r, r.config(shape, name=name)
 
 
@@ -119,8 +124,12 @@ def run_demo(out: str | Path = "out/demo", quick: bool = False, quiet: bool = Fa
     cfg.daemon.store = str(out / "store.sqlite")
     g = cfg.geometry
     shape = (g.rows, g.cols)
-    report: dict = {"quick": quick, "bench": bench, "error_scale": cfg.simulation.error_scale,
-                    "points": cfg.sweep.points}
+    report: dict = {
+        "quick": quick,
+        "bench": bench,
+        "error_scale": cfg.simulation.error_scale,
+        "points": cfg.sweep.points,
+    }
     t_start = time.perf_counter()
     steps.step("starting the simulated bench and the bench daemon")
     with embedded_daemon(cfg) as (bench, daemon):
@@ -133,55 +142,82 @@ def run_demo(out: str | Path = "out/demo", quick: bool = False, quiet: bool = Fa
             first = report["first_measurement"] = {"id": m.id, **_contrast(m.s)}
             steps.done(f"S21, S31 at {m.frequencies.size} frequencies: {first['port_power_db']} dB")
 
-            steps.step(f"calibrating through the daemon ({stages} stages x {slots} slots, {c.parameterization} model "
-                       f"family, {c.receivers} receivers), then {FRESH} fresh configurations")
+            steps.step(
+                f"calibrating through the daemon ({stages} stages x {slots} slots, {c.parameterization} model "
+                f"family, {c.receivers} receivers), then {FRESH} fresh configurations"
+            )
             done = client.wait_calibration(client.calibrate(stages=stages, slots=slots), timeout=1800)
             if done.get("status") != "done":
-                raise RuntimeError(f"the demo's calibration ended {done.get('status')}: "
-                                   f"{(done.get('metrics') or {}).get('error', 'no reason recorded')}")
+                raise RuntimeError(
+                    f"the demo's calibration ended {done.get('status')}: "
+                    f"{(done.get('metrics') or {}).get('error', 'no reason recorded')}"
+                )
             _, blob = client.calibration(done["id"])
             cal = CalibratedModel.from_bytes(blob)
             codes = np.random.default_rng(11).integers(0, 1 << g.bits, (FRESH, g.layers, g.rows, g.cols))
-            fresh_s = np.array([client.push_measure(PhaseConfig(k, g.bits, name=f"demo-fresh-{i}")).s
-                                for i, k in enumerate(codes)])
-            report["calibration"] = {"id": done["id"], "metrics": done["metrics"],
-                                     "stages": [st["heldout_nmse_db"] for st in done["stages"]],
-                                     "fresh": fresh_prediction_error(cal, codes, fresh_s, g.bits)}
+            fresh_s = np.array(
+                [client.push_measure(PhaseConfig(k, g.bits, name=f"demo-fresh-{i}")).s for i, k in enumerate(codes)]
+            )
+            report["calibration"] = {
+                "id": done["id"],
+                "metrics": done["metrics"],
+                "stages": [st["heldout_nmse_db"] for st in done["stages"]],
+                "fresh": fresh_prediction_error(cal, codes, fresh_s, g.bits),
+            }
             m, fresh = done["metrics"], report["calibration"]["fresh"]
             report["heldout_honest"] = abs(fresh["nmse_db"] - m["heldout_nmse_db"]) <= HELDOUT_WITHIN_DB
             report["calibration"]["kept"] = cal.parameterization
-            steps.done(f"{cal.parameterization} model kept by validation "
-                       f"({selection_text(m)}); test-set prediction NMSE {m['initial_heldout_nmse_db']:.1f} dB (ideal "
-                       f"model) -> {m['heldout_nmse_db']:.1f} dB{interval_text(m)}; on {FRESH} fresh configurations "
-                       f"{fresh['nmse_db']:.1f} dB")
+            steps.done(
+                f"{cal.parameterization} model kept by validation "
+                f"({selection_text(m)}); test-set prediction NMSE {m['initial_heldout_nmse_db']:.1f} dB (ideal "
+                f"model) -> {m['heldout_nmse_db']:.1f} dB{interval_text(m)}; on {FRESH} fresh configurations "
+                f"{fresh['nmse_db']:.1f} dB"
+            )
 
             cap = uncertainty_cap_db(cal)
-            steps.step(f"training on the calibrated model (port 0 on, null on port 1, contrast capped at {cap:.1f} "
-                       "dB), pushing, verifying")
+            steps.step(
+                f"training on the calibrated model (port 0 on, null on port 1, contrast capped at {cap:.1f} "
+                "dB), pushing, verifying"
+            )
             rows = []
             ideal_model = SIMModel.from_geometry(g.build(freqs))
             # each model is trained with the cap its own uncertainty supports: the ideal model records none
-            for name, model, levels, offset, cap_ in (("ideal", ideal_model, None, None, CAP_DB),
-                                                      ("calibrated", cal.model(), cal.atom_response, cal.offset, cap)):
+            for name, model, levels, offset, cap_ in (
+                ("ideal", ideal_model, None, None, CAP_DB),
+                ("calibrated", cal.model(), cal.atom_response, cal.offset, cap),
+            ):
                 r, config = _train(model, levels, g.bits, shape, episodes, starts, 0, f"demo-{name}", offset, cap_)
                 s = (m := client.push_measure(config)).s
                 measured = measured_objective_db(s, 0, (1,), cap_)
-                rows.append({"trained_on": name, "hash": config.hash, "predicted_contrast_db": -r.final_metrics["loss"],
-                             "predicted_gain_db": r.final_metrics["gain_db"], "measured_objective_db":
-                             measured["objective_db"], "measured_gain_db": measured["gain_db"],
-                             **_contrast(s), "measurement": m.id})
+                rows.append(
+                    {
+                        "trained_on": name,
+                        "hash": config.hash,
+                        "predicted_contrast_db": -r.final_metrics["loss"],
+                        "predicted_gain_db": r.final_metrics["gain_db"],
+                        "measured_objective_db": measured["objective_db"],
+                        "measured_gain_db": measured["gain_db"],
+                        **_contrast(s),
+                        "measurement": m.id,
+                    }
+                )
             report["trained"], report["cap_db"] = rows, cap
             ideal_row, calibrated_row = rows
             report["prediction_held"] = bool(
                 abs(calibrated_row["measured_objective_db"] - calibrated_row["predicted_contrast_db"])
                 <= PREDICTION_WITHIN_DB
-                and abs(calibrated_row["measured_gain_db"] - calibrated_row["predicted_gain_db"]) <= PREDICTION_WITHIN_DB)
+                and abs(calibrated_row["measured_gain_db"] - calibrated_row["predicted_gain_db"])
+                <= PREDICTION_WITHIN_DB
+            )
             report["beats_ideal"] = calibrated_row["contrast_db"] >= ideal_row["contrast_db"] + BEATS_IDEAL_DB
-            steps.done(f"measured contrast: ideal-trained {ideal_row['contrast_db']:.1f} dB, calibrated-trained "
-                       f"{calibrated_row['contrast_db']:.1f} dB (predicted {calibrated_row['predicted_contrast_db']:.1f}"
-                       f" capped, measured {calibrated_row['measured_objective_db']:.1f} capped)")
-            trained_config = PhaseConfig.from_bytes(client.request("config", hash=calibrated_row["hash"])
-                                                    .header["config"].encode())
+            steps.done(
+                f"measured contrast: ideal-trained {ideal_row['contrast_db']:.1f} dB, calibrated-trained "
+                f"{calibrated_row['contrast_db']:.1f} dB (predicted {calibrated_row['predicted_contrast_db']:.1f}"
+                f" capped, measured {calibrated_row['measured_objective_db']:.1f} capped)"
+            )
+            trained_config = PhaseConfig.from_bytes(
+                client.request("config", hash=calibrated_row["hash"]).header["config"].encode()
+            )
 
             steps.step("warming the bench up (drift) while the daemon's scheduler watches the indicators")
             daemon.bench.scheduler = Scheduler(daemon.bench)
@@ -195,9 +231,13 @@ def run_demo(out: str | Path = "out/demo", quick: bool = False, quiet: bool = Fa
             for i in range(checks):
                 bench.clock.advance(c.check_every_s)
                 _settle(sched, bench)
-                steps.bar(i + 1, checks, f"bench time +{(bench.clock.now() - t0) / 60:.0f} min, "
-                                         f"{bench.truth.delta_t():.1f} K warmer, "
-                                         f"{sched.runs.get('state-driven', 0)} recalibration(s)")
+                steps.bar(
+                    i + 1,
+                    checks,
+                    f"bench time +{(bench.clock.now() - t0) / 60:.0f} min, "
+                    f"{bench.truth.delta_t():.1f} K warmer, "
+                    f"{sched.runs.get('state-driven', 0)} recalibration(s)",
+                )
                 if sched.runs.get("state-driven", 0):
                     fired_at = bench.clock.now() - t0
                     break
@@ -209,51 +249,85 @@ def run_demo(out: str | Path = "out/demo", quick: bool = False, quiet: bool = Fa
             steps.bar(checks, checks, "warmed up; watching two more checks")
             cals = store.list_calibrations(50)
             drift_runs = [store.get_calibration(x["id"]) for x in reversed(cals) if x["protocol"] == "state-driven"]
-            timeline = [{"clock": next(iter(e["data"].values()))["clock"] - t0,
-                         **{k: v["value"] - v["baseline"] for k, v in e["data"].items()},
-                         **{k + "_threshold": v["threshold"] for k, v in e["data"].items()},
-                         "crossed": any(v["crossed"] for v in e["data"].values())}
-                        for e in reversed(store.events(Topic.INDICATORS, 500))]
-            report["drift"] = {"rate_k_per_hour": rate, "fired_after_s": fired_at,
-                               "recalibrations": len(drift_runs),
-                               "reasons": [r["reason"] for r in drift_runs],
-                               "heldout_nmse_db_after": [r["metrics"].get("heldout_nmse_db") for r in drift_runs],
-                               "temperature_rise_k": bench.truth.delta_t(), "timeline": timeline}
+            timeline = [
+                {
+                    "clock": next(iter(e["data"].values()))["clock"] - t0,
+                    **{k: v["value"] - v["baseline"] for k, v in e["data"].items()},
+                    **{k + "_threshold": v["threshold"] for k, v in e["data"].items()},
+                    "crossed": any(v["crossed"] for v in e["data"].values()),
+                }
+                for e in reversed(store.events(Topic.INDICATORS, 500))
+            ]
+            report["drift"] = {
+                "rate_k_per_hour": rate,
+                "fired_after_s": fired_at,
+                "recalibrations": len(drift_runs),
+                "reasons": [r["reason"] for r in drift_runs],
+                "heldout_nmse_db_after": [r["metrics"].get("heldout_nmse_db") for r in drift_runs],
+                "temperature_rise_k": bench.truth.delta_t(),
+                "timeline": timeline,
+            }
             report["recalibration_fired"] = len(drift_runs) > 0
             report["held_after_recalibration"] = not any(e["crossed"] for e in timeline[-2:])
             s = client.push_measure(trained_config).s
             report["drifted"] = {"hash": trained_config.hash, **_contrast(s)}
-            steps.done(f"recalibration fired after {0 if fired_at is None else fired_at / 60:.0f} min of drift "
-                       f"({report['drift']['reasons'][:1]}); the old configuration now measures "
-                       f"{report['drifted']['contrast_db']:.1f} dB")
+            steps.done(
+                f"recalibration fired after {0 if fired_at is None else fired_at / 60:.0f} min of drift "
+                f"({report['drift']['reasons'][:1]}); the old configuration now measures "
+                f"{report['drifted']['contrast_db']:.1f} dB"
+            )
 
             steps.step("re-training on the recalibrated model, pushing, verifying")
             latest = CalibratedModel.from_bytes(store.latest_model())
-            r, config = _train(latest.model(), latest.atom_response, g.bits, shape, episodes, starts, 1,
-                               "demo-after-drift", latest.offset, uncertainty_cap_db(latest))
+            r, config = _train(
+                latest.model(),
+                latest.atom_response,
+                g.bits,
+                shape,
+                episodes,
+                starts,
+                1,
+                "demo-after-drift",
+                latest.offset,
+                uncertainty_cap_db(latest),
+            )
             s = client.push_measure(config).s
-            report["restored"] = {"hash": config.hash, "predicted_contrast_db": -r.final_metrics["loss"],
-                                  **_contrast(s)}
-            report["restored"] = {**report["restored"], "measured_objective_db": measured_objective_db(
-                s, 0, (1,), uncertainty_cap_db(latest))["objective_db"]}
+            report["restored"] = {
+                "hash": config.hash,
+                "predicted_contrast_db": -r.final_metrics["loss"],
+                **_contrast(s),
+            }
+            report["restored"] = {
+                **report["restored"],
+                "measured_objective_db": measured_objective_db(s, 0, (1,), uncertainty_cap_db(latest))["objective_db"],
+            }
             report["restored"]["within_db"] = RESTORED_WITHIN_DB
-            report["restored_ok"] = bool(abs(report["restored"]["measured_objective_db"]
-                                             - report["restored"]["predicted_contrast_db"]) <= RESTORED_WITHIN_DB
-                                         and report["restored"]["contrast_db"] >= ideal_row["contrast_db"] + BEATS_IDEAL_DB)
-            steps.done(f"measured contrast {report['restored']['contrast_db']:.1f} dB (predicted "
-                       f"{report['restored']['predicted_contrast_db']:.1f} capped, measured "
-                       f"{report['restored']['measured_objective_db']:.1f} capped)")
+            report["restored_ok"] = bool(
+                abs(report["restored"]["measured_objective_db"] - report["restored"]["predicted_contrast_db"])
+                <= RESTORED_WITHIN_DB
+                and report["restored"]["contrast_db"] >= ideal_row["contrast_db"] + BEATS_IDEAL_DB
+            )
+            steps.done(
+                f"measured contrast {report['restored']['contrast_db']:.1f} dB (predicted "
+                f"{report['restored']['predicted_contrast_db']:.1f} capped, measured "
+                f"{report['restored']['measured_objective_db']:.1f} capped)"
+            )
             truth_cascade = bench.truth.model(freqs).cascade
             ideal_cascade = ideal_model.cascade
     report["seconds"] = time.perf_counter() - t_start
-    report["calibration_improved"] = (report["calibration"]["metrics"]["heldout_nmse_db"]
-                                      < report["calibration"]["metrics"]["initial_heldout_nmse_db"] - 5)
+    report["calibration_improved"] = (
+        report["calibration"]["metrics"]["heldout_nmse_db"]
+        < report["calibration"]["metrics"]["initial_heldout_nmse_db"] - 5
+    )
     report["restored"]["met"] = report.pop("restored_ok")
     report["checks"] = {k: bool(report[k]) if k != "restored" else bool(report["restored"]["met"]) for k in CHECKS}
     report["margins"] = margins(report)
     if not quiet:
-        print("check margins (dB to spare): " + ", ".join(f"{k} {v:.1f}" for k, v in report["margins"].items()
-                                                            if v is not None), file=sys.stderr)
+        print(
+            "check margins (dB to spare): "
+            + ", ".join(f"{k} {v:.1f}" for k, v in report["margins"].items() if v is not None),
+            file=sys.stderr,
+        )
     write_plots(out, report, ideal_cascade, cal.cascade, truth_cascade)
     (out / "report.json").write_text(json.dumps(report, indent=2, default=float))
     (out / "report.html").write_text(report_html(report))
@@ -277,8 +351,12 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="out/demo", help="directory for report.html, report.json and the plots")
     ap.add_argument("--quick", action="store_true", help="fewer slots and episodes (about a minute)")
     ap.add_argument("--quiet", action="store_true")
-    ap.add_argument("--bench", default="realistic", choices=("realistic", "ideal"),
-                    help="the simulated bench preset (default: realistic)")
+    ap.add_argument(
+        "--bench",
+        default="realistic",
+        choices=("realistic", "ideal"),
+        help="the simulated bench preset (default: realistic)",
+    )
     a = ap.parse_args(argv)
     r = run_demo(a.out, a.quick, a.quiet, a.bench)
     print(json.dumps(r["checks"]))

@@ -20,8 +20,10 @@ def interval_text(metrics: dict) -> str:
 
 def selection_text(metrics: dict) -> str:
     sel = metrics.get("selection") or {}
-    return ", ".join(f"{k} {v['validation_nmse_db']:.1f} dB" if "validation_nmse_db" in v else f"{k} not fitted"
-                     for k, v in sel.items())
+    return ", ".join(
+        f"{k} {v['validation_nmse_db']:.1f} dB" if "validation_nmse_db" in v else f"{k} not fitted"
+        for k, v in sel.items()
+    )
 
 
 def write_plots(out: Path, report: dict, ideal, calibrated, truth) -> None:
@@ -62,8 +64,10 @@ def write_plots(out: Path, report: dict, ideal, calibrated, truth) -> None:
     fig, ax = plt.subplots(figsize=(7, 4))
     if tl:
         minutes = [e["clock"] / 60 for e in tl]
-        for key, label in (("prediction_residual_db", "prediction residual rise"),
-                           ("received_power_db", "received power change")):
+        for key, label in (
+            ("prediction_residual_db", "prediction residual rise"),
+            ("received_power_db", "received power change"),
+        ):
             if key in tl[0]:
                 ax.plot(minutes, [abs(e[key]) if key == "received_power_db" else e[key] for e in tl], "o-", label=label)
         for mnt, e in zip(minutes, tl):
@@ -73,8 +77,10 @@ def write_plots(out: Path, report: dict, ideal, calibrated, truth) -> None:
         th = [e[key + "_threshold"] for e in tl if key + "_threshold" in e]
         if th:
             ax.axhline(th[-1], c="k", ls=ls, label=f"{key.replace('_db', '')} threshold ({th[-1]:.1f} dB)")
-    ax.set(xlabel="bench time since the drift began (min); red: crossed -> recalibration",
-           ylabel="change from the calibrated baseline (dB)")
+    ax.set(
+        xlabel="bench time since the drift began (min); red: crossed -> recalibration",
+        ylabel="change from the calibrated baseline (dB)",
+    )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -84,51 +90,58 @@ def write_plots(out: Path, report: dict, ideal, calibrated, truth) -> None:
 
 def report_html(report: dict) -> str:
     cal = report["calibration"]["metrics"]
-    rows = "".join(f"<tr><td>{html.escape(r['trained_on'])}</td><td>{r['predicted_contrast_db']:.1f}</td>"
-                   f"<td>{r['contrast_db']:.1f}</td></tr>" for r in report["trained"])
+    rows = "".join(
+        f"<tr><td>{html.escape(r['trained_on'])}</td><td>{r['predicted_contrast_db']:.1f}</td>"
+        f"<td>{r['contrast_db']:.1f}</td></tr>"
+        for r in report["trained"]
+    )
     d = report["drift"]
     fresh = report["calibration"]["fresh"]
-    labels = {"calibration_improved": "calibration improved the held-out prediction NMSE by more than 5 dB",
-              "heldout_honest": f"the reported held-out NMSE ({cal['heldout_nmse_db']:.1f} dB) is within "
-                                f"{HELDOUT_WITHIN_DB:.0f} dB of {fresh['configs']} fresh configurations "
-                                f"({fresh['nmse_db']:.1f} dB)",
-              "prediction_held": f"the calibrated-trained configuration measured within {PREDICTION_WITHIN_DB:.0f} dB "
-                                 "of its prediction (capped contrast and gain)",
-              "beats_ideal": f"it beat the ideal-trained one by at least {BEATS_IDEAL_DB:.0f} dB of contrast",
-              "recalibration_fired": "a state-driven recalibration fired after drift",
-              "held_after_recalibration": "the recalibrated model held once the bench stopped warming up",
-              "restored": f"the configuration re-trained on the recalibrated model measured within "
-                          f"{RESTORED_WITHIN_DB:.0f} dB of its prediction and {BEATS_IDEAL_DB:.0f} dB over ideal-trained"}
+    labels = {
+        "calibration_improved": "calibration improved the held-out prediction NMSE by more than 5 dB",
+        "heldout_honest": f"the reported held-out NMSE ({cal['heldout_nmse_db']:.1f} dB) is within "
+        f"{HELDOUT_WITHIN_DB:.0f} dB of {fresh['configs']} fresh configurations "
+        f"({fresh['nmse_db']:.1f} dB)",
+        "prediction_held": f"the calibrated-trained configuration measured within {PREDICTION_WITHIN_DB:.0f} dB "
+        "of its prediction (capped contrast and gain)",
+        "beats_ideal": f"it beat the ideal-trained one by at least {BEATS_IDEAL_DB:.0f} dB of contrast",
+        "recalibration_fired": "a state-driven recalibration fired after drift",
+        "held_after_recalibration": "the recalibrated model held once the bench stopped warming up",
+        "restored": f"the configuration re-trained on the recalibrated model measured within "
+        f"{RESTORED_WITHIN_DB:.0f} dB of its prediction and {BEATS_IDEAL_DB:.0f} dB over ideal-trained",
+    }
     margins = report.get("margins", {})
-    checks = "".join(f"<tr><td>{html.escape(labels[k])}</td><td>{'yes' if v else 'NO'}</td>"
-                     f"<td>{'' if margins.get(k) is None else f'{margins[k]:.1f} dB'}</td></tr>"
-                     for k, v in report["checks"].items())
+    checks = "".join(
+        f"<tr><td>{html.escape(labels[k])}</td><td>{'yes' if v else 'NO'}</td>"
+        f"<td>{'' if margins.get(k) is None else f'{margins[k]:.1f} dB'}</td></tr>"
+        for k, v in report["checks"].items()
+    )
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>simhw demo</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td,th{{padding:.2em .8em}}
 table{{border-collapse:collapse}}tr:nth-child(even){{background:#f4f4f4}}img{{max-width:100%}}</style></head><body>
 <h1>simhw demo: the whole loop on the simulated bench</h1>
-<p>The <b>{html.escape(report['bench'])}</b> bench: 4-layer 6x6 2-bit SIM at 28 GHz, {report['points']} frequencies,
-fabrication errors {report['error_scale']:g}x the paper's bounds; {report['seconds']:.0f} s
-{'(quick)' if report['quick'] else ''}.</p>
+<p>The <b>{html.escape(report["bench"])}</b> bench: 4-layer 6x6 2-bit SIM at 28 GHz, {report["points"]} frequencies,
+fabrication errors {report["error_scale"]:g}x the paper's bounds; {report["seconds"]:.0f} s
+{"(quick)" if report["quick"] else ""}.</p>
 <h2>Checks</h2><table><tr><th>check</th><th>passed</th><th>margin</th></tr>
 {checks}</table>
 <h2>Calibration</h2>
-<p>Held-out prediction NMSE: {cal['initial_heldout_nmse_db']:.1f} dB with the ideal model,
-{cal.get('heldout_before_residual_db', cal['heldout_nmse_db']):.1f} dB after the stages,
-{cal['heldout_nmse_db']:.1f} dB calibrated (residual stage {html.escape(str(cal.get('residual_stage', 'off')))};
-per configuration: median {cal['heldout_median_db']:.1f} dB, spread {cal['heldout_spread_db']:.1f} dB, worst
-{cal['heldout_worst_db']:.1f} dB). On {fresh['configs']} fresh configurations measured afterwards: {fresh['nmse_db']:.1f} dB.
-Training caps the contrast at {report['cap_db']:.1f} dB, the depth this model can still predict.</p><img src="calibration.png"><img src="magnitude_maps.png">
+<p>Held-out prediction NMSE: {cal["initial_heldout_nmse_db"]:.1f} dB with the ideal model,
+{cal.get("heldout_before_residual_db", cal["heldout_nmse_db"]):.1f} dB after the stages,
+{cal["heldout_nmse_db"]:.1f} dB calibrated (residual stage {html.escape(str(cal.get("residual_stage", "off")))};
+per configuration: median {cal["heldout_median_db"]:.1f} dB, spread {cal["heldout_spread_db"]:.1f} dB, worst
+{cal["heldout_worst_db"]:.1f} dB). On {fresh["configs"]} fresh configurations measured afterwards: {fresh["nmse_db"]:.1f} dB.
+Training caps the contrast at {report["cap_db"]:.1f} dB, the depth this model can still predict.</p><img src="calibration.png"><img src="magnitude_maps.png">
 <h2>Trained configurations, measured on the bench</h2>
 <table><tr><th>trained on</th><th>predicted contrast (dB)</th><th>measured contrast (dB)</th></tr>{rows}
-<tr><td>calibrated, after drift</td><td></td><td>{report['drifted']['contrast_db']:.1f}</td></tr>
-<tr><td>re-trained after recalibration</td><td>{report['restored']['predicted_contrast_db']:.1f}</td>
-<td>{report['restored']['contrast_db']:.1f}</td></tr></table><img src="ports.png">
+<tr><td>calibrated, after drift</td><td></td><td>{report["drifted"]["contrast_db"]:.1f}</td></tr>
+<tr><td>re-trained after recalibration</td><td>{report["restored"]["predicted_contrast_db"]:.1f}</td>
+<td>{report["restored"]["contrast_db"]:.1f}</td></tr></table><img src="ports.png">
 <h2>Drift and state-driven recalibration</h2>
-<p>Temperature ramp {d['rate_k_per_hour']:.1f} K/h until the first recalibration, then steady;
+<p>Temperature ramp {d["rate_k_per_hour"]:.1f} K/h until the first recalibration, then steady;
 checks every 30 min of bench time;
-{d['recalibrations']} recalibration(s), first after {0 if d['fired_after_s'] is None else d['fired_after_s'] / 60:.0f} min
-(reason: {html.escape('; '.join(d['reasons'][:1]))}); held-out NMSE after:
-{', '.join(f'{v:.1f} dB' for v in d['heldout_nmse_db_after'] if v is not None)}.</p><img src="indicators.png">
+{d["recalibrations"]} recalibration(s), first after {0 if d["fired_after_s"] is None else d["fired_after_s"] / 60:.0f} min
+(reason: {html.escape("; ".join(d["reasons"][:1]))}); held-out NMSE after:
+{", ".join(f"{v:.1f} dB" for v in d["heldout_nmse_db_after"] if v is not None)}.</p><img src="indicators.png">
 </body></html>
 """

@@ -1,6 +1,6 @@
 """``simhw gateware``: the SMP board's gateware as Verilog, with a synthesis estimate.
 
-    simhw gateware verilog --layers 4 --rows 6 --cols 6 --bits 2 --clock 50e6 --baud 921600 -o smp.v
+simhw gateware verilog --layers 4 --rows 6 --cols 6 --bits 2 --clock 50e6 --baud 921600 -o smp.v
 """
 
 from __future__ import annotations
@@ -26,25 +26,49 @@ def add_arguments(p) -> None:
     v.add_argument("--baud", type=int, default=921600, help="UART rate (8N1)")
     v.add_argument("--slots", type=int, default=8, help="stored patterns")
     v.add_argument("--serial", default="SMPGW-0001", help="the serial HELLO reports (16 ASCII characters at most)")
-    v.add_argument("--boot-seed", type=lambda s: int(s, 0), default=0x5EED0001,
-                   help="mixed into every boot id; give each board its own")
+    v.add_argument(
+        "--boot-seed",
+        type=lambda s: int(s, 0),
+        default=0x5EED0001,
+        help="mixed into every boot id; give each board its own",
+    )
     v.add_argument("-o", "--output", default="smp.v", help="Verilog file to write")
-    v.add_argument("--synth", default="ice40", choices=("ice40", "ecp5", "none"), metavar="FAMILY",
-                   help="synthesis estimate with yosys synth_ice40 or synth_ecp5, or none")
+    v.add_argument(
+        "--synth",
+        default="ice40",
+        choices=("ice40", "ecp5", "none"),
+        metavar="FAMILY",
+        help="synthesis estimate with yosys synth_ice40 or synth_ecp5, or none",
+    )
 
 
 def run_from_args(a) -> int:
-    p = GatewareParams(layers=a.layers, rows=a.rows, cols=a.cols, bits=a.bits, clock_hz=a.clock, baud=a.baud,
-                       slots=a.slots, serial=a.serial, boot_seed=a.boot_seed)
+    p = GatewareParams(
+        layers=a.layers,
+        rows=a.rows,
+        cols=a.cols,
+        bits=a.bits,
+        clock_hz=a.clock,
+        baud=a.baud,
+        slots=a.slots,
+        serial=a.serial,
+        boot_seed=a.boot_seed,
+    )
     out = Path(a.output)
     out.write_text(to_verilog(p))
-    print(f"wrote {out} (module {TOP}): {p.layers} x {p.rows} x {p.cols} atoms of {p.bits} bits, {p.slots} slots, "
-          f"frames up to {p.frame} bytes, reply cache {p.reply_cache}")
+    print(
+        f"wrote {out} (module {TOP}): {p.layers} x {p.rows} x {p.cols} atoms of {p.bits} bits, {p.slots} slots, "
+        f"frames up to {p.frame} bytes, reply cache {p.reply_cache}"
+    )
     baud = p.clock_hz / p.divisor
-    print(f"UART: {p.divisor} cycles per bit at {p.clock_hz:g} Hz = {baud:.0f} baud "
-          f"({(baud / p.baud - 1) * 100:+.2f} % from {p.baud}); capabilities {FEATURES!r}")
-    print(f"pins: uart_rx, uart_tx, trigger, sr_clk, sr_data[{p.layers}], sr_latch, safe "
-          f"(shift chains of {p.atoms * p.bits} stages, {2 * p.atoms * p.bits + 2} cycles per latch)")
+    print(
+        f"UART: {p.divisor} cycles per bit at {p.clock_hz:g} Hz = {baud:.0f} baud "
+        f"({(baud / p.baud - 1) * 100:+.2f} % from {p.baud}); capabilities {FEATURES!r}"
+    )
+    print(
+        f"pins: uart_rx, uart_tx, trigger, sr_clk, sr_data[{p.layers}], sr_latch, safe "
+        f"(shift chains of {p.atoms * p.bits} stages, {2 * p.atoms * p.bits + 2} cycles per latch)"
+    )
     if a.synth != "none":
         print(f"synthesising for {a.synth} (yosys, about a minute) ...", flush=True)
         t0 = time.monotonic()

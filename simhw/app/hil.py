@@ -38,8 +38,17 @@ from simhw.physics.model import SIMModel
 from simhw.values.bench_config import BenchConfig
 from simhw.values.phase_config import PhaseConfig
 
-__all__ = ["CAP_DB", "HILReport", "floor_db", "hil_check", "hil_replay", "check_model_fits", "uncertainty_cap_db", "fresh_prediction_error",
-           "measured_objective_db"]
+__all__ = [
+    "CAP_DB",
+    "HILReport",
+    "floor_db",
+    "hil_check",
+    "hil_replay",
+    "check_model_fits",
+    "uncertainty_cap_db",
+    "fresh_prediction_error",
+    "measured_objective_db",
+]
 
 CAP_DB = 40.0
 
@@ -47,9 +56,11 @@ CAP_DB = 40.0
 def check_model_fits(n_layers: int, n_atoms: int, info) -> None:
     """Refuse a model whose geometry is not the board's (``info``: a BoardInfo)."""
     if (n_layers, n_atoms) != (info.layers, info.rows * info.cols):
-        raise TrainingError(f"the model has {n_layers} layers x {n_atoms} atoms, the board drives {info.layers} "
-                            f"layers x {info.rows * info.cols} atoms ({info.rows}x{info.cols}): train on a model of "
-                            "this bench")
+        raise TrainingError(
+            f"the model has {n_layers} layers x {n_atoms} atoms, the board drives {info.layers} "
+            f"layers x {info.rows * info.cols} atoms ({info.rows}x{info.cols}): train on a model of "
+            "this bench"
+        )
 
 
 @dataclass
@@ -79,39 +90,55 @@ class HILReport:
         return self.measured("truth") - self.measured("calibrated")
 
     def table(self) -> str:
-        what = (f"contrast port {self.port} vs {list(self.suppress)} (capped at {self.cap_db:.1f} dB for the calibrated model)" if self.suppress
-                else f"gain at port {self.port}")
-        lines = [f"focus on receive port {self.port}: {what} in dB, power-averaged over the sweep",
-                 f"{'trained on':<12} {'predicted':>10} {'measured':>10} {'gain pred':>10} {'gain meas':>10} "
-                 f"{'contrast':>9} {'S err dB':>9}"]
+        what = (
+            f"contrast port {self.port} vs {list(self.suppress)} (capped at {self.cap_db:.1f} dB for the calibrated model)"
+            if self.suppress
+            else f"gain at port {self.port}"
+        )
+        lines = [
+            f"focus on receive port {self.port}: {what} in dB, power-averaged over the sweep",
+            f"{'trained on':<12} {'predicted':>10} {'measured':>10} {'gain pred':>10} {'gain meas':>10} "
+            f"{'contrast':>9} {'S err dB':>9}",
+        ]
         nan = float("nan")
         for r in self.rows:
             pred, meas = r.get("predicted", {}), r.get("measured", {})
-            lines.append(f"{r['model']:<12} {r['predicted_db']:>10.2f} {r['measured_db']:>10.2f} "
-                         f"{pred.get('gain_db', nan):>10.2f} {meas.get('gain_db', nan):>10.2f} "
-                         f"{meas.get('contrast_db', nan):>9.2f} {r.get('response_nmse_db', nan):>9.2f}")
+            lines.append(
+                f"{r['model']:<12} {r['predicted_db']:>10.2f} {r['measured_db']:>10.2f} "
+                f"{pred.get('gain_db', nan):>10.2f} {meas.get('gain_db', nan):>10.2f} "
+                f"{meas.get('contrast_db', nan):>9.2f} {r.get('response_nmse_db', nan):>9.2f}"
+            )
         line = f"calibration: held-out NMSE {self.calibration.get('heldout_nmse_db', float('nan')):.2f} dB"
         if self.interval_db:
             line += f" (90 % interval {self.interval_db[0]:.2f} to {self.interval_db[1]:.2f} dB)"
         if self.fresh:
-            line += (f"; on {self.fresh['configs']} fresh configurations {self.fresh['nmse_db']:.2f} dB "
-                     f"(median {self.fresh['median_db']:.2f}, spread {self.fresh['spread_db']:.2f} dB)")
+            line += (
+                f"; on {self.fresh['configs']} fresh configurations {self.fresh['nmse_db']:.2f} dB "
+                f"(median {self.fresh['median_db']:.2f}, spread {self.fresh['spread_db']:.2f} dB)"
+            )
         lines.append(line)
-        gap = (f"truth unavailable: {self.truth_unavailable}" if self.truth_unavailable
-               else f"truth - calibrated = {self.gap_to_truth_db:.2f} dB")
+        gap = (
+            f"truth unavailable: {self.truth_unavailable}"
+            if self.truth_unavailable
+            else f"truth - calibrated = {self.gap_to_truth_db:.2f} dB"
+        )
         beats = f"calibrated beats ideal by {self.measured('calibrated') - self.measured('ideal'):.2f} dB"
         if self.suppress:
-            raw = [next(r.get("measured", {}).get("contrast_db") for r in self.rows if r["model"] == n)
-                   for n in ("calibrated", "ideal")]
+            raw = [
+                next(r.get("measured", {}).get("contrast_db") for r in self.rows if r["model"] == n)
+                for n in ("calibrated", "ideal")
+            ]
             if None not in raw:
                 beats += f" ({raw[0] - raw[1]:.2f} dB of raw contrast)"
         lines.append(f"{beats}; {gap}")
         floor = self.suppressed_floor_db
         if floor is not None:
             gain = next(r.get("measured", {}).get("gain_db") for r in self.rows if r["model"] == "calibrated")
-            lines.append(f"configuration-independent floor at the suppressed port(s) {floor:.2f} dB (paths around the SIM, "
-                         f"as calibrated): the calibrated-trained gain {gain:.2f} dB stands {gain - floor:.2f} dB above it, "
-                         "about the contrast any configuration can reach across the sweep")
+            lines.append(
+                f"configuration-independent floor at the suppressed port(s) {floor:.2f} dB (paths around the SIM, "
+                f"as calibrated): the calibrated-trained gain {gain:.2f} dB stands {gain - floor:.2f} dB above it, "
+                "about the contrast any configuration can reach across the sweep"
+            )
         return "\n".join(lines)
 
     @property
@@ -122,11 +149,20 @@ class HILReport:
         return max(self.floor_db[p] for p in self.suppress)
 
     def to_dict(self) -> dict:
-        return {"port": self.port, "suppress": list(self.suppress), "rows": self.rows, "calibration": self.calibration,
-                "seconds": self.seconds, "calibrated_beats_ideal": self.calibrated_beats_ideal,
-                "gap_to_truth_db": self.gap_to_truth_db, "truth_unavailable": self.truth_unavailable,
-                "cap_db": self.cap_db, "fresh": self.fresh, "floor_db": self.floor_db,
-                "interval_db": self.interval_db}
+        return {
+            "port": self.port,
+            "suppress": list(self.suppress),
+            "rows": self.rows,
+            "calibration": self.calibration,
+            "seconds": self.seconds,
+            "calibrated_beats_ideal": self.calibrated_beats_ideal,
+            "gap_to_truth_db": self.gap_to_truth_db,
+            "truth_unavailable": self.truth_unavailable,
+            "cap_db": self.cap_db,
+            "fresh": self.fresh,
+            "floor_db": self.floor_db,
+            "interval_db": self.interval_db,
+        }
 
 
 def measured_objective_db(s: np.ndarray, port: int, suppress=(), cap_db: float = 40.0) -> dict:
@@ -150,8 +186,10 @@ def floor_db(model: CalibratedModel) -> list:
     sweep (a path delayed by 3 ns turns 19 rad over 1 GHz, a SIM's paths a fraction of that)."""
     if model.leakage is None:
         return []
-    return [float(10 * np.log10(max(np.mean(np.abs(model.leakage[:, p]) ** 2), 1e-300)))
-            for p in range(model.leakage.shape[1])]
+    return [
+        float(10 * np.log10(max(np.mean(np.abs(model.leakage[:, p]) ** 2), 1e-300)))
+        for p in range(model.leakage.shape[1])
+    ]
 
 
 def uncertainty_cap_db(model: CalibratedModel) -> float:
@@ -163,11 +201,21 @@ def uncertainty_cap_db(model: CalibratedModel) -> float:
     return float(np.clip(-nmse, 10.0, CAP_DB))
 
 
-def hil_check(config: BenchConfig | None = None, port: int = 0, null_others: bool = True, stages: int | None = None,
-              slots: int | None = None,
-              episodes: int = 200, starts: int = 3, seed: int = 0, error_scale: float | None = None,
-              workdir: str | None = None, progress=None, record: str | Path | None = None,
-              fresh: int = 30) -> HILReport:
+def hil_check(
+    config: BenchConfig | None = None,
+    port: int = 0,
+    null_others: bool = True,
+    stages: int | None = None,
+    slots: int | None = None,
+    episodes: int = 200,
+    starts: int = 3,
+    seed: int = 0,
+    error_scale: float | None = None,
+    workdir: str | None = None,
+    progress=None,
+    record: str | Path | None = None,
+    fresh: int = 30,
+) -> HILReport:
     """Run the check on the bench ``config`` describes (see the module doc). A simulated bench is started
     embedded with its own daemon (``error_scale`` overrides its fabrication errors; the default bench
     gets 10x the paper's); a real one is reached through its daemon at ``daemon.bind``. ``record``
@@ -185,8 +233,16 @@ def hil_check(config: BenchConfig | None = None, port: int = 0, null_others: boo
     stages = cfg.calibration.stages if stages is None else stages
     slots = cfg.calibration.slots if slots is None else slots
     report = HILReport(port, suppress)
-    opts = TrainOptions(episodes=episodes, eta0=0.5, beta=0.99, update="joint", starts=starts, seed=seed,
-                        bits=cfg.geometry.bits, polish=True)
+    opts = TrainOptions(
+        episodes=episodes,
+        eta0=0.5,
+        beta=0.99,
+        update="joint",
+        starts=starts,
+        seed=seed,
+        bits=cfg.geometry.bits,
+        polish=True,
+    )
     with contextlib.ExitStack() as stack:
         if cfg.simulated:
             if error_scale is not None:
@@ -214,12 +270,17 @@ def hil_check(config: BenchConfig | None = None, port: int = 0, null_others: boo
         report.cap_db = uncertainty_cap_db(cal)
         report.floor_db = floor_db(cal)
         report.interval_db = list(done["metrics"].get("test_interval_db") or [])
-        fresh_codes = np.random.default_rng([seed, 5]).integers(0, 1 << cfg.geometry.bits, (
-            fresh, cfg.geometry.layers, cfg.geometry.rows, cfg.geometry.cols))
+        fresh_codes = np.random.default_rng([seed, 5]).integers(
+            0, 1 << cfg.geometry.bits, (fresh, cfg.geometry.layers, cfg.geometry.rows, cfg.geometry.cols)
+        )
         if fresh:
             say(f"measuring {fresh} fresh configurations")
-        fresh_s = np.array([c.push_measure(PhaseConfig(k, cfg.geometry.bits, name=f"hil-fresh-{i}")).s
-                            for i, k in enumerate(fresh_codes)])
+        fresh_s = np.array(
+            [
+                c.push_measure(PhaseConfig(k, cfg.geometry.bits, name=f"hil-fresh-{i}")).s
+                for i, k in enumerate(fresh_codes)
+            ]
+        )
         report.fresh = fresh_prediction_error(cal, fresh_codes, fresh_s, cfg.geometry.bits)
         models = _models(cfg, cal)
         report.truth_unavailable = truth_unavailable(truth) if truth is not None else "not a simulated bench"
@@ -252,10 +313,13 @@ def fresh_prediction_error(cal: CalibratedModel, codes: np.ndarray, s: np.ndarra
         return {}
     pred = cal.predict(codes, bits)
     per = 10 * np.log10(np.sum(np.abs(pred - s) ** 2, axis=(1, 2)) / np.sum(np.abs(s) ** 2, axis=(1, 2)))
-    return {"configs": int(len(codes)), "nmse_db": float(10 * np.log10(np.sum(np.abs(pred - s) ** 2)
-                                                                      / np.sum(np.abs(s) ** 2))),
-            "median_db": float(np.median(per)), "spread_db": float(np.std(per)),
-            "reported_db": float(cal.metrics.get("heldout_nmse_db", float("nan")))}
+    return {
+        "configs": int(len(codes)),
+        "nmse_db": float(10 * np.log10(np.sum(np.abs(pred - s) ** 2) / np.sum(np.abs(s) ** 2))),
+        "median_db": float(np.median(per)),
+        "spread_db": float(np.std(per)),
+        "reported_db": float(cal.metrics.get("heldout_nmse_db", float("nan"))),
+    }
 
 
 class BoardInfoView:
@@ -268,8 +332,10 @@ class BoardInfoView:
 def _models(cfg: BenchConfig, cal: CalibratedModel, frequencies=None) -> dict:
     """name -> (SIMModel, atom response, offset) for the ideal geometry and the calibrated model."""
     freqs = cfg.frequencies() if frequencies is None else frequencies
-    return {"ideal": (SIMModel.from_geometry(cfg.geometry.build(freqs)), None, None),
-            "calibrated": (cal.model(), cal.atom_response, cal.offset)}
+    return {
+        "ideal": (SIMModel.from_geometry(cfg.geometry.build(freqs)), None, None),
+        "calibrated": (cal.model(), cal.atom_response, cal.offset),
+    }
 
 
 def _row(name: str, obj: Focus, codes: np.ndarray, bits: int, s: np.ndarray, port: int, suppress, cap_db) -> dict:
@@ -278,16 +344,26 @@ def _row(name: str, obj: Focus, codes: np.ndarray, bits: int, s: np.ndarray, por
     predicted = obj.metrics(theta[0], None if amp is None else amp[0])
     h = obj.response(theta, amp)[0, :, :, 0]
     measured = measured_objective_db(s, port, suppress, cap_db)
-    return {"model": name, "predicted_db": -predicted["loss"], "measured_db": measured["objective_db"],
-            "measured": measured, "predicted": predicted,
-            "response_nmse_db": float(10 * np.log10(np.sum(np.abs(h - s) ** 2) / np.sum(np.abs(s) ** 2)))}
+    return {
+        "model": name,
+        "predicted_db": -predicted["loss"],
+        "measured_db": measured["objective_db"],
+        "measured": measured,
+        "predicted": predicted,
+        "response_nmse_db": float(10 * np.log10(np.sum(np.abs(h - s) ** 2) / np.sum(np.abs(s) ** 2))),
+    }
 
 
-def _write_recording(path, cfg: BenchConfig, cal: CalibratedModel, report: HILReport, recorded, fresh_codes,
-                     fresh_s) -> None:
-    arrays = {"model": np.frombuffer(cal.to_bytes(), np.uint8), "bench": np.array(cfg.to_toml()),
-              "report": np.array(json.dumps(report.to_dict(), default=str)), "fresh_codes": fresh_codes,
-              "fresh_S": fresh_s}
+def _write_recording(
+    path, cfg: BenchConfig, cal: CalibratedModel, report: HILReport, recorded, fresh_codes, fresh_s
+) -> None:
+    arrays = {
+        "model": np.frombuffer(cal.to_bytes(), np.uint8),
+        "bench": np.array(cfg.to_toml()),
+        "report": np.array(json.dumps(report.to_dict(), default=str)),
+        "fresh_codes": fresh_codes,
+        "fresh_S": fresh_s,
+    }
     for i, (name, codes, f, s) in enumerate(recorded):
         arrays.update({f"name{i}": np.array(name), f"codes{i}": codes, f"frequencies{i}": f, f"S{i}": s})
     np.savez_compressed(path, **arrays)
@@ -302,12 +378,19 @@ def hil_replay(recording: str | Path, config: BenchConfig | None = None) -> HILR
         cal = CalibratedModel.from_bytes(z["model"].tobytes())
         cfg = config or BenchConfig.from_toml(str(z["bench"]))
         old = json.loads(str(z["report"]))
-        rows = [(str(z[f"name{i}"]), z[f"codes{i}"], z[f"frequencies{i}"], z[f"S{i}"])
-                for i in range(len([k for k in z.files if k.startswith("name")]))]
+        rows = [
+            (str(z[f"name{i}"]), z[f"codes{i}"], z[f"frequencies{i}"], z[f"S{i}"])
+            for i in range(len([k for k in z.files if k.startswith("name")]))
+        ]
         fresh_codes, fresh_s = z["fresh_codes"], z["fresh_S"]
-    report = HILReport(old["port"], tuple(old["suppress"]), calibration=old["calibration"],
-                       truth_unavailable="replayed from recorded data", cap_db=old.get("cap_db", CAP_DB),
-                       interval_db=old.get("interval_db", []))
+    report = HILReport(
+        old["port"],
+        tuple(old["suppress"]),
+        calibration=old["calibration"],
+        truth_unavailable="replayed from recorded data",
+        cap_db=old.get("cap_db", CAP_DB),
+        interval_db=old.get("interval_db", []),
+    )
     report.fresh = fresh_prediction_error(cal, fresh_codes, fresh_s, cfg.geometry.bits)
     report.floor_db = floor_db(cal)
     models = _models(cfg, cal, rows[0][2] if rows else None)
@@ -315,13 +398,18 @@ def hil_replay(recording: str | Path, config: BenchConfig | None = None) -> HILR
         if name not in models:
             continue
         model, levels, offset = models[name]
-        check_model_fits(model.n_layers, model.n_atoms, BoardInfoView({"layers": codes.shape[0],
-                                                                       "rows": codes.shape[1], "cols": codes.shape[2]}))
+        check_model_fits(
+            model.n_layers,
+            model.n_atoms,
+            BoardInfoView({"layers": codes.shape[0], "rows": codes.shape[1], "cols": codes.shape[2]}),
+        )
         cap = report.cap_db if name == "calibrated" else CAP_DB
-        obj = Focus(model, output=report.port, suppress=report.suppress, atom_response=levels, offset=offset,
-                    cap_db=cap)
-        report.rows.append(_row(name, obj, codes.reshape(codes.shape[0], -1), cfg.geometry.bits, s, report.port,
-                                report.suppress, cap))
+        obj = Focus(
+            model, output=report.port, suppress=report.suppress, atom_response=levels, offset=offset, cap_db=cap
+        )
+        report.rows.append(
+            _row(name, obj, codes.reshape(codes.shape[0], -1), cfg.geometry.bits, s, report.port, report.suppress, cap)
+        )
     report.seconds = time.perf_counter() - t0
     return report
 

@@ -51,14 +51,18 @@ def parse_time(text: str | None) -> float | None:
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--dsn", default=os.environ.get("SIMHW_LAB_DSN", ""),
-                   help="the lab database (libpq URI or key=value string; default $SIMHW_LAB_DSN)")
+    p.add_argument(
+        "--dsn",
+        default=os.environ.get("SIMHW_LAB_DSN", ""),
+        help="the lab database (libpq URI or key=value string; default $SIMHW_LAB_DSN)",
+    )
     dsn = argparse.ArgumentParser(add_help=False)  # --dsn is taken after the action too
     dsn.add_argument("--dsn", default=argparse.SUPPRESS, help="the lab database (default $SIMHW_LAB_DSN)")
     actions = p.add_subparsers(dest="lab_command", required=True)
 
     def action(name: str, **kw):
         return actions.add_parser(name, parents=[dsn], **kw)
+
     action("init", help="create or migrate the lab schema")
     reg = action("register", help="add a bench to the lab's registry (or update it)")
     reg.add_argument("name")
@@ -146,14 +150,19 @@ def run_from_args(a) -> int:
         if a.lab_command == "init":
             print(json.dumps(lab.describe()))
         elif a.lab_command == "register":
-            lab.register(a.name, {"bind": a.endpoint, "publish": a.publish},
-                         [Path(k).read_text() for k in a.key] if a.key else None)
+            lab.register(
+                a.name,
+                {"bind": a.endpoint, "publish": a.publish},
+                [Path(k).read_text() for k in a.key] if a.key else None,
+            )
             print(f"registered {a.name}: {a.endpoint}")
         elif a.lab_command == "benches":
             for b in lab.benches():
                 when = "never" if b["replicated_at"] is None else f"{time.time() - b['replicated_at']:.0f} s ago"
-                print(f"{b['name']:<16} {','.join(b['endpoints'].get('bind', [])):<40} replicated to "
-                      f"{b['replicated_seq']} ({when})")
+                print(
+                    f"{b['name']:<16} {','.join(b['endpoints'].get('bind', [])):<40} replicated to "
+                    f"{b['replicated_seq']} ({when})"
+                )
         elif a.lab_command == "residuals":
             for row in lab.residual_history(a.bench, parse_time(a.since), parse_time(a.until)):
                 print(json.dumps(row))
@@ -170,8 +179,9 @@ def run_from_args(a) -> int:
 
 def _replicate(a) -> int:
     cfg = BenchConfig.load(a.bench)
-    rep = Replicator(cfg.daemon.store, a.dsn or cfg.lab.dsn, cfg.lab.bench_id or cfg.name, cfg.lab.batch,
-                     cfg.lab.retry_s)
+    rep = Replicator(
+        cfg.daemon.store, a.dsn or cfg.lab.dsn, cfg.lab.bench_id or cfg.name, cfg.lab.batch, cfg.lab.retry_s
+    )
     if a.once:
         n = 0
         while (k := rep.step()) > 0:

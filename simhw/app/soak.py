@@ -67,19 +67,28 @@ class SoakReport:
 
     @property
     def ok(self) -> bool:
-        return (not self.lost and not self.wrong and not self.content.mislabelled and not self.content.unlatched
-                and self.integrity == "ok" and self.healthy_end and self.clean_exit)
+        return (
+            not self.lost
+            and not self.wrong
+            and not self.content.mislabelled
+            and not self.content.unlatched
+            and self.integrity == "ok"
+            and self.healthy_end
+            and self.clean_exit
+        )
 
     def summary(self) -> str:
-        return (f"{self.seconds:.0f} s: {self.acked_pushes} pushes, {self.acked_measurements} measurements, "
-                f"{self.finished_calibrations} calibrations acknowledged; {self.kills} SIGKILLs, {self.restarts} "
-                f"restarts, {self.store_full_phases} store-full phase(s); injected {self.chaos}; error replies "
-                f"{self.errors}, timeouts {self.timeouts}; audit: integrity {self.integrity}, lost {len(self.lost)}, "
-                f"wrong {len(self.wrong)}, mislabelled {len(self.content.mislabelled)} of {self.content.checked} "
-                f"labelled measurements (worst match {self.content.worst_match_db:.1f} dB, median "
-                f"{self.content.median_match_db:.1f} dB; {self.content.flagged} flagged, {self.content.unknown} "
-                f"unknown), unlatched pushes {len(self.content.unlatched)}, resets between push and measure "
-                f"{self.requested_resets}, healthy end {self.healthy_end}, clean exit {self.clean_exit}")
+        return (
+            f"{self.seconds:.0f} s: {self.acked_pushes} pushes, {self.acked_measurements} measurements, "
+            f"{self.finished_calibrations} calibrations acknowledged; {self.kills} SIGKILLs, {self.restarts} "
+            f"restarts, {self.store_full_phases} store-full phase(s); injected {self.chaos}; error replies "
+            f"{self.errors}, timeouts {self.timeouts}; audit: integrity {self.integrity}, lost {len(self.lost)}, "
+            f"wrong {len(self.wrong)}, mislabelled {len(self.content.mislabelled)} of {self.content.checked} "
+            f"labelled measurements (worst match {self.content.worst_match_db:.1f} dB, median "
+            f"{self.content.median_match_db:.1f} dB; {self.content.flagged} flagged, {self.content.unknown} "
+            f"unknown), unlatched pushes {len(self.content.unlatched)}, resets between push and measure "
+            f"{self.requested_resets}, healthy end {self.healthy_end}, clean exit {self.clean_exit}"
+        )
 
 
 def _bench(work: Path, faults: bool, intense: bool, store_max_mb: float = 0.0, fault_seed: int = -1):
@@ -115,8 +124,12 @@ class _Daemon:
         self.log = open(work / "daemon.log", "ab")
 
     def start(self, bench: Path, timeout: float = 60.0) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "simhw", "daemon", "--bench", str(bench)],
-                                     stdout=subprocess.PIPE, stderr=self.log, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "simhw", "daemon", "--bench", str(bench)],
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             line = self.proc.stdout.readline()
@@ -165,7 +178,9 @@ def _pipelined(client, configs, timeout: float):
             continue
         if msg.ok:
             if msg.header["hash"] != h:
-                raise AssertionError(f"acknowledged push {msg.header['push']} carries hash {msg.header['hash']}, sent {h}")
+                raise AssertionError(
+                    f"acknowledged push {msg.header['push']} carries hash {msg.header['hash']}, sent {h}"
+                )
             acks.append((msg.header["push"], h))
         else:
             errors.append(msg.header.get("error", {}).get("code", "?"))
@@ -185,8 +200,9 @@ def _wait_idle(client: DaemonClient, seconds: float) -> None:
         pass
 
 
-def run_soak(seconds: float = 60.0, out: str | Path = "out/soak", seed: int = 0, intense: bool = False,
-             say=print) -> SoakReport:
+def run_soak(
+    seconds: float = 60.0, out: str | Path = "out/soak", seed: int = 0, intense: bool = False, say=print
+) -> SoakReport:
     work = Path(out)
     work.mkdir(parents=True, exist_ok=True)
     for f in ("store.sqlite", "store.sqlite-wal", "store.sqlite-shm", "daemon.log", "latches.log"):
@@ -249,8 +265,10 @@ def run_soak(seconds: float = 60.0, out: str | Path = "out/soak", seed: int = 0,
             rep.restarts += 1
             next_kill = time.monotonic() + rng.uniform(5, 20)
             continue
-        action = rng.choice(["many", "one", "push_measure", "measure", "reset_measure", "calibrate", "status"],
-                            p=[0.35, 0.2, 0.15, 0.1, 0.1, 0.05, 0.05])
+        action = rng.choice(
+            ["many", "one", "push_measure", "measure", "reset_measure", "calibrate", "status"],
+            p=[0.35, 0.2, 0.15, 0.1, 0.1, 0.05, 0.05],
+        )
         try:
             if action == "many":
                 acks, errs, late = _pipelined(client, [fresh() for _ in range(int(rng.integers(2, 20)))], 30)
@@ -291,8 +309,10 @@ def run_soak(seconds: float = 60.0, out: str | Path = "out/soak", seed: int = 0,
                 _wait_idle(client, 30)
         if time.monotonic() - last_report > 30:
             last_report = time.monotonic()
-            say(f"soak +{last_report - t0:.0f} s: {len(pushes)} pushes, {len(measurements)} measurements acknowledged, "
-                f"{rep.kills} kills, errors {dict(errors)}")
+            say(
+                f"soak +{last_report - t0:.0f} s: {len(pushes)} pushes, {len(measurements)} measurements acknowledged, "
+                f"{rep.kills} kills, errors {dict(errors)}"
+            )
     client.close()
     # the end: no more faults; the daemon must come up, work and stop cleanly
     daemon.kill()
@@ -306,7 +326,9 @@ def run_soak(seconds: float = 60.0, out: str | Path = "out/soak", seed: int = 0,
             final = fresh()
             ack = c.push(final)
             m = c.measure()
-            rep.healthy_end = st["board"]["shape"] == [4, 6, 6] and m.config_hash == final.hash and ack["hash"] == final.hash
+            rep.healthy_end = (
+                st["board"]["shape"] == [4, 6, 6] and m.config_hash == final.hash and ack["hash"] == final.hash
+            )
             pushes[ack["push"]] = final.hash
             measurements[m.id] = (m.config_hash, m.s.copy())
         except DaemonError as e:

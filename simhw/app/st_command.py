@@ -1,7 +1,7 @@
 """``simhw st``: randomised space-time SIM on the bench and the study of [2] Randomized space-time SIM.
 
-    simhw st session --config base.json --slots 10000 --rate 1000 [--layer 0 --seed 1]   # through the daemon
-    simhw st reproduce --out out/seed001 [--quick]
+simhw st session --config base.json --slots 10000 --rate 1000 [--layer 0 --seed 1]   # through the daemon
+simhw st reproduce --out out/seed001 [--quick]
 """
 
 from __future__ import annotations
@@ -31,8 +31,10 @@ def add_arguments(p) -> None:
     s.add_argument("--endpoint", default="tcp://127.0.0.1:5555", help="daemon request endpoint")
     s.add_argument("--timeout", type=float, default=120.0)
     s.add_argument("--out", help="write the per-slot responses and slot codes here (.npz)")
-    r = sub.add_parser("reproduce", help="the synthesis, sum-rate and fairness study of [2] Randomized "
-                                         "space-time SIM (tables and plots)")
+    r = sub.add_parser(
+        "reproduce",
+        help="the synthesis, sum-rate and fairness study of [2] Randomized space-time SIM (tables and plots)",
+    )
     r.add_argument("--out", default="out/seed001")
     r.add_argument("--quick", action="store_true")
 
@@ -51,7 +53,8 @@ def run_from_args(a) -> int:
     print(json.dumps(meta, default=float))
     if a.out:
         codes = smp.random_sequence_patterns(base.codes, a.layer, a.seed, np.arange(a.slots), base.bits)
-        np.savez_compressed(a.out, responses=y, codes=codes, **{
-            k: v for k, v in meta.items() if isinstance(v, (int, float))})
+        np.savez_compressed(
+            a.out, responses=y, codes=codes, **{k: v for k, v in meta.items() if isinstance(v, (int, float))}
+        )
         print(f"wrote {a.out}")
     return 0 if meta.get("missed", 1) == 0 else 1

@@ -39,10 +39,14 @@ OBJECTIVES = ("separation", "isac", "focus", "hil", "reproduce")
 
 
 def add_arguments(p) -> None:
-    p.add_argument("objective", choices=OBJECTIVES, metavar="objective",
-                   help="what to train: " + ", ".join(OBJECTIVES))
-    p.add_argument("paper", nargs="?", choices=("seed000", "seed001", "seed003", "seed004"), metavar="paper",
-                   help="reproduce: which paper's trends (seed000, seed001, seed003, seed004)")
+    p.add_argument("objective", choices=OBJECTIVES, metavar="objective", help="what to train: " + ", ".join(OBJECTIVES))
+    p.add_argument(
+        "paper",
+        nargs="?",
+        choices=("seed000", "seed001", "seed003", "seed004"),
+        metavar="paper",
+        help="reproduce: which paper's trends (seed000, seed001, seed003, seed004)",
+    )
     p.add_argument("--out", default="out/train", help="directory for config.json, report.json and plots")
     p.add_argument("--episodes", type=int, default=None, help="training episodes (iterations for DNGD)")
     p.add_argument("--starts", type=int, default=None, help="random starts (the best is kept)")
@@ -93,15 +97,21 @@ def _write(out: Path, result, config, extra: dict) -> None:
 
 
 def _separation(a, out: Path, progress) -> dict:
-    sc = separation_scenario(n_side=a.n_side, layers=a.layers, users=a.users, bs_antennas=a.bs_antennas,
-                             seed=a.seed, jamming_aware=a.jamming_aware)
-    opts = TrainOptions(episodes=a.episodes or 1000, eta0=0.8, beta=0.995, step="raw", starts=a.starts or 1,
-                        seed=a.seed, bits=a.bits)
+    sc = separation_scenario(
+        n_side=a.n_side,
+        layers=a.layers,
+        users=a.users,
+        bs_antennas=a.bs_antennas,
+        seed=a.seed,
+        jamming_aware=a.jamming_aware,
+    )
+    opts = TrainOptions(
+        episodes=a.episodes or 1000, eta0=0.8, beta=0.995, step="raw", starts=a.starts or 1, seed=a.seed, bits=a.bits
+    )
     r = train(sc.objective, opts, progress)
     cfg = r.config((a.n_side, a.n_side), name="separation")
     y = sc.objective.received(r.theta)[0]
-    plots.plot_constellation({"trained": y * np.sqrt(a.users) / np.linalg.norm(y, axis=0)},
-                             out / "constellation.png")
+    plots.plot_constellation({"trained": y * np.sqrt(a.users) / np.linalg.norm(y, axis=0)}, out / "constellation.png")
     plots.plot_losses({"loss": r.history}, out / "loss.png")
     _write(out, r, cfg, {"scenario": sc.objective.describe()})
     return r.final_metrics
@@ -112,13 +122,28 @@ def _isac(a, out: Path, progress) -> dict:
     if not 0 <= ws <= 1:
         raise TrainingError("--sensing-weight must be in [0, 1]")
     sc = isac_scenario(seed=a.seed, weights=(ws, 1 - ws))
-    opts = TrainOptions(method="dngd", episodes=a.episodes or 60, eta0=0.5, beta=0.95, starts=a.starts or 5,
-                        tol=1e-4, weights=(ws, 1 - ws), seed=a.seed, bits=a.bits)
+    opts = TrainOptions(
+        method="dngd",
+        episodes=a.episodes or 60,
+        eta0=0.5,
+        beta=0.95,
+        starts=a.starts or 5,
+        tol=1e-4,
+        weights=(ws, 1 - ws),
+        seed=a.seed,
+        bits=a.bits,
+    )
     r = train(sc.objective, opts, progress)
     n_side = sc.geometry.rows
     cfg = r.config((n_side, n_side), name=f"isac-ws{ws:g}")
-    plots.plot_beam_pattern(sc.objective.pattern(r.theta), sc.grid_shape, *sc.grid, out / "beam_pattern.png",
-                            targets=sc.targets, users=list(zip(*sc.user_angles)))
+    plots.plot_beam_pattern(
+        sc.objective.pattern(r.theta),
+        sc.grid_shape,
+        *sc.grid,
+        out / "beam_pattern.png",
+        targets=sc.targets,
+        users=list(zip(*sc.user_angles)),
+    )
     plots.plot_losses({"weighted objective": r.history}, out / "loss.png", log=False)
     _write(out, r, cfg, {"scenario": sc.objective.describe()})
     return r.final_metrics
@@ -141,8 +166,15 @@ def _focus(a, out: Path, progress) -> dict:
         model = SIMModel.from_geometry(g.build(cfg.frequencies()))
     suppress = tuple(p for p in range(model.n_outputs) if p != a.port) if a.null else ()
     obj = Focus(model, output=a.port, suppress=suppress, atom_response=levels)
-    opts = TrainOptions(episodes=a.episodes or 200, eta0=0.5, beta=0.99, update="joint", starts=a.starts or 8,
-                        seed=a.seed, bits=a.bits or g.bits)
+    opts = TrainOptions(
+        episodes=a.episodes or 200,
+        eta0=0.5,
+        beta=0.99,
+        update="joint",
+        starts=a.starts or 8,
+        seed=a.seed,
+        bits=a.bits or g.bits,
+    )
     r = train(obj, opts, progress)
     config = r.config((g.rows, g.cols), name=f"focus-port{a.port}")
     plots.plot_losses({"loss": r.history}, out / "loss.png", ylabel="-objective (dB)", log=False)
@@ -151,8 +183,14 @@ def _focus(a, out: Path, progress) -> dict:
 
 
 def _hil(a, out: Path) -> dict:
-    report = hil_check(_bench_config(a) if a.bench else None, port=a.port, episodes=a.episodes or 200,
-                       starts=a.starts or 8, seed=a.seed, progress=None if a.quiet else print)
+    report = hil_check(
+        _bench_config(a) if a.bench else None,
+        port=a.port,
+        episodes=a.episodes or 200,
+        starts=a.starts or 8,
+        seed=a.seed,
+        progress=None if a.quiet else print,
+    )
     write_report(report, out)
     plots.plot_hil(report, out / "hil.png")
     print(report.table())

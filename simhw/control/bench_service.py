@@ -125,7 +125,9 @@ class BenchService:
         for cid in self.store.interrupted_calibrations():
             try:
                 self.store.finish_calibration(cid, "interrupted", metrics=None if reason is None else {"error": reason})
-                self.store.event(StoredEvent.CALIBRATION_INTERRUPTED, {"id": cid, **({} if reason is None else {"reason": reason})})
+                self.store.event(
+                    StoredEvent.CALIBRATION_INTERRUPTED, {"id": cid, **({} if reason is None else {"reason": reason})}
+                )
             except Exception as e:  # noqa: BLE001 - a full store: marked at the next start instead
                 log.warning(json.dumps({"event": "calibration_not_marked", "calibration": cid, "error": str(e)}))
                 if reason is None:
@@ -138,13 +140,25 @@ class BenchService:
 
     def status(self) -> dict:
         info = self.board.info
-        return {"version": __version__, "schema": schema.SCHEMA_VERSION, "uptime_s": time.time() - self.started,
-                "bench": self.config.name, "vna": self.vna_identity, "model_version": self.store.latest_model_id(),
-                "board": {"serial": info.serial, "model": info.model, "shape": list(info.shape), "bits": info.bits},
-                "active_hash": self.active_hash, "last_push": self.last_push_id, "job": self.running_job,
-                "queued": 0, "counters": dict(self.counters), "store": self.store.path,
-                "schedule": None if self.scheduler is None else self.scheduler.describe(),
-                "clock": self.clock(), "lab": None, **self.host.status()}
+        return {
+            "version": __version__,
+            "schema": schema.SCHEMA_VERSION,
+            "uptime_s": time.time() - self.started,
+            "bench": self.config.name,
+            "vna": self.vna_identity,
+            "model_version": self.store.latest_model_id(),
+            "board": {"serial": info.serial, "model": info.model, "shape": list(info.shape), "bits": info.bits},
+            "active_hash": self.active_hash,
+            "last_push": self.last_push_id,
+            "job": self.running_job,
+            "queued": 0,
+            "counters": dict(self.counters),
+            "store": self.store.path,
+            "schedule": None if self.scheduler is None else self.scheduler.describe(),
+            "clock": self.clock(),
+            "lab": None,
+            **self.host.status(),
+        }
 
     # ------------------------------------------------------------------ telemetry and events
     def event(self, topic: str, data: dict) -> None:
@@ -173,23 +187,34 @@ class BenchService:
         it showed before and after the sweep (:mod:`simhw.control.board_state`)."""
         label, flag, before = self.shown.label()
         f = self.config.frequencies()
-        self.vna.configure(float(f[0]), float(f[-1]), int(f.size), self.config.sweep.ifbw, self.config.sweep.power,
-                           self.params)
+        self.vna.configure(
+            float(f[0]), float(f[-1]), int(f.size), self.config.sweep.ifbw, self.config.sweep.power, self.params
+        )
         data = self.vna.measure()
         s = np.stack([data[p] for p in self.params], axis=-1)
         freqs = self.vna.frequencies()
         label, flag = self.shown.confirm(before, label, flag)
-        m = Measurement(label, freqs, s, self.config.receive_vna_ports(), settings=_vna_settings(self.vna),
-                        source_port=self.config.vna.source_port, flag=flag, latched=asdict(before),
-                        snapshot=self.snapshot_id, temperature_k=_board_kelvin(self.board))
+        m = Measurement(
+            label,
+            freqs,
+            s,
+            self.config.receive_vna_ports(),
+            settings=_vna_settings(self.vna),
+            source_port=self.config.vna.source_port,
+            flag=flag,
+            latched=asdict(before),
+            snapshot=self.snapshot_id,
+            temperature_k=_board_kelvin(self.board),
+        )
         m.id = self.store.put_measurement(m)
         self.counters["measurements"] += 1
         self.event(Topic.MEASUREMENT, {"measurement": m.id, "hash": label, "flag": flag})
         return m
 
     # ------------------------------------------------------------------ calibrate, cancel
-    def calibrate(self, job_id: str, reason: str, params: dict, protocol: str = "requested",
-                  calibrator=None, started=None) -> dict | None:
+    def calibrate(
+        self, job_id: str, reason: str, params: dict, protocol: str = "requested", calibrator=None, started=None
+    ) -> dict | None:
         """Run one calibration job (from a request or the scheduler); store and publish it. It is
         cancelled if it still runs after ``daemon.max_job_s``; pushes waiting for the bench are refused."""
         with self.admission:
@@ -207,9 +232,11 @@ class BenchService:
         """Why a push is refused now: the calibration that holds the bench, and when it ends at the latest."""
         job, now = self.running_job or {}, time.monotonic()
         started = self._job_deadline - self.config.daemon.max_job_s
-        return (f"calibration {job.get('job')} ({job.get('reason')}) holds the bench, for {now - started:.0f} s "
-                f"so far; it ends within {max(self._job_deadline - now, 0):.0f} s (daemon.max_job_s): push again "
-                "after it ends (status 'job' null, or its 'calibration' telemetry), or cancel it")
+        return (
+            f"calibration {job.get('job')} ({job.get('reason')}) holds the bench, for {now - started:.0f} s "
+            f"so far; it ends within {max(self._job_deadline - now, 0):.0f} s (daemon.max_job_s): push again "
+            "after it ends (status 'job' null, or its 'calibration' telemetry), or cancel it"
+        )
 
     def job_ending(self) -> None:
         """A calibration is over (called before its record is finished, so a client that reads the
@@ -235,8 +262,9 @@ class BenchService:
             self._cancel.discard(job_id)
             raise Cancelled(f"calibration {job_id} cancelled")
         if time.monotonic() > self._job_deadline:
-            raise Cancelled(f"calibration {job_id} ran longer than daemon.max_job_s = "
-                            f"{self.config.daemon.max_job_s:g} s")
+            raise Cancelled(
+                f"calibration {job_id} ran longer than daemon.max_job_s = {self.config.daemon.max_job_s:g} s"
+            )
 
     def tick_scheduler(self) -> None:
         """Run what the scheduler has due (between jobs); a failure is a recorded fault, not a stop."""

@@ -41,29 +41,42 @@ def check_identifiable(par, slots: int, frequencies: int, ports: int) -> None:
                 errors.append(str(e))
         raise ValueError("; ".join(errors))
     atoms = par.ideal.n_atoms
-    unknowns = par.n_identified + (frequencies * 2 * atoms if getattr(par, "channel", None) == "free" else 0) \
+    unknowns = (
+        par.n_identified
+        + (frequencies * 2 * atoms if getattr(par, "channel", None) == "free" else 0)
         + receiver_unknowns(par.receivers, frequencies, ports, atoms)
+    )
     per_slot = 2 * frequencies * ports
     if slots * per_slot < unknowns:
-        raise ValueError(f"{slots} slots per stage give {slots * per_slot} real observations for {unknowns} unknowns "
-                         f"({par.name} model, {getattr(par, 'channel', '?')} channel, {par.receivers} receivers, "
-                         f"{frequencies} frequencies x {ports} receive ports): use at least "
-                         f"{-(-unknowns // per_slot)} slots per stage, or a model with fewer unknowns")
+        raise ValueError(
+            f"{slots} slots per stage give {slots * per_slot} real observations for {unknowns} unknowns "
+            f"({par.name} model, {getattr(par, 'channel', '?')} channel, {par.receivers} receivers, "
+            f"{frequencies} frequencies x {ports} receive ports): use at least "
+            f"{-(-unknowns // per_slot)} slots per stage, or a model with fewer unknowns"
+        )
 
 
 def requested_parameterization(bench, params: dict | None = None):
     """The model a calibration of the daemon's bench fits: the bench file's [calibration] (and ``params``)."""
     cfg, c, params = bench.config, bench.config.calibration, params or {}
     g = cfg.geometry
-    return bench_parameterization(params.get("parameterization", c.parameterization), g.build(cfg.frequencies()),
-                                  g.bits, bool(params.get("atom_gains", c.atom_gains)),
-                                  params.get("receivers", c.receivers))
+    return bench_parameterization(
+        params.get("parameterization", c.parameterization),
+        g.build(cfg.frequencies()),
+        g.bits,
+        bool(params.get("atom_gains", c.atom_gains)),
+        params.get("receivers", c.receivers),
+    )
 
 
 def check_request(bench, params: dict) -> None:
     """Refuse (ValueError) a requested calibration that cannot identify its model, before it starts."""
-    check_identifiable(requested_parameterization(bench, params), int(params.get("slots", bench.config.calibration.slots)),
-                       bench.config.frequencies().size, len(bench.params))
+    check_identifiable(
+        requested_parameterization(bench, params),
+        int(params.get("slots", bench.config.calibration.slots)),
+        bench.config.frequencies().size,
+        len(bench.params),
+    )
 
 
 def make_calibrator(bench, params: dict | None = None) -> Calibrator:
@@ -72,11 +85,23 @@ def make_calibrator(bench, params: dict | None = None) -> Calibrator:
     params = params or {}
     g = cfg.geometry
     par = requested_parameterization(bench, params)
-    source = BenchSource(bench.board, bench.vna, cfg.frequencies(), g.receive_ports, cfg.sweep.ifbw, cfg.sweep.power,
-                         clock=bench.clock, params=cfg.vna_params())
-    cal = Calibrator(par, source, params.get("estimator", c.estimator), heldout_slots=int(params.get("heldout",
-                                                                                                    c.heldout)),
-                     residual=bool(params.get("residual", c.residual)))
+    source = BenchSource(
+        bench.board,
+        bench.vna,
+        cfg.frequencies(),
+        g.receive_ports,
+        cfg.sweep.ifbw,
+        cfg.sweep.power,
+        clock=bench.clock,
+        params=cfg.vna_params(),
+    )
+    cal = Calibrator(
+        par,
+        source,
+        params.get("estimator", c.estimator),
+        heldout_slots=int(params.get("heldout", c.heldout)),
+        residual=bool(params.get("residual", c.residual)),
+    )
     model = bench.store.latest_model()
     if model is not None:
         m = CalibratedModel.from_bytes(model)
@@ -109,7 +134,9 @@ def run_calibration(bench, job_id: str, reason: str, params: dict, protocol: str
         bench.check_cancel(job_id)
         if ev["kind"] == "stage":
             r = ev["report"]
-            tell("stage", stage=r.stage, family=ev.get("family"), stages=ev["stages"], heldout_nmse_db=r.heldout_nmse_db)
+            tell(
+                "stage", stage=r.stage, family=ev.get("family"), stages=ev["stages"], heldout_nmse_db=r.heldout_nmse_db
+            )
         elif ev["kind"] == "measure" and ev["done"] == ev["total"]:
             tell("measured", what=ev["what"])
 
@@ -122,8 +149,9 @@ def run_calibration(bench, job_id: str, reason: str, params: dict, protocol: str
         try:
             bench.store.finish_calibration(cid, status, metrics={"error": str(e)})
         except Exception as store_error:  # a full store: the run stays 'running' and is marked interrupted at restart
-            log.warning(json.dumps({"event": "calibration_not_finished", "calibration": cid,
-                                    "error": str(store_error)}))
+            log.warning(
+                json.dumps({"event": "calibration_not_finished", "calibration": cid, "error": str(store_error)})
+            )
         tell(status, error=str(e))
         log.info(json.dumps({"event": "calibration_" + status, "job": job_id, "error": str(e)}))
         raise
@@ -139,6 +167,14 @@ def run_calibration(bench, job_id: str, reason: str, params: dict, protocol: str
         raise
     bench.counters["calibrations"] += 1
     tell("done", heldout_nmse_db=run.final_heldout_nmse_db, improvement_db=run.improvement_db)
-    log.info(json.dumps({"event": "calibration_done", "job": job_id, "calibration": cid,
-                         "heldout_nmse_db": run.final_heldout_nmse_db}))
+    log.info(
+        json.dumps(
+            {
+                "event": "calibration_done",
+                "job": job_id,
+                "calibration": cid,
+                "heldout_nmse_db": run.final_heldout_nmse_db,
+            }
+        )
+    )
     return {"calibration": cid, "run": run}

@@ -63,12 +63,17 @@ class DaemonBatchError(DaemonError):
     def __init__(self, acks: list, errors: dict, unsent: list | None = None):
         self.unsent = sorted(unsent or [])
         sent = len(acks) - len(self.unsent)
-        first = (f"; first (#{min(errors)}): {errors[min(errors)]}" if errors else
-                 f"; the daemon could not be reached from #{self.unsent[0]} on")
-        super().__init__(errors[min(errors)].code if errors else "timeout",
-                         f"{len(errors)} of the {sent} pushes sent failed"
-                         + (f" and {len(self.unsent)} were not sent" if self.unsent else "")
-                         + f" ({len(acks)} in the batch){first}")
+        first = (
+            f"; first (#{min(errors)}): {errors[min(errors)]}"
+            if errors
+            else f"; the daemon could not be reached from #{self.unsent[0]} on"
+        )
+        super().__init__(
+            errors[min(errors)].code if errors else "timeout",
+            f"{len(errors)} of the {sent} pushes sent failed"
+            + (f" and {len(self.unsent)} were not sent" if self.unsent else "")
+            + f" ({len(acks)} in the batch){first}",
+        )
         self.acks, self.errors = acks, errors
 
 
@@ -80,8 +85,14 @@ def _error(msg: schema.Message) -> DaemonError:
 class DaemonClient(OperationMethods):
     """A DEALER socket to the daemon; one method per declared operation (:mod:`simhw.control.client_ops`)."""
 
-    def __init__(self, endpoint: str, timeout: float = 10.0, curve: tuple | None = None,
-                 context: zmq.Context | None = None, name: str | None = None):
+    def __init__(
+        self,
+        endpoint: str,
+        timeout: float = 10.0,
+        curve: tuple | None = None,
+        context: zmq.Context | None = None,
+        name: str | None = None,
+    ):
         """``curve``: (server public key file, client secret key file) to talk to a CURVE daemon."""
         self.endpoint, self.timeout, self.curve = endpoint, timeout, curve
         self.ctx = context or zmq.Context.instance()
@@ -127,8 +138,10 @@ class DaemonClient(OperationMethods):
         """Why a running daemon may not answer this client: the CURVE mismatch this client can name."""
         if self.curve is None:
             return "it uses CURVE and this client has no keys: give its server key and a client key on its allow-list"
-        return "it refuses this client's key: is the client's public key in the daemon's allow-list (daemon.keys), " \
-               "and the server key the daemon's?"
+        return (
+            "it refuses this client's key: is the client's public key in the daemon's allow-list (daemon.keys), "
+            "and the server key the daemon's?"
+        )
 
     # ------------------------------------------------------------------ requests
     def next_id(self) -> str:
@@ -140,12 +153,15 @@ class DaemonClient(OperationMethods):
             self._socket().send_multipart(schema.request(op, rid, arrays, **fields))
         except zmq.Again:
             self._connect()
-            raise DaemonTimeout(f"could not send to {self.endpoint} within {self.timeout:g} s (no connection: daemon "
-                                f"down, or {self._unreachable()})") from None
+            raise DaemonTimeout(
+                f"could not send to {self.endpoint} within {self.timeout:g} s (no connection: daemon "
+                f"down, or {self._unreachable()})"
+            ) from None
         return rid
 
-    def receive(self, rid: str | None = None, timeout: float | None = None, raise_errors: bool = True
-                ) -> schema.Message:
+    def receive(
+        self, rid: str | None = None, timeout: float | None = None, raise_errors: bool = True
+    ) -> schema.Message:
         """The reply to ``rid`` (or the next reply); raises DaemonTimeout, and DaemonError for an error
         reply unless ``raise_errors`` is false."""
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
@@ -153,8 +169,10 @@ class DaemonClient(OperationMethods):
             left = deadline - time.monotonic()
             if left <= 0 or not self._socket().poll(int(left * 1000)):
                 self._connect()
-                raise DaemonTimeout(f"no reply from {self.endpoint} within {self.timeout if timeout is None else timeout:g}"
-                                    f" s (daemon down or busy, or {self._unreachable()})")
+                raise DaemonTimeout(
+                    f"no reply from {self.endpoint} within {self.timeout if timeout is None else timeout:g}"
+                    f" s (daemon down or busy, or {self._unreachable()})"
+                )
             msg = schema.decode(self._socket().recv_multipart())
             if rid is not None and msg.id != rid:
                 continue  # a late reply to an abandoned request
@@ -230,7 +248,6 @@ class DaemonClient(OperationMethods):
         raise DaemonTimeout(f"calibration {job} did not finish within {timeout:g} s")
 
 
-
 def _listing(client: DaemonClient, op: Operation, timeout, fields: dict) -> list:
     """Up to ``limit`` records of a listing, read page by page (each reply holds what fits one header)."""
     name, limit = op.fields[0], fields["limit"]
@@ -266,8 +283,14 @@ def _result(op: Operation, msg: schema.Message):
     return None
 
 
-def subscribe(endpoint: str, topics=("",), timeout: float = 10.0, curve: tuple | None = None,
-              context: zmq.Context | None = None, limit: int | None = None):
+def subscribe(
+    endpoint: str,
+    topics=("",),
+    timeout: float = 10.0,
+    curve: tuple | None = None,
+    context: zmq.Context | None = None,
+    limit: int | None = None,
+):
     """Yield (topic, data) telemetry from the daemon's PUB socket until ``timeout`` s pass without any."""
     ctx = context or zmq.Context.instance()
     sock = ctx.socket(zmq.SUB)
@@ -302,8 +325,14 @@ class StateWatcher:
     daemon answers or the duration ends) before trusting any further update.
     """
 
-    def __init__(self, request_endpoint: str, publish_endpoint: str, lost_after: float = 3.0,
-                 curve: tuple | None = None, context: zmq.Context | None = None):
+    def __init__(
+        self,
+        request_endpoint: str,
+        publish_endpoint: str,
+        lost_after: float = 3.0,
+        curve: tuple | None = None,
+        context: zmq.Context | None = None,
+    ):
         self.request_endpoint, self.publish_endpoint = request_endpoint, publish_endpoint
         self.lost_after, self.curve = lost_after, curve
         self.ctx = context or zmq.Context.instance()
@@ -325,8 +354,9 @@ class StateWatcher:
     def _read_state(self, sub, deadline: float) -> dict | None:
         """Wait for a heartbeat on ``sub`` (the subscription is then live, so no later update can be
         missed), then read the full state; retries until the daemon answers or ``deadline``."""
-        with DaemonClient(self.request_endpoint, timeout=min(self.lost_after, 5.0), curve=self.curve,
-                          context=self.ctx) as c:
+        with DaemonClient(
+            self.request_endpoint, timeout=min(self.lost_after, 5.0), curve=self.curve, context=self.ctx
+        ) as c:
             while time.monotonic() < deadline and not self._stop.is_set():
                 wait = min(self.lost_after, deadline - time.monotonic())
                 if not sub.poll(int(max(wait, 0) * 1000) + 1):

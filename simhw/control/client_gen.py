@@ -21,9 +21,17 @@ __all__ = ["render", "TARGET"]
 
 TARGET = Path(__file__).with_name("client_ops.py")
 TYPES = {"int": "int", "number": "float", "str": "str", "bool": "bool", "config": "PhaseConfig | str"}
-RETURNS = {"field": "Any", "fields": "dict", "arrays+fields": "tuple", "arrays+field": "tuple",
-           "arrays+header": "tuple", "field+blob": "tuple[Any, bytes | None]", "listing": "list[dict]",
-           "measurement": "Measurement", "none": "None"}
+RETURNS = {
+    "field": "Any",
+    "fields": "dict",
+    "arrays+fields": "tuple",
+    "arrays+field": "tuple",
+    "arrays+header": "tuple",
+    "field+blob": "tuple[Any, bytes | None]",
+    "listing": "list[dict]",
+    "measurement": "Measurement",
+    "none": "None",
+}
 HEADER = '''"""The bench daemon's operations as typed client methods (generated: do not edit).
 
 Written by ``python -m simhw.control.client_gen`` from :data:`simhw.control.operations.OPERATIONS`;
@@ -67,26 +75,29 @@ def _method(op: Operation) -> str:
     sig = _wrap(["self", *positional, "*", *keyword], head, f") -> {RETURNS[op.result]}:")
     doc = [op.doc[:1].upper() + op.doc[1:] + "."]
     doc += [""] + [f"``{p.name}``: {p.doc}." for p in op.params] if op.params else []
-    text = [textwrap.fill(d, 120, initial_indent=" " * (11 if i == 0 else 8), subsequent_indent=" " * 8)
-            for i, d in enumerate(doc)]
+    text = [
+        textwrap.fill(d, 120, initial_indent=" " * (11 if i == 0 else 8), subsequent_indent=" " * 8)
+        for i, d in enumerate(doc)
+    ]
     body = '        """' + "\n".join(text)[11:]
     quoted = body + ('\n        """' if "\n" in body else '"""')
-    call = _wrap([f'"{op.name}"', "timeout", *(f"{p.name}={p.name}" for p in op.params)],
-                 "        return self._call(", ")")
+    call = _wrap(
+        [f'"{op.name}"', "timeout", *(f"{p.name}={p.name}" for p in op.params)], "        return self._call(", ")"
+    )
     return "\n".join([sig, quoted, call])
 
 
 def _wrap(items: list[str], head: str, tail: str) -> str:
-    """``head`` + the items joined by commas + ``tail``, continued under the first item within 120 columns."""
-    lines, line = [], head
-    for i, item in enumerate(items):
-        piece = item + ("," if i < len(items) - 1 else tail)
-        if line != head and len(line) + 1 + len(piece) > 120:
-            lines.append(line)
-            line = " " * len(head) + piece
-        else:
-            line += ("" if line == head else " ") + piece
-    return "\n".join([*lines, line])
+    """``head`` + the items joined by commas + ``tail`` laid out as ``ruff format`` lays them out in 120 columns:
+    on one line; else the items on one line of their own; else one item per line with a trailing comma."""
+    indent = " " * (len(head) - len(head.lstrip()))
+    inner = indent + "    "
+    one = ", ".join(items)
+    if len(head) + len(one) + len(tail) <= 120:
+        return head + one + tail
+    if len(inner) + len(one) <= 120:
+        return f"{head}\n{inner}{one}\n{indent}{tail}"
+    return "\n".join([head, *(f"{inner}{item}," for item in items), indent + tail])
 
 
 def render() -> str:

@@ -92,10 +92,20 @@ class OperationMethods:
         """
         return self._call("measurement", timeout, measurement=measurement)
 
-    def calibrate(self, *, stages: int | None = None, slots: int | None = None, parameterization: str | None = None,
-                  estimator: str | None = None, heldout: int | None = None, atom_gains: bool | None = None,
-                  receivers: str | None = None, residual: bool | None = None, job: str | None = None,
-                  timeout: float | None = None) -> Any:
+    def calibrate(
+        self,
+        *,
+        stages: int | None = None,
+        slots: int | None = None,
+        parameterization: str | None = None,
+        estimator: str | None = None,
+        heldout: int | None = None,
+        atom_gains: bool | None = None,
+        receivers: str | None = None,
+        residual: bool | None = None,
+        job: str | None = None,
+        timeout: float | None = None,
+    ) -> Any:
         """Start a calibration; it goes on after the reply (follow it on telemetry or with calibration).
 
         ``stages``: stages (default: the bench file's).
@@ -108,9 +118,19 @@ class OperationMethods:
         ``residual``: run the residual stage (kept only if it lowers held-out NMSE).
         ``job``: the job id to use (default: a new one).
         """
-        return self._call("calibrate", timeout, stages=stages, slots=slots, parameterization=parameterization,
-                          estimator=estimator, heldout=heldout, atom_gains=atom_gains, receivers=receivers,
-                          residual=residual, job=job)
+        return self._call(
+            "calibrate",
+            timeout,
+            stages=stages,
+            slots=slots,
+            parameterization=parameterization,
+            estimator=estimator,
+            heldout=heldout,
+            atom_gains=atom_gains,
+            receivers=receivers,
+            residual=residual,
+            job=job,
+        )
 
     def cancel(self, job: str, *, timeout: float | None = None) -> None:
         """Cancel a calibration job.
@@ -127,8 +147,9 @@ class OperationMethods:
         """
         return self._call("calibrations", timeout, limit=limit, before=before)
 
-    def calibration(self, calibration: int, model: bool = True, *,
-                    timeout: float | None = None) -> tuple[Any, bytes | None]:
+    def calibration(
+        self, calibration: int, model: bool = True, *, timeout: float | None = None
+    ) -> tuple[Any, bytes | None]:
         """One stored calibration with its model.
 
         ``calibration``: its store id.
@@ -136,8 +157,9 @@ class OperationMethods:
         """
         return self._call("calibration", timeout, calibration=calibration, model=model)
 
-    def events(self, kind: str | None = None, limit: int = 100, before: int | None = None, *,
-               timeout: float | None = None) -> list[dict]:
+    def events(
+        self, kind: str | None = None, limit: int = 100, before: int | None = None, *, timeout: float | None = None
+    ) -> list[dict]:
         """Stored events.
 
         ``kind``: only events of this kind.
@@ -146,8 +168,9 @@ class OperationMethods:
         """
         return self._call("events", timeout, kind=kind, limit=limit, before=before)
 
-    def tag(self, kind: str, target: str, tag: str, operator: str | None = None, *,
-            timeout: float | None = None) -> Any:
+    def tag(
+        self, kind: str, target: str, tag: str, operator: str | None = None, *, timeout: float | None = None
+    ) -> Any:
         """Tag a stored record; the tag is replicated to the lab database with it.
 
         ``kind``: what is tagged.
@@ -157,8 +180,18 @@ class OperationMethods:
         """
         return self._call("tag", timeout, kind=kind, target=target, tag=tag, operator=operator)
 
-    def st_session(self, config: PhaseConfig | str, layer: int, seed: int, slots: int, rate_hz: float,
-                   frequency: float | None = None, param: str = "S21", *, timeout: float | None = None) -> tuple:
+    def st_session(
+        self,
+        config: PhaseConfig | str,
+        layer: int,
+        seed: int,
+        slots: int,
+        rate_hz: float,
+        frequency: float | None = None,
+        param: str = "S21",
+        *,
+        timeout: float | None = None,
+    ) -> tuple:
         """A randomised space-time session: one layer re-drawn every slot, stepped by the VNA's per-point trigger.
 
         ``config``: the base pattern.
@@ -169,5 +202,14 @@ class OperationMethods:
         ``frequency``: the CW frequency (default: the sweep's centre).
         ``param``: the S-parameter, of a receive port.
         """
-        return self._call("st_session", timeout, config=config, layer=layer, seed=seed, slots=slots, rate_hz=rate_hz,
-                          frequency=frequency, param=param)
+        return self._call(
+            "st_session",
+            timeout,
+            config=config,
+            layer=layer,
+            seed=seed,
+            slots=slots,
+            rate_hz=rate_hz,
+            frequency=frequency,
+            param=param,
+        )

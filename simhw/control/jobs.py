@@ -50,9 +50,20 @@ def push_measure(bench, request: Request) -> list:
 def st_session(bench, request: Request) -> list:
     assert request.config is not None  # the operation declares its configuration required
     mid, r = store_st_session(bench, request.config, request.params)
-    return schema.reply(request.rid, [r.responses.astype(np.complex128)], measurement=mid, slots=r.slots,
-                        steps=r.steps, missed=r.missed, ifbw=r.ifbw, seconds=r.seconds, slot_rate_hz=r.slot_rate_hz,
-                        frequency=r.frequency, layer=r.layer, seed=r.seed)
+    return schema.reply(
+        request.rid,
+        [r.responses.astype(np.complex128)],
+        measurement=mid,
+        slots=r.slots,
+        steps=r.steps,
+        missed=r.missed,
+        ifbw=r.ifbw,
+        seconds=r.seconds,
+        slot_rate_hz=r.slot_rate_hz,
+        frequency=r.frequency,
+        layer=r.layer,
+        seed=r.seed,
+    )
 
 
 @handler("calibrate")
@@ -63,8 +74,11 @@ def calibrate(bench, request: Request) -> None:
     c, p = bench.config.calibration, request.params
     pilots = p.get("stages", c.stages) * p.get("slots", c.slots) + p.get("heldout", c.heldout)
     if pilots > bench.config.daemon.max_pilots:
-        raise RequestError("bad_request", f"stages x slots + heldout = {pilots} pilot measurements; this bench "
-                                          f"allows at most {bench.config.daemon.max_pilots} (daemon.max_pilots)")
+        raise RequestError(
+            "bad_request",
+            f"stages x slots + heldout = {pilots} pilot measurements; this bench "
+            f"allows at most {bench.config.daemon.max_pilots} (daemon.max_pilots)",
+        )
     job_id = p.get("job") or uuid.uuid4().hex[:12]
     try:  # a calibration that cannot identify its model is refused before anything is measured
         check_request(bench, p)
@@ -87,15 +101,39 @@ def store_st_session(bench, base: PhaseConfig, params: dict):
     frequency = float(params.get("frequency") or f[f.size // 2])
     param = str(params.get("param", "S21"))
     bench.shown.forget()  # the board ends on a random slot
-    r = run_st_session(bench.board, bench.vna, base, int(params["layer"]), int(params["seed"]),
-                       int(params["slots"]), float(params["rate_hz"]), frequency, param)
+    r = run_st_session(
+        bench.board,
+        bench.vna,
+        base,
+        int(params["layer"]),
+        int(params["seed"]),
+        int(params["slots"]),
+        float(params["rate_hz"]),
+        frequency,
+        param,
+    )
     bench.store.put_config(base)
     rx, source = parse_param(param)
-    mid = bench.store.put_measurement(Measurement(base.hash, np.full(r.slots, frequency), r.responses[:, None], (rx,),
-                                                  source_port=source, snapshot=bench.snapshot_id))
+    mid = bench.store.put_measurement(
+        Measurement(
+            base.hash,
+            np.full(r.slots, frequency),
+            r.responses[:, None],
+            (rx,),
+            source_port=source,
+            snapshot=bench.snapshot_id,
+        )
+    )
     bench.counters["measurements"] += 1
-    info = {"measurement": mid, "hash": base.hash, "slots": r.slots, "missed": r.missed,
-            "slot_rate_hz": r.slot_rate_hz, "seed": r.seed, "layer": r.layer}
+    info = {
+        "measurement": mid,
+        "hash": base.hash,
+        "slots": r.slots,
+        "missed": r.missed,
+        "slot_rate_hz": r.slot_rate_hz,
+        "seed": r.seed,
+        "layer": r.layer,
+    }
     bench.store.event(Topic.ST_SESSION, info)
     bench.event(Topic.ST_SESSION, info)
     return mid, r

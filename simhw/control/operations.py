@@ -74,8 +74,11 @@ class Param:
         if self.kind == "config":
             return _config(value, ctx)
         if self.kind == "int":  # a 64-bit integer unless its bounds say otherwise (the store holds int64)
-            ok = isinstance(value, int) and not isinstance(value, bool) and (
-                self.lo is not None or -2**63 <= value < 2**63)
+            ok = (
+                isinstance(value, int)
+                and not isinstance(value, bool)
+                and (self.lo is not None or -(2**63) <= value < 2**63)
+            )
         elif self.kind == "number":
             ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
         elif self.kind == "bool":
@@ -96,9 +99,13 @@ class Param:
 
     def describe(self, ctx=None) -> str:
         lo, hi, choices = (_at(v, ctx) for v in (self.lo, self.hi, self.choices))
-        kind = {"int": "an integer", "number": "a finite number", "bool": "true or false",
-                "str": f"a string of at most {self.max_len} characters",
-                "config": "a phase-config file line"}[self.kind]
+        kind = {
+            "int": "an integer",
+            "number": "a finite number",
+            "bool": "true or false",
+            "str": f"a string of at most {self.max_len} characters",
+            "config": "a phase-config file line",
+        }[self.kind]
         if lo is not None and hi is not None and not callable(lo) and not callable(hi):
             kind += f" in {lo}..{hi}"
         if choices is not None and not callable(choices):
@@ -124,12 +131,15 @@ def _config(text, ctx) -> PhaseConfig:
         raise RequestError("bad_request", f"invalid config: {type(e).__name__}: {str(e)[:200]}") from None
     long = [k for k in METADATA_FIELDS if k != "extra" and len(getattr(cfg, k) or "") > NAME_MAX]
     if long:
-        raise RequestError("bad_request", f"config metadata '{long[0]}' has {len(getattr(cfg, long[0]))} characters; "
-                                          f"at most {NAME_MAX} are kept")
+        raise RequestError(
+            "bad_request",
+            f"config metadata '{long[0]}' has {len(getattr(cfg, long[0]))} characters; at most {NAME_MAX} are kept",
+        )
     info = None if ctx is None else ctx.board.info
     if info is not None and (cfg.shape != info.shape or cfg.bits != info.bits):
-        raise RequestError("bad_request", f"config is {cfg.shape} {cfg.bits}-bit, the board is {info.shape} "
-                                          f"{info.bits}-bit")
+        raise RequestError(
+            "bad_request", f"config is {cfg.shape} {cfg.bits}-bit, the board is {info.shape} {info.bits}-bit"
+        )
     return cfg
 
 
@@ -198,73 +208,168 @@ CONFIG = Param("config", "config", "a phase-config file line (PhaseConfig.to_byt
 PUSH_FIELDS = ("hash", "applied", "push")  # a push's acknowledgement, in every reply that carries one
 
 _DECLARED = [
-    Operation("status", "the daemon's status: version, schema, board, active hash, job in flight, queue, counters, "
-              "schedule, clock", fields=("status",), result="field"),
+    Operation(
+        "status",
+        "the daemon's status: version, schema, board, active hash, job in flight, queue, counters, schedule, clock",
+        fields=("status",),
+        result="field",
+    ),
     Operation("ping", "as status", fields=("status",), result="field"),
-    Operation("board_status", "the board's live STATUS, read from the board now (not from a cache)", runs="job",
-              fields=("board_status",), result="field"),
-    Operation("push", "show a configuration on the board, acknowledged after its readback matched and the push "
-              "is stored", runs="pipeline", params=(CONFIG,), fields=PUSH_FIELDS),
-    Operation("measure", "sweep the VNA as the bench file says and store the measurement, labelled with what "
-              "the board reports it showed", runs="job",
-              fields=RECORD_FIELDS, arrays=("frequencies (F,)", "S (F, P)"), result="measurement"),
-    Operation("push_measure", "push, then measure", runs="job", params=(CONFIG,),
-              fields=(*RECORD_FIELDS, "applied", "push"), arrays=("frequencies (F,)", "S (F, P)"), result="measurement"),
+    Operation(
+        "board_status",
+        "the board's live STATUS, read from the board now (not from a cache)",
+        runs="job",
+        fields=("board_status",),
+        result="field",
+    ),
+    Operation(
+        "push",
+        "show a configuration on the board, acknowledged after its readback matched and the push is stored",
+        runs="pipeline",
+        params=(CONFIG,),
+        fields=PUSH_FIELDS,
+    ),
+    Operation(
+        "measure",
+        "sweep the VNA as the bench file says and store the measurement, labelled with what "
+        "the board reports it showed",
+        runs="job",
+        fields=RECORD_FIELDS,
+        arrays=("frequencies (F,)", "S (F, P)"),
+        result="measurement",
+    ),
+    Operation(
+        "push_measure",
+        "push, then measure",
+        runs="job",
+        params=(CONFIG,),
+        fields=(*RECORD_FIELDS, "applied", "push"),
+        arrays=("frequencies (F,)", "S (F, P)"),
+        result="measurement",
+    ),
     Operation("configs", "stored configurations", params=LISTING, fields=("configs", "next"), result="listing"),
-    Operation("config", "one stored configuration, by its content hash or by a name it was pushed under (the "
-              "newest so named, returned under that name)",
-              params=(Param("hash", "str", "its content hash"),
-                      Param("name", "str", "a name it was pushed under (instead of hash)", max_len=NAME_MAX)),
-              fields=("config",), result="field", decode=lambda text: PhaseConfig.from_bytes(text.encode())),
+    Operation(
+        "config",
+        "one stored configuration, by its content hash or by a name it was pushed under (the "
+        "newest so named, returned under that name)",
+        params=(
+            Param("hash", "str", "its content hash"),
+            Param("name", "str", "a name it was pushed under (instead of hash)", max_len=NAME_MAX),
+        ),
+        fields=("config",),
+        result="field",
+        decode=lambda text: PhaseConfig.from_bytes(text.encode()),
+    ),
     Operation("pushes", "acknowledged pushes", params=LISTING, fields=("pushes", "next"), result="listing"),
-    Operation("measurements", "stored measurements", params=LISTING, fields=("measurements", "next"),
-              result="listing"),
-    Operation("measurement", "one stored measurement with its arrays",
-              params=(Param("measurement", "int", "its store id", required=True, lo=1, hi=ID_MAX),),
-              fields=("measurement",), arrays=("frequencies", "S"), result="arrays+field"),
-    Operation("calibrate", "start a calibration; it goes on after the reply (follow it on telemetry or with "
-              "calibration)", runs="job",
-              params=(Param("stages", "int", "stages (default: the bench file's)", lo=1, hi=10_000),
-                      Param("slots", "int", "pilot configurations per stage", lo=1, hi=10_000),
-                      Param("parameterization", "str", "the model to fit", choices=PARAMETERIZATIONS),
-                      Param("estimator", "str", "how to fit it", choices=ESTIMATORS),
-                      Param("heldout", "int", "held-out pilot configurations", lo=0, hi=10_000),
-                      Param("atom_gains", "bool", "fit a gain per atom (hybrid)"),
-                      Param("receivers", "str", "receive terms fitted per frequency", choices=RECEIVERS),
-                      Param("residual", "bool", "run the residual stage (kept only if it lowers held-out NMSE)"),
-                      Param("job", "str", "the job id to use (default: a new one)")),
-              fields=("job", "started"), result="field", keyword_only=True),
-    Operation("cancel", "cancel a calibration job", params=(Param("job", "str", "the job id", required=True),),
-              fields=("cancelled",), result="none"),
-    Operation("calibrations", "stored calibrations", params=LISTING, fields=("calibrations", "next"),
-              result="listing"),
-    Operation("calibration", "one stored calibration with its model",
-              params=(Param("calibration", "int", "its store id", required=True, lo=1, hi=ID_MAX),
-                      Param("model", "bool", "send the model too", default=True)),
-              fields=("calibration",), arrays=("the model (.npz bytes as <u1)",), result="field+blob"),
-    Operation("events", "stored events", params=(Param("kind", "str", "only events of this kind"), *LISTING),
-              fields=("events", "next"), result="listing"),
-    Operation("tag", "tag a stored record; the tag is replicated to the lab database with it",
-              params=(Param("kind", "str", "what is tagged", required=True, choices=TAGGABLE),
-                      Param("target", "str", "its store id (a config: its hash)", required=True),
-                      Param("tag", "str", "the tag (1 to 200 characters)", required=True, max_len=NAME_MAX),
-                      Param("operator", "str", "who tags it (default: the client's name)")),
-              fields=("tag",), result="field"),
-    Operation("st_session", "a randomised space-time session: one layer re-drawn every slot, stepped by the "
-              "VNA's per-point trigger", runs="job",
-              params=(Param("config", "config", "the base pattern", required=True),
-                      Param("layer", "int", "the randomised layer", required=True, lo=0, hi=_layers),
-                      Param("seed", "int", "the shared generator's seed", required=True, lo=0, hi=2**64 - 1),
-                      Param("slots", "int", "how many slots (at most the VNA's points per sweep)", required=True,
-                            lo=1, hi=_max_points),
-                      Param("rate_hz", "number", "the slot rate (at most what the VNA's fastest point time allows)",
-                            required=True, positive=True, lo=1e-3, hi=max_slot_rate()),
-                      Param("frequency", "number", "the CW frequency (default: the sweep's centre)", lo=_f_min,
-                            hi=_f_max),
-                      Param("param", "str", "the S-parameter, of a receive port", default="S21",
-                            choices=_receive_params)),
-              fields=("measurement", "slots", "steps", "missed", "ifbw", "seconds", "slot_rate_hz", "frequency",
-                      "layer", "seed"), arrays=("per-slot responses (slots,)",), result="arrays+header"),
+    Operation("measurements", "stored measurements", params=LISTING, fields=("measurements", "next"), result="listing"),
+    Operation(
+        "measurement",
+        "one stored measurement with its arrays",
+        params=(Param("measurement", "int", "its store id", required=True, lo=1, hi=ID_MAX),),
+        fields=("measurement",),
+        arrays=("frequencies", "S"),
+        result="arrays+field",
+    ),
+    Operation(
+        "calibrate",
+        "start a calibration; it goes on after the reply (follow it on telemetry or with calibration)",
+        runs="job",
+        params=(
+            Param("stages", "int", "stages (default: the bench file's)", lo=1, hi=10_000),
+            Param("slots", "int", "pilot configurations per stage", lo=1, hi=10_000),
+            Param("parameterization", "str", "the model to fit", choices=PARAMETERIZATIONS),
+            Param("estimator", "str", "how to fit it", choices=ESTIMATORS),
+            Param("heldout", "int", "held-out pilot configurations", lo=0, hi=10_000),
+            Param("atom_gains", "bool", "fit a gain per atom (hybrid)"),
+            Param("receivers", "str", "receive terms fitted per frequency", choices=RECEIVERS),
+            Param("residual", "bool", "run the residual stage (kept only if it lowers held-out NMSE)"),
+            Param("job", "str", "the job id to use (default: a new one)"),
+        ),
+        fields=("job", "started"),
+        result="field",
+        keyword_only=True,
+    ),
+    Operation(
+        "cancel",
+        "cancel a calibration job",
+        params=(Param("job", "str", "the job id", required=True),),
+        fields=("cancelled",),
+        result="none",
+    ),
+    Operation("calibrations", "stored calibrations", params=LISTING, fields=("calibrations", "next"), result="listing"),
+    Operation(
+        "calibration",
+        "one stored calibration with its model",
+        params=(
+            Param("calibration", "int", "its store id", required=True, lo=1, hi=ID_MAX),
+            Param("model", "bool", "send the model too", default=True),
+        ),
+        fields=("calibration",),
+        arrays=("the model (.npz bytes as <u1)",),
+        result="field+blob",
+    ),
+    Operation(
+        "events",
+        "stored events",
+        params=(Param("kind", "str", "only events of this kind"), *LISTING),
+        fields=("events", "next"),
+        result="listing",
+    ),
+    Operation(
+        "tag",
+        "tag a stored record; the tag is replicated to the lab database with it",
+        params=(
+            Param("kind", "str", "what is tagged", required=True, choices=TAGGABLE),
+            Param("target", "str", "its store id (a config: its hash)", required=True),
+            Param("tag", "str", "the tag (1 to 200 characters)", required=True, max_len=NAME_MAX),
+            Param("operator", "str", "who tags it (default: the client's name)"),
+        ),
+        fields=("tag",),
+        result="field",
+    ),
+    Operation(
+        "st_session",
+        "a randomised space-time session: one layer re-drawn every slot, stepped by the VNA's per-point trigger",
+        runs="job",
+        params=(
+            Param("config", "config", "the base pattern", required=True),
+            Param("layer", "int", "the randomised layer", required=True, lo=0, hi=_layers),
+            Param("seed", "int", "the shared generator's seed", required=True, lo=0, hi=2**64 - 1),
+            Param(
+                "slots",
+                "int",
+                "how many slots (at most the VNA's points per sweep)",
+                required=True,
+                lo=1,
+                hi=_max_points,
+            ),
+            Param(
+                "rate_hz",
+                "number",
+                "the slot rate (at most what the VNA's fastest point time allows)",
+                required=True,
+                positive=True,
+                lo=1e-3,
+                hi=max_slot_rate(),
+            ),
+            Param("frequency", "number", "the CW frequency (default: the sweep's centre)", lo=_f_min, hi=_f_max),
+            Param("param", "str", "the S-parameter, of a receive port", default="S21", choices=_receive_params),
+        ),
+        fields=(
+            "measurement",
+            "slots",
+            "steps",
+            "missed",
+            "ifbw",
+            "seconds",
+            "slot_rate_hz",
+            "frequency",
+            "layer",
+            "seed",
+        ),
+        arrays=("per-slot responses (slots,)",),
+        result="arrays+header",
+    ),
 ]
 
 OPERATIONS: dict[str, Operation] = {op.name: op for op in _DECLARED}

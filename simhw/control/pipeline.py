@@ -55,7 +55,7 @@ class PushPipeline:
             if result.error is None:
                 return
             fail(d, batch[len(done)], result.error)
-            batch = batch[len(done) + 1:]
+            batch = batch[len(done) + 1 :]
 
     def apply(self, cfg: PhaseConfig) -> bool:
         """Show ``cfg`` on the board, verified by readback, unless it is already shown; returns whether it was sent."""
@@ -72,8 +72,9 @@ class PushPipeline:
         if not done:
             return []
         d = self.bench
-        ids = d.store.record_pushes([(job.config, None, job.msg.id, applied, job.msg.header["config"])
-                                     for job, applied in done])
+        ids = d.store.record_pushes(
+            [(job.config, None, job.msg.id, applied, job.msg.header["config"]) for job, applied in done]
+        )
         acks = []
         for (job, applied), pid in zip(done, ids):
             ack = dict(zip(PUSH_FIELDS, (job.config.hash, applied, pid)))

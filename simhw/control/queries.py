@@ -26,8 +26,9 @@ def status(bench, request):
 def config(bench, request):
     rid, p = request.rid, request.params
     if ("hash" in p) == ("name" in p):
-        raise RequestError("bad_request", "config needs 'hash' (its content hash) or 'name' (a name it was pushed "
-                                          "under), not both")
+        raise RequestError(
+            "bad_request", "config needs 'hash' (its content hash) or 'name' (a name it was pushed under), not both"
+        )
     if "name" in p:
         found = bench.store.config_named(p["name"])
         if found is None:
@@ -98,6 +99,7 @@ def page(rows: list, limit: int, cursor: str) -> tuple[list, int | None]:
 def _listing(name: str, read: str, cursor: str = "id", oldest_first: bool = False) -> None:
     """The handler of a listing: the newest ``limit`` records of one kind older than ``before``, from
     ``Store.<read>``, as many as fit one reply, with ``next``, the cursor of the rest."""
+
     def listing(bench, request):
         rid, p = request.rid, request.params
         args = (p.get("kind"),) if name == "events" else ()
@@ -108,7 +110,11 @@ def _listing(name: str, read: str, cursor: str = "id", oldest_first: bool = Fals
     handler(name)(listing)
 
 
-for _name, _read, _cursor in (("configs", "list_configs", "seq"), ("pushes", "pushes", "id"),
-                              ("measurements", "list_measurements", "id"), ("calibrations", "list_calibrations", "id"),
-                              ("events", "events", "id")):
+for _name, _read, _cursor in (
+    ("configs", "list_configs", "seq"),
+    ("pushes", "pushes", "id"),
+    ("measurements", "list_measurements", "id"),
+    ("calibrations", "list_calibrations", "id"),
+    ("events", "events", "id"),
+):
     _listing(_name, _read, _cursor, oldest_first=_name == "pushes")

@@ -16,8 +16,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["LAB_BENCH", "LAB_EXTRA", "LAB_ONLY", "RECORDS", "REPLICATED", "STORE_ONLY", "TYPES", "Column", "Record",
-           "migration_files", "record"]
+__all__ = [
+    "LAB_BENCH",
+    "LAB_EXTRA",
+    "LAB_ONLY",
+    "RECORDS",
+    "REPLICATED",
+    "STORE_ONLY",
+    "TYPES",
+    "Column",
+    "Record",
+    "migration_files",
+    "record",
+]
 
 # a column's type -> (SQLite type, PostgreSQL type)
 TYPES = {
@@ -116,72 +127,160 @@ class Record:
 
 LAB_BENCH = Column("bench", "text", null=False, references="benches(name)")  # whose record a lab row is
 # every replicated lab row: the outbox sequence number it came with, and when it reached the lab
-LAB_EXTRA = (Column("seq", "id", null=False),
-             Column("arrived_at", "real", null=False))
+LAB_EXTRA = (Column("seq", "id", null=False), Column("arrived_at", "real", null=False))
 
 _T = "real"  # seconds since the epoch
 
 REPLICATED = (  # in the order the lab writes a batch: referenced records first
-    Record("config", "configs", (
-        Column("hash", "text"), Column("name", "text"), Column("bits", "int", null=False),
-        Column("shape", "json_text", null=False), Column("codes", "array", null=False),
-        Column("metadata", "text", null=False),  # the configuration's file line
-        Column("first_seen", _T, null=False)),
-        key="hash", time="first_seen", config="hash", listed=("hash", "name", "bits", "shape", "first_seen"),
-        indexes={"configs_name": ("name",)}),
-    Record("snapshot", "snapshots", (
-        Column("id", "id"), Column("bench", "text", null=False, lab_name="bench_file"),
-        Column("software", "text", null=False), Column("created_at", _T, null=False)),
-        time="created_at"),
-    Record("push", "pushes", (
-        Column("id", "id"), Column("hash", "text", null=False, references="configs(hash)"),
-        Column("client", "text"), Column("request_id", "text"), Column("applied", "bool", null=False),
-        Column("acked_at", _T, null=False)),
-        time="acked_at", config="hash", indexes={"pushes_hash": ("hash",)},
-        lab_indexes={"pushes_hash": ("hash",)}),
-    Record("measurement", "measurements", (
-        Column("id", "id", export="measurement"), Column("hash", "text", references="configs(hash)", export="config"),
-        Column("snapshot", "id", references="snapshots(id)", export="snapshot"),
-        Column("params", "json", null=False), Column("frequencies", "array", null=False),
-        Column("s", "array", null=False), Column("shape", "json_text", null=False),
-        Column("created_at", _T, null=False),
-        Column("flag", "text"),  # why the label is not a verified push: see board_state
-        Column("settings", "json", empty="{}"),  # the instrument's state for the sweep
-        Column("temperature_k", "real", export="temperature_k")),  # the board's temperature at the sweep, K
-        time="created_at", config="hash", listed=("id", "hash", "params", "shape", "created_at", "flag"),
-        lab_indexes={"measurements_hash": ("hash",), "measurements_time": ("bench", "created_at")}),
-    Record("calibration", "calibrations", (
-        Column("id", "id"), Column("protocol", "text", null=False), Column("reason", "text"),
-        Column("params", "json", null=False), Column("status", "text", null=False), Column("stages", "json"),
-        Column("metrics", "json"), Column("model", "bytes"), Column("snapshot", "id", references="snapshots(id)"),
-        Column("started_at", _T, null=False), Column("finished_at", _T)),
-        time="started_at", updated=("status", "stages", "metrics", "model", "finished_at"),
+    Record(
+        "config",
+        "configs",
+        (
+            Column("hash", "text"),
+            Column("name", "text"),
+            Column("bits", "int", null=False),
+            Column("shape", "json_text", null=False),
+            Column("codes", "array", null=False),
+            Column("metadata", "text", null=False),  # the configuration's file line
+            Column("first_seen", _T, null=False),
+        ),
+        key="hash",
+        time="first_seen",
+        config="hash",
+        listed=("hash", "name", "bits", "shape", "first_seen"),
+        indexes={"configs_name": ("name",)},
+    ),
+    Record(
+        "snapshot",
+        "snapshots",
+        (
+            Column("id", "id"),
+            Column("bench", "text", null=False, lab_name="bench_file"),
+            Column("software", "text", null=False),
+            Column("created_at", _T, null=False),
+        ),
+        time="created_at",
+    ),
+    Record(
+        "push",
+        "pushes",
+        (
+            Column("id", "id"),
+            Column("hash", "text", null=False, references="configs(hash)"),
+            Column("client", "text"),
+            Column("request_id", "text"),
+            Column("applied", "bool", null=False),
+            Column("acked_at", _T, null=False),
+        ),
+        time="acked_at",
+        config="hash",
+        indexes={"pushes_hash": ("hash",)},
+        lab_indexes={"pushes_hash": ("hash",)},
+    ),
+    Record(
+        "measurement",
+        "measurements",
+        (
+            Column("id", "id", export="measurement"),
+            Column("hash", "text", references="configs(hash)", export="config"),
+            Column("snapshot", "id", references="snapshots(id)", export="snapshot"),
+            Column("params", "json", null=False),
+            Column("frequencies", "array", null=False),
+            Column("s", "array", null=False),
+            Column("shape", "json_text", null=False),
+            Column("created_at", _T, null=False),
+            Column("flag", "text"),  # why the label is not a verified push: see board_state
+            Column("settings", "json", empty="{}"),  # the instrument's state for the sweep
+            Column("temperature_k", "real", export="temperature_k"),
+        ),  # the board's temperature at the sweep, K
+        time="created_at",
+        config="hash",
+        listed=("id", "hash", "params", "shape", "created_at", "flag"),
+        lab_indexes={"measurements_hash": ("hash",), "measurements_time": ("bench", "created_at")},
+    ),
+    Record(
+        "calibration",
+        "calibrations",
+        (
+            Column("id", "id"),
+            Column("protocol", "text", null=False),
+            Column("reason", "text"),
+            Column("params", "json", null=False),
+            Column("status", "text", null=False),
+            Column("stages", "json"),
+            Column("metrics", "json"),
+            Column("model", "bytes"),
+            Column("snapshot", "id", references="snapshots(id)"),
+            Column("started_at", _T, null=False),
+            Column("finished_at", _T),
+        ),
+        time="started_at",
+        updated=("status", "stages", "metrics", "model", "finished_at"),
         listed=("id", "protocol", "reason", "status", "started_at", "finished_at", "params"),
-        lab_indexes={"calibrations_time": ("bench", "started_at")}),
-    Record("event", "events", (
-        Column("id", "id"), Column("t", _T, null=False), Column("kind", "text", null=False),
-        Column("data", "json", null=False)),
-        time="t", indexes={"events_kind": ("kind",)}, lab_indexes={"events_kind": ("bench", "kind", "t")}),
-    Record("tag", "tags", (
-        Column("id", "id"), Column("kind", "text", null=False), Column("target", "text", null=False),
-        Column("tag", "text", null=False), Column("operator", "text"), Column("t", _T, null=False)),
-        time="t", indexes={"tags_target": ("kind", "target"), "tags_tag": ("kind", "tag")},
-        lab_indexes={"tags_target": ("bench", "kind", "target"), "tags_tag": ("tag",)}),
+        lab_indexes={"calibrations_time": ("bench", "started_at")},
+    ),
+    Record(
+        "event",
+        "events",
+        (
+            Column("id", "id"),
+            Column("t", _T, null=False),
+            Column("kind", "text", null=False),
+            Column("data", "json", null=False),
+        ),
+        time="t",
+        indexes={"events_kind": ("kind",)},
+        lab_indexes={"events_kind": ("bench", "kind", "t")},
+    ),
+    Record(
+        "tag",
+        "tags",
+        (
+            Column("id", "id"),
+            Column("kind", "text", null=False),
+            Column("target", "text", null=False),
+            Column("tag", "text", null=False),
+            Column("operator", "text"),
+            Column("t", _T, null=False),
+        ),
+        time="t",
+        indexes={"tags_target": ("kind", "target"), "tags_tag": ("kind", "tag")},
+        lab_indexes={"tags_target": ("bench", "kind", "target"), "tags_tag": ("tag",)},
+    ),
 )
 
 STORE_ONLY = (
     Record("state", "state", (Column("key", "text"), Column("value", "json", null=False)), key="key"),
-    Record("outbox", "outbox", (  # what the replicator ships next, in commit order (filled by triggers)
-        Column("seq", "id"), Column("kind", "text", null=False), Column("local_id", "id"), Column("key", "text"),
-        Column("t", _T, null=False)), key="seq", time="t"),
+    Record(
+        "outbox",
+        "outbox",
+        (  # what the replicator ships next, in commit order (filled by triggers)
+            Column("seq", "id"),
+            Column("kind", "text", null=False),
+            Column("local_id", "id"),
+            Column("key", "text"),
+            Column("t", _T, null=False),
+        ),
+        key="seq",
+        time="t",
+    ),
 )
 
 LAB_ONLY = (
-    Record("bench", "benches", (  # the lab's registry, and how far each bench has replicated
-        Column("name", "text", null=False), Column("endpoints", "json", null=False),
-        Column("public_keys", "json", null=False),
-        Column("registered_at", _T, null=False), Column("replicated_seq", "id", null=False),
-        Column("replicated_at", _T), Column("store_schema", "int")), key="name"),
+    Record(
+        "bench",
+        "benches",
+        (  # the lab's registry, and how far each bench has replicated
+            Column("name", "text", null=False),
+            Column("endpoints", "json", null=False),
+            Column("public_keys", "json", null=False),
+            Column("registered_at", _T, null=False),
+            Column("replicated_seq", "id", null=False),
+            Column("replicated_at", _T),
+            Column("store_schema", "int"),
+        ),
+        key="name",
+    ),
 )
 
 RECORDS = {r.kind: r for r in (*REPLICATED, *STORE_ONLY)}  # the bench store's tables

@@ -68,8 +68,9 @@ def fail(bench, request: Request, e: Exception, code: str | None = None) -> None
         return
     if isinstance(e, BoardResetError):
         bench.shown.reset_seen(str(e))
-    code = code or ("verify_failed" if isinstance(e, BoardVerifyError) else
-                    "store_full" if isinstance(e, StoreFull) else "hardware")
+    code = code or (
+        "verify_failed" if isinstance(e, BoardVerifyError) else "store_full" if isinstance(e, StoreFull) else "hardware"
+    )
     log.warning(json.dumps({"event": "job_failed", "op": request.kind, "error": str(e)}))
     bench.record(Topic.FAULT, {"op": request.kind, "error": str(e)})
     request.answer(schema.error_reply(request.rid, code, f"{type(e).__name__}: {e}"))

@@ -33,7 +33,7 @@ def codes_blob(codes: np.ndarray) -> bytes:
     """A config's codes as .npy bytes (what :func:`blob` writes), with the header made once per shape."""
     head = _npy_heads.get(codes.shape)
     if head is None:
-        head = _npy_heads[codes.shape] = blob(np.zeros(codes.shape, np.uint16))[:-2 * codes.size]
+        head = _npy_heads[codes.shape] = blob(np.zeros(codes.shape, np.uint16))[: -2 * codes.size]
     return head + np.ascontiguousarray(codes, dtype="<u2").tobytes()
 
 

@@ -35,8 +35,9 @@ class Scheduler:
         indicators = [PredictionResidual(c.residual_db or None), ReceivedPowerChange(c.power_db or None)]
         if c.temperature_k > 0:
             indicators.append(BoardTemperature(c.temperature_k))
-        self.monitor = StateDriven(self.calibrator, indicators, check_every=max(c.check_every_s, 1e-9),
-                                   clock=bench.clock)
+        self.monitor = StateDriven(
+            self.calibrator, indicators, check_every=max(c.check_every_s, 1e-9), clock=bench.clock
+        )
         state = bench.store.get_state(STATE_KEY, {})
         self.last_periodic = state.get("last_periodic")
         self.last_check = state.get("last_check")
@@ -47,19 +48,28 @@ class Scheduler:
         self._model_id = bench.store.latest_model_id()  # the model the indicators judge
 
     def describe(self) -> dict:
-        return {"period_s": self.period, "check_every_s": self.check_every, "last_periodic": self.last_periodic,
-                "last_check": self.last_check, "runs": dict(self.runs),
-                "model": None if self.calibrator.model is None else self.calibrator.model.hash[:16]}
+        return {
+            "period_s": self.period,
+            "check_every_s": self.check_every,
+            "last_periodic": self.last_periodic,
+            "last_check": self.last_check,
+            "runs": dict(self.runs),
+            "model": None if self.calibrator.model is None else self.calibrator.model.hash[:16],
+        }
 
     def _save(self) -> None:
-        self.bench.store.set_state(STATE_KEY, {"last_periodic": self.last_periodic, "last_check": self.last_check,
-                                                "runs": self.runs})
+        self.bench.store.set_state(
+            STATE_KEY, {"last_periodic": self.last_periodic, "last_check": self.last_check, "runs": self.runs}
+        )
 
     def _calibrate(self, kind: str, reason: str) -> None:
         self.did = f"{kind} calibration"
         job = f"{kind}-{uuid.uuid4().hex[:8]}"
-        protocol = "periodic-multi-stage" if kind == "periodic" and self.bench.config.calibration.stages > 1 else \
-            ("periodic-single-stage" if kind == "periodic" else "state-driven")
+        protocol = (
+            "periodic-multi-stage"
+            if kind == "periodic" and self.bench.config.calibration.stages > 1
+            else ("periodic-single-stage" if kind == "periodic" else "state-driven")
+        )
         self.bench.calibrate(job, reason, {}, protocol, self.calibrator)
         self._model_id = self.bench.store.latest_model_id()
         self.runs[kind] = self.runs.get(kind, 0) + 1
@@ -117,8 +127,16 @@ class Scheduler:
         bench.shown.forget()  # the reference configurations were shown
         self.last_check = self.monitor.last_check
         self._save()
-        payload = {r.name: {"value": r.value, "baseline": r.baseline, "threshold": r.threshold, "crossed": r.crossed,
-                            "clock": now} for r in readings}
+        payload = {
+            r.name: {
+                "value": r.value,
+                "baseline": r.baseline,
+                "threshold": r.threshold,
+                "crossed": r.crossed,
+                "clock": now,
+            }
+            for r in readings
+        }
         bench.record(Topic.INDICATORS, payload)
         crossed = [str(r) for r in readings if r.crossed]
         if crossed:

@@ -22,8 +22,22 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["MAGIC", "SCHEMA_VERSION", "Message", "RequestError", "SchemaError", "encode", "decode", "request", "reply", "error_reply",
-           "DTYPES", "MAX_HEADER", "MAX_ARRAY_BYTES", "ERROR_CODES"]
+__all__ = [
+    "MAGIC",
+    "SCHEMA_VERSION",
+    "Message",
+    "RequestError",
+    "SchemaError",
+    "encode",
+    "decode",
+    "request",
+    "reply",
+    "error_reply",
+    "DTYPES",
+    "MAX_HEADER",
+    "MAX_ARRAY_BYTES",
+    "ERROR_CODES",
+]
 
 SCHEMA_VERSION = 1
 MAGIC = b"simhw/1"
@@ -31,8 +45,20 @@ MAX_HEADER = 64 * 1024
 MAX_ARRAY_BYTES = 64 * 1024 * 1024
 MAX_ARRAYS = 16
 DTYPES = {"<u1", "<u2", "<u4", "<i4", "<i8", "<f4", "<f8", "<c8", "<c16"}
-ERROR_CODES = ("bad_message", "unsupported_version", "unknown_op", "bad_request", "not_found", "busy", "hardware",
-               "verify_failed", "cancelled", "internal", "unauthorized", "store_full")
+ERROR_CODES = (
+    "bad_message",
+    "unsupported_version",
+    "unknown_op",
+    "bad_request",
+    "not_found",
+    "busy",
+    "hardware",
+    "verify_failed",
+    "cancelled",
+    "internal",
+    "unauthorized",
+    "store_full",
+)
 
 
 class RequestError(ValueError):
@@ -98,8 +124,10 @@ def decode(frames: list) -> Message:
     magic = bytes(frames[0])
     if magic != MAGIC:
         if magic.startswith(b"simhw/"):
-            raise SchemaError("unsupported_version", f"schema {magic[6:].decode(errors='replace')!r} is not supported; "
-                                                     f"this side speaks {SCHEMA_VERSION}")
+            raise SchemaError(
+                "unsupported_version",
+                f"schema {magic[6:].decode(errors='replace')!r} is not supported; this side speaks {SCHEMA_VERSION}",
+            )
         raise SchemaError("bad_message", "not a simhw message (bad magic frame)")
     if len(frames) < 2:
         raise SchemaError("bad_message", "missing header frame")
@@ -124,9 +152,13 @@ def decode(frames: list) -> Message:
         raise SchemaError("bad_message", f"header describes {len(specs)} arrays, message has {len(frames) - 2}")
     arrays = []
     for spec, frame in zip(specs, frames[2:]):
-        if not (isinstance(spec, dict) and spec.get("dtype") in DTYPES and isinstance(spec.get("shape"), list)
-                and all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n for n in spec["shape"])
-                and len(spec["shape"]) <= 8):
+        if not (
+            isinstance(spec, dict)
+            and spec.get("dtype") in DTYPES
+            and isinstance(spec.get("shape"), list)
+            and all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n for n in spec["shape"])
+            and len(spec["shape"]) <= 8
+        ):
             raise SchemaError("bad_message", f"bad array description {spec!r}")
         dt = np.dtype(spec["dtype"])
         count = math.prod(spec["shape"])  # Python integers: a huge shape cannot overflow into a small one
@@ -134,8 +166,9 @@ def decode(frames: list) -> Message:
             raise SchemaError("bad_message", f"array of {count * dt.itemsize} bytes exceeds {MAX_ARRAY_BYTES}")
         buf = bytes(frame)
         if len(buf) != count * dt.itemsize:
-            raise SchemaError("bad_message", f"array frame has {len(buf)} bytes, description needs "
-                                             f"{count * dt.itemsize}")
+            raise SchemaError(
+                "bad_message", f"array frame has {len(buf)} bytes, description needs {count * dt.itemsize}"
+            )
         arrays.append(np.frombuffer(buf, dtype=dt).reshape(spec["shape"]).copy())
     return Message(head, arrays)
 

@@ -84,8 +84,10 @@ class BenchServer:
         return {j.params.get("job") for j in self.jobs.snapshot() if j.kind == "calibrate"}
 
     def status(self) -> dict:
-        return {"queued": len(self.jobs),
-                "lab": None if self.replicator is None else self.replicator.status(self.bench.store.outbox_head())}
+        return {
+            "queued": len(self.jobs),
+            "lab": None if self.replicator is None else self.replicator.status(self.bench.store.outbox_head()),
+        }
 
     # ------------------------------------------------------------------ sockets
     def serve(self, ready: threading.Event | None = None) -> None:
@@ -116,8 +118,16 @@ class BenchServer:
             poller = zmq.Poller()
             poller.register(router, zmq.POLLIN)
             poller.register(wake_rx, zmq.POLLIN)
-            log.info(json.dumps({"event": "serving", "bind": self.config.daemon.bind,
-                                 "publish": self.config.daemon.publish, "curve": self.curve is not None}))
+            log.info(
+                json.dumps(
+                    {
+                        "event": "serving",
+                        "bind": self.config.daemon.bind,
+                        "publish": self.config.daemon.publish,
+                        "curve": self.curve is not None,
+                    }
+                )
+            )
             self._loop_thread = threading.current_thread()
             self.replicator = daemon_replicator(self.config, self.bench.store.path, self.curve)
             if ready is not None:
@@ -219,10 +229,12 @@ class BenchServer:
 
     def _sender(self, ident: list | None):
         """The way back to a requester, from any thread (through the outbox)."""
+
         def send(frames: list) -> None:
             if ident is not None:
                 self.outbox.put(("reply", ident, frames))
                 self._wake()
+
         return send
 
     # ------------------------------------------------------------------ requests
@@ -268,8 +280,10 @@ class BenchServer:
             raise RequestError("busy", self.bench.held_by())
         most, queued = self.config.daemon.max_queued, self.jobs.queued(client)
         if queued >= most:
-            raise RequestError("busy", f"this client has {queued} jobs queued; at most {most} "
-                                       "(daemon.max_queued): wait for their replies")
+            raise RequestError(
+                "busy",
+                f"this client has {queued} jobs queued; at most {most} (daemon.max_queued): wait for their replies",
+            )
 
     def _submit(self, request: Request | None) -> None:
         self.jobs.put(request)
@@ -324,8 +338,11 @@ class BenchServer:
                     # the schedule is looked at when idle (pushes waiting for the loop go first), and at
                     # least every 0.2 s under a steady stream of jobs or pushes
                     idle = not job and not self._head_is_push()
-                    if self.bench.scheduler is not None and not self._stop.is_set() and (
-                            idle or time.monotonic() - last_tick > 0.2):
+                    if (
+                        self.bench.scheduler is not None
+                        and not self._stop.is_set()
+                        and (idle or time.monotonic() - last_tick > 0.2)
+                    ):
                         last_tick = time.monotonic()
                         self.bench.tick_scheduler()
                 if not job:

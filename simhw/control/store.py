@@ -65,14 +65,16 @@ class StoreFull(RuntimeError):
 
 
 CONFIG, PUSH, SNAPSHOT, MEASUREMENT, CALIBRATION, EVENT, TAG, STATE = (
-    record(k) for k in ("config", "push", "snapshot", "measurement", "calibration", "event", "tag", "state"))
+    record(k) for k in ("config", "push", "snapshot", "measurement", "calibration", "event", "tag", "state")
+)
 
 
 def _insert(db, rec: Record, values: dict, verb: str = "INSERT", tail: str = ""):
     """Insert one row of ``rec`` (column name -> Python value, encoded by the column's type); the cursor."""
     cols = [rec.column(n) for n in values]
-    sql = (f"{verb} INTO {rec.table} ({', '.join(c.name for c in cols)}) VALUES ({', '.join('?' * len(cols))})"
-           + (" " + tail if tail else ""))
+    sql = f"{verb} INTO {rec.table} ({', '.join(c.name for c in cols)}) VALUES ({', '.join('?' * len(cols))})" + (
+        " " + tail if tail else ""
+    )
     return db.execute(sql, [encode(c, values[c.name]) for c in cols])
 
 
@@ -136,8 +138,9 @@ class Store:
                 if self.db.in_transaction:
                     self.db.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc):
-                    raise StoreFull(f"the store {self.path} is full (disk, or daemon.store_max_mb): nothing of this "
-                                    "write was kept") from None
+                    raise StoreFull(
+                        f"the store {self.path} is full (disk, or daemon.store_max_mb): nothing of this write was kept"
+                    ) from None
                 raise
 
     def _one(self, sql: str, args=()):
@@ -157,15 +160,27 @@ class Store:
             raise KeyError(key)
         return decode_row(rec, names, row)
 
-    def _newest(self, rec: Record, names=None, limit: int | None = None, before: int | None = None,
-                where: str = "", args=(), key: str | None = None) -> list[dict]:
+    def _newest(
+        self,
+        rec: Record,
+        names=None,
+        limit: int | None = None,
+        before: int | None = None,
+        where: str = "",
+        args=(),
+        key: str | None = None,
+    ) -> list[dict]:
         """Records of ``rec`` newest first by ``key`` (default: its key), older than ``before`` (a
         listing's page cursor), at most ``limit``, decoded."""
         key = key or rec.key
         names = [n for n in _names(rec, names) if n != key]
         conds = [c for c in (where, f"{key} < ?" if before is not None else "") if c]
-        q = (f"SELECT {key}, {', '.join(names)} FROM {rec.table}" + (" WHERE " + " AND ".join(conds) if conds else "")
-             + f" ORDER BY {key} DESC" + (" LIMIT ?" if limit is not None else ""))
+        q = (
+            f"SELECT {key}, {', '.join(names)} FROM {rec.table}"
+            + (" WHERE " + " AND ".join(conds) if conds else "")
+            + f" ORDER BY {key} DESC"
+            + (" LIMIT ?" if limit is not None else "")
+        )
         args = (*args, *(() if before is None else (int(before),)), *(() if limit is None else (int(limit),)))
         return [{key: r[0], **decode_row(rec, names, r[1:])} for r in self._all(q, args)]
 
@@ -175,14 +190,26 @@ class Store:
         A pattern is kept once, under the name it first came with; a later name is recorded as a
         ``name:<name>`` tag on it, once per name, so :meth:`config_named` finds it by every name."""
         now = time.time()
-        row = {"hash": config.hash, "name": config.name, "bits": config.bits, "shape": list(config.shape),
-               "codes": codes_blob(config.codes), "metadata": text or config.to_bytes().decode(), "first_seen": now}
+        row = {
+            "hash": config.hash,
+            "name": config.name,
+            "bits": config.bits,
+            "shape": list(config.shape),
+            "codes": codes_blob(config.codes),
+            "metadata": text or config.to_bytes().decode(),
+            "first_seen": now,
+        }
         if _insert(db, CONFIG, row, "INSERT OR IGNORE").rowcount or not config.name:
             return
         tag = NAME_TAG + config.name
-        if db.execute("SELECT 1 FROM configs WHERE hash = ? AND name = ? UNION ALL SELECT 1 FROM tags WHERE kind = "
-                      "'config' AND target = ? AND tag = ? LIMIT 1", (config.hash, config.name, config.hash,
-                                                                      tag)).fetchone() is None:
+        if (
+            db.execute(
+                "SELECT 1 FROM configs WHERE hash = ? AND name = ? UNION ALL SELECT 1 FROM tags WHERE kind = "
+                "'config' AND target = ? AND tag = ? LIMIT 1",
+                (config.hash, config.name, config.hash, tag),
+            ).fetchone()
+            is None
+        ):
             self._insert_tag(db, "config", config.hash, tag, None, now)
 
     def put_config(self, config: PhaseConfig) -> str:
@@ -197,8 +224,19 @@ class Store:
             ids = []
             for config, client, rid, applied, *text in pushes:
                 self._put_config(db, config, *text)
-                ids.append(_insert(db, PUSH, {"hash": config.hash, "client": client, "request_id": rid,
-                                              "applied": applied, "acked_at": time.time()}).lastrowid)
+                ids.append(
+                    _insert(
+                        db,
+                        PUSH,
+                        {
+                            "hash": config.hash,
+                            "client": client,
+                            "request_id": rid,
+                            "applied": applied,
+                            "acked_at": time.time(),
+                        },
+                    ).lastrowid
+                )
             return ids
 
     def get_config(self, hash_: str) -> PhaseConfig:
@@ -208,8 +246,11 @@ class Store:
         """The hash of the configuration that most recently came with ``name`` for the first time (as its
         first name, or a later one: :meth:`_put_config`), or None. A pattern pushed again under a name it
         already has does not take the name back from a newer pattern."""
-        row = self._one("SELECT hash, first_seen FROM configs WHERE name = ? UNION ALL SELECT target, t FROM tags "
-                        "WHERE kind = 'config' AND tag = ? ORDER BY 2 DESC LIMIT 1", (name, NAME_TAG + name))
+        row = self._one(
+            "SELECT hash, first_seen FROM configs WHERE name = ? UNION ALL SELECT target, t FROM tags "
+            "WHERE kind = 'config' AND tag = ? ORDER BY 2 DESC LIMIT 1",
+            (name, NAME_TAG + name),
+        )
         return None if row is None else row[0]
 
     def list_configs(self, limit: int = 100, before: int | None = None) -> list[dict]:
@@ -232,12 +273,15 @@ class Store:
     # ------------------------------------------------------------------ snapshots and measurements
     def snapshot(self, bench_toml: str, software: str) -> int:
         with self.atomic() as db:
-            row = db.execute("SELECT id FROM snapshots WHERE bench = ? AND software = ? ORDER BY id DESC LIMIT 1",
-                             (bench_toml, software)).fetchone()
+            row = db.execute(
+                "SELECT id FROM snapshots WHERE bench = ? AND software = ? ORDER BY id DESC LIMIT 1",
+                (bench_toml, software),
+            ).fetchone()
             if row:
                 return row[0]
-            return _insert(db, SNAPSHOT, {"bench": bench_toml, "software": software,
-                                          "created_at": time.time()}).lastrowid
+            return _insert(
+                db, SNAPSHOT, {"bench": bench_toml, "software": software, "created_at": time.time()}
+            ).lastrowid
 
     def get_snapshot(self, sid: int) -> dict:
         return self._get(SNAPSHOT, sid)
@@ -246,9 +290,18 @@ class Store:
         """Store ``m`` (its label, flag, parameters, arrays, instrument settings, snapshot, temperature and time);
         returns its id."""
         s = np.asarray(m.s)
-        row = {"hash": m.config_hash, "snapshot": m.snapshot, "params": list(m.params),
-               "frequencies": np.asarray(m.frequencies), "s": s, "shape": list(s.shape), "created_at": m.created_at,
-               "flag": m.flag, "settings": m.settings or {}, "temperature_k": m.temperature_k}
+        row = {
+            "hash": m.config_hash,
+            "snapshot": m.snapshot,
+            "params": list(m.params),
+            "frequencies": np.asarray(m.frequencies),
+            "s": s,
+            "shape": list(s.shape),
+            "created_at": m.created_at,
+            "flag": m.flag,
+            "settings": m.settings or {},
+            "temperature_k": m.temperature_k,
+        }
         with self.atomic() as db:
             return _insert(db, MEASUREMENT, row).lastrowid
 
@@ -261,17 +314,29 @@ class Store:
     # ------------------------------------------------------------------ calibrations
     def start_calibration(self, protocol: str, reason: str, params: dict, snapshot: int | None) -> int:
         with self.atomic() as db:
-            return _insert(db, CALIBRATION, {"protocol": protocol, "reason": reason, "params": params,
-                                             "status": "running", "snapshot": snapshot,
-                                             "started_at": time.time()}).lastrowid
+            return _insert(
+                db,
+                CALIBRATION,
+                {
+                    "protocol": protocol,
+                    "reason": reason,
+                    "params": params,
+                    "status": "running",
+                    "snapshot": snapshot,
+                    "started_at": time.time(),
+                },
+            ).lastrowid
 
-    def finish_calibration(self, cid: int, status: str, stages: list | None = None, metrics: dict | None = None,
-                           model: bytes | None = None) -> None:
+    def finish_calibration(
+        self, cid: int, status: str, stages: list | None = None, metrics: dict | None = None, model: bytes | None = None
+    ) -> None:
         values = {"status": status, "stages": stages, "metrics": metrics, "model": model, "finished_at": time.time()}
         cols = [CALIBRATION.column(n) for n in CALIBRATION.updated]
         with self.atomic() as db:
-            db.execute(f"UPDATE calibrations SET {', '.join(c.name + ' = ?' for c in cols)} WHERE id = ?",
-                       [encode(c, values[c.name]) for c in cols] + [cid])
+            db.execute(
+                f"UPDATE calibrations SET {', '.join(c.name + ' = ?' for c in cols)} WHERE id = ?",
+                [encode(c, values[c.name]) for c in cols] + [cid],
+            )
 
     def get_calibration(self, cid: int) -> dict:
         return self._get(CALIBRATION, cid)
@@ -282,13 +347,15 @@ class Store:
 
     def latest_model_id(self) -> int | None:
         """Id of the newest finished calibration with a model (cheap: no model bytes are read)."""
-        row = self._one("SELECT id FROM calibrations WHERE status = 'done' AND model IS NOT NULL "
-                        "ORDER BY id DESC LIMIT 1")
+        row = self._one(
+            "SELECT id FROM calibrations WHERE status = 'done' AND model IS NOT NULL ORDER BY id DESC LIMIT 1"
+        )
         return None if row is None else row[0]
 
     def latest_model(self) -> bytes | None:
-        row = self._one("SELECT model FROM calibrations WHERE status = 'done' AND model IS NOT NULL "
-                        "ORDER BY id DESC LIMIT 1")
+        row = self._one(
+            "SELECT model FROM calibrations WHERE status = 'done' AND model IS NOT NULL ORDER BY id DESC LIMIT 1"
+        )
         return None if row is None else row[0]
 
     def interrupted_calibrations(self) -> list[int]:
@@ -313,16 +380,19 @@ class Store:
 
     @staticmethod
     def _insert_tag(db, kind: str, target, tag: str, operator: str | None, t: float) -> int:
-        return _insert(db, TAG, {"kind": kind, "target": str(target), "tag": tag, "operator": operator,
-                                 "t": t}).lastrowid
+        return _insert(
+            db, TAG, {"kind": kind, "target": str(target), "tag": tag, "operator": operator, "t": t}
+        ).lastrowid
 
     def exists(self, kind: str, target) -> bool:
         rec = record(kind)
         return self._one(f"SELECT COUNT(*) FROM {rec.table} WHERE {rec.key} = ?", (str(target),))[0] > 0
 
     def tags(self, kind: str, target) -> list[str]:
-        return [r[0] for r in self._all("SELECT tag FROM tags WHERE kind = ? AND target = ? ORDER BY id",
-                                        (kind, str(target)))]
+        return [
+            r[0]
+            for r in self._all("SELECT tag FROM tags WHERE kind = ? AND target = ? ORDER BY id", (kind, str(target)))
+        ]
 
     def outbox_head(self) -> int:
         """The sequence number of the newest outbox entry (0: none)."""
@@ -330,8 +400,9 @@ class Store:
 
     def set_state(self, key: str, value) -> None:
         with self.atomic() as db:
-            _insert(db, STATE, {"key": key, "value": value},
-                    tail="ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+            _insert(
+                db, STATE, {"key": key, "value": value}, tail="ON CONFLICT(key) DO UPDATE SET value = excluded.value"
+            )
 
     def get_state(self, key: str, default=None):
         try:

@@ -28,7 +28,6 @@ class Topic(StrEnum):
     CONFIG_NOT_RESTORED = "config_not_restored"
 
 
-
 class StoredEvent(StrEnum):
     """Events the daemon keeps in its store without publishing them."""
 

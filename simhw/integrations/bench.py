@@ -60,8 +60,9 @@ class BenchSession:
         except DaemonError as e:
             if e.code != "not_found":
                 raise
-            raise KeyError(f"no stored configuration {'with hash' if _HASH.fullmatch(ref) else 'named'} '{ref}'") \
-                from None
+            raise KeyError(
+                f"no stored configuration {'with hash' if _HASH.fullmatch(ref) else 'named'} '{ref}'"
+            ) from None
 
     def push(self, config: PhaseConfig | str) -> dict:
         """Push (a configuration, or a stored name or hash); returns the acknowledgement with the latch report."""

@@ -83,8 +83,10 @@ class MatFile:
         except (json.JSONDecodeError, RecursionError) as e:
             raise self.error(name, f"{expected} (JSON text): {str(e)[:120]}", index=index) from None
         if not isinstance(doc, dict):
-            raise ValueError(f"{self.path}: {repr(name) if index is None else f'{name!r} entry {index + 1}'} "
-                             f"must be {expected}, got JSON {type(doc).__name__}")
+            raise ValueError(
+                f"{self.path}: {repr(name) if index is None else f'{name!r} entry {index + 1}'} "
+                f"must be {expected}, got JSON {type(doc).__name__}"
+            )
         return doc
 
     # ------------------------------------------------------------------ numbers

@@ -36,8 +36,17 @@ from simhw.integrations.mat_vars import MatFile
 from simhw.values.files import write_atomic
 from simhw.values.phase_config import MAX_BITS, METADATA_FIELDS, PhaseConfig, PhaseConfigError
 
-__all__ = ["FORMAT", "is_mat", "check_output", "write_configs", "read_configs", "write_measurement",
-           "read_measurement", "write_model", "read_model"]
+__all__ = [
+    "FORMAT",
+    "is_mat",
+    "check_output",
+    "write_configs",
+    "read_configs",
+    "write_measurement",
+    "read_measurement",
+    "write_model",
+    "read_model",
+]
 
 FORMAT = "simhw.mat/1"
 MODEL_ARRAYS = ("w_in", "w_layers", "w_out", "frequencies", "x")
@@ -65,8 +74,12 @@ def check_output(path) -> str:
 def _save(path, kind: str, **variables) -> str:
     path = check_output(path)
     try:
-        return write_atomic(path, lambda f: scipy.io.savemat(f, {"format": FORMAT, "kind": kind, **variables},
-                                                             do_compression=True, oned_as="column"))
+        return write_atomic(
+            path,
+            lambda f: scipy.io.savemat(
+                f, {"format": FORMAT, "kind": kind, **variables}, do_compression=True, oned_as="column"
+            ),
+        )
     except OSError as e:
         raise OSError(e.errno, f"cannot write {path}: {e.strerror}") from None
 
@@ -88,8 +101,15 @@ def write_configs(path, configs) -> str:
         raise ValueError("configurations of one .mat file share their shape and bits: write others to another file")
     codes = np.stack([np.transpose(c.codes, (1, 2, 0)) for c in configs], axis=-1).astype(np.uint16)
     meta = [json.dumps({k: v for k, v in c.metadata.items() if k != "name"}, sort_keys=True) for c in configs]
-    return _save(path, "configs", codes=codes, bits=float(configs[0].bits), names=_cellstr([c.name for c in configs]),
-                 hashes=_cellstr([c.hash for c in configs]), metadata=_cellstr(meta))
+    return _save(
+        path,
+        "configs",
+        codes=codes,
+        bits=float(configs[0].bits),
+        names=_cellstr([c.name for c in configs]),
+        hashes=_cellstr([c.hash for c in configs]),
+        metadata=_cellstr(meta),
+    )
 
 
 def read_configs(path) -> list[PhaseConfig]:
@@ -143,8 +163,10 @@ def _metadata(d: MatFile, text: str, t: int) -> dict:
     unknown = sorted(set(meta) - set(METADATA_KEYS))
     if unknown:
         note = " (a name goes in 'names')" if "name" in unknown else ""
-        raise ValueError(f"{d.path}: 'metadata' entry {t + 1} has unknown key(s) {', '.join(map(repr, unknown))}; "
-                         f"allowed: {', '.join(METADATA_KEYS)}{note}")
+        raise ValueError(
+            f"{d.path}: 'metadata' entry {t + 1} has unknown key(s) {', '.join(map(repr, unknown))}; "
+            f"allowed: {', '.join(METADATA_KEYS)}{note}"
+        )
     return meta
 
 
@@ -157,8 +179,14 @@ def write_measurement(path, frequencies, s, metadata: dict | None = None, params
     if s.shape[0] != f.size:
         raise ValueError(f"S has {s.shape[0]} rows for {f.size} frequencies")
     params = list(params) if params is not None else [f"S{p + 2}1" for p in range(s.shape[1])]
-    return _save(path, "measurement", frequencies=f[:, None], S=s, params=_cellstr(params),
-                 metadata=json.dumps(metadata or {}, sort_keys=True, default=str))
+    return _save(
+        path,
+        "measurement",
+        frequencies=f[:, None],
+        S=s,
+        params=_cellstr(params),
+        metadata=json.dumps(metadata or {}, sort_keys=True, default=str),
+    )
 
 
 def read_measurement(path) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -180,8 +208,10 @@ def write_model(path, model: CalibratedModel) -> str:
     """Write a calibrated model: every cascade matrix, the level table, leakage, faces, metrics, header."""
     arrays = model.arrays()
     arrays["frequencies"], arrays["x"] = arrays["frequencies"][:, None], np.asarray(arrays["x"], float)[:, None]
-    text = {k: json.dumps(v, sort_keys=True, default=_plain) for k, v in
-            (("metrics", model.metrics), ("header", model.header()))}
+    text = {
+        k: json.dumps(v, sort_keys=True, default=_plain)
+        for k, v in (("metrics", model.metrics), ("header", model.header()))
+    }
     return _save(path, "model", parameterization=model.parameterization, **arrays, **text)
 
 

@@ -112,8 +112,7 @@ class SimCalibration(_DaemonDevice):
     """A calibration run as a flyable: ``kickoff`` starts the job, ``complete`` waits for its record.
     ``params``: the daemon's ``calibrate`` fields (stages, slots, parameterization, ...)."""
 
-    def __init__(self, endpoint: str, name: str = "", timeout: float = 600.0, curve: tuple | None = None,
-                 **params):
+    def __init__(self, endpoint: str, name: str = "", timeout: float = 600.0, curve: tuple | None = None, **params):
         self.params = params
         with self.add_children_as_readables():
             self.calibration, self._set_calibration = soft_signal_r_and_setter(int)

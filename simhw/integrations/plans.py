@@ -15,8 +15,14 @@ def scan_configs(board, vna, configs, md: dict | None = None):
     (the push is verified before the plan goes on), trigger the VNA and read both into one event."""
     configs = list(configs)
     refs = [c.hash if isinstance(c, PhaseConfig) else c for c in configs]
-    meta = {"plan_name": "scan_configs", "detectors": [vna.name], "motors": [board.name], "num_points": len(configs),
-            "configs": refs, **(md or {})}
+    meta = {
+        "plan_name": "scan_configs",
+        "detectors": [vna.name],
+        "motors": [board.name],
+        "num_points": len(configs),
+        "configs": refs,
+        **(md or {}),
+    }
 
     @bpp.run_decorator(md=meta)
     def inner():

@@ -30,8 +30,14 @@ __all__ = ["SimBench"]
 
 
 class SimBench(Instrument):
-    def __init__(self, name: str, endpoint: str = "tcp://127.0.0.1:5555", timeout: float = 60.0,
-                 curve: tuple | None = None, **kwargs):
+    def __init__(
+        self,
+        name: str,
+        endpoint: str = "tcp://127.0.0.1:5555",
+        timeout: float = 60.0,
+        curve: tuple | None = None,
+        **kwargs,
+    ):
         super().__init__(name, **kwargs)
         self._session = BenchSession(endpoint, timeout, curve)
         self._status = self._session.open()
@@ -39,22 +45,42 @@ class SimBench(Instrument):
         self._sweep = self._session.sweep()
         self._last_id = 0  # store id of the last measurement
         self.config = self.add_parameter(
-            "config", Parameter, label="configuration (stored name or hash)", vals=Strings(),
-            set_cmd=self._session.push, get_cmd=lambda: self._session.active_hash() or "")
+            "config",
+            Parameter,
+            label="configuration (stored name or hash)",
+            vals=Strings(),
+            set_cmd=self._session.push,
+            get_cmd=lambda: self._session.active_hash() or "",
+        )
         self.frequency = self.add_parameter(
-            "frequency", Parameter, label="frequency", unit="Hz", vals=Arrays(shape=(self._points,)),
-            get_cmd=lambda: self._sweep[0])
+            "frequency",
+            Parameter,
+            label="frequency",
+            unit="Hz",
+            vals=Arrays(shape=(self._points,)),
+            get_cmd=lambda: self._sweep[0],
+        )
         self.port = self.add_parameter(
-            "port", Parameter, label="receive port", vals=Arrays(shape=(self._ports,)),
-            get_cmd=lambda: np.arange(2, 2 + self._ports()))
+            "port",
+            Parameter,
+            label="receive port",
+            vals=Arrays(shape=(self._ports,)),
+            get_cmd=lambda: np.arange(2, 2 + self._ports()),
+        )
         self.s = self.add_parameter(
-            "s", ParameterWithSetpoints, label="S(port, 1)", setpoints=(self.frequency, self.port),
-            vals=Arrays(shape=(self._points, self._ports), valid_types=(np.complexfloating,)), get_cmd=self._measure)
+            "s",
+            ParameterWithSetpoints,
+            label="S(port, 1)",
+            setpoints=(self.frequency, self.port),
+            vals=Arrays(shape=(self._points, self._ports), valid_types=(np.complexfloating,)),
+            get_cmd=self._measure,
+        )
         self.measurement = self.add_parameter(
-            "measurement", Parameter, label="store id of the last measurement",
-            get_cmd=lambda: self._last_id)
+            "measurement", Parameter, label="store id of the last measurement", get_cmd=lambda: self._last_id
+        )
         self.model_version = self.add_parameter(
-            "model_version", Parameter, label="newest calibrated model (store id)", get_cmd=self._session.model_version)
+            "model_version", Parameter, label="newest calibrated model (store id)", get_cmd=self._session.model_version
+        )
 
     def _measure(self) -> np.ndarray:
         m = self._session.measure()
@@ -70,8 +96,12 @@ class SimBench(Instrument):
         return self._sweep[1]
 
     def get_idn(self) -> dict:
-        return {"vendor": "simhw", "model": "bench daemon", "serial": self._session.endpoint,
-                "firmware": str(self._status.get("version", ""))}
+        return {
+            "vendor": "simhw",
+            "model": "bench daemon",
+            "serial": self._session.endpoint,
+            "firmware": str(self._status.get("version", "")),
+        }
 
     def close(self) -> None:
         self._session.close()

@@ -25,7 +25,8 @@ import numpy as np
 
 SPEED_OF_LIGHT = 299_792_458.0
 
-__all__ = ["GeometryError",
+__all__ = [
+    "GeometryError",
     "SPEED_OF_LIGHT",
     "AntennaArray",
     "FabricationErrors",
@@ -69,8 +70,15 @@ class AntennaArray:
         return self.positions.shape[0]
 
     @classmethod
-    def linear(cls, count: int, spacing: float, z: float, area: float, axis: str = "x",
-               centre: tuple[float, float] = (0.0, 0.0)) -> AntennaArray:
+    def linear(
+        cls,
+        count: int,
+        spacing: float,
+        z: float,
+        area: float,
+        axis: str = "x",
+        centre: tuple[float, float] = (0.0, 0.0),
+    ) -> AntennaArray:
         """A uniform linear array of ``count`` antennas centred on the layer axis at height ``z``."""
         if count < 1:
             raise ValueError(f"an antenna array needs at least one antenna, got count={count}")
@@ -107,8 +115,9 @@ class FabricationErrors:
     def paper(cls, wavelength: float, scale: float = 1.0) -> FabricationErrors:
         """The bounds of the case study of [3] Interlayer error calibration (sec. IV): e_I = 0.1% lambda,
         e_V = 1% lambda, e_P = 0.01 deg."""
-        return cls(spacing=1e-3 * wavelength * scale, offset=1e-2 * wavelength * scale,
-                   rotation=math.radians(0.01) * scale)
+        return cls(
+            spacing=1e-3 * wavelength * scale, offset=1e-2 * wavelength * scale, rotation=math.radians(0.01) * scale
+        )
 
     def scaled(self, factor: float) -> FabricationErrors:
         return FabricationErrors(self.spacing * factor, self.offset * factor, self.rotation * factor)
@@ -149,8 +158,9 @@ class SimGeometry:
 
     def __post_init__(self):
         if self.n_layers < 1 or self.rows < 1 or self.cols < 1:
-            raise ValueError(f"a SIM needs >= 1 layer, row and column, got L={self.n_layers}, "
-                             f"rows={self.rows}, cols={self.cols}")
+            raise ValueError(
+                f"a SIM needs >= 1 layer, row and column, got L={self.n_layers}, rows={self.rows}, cols={self.cols}"
+            )
         if not (self.pitch_x > 0 and self.pitch_y > 0):
             raise ValueError("meta-atom pitch must be positive")
         gaps = _as_float_array(self.gaps, None, "gaps").reshape(-1)
@@ -176,10 +186,23 @@ class SimGeometry:
 
     # ------------------------------------------------------------------ constructors
     @classmethod
-    def uniform(cls, n_layers: int, rows: int, cols: int, frequency: float, thickness: float,
-                *, frequencies=None, pitch: float | None = None, input_antennas: AntennaArray | None = None,
-                output_antennas: AntennaArray | None = None, input_distance: float | None = None,
-                output_distance: float | None = None, n_inputs: int = 1, n_outputs: int = 1) -> SimGeometry:
+    def uniform(
+        cls,
+        n_layers: int,
+        rows: int,
+        cols: int,
+        frequency: float,
+        thickness: float,
+        *,
+        frequencies=None,
+        pitch: float | None = None,
+        input_antennas: AntennaArray | None = None,
+        output_antennas: AntennaArray | None = None,
+        input_distance: float | None = None,
+        output_distance: float | None = None,
+        n_inputs: int = 1,
+        n_outputs: int = 1,
+    ) -> SimGeometry:
         """An ideal SIM: L layers spread evenly over ``thickness`` (d_L = T_SIM/(L-1)).
 
         Default pitch lambda/2. Without explicit arrays, ``n_inputs`` feed antennas sit at
@@ -206,8 +229,9 @@ class SimGeometry:
     def with_frequencies(self, frequencies) -> SimGeometry:
         return dataclasses.replace(self, frequencies=np.atleast_1d(np.asarray(frequencies, float)))
 
-    def with_errors(self, bounds: FabricationErrors, seed: int | np.random.Generator | None = None,
-                    draw: ErrorDraw | None = None) -> SimGeometry:
+    def with_errors(
+        self, bounds: FabricationErrors, seed: int | np.random.Generator | None = None, draw: ErrorDraw | None = None
+    ) -> SimGeometry:
         """A copy perturbed by fabrication errors drawn U(-bound, bound) per layer (seeded).
 
         Pass ``draw`` instead to apply known error values. Zero bounds reproduce this geometry
@@ -217,15 +241,17 @@ class SimGeometry:
         if draw is None:
             rng = np.random.default_rng(seed)
             u = rng.uniform(-1.0, 1.0, size=(3, L))
-            draw = ErrorDraw(spacing=u[0] * bounds.spacing, offset=u[1] * bounds.offset,
-                             rotation=u[2] * bounds.rotation)
+            draw = ErrorDraw(
+                spacing=u[0] * bounds.spacing, offset=u[1] * bounds.offset, rotation=u[2] * bounds.rotation
+            )
         for name in ("spacing", "offset", "rotation"):
             if np.shape(getattr(draw, name)) != (L,):
                 raise ValueError(f"error draw {name!r} must have one value per layer ({L})")
         offsets = self.offsets.copy()
         offsets[:, 1] += draw.offset
-        return dataclasses.replace(self, gaps=self.gaps + draw.spacing, offsets=offsets,
-                                   rotations=self.rotations + draw.rotation, errors=draw)
+        return dataclasses.replace(
+            self, gaps=self.gaps + draw.spacing, offsets=offsets, rotations=self.rotations + draw.rotation, errors=draw
+        )
 
     # ------------------------------------------------------------------ derived quantities
     @property
@@ -268,9 +294,14 @@ class SimGeometry:
     def describe(self) -> dict:
         """A JSON-friendly summary (for bench snapshots and reports)."""
         return {
-            "n_layers": self.n_layers, "rows": self.rows, "cols": self.cols,
-            "pitch_x": self.pitch_x, "pitch_y": self.pitch_y, "gaps": self.gaps.tolist(),
-            "offsets": self.offsets.tolist(), "rotations": self.rotations.tolist(),
+            "n_layers": self.n_layers,
+            "rows": self.rows,
+            "cols": self.cols,
+            "pitch_x": self.pitch_x,
+            "pitch_y": self.pitch_y,
+            "gaps": self.gaps.tolist(),
+            "offsets": self.offsets.tolist(),
+            "rotations": self.rotations.tolist(),
             "frequencies": self.frequencies.tolist(),
             "input_antennas": self.input_antennas.positions.tolist(),
             "output_antennas": self.output_antennas.positions.tolist(),

@@ -59,7 +59,7 @@ class PhaseDependentAmplitude:
 
     def value_and_derivative(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         base = (np.sin(theta - self.phi) + 1.0) / 2.0
-        pw = base ** self.kappa
+        pw = base**self.kappa
         a = (1 - self.a_min) * pw + self.a_min
         # d/dtheta base^kappa = kappa base^(kappa-1) cos(theta-phi)/2; base can be 0 at one point
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -102,8 +102,7 @@ class Impairments:
 
     @property
     def any(self) -> bool:
-        return any(v is not None for v in (self.bits, self.coupling, self.phase_noise, self.amplitude,
-                                            self.stuck_mask))
+        return any(v is not None for v in (self.bits, self.coupling, self.phase_noise, self.amplitude, self.stuck_mask))
 
     @classmethod
     def random_stuck(cls, n_layers: int, n_atoms: int, fraction: float, seed=None, **kw) -> Impairments:

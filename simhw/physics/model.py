@@ -68,8 +68,13 @@ class SIMModel:
     (L, N) for one configuration; responses then have shape (B, F, M_out, M_in) or (F, M_out, M_in).
     """
 
-    def __init__(self, cascade: Cascade, impairments: Impairments | None = None,
-                 convention: str = "end-to-end", seed: int | np.random.Generator | None = None):
+    def __init__(
+        self,
+        cascade: Cascade,
+        impairments: Impairments | None = None,
+        convention: str = "end-to-end",
+        seed: int | np.random.Generator | None = None,
+    ):
         if convention not in CONVENTIONS:
             raise ValueError(f"unknown convention {convention!r}; choose one of {CONVENTIONS}")
         self.cascade = cascade
@@ -82,8 +87,9 @@ class SIMModel:
         self._rng = np.random.default_rng(seed)
         imp = self.impairments
         if imp.stuck_mask is not None and imp.stuck_mask.shape != (self.n_layers, self.n_atoms):
-            raise ValueError(f"stuck_mask must have shape (L, N) = ({self.n_layers}, {self.n_atoms}), "
-                             f"got {imp.stuck_mask.shape}")
+            raise ValueError(
+                f"stuck_mask must have shape (L, N) = ({self.n_layers}, {self.n_atoms}), got {imp.stuck_mask.shape}"
+            )
         c = None
         if imp.coupling:
             c = coupling_matrix(self.n_atoms, imp.coupling, imp.coupling_band).astype(self.dtype)
@@ -98,8 +104,15 @@ class SIMModel:
         self._w_out_h = None if self._w_out is None else np.ascontiguousarray(np.conj(self._w_out).transpose(0, 2, 1))
 
     @classmethod
-    def from_geometry(cls, geometry: SimGeometry, propagation: str = "rs", impairments: Impairments | None = None,
-                      convention: str = "end-to-end", dtype=np.complex128, seed=None) -> SIMModel:
+    def from_geometry(
+        cls,
+        geometry: SimGeometry,
+        propagation: str = "rs",
+        impairments: Impairments | None = None,
+        convention: str = "end-to-end",
+        dtype=np.complex128,
+        seed=None,
+    ) -> SIMModel:
         return cls(cascade_matrices(geometry, propagation, dtype=dtype), impairments, convention, seed)
 
     # ------------------------------------------------------------------ shapes
@@ -117,8 +130,10 @@ class SIMModel:
         if single:
             theta = theta[None]
         if theta.ndim != 3 or theta.shape[1:] != (self.n_layers, self.n_atoms):
-            raise ValueError(f"phases must have shape (L, N) or (B, L, N) with L={self.n_layers}, "
-                             f"N={self.n_atoms}; got {np.shape(theta)}")
+            raise ValueError(
+                f"phases must have shape (L, N) or (B, L, N) with L={self.n_layers}, "
+                f"N={self.n_atoms}; got {np.shape(theta)}"
+            )
         if not np.all(np.isfinite(theta)):
             raise ValueError("phases contain NaN or infinite values")
         return theta, single
@@ -177,8 +192,9 @@ class SIMModel:
             xs.append(x)
             u = (x * d[l][None, :, :, None]).reshape(F, N, B * m_in)
         h = u if self._w_out is None else np.matmul(self._w_out, u)
-        return _Forward(np.ascontiguousarray(h), xs, d, dd_dtheta.transpose(1, 2, 0), dd_da.transpose(1, 2, 0), B,
-                        single)
+        return _Forward(
+            np.ascontiguousarray(h), xs, d, dd_dtheta.transpose(1, 2, 0), dd_da.transpose(1, 2, 0), B, single
+        )
 
     def _identity_field(self, d0: np.ndarray, batch: int) -> np.ndarray:
         """Field leaving layer 1 when the input is the identity (uplink G): diag(d0) per config."""
@@ -280,8 +296,11 @@ class SIMModel:
                 return self._identity_field(fw.d[0], B)
             return (x * fw.d[l][None, :, :, None]).reshape(F, N, B * m_in)
 
-        c = coupling_matrix(N, self.impairments.coupling, self.impairments.coupling_band).astype(self.dtype) \
-            if self.impairments.coupling else None
+        c = (
+            coupling_matrix(N, self.impairments.coupling, self.impairments.coupling_band).astype(self.dtype)
+            if self.impairments.coupling
+            else None
+        )
         g_w_out = np.zeros_like(self.cascade.w_out)
         g_w_layers = np.zeros_like(self.cascade.w_layers)
         g_w_in = np.zeros_like(self.cascade.w_in)
@@ -300,7 +319,7 @@ class SIMModel:
                 t = np.conj(np.einsum("fnbn->nb", g4)) if x is None else np.einsum("fnbm,fnbm->nb", np.conj(g4), x)
                 grad_theta[l] = np.real(fw.dd_dtheta[l] * t)
                 grad_amp[l] = np.real(fw.dd_da[l] * t)
-            g_x = (g_u.reshape(F, N, B, m_in) * np.conj(fw.d[l])[None, :, :, None])
+            g_x = g_u.reshape(F, N, B, m_in) * np.conj(fw.d[l])[None, :, :, None]
             if l > 0:
                 gx2 = g_x.reshape(F, N, B * m_in)
                 gw = np.matmul(gx2, np.conj(u_of(l - 1)).transpose(0, 2, 1))

@@ -36,8 +36,7 @@ def _distances(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return r, cos_chi
 
 
-def rayleigh_sommerfeld(src: np.ndarray, dst: np.ndarray, wavelengths, area: float,
-                        dtype=np.complex128) -> np.ndarray:
+def rayleigh_sommerfeld(src: np.ndarray, dst: np.ndarray, wavelengths, area: float, dtype=np.complex128) -> np.ndarray:
     """Rayleigh-Sommerfeld diffraction coefficients, shape (F, len(dst), len(src))."""
     r, cos_chi = _distances(np.asarray(src, float), np.asarray(dst, float))
     lam = np.atleast_1d(np.asarray(wavelengths, float))[:, None, None]
@@ -46,8 +45,9 @@ def rayleigh_sommerfeld(src: np.ndarray, dst: np.ndarray, wavelengths, area: flo
     return w.astype(dtype, copy=False)
 
 
-def radar(src: np.ndarray, dst: np.ndarray, wavelengths, area: float, q: float = 1.0,
-          dtype=np.complex128) -> np.ndarray:
+def radar(
+    src: np.ndarray, dst: np.ndarray, wavelengths, area: float, q: float = 1.0, dtype=np.complex128
+) -> np.ndarray:
     """Geometric radar-equation coefficients, shape (F, len(dst), len(src))."""
     r, cos_chi = _distances(np.asarray(src, float), np.asarray(dst, float))
     lam = np.atleast_1d(np.asarray(wavelengths, float))[:, None, None]

@@ -59,8 +59,15 @@ from simhw.physics.geometry import SPEED_OF_LIGHT, AntennaArray, SimGeometry
 from simhw.values.bench_choices import check_choices
 from simhw.values.bench_limits import check_ranges, check_simulated_size, vna_limits
 
-__all__ = ["BenchConfig", "GeometrySection", "SweepSection", "BoardSection", "VNASection", "SimulationSection",
-           "BenchConfigError"]
+__all__ = [
+    "BenchConfig",
+    "GeometrySection",
+    "SweepSection",
+    "BoardSection",
+    "VNASection",
+    "SimulationSection",
+    "BenchConfigError",
+]
 
 
 class BenchConfigError(ValueError):
@@ -86,9 +93,18 @@ class GeometrySection:
         z_last = self.input_distance + spacing * (self.layers - 1)
         inp = AntennaArray.point((0.0, 0.0, 0.0), area)
         out = AntennaArray.linear(self.receive_ports, lam / 2, z_last + self.output_distance, area)
-        return SimGeometry.uniform(self.layers, self.rows, self.cols, self.frequency, self.thickness,
-                                   frequencies=frequencies, input_antennas=inp, output_antennas=out,
-                                   input_distance=self.input_distance, output_distance=self.output_distance)
+        return SimGeometry.uniform(
+            self.layers,
+            self.rows,
+            self.cols,
+            self.frequency,
+            self.thickness,
+            frequencies=frequencies,
+            input_antennas=inp,
+            output_antennas=out,
+            input_distance=self.input_distance,
+            output_distance=self.output_distance,
+        )
 
 
 @dataclass
@@ -212,9 +228,16 @@ class LabSection:
     retry_s: float = 2.0  # pause before reconnecting after the lab database was unreachable
 
 
-_SECTIONS = {"geometry": GeometrySection, "sweep": SweepSection, "board": BoardSection, "vna": VNASection,
-             "simulation": SimulationSection, "calibration": CalibrationSection, "daemon": DaemonSection,
-             "lab": LabSection}
+_SECTIONS = {
+    "geometry": GeometrySection,
+    "sweep": SweepSection,
+    "board": BoardSection,
+    "vna": VNASection,
+    "simulation": SimulationSection,
+    "calibration": CalibrationSection,
+    "daemon": DaemonSection,
+    "lab": LabSection,
+}
 
 
 #: Bench-file presets (``preset = "..."`` at the top of a bench file): section values a file starts
@@ -226,14 +249,23 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "realistic": {
         "sweep": {"points": 5},
         "simulation": {
-            "truth_model": "multiport", "reflection": 0.1, "port_coupling": 0.02, "coupling": 0.05,
-            "phase_noise": 0.02, "phase_dependent_amplitude": True,
-            "multipath": 0.1, "multipath_delay_ns": 3.0,  # -20 dB, 90 cm of excess path
-            "cable_ppm_per_k": 50.0, "cable_delay_ns": 5.0,  # PTFE coax, about 1 m
-            "leakage": 0.01, "leakage_delay_ns": 0.5,  # -40 dB around the SIM
+            "truth_model": "multiport",
+            "reflection": 0.1,
+            "port_coupling": 0.02,
+            "coupling": 0.05,
+            "phase_noise": 0.02,
+            "phase_dependent_amplitude": True,
+            "multipath": 0.1,
+            "multipath_delay_ns": 3.0,  # -20 dB, 90 cm of excess path
+            "cable_ppm_per_k": 50.0,
+            "cable_delay_ns": 5.0,  # PTFE coax, about 1 m
+            "leakage": 0.01,
+            "leakage_delay_ns": 0.5,  # -40 dB around the SIM
             "code_spread": 0.1,  # about 6 degrees per atom and code
             "horn_q": 15.0,  # 15 dBi horns
-            "vna_residual_directivity": 0.01, "vna_residual_match": 0.018, "vna_residual_tracking_db": 0.05,
+            "vna_residual_directivity": 0.01,
+            "vna_residual_match": 0.018,
+            "vna_residual_tracking_db": 0.05,
         },
         "calibration": {"receivers": "free", "slots": 120},  # free receivers and per-atom terms need pilots
     },
@@ -307,8 +339,10 @@ class BenchConfig:
             raise BenchConfigError(f"vna.model = {v.model!r} is not a VNA model simhw knows")
         check_ranges(self, BenchConfigError)
         if g.rows * g.cols > 65535:
-            raise BenchConfigError(f"geometry.rows x geometry.cols = {g.rows * g.cols} atoms per layer; the SMP WRITE "
-                                   "offset is 16 bits (at most 65535)")
+            raise BenchConfigError(
+                f"geometry.rows x geometry.cols = {g.rows * g.cols} atoms per layer; the SMP WRITE "
+                "offset is 16 bits (at most 65535)"
+            )
         if self.simulated:
             check_simulated_size(self, BenchConfigError)
         if not s.start <= s.stop:
@@ -316,19 +350,27 @@ class BenchConfig:
         if not b.urls:
             raise BenchConfigError("board.urls must name at least one board")
         if b.protocol == "open-ris" and (g.rows, g.cols, g.bits) != (16, 16, 1):
-            raise BenchConfigError("board.protocol 'open-ris' drives 16x16 1-bit layers: set geometry rows = cols = 16, "
-                                   "bits = 1")
+            raise BenchConfigError(
+                "board.protocol 'open-ris' drives 16x16 1-bit layers: set geometry rows = cols = 16, bits = 1"
+            )
         if b.protocol == "open-ris" and len(b.urls) != g.layers:
             raise BenchConfigError("board.protocol 'open-ris' needs one URL per layer in board.urls")
         rx = list(v.receive_port_map)
-        if rx and (len(rx) != g.receive_ports or len(set(rx)) != len(rx)
-                   or any(not isinstance(p, int) or isinstance(p, bool) or not 1 <= p <= 4 for p in rx)):
-            raise BenchConfigError(f"vna.receive_port_map must list {g.receive_ports} distinct VNA ports (1..4), "
-                                   "none of them vna.source_port")
+        if rx and (
+            len(rx) != g.receive_ports
+            or len(set(rx)) != len(rx)
+            or any(not isinstance(p, int) or isinstance(p, bool) or not 1 <= p <= 4 for p in rx)
+        ):
+            raise BenchConfigError(
+                f"vna.receive_port_map must list {g.receive_ports} distinct VNA ports (1..4), "
+                "none of them vna.source_port"
+            )
         if v.source_port in self.receive_vna_ports():  # the map's ports, or the default 2, 3, ..
-            raise BenchConfigError(f"vna.source_port = {v.source_port} is also a receive port "
-                                   f"{list(self.receive_vna_ports())}: wire the receive antennas elsewhere with "
-                                   "vna.receive_port_map")
+            raise BenchConfigError(
+                f"vna.source_port = {v.source_port} is also a receive port "
+                f"{list(self.receive_vna_ports())}: wire the receive antennas elsewhere with "
+                "vna.receive_port_map"
+            )
         if sim.vna_interface == "vxi11" and not sim.vna_vxi11:
             raise BenchConfigError("simulation.vna_interface 'vxi11' needs simulation.vna_vxi11 = true")
         if not self.daemon.bind:

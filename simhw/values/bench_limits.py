@@ -65,8 +65,12 @@ RANGES = {
     "simulation.clock_speed": (0.0, 1e6, "x the wall clock (0: time moves only when advanced)"),
     "simulation.fault_seed": (-1, 2**63 - 1, "-1: fresh at every start"),
     # with SMPBoard's default 6 retries (drivers/smp_board.py): revisit this bound if that default changes
-    "simulation.byte_errors": (0.0, 0.005, "a probability per byte, at most one in 200: beyond, a board's hello "
-                               "rarely gets through its retries and the bench cannot start"),
+    "simulation.byte_errors": (
+        0.0,
+        0.005,
+        "a probability per byte, at most one in 200: beyond, a board's hello "
+        "rarely gets through its retries and the bench cannot start",
+    ),
     "simulation.board_resets_per_hour": (0.0, HOUR_S, "at most one a second"),
     "simulation.vna_stalls_per_hour": (0.0, HOUR_S, "at most one a second"),
     "simulation.vna_drops_per_hour": (0.0, HOUR_S, "at most one a second"),
@@ -93,7 +97,11 @@ RANGES = {
     "calibration.residual_db": (0.0, 100.0, "dB (0: from the model)"),
     "calibration.power_db": (0.0, 100.0, "dB (0: from the model)"),
     "calibration.temperature_k": (0.0, 1000.0, "kelvin (0: not watched)"),
-    "calibration.idle_s": (0.0, 86_400.0, "seconds without requests before a scheduled run (0: do not wait), at most a day"),
+    "calibration.idle_s": (
+        0.0,
+        86_400.0,
+        "seconds without requests before a scheduled run (0: do not wait), at most a day",
+    ),
     "daemon.heartbeat_s": (0.01, HOUR_S, "seconds"),
     "daemon.store_max_mb": (0.0, 1e9, "MiB (0: no cap)"),
     "daemon.busy_poll_us": (0.0, 1e6, "microseconds (1 s)"),
@@ -136,18 +144,24 @@ def check_simulated_size(cfg, error) -> None:
     if g.layers > SIM_MAX_LAYERS:
         raise error(f"geometry.layers = {g.layers}: a simulated bench cascades at most {SIM_MAX_LAYERS} layers")
     if atoms > SIM_MAX_ATOMS:
-        raise error(f"geometry.rows x geometry.cols = {g.rows} x {g.cols} = {atoms} atoms per layer; a simulated "
-                    f"bench holds at most {SIM_MAX_ATOMS}")
+        raise error(
+            f"geometry.rows x geometry.cols = {g.rows} x {g.cols} = {atoms} atoms per layer; a simulated "
+            f"bench holds at most {SIM_MAX_ATOMS}"
+        )
     worst = 1e-3 * SPEED_OF_LIGHT / cfg.sweep.start * cfg.simulation.error_scale  # FabricationErrors.paper's e_I
     gap = min(g.thickness / (g.layers - 1) if g.layers > 1 else g.thickness, g.input_distance, g.output_distance)
     if gap <= worst:
-        raise error(f"the smallest gap between planes (geometry.thickness / (geometry.layers - 1), "
-                    f"geometry.input_distance or geometry.output_distance) is {gap:g} m, within the simulated spacing error of {worst:g} m "
-                    f"(simulation.error_scale = {cfg.simulation.error_scale:g} x 0.1% of the wavelength at sweep.start = "
-                    f"{cfg.sweep.start:g} Hz)")
-    elements = cfg.sweep.points * atoms ** 2 * (g.layers + 1)
+        raise error(
+            f"the smallest gap between planes (geometry.thickness / (geometry.layers - 1), "
+            f"geometry.input_distance or geometry.output_distance) is {gap:g} m, within the simulated spacing error of {worst:g} m "
+            f"(simulation.error_scale = {cfg.simulation.error_scale:g} x 0.1% of the wavelength at sweep.start = "
+            f"{cfg.sweep.start:g} Hz)"
+        )
+    elements = cfg.sweep.points * atoms**2 * (g.layers + 1)
     if elements > SIM_MAX_ELEMENTS:
-        most = max(SIM_MAX_ELEMENTS // (atoms ** 2 * (g.layers + 1)), 1)
-        raise error(f"sweep.points x (geometry.rows x geometry.cols)^2 x (geometry.layers + 1) = {cfg.sweep.points} x "
-                    f"{atoms}^2 x {g.layers + 1} exceeds the {SIM_MAX_ELEMENTS} a simulated bench holds: at most "
-                    f"{most} points for this SIM (or fewer layers or atoms)")
+        most = max(SIM_MAX_ELEMENTS // (atoms**2 * (g.layers + 1)), 1)
+        raise error(
+            f"sweep.points x (geometry.rows x geometry.cols)^2 x (geometry.layers + 1) = {cfg.sweep.points} x "
+            f"{atoms}^2 x {g.layers + 1} exceeds the {SIM_MAX_ELEMENTS} a simulated bench holds: at most "
+            f"{most} points for this SIM (or fewer layers or atoms)"
+        )

@@ -63,8 +63,9 @@ class Measurement:
             self.s = self.s[:, None]
         self.receive_ports = tuple(int(p) for p in self.receive_ports)
         if self.s.shape != (self.frequencies.size, len(self.receive_ports)):
-            raise ValueError(f"s must have shape (F, P) = ({self.frequencies.size}, {len(self.receive_ports)}), "
-                             f"got {self.s.shape}")
+            raise ValueError(
+                f"s must have shape (F, P) = ({self.frequencies.size}, {len(self.receive_ports)}), got {self.s.shape}"
+            )
         if self.source_port in self.receive_ports:
             raise ValueError(f"source port {self.source_port} is also a receive port {self.receive_ports}")
 
@@ -83,9 +84,16 @@ class Measurement:
 
     def record(self) -> dict:
         """The header fields of its record (:data:`RECORD_FIELDS`), JSON-ready; the arrays go beside it."""
-        return {"measurement": self.id, "hash": self.config_hash, "flag": self.flag, "params": list(self.params),
-                "settings": dict(self.settings), "latched": self.latched, "created_at": self.created_at,
-                "snapshot": self.snapshot}
+        return {
+            "measurement": self.id,
+            "hash": self.config_hash,
+            "flag": self.flag,
+            "params": list(self.params),
+            "settings": dict(self.settings),
+            "latched": self.latched,
+            "created_at": self.created_at,
+            "snapshot": self.snapshot,
+        }
 
     @classmethod
     def from_record(cls, record: dict, frequencies, s) -> Measurement:
@@ -95,11 +103,20 @@ class Measurement:
         sources = {src for _, src in ports}
         if len(sources) != 1:
             raise ValueError(f"a measurement has one source port; parameters {record['params']} name {sorted(sources)}")
-        return cls(record.get("hash"), frequencies, s, tuple(rx for rx, _ in ports),
-                   created_at=float(record.get("created_at") or time.time()), settings=dict(record.get("settings") or {}),
-                   source_port=sources.pop(), flag=record.get("flag"), latched=record.get("latched"),
-                   id=record.get("measurement", record.get("id")), snapshot=record.get("snapshot"),
-                   temperature_k=record.get("temperature_k"))
+        return cls(
+            record.get("hash"),
+            frequencies,
+            s,
+            tuple(rx for rx, _ in ports),
+            created_at=float(record.get("created_at") or time.time()),
+            settings=dict(record.get("settings") or {}),
+            source_port=sources.pop(),
+            flag=record.get("flag"),
+            latched=record.get("latched"),
+            id=record.get("measurement", record.get("id")),
+            snapshot=record.get("snapshot"),
+            temperature_k=record.get("temperature_k"),
+        )
 
     def s_matrix(self) -> np.ndarray:
         """(F, n, n) with the measured S(p, source) and, by reciprocity, S(source, p); the rest 0."""
@@ -118,9 +135,11 @@ class Measurement:
             path += f".s{n}p"
         s = self.s_matrix()
         src = self.source_port
-        lines = [f"! simhw measurement of config {self.config_hash or 'unknown'}",
-                 f"! timestamp {self.timestamp}",
-                 "! measured: " + ", ".join(self.params) + f" (S{src}p by reciprocity; others 0)"]
+        lines = [
+            f"! simhw measurement of config {self.config_hash or 'unknown'}",
+            f"! timestamp {self.timestamp}",
+            "! measured: " + ", ".join(self.params) + f" (S{src}p by reciprocity; others 0)",
+        ]
         if self.id is not None:
             lines.append(f"! measurement = {self.id}")
         if self.flag:
@@ -135,10 +154,10 @@ class Measurement:
                 lines.append(f"{f:.6f} " + " ".join(vals))
             else:
                 for row in range(n):
-                    chunk = vals[2 * n * row: 2 * n * (row + 1)]
+                    chunk = vals[2 * n * row : 2 * n * (row + 1)]
                     for i in range(0, len(chunk), 8):
                         prefix = f"{f:.6f} " if row == 0 and i == 0 else "  "
-                        lines.append(prefix + " ".join(chunk[i:i + 8]))
+                        lines.append(prefix + " ".join(chunk[i : i + 8]))
         with open(path, "w") as fh:
             fh.write("\n".join(lines) + "\n")
         return path

@@ -73,8 +73,9 @@ def _check_codes(codes, bits: int) -> np.ndarray:
         arr = arr.astype(np.int64)
     hi = arr.max()
     if hi >= (1 << bits) or (arr.dtype.kind != "u" and arr.min() < 0):
-        raise PhaseConfigError(f"codes out of range for {bits} bits: found values in [{arr.min()}, {hi}], "
-                               f"allowed 0..{(1 << bits) - 1}")
+        raise PhaseConfigError(
+            f"codes out of range for {bits} bits: found values in [{arr.min()}, {hi}], allowed 0..{(1 << bits) - 1}"
+        )
     if arr.dtype == np.uint16 and isinstance(_memory_owner(arr), bytes):
         return arr  # decoded from a file or a message: immutable already, no copy
     out = arr.astype(np.uint16)
@@ -131,7 +132,9 @@ class PhaseConfig:
             raise PhaseConfigError("phases contain NaN or infinite values")
         if shape is not None:
             if ph.ndim != 2 or ph.shape[1] != shape[0] * shape[1]:
-                raise PhaseConfigError(f"phases of shape {ph.shape} do not fit (L, rows*cols) with rows, cols = {shape}")
+                raise PhaseConfigError(
+                    f"phases of shape {ph.shape} do not fit (L, rows*cols) with rows, cols = {shape}"
+                )
             ph = ph.reshape(ph.shape[0], *shape)
         levels = 1 << bits
         codes = np.mod(np.rint(ph * (levels / (2 * math.pi))), levels)
@@ -194,18 +197,22 @@ class PhaseConfig:
         return dataclasses.replace(self, **changes)
 
     def __repr__(self):
-        return (f"PhaseConfig(name={self.name!r}, shape={self.shape}, bits={self.bits}, "
-                f"hash={self.hash[:12]}…)")
+        return f"PhaseConfig(name={self.name!r}, shape={self.shape}, bits={self.bits}, hash={self.hash[:12]}…)"
 
     # ------------------------------------------------------------------ serialisation
     def to_bytes(self) -> bytes:
         doc = {
-            "format": FORMAT_NAME, "version": FORMAT_VERSION, "bits": self.bits, "shape": list(self.shape),
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "bits": self.bits,
+            "shape": list(self.shape),
             "codes": base64.b64encode(np.ascontiguousarray(self.codes, dtype="<u2").tobytes()).decode("ascii"),
-            "hash": self.hash, "metadata": self.metadata,
+            "hash": self.hash,
+            "metadata": self.metadata,
         }
-        return (json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
-                + "\n").encode("ascii")
+        return (
+            json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False) + "\n"
+        ).encode("ascii")
 
     @classmethod
     def from_bytes(cls, data: bytes) -> PhaseConfig:
@@ -219,8 +226,9 @@ class PhaseConfig:
             raise PhaseConfigError(f"not a phase-config file: 'format' is not {FORMAT_NAME!r}")
         version = doc.get("version")
         if version != FORMAT_VERSION:
-            raise PhaseConfigError(f"unsupported phase-config format version {version!r}; "
-                                   f"this simhw reads version {FORMAT_VERSION}")
+            raise PhaseConfigError(
+                f"unsupported phase-config format version {version!r}; this simhw reads version {FORMAT_VERSION}"
+            )
         missing = [k for k in ("bits", "shape", "codes", "hash", "metadata") if k not in doc]
         if missing:
             raise PhaseConfigError(f"phase-config file lacks field(s) {missing}")
@@ -232,8 +240,10 @@ class PhaseConfig:
         except (ValueError, TypeError) as exc:
             raise PhaseConfigError(f"phase-config 'codes' is not valid base64 ({exc})") from None
         if len(raw) != 2 * shape[0] * shape[1] * shape[2]:
-            raise PhaseConfigError(f"phase-config 'codes' holds {len(raw) // 2} values, shape {shape} needs "
-                                   f"{shape[0] * shape[1] * shape[2]}")
+            raise PhaseConfigError(
+                f"phase-config 'codes' holds {len(raw) // 2} values, shape {shape} needs "
+                f"{shape[0] * shape[1] * shape[2]}"
+            )
         codes = np.frombuffer(raw, dtype="<u2").reshape(shape)
         meta = doc["metadata"]
         if not isinstance(meta, dict):

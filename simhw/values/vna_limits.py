@@ -22,4 +22,3 @@ class VNALimits:
     power_min: float = -90.0
     power_max: float = 20.0
     ports: int = 4
-

@@ -37,14 +37,18 @@ def parse_http(text: str) -> tuple[str, int]:
 
 def gateway_keys(cfg: BenchConfig) -> tuple[Path, Path]:
     """(the gateway's secret key file, its public key in the daemon's allow-list) for a CURVE bench file."""
-    return Path(cfg.daemon.server_key).with_name(f"{GATEWAY_KEY}.key_secret"), Path(cfg.daemon.keys) / f"{GATEWAY_KEY}.key"
+    return Path(cfg.daemon.server_key).with_name(f"{GATEWAY_KEY}.key_secret"), Path(
+        cfg.daemon.keys
+    ) / f"{GATEWAY_KEY}.key"
 
 
 def create_gateway_keys(cfg: BenchConfig) -> tuple[Path, Path]:
     """Create the gateway's key pair beside the daemon's secret key and put its public key on the allow-list."""
     if not (cfg.daemon.server_key and cfg.daemon.keys):
-        raise ValueError("the dashboard's key is for a CURVE daemon: the bench file needs daemon.server_key and "
-                         "daemon.keys (create them with 'simhw keys')")
+        raise ValueError(
+            "the dashboard's key is for a CURVE daemon: the bench file needs daemon.server_key and "
+            "daemon.keys (create them with 'simhw keys')"
+        )
     secret, allowed = gateway_keys(cfg)
     public, made = zmq.auth.create_certificates(str(secret.parent), GATEWAY_KEY)
     os.chmod(made, 0o600)
@@ -63,17 +67,32 @@ def gateway_for(cfg: BenchConfig, http: str, require_token: bool = False) -> Gat
     if cfg.daemon.server_key and cfg.daemon.keys:
         secret, allowed = gateway_keys(cfg)
         if not (secret.is_file() and allowed.is_file()):
-            raise ValueError(f"the daemon uses CURVE but the dashboard has no key of its own ({secret} and {allowed}): "
-                             f"create it with 'simhw dashboard keys --bench {cfg.path or 'bench.toml'}'")
+            raise ValueError(
+                f"the daemon uses CURVE but the dashboard has no key of its own ({secret} and {allowed}): "
+                f"create it with 'simhw dashboard keys --bench {cfg.path or 'bench.toml'}'"
+            )
         curve = (cfg.daemon.server_key, str(secret))
-    return Gateway(request, cfg.daemon.publish, host, port, curve=curve, server_key=cfg.daemon.server_key or None,
-                   keys_dir=cfg.daemon.keys or None, require_token=require_token)
+    return Gateway(
+        request,
+        cfg.daemon.publish,
+        host,
+        port,
+        curve=curve,
+        server_key=cfg.daemon.server_key or None,
+        keys_dir=cfg.daemon.keys or None,
+        require_token=require_token,
+    )
 
 
 def add_arguments(p) -> None:
-    p.add_argument("action", nargs="?", default="serve", choices=("serve", "token", "keys"), metavar="action",
-                   help="serve (default); token: issue a bearer token; keys: create the dashboard's CURVE key "
-                        "and allow-list it")
+    p.add_argument(
+        "action",
+        nargs="?",
+        default="serve",
+        choices=("serve", "token", "keys"),
+        metavar="action",
+        help="serve (default); token: issue a bearer token; keys: create the dashboard's CURVE key and allow-list it",
+    )
     p.add_argument("--bench", help="the bench file: the daemon's endpoints, server key and client allow-list")
     p.add_argument("--endpoint", help="the daemon's request endpoint (instead of --bench)")
     p.add_argument("--publish", help="the daemon's telemetry endpoint (instead of --bench)")

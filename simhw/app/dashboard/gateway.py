@@ -58,16 +58,18 @@ API = {  # path -> (method, needs control, the handler method, what it answers):
     "/api/calibration/{id}": ("GET", False, "calibration", "one calibration (stages, metrics), without the model"),
     "/api/calibration/{id}/report": ("GET", False, "report", "one calibration's report page"),
     "/api/events": ("GET", False, "events", "stored events (?kind=&limit=)"),
-    "/api/push": ("POST", True, "push", "push a stored configuration: {\"hash\": ...}"),
+    "/api/push": ("POST", True, "push", 'push a stored configuration: {"hash": ...}'),
     "/api/measure": ("POST", True, "measure", "measure now"),
-    "/api/calibrate": ("POST", True, "calibrate", "start a calibration: {\"stages\": .., \"slots\": ..} (optional)"),
-    "/api/cancel": ("POST", True, "cancel", "cancel a calibration job: {\"job\": ...}"),
+    "/api/calibrate": ("POST", True, "calibrate", 'start a calibration: {"stages": .., "slots": ..} (optional)'),
+    "/api/cancel": ("POST", True, "cancel", 'cancel a calibration job: {"job": ...}'),
 }
 #: HTTP status of the daemon's error codes (any other: 502, the daemon failed)
 DAEMON_STATUS = {"not_found": 404, "bad_request": 400, "busy": 409, "timeout": 504}
-UNAUTHORIZED_PAGE = ("<!doctype html><title>simhw bench: token needed</title><h1>A token is needed</h1><p>{why}</p>"
-                     "<p>Ask the bench's operator for one (<code>simhw dashboard token --bench bench.toml --client "
-                     "NAME</code>) and open this page as <code>/?token=...</code>.</p>")
+UNAUTHORIZED_PAGE = (
+    "<!doctype html><title>simhw bench: token needed</title><h1>A token is needed</h1><p>{why}</p>"
+    "<p>Ask the bench's operator for one (<code>simhw dashboard token --bench bench.toml --client "
+    "NAME</code>) and open this page as <code>/?token=...</code>.</p>"
+)
 
 
 def _is_loopback(host: str | None) -> bool:
@@ -90,19 +92,32 @@ def _json(data, status: int = 200) -> web.Response:
 
 
 class Gateway:
-    def __init__(self, request_endpoint: str, publish_endpoint: str, host: str = "127.0.0.1", port: int = 8080,
-                 curve: tuple | None = None, server_key: str | None = None, keys_dir: str | None = None,
-                 require_token: bool = False, timeout: float = 30.0):
+    def __init__(
+        self,
+        request_endpoint: str,
+        publish_endpoint: str,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        curve: tuple | None = None,
+        server_key: str | None = None,
+        keys_dir: str | None = None,
+        require_token: bool = False,
+        timeout: float = 30.0,
+    ):
         """``curve``: (daemon public key file, this gateway's secret key file) for a CURVE daemon;
         ``server_key`` and ``keys_dir``: the daemon's secret key file and its allow-list, which issue and
         check the bearer tokens (no tokens without them: then only loopback is served)."""
         if not _is_loopback(host) and not (server_key and keys_dir):
-            raise ValueError("serving the dashboard beyond loopback needs tokens: give the daemon's server key "
-                             "and its allow-list of client keys")
+            raise ValueError(
+                "serving the dashboard beyond loopback needs tokens: give the daemon's server key "
+                "and its allow-list of client keys"
+            )
         if require_token and not (server_key and keys_dir):
-            raise ValueError("--require-token needs tokens, and tokens need the daemon's CURVE keys: set "
-                             "daemon.server_key and daemon.keys in the bench file (create them with 'simhw keys'), "
-                             "then 'simhw dashboard keys --bench ...' and 'simhw dashboard token --bench ...'")
+            raise ValueError(
+                "--require-token needs tokens, and tokens need the daemon's CURVE keys: set "
+                "daemon.server_key and daemon.keys in the bench file (create them with 'simhw keys'), "
+                "then 'simhw dashboard keys --bench ...' and 'simhw dashboard token --bench ...'"
+            )
         self.request_endpoint, self.publish_endpoint = request_endpoint, publish_endpoint
         self.host, self.port, self.curve, self.timeout = host, port, curve, timeout
         self.tokens = TokenChecker(server_key, keys_dir)
@@ -125,16 +140,18 @@ class Gateway:
     def _call(self, name: str, *args, **kwargs):
         client = getattr(self._clients, "client", None)
         if client is None:
-            client = self._clients.client = DaemonClient(self.request_endpoint, timeout=self.timeout, curve=self.curve,
-                                                         name="dashboard")
+            client = self._clients.client = DaemonClient(
+                self.request_endpoint, timeout=self.timeout, curve=self.curve, name="dashboard"
+            )
         return getattr(client, name)(*args, **kwargs)
 
     def _pool_of(self, name: str) -> cf.ThreadPoolExecutor:
         return self._hw_pool if OPERATIONS[name].hardware else self._pool
 
     async def daemon(self, name: str, *args, **kwargs):
-        return await asyncio.get_running_loop().run_in_executor(self._pool_of(name),
-                                                                lambda: self._call(name, *args, **kwargs))
+        return await asyncio.get_running_loop().run_in_executor(
+            self._pool_of(name), lambda: self._call(name, *args, **kwargs)
+        )
 
     def _refresh_board_status(self) -> None:
         """Read the board's live STATUS in the background (it waits behind any running job); a page
@@ -158,8 +175,13 @@ class Gateway:
         token = auth[7:] if auth.startswith("Bearer ") else request.query.get("token")
         if token:  # a token that was given decides, on loopback too: a bad one is refused, not read-only
             role = self.tokens.role(token)
-            return role, "" if role else "this token is not valid: malformed, altered, or its client is no " \
-                                         "longer on the daemon's allow-list"
+            return (
+                role,
+                ""
+                if role
+                else "this token is not valid: malformed, altered, or its client is no "
+                "longer on the daemon's allow-list",
+            )
         if _is_loopback(request.remote) and not self.require_token:
             return "read", ""
         return None, "a bearer token is required from this address (?token=... or Authorization: Bearer ...)"
@@ -196,8 +218,12 @@ class Gateway:
         return web.FileResponse(path)
 
     async def api_index(self, request):
-        return _json({"role": request[ROLE], "api": {p: {"method": m, "control": c, "doc": d}
-                                                       for p, (m, c, _, d) in API.items()}})
+        return _json(
+            {
+                "role": request[ROLE],
+                "api": {p: {"method": m, "control": c, "doc": d} for p, (m, c, _, d) in API.items()},
+            }
+        )
 
     async def status(self, request):
         st = await self.daemon("status")
@@ -223,15 +249,27 @@ class Gateway:
 
     async def measurement(self, request):
         m = await self._measurement(request)
-        return _json({**m.record(), "id": m.id, "receive_ports": m.receive_ports, "source_port": m.source_port,
-                      "frequencies": m.frequencies, "re": m.s.real, "im": m.s.imag})
+        return _json(
+            {
+                **m.record(),
+                "id": m.id,
+                "receive_ports": m.receive_ports,
+                "source_port": m.source_port,
+                "frequencies": m.frequencies,
+                "re": m.s.real,
+                "im": m.s.imag,
+            }
+        )
 
     async def touchstone(self, request):
         with tempfile.TemporaryDirectory() as tmp:
             m = await self._measurement(request)
             body = Path(path := m.to_touchstone(Path(tmp) / f"measurement-{m.id}")).read_bytes()
-        return web.Response(body=body, content_type="text/plain", headers={
-            "Content-Disposition": f'attachment; filename="{Path(path).name}"'})
+        return web.Response(
+            body=body,
+            content_type="text/plain",
+            headers={"Content-Disposition": f'attachment; filename="{Path(path).name}"'},
+        )
 
     async def calibration(self, request):
         return _json((await self.daemon("calibration", int(request.match_info["id"]), model=False))[0])
@@ -366,8 +404,7 @@ class Gateway:
 
     def start(self, timeout: float = 30.0) -> Gateway:
         """Serve from a thread of this process; returns once it listens (``self.url``)."""
-        self._thread = threading.Thread(target=lambda: asyncio.run(self.serve()), name="simhw-dashboard",
-                                        daemon=True)
+        self._thread = threading.Thread(target=lambda: asyncio.run(self.serve()), name="simhw-dashboard", daemon=True)
         self._thread.start()
         if not self._started.wait(timeout):
             raise RuntimeError("the dashboard did not start")

@@ -23,8 +23,10 @@ ROLES = ("read", "control")
 def _public_key(keys_dir: str | Path, client: str) -> bytes:
     path = Path(keys_dir) / f"{client}.key"
     if not path.is_file():
-        raise ValueError(f"client {client!r} is not on the allow-list: no {path.name} in {keys_dir}; create its key "
-                         f"pair with 'simhw keys {client}' and copy {client}.key into {keys_dir}")
+        raise ValueError(
+            f"client {client!r} is not on the allow-list: no {path.name} in {keys_dir}; create its key "
+            f"pair with 'simhw keys {client}' and copy {client}.key into {keys_dir}"
+        )
     public, _ = zmq.auth.load_certificate(str(path))
     return public
 

@@ -23,8 +23,9 @@ class BenchUnknown(KeyError):
 
 
 class LabController:
-    def __init__(self, dsn: str, timeout: float = 30.0, curve_client_key: str | None = None,
-                 server_keys: dict | None = None):
+    def __init__(
+        self, dsn: str, timeout: float = 30.0, curve_client_key: str | None = None, server_keys: dict | None = None
+    ):
         """``curve_client_key``: this client's secret key file for benches that serve CURVE;
         ``server_keys``: bench name -> the bench's public key file (needed with CURVE)."""
         self.lab = LabStore(dsn)
@@ -82,14 +83,18 @@ class LabController:
     def run(self, names=None, job: str = "calibrate", wait: float = 1800.0, **params) -> dict:
         """Run ``job`` (an operation of the daemons' API) with ``params`` on ``names`` (default: every
         bench); a calibration is waited for and its final record returned."""
+
         def one(c: DaemonClient):
             if job == "calibrate":  # a calibration that did not finish is this bench's failure, with its reason
                 rec = c.wait_calibration(c.calibrate(**params), timeout=wait)
                 if rec["status"] != "done":
-                    raise DaemonError(f"calibration_{rec['status']}", f"calibration #{rec['id']} {rec['status']}: "
-                                                                      f"{(rec.get('metrics') or {}).get('error', '')}")
+                    raise DaemonError(
+                        f"calibration_{rec['status']}",
+                        f"calibration #{rec['id']} {rec['status']}: {(rec.get('metrics') or {}).get('error', '')}",
+                    )
                 return rec
             return c.request(job, **params).header
+
         return self._each(names, one)
 
     def recalibrate_where(self, condition, **params) -> dict:
@@ -97,8 +102,9 @@ class LabController:
         (a function of its record, e.g. ``lambda r: r["metrics"]["heldout_nmse_db"] > -15``)."""
         chosen = []
         for name in sorted(self.benches()):
-            latest = [r for r in self.lab.query("calibration", bench=name, limit=20, arrays=False)
-                      if r["status"] == "done"]
+            latest = [
+                r for r in self.lab.query("calibration", bench=name, limit=20, arrays=False) if r["status"] == "done"
+            ]
             if latest and condition(latest[0]):
                 chosen.append(name)
         return {"benches": chosen, "results": self.run(chosen, **params) if chosen else {}}

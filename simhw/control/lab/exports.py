@@ -31,8 +31,11 @@ def to_touchstone(record: dict, path: str | os.PathLike) -> str:
     """Write one measurement record (from :meth:`LabStore.query`) as Touchstone; returns the path."""
     prov = record.get("provenance", {})
     m = Measurement.from_record(record, record["frequencies"], record["s"])
-    m.settings = {"bench": record["bench"], "software": prov.get("software", ""),
-                  **{k: v for k, v in m.settings.items() if not isinstance(v, (dict, list))}}
+    m.settings = {
+        "bench": record["bench"],
+        "software": prov.get("software", ""),
+        **{k: v for k, v in m.settings.items() if not isinstance(v, (dict, list))},
+    }
     return m.to_touchstone(path)
 
 
@@ -46,8 +49,10 @@ def measurements_dataset(records: list):
     freqs, params = recs[0]["frequencies"], list(recs[0]["params"])
     for r in recs:
         if not np.array_equal(r["frequencies"], freqs) or list(r["params"]) != params:
-            raise ValueError(f"measurement {r['bench']}/{r['id']} has another frequency grid or other parameters; "
-                             "export series of one sweep setup")
+            raise ValueError(
+                f"measurement {r['bench']}/{r['id']} has another frequency grid or other parameters; "
+                "export series of one sweep setup"
+            )
     t = np.array([r["created_at"] for r in recs])
     prov = [r.get("provenance", {}) for r in recs]
     bench_files: dict = {}
@@ -55,17 +60,31 @@ def measurements_dataset(records: list):
         bench_files[r["bench"]] = p.get("bench_file", "")
     ds = xr.Dataset(
         {"s": (("time", "frequency", "port"), np.stack([r["s"] for r in recs]))},
-        coords={"time": (t * 1e9).astype("datetime64[ns]"), "epoch_s": ("time", t), "frequency": freqs,
-                "port": params, "bench": ("time", [r["bench"] for r in recs]), **_per_sweep(recs),
-                "model_calibration": ("time", [-1 if p.get("model_calibration") is None else p["model_calibration"]
-                                               for p in prov])},
-        attrs={"kind": "simhw measurement series", "software": sorted({p.get("software", "") for p in prov}),
-               "bench_files": bench_files, "benches": sorted(bench_files)})
+        coords={
+            "time": (t * 1e9).astype("datetime64[ns]"),
+            "epoch_s": ("time", t),
+            "frequency": freqs,
+            "port": params,
+            "bench": ("time", [r["bench"] for r in recs]),
+            **_per_sweep(recs),
+            "model_calibration": (
+                "time",
+                [-1 if p.get("model_calibration") is None else p["model_calibration"] for p in prov],
+            ),
+        },
+        attrs={
+            "kind": "simhw measurement series",
+            "software": sorted({p.get("software", "") for p in prov}),
+            "bench_files": bench_files,
+            "benches": sorted(bench_files),
+        },
+    )
     ds["frequency"].attrs["units"] = "Hz"
     ds["epoch_s"].attrs["long_name"] = "seconds since 1970-01-01 UTC (time as a number)"
     ds["snapshot"].attrs["long_name"] = "the bench's snapshot (its bench file and software); -1: none recorded"
-    ds["model_calibration"].attrs["long_name"] = ("the bench's calibration whose model was in use; -1: no "
-                                                  "calibrated model yet")
+    ds["model_calibration"].attrs["long_name"] = (
+        "the bench's calibration whose model was in use; -1: no calibrated model yet"
+    )
     return ds
 
 
@@ -74,8 +93,11 @@ _MISSING = {"text": "", "int": -1, "id": -1, "real": np.nan}  # a coordinate's v
 
 def _per_sweep(recs: list) -> dict:
     """The coordinates over ``time`` the measurement description asks for (its columns' ``export``)."""
-    return {c.export: ("time", [_MISSING[c.type] if r.get(c.name) is None else r[c.name] for r in recs])
-            for c in RECORDS["measurement"].columns if c.export}
+    return {
+        c.export: ("time", [_MISSING[c.type] if r.get(c.name) is None else r[c.name] for r in recs])
+        for c in RECORDS["measurement"].columns
+        if c.export
+    }
 
 
 def calibration_dataset(record: dict):
@@ -85,15 +107,27 @@ def calibration_dataset(record: dict):
     stages = record.get("stages") or []
     metrics = record.get("metrics") or {}
     idx = [s["stage"] for s in stages]
-    data = {k: ("stage", [s.get(k) if s.get(k) is not None else np.nan for s in stages])
-            for k in ("slots", "seconds", "fit_nmse_db", "heldout_nmse_db", "radius")}
+    data = {
+        k: ("stage", [s.get(k) if s.get(k) is not None else np.nan for s in stages])
+        for k in ("slots", "seconds", "fit_nmse_db", "heldout_nmse_db", "radius")
+    }
     prov = record.get("provenance", {})
-    return xr.Dataset(data, coords={"stage": idx},
-                      attrs={"kind": "simhw calibration", "bench": record["bench"], "calibration": record["id"],
-                             "protocol": record["protocol"], "status": record["status"],
-                             "reason": record.get("reason") or "", "metrics": json.dumps(metrics, default=str),
-                             "software": prov.get("software", ""), "bench_file": prov.get("bench_file", ""),
-                             "model_version": record["id"]})
+    return xr.Dataset(
+        data,
+        coords={"stage": idx},
+        attrs={
+            "kind": "simhw calibration",
+            "bench": record["bench"],
+            "calibration": record["id"],
+            "protocol": record["protocol"],
+            "status": record["status"],
+            "reason": record.get("reason") or "",
+            "metrics": json.dumps(metrics, default=str),
+            "software": prov.get("software", ""),
+            "bench_file": prov.get("bench_file", ""),
+            "model_version": record["id"],
+        },
+    )
 
 
 def to_netcdf(ds, path: str | os.PathLike) -> str:
@@ -126,8 +160,12 @@ def open_netcdf(path: str | os.PathLike):
 def to_csv(records: list, path: str | os.PathLike) -> str:
     """Records as CSV: every scalar field (JSON for small dicts and lists), arrays and blobs left out, and
     the provenance's bench file too (the ``snapshot`` column names it: ``simhw lab query snapshot``)."""
-    records = [dict(r, provenance={k: v for k, v in r["provenance"].items() if k != "bench_file"})
-               if isinstance(r.get("provenance"), dict) else r for r in records]
+    records = [
+        dict(r, provenance={k: v for k, v in r["provenance"].items() if k != "bench_file"})
+        if isinstance(r.get("provenance"), dict)
+        else r
+        for r in records
+    ]
     keys: list = []
     for r in records:
         for k, v in r.items():
@@ -137,6 +175,7 @@ def to_csv(records: list, path: str | os.PathLike) -> str:
         w = csv.DictWriter(fh, keys, extrasaction="ignore")
         w.writeheader()
         for r in records:
-            w.writerow({k: json.dumps(v, default=str) if isinstance(v, (dict, list)) else v for k, v in r.items()
-                        if k in keys})
+            w.writerow(
+                {k: json.dumps(v, default=str) if isinstance(v, (dict, list)) else v for k, v in r.items() if k in keys}
+            )
     return os.fspath(path)

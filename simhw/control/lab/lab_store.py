@@ -56,10 +56,21 @@ class LabStore:
             register_bench(self.conn, name, endpoints, public_keys)
 
     def benches(self) -> list[dict]:
-        rows = self.conn.execute("SELECT name, endpoints, public_keys, registered_at, replicated_seq, replicated_at "
-                                 "FROM benches ORDER BY name").fetchall()
-        return [{"name": r[0], "endpoints": r[1], "public_keys": r[2], "registered_at": r[3],
-                 "replicated_seq": r[4], "replicated_at": r[5]} for r in rows]
+        rows = self.conn.execute(
+            "SELECT name, endpoints, public_keys, registered_at, replicated_seq, replicated_at "
+            "FROM benches ORDER BY name"
+        ).fetchall()
+        return [
+            {
+                "name": r[0],
+                "endpoints": r[1],
+                "public_keys": r[2],
+                "registered_at": r[3],
+                "replicated_seq": r[4],
+                "replicated_at": r[5],
+            }
+            for r in rows
+        ]
 
     def count(self, kind: str, bench: str | None = None) -> int:
         sql, args = f"SELECT count(*) FROM {KINDS[kind].table}", []
@@ -70,8 +81,17 @@ class LabStore:
         return row[0]
 
     # ------------------------------------------------------------------ queries
-    def query(self, kind: str, bench: str | None = None, config: str | None = None, since: float | None = None,
-              until: float | None = None, tag: str | None = None, limit: int = 1000, arrays: bool = True) -> list[dict]:
+    def query(
+        self,
+        kind: str,
+        bench: str | None = None,
+        config: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        tag: str | None = None,
+        limit: int = 1000,
+        arrays: bool = True,
+    ) -> list[dict]:
         """Records of ``kind`` matching every filter given, newest first (see the module doc)."""
         if kind not in KINDS:
             raise ValueError(f"unknown record kind {kind!r}; known: {sorted(KINDS)}")
@@ -85,21 +105,30 @@ class LabStore:
             if not config or any(ch not in "0123456789abcdef" for ch in config):
                 raise ValueError(f"--config takes a configuration hash or a prefix of one (hex digits), got {config!r}")
             config = config if len(config) == 64 else config + "%"
-        for cond, value in (("x.bench = %s", bench), (f"x.{hcol} LIKE %s" if hcol else "", config),
-                            (f"x.{tcol} >= %s", since), (f"x.{tcol} <= %s", until)):
+        for cond, value in (
+            ("x.bench = %s", bench),
+            (f"x.{hcol} LIKE %s" if hcol else "", config),
+            (f"x.{tcol} >= %s", since),
+            (f"x.{tcol} <= %s", until),
+        ):
             if value is not None:
                 where.append(cond)
                 args.append(value)
         target = f"x.{rec.lab_key[1]}" + ("::text" if rec.autoincrement else "")
         if tag is not None:
-            where.append(f"EXISTS (SELECT 1 FROM tags g WHERE g.bench = x.bench AND g.kind = %s AND g.target = "
-                         f"{target} AND g.tag = %s)")
+            where.append(
+                f"EXISTS (SELECT 1 FROM tags g WHERE g.bench = x.bench AND g.kind = %s AND g.target = "
+                f"{target} AND g.tag = %s)"
+            )
             args += [kind, tag]
-        sql = (f"SELECT x.bench, {', '.join('x.' + c.lab for c in cols)}, "
-               f"(SELECT coalesce(json_agg(json_build_object('tag', g.tag, 'operator', g.operator) ORDER BY "
-               f"g.local_id), '[]') FROM tags g WHERE g.bench = x.bench AND g.kind = %s AND g.target = {target}) "
-               f"FROM {table} x" + (" WHERE " + " AND ".join(where) if where else "")
-               + f" ORDER BY x.{tcol} DESC, x.seq DESC LIMIT %s")
+        sql = (
+            f"SELECT x.bench, {', '.join('x.' + c.lab for c in cols)}, "
+            f"(SELECT coalesce(json_agg(json_build_object('tag', g.tag, 'operator', g.operator) ORDER BY "
+            f"g.local_id), '[]') FROM tags g WHERE g.bench = x.bench AND g.kind = %s AND g.target = {target}) "
+            f"FROM {table} x"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + f" ORDER BY x.{tcol} DESC, x.seq DESC LIMIT %s"
+        )
         rows = self.conn.execute(sql, [kind] + args + [int(limit)]).fetchall()
         out = [{"bench": r[0], **self._decode(cols, r[1:-1], r[-1], arrays)} for r in rows]
         if kind in ("measurement", "calibration"):
@@ -123,8 +152,9 @@ class LabStore:
         snaps = {(r["bench"], r["snapshot"]) for r in recs if r.get("snapshot") is not None}
         found = {}
         for bench, sid in snaps:
-            row = self.conn.execute("SELECT bench_file, software FROM snapshots WHERE bench = %s AND local_id = %s",
-                                    (bench, sid)).fetchone()
+            row = self.conn.execute(
+                "SELECT bench_file, software FROM snapshots WHERE bench = %s AND local_id = %s", (bench, sid)
+            ).fetchone()
             if row is not None:
                 found[(bench, sid)] = {"bench_file": row[0], "software": row[1]}
         for r in recs:
@@ -133,34 +163,49 @@ class LabStore:
                 row = self.conn.execute(
                     "SELECT local_id, metrics->>'heldout_nmse_db' FROM calibrations WHERE bench = %s AND status = "
                     "'done' AND finished_at <= %s ORDER BY finished_at DESC LIMIT 1",
-                    (r["bench"], r["created_at"])).fetchone()
+                    (r["bench"], r["created_at"]),
+                ).fetchone()
                 prov["model_calibration"] = None if row is None else row[0]
                 prov["model_heldout_nmse_db"] = None if row is None or row[1] is None else float(row[1])
             prov["operators"] = r["operators"]
             prov["tags"] = r["tags"]
             r["provenance"] = prov
 
-    def residual_history(self, bench: str | None = None, since: float | None = None,
-                         until: float | None = None) -> list[dict]:
+    def residual_history(
+        self, bench: str | None = None, since: float | None = None, until: float | None = None
+    ) -> list[dict]:
         """How each bench's held-out prediction residual moved: one row per finished calibration, oldest first."""
         recs = self.query("calibration", bench=bench, since=since, until=until, limit=100_000, arrays=False)
-        rows = [{"bench": r["bench"], "calibration": r["id"], "finished_at": r["finished_at"],
-                 "heldout_nmse_db": (r["metrics"] or {}).get("heldout_nmse_db"), "reason": r["reason"]}
-                for r in recs if r["status"] == "done"]
-        return sorted(rows, key=lambda r: (r["finished_at"] or 0))
+        rows = [
+            {
+                "bench": r["bench"],
+                "calibration": r["id"],
+                "finished_at": r["finished_at"],
+                "heldout_nmse_db": (r["metrics"] or {}).get("heldout_nmse_db"),
+                "reason": r["reason"],
+            }
+            for r in recs
+            if r["status"] == "done"
+        ]
+        return sorted(rows, key=lambda r: r["finished_at"] or 0)
 
     def describe(self) -> dict:
-        return {"dsn": self.dsn.split("@")[-1], "schema": SCHEMA_VERSION,
-                "benches": [b["name"] for b in self.benches()],
-                "counts": {k: self.count(k) for k in KINDS}}
+        return {
+            "dsn": self.dsn.split("@")[-1],
+            "schema": SCHEMA_VERSION,
+            "benches": [b["name"] for b in self.benches()],
+            "counts": {k: self.count(k) for k in KINDS},
+        }
 
 
 def dumps(rec: dict) -> str:
     """A record as one JSON line (arrays as lists; complex as [re, im])."""
+
     def enc(v):
         if isinstance(v, np.ndarray):
             return np.stack([v.real, v.imag], -1).tolist() if np.iscomplexobj(v) else v.tolist()
         if isinstance(v, (bytes, bytearray, memoryview)):
             return f"<{len(bytes(v))} bytes>"
         return str(v)
+
     return json.dumps(rec, default=enc)

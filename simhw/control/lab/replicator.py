@@ -30,6 +30,7 @@ from simhw.control.records import REPLICATED, Column, Record
 
 __all__ = ["Replicator", "ReplicatorProcess", "daemon_replicator", "register_bench", "lab_json"]
 
+
 def _read(rec: Record) -> str:
     """The bench store's read of a batch of ``rec`` records by key (the ``{}`` takes the placeholders)."""
     return f"SELECT {', '.join(rec.names)} FROM {rec.table} WHERE {rec.key} IN ({{}})"
@@ -60,12 +61,20 @@ _SHIPPING = {rec.kind: (rec, _read(rec), _write(rec)) for rec in REPLICATED}
 
 def register_bench(conn, name: str, endpoints: dict | None = None, public_keys: list | None = None) -> None:
     """Add ``name`` to the lab's registry, or update its endpoints and keys (given ones only)."""
-    conn.execute("INSERT INTO benches (name, endpoints, public_keys, registered_at) VALUES (%s, %s, %s, %s) "
-                 "ON CONFLICT (name) DO UPDATE SET endpoints = CASE WHEN %s THEN EXCLUDED.endpoints ELSE "
-                 "benches.endpoints END, public_keys = CASE WHEN %s THEN EXCLUDED.public_keys ELSE "
-                 "benches.public_keys END",
-                 (name, json.dumps(endpoints or {}), json.dumps(public_keys or []), time.time(),
-                  endpoints is not None, public_keys is not None))
+    conn.execute(
+        "INSERT INTO benches (name, endpoints, public_keys, registered_at) VALUES (%s, %s, %s, %s) "
+        "ON CONFLICT (name) DO UPDATE SET endpoints = CASE WHEN %s THEN EXCLUDED.endpoints ELSE "
+        "benches.endpoints END, public_keys = CASE WHEN %s THEN EXCLUDED.public_keys ELSE "
+        "benches.public_keys END",
+        (
+            name,
+            json.dumps(endpoints or {}),
+            json.dumps(public_keys or []),
+            time.time(),
+            endpoints is not None,
+            public_keys is not None,
+        ),
+    )
 
 
 def _finite(obj):
@@ -96,8 +105,17 @@ class Replicator:
     a thread until :meth:`stop`, reconnecting after ``retry_s`` whenever the lab database is down.
     """
 
-    def __init__(self, store_path: str, dsn: str, bench: str, batch: int = 1000, retry_s: float = 2.0,
-                 endpoints: dict | None = None, public_keys: list | None = None, idle_s: float = 0.05):
+    def __init__(
+        self,
+        store_path: str,
+        dsn: str,
+        bench: str,
+        batch: int = 1000,
+        retry_s: float = 2.0,
+        endpoints: dict | None = None,
+        public_keys: list | None = None,
+        idle_s: float = 0.05,
+    ):
         self.store_path, self.dsn, self.bench = str(store_path), dsn, bench
         self.batch, self.retry_s, self.idle_s = int(batch), float(retry_s), float(idle_s)
         self.endpoints, self.public_keys = endpoints, public_keys
@@ -108,15 +126,16 @@ class Replicator:
         self.errors = 0
         self.last_error: str = ""
         self.connected = False
-        self.lags: collections.deque[float] = collections.deque(maxlen=100_000)  # seconds from commit to shipped, per record
+        self.lags: collections.deque[float] = collections.deque(
+            maxlen=100_000
+        )  # seconds from commit to shipped, per record
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ connections
     def _sqlite(self):
         if self._sq is None:
-            self._sq = sqlite3.connect(f"file:{self.store_path}?mode=ro", uri=True, check_same_thread=False,
-                                       timeout=30)
+            self._sq = sqlite3.connect(f"file:{self.store_path}?mode=ro", uri=True, check_same_thread=False, timeout=30)
         return self._sq
 
     def _connect(self):
@@ -145,8 +164,10 @@ class Replicator:
         """Ship the next batch of the outbox (at most ``batch`` records); 0 when there is nothing new."""
         pg = self._connect()
         sq = self._sqlite()
-        rows = sq.execute("SELECT seq, kind, local_id, key, t FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
-                          (self.cursor, self.batch)).fetchall()
+        rows = sq.execute(
+            "SELECT seq, kind, local_id, key, t FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+            (self.cursor, self.batch),
+        ).fetchall()
         if not rows:
             return 0
         by_kind: dict = collections.defaultdict(list)
@@ -158,16 +179,19 @@ class Replicator:
             ids = list(seqs)
             rec, read, write = _SHIPPING[kind]
             recs = sq.execute(read.format(",".join("?" * len(ids))), ids).fetchall()
-            params[write] = [(self.bench, *(_lab_value(c, v) for c, v in zip(rec.columns, r)), seqs[r[0]])
-                             for r in recs]
+            params[write] = [
+                (self.bench, *(_lab_value(c, v) for c, v in zip(rec.columns, r)), seqs[r[0]]) for r in recs
+            ]
         last = rows[-1][0]
         with atomic(pg):
             with pg.cursor() as cur:
                 for _, _, write in _SHIPPING.values():  # referenced rows first
                     if params.get(write):
                         cur.executemany(write, params[write])
-            moved = pg.execute("UPDATE benches SET replicated_seq = %s, replicated_at = %s WHERE name = %s "
-                               "AND replicated_seq = %s", (last, time.time(), self.bench, self.cursor)).rowcount
+            moved = pg.execute(
+                "UPDATE benches SET replicated_seq = %s, replicated_at = %s WHERE name = %s AND replicated_seq = %s",
+                (last, time.time(), self.bench, self.cursor),
+            ).rowcount
             if moved != 1:
                 raise RuntimeError(f"bench {self.bench!r}: another replicator moved the lab cursor; stopping")
         now = time.time()
@@ -212,8 +236,14 @@ class Replicator:
 
     def status(self, head: int | None = None) -> dict:
         """Replication figures for ``simhw status`` and telemetry (``head``: the store's newest outbox seq)."""
-        out = {"bench": self.bench, "connected": self.connected, "shipped": self.shipped, "cursor": self.cursor,
-               "errors": self.errors, "last_error": self.last_error}
+        out = {
+            "bench": self.bench,
+            "connected": self.connected,
+            "shipped": self.shipped,
+            "cursor": self.cursor,
+            "errors": self.errors,
+            "last_error": self.last_error,
+        }
         if head is not None and self.cursor is not None:
             out["lag_records"] = max(head - self.cursor, 0)
         if self.lags:
@@ -228,11 +258,28 @@ class ReplicatorProcess:
 
     _FIELDS = ("shipped", "cursor", "errors", "connected", "last_lag_s")
 
-    def __init__(self, store_path: str, dsn: str, bench: str, batch: int = 1000, retry_s: float = 2.0,
-                 endpoints: dict | None = None, public_keys: list | None = None, idle_s: float = 0.05):
+    def __init__(
+        self,
+        store_path: str,
+        dsn: str,
+        bench: str,
+        batch: int = 1000,
+        retry_s: float = 2.0,
+        endpoints: dict | None = None,
+        public_keys: list | None = None,
+        idle_s: float = 0.05,
+    ):
         self.bench = bench
-        self.kwargs = dict(store_path=str(store_path), dsn=dsn, bench=bench, batch=batch, retry_s=retry_s,
-                           endpoints=endpoints, public_keys=public_keys, idle_s=idle_s)
+        self.kwargs = dict(
+            store_path=str(store_path),
+            dsn=dsn,
+            bench=bench,
+            batch=batch,
+            retry_s=retry_s,
+            endpoints=endpoints,
+            public_keys=public_keys,
+            idle_s=idle_s,
+        )
         self._ctx = multiprocessing.get_context("spawn")
         self._shared = self._ctx.Array("d", [0.0, -1.0, 0.0, 0.0, -1.0])
         self._error: Any = self._ctx.Array("c", 300)  # a char array: its .value reads up to the first NUL
@@ -240,8 +287,12 @@ class ReplicatorProcess:
         self._proc: multiprocessing.process.BaseProcess | None = None
 
     def start(self) -> ReplicatorProcess:
-        proc = self._ctx.Process(target=_replicate_child, name=f"simhw-lab-{self.bench}", daemon=True,
-                                 args=(self.kwargs, self._shared, self._error, self._stop, os.getpid()))
+        proc = self._ctx.Process(
+            target=_replicate_child,
+            name=f"simhw-lab-{self.bench}",
+            daemon=True,
+            args=(self.kwargs, self._shared, self._error, self._stop, os.getpid()),
+        )
         proc.start()
         self._proc = proc
         return self
@@ -261,9 +312,15 @@ class ReplicatorProcess:
     def status(self, head: int | None = None) -> dict:
         v = dict(zip(self._FIELDS, self._shared[:]))
         cursor = None if v["cursor"] < 0 else int(v["cursor"])
-        out = {"bench": self.bench, "connected": bool(v["connected"]), "shipped": int(v["shipped"]), "cursor": cursor,
-               "errors": int(v["errors"]), "last_error": self._error.value.decode(errors="replace"),
-               "process_alive": self.alive}
+        out = {
+            "bench": self.bench,
+            "connected": bool(v["connected"]),
+            "shipped": int(v["shipped"]),
+            "cursor": cursor,
+            "errors": int(v["errors"]),
+            "last_error": self._error.value.decode(errors="replace"),
+            "process_alive": self.alive,
+        }
         if head is not None and cursor is not None:
             out["lag_records"] = max(head - cursor, 0)
         if v["last_lag_s"] >= 0:
@@ -279,8 +336,9 @@ def daemon_replicator(config, store_path: str, curve: tuple | None) -> Replicato
         return None
     keys = [] if curve is None else [zmq.auth.load_certificate(curve[0])[0].decode()]
     endpoints = {"bind": list(config.daemon.bind), "publish": config.daemon.publish}
-    return ReplicatorProcess(store_path, lab.dsn, lab.bench_id or config.name, lab.batch, lab.retry_s,
-                             endpoints, keys).start()
+    return ReplicatorProcess(
+        store_path, lab.dsn, lab.bench_id or config.name, lab.batch, lab.retry_s, endpoints, keys
+    ).start()
 
 
 def _replicate_child(kwargs: dict, shared, error, stop, parent: int) -> None:
@@ -289,8 +347,13 @@ def _replicate_child(kwargs: dict, shared, error, stop, parent: int) -> None:
     rep = Replicator(**kwargs)
 
     def publish(r: Replicator) -> None:
-        shared[:] = [r.shipped, -1 if r.cursor is None else r.cursor, r.errors, float(r.connected),
-                     r.lags[-1] if r.lags else -1.0]
+        shared[:] = [
+            r.shipped,
+            -1 if r.cursor is None else r.cursor,
+            r.errors,
+            float(r.connected),
+            r.lags[-1] if r.lags else -1.0,
+        ]
         error.value = r.last_error.encode()[:299]
 
     try:

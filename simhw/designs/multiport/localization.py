@@ -41,7 +41,11 @@ class TransferMatching(Objective):
         super().__init__(model)
         self.x = np.asarray(excitations, complex)
         self.d = np.asarray(target, complex)
-        if self.x.shape[0] != model.n_inputs or self.d.shape[0] != model.n_outputs or self.x.shape[1] != self.d.shape[1]:
+        if (
+            self.x.shape[0] != model.n_inputs
+            or self.d.shape[0] != model.n_outputs
+            or self.x.shape[1] != self.d.shape[1]
+        ):
             raise TrainingError(f"excitations must be ({model.n_inputs}, K) and targets ({model.n_outputs}, K)")
 
     def loss_batch(self, theta, amplitude=None) -> np.ndarray:
@@ -60,8 +64,11 @@ class TransferMatching(Objective):
     def metrics(self, theta, amplitude=None) -> dict:
         y = self.model.outputs(theta, self.x)
         hit = np.argmax(np.abs(y), axis=0) == np.argmax(np.abs(self.d), axis=0)
-        return {"loss": matching_loss(y, self.d), "matching_error_db": 10 * np.log10(max(matching_loss(y, self.d), 1e-300)),
-                "bin_accuracy": float(np.mean(hit))}
+        return {
+            "loss": matching_loss(y, self.d),
+            "matching_error_db": 10 * np.log10(max(matching_loss(y, self.d), 1e-300)),
+            "bin_accuracy": float(np.mean(hit)),
+        }
 
 
 @dataclass
@@ -80,9 +87,19 @@ def localize(objective: TransferMatching, theta, excitations, centres) -> np.nda
     return centres[np.argmax(np.abs(y), axis=0)]
 
 
-def localization_scenario(n_side: int = 6, layers: int = 4, angles: int = 3, ranges: int = 2, per_bin: int = 2,
-                          frequency: float = 28e9, reflection: float = 0.1, coupling: float = 0.0,
-                          rapp=(1.0, None, 2.0), drive: float = 1.0, seed: int = 0) -> LocalizationScenario:
+def localization_scenario(
+    n_side: int = 6,
+    layers: int = 4,
+    angles: int = 3,
+    ranges: int = 2,
+    per_bin: int = 2,
+    frequency: float = 28e9,
+    reflection: float = 0.1,
+    coupling: float = 0.0,
+    rapp=(1.0, None, 2.0),
+    drive: float = 1.0,
+    seed: int = 0,
+) -> LocalizationScenario:
     """Sources at ``angles`` x ``ranges`` bins (angles -30..30 degrees, ranges 3..12 lambda from the
     aperture), ``per_bin`` random positions each; a 4 x 4 receive aperture feeds an L-stage SIM of
     n_side^2 cells whose Rx array has one port per bin. The Rapp saturation level is set to the
@@ -94,14 +111,24 @@ def localization_scenario(n_side: int = 6, layers: int = 4, angles: int = 3, ran
     thickness = 2 * lam
     area = pitch * pitch
     d_in = lam
-    aperture = np.stack(np.meshgrid((np.arange(4) - 1.5) * pitch, (np.arange(4) - 1.5) * pitch, indexing="xy"),
-                        -1).reshape(-1, 2)
+    aperture = np.stack(
+        np.meshgrid((np.arange(4) - 1.5) * pitch, (np.arange(4) - 1.5) * pitch, indexing="xy"), -1
+    ).reshape(-1, 2)
     inp = AntennaArray(np.c_[aperture, np.zeros(16)], area)
     z_last = d_in + thickness
     n_out = angles * ranges
     out = AntennaArray.linear(n_out, pitch, z_last + lam, area)
-    geom = SimGeometry.uniform(layers, n_side, n_side, frequency, thickness, input_antennas=inp,
-                               output_antennas=out, input_distance=d_in, output_distance=lam)
+    geom = SimGeometry.uniform(
+        layers,
+        n_side,
+        n_side,
+        frequency,
+        thickness,
+        input_antennas=inp,
+        output_antennas=out,
+        input_distance=d_in,
+        output_distance=lam,
+    )
     cas = cascade_matrices(geom)
     ang = np.deg2rad(np.linspace(-30, 30, angles))
     rng_edges = np.linspace(3 * lam, 12 * lam, ranges + 1)
@@ -128,7 +155,14 @@ def localization_scenario(n_side: int = 6, layers: int = 4, angles: int = 3, ran
     if a_sat is None:
         b = linear.internal_waves(rng.uniform(0, 2 * np.pi, (layers, n_side * n_side)), x)
         a_sat = float(np.median(np.abs(b))) / drive
-    nonlinear = MultiportSIM(cas, reflection=reflection, coupling=coupling,
-                             cell=RappCell(rapp[0], a_sat, rapp[2]), relax=0.9)
-    return LocalizationScenario(TransferMatching(linear, x, target), TransferMatching(nonlinear, x, target), pos,
-                                np.array(bins), centres, lambda p: field(np.asarray(p)) * scale)
+    nonlinear = MultiportSIM(
+        cas, reflection=reflection, coupling=coupling, cell=RappCell(rapp[0], a_sat, rapp[2]), relax=0.9
+    )
+    return LocalizationScenario(
+        TransferMatching(linear, x, target),
+        TransferMatching(nonlinear, x, target),
+        pos,
+        np.array(bins),
+        centres,
+        lambda p: field(np.asarray(p)) * scale,
+    )

@@ -31,17 +31,20 @@ def run(out: Path, quick: bool = False, say=print) -> dict:
         x_test = sc.make_excitations(test.positions)
         est = localize(obj, r.theta, x_test, sc.centres)
         y = obj.model.outputs(r.theta, x_test)
-        rows[name] = {**{k: float(v) for k, v in r.metrics.items()},
-                      "test_bin_accuracy": float(np.mean(np.argmax(np.abs(y), axis=0) == test.bins)),
-                      "test_mean_error_cm": float(100 * np.mean(np.linalg.norm(est - test.positions, axis=1))),
-                      "seconds": r.seconds,
-                      "fixed_point_iterations": None if obj.model.last_report is None
-                      else obj.model.last_report.iterations}
+        rows[name] = {
+            **{k: float(v) for k, v in r.metrics.items()},
+            "test_bin_accuracy": float(np.mean(np.argmax(np.abs(y), axis=0) == test.bins)),
+            "test_mean_error_cm": float(100 * np.mean(np.linalg.norm(est - test.positions, axis=1))),
+            "seconds": r.seconds,
+            "fixed_point_iterations": None if obj.model.last_report is None else obj.model.last_report.iterations,
+        }
         histories[name] = r.history
         m = rows[name]
-        say(f"{name:<9} matching error {m['matching_error_db']:6.2f} dB (loss {m['loss']:.3f}), bin accuracy "
+        say(
+            f"{name:<9} matching error {m['matching_error_db']:6.2f} dB (loss {m['loss']:.3f}), bin accuracy "
             f"{m['bin_accuracy']:.2f} train / {m['test_bin_accuracy']:.2f} test, mean localization error "
-            f"{m['test_mean_error_cm']:.2f} cm, {m['seconds']:.1f} s")
+            f"{m['test_mean_error_cm']:.2f} cm, {m['seconds']:.1f} s"
+        )
     import matplotlib
 
     matplotlib.use("Agg")
@@ -62,8 +65,9 @@ def run(out: Path, quick: bool = False, say=print) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description="linear vs nonlinear cells on near-field localization "
-                                             "([4] SIM in the nonlinear regime, sec. V)")
+    ap = argparse.ArgumentParser(
+        description="linear vs nonlinear cells on near-field localization ([4] SIM in the nonlinear regime, sec. V)"
+    )
     ap.add_argument("--out", default="out/seed003")
     ap.add_argument("--quick", action="store_true")
     a = ap.parse_args(argv)

@@ -55,19 +55,43 @@ def synthesis_study(out: Path, quick: bool, say=print) -> list:
         errs = []
         for n_pc in pcs:
             r = synthesize(dal_block(3, n_side, n_pc), target, iterations=iterations)
-            rows.append({"N": n_side**2, "pc_layers": n_pc, "error": r.error, "power_gain": r.power_gain,
-                         "iterations": r.iterations})
+            rows.append(
+                {
+                    "N": n_side**2,
+                    "pc_layers": n_pc,
+                    "error": r.error,
+                    "power_gain": r.power_gain,
+                    "iterations": r.iterations,
+                }
+            )
             errs.append(r.error)
             if n_pc == 8 or (quick and n_pc == pcs[-1]):
-                curves[f"N = {n_side ** 2}" + (" (baseline)" if n_side == 3 else "")] = r.history
-        say(f"N = {n_side ** 2:2d}{' (baseline)' if n_side == 3 else '           '}: error " +
-            "  ".join(f"L_pc={p}: {e:.2e}" for p, e in zip(pcs, errs)))
-    series = {f"N = {n}" + (" (baseline)" if n == 9 else ""):
-              (list(pcs), [r["error"] for r in rows if r["N"] == n], "o-") for n in (9, 25, 49)}
-    _plot_lines(None, series, "PC layers", "||G - U||_F^2", out / "seed001_synthesis_error.png", log=True,
-                title="M = 9, Haar target, 2 AC layers")
-    _plot_lines(None, {k: (np.arange(len(v)), np.maximum(v, 1e-16), "-") for k, v in curves.items()},
-                "PGD iteration", "||G - U||_F^2", out / "seed001_convergence.png", log=True)
+                curves[f"N = {n_side**2}" + (" (baseline)" if n_side == 3 else "")] = r.history
+        say(
+            f"N = {n_side**2:2d}{' (baseline)' if n_side == 3 else '           '}: error "
+            + "  ".join(f"L_pc={p}: {e:.2e}" for p, e in zip(pcs, errs))
+        )
+    series = {
+        f"N = {n}" + (" (baseline)" if n == 9 else ""): (list(pcs), [r["error"] for r in rows if r["N"] == n], "o-")
+        for n in (9, 25, 49)
+    }
+    _plot_lines(
+        None,
+        series,
+        "PC layers",
+        "||G - U||_F^2",
+        out / "seed001_synthesis_error.png",
+        log=True,
+        title="M = 9, Haar target, 2 AC layers",
+    )
+    _plot_lines(
+        None,
+        {k: (np.arange(len(v)), np.maximum(v, 1e-16), "-") for k, v in curves.items()},
+        "PGD iteration",
+        "||G - U||_F^2",
+        out / "seed001_convergence.png",
+        log=True,
+    )
     return rows
 
 
@@ -82,9 +106,11 @@ def downlink_study(out: Path, quick: bool, say=print) -> dict:
     st = {t: [simulate_st(tx, link, k, t, intervals, seed=k) for k in users] for t in slots}
     mimo = [mimo_benchmark(16, 4, link, k, intervals, seed=k) for k in users]
     for i, k in enumerate(users):
-        say(f"K = {k:4d}: " + "  ".join(f"T={t}: {st[t][i]['effective_sum_rate']:5.2f} (J {st[t][i]['fairness']:.3f})"
-                                        for t in slots) +
-            f"  | full-CSIT MIMO {mimo[i]['effective_sum_rate']:5.2f} (J {mimo[i]['fairness']:.3f})")
+        say(
+            f"K = {k:4d}: "
+            + "  ".join(f"T={t}: {st[t][i]['effective_sum_rate']:5.2f} (J {st[t][i]['fairness']:.3f})" for t in slots)
+            + f"  | full-CSIT MIMO {mimo[i]['effective_sum_rate']:5.2f} (J {mimo[i]['fairness']:.3f})"
+        )
     crossing = {}
     for t in slots:
         above = [k for i, k in enumerate(users) if st[t][i]["effective_sum_rate"] > mimo[i]["effective_sum_rate"]]
@@ -96,9 +122,14 @@ def downlink_study(out: Path, quick: bool, say=print) -> dict:
     series = {f"ST-SIM T = {t}": (users, [r["fairness"] for r in st[t]], "o-") for t in slots}
     series["full-CSIT MIMO"] = (users, [r["fairness"] for r in mimo], "ks--")
     _plot_lines(None, series, "users K", "Jain's fairness index", out / "seed001_fairness.png", log=True)
-    return {"users": list(users), "st": {str(t): st[t] for t in slots}, "mimo": mimo,
-            "crossing": {str(t): crossing[t] for t in slots}, "synthesis_error": synth.error,
-            "link": link.__dict__}
+    return {
+        "users": list(users),
+        "st": {str(t): st[t] for t in slots},
+        "mimo": mimo,
+        "crossing": {str(t): crossing[t] for t in slots},
+        "synthesis_error": synth.error,
+        "link": link.__dict__,
+    }
 
 
 def main(argv=None) -> int:

@@ -76,13 +76,13 @@ class Downlink:
 class STDownlink:
     """The transmitter: UPA -> input DAL (random phases per slot) -> synthesised space-only block."""
 
-    def __init__(self, block: SOnlyBlock, d: list, m_side: int, frequency: float = 28e9,
-                 distance: float | None = None):
+    def __init__(self, block: SOnlyBlock, d: list, m_side: int, frequency: float = 28e9, distance: float | None = None):
         lam = SPEED_OF_LIGHT / frequency
         pitch = lam / 2
         z = -(lam / 2 if distance is None else distance)
-        self.w0 = rayleigh_sommerfeld(grid(m_side, pitch, z), grid(m_side, pitch, 0.0), np.array([lam]),
-                                      pitch * pitch)[0]  # (M, M)
+        self.w0 = rayleigh_sommerfeld(grid(m_side, pitch, z), grid(m_side, pitch, 0.0), np.array([lam]), pitch * pitch)[
+            0
+        ]  # (M, M)
         self.g = block.response(d)  # (Q, M)
         self.m, self.q = self.g.shape[1], self.g.shape[0]
         # E over uniform phases of ||G Phi W0||_F^2 = sum_n ||G[:, n]||^2 ||W0[n, :]||^2
@@ -124,9 +124,15 @@ def simulate_st(tx: STDownlink, link: Downlink, k: int, slots: int, intervals: i
         fair.append(jain(user_rate))
         served.append(len(users))
     eta = max(0.0, 1.0 - slots * (tx.m + k * link.report_symbols) / link.n_c)
-    return {"users": k, "slots": slots, "ta_sum_rate": float(np.mean(ta)), "overhead_factor": eta,
-            "effective_sum_rate": float(eta * np.mean(ta)), "fairness": float(np.mean(fair)),
-            "distinct_served": float(np.mean(served))}
+    return {
+        "users": k,
+        "slots": slots,
+        "ta_sum_rate": float(np.mean(ta)),
+        "overhead_factor": eta,
+        "effective_sum_rate": float(eta * np.mean(ta)),
+        "fairness": float(np.mean(fair)),
+        "distinct_served": float(np.mean(served)),
+    }
 
 
 def mimo_benchmark(q: int, m: int, link: Downlink, k: int, intervals: int = 20, seed=0) -> dict:
@@ -136,7 +142,7 @@ def mimo_benchmark(q: int, m: int, link: Downlink, k: int, intervals: int = 20, 
     rates, fair = [], []
     for _ in range(intervals):
         h = link.channels(k, q, rng)
-        sel = np.argsort(-np.linalg.norm(h, axis=1))[:min(m, k)]
+        sel = np.argsort(-np.linalg.norm(h, axis=1))[: min(m, k)]
         hs = h[sel]  # (M, Q)
         w = np.linalg.pinv(hs.conj())  # (Q, M): conj(hs) @ w = I, user k sees h_k^H w
         w = w / np.linalg.norm(w, axis=0, keepdims=True)
@@ -149,6 +155,11 @@ def mimo_benchmark(q: int, m: int, link: Downlink, k: int, intervals: int = 20, 
         user_rate[sel] = r
         fair.append(jain(user_rate))
     eta = max(0.0, 1.0 - (q + k * q) / link.n_c)
-    return {"users": k, "ta_sum_rate": float(np.mean(rates)), "overhead_factor": eta,
-            "effective_sum_rate": float(eta * np.mean(rates)), "fairness": float(np.mean(fair)),
-            "distinct_served": float(min(m, k))}
+    return {
+        "users": k,
+        "ta_sum_rate": float(np.mean(rates)),
+        "overhead_factor": eta,
+        "effective_sum_rate": float(eta * np.mean(rates)),
+        "fairness": float(np.mean(fair)),
+        "distinct_served": float(min(m, k)),
+    }

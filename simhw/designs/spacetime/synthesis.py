@@ -80,7 +80,9 @@ class SOnlyBlock:
         out = []
         for w, kind in zip(self.matrices, self.kinds):
             n = w.shape[0]
-            out.append(np.exp(1j * rng.uniform(0, 2 * np.pi, n)) if kind == "pc" else np.full(n, np.sqrt(lo * hi), complex))
+            out.append(
+                np.exp(1j * rng.uniform(0, 2 * np.pi, n)) if kind == "pc" else np.full(n, np.sqrt(lo * hi), complex)
+            )
         return out
 
     def response(self, d: list) -> np.ndarray:
@@ -115,9 +117,17 @@ class SOnlyBlock:
         return value, grads
 
 
-def dal_block(m_side: int, n_side: int, n_pc: int, n_ac: int = 2, q_side: int | None = None,
-              frequency: float = 28e9, spacing: float | None = None, ac_first: bool = True,
-              amp_range=(10 ** (-15 / 20), 10 ** (20 / 20))) -> SOnlyBlock:
+def dal_block(
+    m_side: int,
+    n_side: int,
+    n_pc: int,
+    n_ac: int = 2,
+    q_side: int | None = None,
+    frequency: float = 28e9,
+    spacing: float | None = None,
+    ac_first: bool = True,
+    amp_range=(10 ** (-15 / 20), 10 ** (20 / 20)),
+) -> SOnlyBlock:
     """A DAL-aided space-only block: M = m_side^2 input-DAL atoms (aligned with a lambda/2 UPA),
     ``n_ac`` AC and ``n_pc`` PC intermediate layers of N = n_side^2 atoms (AC first by default, the
     fastest-converging order), and a terminal DAL with Q = q_side^2 (default M) transmitting atoms;
@@ -166,8 +176,15 @@ def _apply(d_l: np.ndarray, kind: str, step: float, grad: np.ndarray) -> np.ndar
     return (np.abs(d_l) - step * grad).astype(complex)
 
 
-def synthesize(block: SOnlyBlock, target: np.ndarray, iterations: int = 300, tol: float = 1e-9, seed=0,
-               power_limit: float | None = None, progress=None) -> SynthesisResult:
+def synthesize(
+    block: SOnlyBlock,
+    target: np.ndarray,
+    iterations: int = 300,
+    tol: float = 1e-9,
+    seed=0,
+    power_limit: float | None = None,
+    progress=None,
+) -> SynthesisResult:
     """Projected gradient descent, layer by layer, with backtracking step sizes (one per layer)."""
     t0 = time.perf_counter()
     if target.shape != (block.q, block.m):
@@ -202,5 +219,6 @@ def synthesize(block: SOnlyBlock, target: np.ndarray, iterations: int = 300, tol
         if abs(start - value) <= tol * max(start, 1e-300):
             break
     resp = block.response(d)
-    return SynthesisResult(d, value, history, float(np.sum(np.abs(resp) ** 2) / np.sum(np.abs(target) ** 2)), it,
-                           time.perf_counter() - t0)
+    return SynthesisResult(
+        d, value, history, float(np.sum(np.abs(resp) ** 2) / np.sum(np.abs(target) ** 2)), it, time.perf_counter() - t0
+    )

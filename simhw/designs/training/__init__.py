@@ -2,17 +2,26 @@
 
 from simhw.designs.training.focus import Focus
 from simhw.designs.training.objectives import (
-           ISACBeamforming,
-           MultiUserSeparation,
-           Objective,
-           TrainingError,
+    ISACBeamforming,
+    MultiUserSeparation,
+    Objective,
+    TrainingError,
 )
 from simhw.designs.training.trainer import (
-           TrainOptions,
-           TrainResult,
-           quantize_codes,
-           train,
+    TrainOptions,
+    TrainResult,
+    quantize_codes,
+    train,
 )
 
-__all__ = ["Objective", "MultiUserSeparation", "ISACBeamforming", "Focus", "TrainingError", "TrainOptions",
-           "TrainResult", "train", "quantize_codes"]
+__all__ = [
+    "Objective",
+    "MultiUserSeparation",
+    "ISACBeamforming",
+    "Focus",
+    "TrainingError",
+    "TrainOptions",
+    "TrainResult",
+    "train",
+    "quantize_codes",
+]

@@ -18,8 +18,15 @@ import numpy as np
 
 from simhw.physics.geometry import SPEED_OF_LIGHT
 
-__all__ = ["steering", "correlated_rician", "saleh_valenzuela", "qpsk", "qpsk_demodulate", "reactive_jammer",
-           "user_directions"]
+__all__ = [
+    "steering",
+    "correlated_rician",
+    "saleh_valenzuela",
+    "qpsk",
+    "qpsk_demodulate",
+    "reactive_jammer",
+    "user_directions",
+]
 
 
 def steering(positions: np.ndarray, wavelength: float, theta, phi) -> np.ndarray:
@@ -35,14 +42,18 @@ def steering(positions: np.ndarray, wavelength: float, theta, phi) -> np.ndarray
     return np.exp(1j * k * (ux[..., None] * positions[:, 0] + uy[..., None] * positions[:, 1]))
 
 
-def user_directions(k: int, rng: np.random.Generator, theta_max: float = np.deg2rad(50)) -> tuple[np.ndarray, np.ndarray]:
+def user_directions(
+    k: int, rng: np.random.Generator, theta_max: float = np.deg2rad(50)
+) -> tuple[np.ndarray, np.ndarray]:
     """``k`` random user directions (theta, phi), at least 15 degrees apart in direction cosines."""
     thetas, phis = [], []
     for _ in range(10_000):
         th, ph = rng.uniform(np.deg2rad(10), theta_max), rng.uniform(-np.pi, np.pi)
         u = np.array([np.sin(th) * np.cos(ph), np.sin(th) * np.sin(ph)])
-        if all(np.linalg.norm(u - np.array([np.sin(a) * np.cos(b), np.sin(a) * np.sin(b)])) > 0.25
-               for a, b in zip(thetas, phis)):
+        if all(
+            np.linalg.norm(u - np.array([np.sin(a) * np.cos(b), np.sin(a) * np.sin(b)])) > 0.25
+            for a, b in zip(thetas, phis)
+        ):
             thetas.append(th)
             phis.append(ph)
             if len(thetas) == k:
@@ -50,9 +61,16 @@ def user_directions(k: int, rng: np.random.Generator, theta_max: float = np.deg2
     raise ValueError(f"could not place {k} users 15 degrees apart; ask for fewer users")
 
 
-def correlated_rician(positions: np.ndarray, frequency: float, k: int, rician_k: float = 3.0,
-                      seed: int | np.random.Generator | None = None, theta=None, phi=None,
-                      distance_scale=None) -> np.ndarray:
+def correlated_rician(
+    positions: np.ndarray,
+    frequency: float,
+    k: int,
+    rician_k: float = 3.0,
+    seed: int | np.random.Generator | None = None,
+    theta=None,
+    phi=None,
+    distance_scale=None,
+) -> np.ndarray:
     """(N, K) uplink channels from ``k`` single-antenna users to the first layer's atoms ([1] Learnable SIM).
 
     h_k = s_k [sqrt(K/(K+1)) a(theta_k, phi_k) + sqrt(1/(K+1)) R^(1/2) g_k], g_k ~ CN(0, I), with
@@ -76,9 +94,17 @@ def correlated_rician(positions: np.ndarray, frequency: float, k: int, rician_k:
     return h
 
 
-def saleh_valenzuela(positions: np.ndarray, frequency: float, k: int, paths: int = 4,
-                     nlos_db: float = -10.0, spread: float = np.deg2rad(10),
-                     seed: int | np.random.Generator | None = None, theta=None, phi=None) -> np.ndarray:
+def saleh_valenzuela(
+    positions: np.ndarray,
+    frequency: float,
+    k: int,
+    paths: int = 4,
+    nlos_db: float = -10.0,
+    spread: float = np.deg2rad(10),
+    seed: int | np.random.Generator | None = None,
+    theta=None,
+    phi=None,
+) -> np.ndarray:
     """(N, K) downlink channels from the last layer's atoms to ``k`` users ([5] ISAC with SIM, eq. (4)).
 
     One LoS path with gain CN(0, 1) and ``paths - 1`` NLoS paths with gain CN(0, 10^(nlos_db/10))
@@ -110,8 +136,9 @@ def qpsk_demodulate(y: np.ndarray) -> np.ndarray:
     return np.exp(1j * (np.pi / 4 + np.pi / 2 * np.floor(np.mod(np.angle(y), 2 * np.pi) / (np.pi / 2))))
 
 
-def reactive_jammer(count: int, variance: float = 0.5, power_range=(0.0, 2.0),
-                    seed: int | np.random.Generator | None = None) -> np.ndarray:
+def reactive_jammer(
+    count: int, variance: float = 0.5, power_range=(0.0, 2.0), seed: int | np.random.Generator | None = None
+) -> np.ndarray:
     """(count,) jamming samples: CN(0, ``variance``) AWGN times a random time-varying amplitude.
 
     Seed 000 (sec. IV-B) gives the variance (0.5) and says the power varies randomly in time; the

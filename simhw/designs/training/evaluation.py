@@ -16,8 +16,15 @@ from simhw.designs.training.objectives import MultiUserSeparation
 __all__ = ["ser_and_rate"]
 
 
-def ser_and_rate(objective: MultiUserSeparation, theta, snrs_db, symbols: int = 4096, jammer_channel=None,
-                 amplitude=None, seed: int = 0) -> dict:
+def ser_and_rate(
+    objective: MultiUserSeparation,
+    theta,
+    snrs_db,
+    symbols: int = 4096,
+    jammer_channel=None,
+    amplitude=None,
+    seed: int = 0,
+) -> dict:
     """SER and sum rate (bit/s/Hz) vs SNR for one configuration; ``jammer_channel`` (N,) adds the
     reactive jammer (AWGN variance 0.5, random power) to the data."""
     rng = np.random.default_rng(seed)

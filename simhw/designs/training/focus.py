@@ -29,13 +29,23 @@ class Focus(Objective):
 
     name = "focus"
 
-    def __init__(self, model: SIMModel, output: int = 0, input: int = 0, suppress=(), cap_db: float = 40.0,
-                 atom_response=None, offset=None):
+    def __init__(
+        self,
+        model: SIMModel,
+        output: int = 0,
+        input: int = 0,
+        suppress=(),
+        cap_db: float = 40.0,
+        atom_response=None,
+        offset=None,
+    ):
         super().__init__(model, atom_response)
         self.offset = None if offset is None else np.asarray(offset, complex)
         if self.offset is not None and self.offset.shape != (model.n_freqs, model.n_outputs, model.n_inputs):
-            raise TrainingError(f"offset must be (F, P, M) = {(model.n_freqs, model.n_outputs, model.n_inputs)}, "
-                                f"got {self.offset.shape}")
+            raise TrainingError(
+                f"offset must be (F, P, M) = {(model.n_freqs, model.n_outputs, model.n_inputs)}, "
+                f"got {self.offset.shape}"
+            )
         if not cap_db > 0:
             raise TrainingError("cap_db must be > 0")
         self.cap = 10 ** (-cap_db / 10)
@@ -99,5 +109,10 @@ class Focus(Objective):
         return out
 
     def describe(self) -> dict:
-        return {"objective": self.name, "output": self.output, "input": self.input, "suppress": list(self.suppress),
-                "cap_db": self.cap_db}
+        return {
+            "objective": self.name,
+            "output": self.output,
+            "input": self.input,
+            "suppress": list(self.suppress),
+            "cap_db": self.cap_db,
+        }

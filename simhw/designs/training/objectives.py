@@ -54,8 +54,10 @@ class Objective:
     def _require(self, convention: str, what: str, single_frequency: bool = True) -> None:
         """Refuse a model of the wrong convention (or with several frequencies) for objective ``what``."""
         if self.model.convention != convention:
-            raise TrainingError(f"{what} needs {'an' if convention[0] in 'aeiou' else 'a'} {convention} model "
-                                f"(convention='{convention}')")
+            raise TrainingError(
+                f"{what} needs {'an' if convention[0] in 'aeiou' else 'a'} {convention} model "
+                f"(convention='{convention}')"
+            )
         if single_frequency and self.model.n_freqs != 1:
             raise TrainingError(f"{what} is trained at one frequency")
 
@@ -89,8 +91,11 @@ class Objective:
         raise NotImplementedError
 
     def metrics(self, theta, amplitude=None) -> dict:
-        return {"loss": float(self.loss_batch(np.asarray(theta)[None], None if amplitude is None
-                                              else np.asarray(amplitude)[None])[0])}
+        return {
+            "loss": float(
+                self.loss_batch(np.asarray(theta)[None], None if amplitude is None else np.asarray(amplitude)[None])[0]
+            )
+        }
 
     def component_grads(self, theta) -> dict:
         """{name: (value, gradient)} of each component, all to be minimised (DNGD)."""
@@ -126,8 +131,12 @@ class MultiUserSeparation(Objective):
             raise TrainingError(f"channels have {n} rows, the SIM has {model.n_atoms} atoms per layer")
         if k > m:
             raise TrainingError(f"{k} users need {k} BS antennas, the model has {m}")
-        if self.antennas.shape != (k,) or len(set(self.antennas.tolist())) != k or \
-                self.antennas.min() < 0 or self.antennas.max() >= m:
+        if (
+            self.antennas.shape != (k,)
+            or len(set(self.antennas.tolist())) != k
+            or self.antennas.min() < 0
+            or self.antennas.max() >= m
+        ):
             raise TrainingError(f"antennas must be {k} distinct indices in 0..{m - 1}")
         if self.pilots.ndim != 2 or self.pilots.shape[1] != k:
             raise TrainingError(f"pilots must be (U, {k}), got {self.pilots.shape}")
@@ -194,9 +203,12 @@ class MultiUserSeparation(Objective):
         y_hat = y * (np.linalg.norm(s, axis=0) / np.maximum(np.linalg.norm(y, axis=0), 1e-300))
         a = np.abs(self.equivalent_channel(theta, amplitude))
         off = ~np.eye(self.k, dtype=bool)
-        out = {"loss": float(self._losses(y[None], self.s_hat)[0]),
-               "constellation_mse": float(np.mean(np.abs(y_hat - s) ** 2)),
-               "diagonal_strength": float(np.mean(np.diag(a))), "off_diagonal_strength": float(np.mean(a[off]))}
+        out = {
+            "loss": float(self._losses(y[None], self.s_hat)[0]),
+            "constellation_mse": float(np.mean(np.abs(y_hat - s) ** 2)),
+            "diagonal_strength": float(np.mean(np.diag(a))),
+            "off_diagonal_strength": float(np.mean(a[off])),
+        }
         if self.jammer is not None:
             theta = np.asarray(theta, float)
             amp = None if amplitude is None else np.asarray(amplitude)[None]
@@ -206,8 +218,13 @@ class MultiUserSeparation(Objective):
         return out
 
     def describe(self) -> dict:
-        return {"objective": self.name, "users": self.k, "antennas": self.antennas.tolist(),
-                "pilots": self.n_samples(), "jamming_aware": self.jammer is not None}
+        return {
+            "objective": self.name,
+            "users": self.k,
+            "antennas": self.antennas.tolist(),
+            "pilots": self.n_samples(),
+            "jamming_aware": self.jammer is not None,
+        }
 
 
 # --------------------------------------------------------------------------------- [5] ISAC with SIM
@@ -228,8 +245,17 @@ class ISACBeamforming(Objective):
     name = "isac"
     components = ("sensing", "communication")
 
-    def __init__(self, model: SIMModel, users, steering, desired, power: float = 1.0, noise: float = 1.0,
-                 weights=(0.5, 0.5), atom_response=None):
+    def __init__(
+        self,
+        model: SIMModel,
+        users,
+        steering,
+        desired,
+        power: float = 1.0,
+        noise: float = 1.0,
+        weights=(0.5, 0.5),
+        atom_response=None,
+    ):
         super().__init__(model, atom_response)
         self._require("downlink", "ISAC beamforming")
         self.users = np.asarray(users, complex)
@@ -239,8 +265,7 @@ class ISACBeamforming(Objective):
         if n != model.n_atoms or self.steering.shape[1:] != (n,):
             raise TrainingError(f"users and steering vectors must have {model.n_atoms} rows/columns (atoms)")
         if k > model.n_inputs:
-            raise TrainingError(f"{k} users need at least {k} feed antennas (streams), the model has "
-                                f"{model.n_inputs}")
+            raise TrainingError(f"{k} users need at least {k} feed antennas (streams), the model has {model.n_inputs}")
         if self.desired.shape != (self.steering.shape[0],):
             raise TrainingError("desired pattern must have one value per grid direction")
         if not (power > 0 and noise > 0):
@@ -324,9 +349,18 @@ class ISACBeamforming(Objective):
     def metrics(self, theta, amplitude=None) -> dict:
         g = self._g(theta, amplitude)
         mse = float(self.beam_mse(g)[0])
-        return {"loss": float(self.loss_batch(theta, amplitude)[0]), "sum_rate": float(self.sum_rate(g)[0]),
-                "beam_mse": mse, "beam_mse_db": float(10 * np.log10(max(mse, 1e-300)))}
+        return {
+            "loss": float(self.loss_batch(theta, amplitude)[0]),
+            "sum_rate": float(self.sum_rate(g)[0]),
+            "beam_mse": mse,
+            "beam_mse_db": float(10 * np.log10(max(mse, 1e-300))),
+        }
 
     def describe(self) -> dict:
-        return {"objective": self.name, "users": self.k, "streams": self.model.n_inputs,
-                "grid": int(self.steering.shape[0]), "weights": list(self.weights)}
+        return {
+            "objective": self.name,
+            "users": self.k,
+            "streams": self.model.n_inputs,
+            "grid": int(self.steering.shape[0]),
+            "weights": list(self.weights),
+        }

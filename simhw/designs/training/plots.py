@@ -63,8 +63,16 @@ def plot_losses(histories: dict, path, ylabel: str = "loss", log: bool = True) -
     return _save(fig, path)
 
 
-def plot_beam_pattern(pattern: np.ndarray, grid_shape: tuple, theta: np.ndarray, phi: np.ndarray, path,
-                      targets=(), users=(), title: str = "normalised beam pattern") -> Path:
+def plot_beam_pattern(
+    pattern: np.ndarray,
+    grid_shape: tuple,
+    theta: np.ndarray,
+    phi: np.ndarray,
+    path,
+    targets=(),
+    users=(),
+    title: str = "normalised beam pattern",
+) -> Path:
     """Pattern on the (theta, phi) grid; targets (+) and users (o) marked."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4))

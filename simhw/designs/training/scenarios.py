@@ -33,8 +33,15 @@ from simhw.physics.geometry import SPEED_OF_LIGHT, AntennaArray, SimGeometry
 from simhw.physics.impairments import Impairments
 from simhw.physics.model import SIMModel
 
-__all__ = ["separation_scenario", "isac_scenario", "bench_focus", "focus_point_model", "SeparationScenario",
-           "ISACScenario", "select_antennas"]
+__all__ = [
+    "separation_scenario",
+    "isac_scenario",
+    "bench_focus",
+    "focus_point_model",
+    "SeparationScenario",
+    "ISACScenario",
+    "select_antennas",
+]
 
 
 def select_antennas(m: int, k: int) -> np.ndarray:
@@ -52,10 +59,19 @@ class SeparationScenario:
     jammer_channel: np.ndarray | None
 
 
-def separation_scenario(n_side: int = 8, layers: int = 5, users: int = 4, bs_antennas: int | None = None,
-                        frequency: float = 28e9, pilots: int = 64, seed: int = 0, jamming_aware: bool = False,
-                        with_jammer_channel: bool = False, impairments: Impairments | None = None,
-                        distance_scale=None) -> SeparationScenario:
+def separation_scenario(
+    n_side: int = 8,
+    layers: int = 5,
+    users: int = 4,
+    bs_antennas: int | None = None,
+    frequency: float = 28e9,
+    pilots: int = 64,
+    seed: int = 0,
+    jamming_aware: bool = False,
+    with_jammer_channel: bool = False,
+    impairments: Impairments | None = None,
+    distance_scale=None,
+) -> SeparationScenario:
     """Seed 000's uplink: K users -> SIM -> K selected antennas of an M-antenna ULA (M = 2K default).
 
     ``jamming_aware``: the pilots carry the jammer's signal (its channel is drawn either way when
@@ -70,16 +86,25 @@ def separation_scenario(n_side: int = 8, layers: int = 5, users: int = 4, bs_ant
     area = (lam / 2) ** 2
     z_last = d * layers
     out = AntennaArray.linear(m, lam / 2, z_last + d, area)
-    geom = SimGeometry.uniform(layers, n_side, n_side, frequency, thickness, output_antennas=out,
-                               input_antennas=AntennaArray.point((0.0, 0.0, 0.0), area), input_distance=d,
-                               output_distance=d)
+    geom = SimGeometry.uniform(
+        layers,
+        n_side,
+        n_side,
+        frequency,
+        thickness,
+        output_antennas=out,
+        input_antennas=AntennaArray.point((0.0, 0.0, 0.0), area),
+        input_distance=d,
+        output_distance=d,
+    )
     model = SIMModel.from_geometry(geom, impairments=impairments, convention="uplink", seed=seed)
     rng = np.random.default_rng(seed)
     pos = geom.atom_positions()[0]
     n_dirs = users + (1 if (jamming_aware or with_jammer_channel) else 0)
     theta, phi = user_directions(n_dirs, rng)
-    h = correlated_rician(pos, frequency, users, seed=rng, theta=theta[:users], phi=phi[:users],
-                          distance_scale=distance_scale)
+    h = correlated_rician(
+        pos, frequency, users, seed=rng, theta=theta[:users], phi=phi[:users], distance_scale=distance_scale
+    )
     h_j = None
     if jamming_aware or with_jammer_channel:
         h_j = correlated_rician(pos, frequency, 1, seed=rng, theta=theta[users:], phi=phi[users:])[:, 0]
@@ -103,9 +128,17 @@ class ISACScenario:
 ISAC_TARGET_ANGLES = ((np.deg2rad(30), np.deg2rad(-45)), (np.deg2rad(30), np.deg2rad(90)))
 
 
-def isac_scenario(n_side: int = 10, layers: int = 4, users: int = 4, targets: int = 2, frequency: float = 28e9,
-                  snr_db: float = 10.0, weights=(0.5, 0.5), seed: int = 0,
-                  target_angles=ISAC_TARGET_ANGLES) -> ISACScenario:
+def isac_scenario(
+    n_side: int = 10,
+    layers: int = 4,
+    users: int = 4,
+    targets: int = 2,
+    frequency: float = 28e9,
+    snr_db: float = 10.0,
+    weights=(0.5, 0.5),
+    seed: int = 0,
+    target_angles=ISAC_TARGET_ANGLES,
+) -> ISACScenario:
     """Seed 004's ISAC downlink with documented stand-ins for the lost table values.
 
     SIM: ``layers`` x (n_side x n_side) atoms at lambda/2, thickness 5 lambda; M = K + T feed
@@ -156,7 +189,8 @@ def focus_point_model(geometry: SimGeometry, point, impairments: Impairments | N
     metres beyond the last layer: train :class:`Focus` on it to focus the SIM's output there."""
     p = np.asarray(point, float)
     if p.shape != (3,) or p[2] <= geometry.layer_z[-1]:
-        raise TrainingError(f"the focal point must be (x, y, z) with z beyond the last layer "
-                            f"(z > {geometry.layer_z[-1]:.4g} m)")
+        raise TrainingError(
+            f"the focal point must be (x, y, z) with z beyond the last layer (z > {geometry.layer_z[-1]:.4g} m)"
+        )
     target = AntennaArray.point(tuple(p), geometry.atom_area)
     return SIMModel.from_geometry(dataclasses.replace(geometry, output_antennas=target), impairments=impairments)

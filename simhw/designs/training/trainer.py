@@ -70,8 +70,9 @@ class TrainOptions:
         if self.bits is not None and not 1 <= self.bits <= 16:
             raise TrainingError("bits must be in 1..16")
         if self.method == "dngd" and len(objective.components) != 2:
-            raise TrainingError(f"DNGD needs an objective with two components; {objective.name!r} has "
-                                f"{len(objective.components)}")
+            raise TrainingError(
+                f"DNGD needs an objective with two components; {objective.name!r} has {len(objective.components)}"
+            )
 
 
 @dataclass
@@ -104,17 +105,37 @@ class TrainResult:
         extra = {"metrics": _jsonable(self.final_metrics), "training": self.objective}
         if self.codes is not None:
             codes = self.codes.reshape(self.codes.shape[0], rows, cols)
-            return PhaseConfig(codes, self.options.bits, name=name, objective=self.objective.get("objective", ""),
-                               extra=extra, **metadata)
+            return PhaseConfig(
+                codes,
+                self.options.bits,
+                name=name,
+                objective=self.objective.get("objective", ""),
+                extra=extra,
+                **metadata,
+            )
         bits = 16  # continuous phases: stored at 16-bit resolution
-        return PhaseConfig.from_phases(self.theta, bits, shape=shape, name=name,
-                                       objective=self.objective.get("objective", ""), extra=extra, **metadata)
+        return PhaseConfig.from_phases(
+            self.theta,
+            bits,
+            shape=shape,
+            name=name,
+            objective=self.objective.get("objective", ""),
+            extra=extra,
+            **metadata,
+        )
 
     def summary(self) -> dict:
-        return {"loss": self.loss, "metrics": _jsonable(self.metrics), "loss_quantized": self.loss_quantized,
-                "metrics_quantized": _jsonable(self.metrics_quantized), "episodes": self.episodes,
-                "seconds": self.seconds, "starts": self.start_losses, "polish_changes": self.polish_changes,
-                "objective": self.objective}
+        return {
+            "loss": self.loss,
+            "metrics": _jsonable(self.metrics),
+            "loss_quantized": self.loss_quantized,
+            "metrics_quantized": _jsonable(self.metrics_quantized),
+            "episodes": self.episodes,
+            "seconds": self.seconds,
+            "starts": self.start_losses,
+            "polish_changes": self.polish_changes,
+            "objective": self.objective,
+        }
 
 
 def _jsonable(d: dict) -> dict:
@@ -243,8 +264,12 @@ def train(objective: Objective, options: TrainOptions | None = None, progress=No
             if o.polish:
                 codes, _, changes = polish_codes(objective, codes, o.bits, rng)
             th, amp = objective.applied(codes[None], o.bits)
-            cand.update(codes=codes, changes=changes, applied=(th[0], None if amp is None else amp[0]),
-                        loss_q=float(objective.loss_batch(th, amp)[0]))
+            cand.update(
+                codes=codes,
+                changes=changes,
+                applied=(th[0], None if amp is None else amp[0]),
+                loss_q=float(objective.loss_batch(th, amp)[0]),
+            )
         start_losses.append(cand.get("loss_q", loss))
         if best is None:
             best = cand
@@ -253,9 +278,17 @@ def train(objective: Objective, options: TrainOptions | None = None, progress=No
         elif cand.get("loss_q", loss) < best.get("loss_q", best["loss"]):
             best = cand
     theta = best["theta"]
-    result = TrainResult(theta=theta, loss=best["loss"], history=best["history"], metrics=objective.metrics(theta),
-                         start_losses=start_losses, episodes=total_episodes, seconds=0.0, options=o,
-                         objective=objective.describe())
+    result = TrainResult(
+        theta=theta,
+        loss=best["loss"],
+        history=best["history"],
+        metrics=objective.metrics(theta),
+        start_losses=start_losses,
+        episodes=total_episodes,
+        seconds=0.0,
+        options=o,
+        objective=objective.describe(),
+    )
     if o.bits is not None:
         result.codes, result.polish_changes = best["codes"], best["changes"]
         result.loss_quantized = best["loss_q"]

@@ -127,8 +127,10 @@ class NetworkModel:
             raise ValueError(f"w_gaps must be (L-1, F, N, N), got {self.w_gaps.shape}")
         if self.w_out.shape != (self.n_freqs, self.n_outputs, self.n_atoms):
             raise ValueError(f"w_out must be (F, P, N), got {self.w_out.shape}")
-        if self.faces.shape not in ((self.n_layers, self.n_atoms, self.n_atoms),
-                                    (self.n_layers, self.n_freqs, self.n_atoms, self.n_atoms)):
+        if self.faces.shape not in (
+            (self.n_layers, self.n_atoms, self.n_atoms),
+            (self.n_layers, self.n_freqs, self.n_atoms, self.n_atoms),
+        ):
             raise ValueError(f"faces must be (L, N, N) or (L, F, N, N), got {self.faces.shape}")
         if not np.allclose(self.faces, self.faces.swapaxes(-1, -2), rtol=1e-12, atol=1e-15):
             raise ValueError("faces must be symmetric: a passive reciprocal face couples i to j as j to i")
@@ -149,15 +151,23 @@ class NetworkModel:
         single = theta.ndim == 2
         theta = theta[None] if single else theta
         if theta.shape[1:] != (self.n_layers, self.n_atoms):
-            raise ValueError(f"phases must be (L, N) = ({self.n_layers}, {self.n_atoms}) or a batch of them, "
-                             f"got {theta.shape[1:]}")
+            raise ValueError(
+                f"phases must be (L, N) = ({self.n_layers}, {self.n_atoms}) or a batch of them, got {theta.shape[1:]}"
+            )
         t = np.exp(1j * theta)
         if amplitude is not None:
             t = t * np.broadcast_to(amplitude, theta.shape)
         return t, single
 
-    def solve(self, t: np.ndarray, sources: np.ndarray | None = None, inputs: np.ndarray | None = None,
-              method: str = "auto", guess: NetworkFields | None = None, tol: float = 1e-10) -> NetworkFields:
+    def solve(
+        self,
+        t: np.ndarray,
+        sources: np.ndarray | None = None,
+        inputs: np.ndarray | None = None,
+        method: str = "auto",
+        guess: NetworkFields | None = None,
+        tol: float = 1e-10,
+    ) -> NetworkFields:
         """Fields for transmissions ``t`` (B, L, N): the feed's ``inputs`` (F, N, M) (default: w_in, all
         inputs as right-hand sides) and, with ``sources`` (F, N, k) or per configuration (B, F, N, k),
         adjoint right-hand sides on the last stage's output face (S_RS^T e_p for receive port p).
@@ -181,8 +191,13 @@ class NetworkModel:
             if src_out is None:
                 start = np.concatenate([guess.b_in, guess.b_out], axis=-2)
             elif guess.q_in is not None and guess.q_in.shape[-1] == k - m:
-                start = np.concatenate([np.concatenate([guess.b_in, guess.q_in], axis=-1),
-                                        np.concatenate([guess.b_out, guess.q_out], axis=-1)], axis=-2)
+                start = np.concatenate(
+                    [
+                        np.concatenate([guess.b_in, guess.q_in], axis=-1),
+                        np.concatenate([guess.b_out, guess.q_out], axis=-1),
+                    ],
+                    axis=-2,
+                )
         b = self._sweeps(t, src_in, src_out, k, start, tol) if method != "direct" else None
         if b is None:
             if method == "sweeps":

@@ -79,9 +79,18 @@ class MultiportSIM:
     reproduce the cascade). ``solver``: "block" (default) or "dense".
     """
 
-    def __init__(self, cascade: Cascade, reflection: float = 0.0, coupling: float = 0.0, cell: RappCell | None = None,
-                 frequency_index: int = 0, solver: str = "block", relax: float = 1.0, tol: float = 1e-10,
-                 max_iter: int = 500):
+    def __init__(
+        self,
+        cascade: Cascade,
+        reflection: float = 0.0,
+        coupling: float = 0.0,
+        cell: RappCell | None = None,
+        frequency_index: int = 0,
+        solver: str = "block",
+        relax: float = 1.0,
+        tol: float = 1e-10,
+        max_iter: int = 500,
+    ):
         if solver not in ("block", "dense"):
             raise ValueError("solver must be 'block' or 'dense'")
         if not 0 < relax <= 1:
@@ -126,7 +135,7 @@ class MultiportSIM:
             raise ValueError("transfer() is the linear closed form; use outputs() with nonlinear cells")
         t = self._t(theta) * self.cell.gain
         b = self.solver(self.net, t, self.net.s_st())
-        return self.net.w_out @ (t[-1][:, None] * b[-2 * self.n_atoms:-self.n_atoms])
+        return self.net.w_out @ (t[-1][:, None] * b[-2 * self.n_atoms : -self.n_atoms])
 
     def _fixed_point(self, x: np.ndarray, t: np.ndarray, b0=None):
         src = self.net.s_st() @ x
@@ -141,8 +150,11 @@ class MultiportSIM:
             if res <= self.tol:
                 return b, FixedPointReport(it, res, True, hist)
         report = FixedPointReport(self.max_iter, hist[-1], False, hist)
-        raise ConvergenceError(f"fixed-point iteration did not converge in {self.max_iter} iterations (residual "
-                               f"{hist[-1]:.2e} > {self.tol:.0e}); lower 'relax' or the drive level", report)
+        raise ConvergenceError(
+            f"fixed-point iteration did not converge in {self.max_iter} iterations (residual "
+            f"{hist[-1]:.2e} > {self.tol:.0e}); lower 'relax' or the drive level",
+            report,
+        )
 
     def internal_waves(self, theta, x) -> np.ndarray:
         t = self._t(theta)
@@ -157,7 +169,7 @@ class MultiportSIM:
         t = self._t(theta)
         b = self.internal_waves(theta, x)
         a, _, _ = self._cells(b, t)
-        return self.net.w_out @ a[-self.n_atoms:]
+        return self.net.w_out @ a[-self.n_atoms :]
 
     # ------------------------------------------------------------------ adjoint
     def vjp(self, theta, x, g_y) -> np.ndarray:
@@ -171,10 +183,15 @@ class MultiportSIM:
         r[-n:] = self.net.w_out.conj().T @ g_y  # S_RS^H g_y
         if self.cell.linear:
             # M^H lam = Theta^H S_RS^H g, w = S_RS^H g + S_SS^H lam; Theta^H acts through the cell routing
-            lam = self.solver(self.net, t * self.cell.gain, self._swap(np.conj(t * self.cell.gain).repeat(2, 0)
-                                                                         .reshape(-1, 1) * r), adjoint=True)
+            lam = self.solver(
+                self.net,
+                t * self.cell.gain,
+                self._swap(np.conj(t * self.cell.gain).repeat(2, 0).reshape(-1, 1) * r),
+                adjoint=True,
+            )
             w = r + self.net.apply_s_ss_h(lam)
         else:
+
             def l_star(v):  # adjoint of the real-linear cell derivative, routed back to the input ports
                 return self._swap(np.conj(big_a) * v + big_b * np.conj(v))
 

@@ -64,22 +64,22 @@ class StageNetwork:
         s = np.zeros((2 * n * L, 2 * n * L), complex)
         for l in range(L):
             i0, o0 = 2 * n * l, 2 * n * l + n
-            s[i0:i0 + n, i0:i0 + n] = self.face
-            s[o0:o0 + n, o0:o0 + n] = self.face
+            s[i0 : i0 + n, i0 : i0 + n] = self.face
+            s[o0 : o0 + n, o0 : o0 + n] = self.face
             if l + 1 < L:
                 i1 = 2 * n * (l + 1)
-                s[i1:i1 + n, o0:o0 + n] = self.w_gaps[l]
-                s[o0:o0 + n, i1:i1 + n] = self.w_gaps[l].T
+                s[i1 : i1 + n, o0 : o0 + n] = self.w_gaps[l]
+                s[o0 : o0 + n, i1 : i1 + n] = self.w_gaps[l].T
         return s
 
     def s_st(self) -> np.ndarray:
         out = np.zeros((self.n_ports, self.w_in.shape[1]), complex)
-        out[:self.n_atoms] = self.w_in
+        out[: self.n_atoms] = self.w_in
         return out
 
     def s_rs(self) -> np.ndarray:
         out = np.zeros((self.w_out.shape[0], self.n_ports), complex)
-        out[:, -self.n_atoms:] = self.w_out
+        out[:, -self.n_atoms :] = self.w_out
         return out
 
     def apply_s_ss(self, v: np.ndarray) -> np.ndarray:
@@ -97,8 +97,9 @@ class StageNetwork:
         return np.conj(self.apply_s_ss(np.conj(v)))
 
 
-def from_cascade(cascade: Cascade, frequency_index: int = 0, reflection: float = 0.0, coupling: float = 0.0,
-                 band: int = 5) -> StageNetwork:
+def from_cascade(
+    cascade: Cascade, frequency_index: int = 0, reflection: float = 0.0, coupling: float = 0.0, band: int = 5
+) -> StageNetwork:
     """The stage network of a cascade's geometry at one frequency, with face reflection/coupling."""
     f = frequency_index
     n = cascade.n_atoms
@@ -168,8 +169,7 @@ def solve_block(net: StageNetwork, t: np.ndarray, rhs: np.ndarray, adjoint: bool
         return _core(f, lo, up, r.reshape(L, 2 * n, -1)).reshape(2 * n * L, -1)
     # M^H with each stage's faces swapped has the same shape: F -> F^H, lower <- upper^H, upper <- lower^H
     fh = np.conj(f.transpose(0, 2, 1))
-    x = _core(fh, np.conj(up.transpose(0, 2, 1)), np.conj(lo.transpose(0, 2, 1)),
-              r[:, ::-1].reshape(L, 2 * n, -1))
+    x = _core(fh, np.conj(up.transpose(0, 2, 1)), np.conj(lo.transpose(0, 2, 1)), r[:, ::-1].reshape(L, 2 * n, -1))
     return x[:, ::-1].reshape(2 * n * L, -1)
 
 
