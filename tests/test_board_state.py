@@ -66,8 +66,8 @@ def test_a_reset_between_push_and_measure_is_never_labelled_with_the_push(tmp_pa
         _f1, s1 = m1.frequencies, m1.s
         assert m1.config_hash == boot_pattern.hash and m1.flag == UNEXPECTED  # what the board really showed
         assert np.max(np.abs(s1 - s0)) > 1e-3  # and it measured differently
-        stored = c.measurement(m1.id)[2]
-        assert stored["hash"] == boot_pattern.hash
+        stored = c.measurement(m1.id)
+        assert stored.config_hash == boot_pattern.hash
         resets = c.events("board_reset")
         assert resets and resets[0]["data"]["was"] == a.hash
         assert telemetry.wait_for("board_reset")

@@ -45,9 +45,9 @@ def test_every_request_type(tmp_path, transport, board_link, busy_poll_us):
         assert [p["hash"] for p in c.pushes()] == [a.hash, a.hash, b.hash]
         ms = c.measurements()
         assert len(ms) == 2
-        fm, sm, mm = c.measurement(meta2.id)
-        np.testing.assert_array_equal(sm, s2)
-        assert mm["hash"] == b.hash
+        mm = c.measurement(meta2.id)
+        np.testing.assert_array_equal(mm.s, s2)
+        assert mm.config_hash == b.hash
         job = c.calibrate(stages=1, slots=30)
         done = c.wait_calibration(job, timeout=60)
         assert (

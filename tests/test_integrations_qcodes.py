@@ -90,7 +90,7 @@ def test_the_setpoints_are_there_after_connecting_and_an_unknown_name_is_refused
         try:
             with DaemonClient(cfg.daemon.bind[0], timeout=30) as c:
                 (only,) = c.measurements()
-                f, s, _ = c.measurement(only["id"])
+                f = c.measurement(only["id"]).frequencies
             np.testing.assert_array_equal(bench.frequency(), f)
             np.testing.assert_array_equal(bench.port(), [2, 3])
             with caplog.at_level("WARNING"):

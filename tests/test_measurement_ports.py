@@ -15,6 +15,7 @@ from lab_helpers import wait_replicated
 from test_board_state import reboot
 
 from drivers.bench import open_devices
+from drivers.smp import pattern_crc
 from sim_backend.bench import SimBench
 from simhw.app.api import Bench
 from simhw.app.dashboard.gateway import Gateway
@@ -57,6 +58,8 @@ def test_every_consumer_names_ports_4_and_3(tmp_path, lab_dsn):
     with embedded_daemon(cfg) as (sim, daemon), DaemonClient(cfg.daemon.bind[0], timeout=60) as c:
         m = c.push_measure(a)
         assert m.receive_ports == (4, 3) and m.params == ("S41", "S31") and m.config_hash == a.hash
+        assert m.latched["crc"] == pattern_crc(a.codes, 2)  # the board's report: it latched the pushed pattern
+        assert c.measurement(m.id).latched == m.latched  # read back from the store
         truth = sim.truth.response(a.codes, 2, m.frequencies)  # column k: receive antenna k
         np.testing.assert_allclose(m.s, truth, rtol=1e-3)
         # the command line's Touchstone export
@@ -91,6 +94,7 @@ def test_every_consumer_names_ports_4_and_3(tmp_path, lab_dsn):
         finally:
             gw.stop()
         assert shown["params"] == ["S41", "S31"] and shown["receive_ports"] == [4, 3] and shown["source_port"] == 1
+        assert shown["latched"] == m.latched
         np.testing.assert_allclose(np.array(shown["re"]) + 1j * np.array(shown["im"]), m.s, rtol=1e-12)
         np.testing.assert_allclose(s_column(tmp_path / "gw.s4p", 4), m.s[:, 0], rtol=1e-9)
         wait_replicated(lab_dsn, cfg.name, cfg.daemon.store)
@@ -98,6 +102,7 @@ def test_every_consumer_names_ports_4_and_3(tmp_path, lab_dsn):
     with LabStore(lab_dsn) as lab:
         (rec,) = lab.query("measurement", bench=cfg.name, config=a.hash, limit=1)
     path = to_touchstone(rec, tmp_path / "lab")
+    assert rec["latched"] == m.latched
     assert path.endswith(".s4p") and "! measured: S41, S31" in open(path).read()
     np.testing.assert_allclose(s_column(path, 4), m.s[:, 0], rtol=1e-9)
     np.testing.assert_allclose(s_column(path, 3), m.s[:, 1], rtol=1e-9)

@@ -18,8 +18,9 @@ from simhw.app.embedded import embedded_daemon
 from simhw.control.client import DaemonClient
 from simhw.control.lab.exports import measurements_dataset, to_csv
 from simhw.control.lab.lab_store import LabStore
-from simhw.control.records import LAB_ONLY, RECORDS, REPLICATED, TYPES
+from simhw.control.records import LAB_ONLY, RECORDS, REPLICATED, TYPES, record
 from simhw.control.store import Store
+from simhw.values.measurement import RECORD_FIELDS
 
 
 def sqlite_schema(path) -> dict:
@@ -105,23 +106,32 @@ def test_a_fresh_lab_database_has_exactly_the_described_tables_columns_and_index
     assert found["indexes"] == {n: (r.table, cols) for r in REPLICATED for n, cols in r.lab_indexes.items()}
 
 
+def test_a_measurement_reply_carries_every_stored_field_and_the_store_every_replied_one():
+    """The fields a measure reply and the measurement query carry are the stored measurement's columns
+    (its id named ``measurement``), less the arrays and their shape, which travel as the reply's arrays."""
+    stored = {"measurement" if c.name == "id" else c.name for c in record("measurement").columns}
+    assert set(RECORD_FIELDS) == stored - {"frequencies", "s", "shape"}
+
+
 @pytest.mark.timeout(300)
 def test_a_measurement_records_the_bench_temperature_in_the_store_the_lab_and_its_exports(tmp_path, lab_dsn):
     cfg = lab_bench(tmp_path, "warm", lab_dsn)
     cfg.simulation.drift_k_per_hour = 36.0  # 10 K per 1000 s of the bench's clock
-    expected = []
+    expected, replied = [], []
     with embedded_daemon(cfg) as (bench, _), DaemonClient(cfg.daemon.bind[0], timeout=60) as c:
         sensor = bench.firmwares[0].temperature_fn  # what the simulated bench's board reads now, deg C
         for _ in range(2):
-            c.request("measure")
+            replied.append(c.measure().temperature_k)
             expected.append(sensor() + 273.15)
             bench.clock.advance(1000.0)
+        replied.append(c.measurement(1).temperature_k)
         wait_replicated(lab_dsn, cfg.name, cfg.daemon.store)
     assert expected[1] - expected[0] == pytest.approx(10.0, abs=0.1)  # the bench warmed between the two sweeps
     store = Store(cfg.daemon.store)
     stored = [store.get_measurement(m["id"])["temperature_k"] for m in store.list_measurements()[::-1]]
     store.close()
     np.testing.assert_allclose(stored, expected, atol=0.02)  # the board reports hundredths of a degree
+    assert replied == [*stored, stored[0]]  # the replies of measure and of the measurement query carry it
     with LabStore(lab_dsn) as lab:
         recs = lab.query("measurement", bench=cfg.name)
     assert [r["temperature_k"] for r in recs[::-1]] == stored

@@ -271,11 +271,11 @@ def test_the_daemon_records_the_correction_state_with_every_measurement(tmp_path
         with DaemonClient(cfg.daemon.bind[0], timeout=30) as c:
             meta = c.measure()
             f, s = meta.frequencies, meta.s
-            _, stored_s, stored = c.measurement(meta.id)
-    assert stored["params"] == ["S41", "S31"]
+            stored = c.measurement(meta.id)
+    assert stored.params == ("S41", "S31")
     truth = bench.truth.response(bench.dut.active_codes(), 2, f)
     np.testing.assert_allclose(s, truth, rtol=1e-12)  # corrected, and each antenna on its mapped port
-    settings = stored["settings"]
+    settings = stored.settings
     assert (settings["correction"], settings["cal_set"], settings["vna_model"]) == (True, "factory", "ZNA43-4Port")
     assert settings["ifbw"] == cfg.sweep.ifbw and settings["power"] == cfg.sweep.power
 

@@ -85,7 +85,7 @@ class OperationMethods:
         """
         return self._call("measurements", timeout, limit=limit, before=before)
 
-    def measurement(self, measurement: int, *, timeout: float | None = None) -> tuple:
+    def measurement(self, measurement: int, *, timeout: float | None = None) -> Measurement:
         """One stored measurement with its arrays.
 
         ``measurement``: its store id.

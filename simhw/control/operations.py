@@ -266,9 +266,9 @@ _DECLARED = [
         "measurement",
         "one stored measurement with its arrays",
         params=(Param("measurement", "int", "its store id", required=True, lo=1, hi=ID_MAX),),
-        fields=("measurement",),
-        arrays=("frequencies", "S"),
-        result="arrays+field",
+        fields=RECORD_FIELDS,
+        arrays=("frequencies (F,)", "S (F, P)"),
+        result="measurement",
     ),
     Operation(
         "calibrate",

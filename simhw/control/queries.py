@@ -42,7 +42,7 @@ def measurement(bench, request):
     rid, p = request.rid, request.params
     rec = bench.store.get_measurement(p["measurement"])
     m = Measurement.from_record(rec, rec["frequencies"], rec["s"])
-    return schema.reply(rid, [m.frequencies, m.s], measurement={"id": m.id, **m.record()})
+    return schema.reply(rid, [m.frequencies, m.s], **m.record())
 
 
 @handler("calibration")

@@ -191,8 +191,9 @@ REPLICATED = (  # in the order the lab writes a batch: referenced records first
             Column("created_at", _T, null=False),
             Column("flag", "text"),  # why the label is not a verified push: see board_state
             Column("settings", "json", empty="{}"),  # the instrument's state for the sweep
-            Column("temperature_k", "real", export="temperature_k"),
-        ),  # the board's temperature at the sweep, K
+            Column("temperature_k", "real", export="temperature_k"),  # the board's temperature at the sweep, K
+            Column("latched", "json"),  # the board's latch report when the sweep started (crc, boot_id, latches)
+        ),
         time="created_at",
         config="hash",
         listed=("id", "hash", "params", "shape", "created_at", "flag"),

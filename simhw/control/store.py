@@ -287,8 +287,8 @@ class Store:
         return self._get(SNAPSHOT, sid)
 
     def put_measurement(self, m: Measurement) -> int:
-        """Store ``m`` (its label, flag, parameters, arrays, instrument settings, snapshot, temperature and time);
-        returns its id."""
+        """Store ``m`` (its label, flag, latch report, parameters, arrays, instrument settings, snapshot,
+        temperature and time); returns its id."""
         s = np.asarray(m.s)
         row = {
             "hash": m.config_hash,
@@ -301,6 +301,7 @@ class Store:
             "flag": m.flag,
             "settings": m.settings or {},
             "temperature_k": m.temperature_k,
+            "latched": m.latched,
         }
         with self.atomic() as db:
             return _insert(db, MEASUREMENT, row).lastrowid

@@ -94,8 +94,7 @@ class BenchSession:
         or one measured now when the store holds none."""
         newest = self._c().measurements(limit=1)
         if newest:
-            f, s, _ = self._c().measurement(newest[0]["id"])
+            m = self._c().measurement(newest[0]["id"])
         else:
             m = self.measure()
-            f, s = m.frequencies, m.s
-        return np.asarray(f, float), int(np.shape(s)[1])
+        return np.asarray(m.frequencies, float), int(np.shape(m.s)[1])

@@ -28,7 +28,17 @@ import numpy as np
 __all__ = ["Measurement", "RECORD_FIELDS", "parse_param"]
 
 # the header fields of a measurement record, besides its arrays (frequencies, S)
-RECORD_FIELDS = ("measurement", "hash", "flag", "params", "settings", "latched", "created_at", "snapshot")
+RECORD_FIELDS = (
+    "measurement",
+    "hash",
+    "flag",
+    "params",
+    "settings",
+    "latched",
+    "created_at",
+    "snapshot",
+    "temperature_k",
+)
 _PARAM = re.compile(r"^S(\d)(\d)$")
 
 
@@ -93,6 +103,7 @@ class Measurement:
             "latched": self.latched,
             "created_at": self.created_at,
             "snapshot": self.snapshot,
+            "temperature_k": self.temperature_k,
         }
 
     @classmethod

@@ -244,8 +244,7 @@ class Gateway:
         return _json(await self.daemon(name, limit=self._limit(request)))
 
     async def _measurement(self, request) -> Measurement:
-        f, s, rec = await self.daemon("measurement", int(request.match_info["id"]))
-        return Measurement.from_record(rec, f, s)
+        return await self.daemon("measurement", int(request.match_info["id"]))
 
     async def measurement(self, request):
         m = await self._measurement(request)
