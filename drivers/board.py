@@ -212,9 +212,13 @@ class Board(abc.ABC):
 
     def latched(self) -> Latched:
         """The board's own report of what it shows now (one STATUS, and a readback where STATUS has no CRC)."""
+        return self.latched_status()[0]
+
+    def latched_status(self) -> tuple[Latched, BoardStatus]:
+        """:meth:`latched` and the STATUS it was read from (its temperature, counters)."""
         st = self.status()
         crc = st.active_crc if st.active_crc is not None else pattern_crc(self.read_active(), self.info.bits)
-        return Latched(crc, st.boot_id, st.latch_count)
+        return Latched(crc, st.boot_id, st.latch_count), st
 
     def verify_active(self, config: PhaseConfig) -> None:
         """Read the active pattern back; raise BoardVerifyError if it is not ``config``."""

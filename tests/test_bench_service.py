@@ -80,9 +80,13 @@ def test_apply_measure_calibrate_and_restore_without_a_socket(bench):
     service.start()
     a = PhaseConfig.random(4, 6, 6, 2, seed=31)
     assert service.apply(a) and not service.apply(a)  # verified, then known to be shown
-    store.record_pushes([(a, "test", None, True)])  # as the Python API and the push pipeline record it
+    assert service.push(a, "test") == {"hash": a.hash, "applied": False, "push": 1}  # recorded, not re-sent
     np.testing.assert_array_equal(board.read_active(), a.codes)
+    asked, status = [], board.status
+    board.status = lambda: asked.append(1) or status()
     m = service.measure()
+    del board.status
+    assert len(asked) == 2  # the board's STATUS before and after the sweep; the temperature is the second's
     assert m.config_hash == a.hash and m.flag is None and m.latched == asdict(board.latched())
     np.testing.assert_allclose(m.s, sim.truth.response(a.codes, 2, m.frequencies), rtol=1e-3)
     assert (

@@ -43,9 +43,7 @@ class Bench:
     def push(self, config) -> str:
         """Show ``config`` on the board (verified by readback; not re-applied if the board is verified to show
         it already); recorded in the store; returns its hash."""
-        applied = self.service.apply(config)
-        self.service.store.record_pushes([(config, "python", None, applied)])
-        return config.hash
+        return self.service.push(config, "python")["hash"]
 
     def measure(self) -> Measurement:
         """Sweep as the bench file says, store and return the :class:`~simhw.values.measurement.Measurement`."""

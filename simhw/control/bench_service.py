@@ -22,6 +22,7 @@ from drivers.capabilities import SettingsReport
 from simhw.control import schema
 from simhw.control.board_state import BoardState
 from simhw.control.calibration_job import Cancelled, run_calibration
+from simhw.control.operations import PUSH_FIELDS
 from simhw.control.pipeline import PushPipeline
 from simhw.control.request import fail
 from simhw.control.schema import RequestError
@@ -177,10 +178,25 @@ class BenchService:
         except StoreFull as e:
             log.warning(json.dumps({"event": "event_not_stored", "kind": kind, "error": str(e)}))
 
-    # ------------------------------------------------------------------ apply, measure
+    # ------------------------------------------------------------------ apply, push, measure
     def apply(self, cfg: PhaseConfig) -> bool:
         """Show ``cfg``, verified by readback, unless the board shows it already; returns whether it was sent."""
         return self.pipeline.apply(cfg)
+
+    def push(self, cfg: PhaseConfig, client: str | None = None) -> dict:
+        """Apply ``cfg`` and record the push; its acknowledgement (:data:`PUSH_FIELDS`)."""
+        return self.record_pushes([(cfg, client, None, self.apply(cfg))])[0]
+
+    def record_pushes(self, pushes: list) -> list[dict]:
+        """Commit applied pushes [(config, client, request_id, applied[, text]), ...] in one transaction, count
+        and publish them; their acknowledgements, in order."""
+        ids = self.store.record_pushes(pushes)
+        acks = [dict(zip(PUSH_FIELDS, (p[0].hash, p[3], pid))) for p, pid in zip(pushes, ids)]
+        self.counters["pushes"] += len(acks)
+        self.counters["applied"] += sum(a["applied"] for a in acks)
+        self.last_push_id = max(self.last_push_id, ids[-1])
+        self.event(Topic.PUSH, {"pushes": acks})
+        return acks
 
     def measure(self) -> Measurement:
         """Sweep as the bench file says and store the measurement, labelled with what the board reports
@@ -204,7 +220,7 @@ class BenchService:
             flag=flag,
             latched=asdict(before),
             snapshot=self.snapshot_id,
-            temperature_k=_board_kelvin(self.board),
+            temperature_k=_kelvin(self.shown.status),
         )
         m.id = self.store.put_measurement(m)
         self.counters["measurements"] += 1
@@ -279,9 +295,9 @@ class BenchService:
             self.record(Topic.FAULT, {"where": "scheduler", "error": str(e)})
 
 
-def _board_kelvin(board) -> float | None:
-    """The board's temperature now, in kelvin (None: its status reports none)."""
-    t = board.status().temperature_c
+def _kelvin(status) -> float | None:
+    """The board's temperature in ``status``, in kelvin (None: its status reports none)."""
+    t = None if status is None else status.temperature_c
     return None if t is None else t + 273.15
 
 

@@ -15,7 +15,7 @@ import json
 import logging
 from dataclasses import asdict
 
-from drivers.board import BoardResetError, Latched
+from drivers.board import BoardResetError, BoardStatus, Latched
 from drivers.capabilities import LatchReport
 from simhw.control.topics import Topic
 from simhw.values.phase_config import PhaseConfig
@@ -34,6 +34,7 @@ class BoardState:
         self.hash: str | None = None  # the configuration the board was last verified to show
         self.latched: Latched | None = None  # what the board reported when it was verified
         self.changes = 0  # board changes recorded so far
+        self.status: BoardStatus | None = None  # the board's STATUS at the last report
 
     def forget(self) -> None:
         self.hash = self.latched = None
@@ -41,10 +42,11 @@ class BoardState:
     def now(self) -> Latched:
         """The board's report of what it shows; a reset it reports is recorded and published first."""
         try:
-            return self.bench.board.latched()
+            now, self.status = self.bench.board.latched_status()
         except BoardResetError as e:
             self.reset_seen(str(e))
-            return self.bench.board.latched()
+            now, self.status = self.bench.board.latched_status()
+        return now
 
     def reset_seen(self, reason: str) -> None:
         """The board rebooted: nothing it showed before is shown now."""

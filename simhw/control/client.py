@@ -25,7 +25,7 @@ import zmq
 
 from simhw.control import schema
 from simhw.control.client_ops import OperationMethods
-from simhw.control.operations import OPERATIONS, PUSH_FIELDS, Operation
+from simhw.control.operations import OPERATIONS, PUSH_ACK, PUSH_FIELDS, Operation
 from simhw.control.topics import Topic
 from simhw.values.measurement import Measurement
 from simhw.values.phase_config import PhaseConfig
@@ -276,7 +276,7 @@ def _result(op: Operation, msg: schema.Message):
         return (*msg.arrays, {k: v for k, v in h.items() if k not in ("ok", "id", "arrays")})
     if kind == "measurement":
         m = Measurement.from_record(h, *msg.arrays)
-        m.push = {"applied": h["applied"], "push": h["push"]} if "push" in op.fields else None
+        m.push = {k: h[k] for k in PUSH_ACK} if "push" in op.fields else None
         return m
     if kind == "field+blob":
         return h[op.fields[0]], (msg.arrays[0].tobytes() if msg.arrays else None)

@@ -16,7 +16,7 @@ import numpy as np
 from drivers.st_session import run_st_session
 from simhw.control import schema
 from simhw.control.calibration_job import check_request
-from simhw.control.operations import handler
+from simhw.control.operations import PUSH_ACK, handler
 from simhw.control.request import Request, fail
 from simhw.control.schema import RequestError
 from simhw.control.topics import Topic
@@ -43,7 +43,7 @@ def measure(bench, request: Request) -> list:
 def push_measure(bench, request: Request) -> list:
     ack = bench.pipeline.acknowledge([(request, bench.apply(request.config))])[0]
     m = bench.measure()
-    return schema.reply(request.rid, [m.frequencies, m.s], **m.record(), applied=ack["applied"], push=ack["push"])
+    return schema.reply(request.rid, [m.frequencies, m.s], **m.record(), **{k: ack[k] for k in PUSH_ACK})
 
 
 @handler("st_session")
@@ -134,6 +134,5 @@ def store_st_session(bench, base: PhaseConfig, params: dict):
         "seed": r.seed,
         "layer": r.layer,
     }
-    bench.store.event(Topic.ST_SESSION, info)
-    bench.event(Topic.ST_SESSION, info)
+    bench.record(Topic.ST_SESSION, info)
     return mid, r

@@ -44,7 +44,7 @@ from simhw.control.store import TAGGABLE
 from simhw.values.measurement import RECORD_FIELDS
 from simhw.values.phase_config import METADATA_FIELDS, PhaseConfig, PhaseConfigError
 
-__all__ = ["Param", "Operation", "OPERATIONS", "OPS", "HANDLERS", "PUSH_FIELDS", "handler", "operation"]
+__all__ = ["Param", "Operation", "OPERATIONS", "OPS", "HANDLERS", "PUSH_ACK", "PUSH_FIELDS", "handler", "operation"]
 
 KINDS = ("int", "number", "str", "bool", "config")
 
@@ -205,7 +205,8 @@ LIMIT = Param("limit", "int", "how many records, newest first (pushes: oldest fi
 BEFORE = Param("before", "int", "only records older than this cursor (a reply's `next`)", lo=1, hi=ID_MAX)
 LISTING = (LIMIT, BEFORE)
 CONFIG = Param("config", "config", "a phase-config file line (PhaseConfig.to_bytes)", required=True)
-PUSH_FIELDS = ("hash", "applied", "push")  # a push's acknowledgement, in every reply that carries one
+PUSH_ACK = ("applied", "push")  # whether a push was sent to the board, and its store id
+PUSH_FIELDS = ("hash", *PUSH_ACK)  # a push's acknowledgement
 
 _DECLARED = [
     Operation(
@@ -243,7 +244,7 @@ _DECLARED = [
         "push, then measure",
         runs="job",
         params=(CONFIG,),
-        fields=(*RECORD_FIELDS, "applied", "push"),
+        fields=(*RECORD_FIELDS, *PUSH_ACK),
         arrays=("frequencies (F,)", "S (F, P)"),
         result="measurement",
     ),

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from drivers.capabilities import push_in_order
 from simhw.control import schema
-from simhw.control.operations import PUSH_FIELDS, handler
+from simhw.control.operations import handler
 from simhw.control.request import Batch, fail
 from simhw.control.store import StoreFull
-from simhw.control.topics import Topic
 from simhw.values.phase_config import PhaseConfig
 
 __all__ = ["PushPipeline"]
@@ -71,20 +70,12 @@ class PushPipeline:
         """Commit [(job, applied), ...] in one transaction, then reply and publish; returns the acks."""
         if not done:
             return []
-        d = self.bench
-        ids = d.store.record_pushes(
+        acks = self.bench.record_pushes(
             [(job.config, None, job.msg.id, applied, job.msg.header["config"]) for job, applied in done]
         )
-        acks = []
-        for (job, applied), pid in zip(done, ids):
-            ack = dict(zip(PUSH_FIELDS, (job.config.hash, applied, pid)))
-            d.counters["pushes"] += 1
-            d.counters["applied"] += int(applied)
+        for (job, _), ack in zip(done, acks):
             if job.kind == "push":
                 job.answer(schema.reply(job.msg.id, **ack))
-            acks.append(ack)
-        d.last_push_id = max(d.last_push_id, ids[-1])
-        d.event(Topic.PUSH, {"pushes": acks})
         return acks
 
 

@@ -361,10 +361,7 @@ class BenchConfig:
             or len(set(rx)) != len(rx)
             or any(not isinstance(p, int) or isinstance(p, bool) or not 1 <= p <= 4 for p in rx)
         ):
-            raise BenchConfigError(
-                f"vna.receive_port_map must list {g.receive_ports} distinct VNA ports (1..4), "
-                "none of them vna.source_port"
-            )
+            raise BenchConfigError(f"vna.receive_port_map must list {g.receive_ports} distinct VNA ports (1..4)")
         if v.source_port in self.receive_vna_ports():  # the map's ports, or the default 2, 3, ..
             raise BenchConfigError(
                 f"vna.source_port = {v.source_port} is also a receive port "
