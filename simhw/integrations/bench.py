@@ -89,12 +89,12 @@ class BenchSession:
         """The daemon's current calibrated model (its calibration's store id); 0 before any."""
         return int(self._c().status()["model_version"] or 0)
 
-    def sweep(self) -> tuple[np.ndarray, int]:
-        """(frequencies (F,) in Hz, receive ports) of the bench's sweep: the newest stored measurement's,
-        or one measured now when the store holds none."""
+    def sweep(self) -> tuple[np.ndarray, tuple[int, ...]]:
+        """(frequencies (F,) in Hz, the VNA's receive port numbers) of the bench's sweep: the newest stored
+        measurement's, or one measured now when the store holds none."""
         newest = self._c().measurements(limit=1)
         if newest:
             m = self._c().measurement(newest[0]["id"])
         else:
             m = self.measure()
-        return np.asarray(m.frequencies, float), int(np.shape(m.s)[1])
+        return np.asarray(m.frequencies, float), tuple(m.receive_ports)

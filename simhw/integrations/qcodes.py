@@ -9,7 +9,7 @@ by them, a snapshot reads them). Its parameters:
   once the board's readback matched); get the hash the board shows (what the daemon verified last).
 - ``s``: a :class:`ParameterWithSetpoints`; a get measures (the daemon stores the sweep) and returns
   S (F x P complex) on the setpoints ``frequency`` (Hz: the last measurement's, or the sweep learnt
-  at connection) and ``port`` (receive port numbers 2, 3, ...).
+  at connection) and ``port`` (the VNA port numbers of the receive antennas, as measured).
 - ``measurement``: the store id of the last measurement this instrument took (0 before any).
 - ``model_version``: the daemon's current calibrated model, its calibration's store id (0 before any).
 
@@ -65,7 +65,7 @@ class SimBench(Instrument):
             Parameter,
             label="receive port",
             vals=Arrays(shape=(self._ports,)),
-            get_cmd=lambda: np.arange(2, 2 + self._ports()),
+            get_cmd=lambda: np.asarray(self._sweep[1]),
         )
         self.s = self.add_parameter(
             "s",
@@ -84,16 +84,14 @@ class SimBench(Instrument):
 
     def _measure(self) -> np.ndarray:
         m = self._session.measure()
-        f, s = m.frequencies, m.s
-        s = np.asarray(s)
-        self._sweep, self._last_id = (np.asarray(f, float), s.shape[1]), int(m.id)
-        return s
+        self._sweep, self._last_id = (np.asarray(m.frequencies, float), tuple(m.receive_ports)), int(m.id)
+        return np.asarray(m.s)
 
     def _points(self) -> int:
         return len(self._sweep[0])
 
     def _ports(self) -> int:
-        return self._sweep[1]
+        return len(self._sweep[1])
 
     def get_idn(self) -> dict:
         return {
