@@ -8,7 +8,8 @@ from daemon_helpers import ipc_bench
 
 from simhw.app.embedded import embedded_daemon
 from simhw.control.board_state import CHANGED_DURING_SWEEP, UNEXPECTED
-from simhw.control.client import DaemonClient, subscribe
+from simhw.control.client import DaemonClient
+from simhw.control.telemetry import subscribe
 from simhw.values.phase_config import PhaseConfig
 
 

@@ -11,8 +11,9 @@ from daemon_helpers import bench_file, daemon_process
 from calibration.calibrated import CalibratedModel
 from sim_backend.bench import make_truth
 from simhw.control import schema
-from simhw.control.client import DaemonClient, DaemonError, DaemonTimeout, StateWatcher, subscribe
+from simhw.control.client import DaemonClient, DaemonError, DaemonTimeout
 from simhw.control.store import Store
+from simhw.control.telemetry import StateWatcher, subscribe
 from simhw.values.phase_config import PhaseConfig
 
 

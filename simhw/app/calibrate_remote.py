@@ -13,7 +13,8 @@ import threading
 import time
 
 from calibration.calibrated import CalibratedModel
-from simhw.control.client import DaemonClient, DaemonError, subscribe
+from simhw.control.client import DaemonClient, DaemonError
+from simhw.control.telemetry import subscribe
 from simhw.control.topics import Topic
 from simhw.integrations.matlab import write_model
 

@@ -16,7 +16,8 @@ from sim_backend.bench import SimBench
 from simhw.app import calibrate_command, demo, gateware_command, lab_command, soak, st_command, train_command
 from simhw.app.dashboard import command as dashboard_command
 from simhw.app.embedded import run_daemon, setup_logging
-from simhw.control.client import DaemonBatchError, DaemonClient, DaemonError, StateWatcher
+from simhw.control.client import DaemonBatchError, DaemonClient, DaemonError
+from simhw.control.telemetry import StateWatcher
 from simhw.integrations import matlab
 from simhw.values.bench_config import BenchConfig
 from simhw.values.phase_config import PhaseConfig

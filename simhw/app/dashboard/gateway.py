@@ -7,7 +7,7 @@ under ``/api`` with the daemon's read operations; the control operations (push a
 configuration, measure, calibrate, cancel) are POSTs that need a control token. It adds nothing to
 the daemon's push path: it is one more client and one more subscriber, it reads the PUB stream in
 batches on its own clock, and it coalesces the push telemetry (at most one message per
-``PUSH_EVERY_S``) and the heartbeats, so a busy bench keeps neither the gateway nor a browser waking up.
+``telemetry.PUSH_EVERY_S``) and the heartbeats, so a busy bench keeps neither the gateway nor a browser waking up.
 
 Access: from loopback the page and the read API are open and control needs a control token; from
 anywhere else every request needs a token (:mod:`.tokens`), and a read token gives a read-only page.
@@ -17,7 +17,6 @@ anywhere else every request needs a token (:mod:`.tokens`), and a read token giv
 from __future__ import annotations
 
 import asyncio
-import collections
 import concurrent.futures as cf
 import ipaddress
 import json
@@ -27,24 +26,19 @@ import time
 from pathlib import Path
 
 import numpy as np
-import zmq.auth
 from aiohttp import WSMsgType, web
 
 from simhw.app.dashboard.report import calibration_report
+from simhw.app.dashboard.telemetry import forward_telemetry
 from simhw.app.dashboard.tokens import TokenChecker
 from simhw.control.client import DaemonClient, DaemonError
 from simhw.control.operations import OPERATIONS
-from simhw.control.topics import Topic
 from simhw.values.measurement import Measurement
 
 __all__ = ["Gateway", "API"]
 
 STATIC = Path(__file__).with_name("static")
 ROLE = web.RequestKey("role", str)
-PUSH_EVERY_S = 1.0  # push telemetry reaches the browsers coalesced at this period (a page shows the last rows)
-HEARTBEAT_EVERY_S = 5.0  # and the daemon's heartbeats at most this often: a page shows uptime, not liveness
-PUSH_ROWS = 50
-READ_EVERY_S = 0.05  # the PUB stream is drained at this period, whatever the daemon's rate
 BOARD_STATUS_EVERY_S = 5.0  # the board's live STATUS is read at most this often for all pages together
 API = {  # path -> (method, needs control, the handler method, what it answers): each route declared once
     "/api": ("GET", False, "api_index", "the caller's role and this table"),
@@ -320,40 +314,6 @@ class Gateway:
         return ws
 
     # ------------------------------------------------------------------ telemetry to the browsers
-    async def _forward(self) -> None:
-        """Follow the daemon's PUB stream in batches: wake every ``READ_EVERY_S``, drain what arrived.
-
-        The gateway's work is then bounded by its own clock, not by the daemon's push rate: a push
-        message is kept as bytes (only the last ``PUSH_ROWS`` are decoded, once per ``PUSH_EVERY_S``),
-        heartbeats are decoded only when one is due, every other topic is forwarded as it comes.
-        """
-        sub = zmq.Context.instance().socket(zmq.SUB)
-        sub.setsockopt(zmq.LINGER, 0)
-        sub.setsockopt(zmq.RCVHWM, 100_000)
-        if self.curve is not None:
-            server_public, _ = zmq.auth.load_certificate(self.curve[0])
-            public, secret = zmq.auth.load_certificate(self.curve[1])
-            sub.curve_serverkey, sub.curve_publickey, sub.curve_secretkey = server_public, public, secret
-        sub.setsockopt(zmq.SUBSCRIBE, b"")
-        sub.connect(self.publish_endpoint)
-        pushes: collections.deque = collections.deque(maxlen=PUSH_ROWS)  # raw push messages, newest last
-        last_beat = next_flush = -1e9
-        try:
-            while True:
-                await asyncio.sleep(READ_EVERY_S)
-                for topic, body in _drain(sub):
-                    if topic == Topic.PUSH.encode():
-                        pushes.append(body)
-                    elif topic != Topic.HEARTBEAT.encode() or time.monotonic() - last_beat >= HEARTBEAT_EVERY_S:
-                        last_beat = time.monotonic() if topic == Topic.HEARTBEAT.encode() else last_beat
-                        await self._broadcast(json.dumps({"topic": topic.decode(), "data": json.loads(body)}))
-                if pushes and time.monotonic() >= next_flush:
-                    next_flush = time.monotonic() + PUSH_EVERY_S
-                    await self._broadcast(_coalesced_pushes(pushes))
-                    pushes.clear()
-        finally:
-            sub.close()
-
     async def _broadcast(self, text: str) -> None:
         for ws in list(self._sockets):
             if not ws.closed:
@@ -383,7 +343,7 @@ class Gateway:
         await site.start()
         port = self._runner.addresses[0][1]
         self.url = f"http://{self.host}:{port}/"
-        forward = asyncio.create_task(self._forward())
+        forward = asyncio.create_task(forward_telemetry(self.publish_endpoint, self.curve, self._broadcast))
         self._started.set()
         try:
             await self._stopped.wait()
@@ -414,23 +374,3 @@ class Gateway:
             self._loop.call_soon_threadsafe(self._stopped.set)
         if self._thread is not None:
             self._thread.join(timeout)
-
-
-def _drain(sub: zmq.Socket, limit: int = 100_000):
-    """The messages waiting on ``sub`` as (topic, body), without blocking."""
-    for _ in range(limit):
-        try:
-            topic, body = sub.recv_multipart(zmq.NOBLOCK)
-        except zmq.Again:
-            return
-        yield topic, body
-
-
-def _coalesced_pushes(bodies) -> str:
-    """One ``push`` message for the page from several of the daemon's: their acknowledgements, newest last."""
-    acks: list = []
-    for body in bodies:
-        data = json.loads(body)
-        acks.extend(dict(a, t=data.get("t")) for a in data.get("pushes", []))
-    acks = acks[-PUSH_ROWS:]
-    return json.dumps({"topic": Topic.PUSH, "data": {"pushes": acks, "t": acks[-1]["t"] if acks else None}})
