@@ -25,35 +25,16 @@ from pathlib import Path
 
 import numpy as np
 
-from simhw.control.records import REPLICATED, Record, migration_files, record
+from simhw.control.records import REPLICATED, Record, record
 from simhw.control.row_codec import codes_blob, decode_row, encode
+from simhw.control.store_migrations import MIGRATIONS_DIR, SCHEMA_VERSION, migrate_to
 from simhw.values.measurement import Measurement
 from simhw.values.phase_config import PhaseConfig
 
-__all__ = ["Store", "StoreError", "StoreFull", "SCHEMA_VERSION", "TAGGABLE", "NAME_TAG"]
+__all__ = ["Store", "StoreError", "StoreFull", "SCHEMA_VERSION", "MIGRATIONS_DIR", "TAGGABLE", "NAME_TAG"]
 
 NAME_TAG = "name:"  # a configuration's tag recording a further name it was stored under
 TAGGABLE = ("config", "push", "measurement", "calibration", "event", "snapshot")
-
-MIGRATIONS_DIR = Path(__file__).with_name("migrations")  # 0001.sql, 0002.sql, ...: one file per schema version
-
-
-def _statements(script: str) -> list[str]:
-    """The statements of a migration, split where SQLite says one is complete (a trigger's body holds ';')."""
-    out, buf = [], ""
-    for part in script.split(";"):
-        buf += part + ";"
-        if sqlite3.complete_statement(buf):
-            if buf.strip(" \n;"):
-                out.append(buf)
-            buf = ""
-    if buf.strip(" \n;"):
-        raise RuntimeError(f"incomplete statement at the end of a migration: {buf[:80]!r}")
-    return out
-
-
-MIGRATIONS = migration_files(MIGRATIONS_DIR)
-SCHEMA_VERSION = max(MIGRATIONS)
 
 
 class StoreError(RuntimeError):
@@ -109,9 +90,7 @@ class Store:
                 raise StoreError(f"{self.path} has schema {version}, newer than this simhw's {SCHEMA_VERSION}")
             for v in range(version + 1, SCHEMA_VERSION + 1):
                 with self.atomic() as db:
-                    for stmt in _statements(MIGRATIONS[v]):
-                        db.execute(stmt)
-                    db.execute(f"PRAGMA user_version={v}")
+                    migrate_to(db, v)
 
     @property
     def schema_version(self) -> int:
