@@ -4,7 +4,8 @@ Each Markdown file's ```bash blocks run in order with ``bash -e`` in one scratch
 a copy of ``examples/`` (so state carries from block to block, as for a reader); ```python blocks
 are executed there too, and ```toml blocks must be valid bench files. The README's first block is
 the install line and the test command: the install is what CI itself does, and the test command
-is this suite; the demo after ``&&`` is run here.
+is this suite; the demo after ``&&`` is run here. The guide's quick start runs ``simhw demo --quick``, and
+its report is checked with :func:`quick_demo_checks.check_quick_demo_report`.
 """
 
 import contextlib
@@ -18,6 +19,7 @@ import sys
 import tomllib
 
 import pytest
+from quick_demo_checks import check_quick_demo_report
 
 from simhw.values.bench_config import BenchConfig
 
@@ -65,17 +67,20 @@ def readme_first_block(script: str) -> str:
 def test_every_command_in_the_docs_runs(doc, tmp_path, monkeypatch):
     cwd = scratch(tmp_path)
     monkeypatch.chdir(cwd)
-    ran = 0
+    ran, stderr = 0, []
     for i, (kind, code) in enumerate(blocks(doc)):
         if kind == "bash":
             script = readme_first_block(code) if (doc.name == "README.md" and i == 0) else code
             r = bash(script, cwd)
             assert r.returncode == 0, f"{doc.name} block {i} failed:\n{script}\n--- stderr ---\n{r.stderr[-3000:]}"
+            stderr.append(r.stderr)
             ran += 1
         elif kind == "python" and doc.name != "README.md":  # README's Python blocks: tests/test_readme.py
             exec(compile(code, f"{doc.name} block {i}", "exec"), {})
             ran += 1
     assert ran
+    if doc.name == "guide.md":  # its quick start runs the quick demo: the suite's one run of it is checked here
+        check_quick_demo_report(cwd / "out" / "demo", "".join(stderr))
 
 
 def test_toml_examples_are_valid_bench_files():
