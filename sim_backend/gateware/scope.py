@@ -2,7 +2,8 @@
 
 :class:`~sim_backend.gateware.executor.Executor` builds one :class:`Scope` in ``elaborate`` and hands it to
 :func:`~sim_backend.gateware.requests.dispatch`, :func:`~sim_backend.gateware.requests.after_crc`,
-:func:`~sim_backend.gateware.requests.slot_store_and_define` and :mod:`sim_backend.gateware.reply`, so each
+:func:`~sim_backend.gateware.requests.slot_store_and_define`, :func:`~sim_backend.gateware.requests.step_states`,
+:mod:`sim_backend.gateware.pattern_states` and :mod:`sim_backend.gateware.reply`, so each
 names what it uses (``v.slot``, ``v.nak(...)``) as the firmware method it mirrors does.
 """
 
@@ -75,6 +76,22 @@ class Scope:
     sq_w: Any
     tg_r: Any
     tg_w: Any
+    # the pattern moves: shadow write, active read and write, slots read, the shift registers (a ShiftOut)
+    sh_w: Any
+    ac_r: Any
+    ac_w: Any
+    sl_r: Any
+    sh: Any
+    # the latch under way: its source (requests.SRC_*), the CRC it sets, what it counts and builds after
+    src: Any
+    latch_crc: Any
+    latch_counts: Any
+    latch_build: Any
+    latch_safe: Any
+    latching: Any
+    pc_byte: Any  # the byte entering the pattern CRC this cycle
+    pc_en: Any
+    missed_exec: Any  # a step past a sequence's end that does not loop
     # helpers that add statements and choose the next state
     nak: Callable
     ack: Callable
