@@ -8,22 +8,23 @@ type, length and arguments in the order the Python firmware does, executes, and 
 NAK into the reply buffer entry of its sequence number, computing the reply's CRC as it writes.
 Between frames it runs what the clock and the pins ask for: the boot, the watchdog's safe pattern,
 trigger steps and the events (BOOT, WATCHDOG, FRAME_ERROR). The states that move pattern words are
-in :mod:`~sim_backend.gateware.pattern_states`, the requests' in :mod:`~sim_backend.gateware.requests`.
+in :mod:`~sim_backend.gateware.pattern_states`, the requests' in :mod:`~sim_backend.gateware.requests`,
+the clock, counters, trigger pin and BOOT state in :mod:`~sim_backend.gateware.housekeeping`.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Elaboratable, Module, Mux, Signal
+from amaranth.hdl import Cat, Elaboratable, Module, Mux, Signal
 from amaranth.lib.memory import Memory
 
 from drivers.smp import EventKind
 from sim_backend.gateware.crc import INIT, crc32_byte
+from sim_backend.gateware.housekeeping import boot_state, clocks_counters_and_pins
 from sim_backend.gateware.params import GatewareParams
 from sim_backend.gateware.pattern_states import latch_states, packed_states, write_states
 from sim_backend.gateware.reply import reply_layout, reply_states
 from sim_backend.gateware.requests import (
     EVENT,
-    HOST,
     IDLE_,
     NAK,
     RUNNING,
@@ -122,46 +123,14 @@ class Executor(Elaboratable):
         ms_div = Signal(range(p.ms_cycles))
         quiet_ms = Signal(17)
         latching = Signal()
-        m.d.sync += cycles.eq(cycles + 1)
-
-        # ------------------------------------------------------------ clocks, counters, pins
-        with m.If(ms_div == p.ms_cycles - 1):
-            m.d.sync += [ms_div.eq(0), r["uptime_ms"].eq(r["uptime_ms"] + 1)]
-            with m.If(~quiet_ms[16]):
-                m.d.sync += quiet_ms.eq(quiet_ms + 1)
-        with m.Else():
-            m.d.sync += ms_div.eq(ms_div + 1)
-        with m.If(rx.accepted):
-            m.d.sync += quiet_ms.eq(0)
-        m.d.sync += [
-            r["crc_errors"].eq(r["crc_errors"] + rx.crc_error),
-            r["framing_errors"].eq(r["framing_errors"] + rx.framing_error),
-            r["overruns"].eq(r["overruns"] + rx.overrun),
-        ]
-        with m.If(rx.frame_error):
-            m.d.sync += ev_frame.eq(1)
-        missed_exec, missed_pin = Signal(), Signal()
-        m.d.sync += r["seq_missed"].eq(r["seq_missed"] + missed_exec + missed_pin)
-        with m.If(self.trigger & (r["seq_state"] == RUNNING) & (r["seq_mode"] == TRIGGER)):
-            with m.If(sh.busy | latching | trig_pending):
-                m.d.comb += missed_pin.eq(1)  # a latch is still in progress: the step is lost
-            with m.Else():
-                m.d.sync += trig_pending.eq(1)
-        wd_fire = (r["watchdog_ms"] != 0) & ~r["safe"] & (quiet_ms > r["watchdog_ms"])
+        missed_exec = Signal()  # a step past a sequence's end that does not loop
 
         # ------------------------------------------------------------ helpers
         rx_base = Mux(half, MF, 0)
         entry_base = entry * p.entry
 
         e_byte, e_en, e_crc = Signal(8), Signal(), Signal()  # the reply byte written this cycle
-        m.d.comb += [tx.w_addr.eq(entry_base + 1 + wpos), tx.w_data.eq(e_byte), tx.w_en.eq(e_en)]
-        with m.If(e_en):
-            m.d.sync += wpos.eq(wpos + 1)
-            with m.If(e_crc):
-                m.d.sync += rcrc.eq(crc32_byte(rcrc, e_byte))
         pc_byte, pc_en = Signal(8), Signal()  # the pattern byte entering the pattern CRC this cycle
-        with m.If(pc_en):
-            m.d.sync += pcrc.eq(crc32_byte(pcrc, pc_byte))
 
         def emit(byte, crc=True):
             m.d.comb += [e_byte.eq(byte), e_en.eq(1), e_crc.eq(crc)]
@@ -268,6 +237,13 @@ class Executor(Elaboratable):
             pc_byte=pc_byte,
             pc_en=pc_en,
             missed_exec=missed_exec,
+            cycles=cycles,
+            ms_div=ms_div,
+            quiet_ms=quiet_ms,
+            ev_boot=ev_boot,
+            ev_wd=ev_wd,
+            ev_frame=ev_frame,
+            trig_pending=trig_pending,
             nak=nak,
             ack=ack,
             pattern_crc=pattern_crc,
@@ -275,6 +251,14 @@ class Executor(Elaboratable):
             span_bad=span_bad,
             emit=emit,
         )
+        wd_fire = clocks_counters_and_pins(m, v, self.trigger)
+        m.d.comb += [tx.w_addr.eq(entry_base + 1 + wpos), tx.w_data.eq(e_byte), tx.w_en.eq(e_en)]
+        with m.If(e_en):
+            m.d.sync += wpos.eq(wpos + 1)
+            with m.If(e_crc):
+                m.d.sync += rcrc.eq(crc32_byte(rcrc, e_byte))
+        with m.If(pc_en):
+            m.d.sync += pcrc.eq(crc32_byte(pcrc, pc_byte))
         out = reply_layout(m, v)
 
         # ------------------------------------------------------------ the state machine
@@ -354,43 +338,7 @@ class Executor(Elaboratable):
             step_states(m, v)
             slot_store_and_define(m, v)
             reply_states(m, v, out)
-            # -------------------------------------------------- boot: power-up and RESET
-            with m.State("BOOT"):
-                m.d.comb += [sh_w.addr.eq(i), sh_w.data.eq(0), sh_w.en.eq((1 << L) - 1)]
-                m.d.sync += i.eq(i + 1)
-                with m.If(i == N - 1):
-                    boot = Const(p.boot_seed, 32) ^ cycles
-                    m.d.sync += [
-                        r[name].eq(0)
-                        for name in (
-                            "uptime_ms",
-                            "latch_count",
-                            "crc_errors",
-                            "framing_errors",
-                            "overruns",
-                            "naks",
-                            "seq_pos",
-                            "seq_steps",
-                            "seq_missed",
-                            "watchdog_ms",
-                        )
-                    ]
-                    m.d.sync += [
-                        r["boot_id"].eq(Mux(boot == 0, 1, boot)),
-                        r["seq_state"].eq(IDLE_),
-                        r["seq_mode"].eq(HOST),
-                        seq_len.eq(0),
-                        slot_valid.eq(0),
-                        cache_valid.eq(0),
-                        event_seq.eq(0),
-                        ev_boot.eq(1),
-                        ev_wd.eq(0),
-                        ev_frame.eq(0),
-                        trig_pending.eq(0),
-                        quiet_ms.eq(0),
-                        ms_div.eq(0),
-                    ]
-                    latch(SRC_ZERO, p.safe_crc, counts=False, build=False, safe=True)
+            boot_state(m, v)
         m.d.comb += self.busy.eq(
             ~fsm.ongoing("IDLE") | boot_pending | trig_pending | ev_boot | ev_wd | ev_frame | rx.full.any()
         )

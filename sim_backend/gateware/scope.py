@@ -3,7 +3,8 @@
 :class:`~sim_backend.gateware.executor.Executor` builds one :class:`Scope` in ``elaborate`` and hands it to
 :func:`~sim_backend.gateware.requests.dispatch`, :func:`~sim_backend.gateware.requests.after_crc`,
 :func:`~sim_backend.gateware.requests.slot_store_and_define`, :func:`~sim_backend.gateware.requests.step_states`,
-:mod:`sim_backend.gateware.pattern_states` and :mod:`sim_backend.gateware.reply`, so each
+:mod:`sim_backend.gateware.pattern_states`, :mod:`sim_backend.gateware.housekeeping` and
+:mod:`sim_backend.gateware.reply`, so each
 names what it uses (``v.slot``, ``v.nak(...)``) as the firmware method it mirrors does.
 """
 
@@ -92,6 +93,15 @@ class Scope:
     pc_byte: Any  # the byte entering the pattern CRC this cycle
     pc_en: Any
     missed_exec: Any  # a step past a sequence's end that does not loop
+    # between frames: the cycle count (the boot id's seed), the millisecond divider, the quiet time since
+    # the last accepted frame, the events waiting to be sent and a trigger step waiting to run
+    cycles: Any
+    ms_div: Any
+    quiet_ms: Any
+    ev_boot: Any
+    ev_wd: Any
+    ev_frame: Any
+    trig_pending: Any
     # helpers that add statements and choose the next state
     nak: Callable
     ack: Callable
