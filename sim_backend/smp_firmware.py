@@ -230,38 +230,6 @@ class SMPFirmware(SlotAndSequenceRequests):
             self.on_latch(self, self.active)
         self.safe_mode = False
 
-    def _step(self, now: float) -> bool:
-        nxt = self.seq_pos + 1
-        if self.seq_random is not None:
-            nxt = 0  # a random sequence has one position and never ends
-        elif nxt >= len(self.sequence):
-            if not self.seq_loop:
-                self.seq_missed += 1  # a step past the end of a one-shot sequence is lost
-                self.seq_state = SequenceState.IDLE
-                return False
-            nxt = 0
-        self.seq_pos = nxt
-        self._latch(self._sequence_pattern(nxt, self.seq_steps + 1), now)
-        self.seq_steps += 1
-        return True
-
-    def _sequence_pattern(self, pos: int, step: int) -> np.ndarray:
-        """The pattern a sequence latches at position ``pos``, step ``step`` (0 = the start)."""
-        base = self.slots[self.sequence[pos]]
-        if self.seq_random is None:
-            return base
-        layer, seed = self.seq_random
-        out = base.copy()
-        out[layer] = smp.random_layer_codes(seed, [step], self.n_atoms, self.bits)[0]
-        return out
-
-    def _advance_timer(self, now: float) -> None:
-        if self.seq_state != SequenceState.RUNNING or self.seq_mode != SequenceMode.TIMER:
-            return
-        while self.seq_state == SequenceState.RUNNING and self._next_tick <= now:
-            self._step(self._next_tick)
-            self._next_tick += self.seq_period
-
     def _handle(self, msg: SMPMessage, now: float) -> bytes:
         key = zlib.crc32(bytes([msg.type]) + msg.body)
         cached = self._cache.get(msg.seq)

@@ -1,10 +1,13 @@
-"""The simulated SMP firmware's slot and sequence requests (SLOT_STORE, SLOT_LOAD, SEQ_*): a part of
-:class:`~sim_backend.smp_firmware.SMPFirmware`, in the order and with the NAKs docs/protocol.md gives.
+"""The simulated SMP firmware's slot and sequence requests (SLOT_STORE, SLOT_LOAD, SEQ_*) and the
+sequencer's step (by request, trigger or timer): a part of :class:`~sim_backend.smp_firmware.SMPFirmware`,
+in the order and with the NAKs docs/protocol.md gives.
 """
 
 from __future__ import annotations
 
 from dataclasses import astuple
+
+import numpy as np
 
 from drivers import smp
 from drivers.features import Feature
@@ -29,9 +32,41 @@ class Refused(Exception):
 
 
 class SlotAndSequenceRequests:
-    """The ``_do_*`` handlers of the slot and sequence requests; the firmware supplies its state (shadow,
-    slots, sequence registers) and ``_body``, ``_expect``, ``_latch``, ``_step``, ``_sequence_pattern``
-    and ``_advance_timer``."""
+    """The ``_do_*`` handlers of the slot and sequence requests, and the sequencer's ``_step``,
+    ``_sequence_pattern`` and ``_advance_timer``; the firmware supplies its state (shadow, slots,
+    sequence registers) and ``_body``, ``_expect`` and ``_latch``."""
+
+    def _step(self, now: float) -> bool:
+        nxt = self.seq_pos + 1
+        if self.seq_random is not None:
+            nxt = 0  # a random sequence has one position and never ends
+        elif nxt >= len(self.sequence):
+            if not self.seq_loop:
+                self.seq_missed += 1  # a step past the end of a one-shot sequence is lost
+                self.seq_state = SequenceState.IDLE
+                return False
+            nxt = 0
+        self.seq_pos = nxt
+        self._latch(self._sequence_pattern(nxt, self.seq_steps + 1), now)
+        self.seq_steps += 1
+        return True
+
+    def _sequence_pattern(self, pos: int, step: int) -> np.ndarray:
+        """The pattern a sequence latches at position ``pos``, step ``step`` (0 = the start)."""
+        base = self.slots[self.sequence[pos]]
+        if self.seq_random is None:
+            return base
+        layer, seed = self.seq_random
+        out = base.copy()
+        out[layer] = smp.random_layer_codes(seed, [step], self.n_atoms, self.bits)[0]
+        return out
+
+    def _advance_timer(self, now: float) -> None:
+        if self.seq_state != SequenceState.RUNNING or self.seq_mode != SequenceMode.TIMER:
+            return
+        while self.seq_state == SequenceState.RUNNING and self._next_tick <= now:
+            self._step(self._next_tick)
+            self._next_tick += self.seq_period
 
     def _slot_index(self, slot: int) -> int:
         if slot >= self.n_slots:

@@ -153,7 +153,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "push verified by readback",
-        "drivers/smp_board.py",
+        "drivers/smp_patterns.py",
         "if active is None or not np.array_equal(active, cfg.codes):",
         "if active is None:",
         (T + "test_transcripts.py::test_smp_readback_that_differs_is_a_verify_error",),

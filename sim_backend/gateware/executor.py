@@ -7,33 +7,32 @@ sequence number with the same CRC field is answered again, not executed again), 
 type, length and arguments in the order the Python firmware does, executes, and builds the ACK or
 NAK into the reply buffer entry of its sequence number, computing the reply's CRC as it writes.
 Between frames it runs what the clock and the pins ask for: the boot, the watchdog's safe pattern,
-trigger steps and the events (BOOT, WATCHDOG, FRAME_ERROR).
+trigger steps and the events (BOOT, WATCHDOG, FRAME_ERROR). The states that move pattern words are
+in :mod:`~sim_backend.gateware.pattern_states`, the requests' in :mod:`~sim_backend.gateware.requests`,
+the clock, counters, trigger pin and BOOT state in :mod:`~sim_backend.gateware.housekeeping`.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Elaboratable, Module, Mux, Signal
+from amaranth.hdl import Cat, Elaboratable, Module, Mux, Signal
 from amaranth.lib.memory import Memory
 
-from drivers.smp import EventKind, NakCode
+from drivers.smp import EventKind
 from sim_backend.gateware.crc import INIT, crc32_byte
+from sim_backend.gateware.housekeeping import boot_state, clocks_counters_and_pins
 from sim_backend.gateware.params import GatewareParams
+from sim_backend.gateware.pattern_states import latch_states, packed_states, write_states
 from sim_backend.gateware.reply import reply_layout, reply_states
 from sim_backend.gateware.requests import (
-    EMPTY,
     EVENT,
-    HOST,
     IDLE_,
     NAK,
     RUNNING,
-    SEQPOS,
-    SRC_SHADOW,
-    SRC_SLOT,
     SRC_ZERO,
     TRIGGER,
-    after_crc,
     dispatch,
     slot_store_and_define,
+    step_states,
 )
 from sim_backend.gateware.scope import Scope
 
@@ -124,46 +123,14 @@ class Executor(Elaboratable):
         ms_div = Signal(range(p.ms_cycles))
         quiet_ms = Signal(17)
         latching = Signal()
-        m.d.sync += cycles.eq(cycles + 1)
-
-        # ------------------------------------------------------------ clocks, counters, pins
-        with m.If(ms_div == p.ms_cycles - 1):
-            m.d.sync += [ms_div.eq(0), r["uptime_ms"].eq(r["uptime_ms"] + 1)]
-            with m.If(~quiet_ms[16]):
-                m.d.sync += quiet_ms.eq(quiet_ms + 1)
-        with m.Else():
-            m.d.sync += ms_div.eq(ms_div + 1)
-        with m.If(rx.accepted):
-            m.d.sync += quiet_ms.eq(0)
-        m.d.sync += [
-            r["crc_errors"].eq(r["crc_errors"] + rx.crc_error),
-            r["framing_errors"].eq(r["framing_errors"] + rx.framing_error),
-            r["overruns"].eq(r["overruns"] + rx.overrun),
-        ]
-        with m.If(rx.frame_error):
-            m.d.sync += ev_frame.eq(1)
-        missed_exec, missed_pin = Signal(), Signal()
-        m.d.sync += r["seq_missed"].eq(r["seq_missed"] + missed_exec + missed_pin)
-        with m.If(self.trigger & (r["seq_state"] == RUNNING) & (r["seq_mode"] == TRIGGER)):
-            with m.If(sh.busy | latching | trig_pending):
-                m.d.comb += missed_pin.eq(1)  # a latch is still in progress: the step is lost
-            with m.Else():
-                m.d.sync += trig_pending.eq(1)
-        wd_fire = (r["watchdog_ms"] != 0) & ~r["safe"] & (quiet_ms > r["watchdog_ms"])
+        missed_exec = Signal()  # a step past a sequence's end that does not loop
 
         # ------------------------------------------------------------ helpers
         rx_base = Mux(half, MF, 0)
         entry_base = entry * p.entry
 
         e_byte, e_en, e_crc = Signal(8), Signal(), Signal()  # the reply byte written this cycle
-        m.d.comb += [tx.w_addr.eq(entry_base + 1 + wpos), tx.w_data.eq(e_byte), tx.w_en.eq(e_en)]
-        with m.If(e_en):
-            m.d.sync += wpos.eq(wpos + 1)
-            with m.If(e_crc):
-                m.d.sync += rcrc.eq(crc32_byte(rcrc, e_byte))
         pc_byte, pc_en = Signal(8), Signal()  # the pattern byte entering the pattern CRC this cycle
-        with m.If(pc_en):
-            m.d.sync += pcrc.eq(crc32_byte(pcrc, pc_byte))
 
         def emit(byte, crc=True):
             m.d.comb += [e_byte.eq(byte), e_en.eq(1), e_crc.eq(crc)]
@@ -202,20 +169,8 @@ class Executor(Elaboratable):
             ]
             m.next = "LATCH_WAIT"
 
-        def pack(code):
-            """(byte, byte ready, next acc, next bits) after ``code`` joins the bit stream (LSB first)."""
-            joined = (acc | (code << bits_in))[:16]
-            full = (bits_in + B) >= 8
-            return joined[:8], full, Mux(full, joined >> 8, joined), Mux(full, bits_in + B - 8, bits_in + B)
-
         def span_bad(lay, off, cnt):
             return (lay >= L) | (off >= N) | (cnt == 0) | ((lay * N + off + cnt) > L * N)
-
-        def advance_atom():
-            with m.If(atom == N - 1):
-                m.d.sync += [atom.eq(0), layer.eq(layer + 1)]
-            with m.Else():
-                m.d.sync += atom.eq(atom + 1)
 
         v = Scope(
             p=p,
@@ -268,6 +223,27 @@ class Executor(Elaboratable):
             sq_w=sq_w,
             tg_r=tg_r,
             tg_w=tg_w,
+            sh_w=sh_w,
+            ac_r=ac_r,
+            ac_w=ac_w,
+            sl_r=sl_r,
+            sh=sh,
+            src=src,
+            latch_crc=latch_crc,
+            latch_counts=latch_counts,
+            latch_build=latch_build,
+            latch_safe=latch_safe,
+            latching=latching,
+            pc_byte=pc_byte,
+            pc_en=pc_en,
+            missed_exec=missed_exec,
+            cycles=cycles,
+            ms_div=ms_div,
+            quiet_ms=quiet_ms,
+            ev_boot=ev_boot,
+            ev_wd=ev_wd,
+            ev_frame=ev_frame,
+            trig_pending=trig_pending,
             nak=nak,
             ack=ack,
             pattern_crc=pattern_crc,
@@ -275,6 +251,14 @@ class Executor(Elaboratable):
             span_bad=span_bad,
             emit=emit,
         )
+        wd_fire = clocks_counters_and_pins(m, v, self.trigger)
+        m.d.comb += [tx.w_addr.eq(entry_base + 1 + wpos), tx.w_data.eq(e_byte), tx.w_en.eq(e_en)]
+        with m.If(e_en):
+            m.d.sync += wpos.eq(wpos + 1)
+            with m.If(e_crc):
+                m.d.sync += rcrc.eq(crc32_byte(rcrc, e_byte))
+        with m.If(pc_en):
+            m.d.sync += pcrc.eq(crc32_byte(pcrc, pc_byte))
         out = reply_layout(m, v)
 
         # ------------------------------------------------------------ the state machine
@@ -348,150 +332,13 @@ class Executor(Elaboratable):
                     m.next = "ARGS"
             with m.State("DISPATCH"):
                 dispatch(m, v)
-            # -------------------------------------------------- WRITE: unpack codes into the shadow
-            with m.State("W_NEXT"):
-                with m.If(bits_in >= B):
-                    m.d.comb += [sh_w.addr.eq(atom), sh_w.data.eq(acc[:B].replicate(L)), sh_w.en.eq(1 << layer)]
-                    m.d.sync += [acc.eq(acc >> B), bits_in.eq(bits_in - B), k.eq(k + 1)]
-                    advance_atom()
-                    with m.If(k == count - 1):
-                        ack(EMPTY)
-                with m.Else():
-                    m.next = "W_FETCH"
-            with m.State("W_FETCH"):  # rx byte i is being read
-                m.next = "W_GOT"
-            with m.State("W_GOT"):
-                m.d.sync += [acc.eq(acc | (rx.read_data << bits_in)), bits_in.eq(bits_in + 8), i.eq(i + 1)]
-                m.next = "W_NEXT"
-
-            # -------------------------------------------------- a span packed LSB first: READ's body or the CRC
-            def packed(byte):
-                with m.If(to_reply):
-                    emit(byte)
-                with m.Else():
-                    m.d.comb += [pc_byte.eq(byte), pc_en.eq(1)]
-
-            with m.State("PK_ISSUE"):  # the word of ``atom`` is being read from the bank
-                m.next = "PK_USE"
-            with m.State("PK_USE"):
-                byte, full, nacc, nbits = pack(Mux(bank, ac_r.data, sh_r.data).word_select(layer, B))
-                m.d.sync += [acc.eq(nacc), bits_in.eq(nbits), k.eq(k + 1)]
-                with m.If(full):
-                    packed(byte)
-                advance_atom()
-                with m.If(k == count - 1):
-                    m.next = "PK_FLUSH"
-                with m.Else():
-                    m.next = "PK_ISSUE"
-            with m.State("PK_FLUSH"):
-                with m.If(bits_in != 0):
-                    packed(acc[:8])
-                    m.d.sync += bits_in.eq(0)
-                m.d.sync += i.eq(0)
-                with m.If(to_reply):
-                    m.next = "CRC"
-                with m.Else():
-                    m.next = "PC_FINAL"
-            with m.State("PC_FINAL"):
-                m.d.sync += pcrc.eq(~pcrc)  # zlib's CRC-32 is the register's complement
-                m.next = "PC_DONE"
-            with m.State("PC_DONE"):
-                after_crc(m, v)
-            # -------------------------------------------------- latching: copy into the active pattern
-            with m.State("LATCH_WAIT"):
-                m.d.comb += latching.eq(1)
-                with m.If(~sh.busy):
-                    m.d.sync += i.eq(0)
-                    m.next = "CP_ISSUE"
-            with m.State("CP_ISSUE"):
-                m.d.comb += [latching.eq(1), sh_r.addr.eq(i)]
-                m.next = "CP_USE"
-            with m.State("CP_USE"):
-                m.d.comb += [latching.eq(1), sh_r.addr.eq(i)]
-                data = Mux(src == SRC_SHADOW, sh_r.data, Mux(src == SRC_SLOT, sl_r.data, 0))
-                m.d.comb += [ac_w.addr.eq(i), ac_w.data.eq(data), ac_w.en.eq(1)]
-                m.d.sync += i.eq(i + 1)
-                with m.If(i == N - 1):
-                    m.next = "LATCHED"
-                with m.Else():
-                    m.next = "CP_ISSUE"
-            with m.State("LATCHED"):
-                m.d.comb += [latching.eq(1), sh.start.eq(1)]
-                m.d.sync += [r["active_crc"].eq(latch_crc), r["safe"].eq(latch_safe)]
-                with m.If(latch_counts):
-                    m.d.sync += r["latch_count"].eq(r["latch_count"] + 1)
-                with m.If(latch_build):
-                    m.next = "BUILD"
-                with m.Else():
-                    m.next = "IDLE"
-            # -------------------------------------------------- sequences
-            with m.State("STEP"):
-                with m.If(r["seq_pos"] + 1 >= seq_len):
-                    with m.If(~seq_loop):
-                        m.d.comb += missed_exec.eq(1)
-                        m.d.sync += r["seq_state"].eq(IDLE_)
-                        with m.If(from_frame):
-                            nak(NakCode.SEQ_STATE, IDLE_)
-                        with m.Else():
-                            m.next = "IDLE"
-                    with m.Else():
-                        m.d.sync += [r["seq_pos"].eq(0), i.eq(0), r["seq_steps"].eq(r["seq_steps"] + 1)]
-                        m.next = "SEQ_SLOT"
-                with m.Else():
-                    m.d.sync += [
-                        r["seq_pos"].eq(r["seq_pos"] + 1),
-                        i.eq(r["seq_pos"] + 1),
-                        r["seq_steps"].eq(r["seq_steps"] + 1),
-                    ]
-                    m.next = "SEQ_SLOT"
-            with m.State("SEQ_SLOT"):  # seqmem[i] is being read
-                m.next = "SEQ_SLOT2"
-            with m.State("SEQ_SLOT2"):
-                m.d.sync += [slot.eq(sq_r.data), bsel.eq(SEQPOS), nak_code.eq(0)]
-                m.next = "SLOT_CRC"
-            with m.State("SLOT_CRC"):  # slot_crc[slot] is being read
-                m.next = "SLOT_CRC2"
-            with m.State("SLOT_CRC2"):
-                latch(SRC_SLOT, sc_r.data, build=from_frame)
+            write_states(m, v)
+            packed_states(m, v)
+            latch_states(m, v)
+            step_states(m, v)
             slot_store_and_define(m, v)
             reply_states(m, v, out)
-            # -------------------------------------------------- boot: power-up and RESET
-            with m.State("BOOT"):
-                m.d.comb += [sh_w.addr.eq(i), sh_w.data.eq(0), sh_w.en.eq((1 << L) - 1)]
-                m.d.sync += i.eq(i + 1)
-                with m.If(i == N - 1):
-                    boot = Const(p.boot_seed, 32) ^ cycles
-                    m.d.sync += [
-                        r[name].eq(0)
-                        for name in (
-                            "uptime_ms",
-                            "latch_count",
-                            "crc_errors",
-                            "framing_errors",
-                            "overruns",
-                            "naks",
-                            "seq_pos",
-                            "seq_steps",
-                            "seq_missed",
-                            "watchdog_ms",
-                        )
-                    ]
-                    m.d.sync += [
-                        r["boot_id"].eq(Mux(boot == 0, 1, boot)),
-                        r["seq_state"].eq(IDLE_),
-                        r["seq_mode"].eq(HOST),
-                        seq_len.eq(0),
-                        slot_valid.eq(0),
-                        cache_valid.eq(0),
-                        event_seq.eq(0),
-                        ev_boot.eq(1),
-                        ev_wd.eq(0),
-                        ev_frame.eq(0),
-                        trig_pending.eq(0),
-                        quiet_ms.eq(0),
-                        ms_div.eq(0),
-                    ]
-                    latch(SRC_ZERO, p.safe_crc, counts=False, build=False, safe=True)
+            boot_state(m, v)
         m.d.comb += self.busy.eq(
             ~fsm.ongoing("IDLE") | boot_pending | trig_pending | ev_boot | ev_wd | ev_frame | rx.full.any()
         )

@@ -1,7 +1,7 @@
 """The executor's per-request logic: the checks of ``SMPFirmware._handle`` and each ``_do_*``, in its order.
 
 These functions add the DISPATCH and PC_DONE states' statements, and the states SLOT_STORE and SEQ_DEFINE
-go on in, to the executor's module; ``v`` is the executor's :class:`~sim_backend.gateware.scope.Scope` (its
+go on in, and the sequencer's step, to the executor's module; ``v`` is the executor's :class:`~sim_backend.gateware.scope.Scope` (its
 registers and helpers), so each request reads like the firmware method it mirrors
 (``sim_backend/smp_firmware.py``).
 """
@@ -21,6 +21,7 @@ __all__ = [
     "dispatch",
     "after_crc",
     "slot_store_and_define",
+    "step_states",
     "EMPTY",
     "HELLO",
     "LATCH",
@@ -273,3 +274,36 @@ def slot_store_and_define(m, v: Scope):
                     m.next = "DF_LO"
             with m.Else():
                 m.next = "DF_LO"
+
+
+def step_states(m, v: Scope):
+    """The sequencer's step (SEQ_STEP or a trigger pin): the next position's slot is latched."""
+    r, i, from_frame = v.r, v.i, v.from_frame
+    with m.State("STEP"):
+        with m.If(r["seq_pos"] + 1 >= v.seq_len):
+            with m.If(~v.seq_loop):
+                m.d.comb += v.missed_exec.eq(1)
+                m.d.sync += r["seq_state"].eq(IDLE_)
+                with m.If(from_frame):
+                    v.nak(NakCode.SEQ_STATE, IDLE_)
+                with m.Else():
+                    m.next = "IDLE"
+            with m.Else():
+                m.d.sync += [r["seq_pos"].eq(0), i.eq(0), r["seq_steps"].eq(r["seq_steps"] + 1)]
+                m.next = "SEQ_SLOT"
+        with m.Else():
+            m.d.sync += [
+                r["seq_pos"].eq(r["seq_pos"] + 1),
+                i.eq(r["seq_pos"] + 1),
+                r["seq_steps"].eq(r["seq_steps"] + 1),
+            ]
+            m.next = "SEQ_SLOT"
+    with m.State("SEQ_SLOT"):  # seqmem[i] is being read
+        m.next = "SEQ_SLOT2"
+    with m.State("SEQ_SLOT2"):
+        m.d.sync += [v.slot.eq(v.sq_r.data), v.bsel.eq(SEQPOS), v.nak_code.eq(0)]
+        m.next = "SLOT_CRC"
+    with m.State("SLOT_CRC"):  # slot_crc[slot] is being read
+        m.next = "SLOT_CRC2"
+    with m.State("SLOT_CRC2"):
+        v.latch(SRC_SLOT, v.sc_r.data, build=from_frame)

@@ -2,7 +2,9 @@
 
 :class:`~sim_backend.gateware.executor.Executor` builds one :class:`Scope` in ``elaborate`` and hands it to
 :func:`~sim_backend.gateware.requests.dispatch`, :func:`~sim_backend.gateware.requests.after_crc`,
-:func:`~sim_backend.gateware.requests.slot_store_and_define` and :mod:`sim_backend.gateware.reply`, so each
+:func:`~sim_backend.gateware.requests.slot_store_and_define`, :func:`~sim_backend.gateware.requests.step_states`,
+:mod:`sim_backend.gateware.pattern_states`, :mod:`sim_backend.gateware.housekeeping` and
+:mod:`sim_backend.gateware.reply`, so each
 names what it uses (``v.slot``, ``v.nak(...)``) as the firmware method it mirrors does.
 """
 
@@ -75,6 +77,31 @@ class Scope:
     sq_w: Any
     tg_r: Any
     tg_w: Any
+    # the pattern moves: shadow write, active read and write, slots read, the shift registers (a ShiftOut)
+    sh_w: Any
+    ac_r: Any
+    ac_w: Any
+    sl_r: Any
+    sh: Any
+    # the latch under way: its source (requests.SRC_*), the CRC it sets, what it counts and builds after
+    src: Any
+    latch_crc: Any
+    latch_counts: Any
+    latch_build: Any
+    latch_safe: Any
+    latching: Any
+    pc_byte: Any  # the byte entering the pattern CRC this cycle
+    pc_en: Any
+    missed_exec: Any  # a step past a sequence's end that does not loop
+    # between frames: the cycle count (the boot id's seed), the millisecond divider, the quiet time since
+    # the last accepted frame, the events waiting to be sent and a trigger step waiting to run
+    cycles: Any
+    ms_div: Any
+    quiet_ms: Any
+    ev_boot: Any
+    ev_wd: Any
+    ev_frame: Any
+    trig_pending: Any
     # helpers that add statements and choose the next state
     nak: Callable
     ack: Callable

@@ -6,7 +6,8 @@ Preset (``*RST``, ``SYST:PRES``): channel 1 with measurement ``CH1_S11_1`` (numb
 Measurements are named (``CALC:PAR:EXT``) and numbered (``CALC:PAR:MNUM``, ``SYST:MEAS:CAT?``)
 across channels. Smoothing and electrical delay belong to the selected measurement (the VNA help's
 "Critical Note" on CALCulate commands); numbers are answered with three exponent digits, as the
-help's examples print them (``+1.00000000000E+009``).
+help's examples print them (``+1.00000000000E+009``). The segment table's commands are in
+:mod:`.pna_segments`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 from sim_backend.scpi import Boolean, Choice, E, Number, ScpiError, Tree, fmt_int, text
 from sim_backend.vna import presets
 from sim_backend.vna.instrument import SimVNA
-from sim_backend.vna.state import Segment
+from sim_backend.vna.pna_segments import PnaSegmentTable
 
 __all__ = ["SimPNA"]
 
@@ -28,7 +29,7 @@ def _quoted(items) -> str:
     return '"' + ",".join(str(i) for i in items) + '"'
 
 
-class SimPNA(SimVNA):
+class SimPNA(PnaSegmentTable, SimVNA):
     family = "keysight"
     exponent_digits = 3
 
@@ -68,19 +69,7 @@ class SimPNA(SimVNA):
         )
         t.add("[SENSe<n>]:CORRection:CSET:DEACtivate", self._deactivate_cal_set)
         t.add("[SENSe<n>]:CORRection:CSET:CATalog", lambda s, a: _quoted(self.cal_sets), True)
-        # segment table
-        t.add("[SENSe<n>]:SEGMent<n>:ADD", self._segment_add)
-        t.add("[SENSe<n>]:SEGMent<n>:DELete", self._segment_delete)
-        t.add("[SENSe<n>]:SEGMent:DELete:ALL", lambda s, a: self.chan(s[0]).segments.clear())
-        t.add("[SENSe<n>]:SEGMent:COUNt", lambda s, a: fmt_int(len(self.chan(s[0]).segments)), True)
-        for field, spec, param, fmt in (
-            ("on", "[:STATe]", Boolean, lambda v: "1" if v else "0"),
-            ("start", ":FREQuency:STARt", self.hz(), self.real),
-            ("stop", ":FREQuency:STOP", self.hz(), self.real),
-            ("points", ":SWEep:POINts", Number(lambda: 1, lambda: self.limits.max_points, integer=True), fmt_int),
-        ):
-            t.add(f"[SENSe<n>]:SEGMent<n>{spec}", self._segment_set(field, param))
-            t.add(f"[SENSe<n>]:SEGMent<n>{spec}", self._segment_get(field, fmt), True)
+        self.segment_tree(t)
         t.add("CALCulate<n>:PARameter:MODify[:EXTended]", self._modify)
         # per measurement: the channel's selected one (CALC<cnum>:...) or by number (CALC:MEAS<mnum>:...)
         for head, pick in (
@@ -273,38 +262,6 @@ class SimPNA(SimVNA):
     def _deactivate_cal_set(self, s, a):
         ch = self.chan(s[0])
         ch.cal_set, ch.correction = "", False
-
-    def _segment_add(self, s, a):
-        ch = self.chan(s[0])
-        n = s[1] or len(ch.segments) + 1
-        if not 1 <= n <= len(ch.segments) + 1:
-            raise ScpiError(E.HEADER_SUFFIX, f"segment {n}")
-        ch.segments.insert(n - 1, Segment(ch.start, ch.stop, 21))
-
-    def _segment_delete(self, s, a):
-        ch = self.chan(s[0])
-        n = s[1] or 1
-        if not 1 <= n <= len(ch.segments):
-            raise ScpiError(E.HEADER_SUFFIX, f"segment {n}")
-        del ch.segments[n - 1]
-
-    def _segment(self, s):
-        ch = self.chan(s[0])
-        n = s[1] or 1
-        if not 1 <= n <= len(ch.segments):
-            raise ScpiError(E.HEADER_SUFFIX, f"segment {n}")
-        return ch.segments[n - 1]
-
-    def _segment_set(self, field, param):
-        def fn(s, a):
-            if not a:
-                raise ScpiError(E.MISSING_PARAMETER)
-            setattr(self._segment(s), field, param.parse(a[0]))
-
-        return fn
-
-    def _segment_get(self, field, fmt):
-        return lambda s, a: fmt(getattr(self._segment(s), field))
 
     def _next_number(self) -> int:
         return max((m.number for m in self.measurements.values()), default=0) + 1
