@@ -6,8 +6,8 @@ from dataclasses import asdict
 import numpy as np
 import pytest
 import zmq
+from boards_helpers import reboot
 from daemon_helpers import small_bench
-from test_board_state import reboot
 
 from drivers.bench import open_devices
 from sim_backend.bench import SimBench
@@ -55,8 +55,7 @@ class Host:
 
 @pytest.fixture
 def bench(tmp_path):
-    cfg = small_bench(tmp_path, "service")
-    cfg.simulation.noise = False
+    cfg = small_bench(tmp_path, "service", quiet=True)
     with SimBench(cfg) as sim, open_devices(sim.resolved_config()) as (board, vna):
         store = Store(cfg.daemon.store)
         yield sim, board, vna, store, sim.resolved_config()
