@@ -1,6 +1,7 @@
 """Start simulated boards on real serial endpoints for tests."""
 
 import contextlib
+import time
 
 from drivers.open_ris import OpenRISBoard
 from drivers.smp_board import SMPBoard
@@ -43,4 +44,10 @@ def ris_board(kind="pty", serial="0", faults=None, **fw_kw):
             board.close()
 
 
-__all__ = ["smp_board", "ris_board", "Faults"]
+def reboot(fw):
+    """A brown-out: the firmware reboots to its boot pattern; wait past its boot delay."""
+    fw.reset()
+    time.sleep(fw.boot_delay + 0.05)
+
+
+__all__ = ["smp_board", "ris_board", "reboot", "Faults"]

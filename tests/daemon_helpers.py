@@ -1,15 +1,26 @@
-"""Start a real ``simhw daemon`` process on the simulated bench, on loopback tcp and ipc."""
+"""Daemons for tests: bench files on loopback tcp and ipc, a real ``simhw daemon`` process on the simulated
+bench, an embedded daemon with its scheduler on the bench's clock, and CURVE keys with an allow-list."""
 
 import contextlib
 import itertools
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
+import zmq.auth
+
+from drivers.bench import open_devices
+from sim_backend.bench import SimBench
+from simhw.control.bench_service import BenchService
+from simhw.control.scheduler import Scheduler
+from simhw.control.server import BenchServer
+from simhw.control.store import Store
 from simhw.values.bench_config import BenchConfig
 
 
@@ -38,18 +49,22 @@ def free_port() -> int:
     raise RuntimeError("no free loopback port in this worker's block")
 
 
-def ipc_bench(tmp_path, name: str) -> BenchConfig:
-    """The embedded simulated bench with the daemon on ipc endpoints and its store in ``tmp_path``."""
+def ipc_bench(tmp_path, name: str, quiet: bool = False) -> BenchConfig:
+    """The embedded simulated bench with the daemon on ipc endpoints and its store in ``tmp_path``; ``quiet``:
+    a 3-point sweep without simulated noise (two measurements of one configuration are then equal)."""
     cfg = BenchConfig(name=name)
     cfg.daemon.bind = [f"ipc://{tmp_path}/d.ipc"]
     cfg.daemon.publish = f"ipc://{tmp_path}/p.ipc"
     cfg.daemon.store = str(tmp_path / "store.sqlite")
+    if quiet:
+        cfg.sweep.points = 3
+        cfg.simulation.noise = False
     return cfg
 
 
-def small_bench(tmp_path, name: str) -> BenchConfig:
+def small_bench(tmp_path, name: str, quiet: bool = False) -> BenchConfig:
     """:func:`ipc_bench` with a 3-point sweep and a quick physical calibration (1 stage of 20 slots)."""
-    cfg = ipc_bench(tmp_path, name)
+    cfg = ipc_bench(tmp_path, name, quiet)
     cfg.sweep.points = 3
     cfg.calibration.parameterization = "physical"
     cfg.calibration.stages, cfg.calibration.slots, cfg.calibration.heldout = 1, 20, 5
@@ -113,3 +128,55 @@ def stop_process(proc: subprocess.Popen, timeout: float = 30.0) -> None:
     for pipe in (proc.stdout, proc.stderr):
         if pipe is not None:
             pipe.close()
+
+
+def keys(tmp_path):
+    """The daemon's key pair and an allow-list with two clients (their public keys)."""
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    _, server_secret = zmq.auth.create_certificates(str(tmp_path), "server")
+    for name in ("viewer", "operator"):
+        public, _ = zmq.auth.create_certificates(str(tmp_path), name)
+        shutil.move(public, allowed / f"{name}.key")
+    return server_secret, str(allowed)
+
+
+class Running:
+    """The daemon with its scheduler on the simulated bench's clock, serving in a thread."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+
+    def __enter__(self):
+        self.sim = SimBench(self.cfg).__enter__()
+        self.hw = open_devices(self.sim.resolved_config())
+        board, vna = self.hw.__enter__()
+        self.store = Store(self.cfg.daemon.store)
+        service = BenchService(self.sim.resolved_config(), board, vna, self.store, clock=self.sim.clock.now)
+        service.scheduler = Scheduler(service)
+        self.daemon = BenchServer(service)
+        ready = threading.Event()
+        self.thread = threading.Thread(target=self.daemon.serve, args=(ready,), daemon=True)
+        self.thread.start()
+        assert ready.wait(10)
+        return self
+
+    def settle(self, timeout=90.0):
+        """Wait until the scheduler has run what is due at the current bench time."""
+        sched, end = self.daemon.bench.scheduler, time.monotonic() + timeout
+        while time.monotonic() < end:
+            now = self.sim.clock.now()
+            periodic_done = not sched.period or (
+                sched.last_periodic is not None and now - sched.last_periodic < sched.period
+            )
+            if not sched.busy and periodic_done and sched.last_check is not None and sched.last_check >= now:
+                return
+            time.sleep(0.02)
+        raise AssertionError("the scheduler did not catch up")
+
+    def __exit__(self, *exc):
+        self.daemon.stop()
+        self.thread.join(30)
+        self.store.close()
+        self.hw.__exit__(*exc)
+        self.sim.__exit__(*exc)

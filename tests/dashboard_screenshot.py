@@ -13,8 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from test_daemon_restore import Running  # noqa: E402
-from test_dashboard import browser, wait_for  # noqa: E402
+from daemon_helpers import Running  # noqa: E402
+from dashboard_helpers import browser, wait_for  # noqa: E402
 
 from simhw.app.dashboard.gateway import Gateway  # noqa: E402
 from simhw.control.client import DaemonClient  # noqa: E402

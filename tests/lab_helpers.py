@@ -10,9 +10,11 @@ import uuid
 import numpy as np
 import psycopg
 import pytest
+from daemon_helpers import free_port
 
 from simhw.control.lab.replicator import lab_json
 from simhw.control.records import REPLICATED
+from simhw.values.bench_config import BenchConfig
 
 DSN = os.environ.get("SIMHW_LAB_DSN", "")
 TABLES = {r.table: r for r in REPLICATED}  # every replicated table, compared column by column
@@ -103,3 +105,15 @@ def assert_lab_equals_store(dsn: str, bench: str, store_path) -> dict:
 
 def blobs_equal(a, b) -> bool:
     return np.array_equal(a, b) and a.dtype == b.dtype
+
+
+def lab_bench(tmp_path, name: str, dsn: str) -> BenchConfig:
+    cfg = BenchConfig(name=name)
+    cfg.sweep.points = 3
+    cfg.daemon.bind = [f"tcp://127.0.0.1:{free_port()}"]
+    cfg.daemon.publish = f"tcp://127.0.0.1:{free_port()}"
+    cfg.daemon.store = str(tmp_path / f"{name}.sqlite")
+    cfg.calibration.parameterization = "physical"
+    cfg.calibration.stages, cfg.calibration.slots, cfg.calibration.heldout = 1, 30, 10
+    cfg.lab.dsn, cfg.lab.retry_s = dsn, 0.2
+    return cfg

@@ -5,8 +5,9 @@ from dataclasses import asdict
 
 import numpy as np
 import pytest
+import zmq
+from boards_helpers import reboot
 from daemon_helpers import small_bench
-from test_board_state import reboot
 
 from drivers.bench import open_devices
 from sim_backend.bench import SimBench
@@ -54,8 +55,7 @@ class Host:
 
 @pytest.fixture
 def bench(tmp_path):
-    cfg = small_bench(tmp_path, "service")
-    cfg.simulation.noise = False
+    cfg = small_bench(tmp_path, "service", quiet=True)
     with SimBench(cfg) as sim, open_devices(sim.resolved_config()) as (board, vna):
         store = Store(cfg.daemon.store)
         yield sim, board, vna, store, sim.resolved_config()
@@ -63,14 +63,23 @@ def bench(tmp_path):
 
 
 def test_neither_constructor_does_io(bench):
+    """Neither constructor touches the board, the VNA, the store or the ZeroMQ context (no socket, nothing
+    bound); start() does, through the same spies."""
     sim, board, vna, store, cfg = bench
-    spy_board, spy_vna = Spy(board), Spy(vna)
-    service = BenchService(cfg, spy_board, spy_vna, store, clock=sim.clock.now)
-    server = BenchServer(service)
-    assert spy_board.used == [] and spy_vna.used == [] and store.count("snapshots") == 0
-    assert server.bench is service and store.count("events") == 0
-    service.start()
-    assert "identify" in spy_vna.used and store.count("snapshots") == 1
+    spy_board, spy_vna, spy_store = Spy(board), Spy(vna), Spy(store)
+    ctx = zmq.Context()
+    try:
+        spy_ctx = Spy(ctx)
+        service = BenchService(cfg, spy_board, spy_vna, spy_store, clock=sim.clock.now)
+        server = BenchServer(service, context=spy_ctx)
+        assert spy_store.used == [] and spy_ctx.used == []
+        assert spy_board.used == [] and spy_vna.used == [] and store.count("snapshots") == 0
+        assert server.bench is service and store.count("events") == 0
+        service.start()
+        assert "identify" in spy_vna.used and store.count("snapshots") == 1
+        assert {"snapshot", "last_push"} <= set(spy_store.used) and spy_ctx.used == []
+    finally:
+        ctx.destroy(linger=0)  # closes whatever socket a broken constructor left open
 
 
 def test_apply_measure_calibrate_and_restore_without_a_socket(bench):

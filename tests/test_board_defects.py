@@ -3,8 +3,7 @@
 import threading
 
 import pytest
-from test_transcripts import SMP_PUSH
-from transcript import ScriptedLink
+from transcript import SMP_PUSH, ScriptedLink
 
 from drivers.board import BoardRefused
 from drivers.open_ris import MAX_LINE, OpenRISBoard

@@ -4,6 +4,7 @@ import threading
 import time
 
 import numpy as np
+from boards_helpers import reboot
 from daemon_helpers import ipc_bench
 
 from simhw.app.embedded import embedded_daemon
@@ -11,13 +12,6 @@ from simhw.control.board_state import CHANGED_DURING_SWEEP, UNEXPECTED
 from simhw.control.client import DaemonClient
 from simhw.control.telemetry import subscribe
 from simhw.values.phase_config import PhaseConfig
-
-
-def quiet_bench(tmp_path, name):
-    cfg = ipc_bench(tmp_path, name)
-    cfg.sweep.points = 3
-    cfg.simulation.noise = False
-    return cfg
 
 
 class Telemetry:
@@ -44,14 +38,8 @@ class Telemetry:
         return []
 
 
-def reboot(fw):
-    """A brown-out: the firmware reboots to its boot pattern; wait past its boot delay."""
-    fw.reset()
-    time.sleep(fw.boot_delay + 0.05)
-
-
 def test_a_reset_between_push_and_measure_is_never_labelled_with_the_push(tmp_path):
-    cfg = quiet_bench(tmp_path, "reset-measure")
+    cfg = ipc_bench(tmp_path, "reset-measure", quiet=True)
     with embedded_daemon(cfg) as (bench, daemon), DaemonClient(cfg.daemon.bind[0], timeout=20) as c:
         fw, g = bench.firmwares[0], cfg.geometry
         a = PhaseConfig.random(g.layers, g.rows, g.cols, bits=g.bits, seed=11)
@@ -83,7 +71,7 @@ def test_a_reset_between_push_and_measure_is_never_labelled_with_the_push(tmp_pa
 
 
 def test_a_reset_between_the_readback_and_the_sweep_of_a_push_measure(tmp_path):
-    cfg = quiet_bench(tmp_path, "reset-push-measure")
+    cfg = ipc_bench(tmp_path, "reset-push-measure", quiet=True)
     with embedded_daemon(cfg) as (bench, daemon), DaemonClient(cfg.daemon.bind[0], timeout=20) as c:
         fw, g = bench.firmwares[0], cfg.geometry
         a = PhaseConfig.random(g.layers, g.rows, g.cols, bits=g.bits, seed=12)
@@ -110,7 +98,7 @@ def test_a_reset_between_the_readback_and_the_sweep_of_a_push_measure(tmp_path):
 
 
 def test_open_ris_boards_are_checked_by_readback(tmp_path):
-    cfg = quiet_bench(tmp_path, "reset-open-ris")
+    cfg = ipc_bench(tmp_path, "reset-open-ris", quiet=True)
     cfg.geometry.layers, cfg.geometry.rows, cfg.geometry.cols, cfg.geometry.bits = 2, 16, 16, 1
     cfg.board.protocol, cfg.board.urls = "open-ris", ["sim", "sim"]
     with embedded_daemon(cfg) as (bench, daemon), DaemonClient(cfg.daemon.bind[0], timeout=20) as c:
@@ -129,7 +117,7 @@ def test_open_ris_boards_are_checked_by_readback(tmp_path):
 def test_a_reset_between_two_pushes_of_the_same_configuration_re_applies_it(tmp_path):
     """No measurement between the reset and the second push: only the push's own check of the board
     (its STATUS, not the daemon's memory) can tell that the board no longer shows the configuration."""
-    cfg = quiet_bench(tmp_path, "reset-repush")
+    cfg = ipc_bench(tmp_path, "reset-repush", quiet=True)
     with embedded_daemon(cfg) as (bench, daemon), DaemonClient(cfg.daemon.bind[0], timeout=20) as c:
         fw, g = bench.firmwares[0], cfg.geometry
         a = PhaseConfig.random(g.layers, g.rows, g.cols, bits=g.bits, seed=14)

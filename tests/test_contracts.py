@@ -91,21 +91,77 @@ def test_capabilities_once_probed_by_name_are_declared_protocols():
     assert capable(pna, ListSweep) and not capable(znb, ListSweep)  # a ZNB without ZNA-B91 has no trigger out
 
 
-PROBE = re.compile(
-    r"(getattr|hasattr)\([^,]+, \"(trigger_outputs|last_latched|measurement_settings|list_sweep|"
-    r"push_many|store_slot|set_watchdog|arm_trigger|arm_timer)\""
-)
+PROBED = {  # the names the issue found probed; each must be a capability Protocol's member
+    "trigger_outputs",
+    "last_latched",
+    "measurement_settings",
+    "list_sweep",
+    "push_many",
+    "store_slot",
+    "set_watchdog",
+    "arm_trigger",
+    "arm_timer",
+}
+PROBE_FOLDERS = ("drivers", "simhw", "calibration", "sim_backend")
+
+
+def capability_members() -> set[str]:
+    """The methods and attributes the capability Protocols of drivers/capabilities.py declare."""
+    tree = ast.parse((ROOT / "drivers" / "capabilities.py").read_text())
+    out = set()
+    for cls in tree.body:
+        if isinstance(cls, ast.ClassDef) and any("Protocol" in ast.unparse(b) for b in cls.bases):
+            for n in cls.body:
+                if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    out.add(n.name)
+                elif isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name):
+                    out.add(n.target.id)
+    return out
+
+
+def probes(root: pathlib.Path = ROOT) -> list[str]:
+    """``getattr``/``hasattr`` calls whose attribute name is a capability member, however they are spelled
+    (quotes, spacing, keyword or positional default), in the packages below ``root``."""
+    names = capability_members()
+    out = []
+    for folder in PROBE_FOLDERS:
+        for p in sorted((root / folder).rglob("*.py")):
+            for n in ast.walk(ast.parse(p.read_text(), str(p))):
+                if (
+                    isinstance(n, ast.Call)
+                    and isinstance(n.func, ast.Name)
+                    and n.func.id in ("getattr", "hasattr")
+                    and len(n.args) >= 2
+                    and isinstance(n.args[1], ast.Constant)
+                    and n.args[1].value in names
+                ):
+                    out.append(f"{p.relative_to(root)}:{n.lineno} {n.func.id} {n.args[1].value}")
+    return out
+
+
+def test_the_probed_names_are_capability_members():
+    assert PROBED <= capability_members(), PROBED - capability_members()
 
 
 def test_no_capability_is_probed_by_attribute_name():
-    found = [
-        f"{p.relative_to(ROOT)}:{i}"
-        for folder in ("drivers", "simhw", "calibration", "sim_backend")
-        for p in (ROOT / folder).rglob("*.py")
-        for i, line in enumerate(p.read_text().splitlines(), 1)
-        if PROBE.search(line)
-    ]
+    found = probes()
     assert not found, found
+
+
+@pytest.mark.parametrize(
+    "line, found",
+    [
+        ("getattr(vna, 'measurement_settings', None)", "getattr measurement_settings"),
+        ('getattr(board,"last_latched", None)', "getattr last_latched"),
+        ("hasattr(\n    vna,\n    'trigger_outputs',\n)", "hasattr trigger_outputs"),
+        ("getattr(board, 'push_many')", "getattr push_many"),
+    ],
+)
+def test_a_probe_is_found_however_it_is_spelled(tmp_path, line, found):
+    path = tmp_path / "simhw" / "probe.py"
+    path.parent.mkdir()
+    path.write_text(f"def f(vna, board):\n    return {line}\n")
+    assert probes(tmp_path) == [f"simhw/probe.py:2 {found}"]
 
 
 def _published_literals() -> list[str]:

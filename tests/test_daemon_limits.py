@@ -11,8 +11,8 @@ import urllib.request
 
 import pytest
 import zmq
-from daemon_helpers import small_bench
-from test_dashboard import http, keys
+from daemon_helpers import keys, small_bench
+from dashboard_helpers import http
 
 from simhw.app.dashboard.gateway import Gateway
 from simhw.app.dashboard.tokens import issue_token

@@ -1,19 +1,13 @@
 """The daemon keeps the operator's configuration: after a scheduled check or calibration has shown its own
 patterns, the last pushed configuration is shown again, verified, and the next measurement measures it."""
 
-import threading
 import time
 
 import numpy as np
 import pytest
+from daemon_helpers import Running
 
-from drivers.bench import open_devices
-from sim_backend.bench import SimBench
-from simhw.control.bench_service import BenchService
 from simhw.control.client import DaemonClient
-from simhw.control.scheduler import Scheduler
-from simhw.control.server import BenchServer
-from simhw.control.store import Store
 from simhw.values.bench_config import BenchConfig
 from simhw.values.phase_config import PhaseConfig
 
@@ -33,47 +27,6 @@ def quiet_bench(tmp_path, idle_s=0.0) -> BenchConfig:
     cfg.daemon.publish = f"ipc://{tmp_path}/p.ipc"
     cfg.daemon.store = str(tmp_path / "store.sqlite")
     return cfg
-
-
-class Running:
-    """The daemon with its scheduler on the simulated bench's clock, serving in a thread."""
-
-    def __init__(self, cfg):
-        self.cfg = cfg
-
-    def __enter__(self):
-        self.sim = SimBench(self.cfg).__enter__()
-        self.hw = open_devices(self.sim.resolved_config())
-        board, vna = self.hw.__enter__()
-        self.store = Store(self.cfg.daemon.store)
-        service = BenchService(self.sim.resolved_config(), board, vna, self.store, clock=self.sim.clock.now)
-        service.scheduler = Scheduler(service)
-        self.daemon = BenchServer(service)
-        ready = threading.Event()
-        self.thread = threading.Thread(target=self.daemon.serve, args=(ready,), daemon=True)
-        self.thread.start()
-        assert ready.wait(10)
-        return self
-
-    def settle(self, timeout=90.0):
-        """Wait until the scheduler has run what is due at the current bench time."""
-        sched, end = self.daemon.bench.scheduler, time.monotonic() + timeout
-        while time.monotonic() < end:
-            now = self.sim.clock.now()
-            periodic_done = not sched.period or (
-                sched.last_periodic is not None and now - sched.last_periodic < sched.period
-            )
-            if not sched.busy and periodic_done and sched.last_check is not None and sched.last_check >= now:
-                return
-            time.sleep(0.02)
-        raise AssertionError("the scheduler did not catch up")
-
-    def __exit__(self, *exc):
-        self.daemon.stop()
-        self.thread.join(30)
-        self.store.close()
-        self.hw.__exit__(*exc)
-        self.sim.__exit__(*exc)
 
 
 def test_checks_and_periodic_calibrations_give_the_operator_back_the_pushed_configuration(tmp_path):

@@ -6,8 +6,7 @@ import types
 import numpy as np
 import pytest
 from daemon_helpers import ipc_bench
-from test_transcripts import SMP_PUSH
-from transcript import ScriptedLink
+from transcript import SMP_PUSH, ScriptedLink
 
 from drivers.board import BoardRefused
 from drivers.smp import MsgType, SMPMessage, encode_frame

@@ -11,7 +11,7 @@ import pytest
 import zmq.auth
 from aiohttp.test_utils import make_mocked_request
 from daemon_helpers import bench_file, daemon_process, free_port, stop_process
-from test_dashboard import browser, http, wait_for
+from dashboard_helpers import browser, http, wait_for
 
 from simhw.app.dashboard.command import gateway_for
 from simhw.app.dashboard.gateway import Gateway

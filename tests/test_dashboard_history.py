@@ -6,7 +6,7 @@ import json
 import time
 
 import pytest
-from test_dashboard import bench, browser, hold_after_stage, http, wait_for
+from dashboard_helpers import bench, browser, hold_after_stage, http, wait_for
 
 from simhw.app.dashboard.gateway import Gateway
 from simhw.app.embedded import embedded_daemon

@@ -4,8 +4,8 @@ checks, then reloaded; its indicator timeline, calibration curve, event log and 
 import re
 
 import pytest
-from test_daemon_restore import Running
-from test_dashboard import browser, wait_for
+from daemon_helpers import Running
+from dashboard_helpers import browser, wait_for
 
 from simhw.app.dashboard.gateway import Gateway
 from simhw.app.embedded import embedded_daemon

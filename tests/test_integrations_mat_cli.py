@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 import scipy.io
 from daemon_helpers import bench_file, daemon_process
-from lab_helpers import wait_replicated
-from test_lab import lab_bench
+from lab_helpers import lab_bench, wait_replicated
 
 from calibration.calibrated import CalibratedModel
 from simhw.app.embedded import embedded_daemon

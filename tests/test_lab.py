@@ -7,8 +7,8 @@ import time
 
 import numpy as np
 import pytest
-from daemon_helpers import bench_file, daemon_process, free_port
-from lab_helpers import assert_lab_equals_store, lab_cursor, pg_restart, store_head, wait_replicated
+from daemon_helpers import bench_file, daemon_process
+from lab_helpers import assert_lab_equals_store, lab_bench, lab_cursor, pg_restart, store_head, wait_replicated
 
 from simhw.app.embedded import embedded_daemon
 from simhw.control.client import DaemonClient, DaemonError
@@ -16,22 +16,9 @@ from simhw.control.lab.controller import LabController
 from simhw.control.lab.exports import measurements_dataset, open_netcdf, to_csv, to_netcdf, to_touchstone
 from simhw.control.lab.lab_store import LabStore
 from simhw.control.store import Store
-from simhw.values.bench_config import BenchConfig
 from simhw.values.phase_config import PhaseConfig
 
 pytestmark = pytest.mark.timeout(300)
-
-
-def lab_bench(tmp_path, name: str, dsn: str) -> BenchConfig:
-    cfg = BenchConfig(name=name)
-    cfg.sweep.points = 3
-    cfg.daemon.bind = [f"tcp://127.0.0.1:{free_port()}"]
-    cfg.daemon.publish = f"tcp://127.0.0.1:{free_port()}"
-    cfg.daemon.store = str(tmp_path / f"{name}.sqlite")
-    cfg.calibration.parameterization = "physical"
-    cfg.calibration.stages, cfg.calibration.slots, cfg.calibration.heldout = 1, 30, 10
-    cfg.lab.dsn, cfg.lab.retry_s = dsn, 0.2
-    return cfg
 
 
 def exercise(client: DaemonClient, seed: int, pushes: int = 12) -> list:

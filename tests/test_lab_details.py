@@ -11,8 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from lab_helpers import assert_lab_equals_store, lab_cursor, wait_replicated
-from test_lab import lab_bench
+from lab_helpers import assert_lab_equals_store, lab_bench, lab_cursor, wait_replicated
 
 from simhw.app.embedded import embedded_daemon
 from simhw.control.client import DaemonClient

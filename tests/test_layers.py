@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import pathlib
+import re
 
 import pytest
 
@@ -224,7 +225,12 @@ def test_a_broken_rule_is_caught(tmp_path, where, line, expected):
 
 
 SERVER = "simhw.control.server"
-SERVER_INTERFACE = {"serve", "stop", "bench"}  # what a program that starts a server uses of it
+# What a module that starts a server may use of it: serve it, stop it, reach the bench service it serves.
+SERVER_INTERFACE = {"serve", "stop", "bench"}
+# What holds a server wherever it appears: a variable or parameter ``server`` or ``daemon``, an attribute
+# ``x.server`` (not ``x.daemon``: ``cfg.daemon`` is the bench file's [daemon] section).
+SERVER_NAMES = {"server", "daemon", ".server"}
+SERVER_FACTORIES = {"BenchServer": None, "embedded_daemon": 1}  # which item of what it gives is the server
 
 
 def _members(tree: ast.AST, cls: str | None = None) -> set[str]:
@@ -245,21 +251,75 @@ def _members(tree: ast.AST, cls: str | None = None) -> set[str]:
     return out
 
 
+def _names_in(target: ast.AST) -> list[str]:
+    """The names an assignment target binds: ``x`` for a variable, ``.x`` for an attribute (``self.x``)."""
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return [x for e in target.elts for x in _names_in(e)]
+    if isinstance(target, ast.Starred):
+        return _names_in(target.value)
+    return (
+        [target.id]
+        if isinstance(target, ast.Name)
+        else ["." + target.attr]
+        if isinstance(target, ast.Attribute)
+        else []
+    )
+
+
+def _holder(v: ast.AST) -> str | None:
+    """What holds the object an attribute is read from, as :func:`_names_in` names it."""
+    return v.id if isinstance(v, ast.Name) else "." + v.attr if isinstance(v, ast.Attribute) else None
+
+
+def _server_bound(tree: ast.AST) -> tuple[set[str], set[str]]:
+    """(names bound to a server, names bound to a Host) in one module: by name, by annotation, or by
+    assignment from BenchServer(...) or embedded_daemon(...) (the server it unpacks into with ``with ... as``
+    or an assignment)."""
+    servers, hosts = set(SERVER_NAMES), {".host"}
+    for n in ast.walk(tree):
+        if isinstance(n, (ast.arg, ast.AnnAssign)) and n.annotation is not None:
+            ann = ast.unparse(n.annotation)
+            names = [n.arg] if isinstance(n, ast.arg) else _names_in(n.target)
+            if "BenchServer" in ann:
+                servers.update(names)
+            elif re.search(r"\bHost\b", ann):
+                hosts.update(names)
+        made = None
+        if isinstance(n, ast.Assign):
+            made, targets = n.value, n.targets
+        elif isinstance(n, ast.withitem) and n.optional_vars is not None:
+            made, targets = n.context_expr, [n.optional_vars]
+        calls = [] if made is None else [c for c in ast.walk(made) if isinstance(c, ast.Call)]
+        for item in {SERVER_FACTORIES.get(ast.unparse(c.func).split(".")[-1], -1) for c in calls} - {-1}:
+            for t in targets:
+                if item is not None and isinstance(t, ast.Tuple) and len(t.elts) > item:
+                    t = t.elts[item]
+                servers.update(_names_in(t))
+    return servers, hosts
+
+
 def server_reads(root: pathlib.Path = ROOT) -> list[str]:
-    """Reads, outside the server module, of an attribute only the server has (its sockets, queue, outbox,
-    worker, ...); the bench service's Host protocol and SERVER_INTERFACE are the server's public side."""
+    """Reads, outside the server module, of a server's attribute beyond its public side, through a name bound to
+    a server (SERVER_NAMES, an annotation, an assignment from BenchServer or embedded_daemon, ``x.server``) or
+    through a host (``x.host`` or a name annotated Host), where only the bench service's Host protocol may be
+    read. Only the server's own members count, so ``daemon.kill()`` on the soak's process handle is no read."""
     mods = read_modules(root)
     trees = {m: ast.parse(p.read_text(), str(p)) for m, p in mods.items()}
     host = _members(trees["simhw.control.bench_service"], "Host")
-    others = set().union(*(_members(t) for m, t in trees.items() if m != SERVER))
-    private = _members(trees[SERVER], "BenchServer") - SERVER_INTERFACE - host - others
-    return [
-        f"{mods[m].relative_to(root)}:{n.lineno}: reads the server's .{n.attr}"
-        for m, t in trees.items()
-        if m != SERVER
-        for n in ast.walk(t)
-        if isinstance(n, ast.Attribute) and n.attr in private
-    ]
+    members = _members(trees[SERVER], "BenchServer")
+    out = []
+    for m, t in trees.items():
+        if m == SERVER:
+            continue
+        servers, hosts = _server_bound(t)
+        for n in ast.walk(t):
+            if not isinstance(n, ast.Attribute) or n.attr not in members:
+                continue
+            holder = _holder(n.value)
+            allowed = SERVER_INTERFACE if holder in servers else host if holder in hosts else None
+            if allowed is not None and n.attr not in allowed:
+                out.append(f"{mods[m].relative_to(root)}:{n.lineno}: reads the server's .{n.attr}")
+    return out
 
 
 def test_no_module_outside_the_server_reads_its_attributes():
@@ -279,3 +339,34 @@ def test_a_read_of_the_servers_attributes_is_caught(tmp_path, where, line):
     target = tmp_path / where
     target.write_text(target.read_text() + "\n" + line)
     assert any(where in v for v in server_reads(tmp_path))
+
+
+@pytest.mark.parametrize(
+    "where, line, attrs",
+    [
+        (
+            "simhw/app/embedded.py",
+            "def _server_keys(server):\n    return server.curve, server.ctx, server.config\n",
+            {"curve", "ctx", "config"},
+        ),
+        ("simhw/app/demo.py", "def _stopping(s: BenchServer):\n    return s._stop.is_set()\n", {"_stop"}),
+        (
+            "simhw/app/hil.py",
+            "def _ctx(cfg):\n    with embedded_daemon(cfg) as (bench, d):\n        return d.ctx\n",
+            {"ctx"},
+        ),
+        ("simhw/app/cli.py", "def _go(srv):\n    self.srv = srv\n    self.srv._worker()\n", set()),
+        ("simhw/app/cli.py", "def _go(cfg):\n    self.srv = BenchServer(cfg)\n    self.srv._worker()\n", {"_worker"}),
+        ("simhw/control/bench_service.py", "def _reply(self):\n    self.host.send([b'x'])\n", {"send"}),
+        ("simhw/control/scheduler.py", "def _all(bench):\n    return bench.host.__init__\n", {"__init__"}),
+    ],
+)
+def test_every_read_beyond_the_servers_public_side_is_caught(tmp_path, where, line, attrs):
+    """Any of the server's members, public or not, read through whatever holds a server (a ``server`` or
+    ``daemon`` variable, a name annotated or built as one, what embedded_daemon yields) or a host, other than
+    what SERVER_INTERFACE or the Host protocol allow; a name not bound to a server is not checked."""
+    copy_tree(tmp_path)
+    target = tmp_path / where
+    target.write_text(target.read_text() + "\n" + line)
+    found = server_reads(tmp_path)
+    assert {v.rsplit(".", 1)[1] for v in found if where in v} == attrs, found

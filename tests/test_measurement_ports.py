@@ -10,9 +10,9 @@ import urllib.request
 
 import numpy as np
 import pytest
+from boards_helpers import reboot
 from daemon_helpers import ipc_bench
 from lab_helpers import wait_replicated
-from test_board_state import reboot
 
 from drivers.bench import open_devices
 from drivers.smp import pattern_crc
@@ -34,11 +34,9 @@ pytestmark = pytest.mark.timeout(300)
 
 def mapped_bench(tmp_path, name):
     """A 4-port VNA with receive antenna 0 on port 4 and antenna 1 on port 3; no noise."""
-    cfg = ipc_bench(tmp_path, name)
-    cfg.sweep.points = 3
+    cfg = ipc_bench(tmp_path, name, quiet=True)
     cfg.vna.family, cfg.vna.model = "rs", "ZNA43"
     cfg.vna.receive_port_map = [4, 3]
-    cfg.simulation.noise = False
     return cfg
 
 
@@ -51,9 +49,10 @@ def s_column(path, receive: int) -> np.ndarray:
     return net.s[:, receive - 1, 0]
 
 
-def test_every_consumer_names_ports_4_and_3(tmp_path, lab_dsn):
+def test_the_cli_and_the_dashboard_name_ports_4_and_3(tmp_path):
+    """Measured through the daemon: the reply, the store, the CLI's Touchstone export and the dashboard's JSON
+    and Touchstone all name ports 4 and 3 (no lab database needed)."""
     cfg = mapped_bench(tmp_path, "mapped")
-    cfg.lab.dsn, cfg.lab.retry_s = lab_dsn, 0.2
     a = PhaseConfig.random(4, 6, 6, 2, seed=21)
     with embedded_daemon(cfg) as (sim, daemon), DaemonClient(cfg.daemon.bind[0], timeout=60) as c:
         m = c.push_measure(a)
@@ -97,6 +96,16 @@ def test_every_consumer_names_ports_4_and_3(tmp_path, lab_dsn):
         assert shown["latched"] == m.latched
         np.testing.assert_allclose(np.array(shown["re"]) + 1j * np.array(shown["im"]), m.s, rtol=1e-12)
         np.testing.assert_allclose(s_column(tmp_path / "gw.s4p", 4), m.s[:, 0], rtol=1e-9)
+
+
+def test_the_lab_export_names_ports_4_and_3(tmp_path, lab_dsn):
+    """The same measurement replicated to the lab database: its export names ports 4 and 3."""
+    cfg = mapped_bench(tmp_path, "mapped")
+    cfg.lab.dsn, cfg.lab.retry_s = lab_dsn, 0.2
+    a = PhaseConfig.random(4, 6, 6, 2, seed=21)
+    with embedded_daemon(cfg) as (sim, daemon), DaemonClient(cfg.daemon.bind[0], timeout=60) as c:
+        m = c.push_measure(a)
+        assert m.receive_ports == (4, 3) and m.params == ("S41", "S31") and m.config_hash == a.hash
         wait_replicated(lab_dsn, cfg.name, cfg.daemon.store)
     # the lab's export, from its PostgreSQL records
     with LabStore(lab_dsn) as lab:

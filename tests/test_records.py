@@ -11,8 +11,7 @@ import sqlite3
 import numpy as np
 import psycopg
 import pytest
-from lab_helpers import wait_replicated
-from test_lab import lab_bench
+from lab_helpers import lab_bench, wait_replicated
 
 from simhw.app.embedded import embedded_daemon
 from simhw.control.client import DaemonClient

@@ -153,3 +153,27 @@ class ScriptedLink:
     def assert_done(self):
         if bytes(self.written) != self.expected:
             raise ScriptError(f"the host sent {len(self.written)} of the conversation's {len(self.expected)} bytes")
+
+
+# SMP push with readback on a 1-layer 2x2 2-bit board, SMP version 2, sequence numbers from 1, host
+# session 0x00005e55. Frames are COBS(header | body | crc32) 00; header = "SM" (53 4d), version 02, type,
+# seq u16, length u16.
+SMP_PUSH = [
+    # HELLO seq 1: the host's session id u32
+    (
+        "06534d020101020403555e0105a760a8f300",
+        # ACK seq 1: HelloInfo protocol 2, firmware 1.0, 1 layer, 2 x 2, 2 bits, max frame 1024, 64 slots,
+        # boot id 0xe5f15431 (a random draw of the board's), serial "T1", capabilities 0x7f (all seven)
+        "06534d028001022503020103010202020202030440078b4ae5f1543101010101010101010101010101027f010105155bb74c00",
+    ),
+    # WRITE seq 2: layer 0, offset 0, count 4, codes 0,1,2,3 packed LSB first (e4)
+    (
+        "06534d0202020206010101020406e40d16d3a600"
+        # COMMIT seq 3: the pattern's CRC-32 0x7565c9ec
+        "06534d020303020409ecc9657568fab83f00"
+        # READ seq 4: bank 1 (active), layer 0, offset 0, count 4
+        "06534d0204040206020101010204051534264c00",
+        # ACK seq 2 (empty), ACK seq 3 (active crc 0x7565c9ec, latch count 1), ACK seq 4 (e4: the codes back)
+        "06534d028002010105e7e670cd0006534d028003020806ecc96575010101054931df420006534d028004020106e4465144c500",
+    ),
+]
