@@ -2,10 +2,13 @@
 calibrated model knows that path as one complex number per port at one frequency, so a configuration
 trained on it at the carrier cancels the path at the null, which a sweep-averaged one cannot follow."""
 
+import numpy as np
 import pytest
 
-from simhw.app.hil import hil_check
+from calibration.calibrated import CalibratedModel
+from simhw.app.hil import at_frequencies, band_slice, hil_check
 from simhw.designs.training.objectives import TrainingError
+from simhw.physics.propagation import cascade_matrices
 from simhw.values.bench_config import BenchConfig
 
 
@@ -54,3 +57,20 @@ def test_carrier_mode_cancels_a_configuration_independent_path_the_sweep_cannot(
 def test_an_unknown_band_is_refused():
     with pytest.raises(TrainingError, match="unknown band 'edge': choose one of sweep, carrier"):
         hil_check(small_bench_with_multipath(), band="edge")
+
+
+def test_the_carrier_slice_predicts_the_full_models_column_at_the_carrier():
+    """Every per-frequency term is sliced alike: the sliced model's predictions are the full model's at
+    the sweep point nearest the carrier, leakage included."""
+    cfg = small_bench_with_multipath()
+    freqs = cfg.frequencies()
+    full = CalibratedModel(cascade_matrices(cfg.geometry.build(freqs)), np.zeros(1), "physical", {})
+    rng = np.random.default_rng(3)
+    full.leakage = 1e-3 * (rng.normal(size=(freqs.size, 2)) + 1j * rng.normal(size=(freqs.size, 2)))
+    sel = band_slice("carrier", freqs, 28.2e9)
+    assert sel == slice(3, 4)  # 27.5, 27.75, 28.0, 28.25, 28.5 GHz: 28.25 is nearest 28.2
+    assert band_slice("sweep", freqs, 28e9) == slice(None)
+    codes = rng.integers(0, 4, (6, 3, 16))
+    sliced = at_frequencies(full, sel)
+    assert sliced.frequencies.tolist() == [28.25e9] and sliced.offset.shape == (1, 2, 1)
+    np.testing.assert_allclose(sliced.predict(codes, 2), full.predict(codes, 2)[:, sel], rtol=1e-12, atol=1e-15)
