@@ -17,7 +17,7 @@ def small_bench_with_multipath() -> BenchConfig:
     cfg.geometry.layers, cfg.geometry.rows, cfg.geometry.cols = 3, 4, 4
     cfg.sweep.points = 5
     cfg.simulation.multipath, cfg.simulation.multipath_delay_ns = 0.1, 3.0  # turns 19 rad over the 1 GHz sweep
-    cfg.calibration.parameterization, cfg.calibration.receivers = "hybrid", "port"  # port: gain + leakage per port
+    cfg.calibration.receivers = "port"  # gain + leakage per port and frequency
     return cfg
 
 
