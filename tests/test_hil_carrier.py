@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from calibration.calibrated import CalibratedModel
-from simhw.app.hil import at_frequencies, band_slice, hil_check
+from simhw.app.hil import at_frequencies, band_slice, hil_check, hil_replay
 from simhw.designs.training.objectives import TrainingError
 from simhw.physics.propagation import cascade_matrices
 from simhw.values.bench_config import BenchConfig
@@ -26,7 +26,7 @@ def contrast(report, name="calibrated"):
     return row["measured"]["contrast_db"], row["predicted"]["contrast_db"]
 
 
-def test_carrier_mode_cancels_a_configuration_independent_path_the_sweep_cannot():
+def test_carrier_mode_cancels_a_configuration_independent_path_the_sweep_cannot(tmp_path):
     runs = {
         band: hil_check(
             small_bench_with_multipath(),
@@ -37,6 +37,7 @@ def test_carrier_mode_cancels_a_configuration_independent_path_the_sweep_cannot(
             error_scale=10.0,
             fresh=0,
             band=band,
+            record=tmp_path / f"{band}.npz",
         )
         for band in ("sweep", "carrier")
     }
@@ -52,6 +53,11 @@ def test_carrier_mode_cancels_a_configuration_independent_path_the_sweep_cannot(
     )
     assert carrier_meas > sweep_meas + 6.0  # a deeper null: the path is cancelled at the carrier
     assert carrier_meas == pytest.approx(carrier_pred, abs=1.0)
+    replay = hil_replay(tmp_path / "carrier.npz")  # the recording keeps the band: the same figures, no bench
+    assert replay.band == "carrier" and replay.frequencies_hz == carrier.frequencies_hz
+    for a, b in zip(carrier.rows, replay.rows):
+        assert b["measured_db"] == pytest.approx(a["measured_db"], abs=1e-9)
+        assert b["predicted_db"] == pytest.approx(a["predicted_db"], abs=1e-6)
 
 
 def test_an_unknown_band_is_refused():
