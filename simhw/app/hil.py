@@ -12,6 +12,11 @@ One run on the embedded simulated bench (fabrication errors ``error_scale`` x th
    contrast target/suppressed in dB, or the gain with one port; power averaged over the sweep)
    with what each model predicted.
 
+``band="sweep"`` (the default) trains and measures the power averaged over the sweep; ``band="carrier"``
+trains every model at the sweep point nearest the carrier (``geometry.frequency``) only and measures
+that point's column, where a configuration-independent path (multipath, leakage) is one complex number
+per port that a model which knows it can cancel at the null.
+
 The three measured numbers are the result: calibrated should beat ideal and come within about
 1 dB of truth.
 """
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import json
 import tempfile
 import time
@@ -30,6 +36,7 @@ import numpy as np
 from calibration.calibrated import CalibratedModel
 from simhw.app.embedded import embedded_daemon
 from simhw.app.hil_report import (
+    BANDS,
     CAP_DB,
     HILReport,
     floor_db,
@@ -43,12 +50,16 @@ from simhw.designs.training.focus import Focus
 from simhw.designs.training.objectives import TrainingError
 from simhw.designs.training.trainer import TrainOptions, train
 from simhw.physics.model import SIMModel
+from simhw.physics.propagation import Cascade
 from simhw.values.bench_config import BenchConfig
 from simhw.values.phase_config import PhaseConfig
 
 __all__ = [
+    "BANDS",
     "CAP_DB",
     "HILReport",
+    "at_frequencies",
+    "band_slice",
     "floor_db",
     "hil_check",
     "hil_replay",
@@ -84,13 +95,15 @@ def hil_check(
     progress=None,
     record: str | Path | None = None,
     fresh: int = 30,
+    band: str = "sweep",
 ) -> HILReport:
     """Run the check on the bench ``config`` describes (see the module doc). A simulated bench is started
     embedded with its own daemon (``error_scale`` overrides its fabrication errors; the default bench
     gets 10x the paper's); a real one is reached through its daemon at ``daemon.bind``. ``record``
     writes everything the comparison needs (:func:`hil_replay` recomputes the report from it). ``fresh``
     random configurations, never seen by the calibration, are measured after it: their prediction error
-    is what the reported held-out NMSE claims."""
+    is what the reported held-out NMSE claims. ``band``: "sweep" or "carrier" (see the module doc)."""
+    check_band(band)
     t0 = time.perf_counter()
     say = progress or (lambda msg: None)
     cfg = copy.deepcopy(config or BenchConfig(name="hil"))
@@ -101,7 +114,7 @@ def hil_check(
     suppress = tuple(p for p in range(cfg.geometry.receive_ports) if p != port) if null_others else ()
     stages = cfg.calibration.stages if stages is None else stages
     slots = cfg.calibration.slots if slots is None else slots
-    report = HILReport(port, suppress)
+    report = HILReport(port, suppress, band=band)
     opts = TrainOptions(
         episodes=episodes,
         eta0=0.5,
@@ -137,7 +150,9 @@ def hil_check(
         report.calibration = {k: float(v) for k, v in done["metrics"].items() if isinstance(v, (int, float))}
         report.calibration["kept"] = cal.parameterization
         report.cap_db = uncertainty_cap_db(cal)
-        report.floor_db = floor_db(cal)
+        sel = band_slice(band, cfg.frequencies(), cfg.geometry.frequency)
+        report.frequencies_hz = [float(f) for f in cfg.frequencies()[sel]]
+        report.floor_db = floor_db(at_frequencies(cal, sel))
         report.interval_db = list(done["metrics"].get("test_interval_db") or [])
         fresh_codes = np.random.default_rng([seed, 5]).integers(
             0, 1 << cfg.geometry.bits, (fresh, cfg.geometry.layers, cfg.geometry.rows, cfg.geometry.cols)
@@ -151,10 +166,10 @@ def hil_check(
             ]
         )
         report.fresh = fresh_prediction_error(cal, fresh_codes, fresh_s, cfg.geometry.bits)
-        models = _models(cfg, cal)
+        models = _models(cfg, cal, sel=sel)
         report.truth_unavailable = truth_unavailable(truth) if truth is not None else "not a simulated bench"
         if not report.truth_unavailable:
-            models["truth"] = (truth.model(cfg.frequencies()), None, None)
+            models["truth"] = (truth.model(cfg.frequencies()[sel]), None, None)
         recorded = []
         for name, (model, levels, offset) in models.items():
             check_model_fits(model.n_layers, model.n_atoms, info)
@@ -165,7 +180,8 @@ def hil_check(
             config_ = r.config((cfg.geometry.rows, cfg.geometry.cols), name=f"focus-port{port}-{name}")
             m = c.push_measure(config_)
             f, s = m.frequencies, m.s
-            row = _row(name, obj, config_.codes.reshape(model.n_layers, -1), cfg.geometry.bits, s, port, suppress, cap)
+            codes = config_.codes.reshape(model.n_layers, -1)
+            row = _row(name, obj, codes, cfg.geometry.bits, np.asarray(s)[sel], port, suppress, cap)
             row.update(hash=config_.hash, measurement=m.id)
             report.rows.append(row)
             recorded.append((name, config_.codes, np.asarray(f), np.asarray(s)))
@@ -183,9 +199,40 @@ class BoardInfoView:
         self.layers, self.rows, self.cols = int(board["layers"]), int(board["rows"]), int(board["cols"])
 
 
-def _models(cfg: BenchConfig, cal: CalibratedModel, frequencies=None) -> dict:
-    """name -> (SIMModel, atom response, offset) for the ideal geometry and the calibrated model."""
-    freqs = cfg.frequencies() if frequencies is None else frequencies
+def check_band(band: str) -> None:
+    if band not in BANDS:
+        raise TrainingError(f"unknown band {band!r}: choose one of {', '.join(BANDS)}")
+
+
+def band_slice(band: str, frequencies, carrier: float) -> slice:
+    """The sweep points the objective uses: all of them, or the one nearest ``carrier`` (Hz)."""
+    check_band(band)
+    if band == "sweep":
+        return slice(None)
+    k = int(np.argmin(np.abs(np.asarray(frequencies, float) - carrier)))
+    return slice(k, k + 1)
+
+
+def at_frequencies(cal: CalibratedModel, sel: slice) -> CalibratedModel:
+    """``cal`` restricted to the sweep points ``sel``: every per-frequency term (the cascade's matrices,
+    the leakage, per-frequency faces) sliced alike."""
+    c = cal.cascade
+    faces = cal.faces
+    if faces is not None and faces.ndim == 4:  # (L, F, N, N)
+        faces = faces[:, sel]
+    return dataclasses.replace(
+        cal,
+        cascade=Cascade(c.w_in[sel], c.w_layers[:, sel], c.w_out[sel], c.frequencies[sel]),
+        leakage=None if cal.leakage is None else cal.leakage[sel],
+        faces=faces,
+    )
+
+
+def _models(cfg: BenchConfig, cal: CalibratedModel, frequencies=None, sel: slice = slice(None)) -> dict:
+    """name -> (SIMModel, atom response, offset) for the ideal geometry and the calibrated model, at the
+    sweep points ``sel`` of ``frequencies`` (default: the bench's sweep)."""
+    freqs = np.asarray(cfg.frequencies() if frequencies is None else frequencies)[sel]
+    cal = at_frequencies(cal, sel)
     return {
         "ideal": (SIMModel.from_geometry(cfg.geometry.build(freqs)), None, None),
         "calibrated": (cal.model(), cal.atom_response, cal.offset),
@@ -244,10 +291,14 @@ def hil_replay(recording: str | Path, config: BenchConfig | None = None) -> HILR
         truth_unavailable="replayed from recorded data",
         cap_db=old.get("cap_db", CAP_DB),
         interval_db=old.get("interval_db", []),
+        band=old.get("band", "sweep"),
     )
     report.fresh = fresh_prediction_error(cal, fresh_codes, fresh_s, cfg.geometry.bits)
-    report.floor_db = floor_db(cal)
-    models = _models(cfg, cal, rows[0][2] if rows else None)
+    freqs = rows[0][2] if rows else cal.frequencies
+    sel = band_slice(report.band, freqs, cfg.geometry.frequency)
+    report.frequencies_hz = [float(f) for f in np.asarray(freqs)[sel]]
+    report.floor_db = floor_db(at_frequencies(cal, sel))
+    models = _models(cfg, cal, freqs, sel)
     for name, codes, _f, s in rows:
         if name not in models:
             continue
@@ -262,7 +313,16 @@ def hil_replay(recording: str | Path, config: BenchConfig | None = None) -> HILR
             model, output=report.port, suppress=report.suppress, atom_response=levels, offset=offset, cap_db=cap
         )
         report.rows.append(
-            _row(name, obj, codes.reshape(codes.shape[0], -1), cfg.geometry.bits, s, report.port, report.suppress, cap)
+            _row(
+                name,
+                obj,
+                codes.reshape(codes.shape[0], -1),
+                cfg.geometry.bits,
+                s[sel],
+                report.port,
+                report.suppress,
+                cap,
+            )
         )
     report.seconds = time.perf_counter() - t0
     return report

@@ -13,6 +13,7 @@ import numpy as np
 from calibration.calibrated import CalibratedModel
 
 __all__ = [
+    "BANDS",
     "CAP_DB",
     "HILReport",
     "floor_db",
@@ -23,6 +24,7 @@ __all__ = [
 ]
 
 CAP_DB = 40.0
+BANDS = ("sweep", "carrier")  # the objective's band: averaged over the sweep, or the sweep point nearest the carrier
 
 
 @dataclass
@@ -37,6 +39,8 @@ class HILReport:
     fresh: dict = field(default_factory=dict)  # the model's prediction error on fresh configurations
     floor_db: list = field(default_factory=list)  # per receive port: the configuration-independent power (dB)
     interval_db: list = field(default_factory=list)  # the reported NMSE's 90 % interval over its test configurations
+    band: str = "sweep"  # one of BANDS
+    frequencies_hz: list = field(default_factory=list)  # the sweep points the objective used
 
     def measured(self, name: str) -> float:
         return next(r["measured_db"] for r in self.rows if r["model"] == name)
@@ -58,7 +62,7 @@ class HILReport:
             else f"gain at port {self.port}"
         )
         lines = [
-            f"focus on receive port {self.port}: {what} in dB, power-averaged over the sweep",
+            f"focus on receive port {self.port}: {what} in dB, {self.band_text}",
             f"{'trained on':<12} {'predicted':>10} {'measured':>10} {'gain pred':>10} {'gain meas':>10} "
             f"{'contrast':>9} {'S err dB':>9}",
         ]
@@ -99,9 +103,19 @@ class HILReport:
             lines.append(
                 f"configuration-independent floor at the suppressed port(s) {floor:.2f} dB (paths around the SIM, "
                 f"as calibrated): the calibrated-trained gain {gain:.2f} dB stands {gain - floor:.2f} dB above it, "
-                "about the contrast any configuration can reach across the sweep"
+                + (
+                    "about the contrast any configuration can reach across the sweep"
+                    if self.band == "sweep"
+                    else "at one frequency a model that knows the path can cancel it at the null"
+                )
             )
         return "\n".join(lines)
+
+    @property
+    def band_text(self) -> str:
+        if self.band == "carrier" and self.frequencies_hz:
+            return f"at the carrier ({self.frequencies_hz[0] / 1e9:.4g} GHz, one sweep point)"
+        return "power-averaged over the sweep"
 
     @property
     def suppressed_floor_db(self) -> float | None:
@@ -124,6 +138,8 @@ class HILReport:
             "fresh": self.fresh,
             "floor_db": self.floor_db,
             "interval_db": self.interval_db,
+            "band": self.band,
+            "frequencies_hz": self.frequencies_hz,
         }
 
 
@@ -142,7 +158,7 @@ def measured_objective_db(s: np.ndarray, port: int, suppress=(), cap_db: float =
 
 
 def floor_db(model: CalibratedModel) -> list:
-    """Per receive port, the power (dB, averaged over the sweep) of what reaches it whatever the
+    """Per receive port, the power (dB, averaged over the model's frequencies) of what reaches it whatever the
     configuration: multipath and leakage around the SIM, as the calibration estimated them. A null
     cannot go much below it where the SIM's own response cannot follow that path's phase across the
     sweep (a path delayed by 3 ns turns 19 rad over 1 GHz, a SIM's paths a fraction of that)."""

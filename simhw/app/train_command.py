@@ -3,7 +3,7 @@
     simhw train separation --out out/sep [--n-side 8 --layers 5 --users 4 --jamming-aware --bits 6]
     simhw train isac --out out/isac [--sensing-weight 0.5]
     simhw train focus --bench bench.toml [--model calibrated.npz] [--port 0] [--null] --out out/focus
-    simhw train hil [--bench bench.toml] --out out/hil      # train on ideal/calibrated/truth, push, measure
+    simhw train hil [--bench bench.toml] [--band carrier] --out out/hil  # train on ideal/calibrated/truth, push, measure
     simhw train reproduce seed000|seed001|seed003|seed004 --out out/repro [--quick]
 
 Every objective writes ``config.json`` (the PhaseConfig file ``simhw push`` takes, except for
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from calibration.calibrated import CalibratedModel
-from simhw.app.hil import check_model_fits, hil_check, write_report
+from simhw.app.hil import BANDS, check_model_fits, hil_check, write_report
 from simhw.designs.multiport.reproduce import main as reproduce_mp
 from simhw.designs.spacetime.reproduce import main as reproduce_st
 from simhw.designs.training import plots
@@ -66,6 +66,12 @@ def add_arguments(p) -> None:
     g.add_argument("--model", help="calibrated model (.npz) to train on instead of the ideal geometry")
     g.add_argument("--port", type=int, default=0, help="receive port to focus on")
     g.add_argument("--null", action="store_true", help="focus: also put nulls on the other receive ports")
+    g.add_argument(
+        "--band",
+        choices=BANDS,
+        default="sweep",
+        help="hil: the objective's band, power averaged over the sweep or the sweep point nearest the carrier",
+    )
     g.add_argument("--quick", action="store_true", help="reproduce: fewer draws and episodes")
 
 
@@ -190,6 +196,7 @@ def _hil(a, out: Path) -> dict:
         starts=a.starts or 8,
         seed=a.seed,
         progress=None if a.quiet else print,
+        band=a.band,
     )
     write_report(report, out)
     plots.plot_hil(report, out / "hil.png")
