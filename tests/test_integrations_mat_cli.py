@@ -17,6 +17,7 @@ from simhw.control.client import DaemonClient
 from simhw.control.lab.lab_store import LabStore
 from simhw.control.store import Store
 from simhw.integrations import matlab
+from simhw.values.measurement import Measurement
 from simhw.values.phase_config import PhaseConfig
 
 
@@ -58,10 +59,11 @@ def test_push_a_matlab_file_measure_and_calibrate_to_mat_files(tmp_path):
             (record,) = c.calibrations(limit=1)
             stored_model = CalibratedModel.from_bytes(c.calibration(record["id"])[1])
         assert matlab.read_model(tmp_path / "model.mat").hash == stored_model.hash
-    f, s, meta = matlab.read_measurement(tmp_path / "m.mat")
+    m = matlab.load_measurement(tmp_path / "m.mat")
+    f, s, meta = m.frequencies, m.s, m.record()
     store = Store(cfg.daemon.store)
     try:
-        stored = store.get_measurement(meta["measurement"])
+        stored = store.get_measurement(m.id)
         assert [c["name"] for c in store.list_configs()][:2] == ["second", "first"]
     finally:
         store.close()
@@ -110,6 +112,7 @@ def test_lab_query_exports_mat_files(tmp_path, lab_dsn):
     for p in paths:
         f, s, meta = matlab.read_measurement(p)
         rec = records[meta["id"]]
+        assert matlab.load_measurement(p).record() == Measurement.from_record(rec, f, s).record()
         np.testing.assert_array_equal(s, rec["s"])
         np.testing.assert_array_equal(f, rec["frequencies"])
         assert meta["hash"] == rec["hash"] and meta["bench"] == "bench-mat"

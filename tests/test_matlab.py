@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from model_helpers import BITS, FAMILIES, family_model
 
 from simhw.integrations import matlab
+from simhw.values.measurement import Measurement
 from simhw.values.phase_config import PhaseConfig
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -85,6 +86,27 @@ def test_any_configuration_set_round_trips(tmp_path_factory, shape, bits, count,
     configs = [PhaseConfig.random(*shape, bits, seed=seed + i, name=f"c{i}") for i in range(count)]
     path = matlab.write_configs(tmp_path_factory.mktemp("h") / "c.mat", configs)
     assert [c.hash for c in matlab.read_configs(path)] == [c.hash for c in configs]
+
+
+def test_a_measurement_saved_as_mat_loads_back_as_the_same_measurement(tmp_path):
+    m = Measurement(
+        "cd" * 32,
+        np.linspace(27e9, 29e9, 4),
+        np.arange(8).reshape(4, 2) * (2 - 1j),
+        (4, 3),
+        created_at=1.7e9,
+        flag="readback",
+        latched={"crc": 9, "boot_id": 1, "latches": 3},
+        id=12,
+        temperature_k=300.25,
+    )
+    back = matlab.load_measurement(matlab.save_measurement(tmp_path / "m.mat", m, {"bench": "b1"}))
+    assert back.record() == m.record() and back.receive_ports == (4, 3)
+    np.testing.assert_array_equal(back.s, m.s)
+    bare = matlab.write_measurement(tmp_path / "bare.mat", m.frequencies, m.s, {"hash": m.config_hash})
+    scipy.io.savemat(bare, {k: v for k, v in scipy.io.loadmat(bare).items() if k in ("frequencies", "S")})
+    with pytest.raises(ValueError, match="no 'params' variable"):
+        matlab.load_measurement(bare)
 
 
 def test_measurements_round_trip(tmp_path):

@@ -19,7 +19,8 @@ from simhw.control.lab.exports import measurements_dataset, to_csv
 from simhw.control.lab.lab_store import LabStore
 from simhw.control.records import LAB_ONLY, RECORDS, REPLICATED, TYPES, record
 from simhw.control.store import Store
-from simhw.values.measurement import RECORD_FIELDS
+from simhw.values.measurement import RECORD_FIELDS, Measurement
+from simhw.values.phase_config import PhaseConfig
 
 
 def sqlite_schema(path) -> dict:
@@ -110,6 +111,37 @@ def test_a_measurement_reply_carries_every_stored_field_and_the_store_every_repl
     (its id named ``measurement``), less the arrays and their shape, which travel as the reply's arrays."""
     stored = {"measurement" if c.name == "id" else c.name for c in record("measurement").columns}
     assert set(RECORD_FIELDS) == stored - {"frequencies", "s", "shape"}
+
+
+def test_a_measurement_is_stored_from_its_own_fields_and_read_back_equal(tmp_path):
+    """The store writes what :meth:`Measurement.row` gives for each described column: every field set to a
+    value of its own comes back from the row, and a column the row lacks is refused by name."""
+    config = PhaseConfig.random(2, 3, 3, 2, seed=1)
+    m = Measurement(
+        config.hash,
+        np.linspace(27e9, 29e9, 3),
+        np.arange(6).reshape(3, 2) * (1 + 2j),
+        (4, 3),
+        created_at=1.7e9,
+        settings={"ifbw_hz": 1e4},
+        flag="readback",
+        latched={"crc": 7, "boot_id": 2, "latches": 1},
+        temperature_k=301.5,
+    )
+    store = Store(tmp_path / "s.sqlite")
+    try:
+        store.put_config(config)
+        m.id = store.put_measurement(m)
+        row = store.get_measurement(m.id)
+        back = Measurement.from_record(row, row["frequencies"], row["s"])
+        assert back.record() == m.record() and back.receive_ports == (4, 3)
+        np.testing.assert_array_equal(back.s, m.s)
+        short = Measurement(None, [1e9], [[1j]])
+        short.row = lambda: {k: v for k, v in Measurement.row(short).items() if k != "latched"}  # type: ignore[method-assign]
+        with pytest.raises(KeyError, match="latched"):
+            store.put_measurement(short)
+    finally:
+        store.close()
 
 
 @pytest.mark.timeout(300)

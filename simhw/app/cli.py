@@ -241,8 +241,7 @@ def _cmd_client(args) -> int:
                 if args.touchstone:
                     print(f"touchstone: {m.to_touchstone(args.touchstone)}")
                 if args.mat:
-                    meta = {**m.record(), **(m.push or {})}
-                    print(f"mat: {matlab.write_measurement(args.mat, m.frequencies, m.s, meta, m.params)}")
+                    print(f"mat: {matlab.save_measurement(args.mat, m, m.push)}")
         return 0
     except DaemonError as e:
         print(f"simhw: daemon error: {e}", file=sys.stderr)

@@ -23,8 +23,6 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
-
 from simhw.control.records import REPLICATED, Record, record
 from simhw.control.row_codec import codes_blob, decode_row, encode
 from simhw.control.store_migrations import MIGRATIONS_DIR, SCHEMA_VERSION, migrate_to
@@ -266,24 +264,16 @@ class Store:
         return self._get(SNAPSHOT, sid)
 
     def put_measurement(self, m: Measurement) -> int:
-        """Store ``m`` (its label, flag, latch report, parameters, arrays, instrument settings, snapshot,
-        temperature and time); returns its id."""
-        s = np.asarray(m.s)
-        row = {
-            "hash": m.config_hash,
-            "snapshot": m.snapshot,
-            "params": list(m.params),
-            "frequencies": np.asarray(m.frequencies),
-            "s": s,
-            "shape": list(s.shape),
-            "created_at": m.created_at,
-            "flag": m.flag,
-            "settings": m.settings or {},
-            "temperature_k": m.temperature_k,
-            "latched": m.latched,
-        }
+        """Store ``m``: one value per column of the ``measurement`` description, from :meth:`Measurement.row`;
+        returns its id."""
+        row = m.row()
+        missing = [c.name for c in MEASUREMENT.columns if c.name != "id" and c.name not in row]
+        if missing:
+            raise KeyError(f"a Measurement's row lacks the stored column(s) {', '.join(missing)}")
         with self.atomic() as db:
-            return _insert(db, MEASUREMENT, row).lastrowid
+            return _insert(
+                db, MEASUREMENT, {c.name: row[c.name] for c in MEASUREMENT.columns if c.name != "id"}
+            ).lastrowid
 
     def get_measurement(self, mid: int) -> dict:
         return self._get(MEASUREMENT, mid)

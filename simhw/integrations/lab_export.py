@@ -7,6 +7,7 @@ from pathlib import Path
 
 from calibration.calibrated import CalibratedModel
 from simhw.integrations import matlab
+from simhw.values.measurement import Measurement
 from simhw.values.phase_config import PhaseConfig
 
 __all__ = ["mat_export"]
@@ -17,12 +18,10 @@ def mat_export(recs: list, kind: str, out: Path) -> list[str]:
     configurations in one file per shape and bit depth."""
     if kind == "measurement":
         return [
-            matlab.write_measurement(
+            matlab.save_measurement(
                 out / f"{r['bench']}-m{r['id']}.mat",
-                r["frequencies"],
-                r["s"],
-                {k: v for k, v in r.items() if k not in ("frequencies", "s")},
-                r["params"],
+                Measurement.from_record(r, r["frequencies"], r["s"]),
+                {"id": r["id"], "bench": r["bench"]},
             )
             for r in recs
         ]

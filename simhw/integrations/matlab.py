@@ -34,6 +34,7 @@ import scipy.io
 from calibration.calibrated import OPTIONAL, CalibratedModel
 from simhw.integrations.mat_vars import MatFile
 from simhw.values.files import write_atomic
+from simhw.values.measurement import Measurement
 from simhw.values.phase_config import MAX_BITS, METADATA_FIELDS, PhaseConfig, PhaseConfigError
 
 __all__ = [
@@ -44,6 +45,8 @@ __all__ = [
     "read_configs",
     "write_measurement",
     "read_measurement",
+    "save_measurement",
+    "load_measurement",
     "write_model",
     "read_model",
 ]
@@ -201,6 +204,24 @@ def read_measurement(path) -> tuple[np.ndarray, np.ndarray, dict]:
     if "params" in d:
         meta.setdefault("params", d.texts("params"))
     return f, s, meta
+
+
+def save_measurement(path, m: Measurement, extra: dict | None = None) -> str:
+    """Write a :class:`Measurement`: its arrays, its parameter names and its record fields (plus ``extra``,
+    e.g. a push's acknowledgement or the lab's bench name) as the metadata."""
+    return write_measurement(path, m.frequencies, m.s, {**m.record(), **(extra or {})}, m.params)
+
+
+def load_measurement(path) -> Measurement:
+    """A :class:`Measurement` from a .mat file that names its parameters (``params``: 'S21', ...); the
+    metadata's record fields (hash, flag, settings, ..) become its fields."""
+    f, s, meta = read_measurement(path)
+    if "params" not in meta:
+        raise ValueError(f"{os.fspath(path)}: no 'params' variable: the receive ports are unknown")
+    try:
+        return Measurement.from_record(meta, f, s)
+    except ValueError as e:
+        raise ValueError(f"{os.fspath(path)}: {e}") from None
 
 
 # ---------------------------------------------------------------- calibrated models

@@ -22,6 +22,7 @@ import os
 import re
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -39,6 +40,9 @@ RECORD_FIELDS = (
     "snapshot",
     "temperature_k",
 )
+# record field -> attribute, where they differ; fields derived from other attributes are not set from a record
+_ATTRIBUTE = {"measurement": "id", "hash": "config_hash"}
+_DERIVED = ("params",)
 _PARAM = re.compile(r"^S(\d)(\d)$")
 
 
@@ -94,17 +98,13 @@ class Measurement:
 
     def record(self) -> dict:
         """The header fields of its record (:data:`RECORD_FIELDS`), JSON-ready; the arrays go beside it."""
-        return {
-            "measurement": self.id,
-            "hash": self.config_hash,
-            "flag": self.flag,
-            "params": list(self.params),
-            "settings": dict(self.settings),
-            "latched": self.latched,
-            "created_at": self.created_at,
-            "snapshot": self.snapshot,
-            "temperature_k": self.temperature_k,
-        }
+        out = {name: getattr(self, _ATTRIBUTE.get(name, name)) for name in RECORD_FIELDS}
+        return {**out, "params": list(out["params"]), "settings": dict(out["settings"] or {})}
+
+    def row(self) -> dict:
+        """Its store row: the record's header fields but the id, its arrays and the shape of ``s``."""
+        head = {k: v for k, v in self.record().items() if k != "measurement"}
+        return {**head, "frequencies": self.frequencies, "s": self.s, "shape": list(self.s.shape)}
 
     @classmethod
     def from_record(cls, record: dict, frequencies, s) -> Measurement:
@@ -114,20 +114,12 @@ class Measurement:
         sources = {src for _, src in ports}
         if len(sources) != 1:
             raise ValueError(f"a measurement has one source port; parameters {record['params']} name {sorted(sources)}")
-        return cls(
-            record.get("hash"),
-            frequencies,
-            s,
-            tuple(rx for rx, _ in ports),
-            created_at=float(record.get("created_at") or time.time()),
-            settings=dict(record.get("settings") or {}),
-            source_port=sources.pop(),
-            flag=record.get("flag"),
-            latched=record.get("latched"),
-            id=record.get("measurement", record.get("id")),
-            snapshot=record.get("snapshot"),
-            temperature_k=record.get("temperature_k"),
-        )
+        fields: dict[str, Any] = {_ATTRIBUTE.get(n, n): record.get(n) for n in RECORD_FIELDS if n not in _DERIVED}
+        fields["created_at"] = float(record.get("created_at") or time.time())
+        fields["settings"] = dict(record.get("settings") or {})
+        fields["id"] = record.get("measurement", record.get("id"))
+        receive = tuple(rx for rx, _ in ports)
+        return cls(frequencies=frequencies, s=s, receive_ports=receive, source_port=sources.pop(), **fields)
 
     def s_matrix(self) -> np.ndarray:
         """(F, n, n) with the measured S(p, source) and, by reciprocity, S(source, p); the rest 0."""
