@@ -18,7 +18,9 @@
     calibrated-trained focus predicted against measured (target within 1 dB), and its contrast over
     the ideal-trained configuration (target >= 20 dB); ``--band`` sweep (default), carrier or both, with
     a table over training seeds and bands;
-(e), (f) the model families side by side and the multiport family's efficiency (benchmarks.families).
+(e), (f) the model families side by side and the multiport family's efficiency (benchmarks.families);
+(g) how often the reported test-set NMSE agrees with a fresh set of 30 configurations, over calibration seeds
+    and random draws, and the sources of a set's sampling spread (benchmarks.fresh_draws).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import numpy as np
 
 from benchmarks.families import efficiency as families_efficiency
 from benchmarks.families import family_table
+from benchmarks.fresh_draws import fresh_draws
 from calibration.fisher import fisher_information
 from calibration.reproduce_seed002 import LAMBDA, calibrate_case, case_calibrator
 from simhw.app.hil import BANDS, hil_check
@@ -136,7 +139,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--snr-db", type=float, default=30.0)
-    ap.add_argument("--only", choices=("a", "b", "c", "d", "e", "f"), help="run one part")
+    ap.add_argument("--only", choices=("a", "b", "c", "d", "e", "f", "g"), help="run one part")
     ap.add_argument("--band", choices=(*BANDS, "both"), default="sweep", help="(d): the HIL objective's band")
     a = ap.parse_args(argv)
     if a.only == "c":
@@ -147,6 +150,8 @@ def main(argv=None):
         return family_table(("realistic", "multiport", "ideal"))
     if a.only == "f":
         return families_efficiency(max(a.seeds, 8))
+    if a.only == "g":
+        return fresh_draws(max(a.seeds, 4))
     bounds = FabricationErrors.paper(LAMBDA)
     t0 = time.perf_counter()
     run, stage0, wall = calibrate_case(bounds, 10, 100, a.snr_db, 3)
@@ -171,6 +176,7 @@ def main(argv=None):
     realistic()
     family_table(("realistic", "multiport", "ideal"))
     families_efficiency(max(a.seeds, 8))
+    fresh_draws(max(a.seeds, 4))
     print(f"total {time.perf_counter() - t0:.1f} s")
 
 
