@@ -142,28 +142,30 @@ def keys(tmp_path):
 
 
 class Running:
-    """The daemon with its scheduler on the simulated bench's clock, serving in a thread."""
+    """The daemon (``server``) serving in a thread, its bench service (``service``) with a scheduler on the
+    simulated bench's clock (``scheduled=False``: none), for tests of the server itself."""
 
-    def __init__(self, cfg):
-        self.cfg = cfg
+    def __init__(self, cfg, scheduled: bool = True):
+        self.cfg, self.scheduled = cfg, scheduled
 
     def __enter__(self):
         self.sim = SimBench(self.cfg).__enter__()
         self.hw = open_devices(self.sim.resolved_config())
         board, vna = self.hw.__enter__()
         self.store = Store(self.cfg.daemon.store)
-        service = BenchService(self.sim.resolved_config(), board, vna, self.store, clock=self.sim.clock.now)
-        service.scheduler = Scheduler(service)
-        self.daemon = BenchServer(service)
+        self.service = BenchService(self.sim.resolved_config(), board, vna, self.store, clock=self.sim.clock.now)
+        if self.scheduled:
+            self.service.scheduler = Scheduler(self.service)
+        self.server = BenchServer(self.service)
         ready = threading.Event()
-        self.thread = threading.Thread(target=self.daemon.serve, args=(ready,), daemon=True)
+        self.thread = threading.Thread(target=self.server.serve, args=(ready,), daemon=True)
         self.thread.start()
         assert ready.wait(10)
         return self
 
     def settle(self, timeout=90.0):
         """Wait until the scheduler has run what is due at the current bench time."""
-        sched, end = self.daemon.bench.scheduler, time.monotonic() + timeout
+        sched, end = self.service.scheduler, time.monotonic() + timeout
         while time.monotonic() < end:
             now = self.sim.clock.now()
             periodic_done = not sched.period or (
@@ -175,7 +177,7 @@ class Running:
         raise AssertionError("the scheduler did not catch up")
 
     def __exit__(self, *exc):
-        self.daemon.stop()
+        self.server.stop()
         self.thread.join(30)
         self.store.close()
         self.hw.__exit__(*exc)

@@ -74,10 +74,10 @@ def wait_for(driver, script, timeout=30.0):
     raise AssertionError(f"the page never satisfied: {script}")
 
 
-def hold_after_stage(daemon, stage: int = 1):
+def hold_after_stage(service, stage: int = 1):
     """The daemon's calibration pauses after publishing stage ``stage`` until ``release`` is set (at most
     120 s): (held, release) events, so a test sees the page while the calibration is provably running."""
-    held, release, publish = threading.Event(), threading.Event(), daemon.bench.event
+    held, release, publish = threading.Event(), threading.Event(), service.event
 
     def event(topic, data):
         publish(topic, data)
@@ -85,5 +85,5 @@ def hold_after_stage(daemon, stage: int = 1):
             held.set()
             release.wait(120)
 
-    daemon.bench.event = event
+    service.event = event
     return held, release

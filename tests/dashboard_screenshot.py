@@ -50,7 +50,7 @@ def main(out: str) -> None:
             for _ in range(16):
                 bench.sim.clock.advance(cfg.calibration.check_every_s)
                 bench.settle(600)
-                if bench.daemon.bench.scheduler.runs.get("state-driven", 0) >= 2:  # the first run had no model
+                if bench.service.scheduler.runs.get("state-driven", 0) >= 2:  # the first run had no model
                     break
             c.measure()
             wait_for(driver, "return document.getElementById('cal-state').textContent.includes('final')", 120)

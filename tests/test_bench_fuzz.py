@@ -86,7 +86,7 @@ def test_every_accepted_bench_file_starts_and_answers(tmp_path_factory, data):
         return
     faults = any(FAULTS.search(k) for k in changed)
     g = cfg.geometry
-    with embedded_daemon(cfg) as (bench, daemon), DaemonClient(cfg.daemon.bind[0], timeout=120) as c:
+    with embedded_daemon(cfg) as (bench, service), DaemonClient(cfg.daemon.bind[0], timeout=120) as c:
         assert c.status()["board"]["shape"] == [g.layers, g.rows, g.cols]
         for call in (lambda: c.push(PhaseConfig.random(g.layers, g.rows, g.cols, bits=g.bits, seed=1)), c.measure):
             try:
@@ -121,5 +121,5 @@ def test_a_board_link_at_the_highest_byte_error_rate_allowed_still_starts(tmp_pa
     cfg.simulation.byte_errors = RANGES["simulation.byte_errors"][1]
     cfg.simulation.fault_seed = seed
     g = cfg.geometry
-    with embedded_daemon(cfg) as (bench, daemon), DaemonClient(cfg.daemon.bind[0], timeout=120) as c:
+    with embedded_daemon(cfg) as (bench, service), DaemonClient(cfg.daemon.bind[0], timeout=120) as c:
         assert c.status()["board"]["shape"] == [g.layers, g.rows, g.cols]

@@ -40,7 +40,7 @@ class Telemetry:
 
 def test_a_reset_between_push_and_measure_is_never_labelled_with_the_push(tmp_path):
     cfg = ipc_bench(tmp_path, "reset-measure", quiet=True)
-    with embedded_daemon(cfg) as (bench, daemon), DaemonClient(cfg.daemon.bind[0], timeout=20) as c:
+    with embedded_daemon(cfg) as (bench, service), DaemonClient(cfg.daemon.bind[0], timeout=20) as c:
         fw, g = bench.firmwares[0], cfg.geometry
         a = PhaseConfig.random(g.layers, g.rows, g.cols, bits=g.bits, seed=11)
         telemetry = Telemetry(cfg.daemon.publish)
@@ -72,10 +72,10 @@ def test_a_reset_between_push_and_measure_is_never_labelled_with_the_push(tmp_pa
 
 def test_a_reset_between_the_readback_and_the_sweep_of_a_push_measure(tmp_path):
     cfg = ipc_bench(tmp_path, "reset-push-measure", quiet=True)
-    with embedded_daemon(cfg) as (bench, daemon), DaemonClient(cfg.daemon.bind[0], timeout=20) as c:
+    with embedded_daemon(cfg) as (bench, service), DaemonClient(cfg.daemon.bind[0], timeout=20) as c:
         fw, g = bench.firmwares[0], cfg.geometry
         a = PhaseConfig.random(g.layers, g.rows, g.cols, bits=g.bits, seed=12)
-        configure, fired = daemon.bench.vna.configure, []
+        configure, fired = service.vna.configure, []
 
         def configure_after_a_reset(*args, **kw):  # the push was read back; the sweep has not started
             if not fired:
@@ -83,7 +83,7 @@ def test_a_reset_between_the_readback_and_the_sweep_of_a_push_measure(tmp_path):
                 reboot(fw)
             return configure(*args, **kw)
 
-        daemon.bench.vna.configure = configure_after_a_reset
+        service.vna.configure = configure_after_a_reset
         meta = c.push_measure(a)
         _f, _s = meta.frequencies, meta.s
         assert fired and meta.push["applied"]
@@ -101,7 +101,7 @@ def test_open_ris_boards_are_checked_by_readback(tmp_path):
     cfg = ipc_bench(tmp_path, "reset-open-ris", quiet=True)
     cfg.geometry.layers, cfg.geometry.rows, cfg.geometry.cols, cfg.geometry.bits = 2, 16, 16, 1
     cfg.board.protocol, cfg.board.urls = "open-ris", ["sim", "sim"]
-    with embedded_daemon(cfg) as (bench, daemon), DaemonClient(cfg.daemon.bind[0], timeout=20) as c:
+    with embedded_daemon(cfg) as (bench, service), DaemonClient(cfg.daemon.bind[0], timeout=20) as c:
         a = PhaseConfig.random(2, 16, 16, bits=1, seed=13)
         assert c.push(a)["applied"]
         assert c.measure().config_hash == a.hash
@@ -118,7 +118,7 @@ def test_a_reset_between_two_pushes_of_the_same_configuration_re_applies_it(tmp_
     """No measurement between the reset and the second push: only the push's own check of the board
     (its STATUS, not the daemon's memory) can tell that the board no longer shows the configuration."""
     cfg = ipc_bench(tmp_path, "reset-repush", quiet=True)
-    with embedded_daemon(cfg) as (bench, daemon), DaemonClient(cfg.daemon.bind[0], timeout=20) as c:
+    with embedded_daemon(cfg) as (bench, service), DaemonClient(cfg.daemon.bind[0], timeout=20) as c:
         fw, g = bench.firmwares[0], cfg.geometry
         a = PhaseConfig.random(g.layers, g.rows, g.cols, bits=g.bits, seed=14)
         assert c.push(a)["applied"]

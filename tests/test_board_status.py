@@ -13,7 +13,7 @@ from simhw.values.phase_config import PhaseConfig
 def test_board_status_reads_the_board_now(tmp_path):
     cfg = ipc_bench(tmp_path, "board-status")
     cfg.sweep.points = 3
-    with embedded_daemon(cfg) as (bench, daemon), DaemonClient(cfg.daemon.bind[0], timeout=10) as c:
+    with embedded_daemon(cfg) as (bench, service), DaemonClient(cfg.daemon.bind[0], timeout=10) as c:
         fw = bench.firmwares[0]
         g = cfg.geometry
         a = PhaseConfig.random(g.layers, g.rows, g.cols, bits=g.bits, seed=4)

@@ -80,11 +80,11 @@ def test_an_unidentifiable_calibration_is_refused_before_anything_is_measured(tm
     assert "measuring" not in err and "stage" not in err.split("slots per stage")[1]
     cfg = ipc_bench(tmp_path, "refuse")
     cfg.sweep.points = 3
-    with embedded_daemon(cfg) as (bench, daemon), DaemonClient(cfg.daemon.bind[0], timeout=30) as c:
-        latches = daemon.bench.board.latched().latches
+    with embedded_daemon(cfg) as (bench, service), DaemonClient(cfg.daemon.bind[0], timeout=30) as c:
+        latches = service.board.latched().latches
         with pytest.raises(DaemonError, match="bad_request: .* use at least"):
             c.calibrate(slots=3, parameterization="free")
-        assert c.calibrations() == [] and daemon.bench.board.latched().latches == latches  # no pilot was shown
+        assert c.calibrations() == [] and service.board.latched().latches == latches  # no pilot was shown
 
 
 def test_calibrate_through_a_running_daemon_with_progress(tmp_path):

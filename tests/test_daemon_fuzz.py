@@ -102,14 +102,14 @@ def fuzzed(tmp_path_factory):
     cfg.calibration.parameterization, cfg.calibration.stages = "physical", 1
     cfg.calibration.slots, cfg.calibration.heldout = 10, 5
     cfg.daemon.max_pilots = 60
-    with embedded_daemon(cfg) as (bench, daemon), DaemonClient(cfg.daemon.bind[0], timeout=60) as c:
-        yield daemon, c, {"codes": {}, "acked": {}}
+    with embedded_daemon(cfg) as (bench, service), DaemonClient(cfg.daemon.bind[0], timeout=60) as c:
+        yield service, c, {"codes": {}, "acked": {}}
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 @given(requests())
 def test_no_request_gets_an_internal_reply(fuzzed, request_):
-    daemon, c, seen = fuzzed
+    service, c, seen = fuzzed
     op, fields = request_
     try:
         msg = c.receive(c.send(op, **fields), raise_errors=False)
@@ -129,8 +129,8 @@ def test_no_request_gets_an_internal_reply(fuzzed, request_):
 
 
 def test_after_the_fuzz_every_acknowledged_push_is_stored_and_the_daemon_answers(fuzzed):
-    daemon, c, seen = fuzzed
-    stored = {p["id"]: p["hash"] for p in daemon.bench.store.pushes()}
+    service, c, seen = fuzzed
+    stored = {p["id"]: p["hash"] for p in service.store.pushes()}
     assert seen["acked"] and all(stored.get(i) == h for i, h in seen["acked"].items())
     assert c.status()["counters"]["requests"] > EXAMPLES
     print("fuzz replies (op, code): count:", dict(sorted(seen["codes"].items(), key=lambda kv: str(kv[0]))))

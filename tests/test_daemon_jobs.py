@@ -4,7 +4,7 @@ import sys
 import time
 
 import pytest
-from daemon_helpers import ipc_bench
+from daemon_helpers import Running, ipc_bench
 
 from calibration.calibrator import Calibrator
 from calibration.parameterization import bench_parameterization
@@ -24,7 +24,7 @@ def client(tmp_path):
     cfg.sweep.start = cfg.sweep.stop = 28e9
     cfg.calibration.parameterization, cfg.calibration.stages = "physical", 1
     cfg.calibration.slots, cfg.calibration.heldout = 20, 10
-    with embedded_daemon(cfg) as (bench, daemon), DaemonClient(cfg.daemon.bind[0], timeout=30) as c:
+    with embedded_daemon(cfg) as (bench, service), DaemonClient(cfg.daemon.bind[0], timeout=30) as c:
         yield c
 
 
@@ -90,17 +90,18 @@ def test_a_job_that_does_not_stop_is_marked_interrupted_before_the_daemon_return
     monkeypatch.setattr(calibration_job, "make_calibrator", lambda daemon, params=None: Stuck())
     cfg = ipc_bench(tmp_path, "stuck")
     cfg.sweep.points = 1
-    with embedded_daemon(cfg) as (bench, daemon), DaemonClient(cfg.daemon.bind[0], timeout=30) as c:
+    with Running(cfg, scheduled=False) as served, DaemonClient(cfg.daemon.bind[0], timeout=30) as c:
+        daemon, service = served.server, served.service
         daemon.stop_grace_s = 0.3
         c.calibrate()
         assert started.wait(10)
         t0 = time.monotonic()
         daemon.stop()
         for _ in range(100):  # bounded: the loop returns after two grace periods
-            if daemon.bench.store.list_calibrations()[0]["status"] == "interrupted":
+            if service.store.list_calibrations()[0]["status"] == "interrupted":
                 break
             time.sleep(0.05)
-        assert daemon.bench.store.list_calibrations()[0]["status"] == "interrupted"
+        assert service.store.list_calibrations()[0]["status"] == "interrupted"
         assert time.monotonic() - t0 < 5
         release.set()
 

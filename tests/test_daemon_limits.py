@@ -50,8 +50,8 @@ def _raw(endpoint, header: bytes) -> dict:
 
 def test_every_listing_filled_to_its_declared_maximum_reads_back_through_client_and_dashboard(served):
     longest = "r" * 64  # request ids, job ids and event kinds at their bound; names and tags at theirs
-    with embedded_daemon(served) as (bench, daemon), DaemonClient(served.daemon.bind[0], timeout=60) as c:
-        store = daemon.bench.store
+    with embedded_daemon(served) as (bench, service), DaemonClient(served.daemon.bind[0], timeout=60) as c:
+        store = service.store
         store.record_pushes([(config(i, name=f"{i:06d}" + "n" * 194), None, longest, True) for i in range(MOST)])
         for i in range(MOST):
             store.event(longest, {"error": "e" * 200, "i": i})
@@ -88,7 +88,7 @@ def test_every_listing_filled_to_its_declared_maximum_reads_back_through_client_
 
 
 def test_strings_a_client_would_have_stored_are_bounded_at_the_request(served):
-    with embedded_daemon(served) as (bench, daemon), DaemonClient(served.daemon.bind[0], timeout=60) as c:
+    with embedded_daemon(served) as (bench, service), DaemonClient(served.daemon.bind[0], timeout=60) as c:
         with pytest.raises(DaemonError, match="bad_request.*'name' has 34000 characters"):
             c.push(config(1, name="n" * 34_000))
         with pytest.raises(DaemonError, match="bad_request.*'job': a string of at most 64"):
@@ -98,11 +98,11 @@ def test_strings_a_client_would_have_stored_are_bounded_at_the_request(served):
             with pytest.raises(DaemonError, match=f"bad_request.*'{field}'"):
                 c.tag("push", str(pushed["push"]), **{"tag": "ok", field: value})
         assert c.configs() and c.calibrations() == [] and c.status()["job"] is None
-        assert daemon.bench.store.count("configs") == 1
+        assert service.store.count("configs") == 1
 
 
 def test_faults_of_the_request_are_bad_requests_and_never_touch_the_hardware(served):
-    with embedded_daemon(served) as (bench, daemon), DaemonClient(served.daemon.bind[0], timeout=60) as c:
+    with embedded_daemon(served) as (bench, service), DaemonClient(served.daemon.bind[0], timeout=60) as c:
         ep = served.daemon.bind[0]
         deep = b'{"op":"status","id":"d","x":' + b"[" * 30_000 + b"]" * 30_000 + b"}"
         assert _raw(ep, deep)["error"]["code"] == "bad_message"
@@ -140,7 +140,7 @@ def test_faults_of_the_request_are_bad_requests_and_never_touch_the_hardware(ser
 
 def test_a_calibration_is_bounded_by_the_bench_file_in_pilots_and_time(served):
     served.daemon.max_pilots, served.daemon.max_job_s = 200, 1.0
-    with embedded_daemon(served) as (bench, daemon), DaemonClient(served.daemon.bind[0], timeout=60) as c:
+    with embedded_daemon(served) as (bench, service), DaemonClient(served.daemon.bind[0], timeout=60) as c:
         with pytest.raises(DaemonError, match=r"bad_request.*10000005 pilot measurements.*at most 200"):
             c.calibrate(stages=1000, slots=10_000)
         job = c.calibrate(stages=10, slots=19)  # 195 pilots: allowed, but longer than max_job_s
@@ -152,8 +152,8 @@ def test_a_calibration_is_bounded_by_the_bench_file_in_pilots_and_time(served):
 
 
 def test_a_calibration_the_store_has_no_room_for_is_refused_not_started(served):
-    with embedded_daemon(served) as (bench, daemon), DaemonClient(served.daemon.bind[0], timeout=60) as c:
-        store = daemon.bench.store
+    with embedded_daemon(served) as (bench, service), DaemonClient(served.daemon.bind[0], timeout=60) as c:
+        store = service.store
         with store._lock:
             pages = store.db.execute("PRAGMA page_count").fetchone()[0]
             store.db.execute(f"PRAGMA max_page_count={pages}")
@@ -177,7 +177,7 @@ def test_a_calibration_the_store_has_no_room_for_is_refused_not_started(served):
 def test_one_client_cannot_queue_more_than_its_share(served):
     served.daemon.max_queued = 4
     with (
-        embedded_daemon(served) as (bench, daemon),
+        embedded_daemon(served) as (bench, service),
         DaemonClient(served.daemon.bind[0], timeout=60) as a,
         DaemonClient(served.daemon.bind[0], timeout=60) as b,
     ):
@@ -225,7 +225,7 @@ def test_client_errors_say_what_timed_out_and_what_was_never_sent(served, tmp_pa
 def test_the_dashboard_answers_status_within_a_second_while_a_calibration_runs(served, tmp_path):
     served.calibration.stages, served.calibration.slots = 6, 300
     server_secret, allowed = keys(tmp_path)
-    with embedded_daemon(served) as (bench, daemon), DaemonClient(served.daemon.bind[0], timeout=60) as c:
+    with embedded_daemon(served) as (bench, service), DaemonClient(served.daemon.bind[0], timeout=60) as c:
         gw = Gateway(
             served.daemon.bind[0], served.daemon.publish, port=0, server_key=server_secret, keys_dir=allowed
         ).start()

@@ -34,13 +34,13 @@ def test_a_crc_valid_commit_ack_with_a_short_body_is_a_failed_push_not_a_crash()
 def daemon_bench(tmp_path):
     cfg = ipc_bench(tmp_path, "robust")
     cfg.sweep.points = 3
-    with embedded_daemon(cfg) as (bench, daemon), DaemonClient(cfg.daemon.bind[0], timeout=20) as c:
+    with embedded_daemon(cfg) as (bench, service), DaemonClient(cfg.daemon.bind[0], timeout=20) as c:
         g = cfg.geometry
-        yield bench, daemon, c, lambda seed: PhaseConfig.random(g.layers, g.rows, g.cols, bits=g.bits, seed=seed)
+        yield bench, service, c, lambda seed: PhaseConfig.random(g.layers, g.rows, g.cols, bits=g.bits, seed=seed)
 
 
 def test_malformed_replies_and_store_errors_are_answered_and_the_loop_goes_on(daemon_bench):
-    bench, daemon, c, config = daemon_bench
+    bench, service, c, config = daemon_bench
     fw = bench.firmwares[0]
     commit = fw._handlers[MsgType.COMMIT]
     fw._handlers[MsgType.COMMIT] = lambda body, now: commit(body, now)[:2]  # a firmware bug: a short ACK
@@ -48,18 +48,18 @@ def test_malformed_replies_and_store_errors_are_answered_and_the_loop_goes_on(da
         c.push(config(1))
     fw._handlers[MsgType.COMMIT] = commit
     assert c.push(config(2))["applied"]
-    record = daemon.bench.store.record_pushes
-    daemon.bench.store.record_pushes = lambda rows: (_ for _ in ()).throw(sqlite3.OperationalError("disk I/O error"))
+    record = service.store.record_pushes
+    service.store.record_pushes = lambda rows: (_ for _ in ()).throw(sqlite3.OperationalError("disk I/O error"))
     with pytest.raises(DaemonError, match="internal.*disk I/O error"):
         c.push(config(3))
-    daemon.bench.store.record_pushes = record
+    service.store.record_pushes = record
     assert c.push(config(4))["applied"] and c.status()["counters"]["pushes"] == 2
     faults = [e["data"]["error"] for e in c.events("fault")]
     assert "disk I/O error" in faults and any("malformed" in f for f in faults)
 
 
 def test_bad_calibrations_are_refused_before_they_start(daemon_bench):
-    bench, daemon, c, config = daemon_bench
+    bench, service, c, config = daemon_bench
     for bad, word in (
         (dict(estimator="magic"), "estimator"),
         (dict(parameterization="psychic"), "parameterization"),
@@ -72,7 +72,7 @@ def test_bad_calibrations_are_refused_before_they_start(daemon_bench):
 
 
 def test_space_time_sessions_check_frequency_and_parameter(daemon_bench):
-    bench, daemon, c, config = daemon_bench
+    bench, service, c, config = daemon_bench
     base = config(5)
     with pytest.raises(DaemonError, match="'frequency'"):
         c.st_session(base, 0, 1, 10, 1000.0, frequency=1e15)
@@ -117,7 +117,7 @@ def test_every_declared_parameter_refuses_the_wrong_type():
 def test_push_many_keeps_the_acks_of_the_pushes_that_succeeded(daemon_bench):
     from simhw.control.client import DaemonBatchError
 
-    bench, daemon, c, config = daemon_bench
+    bench, service, c, config = daemon_bench
     wrong_shape = PhaseConfig.random(1, 2, 2, bits=2, seed=0)
     batch = [config(10), config(11), wrong_shape, config(12)]
     with pytest.raises(DaemonBatchError) as e:

@@ -20,9 +20,9 @@ pytestmark = pytest.mark.timeout(300)
 def test_the_page_follows_pushes_measurements_and_calibration_live(tmp_path):
     cfg = bench(tmp_path)
     server_secret, allowed = keys(tmp_path)
-    with embedded_daemon(cfg) as (sim, daemon), DaemonClient(cfg.daemon.bind[0], timeout=60) as c:
+    with embedded_daemon(cfg) as (sim, service), DaemonClient(cfg.daemon.bind[0], timeout=60) as c:
         gw = Gateway(cfg.daemon.bind[0], cfg.daemon.publish, port=0, server_key=server_secret, keys_dir=allowed).start()
-        held, release = hold_after_stage(daemon)
+        held, release = hold_after_stage(service)
         driver = browser()
         try:
             token = issue_token(server_secret, allowed, "operator", "control")

@@ -24,10 +24,10 @@ def text(driver, element: str) -> str:
 
 def test_a_page_opened_mid_calibration_is_live_loaded_and_draws_the_run_so_far(tmp_path):
     cfg = bench(tmp_path)
-    with embedded_daemon(cfg) as (_, daemon), DaemonClient(cfg.daemon.bind[0], timeout=60) as c:
+    with embedded_daemon(cfg) as (_, service), DaemonClient(cfg.daemon.bind[0], timeout=60) as c:
         gw = Gateway(cfg.daemon.bind[0], cfg.daemon.publish, port=0).start()
         driver = browser()
-        held, release = hold_after_stage(daemon, 2)  # running, provably, until released
+        held, release = hold_after_stage(service, 2)  # running, provably, until released
         try:
             job = c.calibrate(stages=3, slots=20, job="long-run")
             assert held.wait(120), "the calibration did not reach its second stage"

@@ -225,12 +225,13 @@ def test_a_broken_rule_is_caught(tmp_path, where, line, expected):
 
 
 SERVER = "simhw.control.server"
-# What a module that starts a server may use of it: serve it, stop it, reach the bench service it serves.
-SERVER_INTERFACE = {"serve", "stop", "bench"}
+# What a module that starts a server may use of it: serve it and stop it. The bench service it serves is
+# the module's own (it built it), never read back from the server.
+SERVER_INTERFACE = {"serve", "stop"}
 # What holds a server wherever it appears: a variable or parameter ``server`` or ``daemon``, an attribute
 # ``x.server`` (not ``x.daemon``: ``cfg.daemon`` is the bench file's [daemon] section).
 SERVER_NAMES = {"server", "daemon", ".server"}
-SERVER_FACTORIES = {"BenchServer": None, "embedded_daemon": 1}  # which item of what it gives is the server
+SERVER_FACTORIES = {"BenchServer": None}  # which item of what it gives is the server (None: itself)
 
 
 def _members(tree: ast.AST, cls: str | None = None) -> set[str]:
@@ -273,8 +274,7 @@ def _holder(v: ast.AST) -> str | None:
 
 def _server_bound(tree: ast.AST) -> tuple[set[str], set[str]]:
     """(names bound to a server, names bound to a Host) in one module: by name, by annotation, or by
-    assignment from BenchServer(...) or embedded_daemon(...) (the server it unpacks into with ``with ... as``
-    or an assignment)."""
+    assignment from BenchServer(...) (with ``with ... as`` or an assignment)."""
     servers, hosts = set(SERVER_NAMES), {".host"}
     for n in ast.walk(tree):
         if isinstance(n, (ast.arg, ast.AnnAssign)) and n.annotation is not None:
@@ -300,7 +300,7 @@ def _server_bound(tree: ast.AST) -> tuple[set[str], set[str]]:
 
 def server_reads(root: pathlib.Path = ROOT) -> list[str]:
     """Reads, outside the server module, of a server's attribute beyond its public side, through a name bound to
-    a server (SERVER_NAMES, an annotation, an assignment from BenchServer or embedded_daemon, ``x.server``) or
+    a server (SERVER_NAMES, an annotation, an assignment from BenchServer, ``x.server``) or
     through a host (``x.host`` or a name annotated Host), where only the bench service's Host protocol may be
     read. Only the server's own members count, so ``daemon.kill()`` on the soak's process handle is no read."""
     mods = read_modules(root)
@@ -352,8 +352,8 @@ def test_a_read_of_the_servers_attributes_is_caught(tmp_path, where, line):
         ("simhw/app/demo.py", "def _stopping(s: BenchServer):\n    return s._stop.is_set()\n", {"_stop"}),
         (
             "simhw/app/hil.py",
-            "def _ctx(cfg):\n    with embedded_daemon(cfg) as (bench, d):\n        return d.ctx\n",
-            {"ctx"},
+            "def _ctx(service):\n    d = BenchServer(service)\n    return d.bench.store, d.ctx\n",
+            {"bench", "ctx"},
         ),
         ("simhw/app/cli.py", "def _go(srv):\n    self.srv = srv\n    self.srv._worker()\n", set()),
         ("simhw/app/cli.py", "def _go(cfg):\n    self.srv = BenchServer(cfg)\n    self.srv._worker()\n", {"_worker"}),
@@ -363,7 +363,7 @@ def test_a_read_of_the_servers_attributes_is_caught(tmp_path, where, line):
 )
 def test_every_read_beyond_the_servers_public_side_is_caught(tmp_path, where, line, attrs):
     """Any of the server's members, public or not, read through whatever holds a server (a ``server`` or
-    ``daemon`` variable, a name annotated or built as one, what embedded_daemon yields) or a host, other than
+    ``daemon`` variable, a name annotated or built as one) or a host, other than
     what SERVER_INTERFACE or the Host protocol allow; a name not bound to a server is not checked."""
     copy_tree(tmp_path)
     target = tmp_path / where

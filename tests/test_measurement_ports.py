@@ -54,7 +54,7 @@ def test_the_cli_and_the_dashboard_name_ports_4_and_3(tmp_path):
     and Touchstone all name ports 4 and 3 (no lab database needed)."""
     cfg = mapped_bench(tmp_path, "mapped")
     a = PhaseConfig.random(4, 6, 6, 2, seed=21)
-    with embedded_daemon(cfg) as (sim, daemon), DaemonClient(cfg.daemon.bind[0], timeout=60) as c:
+    with embedded_daemon(cfg) as (sim, service), DaemonClient(cfg.daemon.bind[0], timeout=60) as c:
         m = c.push_measure(a)
         assert m.receive_ports == (4, 3) and m.params == ("S41", "S31") and m.config_hash == a.hash
         assert m.latched["crc"] == pattern_crc(a.codes, 2)  # the board's report: it latched the pushed pattern
@@ -103,7 +103,7 @@ def test_the_lab_export_names_ports_4_and_3(tmp_path, lab_dsn):
     cfg = mapped_bench(tmp_path, "mapped")
     cfg.lab.dsn, cfg.lab.retry_s = lab_dsn, 0.2
     a = PhaseConfig.random(4, 6, 6, 2, seed=21)
-    with embedded_daemon(cfg) as (sim, daemon), DaemonClient(cfg.daemon.bind[0], timeout=60) as c:
+    with embedded_daemon(cfg) as (sim, service), DaemonClient(cfg.daemon.bind[0], timeout=60) as c:
         m = c.push_measure(a)
         assert m.receive_ports == (4, 3) and m.params == ("S41", "S31") and m.config_hash == a.hash
         wait_replicated(lab_dsn, cfg.name, cfg.daemon.store)

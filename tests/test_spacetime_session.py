@@ -25,8 +25,8 @@ def test_ten_thousand_slots_at_a_kilohertz_through_the_daemon(tmp_path):
     cfg = ipc_bench(tmp_path, "st-session")
     cfg.simulation.error_scale = 10.0
     base = PhaseConfig.random(4, 6, 6, 2, seed=5, name="s-only block")
-    with embedded_daemon(cfg) as (bench, daemon):
-        board = daemon.bench.board
+    with embedded_daemon(cfg) as (bench, service):
+        board = service.board
         with DaemonClient(cfg.daemon.bind[0], timeout=120) as c:
             y, meta = c.st_session(base, layer=0, seed=123456789, slots=10_000, rate_hz=1000.0, frequency=28e9)
             with pytest.raises(DaemonError, match="st_session needs 'slots'"):

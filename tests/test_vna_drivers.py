@@ -133,6 +133,7 @@ def test_preset_on_request_resets_the_instrument(family, model):
     with SimBench(vna_bench(family, model)) as bench:
         op = raw(bench)
         op.write("SENS1:SWE:POIN 77")
+        op.query("*OPC?")  # the write is done before another session presets: sessions are not ordered
         with open_vna(family, bench.vna_resource, preset=True) as vna:
             assert vna.ask("points") == 201
         with open_vna(family, bench.vna_resource) as vna:
@@ -267,7 +268,7 @@ def test_the_daemon_records_the_correction_state_with_every_measurement(tmp_path
     cfg.vna.receive_port_map = [4, 3]  # receive antenna 0 on VNA port 4, antenna 1 on port 3
     cfg.simulation.noise, cfg.simulation.vna_raw_error = False, 0.05
     cfg.simulation.vna_cal_sets = ["factory"]
-    with embedded_daemon(cfg) as (bench, daemon):
+    with embedded_daemon(cfg) as (bench, service):
         with DaemonClient(cfg.daemon.bind[0], timeout=30) as c:
             meta = c.measure()
             f, s = meta.frequencies, meta.s

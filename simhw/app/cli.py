@@ -173,7 +173,7 @@ def _cmd_daemon(args) -> int:
 
     gateway = []
 
-    def ready(daemon):
+    def ready():
         if args.http:
             try:
                 gateway.append(dashboard_command.gateway_for(cfg, args.http).start())

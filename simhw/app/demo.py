@@ -132,8 +132,8 @@ def run_demo(out: str | Path = "out/demo", quick: bool = False, quiet: bool = Fa
     }
     t_start = time.perf_counter()
     steps.step("starting the simulated bench and the bench daemon")
-    with embedded_daemon(cfg) as (bench, daemon):
-        store, board, vna = daemon.bench.store, daemon.bench.board, daemon.bench.vna
+    with embedded_daemon(cfg) as (bench, service):
+        store, board, vna = service.store, service.board, service.vna
         steps.done(f"board {board.info.serial} {board.info.shape} {board.info.bits}-bit, VNA {vna.identify()[:40]}")
         with DaemonClient(cfg.daemon.bind[0], timeout=600) as client:
             freqs = cfg.frequencies()
@@ -220,8 +220,8 @@ def run_demo(out: str | Path = "out/demo", quick: bool = False, quiet: bool = Fa
             )
 
             steps.step("warming the bench up (drift) while the daemon's scheduler watches the indicators")
-            daemon.bench.scheduler = Scheduler(daemon.bench)
-            sched = daemon.bench.scheduler
+            service.scheduler = Scheduler(service)
+            sched = service.scheduler
             _settle(sched, bench)
             t0 = bench.clock.now()
             rate = 10.0  # K per hour

@@ -68,7 +68,7 @@ def run_daemon(config: BenchConfig, curve: tuple | None = None, on_ready=None, i
                 signal.signal(signal.SIGUSR1, lambda *_: threading.Thread(target=bench.reset_boards).start())
         ready = threading.Event()
         if on_ready is not None:
-            threading.Thread(target=lambda: (ready.wait(), on_ready(daemon)), daemon=True).start()
+            threading.Thread(target=lambda: (ready.wait(), on_ready()), daemon=True).start()
         daemon.serve(ready)
     return 0
 
@@ -76,20 +76,22 @@ def run_daemon(config: BenchConfig, curve: tuple | None = None, on_ready=None, i
 @contextlib.contextmanager
 def embedded_daemon(config: BenchConfig):
     """The simulated bench of ``config`` and a daemon serving it from a thread of this process;
-    yields (bench, daemon), stops both when the block ends. For programs and tests that need the
-    simulated truth next to the daemon (the HIL check, the demo); ``simhw daemon`` is the real thing.
-    The daemon is a :class:`BenchServer`; its ``bench`` is the bench service (board, VNA, store)."""
+    yields (bench, service): the simulated bench and the :class:`BenchService` the daemon serves (its
+    board, VNA, store and scheduler); stops both when the block ends. For programs and tests that need
+    the simulated truth next to the daemon (the HIL check, the demo); ``simhw daemon`` is the real
+    thing. The server itself stays inside: callers talk to it through a client like everyone else."""
     with SimBench(config) as bench, open_devices(bench.resolved_config()) as (board, vna):
         store = Store(config.daemon.store, config.daemon.durability, config.daemon.store_max_mb)
-        daemon = BenchServer(BenchService(bench.resolved_config(), board, vna, store, clock=bench.clock.now))
+        service = BenchService(bench.resolved_config(), board, vna, store, clock=bench.clock.now)
+        server = BenchServer(service)
         ready = threading.Event()
-        thread = threading.Thread(target=daemon.serve, args=(ready,), name="simhw-daemon", daemon=True)
+        thread = threading.Thread(target=server.serve, args=(ready,), name="simhw-daemon", daemon=True)
         thread.start()
         try:
             if not ready.wait(30):
                 raise RuntimeError("the embedded daemon did not start")
-            yield bench, daemon
+            yield bench, service
         finally:
-            daemon.stop()
+            server.stop()
             thread.join(30)
             store.close()

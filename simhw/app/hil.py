@@ -135,8 +135,8 @@ def hil_check(
             cfg.daemon.bind = [f"ipc://{work}/hil.ipc"]
             cfg.daemon.publish = f"ipc://{work}/hil-pub.ipc"
             cfg.daemon.store = str(work / "store.sqlite")
-            bench, daemon = stack.enter_context(embedded_daemon(cfg))
-            info, truth = daemon.bench.board.info, bench.truth
+            bench, service = stack.enter_context(embedded_daemon(cfg))
+            info, truth = service.board.info, bench.truth
         else:
             info, truth = None, None
         c = stack.enter_context(DaemonClient(cfg.daemon.bind[0], timeout=60))
