@@ -13,8 +13,8 @@ import pytest
 from daemon_helpers import free_port
 
 from simhw.control.lab.replicator import lab_json
-from simhw.control.records import REPLICATED
 from simhw.values.bench_config import BenchConfig
+from simhw.values.records import REPLICATED
 
 DSN = os.environ.get("SIMHW_LAB_DSN", "")
 TABLES = {r.table: r for r in REPLICATED}  # every replicated table, compared column by column

@@ -188,7 +188,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "a store migrated from 0001 has the described columns",
-        "simhw/control/records.py",
+        "simhw/values/records.py",
         'Column("temperature_k", "real"',
         'Column("temperature_k", "int"',
         (T + "test_records.py::test_a_fresh_store_has_exactly_the_described_tables_columns_and_indexes",),

@@ -1,4 +1,4 @@
-"""The record descriptions (simhw.control.records) are what the migrations make: a fresh bench store and a
+"""The record descriptions (simhw.values.records) are what the migrations make: a fresh bench store and a
 fresh lab database, migrated from 0001, hold exactly the described tables, columns, types, nullability,
 keys, references and indexes (in any order: a column a migration adds comes last). And the column added
 through them, the bench temperature of a measurement, goes from the board to the store, the lab and its
@@ -17,10 +17,10 @@ from simhw.app.embedded import embedded_daemon
 from simhw.control.client import DaemonClient
 from simhw.control.lab.exports import measurements_dataset, to_csv
 from simhw.control.lab.lab_store import LabStore
-from simhw.control.records import LAB_ONLY, RECORDS, REPLICATED, TYPES, record
 from simhw.control.store import Store
 from simhw.values.measurement import RECORD_FIELDS, Measurement
 from simhw.values.phase_config import PhaseConfig
+from simhw.values.records import LAB_ONLY, RECORDS, REPLICATED, TYPES, record
 
 
 def sqlite_schema(path) -> dict:

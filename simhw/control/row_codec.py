@@ -1,4 +1,4 @@
-"""A record's values as its table keeps them, and back, by the column's type (:mod:`simhw.control.records`).
+"""A record's values as its table keeps them, and back, by the column's type (:mod:`simhw.values.records`).
 
 Arrays are .npy bytes (no pickles), JSON columns JSON text, booleans integers in SQLite; a NULL reads
 back as None, or as the column's ``empty`` JSON. The bench store and the lab decode with the same functions.
@@ -11,7 +11,7 @@ import json
 
 import numpy as np
 
-from simhw.control.records import Column, Record
+from simhw.values.records import Column, Record
 
 __all__ = ["blob", "codes_blob", "decode", "decode_row", "encode", "unblob"]
 

@@ -6,7 +6,7 @@ linked to the config shown and a bench snapshot), ``snapshots`` (bench descripti
 version), ``calibrations`` (protocol, parameters, per-stage metrics, the resulting model as .npz
 bytes, status), ``events``, ``tags``, ``outbox`` (what the lab replicator ships next) and ``state``
 (key/value: the scheduler's last runs, for resuming). Their columns are described once, in
-:mod:`simhw.control.records`: the statements here are built, and rows decoded, from those descriptions.
+:mod:`simhw.values.records`: the statements here are built, and rows decoded, from those descriptions.
 
 Every write is one transaction, :meth:`Store.atomic`. With ``durability="process"`` (the default, ``synchronous=NORMAL``
 in WAL mode) a committed record is in the WAL file before the method returns, so it survives the
@@ -23,11 +23,11 @@ import threading
 import time
 from pathlib import Path
 
-from simhw.control.records import REPLICATED, Record, record
 from simhw.control.row_codec import codes_blob, decode_row, encode
 from simhw.control.store_migrations import MIGRATIONS_DIR, SCHEMA_VERSION, migrate_to
 from simhw.values.measurement import Measurement
 from simhw.values.phase_config import PhaseConfig
+from simhw.values.records import REPLICATED, Record, record
 
 __all__ = ["Store", "StoreError", "StoreFull", "SCHEMA_VERSION", "MIGRATIONS_DIR", "TAGGABLE", "NAME_TAG"]
 

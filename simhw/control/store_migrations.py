@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from simhw.control.records import migration_files
+from simhw.values.files import migration_files
 
 __all__ = ["MIGRATIONS_DIR", "MIGRATIONS", "SCHEMA_VERSION", "migrate_to"]
 

@@ -1,13 +1,14 @@
-"""Writing result files so that a reader never sees half of one."""
+"""Writing result files so that a reader never sees half of one; reading a folder of numbered migrations."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["write_atomic"]
+__all__ = ["migration_files", "write_atomic"]
 
 
 def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> str:
@@ -27,3 +28,11 @@ def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
             os.unlink(tmp)
         raise
     return path
+
+
+def migration_files(folder: Path) -> dict[int, str]:
+    """The migrations in ``folder``, one file per schema version (``0001.sql``, ``0002.sql``, ..): version -> SQL."""
+    files = {int(p.stem): p.read_text() for p in folder.glob("[0-9][0-9][0-9][0-9].sql")}
+    if sorted(files) != list(range(1, len(files) + 1)):
+        raise RuntimeError(f"migrations in {folder} are not numbered 1..N: {sorted(files)}")
+    return files

@@ -10,7 +10,9 @@ taken, the instrument settings and correction state, and the time. ``to_touchsto
 standard ``.sNp`` file (Touchstone 1.1, RI format) that scikit-rf and any RF tool read; entries
 that were not measured are written as 0 and listed in a comment.
 
-Records (the store's rows, a reply's header, the lab's rows) name the measured parameters
+A measurement's record has the columns of its description (:mod:`simhw.values.records`):
+:data:`RECORD_FIELDS` is derived from it, and each field is one attribute here. Records (the
+store's rows, a reply's header, the lab's rows) name the measured parameters
 ``S<receive><source>``; :meth:`Measurement.from_record` reads ports back from those names, the
 one rule for every consumer.
 """
@@ -21,25 +23,19 @@ import datetime as _dt
 import os
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
 
+from simhw.values.records import record
+
 __all__ = ["Measurement", "RECORD_FIELDS", "parse_param"]
 
-# the header fields of a measurement record, besides its arrays (frequencies, S)
-RECORD_FIELDS = (
-    "measurement",
-    "hash",
-    "flag",
-    "params",
-    "settings",
-    "latched",
-    "created_at",
-    "snapshot",
-    "temperature_k",
-)
+_MEASUREMENTS = record("measurement")
+_BESIDE = ("frequencies", "s", "shape")  # stored beside the header: the arrays, and the shape of s
+# the header fields of a measurement record: its described columns but the arrays, ``id`` as ``measurement``
+RECORD_FIELDS = tuple("measurement" if n == "id" else n for n in _MEASUREMENTS.names if n not in _BESIDE)
 # record field -> attribute, where they differ; fields derived from other attributes are not set from a record
 _ATTRIBUTE = {"measurement": "id", "hash": "config_hash"}
 _DERIVED = ("params",)
@@ -68,7 +64,7 @@ class Measurement:
     id: int | None = None  # its store id, once stored
     snapshot: int | None = None  # the bench description and software it was taken with (store id)
     push: dict | None = None  # push-and-measure: the acknowledgement of the push before the sweep
-    temperature_k: float | None = None  # the bench's (board's) temperature at the sweep, when it reports one
+    temperature_k: float | None = None  # the bench's (board's) temperature read after the sweep, when it reports one
 
     def __post_init__(self):
         self.frequencies = np.asarray(self.frequencies, float).reshape(-1)
@@ -164,3 +160,14 @@ class Measurement:
         with open(path, "w") as fh:
             fh.write("\n".join(lines) + "\n")
         return path
+
+
+def _check_attributes() -> None:
+    """Every described column of a measurement record is carried by a :class:`Measurement` attribute."""
+    have = {f.name for f in fields(Measurement)} | {n for n, v in vars(Measurement).items() if isinstance(v, property)}
+    missing = [n for n in RECORD_FIELDS if _ATTRIBUTE.get(n, n) not in have]
+    if missing:
+        raise TypeError(f"the measurement record describes {missing} but Measurement carries no such attribute")
+
+
+_check_attributes()

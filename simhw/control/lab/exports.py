@@ -5,7 +5,7 @@
   ``xarray.Dataset`` with ``s`` (time, frequency, port), coordinates ``time`` (UTC datetimes; ``epoch_s``
   the same in seconds since the epoch), ``frequency`` (Hz), ``port`` (the S-parameter names), ``config``
   (the hash each sweep was labelled with), ``bench``, ``measurement``, ``snapshot``, every further column
-  the measurement description exports (:mod:`simhw.control.records`) and ``model_calibration`` (-1: no
+  the measurement description exports (:mod:`simhw.values.records`) and ``model_calibration`` (-1: no
   calibrated model yet) per time, and attributes (each bench's bench file, software versions, record kind).
 - :func:`calibration_dataset`: a calibration's stages (held-out and fit NMSE, slots, seconds per stage).
 - :func:`to_netcdf`: a Dataset to NetCDF; complex variables are stored as ``<name>_real`` and
@@ -21,8 +21,8 @@ import os
 
 import numpy as np
 
-from simhw.control.records import RECORDS
 from simhw.values.measurement import Measurement
+from simhw.values.records import RECORDS
 
 __all__ = ["to_touchstone", "measurements_dataset", "calibration_dataset", "to_netcdf", "open_netcdf", "to_csv"]
 

@@ -16,8 +16,8 @@ import psycopg
 
 from simhw.control.lab.replicator import register_bench
 from simhw.control.lab.schema import SCHEMA_VERSION, atomic, migrate
-from simhw.control.records import REPLICATED
 from simhw.control.row_codec import decode
+from simhw.values.records import REPLICATED
 
 __all__ = ["LabStore", "KINDS"]
 

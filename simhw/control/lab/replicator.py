@@ -26,7 +26,7 @@ import psycopg
 import zmq.auth
 
 from simhw.control.lab.schema import atomic, migrate
-from simhw.control.records import REPLICATED, Column, Record
+from simhw.values.records import REPLICATED, Column, Record
 
 __all__ = ["Replicator", "ReplicatorProcess", "daemon_replicator", "register_bench", "lab_json"]
 

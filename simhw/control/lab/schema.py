@@ -7,7 +7,7 @@ twice is stored once; ``arrived_at`` is when a row reached the lab (its replicat
 the record's own time). Arrays are kept as the bench store's .npy bytes, byte for byte. ``benches``
 is the lab's registry (endpoints, public keys) and holds each bench's replication cursor, updated
 in the same transaction as the records it covers. The tables' columns are described in
-:mod:`simhw.control.records`.
+:mod:`simhw.values.records`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from simhw.control.records import migration_files
+from simhw.values.files import migration_files
 
 __all__ = ["MIGRATIONS", "MIGRATIONS_DIR", "SCHEMA_VERSION", "LabSchemaError", "atomic", "migrate"]
 

@@ -7,14 +7,20 @@ descriptions, the replicator (:mod:`simhw.control.lab.replicator`) ships by them
 coordinates from them, and the tests compare the store with the lab column by column through them.
 The schemas themselves are made by migration files (``simhw/control/migrations/NNNN.sql`` for the
 bench store, ``simhw/control/lab/migrations/NNNN.sql`` for the lab); a test migrates fresh databases
-from 0001 and checks that they hold exactly the columns, keys and indexes described here. Adding a
-column is one :class:`Column` here plus one migration file for each database that holds the table.
+from 0001 and checks that they hold exactly the columns, keys and indexes described here.
+
+Adding a column is one :class:`Column` here plus one migration file for each database that holds the
+table; whatever produces the value passes it under the column's name (a column nobody fills stays
+NULL). A measurement's columns are also the fields of its record
+(:data:`simhw.values.measurement.RECORD_FIELDS` is derived from this description), so a measurement
+column is carried by a :class:`~simhw.values.measurement.Measurement` attribute of the same name (a
+check at import names a column it lacks), and the control protocol's reply table in docs/control.md
+lists it (a test compares).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 __all__ = [
     "LAB_BENCH",
@@ -26,7 +32,6 @@ __all__ = [
     "TYPES",
     "Column",
     "Record",
-    "migration_files",
     "record",
 ]
 
@@ -191,7 +196,7 @@ REPLICATED = (  # in the order the lab writes a batch: referenced records first
             Column("created_at", _T, null=False),
             Column("flag", "text"),  # why the label is not a verified push: see board_state
             Column("settings", "json", empty="{}"),  # the instrument's state for the sweep
-            Column("temperature_k", "real", export="temperature_k"),  # the board's temperature at the sweep, K
+            Column("temperature_k", "real", export="temperature_k"),  # the board's temperature read after the sweep, K
             Column("latched", "json"),  # the board's latch report when the sweep started (crc, boot_id, latches)
         ),
         time="created_at",
@@ -293,11 +298,3 @@ def record(kind: str) -> Record:
         return RECORDS[kind]
     except KeyError:
         raise KeyError(f"no record kind {kind!r}; known: {', '.join(RECORDS)}") from None
-
-
-def migration_files(folder: Path) -> dict[int, str]:
-    """The migrations in ``folder``, one file per schema version (``0001.sql``, ``0002.sql``, ..): version -> SQL."""
-    files = {int(p.stem): p.read_text() for p in folder.glob("[0-9][0-9][0-9][0-9].sql")}
-    if sorted(files) != list(range(1, len(files) + 1)):
-        raise RuntimeError(f"migrations in {folder} are not numbered 1..N: {sorted(files)}")
-    return files
