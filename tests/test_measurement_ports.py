@@ -140,6 +140,11 @@ def test_the_python_api_labels_a_measurement_as_the_daemon_does(tmp_path):
             def alike(d, p, latch_fields=("crc", "boot_id", "latches")):
                 for k in ("config_hash", "flag", "receive_ports", "source_port", "params", "snapshot"):
                     assert getattr(d, k) == getattr(p, k), k
+                # every other field of the record too (settings, temperature, ..); the id and time are each sweep's own
+                own = {"measurement", "created_at", "latched"}
+                assert {k: v for k, v in d.record().items() if k not in own} == {
+                    k: v for k, v in p.record().items() if k not in own
+                }
                 assert sorted(d.latched) == sorted(p.latched) == sorted(latch_fields)
                 np.testing.assert_array_equal(d.s, p.s)  # noise off: the same pattern measures the same
 

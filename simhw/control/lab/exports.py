@@ -46,25 +46,26 @@ def measurements_dataset(records: list):
     if not records:
         raise ValueError("no measurements to export")
     recs = sorted(records, key=lambda r: (r["created_at"], r["bench"], r["id"]))
-    freqs, params = recs[0]["frequencies"], list(recs[0]["params"])
-    for r in recs:
-        if not np.array_equal(r["frequencies"], freqs) or list(r["params"]) != params:
+    sweeps = [Measurement.from_record(r, r["frequencies"], r["s"]) for r in recs]
+    freqs, params = sweeps[0].frequencies, sweeps[0].params
+    for r, m in zip(recs, sweeps):
+        if not np.array_equal(m.frequencies, freqs) or m.params != params:
             raise ValueError(
                 f"measurement {r['bench']}/{r['id']} has another frequency grid or other parameters; "
                 "export series of one sweep setup"
             )
-    t = np.array([r["created_at"] for r in recs])
+    t = np.array([m.created_at for m in sweeps])
     prov = [r.get("provenance", {}) for r in recs]
     bench_files: dict = {}
     for r, p in zip(recs, prov):  # each bench's bench file (its latest, oldest first), none dropped
         bench_files[r["bench"]] = p.get("bench_file", "")
     ds = xr.Dataset(
-        {"s": (("time", "frequency", "port"), np.stack([r["s"] for r in recs]))},
+        {"s": (("time", "frequency", "port"), np.stack([m.s for m in sweeps]))},
         coords={
             "time": (t * 1e9).astype("datetime64[ns]"),
             "epoch_s": ("time", t),
             "frequency": freqs,
-            "port": params,
+            "port": list(params),
             "bench": ("time", [r["bench"] for r in recs]),
             **_per_sweep(recs),
             "model_calibration": (
