@@ -40,7 +40,7 @@ def run_day(tmp_path, drift, hours=6):
         t = threading.Thread(target=daemon.serve, args=(ready,), daemon=True)
         t.start()
         assert ready.wait(10)
-        sched = daemon.bench.scheduler
+        sched = service.scheduler
 
         def settle(deadline_s=60):
             """Wait until the scheduler has handled the current bench time."""

@@ -37,8 +37,8 @@ def exercise(client: DaemonClient, seed: int, pushes: int = 12) -> list:
 def test_two_benches_replicate_into_one_lab_database_and_queries_return_their_arrays(tmp_path, lab_dsn):
     a, b = lab_bench(tmp_path, "bench-a", lab_dsn), lab_bench(tmp_path, "bench-b", lab_dsn)
     with (
-        embedded_daemon(a) as (_, da),
-        embedded_daemon(b) as (_, db_),
+        embedded_daemon(a),
+        embedded_daemon(b),
         DaemonClient(a.daemon.bind[0], timeout=60) as ca,
         DaemonClient(b.daemon.bind[0], timeout=60) as cb,
     ):

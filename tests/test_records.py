@@ -113,6 +113,16 @@ def test_a_measurement_reply_carries_every_stored_field_and_the_store_every_repl
     assert set(RECORD_FIELDS) == stored - {"frequencies", "s", "shape"}
 
 
+def test_a_described_measurement_field_without_its_attribute_is_refused_by_name(monkeypatch):
+    """RECORD_FIELDS follows the description; a described field that Measurement does not carry is named at import."""
+    from simhw.values import measurement
+
+    measurement._check_attributes()
+    monkeypatch.setattr(measurement, "RECORD_FIELDS", (*measurement.RECORD_FIELDS, "uptime_s"))
+    with pytest.raises(TypeError, match="uptime_s"):
+        measurement._check_attributes()
+
+
 def test_a_measurement_is_stored_from_its_own_fields_and_read_back_equal(tmp_path):
     """The store writes what :meth:`Measurement.row` gives for each described column: every field set to a
     value of its own comes back from the row, and a column the row lacks is refused by name."""

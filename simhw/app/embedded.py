@@ -77,7 +77,7 @@ def run_daemon(config: BenchConfig, curve: tuple | None = None, on_ready=None, i
 def embedded_daemon(config: BenchConfig):
     """The simulated bench of ``config`` and a daemon serving it from a thread of this process;
     yields (bench, service): the simulated bench and the :class:`BenchService` the daemon serves (its
-    board, VNA, store and scheduler); stops both when the block ends. For programs and tests that need
+    board, VNA and store; its ``scheduler`` is None until the caller sets one); stops both when the block ends. For programs and tests that need
     the simulated truth next to the daemon (the HIL check, the demo); ``simhw daemon`` is the real
     thing. The server itself stays inside: callers talk to it through a client like everyone else."""
     with SimBench(config) as bench, open_devices(bench.resolved_config()) as (board, vna):

@@ -33,7 +33,8 @@ from simhw.values.records import record
 __all__ = ["Measurement", "RECORD_FIELDS", "parse_param"]
 
 _MEASUREMENTS = record("measurement")
-_BESIDE = ("frequencies", "s", "shape")  # stored beside the header: the arrays, and the shape of s
+# stored beside the header: the arrays, and the shape of s
+_BESIDE = (*(c.name for c in _MEASUREMENTS.columns if c.type == "array"), "shape")
 # the header fields of a measurement record: its described columns but the arrays, ``id`` as ``measurement``
 RECORD_FIELDS = tuple("measurement" if n == "id" else n for n in _MEASUREMENTS.names if n not in _BESIDE)
 # record field -> attribute, where they differ; fields derived from other attributes are not set from a record
