@@ -38,9 +38,9 @@ def _db(x):
     return 10 * np.log10(x)
 
 
-def set_spread(miss: np.ndarray, energy: np.ndarray, picks: np.ndarray) -> float:
-    """Standard deviation (dB) of the NMSE of the sets of configurations ``picks`` (draws, SET)."""
-    return float(np.std(_db(miss[picks].sum(axis=1) / energy[picks].sum(axis=1))))
+def set_nmse_db(miss: np.ndarray, energy: np.ndarray, picks: np.ndarray) -> np.ndarray:
+    """The NMSE (dB) of each set of configurations in ``picks`` (draws, SET), from their error and signal energies."""
+    return _db(miss[picks].sum(axis=1) / energy[picks].sum(axis=1))
 
 
 def one_seed(seed: int, pool: int, draws: int) -> dict:
@@ -55,7 +55,7 @@ def one_seed(seed: int, pool: int, draws: int) -> dict:
     energy = np.sum(np.abs(first.y) ** 2, axis=(1, 2))
     noise = np.sum(np.abs(again.y - first.y) ** 2) / 2
     picks = np.argsort(np.random.default_rng(seed).random((draws, pool)), axis=1)[:, :SET]
-    sets = _db(miss[picks].sum(axis=1) / energy[picks].sum(axis=1))
+    sets = set_nmse_db(miss, energy, picks)
     m = run.model.metrics
     return {
         "seed": seed,
@@ -65,8 +65,8 @@ def one_seed(seed: int, pool: int, draws: int) -> dict:
         "noise": float(_db(noise / energy.sum())),
         "sd": float(np.std(sets)),
         "within": float(np.mean(np.abs(sets - m["test_nmse_db"]) <= 1.0)),
-        "sd_signal": set_spread(np.full(pool, miss.mean()), energy, picks),
-        "sd_error": set_spread(miss, np.full(pool, energy.mean()), picks),
+        "sd_signal": float(np.std(set_nmse_db(np.full(pool, miss.mean()), energy, picks))),
+        "sd_error": float(np.std(set_nmse_db(miss, np.full(pool, energy.mean()), picks))),
     }
 
 
