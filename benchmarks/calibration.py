@@ -16,7 +16,7 @@
 (d) the realistic bench (4x6x6, 2-bit, 28 GHz, 5 frequencies): the HIL check through its daemon,
     the test-set NMSE the calibration reports against fresh configurations (target within 1 dB),
     calibrated-trained focus predicted against measured (target within 1 dB), and its contrast over
-    the ideal-trained configuration (target >= 20 dB); ``--band`` sweep (default), carrier or both, with
+    the ideal-trained configuration (target >= 20 dB); ``--band`` carrier (default), sweep or both, with
     a table over training seeds and bands;
 (e), (f) the model families side by side and the multiport family's efficiency (benchmarks.families);
 (g) how often the reported test-set NMSE agrees with a fresh set of 30 configurations, over calibration seeds
@@ -86,7 +86,7 @@ def efficiency(seeds: int, snr_db: float, slots: int = 100) -> None:
     )
 
 
-def realistic(seed: int = 0, band: str = "sweep") -> dict:
+def realistic(seed: int = 0, band: str = "carrier") -> dict:
     report = hil_check(BenchConfig.named("realistic", name="benchmark"), seed=seed, starts=8, band=band)
     cal = {r["model"]: r for r in report.rows}
     fresh = report.fresh
@@ -119,20 +119,27 @@ def realistic(seed: int = 0, band: str = "sweep") -> dict:
         "measured": c["measured"]["contrast_db"],
         "predicted": c["predicted"]["contrast_db"],
         "ideal": i["measured"]["contrast_db"],
+        "objective_miss": abs(c["measured_db"] - c["predicted_db"]),
+        "gain_miss": abs(c["measured"]["gain_db"] - c["predicted"]["gain_db"]),
     }
 
 
 def hil_table(seeds: int, bands) -> None:
-    """(d) over training seeds 0..seeds-1 and ``bands``: the calibrated-trained contrast measured and
-    predicted (raw, uncapped), the ideal-trained contrast, the difference and the prediction error."""
+    """(d) over training seeds 0..seeds-1 and ``bands``: the calibrated-trained raw contrast measured and
+    predicted (uncapped), the ideal-trained raw contrast and the difference; then how far the
+    calibrated-trained configuration measured from its prediction, for the objective it was trained on
+    (the contrast capped at what the model can resolve) and for its gain."""
     rows = [realistic(seed, band) for band in bands for seed in range(seeds)]
-    print(f"{'band':<8}{'seed':>5}{'cal meas':>10}{'cal pred':>10}{'ideal':>8}{'beats by':>10}{'|m - p|':>9}")
+    print(
+        f"{'band':<8}{'seed':>5}{'cal meas':>10}{'cal pred':>10}{'ideal':>8}{'beats by':>10}"
+        f"{'objective |m - p|':>19}{'gain |m - p|':>14}"
+    )
     for r in rows:
         print(
             f"{r['band']:<8}{r['seed']:>5}{r['measured']:>10.2f}{r['predicted']:>10.2f}{r['ideal']:>8.2f}"
-            f"{r['measured'] - r['ideal']:>10.2f}{abs(r['measured'] - r['predicted']):>9.2f}"
+            f"{r['measured'] - r['ideal']:>10.2f}{r['objective_miss']:>19.2f}{r['gain_miss']:>14.2f}"
         )
-    print("contrast in dB; targets: beats by >= 20, |m - p| <= 1")
+    print("raw contrast in dB; targets: beats by >= 20, objective and gain |m - p| <= 1")
 
 
 def main(argv=None):
@@ -140,7 +147,7 @@ def main(argv=None):
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--snr-db", type=float, default=30.0)
     ap.add_argument("--only", choices=("a", "b", "c", "d", "e", "f", "g"), help="run one part")
-    ap.add_argument("--band", choices=(*BANDS, "both"), default="sweep", help="(d): the HIL objective's band")
+    ap.add_argument("--band", choices=(*BANDS, "both"), default="carrier", help="(d): the HIL objective's band")
     a = ap.parse_args(argv)
     if a.only == "c":
         return efficiency(max(a.seeds, 8), a.snr_db)

@@ -9,13 +9,14 @@ One run on the embedded simulated bench (fabrication errors ``error_scale`` x th
    the bench's truth is a cascade model: with the multiport truth or bench effects the truth row
    is marked unavailable rather than trained on a model that is not the truth);
 3. push each through the daemon, measure it on the bench, and compare the measured objective (the
-   contrast target/suppressed in dB, or the gain with one port; power averaged over the sweep)
-   with what each model predicted.
+   contrast target/suppressed in dB, or the gain with one port) with what each model predicted.
 
-``band="sweep"`` (the default) trains and measures the power averaged over the sweep; ``band="carrier"``
-trains every model at the sweep point nearest the carrier (``geometry.frequency``) only and measures
-that point's column, where a configuration-independent path (multipath, leakage) is one complex number
-per port that a model which knows it can cancel at the null.
+``band="carrier"`` (the default) trains every model at the sweep point nearest the carrier
+(``geometry.frequency``) only and measures that point's column: a focusing configuration is a
+one-frequency design, and there a configuration-independent path (multipath, leakage) is one complex
+number per port that a model which knows it can cancel at the null. ``band="sweep"`` trains and
+measures the power averaged over the sweep; a path around the SIM that turns many radians over the
+sweep is followed by no configuration, so on a bench with one it caps the contrast whatever the model.
 
 The three measured numbers are the result: calibrated should beat ideal and come within about
 1 dB of truth.
@@ -95,7 +96,7 @@ def hil_check(
     progress=None,
     record: str | Path | None = None,
     fresh: int = 30,
-    band: str = "sweep",
+    band: str = "carrier",
 ) -> HILReport:
     """Run the check on the bench ``config`` describes (see the module doc). A simulated bench is started
     embedded with its own daemon (``error_scale`` overrides its fabrication errors; the default bench

@@ -39,7 +39,7 @@ class HILReport:
     fresh: dict = field(default_factory=dict)  # the model's prediction error on fresh configurations
     floor_db: list = field(default_factory=list)  # per receive port: the configuration-independent power (dB)
     interval_db: list = field(default_factory=list)  # the reported NMSE's 90 % interval over its test configurations
-    band: str = "sweep"  # one of BANDS
+    band: str = "carrier"  # one of BANDS
     frequencies_hz: list = field(default_factory=list)  # the sweep points the objective used
 
     def measured(self, name: str) -> float:

@@ -3,7 +3,7 @@
     simhw train separation --out out/sep [--n-side 8 --layers 5 --users 4 --jamming-aware --bits 6]
     simhw train isac --out out/isac [--sensing-weight 0.5]
     simhw train focus --bench bench.toml [--model calibrated.npz] [--port 0] [--null] --out out/focus
-    simhw train hil [--bench bench.toml] [--band carrier] --out out/hil  # train on ideal/calibrated/truth, push, measure
+    simhw train hil [--bench bench.toml] [--band sweep] --out out/hil  # train on ideal/calibrated/truth, push, measure
     simhw train reproduce seed000|seed001|seed003|seed004 --out out/repro [--quick]
 
 Every objective writes ``config.json`` (the PhaseConfig file ``simhw push`` takes, except for
@@ -69,8 +69,8 @@ def add_arguments(p) -> None:
     g.add_argument(
         "--band",
         choices=BANDS,
-        default="sweep",
-        help="hil: the objective's band, power averaged over the sweep or the sweep point nearest the carrier",
+        default="carrier",
+        help="hil: the objective's band, the sweep point nearest the carrier or power averaged over the sweep",
     )
     g.add_argument("--quick", action="store_true", help="reproduce: fewer draws and episodes")
 
