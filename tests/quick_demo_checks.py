@@ -67,6 +67,32 @@ def check_quick_demo_report(tmp_path: Path, stderr: str) -> None:
     restored = report["restored"]
     assert abs(restored["measured_objective_db"] - restored["predicted_contrast_db"]) <= 3.0
     assert restored["contrast_db"] >= ideal["contrast_db"] + 15
+    # every figure a check compares carries its margin: the check passed exactly where all its margins are
+    # non-negative, each margin is recomputed from the figures above, and the thresholds have 3 dB to spare
+    rows = report["margin_rows"]
+    print(
+        "\n".join(
+            f"{r['check']:<26}{r['kind']:<10}{r['value_db']:>9.2f}{r['limit_db']:>7.2f}{r['spare_db']:>7.2f}"
+            for r in rows
+        )
+    )
+    assert {r["check"] for r in rows} == set(report["checks"]) - {"recalibration_fired"}
+    for check, passed in report["checks"].items():
+        spares = [r["spare_db"] for r in rows if r["check"] == check]
+        assert not spares or passed == (min(spares) >= 0), (check, spares)
+        assert report["margins"][check] == (min(spares) if spares else None)
+    beats = {r["figure"]: r for r in rows if r["kind"] == "threshold"}
+    assert beats["calibrated-trained contrast over ideal-trained"]["value_db"] == pytest.approx(
+        calibrated["contrast_db"] - ideal["contrast_db"]
+    )
+    assert beats["re-trained contrast over ideal-trained"]["value_db"] == pytest.approx(
+        restored["contrast_db"] - ideal["contrast_db"]
+    )
+    assert beats["held-out NMSE gained over the ideal model"]["value_db"] == pytest.approx(
+        cal["initial_heldout_nmse_db"] - cal["heldout_nmse_db"]
+    )
+    assert all(r["spare_db"] >= 3.0 for r in beats.values()), beats
+    assert "past the threshold: calibration_improved" in stderr and "within the tolerance" in stderr
     html = (tmp_path / "report.html").read_text()
     for img in ("calibration.png", "magnitude_maps.png", "ports.png", "indicators.png"):
         assert f'src="{img}"' in html and (tmp_path / img).stat().st_size > 5000

@@ -40,9 +40,12 @@ from simhw.app.demo_checks import (
     CHECKS,
     FRESH,
     HELDOUT_WITHIN_DB,
+    IMPROVED_BY_DB,
     PREDICTION_WITHIN_DB,
     RESTORED_WITHIN_DB,
+    margin_rows,
     margins,
+    margins_text,
 )
 from simhw.app.demo_report import interval_text, report_html, selection_text, write_plots
 from simhw.app.embedded import embedded_daemon
@@ -317,17 +320,14 @@ def run_demo(out: str | Path = "out/demo", quick: bool = False, quiet: bool = Fa
     report["seconds"] = time.perf_counter() - t_start
     report["calibration_improved"] = (
         report["calibration"]["metrics"]["heldout_nmse_db"]
-        < report["calibration"]["metrics"]["initial_heldout_nmse_db"] - 5
+        < report["calibration"]["metrics"]["initial_heldout_nmse_db"] - IMPROVED_BY_DB
     )
     report["restored"]["met"] = report.pop("restored_ok")
     report["checks"] = {k: bool(report[k]) if k != "restored" else bool(report["restored"]["met"]) for k in CHECKS}
-    report["margins"] = margins(report)
+    report["margin_rows"] = margin_rows(report)
+    report["margins"] = margins(report["margin_rows"])
     if not quiet:
-        print(
-            "check margins (dB to spare): "
-            + ", ".join(f"{k} {v:.1f}" for k, v in report["margins"].items() if v is not None),
-            file=sys.stderr,
-        )
+        print(margins_text(report["margin_rows"]), file=sys.stderr)
     write_plots(out, report, ideal_cascade, cal.cascade, truth_cascade)
     (out / "report.json").write_text(json.dumps(report, indent=2, default=float))
     (out / "report.html").write_text(report_html(report))

@@ -8,7 +8,13 @@ from pathlib import Path
 import numpy as np
 
 from calibration.plots import plot_magnitude_maps
-from simhw.app.demo_checks import BEATS_IDEAL_DB, HELDOUT_WITHIN_DB, PREDICTION_WITHIN_DB, RESTORED_WITHIN_DB
+from simhw.app.demo_checks import (
+    BEATS_IDEAL_DB,
+    HELDOUT_WITHIN_DB,
+    IMPROVED_BY_DB,
+    PREDICTION_WITHIN_DB,
+    RESTORED_WITHIN_DB,
+)
 
 __all__ = ["interval_text", "report_html", "selection_text", "write_plots"]
 
@@ -98,7 +104,7 @@ def report_html(report: dict) -> str:
     d = report["drift"]
     fresh = report["calibration"]["fresh"]
     labels = {
-        "calibration_improved": "calibration improved the held-out prediction NMSE by more than 5 dB",
+        "calibration_improved": f"calibration improved the held-out prediction NMSE by more than {IMPROVED_BY_DB:.0f} dB",
         "heldout_honest": f"the reported held-out NMSE ({cal['heldout_nmse_db']:.1f} dB) is within "
         f"{HELDOUT_WITHIN_DB:.0f} dB of {fresh['configs']} fresh configurations "
         f"({fresh['nmse_db']:.1f} dB)",
@@ -116,6 +122,12 @@ def report_html(report: dict) -> str:
         f"<td>{'' if margins.get(k) is None else f'{margins[k]:.1f} dB'}</td></tr>"
         for k, v in report["checks"].items()
     )
+    figures = "".join(
+        f"<tr><td>{html.escape(r['figure'])}</td><td>{r['value_db']:.2f} dB</td><td>"
+        f"{'at least' if r['kind'] == 'threshold' else 'within'} {r['limit_db']:.2f} dB</td>"
+        f"<td>{r['spare_db']:.2f} dB</td></tr>"
+        for r in report.get("margin_rows", [])
+    )
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>simhw demo</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td,th{{padding:.2em .8em}}
 table{{border-collapse:collapse}}tr:nth-child(even){{background:#f4f4f4}}img{{max-width:100%}}</style></head><body>
@@ -125,6 +137,10 @@ fabrication errors {report["error_scale"]:g}x the paper's bounds; {report["secon
 {"(quick)" if report["quick"] else ""}.</p>
 <h2>Checks</h2><table><tr><th>check</th><th>passed</th><th>margin</th></tr>
 {checks}</table>
+<p>Each figure a check compares, with its margin: past the threshold for a threshold, the tolerance
+minus the difference for a tolerance (never more than the tolerance).</p>
+<table><tr><th>figure</th><th>value</th><th>must be</th><th>margin</th></tr>
+{figures}</table>
 <h2>Calibration</h2>
 <p>Held-out prediction NMSE: {cal["initial_heldout_nmse_db"]:.1f} dB with the ideal model,
 {cal.get("heldout_before_residual_db", cal["heldout_nmse_db"]):.1f} dB after the stages,
