@@ -127,19 +127,23 @@ def realistic(seed: int = 0, band: str = "carrier") -> dict:
 def hil_table(seeds: int, bands) -> None:
     """(d) over training seeds 0..seeds-1 and ``bands``: the calibrated-trained raw contrast measured and
     predicted (uncapped), the ideal-trained raw contrast and the difference; then how far the
-    calibrated-trained configuration measured from its prediction, for the objective it was trained on
-    (the contrast capped at what the model can resolve) and for its gain."""
+    calibrated-trained configuration measured from its prediction: raw contrast, the objective it was
+    trained on (the contrast capped at what the model can resolve) and its gain."""
     rows = [realistic(seed, band) for band in bands for seed in range(seeds)]
     print(
-        f"{'band':<8}{'seed':>5}{'cal meas':>10}{'cal pred':>10}{'ideal':>8}{'beats by':>10}"
+        f"{'band':<8}{'seed':>5}{'cal meas':>10}{'cal pred':>10}{'ideal':>8}{'beats by':>10}{'raw |m - p|':>13}"
         f"{'objective |m - p|':>19}{'gain |m - p|':>14}"
     )
     for r in rows:
         print(
             f"{r['band']:<8}{r['seed']:>5}{r['measured']:>10.2f}{r['predicted']:>10.2f}{r['ideal']:>8.2f}"
-            f"{r['measured'] - r['ideal']:>10.2f}{r['objective_miss']:>19.2f}{r['gain_miss']:>14.2f}"
+            f"{r['measured'] - r['ideal']:>10.2f}{abs(r['measured'] - r['predicted']):>13.2f}"
+            f"{r['objective_miss']:>19.2f}{r['gain_miss']:>14.2f}"
         )
-    print("raw contrast in dB; targets: beats by >= 20, objective and gain |m - p| <= 1")
+    print(
+        "raw contrast in dB; targets: beats by >= 20, objective and gain |m - p| <= 1 (a raw contrast past the cap"
+        " measures the capped objective by construction; the gain is never capped)"
+    )
 
 
 def main(argv=None):

@@ -57,8 +57,9 @@ def check_quick_demo_report(tmp_path: Path, stderr: str) -> None:
     # every check's record agrees with its own figures, and the threshold follows the model in force: the
     # recalibrated model, with its own spread, watches with another threshold than the first
     timeline = report["drift"]["timeline"]
-    for e in timeline:
-        over = [abs(e[k]) > e[k + "_threshold"] for k in ("prediction_residual_db", "received_power_db") if k in e]
+    for e in timeline:  # the prediction residual fires on a rise only, the received power on a change either way
+        over = [e[k] > e[k + "_threshold"] for k in ("prediction_residual_db",) if k in e]
+        over += [abs(e[k]) > e[k + "_threshold"] for k in ("received_power_db",) if k in e]
         assert e["crossed"] == any(over), e
     first, last = timeline[0]["prediction_residual_db_threshold"], timeline[-1]["prediction_residual_db_threshold"]
     assert first != pytest.approx(last, abs=1e-6), (first, last)
@@ -77,20 +78,42 @@ def check_quick_demo_report(tmp_path: Path, stderr: str) -> None:
         )
     )
     assert {r["check"] for r in rows} == set(report["checks"]) - {"recalibration_fired"}
-    for check, passed in report["checks"].items():
+    for check in report["checks"]:
         spares = [r["spare_db"] for r in rows if r["check"] == check]
-        assert not spares or passed == (min(spares) >= 0), (check, spares)
         assert report["margins"][check] == (min(spares) if spares else None)
+    # each figure recomputed from what the report says happened; the indicators' margins against the
+    # scheduler's own verdict in the store's events (a margin that misjudges an indicator's side fails here)
+    figures = {(r["check"], r["figure"]): r["value_db"] for r in rows}
+    expected = {
+        ("calibration_improved", "held-out NMSE gained over the ideal model"): cal["initial_heldout_nmse_db"]
+        - cal["heldout_nmse_db"],
+        ("heldout_honest", "reported held-out NMSE against fresh configurations"): abs(
+            fresh["nmse_db"] - cal["heldout_nmse_db"]
+        ),
+        ("prediction_held", "trained objective, measured against predicted"): abs(
+            calibrated["measured_objective_db"] - calibrated["predicted_contrast_db"]
+        ),
+        ("prediction_held", "gain, measured against predicted"): abs(
+            calibrated["measured_gain_db"] - calibrated["predicted_gain_db"]
+        ),
+        ("beats_ideal", "calibrated-trained contrast over ideal-trained"): calibrated["contrast_db"]
+        - ideal["contrast_db"],
+        ("restored", "re-trained objective, measured against predicted"): abs(
+            restored["measured_objective_db"] - restored["predicted_contrast_db"]
+        ),
+        ("restored", "re-trained contrast over ideal-trained"): restored["contrast_db"] - ideal["contrast_db"],
+    }
+    for key, value in expected.items():
+        assert figures[key] == pytest.approx(value, abs=1e-9), key
+    held = [r for r in rows if r["check"] == "held_after_recalibration"]
+    assert sorted(r["value_db"] for r in held) == pytest.approx(
+        sorted(
+            [e["prediction_residual_db"] for e in timeline[-2:]] + [abs(e["received_power_db"]) for e in timeline[-2:]]
+        )
+    )
+    assert len(held) == sum(k.endswith("_threshold") for e in timeline[-2:] for k in e) >= 2
+    assert (min(r["spare_db"] for r in held) >= 0) == (not any(e["crossed"] for e in timeline[-2:]))
     beats = {r["figure"]: r for r in rows if r["kind"] == "threshold"}
-    assert beats["calibrated-trained contrast over ideal-trained"]["value_db"] == pytest.approx(
-        calibrated["contrast_db"] - ideal["contrast_db"]
-    )
-    assert beats["re-trained contrast over ideal-trained"]["value_db"] == pytest.approx(
-        restored["contrast_db"] - ideal["contrast_db"]
-    )
-    assert beats["held-out NMSE gained over the ideal model"]["value_db"] == pytest.approx(
-        cal["initial_heldout_nmse_db"] - cal["heldout_nmse_db"]
-    )
     assert all(r["spare_db"] >= 3.0 for r in beats.values()), beats
     assert "past the threshold: calibration_improved" in stderr and "within the tolerance" in stderr
     html = (tmp_path / "report.html").read_text()

@@ -3,6 +3,8 @@ each (its margin in dB)."""
 
 from __future__ import annotations
 
+from calibration.indicators import BoardTemperature, PredictionResidual, ReceivedPowerChange
+
 __all__ = [
     "BEATS_IDEAL_DB",
     "CHECKS",
@@ -11,6 +13,8 @@ __all__ = [
     "PREDICTION_WITHIN_DB",
     "RESTORED_WITHIN_DB",
     "IMPROVED_BY_DB",
+    "TWO_SIDED",
+    "passed_checks",
     "margin_rows",
     "margins",
     "margins_text",
@@ -32,7 +36,9 @@ CHECKS = (
 )
 
 
-IMPROVED_BY_DB = 5.0  # calibration lowers the held-out NMSE by more than this
+IMPROVED_BY_DB = 5.0  # calibration lowers the held-out NMSE by at least this
+#: whether an indicator fires on a change either way (else only on a rise, as a growing prediction error)
+TWO_SIDED = {k.name: k.two_sided for k in (PredictionResidual, ReceivedPowerChange, BoardTemperature)}
 
 
 def _row(check: str, figure: str, kind: str, limit: float, value: float) -> dict:
@@ -87,10 +93,16 @@ def margin_rows(report: dict) -> list[dict]:
         ),
     ]
     rows += [
-        _row("held_after_recalibration", f"{k} against its baseline", "tolerance", e[k + "_threshold"], abs(e[k]))
+        _row(
+            "held_after_recalibration",
+            f"{k} against its baseline",
+            "tolerance",
+            e[k + "_threshold"],
+            abs(e[k]) if TWO_SIDED.get(k, True) else e[k],
+        )
         for e in report["drift"]["timeline"][-2:]
-        for k in ("prediction_residual_db", "received_power_db")
-        if k in e and k + "_threshold" in e
+        for k in sorted(e)
+        if k + "_threshold" in e
     ]
     rows += [
         _row(
@@ -109,6 +121,14 @@ def margin_rows(report: dict) -> list[dict]:
         ),
     ]
     return rows
+
+
+def passed_checks(report: dict) -> dict:
+    """Whether each check passed: every figure it compares within its margin, and a recalibration fired."""
+    rows = report["margin_rows"]
+    passed = {k: all(r["spare_db"] >= 0 for r in rows if r["check"] == k) for k in CHECKS}
+    passed["recalibration_fired"] = bool(report["drift"]["recalibrations"])
+    return passed
 
 
 def margins(rows: list[dict]) -> dict:

@@ -113,9 +113,11 @@ class HILReport:
 
     @property
     def band_text(self) -> str:
-        if self.band == "carrier" and self.frequencies_hz:
+        if self.band == "sweep":
+            return "power-averaged over the sweep"
+        if self.frequencies_hz:
             return f"at the carrier ({self.frequencies_hz[0] / 1e9:.4g} GHz, one sweep point)"
-        return "power-averaged over the sweep"
+        return "at the carrier (one sweep point)"
 
     @property
     def suppressed_floor_db(self) -> float | None:
