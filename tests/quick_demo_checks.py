@@ -115,7 +115,9 @@ def check_quick_demo_report(tmp_path: Path, stderr: str) -> None:
     assert (min(r["spare_db"] for r in held) >= 0) == (not any(e["crossed"] for e in timeline[-2:]))
     beats = {r["figure"]: r for r in rows if r["kind"] == "threshold"}
     assert all(r["spare_db"] >= 3.0 for r in beats.values()), beats
-    assert "past the threshold: calibration_improved" in stderr and "within the tolerance" in stderr
+    printed = stderr[stderr.index("check margins (dB to spare): ") :].splitlines()[0]
+    for check, margin in report["margins"].items():  # every check's margin is printed, as the report has it
+        assert margin is None or f"{check} {margin:.2f} (" in printed, (check, printed)
     html = (tmp_path / "report.html").read_text()
     for img in ("calibration.png", "magnitude_maps.png", "ports.png", "indicators.png"):
         assert f'src="{img}"' in html and (tmp_path / img).stat().st_size > 5000

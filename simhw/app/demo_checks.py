@@ -13,6 +13,7 @@ __all__ = [
     "PREDICTION_WITHIN_DB",
     "RESTORED_WITHIN_DB",
     "IMPROVED_BY_DB",
+    "KINDS",
     "TWO_SIDED",
     "passed_checks",
     "margin_rows",
@@ -41,16 +42,23 @@ IMPROVED_BY_DB = 5.0  # calibration lowers the held-out NMSE by at least this
 TWO_SIDED = {k.name: k.two_sided for k in (PredictionResidual, ReceivedPowerChange, BoardTemperature)}
 
 
+KINDS = {
+    "threshold": "at least",  # the figure must reach the limit; margin: how far past it
+    "tolerance": "within",  # the figure is a difference that must stay within the limit either way
+    "ceiling": "at most",  # the figure must stay at or below the limit (a drop is welcome)
+}
+
+
 def _row(check: str, figure: str, kind: str, limit: float, value: float) -> dict:
-    spare = limit - value if kind == "tolerance" else value - limit
+    spare = value - limit if kind == "threshold" else limit - value
     return {"check": check, "figure": figure, "kind": kind, "limit_db": limit, "value_db": value, "spare_db": spare}
 
 
 def margin_rows(report: dict) -> list[dict]:
-    """Every figure a check compares, with how far (dB) it is from failing: a threshold check's figure
-    past its threshold (``kind`` "threshold": the figure must reach ``limit_db``), a tolerance check's
-    tolerance minus the difference it saw (``kind`` "tolerance": the figure must stay within
-    ``limit_db``, so its margin can never exceed the tolerance)."""
+    """Every figure a check compares, with how far (dB) it is from failing (``spare_db``): a threshold
+    figure's distance past its threshold; a tolerance's limit minus the difference it saw (so never more
+    than the limit); a ceiling's limit minus the figure (a one-sided indicator: more than the limit when
+    the figure dropped)."""
     m = report["calibration"]["metrics"]
     fresh = report["calibration"]["fresh"]
     ideal_row, cal_row = report["trained"]
@@ -95,8 +103,8 @@ def margin_rows(report: dict) -> list[dict]:
     rows += [
         _row(
             "held_after_recalibration",
-            f"{k} against its baseline",
-            "tolerance",
+            f"{k} against its baseline at +{e['clock'] / 60:.0f} min",
+            "tolerance" if TWO_SIDED.get(k, True) else "ceiling",
             e[k + "_threshold"],
             abs(e[k]) if TWO_SIDED.get(k, True) else e[k],
         )
@@ -138,18 +146,13 @@ def margins(rows: list[dict]) -> dict:
 
 
 def margins_text(rows: list[dict]) -> str:
-    """The margins as the demo prints them: threshold checks' dB past the threshold, tolerance checks'
-    difference against the tolerance."""
-    past = [f"{r['check']} {r['spare_db']:.1f}" for r in rows if r["kind"] == "threshold"]
-    within = {}
+    """Each check's margin as the demo prints it (dB to spare: its smallest over the figures it compares),
+    with the figure that sets it and what that figure must be."""
+    worst: dict = {}
     for r in rows:
-        if r["kind"] == "tolerance":
-            worst = within.get(r["check"])
-            if worst is None or r["spare_db"] < worst["spare_db"]:
-                within[r["check"]] = r
-    return (
-        "check margins (dB to spare): past the threshold: "
-        + ", ".join(past)
-        + "; within the tolerance (difference of tolerance): "
-        + ", ".join(f"{k} {r['value_db']:.2f} of {r['limit_db']:.2f}" for k, r in within.items())
+        if r["check"] not in worst or r["spare_db"] < worst[r["check"]]["spare_db"]:
+            worst[r["check"]] = r
+    return "check margins (dB to spare): " + ", ".join(
+        f"{k} {r['spare_db']:.2f} ({r['value_db']:.2f}, {KINDS[r['kind']]} {r['limit_db']:.2f})"
+        for k, r in worst.items()
     )

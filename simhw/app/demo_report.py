@@ -12,6 +12,7 @@ from simhw.app.demo_checks import (
     BEATS_IDEAL_DB,
     HELDOUT_WITHIN_DB,
     IMPROVED_BY_DB,
+    KINDS,
     PREDICTION_WITHIN_DB,
     RESTORED_WITHIN_DB,
 )
@@ -124,7 +125,7 @@ def report_html(report: dict) -> str:
     )
     figures = "".join(
         f"<tr><td>{html.escape(r['figure'])}</td><td>{r['value_db']:.2f} dB</td><td>"
-        f"{'at least' if r['kind'] == 'threshold' else 'within'} {r['limit_db']:.2f} dB</td>"
+        f"{KINDS[r['kind']]} {r['limit_db']:.2f} dB</td>"
         f"<td>{r['spare_db']:.2f} dB</td></tr>"
         for r in report.get("margin_rows", [])
     )
@@ -137,8 +138,8 @@ fabrication errors {report["error_scale"]:g}x the paper's bounds; {report["secon
 {"(quick)" if report["quick"] else ""}.</p>
 <h2>Checks</h2><table><tr><th>check</th><th>passed</th><th>margin</th></tr>
 {checks}</table>
-<p>Each figure a check compares, with its margin: past the threshold for a threshold, the tolerance
-minus the difference for a tolerance (never more than the tolerance).</p>
+<p>Each figure a check compares, with its margin (dB to spare): how far past the threshold a figure
+that must reach one is, and how far below its limit a figure that must stay within or under one is.</p>
 <table><tr><th>figure</th><th>value</th><th>must be</th><th>margin</th></tr>
 {figures}</table>
 <h2>Calibration</h2>

@@ -70,7 +70,8 @@ def add_arguments(p) -> None:
         "--band",
         choices=BANDS,
         default="carrier",
-        help="hil: the objective's band, the sweep point nearest the carrier or power averaged over the sweep",
+        help="hil: where the objective is trained and measured: 'carrier' (the default), the sweep point nearest "
+        "geometry.frequency; 'sweep', the power averaged over the sweep",
     )
     g.add_argument("--quick", action="store_true", help="reproduce: fewer draws and episodes")
 

@@ -129,6 +129,7 @@ def plot_hil(report, path) -> Path:
     ax.bar(x + 0.2, [r["measured_db"] for r in report.rows], 0.4, label="measured on the bench")
     ax.set_xticks(x, [f"trained on\n{n}" for n in names])
     ax.set_ylabel("objective (dB)")
+    ax.set_title(f"focus on port {report.port}, {report.band_text}", fontsize=9)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, axis="y")
     return _save(fig, path)
