@@ -53,7 +53,7 @@ class IndicatorReading:
         if self.value is None:
             return f"{self.name}: unavailable"
         base = "none" if self.baseline is None else f"{self.baseline:.2f}"
-        return f"{self.name}: {self.value:.2f} (baseline {base}, threshold {self.threshold:g}){' CROSSED' if self.crossed else ''}"
+        return f"{self.name}: {self.value:.2f} (baseline {base}, threshold {self.threshold:.2f}){' CROSSED' if self.crossed else ''}"
 
 
 class Indicator:
