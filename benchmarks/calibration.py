@@ -35,7 +35,7 @@ from benchmarks.families import family_table
 from benchmarks.fresh_draws import fresh_draws
 from calibration.fisher import fisher_information
 from calibration.reproduce_seed002 import LAMBDA, calibrate_case, case_calibrator
-from simhw.app.hil import BANDS, hil_check
+from simhw.app.hil import BANDS, DEFAULT_BAND, hil_check
 from simhw.physics.geometry import FabricationErrors
 from simhw.physics.model import SIMModel
 from simhw.values.bench_config import BenchConfig
@@ -86,7 +86,7 @@ def efficiency(seeds: int, snr_db: float, slots: int = 100) -> None:
     )
 
 
-def realistic(seed: int = 0, band: str = "carrier") -> dict:
+def realistic(seed: int = 0, band: str = DEFAULT_BAND) -> dict:
     report = hil_check(BenchConfig.named("realistic", name="benchmark"), seed=seed, starts=8, band=band)
     cal = {r["model"]: r for r in report.rows}
     fresh = report.fresh
@@ -151,7 +151,7 @@ def main(argv=None):
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--snr-db", type=float, default=30.0)
     ap.add_argument("--only", choices=("a", "b", "c", "d", "e", "f", "g"), help="run one part")
-    ap.add_argument("--band", choices=(*BANDS, "both"), default="carrier", help="(d): the HIL objective's band")
+    ap.add_argument("--band", choices=(*BANDS, "both"), default=DEFAULT_BAND, help="(d): the HIL objective's band")
     a = ap.parse_args(argv)
     if a.only == "c":
         return efficiency(max(a.seeds, 8), a.snr_db)

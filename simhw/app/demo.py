@@ -258,7 +258,6 @@ def run_demo(out: str | Path = "out/demo", quick: bool = False, quiet: bool = Fa
                 "temperature_rise_k": bench.truth.delta_t(),
                 "timeline": timeline,
             }
-            report["recalibration_fired"] = len(drift_runs) > 0
             s = client.push_measure(trained_config).s
             report["drifted"] = {"hash": trained_config.hash, **_contrast(s)}
             steps.done(

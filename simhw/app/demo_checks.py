@@ -131,13 +131,21 @@ def margin_rows(report: dict) -> list[dict]:
     return rows
 
 
+def _worst(rows: list[dict]) -> dict:
+    """Each check's row with the least to spare (its margin), for the checks that compare a figure."""
+    worst: dict = {}
+    for r in rows:
+        if r["check"] not in worst or r["spare_db"] < worst[r["check"]]["spare_db"]:
+            worst[r["check"]] = r
+    return worst
+
+
 def passed_checks(report: dict) -> dict:
     """Whether each check passed: it compared at least one figure and every one is within its margin (a
     check with nothing to compare, such as no indicator reading after the recalibration, fails); and a
     recalibration fired."""
-    rows = report["margin_rows"]
-    spares = {k: [r["spare_db"] for r in rows if r["check"] == k] for k in CHECKS}
-    passed = {k: bool(v) and min(v) >= 0 for k, v in spares.items()}
+    worst = _worst(report["margin_rows"])
+    passed = {k: k in worst and worst[k]["spare_db"] >= 0 for k in CHECKS}
     passed["recalibration_fired"] = bool(report["drift"]["recalibrations"])
     return passed
 
@@ -145,17 +153,14 @@ def passed_checks(report: dict) -> dict:
 def margins(rows: list[dict]) -> dict:
     """Each check's margin (dB): the smallest over the figures it compares; None where a check is not a
     figure (``recalibration_fired``)."""
-    return {k: min((r["spare_db"] for r in rows if r["check"] == k), default=None) for k in CHECKS}
+    worst = _worst(rows)
+    return {k: worst[k]["spare_db"] if k in worst else None for k in CHECKS}
 
 
 def margins_text(rows: list[dict]) -> str:
     """Each check's margin as the demo prints it (dB to spare: its smallest over the figures it compares),
     with the figure that sets it and what that figure must be."""
-    worst: dict = {}
-    for r in rows:
-        if r["check"] not in worst or r["spare_db"] < worst[r["check"]]["spare_db"]:
-            worst[r["check"]] = r
     return "check margins (dB to spare): " + ", ".join(
         f"{k} {r['spare_db']:.2f} ({r['value_db']:.2f}, {KINDS[r['kind']]} {r['limit_db']:.2f})"
-        for k, r in worst.items()
+        for k, r in _worst(rows).items()
     )

@@ -39,6 +39,7 @@ from simhw.app.embedded import embedded_daemon
 from simhw.app.hil_report import (
     BANDS,
     CAP_DB,
+    DEFAULT_BAND,
     HILReport,
     floor_db,
     fresh_prediction_error,
@@ -57,6 +58,7 @@ from simhw.values.phase_config import PhaseConfig
 
 __all__ = [
     "BANDS",
+    "DEFAULT_BAND",
     "CAP_DB",
     "HILReport",
     "at_frequencies",
@@ -96,7 +98,7 @@ def hil_check(
     progress=None,
     record: str | Path | None = None,
     fresh: int = 30,
-    band: str = "carrier",
+    band: str = DEFAULT_BAND,
 ) -> HILReport:
     """Run the check on the bench ``config`` describes (see the module doc). A simulated bench is started
     embedded with its own daemon (``error_scale`` overrides its fabrication errors; the default bench

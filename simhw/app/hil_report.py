@@ -15,6 +15,7 @@ from calibration.calibrated import CalibratedModel
 __all__ = [
     "BANDS",
     "CAP_DB",
+    "DEFAULT_BAND",
     "HILReport",
     "floor_db",
     "uncertainty_cap_db",
@@ -25,6 +26,7 @@ __all__ = [
 
 CAP_DB = 40.0
 BANDS = ("sweep", "carrier")  # the objective's band: averaged over the sweep, or the sweep point nearest the carrier
+DEFAULT_BAND = "carrier"  # a focusing configuration is a one-frequency design (simhw.app.hil)
 
 
 @dataclass
@@ -39,7 +41,7 @@ class HILReport:
     fresh: dict = field(default_factory=dict)  # the model's prediction error on fresh configurations
     floor_db: list = field(default_factory=list)  # per receive port: the configuration-independent power (dB)
     interval_db: list = field(default_factory=list)  # the reported NMSE's 90 % interval over its test configurations
-    band: str = "carrier"  # one of BANDS
+    band: str = DEFAULT_BAND  # one of BANDS
     frequencies_hz: list = field(default_factory=list)  # the sweep points the objective used
 
     def measured(self, name: str) -> float:

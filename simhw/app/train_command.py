@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from calibration.calibrated import CalibratedModel
-from simhw.app.hil import BANDS, check_model_fits, hil_check, write_report
+from simhw.app.hil import BANDS, DEFAULT_BAND, check_model_fits, hil_check, write_report
 from simhw.designs.multiport.reproduce import main as reproduce_mp
 from simhw.designs.spacetime.reproduce import main as reproduce_st
 from simhw.designs.training import plots
@@ -69,7 +69,7 @@ def add_arguments(p) -> None:
     g.add_argument(
         "--band",
         choices=BANDS,
-        default="carrier",
+        default=DEFAULT_BAND,
         help="hil: where the objective is trained and measured: 'carrier' (the default), the sweep point nearest "
         "geometry.frequency; 'sweep', the power averaged over the sweep",
     )
