@@ -19,7 +19,8 @@ from calibration.fisher import fisher_information
 from calibration.metrics import prediction_nmse_db
 from calibration.network import NetworkParameterization
 from calibration.network_fit import (
-    RIDGE_FACTORS,
+    RIDGE_STRONGER,
+    RIDGE_WEAKER,
     NetworkEstimator,
     NetworkObjective,
     network_bound,
@@ -95,32 +96,35 @@ class Family:
         response itself, the strength of the per-atom ridge (:func:`calibration.network_fit.ridge_path`).
         Returns the prediction, what was decided, and the new parameters (None where they did not move)."""
         if self.network:
-            before = pred.nmse_db(validation)
-            best, best_db, best_x, table = None, before, None, {}
-            factors = [f for f in RIDGE_FACTORS if f != 1.0]  # the fit itself is the candidate with factor 1
-            table[1.0] = before
-            for factor, xr, state in ridge_path(self.par, x, data, factors):
-                cand = Prediction.of_state(state)
-                table[factor] = cand.nmse_db(validation)
-                if table[factor] < best_db:
-                    best, best_db, best_x = cand, table[factor], xr
-            info = {
-                "kept": best is not None,
-                "ridge": None,
-                "heldout_before_db": before,
-                "heldout_after_db": best_db,
-                "cv_db": {f"{k:g}": v for k, v in table.items()},
-            }
-            if best is None:
-                return pred, {**info, "reason": "the fitted per-atom ridge is the validation set's choice"}, None
-            factor = next(k for k, v in table.items() if v == best_db)
-            return (
-                best,
-                {**info, "ridge": factor, "reason": f"validation prefers {factor:g} x the per-atom ridge"},
-                best_x,
-            )
+            return self._ridge(pred, data, validation, x)
         res = fit_residual(pred.cascade, pred.atom_response, pred.leakage, data, validation, self.par.receivers)
         return Prediction(res.cascade, res.atom_response, res.leakage), res.to_dict(), None
+
+    def _ridge(self, pred: Prediction, data: CalibrationData, validation: CalibrationData, x):
+        """The multiport family's last stage: walk the per-atom ridge away from the fitted one, weaker
+        first (:data:`~calibration.network_fit.RIDGE_WEAKER`), while each step lowers the validation
+        NMSE; stronger (:data:`~calibration.network_fit.RIDGE_STRONGER`) only if no weaker one helped."""
+        before = pred.nmse_db(validation)
+        best, best_db, best_x, best_factor, table = None, before, None, None, {1.0: before}
+        for ladder in (RIDGE_WEAKER, RIDGE_STRONGER):
+            for factor, xr, state in ridge_path(self.par, x, data, ladder):
+                cand = Prediction.of_state(state)
+                table[factor] = cand.nmse_db(validation)
+                if table[factor] >= best_db:
+                    break
+                best, best_db, best_x, best_factor = cand, table[factor], xr, factor
+            if best is not None:
+                break
+        info = {
+            "kept": best is not None,
+            "ridge": best_factor,
+            "heldout_before_db": before,
+            "heldout_after_db": best_db,
+            "cv_db": {f"{k:g}": v for k, v in table.items()},
+        }
+        if best is None:
+            return pred, {**info, "reason": "the fitted per-atom ridge is the validation set's choice"}, None
+        return best, {**info, "reason": f"validation prefers {best_factor:g} x the per-atom ridge"}, best_x
 
     def bound(self, x, data: CalibrationData, response) -> dict | None:
         """The Cramer-Rao bound of the physical parameters at x (noise from the fit's residual)."""
