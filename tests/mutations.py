@@ -88,6 +88,16 @@ MUTATIONS: tuple[Mutation, ...] = (
         ),
     ),
     Mutation(
+        "each candidate ridge solved to its optimum",
+        "calibration/network_fit.py",
+        "RIDGE_STEPS = 4 ",
+        "RIDGE_STEPS = 1 ",
+        (
+            T + "test_calibration_multiport.py::"
+            "test_each_ridge_the_validation_set_weighs_is_solved_to_its_optimum_not_one_step_towards_it",
+        ),
+    ),
+    Mutation(
         "dashboard token MAC checked",
         "simhw/app/dashboard/tokens.py",
         "return role if hmac.compare_digest(expected, mac) else None",

@@ -8,7 +8,7 @@ from calibration.calibrator import Calibrator
 from calibration.data import CalibrationData, nmse_db
 from calibration.metrics import predicted
 from calibration.network import TERMS, NetworkParameterization
-from calibration.network_fit import NetworkObjective, fit_network
+from calibration.network_fit import NetworkObjective, fit_network, ridge_path, ridge_scale
 from calibration.parameterization import bench_parameterization
 from calibration.sources import FunctionSource
 from sim_backend.bench import make_truth
@@ -184,6 +184,34 @@ def test_each_atoms_code_response_is_recovered_on_a_bench_with_exactly_code_spre
         f"test {test_db:.1f} dB"
     )
     assert rms < 0.1 * 0.2 and test_db < -45
+
+
+def test_each_ridge_the_validation_set_weighs_is_solved_to_its_optimum_not_one_step_towards_it():
+    """The ridge path re-solves the fit for each weaker ridge: at the point it yields, a further Gauss-Newton
+    step on the penalised loss would gain nothing, where one linearised step from the fit (what the path
+    used to take) still leaves most of its decrease to make, at a higher loss."""
+    cfg = small_bench(**MULTIPORT, code_spread=0.1, horn_q=15.0)
+    data, _ = bench_data(cfg, 160, 1)
+    par = NetworkParameterization(cfg.geometry.build(cfg.frequencies()), cfg.geometry.bits, receivers="free")
+    x = fit_network(par, data).x
+    obj = NetworkObjective(par, data)
+    h, g = obj.gauss_newton(*obj.solved(x))
+    base = ridge_scale(par, h)
+
+    def left_to_gain(xr, w):  # (the next Gauss-Newton step's decrease / loss, loss in dB)
+        hr, gr = obj.gauss_newton(*obj.solved(xr))
+        grad = gr - w * xr
+        loss = obj.state(xr)[0].misfit + float(np.sum(w * xr * xr))
+        return float(np.linalg.solve(hr + np.diag(w), grad) @ grad) / loss, 10 * np.log10(loss)
+
+    for factor, xr, _ in ridge_path(par, x, data, (1e-2, 1e-4)):
+        w = base * factor
+        path, path_db = left_to_gain(xr, w)
+        one, one_db = left_to_gain(x + np.linalg.solve(h + np.diag(w), g - w * x), w)
+        print(
+            f"\nridge x{factor:g}: left to gain {path:.1e} at {path_db:.2f} dB; one step: {one:.1e} at {one_db:.2f} dB"
+        )
+        assert path < 1e-3 and path_db < one_db - 1.0
 
 
 # ---------------------------------------------------------------------------- through the calibrator
