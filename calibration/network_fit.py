@@ -194,12 +194,11 @@ def fit_network(
     tol: float = 1e-2,
     iteration=None,
     damping: float = 1e-3,
-    ridge: np.ndarray | None = None,
 ) -> Fit:
     """Fit the multiport family to ``data`` by Levenberg-Marquardt from ``start`` (default: the
-    nominal network); stops when a step lowers the loss by less than ``tol`` relatively. ``ridge``:
-    each parameter's ridge weight (default: :meth:`NetworkParameterization.ridge_weights` relative to
-    the data's curvature of the network terms at the start).
+    nominal network); stops when a step lowers the loss by less than ``tol`` relatively. The ridge is
+    :meth:`NetworkParameterization.ridge_weights` relative to the data's curvature of the network terms
+    at the start (:func:`ridge_scale`).
 
     Damping follows Nielsen (IMM report, 1999): mu shrinks by max(1/3, 1 - (2 rho - 1)^3) after a step
     whose gain ratio rho (actual over predicted decrease) is positive, and grows 2, 4, 8.. fold after a
@@ -216,7 +215,7 @@ def fit_network(
     for it in range(1, max_iter + 1):
         h, g = obj.gauss_newton(state, fields, e)
         if it == 1:
-            obj.ridge_w = ridge_scale(par, h) if ridge is None else np.asarray(ridge, float)
+            obj.ridge_w = ridge_scale(par, h)
             state.loss = state.misfit + obj.penalty(state.x)
             history[0] = state.loss
         w = obj.ridge_w
@@ -299,9 +298,9 @@ def ridge_path(par: NetworkParameterization, x, data: CalibrationData, factors=R
     """The fit at x re-solved for each multiple of its per-atom ridge in ``factors`` (one direction away
     from 1, e.g. :data:`RIDGE_WEAKER`), each from the previous factor's solution, by Gauss-Newton steps
     until one lowers the penalised loss by less than 1e-3 (a step that raises it is halved, up to three
-    times). One linearised step is not enough: a hundredfold weaker ridge moves the per-atom terms far,
-    and on the realistic bench one step from x lands 4 dB of validation NMSE short of the re-ridged
-    optimum. Levenberg-Marquardt's damping, larger than the weak ridges tried here, would slow the walk
+    times; at most :data:`RIDGE_STEPS`, which a candidate may use up unconverged). One linearised step
+    is not enough: a much weaker ridge moves the per-atom terms far, and on the realistic bench one step
+    from x to a hundredfold weaker ridge lands 4 dB of validation NMSE short of the re-ridged optimum. Levenberg-Marquardt's damping, larger than the weak ridges tried here, would slow the walk
     along the directions only the ridge holds. The consumer may stop early.
     Yields (factor, x, state at x)."""
     obj = NetworkObjective(par, data)
